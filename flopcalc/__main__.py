@@ -1,0 +1,5 @@
+"""``python -m flopcalc``."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,333 @@
+"""The ``flopcalc`` command line: a thin typer layer over the library.
+
+Bad input ends in one line on stderr and exit code 2; ``--output`` files are written
+atomically. sympy and numpy are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from . import __version__
+from .config import PRESETS, Config, Conventions, FlopcalcError, make_config
+
+try:  # typer >= 0.2x vendors click; older releases use click itself
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One clear line on stderr, then exit (2: bad input)."""
+    print(f"flopcalc: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+class _OneLineErrors(TyperGroup):
+    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            result = super().main(args, prog_name or "flopcalc", complete_var,
+                                  standalone_mode=False, **extra)
+        except ClickException as e:
+            fail(e.format_message().replace("\n", " "), e.exit_code if e.exit_code != 1 else 2)
+        except FlopcalcError as e:
+            fail(str(e))
+        except (typer.Abort, KeyboardInterrupt):
+            print("flopcalc: aborted", file=sys.stderr)
+            raise SystemExit(130)
+        raise SystemExit(result if isinstance(result, int) else 0)
+
+
+app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+                  help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+class Attention(str, Enum):
+    dense = "dense"
+    causal = "causal"
+
+
+class Qkv(str, Enum):
+    fused = "fused"
+    separate = "separate"
+
+
+# Options shared by every command that takes a model.
+Preset = Annotated[Optional[str], typer.Option(
+    "--preset", help=f"Start from a published size: {', '.join(PRESETS)}.", show_default=False)]
+ConfigPath = Annotated[Optional[Path], typer.Option(
+    "--config", help="Start from a Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, "
+    "n_positions, n_inner, vocab_size).", show_default=False, dir_okay=False)]
+DModel = Annotated[Optional[int], typer.Option("--d-model", help="Model width [default: 768].",
+                                               show_default=False)]
+Heads = Annotated[Optional[int], typer.Option("--heads", help="Attention heads; must divide "
+                                              "d_model [default: 12].", show_default=False)]
+Layers = Annotated[Optional[int], typer.Option("--layers", help="Transformer blocks [default: 12].",
+                                               show_default=False)]
+DFF = Annotated[Optional[int], typer.Option("--d-ff", help="FFN hidden width [default: 4*d_model].",
+                                            show_default=False)]
+Vocab = Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary size [default: 50257].",
+                                              show_default=False)]
+NPos = Annotated[Optional[int], typer.Option("--n-positions", help="Position-embedding rows, the "
+                                             "longest sequence [default: 1024].", show_default=False)]
+SeqLen = Annotated[Optional[int], typer.Option("--seq-len", help="Tokens in the sequence "
+                                               "[default: 128].", show_default=False)]
+Batch = Annotated[Optional[int], typer.Option("--batch", help="Sequences [default: 1].",
+                                              show_default=False)]
+QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
+                                     "separate W_q, W_k, W_v.")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+Output = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Write to FILE (atomically) instead of the terminal.",
+    show_default=False, dir_okay=False)]
+
+
+def build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                 batch, qkv) -> Config:
+    """Preset or config.json first, explicit flags on top."""
+    return make_config(preset, config, d_model=d_model, n_heads=heads, n_layers=layers,
+                       d_ff=d_ff, vocab=vocab, n_positions=n_positions, seq_len=seq_len,
+                       batch=batch, fused_qkv=qkv == Qkv.fused)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        fail(f"cannot write {path}: {e.strerror or e}")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        fail(f"cannot write {path}: {e.strerror or e}")
+
+
+def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:
+    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``."""
+    from . import render
+
+    if fmt == Format.json:
+        text = render.to_json(document)
+    elif fmt == Format.markdown:
+        text = render.to_markdown(tables)
+    elif fmt == Format.csv:
+        text = render.to_csv(tables)
+    else:
+        from rich.console import Console
+
+        if output is None:
+            console = Console()
+            for t in tables:
+                console.print(render.to_rich(t, console.width))
+            return
+        console = Console(record=True, width=200, file=open(os.devnull, "w"))
+        for t in tables:
+            console.print(render.to_rich(t))
+        text = console.export_text()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
+
+
+@app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
+def flops(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    flops_per_mac: Annotated[int, typer.Option(
+        "--flops-per-mac", help="FLOPs per multiply-add: 2 (the document's) or 1 (MACs).")] = 2,
+    attention: Annotated[Attention, typer.Option(
+        "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
+        "L(L+1)/2 unmasked ones.")] = Attention.dense,
+    elementwise: Annotated[bool, typer.Option(
+        "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, "
+        "bias and residual work.")] = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings",
+                                             help="Include the embedding rows.")] = True,
+    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head",
+                                          help="Include the final LayerNorm and LM head.")] = True,
+    blocks_only: Annotated[bool, typer.Option(
+        "--blocks-only", help="The seed document's scope: transformer blocks only "
+        "(same as --no-embeddings --no-lm-head).")] = False,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """FLOPs of one forward pass, per operation, per block and in total.
+
+    With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on
+    128 tokens, batch 1, at 2 FLOPs per multiply-add.
+    """
+    from .analysis import flop_report
+    from .tables import flop_json, flop_table
+
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                       batch, qkv)
+    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
+                       lm_head=lm_head and not blocks_only)
+    report = flop_report(cfg, conv)
+    emit([flop_table(report)], flop_json(report), format, output)
+
+
+@app.command(epilog="Example: flopcalc params --preset gpt2-xl")
+def params(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    qkv: QkvOpt = Qkv.fused, format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Every parameter tensor's shape and count, per block and in total (LM head tied)."""
+    from .analysis import param_report
+    from .tables import param_json, param_table
+
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, None,
+                       None, qkv)
+    report = param_report(cfg)
+    emit([param_table(report)], param_json(report), format, output)
+
+
+@app.command(epilog="Example: flopcalc shapes --batch 8 --seq-len 1024")
+def shapes(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Every operation's operand, weight and output (activation) shapes."""
+    from .analysis import shape_report
+    from .tables import shape_json, shape_table
+
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                       batch, qkv)
+    report = shape_report(cfg)
+    emit([shape_table(report)], shape_json(report), format, output)
+
+
+class FormulaFormat(str, Enum):
+    text = "text"
+    latex = "latex"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command(epilog="Example: flopcalc formulas --attention causal --format latex")
+def formulas(
+    flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
+                                               help="FLOPs per multiply-add: 2 or 1.")] = 2,
+    attention: Annotated[Attention, typer.Option("--attention",
+                                                 help="dense or causal attention.")] = Attention.dense,
+    elementwise: Annotated[bool, typer.Option("--elementwise/--matmul-only",
+                                              help="Also count elementwise work.")] = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
+    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
+    blocks_only: Annotated[bool, typer.Option("--blocks-only",
+                                              help="Transformer blocks only.")] = False,
+    qkv: QkvOpt = Qkv.fused,
+    format: Annotated[FormulaFormat, typer.Option("--format", "-f")] = FormulaFormat.text,
+    output: Output = None,
+) -> None:
+    """Each operation's FLOPs and the block and model totals as formulas.
+
+    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, V vocab,
+    n_layers.
+    """
+    from . import formulas as fm
+
+    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
+                       lm_head=lm_head and not blocks_only)
+    f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused)
+    rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block),
+                                                          ("forward pass", f.total)]
+    header = f"Conventions: {conv.describe()}"
+    symbols = ("Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, "
+               "V vocab, n_layers blocks.")
+    if format == FormulaFormat.latex:
+        lines = [f"% {header}", f"% {symbols}", r"\begin{align*}"]
+        lines += [rf"\text{{{name.replace('_', chr(92) + '_')}}} &= {fm.as_latex(e)} \\"
+                  for name, e in rows]
+        lines[-1] = lines[-1].removesuffix(r" \\")
+        text = "\n".join(lines + [r"\end{align*}"]) + "\n"
+    elif format == FormulaFormat.json:
+        from .render import to_json
+        text = to_json({"schema": "flopcalc.formulas", "schema_version": 1,
+                        "conventions": {**conv.as_dict(), "description": conv.describe()},
+                        "rows": [{"name": n, "flops": fm.as_text(e), "latex": fm.as_latex(e)}
+                                 for n, e in rows]})
+    elif format == FormulaFormat.markdown:
+        from .render import to_markdown
+        from .tables import Table
+        text = to_markdown([Table("FLOP formulas", [header, symbols], ["operation", "FLOPs"], "ll",
+                                  [[n, f"`{fm.as_text(e)}`"] for n, e in rows])])
+    else:
+        width = max(len(n) for n, _ in rows)
+        text = "\n".join([header, symbols, ""] + [f"{n:<{width}}  {fm.as_text(e)}"
+                                                  for n, e in rows]) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, text)
+
+
+@app.command(epilog="Example: flopcalc presets --format markdown")
+def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
+    """The published GPT-2 sizes with their parameter counts."""
+    from .analysis import param_report
+    from .tables import Table
+
+    table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
+                                    "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
+                  ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
+                  "lrrrrrrr")
+    rows = []
+    for name in PRESETS:
+        cfg = make_config(name)
+        total = param_report(cfg).total
+        from .tables import readable
+        table.rows.append([name, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_layers, cfg.d_ff,
+                           total, readable(total, "")])
+        rows.append({"name": name, **cfg.as_dict(), "parameters": total})
+    emit([table], {"schema": "flopcalc.presets", "schema_version": 1, "presets": rows}, format,
+         output)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"flopcalc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Exact FLOP, parameter and shape tables for GPT-2-style decoder-only transformers.
+
+    Run `flopcalc flops` for the seed document's setting (GPT-2 small, 128 tokens).
+    """
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

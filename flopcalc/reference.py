@@ -1,0 +1,318 @@
+"""A small, real GPT-2 forward pass in NumPy that records every matmul it runs.
+
+This is flopcalc's executable cross-check: it shares no code with the analytical
+formulas. Each matmul goes through ``matmul()``, which multiplies the actual arrays and
+notes their shapes; the multiply-adds of a record come from those shapes alone.
+
+Laid out like nanoGPT's ``model.py``: config, then attention, MLP, block, model.
+Parameter names follow Hugging Face's GPT-2 checkpoints; weights are (in, out) so a
+Linear is ``x @ W``, and the LM head is tied to the token embedding: ``x @ wte.T``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    n_layer: int
+    n_head: int
+    n_embd: int
+    d_ff: int
+    vocab_size: int
+    n_positions: int
+    bias: bool = True       # GPT-2 has biases; nanoGPT's bias-free variant uses False
+    fused_qkv: bool = True  # GPT-2's fused c_attn (one d->3d matmul) vs separate W_q, W_k, W_v
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+
+    @property
+    def d_head(self) -> int:
+        return self.n_embd // self.n_head
+
+
+# ----------------------------------------------------------------------------- recording
+
+@dataclass(frozen=True)
+class MatmulRecord:
+    name: str                  # qkv_proj | q_proj | k_proj | v_proj | scores | attn_values
+    #                            | out_proj | ffn_up | ffn_down | lm_head
+    layer: int | None          # block index, None for lm_head
+    a_shape: tuple[int, ...]   # shapes of the arrays actually multiplied
+    b_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    macs: int                  # prod(batch dims) * m * k * n
+
+
+class MatmulRecorder:
+    """Collects a MatmulRecord for every matmul of a forward pass, in execution order."""
+
+    def __init__(self):
+        self.records: list[MatmulRecord] = []
+
+    def record(self, name, layer, a_shape, b_shape, out_shape):
+        # Every output element took k multiply-adds; plain int arithmetic keeps this cheap.
+        macs = math.prod(out_shape) * a_shape[-1]
+        self.records.append(MatmulRecord(name, layer, a_shape, b_shape, out_shape, macs))
+
+    def select(self, name=None, layer=...):
+        """Records with this name (None: any) in this layer (None: lm_head; ...: any)."""
+        return [r for r in self.records
+                if (name is None or r.name == name) and (layer is ... or r.layer == layer)]
+
+    def total_macs(self, name=None, layer=...) -> int:
+        return sum(r.macs for r in self.select(name, layer))
+
+    def macs_by_name(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for r in self.records:
+            totals[r.name] = totals.get(r.name, 0) + r.macs
+        return totals
+
+
+def matmul(recorder, name, layer, a, b):
+    """a @ b, recorded (unless recorder is None). The only matmul of the forward pass."""
+    out = np.matmul(a, b)
+    if recorder is not None:
+        recorder.record(name, layer, a.shape, b.shape, out.shape)
+    return out
+
+
+# ----------------------------------------------------------------------------- layers
+
+def linear(recorder, name, layer, x, w, b=None):
+    y = matmul(recorder, name, layer, x, w)
+    if b is not None:
+        y += b
+    return y
+
+
+def layer_norm(x, w, b=None, eps=1e-5):
+    xc = x - x.mean(-1, keepdims=True)
+    var = np.mean(xc * xc, -1, keepdims=True)
+    xc /= np.sqrt(var + eps)
+    xc *= w
+    if b is not None:
+        xc += b
+    return xc
+
+
+def gelu(x):
+    """GELU, tanh approximation (as GPT-2), computed in place on x to spare copies."""
+    t = x * x
+    t *= x
+    t *= 0.044715
+    t += x
+    t *= math.sqrt(2.0 / math.pi)
+    np.tanh(t, out=t)
+    t += 1.0
+    x *= t
+    x *= 0.5
+    return x
+
+
+def softmax(x, axis=-1, out=None):
+    """Numerically stable softmax: subtracting the row max keeps exp() from overflowing."""
+    out = np.subtract(x, x.max(axis, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis, keepdims=True)
+    return out
+
+
+def split_heads(x, n_head):
+    """(B, L, d) -> (B, h, L, d_head), a view."""
+    B, L, d = x.shape
+    return x.reshape(B, L, n_head, d // n_head).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x):
+    """(B, h, L, d_head) -> (B, L, d)."""
+    B, h, L, dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, L, h * dh)
+
+
+# ----------------------------------------------------------------------------- attention
+
+class KVCache:
+    """Keys and values of the tokens seen so far, for one block (incremental decoding)."""
+
+    def __init__(self, batch, n_head, max_len, d_head, dtype):
+        self.k = np.empty((batch, n_head, max_len, d_head), dtype)
+        self.v = np.empty((batch, n_head, max_len, d_head), dtype)
+        self.length = 0
+
+    def append(self, k, v):
+        """Store this step's (B, h, 1, d_head) k and v; return all keys and values so far."""
+        t = self.length
+        self.k[:, :, t:t + 1] = k
+        self.v[:, :, t:t + 1] = v
+        self.length = t + 1
+        return self.k[:, :, :t + 1], self.v[:, :, :t + 1]
+
+
+def qkv_projection(p, prefix, config, layer, x, recorder):
+    """q, k, v of x (B, L, d), each split into heads: (B, h, L, d_head)."""
+    attn = prefix + "attn."
+    if config.fused_qkv:
+        qkv = linear(recorder, "qkv_proj", layer, x, p[attn + "c_attn.weight"],
+                     p.get(attn + "c_attn.bias"))
+        q, k, v = np.split(qkv, 3, axis=-1)
+    else:
+        q, k, v = (linear(recorder, f"{t}_proj", layer, x, p[f"{attn}{t}_proj.weight"],
+                          p.get(f"{attn}{t}_proj.bias")) for t in "qkv")
+    return (split_heads(q, config.n_head), split_heads(k, config.n_head),
+            split_heads(v, config.n_head))
+
+
+def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None):
+    q, k, v = qkv_projection(p, prefix, config, layer, x, recorder)
+    # Scaling q (L*d_head numbers) instead of the (L, L) scores gives the same scores cheaper.
+    q *= 1.0 / math.sqrt(config.d_head)
+    if cache is not None:
+        # One new token: its query sees every cached key, itself included, so no mask.
+        k, v = cache.append(k, v)
+    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2))
+    if cache is None:
+        # Dense: all L x L scores were computed; hide the future ones (j > i) from softmax.
+        L = scores.shape[-1]
+        np.copyto(scores, -np.inf, where=np.triu(np.ones((L, L), dtype=bool), k=1))
+    probs = softmax(scores, out=scores)
+    y = merge_heads(matmul(recorder, "attn_values", layer, probs, v))
+    attn = prefix + "attn."
+    return linear(recorder, "out_proj", layer, y, p[attn + "c_proj.weight"],
+                  p.get(attn + "c_proj.bias"))
+
+
+def mlp(p, prefix, layer, x, recorder):
+    mlp_ = prefix + "mlp."
+    h = linear(recorder, "ffn_up", layer, x, p[mlp_ + "c_fc.weight"], p.get(mlp_ + "c_fc.bias"))
+    return linear(recorder, "ffn_down", layer, gelu(h), p[mlp_ + "c_proj.weight"],
+                  p.get(mlp_ + "c_proj.bias"))
+
+
+def block(p, config, layer, x, recorder, cache=None):
+    """Pre-LayerNorm transformer block; updates the residual stream x in place."""
+    pre = f"h.{layer}."
+    h = layer_norm(x, p[pre + "ln_1.weight"], p.get(pre + "ln_1.bias"))
+    x += causal_self_attention(p, pre, config, layer, h, recorder, cache)
+    h = layer_norm(x, p[pre + "ln_2.weight"], p.get(pre + "ln_2.bias"))
+    x += mlp(p, pre, layer, h, recorder)
+    return x
+
+
+# ----------------------------------------------------------------------------- model
+
+def init_params(config, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
+    """GPT-2 initialisation: N(0, 0.02) weights, zero biases, LayerNorm ones/zeros.
+
+    The residual projections (attn.c_proj, mlp.c_proj) get std 0.02 / sqrt(2 * n_layer),
+    as GPT-2 and nanoGPT do, so the residual stream's variance does not grow with depth.
+    """
+    rng = np.random.default_rng(seed)
+    c = config
+    residual_std = 0.02 / math.sqrt(2 * c.n_layer)
+
+    def normal(shape, std=0.02):
+        w = rng.standard_normal(shape, dtype=dtype)  # generated in dtype: no float64 copy
+        w *= std
+        return w
+
+    p = {"wte.weight": normal((c.vocab_size, c.n_embd)),
+         "wpe.weight": normal((c.n_positions, c.n_embd))}
+
+    def add_linear(name, d_in, d_out, std=0.02):
+        p[name + ".weight"] = normal((d_in, d_out), std)
+        if c.bias:
+            p[name + ".bias"] = np.zeros(d_out, dtype)
+
+    def add_layer_norm(name):
+        p[name + ".weight"] = np.ones(c.n_embd, dtype)
+        if c.bias:
+            p[name + ".bias"] = np.zeros(c.n_embd, dtype)
+
+    for i in range(c.n_layer):
+        pre = f"h.{i}."
+        add_layer_norm(pre + "ln_1")
+        if c.fused_qkv:
+            add_linear(pre + "attn.c_attn", c.n_embd, 3 * c.n_embd)
+        else:
+            for t in "qkv":
+                add_linear(pre + f"attn.{t}_proj", c.n_embd, c.n_embd)
+        add_linear(pre + "attn.c_proj", c.n_embd, c.n_embd, residual_std)
+        add_layer_norm(pre + "ln_2")
+        add_linear(pre + "mlp.c_fc", c.n_embd, c.d_ff)
+        add_linear(pre + "mlp.c_proj", c.d_ff, c.n_embd, residual_std)
+    add_layer_norm("ln_f")
+    return p
+
+
+def embed(p, idx, start=0):
+    """Token + position embedding: a gather and an add, no matmul."""
+    L = idx.shape[1]
+    return p["wte.weight"][idx] + p["wpe.weight"][start:start + L]
+
+
+def lm_head(p, x, recorder):
+    x = layer_norm(x, p["ln_f.weight"], p.get("ln_f.bias"))
+    # Tied to the token embedding; wte.T is a view that BLAS reads transposed, not a copy.
+    return matmul(recorder, "lm_head", None, x, p["wte.weight"].T)
+
+
+def _check_idx(config, idx):
+    idx = np.asarray(idx)
+    if idx.ndim != 2:
+        raise ValueError(f"idx must be (batch, seq_len), got shape {idx.shape}")
+    if idx.shape[1] > config.n_positions:
+        raise ValueError(f"seq_len {idx.shape[1]} exceeds n_positions {config.n_positions}")
+    return idx
+
+
+def forward(params, config, idx, recorder=None):
+    """Logits (B, L, V) for token ids idx (B, L), all positions at once."""
+    idx = _check_idx(config, idx)
+    x = embed(params, idx)
+    for layer in range(config.n_layer):
+        x = block(params, config, layer, x, recorder)
+    return lm_head(params, x, recorder)
+
+
+def forward_incremental(params, config, idx, recorder=None):
+    """Logits (B, L, V) computed token by token with a KV cache, as in generation."""
+    idx = _check_idx(config, idx)
+    B, L = idx.shape
+    dtype = params["wte.weight"].dtype
+    caches = [KVCache(B, config.n_head, L, config.d_head, dtype) for _ in range(config.n_layer)]
+    logits = np.empty((B, L, config.vocab_size), dtype)
+    for t in range(L):
+        x = embed(params, idx[:, t:t + 1], start=t)
+        for layer in range(config.n_layer):
+            x = block(params, config, layer, x, recorder, caches[layer])
+        logits[:, t:t + 1] = lm_head(params, x, recorder)
+    return logits
+
+
+def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
+    """Rough peak bytes of forward(): the parameters plus the largest set of live arrays.
+
+    Phases of the pass hold different arrays; the peak is the largest phase:
+    attention (qkv, the (B, h, L, L) scores), the MLP (two (B, L, d_ff) arrays, GELU's
+    temporary included) or the head ((B, L, V) logits). A few (B, L, d) arrays (residual,
+    LayerNorm output, ...) are live throughout.
+    """
+    c = config
+    item = np.dtype(dtype).itemsize
+    B, L, d, h = batch, seq_len, c.n_embd, c.n_head
+    n_params = (c.vocab_size + c.n_positions) * d + 2 * d
+    n_params += c.n_layer * (4 * d * d + 2 * d * c.d_ff + 4 * d + (4 * d + c.d_ff + 2 * d))
+    attention = 3 * B * L * d + B * h * L * L + B * h * L  # qkv, scores, row max/sum
+    ffn = 2 * B * L * c.d_ff
+    head = B * L * c.vocab_size
+    live = 4 * B * L * d
+    mask = L * L  # bool
+    return (n_params + live + max(attention, ffn, head)) * item + mask

@@ -1,0 +1,195 @@
+"""Reports turned into presentable tables (and JSON documents); no computation of counts here.
+
+A ``Table`` holds cells as exact ints or strings; ``render`` decides how they look
+(thousands separators in Markdown and the terminal, plain digits in CSV).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .analysis import FlopReport, ParamReport, ShapeReport
+
+JSON_SCHEMA_VERSION = 1
+SECTION_TITLES = {"embedding": "embedding", "block": "block", "head": "head"}
+
+
+@dataclass
+class Table:
+    """A titled table with the notes (config, conventions) that must travel with it."""
+
+    title: str
+    notes: list[str]
+    columns: list[str]
+    align: str                      # one of "l" / "r" per column
+    rows: list[list] = field(default_factory=list)
+    totals: list[list] = field(default_factory=list)  # emphasised summary rows
+    optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+_PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q"]
+
+
+def readable(n: int, unit: str) -> str:
+    """``1862270976`` -> ``1.86 GFLOP``: three significant digits, exact integer rounding."""
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if len(str(n)) > 3:  # round half up to three significant digits
+        step = 10 ** (len(str(n)) - 3)
+        n = (2 * n + step) // (2 * step) * step
+    k = min((len(str(n)) - 1) // 3, len(_PREFIXES) - 1)
+    whole, rest = divmod(n, 1000 ** k)
+    decimals = max(0, 3 - len(str(whole))) if k else 0
+    text = str(whole)
+    if decimals:
+        text += "." + str(rest // (1000 ** k // 10 ** decimals)).zfill(decimals)
+    return f"{sign}{text} {_PREFIXES[k]}{unit}".rstrip()
+
+
+def percent(part: int, whole: int) -> str:
+    """``part / whole`` as a percentage with two decimals, exact integer rounding."""
+    if not whole:
+        return "–"
+    hundredths = (part * 20000 + whole) // (2 * whole)
+    return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
+def config_note(config) -> str:
+    return f"Config: {config.describe()}"
+
+
+def flop_table(report: FlopReport) -> Table:
+    """One row per counted operation, then the per-block, all-block, section and grand totals."""
+    cfg, conv = report.config, report.conventions
+    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    n = cfg.n_layers
+    table = Table(
+        title=f"FLOPs of one forward pass ({unit}s)",
+        notes=[config_note(cfg), f"Conventions: {conv.describe()}",
+               f"Block rows are for one block; the model runs {n} of them."],
+        columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
+                 "% of block", "% of total"],
+        align="lllllrrrr", optional=("section", "computes", "operands"))
+    total = report.total
+    for r in report.rows:
+        times = n if r.op.section == "block" else 1
+        table.rows.append([
+            SECTION_TITLES[r.op.section], r.op.name, r.op.computes,
+            " @ ".join(shape_str(s) for s in r.op.inputs) if r.op.kind == "matmul"
+            else ", ".join(shape_str(s) for s in r.op.inputs),
+            shape_str(r.op.output), r.flops, readable(r.flops, unit),
+            percent(r.flops, report.block_total) if r.op.section == "block" else "",
+            percent(r.flops * times, total)])
+    table.totals.append(["", "one block", "", "", "", report.block_total,
+                         readable(report.block_total, unit), "100.00%",
+                         percent(report.block_total * n, total)])
+    table.totals.append(["", f"{n} blocks", f"{n} × one block", "", "", report.blocks_total,
+                         readable(report.blocks_total, unit), "", percent(report.blocks_total, total)])
+    for section in ("embedding", "head"):
+        if section in conv.sections:
+            t = report.section_total(section)
+            label = {"embedding": "embedding", "head": "final LN + LM head"}[section]
+            table.totals.append(["", label, "", "", "", t, readable(t, unit), "",
+                                 percent(t, total)])
+    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", "100.00%"])
+    return table
+
+
+def param_table(report: ParamReport) -> Table:
+    """Every parameter tensor, with per-block and model totals."""
+    cfg = report.config
+    n = cfg.n_layers
+    table = Table(
+        title="Parameters",
+        notes=[config_note(cfg),
+               "Counted: every weight, bias and LayerNorm tensor; the LM head is tied to wte "
+               "(no tensor of its own). Block rows are for one block (h.0 … "
+               f"h.{n - 1}). Independent of seq_len and batch."],
+        columns=["section", "operation", "tensor", "shape", "parameters", "≈"],
+        align="llllrr")
+    for r in report.rows:
+        prefix = "h.i." if r.section == "block" else ""
+        table.rows.append([SECTION_TITLES[r.section], r.op, prefix + r.param.name,
+                           shape_str(r.param.shape), r.param.count, readable(r.param.count, "")])
+    for label, value in [("one block", report.block_total),
+                         (f"{n} blocks", report.block_total * n),
+                         ("embedding", report.section_total("embedding")),
+                         ("head (ln_f; LM head tied)", report.section_total("head")),
+                         ("non-embedding", report.non_embedding),
+                         ("total", report.total)]:
+        table.totals.append(["", label, "", "", value, readable(value, "")])
+    return table
+
+
+def shape_table(report: ShapeReport) -> Table:
+    """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
+    cfg = report.config
+    table = Table(
+        title="Shapes",
+        notes=[config_note(cfg),
+               "Activations carry the batch dimension B; weights do not. Block rows are for one "
+               f"block (of {cfg.n_layers}). Heads are split (B, L, h, d_head) → (B, h, L, d_head)."],
+        columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
+                 "output elements"],
+        align="lllllllr", optional=("kind", "computes", "output elements"))
+    for op in report.ops:
+        inputs = [s for s in op.inputs if s != op.weight]
+        table.rows.append([SECTION_TITLES[op.section], op.name, op.kind, op.computes,
+                           ", ".join(shape_str(s) for s in inputs),
+                           shape_str(op.weight) if op.weight else "",
+                           shape_str(op.output), _prod(op.output)])
+    return table
+
+
+def _prod(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
+def flop_json(report: FlopReport) -> dict:
+    """The documented JSON schema of ``flopcalc flops`` (docs/json-schema.md)."""
+    return {
+        "schema": "flopcalc.flops", "schema_version": JSON_SCHEMA_VERSION,
+        "config": report.config.as_dict(),
+        "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe()},
+        "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
+                  "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
+                  "weight": list(r.op.weight) if r.op.weight else None,
+                  "output": list(r.op.output), "macs": r.macs, "flops": r.flops,
+                  "times": report.config.n_layers if r.op.section == "block" else 1}
+                 for r in report.rows],
+        "totals": {"block": report.block_total, "blocks": report.blocks_total,
+                   "embedding": report.section_total("embedding"),
+                   "head": report.section_total("head"), "total": report.total},
+    }
+
+
+def param_json(report: ParamReport) -> dict:
+    return {
+        "schema": "flopcalc.params", "schema_version": JSON_SCHEMA_VERSION,
+        "config": report.config.as_dict(),
+        "rows": [{"section": r.section, "operation": r.op, "name": r.param.name,
+                  "shape": list(r.param.shape), "count": r.param.count,
+                  "times": report.config.n_layers if r.section == "block" else 1}
+                 for r in report.rows],
+        "totals": {"block": report.block_total, "blocks": report.block_total * report.config.n_layers,
+                   "embedding": report.section_total("embedding"),
+                   "head": report.section_total("head"), "non_embedding": report.non_embedding,
+                   "total": report.total},
+    }
+
+
+def shape_json(report: ShapeReport) -> dict:
+    return {
+        "schema": "flopcalc.shapes", "schema_version": JSON_SCHEMA_VERSION,
+        "config": report.config.as_dict(),
+        "rows": [{"section": op.section, "name": op.name, "kind": op.kind,
+                  "inputs": [list(s) for s in op.inputs if s != op.weight],
+                  "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
+                 for op in report.ops],
+    }
