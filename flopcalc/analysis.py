@@ -5,9 +5,9 @@ Pure computation: exact Python ints, no sympy, no numpy, no rendering.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .config import Config, Conventions
+from .config import Config, Conventions, FlopcalcError
 from .model import Dim, Op, Param, build_ops, op_elementwise_flops, op_macs
 
 
@@ -65,13 +65,32 @@ class FlopReport:
                 + self.section_total("head"))
 
 
-def flop_report(config: Config, conventions: Conventions | None = None) -> FlopReport:
-    """FLOPs of ``config``'s forward pass, per operation and in total."""
+def flop_report(config: Config, conventions: Conventions | None = None,
+                kv_len: int | None = None) -> FlopReport:
+    """FLOPs of ``config``'s forward pass, per operation and in total.
+
+    ``kv_len`` (default ``seq_len``) is how many keys the queries attend to, counting any
+    cached ones: see ``decode_report``.
+    """
     conv = conventions or Conventions()
-    ops = build_ops(config.dims(), fused_qkv=config.fused_qkv, bias=config.bias)
+    dims = config.dims() if kv_len is None else replace(config.dims(), kv_len=kv_len)
+    ops = build_ops(dims, fused_qkv=config.fused_qkv, bias=config.bias)
     rows = tuple(FlopRow(op, op_macs(op, conv.causal), op_flops(op, conv))
                  for op in ops if counted(op, conv))
     return FlopReport(config, conv, rows)
+
+
+def decode_report(config: Config, position: int,
+                  conventions: Conventions | None = None) -> FlopReport:
+    """FLOPs of producing the token at ``position`` (1-based) with a KV cache of position-1 entries.
+
+    One new token per sequence runs through every operation; its query attends to
+    ``position`` keys, so dense and causal counts agree.
+    """
+    if not (isinstance(position, int) and 1 <= position <= config.n_positions):
+        raise FlopcalcError(f"position must be a whole number from 1 to n_positions "
+                            f"({config.n_positions}), got {position!r}")
+    return flop_report(replace(config, seq_len=1), conventions, kv_len=position)
 
 
 @dataclass(frozen=True)

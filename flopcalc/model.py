@@ -44,6 +44,12 @@ class Dims:
     n_layers: Dim
     vocab: Dim
     n_positions: Dim
+    kv_len: Dim = None  # keys each query may attend to: seq_len for a whole sequence; t for the
+    #                     token at position t decoded after t-1 cached tokens (K, V from the cache)
+
+    def __post_init__(self) -> None:
+        if self.kv_len is None:
+            object.__setattr__(self, "kv_len", self.seq_len)
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,11 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
     (``h.{i}.`` is left out of block parameter names).
     """
     B, L, D, H, Dh, F, V = d.batch, d.seq_len, d.d_model, d.n_heads, d.d_head, d.d_ff, d.vocab
+    T = d.kv_len
     x = (B, L, D)
     heads = (B, H, L, Dh)
-    scores = (B, H, L, L)
+    scores = (B, H, L, T)
+    keys = (B, H, T, Dh)  # K and V: this pass's tokens after any cached ones
 
     def ln(name, section, prefix):
         params = (Param(f"{prefix}.weight", (D,)),) + ((Param(f"{prefix}.bias", (D,)),) if bias else ())
@@ -185,7 +193,7 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
            (x,), (B, L, H, Dh)),
         Op("transpose_heads", "block", "reshape", "q, k, v: (B, L, h, d_head) → (B, h, L, d_head)",
            ((B, L, H, Dh),), heads),
-        Op("scores", "block", "matmul", "S = Q · Kᵀ per head", (heads, (B, H, Dh, L)), scores,
+        Op("scores", "block", "matmul", "S = Q · Kᵀ per head", (heads, (B, H, Dh, T)), scores,
            causal="output"),
         Op("scale", "block", "elementwise", "S / √d_head", (scores,), scores, cost="scale",
            on_scores=True),
@@ -193,7 +201,7 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
            cost="mask", on_scores=True),
         Op("softmax", "block", "elementwise", "P = softmax(S) over keys", (scores,), scores,
            cost="softmax", on_scores=True),
-        Op("attn_values", "block", "matmul", "A = P · V per head", (scores, heads), heads,
+        Op("attn_values", "block", "matmul", "A = P · V per head", (scores, keys), heads,
            causal="contraction"),
         Op("transpose_back", "block", "reshape", "(B, h, L, d_head) → (B, L, h, d_head)",
            (heads,), (B, L, H, Dh)),
