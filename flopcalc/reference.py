@@ -11,6 +11,7 @@ Linear is ``x @ W``, and the LM head is tied to the token embedding: ``x @ wte.T
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -104,16 +105,20 @@ def layer_norm(x, w, b=None, eps=1e-5):
 
 
 def gelu(x):
-    """GELU, tanh approximation (as GPT-2), computed in place on x to spare copies."""
+    """GELU, tanh approximation (as GPT-2), computed in place on x to spare copies.
+
+    0.5 * x * (1 + tanh(c * (x + 0.044715 * x^3))), c = sqrt(2 / pi); the tanh argument
+    is written as x * (c + c * 0.044715 * x^2) to save passes over the array.
+    """
+    c = math.sqrt(2.0 / math.pi)
     t = x * x
+    t *= c * 0.044715
+    t += c
     t *= x
-    t *= 0.044715
-    t += x
-    t *= math.sqrt(2.0 / math.pi)
     np.tanh(t, out=t)
     t += 1.0
+    t *= 0.5
     x *= t
-    x *= 0.5
     return x
 
 
@@ -170,6 +175,14 @@ def qkv_projection(p, prefix, config, layer, x, recorder):
             split_heads(v, config.n_head))
 
 
+@functools.lru_cache(maxsize=8)
+def causal_mask(L, dtype):
+    """(L, L) additive mask: 0 where key j <= query i, -inf where j > i (the future)."""
+    mask = np.triu(np.full((L, L), -np.inf, dtype), k=1)
+    mask.flags.writeable = False  # shared between calls
+    return mask
+
+
 def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None):
     q, k, v = qkv_projection(p, prefix, config, layer, x, recorder)
     # Scaling q (L*d_head numbers) instead of the (L, L) scores gives the same scores cheaper.
@@ -180,8 +193,7 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None):
     scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2))
     if cache is None:
         # Dense: all L x L scores were computed; hide the future ones (j > i) from softmax.
-        L = scores.shape[-1]
-        np.copyto(scores, -np.inf, where=np.triu(np.ones((L, L), dtype=bool), k=1))
+        scores += causal_mask(scores.shape[-1], scores.dtype)
     probs = softmax(scores, out=scores)
     y = merge_heads(matmul(recorder, "attn_values", layer, probs, v))
     attn = prefix + "attn."

@@ -1,0 +1,59 @@
+"""Cold start of `flopcalc flops` against `python -c "import sympy"`, side by side in one run.
+
+Target: the numeric command takes at most half the time of importing sympy alone (it must
+import neither sympy nor numpy). The machine is shared and noisy, so the runs are
+interleaved and the medians compared as a ratio.
+
+    python benchmarks/bench_startup.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+TARGET_RATIO = 0.5
+
+
+def wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    exe = shutil.which("flopcalc")
+    flopcalc = [exe] if exe else [sys.executable, "-m", "flopcalc"]
+    commands = {"flopcalc flops": flopcalc + ["flops", "--format", "json"],
+                "import sympy": [sys.executable, "-c", "import sympy"]}
+    # no heavy modules on the numeric path: checked by the interpreter itself
+    probe = ("import sys, runpy; sys.argv=['flopcalc','flops','--format','json']\n"
+             "try:\n runpy.run_module('flopcalc', run_name='__main__')\n"
+             "except SystemExit: pass\n"
+             "print(sorted(m for m in ('sympy','numpy') if m in sys.modules), file=sys.stderr)")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stderr
+    for cmd in commands.values():  # warm the OS file cache; both are measured cold-interpreter
+        wall(cmd)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, cmd in commands.items():
+            times[name].append(wall(cmd))
+    med = {name: statistics.median(t) for name, t in times.items()}
+    ratio = med["flopcalc flops"] / med["import sympy"]
+    print(f"{'measure':<34}{'median':>10}   min")
+    for name in commands:
+        print(f"{name + ' (wall, s)':<34}{med[name]:>10.3f}   {min(times[name]):.3f}")
+    print(f"heavy modules imported by 'flopcalc flops': {loaded.strip().splitlines()[-1]}  (target: [])")
+    print(f"ratio flopcalc/sympy: {ratio:.2f}   target: <= {TARGET_RATIO:.2f}   "
+          f"{'PASS' if ratio <= TARGET_RATIO else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
