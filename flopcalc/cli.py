@@ -313,6 +313,53 @@ def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
          output)
 
 
+class Mode(str, Enum):
+    dense = "dense"
+    incremental = "incremental"
+
+
+class Dtype(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+@app.command(epilog="Example: flopcalc verify --mode incremental --seq-len 64")
+def verify(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    mode: Annotated[Mode, typer.Option("--mode", help="dense: all positions at once (compared "
+                                       "with dense counting); incremental: token by token with "
+                                       "a KV cache (compared with causal counting).")] = Mode.dense,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights and tokens.")] = 0,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
+    flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
+                                               help="FLOPs per multiply-add: 2 or 1.")] = 2,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Run a real NumPy GPT-2 forward pass and check every matmul against the model.
+
+    Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input.
+    """
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                       batch, qkv)
+    Conventions(flops_per_mac=flops_per_mac)  # validate before the slow imports
+    from rich.progress import Progress
+
+    from . import verify as verification
+    from .tables import verify_json, verify_table
+
+    steps = cfg.n_layers * (cfg.seq_len if mode == Mode.incremental else 1)
+    # the bar goes to stderr and only shows itself when the pass takes more than a moment
+    from rich.console import Console
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("forward pass, blocks", total=steps)
+        result = verification.verify(cfg, mode.value, seed, dtype.value, flops_per_mac,
+                                     on_block=lambda: progress.advance(task))
+    emit([verify_table(result)], verify_json(result), format, output)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"flopcalc {__version__}")

@@ -193,3 +193,49 @@ def shape_json(report: ShapeReport) -> dict:
                   "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
                  for op in report.ops],
     }
+
+
+def verify_table(result) -> Table:
+    """Analytical against measured FLOPs and shapes, per operation and per block."""
+    cfg, conv = result.config, result.conventions
+    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    how = ("dense: all positions at once, full L×L scores then masked" if result.mode == "dense"
+           else "incremental: token by token with a KV cache; shapes are the last step's")
+    table = Table(
+        title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",
+        notes=[config_note(cfg), f"Conventions: {conv.describe()}",
+               f"Reference pass: {how}; seed {result.seed}, {result.dtype}. Measured "
+               f"{unit}s are {conv.flops_per_mac} × the multiply-adds of the arrays actually "
+               "multiplied; a row passes when FLOPs, operand and output shapes all match."],
+        columns=["block", "operation", f"analytical {unit}s", f"measured {unit}s",
+                 "analytical shape", "actual shape", "match"],
+        align="llrrllc".replace("c", "l"), optional=("analytical shape",))
+    mark = {True: "✓", False: "✗ MISMATCH"}
+    for r in result.rows:
+        table.rows.append(["head" if r.layer is None else str(r.layer), r.name,
+                           r.analytical_flops, r.measured_flops, shape_str(r.analytical_shape),
+                           shape_str(r.measured_shape) if r.measured_shape else "—",
+                           mark[r.ok]])
+        last_in_block = r is result.rows[-1] or result.rows[result.rows.index(r) + 1].layer != r.layer
+        if r.layer is not None and last_in_block:
+            a, m = result.block_total(r.layer, "analytical_flops"), result.block_total(r.layer, "measured_flops")
+            table.rows.append([str(r.layer), "block total", a, m, "", "", mark[a == m]])
+    a, m = result.total("analytical_flops"), result.total("measured_flops")
+    table.totals.append(["", "total", a, m, "", "",
+                         f"{mark[result.ok]} ({sum(r.ok for r in result.rows)}/{len(result.rows)} rows)"])
+    return table
+
+
+def verify_json(result) -> dict:
+    return {
+        "schema": "flopcalc.verify", "schema_version": JSON_SCHEMA_VERSION,
+        "config": result.config.as_dict(),
+        "conventions": {**result.conventions.as_dict(), "description": result.conventions.describe()},
+        "mode": result.mode, "seed": result.seed, "dtype": result.dtype, "ok": result.ok,
+        "rows": [{"layer": r.layer, "name": r.name, "analytical_flops": r.analytical_flops,
+                  "measured_flops": r.measured_flops, "analytical_shape": list(r.analytical_shape),
+                  "measured_shape": list(r.measured_shape) if r.measured_shape else None,
+                  "ok": r.ok} for r in result.rows],
+        "totals": {"analytical_flops": result.total("analytical_flops"),
+                   "measured_flops": result.total("measured_flops")},
+    }

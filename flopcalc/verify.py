@@ -1,0 +1,157 @@
+"""Cross-check: the analytical model against the instrumented NumPy forward pass.
+
+The two share no counting code: the analytical FLOPs come from ``model.build_ops``'s shapes,
+the measured ones from the arrays ``reference.matmul`` actually multiplied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import reference
+from .analysis import op_flops
+from .config import Config, Conventions, FlopcalcError
+from .model import build_ops
+
+MODES = ("dense", "incremental")
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class VerifyRow:
+    layer: int | None          # block index; None for the LM head
+    name: str
+    analytical_flops: int
+    measured_flops: int
+    analytical_shape: tuple    # output activation (for incremental: of the last step)
+    measured_shape: tuple | None
+    analytical_operands: tuple
+    measured_operands: tuple | None
+
+    @property
+    def ok(self) -> bool:
+        return (self.analytical_flops == self.measured_flops
+                and self.analytical_shape == self.measured_shape
+                and self.analytical_operands == self.measured_operands)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    config: Config
+    conventions: Conventions
+    mode: str
+    seed: int
+    dtype: str
+    rows: tuple[VerifyRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def block_total(self, layer: int, which: str) -> int:
+        return sum(getattr(r, which) for r in self.rows if r.layer == layer)
+
+    def total(self, which: str) -> int:
+        return sum(getattr(r, which) for r in self.rows)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(config: Config, dtype: str) -> None:
+    """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
+    need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
+                                           DTYPES[dtype])
+    have = available_memory_bytes()
+    if have is not None and need > 0.8 * have:
+        raise FlopcalcError(
+            f"this forward pass needs about {need / 2**30:.1f} GiB of memory and "
+            f"{have / 2**30:.1f} GiB is available; lower --seq-len, --batch or the model size")
+
+
+def _gpt_config(config: Config) -> reference.GPTConfig:
+    return reference.GPTConfig(n_layer=config.n_layers, n_head=config.n_heads,
+                               n_embd=config.d_model, d_ff=config.d_ff,
+                               vocab_size=config.vocab, n_positions=config.n_positions,
+                               bias=config.bias, fused_qkv=config.fused_qkv)
+
+
+class _BlockProgress(reference.MatmulRecorder):
+    """A recorder that also reports each block the pass enters (for a progress bar)."""
+
+    def __init__(self, on_block) -> None:
+        super().__init__()
+        self._on_block, self._layer = on_block, object()
+
+    def record(self, name, layer, a_shape, b_shape, out_shape):
+        super().record(name, layer, a_shape, b_shape, out_shape)
+        if layer != self._layer:
+            self._layer = layer
+            if layer is not None:
+                self._on_block()
+
+
+def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32",
+           flops_per_mac: int = 2, on_block=None) -> VerifyResult:
+    """Run the reference pass and compare every matmul with the analytical model.
+
+    ``dense`` runs all positions at once (full L x L scores, then masked) and is compared
+    with dense counting; ``incremental`` runs token by token with a KV cache and is compared
+    with causal counting. ``on_block()`` is called each time the pass enters a block.
+    """
+    if mode not in MODES:
+        raise FlopcalcError(f"mode must be dense or incremental, got {mode!r}")
+    if dtype not in DTYPES:
+        raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
+    check_memory(config, dtype)
+    conv = Conventions(flops_per_mac=flops_per_mac,
+                       attention="dense" if mode == "dense" else "causal")
+
+    gpt = _gpt_config(config)
+    params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])
+    tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
+    recorder = _BlockProgress(on_block or (lambda: None))
+    run = reference.forward if mode == "dense" else reference.forward_incremental
+    run(params, gpt, tokens, recorder)
+
+    measured: dict[tuple, list] = {}
+    for rec in recorder.records:
+        measured.setdefault((rec.layer, rec.name), []).append(rec)
+
+    # Shapes to compare: the whole sequence (dense), or the last decode step (incremental).
+    dims = config.dims()
+    if mode == "incremental":
+        dims = replace(dims, seq_len=1, kv_len=config.seq_len)
+    shape_ops = {op.name: op for op in build_ops(dims, config.fused_qkv, config.bias)}
+
+    rows = []
+    ops = [op for op in build_ops(config.dims(), config.fused_qkv, config.bias)
+           if op.kind == "matmul"]
+    for layer in list(range(config.n_layers)) + [None]:
+        for op in ops:
+            if (op.section == "block") != (layer is not None):
+                continue
+            recs = measured.pop((layer, op.name), [])
+            last = recs[-1] if recs else None
+            rows.append(VerifyRow(
+                layer=layer, name=op.name, analytical_flops=op_flops(op, conv),
+                measured_flops=flops_per_mac * sum(r.macs for r in recs),
+                analytical_shape=tuple(shape_ops[op.name].output),
+                measured_shape=tuple(last.out_shape) if last else None,
+                analytical_operands=tuple(tuple(s) for s in shape_ops[op.name].inputs),
+                measured_operands=(tuple(last.a_shape), tuple(last.b_shape)) if last else None))
+    for (layer, name), recs in measured.items():  # matmuls the model does not know of
+        rows.append(VerifyRow(layer, name, 0, flops_per_mac * sum(r.macs for r in recs), (),
+                              tuple(recs[-1].out_shape), (), None))
+    return VerifyResult(config, conv, mode, seed, dtype, tuple(rows))
