@@ -6,6 +6,7 @@ atomically. sympy and numpy are imported only by the commands that need them.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import tempfile
@@ -39,7 +40,10 @@ class _OneLineErrors(TyperGroup):
             result = super().main(args, prog_name or "flopcalc", complete_var,
                                   standalone_mode=False, **extra)
         except ClickException as e:
-            fail(e.format_message().replace("\n", " "), e.exit_code if e.exit_code != 1 else 2)
+            message = e.format_message().replace("\n", " ")
+            if not message:  # bare `flopcalc`: the help was shown, nothing went wrong
+                raise SystemExit(e.exit_code)
+            fail(message, e.exit_code if e.exit_code != 1 else 2)
         except FlopcalcError as e:
             fail(str(e))
         except (typer.Abort, KeyboardInterrupt):
@@ -76,21 +80,21 @@ Preset = Annotated[Optional[str], typer.Option(
 ConfigPath = Annotated[Optional[Path], typer.Option(
     "--config", help="Start from a Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, "
     "n_positions, n_inner, vocab_size).", show_default=False, dir_okay=False)]
-DModel = Annotated[Optional[int], typer.Option("--d-model", help="Model width [default: 768].",
+DModel = Annotated[Optional[int], typer.Option("--d-model", help="Model width \\[default: 768].",
                                                show_default=False)]
 Heads = Annotated[Optional[int], typer.Option("--heads", help="Attention heads; must divide "
-                                              "d_model [default: 12].", show_default=False)]
-Layers = Annotated[Optional[int], typer.Option("--layers", help="Transformer blocks [default: 12].",
+                                              "d_model \\[default: 12].", show_default=False)]
+Layers = Annotated[Optional[int], typer.Option("--layers", help="Transformer blocks \\[default: 12].",
                                                show_default=False)]
-DFF = Annotated[Optional[int], typer.Option("--d-ff", help="FFN hidden width [default: 4*d_model].",
+DFF = Annotated[Optional[int], typer.Option("--d-ff", help="FFN hidden width \\[default: 4*d_model].",
                                             show_default=False)]
-Vocab = Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary size [default: 50257].",
+Vocab = Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary size \\[default: 50257].",
                                               show_default=False)]
 NPos = Annotated[Optional[int], typer.Option("--n-positions", help="Position-embedding rows, the "
-                                             "longest sequence [default: 1024].", show_default=False)]
+                                             "longest sequence \\[default: 1024].", show_default=False)]
 SeqLen = Annotated[Optional[int], typer.Option("--seq-len", help="Tokens in the sequence "
-                                               "[default: 128].", show_default=False)]
-Batch = Annotated[Optional[int], typer.Option("--batch", help="Sequences [default: 1].",
+                                               "\\[default: 128].", show_default=False)]
+Batch = Annotated[Optional[int], typer.Option("--batch", help="Sequences \\[default: 1].",
                                               show_default=False)]
 QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
                                      "separate W_q, W_k, W_v.")]
@@ -143,7 +147,7 @@ def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> Non
             for t in tables:
                 console.print(render.to_rich(t, console.width))
             return
-        console = Console(record=True, width=200, file=open(os.devnull, "w"))
+        console = Console(record=True, width=200, file=io.StringIO())
         for t in tables:
             console.print(render.to_rich(t))
         text = console.export_text()
@@ -177,8 +181,7 @@ def flops(
 ) -> None:
     """FLOPs of one forward pass, per operation, per block and in total.
 
-    With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on
-    128 tokens, batch 1, at 2 FLOPs per multiply-add.
+    With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on 128 tokens, batch 1, at 2 FLOPs per multiply-add.
     """
     from .analysis import flop_report
     from .tables import flop_json, flop_table
@@ -202,8 +205,8 @@ def params(
     from .analysis import param_report
     from .tables import param_json, param_table
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, None,
-                       None, qkv)
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, 1,
+                       None, qkv)  # parameters do not depend on seq_len
     report = param_report(cfg)
     emit([param_table(report)], param_json(report), format, output)
 

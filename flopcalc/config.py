@@ -49,7 +49,7 @@ class Config:
         if self.seq_len > self.n_positions:
             raise FlopcalcError(
                 f"seq_len ({self.seq_len}) exceeds n_positions ({self.n_positions}): GPT-2 has "
-                f"no position embedding beyond {self.n_positions}; raise --n-positions")
+                f"no position embedding beyond {self.n_positions}; lower --seq-len or raise --n-positions")
 
     @property
     def d_head(self) -> int:
@@ -113,7 +113,7 @@ def load_hf_config(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise FlopcalcError(f"config {path} is not a JSON object")
     model_type = data.get("model_type", "gpt2")
-    missing = [k for k in ("n_embd", "n_head", "n_layer") if k not in data]
+    missing = [k for k in ("n_embd", "n_head", "n_layer") if data.get(k) is None]
     if model_type != "gpt2" or missing:
         what = f"model_type {model_type!r}" if model_type != "gpt2" else "missing " + ", ".join(missing)
         raise FlopcalcError(f"config {path} is not a GPT-2 config.json ({what})")

@@ -70,7 +70,7 @@ def to_rich(table, width: int = 200):
     for i in keep:
         numeric = table.align[i] == "r"
         rt.add_column(table.columns[i], justify="right" if numeric else "left",
-                      no_wrap=numeric or i == 1 or table.columns[i] == "output")
+                      no_wrap=numeric, overflow="fold")  # numbers are never cut
     for row in table.rows:
         rt.add_row(*(Text(cell_text(row[i])) for i in keep))
     if table.totals:

@@ -67,7 +67,7 @@ def flop_table(report: FlopReport) -> Table:
     unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
     n = cfg.n_layers
     table = Table(
-        title=f"FLOPs of one forward pass ({unit}s)",
+        title="FLOPs of one forward pass" if unit == "FLOP" else "Multiply-adds (MACs) of one forward pass",
         notes=[config_note(cfg), f"Conventions: {conv.describe()}",
                f"Block rows are for one block; the model runs {n} of them."],
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",

@@ -1,0 +1,1 @@
+"""Checks of hand-written FLOP analyses (Markdown/LaTeX)."""
