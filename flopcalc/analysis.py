@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .config import Config, Conventions, FlopcalcError
-from .model import Dim, Op, Param, build_ops, op_elementwise_flops, op_macs
+from .config import Config, Conventions, Mode
+from .model import Dim, Dims, Op, Param, half, build_ops, op_elementwise_flops, op_macs
 
 
-def op_flops(op: Op, conv: Conventions) -> Dim:
-    """FLOPs of one operation under the given conventions (ints in, int out; symbols in, formula out)."""
-    flops = conv.flops_per_mac * op_macs(op, conv.causal)
+def op_flops(op: Op, conv: Conventions, backward: bool = False) -> Dim:
+    """FLOPs of one operation (or of its gradient) under the given conventions.
+
+    Ints in, exact int out; sympy symbols in, formula out. A matmul's backward is its two
+    gradient matmuls (dA = dC·Bᵀ and dB = Aᵀ·dC), each as many multiply-adds as the forward.
+    """
+    flops = conv.flops_per_mac * op_macs(op, conv.causal) * (2 if backward else 1)
     if conv.elementwise:
-        flops += op_elementwise_flops(op, conv.causal)
+        flops += op_elementwise_flops(op, conv.causal, backward)
     return flops
 
 
@@ -26,10 +30,57 @@ def counted(op: Op, conv: Conventions) -> bool:
     return op.kind in ("matmul", "lookup") or (op.kind == "elementwise" and conv.elementwise)
 
 
-def total_flops(ops: list[Op], n_layers: Dim, conv: Conventions) -> Dim:
-    """The forward pass's FLOPs: block operations count n_layers times."""
-    return sum(op_flops(op, conv) * (n_layers if op.section == "block" else 1)
-               for op in ops if counted(op, conv))
+def model_ops(dims, config) -> list[Op]:
+    """``build_ops`` with ``config``'s architecture switches (``config`` may be a Config or a
+    namespace with fused_qkv, bias and tied_lm_head)."""
+    return build_ops(dims, fused_qkv=config.fused_qkv, bias=config.bias,
+                     tied_lm_head=config.tied_lm_head)
+
+
+def arithmetic_sum(first: Dim, second: Dim, count: Dim) -> Dim:
+    """first + second + … over ``count`` terms of an arithmetic progression (exact)."""
+    return count * first + (second - first) * half(count * (count - 1))
+
+
+def mode_costs(dims: Dims, config, conv: Conventions, mode: Mode) -> list[tuple[Op, Dim, Dim]]:
+    """(op, multiply-adds, FLOPs) of every counted operation for ``mode`` (already resolved).
+
+    Works over ints and over sympy symbols alike; the op returned carries the shapes shown
+    in tables (for decode: the step's; for generate: the prefill's).
+    """
+    def fwd(op):
+        return op_macs(op, conv.causal), op_flops(op, conv)
+
+    if mode.kind in ("forward", "backward", "train"):
+        ops = model_ops(dims, config)
+        out = []
+        for op in ops:
+            macs, flops = fwd(op)
+            bwd_macs, bwd_flops = 2 * macs, op_flops(op, conv, backward=True)
+            if mode.kind == "backward":
+                macs, flops = bwd_macs, bwd_flops
+            elif mode.kind == "train":
+                times = 2 if mode.recompute else 1
+                macs, flops = times * macs + bwd_macs, times * flops + bwd_flops
+            out.append((op, macs, flops))
+    elif mode.kind == "decode":
+        ops = model_ops(replace(dims, seq_len=1, kv_len=mode.position), config)
+        out = [(op, *fwd(op)) for op in ops]
+    else:  # generate: the prefill, then n-1 decode steps whose cost grows linearly with t
+        p, n = mode.prompt, mode.new_tokens
+        prefill = model_ops(replace(dims, seq_len=p, kv_len=p), config)
+        first = model_ops(replace(dims, seq_len=1, kv_len=p + 1), config)
+        second = model_ops(replace(dims, seq_len=1, kv_len=p + 2), config)
+        out = []
+        for op, a, b in zip(prefill, first, second):
+            (m0, f0), (ma, fa), (mb, fb) = fwd(op), fwd(a), fwd(b)
+            out.append((op, m0 + arithmetic_sum(ma, mb, n - 1), f0 + arithmetic_sum(fa, fb, n - 1)))
+    return [(op, macs, flops) for op, macs, flops in out if counted(op, conv)]
+
+
+def total_flops(costs, n_layers: Dim) -> Dim:
+    """Sum of ``mode_costs`` rows: block operations count n_layers times."""
+    return sum(flops * (n_layers if op.section == "block" else 1) for op, _, flops in costs)
 
 
 @dataclass(frozen=True)
@@ -41,11 +92,12 @@ class FlopRow:
 
 @dataclass(frozen=True)
 class FlopReport:
-    """FLOPs of one forward pass, one row per operation, with its totals."""
+    """FLOPs of one computation (``mode``), one row per operation, with its totals."""
 
     config: Config
     conventions: Conventions
     rows: tuple[FlopRow, ...]
+    mode: Mode = Mode()
 
     def section_total(self, section: str) -> int:
         """FLOPs of one section's rows (for ``block``: one block)."""
@@ -66,31 +118,19 @@ class FlopReport:
 
 
 def flop_report(config: Config, conventions: Conventions | None = None,
-                kv_len: int | None = None) -> FlopReport:
-    """FLOPs of ``config``'s forward pass, per operation and in total.
-
-    ``kv_len`` (default ``seq_len``) is how many keys the queries attend to, counting any
-    cached ones: see ``decode_report``.
-    """
+                mode: Mode | None = None) -> FlopReport:
+    """FLOPs of ``config`` in ``mode`` (default: one forward pass), per operation and in total."""
     conv = conventions or Conventions()
-    dims = config.dims() if kv_len is None else replace(config.dims(), kv_len=kv_len)
-    ops = build_ops(dims, fused_qkv=config.fused_qkv, bias=config.bias)
-    rows = tuple(FlopRow(op, op_macs(op, conv.causal), op_flops(op, conv))
-                 for op in ops if counted(op, conv))
-    return FlopReport(config, conv, rows)
+    mode = (mode or Mode()).resolved(config)
+    rows = tuple(FlopRow(op, macs, flops)
+                 for op, macs, flops in mode_costs(config.dims(), config, conv, mode))
+    return FlopReport(config, conv, rows, mode)
 
 
 def decode_report(config: Config, position: int,
                   conventions: Conventions | None = None) -> FlopReport:
-    """FLOPs of producing the token at ``position`` (1-based) with a KV cache of position-1 entries.
-
-    One new token per sequence runs through every operation; its query attends to
-    ``position`` keys, so dense and causal counts agree.
-    """
-    if not (isinstance(position, int) and 1 <= position <= config.n_positions):
-        raise FlopcalcError(f"position must be a whole number from 1 to n_positions "
-                            f"({config.n_positions}), got {position!r}")
-    return flop_report(replace(config, seq_len=1), conventions, kv_len=position)
+    """FLOPs of producing the token at ``position`` (1-based) with a KV cache of position-1 entries."""
+    return flop_report(config, conventions, Mode("decode", position=position))
 
 
 @dataclass(frozen=True)
@@ -127,7 +167,7 @@ class ParamReport:
 
 def param_report(config: Config) -> ParamReport:
     """Parameter tensors of ``config``'s model (independent of seq_len and batch)."""
-    ops = build_ops(config.dims(), fused_qkv=config.fused_qkv, bias=config.bias)
+    ops = model_ops(config.dims(), config)
     return ParamReport(config, tuple(ParamRow(op.section, op.name, p)
                                      for op in ops for p in op.params))
 
@@ -142,5 +182,4 @@ class ShapeReport:
 
 def shape_report(config: Config) -> ShapeReport:
     """Shapes of every operation of ``config``'s forward pass."""
-    return ShapeReport(config, tuple(build_ops(config.dims(), fused_qkv=config.fused_qkv,
-                                               bias=config.bias)))
+    return ShapeReport(config, tuple(model_ops(config.dims(), config)))

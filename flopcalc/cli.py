@@ -104,12 +104,41 @@ Output = Annotated[Optional[Path], typer.Option(
     show_default=False, dir_okay=False)]
 
 
+NoBias = Annotated[bool, typer.Option("--no-bias", help="nanoGPT's bias-free GPT-2: no bias in "
+                                      "the Linears and LayerNorms.")]
+Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with its own "
+                                      "(d_model, vocab) weight instead of GPT-2's tied wte.")]
+
+
 def build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                 batch, qkv) -> Config:
+                 batch, qkv, no_bias=False, untied_lm_head=False) -> Config:
     """Preset or config.json first, explicit flags on top."""
     return make_config(preset, config, d_model=d_model, n_heads=heads, n_layers=layers,
                        d_ff=d_ff, vocab=vocab, n_positions=n_positions, seq_len=seq_len,
-                       batch=batch, fused_qkv=qkv == Qkv.fused)
+                       batch=batch, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
+                       tied_lm_head=not untied_lm_head)
+
+
+class ModeChoice(str, Enum):
+    forward = "forward"
+    backward = "backward"
+    train = "train"
+    decode = "decode"
+    generate = "generate"
+
+
+ModeOpt = Annotated[ModeChoice, typer.Option(
+    "--mode", help="forward (prefill), backward, train (forward + backward), decode (one token "
+    "with a KV cache) or generate (prompt + new tokens).")]
+Recompute = Annotated[bool, typer.Option("--recompute", help="train: full activation "
+                                         "recomputation (adds a forward pass).")]
+Position = Annotated[Optional[int], typer.Option("--position", help="decode: 1-based position t "
+                                                "of the new token (KV cache of t-1) \\[default: "
+                                                "seq_len].", show_default=False)]
+Prompt = Annotated[Optional[int], typer.Option("--prompt", help="generate: prompt tokens p "
+                                              "\\[default: seq_len].", show_default=False)]
+NewTokens = Annotated[Optional[int], typer.Option("--new-tokens", help="generate: new tokens n "
+                                                  "\\[default: 1].", show_default=False)]
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -177,21 +206,25 @@ def flops(
     blocks_only: Annotated[bool, typer.Option(
         "--blocks-only", help="The seed document's scope: transformer blocks only "
         "(same as --no-embeddings --no-lm-head).")] = False,
+    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
+    prompt: Prompt = None, new_tokens: NewTokens = None,
+    no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
-    """FLOPs of one forward pass, per operation, per block and in total.
+    """FLOPs of one forward pass (or --mode), per operation, per block and in total.
 
     With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on 128 tokens, batch 1, at 2 FLOPs per multiply-add.
     """
     from .analysis import flop_report
+    from .config import Mode
     from .tables import flop_json, flop_table
 
     cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv)
+                       batch, qkv, no_bias, untied_lm_head)
     conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
                        elementwise=elementwise, embeddings=embeddings and not blocks_only,
                        lm_head=lm_head and not blocks_only)
-    report = flop_report(cfg, conv)
+    report = flop_report(cfg, conv, Mode(mode.value, recompute, position, prompt, new_tokens))
     emit([flop_table(report)], flop_json(report), format, output)
 
 
@@ -199,14 +232,15 @@ def flops(
 def params(
     preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
     layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    qkv: QkvOpt = Qkv.fused, format: FormatOpt = Format.table, output: Output = None,
+    qkv: QkvOpt = Qkv.fused, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Every parameter tensor's shape and count, per block and in total (LM head tied)."""
     from .analysis import param_report
     from .tables import param_json, param_table
 
     cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, 1,
-                       None, qkv)  # parameters do not depend on seq_len
+                       None, qkv, no_bias, untied_lm_head)  # parameters do not depend on seq_len
     report = param_report(cfg)
     emit([param_table(report)], param_json(report), format, output)
 
@@ -247,26 +281,29 @@ def formulas(
     lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
     blocks_only: Annotated[bool, typer.Option("--blocks-only",
                                               help="Transformer blocks only.")] = False,
-    qkv: QkvOpt = Qkv.fused,
+    qkv: QkvOpt = Qkv.fused, mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: Annotated[FormulaFormat, typer.Option("--format", "-f")] = FormulaFormat.text,
     output: Output = None,
 ) -> None:
     """Each operation's FLOPs and the block and model totals as formulas.
 
-    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, V vocab,
-    n_layers.
+    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, V vocab, n_layers; decode position t; generation prompt p and new tokens n.
     """
-    from . import formulas as fm
-
     conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
                        elementwise=elementwise, embeddings=embeddings and not blocks_only,
                        lm_head=lm_head and not blocks_only)
-    f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused)
+    from . import formulas as fm
+
+    f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
+                    mode=fm.symbolic_mode(mode.value, recompute),
+                    tied_lm_head=not untied_lm_head)
     rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block),
-                                                          ("forward pass", f.total)]
+                                                          ("whole model", f.total)]
     header = f"Conventions: {conv.describe()}"
-    symbols = ("Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, "
-               "V vocab, n_layers blocks.")
+    symbols = (f"Mode: {f.mode.describe()}. Symbols: B batch, L seq_len, d_model, h heads "
+               "(d_head = d_model/h), d_ff, V vocab, n_layers blocks, t decode position, "
+               "p prompt tokens, n new tokens.")
     if format == FormulaFormat.latex:
         lines = [f"% {header}", f"% {symbols}", r"\begin{align*}"]
         lines += [rf"\text{{{name.replace('_', chr(92) + '_')}}} &= {fm.as_latex(e)} \\"

@@ -31,13 +31,14 @@ class Config:
     batch: int = 1
     fused_qkv: bool = True
     bias: bool = True
+    tied_lm_head: bool = True
 
     def __post_init__(self) -> None:
         if self.d_ff is None and _is_int(self.d_model):
             object.__setattr__(self, "d_ff", 4 * self.d_model)  # GPT-2's FFN width
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("fused_qkv", "bias"):
+            if f.name in ("fused_qkv", "bias", "tied_lm_head"):
                 continue
             if not _is_int(value):
                 raise FlopcalcError(f"{f.name} must be a whole number, got {value!r}")
@@ -73,7 +74,8 @@ class Config:
                 f"n_layers={self.n_layers}, d_ff={self.d_ff}, vocab={self.vocab}, "
                 f"n_positions={self.n_positions}, seq_len={self.seq_len}, batch={self.batch}, "
                 f"QKV {'fused' if self.fused_qkv else 'separate'}"
-                f"{'' if self.bias else ', no bias'}")
+                f"{'' if self.bias else ', no bias'}"
+                f"{'' if self.tied_lm_head else ', untied LM head'}")
 
 
 def _is_int(value) -> bool:
@@ -190,3 +192,60 @@ class Conventions:
         return {"flops_per_mac": self.flops_per_mac, "attention": self.attention,
                 "elementwise": self.elementwise, "embeddings": self.embeddings,
                 "lm_head": self.lm_head}
+
+
+MODES = ("forward", "backward", "train", "decode", "generate")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Which computation is counted.
+
+    - ``forward``: one forward pass over seq_len tokens (prefill).
+    - ``backward``: its backward pass: each matmul's two gradient matmuls (input and weight
+      gradients), the elementwise gradients per ``model.BACKWARD_COST``.
+    - ``train``: forward + backward; ``recompute`` (full activation recomputation) adds a forward.
+    - ``decode``: producing the token at ``position`` t (1-based) with a KV cache of t-1 entries.
+    - ``generate``: a prompt of ``prompt`` tokens then ``new_tokens`` new ones: the prefill
+      (which yields the first new token) plus decode steps at positions p+1 … p+n-1.
+
+    Unset positions default to seq_len (decode, prompt) and 1 new token.
+    """
+
+    kind: str = "forward"
+    recompute: bool = False
+    position: int | None = None
+    prompt: int | None = None
+    new_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODES:
+            raise FlopcalcError(f"mode must be one of {', '.join(MODES)}, got {self.kind!r}")
+        if self.recompute and self.kind != "train":
+            raise FlopcalcError("--recompute applies to --mode train only")
+
+    def resolved(self, config: Config) -> Mode:
+        """This mode with its defaults filled in from ``config`` and checked against it."""
+        position = self.position if self.position is not None else config.seq_len
+        prompt = self.prompt if self.prompt is not None else config.seq_len
+        new = self.new_tokens if self.new_tokens is not None else 1
+        for name, value in (("position", position), ("prompt", prompt), ("new_tokens", new)):
+            if not _is_int(value) or value <= 0:
+                raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
+        last = {"decode": position, "generate": prompt + new - 1}.get(self.kind, 0)
+        if last > config.n_positions:
+            raise FlopcalcError(f"the last position ({last}) exceeds n_positions "
+                                f"({config.n_positions}); GPT-2 has no position embedding beyond it")
+        return replace(self, position=position, prompt=prompt, new_tokens=new)
+
+    def describe(self) -> str:
+        return {"forward": "one forward pass",
+                "backward": "one backward pass (input and weight gradients)",
+                "train": "one training step (forward + backward"
+                         + (" + recomputed forward)" if self.recompute else ")"),
+                "decode": f"one decode step: the token at position {self.position} with a KV "
+                          f"cache of {self.position - 1 if _is_int(self.position) else 't-1'} entries",
+                "generate": f"generation: a prompt of {self.prompt} tokens, then {self.new_tokens} "
+                            f"new tokens (prefill + decode steps at positions {self.prompt} + 1 "
+                            f"… {self.prompt} + {self.new_tokens} - 1)",
+                }[self.kind]

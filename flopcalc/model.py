@@ -28,6 +28,22 @@ ELEMENTWISE_COST: dict[str, int] = {
     "gelu": 9,       # tanh approximation: x^3 (2), *c, +x, *sqrt(2/pi), tanh, +1, *x, *0.5
 }
 
+# Backward-pass elementwise work per element, for the same keys (docs/counting-rules.md).
+BACKWARD_COST: dict[str, int] = {
+    "add": 1,        # the two gradients meeting at the residual fork are summed
+    "bias": 1,       # dB = sum of dY over tokens: one addition per output element
+    "scale": 1,      # dS = dS' / sqrt(d_head)
+    "mask": 1,       # zero the gradient of masked scores (dense attention only)
+    "softmax": 4,    # dS = P ⊙ (dP − rowsum(dP ⊙ P)): multiply, sum-add, subtract, multiply
+    "layernorm": 10,  # dŷ=dy·γ, two row means (2 adds), dŷ·x̂, x̂·mean, 2 subtracts, ·1/σ, dγ (mul+add)
+    "gelu": 13,      # GELU'(x) = ½(1+t) + ½x(1−t²)·√(2/π)(1+3c·x²) from the saved t (12), ·dy
+    "lookup": 1,     # scatter-add of the gradient into the embedding rows
+}
+# GPT-2's position add has no backward arithmetic (the gradient is copied to both tables).
+POSITION_ADD = "position_add"
+ELEMENTWISE_COST[POSITION_ADD] = 1
+BACKWARD_COST[POSITION_ADD] = 0
+
 SECTIONS = ("embedding", "block", "head")
 
 
@@ -88,7 +104,7 @@ class Op:
     on_scores: bool = False        # elementwise op over the (L, L) scores: thinned when causal
 
 
-def _half(x: Dim) -> Dim:
+def half(x: Dim) -> Dim:
     """x / 2, exact for the even integers it is used on; symbolic otherwise."""
     return x // 2 if isinstance(x, int) else x / 2
 
@@ -99,7 +115,7 @@ def visible_pairs(q_len: Dim, kv_len: Dim) -> Dim:
     Query i (0-based) sees kv_len - q_len + i + 1 keys: with q_len == kv_len == L that is
     L(L+1)/2; with one query after t-1 cached keys it is t.
     """
-    return q_len * (kv_len - q_len) + _half(q_len * (q_len + 1))
+    return q_len * (kv_len - q_len) + half(q_len * (q_len + 1))
 
 
 def matmul_macs(a: Shape, b: Shape, causal: str | None = None) -> Dim:
@@ -133,12 +149,18 @@ def op_macs(op: Op, causal: bool = False) -> Dim:
     return matmul_macs(op.inputs[0], op.inputs[1], op.causal if causal else None)
 
 
-def op_elementwise_flops(op: Op, causal: bool = False) -> Dim:
-    """FLOPs of an operation's elementwise work: the op itself and its bias add (Linear, LayerNorm)."""
-    flops = prod(op.output[:-1]) * op.bias * ELEMENTWISE_COST["bias"]
+def op_elementwise_flops(op: Op, causal: bool = False, backward: bool = False) -> Dim:
+    """FLOPs of an operation's elementwise work: the op itself and its bias (Linear, LayerNorm).
+
+    ``backward`` gives the work of its gradient instead (``BACKWARD_COST``).
+    """
+    cost = BACKWARD_COST if backward else ELEMENTWISE_COST
+    flops = prod(op.output[:-1]) * op.bias * cost["bias"]
     if op.kind == "elementwise" and not (op.cost == "mask" and causal):
         # (a causal kernel never computes the masked entries, so there is nothing to mask)
-        flops += elements(op.output, causal and op.on_scores) * ELEMENTWISE_COST[op.cost]
+        flops += elements(op.output, causal and op.on_scores) * cost[op.cost]
+    if op.kind == "lookup" and backward:
+        flops += prod(op.output) * 2 * cost["lookup"]  # into the wte and the wpe rows
     return flops
 
 
@@ -153,7 +175,8 @@ def _linear(name, section, computes, x: Shape, d_in: Dim, d_out: Dim, weight_nam
               weight=weight, params=params, bias=d_out if bias else 0)
 
 
-def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
+def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
+              tied_lm_head: bool = True) -> list[Op]:
     """The forward pass of a GPT-2 model as an ordered list of operations.
 
     Block operations appear once (section ``block``) and stand for each of the
@@ -176,7 +199,7 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
         Op("embed", "embedding", "lookup", "x = wte[tokens] + wpe[positions]", ((B, L),), x,
            params=(Param("wte.weight", (V, D)), Param("wpe.weight", (d.n_positions, D)))),
         Op("embed_add", "embedding", "elementwise", "token + position embedding add",
-           (x, x), x, cost="add"),
+           (x, x), x, cost=POSITION_ADD),
         ln("ln_1", "block", "ln_1"),
     ]
     if fused_qkv:
@@ -219,6 +242,8 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True) -> list[Op]:
         Op("residual_2", "block", "elementwise", "x = x + y", (x, x), x, cost="add"),
         ln("ln_f", "head", "ln_f"),
         _linear("lm_head", "head", "logits = x · wteᵀ (tied to the token embedding)", x, D, V,
-                "wte", bias=False, transposed_weight=True),
+                "wte", bias=False, transposed_weight=True) if tied_lm_head else
+        _linear("lm_head", "head", "logits = x · W_lm (untied LM head)", x, D, V, "lm_head",
+                bias=False),
     ]
     return ops

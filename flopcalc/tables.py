@@ -67,7 +67,7 @@ def flop_table(report: FlopReport) -> Table:
     unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
     n = cfg.n_layers
     table = Table(
-        title="FLOPs of one forward pass" if unit == "FLOP" else "Multiply-adds (MACs) of one forward pass",
+        title=("FLOPs" if unit == "FLOP" else "Multiply-adds (MACs)") + f" of {report.mode.describe()}",
         notes=[config_note(cfg), f"Conventions: {conv.describe()}",
                f"Block rows are for one block; the model runs {n} of them."],
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
@@ -157,6 +157,9 @@ def flop_json(report: FlopReport) -> dict:
         "schema": "flopcalc.flops", "schema_version": JSON_SCHEMA_VERSION,
         "config": report.config.as_dict(),
         "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe()},
+        "mode": {"kind": report.mode.kind, "recompute": report.mode.recompute,
+                 "position": report.mode.position, "prompt": report.mode.prompt,
+                 "new_tokens": report.mode.new_tokens, "description": report.mode.describe()},
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
                   "weight": list(r.op.weight) if r.op.weight else None,

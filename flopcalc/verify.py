@@ -11,9 +11,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import reference
-from .analysis import op_flops
+from .analysis import model_ops, op_flops
 from .config import Config, Conventions, FlopcalcError
-from .model import build_ops
 
 MODES = ("dense", "incremental")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -133,11 +132,10 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
     dims = config.dims()
     if mode == "incremental":
         dims = replace(dims, seq_len=1, kv_len=config.seq_len)
-    shape_ops = {op.name: op for op in build_ops(dims, config.fused_qkv, config.bias)}
+    shape_ops = {op.name: op for op in model_ops(dims, config)}
 
     rows = []
-    ops = [op for op in build_ops(config.dims(), config.fused_qkv, config.bias)
-           if op.kind == "matmul"]
+    ops = [op for op in model_ops(config.dims(), config) if op.kind == "matmul"]
     for layer in list(range(config.n_layers)) + [None]:
         for op in ops:
             if (op.section == "block") != (layer is not None):
