@@ -51,15 +51,16 @@ def mode_costs(dims: Dims, config, conv: Conventions, mode: Mode) -> list[tuple[
     def fwd(op):
         return op_macs(op, conv.causal), op_flops(op, conv)
 
-    if mode.kind in ("forward", "backward", "train"):
-        ops = model_ops(dims, config)
+    if mode.kind == "forward":
+        return [(op, *fwd(op)) for op in model_ops(dims, config) if counted(op, conv)]
+    if mode.kind in ("backward", "train"):
         out = []
-        for op in ops:
+        for op in model_ops(dims, config):
             macs, flops = fwd(op)
             bwd_macs, bwd_flops = 2 * macs, op_flops(op, conv, backward=True)
             if mode.kind == "backward":
                 macs, flops = bwd_macs, bwd_flops
-            elif mode.kind == "train":
+            else:
                 times = 2 if mode.recompute else 1
                 macs, flops = times * macs + bwd_macs, times * flops + bwd_flops
             out.append((op, macs, flops))

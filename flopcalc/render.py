@@ -71,10 +71,25 @@ def to_rich(table, width: int = 200):
         numeric = table.align[i] == "r"
         rt.add_column(table.columns[i], justify="right" if numeric else "left",
                       no_wrap=numeric, overflow="fold")  # numbers are never cut
-    for row in table.rows:
-        rt.add_row(*(Text(cell_text(row[i])) for i in keep))
+    bars = bool(table.shares) and width >= 100
+    if bars:
+        rt.add_column("share of total", no_wrap=True)
+    for n, row in enumerate(table.rows):
+        cells = [Text(cell_text(row[i])) for i in keep]
+        if bars:
+            cells.append(Text(share_bar(*table.shares[n]), style="cyan"))
+        rt.add_row(*cells)
     if table.totals:
         rt.add_section()
     for row in table.totals:
-        rt.add_row(*(Text(cell_text(row[i])) for i in keep), style="bold")
+        rt.add_row(*(Text(cell_text(row[i])) for i in keep), *([""] if bars else []), style="bold")
     return rt
+
+
+def share_bar(part: int, whole: int, width: int = 20) -> str:
+    """A bar of eighth-blocks, ``width`` cells for 100% (integer arithmetic)."""
+    if whole <= 0 or part <= 0:
+        return ""
+    eighths = (part * width * 8 * 2 + whole) // (2 * whole)
+    full, rest = divmod(eighths, 8)
+    return "█" * full + ("" if not rest else " ▏▎▍▌▋▊▉"[rest])

@@ -25,6 +25,7 @@ class Table:
     rows: list[list] = field(default_factory=list)
     totals: list[list] = field(default_factory=list)  # emphasised summary rows
     optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
+    shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
 
 
 def shape_str(shape) -> str:
@@ -76,6 +77,7 @@ def flop_table(report: FlopReport) -> Table:
     total = report.total
     for r in report.rows:
         times = n if r.op.section == "block" else 1
+        table.shares.append((r.flops * times, total))
         table.rows.append([
             SECTION_TITLES[r.op.section], r.op.name, r.op.computes,
             " @ ".join(shape_str(s) for s in r.op.inputs) if r.op.kind == "matmul"
