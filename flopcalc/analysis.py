@@ -61,7 +61,8 @@ def mode_costs(dims: Dims, config, conv: Conventions, mode: Mode) -> list[tuple[
             if mode.kind == "backward":
                 macs, flops = bwd_macs, bwd_flops
             else:
-                times = 2 if mode.recompute else 1
+                # recomputation re-runs the blocks' forward (not the embedding or LM head)
+                times = 2 if mode.recompute and op.section == "block" else 1
                 macs, flops = times * macs + bwd_macs, times * flops + bwd_flops
             out.append((op, macs, flops))
     elif mode.kind == "decode":
@@ -162,8 +163,9 @@ class ParamReport:
 
     @property
     def non_embedding(self) -> int:
-        """Parameters outside the token and position embeddings (Kaplan et al. 2020's N)."""
-        return self.total - self.section_total("embedding")
+        """Parameters outside the embeddings and any untied LM head (Kaplan et al. 2020's N)."""
+        lm_head = sum(r.param.count for r in self.rows if r.op == "lm_head")
+        return self.total - self.section_total("embedding") - lm_head
 
 
 def param_report(config: Config) -> ParamReport:

@@ -312,8 +312,11 @@ def formulas(
         text = "\n".join(lines + [r"\end{align*}"]) + "\n"
     elif format == FormulaFormat.json:
         from .render import to_json
-        text = to_json({"schema": "flopcalc.formulas", "schema_version": 1,
+        from .tables import JSON_SCHEMA_VERSION
+        text = to_json({"schema": "flopcalc.formulas", "schema_version": JSON_SCHEMA_VERSION,
                         "conventions": {**conv.as_dict(), "description": conv.describe()},
+                        "mode": {"kind": mode.value, "recompute": recompute if mode.value == "train"
+                                 else None, "description": f.mode.describe()},
                         "rows": [{"name": n, "flops": fm.as_text(e), "latex": fm.as_latex(e)}
                                  for n, e in rows]})
     elif format == FormulaFormat.markdown:
@@ -335,7 +338,7 @@ def formulas(
 def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
     """The published GPT-2 sizes with their parameter counts."""
     from .analysis import param_report
-    from .tables import Table
+    from .tables import JSON_SCHEMA_VERSION, Table, readable
 
     table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
                                     "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
@@ -345,11 +348,11 @@ def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
     for name in PRESETS:
         cfg = make_config(name)
         total = param_report(cfg).total
-        from .tables import readable
         table.rows.append([name, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_layers, cfg.d_ff,
                            total, readable(total, "")])
         rows.append({"name": name, **cfg.as_dict(), "parameters": total})
-    emit([table], {"schema": "flopcalc.presets", "schema_version": 1, "presets": rows}, format,
+    emit([table], {"schema": "flopcalc.presets", "schema_version": JSON_SCHEMA_VERSION,
+                   "presets": rows}, format,
          output)
 
 

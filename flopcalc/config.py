@@ -177,9 +177,11 @@ class Conventions:
 
     def describe(self) -> str:
         """One line stating every convention."""
-        fpm = "2 FLOPs per multiply-add" if self.flops_per_mac == 2 else "1 FLOP per multiply-add (MACs)"
+        fpm = ("2 FLOPs per multiply-add" if self.flops_per_mac == 2 else
+               "1 per multiply-add (MACs)" + (", elementwise work in FLOPs" if self.elementwise else ""))
         attn = ("dense attention (full L×L scores, as standard kernels execute)" if not self.causal
-                else "causal attention (only the L(L+1)/2 unmasked scores per head)")
+                else "causal attention (only unmasked query-key pairs: L(L+1)/2 per head for a "
+                     "sequence, t for a decode step at position t)")
         work = ("matmuls + elementwise (per-element costs in docs/counting-rules.md)"
                 if self.elementwise else "matmuls only")
         scope = {("embedding", "block", "head"): "embeddings + blocks + final LayerNorm/LM head",
@@ -242,7 +244,7 @@ class Mode:
         return {"forward": "one forward pass",
                 "backward": "one backward pass (input and weight gradients)",
                 "train": "one training step (forward + backward"
-                         + (" + recomputed forward)" if self.recompute else ")"),
+                         + (" + the blocks' forward recomputed)" if self.recompute else ")"),
                 "decode": f"one decode step: the token at position {self.position} with a KV "
                           f"cache of {self.position - 1 if _is_int(self.position) else 't-1'} entries",
                 "generate": f"generation: a prompt of {self.prompt} tokens, then {self.new_tokens} "

@@ -77,9 +77,12 @@ class MatmulRecorder:
         return totals
 
 
-def matmul(recorder, name, layer, a, b):
-    """a @ b, recorded (unless recorder is None). The only matmul of the forward pass."""
-    out = np.matmul(a, b)
+def matmul(recorder, name, layer, a, b, out=None):
+    """a @ b (into out, if given), recorded unless recorder is None.
+
+    Every matmul of the forward pass goes through here.
+    """
+    out = np.matmul(a, b, out=out)
     if recorder is not None:
         recorder.record(name, layer, a.shape, b.shape, out.shape)
     return out
@@ -136,12 +139,6 @@ def split_heads(x, n_head):
     return x.reshape(B, L, n_head, d // n_head).transpose(0, 2, 1, 3)
 
 
-def merge_heads(x):
-    """(B, h, L, d_head) -> (B, L, d)."""
-    B, h, L, dh = x.shape
-    return x.transpose(0, 2, 1, 3).reshape(B, L, h * dh)
-
-
 # ----------------------------------------------------------------------------- attention
 
 class KVCache:
@@ -175,7 +172,7 @@ def qkv_projection(p, prefix, config, layer, x, recorder):
             split_heads(v, config.n_head))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def causal_mask(L, dtype):
     """(L, L) additive mask: 0 where key j <= query i, -inf where j > i (the future)."""
     mask = np.triu(np.full((L, L), -np.inf, dtype), k=1)
@@ -195,7 +192,12 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None):
         # Dense: all L x L scores were computed; hide the future ones (j > i) from softmax.
         scores += causal_mask(scores.shape[-1], scores.dtype)
     probs = softmax(scores, out=scores)
-    y = merge_heads(matmul(recorder, "attn_values", layer, probs, v))
+    # Merge heads for free: each head writes its (L, d_head) output straight into its
+    # columns of y, so y (B, L, h, d_head) is already the (B, L, d) layout.
+    B, L, _ = x.shape
+    y = np.empty((B, L, config.n_head, config.d_head), x.dtype)
+    matmul(recorder, "attn_values", layer, probs, v, out=y.transpose(0, 2, 1, 3))
+    y = y.reshape(B, L, config.n_embd)
     attn = prefix + "attn."
     return linear(recorder, "out_proj", layer, y, p[attn + "c_proj.weight"],
                   p.get(attn + "c_proj.bias"))
@@ -282,6 +284,8 @@ def _check_idx(config, idx):
         raise ValueError(f"idx must be (batch, seq_len), got shape {idx.shape}")
     if idx.shape[1] > config.n_positions:
         raise ValueError(f"seq_len {idx.shape[1]} exceeds n_positions {config.n_positions}")
+    if idx.size and not 0 <= idx.min() <= idx.max() < config.vocab_size:
+        raise ValueError(f"token ids must lie in [0, {config.vocab_size})")
     return idx
 
 
@@ -315,7 +319,8 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
     Phases of the pass hold different arrays; the peak is the largest phase:
     attention (qkv, the (B, h, L, L) scores), the MLP (two (B, L, d_ff) arrays, GELU's
     temporary included) or the head ((B, L, V) logits). A few (B, L, d) arrays (residual,
-    LayerNorm output, ...) are live throughout.
+    LayerNorm output, ...) and the (L, L) causal mask are live throughout. The Python
+    interpreter and NumPy themselves (some 50 MB) are not included.
     """
     c = config
     item = np.dtype(dtype).itemsize
@@ -326,6 +331,5 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
     attention = 3 * B * L * d + B * h * L * L + B * h * L  # qkv, scores, row max/sum
     ffn = 2 * B * L * c.d_ff
     head = B * L * c.vocab_size
-    live = 4 * B * L * d
-    mask = L * L  # bool
-    return (n_params + live + max(attention, ffn, head)) * item + mask
+    live = 4 * B * L * d + L * L
+    return (n_params + live + max(attention, ffn, head)) * item

@@ -65,10 +65,11 @@ def config_note(config) -> str:
 def flop_table(report: FlopReport) -> Table:
     """One row per counted operation, then the per-block, all-block, section and grand totals."""
     cfg, conv = report.config, report.conventions
-    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    unit = "FLOP" if conv.flops_per_mac == 2 else ("op" if conv.elementwise else "MAC")
     n = cfg.n_layers
     table = Table(
-        title=("FLOPs" if unit == "FLOP" else "Multiply-adds (MACs)") + f" of {report.mode.describe()}",
+        title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
+               "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
         notes=[config_note(cfg), f"Conventions: {conv.describe()}",
                f"Block rows are for one block; the model runs {n} of them."],
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
@@ -159,9 +160,7 @@ def flop_json(report: FlopReport) -> dict:
         "schema": "flopcalc.flops", "schema_version": JSON_SCHEMA_VERSION,
         "config": report.config.as_dict(),
         "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe()},
-        "mode": {"kind": report.mode.kind, "recompute": report.mode.recompute,
-                 "position": report.mode.position, "prompt": report.mode.prompt,
-                 "new_tokens": report.mode.new_tokens, "description": report.mode.describe()},
+        "mode": mode_json(report.mode),
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
                   "weight": list(r.op.weight) if r.op.weight else None,
@@ -172,6 +171,16 @@ def flop_json(report: FlopReport) -> dict:
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "total": report.total},
     }
+
+
+def mode_json(mode) -> dict:
+    """The mode with only the fields that apply to its kind (others are null)."""
+    kind = mode.kind
+    return {"kind": kind, "recompute": mode.recompute if kind == "train" else None,
+            "position": mode.position if kind == "decode" else None,
+            "prompt": mode.prompt if kind == "generate" else None,
+            "new_tokens": mode.new_tokens if kind == "generate" else None,
+            "description": mode.describe()}
 
 
 def param_json(report: ParamReport) -> dict:

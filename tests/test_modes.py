@@ -35,11 +35,16 @@ def test_backward_matmuls_cost_twice_the_forward():
     assert flop_report(Config(), mode=Mode("backward")).block_total == 2 * forward_block
 
 
-def test_a_training_step_is_forward_plus_backward_and_recomputation_adds_a_forward():
+def test_a_training_step_is_forward_plus_backward_and_recomputation_adds_the_blocks_forward():
     fwd = flop_report(Config()).total
     bwd = flop_report(Config(), mode=Mode("backward")).total
     assert flop_report(Config(), mode=Mode("train")).total == fwd + bwd == 3 * fwd
-    assert flop_report(Config(), mode=Mode("train", recompute=True)).total == 4 * fwd
+    # Megatron-style full recomputation re-runs each block's forward, not the LM head:
+    L = 128
+    blocks = N * (2 * L * D * 3 * D + 2 * 2 * H * L * L * DH + 2 * L * D * D + 2 * 2 * L * D * F)
+    lm_head = 2 * L * D * V
+    assert fwd == blocks + lm_head
+    assert flop_report(Config(), mode=Mode("train", recompute=True)).total == 4 * blocks + 3 * lm_head
 
 
 def test_elementwise_backward_uses_the_backward_cost_table():

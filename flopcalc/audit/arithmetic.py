@@ -1,0 +1,995 @@
+r"""Exact checking of "expression = number" claims in Markdown/LaTeX prose.
+
+``find_equations(text)`` finds every arithmetic claim such as ``$3 \times 128 = 384$`` or
+the plain-text line ``3 x 128 x 768 = 294,912`` and evaluates its left side exactly with
+``fractions.Fraction``.  Symbols defined in the text (``h = 12``) are learned in order of
+appearance; a claim with one symbol still unknown gets the value that would make it hold.
+
+The pipeline is small on purpose::
+
+    text -> regions (math or plain) -> tokens -> for each "=": the longest expression that
+    ends there and the one that starts there (recursive descent) -> chains "a = b = c"
+    -> each arithmetic side checked against the nearest plain number of its chain.
+
+Labels are ignored wherever they sit between factors: ``\text{...}``, ``\mathrm{...}``,
+``**bold**`` markers, unit words ("128 tokens", "2 FLOPs") and parenthetical remarks such
+as ``L(\text{depends on the position})``.  Nothing here raises on any input: a fragment
+that does not parse, or whose value would be absurdly large, is skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+__all__ = [
+    "Binding",
+    "Equation",
+    "ShapeEquality",
+    "find_bindings",
+    "find_equations",
+    "find_shape_equalities",
+]
+
+# Limits that keep every input fast; a fragment beyond them counts as unparseable.
+MAX_EXPONENT = 10_000  # largest |n| in a^n, 1e<n> or N \times 10^{n}
+MAX_BITS = 14_000  # largest numerator/denominator of any value: < 4,300 digits, so str()
+#                   works on every result despite Python's int-to-str digit limit
+MAX_DIGITS = 1_000  # longest number literal (far below int()'s 4300-digit limit)
+MAX_DEGREE = 32  # largest polynomial degree when solving for an unknown
+MAX_NESTING = 60  # brackets, signs and exponents nested inside one expression
+WINDOW = 256  # tokens searched on either side of an "=" for its expressions
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One claim "expression = number", evaluated exactly.
+
+    ``verdict`` is 'ok' (computed == stated), 'wrong', or 'unknown' when the expression
+    uses symbols with no value; then ``computed`` and ``difference`` are None, and with
+    exactly one unknown ``solution`` is the value that makes the claim hold (if any).
+    """
+
+    line: int  # 1-based line of the expression's first character
+    expression: str  # the left side as written (labels included)
+    stated: Fraction  # the number as written on the other side
+    computed: Fraction | None
+    unknowns: tuple[str, ...]  # symbols with no value, in order of appearance
+    solution: Fraction | None
+    verdict: str  # 'ok' | 'wrong' | 'unknown'
+    difference: Fraction | None  # stated - computed
+    stated_text: str = ""  # the stated number's source text, e.g. "1,605,632"
+    bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
+    span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A definition "name = number" (also "name = expression = number")."""
+
+    line: int
+    name: str
+    value: Fraction
+
+
+@dataclass(frozen=True)
+class ShapeEquality:
+    """A tuple equality such as ``(b, 128, 768) = (b, 128, 64, 12)``.
+
+    Entries are Fractions where they evaluate to a number, else their text (labels unwrapped).
+    """
+
+    line: int
+    left: tuple[Fraction | str, ...]
+    right: tuple[Fraction | str, ...]
+
+    @property
+    def same_size(self) -> bool | None:
+        """Whether both shapes hold as many elements (None when their symbolic entries differ)."""
+        names = [sorted(e for e in side if isinstance(e, str)) for side in (self.left, self.right)]
+        if names[0] != names[1]:
+            return None
+        sizes = [math.prod(e for e in side if isinstance(e, Fraction)) for side in (self.left, self.right)]
+        return sizes[0] == sizes[1]
+
+
+def find_equations(text: str) -> list[Equation]:
+    """Every "expression = number" claim in ``text``, in order of appearance."""
+    return _analyse(text)[0]
+
+
+def find_bindings(text: str) -> list[Binding]:
+    """The symbol definitions ("h = 12") that ``find_equations`` learns, in order."""
+    return _analyse(text)[1]
+
+
+def find_shape_equalities(text: str) -> list[ShapeEquality]:
+    """Every equality between two comma-separated tuples, e.g. tensor shapes."""
+    scan = _Scan(text)
+    out = []
+    for e, tok in enumerate(scan.toks):
+        if tok.kind != "EQ":
+            continue
+        before = scan.prev_sig(e)
+        after = scan.next_sig(e + 1, len(scan.toks))
+        if before is None or after >= len(scan.toks) or scan.toks[after].kind != "OPEN":
+            continue
+        opener, closer = scan.match[before], scan.match[after]
+        if scan.toks[before].kind != "CLOSE" or opener is None or closer is None:
+            continue
+        left, right = scan.tuple_items(opener, before), scan.tuple_items(after, closer)
+        if left and right and (len(left) > 1 or len(right) > 1):
+            out.append(ShapeEquality(scan.line_of(scan.toks[opener].start), left, right))
+    return out
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclass(slots=True)
+class _Tok:
+    kind: str  # NUM IDENT OP OPEN CLOSE FRAC EQ LABEL SEP BLOCK
+    text: str  # operator (+ - * / ^), identifier name, bracket family, or source text
+    start: int
+    end: int
+    value: Fraction | None = None  # NUM only; None when too large to use
+    math: bool = False  # inside $...$ (adjacent symbols multiply)
+    spaced: bool = True  # something (whitespace, a region edge) right before it
+    fresh: bool = False  # a line break or a math delimiter right before it
+
+
+_MATH_OPEN = re.compile(r"\\\$|\$\$|\$|\\\[|\\\(")
+_INLINE_CLOSE = re.compile(r"(?<![\s\\])\$(?!\d)")  # pandoc's rule: "$5 and $6" is no math
+_NUMBER = re.compile(
+    r"""(?: (?: \d{1,3} (?: (?: , | \{,\} | \\, | [\u2009\u202f_] ) \d{3} (?!\d) )+ | \d+ )
+            (?: \.\d+ )?
+          | \.\d+ )
+        (?: [eE] [+-]? \d{1,6} (?!\d) )?""",
+    re.X,
+)
+_GROUP_SEPARATOR = re.compile(r"\{,\}|\\,|[,\u2009\u202f_]")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_LETTERS = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+")
+_WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+(?:['\u2019][A-Za-z]+)*")  # "model's"
+_ALNUM = re.compile(r"[A-Za-z0-9]+")
+_GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
+_DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
+_SHORT_FRAC = re.compile(r"\s*(\d)(\d)")  # \frac12
+_LABEL_WRAPPER = re.compile(
+    r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
+
+_SPACE = " \t\r\f\v\u00a0\u2002\u2003\u2009\u202f&`"  # & aligns, ` marks inline code
+_TIMES = {"times", "cdot", "ast"}
+_FRACS = {"frac", "dfrac", "tfrac", "cfrac"}
+_LABELS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm",
+           "mathbf", "mathit", "mathsf", "mathtt", "mathcal", "operatorname", "mbox", "hbox",
+           "emph", "label", "tag"}
+_IGNORED = {"left", "right", "middle", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl",
+            "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle", "textstyle",
+            "scriptstyle", "limits", "nolimits", "nonumber", "notag", "boxed", "underbrace",
+            "overbrace", "mathopen", "mathclose"}
+_SIZED = {"left", "right", "middle"} | {n for n in _IGNORED if n.lower().startswith("big")}
+_GREEK = set("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa "
+             "lambda mu nu xi omicron pi rho varrho sigma varsigma tau upsilon phi varphi chi "
+             "psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega ell".split())
+# Commands that end a claim (the next one may start right after); any other unknown
+# command (\sqrt, \log, \sum, \cdots ...) is a BLOCK: no claim starts or ends next to it,
+# so "\sqrt{4} \times 3 = 6" is not misread as "4 \times 3 = 6".
+_BREAKS = {"quad", "qquad", "newline", "to", "rightarrow", "Rightarrow", "longrightarrow",
+           "Longrightarrow", "leftarrow", "Leftarrow", "gets", "implies", "iff", "mapsto",
+           "approx", "sim", "simeq", "cong", "le", "leq", "ge", "geq", "lt", "gt", "ne", "neq",
+           "equiv", "in", "colon", "mid"}
+# Unit words that stay labels even inside math ($2 FLOPs$); other math words are symbols.
+_UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "byte", "bytes",
+          "bits", "embeddings", "heads", "layers", "ops", "macs", "multiplications",
+          "additions"}
+
+
+def _number_value(literal: str) -> Fraction | None:
+    """The exact value of a number literal, or None when it is too large to use."""
+    mantissa, _, exponent = _GROUP_SEPARATOR.sub("", literal).lower().partition("e")
+    whole, _, decimals = mantissa.partition(".")
+    power = (int(exponent) if exponent else 0) - len(decimals)
+    if len(whole) + len(decimals) > MAX_DIGITS or abs(power) > MAX_EXPONENT:
+        return None
+    value = int(whole + decimals) * Fraction(10) ** power
+    return value if _small(value) else None
+
+
+def _brace_end(text: str, i: int, end: int) -> int:
+    """Index after the "}" matching the "{" at ``i`` (searching 500 chars at most), or -1."""
+    depth, j, stop = 0, i, min(end, i + 500)
+    while j < stop:
+        c = text[j]
+        if c == "\\":
+            j += 2
+            continue
+        depth += (c == "{") - (c == "}")
+        j += 1
+        if depth == 0:
+            return j
+    return -1
+
+
+def _regions(text: str) -> list[tuple[int, int, bool]]:
+    """Split ``text`` into (start, end, is_math) spans; math delimiters fall between them."""
+    out, plain_from, pos = [], 0, 0
+    while m := _MATH_OPEN.search(text, pos):
+        delim, body, close = m.group(), m.end(), -1
+        if delim == "$$":
+            close = text.find("$$", body)
+        elif delim == "$" and body < len(text) and not text[body].isspace():
+            line_end = text.find("\n", body)
+            c = _INLINE_CLOSE.search(text, body, line_end if line_end >= 0 else len(text))
+            close = c.start() if c else -1
+        elif delim in ("\\[", "\\("):
+            close = text.find("\\]" if delim == "\\[" else "\\)", body)
+        if close < 0:  # an escaped or unmatched delimiter is ordinary text
+            pos = body
+            continue
+        out += [(plain_from, m.start(), False), (body, close, True)]
+        plain_from = pos = close + (1 if delim == "$" else 2)
+    out.append((plain_from, len(text), False))
+    return out
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    for start, end, is_math in _regions(text):
+        _Lexer(text, start, end, is_math, toks).run()
+    return toks
+
+
+class _Lexer:
+    """Turns one region of the text into tokens (appended to ``out``)."""
+
+    def __init__(self, text: str, start: int, end: int, is_math: bool, out: list[_Tok]):
+        self.text, self.pos, self.end, self.math, self.out = text, start, end, is_math, out
+        self.region_start, self.first = start, True
+        self.prefix: int | None = None  # where a skipped \boxed, \left ... began
+
+    def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
+        prev_end = self.out[-1].end if self.out else 0
+        gap = self.text[prev_end:start] if prev_end < start else ""
+        self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
+                             value, self.math, spaced=self.first or bool(gap),
+                             fresh=self.first or "\n" in gap))
+        self.pos, self.first, self.prefix = max(self.pos, end), False, None
+
+    def run(self) -> None:
+        text = self.text
+        while self.pos < self.end:
+            pos, c = self.pos, text[self.pos]
+            if c in _SPACE or (c == "\n" and self.math) or (c == "~" and self.math):
+                self.pos += 1
+            elif c == "\n":
+                self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
+            elif c.isdigit() or (c == "." and text[pos + 1:pos + 2].isdigit()):
+                self.number()
+            elif c == "\\":
+                self.command()
+            elif _LETTERS.match(c):
+                self.word()
+            else:
+                self.symbol(c)
+
+    def number(self) -> None:
+        pos = self.pos
+        m = _NUMBER.match(self.text, pos, self.end)
+        end, value = m.end(), _number_value(m.group())
+        for percent in ("%", "\\%"):  # 50% is 1/2
+            if self.text.startswith(percent, end) and end + len(percent) <= self.end:
+                end += len(percent)
+                value = value / 100 if value is not None else None
+                break
+        self.emit("NUM", pos, end, m.group(), value)
+
+    def command(self) -> None:
+        text, pos = self.text, self.pos
+        m = _COMMAND.match(text, pos, self.end)
+        if not m:  # an escaped character
+            nxt = text[pos + 1:pos + 2]
+            if nxt in ("{", "}") and nxt:
+                self.emit("OPEN" if nxt == "{" else "CLOSE", pos, pos + 2, "{")
+            elif nxt in ("\\", "%"):
+                self.emit("SEP", pos, pos + 2, nxt)  # a LaTeX line break; a bare percent
+            elif nxt and nxt in "$#_":
+                self.emit("LABEL", pos, pos + 2, nxt)
+            self.pos = pos + 2  # \, \; \! \  and friends are spacing
+            return
+        name, end = m.group(1), m.end()
+        if name in _TIMES or name == "div":
+            self.emit("OP", pos, end, "/" if name == "div" else "*")
+        elif name in _FRACS:
+            self.emit("FRAC", pos, end, name)
+            short = _SHORT_FRAC.match(text, end, self.end)
+            if short:  # \frac12 is one half
+                for g in (1, 2):
+                    self.emit("NUM", short.start(g), short.end(g), short.group(g),
+                              Fraction(int(short.group(g))))
+        elif name in _LABELS:
+            self.label(pos, end)
+        elif name in _GREEK:
+            compound = _GREEK_COMPOUND.match(text, end, self.end) if self.math else None
+            base = "\\" + name + (" " + compound.group(1) if compound else "")
+            self.identifier(pos, base, compound.end() if compound else end)
+        elif name in _IGNORED:
+            delim = _DELIMITER.match(text, end, self.end)
+            if delim and name in _SIZED:  # \left( is "(", \left. is nothing
+                char = delim.group(1)[-1:]
+                if char in "([{":
+                    self.emit("OPEN", pos, delim.end(), char)
+                elif char in ")]}":
+                    self.emit("CLOSE", pos, delim.end(), "([{"[")]}".index(char)])
+                end = delim.end()
+            elif self.prefix is None:
+                self.prefix = pos  # the next token's source text starts here
+            self.pos = end
+        else:
+            self.emit("SEP" if name in _BREAKS else "BLOCK", pos, end, name)
+
+    def label(self, pos: int, end: int) -> None:
+        r"""``\text{...}`` and friends; a number inside (``\textbf{6}``) stays a number."""
+        text = self.text
+        j = end
+        while j < self.end and text[j] in " \t":
+            j += 1
+        close = _brace_end(text, j, self.end) if text.startswith("{", j) else -1
+        if close < 0:
+            self.emit("LABEL", pos, end, text[pos:end])
+            return
+        content = text[j + 1:close - 1]
+        number = _NUMBER.fullmatch(content.strip())
+        if number:
+            self.emit("NUM", pos, close, content.strip(), _number_value(number.group()))
+            return
+        # A remark opened inside the label may close after it: \text{ (of } W_0) is one label.
+        depth, k = content.count("(") - content.count(")"), close
+        while 0 < depth and k < min(self.end, close + 300) and text[k] not in "\n=$":
+            depth += (text[k] == "(") - (text[k] == ")")
+            k += 1
+        self.emit("LABEL", pos, k if depth == 0 else close, text[pos:close])
+
+    def word(self) -> None:
+        text, pos = self.text, self.pos
+        base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
+        end = pos + len(base)
+        last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
+        if base in ("x", "X") and last is not None and last.kind in ("NUM", "CLOSE"):
+            nxt = end
+            while nxt < self.end and text[nxt] in " \t":
+                nxt += 1
+            if nxt < self.end and (text[nxt].isdigit() or text[nxt] == "("):
+                self.emit("OP", pos, end, "*")  # 3 x 128
+                return
+        self.identifier(pos, base, end)
+
+    def identifier(self, pos: int, base: str, end: int) -> None:
+        """A name with its subscripts (d_{model}, ffn_hidden_size), or a label word."""
+        text, name = self.text, base
+        while True:
+            j = end + (2 if text.startswith("\\_", end) else 1)
+            if not (text.startswith("_", end) or text.startswith("\\_", end)) or j > self.end:
+                break
+            if text.startswith("{", j):
+                close = _brace_end(text, j, self.end)
+                if close < 0:
+                    break
+                sub = re.sub(r"\\(?:text\w*|math\w*|operatorname)|[{}\s]", "", text[j:close])
+            else:
+                m = _ALNUM.match(text, j, self.end)
+                if not m:
+                    break
+                sub, close = m.group(), m.end()
+            name, end = f"{name}_{sub}", close
+        subscripted = name != base
+        if self.math:
+            is_label = not subscripted and base.lower() in _UNITS
+        else:  # prose: words are labels; single letters and snake_case names are symbols
+            is_label = not subscripted and (len(base) > 1 or base in "aAI")
+        self.emit("LABEL" if is_label else "IDENT", pos, end, text[pos:end] if is_label else name)
+
+    def symbol(self, c: str) -> None:
+        text, pos, end = self.text, self.pos, self.pos + 1
+        before = text[pos - 1] if pos > self.region_start else " "
+        after = text[end] if end < self.end else " "
+        if c in "+-\u2212*" and not self.math and after in " \t" and self.line_start(pos):
+            self.emit("LABEL", pos, end, c)  # a Markdown bullet
+        elif c in "+-\u2212":
+            hyphen = c == "-" and not self.math and before.isalpha() and not after.isspace()
+            self.emit("LABEL" if hyphen else "OP", pos, end, "+" if c == "+" else "-")
+        elif c == "*":
+            if text.startswith("**", pos) and end < self.end:
+                end += 1
+                after = text[end] if end < self.end else " "
+            if not self.math and before.isspace() != after.isspace():
+                self.emit("LABEL", pos, end, text[pos:end])  # *emphasis* / **bold** marker
+            elif end - pos == 1:
+                self.emit("OP", pos, end, "*")
+            elif self.math or before.isspace() or (before in "0123456789)" and
+                                                    (after.isdigit() or after == "(")):
+                self.emit("OP", pos, end, "^")  # 2**10
+            else:
+                self.emit("LABEL", pos, end, "**")
+        elif c in "/\u00f7":
+            self.emit("OP", pos, end, "/")
+        elif c in "\u00d7\u00b7\u22c5\u2219":
+            self.emit("OP", pos, end, "*")
+        elif c == "^":
+            self.emit("OP", pos, end, "^")
+        elif c in "\u00b2\u00b3":  # 128² is 128^2
+            self.emit("OP", pos, end, "^")
+            self.out.append(_Tok("NUM", c, pos, end, Fraction(2 if c == "\u00b2" else 3),
+                                 self.math, False, False))
+        elif c in "([{":
+            self.emit("OPEN", pos, end, c)
+        elif c in ")]}":
+            self.emit("CLOSE", pos, end, "([{"[")]}".index(c)])
+        elif c == "=":
+            while end < self.end and text[end] == "=":
+                end += 1
+            comparison = end - pos > 1 or before in "<>!:+-*/" or after in ">"
+            self.emit("SEP" if comparison else "EQ", pos, end, text[pos:end])  # == := += =>
+        elif c == "_":  # a subscript that belongs to no name: \underbrace{..}_{\text{..}}
+            close = _brace_end(text, end, self.end) if text.startswith("{", end) else -1
+            m = _ALNUM.match(text, end, self.end)
+            self.emit("LABEL", pos, close if close > 0 else (m.end() if m else end), "_")
+        elif c == "$":
+            self.emit("LABEL", pos, end, c)  # a lone dollar
+        elif c in "!%\u00b1\u221a\u2211\u220f":  # 5!, a % b, ±, √, ∑, ∏
+            self.emit("BLOCK", pos, end, c)
+        else:  # punctuation, arrows, comparisons, other scripts: a break
+            self.emit("SEP", pos, end, c)
+
+    def line_start(self, pos: int) -> bool:
+        """Whether only blanks precede ``pos`` on its line (a bullet's position)."""
+        k = pos - 1
+        while k >= 0 and self.text[k] in " \t":
+            k -= 1
+        return k < 0 or self.text[k] == "\n"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _ParseError(Exception):
+    pass
+
+
+class _Unevaluable(Exception):
+    pass
+
+
+class _Scan:
+    """A tokenized text with what the parser needs: bracket matching and label counts."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = _tokenize(text)
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.match: list[int | None] = [None] * len(self.toks)
+        stack: list[int] = []
+        for i, tok in enumerate(self.toks):
+            if tok.kind == "OPEN":
+                stack.append(i)
+            elif tok.kind == "CLOSE" and stack and self.toks[stack[-1]].text == tok.text:
+                j = stack.pop()
+                self.match[i], self.match[j] = j, i
+        # Prefix counts make "is this bracket group only words?" an O(1) question.
+        self.ops, self.words = [0], [0]
+        for tok in self.toks:
+            self.ops.append(self.ops[-1] + (tok.kind in ("OP", "FRAC", "EQ", "BLOCK")))
+            self.words.append(self.words[-1] + (tok.kind in ("LABEL", "SEP")))
+
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.newlines, offset - 1) + 1
+
+    def next_sig(self, i: int, stop: int) -> int:
+        """Index of the first non-label token at or after ``i`` (``stop`` if none)."""
+        while i < stop and self.toks[i].kind == "LABEL":
+            i += 1
+        return i
+
+    def prev_sig(self, i: int) -> int | None:
+        """Index of the last non-label token before ``i`` (None if none nearby)."""
+        stop = max(-1, i - 64)  # a long run of words is a break anyway
+        i -= 1
+        while i > stop and self.toks[i].kind == "LABEL":
+            i -= 1
+        return i if i > stop else None
+
+    def label_group(self, i: int, stop: int) -> bool:
+        """Whether the bracket group opened at ``i`` is a remark: words and no operators."""
+        close = self.match[i]
+        if close is None or close >= stop:
+            return False
+        ops = self.ops[close] - self.ops[i + 1]
+        words = self.words[close] - self.words[i + 1]
+        return close == i + 1 or (ops == 0 and words > 0)
+
+    def left_side(self, e: int, lo: int) -> tuple[int, tuple] | None:
+        """The longest expression ending right before token ``e``: (start index, tree)."""
+        for s in range(max(lo, e - WINDOW), e):
+            tok = self.toks[s]
+            if not (tok.kind in ("NUM", "IDENT", "OPEN", "FRAC") or (tok.kind == "OP" and tok.text in "+-")):
+                continue
+            # A start right after an operator, or a sign right after an operand, would be a
+            # fragment of a longer expression that did not parse (or did not fit the window).
+            before = self.prev_sig(s)
+            kind = self.toks[before].kind if before is not None else "SEP"
+            if kind in ("OP", "FRAC", "BLOCK") or (tok.kind == "OP" and kind in ("NUM", "IDENT", "CLOSE")):
+                continue
+            parser = _Parser(self, s, e)
+            try:
+                tree = parser.expression()
+            except _ParseError:
+                continue
+            if self.next_sig(parser.i, e) == e:
+                return s, tree
+        return None
+
+    def right_side(self, e: int, hi: int) -> tuple[int, tuple, int] | None:
+        """The expression starting right after token ``e``: (start, tree, end index)."""
+        parser = _Parser(self, e + 1, min(hi, e + 1 + WINDOW))
+        start = self.next_sig(e + 1, parser.stop)
+        try:
+            tree = parser.expression()
+        except _ParseError:
+            return None
+        after = self.next_sig(parser.i, parser.stop)
+        if after < parser.stop and self.toks[after].kind == "BLOCK":
+            return None  # "= 2 \sqrt{2}" states no plain number
+        return start, tree, parser.i
+
+    def tuple_items(self, opener: int, closer: int) -> tuple[Fraction | str, ...] | None:
+        """The comma-separated entries of a bracket group: numbers where they evaluate."""
+        items, start, depth = [], opener + 1, 0
+        for i in range(opener + 1, closer + 1):
+            tok = self.toks[i]
+            depth += (tok.kind == "OPEN") - (tok.kind == "CLOSE" and i != closer)
+            if i == closer or (depth == 0 and tok.kind == "SEP" and tok.text == ","):
+                if i == start:
+                    return None
+                items.append(self._item(start, i))
+                start = i + 1
+        return tuple(items)
+
+    def _item(self, start: int, stop: int) -> Fraction | str:
+        parser = _Parser(self, start, stop)
+        try:
+            tree = parser.expression()
+            if self.next_sig(parser.i, stop) == stop and not _symbols(tree):
+                return _evaluate(tree, lambda leaf: leaf[1])
+        except (_ParseError, _Unevaluable):
+            pass
+        source = self.text[self.toks[start].start:self.toks[stop - 1].end]
+        return " ".join(_LABEL_WRAPPER.sub(r"\1", source).split())
+
+
+class _Parser:
+    r"""Recursive descent over toks[i:stop]; trees are tuples such as ("mul", a, b).
+
+    Grammar (LABEL tokens are skipped everywhere)::
+
+        sum   := term (("+" | "-") term)*
+        term  := unary (("*" | "/") unary | implicit-product power | label-group)*
+        unary := ("+" | "-") unary | power
+        power := atom ("^" unary)?
+        atom  := NUM | IDENT | "(" sum ")" | \frac atom atom
+    """
+
+    def __init__(self, scan: _Scan, i: int, stop: int):
+        self.scan, self.toks, self.i, self.stop = scan, scan.toks, i, stop
+        self.depth = 0
+        self.prev: _Tok | None = None  # last token taken; None after a skipped remark
+
+    def expression(self) -> tuple:
+        return self._sum()
+
+    def _peek(self) -> tuple[_Tok | None, int]:
+        j = self.scan.next_sig(self.i, self.stop)
+        return (self.toks[j] if j < self.stop else None), j
+
+    def _take(self) -> _Tok:
+        tok, j = self._peek()
+        self.prev, self.i = tok, j + 1
+        return tok
+
+    def _is_op(self, tok: _Tok | None, ops: str) -> bool:
+        return tok is not None and tok.kind == "OP" and tok.text in ops
+
+    def _nest(self, parse, *args):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _ParseError("nested too deeply")
+        result = parse(*args)
+        self.depth -= 1
+        return result
+
+    def _sum(self) -> tuple:
+        tree = self._term()
+        while self._is_op(tok := self._peek()[0], "+-"):
+            self._take()
+            tree = ("add" if tok.text == "+" else "sub", tree, self._term())
+        return tree
+
+    def _term(self) -> tuple:
+        tree = self._unary()
+        while True:
+            tok, j = self._peek()
+            if self._is_op(tok, "*/"):
+                self._take()
+                tree = ("mul" if tok.text == "*" else "div", tree, self._unary())
+            elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
+                self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
+            elif tok is not None and j == self.i and self._implicit(tok):
+                tree = ("mul", tree, self._power())
+            else:
+                return tree
+
+    def _implicit(self, tok: _Tok) -> bool:
+        """Whether ``tok`` multiplies what came just before it: 2(n+1), (a)(b), 2L, h d."""
+        if self.prev is None or tok.fresh:
+            return False
+        if tok.kind in ("OPEN", "FRAC"):
+            return True
+        return tok.kind == "IDENT" and (tok.math or not tok.spaced)
+
+    def _unary(self) -> tuple:
+        tok = self._peek()[0]
+        if self._is_op(tok, "+-"):
+            self._take()
+            tree = self._nest(self._unary)
+            return ("neg", tree) if tok.text == "-" else tree
+        return self._power()
+
+    def _power(self) -> tuple:
+        base = self._atom()
+        if self._is_op(self._peek()[0], "^"):
+            self._take()
+            return ("pow", base, self._nest(self._unary))
+        return base
+
+    def _atom(self) -> tuple:
+        tok, j = self._peek()
+        if tok is None:
+            raise _ParseError("expected a number")
+        if tok.kind == "NUM" and tok.value is not None:
+            self._take()
+            return ("num", tok.value)
+        if tok.kind == "IDENT":
+            self._take()
+            return ("sym", tok.text)
+        if tok.kind == "OPEN":
+            close = self.scan.match[j]
+            if close is None or close >= self.stop:
+                raise _ParseError("unclosed bracket")
+            self._take()
+            tree = self._nest(self._sum)
+            if self._peek()[1] != close:
+                raise _ParseError("expected a closing bracket")
+            self._take()
+            return tree
+        if tok.kind == "FRAC":
+            self._take()
+            return ("div", self._nest(self._atom), self._nest(self._atom))
+        raise _ParseError(f"unexpected {tok.kind}")
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _symbols(tree: tuple) -> list[str]:
+    """The symbols of a tree, each once, in order of appearance."""
+    if tree[0] == "sym":
+        return [tree[1]]
+    if tree[0] == "num":
+        return []
+    return list(dict.fromkeys(name for child in tree[1:] for name in _symbols(child)))
+
+
+def _evaluate(tree: tuple, leaf):
+    """Evaluate a tree with ``leaf`` giving the value of each number/symbol node.
+
+    Works for Fractions and for _RatFunc; raises _Unevaluable (division by zero, a
+    non-integer or too large exponent, a too large value).
+    """
+    kind = tree[0]
+    if kind in ("num", "sym"):
+        return leaf(tree)
+    if kind == "neg":
+        return -_evaluate(tree[1], leaf)
+    a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
+    try:
+        if kind == "add":
+            result = a + b
+        elif kind == "sub":
+            result = a - b
+        elif kind == "mul":
+            result = a * b
+        elif kind == "div":
+            result = a / b
+        else:
+            result = _power(a, b)
+    except ZeroDivisionError:
+        raise _Unevaluable("division by zero") from None
+    if isinstance(result, Fraction):
+        _check_size(result)
+    return result
+
+
+def _small(value: Fraction) -> bool:
+    return max(value.numerator.bit_length(), value.denominator.bit_length()) <= MAX_BITS
+
+
+def _check_size(value: Fraction) -> None:
+    if not _small(value):
+        raise _Unevaluable("too large")
+
+
+def _power(base, exponent):
+    n = exponent if isinstance(exponent, Fraction) else exponent.constant()
+    if n is None or n.denominator != 1 or abs(n) > MAX_EXPONENT:
+        raise _Unevaluable("exponent")
+    n = int(n)
+    if isinstance(base, Fraction):
+        bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+        if bits > 1 and (bits - 1) * abs(n) > MAX_BITS:  # refuse before computing
+            raise _Unevaluable("too large")
+        return base**n
+    return base.power(n)
+
+
+def _trim(p) -> tuple[Fraction, ...]:
+    p = list(p)
+    while p and p[-1] == 0:
+        p.pop()
+    return tuple(p)
+
+
+def _padd(p, q) -> tuple[Fraction, ...]:
+    longer, shorter = (p, q) if len(p) >= len(q) else (q, p)
+    return _trim(a + (shorter[i] if i < len(shorter) else 0) for i, a in enumerate(longer))
+
+
+def _pmul(p, q) -> tuple[Fraction, ...]:
+    if not p or not q:
+        return ()
+    if len(p) + len(q) - 2 > MAX_DEGREE:
+        raise _Unevaluable("degree")
+    out = [Fraction(0)] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        for j, b in enumerate(q):
+            out[i + j] += a * b
+    return _trim(out)
+
+
+def _peval(p, x: Fraction) -> Fraction:
+    return sum((c * x**i for i, c in enumerate(p)), Fraction(0))
+
+
+class _RatFunc:
+    """p(t)/q(t) with Fraction coefficients (lowest degree first): a side as a function of
+    its one unknown t, so "768 / h = 64" or "2 d^2 = ..." can be solved exactly."""
+
+    __slots__ = ("p", "q")
+
+    def __init__(self, p, q=(Fraction(1),)):
+        p, q = _trim(p), _trim(q)
+        if not q:
+            raise ZeroDivisionError
+        if len(q) == 1:  # keep polynomials polynomial: p / c
+            p, q = tuple(c / q[0] for c in p), (Fraction(1),)
+        for c in p + q:
+            _check_size(c)
+        self.p, self.q = p, q
+
+    def __add__(self, other):
+        if self.q == other.q:
+            return _RatFunc(_padd(self.p, other.p), self.q)
+        return _RatFunc(_padd(_pmul(self.p, other.q), _pmul(other.p, self.q)),
+                        _pmul(self.q, other.q))
+
+    def __neg__(self):
+        return _RatFunc(tuple(-c for c in self.p), self.q)
+
+    def __sub__(self, other):
+        return self + -other
+
+    def __mul__(self, other):
+        return _RatFunc(_pmul(self.p, other.p), _pmul(self.q, other.q))
+
+    def __truediv__(self, other):
+        return _RatFunc(_pmul(self.p, other.q), _pmul(self.q, other.p))
+
+    def constant(self) -> Fraction | None:
+        if len(self.q) == 1 and len(self.p) <= 1:
+            return self.p[0] if self.p else Fraction(0)
+        return None
+
+    def power(self, n: int):
+        value = self.constant()
+        if value is not None:
+            return _RatFunc((_power(value, Fraction(n)),))
+        if abs(n) > MAX_DEGREE:
+            raise _Unevaluable("degree")
+        result, base = _RatFunc((Fraction(1),)), self if n >= 0 else _RatFunc((Fraction(1),)) / self
+        for _ in range(abs(n)):
+            result = result * base
+        return result
+
+
+def _exact_sqrt(x: Fraction) -> Fraction | None:
+    if x < 0:
+        return None
+    a, b = math.isqrt(x.numerator), math.isqrt(x.denominator)
+    return Fraction(a, b) if a * a == x.numerator and b * b == x.denominator else None
+
+
+def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> Fraction | None:
+    """The value of ``unknown`` that makes ``tree`` equal ``stated`` (degree <= 2).
+
+    With two solutions the single positive one is chosen (sizes are positive); None when
+    there is none, when every value works, or when it stays ambiguous.
+    """
+
+    def leaf(node):
+        if node[0] == "num":
+            return _RatFunc((node[1],))
+        if node[1] == unknown:
+            return _RatFunc((Fraction(0), Fraction(1)))
+        return _RatFunc((env[node[1]],))
+
+    try:
+        f = _evaluate(tree, leaf)
+        r = _padd(f.p, tuple(-stated * c for c in f.q))  # p(t) - stated * q(t) = 0
+    except (_Unevaluable, ZeroDivisionError):
+        return None
+    roots: list[Fraction] = []
+    if len(r) == 2:
+        roots = [-r[0] / r[1]]
+    elif len(r) == 3:
+        c, b, a = r
+        s = _exact_sqrt(b * b - 4 * a * c)
+        if s is not None:
+            roots = sorted({(-b - s) / (2 * a), (-b + s) / (2 * a)})
+    roots = [x for x in roots if _small(x) and _peval(f.q, x) != 0]
+    if len(roots) == 1:
+        return roots[0]
+    positive = [x for x in roots if x > 0]
+    return positive[0] if len(positive) == 1 else None
+
+
+# --------------------------------------------------------------------------- claims
+
+
+@dataclass
+class _Side:
+    """One side of a chain "a = b = c": its token range and tree."""
+
+    start: int  # first token
+    end: int  # index after the last token taken
+    tree: tuple
+    kind: str = "expr"  # 'number' | 'sci' (N \times 10^k) | 'name' | 'symbol' | 'expr'
+    value: Fraction | None = None
+
+
+def _is_int_literal(tree: tuple) -> bool:
+    if tree[0] == "neg":
+        tree = tree[1]
+    return tree[0] == "num" and tree[1].denominator == 1
+
+
+def _classify(side: _Side, eq_index: int) -> _Side:
+    tree = side.tree
+    plain = tree[1] if tree[0] == "neg" else tree
+    ten_power = tree[0] == "pow" and tree[1] == ("num", 10) and _is_int_literal(tree[2])
+    if tree[0] == "mul" and tree[1][0] == "num":
+        ten_power = tree[2][0] == "pow" and tree[2][1] == ("num", 10) and _is_int_literal(tree[2][2])
+    if plain[0] == "num" or ten_power:
+        try:
+            side.value = _evaluate(tree, lambda leaf: leaf[1])
+            side.kind = "number" if plain[0] == "num" else "sci"
+        except _Unevaluable:
+            side.kind = "symbol"  # a number too large to use: checks nothing
+    elif plain[0] == "sym":
+        bare = tree[0] == "sym" and side.start + 1 == side.end == eq_index
+        side.kind = "name" if bare else "symbol"
+    return side
+
+
+def _nearest(chain: list[_Side | None], i: int, kinds: tuple[str, ...]) -> _Side | None:
+    """The closest side of the given kinds after side ``i``, else before it."""
+    for j in list(range(i + 1, len(chain))) + list(range(i - 1, -1, -1)):
+        if chain[j] is not None and chain[j].kind in kinds:
+            return chain[j]
+    return None
+
+
+def _chains(scan: _Scan) -> list[list[_Side | None]]:
+    """Group the text's "=" signs into chains of sides: "a = b = c" gives [a, b, c]."""
+    eqs = [i for i, tok in enumerate(scan.toks) if tok.kind == "EQ"]
+    chains: list[list[_Side | None]] = []
+    for k, e in enumerate(eqs):
+        lo = eqs[k - 1] + 1 if k else 0
+        hi = eqs[k + 1] if k + 1 < len(eqs) else len(scan.toks)
+        left = scan.left_side(e, lo)
+        side = _classify(_Side(left[0], e, left[1]), e) if left else None
+        # Linked to the previous "=" when the whole stretch between them is this one side.
+        linked = k > 0 and left is not None and left[0] == scan.next_sig(lo, e)
+        if linked:
+            chains[-1].append(side)
+        else:
+            if chains:
+                right = scan.right_side(eqs[k - 1], e)
+                chains[-1].append(_classify(_Side(right[0], right[2], right[1]), -1) if right else None)
+            chains.append([side])
+    if eqs:
+        right = scan.right_side(eqs[-1], len(scan.toks))
+        chains[-1].append(_classify(_Side(right[0], right[2], right[1]), -1) if right else None)
+    return chains
+
+
+def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation | None:
+    stated = target.value
+    names = _symbols(side.tree)
+    unknowns = tuple(n for n in names if n not in env)
+    used = tuple((n, env[n]) for n in names if n in env)
+    computed = solution = difference = None
+    if unknowns:
+        verdict = "unknown"
+        if len(unknowns) == 1:
+            solution = _solve(side.tree, env, unknowns[0], stated)
+    else:
+        try:
+            computed = _evaluate(side.tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
+        except _Unevaluable:
+            return None
+        verdict = "ok" if computed == stated else "wrong"
+        difference = stated - computed
+    toks, text = scan.toks, scan.text
+    start, end = toks[side.start].start, toks[side.end - 1].end
+    return Equation(
+        line=scan.line_of(start),
+        expression=text[start:end].strip(),
+        stated=stated,
+        computed=computed,
+        unknowns=unknowns,
+        solution=solution,
+        verdict=verdict,
+        difference=difference,
+        stated_text=text[toks[target.start].start:toks[target.end - 1].end],
+        bindings=used,
+        span=(start, end),
+    )
+
+
+def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
+    """All claims and definitions of ``text``, with definitions applied in order."""
+    scan = _Scan(text)
+    env: dict[str, Fraction] = {}
+    equations: list[Equation] = []
+    bindings: list[Binding] = []
+    for chain in _chains(scan):
+        # Each arithmetic side is checked against the nearest plain number of its chain.
+        for i, side in enumerate(chain):
+            if side is None or side.kind not in ("expr", "sci"):
+                continue
+            target = _nearest(chain, i, ("number", "sci") if side.kind == "expr" else ("number",))
+            if target is not None and (eq := _check(scan, side, target, env)) is not None:
+                equations.append(eq)
+        # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
+        for i, side in enumerate(chain):
+            if side is not None and side.kind == "name":
+                target = _nearest(chain[i + 1:], -1, ("number", "sci"))
+                if target is not None:
+                    env[side.tree[1]] = target.value
+                    bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
+                                            side.tree[1], target.value))
+    return equations, bindings

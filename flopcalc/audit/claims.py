@@ -1,0 +1,1527 @@
+"""The claims audit: a document's numeric and shape claims, checked against flopcalc's model.
+
+A claims file (TOML, format in docs/audit.md) transcribes every figure of a hand-written
+analysis: what it claims to be (``quantity``, ``scope``, ``blocks``), the expression as
+written and the value as stated. For each claim this module
+
+(a) evaluates the written expression exactly and compares it with the stated value;
+(b) compares the stated value with flopcalc's own count of the quantity, derived from
+    ``model.build_ops`` through ``analysis.op_flops`` under the document's conventions;
+(c) when they disagree, searches a catalogue of counts computed by flopcalc (every
+    operation and group x per token / per sequence x one block / n_layers blocks x 1 or 2
+    FLOPs per multiply-add x dense / causal x all heads / one head, and the subsets of a
+    group's parts) for what the stated number actually equals, and for sums checks the
+    addition and each term (counted twice, mixed scopes, one block for many, stray terms).
+
+Every reason is generated here from the figures; no sentence of the document is copied.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from importlib import resources
+from itertools import combinations
+from pathlib import Path
+
+from ..analysis import op_flops
+from ..config import Config, Conventions, FlopcalcError
+from ..model import ELEMENTWISE_COST, Op, build_ops, elements
+
+MAX_COST = 4  # how far (in changed assumptions) a diagnosis may stray from the claim
+
+
+# =========================================================================================
+# Claim expressions.
+#
+# LOCAL SHIM: flopcalc.audit.arithmetic (find_equations) checks "expression = number"
+# equations found in a text, but has no function to evaluate one expression with bindings
+# and to split it into its additive terms and factors, which the claims need (term-by-term
+# checks of sums, the labels of factors). This small exact parser does that: figures with
+# thousands separators, + - × * x · / ÷, parentheses, names bound to the document's
+# dimensions, unit words after a figure ("128 tokens", "2 FLOPs") ignored, and at most one
+# unknown (solved linearly from the stated value).
+# =========================================================================================
+
+UNIT_WORDS = {"token", "tokens", "embedding", "embeddings", "flop", "flops", "mac", "macs",
+              "head", "heads", "layer", "layers", "block", "blocks", "dims", "dimensions"}
+_TOKEN_RE = re.compile(r"\s*(?:(?P<num>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
+                       r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>[-+*/×·⋅÷()−–]))")
+_MUL, _DIV, _MINUS = "*×·⋅x", "/÷", "-−–"
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+class _Nonlinear(Exception):
+    pass
+
+
+class Lin:
+    """An exact linear form c0 + c1·x1 + …: the value of an expression with unknowns."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: dict):
+        self.terms = {k: Fraction(v) for k, v in terms.items() if v or k is None}
+        self.terms.setdefault(None, Fraction(0))
+
+    @classmethod
+    def const(cls, v) -> Lin:
+        return cls({None: Fraction(v)})
+
+    @property
+    def constant(self) -> Fraction:
+        return self.terms[None]
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(k for k in self.terms if k is not None)
+
+    def subs(self, values: dict) -> Lin:
+        out = {None: self.constant}
+        for k, c in self.terms.items():
+            if k is None:
+                continue
+            if k in values:
+                out[None] += c * values[k]
+            else:
+                out[k] = c
+        return Lin(out)
+
+    def __add__(self, other: Lin) -> Lin:
+        keys = set(self.terms) | set(other.terms)
+        return Lin({k: self.terms.get(k, 0) + other.terms.get(k, 0) for k in keys})
+
+    def __neg__(self) -> Lin:
+        return Lin({k: -v for k, v in self.terms.items()})
+
+    def __mul__(self, other: Lin) -> Lin:
+        if self.symbols and other.symbols:
+            raise _Nonlinear
+        a, b = (self, other) if not self.symbols else (other, self)
+        return Lin({k: a.constant * v for k, v in b.terms.items()})
+
+    def __truediv__(self, other: Lin) -> Lin:
+        if other.symbols:
+            raise _Nonlinear
+        if other.constant == 0:
+            raise ExpressionError("division by zero")
+        return Lin({k: v / other.constant for k, v in self.terms.items()})
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str                  # num | name | add | mul | neg
+    text: str                  # the source text of this node
+    value: Fraction | None = None
+    name: str | None = None
+    items: tuple = ()          # add: (sign, Node); mul: (op, Node)
+
+
+def parse_expression(text: str) -> Node:
+    """Parse a written expression (figures only) into a tree; raise ExpressionError."""
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            if not text[pos:].strip():
+                break
+            raise ExpressionError(f"unexpected {text[pos:].strip()[:12]!r} in {text!r}")
+        kind = m.lastgroup
+        tokens.append((kind, m.group(kind), m.start(kind), m.end(kind)))
+        pos = m.end()
+    # drop unit words that follow a figure or a closing parenthesis ("128 tokens", "2 FLOPs")
+    kept = []
+    for tok in tokens:
+        if (tok[0] == "name" and tok[1].lower() in UNIT_WORDS and kept
+                and (kept[-1][0] == "num" or kept[-1][1] == ")")):
+            continue
+        kept.append(tok)
+    parser = _Parser(text, kept)
+    node = parser.expr()
+    if parser.i != len(kept):
+        raise ExpressionError(f"unexpected {kept[parser.i][1]!r} in {text!r}")
+    return node
+
+
+class _Parser:
+    def __init__(self, text, tokens):
+        self.text, self.toks, self.i = text, tokens, 0
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else (None, None, len(self.text),
+                                                                  len(self.text))
+
+    def span(self, start, end) -> str:
+        return self.text[start:end].strip()
+
+    def expr(self) -> Node:
+        start = self.peek()[2]
+        items = [("+", self.term())]
+        while self.peek()[0] == "op" and (self.peek()[1] == "+" or self.peek()[1] in _MINUS):
+            sign = "+" if self.toks[self.i][1] == "+" else "-"
+            self.i += 1
+            items.append((sign, self.term()))
+        end = self.toks[self.i - 1][3]
+        if len(items) == 1:
+            return items[0][1]
+        return Node("add", self.span(start, end), items=tuple(items))
+
+    def _is_mul(self, tok) -> bool:
+        return ((tok[0] == "op" and tok[1] in _MUL + _DIV)
+                or (tok[0] == "name" and tok[1] == "x"))
+
+    def term(self) -> Node:
+        start = self.peek()[2]
+        items = [("*", self.unary())]
+        while self._is_mul(self.peek()):
+            op = "/" if self.peek()[1] in _DIV else "*"
+            self.i += 1
+            items.append((op, self.unary()))
+        end = self.toks[self.i - 1][3]
+        if len(items) == 1:
+            return items[0][1]
+        return Node("mul", self.span(start, end), items=tuple(items))
+
+    def unary(self) -> Node:
+        tok = self.peek()
+        if tok[0] == "op" and tok[1] in _MINUS:
+            self.i += 1
+            inner = self.unary()
+            return Node("neg", self.span(tok[2], self.toks[self.i - 1][3]), items=(("-", inner),))
+        return self.atom()
+
+    def atom(self) -> Node:
+        tok = self.peek()
+        if tok[0] is None:
+            raise ExpressionError(f"{self.text!r} ends too early")
+        self.i += 1
+        if tok[0] == "num":
+            return Node("num", tok[1], value=Fraction(tok[1].replace(",", "")))
+        if tok[0] == "name":
+            return Node("name", tok[1], name=tok[1])
+        if tok[1] == "(":
+            inner = self.expr()
+            close = self.peek()
+            if close[1] != ")":
+                raise ExpressionError(f"missing ')' in {self.text!r}")
+            self.i += 1
+            return replace(inner, text=self.span(tok[2], close[3])) if inner.kind != "add" \
+                else Node("add", self.span(tok[2], close[3]), items=inner.items)
+        raise ExpressionError(f"unexpected {tok[1]!r} in {self.text!r}")
+
+
+def node_value(node: Node, bindings: dict) -> Lin:
+    """The exact value of a tree; names not in ``bindings`` are unknowns (linear only)."""
+    if node.kind == "num":
+        return Lin.const(node.value)
+    if node.kind == "name":
+        if node.name in bindings:
+            return Lin.const(bindings[node.name])
+        return Lin({None: 0, node.name: 1})
+    if node.kind == "neg":
+        return -node_value(node.items[0][1], bindings)
+    if node.kind == "add":
+        out = Lin.const(0)
+        for sign, n in node.items:
+            v = node_value(n, bindings)
+            out = out + (v if sign == "+" else -v)
+        return out
+    out = Lin.const(1)
+    for op, n in node.items:
+        v = node_value(n, bindings)
+        out = out * v if op == "*" else out / v
+    return out
+
+
+def additive_terms(node: Node) -> list[tuple[int, Node]]:
+    """The summands of an expression, parenthesised sums flattened: [(+1|-1, node)]."""
+    if node.kind == "add":
+        out = []
+        for sign, n in node.items:
+            s = 1 if sign == "+" else -1
+            out += [(s * s2, n2) for s2, n2 in additive_terms(n)]
+        return out
+    return [(1, node)]
+
+
+def factors(node: Node) -> list[tuple[str, Node]]:
+    """The top-level factors of a product: [("*" | "/", node)] (one factor if not a product)."""
+    return list(node.items) if node.kind == "mul" else [("*", node)]
+
+
+def evaluate(expression: str, bindings: dict | None = None) -> Lin:
+    """Exact value of a written expression (see ``parse_expression``) as a linear form."""
+    try:
+        return node_value(parse_expression(expression), bindings or {})
+    except _Nonlinear:
+        raise ExpressionError(f"{expression!r} is not linear in its unknowns") from None
+
+
+# =========================================================================================
+# Vocabulary: the quantities a claim may name.
+# =========================================================================================
+
+OP_NAMES = {
+    "embed": "the embedding lookup", "embed_add": "the position-embedding add",
+    "ln_1": "the first LayerNorm", "q_proj": "the Q projection", "k_proj": "the K projection",
+    "v_proj": "the V projection", "scores": "the attention scores Q·Kᵀ",
+    "scale": "the score scaling", "causal_mask": "the causal mask", "softmax": "the softmax",
+    "attn_values": "softmax·V", "out_proj": "the output projection W_o",
+    "residual_1": "the first residual add", "ln_2": "the second LayerNorm",
+    "ffn_up": "the FFN's first matmul (d_model → d_ff)", "gelu": "GELU",
+    "ffn_down": "the FFN's second matmul (d_ff → d_model)",
+    "residual_2": "the second residual add", "ln_f": "the final LayerNorm",
+    "lm_head": "the LM head",
+}
+_BLOCK_ATTN = ("scores", "scale", "causal_mask", "softmax", "attn_values", "out_proj")
+GROUPS = {  # name -> (member ops, description, noun for "k of the n <noun>")
+    "qkv_proj": (("q_proj", "k_proj", "v_proj"), "the Q, K and V projections",
+                 "Q, K, V projections"),
+    "attention": (_BLOCK_ATTN, "attention (scores, softmax·V, W_o)", "attention matmuls"),
+    "self_attention": (("q_proj", "k_proj", "v_proj") + _BLOCK_ATTN,
+                       "self-attention with its Q, K, V projections", "self-attention matmuls"),
+    "ffn": (("ffn_up", "gelu", "ffn_down"), "the FFN (both matmuls)", "FFN matmuls"),
+    "block": (("ln_1", "q_proj", "k_proj", "v_proj") + _BLOCK_ATTN
+              + ("residual_1", "ln_2", "ffn_up", "gelu", "ffn_down", "residual_2"),
+              "a transformer block", "block matmuls"),
+    "forward": (("embed", "embed_add", "ln_1", "q_proj", "k_proj", "v_proj") + _BLOCK_ATTN
+                + ("residual_1", "ln_2", "ffn_up", "gelu", "ffn_down", "residual_2", "ln_f",
+                   "lm_head"), "the whole forward pass", "operations"),
+}
+PER_HEAD = {"scores", "scale", "causal_mask", "softmax", "attn_values"}
+NOT_BLOCK = {"embed", "embed_add", "ln_f", "lm_head"}
+FLOP_QUANTITIES = {f"flops.{k}" for k in OP_NAMES} | {f"flops.{k}" for k in GROUPS}
+
+# shape quantities: key -> (kind, source, description)
+#   weights: source = parameter name; activations: source = op name (its output)
+SHAPES = {
+    "wte": ("weight", "wte.weight", "the token embedding matrix wte"),
+    "wpe": ("weight", "wpe.weight", "the position embedding matrix wpe"),
+    "w_qkv": ("weight", "attn.c_attn.weight", "the fused W_qkv (attn.c_attn)"),
+    "wq": ("weight", "attn.q_proj.weight", "W_q"),
+    "wk": ("weight", "attn.k_proj.weight", "W_k"),
+    "wv": ("weight", "attn.v_proj.weight", "W_v"),
+    "wo": ("weight", "attn.c_proj.weight", "W_o (attn.c_proj)"),
+    "w_ffn_up": ("weight", "mlp.c_fc.weight", "the FFN's first weight W_1 (mlp.c_fc)"),
+    "w_ffn_down": ("weight", "mlp.c_proj.weight", "the FFN's second weight W_2 (mlp.c_proj)"),
+    "embedding_input": ("activation", "embed",
+                        "the embedded input x = wte[tokens] + wpe[positions]"),
+    "q": ("activation", "q_proj", "the queries Q"),
+    "k": ("activation", "k_proj", "the keys K"),
+    "v": ("activation", "v_proj", "the values V"),
+    "heads": ("activation", "split_heads", "the head split"),
+    "q_heads": ("activation", "split_heads", "Q split into heads"),
+    "k_heads": ("activation", "split_heads", "K split into heads"),
+    "v_heads": ("activation", "split_heads", "V split into heads"),
+    "scores": ("activation", "scores", "the attention scores"),
+    "attn_values": ("activation", "attn_values", "softmax·V per head"),
+    "attn_output": ("activation", "merge_heads", "the merged heads"),
+    "ffn_hidden": ("activation", "ffn_up", "the FFN's hidden activation"),
+    "logits": ("activation", "lm_head", "the logits"),
+}
+HEAD_SPLITS = {"heads", "q_heads", "k_heads", "v_heads"}
+DIMS = ("d_model", "n_heads", "d_head", "n_layers", "d_ff", "seq_len", "vocab", "batch",
+        "n_positions")
+QUANTITIES = (sorted(FLOP_QUANTITIES) + [f"shape.{k}" for k in SHAPES]
+              + [f"dim.{k}" for k in DIMS] + ["convention.flops_per_mac", "unattributed"])
+PER_MAC = {"multiply-add", "mac", "multiply-accumulate", "fma"}
+LABEL_DIMS = {"tokens": "seq_len", "token": "seq_len", "embeddings": "d_model",
+              "embedding": "d_model", "heads": "n_heads", "layers": "n_layers",
+              "blocks": "n_layers"}
+
+
+class Batch:
+    """The batch dimension inside a shape (written ``batch_size`` in claims files)."""
+
+    def __repr__(self) -> str:
+        return "B"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Batch)
+
+    def __hash__(self) -> int:
+        return hash("Batch")
+
+    def __lt__(self, other) -> bool:  # sortable among ints (for permutation checks)
+        return False if isinstance(other, Batch) else True
+
+
+BATCH = Batch()
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def fmt(x) -> str:
+    """A number with thousands separators (fractions as p/q)."""
+    if isinstance(x, Fraction):
+        if x.denominator != 1:
+            return f"{x.numerator:,}/{x.denominator:,}"
+        x = x.numerator
+    return f"{x:,}"
+
+
+# =========================================================================================
+# The claims file.
+# =========================================================================================
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    author: str
+    config: Config
+    conventions: Conventions
+    names: dict             # document name -> config field name (str) or number
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    line: int | None
+    quantity: str
+    scope: str = "sequence"
+    blocks: int = 1
+    position: int | None = None
+    expression: str | None = None
+    stated: Fraction | None = None
+    written_shape: tuple | None = None
+    stated_shape: tuple | None = None
+    listed_as: str | None = None
+    labels: tuple = ()
+    terms: tuple = ()
+    per: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "flops" if self.quantity == "unattributed" else self.quantity.split(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.quantity.split(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ClaimsFile:
+    document: Document
+    claims: tuple
+    source: str
+
+    def by_id(self) -> dict:
+        return {c.id: c for c in self.claims}
+
+
+_DOC_KEYS = {"title", "author", "config", "conventions", "names", "source"}
+_CONFIG_KEYS = {"d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len",
+                "batch", "qkv", "bias"}
+_CLAIM_KEYS = {"id", "line", "quantity", "scope", "blocks", "position", "expression",
+               "stated", "written_shape", "stated_shape", "listed_as", "labels", "terms", "per"}
+
+
+def shipped_claims() -> list[str]:
+    """Names of the claims files shipped in ``flopcalc/data`` (``flopcalc audit --claims NAME``)."""
+    folder = resources.files("flopcalc") / "data"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_claims(source: str | Path) -> ClaimsFile:
+    """A claims file: a shipped name (``gpt2-document``) or a path to a TOML file."""
+    text_source = str(source)
+    path = Path(source)
+    looks_like_path = (isinstance(source, Path) or text_source.endswith(".toml")
+                       or "/" in text_source or "\\" in text_source or path.exists())
+    if looks_like_path:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise FlopcalcError(f"cannot read claims file {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError:
+            raise FlopcalcError(f"claims file {path} is not UTF-8 text") from None
+        return parse_claims(text, str(path))
+    names = shipped_claims()
+    if text_source not in names:
+        raise FlopcalcError(f"unknown claims {text_source!r}: give a .toml path or one of "
+                            f"{', '.join(names)}")
+    text = (resources.files("flopcalc") / "data" / f"{text_source}.toml").read_text("utf-8")
+    return parse_claims(text, text_source)
+
+
+def _err(source: str, where: str, msg: str) -> FlopcalcError:
+    return FlopcalcError(f"claims file {source}: {where}{msg}".replace("\n", " "))
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_claims(text: str, source: str = "<claims>") -> ClaimsFile:
+    """Parse and validate a claims file's TOML text; any problem is a one-line FlopcalcError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _err(source, "", f"invalid TOML: {e}") from None
+    unknown = set(data) - {"document", "claim"}
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _err(source, "", f"unknown table {k!r}{_suggest(k, ['document', 'claim'])}; "
+                   "expected [document] and [[claim]]")
+    document = _parse_document(data.get("document", {}), source)
+    raw_claims = data.get("claim", [])
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise _err(source, "", "no [[claim]] entries")
+    claims = [_parse_claim(raw, i, document, source) for i, raw in enumerate(raw_claims)]
+    ids = [c.id for c in claims]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise _err(source, "", f"claim id {dupes[0]!r} is used twice")
+    claims = _resolve_terms(claims, source)
+    return ClaimsFile(document, tuple(claims), source)
+
+
+def _parse_document(raw, source) -> Document:
+    if not isinstance(raw, dict):
+        raise _err(source, "", "[document] must be a table")
+    unknown = set(raw) - _DOC_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _err(source, "[document]: ", f"unknown key {k!r}{_suggest(k, _DOC_KEYS)}")
+    cfg_raw = dict(raw.get("config", {}))
+    unknown = set(cfg_raw) - _CONFIG_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _err(source, "[document.config]: ", f"unknown key {k!r}{_suggest(k, _CONFIG_KEYS)}")
+    qkv = cfg_raw.pop("qkv", "fused")
+    if qkv not in ("fused", "separate"):
+        raise _err(source, "[document.config]: ", f"qkv must be fused or separate, got {qkv!r}")
+    try:
+        config = Config(**cfg_raw, fused_qkv=qkv == "fused")
+        conventions = Conventions(**raw.get("conventions", {}))
+    except FlopcalcError as e:
+        raise _err(source, "[document]: ", str(e)) from None
+    except TypeError as e:  # an unknown conventions key
+        bad = re.search(r"'(\w+)'", str(e))
+        raise _err(source, "[document.conventions]: ",
+                   f"unknown key {bad.group(1) if bad else str(e)!r}") from None
+    names = {field_: field_ for field_ in DIMS}
+    for name, value in raw.get("names", {}).items():
+        if isinstance(value, str) and value not in DIMS:
+            raise _err(source, "[document.names]: ",
+                       f"{name} = {value!r} is not one of {', '.join(DIMS)}")
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise _err(source, "[document.names]: ", f"{name} must be a dimension name or a number")
+        names[name] = value
+    return Document(str(raw.get("title", "")), str(raw.get("author", "")), config, conventions,
+                    names)
+
+
+def _as_int(value, what, where, source, minimum=0):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise _err(source, where, f"{what} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _parse_claim(raw, index, document, source) -> Claim:
+    if not isinstance(raw, dict):
+        raise _err(source, "", f"claim #{index + 1} is not a table")
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not cid:
+        raise _err(source, f"claim #{index + 1}: ", "missing id")
+    where = f"claim {cid!r}: "
+    unknown = set(raw) - _CLAIM_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise _err(source, where, f"unknown key {k!r}{_suggest(k, _CLAIM_KEYS)}")
+    quantity = raw.get("quantity")
+    if not isinstance(quantity, str):
+        raise _err(source, where, "missing quantity")
+    if quantity not in QUANTITIES:
+        raise _err(source, where, f"unknown quantity {quantity!r}{_suggest(quantity, QUANTITIES)}; "
+                   "the vocabulary is in docs/audit.md")
+    line = raw.get("line")
+    if line is not None:
+        _as_int(line, "line", where, source, 1)
+    scope = raw.get("scope")
+    if scope is not None and scope not in ("sequence", "token"):
+        raise _err(source, where, f"scope must be sequence or token, got {scope!r}")
+    blocks = raw.get("blocks")
+    if blocks is not None:
+        _as_int(blocks, "blocks", where, source, 1)
+    position = raw.get("position")
+    if position is not None:
+        _as_int(position, "position", where, source, 1)
+        if position > document.config.n_positions:
+            raise _err(source, where, f"position {position} exceeds n_positions")
+    expression = raw.get("expression")
+    if expression is not None:
+        if not isinstance(expression, str):
+            raise _err(source, where, "expression must be a string")
+        try:
+            parse_expression(expression)
+        except ExpressionError as e:
+            raise _err(source, where, f"expression: {e}") from None
+    stated = raw.get("stated")
+    if stated is not None:
+        stated = _parse_number(stated, where, source)
+    shapes = {}
+    for key in ("written_shape", "stated_shape"):
+        if key in raw:
+            shapes[key] = _parse_shape(raw[key], key, document, where, source)
+    kind = "flops" if quantity == "unattributed" else quantity.split(".")[0]
+    if kind == "shape" and "stated_shape" not in shapes:
+        raise _err(source, where, "a shape claim needs stated_shape")
+    if kind != "shape" and shapes:
+        raise _err(source, where, "written_shape/stated_shape belong to shape.* quantities")
+    if kind in ("dim", "convention") and stated is None:
+        raise _err(source, where, "needs stated")
+    listed_as = raw.get("listed_as")
+    if listed_as is not None and listed_as not in ("weight", "activation"):
+        raise _err(source, where, f"listed_as must be weight or activation, got {listed_as!r}")
+    labels = raw.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise _err(source, where, "labels must be a list of strings")
+    terms = raw.get("terms", [])
+    if not isinstance(terms, list) or not all(isinstance(x, str) for x in terms):
+        raise _err(source, where, "terms must be a list of claim ids")
+    if terms and (kind != "flops" or expression is None or stated is None):
+        raise _err(source, where, "terms need a flops.* claim with expression and stated")
+    per = raw.get("per")
+    if per is not None and (quantity != "convention.flops_per_mac" or not isinstance(per, str)):
+        raise _err(source, where, "per belongs to convention.flops_per_mac (a string)")
+    return Claim(cid, line, quantity, scope, blocks, position, expression, stated,
+                 shapes.get("written_shape"), shapes.get("stated_shape"), listed_as,
+                 tuple(labels), tuple(terms), per)
+
+
+def _parse_number(value, where, source) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _err(source, where, f"stated must be an integer or a string of figures, got {value!r}")
+    if isinstance(value, int):
+        return Fraction(value)
+    try:
+        v = evaluate(value)
+    except ExpressionError as e:
+        raise _err(source, where, f"stated: {e}") from None
+    if v.symbols:
+        raise _err(source, where, f"stated {value!r} has an unknown")
+    return v.constant
+
+
+def _parse_shape(value, key, document, where, source) -> tuple:
+    if not isinstance(value, list) or not value:
+        raise _err(source, where, f"{key} must be a non-empty list")
+    dims = []
+    for d in value:
+        if isinstance(d, bool) or not isinstance(d, (int, str)):
+            raise _err(source, where, f"{key}: {d!r} is not a dimension")
+        if isinstance(d, int):
+            dims.append(d)
+            continue
+        if document.names.get(d.strip()) == "batch":
+            dims.append(BATCH)
+            continue
+        try:
+            v = evaluate(d, _bindings(document))
+        except ExpressionError as e:
+            raise _err(source, where, f"{key}: {e}") from None
+        if v.symbols or v.constant.denominator != 1:
+            raise _err(source, where, f"{key}: {d!r} is not a known whole dimension "
+                       f"(name it in [document.names])")
+        dims.append(int(v.constant))
+    return tuple(dims)
+
+
+def _bindings(document: Document) -> dict:
+    """Document names -> numbers (the batch name is left out: it is a shape's batch dim)."""
+    cfg = document.config
+    out = {}
+    for name, value in document.names.items():
+        if value == "batch":
+            continue
+        out[name] = getattr(cfg, value) if isinstance(value, str) else value
+    return out
+
+
+def _resolve_terms(claims: list[Claim], source: str) -> list[Claim]:
+    """Check term references; term-only claims inherit scope/blocks/position from their sum."""
+    by_id = {c.id: c for c in claims}
+    parent: dict[str, Claim] = {}
+    for c in claims:
+        for t in c.terms:
+            if t not in by_id:
+                raise _err(source, f"claim {c.id!r}: ", f"term {t!r} is not a claim id"
+                           f"{_suggest(t, by_id)}")
+            if t == c.id:
+                raise _err(source, f"claim {c.id!r}: ", "a claim cannot be its own term")
+            if by_id[t].quantity.startswith(("shape.", "dim.", "convention.")):
+                raise _err(source, f"claim {c.id!r}: ", f"term {t!r} is not a FLOP claim")
+            if by_id[t].stated is None:
+                if t in parent:
+                    raise _err(source, f"claim {t!r}: ", "is a term of two sums")
+                parent[t] = c
+        n = len(additive_terms(parse_expression(c.expression))) if c.terms else 0
+        if c.terms and n != len(c.terms):
+            raise _err(source, f"claim {c.id!r}: ", f"the expression has {n} terms but terms "
+                       f"lists {len(c.terms)}")
+    out = []
+    for c in claims:
+        if c.stated is None and c.kind == "flops" and c.id not in parent:
+            raise _err(source, f"claim {c.id!r}: ", "needs stated (or to be a term of a sum)")
+        if c.quantity == "unattributed" and c.id not in parent:
+            raise _err(source, f"claim {c.id!r}: ", "unattributed is only for a term of a sum")
+        p = parent.get(c.id)
+        c = replace(c,
+                    scope=c.scope or (p.scope if p and p.scope else "sequence"),
+                    blocks=c.blocks or (p.blocks if p and p.blocks else 1),
+                    position=c.position or (p.position if p else None))
+        out.append(c)
+    return out
+
+
+# =========================================================================================
+# flopcalc's counts and the catalogue of candidates a figure may equal.
+# =========================================================================================
+
+@dataclass(frozen=True)
+class Variant:
+    """The assumptions under which a count is taken."""
+
+    scope: str          # sequence | token
+    blocks: int
+    fpm: int
+    attention: str      # dense | causal
+    one_head: bool = False
+    ew: str = "doc"     # doc | elementwise (counted per element) | as_mac (2 per element)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A count of flopcalc's that a figure equals, and how far it is from the claim."""
+
+    value: int
+    quantity: str            # op or group name, or "a + b" for a subset
+    parts: tuple
+    variant: Variant
+    cost: int
+    description: str
+
+    def as_dict(self) -> dict:
+        v = self.variant
+        return {"value": self.value, "quantity": self.quantity, "parts": list(self.parts),
+                "scope": v.scope, "blocks": v.blocks, "flops_per_mac": v.fpm,
+                "attention": v.attention, "one_head": v.one_head, "elementwise": v.ew,
+                "cost": self.cost, "description": self.description}
+
+
+class Model:
+    """flopcalc's operations for a document's config, and counts under any variant."""
+
+    def __init__(self, document: Document):
+        self.doc = document
+        self.config = document.config
+        self.conv = document.conventions
+        self._ops: dict = {}
+        self._values: dict = {}
+        self._catalogues: dict = {}
+
+    def ops(self, scope: str, position: int | None = None) -> dict[str, Op]:
+        """Operations by name (Q, K, V separate), for a whole sequence or one decoded token."""
+        key = (scope, position)
+        if key not in self._ops:
+            dims = self.config.dims()
+            if scope == "token":
+                dims = replace(dims, seq_len=1, kv_len=position or self.config.seq_len)
+            ops = {op.name: op for op in build_ops(dims, fused_qkv=False, bias=self.config.bias)}
+            self._ops[key] = ops
+        return self._ops[key]
+
+    def position(self, claim_position) -> int:
+        return claim_position or self.config.seq_len
+
+    def op_value(self, name: str, v: Variant, position=None) -> int:
+        """One op's FLOPs, once (not times blocks), under a variant."""
+        key = (name, v.scope, v.fpm, v.attention, v.one_head, v.ew, position)
+        if key in self._values:
+            return self._values[key]
+        op = self.ops(v.scope, position)[name]
+        causal = v.attention == "causal"
+        if v.ew == "doc":
+            conv = Conventions(flops_per_mac=v.fpm, attention=v.attention,
+                               elementwise=self.conv.elementwise)
+            value = op_flops(op, conv)
+        elif v.ew == "elementwise":
+            value = op_flops(op, Conventions(flops_per_mac=v.fpm, attention=v.attention,
+                                             elementwise=True))
+        else:  # as_mac: every element of an elementwise op at fpm FLOPs
+            value = elements(op.output, causal and op.on_scores) * v.fpm
+        if v.one_head:
+            value //= self.config.n_heads
+        self._values[key] = value
+        return value
+
+    def count(self, parts, v: Variant, position=None) -> int:
+        """FLOPs of a set of ops; block ops count v.blocks times."""
+        return sum(self.op_value(p, v, position) * (1 if p in NOT_BLOCK else v.blocks)
+                   for p in parts)
+
+    def reference(self, claim: Claim) -> Variant:
+        return Variant(claim.scope or "sequence", claim.blocks or 1, self.conv.flops_per_mac,
+                       self.conv.attention)
+
+    def expected(self, quantity: str, scope: str, blocks: int, position=None) -> int:
+        """flopcalc's count of a flops.* quantity under the document's conventions."""
+        if quantity == "unattributed":
+            return 0
+        key = quantity.split(".", 1)[1]
+        v = Variant(scope, blocks, self.conv.flops_per_mac, self.conv.attention)
+        if key == "forward":
+            v = replace(v, blocks=self.config.n_layers)
+        return self.count(parts_of(key), v, position)
+
+    def catalogue(self, claim_key: str, ref: Variant, position=None,
+                  restrict: tuple | None = None) -> list[Match]:
+        """Every count a figure may be (see the module docstring), with its cost."""
+        n_layers = self.config.n_layers
+        nonzero = {name for name in OP_NAMES
+                   if self.op_value(name, replace(ref, scope="sequence", blocks=1), None)}
+        quantities: dict[tuple, tuple[int, str]] = {}
+
+        def add(parts, cost, label):
+            parts = tuple(sorted(parts, key=list(OP_NAMES).index))
+            if parts and (parts not in quantities or quantities[parts][0] > cost):
+                quantities[parts] = (cost, label)
+
+        own = parts_of(claim_key) if claim_key in OP_NAMES or claim_key in GROUPS else ()
+        if restrict is None:
+            if own:
+                add(own, 0, claim_key)
+                live = [p for p in own if p in nonzero]
+                for k in range(1, len(live)):
+                    for sub in combinations(live, k):
+                        add(sub, 1, "subset:" + claim_key)
+            for name in OP_NAMES:
+                add((name,), 2, name)
+            for g in GROUPS:
+                add(parts_of(g), 2, g)
+            for g in ("qkv_proj", "attention", "ffn"):
+                live = [p for p in parts_of(g) if p in nonzero]
+                for k in range(2, len(live)):
+                    for sub in combinations(live, k):
+                        add(sub, 3, "subset:" + g)
+        else:
+            for name in restrict:
+                add((name,), 2, name)
+        matches = []
+        for parts, (qcost, label) in quantities.items():
+            block_op = any(p not in NOT_BLOCK for p in parts)
+            all_ew = len(parts) == 1 and self.ops("sequence")[parts[0]].kind == "elementwise"
+            per_head = all(p in PER_HEAD for p in parts)
+            for scope in ("sequence", "token"):
+                for blocks in sorted({1, n_layers, ref.blocks}) if block_op else (1,):
+                    for fpm in (2, 1):
+                        for attention in ("dense", "causal"):
+                            for one_head in (False, True) if per_head else (False,):
+                                ews = ("doc", "elementwise", "as_mac") if all_ew else ("doc",)
+                                for ew in ews:
+                                    if ew == "elementwise" and self.conv.elementwise:
+                                        continue
+                                    v = Variant(scope, blocks, fpm, attention, one_head, ew)
+                                    value = self.count(parts, v, position)
+                                    if not value:
+                                        continue
+                                    cost = (qcost + (scope != ref.scope)
+                                            + (block_op and blocks != ref.blocks)
+                                            + (fpm != ref.fpm and not all_ew)
+                                            + (attention != ref.attention) + one_head
+                                            + (ew != "doc"))
+                                    matches.append((value, cost, parts, label, v))
+        return [Match(value, label, parts, v, cost, "") for value, cost, parts, label, v in matches]
+
+    def find(self, value, claim_key: str, ref: Variant, position=None, restrict=None,
+             max_cost: int = MAX_COST) -> list[Match]:
+        """The catalogue's counts equal to ``value``, cheapest first, described."""
+        if not isinstance(value, (int, Fraction)) or value != int(value) or value <= 0:
+            return []
+        cat_key = (claim_key, ref, position, restrict)
+        if cat_key not in self._catalogues:
+            self._catalogues[cat_key] = self.catalogue(claim_key, ref, position, restrict)
+        found = [m for m in self._catalogues[cat_key] if m.value == value and m.cost <= max_cost]
+        found.sort(key=lambda m: m.cost)
+        seen, out = set(), []
+        for m in found:
+            d = self.describe(m, claim_key, ref, position)
+            if d not in seen:
+                seen.add(d)
+                out.append(replace(m, description=d))
+        return out
+
+    # ----- descriptions ------------------------------------------------------------------
+
+    def scope_text(self, scope: str, position=None) -> str:
+        if scope == "token":
+            t = self.position(position)
+            return f"per token (one new token at position {t}, attending to {t} cached keys)"
+        return f"per sequence of {self.config.seq_len} tokens"
+
+    def blocks_text(self, blocks: int) -> str:
+        return "one block" if blocks == 1 else f"{blocks} blocks"
+
+    def ref_text(self, ref: Variant, position=None, block_op=True) -> str:
+        text = self.scope_text(ref.scope, position)
+        return text + (f", {self.blocks_text(ref.blocks)}" if block_op else "")
+
+    def describe(self, m: Match, claim_key: str, ref: Variant, position=None) -> str:
+        v = m.variant
+        label = m.quantity
+        if label.startswith("subset:"):
+            group = label.split(":", 1)[1]
+            members = [p for p in parts_of(group)
+                       if self.op_value(p, replace(ref, scope="sequence", blocks=1), None)]
+            vals = {self.op_value(p, v, position) for p in m.parts}
+            if len(vals) == 1 and len({self.op_value(p, v, position) for p in members}) == 1:
+                each = vals.pop() * (v.blocks if any(p not in NOT_BLOCK for p in m.parts) else 1)
+                what = (f"{len(m.parts)} of the {len(members)} {GROUPS[group][2]} "
+                        f"({len(m.parts)} × {fmt(each)})")
+            else:
+                what = " + ".join(m.parts) + f" ({len(m.parts)} of {GROUPS[group][1]})"
+        elif label in GROUPS:
+            what = GROUPS[label][1]
+        else:
+            what = OP_NAMES[label]
+        bits = []
+        if v.one_head:
+            bits.append("for one head")
+        block_op = any(p not in NOT_BLOCK for p in m.parts)
+        bits.append(self.scope_text(v.scope, position))
+        if block_op:
+            bits.append(f"for {self.blocks_text(v.blocks)}")
+        if v.ew == "elementwise":
+            costs = sorted({ELEMENTWISE_COST[self.ops('sequence')[p].cost] for p in m.parts
+                            if self.ops('sequence')[p].cost})
+            bits.append(f"counted elementwise ({'/'.join(map(str, costs))} per element)")
+        elif v.ew == "as_mac":
+            bits.append(f"at {v.fpm} FLOPs per element, as if each were a multiply-add")
+        elif v.fpm != ref.fpm:
+            bits.append("at 1 FLOP per multiply-add (MACs)" if v.fpm == 1
+                        else "at 2 FLOPs per multiply-add")
+        if v.attention != ref.attention:
+            bits.append("counting only the causal L(L+1)/2 scores" if v.attention == "causal"
+                        else "counting the dense L×L scores")
+        return f"{what}, " + ", ".join(bits)
+
+
+def parts_of(key: str) -> tuple:
+    if key in GROUPS:
+        return GROUPS[key][0]
+    return (key,) if key in OP_NAMES else ()
+
+
+# =========================================================================================
+# Evaluating claims.
+# =========================================================================================
+
+@dataclass
+class TermResult:
+    """One summand of a sum claim, as used in that sum."""
+
+    id: str
+    text: str
+    value: Fraction
+    expected: int
+    quantity: str
+    match: Match | None
+    standalone: bool     # the term is a claim of its own (with its own stated value)
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "written": self.text, "value": _jsonable(self.value),
+                "expected": self.expected, "quantity": self.quantity,
+                "diagnosis": self.match.as_dict() if self.match else None}
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    as_written: str
+    written: object          # Fraction | shape tuple | None: the written expression's value
+    stated: object           # Fraction | shape tuple
+    expected: object         # int | shape tuple (flopcalc's value in the claim's scope)
+    verdict: str = "ok"
+    reasons: list = field(default_factory=list)
+    checks: dict = field(default_factory=dict)   # arithmetic / model / labels -> ok | wrong
+    matches: list = field(default_factory=list)  # what the stated figure equals
+    unknowns: dict = field(default_factory=dict)
+    terms: list = field(default_factory=list)    # TermResult, for sums
+    term_of: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.claim.id
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+    def fail(self, check: str, reason: str | None = None) -> None:
+        self.checks[check] = "wrong"
+        self.verdict = "wrong"
+        if reason:
+            self.reasons.append(reason)
+
+    def as_dict(self) -> dict:
+        c = self.claim
+        return {
+            "id": c.id, "line": c.line, "quantity": c.quantity, "kind": c.kind,
+            "scope": c.scope if c.kind == "flops" else None,
+            "blocks": c.blocks if c.kind == "flops" else None,
+            "as_written": self.as_written, "written": _jsonable(self.written),
+            "stated": _jsonable(self.stated), "flopcalc": _jsonable(self.expected),
+            "verdict": self.verdict, "reason": self.reason, "reasons": list(self.reasons),
+            "checks": dict(self.checks),
+            "unknowns": {k: _jsonable(v) for k, v in self.unknowns.items()},
+            "diagnosis": [m.as_dict() for m in self.matches],
+            "terms": [t.as_dict() for t in self.terms], "term_of": self.term_of,
+        }
+
+
+def _jsonable(x):
+    if isinstance(x, Fraction):
+        return x.numerator if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+    if isinstance(x, tuple):
+        return ["batch_size" if isinstance(d, Batch) else _jsonable(d) for d in x]
+    return x
+
+
+def _diff_text(stated, value) -> str:
+    d = stated - value
+    return f"{fmt(abs(d))} {'less' if d < 0 else 'more'}"
+
+
+class Evaluator:
+    def __init__(self, claims_file: ClaimsFile):
+        self.cf = claims_file
+        self.doc = claims_file.document
+        self.model = Model(self.doc)
+        self.by_id = claims_file.by_id()
+        self.bindings = _bindings(self.doc)
+        self.parent = {t: c for c in claims_file.claims for t in c.terms
+                       if self.by_id[t].stated is None}
+        self.results: dict[str, ClaimResult] = {}
+
+    def run(self) -> list[ClaimResult]:
+        # sums first, so that their terms know the solved unknowns
+        order = sorted(self.cf.claims, key=lambda c: (not c.terms, c.id in self.parent))
+        for c in order:
+            self.result(c)
+        return [self.results[c.id] for c in self.cf.claims]
+
+    def result(self, c: Claim) -> ClaimResult:
+        if c.id not in self.results:
+            if c.id in self.parent:
+                self.result(self.parent[c.id])  # fills the term's result
+            else:
+                kind = c.kind
+                r = {"flops": self.flops, "shape": self.shape, "dim": self.dim,
+                     "convention": self.convention}[kind](c)
+                self.results[c.id] = r
+        return self.results[c.id]
+
+    # ----- dims and conventions ------------------------------------------------------------
+
+    def _written(self, c: Claim, r: ClaimResult):
+        if c.expression is None:
+            return
+        value = evaluate(c.expression, self.bindings)
+        if value.symbols:
+            sol = _solve(value, c.stated) if c.stated is not None else None
+            r.unknowns = sol or {}
+            r.written = value.subs(sol).constant if sol else None
+            r.checks["arithmetic"] = "ok" if sol else "unknown"
+            r.reasons.append(f"the expression has the unknown {', '.join(value.symbols)}"
+                             + (f"; the stated {fmt(c.stated)} holds for "
+                                + ", ".join(f"{k} = {fmt(v)}" for k, v in sol.items())
+                                if sol else ""))
+            return
+        r.written = value.constant
+        if c.stated is not None and r.written != c.stated:
+            r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
+                   f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}")
+        else:
+            r.checks["arithmetic"] = "ok"
+
+    def dim(self, c: Claim) -> ClaimResult:
+        expected = getattr(self.doc.config, c.key)
+        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        self._written(c, r)
+        if c.stated != expected:
+            r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config")
+        else:
+            r.checks["model"] = "ok"
+        return r
+
+    def convention(self, c: Claim) -> ClaimResult:
+        fpm = self.doc.conventions.flops_per_mac
+        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, fpm)
+        self._written(c, r)
+        if c.stated != fpm:
+            r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add")
+        else:
+            r.checks["model"] = "ok"
+        if c.per is not None and c.per.lower() not in PER_MAC:
+            k = self.doc.config.d_head
+            r.fail("labels", f"{fmt(c.stated)} FLOPs (one multiplication and one addition) "
+                   f"is the cost of one multiply-add, not of a {c.per}: a dot product of "
+                   f"length {k} (d_head, one query·key) is {k} multiplications and {k - 1} "
+                   f"additions, {2 * k - 1} ≈ {c.stated} × {k} FLOPs; the count "
+                   f"{fmt(c.stated)} per multiply-add is right")
+        else:
+            r.checks["labels"] = "ok"
+        return r
+
+    # ----- shapes ----------------------------------------------------------------------------
+
+    def shape_of(self, key: str, scope: str, position=None):
+        """(kind, shape, alternatives) of a shape quantity in a scope."""
+        kind, source, _ = SHAPES[key]
+        if kind == "weight":
+            return kind, self._param(source), ()
+        ops = self._shape_ops(scope, position)
+        if key in HEAD_SPLITS:
+            return kind, ops["split_heads"].output, (ops["transpose_heads"].output,)
+        return kind, ops[source].output, ()
+
+    def _shape_ops(self, scope, position=None) -> dict:
+        cfg = self.doc.config
+        dims = replace(cfg.dims(), batch=BATCH)
+        if scope == "token":
+            dims = replace(dims, seq_len=1, kv_len=position or cfg.seq_len)
+        return {op.name: op for op in build_ops(dims, fused_qkv=False, bias=cfg.bias)}
+
+    def _param(self, name: str):
+        for fused in (False, True):
+            for op in build_ops(self.doc.config.dims(), fused_qkv=fused, bias=self.doc.config.bias):
+                for p in op.params:
+                    if p.name == name:
+                        return p.shape
+        raise KeyError(name)
+
+    def shape(self, c: Claim) -> ClaimResult:
+        kind, expected, alternatives = self.shape_of(c.key, c.scope or "sequence", c.position)
+        stated = c.stated_shape
+        written = c.written_shape
+        r = ClaimResult(c, shape_text(written) if written else shape_text(stated), written,
+                        stated, expected)
+        name = SHAPES[c.key][2]
+        if written is not None:
+            if written != stated:
+                r.fail("arithmetic", f"the written form {shape_text(written)} and the stated "
+                       f"{shape_text(stated)} differ")
+                if written != expected and written not in alternatives:
+                    self._shape_diagnosis(c, r, written, "the written form", kind, expected,
+                                          alternatives)
+            else:
+                r.checks["arithmetic"] = "ok"
+        if stated == expected or stated in alternatives:
+            r.checks["model"] = "ok"
+            if r.checks.get("arithmetic") == "wrong":
+                r.reasons.append(f"the stated {shape_text(stated)} is right")
+        else:
+            r.fail("model")
+            self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
+        if c.listed_as and c.listed_as != kind:
+            owner = self._shape_ops(c.scope or "sequence")[SHAPES[c.key][1]] \
+                if kind == "activation" else None
+            weights = ", ".join(f"{p.name.split('.')[0]} {shape_text(p.shape)}"
+                                for p in (owner.params if owner else ()))
+            r.fail("labels", f"{shape_text(expected)} is right for {name}, but that is "
+                   f"an {kind} (it has the batch dimension), not a {c.listed_as} matrix"
+                   + (f"; the weights of {owner.name} are {weights}" if weights else ""))
+        else:
+            r.checks["labels"] = "ok"
+        return r
+
+    def _shape_diagnosis(self, c, r, shape, what, kind, expected, alternatives):
+        name = SHAPES[c.key][2]
+        L = self.doc.config.seq_len
+        if kind == "weight" and shape == (BATCH,) + tuple(expected):
+            r.reasons.append(f"a weight has no batch dimension: {name} is "
+                             f"{shape_text(expected)}, one matrix shared by every sequence of "
+                             "the batch")
+            if c.key in ("wq", "wk", "wv"):
+                r.reasons[-1] += (f" (GPT-2 stores W_q, W_k, W_v side by side as attn.c_attn "
+                                  f"{shape_text(self._param('attn.c_attn.weight'))})")
+            return
+        if kind == "activation" and len(shape) == len(expected) and shape != expected \
+                and sorted(map(_sort_key, shape)) == sorted(map(_sort_key, expected)):
+            if c.key in HEAD_SPLITS:
+                cfg = self.doc.config
+                r.reasons.append(
+                    f"the head split has its last two dimensions swapped: {cfg.d_model} "
+                    f"splits as {cfg.n_heads} heads × {cfg.d_head} (head-major), "
+                    f"{shape_text(expected)}, transposed to {shape_text(alternatives[0])} for "
+                    f"attention; {shape_text(shape)} would deal every {cfg.n_heads}th "
+                    "feature to a head")
+            else:
+                r.reasons.append(f"{what} has the right sizes in the wrong order: "
+                                 f"{name} is {shape_text(expected)}")
+            return
+        if c.scope != "token":
+            _, tok, tok_alt = self.shape_of(c.key, "token", c.position)
+            if shape == tok or shape in tok_alt:
+                r.reasons.append(
+                    f"{what} {shape_text(shape)} is {name} of one token decoded with a KV "
+                    f"cache (per-token scope); a full forward over {L} tokens computes "
+                    f"them for all {L} tokens: {shape_text(expected)}")
+                return
+        for key, (k2, _, n2) in SHAPES.items():
+            if key == c.key or key in HEAD_SPLITS:
+                continue
+            _, s2, alt2 = self.shape_of(key, c.scope or "sequence", c.position)
+            if shape == s2 or shape in alt2:
+                r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
+                                 f"(an {k2}), not of {name} {shape_text(expected)}")
+                return
+        r.reasons.append(f"{name} is {shape_text(expected)}")
+
+    # ----- FLOP claims -----------------------------------------------------------------------
+
+    def flops(self, c: Claim) -> ClaimResult:
+        m = self.model
+        expected = m.expected(c.quantity, c.scope, c.blocks, c.position)
+        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        self._written(c, r)
+        ref = m.reference(c)
+        block_op = any(p not in NOT_BLOCK for p in parts_of(c.key)) and c.key != "forward"
+        if c.terms:
+            terms = self._terms(c, r)
+        else:
+            terms = []
+        if c.stated == expected:
+            r.checks["model"] = "ok"
+            if r.checks.get("arithmetic") == "wrong":
+                r.reasons.append("the stated value is flopcalc's count; the expression is off")
+        else:
+            r.fail("model", f"flopcalc: {fmt(expected)} "
+                   f"({m.ref_text(ref, c.position, block_op)}{self._breakdown(c)})")
+            if r.checks.get("arithmetic") == "wrong" and r.written == expected:
+                r.reasons.append("the expression is right; the stated result is not")
+            r.matches = m.find(c.stated, c.key, ref, c.position)
+            if r.matches:
+                r.reasons.append(f"the stated {fmt(c.stated)} equals {_either(r.matches)}")
+            if r.written is not None and r.written not in (c.stated, expected):
+                wm = m.find(r.written, c.key, ref, c.position)
+                if wm:
+                    r.reasons.append(f"the expression's {fmt(r.written)} equals "
+                                     f"{_either(wm)}")
+        if c.quantity == "flops.block" and c.stated != expected and not self.doc.conventions.lm_head:
+            conv = self.doc.conventions
+            head = m.count(("ln_f", "lm_head"), Variant(c.scope, 1, conv.flops_per_mac,
+                                                        conv.attention), c.position)
+            r.reasons.append(f"the LM head, outside the document's scope, would add {fmt(head)}")
+        if terms:
+            self._sum_diagnosis(c, r, terms, ref)
+        if not c.terms:
+            self._labels(c, r)
+        return r
+
+    def _breakdown(self, c: Claim) -> str:
+        """'; one block: X = part a + part b …' for group quantities."""
+        m = self.model
+        if c.key not in GROUPS or c.key == "forward":
+            return ""
+        v = replace(m.reference(c), blocks=1)
+        parts = [(p, m.count((p,), v, c.position)) for p in parts_of(c.key)]
+        parts = [(p, x) for p, x in parts if x]
+        one = sum(x for _, x in parts)
+        text = " + ".join(f"{p} {fmt(x)}" for p, x in parts)
+        if c.blocks != 1:
+            return f"; one block: {fmt(one)} = {text}"
+        return f" = {text}" if len(parts) > 1 else ""
+
+    def _labels(self, c: Claim, r: ClaimResult, expression=None) -> None:
+        """Check what each written factor is labelled as (labels = [...], one per factor)."""
+        expression = expression or c.expression
+        if not c.labels or expression is None:
+            return
+        node = parse_expression(expression)
+        if len(additive_terms(node)) != 1:
+            return
+        fs = factors(node)
+        if len(fs) == 1:
+            return  # a lone figure's label is the unit of the whole term ("128 FLOPs")
+        if len(fs) != len(c.labels):
+            r.fail("labels", f"labels lists {len(c.labels)} labels for {len(fs)} factors")
+            return
+        cfg, fpm = self.doc.config, self.doc.conventions.flops_per_mac
+        vals = []
+        for (_, f), label in zip(fs, c.labels):
+            v = node_value(f, self.bindings)
+            vals.append((v.constant if not v.symbols else None, label.strip().lower(), f.text))
+        problems = []
+        flop_factors = [(v, t) for v, lab, t in vals if lab in ("flops", "flop")]
+        for v, lab, t in vals:
+            if lab in LABEL_DIMS and v is not None:
+                dim = LABEL_DIMS[lab]
+                want = getattr(cfg, dim)
+                if c.scope == "token" and dim == "seq_len":
+                    want = 1
+                if v != want:
+                    problems.append(f"the factor {t} labelled {lab} is not {dim} ({fmt(want)})")
+        if flop_factors:
+            prod = 1
+            for v, _ in flop_factors:
+                prod = prod * v if v is not None else prod
+            if prod != fpm:
+                extra = prod / fpm
+                listed = ", ".join(t for _, t in flop_factors)
+                what = self._multiplicity(c, extra)
+                if len(flop_factors) > 1:
+                    problems.append(f"of the {len(flop_factors)} factors labelled FLOPs ({listed}), "
+                                    f"one is the {fpm} FLOPs per multiply-add; the other "
+                                    f"{fmt(extra)} {what}")
+                else:
+                    problems.append(f"the factor labelled FLOPs ({listed}) is not the {fpm} FLOPs "
+                                    f"per multiply-add; {fmt(extra)} × {fpm} {what}")
+        if problems:
+            for p in problems:
+                r.fail("labels", p)
+        else:
+            r.checks.setdefault("labels", "ok")
+
+    def _multiplicity(self, c: Claim, extra) -> str:
+        """What a stray factor of a product is: the count of equal parts, blocks, heads."""
+        m = self.model
+        v = replace(m.reference(c), blocks=1)
+        parts = [p for p in parts_of(c.key) if m.count((p,), v, c.position)]
+        values = {m.count((p,), v, c.position) for p in parts}
+        cfg = self.doc.config
+        first = m.ops(c.scope, c.position)[parts[0]] if parts else None
+        if len(parts) == extra > 1 and len(values) == 1 and first.kind == "matmul":
+            a, b = first.inputs[0], first.inputs[1]
+            dims = [d for d in a[:-2] if d != 1] + [a[-2], a[-1], b[-1]]
+            return (f"is the number of {GROUPS[c.key][2]} ({' and '.join(parts)}, each "
+                    f"{' × '.join(str(d) for d in dims)} multiply-adds), not FLOPs")
+        if extra == cfg.n_layers:
+            return "is the number of blocks, not FLOPs"
+        if extra == cfg.n_heads:
+            return "is the number of heads, not FLOPs"
+        return "is not accounted for by flopcalc's count"
+
+    def _terms(self, c: Claim, r: ClaimResult) -> list[TermResult]:
+        m = self.model
+        node = parse_expression(c.expression)
+        summands = additive_terms(node)
+        sol = r.unknowns
+        out = []
+        for (sign, n), tid in zip(summands, c.terms):
+            t = self.by_id[tid]
+            value = sign * node_value(n, self.bindings).subs(sol).constant \
+                if not node_value(n, self.bindings).subs(sol).symbols else None
+            expected = m.expected(t.quantity, c.scope, c.blocks, c.position)
+            ref = Variant(c.scope, c.blocks, self.doc.conventions.flops_per_mac,
+                          self.doc.conventions.attention)
+            restrict = None
+            if t.quantity == "unattributed":
+                restrict = tuple(p for p in parts_of(c.key) if p in OP_NAMES)
+            match = None
+            if value is not None and value != expected:
+                found = m.find(value, t.key if t.quantity != "unattributed" else c.key, ref,
+                               c.position, restrict)
+                match = found[0] if found else None
+            out.append(TermResult(tid, n.text, value, expected, t.quantity, match,
+                                  t.stated is not None))
+            if t.stated is None:  # a term-only claim: its own row
+                tr = ClaimResult(t, n.text + (" (" + ", ".join(f"{k} = {fmt(v)}" for k, v in
+                                                                sol.items()) + ")"
+                                                if any(s in n.text for s in sol) else ""),
+                                 value, None, expected, term_of=c.id)
+                tr.unknowns = {k: v for k, v in sol.items() if k in n.text}
+                self._term_row(t, tr, c, value, expected, match, n.text)
+                self.results[t.id] = tr
+        r.terms = out
+        return out
+
+    def _term_row(self, t, tr, parent, value, expected, match, text):
+        m = self.model
+        ref = Variant(parent.scope, parent.blocks, self.doc.conventions.flops_per_mac,
+                      self.doc.conventions.attention)
+        block_op = any(p not in NOT_BLOCK for p in parts_of(t.key))
+        if value == expected:
+            tr.checks["model"] = "ok"
+        elif t.quantity == "unattributed":
+            extra = self._elementwise_extra(parent)
+            tr.fail("model", f"no operation of flopcalc's count of {parent.quantity} is "
+                    f"{fmt(value)} FLOPs" + (f" (matmuls only; counting elementwise work "
+                                              f"would add {fmt(extra)}, not {fmt(value)})"
+                                              if extra else "")
+                    + self._dim_hint(value))
+        else:
+            tr.fail("model", f"flopcalc: {fmt(expected)} "
+                    f"({m.ref_text(ref, parent.position, block_op)})")
+            if expected == 0 and m.ops("sequence")[t.key].kind == "elementwise":
+                ew = m.count((t.key,), replace(ref, ew="elementwise"), parent.position)
+                per_block = m.count((t.key,), replace(ref, ew="elementwise", blocks=1),
+                                    parent.position)
+                tr.reasons[-1] = (f"{OP_NAMES[t.key]} is elementwise, not a dot product: "
+                                  f"0 FLOPs in a matmul-only count; counted elementwise it is "
+                                  f"{fmt(ew)} ({fmt(per_block)} per block)")
+            if match:
+                tr.matches = [match]
+                tr.reasons.append(f"{fmt(value)} equals {match.description}")
+        self._labels(t, tr, text)
+
+    def _elementwise_extra(self, parent: Claim) -> int:
+        if self.doc.conventions.elementwise:
+            return 0
+        m = self.model
+        ref = Variant(parent.scope, parent.blocks, self.doc.conventions.flops_per_mac,
+                      self.doc.conventions.attention)
+        parts = parts_of(parent.key)
+        return (m.count(parts, replace(ref, ew="elementwise"), parent.position)
+                - m.count(parts, ref, parent.position))
+
+    def _dim_hint(self, value) -> str:
+        cfg = self.doc.config
+        for d in DIMS:
+            if getattr(cfg, d) == value:
+                return f"; {fmt(value)} is {d}"
+        return ""
+
+    def _sum_diagnosis(self, c: Claim, r: ClaimResult, terms: list[TermResult], ref) -> None:
+        m = self.model
+        total = sum(t.value for t in terms if t.value is not None)
+        # the addition: does the stated total come from another value of one term?
+        if r.checks.get("arithmetic") == "wrong" and all(t.value is not None for t in terms):
+            for t in terms:
+                other = self.by_id[t.id]
+                if t.standalone and other.expression:
+                    ov = evaluate(other.expression, self.bindings)
+                    if not ov.symbols and ov.constant != t.value \
+                            and total - t.value + ov.constant == c.stated:
+                        r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
+                                         f"value {fmt(ov.constant)} instead of "
+                                         f"{fmt(t.value)}")
+                        break
+                if c.stated == total - t.value:
+                    r.reasons.append(f"the stated value is the sum without {t.id} "
+                                     f"({'+' if t.value > 0 else '-'} {fmt(abs(t.value))})")
+                    break
+        # a standalone term whose figure differs from its own line's stated value
+        for t in terms:
+            other = self.by_id[t.id]
+            if t.standalone and t.value != other.stated:
+                r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
+                       f"states {fmt(other.stated)}")
+        # terms that are wrong in the sum's scope
+        wrong = [t for t in terms if t.value != t.expected]
+        if wrong:
+            r.checks["terms"] = "wrong"
+        for t in terms:
+            if not t.standalone or t.value == t.expected:
+                continue
+            sub = self.results.get(t.id) or self.result(self.by_id[t.id])
+            if t.match:
+                r.reasons.append(f"{t.id} ({fmt(t.value)}) is {t.match.description}")
+            elif sub.verdict == "wrong":
+                r.reasons.append(f"{t.id} ({fmt(t.value)}) is wrong itself (see {t.id})")
+        # term-only claims with mislabelled factors
+        for t in terms:
+            res = self.results.get(t.id)
+            if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
+                r.fail("terms", f"in {t.id}, " + res.reasons[-1])
+        # counted twice: a term whose operations are already inside another term
+        for t in terms:
+            tp = set(self._live(parts_of(self.by_id[t.id].key)))
+            for u in terms:
+                if u is t or not tp:
+                    continue
+                up = set(self._live(parts_of(self.by_id[u.id].key)))
+                if tp < up or (tp == up and terms.index(u) < terms.index(t)):
+                    inner = [s for s in self._subterms(u.id) if s.value == t.value
+                             and set(self._live(parts_of(self.by_id[s.id].key))) == tp]
+                    r.fail("terms", f"{t.id} ({fmt(t.value)}) is counted twice: "
+                           f"{' + '.join(sorted(tp, key=list(OP_NAMES).index))} is already "
+                           f"inside {u.id}"
+                           + (f", whose {fmt(u.value)} includes {fmt(inner[0].value)} for it "
+                              f"({inner[0].id})" if inner else ""))
+                    self._mark_twice(t, u)
+                    break
+        # a term with no counterpart; mixed scopes; one block for many
+        scopes: dict[str, list[str]] = {}
+        block_counts = []
+        for t in terms:
+            matches = [t.match] if t.match else []
+            if not matches and t.value == t.expected:
+                scopes.setdefault(c.scope, []).append(t.id)
+                block_counts.append(c.blocks)
+            for mt in matches:
+                scopes.setdefault(mt.variant.scope, []).append(t.id)
+                block_counts.append(mt.variant.blocks)
+            if self.by_id[t.id].quantity == "unattributed" and t.value:
+                r.fail("terms", f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count")
+        if len(scopes) > 1:
+            r.fail("terms", "it mixes per-token terms (" + ", ".join(scopes["token"])
+                   + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")")
+        if c.blocks != 1 and block_counts and all(b == 1 for b in block_counts):
+            r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks")
+        # what the stated total is without one of its terms
+        if c.stated != r.expected and not r.matches:
+            for t in terms:
+                if t.value is None:
+                    continue
+                rest = c.stated - t.value
+                found = m.find(rest, c.key, ref, c.position)
+                if found:
+                    r.reasons.append(f"without {t.id} ({fmt(t.value)}) the rest, {fmt(rest)}, "
+                                     f"equals {_either(found)}")
+                    break
+
+    def _live(self, parts) -> list:
+        v = Variant("sequence", 1, self.doc.conventions.flops_per_mac,
+                    self.doc.conventions.attention)
+        return [p for p in parts if self.model.count((p,), v)]
+
+    def _subterms(self, cid: str) -> list[TermResult]:
+        res = self.results.get(cid) or self.result(self.by_id[cid])
+        return res.terms
+
+    def _mark_twice(self, t: TermResult, u: TermResult) -> None:
+        res = self.results.get(t.id)
+        if res is not None and not t.standalone:
+            res.fail("terms", f"counted twice: {u.id} already includes it")
+
+
+def _either(matches: list[Match]) -> str:
+    """The cheapest match's description, and a second one as cheap if there is one."""
+    best = [m.description for m in matches if m.cost == matches[0].cost][:2]
+    return ", or ".join(best) if len(best) < 2 else f"{best[0]} (or {best[1]})"
+
+
+def _sort_key(d):
+    return (1, 0) if isinstance(d, Batch) else (0, d)
+
+
+def _solve(value: Lin, stated) -> dict | None:
+    """The unknown that makes ``value == stated`` (one unknown, linear), or None."""
+    if len(value.symbols) != 1 or stated is None:
+        return None
+    s = value.symbols[0]
+    coef = value.terms[s]
+    return {s: (Fraction(stated) - value.constant) / coef}
+
+
+def evaluate_claims(claims_file: ClaimsFile) -> list[ClaimResult]:
+    """Check every claim of a claims file against flopcalc (in the file's order)."""
+    try:
+        return Evaluator(claims_file).run()
+    except ExpressionError as e:
+        raise FlopcalcError(f"claims file {claims_file.source}: {e}") from None
