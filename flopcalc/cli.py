@@ -403,6 +403,64 @@ def verify(
     raise typer.Exit(0 if result.ok else 1)
 
 
+class MemoryMode(str, Enum):
+    forward = "forward"
+    train = "train"
+    decode = "decode"
+
+
+class MemoryDtype(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+@app.command(epilog="Example: flopcalc memory --mode decode --device h100 --batch 8")
+def memory(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    mode: Annotated[MemoryMode, typer.Option(
+        "--mode", help="Per-operation table of: forward (prefill), train (forward + backward) "
+        "or decode (one token with a KV cache).")] = MemoryMode.forward,
+    dtype: Annotated[MemoryDtype, typer.Option(
+        "--dtype", help="Element type of weights, activations and cache: fp32 (4 bytes), bf16, "
+        "fp16 (2), int8 (1).")] = MemoryDtype.bf16,
+    recompute: Annotated[bool, typer.Option(
+        "--recompute", help="Full activation recomputation: keep only each block's input "
+        "(and re-run the blocks' forward in the train step).")] = False,
+    position: Position = None,
+    elementwise: Annotated[bool, typer.Option(
+        "--elementwise/--matmul-only", help="Also list the elementwise ops (LayerNorm, "
+        "softmax, GELU, adds …), which are memory-bound.")] = False,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", help="Spec-sheet peak and bandwidth: a100, h100, rtx4090, tpu-v4 "
+        "\\[default: a100].", show_default=False)] = None,
+    peak_tflops: Annotated[Optional[str], typer.Option(
+        "--peak-tflops", metavar="TFLOPS", help="Peak compute for --dtype, TOPS for int8 "
+        "(overrides --device).",
+        show_default=False)] = None,
+    bandwidth_gbs: Annotated[Optional[str], typer.Option(
+        "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
+        "--device).", show_default=False)] = None,
+    no_bias: NoBias = False, untied_lm_head: Untied = False,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Parameter, KV-cache and activation bytes; each operation's arithmetic intensity and a roofline time.
+
+    Roofline: per op max(FLOPs / peak, bytes / bandwidth), summed; assumptions in the table notes and docs/memory.md.
+    """
+    from . import memory as mem
+
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                       batch, qkv, no_bias, untied_lm_head)
+    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+    report = mem.memory_report(cfg, Conventions(elementwise=elementwise), mode.value, dtype.value,
+                               recompute, dev, position)
+    emit(mem.memory_tables(report), mem.memory_json(report), format, output)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"flopcalc {__version__}")
