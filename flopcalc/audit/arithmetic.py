@@ -95,8 +95,8 @@ class ShapeEquality:
         names = [sorted(e for e in side if isinstance(e, str)) for side in (self.left, self.right)]
         if names[0] != names[1]:
             return None
-        sizes = [math.prod(e for e in side if isinstance(e, Fraction)) for side in (self.left, self.right)]
-        return sizes[0] == sizes[1]
+        left, right = ([e for e in side if isinstance(e, Fraction)] for side in (self.left, self.right))
+        return math.prod(left) == math.prod(right)
 
 
 def find_equations(text: str) -> list[Equation]:
@@ -144,14 +144,15 @@ class _Tok:
     fresh: bool = False  # a line break or a math delimiter right before it
 
 
-_MATH_OPEN = re.compile(r"\\\$|\$\$|\$|\\\[|\\\(")
-_INLINE_CLOSE = re.compile(r"(?<![\s\\])\$(?!\d)")  # pandoc's rule: "$5 and $6" is no math
+_MATH_OPEN = re.compile(
+    r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\{(?:equation|align|gather|multline|eqnarray|displaymath)\*?\}")
+_INLINE_CLOSE = re.compile(r"(?<![\s\\])\$(?![0-9])")  # pandoc's rule: "$5 and $6" is no math
 _NUMBER = re.compile(
     r"""(?: (?: \d{1,3} (?: (?: , | \{,\} | \\, | [\u2009\u202f_] ) \d{3} (?!\d) )+ | \d+ )
             (?: \.\d+ )?
           | \.\d+ )
         (?: [eE] [+-]? \d{1,6} (?!\d) )?""",
-    re.X,
+    re.X | re.ASCII,  # only 0-9 are digits here (not ², not other scripts' digits)
 )
 _GROUP_SEPARATOR = re.compile(r"\{,\}|\\,|[,\u2009\u202f_]")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
@@ -160,10 +161,12 @@ _WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+(?:['\u2019][A-Za-z]+)*"
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
-_SHORT_FRAC = re.compile(r"\s*(\d)(\d)")  # \frac12
+_CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
+_SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
 
+_DIGITS = "0123456789"
 _SPACE = " \t\r\f\v\u00a0\u2002\u2003\u2009\u202f&`"  # & aligns, ` marks inline code
 _TIMES = {"times", "cdot", "ast"}
 _FRACS = {"frac", "dfrac", "tfrac", "cfrac"}
@@ -186,6 +189,7 @@ _BREAKS = {"quad", "qquad", "newline", "to", "rightarrow", "Rightarrow", "longri
            "approx", "sim", "simeq", "cong", "le", "leq", "ge", "geq", "lt", "gt", "ne", "neq",
            "equiv", "in", "colon", "mid"}
 # Unit words that stay labels even inside math ($2 FLOPs$); other math words are symbols.
+_ORDINALS = {"st", "nd", "rd", "th"}
 _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "byte", "bytes",
           "bits", "embeddings", "heads", "layers", "ops", "macs", "multiplications",
           "additions"}
@@ -202,9 +206,9 @@ def _number_value(literal: str) -> Fraction | None:
     return value if _small(value) else None
 
 
-def _brace_end(text: str, i: int, end: int) -> int:
-    """Index after the "}" matching the "{" at ``i`` (searching 500 chars at most), or -1."""
-    depth, j, stop = 0, i, min(end, i + 500)
+def _brace_end(text: str, i: int, end: int, limit: int = 300) -> int:
+    """Index after the "}" matching the "{" at ``i`` (within ``limit`` chars), or -1."""
+    depth, j, stop = 0, i, min(end, i + limit)
     while j < stop:
         c = text[j]
         if c == "\\":
@@ -220,21 +224,27 @@ def _brace_end(text: str, i: int, end: int) -> int:
 def _regions(text: str) -> list[tuple[int, int, bool]]:
     """Split ``text`` into (start, end, is_math) spans; math delimiters fall between them."""
     out, plain_from, pos = [], 0, 0
+    newlines = [m.start() for m in re.finditer("\n", text)] + [len(text)]
+    missing: set = set()  # closers known to be absent from some point on (keeps this linear)
     while m := _MATH_OPEN.search(text, pos):
         delim, body, close = m.group(), m.end(), -1
-        if delim == "$$":
-            close = text.find("$$", body)
-        elif delim == "$" and body < len(text) and not text[body].isspace():
-            line_end = text.find("\n", body)
-            c = _INLINE_CLOSE.search(text, body, line_end if line_end >= 0 else len(text))
-            close = c.start() if c else -1
-        elif delim in ("\\[", "\\("):
-            close = text.find("\\]" if delim == "\\[" else "\\)", body)
+        if delim == "$":  # inline math closes on the same line
+            closer = newlines[bisect.bisect_left(newlines, body)]  # the line's end
+            if body < len(text) and not text[body].isspace() and closer not in missing:
+                c = _INLINE_CLOSE.search(text, body, closer)
+                close, closer = (c.start(), "$") if c else (-1, closer)
+                if c is None:
+                    missing.add(closer)
+        elif delim != "\\$":  # $$, \[, \(, \begin{equation} ...
+            closer = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}.get(delim) or delim.replace("begin", "end")
+            close = text.find(closer, body) if closer not in missing else -1
+            if close < 0:
+                missing.add(closer)
         if close < 0:  # an escaped or unmatched delimiter is ordinary text
             pos = body
             continue
         out += [(plain_from, m.start(), False), (body, close, True)]
-        plain_from = pos = close + (1 if delim == "$" else 2)
+        plain_from = pos = close + len(closer)
     out.append((plain_from, len(text), False))
     return out
 
@@ -268,9 +278,11 @@ class _Lexer:
             pos, c = self.pos, text[self.pos]
             if c in _SPACE or (c == "\n" and self.math) or (c == "~" and self.math):
                 self.pos += 1
-            elif c == "\n":
+            elif c == "\n" and not _CONTINUES.match(text, pos, self.end):
                 self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
-            elif c.isdigit() or (c == "." and text[pos + 1:pos + 2].isdigit()):
+            elif c == "\n":
+                self.pos += 1  # the next line starts with "=": it goes on with this one
+            elif c in _DIGITS or (c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS):
                 self.number()
             elif c == "\\":
                 self.command()
@@ -297,6 +309,8 @@ class _Lexer:
             nxt = text[pos + 1:pos + 2]
             if nxt in ("{", "}") and nxt:
                 self.emit("OPEN" if nxt == "{" else "CLOSE", pos, pos + 2, "{")
+            elif nxt == "\\" and _CONTINUES.match(text, pos + 2, self.end):
+                pass  # a line break before "&= ...": the chain goes on
             elif nxt in ("\\", "%"):
                 self.emit("SEP", pos, pos + 2, nxt)  # a LaTeX line break; a bare percent
             elif nxt and nxt in "$#_":
@@ -365,7 +379,7 @@ class _Lexer:
             nxt = end
             while nxt < self.end and text[nxt] in " \t":
                 nxt += 1
-            if nxt < self.end and (text[nxt].isdigit() or text[nxt] == "("):
+            if nxt < self.end and text[nxt] in _DIGITS + "(":
                 self.emit("OP", pos, end, "*")  # 3 x 128
                 return
         self.identifier(pos, base, end)
@@ -378,7 +392,7 @@ class _Lexer:
             if not (text.startswith("_", end) or text.startswith("\\_", end)) or j > self.end:
                 break
             if text.startswith("{", j):
-                close = _brace_end(text, j, self.end)
+                close = _brace_end(text, j, self.end, 60)
                 if close < 0:
                     break
                 sub = re.sub(r"\\(?:text\w*|math\w*|operatorname)|[{}\s]", "", text[j:close])
@@ -391,8 +405,11 @@ class _Lexer:
         subscripted = name != base
         if self.math:
             is_label = not subscripted and base.lower() in _UNITS
-        else:  # prose: words are labels; single letters and snake_case names are symbols
-            is_label = not subscripted and (len(base) > 1 or base in "aAI")
+        else:  # prose: words are labels; single letters, snake_case names and words glued
+            # to a number ("6ND", "124M", but not "2nd") are symbols
+            glued = pos > self.region_start and text[pos - 1] in _DIGITS
+            is_label = not subscripted and (
+                base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS)
         self.emit("LABEL" if is_label else "IDENT", pos, end, text[pos:end] if is_label else name)
 
     def symbol(self, c: str) -> None:
@@ -402,7 +419,9 @@ class _Lexer:
         if c in "+-\u2212*" and not self.math and after in " \t" and self.line_start(pos):
             self.emit("LABEL", pos, end, c)  # a Markdown bullet
         elif c in "+-\u2212":
-            hyphen = c == "-" and not self.math and before.isalpha() and not after.isspace()
+            # "GPT-2", "Multi-Head": a hyphen after a word (but "n-1" is a subtraction)
+            hyphen = (c == "-" and not self.math and pos >= 2 and text[pos - 2:pos].isalpha()
+                      and not after.isspace())
             self.emit("LABEL" if hyphen else "OP", pos, end, "+" if c == "+" else "-")
         elif c == "*":
             if text.startswith("**", pos) and end < self.end:
@@ -412,8 +431,7 @@ class _Lexer:
                 self.emit("LABEL", pos, end, text[pos:end])  # *emphasis* / **bold** marker
             elif end - pos == 1:
                 self.emit("OP", pos, end, "*")
-            elif self.math or before.isspace() or (before in "0123456789)" and
-                                                    (after.isdigit() or after == "(")):
+            elif self.math or before.isspace() or (before in _DIGITS + ")" and after in _DIGITS + "("):
                 self.emit("OP", pos, end, "^")  # 2**10
             else:
                 self.emit("LABEL", pos, end, "**")
@@ -437,7 +455,7 @@ class _Lexer:
             comparison = end - pos > 1 or before in "<>!:+-*/" or after in ">"
             self.emit("SEP" if comparison else "EQ", pos, end, text[pos:end])  # == := += =>
         elif c == "_":  # a subscript that belongs to no name: \underbrace{..}_{\text{..}}
-            close = _brace_end(text, end, self.end) if text.startswith("{", end) else -1
+            close = _brace_end(text, end, self.end, 60) if text.startswith("{", end) else -1
             m = _ALNUM.match(text, end, self.end)
             self.emit("LABEL", pos, close if close > 0 else (m.end() if m else end), "_")
         elif c == "$":
@@ -517,13 +535,14 @@ class _Scan:
         """The longest expression ending right before token ``e``: (start index, tree)."""
         for s in range(max(lo, e - WINDOW), e):
             tok = self.toks[s]
-            if not (tok.kind in ("NUM", "IDENT", "OPEN", "FRAC") or (tok.kind == "OP" and tok.text in "+-")):
+            sign = tok.kind == "OP" and tok.text in "+-"
+            if not (sign or tok.kind in ("NUM", "IDENT", "OPEN", "FRAC")):
                 continue
             # A start right after an operator, or a sign right after an operand, would be a
             # fragment of a longer expression that did not parse (or did not fit the window).
             before = self.prev_sig(s)
             kind = self.toks[before].kind if before is not None else "SEP"
-            if kind in ("OP", "FRAC", "BLOCK") or (tok.kind == "OP" and kind in ("NUM", "IDENT", "CLOSE")):
+            if kind in ("OP", "FRAC", "BLOCK") or (sign and kind in ("NUM", "IDENT", "CLOSE")):
                 continue
             parser = _Parser(self, s, e)
             try:
@@ -563,8 +582,8 @@ class _Scan:
     def _item(self, start: int, stop: int) -> Fraction | str:
         parser = _Parser(self, start, stop)
         try:
-            tree = parser.expression()
-            if self.next_sig(parser.i, stop) == stop and not _symbols(tree):
+            tree = parser.expression() if stop - start <= WINDOW else None
+            if tree and self.next_sig(parser.i, stop) == stop and not _symbols(tree):
                 return _evaluate(tree, lambda leaf: leaf[1])
         except (_ParseError, _Unevaluable):
             pass
@@ -904,12 +923,17 @@ def _classify(side: _Side, eq_index: int) -> _Side:
     return side
 
 
-def _nearest(chain: list[_Side | None], i: int, kinds: tuple[str, ...]) -> _Side | None:
-    """The closest side of the given kinds after side ``i``, else before it."""
-    for j in list(range(i + 1, len(chain))) + list(range(i - 1, -1, -1)):
-        if chain[j] is not None and chain[j].kind in kinds:
-            return chain[j]
-    return None
+def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, list]:
+    """For each side of a chain: the closest side of the given kinds after it, and before it."""
+    after: list[_Side | None] = [None] * len(chain)
+    before: list[_Side | None] = [None] * len(chain)
+    for order, out in ((range(len(chain) - 1, -1, -1), after), (range(len(chain)), before)):
+        last = None
+        for i in order:
+            out[i] = last
+            if chain[i] is not None and chain[i].kind in kinds:
+                last = chain[i]
+    return after, before
 
 
 def _chains(scan: _Scan) -> list[list[_Side | None]]:
@@ -977,17 +1001,23 @@ def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
     equations: list[Equation] = []
     bindings: list[Binding] = []
     for chain in _chains(scan):
-        # Each arithmetic side is checked against the nearest plain number of its chain.
+        stated_after, stated_before = _nearest(chain, ("number", "sci"))
+        plain_after, plain_before = _nearest(chain, ("number",))
+        # Each arithmetic side is checked against the nearest stated number of its chain
+        # (the next one, else the previous one); N \times 10^k only against a plain number.
         for i, side in enumerate(chain):
             if side is None or side.kind not in ("expr", "sci"):
                 continue
-            target = _nearest(chain, i, ("number", "sci") if side.kind == "expr" else ("number",))
+            if side.kind == "expr":
+                target = stated_after[i] or stated_before[i]
+            else:
+                target = plain_after[i] or plain_before[i]
             if target is not None and (eq := _check(scan, side, target, env)) is not None:
                 equations.append(eq)
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
             if side is not None and side.kind == "name":
-                target = _nearest(chain[i + 1:], -1, ("number", "sci"))
+                target = stated_after[i]
                 if target is not None:
                     env[side.tree[1]] = target.value
                     bindings.append(Binding(scan.line_of(scan.toks[side.start].start),

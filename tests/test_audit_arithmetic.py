@@ -1,0 +1,566 @@
+r"""Specification of flopcalc.audit.arithmetic: exact checks of "expression = number" claims.
+
+Every expected value below is computed independently (Python ints/Fractions written in the
+test), never copied from the parser's output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from flopcalc.audit.arithmetic import (
+    Equation,
+    ShapeEquality,
+    find_bindings,
+    find_equations,
+    find_shape_equalities,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "equations.md"
+FUZZ = settings(max_examples=150, deadline=None)
+
+
+def one(text: str) -> Equation:
+    """The single equation of ``text``."""
+    eqs = find_equations(text)
+    assert len(eqs) == 1, eqs
+    return eqs[0]
+
+
+def claims(text: str) -> list[tuple[str, Fraction, str]]:
+    """(expression, stated, verdict) of every equation of ``text``."""
+    return [(e.expression, e.stated, e.verdict) for e in find_equations(text)]
+
+
+def check_invariants(text: str, eqs: list[Equation]) -> None:
+    """What holds for every Equation on any input."""
+    for e in eqs:
+        assert e.verdict in ("ok", "wrong", "unknown")
+        assert isinstance(e.stated, Fraction)
+        assert e.line == text.count("\n", 0, e.span[0]) + 1
+        assert text[e.span[0]:e.span[1]].strip() == e.expression != ""
+        if e.verdict == "unknown":
+            assert e.unknowns and e.computed is None and e.difference is None
+        else:
+            assert not e.unknowns and isinstance(e.computed, Fraction)
+            assert e.difference == e.stated - e.computed
+            assert (e.verdict == "ok") == (e.difference == 0)
+        if e.solution is not None:
+            assert len(e.unknowns) == 1 and isinstance(e.solution, Fraction)
+        str(e)  # every value prints: none exceeds Python's int-to-str digit limit
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+@pytest.mark.parametrize(
+    "written, value",
+    [
+        ("1,207,959,552", 1_207_959_552),
+        ("1{,}024", 1024),
+        (r"16\,384", 16_384),
+        ("16\u2009384", 16_384),  # a Unicode thin space
+        ("1_000_000", 1_000_000),
+        ("0.75", Fraction(3, 4)),
+        ("2.5e3", 2500),
+        ("1,234.5", Fraction(2469, 2)),
+        ("12.5%", Fraction(1, 8)),
+        (r"\textbf{6}", 6),
+    ],
+)
+def test_number_formats_are_read_exactly(written, value):
+    e = one(f"$1 \\times {written} = {written}$")
+    assert e.stated == e.computed == value and e.verdict == "ok"
+
+
+def test_a_comma_is_a_thousands_separator_only_before_exactly_three_digits():
+    # "1,2345" is 1 then a comma then 2345; "64, 12" is a list.
+    assert claims("1,2345 * 2 = 4690") == [("2345 * 2", 4690, "ok")]
+    assert claims("(64, 12 + 1 = 13)") == [("12 + 1", 13, "ok")]
+    assert claims("7 * 1,000 = 7000") == [("7 * 1,000", 7000, "ok")]
+
+
+def test_decimals_are_exact_fractions_not_floats():
+    e = one("0.1 + 0.2 = 0.3")  # false in floating point
+    assert e.verdict == "ok" and e.computed == Fraction(3, 10)
+    assert one("$1 \\div 3 = 0.333$").difference == Fraction(333, 1000) - Fraction(1, 3)
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        (r"$3 \times 4 = 12$", 3 * 4),
+        (r"$3 \cdot 4 = 12$", 3 * 4),
+        ("3 × 4 = 12", 3 * 4),
+        ("3 * 4 = 12", 3 * 4),
+        ("3 x 4 = 12", 3 * 4),
+        ("3x4 = 12", 3 * 4),
+        ("$10 - 4 = 6$", 10 - 4),
+        ("$10 \u2212 4 = 6$", 10 - 4),  # Unicode minus
+        ("$12 / 4 = 3$", 12 // 4),
+        (r"$12 \div 4 = 3$", 12 // 4),
+        ("12 ÷ 4 = 3", 12 // 4),
+        (r"$\frac{12}{4} = 3$", 12 // 4),
+        (r"$\dfrac{3}{4} = 0.75$", Fraction(3, 4)),
+        (r"$\frac12 = 0.5$", Fraction(1, 2)),
+        ("$128^2 = 16384$", 128**2),
+        ("$2^{10} = 1024$", 2**10),
+        ("2**10 = 1024", 2**10),
+        ("128² = 16384", 128**2),
+        ("$2^{-2} = 0.25$", Fraction(1, 4)),
+        ("$2^{3^2} = 512$", 2 ** (3**2)),  # right-associative
+        ("$-3^2 = -9$", -(3**2)),
+        ("$(2 + 3) \\times 4 = 20$", (2 + 3) * 4),
+        (r"$\left( 2 + 3 \right) \times 4 = 20$", (2 + 3) * 4),
+        (r"$\left[ 2 + 3 \right] \times 4 = 20$", (2 + 3) * 4),
+        ("$[2 + 3] \\times 4 = 20$", (2 + 3) * 4),
+        ("${2 + 3} \\times 4 = 20$", (2 + 3) * 4),
+        ("$2 + 3 \\times 4 = 14$", 2 + 3 * 4),  # precedence
+        ("$(2+3)(4+1) = 25$", (2 + 3) * (4 + 1)),  # implicit products of groups
+        ("$2(3+4) = 14$", 2 * (3 + 4)),
+        (r"$2\frac{1}{4} = 0.5$", Fraction(1, 2)),
+        ("50% \\times 8 = 4", 4),
+    ],
+)
+def test_operators(text, value):
+    e = one(text)
+    assert e.computed == value
+    assert e.verdict == ("ok" if e.stated == value else "wrong")
+
+
+def test_spacing_commands_and_wrappers_are_ignored():
+    assert claims(r"$\displaystyle 2\,\times\;3 \! = 6$") == [(r"\displaystyle 2\,\times\;3", 6, "ok")]
+    boxed = r"$\boxed{2 + 2} = 4$ $2 + 2 = \boxed{5}$"
+    assert [e.verdict for e in find_equations(boxed)] == ["ok", "wrong"]
+    assert one(r"$\underbrace{2 \times 3}_{\text{heads}} = 6$").verdict == "ok"
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def test_labels_between_factors_are_ignored():
+    text = (r"$3 \times 128 \text{ tokens} \times 768 \mathrm{~dims} \times 2 \text{ FLOPs}"
+            r" = 589,824 \text{ FLOPs}$")
+    assert one(text).computed == 3 * 128 * 768 * 2
+    assert one("3 tokens x 128 x 2 FLOPs = 768 FLOPs").computed == 3 * 128 * 2
+    assert one("$2 FLOPs \\times 3 tokens = 6$").computed == 6  # unit words, even in math
+    assert one("**Total:** 2 * 3 = **6**").verdict == "ok"  # bold markers
+
+
+def test_a_bracket_group_of_only_words_is_a_remark_not_a_factor():
+    # L stays unknown: the remark after it is not a multiplication.
+    e = one(r"$2 \times L(\text{depends on the position}) \times 64 = 1024$")
+    assert e.unknowns == ("L",) and e.solution == Fraction(1024, 2 * 64)
+    e = one(r"$(1,000 \text{ FLOPs} + 24 \text{ FLOPs})(\text{both projections}) = 1,024$")
+    assert e.computed == 1000 + 24 and e.verdict == "ok"
+    assert one("3 x 4 (see step 2) = 12").computed == 12  # prose remark in plain text
+
+
+def test_a_remark_opened_inside_a_label_may_close_after_it():
+    # The closing parenthesis of "(... of } W_0)" belongs to the remark, not the arithmetic.
+    text = (r"$2 \times 4 \times L(\text{grows with the position}) \times 16 \text{ FLOPs (query"
+            r" times key)} + 2 \times 8 \times 8 \text{ FLOPs (mixing heads with } W_O) = 1,152$")
+    e = one(text)
+    assert e.unknowns == ("L",)
+    assert e.solution == Fraction(1152 - 2 * 8 * 8, 2 * 4 * 16)
+
+
+# --------------------------------------------------------------------------- chains
+
+
+def test_a_chain_checks_the_expression_nearest_to_the_number():
+    e = one(r"$\text{FLOPs} = 128 \times 768 = 98,304$")
+    assert e.expression == r"128 \times 768" and e.computed == 128 * 768 and e.verdict == "ok"
+    assert find_equations(r"$\text{FLOPs} = 98,304$") == []  # a label is no expression
+
+
+def test_every_arithmetic_side_of_a_chain_is_checked_once():
+    text = r"$2^{10} = 1024 = 2^5 \times 2^5 = 1000$"
+    assert claims(text) == [("2^{10}", 1024, "ok"), (r"2^5 \times 2^5", 1000, "wrong")]
+    # number = expression is checked too, and number = number is not a claim
+    assert claims("$12 = 768 / 64$") == [("768 / 64", 12, "ok")]
+    assert claims("$1024 = 1{,}024$ and $2^{10} = 1024 = 1{,}024$") == [("2^{10}", 1024, "ok")]
+
+
+def test_scientific_notation_is_a_stated_number():
+    e = one(r"$6 \times 2 \times 10^{9} \times 10^{11} = 1.2 \times 10^{21}$")
+    assert e.stated == 12 * 10**20 and e.verdict == "ok"
+    assert one(r"$1.5 \times 10^{9} = 1,500,000,000$").verdict == "ok"
+
+
+def test_separate_claims_on_one_line():
+    text = "2 * 3 = 6 and 4 + 4 = 9; 7 - 2 = 5. $1 + 1 = 2$, $3 \\times 3 = 9$"
+    assert claims(text) == [("2 * 3", 6, "ok"), ("4 + 4", 9, "wrong"), ("7 - 2", 5, "ok"),
+                            ("1 + 1", 2, "ok"), (r"3 \times 3", 9, "ok")]
+
+
+def test_prose_before_an_expression_is_not_part_of_it():
+    assert claims("GPT-2 has 2 * 3 = 6") == [("2 * 3", 6, "ok")]  # a hyphen, not a minus
+    assert claims("n-1 = 63") == [("n-1", 63, "unknown")]  # but this is a minus
+    assert claims("- 2 * 3 = 6") == [("2 * 3", 6, "ok")]  # a Markdown bullet
+    assert claims("* 2 * 3 = 6") == [("2 * 3", 6, "ok")]
+    assert claims("I have 2 apples, so 3 * 4 = 12") == [("3 * 4", 12, "ok")]
+
+
+def test_a_line_starting_with_equals_continues_the_chain():
+    align = "\\begin{align}\nF &= 2 \\times 3 \\\\\n  &= 6 \\\\\nG &= 7\n\\end{align}"
+    assert claims(align) == [(r"2 \times 3", 6, "ok")]
+    assert [(b.name, b.value) for b in find_bindings(align)] == [("F", 6), ("G", 7)]
+    assert claims("Total = 2 * 3 + 4\n      = 10") == [("2 * 3 + 4", 10, "ok")]
+    assert claims("2 * 3\n\n6 = 6") == []  # an ordinary new line is a new claim
+
+
+def test_latex_environments_are_math():
+    # "hd" is one symbol in math (it would be a word in prose)
+    assert claims(r"\begin{equation*} 2 hd = 4 \end{equation*}") == [("2 hd", 4, "unknown")]
+    assert claims(r"\[ 2 \times 3 = 6 \]") == [(r"2 \times 3", 6, "ok")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3/4 of 8 = 6",  # "of" is not an operator: no claim, rather than a wrong one
+        "50% of 8 = 4",
+        "1. 2 * 3 = 6",  # a numbered list item: only "2 * 3" is the claim
+        "(1) 2 * 3 = 6",
+        "Step 2: 2 * 3 = 6",
+        "the 2nd layer: 2 * 3 = 6",
+        "ratio 16:9 = 1.78 and 2 * 3 = 6",
+        "$O(n) = O(2)$ and 2 * 3 = 6",
+    ],
+)
+def test_prose_around_numbers_causes_no_false_alarm(text):
+    assert [e.verdict for e in find_equations(text)] in ([], ["ok"])
+    assert all(e.expression == "2 * 3" for e in find_equations(text))
+
+
+# --------------------------------------------------------------------------- symbols
+
+
+def test_definitions_are_learned_in_order_and_used():
+    text = r"$2 h = 24$ then $h = 12$ then $2 h = 24$ then $h = 6$ then $2 h = 24$"
+    first, second, third = find_equations(text)
+    assert first.verdict == "unknown" and first.solution == 12
+    assert second.verdict == "ok" and second.bindings == (("h", 12),)
+    assert third.verdict == "wrong" and third.computed == 12
+    assert [(b.name, b.value) for b in find_bindings(text)] == [("h", 12), ("h", 6)]
+
+
+def test_the_seed_style_definition_line():
+    text = r"$$\epsilon d = 768 \quad l = 128 \quad h = 12 \quad d = \frac{\epsilon d}{h} = 64$$"
+    e = one(text)
+    assert e.expression == r"\frac{\epsilon d}{h}" and e.computed == Fraction(768, 12)
+    assert e.verdict == "ok" and e.bindings == ((r"\epsilon d", 768), ("h", 12))
+    # "d = <expression> = 64" defines d as the chain's number
+    assert [(b.name, b.value) for b in find_bindings(text)] == [
+        (r"\epsilon d", 768), ("l", 128), ("h", 12), ("d", 64)]
+
+
+def test_only_a_plain_name_equals_number_defines_a_symbol():
+    assert find_bindings("$2h = 24$ $h + 0 = 12$ $h \\times 1 = 12$") == []
+    # the name must sit right before "=": here "y" only names the arrow's target
+    assert find_bindings(r"Input $\rightarrow y$ size of the embedding = 768") == []
+    assert find_bindings("2 * 3 = 6") == []
+    # "6ND" is 6 times a symbol (a word glued to a number), so C is not defined as 6
+    assert [b.name for b in find_bindings("Using C = 6ND with N = 5 and the 2nd D = 3")] == ["N", "D"]
+
+
+def test_subscripted_names_are_one_symbol_however_written():
+    text = (r"$d_{model} = 768$, $n_{\text{layers}} = 12$, ffn\_size = 3072,"
+            r" $d_{\mathrm{model}}^2 \times n_layers + ffn_size = 7,080,960$")
+    e = one(text)
+    assert e.verdict == "ok" and e.computed == 768**2 * 12 + 3072
+
+
+def test_math_symbols_multiply_when_adjacent():
+    text = "$n = 3$ $d = 5$ $2nd = 30$ $2 n d = 30$ $(n)(d) = 15$"
+    # "nd" is a single two-letter symbol; "n d" and "(n)(d)" are products
+    assert claims(text) == [("2nd", 30, "unknown"), ("2 n d", 30, "ok"), ("(n)(d)", 15, "ok")]
+
+
+def test_an_unknown_symbol_is_solved_for_exactly():
+    assert one("$3L = 10$").solution == Fraction(10, 3)  # not an integer: fine
+    assert one(r"$\frac{768}{h} = 64$").solution == 12
+    assert one("$2 d^2 = 1,179,648$").solution == 768  # the positive root
+    assert one("$(L + 1)^2 = 0$").solution == -1
+    assert one("$L^2 - 5L + 6 = 0$").solution is None  # 2 and 3: ambiguous
+    assert one("$L^2 = 2$").solution is None  # irrational
+    assert one("$L - L = 3$").solution is None  # no value works
+    assert one("$0 \\times L + 5 = 5$").solution is None  # every value works
+    assert one("$2^L = 8$").solution is None  # not polynomial in L
+
+
+def test_several_unknowns_are_listed_in_order_without_a_solution():
+    e = one(r"$2 \times b \times a \times b = 10$")
+    assert e.unknowns == ("b", "a") and e.solution is None and e.verdict == "unknown"
+
+
+# --------------------------------------------------------------------------- not claims
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"$(\text{batch_size}, 128, 768) = (\text{batch_size}, 128, 64, 12)$",
+        r"$(\text{hidden_size}, 4 * \text{hidden_size}) = (768, 3072)$",
+        r"$2 \times 3 \rightarrow 6$",
+        r"$2 \times 3 \approx 6$",
+        r"$2 \times 3 \le 6$ and 2 * 3 <= 6 and 2 * 3 >= 6 and 2 * 3 != 7",
+        "2 * 3 == 6 and x += 1 and a := 4 and ====",
+        "The ratio 1 token = 4 bytes",
+        "Input = output of the attention",
+        r"$\sqrt{4} \times 3 = 6$",  # no fragment "4 \times 3" of an unsupported expression
+        r"$2 \times 3 = 6 \sqrt{2}$",
+        r"$\log_2 1024 = 10$",
+        "$2^{100000} = 1$",  # too large to evaluate: skipped
+        "$10^{5000} \\times 10^{5000} = 1$",
+        "1e99999 = 5 * 2",
+        r"$\frac{1}{0} = 1$",
+        "$2^{1/2} = 1$",
+        "$9^{9^{9}} = 1$",
+        "",
+    ],
+)
+def test_not_a_checkable_claim(text):
+    assert find_equations(text) == []
+
+
+def test_shape_equalities_are_parsed_separately():
+    text = r"$(\text{batch_size}, 128, 768) = (\text{batch_size}, 128, 64, 12) = (2, 3)$"
+    first, second = find_shape_equalities(text)
+    assert first == ShapeEquality(1, ("batch_size", 128, 768), ("batch_size", 128, 64, 12))
+    assert first.same_size is True  # 128 * 768 == 128 * 64 * 12
+    assert second.same_size is None  # batch_size has no counterpart
+    assert find_shape_equalities("$(4 * 2, 3) = (8, 3)$")[0].left == (8, 3)
+    assert find_shape_equalities("$(2 + 3) = 5$") == []
+
+
+# --------------------------------------------------------------------------- lines, dollars
+
+
+def test_line_numbers_and_spans():
+    text = "intro\n\n3 x 4 = 12\n$$\n\\text{F} =\n2 \\times\n5 = 11\n$$\nend 1 + 1 = 2\n"
+    a, b, c = find_equations(text)
+    assert (a.line, b.line, c.line) == (3, 6, 9)
+    assert b.expression == "2 \\times\n5" and b.verdict == "wrong"
+    assert text[b.span[0]:b.span[1]] == b.expression
+    assert b.stated_text == "11"
+
+
+def test_unbalanced_or_literal_dollars_do_not_swallow_the_text():
+    assert claims("It costs $5 and 2 x 3 = 6 dollars") == [("2 x 3", 6, "ok")]
+    assert claims("an escaped \\$ sign: $2 \\times 3 = 6$") == [(r"2 \times 3", 6, "ok")]
+    assert claims("$$ 2 + 2 = 4") == [("2 + 2", 4, "ok")]
+    assert claims("$2 + 2 = 4$ $") == [("2 + 2", 4, "ok")]
+
+
+def test_adjacent_math_regions_do_not_multiply():
+    # "$\rightarrow l$ $ffn = 3072$": l and ffn are not a product
+    text = r"Length = 128 $\rightarrow l$ $ffn_size = 3072 \rightarrow F$ $2 \times ffn_size = 6144$"
+    assert claims(text) == [(r"2 \times ffn_size", 6144, "ok")]
+
+
+# --------------------------------------------------------------------------- exactness
+
+
+def test_huge_integers_are_exact():
+    a, b = 123456789012345678901234567890, 987654321098765432109876543210
+    assert one(f"{a:,} * {b:,} = {a * b:,}").verdict == "ok"
+    e = one(f"$2^{{1000}} + 1 = {2**1000}$")
+    assert e.verdict == "wrong" and e.difference == -1
+    e = one(f"$10^{{40}} / 3 = {10**40 // 3}$")
+    assert e.difference == Fraction(10**40 // 3) - Fraction(10**40, 3)
+
+
+def test_results_are_frozen_and_hold_no_floats():
+    eqs = find_equations(FIXTURE.read_text(encoding="utf-8"))
+    for e in eqs:
+        values = [e.stated, e.computed, e.difference, e.solution, *(v for _, v in e.bindings)]
+        assert all(v is None or type(v) is Fraction for v in values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        eqs[0].verdict = "ok"
+
+
+# --------------------------------------------------------------------------- the fixture
+
+D, H, N = 512, 8, 64
+D_HEAD = Fraction(D, H)
+# (line, expression, independent value of the expression, stated number)
+EXPECTED = [
+    (4, r"\frac{d}{h}", Fraction(D, H), 64),
+    (8, r"2 \times n \times d \times d", 2 * N * D * D, 33_554_432),
+    (9, r"3 \times 33{,}554{,}432", 3 * 33_554_432, 100_663_296),
+    (10, "3 x 64 x 512", 3 * 64 * 512, 98_304),
+    (11, r"2 \times 64 \times 512 \times 512", 2 * 64 * 512 * 512, 33_554_423),  # slip
+    (15, r"2 \cdot n^2 \cdot d_{head}", 2 * N**2 * D_HEAD, 524_288),
+    (16, r"h \times 524,288", H * 524_288, 4_194_304),
+    (16, "n(n+1)/2", Fraction(N * (N + 1), 2), 2080),
+    (17, r"5 \times n^{2} \times h", 5 * N**2 * H, 163_840),
+    (19, r"\left( 2 \times n \right) \times n \times d_{head} \times h",
+     2 * N * N * D_HEAD * H, 4_194_304),
+    (24, r"2 \times n \times d \times 4d \times 2", 2 * N * D * 4 * D * 2, 268_435_456),
+    (24, "2^{28}", 2**28, 268_435_456),
+    (27, "4 × 512", 4 * 512, 2048),
+    (27, "2048 ÷ 512", 2048 // 512, 4),
+    (27, "2 * 2048", 2 * 2048, 4096),
+    (28, "0.1 + 0.2", Fraction(1, 10) + Fraction(2, 10), Fraction(3, 10)),
+    (28, r"\frac{1}{3} + \frac{1}{6}", Fraction(1, 3) + Fraction(1, 6), Fraction(1, 2)),
+    (29, "128^2", 128**2, 16_384),
+    (29, r"4096 \div 8", 4096 // 8, 512),
+    (29, "512 − 64", 512 - 64, 448),
+    (29, "(n + 1)(n + 2)", (N + 1) * (N + 2), 4290),
+    (33, "100,663,296 + 4,194,304 + 163,840 + 268,435,456",
+     100_663_296 + 4_194_304 + 163_840 + 268_435_456, 373_456_896),
+    (34, "12 * 373,456,896", 12 * 373_456_896, 4_481_482_700),  # rounded: wrong
+    (35, r"\frac{4,481,482,752}{n}", Fraction(4_481_482_752, N), 70_023_168),
+    (35, r"1.5 \times 10^{9}", Fraction(3, 2) * 10**9, 1_500_000_000),
+]
+
+
+def test_fixture_verdicts_match_independent_arithmetic():
+    text = FIXTURE.read_text(encoding="utf-8")
+    checked = [e for e in find_equations(text) if e.verdict != "unknown"]
+    assert [(e.line, e.expression, e.computed, e.stated) for e in checked] == EXPECTED
+    for e, (_, _, value, stated) in zip(checked, EXPECTED):
+        assert e.verdict == ("ok" if value == stated else "wrong")
+        assert e.difference == stated - value
+    assert [e.line for e in checked if e.verdict == "wrong"] == [11, 34]
+
+
+def test_fixture_unknowns_bindings_and_shapes():
+    text = FIXTURE.read_text(encoding="utf-8")
+    (unknown,) = [e for e in find_equations(text) if e.verdict == "unknown"]
+    assert unknown.line == 18 and unknown.unknowns == ("L",)
+    assert unknown.solution == Fraction(65_536, 2 * D)
+    assert [(b.line, b.name, b.value) for b in find_bindings(text)] == [
+        (3, "d", D), (3, "h", H), (3, "n", N), (4, "d_head", D_HEAD)]
+    (shape,) = find_shape_equalities(text)
+    assert shape.line == 39 and shape.same_size is (64 * 512 == 64 * 8 * 64)
+
+
+# --------------------------------------------------------------------------- properties
+
+MATH_OPS = {"+": ["+"], "-": ["-", "\u2212"], "*": [r"\times", r"\cdot", "*"],
+            "/": [r"\div", "/", "frac"]}
+PLAIN_OPS = {"+": ["+"], "-": ["-"], "*": ["*", "x", "×", "·"], "/": ["/", "÷"]}
+APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+         "/": lambda a, b: a / b if b else None}
+
+
+@st.composite
+def arithmetic(draw, depth: int = 3):
+    """A random expression tree with its exact value (None if it divides by zero)."""
+    if depth == 0 or draw(st.booleans()):
+        n = draw(st.integers(0, 10**12) | st.integers(0, 99))
+        return ("num", n), Fraction(n)
+    op = draw(st.sampled_from("+-*/"))
+    (a, va), (b, vb) = draw(arithmetic(depth - 1)), draw(arithmetic(depth - 1))
+    value = APPLY[op](va, vb) if va is not None and vb is not None else None
+    return (op, a, b), value
+
+
+def render(tree, math: bool, draw) -> str:
+    """The tree as a writer might type it, in math or plain text, with optional unit labels."""
+    if tree[0] == "num":
+        n = tree[1]
+        text = draw(st.sampled_from([f"{n:,}", f"{n}", f"{n:_}"]
+                                    + ([f"{n:,}".replace(",", "{,}")] if math else [])))
+        if draw(st.booleans()):
+            units = [r" \text{ FLOPs}", r"\,\mathrm{tokens}"] if math else [" tokens", " FLOPs"]
+            text += draw(st.sampled_from(units))
+        return text
+    op, a, b = tree
+    symbol = draw(st.sampled_from((MATH_OPS if math else PLAIN_OPS)[op]))
+    left, right = render(a, math, draw), render(b, math, draw)
+    if symbol == "frac":
+        return rf"\frac{{{left}}}{{{right}}}"
+    wrap = [("(", ")"), (r"\left(", r"\right)"), ("[", "]")] if math else [("(", ")")]
+    opening, closing = draw(st.sampled_from(wrap))
+    parts = [f"{opening}{s}{closing}" if t[0] != "num" else s for s, t in ((left, a), (right, b))]
+    return f"{parts[0]} {symbol} {parts[1]}"
+
+
+def write_number(value: Fraction) -> str | None:
+    """A Fraction as a terminating decimal with thousands separators, if it is one."""
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    for places in range(0, 30):
+        scaled = value * 10**places
+        if scaled.denominator == 1:
+            whole, frac = divmod(int(scaled), 10**places)
+            return sign + f"{whole:,}" + (f".{frac:0{places}d}" if places else "")
+    return None
+
+
+@FUZZ
+@given(st.data(), arithmetic(), st.booleans(), st.integers(-3, 3))
+def test_rendered_random_arithmetic_round_trips(data, tree_value, math, offset):
+    tree, value = tree_value
+    assume(value is not None and tree[0] != "num")
+    stated = write_number(value + offset)
+    assume(stated is not None)
+    expression = render(tree, math, data.draw)
+    line = f"$${expression} = {stated}$$" if math else f"Total: {expression} = {stated} FLOPs."
+    e = one(f"Some prose first.\n\n{line}\n")
+    assert e.line == 3 and e.computed == value and e.stated == value + offset
+    assert e.verdict == ("ok" if offset == 0 else "wrong") and e.difference == offset
+
+
+@FUZZ
+@given(st.text())
+def test_arbitrary_text_never_raises(text):
+    eqs = find_equations(text)
+    check_invariants(text, eqs)
+    find_bindings(text)
+    find_shape_equalities(text)
+
+
+PIECES = ["1", "12", "1,024", "1{,}024", r"16\,384", "0.5", "10^{99999}", "9^9^9^9", "1e9999",
+          "2^{10000}", "9" * 1200, " ", "\n", "$", "$$", "{", "}", "(", ")", "[", "]", "=", "==",
+          "+", "-", "\u2212", "*", "**", "/", "^", r"\times ", r"\cdot ", r"\div ", " x ", "×",
+          r"\frac", r"\frac{", "}{", r"\left(", r"\right)", r"\text{FLOPs}", r"\text{ (of }",
+          r"\mathrm{d}", "L", "h", r"\epsilon d", "d_{model}", "_", r"\quad ", r"\rightarrow ",
+          r"\sqrt", ",", ", ", ".", "%", r"\%", "tokens", "a", r"\\", "\\", "²", "&", "`"]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
+def test_random_mixes_of_the_grammar_never_raise(text):
+    check_invariants(text, find_equations(text))
+    for shape in find_shape_equalities(text):
+        assert shape.same_size in (True, False, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "$" + " + ".join(["1"] * 20_000) + " = 20000$",  # longer than the search window
+        "(" * 3000 + "1 = 1" + ")" * 3000,
+        "-" * 5000 + "1 = 1",
+        "2^" * 3000 + "2 = 4",
+        r"\text{" * 2000 + "1 + 1 = 2",
+        ("( 1 + " * 250 + "1 = 2 ") * 20,
+        "$" * 5001 + "1 + 1 = 2",
+        ("word " * 3000 + "1 + 1 = 2\n") * 3,
+        "9" * 5000 + " * 2 = 3",
+        "$10^{4000} \\times 10^{4000} \\times 10^{4000} \\times 10^{4000} = 1$",
+    ],
+)
+def test_adversarial_inputs_finish_quickly(text):
+    started = time.perf_counter()
+    check_invariants(text, find_equations(text))
+    assert time.perf_counter() - started < 5
+
+
+def test_a_long_sum_cut_by_the_window_is_not_reported_as_a_fragment():
+    assert find_equations("$" + " + ".join(["1"] * 1000) + " = 1000$") == []
+    assert one("$" + " + ".join(["1"] * 100) + " = 100$").verdict == "ok"
