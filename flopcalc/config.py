@@ -240,6 +240,14 @@ class Mode:
                                 f"({config.n_positions}); GPT-2 has no position embedding beyond it")
         return replace(self, position=position, prompt=prompt, new_tokens=new)
 
+    def _steps(self) -> str:
+        p, n = self.prompt, self.new_tokens
+        if not (_is_int(p) and _is_int(n)):
+            return "decode steps at positions p+1 … p+n-1"
+        if n == 1:
+            return "no decode step"
+        return f"decode steps at positions {p + 1} … {p + n - 1}"
+
     def describe(self) -> str:
         return {"forward": "one forward pass",
                 "backward": "one backward pass (input and weight gradients)",
@@ -248,6 +256,5 @@ class Mode:
                 "decode": f"one decode step: the token at position {self.position} with a KV "
                           f"cache of {self.position - 1 if _is_int(self.position) else 't-1'} entries",
                 "generate": f"generation: a prompt of {self.prompt} tokens, then {self.new_tokens} "
-                            f"new tokens (prefill + decode steps at positions {self.prompt} + 1 "
-                            f"… {self.prompt} + {self.new_tokens} - 1)",
+                            f"new tokens (the prefill yields the first; {self._steps()})",
                 }[self.kind]

@@ -47,7 +47,8 @@ def to_csv(tables) -> str:
             buf.write(f"# {note}\n")
         writer.writerow(t.columns)
         for row in t.rows + t.totals:
-            writer.writerow([cell_text(v, separators=False) for v in row])
+            # csv writes str(v) itself for every cell but None (as ""): convert only then
+            writer.writerow(row if None not in row else [cell_text(v, False) for v in row])
     return buf.getvalue()
 
 
@@ -69,9 +70,11 @@ def to_rich(table, width: int = 200):
     rt = RichTable(title=table.title, caption="\n".join(table.notes), caption_justify="left")
     for i in keep:
         numeric = table.align[i] == "r"
+        names = [cell_text(row[i]) for row in table.rows] if i == keep[0] else []
         rt.add_column(table.columns[i], justify="right" if numeric else "left",
-                      no_wrap=numeric, overflow="fold")  # numbers are never cut
-    bars = bool(table.shares) and width >= 100
+                      no_wrap=numeric, overflow="fold",  # numbers are never cut
+                      min_width=min(18, max(map(len, names), default=0)) or None)
+    bars = bool(table.shares) and width >= 120
     if bars:
         rt.add_column("share of total", no_wrap=True)
     for n, row in enumerate(table.rows):
