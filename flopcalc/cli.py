@@ -461,6 +461,212 @@ def memory(
     emit(mem.memory_tables(report), mem.memory_json(report), format, output)
 
 
+AttentionOpt = Annotated[Attention, typer.Option(
+    "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
+    "L(L+1)/2 unmasked ones.")]
+ElementwiseOpt = Annotated[bool, typer.Option(
+    "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
+    "and residual work.")]
+
+
+@app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
+def compare(
+    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
+    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
+    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    no_bias: NoBias = False, untied_lm_head: Untied = False,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Published estimates (Kaplan 2N, C_forward, 6N; PaLM; Chinchilla; Megatron) next to the exact count, with relative errors.
+
+    Each estimate is compared with the exact count of the same computation and scope (see the 'compared with' column and docs/estimates.md); --attention and --elementwise choose how the exact side counts.
+    """
+    from . import estimates as est
+
+    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
+                       batch, qkv, no_bias, untied_lm_head)
+    conv = Conventions(attention=attention.value, elementwise=elementwise)
+    rows = est.compare(cfg, conv)
+    emit([est.compare_table(cfg, conv, rows)], est.compare_json(cfg, conv, rows), format, output)
+
+
+def _values(flag: str, what: str):
+    return typer.Option(flag, metavar="VALUES", show_default=False, help=f"{what}: one value, a "
+                        "list 256,512 or a range 128:8192:x2 / 128:1024:+128.")
+
+
+SwDModel = Annotated[Optional[str], _values("--d-model", "Model width")]
+SwHeads = Annotated[Optional[str], _values("--heads", "Attention heads")]
+SwLayers = Annotated[Optional[str], _values("--layers", "Transformer blocks")]
+SwDFF = Annotated[Optional[str], _values("--d-ff", "FFN hidden width \\[default: 4*d_model]")]
+SwVocab = Annotated[Optional[str], _values("--vocab", "Vocabulary size")]
+SwNPos = Annotated[Optional[str], _values("--n-positions", "Position-embedding rows")]
+SwSeqLen = Annotated[Optional[str], _values("--seq-len", "Tokens in the sequence")]
+SwBatch = Annotated[Optional[str], _values("--batch", "Sequences")]
+SwPosition = Annotated[Optional[str], _values("--position", "decode: position t of the new token")]
+SwPrompt = Annotated[Optional[str], _values("--prompt", "generate: prompt tokens")]
+SwNewTokens = Annotated[Optional[str], _values("--new-tokens", "generate: new tokens")]
+SkipInvalid = Annotated[bool, typer.Option(
+    "--skip-invalid", help="Leave out grid points that are not a valid model (heads not "
+    "dividing d_model, seq_len > n_positions) instead of stopping at the first.")]
+
+
+def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode):
+    """(base Config fields, swept axes, config.Mode): one value fixes a field, more sweep it."""
+    from . import sweep as sw
+    from .config import Mode as RunMode, load_hf_config, preset as preset_fields
+
+    base = {**(preset_fields(preset) if preset else {}),
+            **(load_hf_config(config) if config else {})}
+    axes, mode_fields = [], {}
+    for name, text in given.items():
+        if text is None:
+            continue
+        axis = sw.parse_axis(name, text)
+        if len(axis.values) > 1:
+            axes.append(axis)
+        elif name in sw.MODE_AXES:
+            mode_fields[name] = axis.values[0]
+        else:
+            base[name] = axis.values[0]
+    base.update(fused_qkv=qkv == Qkv.fused, bias=not no_bias, tied_lm_head=not untied_lm_head)
+    if not axes:
+        raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
+                            "128:8192:x2 or --d-model 256,512,768")
+    return base, axes, RunMode(mode.kind, mode.recompute, **mode_fields)
+
+
+class _LazyProgress:
+    """A rich progress bar on stderr that shows itself only when the work takes a while."""
+
+    def __init__(self, what: str, after: float = 0.5):
+        import time
+        self.what, self.after, self.clock, self.bar = what, after, time.perf_counter, None
+        self.start = self.clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if done >= total or self.clock() - self.start < self.after:
+                return
+            from rich.console import Console
+            from rich.progress import Progress
+            console = Console(stderr=True)
+            if not console.is_terminal:  # a log or a pipe: no bar, and no stray newline
+                self.after = float("inf")
+                return
+            self.bar = Progress(console=console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.what, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command(epilog="Example: flopcalc sweep --seq-len 128:8192:x2 --d-model 768,1024")
+def sweep(
+    preset: Preset = None, config: ConfigPath = None, d_model: SwDModel = None,
+    heads: SwHeads = None, layers: SwLayers = None, d_ff: SwDFF = None, vocab: SwVocab = None,
+    n_positions: SwNPos = None, seq_len: SwSeqLen = None, batch: SwBatch = None,
+    qkv: QkvOpt = Qkv.fused,
+    flops_per_mac: Annotated[int, typer.Option(
+        "--flops-per-mac", help="FLOPs per multiply-add: 2 or 1 (MACs).")] = 2,
+    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
+    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
+    blocks_only: Annotated[bool, typer.Option("--blocks-only",
+                                              help="Transformer blocks only.")] = False,
+    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    skip_invalid: SkipInvalid = False, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
+
+    Sweep any dimension over a list (--d-model 256,512,768) or a range (--seq-len 128:8192:x2 geometric, 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
+    """
+    from . import sweep as sw
+    from .config import Mode
+
+    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
+                       lm_head=lm_head and not blocks_only)
+    base, axes, m = _sweep_setup(
+        preset, config, dict(d_model=d_model, n_heads=heads, n_layers=layers, d_ff=d_ff,
+                             vocab=vocab, n_positions=n_positions, seq_len=seq_len, batch=batch,
+                             position=position, prompt=prompt, new_tokens=new_tokens),
+        qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
+    with _LazyProgress("sweep") as progress:
+        result = sw.run(base, axes, conv, m, skip_invalid, progress=progress)
+    if format == Format.json:
+        text = sw.sweep_json(result)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            write_atomically(output, text)
+        return
+    table = sw.sweep_table(result, approximate=format != Format.csv)
+    if format == Format.table:
+        from rich.console import Console
+        table = sw.fit_width(table, Console().width if output is None else 200)
+    emit([table], None, format, output)
+
+
+class PlotKind(str, Enum):
+    shares = "shares"
+    estimates = "estimates"
+
+
+@app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --output shares.png")
+def plot(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The image to write (atomically): .png or .svg.",
+        dir_okay=False)],
+    kind: Annotated[PlotKind, typer.Option(
+        "--kind", help="shares: each operation's share of the FLOPs, stacked, with the "
+        "attention/FFN crossover; estimates: each published estimate's error.")] = PlotKind.shares,
+    preset: Preset = None, config: ConfigPath = None, d_model: SwDModel = None,
+    heads: SwHeads = None, layers: SwLayers = None, d_ff: SwDFF = None, vocab: SwVocab = None,
+    n_positions: SwNPos = None, seq_len: SwSeqLen = None, batch: SwBatch = None,
+    qkv: QkvOpt = Qkv.fused,
+    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
+    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
+    blocks_only: Annotated[bool, typer.Option("--blocks-only",
+                                              help="Transformer blocks only.")] = False,
+    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    skip_invalid: SkipInvalid = False, no_bias: NoBias = False, untied_lm_head: Untied = False,
+) -> None:
+    """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
+
+    --kind shares (default) stacks each operation's share of the FLOPs and marks where attention (scores + attn_values) overtakes the FFN (ffn_up + ffn_down), solved exactly. --kind estimates plots each published estimate's relative error (flopcalc compare); it uses --attention and --elementwise only.
+    """
+    from . import plot as pl
+    from .config import Mode
+
+    pl.check_output(output)
+    conv = Conventions(attention=attention.value, elementwise=elementwise,
+                       embeddings=embeddings and not blocks_only,
+                       lm_head=lm_head and not blocks_only)
+    base, axes, m = _sweep_setup(
+        preset, config, dict(d_model=d_model, n_heads=heads, n_layers=layers, d_ff=d_ff,
+                             vocab=vocab, n_positions=n_positions, seq_len=seq_len, batch=batch,
+                             position=position, prompt=prompt, new_tokens=new_tokens),
+        qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
+    if kind == PlotKind.estimates:
+        pl.plot_estimates(base, axes, conv, output, skip_invalid)
+        print(f"wrote {output}", file=sys.stderr)
+        return
+    _, cross = pl.plot_shares(base, axes, conv, m, output, skip_invalid)
+    print(f"wrote {output}" + (f"; {cross.describe()}" if cross else ""), file=sys.stderr)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"flopcalc {__version__}")

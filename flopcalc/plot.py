@@ -1,0 +1,252 @@
+"""Plots of a one-dimensional sweep (matplotlib, an optional extra: ``flopcalc[plot]``).
+
+- ``shares``: each operation's share of the FLOPs as the swept dimension grows, stacked, with
+  the point where attention (``scores`` + ``attn_values``) overtakes the FFN (``ffn_up`` +
+  ``ffn_down``) solved exactly from the model's formulas.
+- ``estimates``: the relative error of each published estimate (``estimates.compare``)
+  against the exact count, over the sweep.
+
+matplotlib is imported only here, with the Agg backend; the counts stay exact ints (only the
+drawing uses floats).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .config import Conventions, FlopcalcError, Mode
+from .sweep import AXES, MODE_AXES, Axis, SweepResult, check_point, run
+
+INSTALL = "pip install 'flopcalc[plot]'"
+FORMATS = (".png", ".svg")
+ATTENTION = ("scores", "attn_values")
+FFN = ("ffn_up", "ffn_down")
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, or a one-line error saying how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise FlopcalcError(f"flopcalc plot needs matplotlib: {INSTALL}") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def check_output(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise FlopcalcError(f"--output {path}: the file name must end in .png or .svg")
+    return suffix[1:]
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Where attention = FFN along the swept dimension, solved exactly."""
+
+    name: str            # the swept dimension
+    root: object         # a sympy number: attention - FFN = 0 there
+    attention_above: bool  # attention exceeds the FFN above the root (else below it)
+    first_above: int     # the smallest whole value > root (where the larger side has taken over)
+
+    def describe(self) -> str:
+        r = self.root
+        where = str(r) if r.is_Integer else f"{float(r):.6g} (exactly {r})"
+        larger = "above" if self.attention_above else "below"
+        return (f"attention (scores + attn_values) = FFN (ffn_up + ffn_down) at {self.name} = "
+                f"{where}; attention is larger {larger} it")
+
+
+def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Crossover | None:
+    """Solve scores + attn_values = ffn_up + ffn_down for the swept dimension ``name`` exactly,
+    the other dimensions at ``first`` (a Config); None if they never cross at a positive value.
+
+    The FLOPs are the model's own formulas (``formulas.formulas``), so dense, causal and
+    elementwise counting all give their own exact crossover.
+    """
+    import sympy as sp
+
+    from . import formulas as fm
+
+    f = fm.formulas(conv, fused_qkv=first.fused_qkv, bias=first.bias,
+                    tied_lm_head=first.tied_lm_head, mode=fm.symbolic_mode(mode.kind, mode.recompute))
+    exprs = {n: e for _, n, e in f.rows}
+    if not all(n in exprs for n in ATTENTION + FFN):
+        return None
+    symbol = {**fm.SYMBOLS, "position": fm.t, "prompt": fm.p, "new_tokens": fm.n}
+    x = symbol[name]
+    resolved = mode.resolved(first)
+    values = {s: getattr(first, k) for k, s in fm.SYMBOLS.items()}
+    values.update({fm.t: resolved.position, fm.p: resolved.prompt, fm.n: resolved.new_tokens})
+    if name == "d_model" and base.get("d_ff") is None:
+        values[fm.d_ff] = 4 * x                      # d_ff follows d_model
+    if name == "seq_len":
+        if mode.kind == "decode" and mode.position is None:
+            values[fm.t] = x                         # the decoded position follows seq_len
+        if mode.kind == "generate" and mode.prompt is None:
+            values[fm.p] = x
+    values.pop(x, None)
+    diff = sum(exprs[n] for n in ATTENTION) - sum(exprs[n] for n in FFN)
+    num, den = sp.fraction(sp.together(diff.subs(values)))  # den > 0 for positive dimensions
+    if not num.has(x):
+        return None
+    roots = sorted(r for r in sp.Poly(num, x).real_roots() if r > 0)
+    for i, root in enumerate(roots):  # the first root where the sign changes
+        left = (roots[i - 1] + root) / 2 if i else root / 2
+        right = (root + roots[i + 1]) / 2 if i + 1 < len(roots) else root + 1
+        after, before = num.subs(x, right), num.subs(x, left)
+        if (after > 0) != (before > 0):
+            return Crossover(name, root, bool(after > 0), int(sp.floor(root)) + 1)
+    return None
+
+
+def write_figure(fig, path: Path) -> None:
+    """Save ``fig`` to a temporary file in the same folder, then rename it over ``path``."""
+    fmt = check_output(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
+    except OSError as e:
+        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight",
+                        metadata={"Software": "flopcalc"} if fmt == "png" else {"Date": None})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # left only if something failed
+
+
+def _root_text(root) -> str:
+    return str(root) if root.is_Integer else f"{float(root):.6g}"
+
+
+def _x_axis(ax, axis: Axis) -> None:
+    ax.set_xlabel(axis.name)
+    if axis.geometric:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(axis.values)
+        ax.set_xticklabels([str(v) for v in axis.values], rotation=45 if len(axis.values) > 8 else 0)
+    ax.set_xlim(axis.values[0], axis.values[-1])
+
+
+def _footer(fig, base: dict, axis: Axis, first, conventions: str) -> None:
+    """The fixed dimensions and the conventions, small, under the plot."""
+    import textwrap
+
+    fixed = []
+    for k, v in first.as_dict().items():
+        if k == axis.name or isinstance(v, bool):
+            continue
+        if k == "d_head" and axis.name in ("d_model", "n_heads"):
+            v = "d_model/n_heads"
+        elif k == "d_ff" and axis.name == "d_model" and base.get("d_ff") is None:
+            v = "4·d_model"
+        fixed.append(f"{k}={v}")
+    fig.text(0.01, 0.005, textwrap.fill(", ".join(fixed) + ". " + conventions, 190),
+             fontsize=7, color="#444444", va="bottom")
+
+
+def _one_axis(axes: list[Axis]) -> Axis:
+    if len(axes) != 1 or len(axes[0].values) < 2:
+        raise FlopcalcError("plot sweeps exactly one dimension over two or more values, e.g. "
+                            "--seq-len 128:8192:x2")
+    return axes[0]
+
+
+def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, path: Path,
+                skip_invalid: bool = False) -> tuple[SweepResult, Crossover | None]:
+    """Stacked shares of each operation over the sweep, with the exact attention/FFN crossover."""
+    axis = _one_axis(axes)
+    check_output(path)
+    plt = pyplot()
+    result = run(base, [axis], conv, mode, skip_invalid)
+    cross = crossover(base, axis.name, conv, mode, result.first)
+    xs = [values[0] for values, _, _ in result.rows]
+    names = [n for _, n in result.ops]
+    keep = [i for i in range(len(names)) if any(row[1][i] for row in result.rows)]
+    ys = [[float(Fraction(row[1][i], row[2]) * 100) for row in result.rows] for i in keep]
+    fig, ax = plt.subplots(figsize=(10, 5.6))
+    colors = plt.get_cmap("tab20").colors
+    ax.stackplot(xs, ys, labels=[names[i] for i in keep],
+                 colors=[colors[(2 * j) % 20 + (2 * j) // 20 % 2] for j in range(len(keep))])
+    _x_axis(ax, axis)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("share of total FLOPs (%)")
+    ax.set_title(f"Where the FLOPs go: {result.first_mode.describe()}", loc="left")
+    if cross is not None:
+        r = float(cross.root)
+        side = "larger above" if cross.attention_above else "larger below"
+        if axis.values[0] <= r <= axis.values[-1]:
+            ax.axvline(r, color="black", linestyle="--", linewidth=1.2)
+            ax.annotate(f"attention = FFN at {axis.name} = {_root_text(cross.root)}\n"
+                        f"(scores + attn_values vs ffn_up + ffn_down;\nattention {side})",
+                        xy=(r, 97), xytext=(6, 0), textcoords="offset points", ha="left",
+                        va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
+        else:
+            ax.text(0.01, 0.97, f"attention = FFN at {axis.name} = {_root_text(cross.root)}, "
+                    f"outside the sweep (attention {side})", transform=ax.transAxes, ha="left",
+                    va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
+    _footer(fig, base, axis, result.first, conv.describe())
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, reverse=True)
+    fig.subplots_adjust(bottom=0.24 if axis.geometric and len(axis.values) > 8 else 0.2)
+    write_figure(fig, path)
+    plt.close(fig)
+    return result, cross
+
+
+def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
+                   skip_invalid: bool = False) -> list[tuple[int, list]]:
+    """Relative error of each published estimate against the exact count, over the sweep."""
+    from .estimates import compare
+
+    axis = _one_axis(axes)
+    if axis.name in MODE_AXES:
+        raise FlopcalcError(f"--kind estimates sweeps a model dimension, not {AXES[axis.name]}")
+    check_output(path)
+    plt = pyplot()
+    points = []
+    for v in axis.values:
+        try:
+            cfg, _ = check_point(base, (axis.name,), (v,), Mode())
+        except FlopcalcError:
+            if not skip_invalid:
+                raise
+            continue
+        points.append((v, compare(cfg, conv)))
+    if not points:
+        raise FlopcalcError("no valid point in the sweep")
+    fig, ax = plt.subplots(figsize=(10, 6.4))
+    xs = [v for v, _ in points]
+    series: dict[tuple, list] = {}  # estimates with the same errors share one line
+    for j, c in enumerate(points[0][1]):
+        series.setdefault(tuple(rows[j].error for _, rows in points), []).append(c)
+    markers = "osD^vP*X"
+    for k, (errors, same) in enumerate(series.items()):
+        authors = dict.fromkeys(c.source.split(",")[0] for c in same)
+        ax.plot(xs, [float(e * 100) for e in errors], marker=markers[k % len(markers)],
+                markersize=4, label=f"{', '.join(c.name for c in same)} ("
+                + ("same error; " if len(same) > 1 else "") + f"{'; '.join(authors)})")
+    ax.axhline(0, color="black", linewidth=0.8)
+    _x_axis(ax, axis)
+    ax.set_ylabel("(estimate − exact) / exact  (%)")
+    ax.set_title("Published FLOP estimates against flopcalc's exact count", loc="left")
+    ax.grid(True, alpha=0.3)
+    first = check_point(base, (axis.name,), (xs[0],), Mode())[0]
+    _footer(fig, base, axis, first, f"exact: 2 FLOPs per multiply-add, {conv.attention} "
+            f"attention, {'with' if conv.elementwise else 'no'} elementwise work; each estimate "
+            "against the exact count of what it estimates (flopcalc compare)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if axis.geometric else -0.14),
+              fontsize=8, ncol=2, frameon=False)
+    fig.subplots_adjust(bottom=0.33)
+    write_figure(fig, path)
+    plt.close(fig)
+    return points

@@ -1,0 +1,376 @@
+"""Sweeps: FLOPs of many configs at once, over lists, ranges and grids of dimensions.
+
+Two exact paths give the same ints (tests/test_sweep.py checks this):
+
+- ``flop_report`` per point: the reference, used for small sweeps (no sympy import).
+- compiled: the model's per-operation FLOPs as polynomials, built once over sympy symbols
+  by ``formulas.formulas`` (the same ``build_ops``, never typed-in formulas), turned into one
+  plain Python function of integers: each polynomial is written over a common integer
+  denominator and divided exactly (``//``) at the end. Used from ``FAST_FROM`` points up.
+
+An invalid point (n_heads not dividing d_model, seq_len > n_positions, ...) stops the sweep
+with an error naming it, or is left out with ``skip_invalid`` (counted in the notes).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+
+from .analysis import flop_report
+from .config import Config, Conventions, FlopcalcError, Mode
+
+# Sweepable dimensions: Config fields, then Mode fields; value: the CLI option
+CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--heads", "n_layers": "--layers",
+               "d_ff": "--d-ff", "vocab": "--vocab", "n_positions": "--n-positions",
+               "seq_len": "--seq-len", "batch": "--batch"}
+MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
+AXES = {**CONFIG_AXES, **MODE_AXES}
+
+FAST_FROM = 4000          # below this many points, flop_report per point is quicker than
+#                           importing sympy and compiling (~0.35 s)
+MAX_POINTS = 10_000_000
+CHUNK = 10_000            # points between progress callbacks
+
+_SYNTAX = "use a list like 256,512,768 or a range START:STOP:+STEP or START:STOP:xFACTOR"
+_RANGE = re.compile(r"(\d+):(\d+):([+x])(\d+)")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept dimension and its values, in order."""
+
+    name: str
+    values: tuple[int, ...]
+    geometric: bool = False   # a START:STOP:xFACTOR range (plotted on a log2 axis)
+
+
+def parse_axis(name: str, text: str) -> Axis:
+    """``256,512,768``, ``128:1024:+128`` (arithmetic), ``128:8192:x2`` (geometric) or ``768``.
+
+    STOP is included when the progression reaches it exactly. Every value must be a positive
+    whole number.
+    """
+    option = AXES.get(name, name)
+    spec = text.strip()
+    m = _RANGE.fullmatch(spec)
+    if m:
+        start, stop, kind, step = int(m[1]), int(m[2]), m[3], int(m[4])
+        if start <= 0 or stop < start:
+            raise FlopcalcError(f"{option} {text!r}: a range needs 0 < START <= STOP")
+        if kind == "+" and step < 1 or kind == "x" and step < 2:
+            raise FlopcalcError(f"{option} {text!r}: the step must be +1 or more, the factor "
+                                "x2 or more")
+        if kind == "+":
+            if (stop - start) // step >= MAX_POINTS:
+                raise FlopcalcError(f"{option} {text!r}: more than {MAX_POINTS:,} values")
+            return Axis(name, tuple(range(start, stop + 1, step)))
+        values = [start]
+        while values[-1] * step <= stop:
+            values.append(values[-1] * step)
+        return Axis(name, tuple(values), geometric=True)
+    parts = spec.split(",")
+    if not all(re.fullmatch(r"\d+", p.strip()) for p in parts):
+        raise FlopcalcError(f"{option} {text!r}: not a list or range; {_SYNTAX}")
+    values = tuple(int(p) for p in parts)
+    if 0 in values:
+        raise FlopcalcError(f"{option} {text!r}: values must be positive")
+    return Axis(name, values)
+
+
+@dataclass
+class SweepResult:
+    """Rows of a sweep: the swept values, each operation's FLOPs over the whole model (block
+    operations times n_layers) and the total."""
+
+    axes: tuple[Axis, ...]
+    columns: tuple[str, ...]             # value columns: the swept names (+ a derived d_ff)
+    ops: tuple[tuple[str, str], ...]     # (section, name) of each counted operation
+    conventions: Conventions
+    first: Config | None = None          # the first valid point's config
+    first_mode: Mode | None = None       # and its resolved mode
+    rows: list[tuple[tuple[int, ...], tuple[int, ...], int]] = field(default_factory=list)
+    skipped: int = 0
+    first_skipped: str = ""
+
+
+def describe_point(names, values) -> str:
+    return ", ".join(f"{n}={v}" for n, v in zip(names, values))
+
+
+@lru_cache(maxsize=64)
+def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = False,
+                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True):
+    """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
+    ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n) -> (flops per op..., total)``,
+    block operations already times n_layers. Built from ``formulas.formulas`` (sympy)."""
+    import sympy as sp
+
+    from . import formulas as fm
+
+    f = fm.formulas(conv, fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
+                    mode=fm.symbolic_mode(kind, recompute))
+    symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
+               fm.n)
+    names = [str(s) for s in symbols]
+    fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
+    for (num, den), (_, _, expr) in zip(fractions, f.rows):
+        if not (den.is_Integer and den > 0) or any(
+                not c.is_Integer for c in sp.Poly(num, *symbols).coeffs()):
+            raise AssertionError(f"not an integer polynomial over an integer: {expr}")
+    # common subexpressions (B*L*d_model, ...) computed once per point
+    shared, numerators = sp.cse([num for num, _ in fractions],
+                                symbols=sp.numbered_symbols("_x"))
+    lines = [f"    {name} = {sp.sstr(value)}" for name, value in shared]
+    terms = []
+    for i, ((section, _, _), num, (_, den)) in enumerate(zip(f.rows, numerators, fractions)):
+        body = f"({sp.sstr(num)})" + (f" // {den}" if den != 1 else "")
+        lines.append(f"    c{i} = {body}" + (" * n_layers" if section == "block" else ""))
+        terms.append(f"c{i}")
+    source = (f"def model_flops({', '.join(names)}):\n" + "\n".join(lines)
+              + f"\n    return ({', '.join(terms)}, {' + '.join(terms) or '0'})\n")
+    if "/" in source.replace("//", ""):  # true division would give floats
+        raise AssertionError(f"inexact division in the compiled model:\n{source}")
+    namespace: dict = {}
+    exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
+    return tuple((s, n) for s, n, _ in f.rows), namespace["model_flops"]
+
+
+def _reference_ops(cfg: Config, conv: Conventions, mode: Mode):
+    report = flop_report(cfg, conv, mode)
+    return tuple((r.op.section, r.op.name) for r in report.rows)
+
+
+def check_axes(axes: list[Axis]) -> int:
+    """The number of points of the grid, after checking the axes."""
+    names = [a.name for a in axes]
+    unknown = [n for n in names if n not in AXES]
+    if unknown:
+        raise FlopcalcError(f"cannot sweep {', '.join(unknown)}; sweepable: {', '.join(AXES)}")
+    if len(set(names)) != len(names):
+        raise FlopcalcError("each dimension can be swept once")
+    count = 1
+    for a in axes:
+        count *= len(a.values)
+    if count > MAX_POINTS:
+        raise FlopcalcError(f"the sweep has {count:,} points; at most {MAX_POINTS:,}")
+    return count
+
+
+def check_point(base: dict, names, values, mode: Mode) -> tuple[Config, Mode]:
+    """The point's Config and resolved Mode, checked by Config and Mode themselves."""
+    try:
+        cfg = Config(**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES})
+        fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
+        fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
+        return cfg, Mode(**fields).resolved(cfg)
+    except FlopcalcError as e:
+        raise FlopcalcError(f"sweep point {describe_point(names, values)}: {e}") from None
+
+
+# The compiled model's arguments, in order, and where a Config / resolved Mode keeps them
+ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "vocab", "n_positions",
+        "position", "prompt", "new_tokens")
+
+
+def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
+        skip_invalid: bool = False, fast: bool | None = None, progress=None) -> SweepResult:
+    """FLOPs at every point of the grid ``axes`` (cartesian product, last axis fastest) on top
+    of ``base``.
+
+    ``base`` holds the Config fields that are not swept; ``mode`` the mode (its swept fields
+    are set per point). An invalid point raises FlopcalcError naming it, or with
+    ``skip_invalid`` is left out and counted. ``fast`` forces the compiled (True) or the
+    per-point ``flop_report`` (False) path; None picks by size. ``progress(done, total)`` is
+    called every ``CHUNK`` points.
+
+    The reference path builds each point's Config and Mode, which check it. The compiled path
+    does so until the first valid point (which checks every field that is not swept) and
+    then applies the same cross-field rules itself, on ints (building 100,000 Configs alone
+    would take most of the time budget): n_heads divides d_model, seq_len <= n_positions, and
+    the last decoded position <= n_positions. A point it rejects is built as a Config for the
+    error message. tests/test_sweep.py checks both paths keep the same points.
+    """
+    total_points = check_axes(axes)
+    if fast is None:
+        fast = total_points >= FAST_FROM
+    names = tuple(a.name for a in axes)
+    derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
+    result = SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv)
+    rows = result.rows
+    model = slots = None
+    kind = mode.kind
+    # unset, unswept decode position / generation prompt: seq_len at each point (Mode.resolved)
+    follows_l = {"position": kind == "decode" and mode.position is None and "position" not in names,
+                 "prompt": kind == "generate" and mode.prompt is None and "prompt" not in names}
+
+    def skip(values, error: FlopcalcError):
+        if not skip_invalid:
+            raise error
+        result.skipped += 1
+        result.first_skipped = result.first_skipped or describe_point(names, values)
+
+    for done, values in enumerate(product(*(a.values for a in axes))):
+        if progress and done % CHUNK == 0:
+            progress(done, total_points)
+        if slots is not None:  # the compiled path, after the first valid point
+            args = template.copy()
+            for slot, i in slots:
+                args[slot] = values[i]
+            B, L, D, H, F, NL, V, P, t, p, n = args
+            if derived_ff:
+                args[4] = F = 4 * D
+            if follows_l["position"]:
+                args[8] = t = L
+            if follows_l["prompt"]:
+                args[9] = p = L
+            last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
+            if D % H or L > P or last > P:
+                try:  # let Config and Mode say what is wrong
+                    check_point(base, names, values, mode)
+                except FlopcalcError as e:
+                    skip(values, e)
+                    continue
+                raise AssertionError(f"sweep rules disagree with Config at {values}")
+            *per_op, total = model(*args)
+            rows.append((values + (F,) if derived_ff else values, tuple(per_op), total))
+            continue
+        try:
+            cfg, m = check_point(base, names, values, mode)
+        except FlopcalcError as e:
+            skip(values, e)
+            continue
+        if result.first is None:
+            result.first, result.first_mode = cfg, m
+            result.ops = _reference_ops(cfg, conv, m)
+            if fast:
+                ops, model = compile_model(conv, mode.kind, mode.recompute, cfg.fused_qkv,
+                                           cfg.bias, cfg.tied_lm_head)
+                assert ops == result.ops
+                template = [getattr(cfg if k in CONFIG_AXES else m, k) for k in ARGS]
+                slots = [(ARGS.index(n), i) for i, n in enumerate(names)]
+        report = flop_report(cfg, conv, m)
+        nl = cfg.n_layers
+        rows.append((values + (cfg.d_ff,) if derived_ff else values,
+                     tuple(r.flops * (nl if r.op.section == "block" else 1)
+                           for r in report.rows), report.total))
+    if progress:
+        progress(total_points, total_points)
+    if not rows:
+        raise FlopcalcError(f"no valid point in the sweep (the first: {result.first_skipped})")
+    return result
+
+
+_PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
+
+
+def shares(per_op, total) -> list[str]:
+    """Each part's share of ``total`` (parts are non-negative and sum to it) exactly as
+    ``tables.percent`` writes it, by table look-up: sweeps write millions of them."""
+    if not total:
+        return ["–"] * len(per_op)
+    twice = 2 * total
+    return [_PERCENT[(f * 20000 + total) // twice] for f in per_op]
+
+
+def sweep_table(result: SweepResult, approximate: bool = True):
+    """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
+    each operation's share of it."""
+    from .tables import Table, config_note, readable
+
+    conv = result.conventions
+    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    swept = "; ".join(f"{a.name} {_axis_text(a)}" for a in result.axes)
+    notes = [config_note(result.first) + " (the first point)", f"Swept: {swept}.",
+             f"Conventions: {conv.describe()}",
+             f"Mode: {result.first_mode.describe()}"
+             + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
+             f"Shares are of the total; block operations count all n_layers blocks. "
+             f"{len(result.rows):,} points."]
+    if result.skipped:
+        notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
+                     f"{result.first_skipped}.")
+    if "d_ff" in result.columns and not any(a.name == "d_ff" for a in result.axes):
+        notes.append("d_ff = 4·d_model at every point (GPT-2's FFN width).")
+    names = [n for _, n in result.ops]
+    extra = ["≈"] if approximate else []
+    table = Table(title=f"FLOP sweep ({len(result.rows):,} points)", notes=notes,
+                  columns=[*result.columns, f"total {unit}s", *extra, *(f"{n} %" for n in names)],
+                  align="r" * (len(result.columns) + 1 + len(extra) + len(names)))
+    if approximate:
+        table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
+                      for values, per_op, total in result.rows]
+    else:
+        table.rows = [[*values, total, *shares(per_op, total)]
+                      for values, per_op, total in result.rows]
+    return table
+
+
+def fit_width(table, width: int):
+    """``table`` with share columns left out, smallest peak share first, until a rich table of
+    it fits ``width`` characters (rich would otherwise cut numbers short); a note says which."""
+    from .render import cell_text
+
+    def needed(columns) -> int:  # rich's default box: one border and two spaces per column
+        return 1 + sum(3 + max([len(table.columns[c])]
+                               + [len(cell_text(row[c])) for row in table.rows]) for c in columns)
+
+    keep = list(range(len(table.columns)))
+    share_cols = [c for c in keep if table.columns[c].endswith(" %")]
+    peak = {c: max(int(row[c][:-1].replace(".", "")) if row[c] != "–" else 0
+                   for row in table.rows) for c in share_cols}
+    dropped = []
+    for c in sorted(share_cols, key=lambda c: (peak[c], -c)):
+        if needed(keep) <= width:
+            break
+        keep.remove(c)
+        dropped.append(c)
+    if not dropped:
+        return table
+    table.notes.append(f"Left out to fit {width} columns: the shares of "
+                       f"{', '.join(table.columns[c][:-2] for c in sorted(dropped))} (each at "
+                       f"most {max(peak[c] for c in dropped) / 100:.2f}%); --format markdown or "
+                       "csv shows every column.")
+    table.columns = [table.columns[c] for c in keep]
+    table.align = "".join(table.align[c] for c in keep)
+    table.rows = [[row[c] for c in keep] for row in table.rows]
+    return table
+
+
+def sweep_json(result: SweepResult) -> str:
+    """The sweep as JSON text: the header indented like every flopcalc document, then one
+    compact line per row (a sweep has up to millions): ``point`` (the ``columns``' values),
+    ``total``, and per operation (in ``operations`` order) ``flops`` and ``share``."""
+    import json
+
+    from .tables import JSON_SCHEMA_VERSION
+
+    mode = result.first_mode
+    head = {
+        "schema": "flopcalc.sweep", "schema_version": JSON_SCHEMA_VERSION,
+        "first_config": result.first.as_dict(),
+        "swept": {a.name: list(a.values) for a in result.axes},
+        "conventions": {**result.conventions.as_dict(),
+                        "description": result.conventions.describe()},
+        "mode": {"kind": mode.kind, "recompute": mode.recompute},
+        "columns": list(result.columns),
+        "operations": [{"section": s, "name": n} for s, n in result.ops],
+        "skipped": result.skipped,
+    }
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    rows = ",\n    ".join(
+        dumps({"point": values, "total": total, "flops": per_op,
+               "share": shares(per_op, total)}) for values, per_op, total in result.rows)
+    text = json.dumps(head, indent=2, ensure_ascii=False)
+    return text[:-2] + ',\n  "rows": [\n    ' + rows + "\n  ]\n}\n"
+
+
+def _axis_text(a: Axis) -> str:
+    v = a.values
+    if a.geometric and len(v) > 2:
+        return f"{v[0]}…{v[-1]} (×{v[1] // v[0]}, {len(v)} values)"
+    if len(v) > 4 and all(v[i + 1] - v[i] == v[1] - v[0] for i in range(len(v) - 1)):
+        return f"{v[0]}…{v[-1]} (+{v[1] - v[0]}, {len(v)} values)"
+    return ", ".join(map(str, v))

@@ -1,0 +1,230 @@
+"""`flopcalc sweep`: range syntax, grids, invalid points, and every row equal to a
+single-config `flop_report` run, on the compiled path and the per-point path alike."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from itertools import product
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from flopcalc import Config, Conventions, FlopcalcError, flop_report
+from flopcalc.cli import app
+from flopcalc.config import Mode
+from flopcalc.sweep import MODE_AXES, Axis, parse_axis, run, shares, sweep_json, sweep_table
+from flopcalc.tables import percent
+
+# Range syntax -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, values, geometric", [
+    ("128:8192:x2", (128, 256, 512, 1024, 2048, 4096, 8192), True),
+    ("128:1024:+128", (128, 256, 384, 512, 640, 768, 896, 1024), False),
+    ("100:1000:x3", (100, 300, 900), True),           # STOP only when reached exactly
+    ("1:10:+4", (1, 5, 9), False),
+    ("256,512,768", (256, 512, 768), False),
+    (" 768 ", (768,), False),
+    ("64:64:+1", (64,), False),
+])
+def test_parse_axis_lists_and_ranges(text, values, geometric):
+    assert parse_axis("seq_len", text) == Axis("seq_len", values, geometric)
+
+
+@pytest.mark.parametrize("text", ["", "128:8192", "128:8192:*2", "128:8192:x1", "128:8192:+0",
+                                  "0:8:x2", "8:4:+1", "1.5", "a,b", "256,,512", "-1", "0",
+                                  "128:8192:x2:1", "1e3"])
+def test_parse_axis_rejects_bad_syntax_naming_the_option(text):
+    with pytest.raises(FlopcalcError, match="^--seq-len"):
+        parse_axis("seq_len", text)
+
+
+def test_parse_axis_refuses_absurd_sizes():
+    with pytest.raises(FlopcalcError, match="more than"):
+        parse_axis("batch", "1:1000000000:+1")
+
+
+# Rows equal single-config runs ---------------------------------------------------------------
+
+NAMES = ["d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len", "batch",
+         "position", "prompt", "new_tokens"]
+SMALL = {"d_model": (1, 48), "n_heads": (1, 6), "n_layers": (1, 4), "d_ff": (1, 64),
+         "vocab": (1, 300), "n_positions": (1, 40), "seq_len": (1, 40), "batch": (1, 3),
+         "position": (1, 40), "prompt": (1, 30), "new_tokens": (1, 12)}
+
+
+@st.composite
+def sweeps(draw):
+    """A small base, one or two swept dimensions (some points invalid), conventions and mode."""
+    h = draw(st.integers(1, 4))
+    base = dict(d_model=h * draw(st.integers(1, 8)), n_heads=h,
+                n_layers=draw(st.integers(1, 3)), d_ff=draw(st.none() | st.integers(1, 64)),
+                vocab=draw(st.integers(1, 300)), n_positions=draw(st.integers(24, 40)),
+                seq_len=draw(st.integers(1, 24)), batch=draw(st.integers(1, 3)),
+                fused_qkv=draw(st.booleans()), bias=draw(st.booleans()),
+                tied_lm_head=draw(st.booleans()))
+    if base["d_ff"] is None:
+        del base["d_ff"]
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=2, unique=True))
+    axes = []
+    for name in names:
+        lo, hi = SMALL[name]
+        values = draw(st.lists(st.integers(lo, hi), min_size=1, max_size=4, unique=True))
+        axes.append(Axis(name, tuple(values)))
+        base.pop(name, None)
+    conv = Conventions(flops_per_mac=draw(st.sampled_from([1, 2])),
+                       attention=draw(st.sampled_from(["dense", "causal"])),
+                       elementwise=draw(st.booleans()), embeddings=draw(st.booleans()),
+                       lm_head=draw(st.booleans()))
+    kind = draw(st.sampled_from(["forward", "backward", "train", "decode", "generate"]))
+    fixed = {k: draw(st.none() | st.integers(1, 12)) for k in MODE_AXES if k not in names}
+    mode = Mode(kind, recompute=kind == "train" and draw(st.booleans()), **fixed)
+    return base, axes, conv, mode
+
+
+def single_runs(base, axes, conv, mode):
+    """What `flopcalc flops` gives at each point, or None where the point is not a model."""
+    out = []
+    for values in product(*(a.values for a in axes)):
+        point = dict(zip((a.name for a in axes), values))
+        try:
+            cfg = Config(**base, **{k: v for k, v in point.items() if k not in MODE_AXES})
+            m = Mode(mode.kind, mode.recompute,
+                     **{k: point.get(k, getattr(mode, k)) for k in MODE_AXES})
+            report = flop_report(cfg, conv, m)
+        except FlopcalcError:
+            out.append(None)
+            continue
+        n = cfg.n_layers
+        out.append((values, tuple(r.flops * (n if r.op.section == "block" else 1)
+                                  for r in report.rows), report.total))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(sweeps())
+def test_sweep_rows_equal_single_config_runs_on_both_paths(sweep):
+    base, axes, conv, mode = sweep
+    expected = single_runs(base, axes, conv, mode)
+    valid = [e for e in expected if e is not None]
+    for fast in (False, True):
+        if not valid:
+            with pytest.raises(FlopcalcError, match="no valid point"):
+                run(base, axes, conv, mode, skip_invalid=True, fast=fast)
+            continue
+        result = run(base, axes, conv, mode, skip_invalid=True, fast=fast)
+        assert [(v[:len(axes)], f, t) for v, f, t in result.rows] == valid
+        assert result.skipped == len(expected) - len(valid)
+        for (v, _, _), values in zip(result.rows, [e[0] for e in valid]):
+            if len(result.columns) > len(axes):       # d_ff follows the swept d_model
+                assert v[-1] == 4 * v[result.columns.index("d_model")]
+        if None in expected:
+            with pytest.raises(FlopcalcError, match="^sweep point "):
+                run(base, axes, conv, mode, fast=fast)
+
+
+def test_compiled_path_on_a_grid_matches_first_principles():
+    # GPT-2 small, dense, matmul-only, one forward pass: per block 2BL(4D² + 2DF) + 4BL²D
+    axes = [parse_axis("d_model", "256,512,768"), parse_axis("seq_len", "128:1024:x2")]
+    result = run({"n_heads": 4}, axes, Conventions(), Mode(), fast=True)
+    assert len(result.rows) == 12 and result.columns == ("d_model", "seq_len", "d_ff")
+    for (d, seq, dff), _, total in result.rows:
+        assert dff == 4 * d
+        block = 2 * seq * (4 * d * d + 2 * d * dff) + 4 * seq * seq * d
+        assert total == 12 * block + 2 * seq * d * 50257
+
+
+def test_first_bad_point_is_named():
+    axes = [parse_axis("d_model", "768,1000,960"), parse_axis("seq_len", "128,2048")]
+    for fast in (False, True):
+        with pytest.raises(FlopcalcError) as e:
+            run({}, axes, Conventions(), Mode(), fast=fast)
+        assert str(e.value) == ("sweep point d_model=768, seq_len=2048: seq_len (2048) exceeds "
+                                "n_positions (1024): GPT-2 has no position embedding beyond "
+                                "1024; lower --seq-len or raise --n-positions")
+        result = run({}, axes, Conventions(), Mode(), skip_invalid=True, fast=fast)
+        assert [r[0][:2] for r in result.rows] == [(768, 128), (960, 128)]
+        assert (result.skipped, result.first_skipped) == (4, "d_model=768, seq_len=2048")
+
+
+def test_shares_are_tables_percent():
+    parts = (0, 1, 5, 7, 333_333, 10**20)
+    total = sum(parts)
+    assert shares(parts, total) == [percent(p, total) for p in parts]
+    assert shares((0, 0), 0) == ["–", "–"]
+
+
+def test_table_and_json_documents():
+    result = run({}, [parse_axis("seq_len", "128,256")], Conventions(), Mode())
+    table = sweep_table(result)
+    assert table.columns[:3] == ["seq_len", "total FLOPs", "≈"] and "qkv_proj %" in table.columns
+    assert table.rows[0][:2] == [128, 32_228_179_968]
+    doc = json.loads(sweep_json(result))
+    assert doc["schema"] == "flopcalc.sweep" and doc["columns"] == ["seq_len"]
+    row = doc["rows"][0]
+    assert row["point"] == [128] and row["total"] == 32_228_179_968
+    assert sum(row["flops"]) == row["total"]
+    assert [o["name"] for o in doc["operations"]][:2] == ["embed", "qkv_proj"]
+
+
+# CLI ----------------------------------------------------------------------------------------
+
+def invoke(*args):
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:
+        runner = CliRunner()
+    return runner.invoke(app, list(args), env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout
+    return lines[0]
+
+
+def test_cli_sweep_csv_rows_equal_flops_runs():
+    result = invoke("sweep", "--seq-len", "64:256:x2", "--batch", "1,2", "--attention",
+                    "causal", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if not ln.startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    assert [(r["seq_len"], r["batch"]) for r in rows] == [
+        ("64", "1"), ("64", "2"), ("128", "1"), ("128", "2"), ("256", "1"), ("256", "2")]
+    for r in rows:
+        doc = json.loads(invoke("flops", "--seq-len", r["seq_len"], "--batch", r["batch"],
+                                "--attention", "causal", "--format", "json").stdout)
+        assert int(r["total FLOPs"]) == doc["totals"]["total"]
+        for op in doc["rows"]:
+            assert r[f"{op['name']} %"] == percent(op["flops"] * op["times"],
+                                                   doc["totals"]["total"])
+
+
+def test_cli_sweep_table_markdown_json_and_skip():
+    out = " ".join(invoke("sweep", "--d-model", "768,1024", "--heads", "16").stdout.split())
+    assert "32,228,179,968" in out and "52,634,583,040" in out  # heads change no matmul
+    assert "d_ff = 4·d_model" in out and "n_heads=16" in out
+    md = invoke("sweep", "--seq-len", "128,1024", "--mode", "train", "--recompute",
+                "--format", "markdown").stdout
+    assert "| seq_len |" in md and "training step" in md
+    doc = json.loads(invoke("sweep", "--position", "1:1024:x4", "--mode", "decode",
+                            "--format", "json").stdout)
+    assert [r["point"] for r in doc["rows"]] == [[1], [4], [16], [64], [256], [1024]]
+    skipped = invoke("sweep", "--d-model", "768,1000", "--skip-invalid", "--format", "markdown")
+    assert skipped.exit_code == 0 and "Skipped 1 invalid points" in skipped.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seq-len", "128:8192:*2"], "--seq-len '128:8192:*2'"),
+    (["--seq-len", "128:2048:x2"], "sweep point seq_len=2048: seq_len (2048) exceeds"),
+    (["--d-model", "768,1000"], "sweep point d_model=1000: n_heads (12) must divide"),
+    (["--seq-len", "128"], "at least one dimension"),
+    (["--mode", "decode", "--position", "512:2048:x2"], "sweep point position=2048"),
+])
+def test_cli_sweep_bad_input_is_one_line_exit_2(args, message):
+    assert message in one_line_error(invoke("sweep", *args))
