@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .config import PRESETS, Config, Conventions, FlopcalcError, make_config
+from .config import PRESETS, Config, Conventions, FlopcalcError, Mode, make_config
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
@@ -216,7 +216,6 @@ def flops(
     With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on 128 tokens, batch 1, at 2 FLOPs per multiply-add.
     """
     from .analysis import flop_report
-    from .config import Mode
     from .tables import flop_json, flop_table
 
     cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
@@ -356,7 +355,7 @@ def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
          output)
 
 
-class Mode(str, Enum):
+class VerifyMode(str, Enum):
     dense = "dense"
     incremental = "incremental"
 
@@ -371,9 +370,9 @@ def verify(
     preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
     layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
     seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
-    mode: Annotated[Mode, typer.Option("--mode", help="dense: all positions at once (compared "
+    mode: Annotated[VerifyMode, typer.Option("--mode", help="dense: all positions at once (compared "
                                        "with dense counting); incremental: token by token with "
-                                       "a KV cache (compared with causal counting).")] = Mode.dense,
+                                       "a KV cache (compared with causal counting).")] = VerifyMode.dense,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the weights and tokens.")] = 0,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
     flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
@@ -392,7 +391,7 @@ def verify(
     from . import verify as verification
     from .tables import verify_json, verify_table
 
-    steps = cfg.n_layers * (cfg.seq_len if mode == Mode.incremental else 1)
+    steps = cfg.n_layers * (cfg.seq_len if mode == VerifyMode.incremental else 1)
     # the bar goes to stderr and only shows itself when the pass takes more than a moment
     from rich.console import Console
     with Progress(console=Console(stderr=True), transient=True) as progress:
@@ -515,7 +514,7 @@ SkipInvalid = Annotated[bool, typer.Option(
 def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode):
     """(base Config fields, swept axes, config.Mode): one value fixes a field, more sweep it."""
     from . import sweep as sw
-    from .config import Mode as RunMode, load_hf_config, preset as preset_fields
+    from .config import load_hf_config, preset as preset_fields
 
     base = {**(preset_fields(preset) if preset else {}),
             **(load_hf_config(config) if config else {})}
@@ -534,7 +533,7 @@ def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode
     if not axes:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
                             "128:8192:x2 or --d-model 256,512,768")
-    return base, axes, RunMode(mode.kind, mode.recompute, **mode_fields)
+    return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
 
 
 class _LazyProgress:
@@ -591,7 +590,6 @@ def sweep(
     Sweep any dimension over a list (--d-model 256,512,768) or a range (--seq-len 128:8192:x2 geometric, 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
     """
     from . import sweep as sw
-    from .config import Mode
 
     conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
                        elementwise=elementwise, embeddings=embeddings and not blocks_only,
@@ -648,7 +646,6 @@ def plot(
     --kind shares (default) stacks each operation's share of the FLOPs and marks where attention (scores + attn_values) overtakes the FFN (ffn_up + ffn_down), solved exactly. --kind estimates plots each published estimate's relative error (flopcalc compare); it uses --attention and --elementwise only.
     """
     from . import plot as pl
-    from .config import Mode
 
     pl.check_output(output)
     conv = Conventions(attention=attention.value, elementwise=elementwise,

@@ -44,10 +44,10 @@ class Config:
                 raise FlopcalcError(f"{f.name} must be a whole number, got {value!r}")
             if value <= 0:
                 raise FlopcalcError(f"{f.name} must be positive, got {value}")
-        if self.d_model % self.n_heads:
-            raise FlopcalcError(
-                f"n_heads ({self.n_heads}) must divide d_model ({self.d_model}) evenly")
-        if self.seq_len > self.n_positions:
+        if not fits(self.d_model, self.n_heads, self.seq_len, self.n_positions):
+            if self.d_model % self.n_heads:
+                raise FlopcalcError(
+                    f"n_heads ({self.n_heads}) must divide d_model ({self.d_model}) evenly")
             raise FlopcalcError(
                 f"seq_len ({self.seq_len}) exceeds n_positions ({self.n_positions}): GPT-2 has "
                 f"no position embedding beyond {self.n_positions}; lower --seq-len or raise --n-positions")
@@ -76,6 +76,14 @@ class Config:
                 f"QKV {'fused' if self.fused_qkv else 'separate'}"
                 f"{'' if self.bias else ', no bias'}"
                 f"{'' if self.tied_lm_head else ', untied LM head'}")
+
+
+def fits(d_model: int, n_heads: int, seq_len: int, n_positions: int, last_position: int = 0) -> bool:
+    """The cross-field rules of a config (and of a mode's last position), on plain ints.
+
+    The one place they are written: Config, Mode and the sweep's compiled path all ask here.
+    """
+    return not d_model % n_heads and seq_len <= n_positions and last_position <= n_positions
 
 
 def _is_int(value) -> bool:
@@ -235,7 +243,7 @@ class Mode:
             if not _is_int(value) or value <= 0:
                 raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
         last = {"decode": position, "generate": prompt + new - 1}.get(self.kind, 0)
-        if last > config.n_positions:
+        if not fits(config.d_model, config.n_heads, config.seq_len, config.n_positions, last):
             raise FlopcalcError(f"the last position ({last}) exceeds n_positions "
                                 f"({config.n_positions}); GPT-2 has no position embedding beyond it")
         return replace(self, position=position, prompt=prompt, new_tokens=new)

@@ -20,7 +20,7 @@ from functools import lru_cache
 from itertools import product
 
 from .analysis import flop_report
-from .config import Config, Conventions, FlopcalcError, Mode
+from .config import Config, Conventions, FlopcalcError, Mode, fits
 
 # Sweepable dimensions: Config fields, then Mode fields; value: the CLI option
 CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--heads", "n_layers": "--layers",
@@ -188,10 +188,10 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 
     The reference path builds each point's Config and Mode, which check it. The compiled path
     does so until the first valid point (which checks every field that is not swept) and
-    then applies the same cross-field rules itself, on ints (building 100,000 Configs alone
-    would take most of the time budget): n_heads divides d_model, seq_len <= n_positions, and
-    the last decoded position <= n_positions. A point it rejects is built as a Config for the
-    error message. tests/test_sweep.py checks both paths keep the same points.
+    then asks ``config.fits`` (the cross-field rules Config and Mode use) on ints, since
+    building 100,000 Configs alone would take most of the time budget. A point it rejects is
+    built as a Config for the error message. tests/test_sweep.py checks both paths keep the
+    same points.
     """
     total_points = check_axes(axes)
     if fast is None:
@@ -227,7 +227,7 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
             if follows_l["prompt"]:
                 args[9] = p = L
             last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
-            if D % H or L > P or last > P:
+            if not fits(D, H, L, P, last):
                 try:  # let Config and Mode say what is wrong
                     check_point(base, names, values, mode)
                 except FlopcalcError as e:
