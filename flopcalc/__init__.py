@@ -13,11 +13,11 @@ counts as formulas.
 __version__ = "0.1.0"
 
 from .analysis import FlopReport, ParamReport, ShapeReport, flop_report, param_report, shape_report
-from .config import PRESETS, Config, Conventions, FlopcalcError, load_hf_config, make_config
+from .config import PRESETS, Config, Conventions, FlopcalcError, Mode, load_hf_config, make_config
 from .model import ELEMENTWISE_COST, Dims, Op, Param, build_ops
 
 __all__ = [
-    "Config", "Conventions", "Dims", "ELEMENTWISE_COST", "FlopReport", "FlopcalcError", "Op",
+    "Config", "Conventions", "Dims", "Mode", "ELEMENTWISE_COST", "FlopReport", "FlopcalcError", "Op",
     "PRESETS", "Param", "ParamReport", "ShapeReport", "build_ops", "flop_report",
     "load_hf_config", "make_config", "param_report", "shape_report", "__version__",
 ]

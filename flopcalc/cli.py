@@ -664,6 +664,40 @@ def plot(
     print(f"wrote {output}" + (f"; {cross.describe()}" if cross else ""), file=sys.stderr)
 
 
+@app.command(epilog="Examples: flopcalc audit --claims gpt2-document --format markdown;  "
+                    "flopcalc audit my-analysis.md")
+def audit(
+    document: Annotated[Optional[Path], typer.Argument(
+        help="A Markdown/LaTeX FLOP write-up: every 'expression = number' in it is checked.",
+        show_default=False, dir_okay=False)] = None,
+    claims: Annotated[Optional[str], typer.Option(
+        "--claims", help="A shipped claims file (gpt2-document) or a path to your own TOML "
+        "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
+        show_default=False)] = None,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
+
+    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input.
+    """
+    from .audit import claims as claims_module
+    from .audit.report import audit_json, audit_tables, run_audit
+
+    text = None
+    if document is not None:
+        try:
+            text = document.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            fail(f"cannot read {document}: {getattr(e, 'strerror', None) or e}")
+        if claims is None:
+            claims = claims_module.claims_for_text(text)
+    if text is None and claims is None:
+        fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
+    result = run_audit(text, claims)
+    emit(audit_tables(result), audit_json(result), format, output)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"flopcalc {__version__}")
