@@ -664,8 +664,7 @@ def plot(
     print(f"wrote {output}" + (f"; {cross.describe()}" if cross else ""), file=sys.stderr)
 
 
-@app.command(epilog="Examples: flopcalc audit --claims gpt2-document --format markdown;  "
-                    "flopcalc audit my-analysis.md")
+@app.command(epilog="Example: flopcalc audit my-analysis.md --claims my-claims.toml")
 def audit(
     document: Annotated[Optional[Path], typer.Argument(
         help="A Markdown/LaTeX FLOP write-up: every 'expression = number' in it is checked.",

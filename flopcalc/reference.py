@@ -180,18 +180,26 @@ def causal_mask(L, dtype):
     return mask
 
 
-def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None):
+def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, scores_buf=None):
     q, k, v = qkv_projection(p, prefix, config, layer, x, recorder)
     # Scaling q (L*d_head numbers) instead of the (L, L) scores gives the same scores cheaper.
     q *= 1.0 / math.sqrt(config.d_head)
     if cache is not None:
         # One new token: its query sees every cached key, itself included, so no mask.
         k, v = cache.append(k, v)
-    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2))
+    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2), out=scores_buf)
     if cache is None:
         # Dense: all L x L scores were computed; hide the future ones (j > i) from softmax.
-        scores += causal_mask(scores.shape[-1], scores.dtype)
-    probs = softmax(scores, out=scores)
+        # One head at a time, in place: a head's (L, L) scores fit in the CPU cache, all
+        # heads' (50 MB at GPT-2 small, L = 1024) do not.
+        L = scores.shape[-1]
+        mask = causal_mask(L, scores.dtype)
+        for head_scores in scores.reshape(-1, L, L):
+            head_scores += mask
+            softmax(head_scores, out=head_scores)
+    else:
+        softmax(scores, out=scores)
+    probs = scores
     # Merge heads for free: each head writes its (L, d_head) output straight into its
     # columns of y, so y (B, L, h, d_head) is already the (B, L, d) layout.
     B, L, _ = x.shape
@@ -210,11 +218,11 @@ def mlp(p, prefix, layer, x, recorder):
                   p.get(mlp_ + "c_proj.bias"))
 
 
-def block(p, config, layer, x, recorder, cache=None):
+def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
     """Pre-LayerNorm transformer block; updates the residual stream x in place."""
     pre = f"h.{layer}."
     h = layer_norm(x, p[pre + "ln_1.weight"], p.get(pre + "ln_1.bias"))
-    x += causal_self_attention(p, pre, config, layer, h, recorder, cache)
+    x += causal_self_attention(p, pre, config, layer, h, recorder, cache, scores_buf)
     h = layer_norm(x, p[pre + "ln_2.weight"], p.get(pre + "ln_2.bias"))
     x += mlp(p, pre, layer, h, recorder)
     return x
@@ -293,8 +301,13 @@ def forward(params, config, idx, recorder=None):
     """Logits (B, L, V) for token ids idx (B, L), all positions at once."""
     idx = _check_idx(config, idx)
     x = embed(params, idx)
+    # One (B, h, L, L) scores array serves every layer: a fresh one per layer (50 MB at
+    # GPT-2 small, L = 1024) would be new memory for the OS to page in each time.
+    B, L = idx.shape
+    scores_buf = np.empty((B, config.n_head, L, L), x.dtype)
     for layer in range(config.n_layer):
-        x = block(params, config, layer, x, recorder)
+        x = block(params, config, layer, x, recorder, scores_buf=scores_buf)
+    del scores_buf  # freed before the head allocates its (B, L, V) logits
     return lm_head(params, x, recorder)
 
 
@@ -316,11 +329,11 @@ def forward_incremental(params, config, idx, recorder=None):
 def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
     """Rough peak bytes of forward(): the parameters plus the largest set of live arrays.
 
-    Phases of the pass hold different arrays; the peak is the largest phase:
-    attention (qkv, the (B, h, L, L) scores), the MLP (two (B, L, d_ff) arrays, GELU's
-    temporary included) or the head ((B, L, V) logits). A few (B, L, d) arrays (residual,
-    LayerNorm output, ...) and the (L, L) causal mask are live throughout. The Python
-    interpreter and NumPy themselves (some 50 MB) are not included.
+    The blocks hold the (B, h, L, L) scores and the (L, L) causal mask throughout, and at
+    most the attention's qkv or the MLP's two (B, L, d_ff) arrays (GELU's temporary) on top;
+    the head holds the (B, L, V) logits. A few (B, L, d) arrays (residual, LayerNorm
+    output, ...) are live throughout. Not included: the interpreter, NumPy and OpenBLAS's
+    own buffers (some 100-150 MB).
     """
     c = config
     item = np.dtype(dtype).itemsize
@@ -328,8 +341,7 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
     # weights, then (an upper bound) every bias and LayerNorm vector as if bias=True
     n_params = (c.vocab_size + c.n_positions) * d + 2 * d
     n_params += c.n_layer * (4 * d * d + 2 * d * c.d_ff + 9 * d + c.d_ff)
-    attention = 3 * B * L * d + B * h * L * L + B * h * L  # qkv, scores, row max/sum
-    ffn = 2 * B * L * c.d_ff
+    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, 2 * B * L * c.d_ff)
     head = B * L * c.vocab_size
-    live = 4 * B * L * d + L * L
-    return (n_params + live + max(attention, ffn, head)) * item
+    live = 4 * B * L * d
+    return (n_params + live + max(blocks, head)) * item
