@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import typer.main
 from markdown_it import MarkdownIt
-from typer.testing import CliRunner
+from cli_helpers import invoke, one_line_error
 
 from conftest import B, D, DFF, DH, GPT2_CONFIG_JSON, H, L, V
 from flopcalc import __version__
@@ -29,21 +29,6 @@ ONE_BLOCK = QKV + 2 * SCORES + OUT + 2 * FFN
 assert ONE_BLOCK == 1_862_270_976
 TOTAL = 12 * ONE_BLOCK + LM_HEAD  # 32,228,179,968
 
-WIDE = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}
-
-
-def runner() -> CliRunner:
-    """A runner that captures stderr apart from stdout (click < 8.2 needs mix_stderr=False)."""
-    try:
-        return CliRunner(mix_stderr=False)
-    except TypeError:
-        return CliRunner()
-
-
-def invoke(*args, env=None):
-    return runner().invoke(app, list(args), env={**WIDE, **(env or {})})
-
-
 def ok(*args, env=None):
     result = invoke(*args, env=env)
     assert result.exit_code == 0, (result.stdout, result.stderr)
@@ -55,12 +40,6 @@ def flat(text: str) -> str:
     return " ".join(re.sub(r"[│┃║]", " ", text).split())
 
 
-def assert_one_line_error(result):
-    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].strip(), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -80,7 +59,7 @@ def test_flops_without_options_prints_the_documents_numbers_and_conventions():
 
 def test_flops_table_in_an_80_column_terminal_shows_every_total_in_full():
     # `flopcalc flops | less` or a CI log: rich falls back to 80 columns.
-    result = runner().invoke(app, ["flops"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    result = invoke("flops", env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
     assert result.exit_code == 0
     out = flat(result.stdout)
     assert "1,862,270,976" in out
@@ -212,14 +191,14 @@ def test_failing_run_leaves_an_existing_output_file_byte_identical(tmp_path):
     target = tmp_path / "report.md"
     original = b"previous report\r\n\xe2\x9c\x93 keep me\n"
     target.write_bytes(original)
-    assert_one_line_error(invoke("flops", "--heads", "7", "-f", "markdown", "-o", str(target)))
+    one_line_error(invoke("flops", "--heads", "7", "-f", "markdown", "-o", str(target)))
     assert target.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
 
 
 def test_output_into_a_missing_directory_is_one_line_error(tmp_path):
     target = tmp_path / "missing" / "report.md"
-    line = assert_one_line_error(invoke("flops", "-f", "markdown", "-o", str(target)))
+    line = one_line_error(invoke("flops", "-f", "markdown", "-o", str(target)))
     assert "missing" in line
     assert not target.parent.exists()
 
@@ -246,26 +225,26 @@ def test_output_into_a_missing_directory_is_one_line_error(tmp_path):
     ["no-such-command"],
 ])
 def test_bad_input_exits_2_with_one_line_on_stderr(args):
-    assert_one_line_error(invoke(*args))
+    one_line_error(invoke(*args))
 
 
 def test_seq_len_beyond_n_positions_names_n_positions():
-    line = assert_one_line_error(invoke("flops", "--seq-len", "2048"))
+    line = one_line_error(invoke("flops", "--seq-len", "2048"))
     assert "n_positions" in line or "n-positions" in line
 
 
 def test_heads_not_dividing_d_model_says_so():
-    assert "divide" in assert_one_line_error(invoke("flops", "--heads", "7"))
+    assert "divide" in one_line_error(invoke("flops", "--heads", "7"))
 
 
 def test_non_gpt2_config_is_one_line_error(write_json):
     path = write_json({"model_type": "llama", "hidden_size": 4096})
-    assert "llama" in assert_one_line_error(invoke("flops", "--config", str(path)))
+    assert "llama" in one_line_error(invoke("flops", "--config", str(path)))
 
 
 def test_invalid_json_config_is_one_line_error(write_json):
     path = write_json('{"n_embd": 768,\n  "n_head": }')
-    assert "JSON" in assert_one_line_error(invoke("flops", "--config", str(path)))
+    assert "JSON" in one_line_error(invoke("flops", "--config", str(path)))
 
 
 def test_preset_with_layer_override(tmp_path):

@@ -9,11 +9,10 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from cli_helpers import invoke, one_line_error
 
 from conftest import B, D, DFF, DH, H, L, NL, NPOS, V
 from flopcalc import Config, Conventions, flop_report, param_report
-from flopcalc.cli import app
 from flopcalc.config import Mode
 from flopcalc.estimates import compare, count, signed_percent
 
@@ -157,21 +156,6 @@ def test_rounding_rules():
 
 
 # CLI --------------------------------------------------------------------------------------
-
-def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
-    return runner.invoke(app, list(args), env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout
-    return lines[0]
-
 
 def test_cli_compare_table_and_json():
     result = invoke("compare")

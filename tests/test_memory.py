@@ -10,11 +10,10 @@ import json
 from fractions import Fraction
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke as cli_invoke
 
 from conftest import B, D, DFF, DH, H, L, NL, V
 from flopcalc.analysis import flop_report
-from flopcalc.cli import app
 from flopcalc.config import Config, Conventions, FlopcalcError, Mode
 from flopcalc.memory import (DEVICES, Device, activation_report, decimal_text, device,
                              dtype_bytes, kv_cache_bytes, memory_report, op_bytes, param_bytes,
@@ -253,11 +252,7 @@ def test_display_rounding_is_exact_half_up():
 
 
 def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
-    return runner.invoke(app, ["memory", *args], env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
+    return cli_invoke("memory", *args)
 
 
 def test_cli_memory_table_shows_bytes_assumptions_and_device():

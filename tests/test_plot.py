@@ -6,29 +6,13 @@ from __future__ import annotations
 import sys
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import invoke, one_line_error
 
 from flopcalc import Config, Conventions, flop_report
-from flopcalc.cli import app
 from flopcalc.config import Mode
 from flopcalc.plot import INSTALL, crossover
 
 INSTALL_LINE = "pip install 'flopcalc[plot]'"
-
-
-def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
-    return runner.invoke(app, list(args), env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout
-    return lines[0]
 
 
 def attention_and_ffn(cfg: Config, conv: Conventions, mode: Mode = Mode()) -> tuple[int, int]:

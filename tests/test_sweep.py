@@ -11,10 +11,9 @@ from itertools import product
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from cli_helpers import invoke, one_line_error
 
 from flopcalc import Config, Conventions, FlopcalcError, flop_report
-from flopcalc.cli import app
 from flopcalc.config import Mode
 from flopcalc.sweep import MODE_AXES, Axis, parse_axis, run, shares, sweep_json, sweep_table
 from flopcalc.tables import percent
@@ -172,21 +171,6 @@ def test_table_and_json_documents():
 
 
 # CLI ----------------------------------------------------------------------------------------
-
-def invoke(*args):
-    try:
-        runner = CliRunner(mix_stderr=False)
-    except TypeError:
-        runner = CliRunner()
-    return runner.invoke(app, list(args), env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout
-    return lines[0]
-
 
 def test_cli_sweep_csv_rows_equal_flops_runs():
     result = invoke("sweep", "--seq-len", "64:256:x2", "--batch", "1,2", "--attention",
