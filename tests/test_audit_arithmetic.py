@@ -17,10 +17,16 @@ from hypothesis import strategies as st
 
 from flopcalc.audit.arithmetic import (
     Equation,
+    ExpressionError,
     ShapeEquality,
+    additive_terms,
+    evaluate,
+    factors,
     find_bindings,
     find_equations,
     find_shape_equalities,
+    parse_expression,
+    solve,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "equations.md"
@@ -368,6 +374,87 @@ def test_adjacent_math_regions_do_not_multiply():
     # "$\rightarrow l$ $ffn = 3072$": l and ffn are not a product
     text = r"Length = 128 $\rightarrow l$ $ffn_size = 3072 \rightarrow F$ $2 \times ffn_size = 6144$"
     assert claims(text) == [(r"2 \times ffn_size", 6144, "ok")]
+
+
+def test_math_regions_are_not_joined():
+    # The seed's line shape: "l" ends one math region, the next starts with a name. With l
+    # defined, joining them would claim "l ffn_hidden_size = 3072" (unknown, solution 24).
+    text = ("$l = 128$\n"
+            r"Length of the input = 128 $\rightarrow l$ $ffn_hidden_size = 3072 \rightarrow F_L$")
+    assert find_equations(text) == []
+    assert [(b.name, b.value) for b in find_bindings(text)] == [("l", 128),
+                                                                ("ffn_hidden_size", 3072)]
+    # nor through an operator at a region's edge, or across words of prose
+    assert claims(r"$l = 128$ $\rightarrow l$ $-1 + 2 = 1$") == [("-1 + 2", 1, "ok")]
+    assert claims(r"$\rightarrow 3$ $+ 4 = 4$") == []  # not "3 + 4 = 4"
+    assert claims(r"$l = 128$ Set $l$ and $-2 \times 3 = -6$") == [(r"-2 \times 3", -6, "ok")]
+    assert claims(r"$2 \times$ $3 = 6$") == []
+    # an operator written in the prose between them does join them
+    assert claims(r"$h = 12$ $d = 64$ so $h$ × $d$ = 768") == [("h$ × $d", 768, "ok")]
+    assert claims(r"3 × $d$ = 2304") == [("3 × $d", 2304, "unknown")]
+
+
+# --------------------------------------------------------------------------- one expression
+
+
+def test_one_expression_is_read_like_the_text():
+    assert evaluate("3 × 128 tokens × 768 embeddings x 768 * 2 FLOPs") == 3 * 128 * 768 * 768 * 2
+    assert (evaluate("1,207,959,552 + (1,179,648 + 301,989,888)")
+            == 1_207_959_552 + 1_179_648 + 301_989_888)
+    assert evaluate(r"\frac{768}{12} + 2^{10} - 0.5") == Fraction(768, 12) + 2**10 - Fraction(1, 2)
+    assert evaluate("4 * hidden_size", {"hidden_size": 768}) == 4 * 768
+    assert evaluate("vocab x d_model", {"vocab": 50257, "d_model": 768}) == 50257 * 768
+    assert evaluate("2 L", {"L": 7}) == 14            # adjacent names multiply, as in math
+    assert evaluate("1 token") == 1                    # a unit word is a label
+    assert type(evaluate("6 / 4")) is Fraction and evaluate("6 / 4") == Fraction(3, 2)
+
+
+def test_one_expressions_symbols_and_solution():
+    expr = parse_expression("2 × 12 × L × 64 + 1 × 128 × 128 × 2")
+    assert expr.symbols == ("L",) and expr.unknowns({"L": 1}) == ()
+    stated = 1_605_632 - 2 * 12 * 128 * 64 - 2 * 768 * 768    # the seed's sum, less two terms
+    assert solve(expr, {}, stated) == Fraction(stated - 128 * 128 * 2, 2 * 12 * 64)
+    assert solve("2 d^2", None, 2 * 768**2) == 768     # the positive root
+    assert solve("a + b", {}, 3) is None                # two unknowns
+    assert solve("a + b", {"a": 1}, 3) == 2
+    assert solve("2 + 2", {}, 4) is None                # no unknown
+
+
+@pytest.mark.parametrize("text", ["2 ×", "", "tokens", "(2 + 3", r"\sqrt{4}", "2 = 2", "3 ! 4"])
+def test_one_expression_that_does_not_parse_raises(text):
+    with pytest.raises(ExpressionError):
+        parse_expression(text)
+
+
+@pytest.mark.parametrize("text, bindings", [("2 / 0", None), ("2 / (3 - 3)", None),
+                                            ("2 L", None), ("2 L", {"M": 1}),
+                                            ("2^{100000}", None)])
+def test_one_expression_without_a_value_raises(text, bindings):
+    with pytest.raises(ExpressionError):
+        evaluate(text, bindings)
+
+
+def test_additive_terms_flatten_bracketed_sums_with_their_signs():
+    terms = additive_terms("1,207,959,552 + 1,605,632 + (1,179,648 + 301,989,888)")
+    assert [(s, t.text) for s, t in terms] == [(1, "1,207,959,552"), (1, "1,605,632"),
+                                               (1, "1,179,648"), (1, "301,989,888")]
+    terms = additive_terms("-(2 + 3) - (4 - (5 + 6)) + (7 × 8)")
+    assert [(s, t.text) for s, t in terms] == [(1, "-(2 + 3)"), (-1, "4"), (1, "5"), (1, "6"),
+                                               (1, "(7 × 8)")]
+    assert sum(s * evaluate(t) for s, t in terms) == -(2 + 3) - (4 - (5 + 6)) + 7 * 8
+    (only,) = additive_terms("128 tokens × 768")
+    assert only[0] == 1 and only[1].text == "128 tokens × 768"   # the label between stays
+
+
+def test_factors_of_a_product_with_their_text():
+    fs = factors("3 × 128 tokens × 768 embeddings x 768 / 2 FLOPs")
+    assert [(op, f.text) for op, f in fs] == [("*", "3"), ("*", "128"), ("*", "768"),
+                                              ("*", "768"), ("/", "2")]
+    assert [(op, f.text) for op, f in factors("(2 × 3)")] == [("*", "2"), ("*", "3")]
+    assert [(op, f.text) for op, f in factors("(2 × 3) × L")] == [("*", "(2 × 3)"), ("*", "L")]
+    assert [f.symbols for _, f in factors("2 h d_{head}")] == [(), ("h",), ("d_head",)]
+    assert [f.text for _, f in factors("2 + 3")] == ["2 + 3"]   # a sum is one factor
+    assert [f.text for _, f in factors("-2 × 3")] == ["-2", "3"]
 
 
 # --------------------------------------------------------------------------- exactness

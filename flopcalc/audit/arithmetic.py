@@ -15,6 +15,12 @@ Labels are ignored wherever they sit between factors: ``\text{...}``, ``\mathrm{
 ``**bold**`` markers, unit words ("128 tokens", "2 FLOPs") and parenthetical remarks such
 as ``L(\text{depends on the position})``.  Nothing here raises on any input: a fragment
 that does not parse, or whose value would be absurdly large, is skipped.
+
+One expression on its own (a claims file's "3 × 128 tokens × 768 x 2") goes through the same
+tokenizer and parser: ``parse_expression`` reads it as math (every name is a symbol, unit
+words are labels, a lone "x" is "times"), ``evaluate`` and ``solve`` give its exact value or
+the value of its one unknown, ``additive_terms`` and ``factors`` its parts with their text.
+These raise ``ExpressionError`` on what they cannot read or evaluate.
 """
 
 from __future__ import annotations
@@ -22,16 +28,24 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 __all__ = [
     "Binding",
     "Equation",
+    "Expression",
+    "ExpressionError",
     "ShapeEquality",
+    "additive_terms",
+    "evaluate",
+    "factors",
     "find_bindings",
     "find_equations",
     "find_shape_equalities",
+    "parse_expression",
+    "solve",
 ]
 
 # Limits that keep every input fast; a fragment beyond them counts as unparseable.
@@ -99,6 +113,26 @@ class ShapeEquality:
         return math.prod(left) == math.prod(right)
 
 
+class ExpressionError(ValueError):
+    """An expression that does not parse, or has no exact value (an unknown, a division by
+    zero, a value too large)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Expression:
+    """One expression read by ``parse_expression`` (or a part of one: a term, a factor)."""
+
+    text: str  # its source text, labels between factors included ("128 tokens × 768")
+    symbols: tuple[str, ...]  # its symbols, each once, in order of appearance
+    tree: tuple = field(repr=False)
+    scan: _Scan = field(repr=False)
+    tokens: tuple[int, int] = field(repr=False)  # scan.toks[first:end] are its tokens
+
+    def unknowns(self, bindings: Mapping | None = None) -> tuple[str, ...]:
+        """Its symbols that ``bindings`` gives no value."""
+        return tuple(s for s in self.symbols if s not in (bindings or {}))
+
+
 def find_equations(text: str) -> list[Equation]:
     """Every "expression = number" claim in ``text``, in order of appearance."""
     return _analyse(text)[0]
@@ -126,6 +160,97 @@ def find_shape_equalities(text: str) -> list[ShapeEquality]:
         left, right = scan.tuple_items(opener, before), scan.tuple_items(after, closer)
         if left and right and (len(left) > 1 or len(right) > 1):
             out.append(ShapeEquality(scan.line_of(scan.toks[opener].start), left, right))
+    return out
+
+
+# --------------------------------------------------------------------------- one expression
+
+
+def parse_expression(text: str) -> Expression:
+    """Read ``text`` as one expression (math: names are symbols, "x" is "times")."""
+    toks: list[_Tok] = []
+    _Lexer(text, 0, len(text), True, toks, expression=True).run()
+    scan = _Scan(text, toks)
+    parser = _Parser(scan, 0, len(toks))
+    try:
+        tree = parser.expression()
+    except _ParseError as e:
+        raise ExpressionError(f"cannot read {text.strip()!r}: {e}") from None
+    rest = scan.next_sig(parser.i, len(toks))
+    if rest < len(toks):
+        raise ExpressionError(f"cannot read {text.strip()!r}: unexpected "
+                              f"{text[toks[rest].start:toks[rest].end]!r}")
+    return _part(scan, tree, scan.next_sig(0, len(toks)), parser.i)
+
+
+def evaluate(expression: str | Expression, bindings: Mapping | None = None) -> Fraction:
+    """The exact value of an expression, its symbols taking their values from ``bindings``."""
+    expr = _parsed(expression)
+    unknown = expr.unknowns(bindings)
+    if unknown:
+        raise ExpressionError(f"no value for {', '.join(unknown)} in {expr.text!r}")
+    try:
+        return _value(expr.tree, _exact(bindings))
+    except _Unevaluable as e:
+        raise ExpressionError(f"{expr.text!r} has no exact value ({e})") from None
+
+
+def solve(expression: str | Expression, bindings: Mapping | None,
+          stated: int | Fraction) -> Fraction | None:
+    """The value of the expression's one unknown (a symbol not in ``bindings``) that makes it
+    equal ``stated``, as ``find_equations`` solves it (degree <= 2, a single positive root);
+    None without exactly one unknown or exactly one such value."""
+    expr = _parsed(expression)
+    unknown = expr.unknowns(bindings)
+    if len(unknown) != 1:
+        return None
+    return _solve(expr.tree, _exact(bindings), unknown[0], Fraction(stated))
+
+
+def additive_terms(expression: str | Expression) -> list[tuple[int, Expression]]:
+    """The terms of a sum as (+1 or -1, term); a bracketed sum among them is flattened:
+    "a - (b + c)" gives (1, a), (-1, b), (-1, c). Anything else is one term (1, itself)."""
+    expr = _parsed(expression)
+    return _terms(expr.scan, *expr.tokens)
+
+
+def factors(expression: str | Expression) -> list[tuple[str, Expression]]:
+    """The factors of a product, bracketed or not, as ("*" or "/", factor); a sum or a lone
+    factor is one factor ("*", itself)."""
+    expr = _parsed(expression)
+    scan, (first, end) = expr.scan, expr.tokens
+    while _bracketed(scan, first, end):
+        first, end = scan.next_sig(first + 1, end), end - 1
+    parser = _Parser(scan, first, end)
+    out = [(op, _part(scan, tree, a, b)) for op, tree, a, b in parser.factors()]
+    return out if scan.next_sig(parser.i, end) == end else [("*", expr)]
+
+
+def _parsed(expression: str | Expression) -> Expression:
+    return parse_expression(expression) if isinstance(expression, str) else expression
+
+
+def _exact(bindings: Mapping | None) -> dict[str, Fraction]:
+    return {name: Fraction(v) for name, v in (bindings or {}).items()}
+
+
+def _part(scan: _Scan, tree: tuple, first: int, end: int) -> Expression:
+    """The Expression of tokens first..end-1 (parsed as ``tree``)."""
+    text = scan.text[scan.toks[first].start:scan.toks[end - 1].end]
+    return Expression(text, tuple(_symbols(tree)), tree, scan, (first, end))
+
+
+def _bracketed(scan: _Scan, first: int, end: int) -> bool:
+    """Whether tokens first..end-1 are one bracket group: "(a + b)"."""
+    return scan.toks[first].kind == "OPEN" and scan.match[first] == end - 1
+
+
+def _terms(scan: _Scan, first: int, end: int, sign: int = 1) -> list[tuple[int, Expression]]:
+    out = []
+    for op, tree, a, b in _Parser(scan, first, end).summands():
+        s = sign if op == "+" else -sign
+        inner = _terms(scan, scan.next_sig(a + 1, b), b - 1, s) if _bracketed(scan, a, b) else []
+        out += inner if len(inner) > 1 else [(s, _part(scan, tree, a, b))]
     return out
 
 
@@ -191,8 +316,8 @@ _BREAKS = {"quad", "qquad", "newline", "to", "rightarrow", "Rightarrow", "longri
 # Unit words that stay labels even inside math ($2 FLOPs$); other math words are symbols.
 _ORDINALS = {"st", "nd", "rd", "th"}
 _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "byte", "bytes",
-          "bits", "embeddings", "heads", "layers", "ops", "macs", "multiplications",
-          "additions"}
+          "bits", "embedding", "embeddings", "head", "heads", "layer", "layers", "block",
+          "blocks", "dims", "dimensions", "ops", "mac", "macs", "multiplications", "additions"}
 
 
 def _number_value(literal: str) -> Fraction | None:
@@ -251,16 +376,26 @@ def _regions(text: str) -> list[tuple[int, int, bool]]:
 
 def _tokenize(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
+    after_math = False  # whether the last token that is not a label is in math
     for start, end, is_math in _regions(text):
+        if is_math and after_math:
+            # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
+            # (An operator written between them in prose does join them: "$h$ × $d$".)
+            toks.append(_Tok("SEP", "$", start, start, math=True))
+        first = len(toks)
         _Lexer(text, start, end, is_math, toks).run()
+        last = next((t for t in reversed(toks[first:]) if t.kind != "LABEL"), None)
+        after_math = after_math if last is None else last.math
     return toks
 
 
 class _Lexer:
     """Turns one region of the text into tokens (appended to ``out``)."""
 
-    def __init__(self, text: str, start: int, end: int, is_math: bool, out: list[_Tok]):
+    def __init__(self, text: str, start: int, end: int, is_math: bool, out: list[_Tok],
+                 expression: bool = False):
         self.text, self.pos, self.end, self.math, self.out = text, start, end, is_math, out
+        self.expression = expression  # one expression on its own: a lone "x" is always "times"
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
 
@@ -375,12 +510,14 @@ class _Lexer:
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
         last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
-        if base in ("x", "X") and last is not None and last.kind in ("NUM", "CLOSE"):
+        if base in ("x", "X") and last is not None and last.kind in ("NUM", "CLOSE", "IDENT"):
             nxt = end
             while nxt < self.end and text[nxt] in " \t":
                 nxt += 1
-            if nxt < self.end and text[nxt] in _DIGITS + "(":
-                self.emit("OP", pos, end, "*")  # 3 x 128
+            # "3 x 128"; in one expression on its own, any "x" after an operand ("L x d")
+            if self.expression or (last.kind != "IDENT" and nxt < self.end
+                                   and text[nxt] in _DIGITS + "("):
+                self.emit("OP", pos, end, "*")
                 return
         self.identifier(pos, base, end)
 
@@ -487,9 +624,9 @@ class _Unevaluable(Exception):
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, toks: list[_Tok] | None = None):
         self.text = text
-        self.toks = _tokenize(text)
+        self.toks = _tokenize(text) if toks is None else toks
         self.newlines = [m.start() for m in re.finditer("\n", text)]
         self.match: list[int | None] = [None] * len(self.toks)
         stack: list[int] = []
@@ -584,7 +721,7 @@ class _Scan:
         try:
             tree = parser.expression() if stop - start <= WINDOW else None
             if tree and self.next_sig(parser.i, stop) == stop and not _symbols(tree):
-                return _evaluate(tree, lambda leaf: leaf[1])
+                return _value(tree)
         except (_ParseError, _Unevaluable):
             pass
         source = self.text[self.toks[start].start:self.toks[stop - 1].end]
@@ -632,25 +769,36 @@ class _Parser:
         return result
 
     def _sum(self) -> tuple:
-        tree = self._term()
-        while self._is_op(tok := self._peek()[0], "+-"):
-            self._take()
-            tree = ("add" if tok.text == "+" else "sub", tree, self._term())
-        return tree
+        return _combine(self.summands(), {"+": "add", "-": "sub"})
 
     def _term(self) -> tuple:
-        tree = self._unary()
+        return _combine(self.factors(), {"*": "mul", "/": "div"})
+
+    def summands(self):
+        """The terms of a sum: yields (sign "+" or "-", tree, first token, end token)."""
+        first = self.scan.next_sig(self.i, self.stop)
+        yield "+", self._term(), first, self.i
+        while self._is_op(tok := self._peek()[0], "+-"):
+            self._take()
+            first = self.scan.next_sig(self.i, self.stop)
+            yield tok.text, self._term(), first, self.i
+
+    def factors(self):
+        """The factors of a product: yields ("*" or "/", tree, first token, end token)."""
+        first = self.scan.next_sig(self.i, self.stop)
+        yield "*", self._unary(), first, self.i
         while True:
             tok, j = self._peek()
             if self._is_op(tok, "*/"):
                 self._take()
-                tree = ("mul" if tok.text == "*" else "div", tree, self._unary())
+                first = self.scan.next_sig(self.i, self.stop)
+                yield tok.text, self._unary(), first, self.i
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
             elif tok is not None and j == self.i and self._implicit(tok):
-                tree = ("mul", tree, self._power())
+                yield "*", self._power(), j, self.i
             else:
-                return tree
+                return
 
     def _implicit(self, tok: _Tok) -> bool:
         """Whether ``tok`` multiplies what came just before it: 2(n+1), (a)(b), 2L, h d."""
@@ -701,6 +849,14 @@ class _Parser:
         raise _ParseError(f"unexpected {tok.kind}")
 
 
+def _combine(operands, names: dict[str, str]) -> tuple:
+    """The left-associative tree of a sum's or a product's operands: a - b + c is (a - b) + c."""
+    tree = None
+    for op, operand, _, _ in operands:
+        tree = operand if tree is None else (names[op], tree, operand)
+    return tree
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
@@ -741,6 +897,11 @@ def _evaluate(tree: tuple, leaf):
     if isinstance(result, Fraction):
         _check_size(result)
     return result
+
+
+def _value(tree: tuple, env: Mapping[str, Fraction] | None = None) -> Fraction:
+    """The exact value of a tree whose symbols all have a value in ``env``."""
+    return _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
 
 
 def _small(value: Fraction) -> bool:
@@ -913,7 +1074,7 @@ def _classify(side: _Side, eq_index: int) -> _Side:
         ten_power = tree[2][0] == "pow" and tree[2][1] == ("num", 10) and _is_int_literal(tree[2][2])
     if plain[0] == "num" or ten_power:
         try:
-            side.value = _evaluate(tree, lambda leaf: leaf[1])
+            side.value = _value(tree)
             side.kind = "number" if plain[0] == "num" else "sci"
         except _Unevaluable:
             side.kind = "symbol"  # a number too large to use: checks nothing
@@ -972,7 +1133,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
             solution = _solve(side.tree, env, unknowns[0], stated)
     else:
         try:
-            computed = _evaluate(side.tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
+            computed = _value(side.tree, env)
         except _Unevaluable:
             return None
         verdict = "ok" if computed == stated else "wrong"

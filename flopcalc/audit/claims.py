@@ -4,7 +4,8 @@ A claims file (TOML, format in docs/audit.md) transcribes every figure of a hand
 analysis: what it claims to be (``quantity``, ``scope``, ``blocks``), the expression as
 written and the value as stated. For each claim this module
 
-(a) evaluates the written expression exactly and compares it with the stated value;
+(a) evaluates the written expression exactly (with ``arithmetic``, the parser of the text's
+    equations) and compares it with the stated value;
 (b) compares the stated value with flopcalc's own count of the quantity, derived from
     ``model.build_ops`` through ``analysis.op_flops`` under the document's conventions;
 (c) when they disagree, searches a catalogue of counts computed by flopcalc (every
@@ -19,6 +20,8 @@ Every reason is generated here from the figures; no sentence of the document is 
 from __future__ import annotations
 
 import difflib
+import hashlib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -30,237 +33,10 @@ from pathlib import Path
 from ..analysis import op_flops
 from ..config import Config, Conventions, FlopcalcError
 from ..model import ELEMENTWISE_COST, Op, build_ops, elements
+from .arithmetic import (Expression, ExpressionError, additive_terms, evaluate, factors,
+                         parse_expression, solve)
 
 MAX_COST = 4  # how far (in changed assumptions) a diagnosis may stray from the claim
-
-
-# =========================================================================================
-# Claim expressions.
-#
-# LOCAL SHIM: flopcalc.audit.arithmetic (find_equations) checks "expression = number"
-# equations found in a text, but has no function to evaluate one expression with bindings
-# and to split it into its additive terms and factors, which the claims need (term-by-term
-# checks of sums, the labels of factors). This small exact parser does that: figures with
-# thousands separators, + - × * x · / ÷, parentheses, names bound to the document's
-# dimensions, unit words after a figure ("128 tokens", "2 FLOPs") ignored, and at most one
-# unknown (solved linearly from the stated value).
-# =========================================================================================
-
-UNIT_WORDS = {"token", "tokens", "embedding", "embeddings", "flop", "flops", "mac", "macs",
-              "head", "heads", "layer", "layers", "block", "blocks", "dims", "dimensions"}
-_TOKEN_RE = re.compile(r"\s*(?:(?P<num>\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)"
-                       r"|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<op>[-+*/×·⋅÷()−–]))")
-_MUL, _DIV, _MINUS = "*×·⋅x", "/÷", "-−–"
-
-
-class ExpressionError(ValueError):
-    pass
-
-
-class _Nonlinear(Exception):
-    pass
-
-
-class Lin:
-    """An exact linear form c0 + c1·x1 + …: the value of an expression with unknowns."""
-
-    __slots__ = ("terms",)
-
-    def __init__(self, terms: dict):
-        self.terms = {k: Fraction(v) for k, v in terms.items() if v or k is None}
-        self.terms.setdefault(None, Fraction(0))
-
-    @classmethod
-    def const(cls, v) -> Lin:
-        return cls({None: Fraction(v)})
-
-    @property
-    def constant(self) -> Fraction:
-        return self.terms[None]
-
-    @property
-    def symbols(self) -> list[str]:
-        return sorted(k for k in self.terms if k is not None)
-
-    def subs(self, values: dict) -> Lin:
-        out = {None: self.constant}
-        for k, c in self.terms.items():
-            if k is None:
-                continue
-            if k in values:
-                out[None] += c * values[k]
-            else:
-                out[k] = c
-        return Lin(out)
-
-    def __add__(self, other: Lin) -> Lin:
-        keys = set(self.terms) | set(other.terms)
-        return Lin({k: self.terms.get(k, 0) + other.terms.get(k, 0) for k in keys})
-
-    def __neg__(self) -> Lin:
-        return Lin({k: -v for k, v in self.terms.items()})
-
-    def __mul__(self, other: Lin) -> Lin:
-        if self.symbols and other.symbols:
-            raise _Nonlinear
-        a, b = (self, other) if not self.symbols else (other, self)
-        return Lin({k: a.constant * v for k, v in b.terms.items()})
-
-    def __truediv__(self, other: Lin) -> Lin:
-        if other.symbols:
-            raise _Nonlinear
-        if other.constant == 0:
-            raise ExpressionError("division by zero")
-        return Lin({k: v / other.constant for k, v in self.terms.items()})
-
-
-@dataclass(frozen=True)
-class Node:
-    kind: str                  # num | name | add | mul | neg
-    text: str                  # the source text of this node
-    value: Fraction | None = None
-    name: str | None = None
-    items: tuple = ()          # add: (sign, Node); mul: (op, Node)
-
-
-def parse_expression(text: str) -> Node:
-    """Parse a written expression (figures only) into a tree; raise ExpressionError."""
-    tokens, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
-        if not m or m.end() == pos:
-            if not text[pos:].strip():
-                break
-            raise ExpressionError(f"unexpected {text[pos:].strip()[:12]!r} in {text!r}")
-        kind = m.lastgroup
-        tokens.append((kind, m.group(kind), m.start(kind), m.end(kind)))
-        pos = m.end()
-    # drop unit words that follow a figure or a closing parenthesis ("128 tokens", "2 FLOPs")
-    kept = []
-    for tok in tokens:
-        if (tok[0] == "name" and tok[1].lower() in UNIT_WORDS and kept
-                and (kept[-1][0] == "num" or kept[-1][1] == ")")):
-            continue
-        kept.append(tok)
-    parser = _Parser(text, kept)
-    node = parser.expr()
-    if parser.i != len(kept):
-        raise ExpressionError(f"unexpected {kept[parser.i][1]!r} in {text!r}")
-    return node
-
-
-class _Parser:
-    def __init__(self, text, tokens):
-        self.text, self.toks, self.i = text, tokens, 0
-
-    def peek(self):
-        return self.toks[self.i] if self.i < len(self.toks) else (None, None, len(self.text),
-                                                                  len(self.text))
-
-    def span(self, start, end) -> str:
-        return self.text[start:end].strip()
-
-    def expr(self) -> Node:
-        start = self.peek()[2]
-        items = [("+", self.term())]
-        while self.peek()[0] == "op" and (self.peek()[1] == "+" or self.peek()[1] in _MINUS):
-            sign = "+" if self.toks[self.i][1] == "+" else "-"
-            self.i += 1
-            items.append((sign, self.term()))
-        end = self.toks[self.i - 1][3]
-        if len(items) == 1:
-            return items[0][1]
-        return Node("add", self.span(start, end), items=tuple(items))
-
-    def _is_mul(self, tok) -> bool:
-        return ((tok[0] == "op" and tok[1] in _MUL + _DIV)
-                or (tok[0] == "name" and tok[1] == "x"))
-
-    def term(self) -> Node:
-        start = self.peek()[2]
-        items = [("*", self.unary())]
-        while self._is_mul(self.peek()):
-            op = "/" if self.peek()[1] in _DIV else "*"
-            self.i += 1
-            items.append((op, self.unary()))
-        end = self.toks[self.i - 1][3]
-        if len(items) == 1:
-            return items[0][1]
-        return Node("mul", self.span(start, end), items=tuple(items))
-
-    def unary(self) -> Node:
-        tok = self.peek()
-        if tok[0] == "op" and tok[1] in _MINUS:
-            self.i += 1
-            inner = self.unary()
-            return Node("neg", self.span(tok[2], self.toks[self.i - 1][3]), items=(("-", inner),))
-        return self.atom()
-
-    def atom(self) -> Node:
-        tok = self.peek()
-        if tok[0] is None:
-            raise ExpressionError(f"{self.text!r} ends too early")
-        self.i += 1
-        if tok[0] == "num":
-            return Node("num", tok[1], value=Fraction(tok[1].replace(",", "")))
-        if tok[0] == "name":
-            return Node("name", tok[1], name=tok[1])
-        if tok[1] == "(":
-            inner = self.expr()
-            close = self.peek()
-            if close[1] != ")":
-                raise ExpressionError(f"missing ')' in {self.text!r}")
-            self.i += 1
-            return replace(inner, text=self.span(tok[2], close[3])) if inner.kind != "add" \
-                else Node("add", self.span(tok[2], close[3]), items=inner.items)
-        raise ExpressionError(f"unexpected {tok[1]!r} in {self.text!r}")
-
-
-def node_value(node: Node, bindings: dict) -> Lin:
-    """The exact value of a tree; names not in ``bindings`` are unknowns (linear only)."""
-    if node.kind == "num":
-        return Lin.const(node.value)
-    if node.kind == "name":
-        if node.name in bindings:
-            return Lin.const(bindings[node.name])
-        return Lin({None: 0, node.name: 1})
-    if node.kind == "neg":
-        return -node_value(node.items[0][1], bindings)
-    if node.kind == "add":
-        out = Lin.const(0)
-        for sign, n in node.items:
-            v = node_value(n, bindings)
-            out = out + (v if sign == "+" else -v)
-        return out
-    out = Lin.const(1)
-    for op, n in node.items:
-        v = node_value(n, bindings)
-        out = out * v if op == "*" else out / v
-    return out
-
-
-def additive_terms(node: Node) -> list[tuple[int, Node]]:
-    """The summands of an expression, parenthesised sums flattened: [(+1|-1, node)]."""
-    if node.kind == "add":
-        out = []
-        for sign, n in node.items:
-            s = 1 if sign == "+" else -1
-            out += [(s * s2, n2) for s2, n2 in additive_terms(n)]
-        return out
-    return [(1, node)]
-
-
-def factors(node: Node) -> list[tuple[str, Node]]:
-    """The top-level factors of a product: [("*" | "/", node)] (one factor if not a product)."""
-    return list(node.items) if node.kind == "mul" else [("*", node)]
-
-
-def evaluate(expression: str, bindings: dict | None = None) -> Lin:
-    """Exact value of a written expression (see ``parse_expression``) as a linear form."""
-    try:
-        return node_value(parse_expression(expression), bindings or {})
-    except _Nonlinear:
-        raise ExpressionError(f"{expression!r} is not linear in its unknowns") from None
 
 
 # =========================================================================================
@@ -355,6 +131,12 @@ class Batch:
 BATCH = Batch()
 
 
+def _value(expression: str | Expression, bindings: dict) -> Fraction | None:
+    """The exact value of an expression, or None while a name of it has no value."""
+    expr = parse_expression(expression) if isinstance(expression, str) else expression
+    return None if expr.unknowns(bindings) else evaluate(expr, bindings)
+
+
 def shape_text(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
@@ -379,6 +161,7 @@ class Document:
     config: Config
     conventions: Conventions
     names: dict             # document name -> config field name (str) or number
+    sha256: str | None = None  # the fingerprint of the document's text (document_sha256)
 
 
 @dataclass(frozen=True)
@@ -400,11 +183,16 @@ class Claim:
 
     @property
     def kind(self) -> str:
-        return "flops" if self.quantity == "unattributed" else self.quantity.split(".")[0]
+        return _kind(self.quantity)
 
     @property
     def key(self) -> str:
         return self.quantity.split(".", 1)[-1]
+
+
+def _kind(quantity: str) -> str:
+    """flops, shape, dim or convention (an unattributed term is a FLOP figure)."""
+    return "flops" if quantity == "unattributed" else quantity.split(".")[0]
 
 
 @dataclass(frozen=True)
@@ -417,7 +205,7 @@ class ClaimsFile:
         return {c.id: c for c in self.claims}
 
 
-_DOC_KEYS = {"title", "author", "config", "conventions", "names", "source"}
+_DOC_KEYS = {"title", "author", "config", "conventions", "names", "source", "sha256"}
 _CONFIG_KEYS = {"d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len",
                 "batch", "qkv", "bias"}
 _CLAIM_KEYS = {"id", "line", "quantity", "scope", "blocks", "position", "expression",
@@ -452,6 +240,24 @@ def load_claims(source: str | Path) -> ClaimsFile:
     return parse_claims(text, text_source)
 
 
+def document_sha256(text: str) -> str:
+    """A document's fingerprint, as ``[document] sha256`` records it: the SHA-256 hex digest
+    of its UTF-8 bytes, with CRLF line ends read as LF."""
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def claims_for_text(text: str, candidates=None) -> str | None:
+    """The name of the shipped claims file whose ``sha256`` is the text's fingerprint, or
+    None: how ``flopcalc audit FILE`` finds the claims of a known document by itself.
+    ``candidates`` (claims names or paths) replaces the shipped files; the first match is
+    returned as a string."""
+    digest = document_sha256(text)
+    for candidate in shipped_claims() if candidates is None else candidates:
+        if load_claims(candidate).document.sha256 == digest:
+            return str(candidate)
+    return None
+
+
 def _err(source: str, where: str, msg: str) -> FlopcalcError:
     return FlopcalcError(f"claims file {source}: {where}{msg}".replace("\n", " "))
 
@@ -459,6 +265,12 @@ def _err(source: str, where: str, msg: str) -> FlopcalcError:
 def _suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_keys(raw: dict, allowed: set, source: str, where: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise _err(source, where, f"unknown key {unknown[0]!r}{_suggest(unknown[0], allowed)}")
 
 
 def parse_claims(text: str, source: str = "<claims>") -> ClaimsFile:
@@ -488,15 +300,9 @@ def parse_claims(text: str, source: str = "<claims>") -> ClaimsFile:
 def _parse_document(raw, source) -> Document:
     if not isinstance(raw, dict):
         raise _err(source, "", "[document] must be a table")
-    unknown = set(raw) - _DOC_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _err(source, "[document]: ", f"unknown key {k!r}{_suggest(k, _DOC_KEYS)}")
+    _check_keys(raw, _DOC_KEYS, source, "[document]: ")
     cfg_raw = dict(raw.get("config", {}))
-    unknown = set(cfg_raw) - _CONFIG_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _err(source, "[document.config]: ", f"unknown key {k!r}{_suggest(k, _CONFIG_KEYS)}")
+    _check_keys(cfg_raw, _CONFIG_KEYS, source, "[document.config]: ")
     qkv = cfg_raw.pop("qkv", "fused")
     if qkv not in ("fused", "separate"):
         raise _err(source, "[document.config]: ", f"qkv must be fused or separate, got {qkv!r}")
@@ -517,8 +323,12 @@ def _parse_document(raw, source) -> Document:
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             raise _err(source, "[document.names]: ", f"{name} must be a dimension name or a number")
         names[name] = value
+    sha256 = raw.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str)
+                                   and re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
+        raise _err(source, "[document]: ", f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
     return Document(str(raw.get("title", "")), str(raw.get("author", "")), config, conventions,
-                    names)
+                    names, sha256.lower() if sha256 else None)
 
 
 def _as_int(value, what, where, source, minimum=0):
@@ -534,10 +344,7 @@ def _parse_claim(raw, index, document, source) -> Claim:
     if not isinstance(cid, str) or not cid:
         raise _err(source, f"claim #{index + 1}: ", "missing id")
     where = f"claim {cid!r}: "
-    unknown = set(raw) - _CLAIM_KEYS
-    if unknown:
-        k = sorted(unknown)[0]
-        raise _err(source, where, f"unknown key {k!r}{_suggest(k, _CLAIM_KEYS)}")
+    _check_keys(raw, _CLAIM_KEYS, source, where)
     quantity = raw.get("quantity")
     if not isinstance(quantity, str):
         raise _err(source, where, "missing quantity")
@@ -573,7 +380,7 @@ def _parse_claim(raw, index, document, source) -> Claim:
     for key in ("written_shape", "stated_shape"):
         if key in raw:
             shapes[key] = _parse_shape(raw[key], key, document, where, source)
-    kind = "flops" if quantity == "unattributed" else quantity.split(".")[0]
+    kind = _kind(quantity)
     if kind == "shape" and "stated_shape" not in shapes:
         raise _err(source, where, "a shape claim needs stated_shape")
     if kind != "shape" and shapes:
@@ -583,12 +390,11 @@ def _parse_claim(raw, index, document, source) -> Claim:
     listed_as = raw.get("listed_as")
     if listed_as is not None and listed_as not in ("weight", "activation"):
         raise _err(source, where, f"listed_as must be weight or activation, got {listed_as!r}")
-    labels = raw.get("labels", [])
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise _err(source, where, "labels must be a list of strings")
-    terms = raw.get("terms", [])
-    if not isinstance(terms, list) or not all(isinstance(x, str) for x in terms):
-        raise _err(source, where, "terms must be a list of claim ids")
+    labels, terms = raw.get("labels", []), raw.get("terms", [])
+    for value, what in ((labels, "labels must be a list of strings"),
+                        (terms, "terms must be a list of claim ids")):
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            raise _err(source, where, what)
     if terms and (kind != "flops" or expression is None or stated is None):
         raise _err(source, where, "terms need a flops.* claim with expression and stated")
     per = raw.get("per")
@@ -605,12 +411,12 @@ def _parse_number(value, where, source) -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     try:
-        v = evaluate(value)
+        v = _value(value, {})
     except ExpressionError as e:
         raise _err(source, where, f"stated: {e}") from None
-    if v.symbols:
+    if v is None:
         raise _err(source, where, f"stated {value!r} has an unknown")
-    return v.constant
+    return v
 
 
 def _parse_shape(value, key, document, where, source) -> tuple:
@@ -627,54 +433,49 @@ def _parse_shape(value, key, document, where, source) -> tuple:
             dims.append(BATCH)
             continue
         try:
-            v = evaluate(d, _bindings(document))
+            v = _value(d, _bindings(document))
         except ExpressionError as e:
             raise _err(source, where, f"{key}: {e}") from None
-        if v.symbols or v.constant.denominator != 1:
+        if v is None or v.denominator != 1:
             raise _err(source, where, f"{key}: {d!r} is not a known whole dimension "
                        f"(name it in [document.names])")
-        dims.append(int(v.constant))
+        dims.append(int(v))
     return tuple(dims)
 
 
 def _bindings(document: Document) -> dict:
     """Document names -> numbers (the batch name is left out: it is a shape's batch dim)."""
-    cfg = document.config
-    out = {}
-    for name, value in document.names.items():
-        if value == "batch":
-            continue
-        out[name] = getattr(cfg, value) if isinstance(value, str) else value
-    return out
+    return {name: getattr(document.config, value) if isinstance(value, str) else value
+            for name, value in document.names.items() if value != "batch"}
 
 
 def _resolve_terms(claims: list[Claim], source: str) -> list[Claim]:
     """Check term references; term-only claims inherit scope/blocks/position from their sum."""
+    def bad(cid: str, msg: str) -> FlopcalcError:
+        return _err(source, f"claim {cid!r}: ", msg)
+
     by_id = {c.id: c for c in claims}
     parent: dict[str, Claim] = {}
     for c in claims:
         for t in c.terms:
             if t not in by_id:
-                raise _err(source, f"claim {c.id!r}: ", f"term {t!r} is not a claim id"
-                           f"{_suggest(t, by_id)}")
+                raise bad(c.id, f"term {t!r} is not a claim id{_suggest(t, by_id)}")
             if t == c.id:
-                raise _err(source, f"claim {c.id!r}: ", "a claim cannot be its own term")
-            if by_id[t].quantity.startswith(("shape.", "dim.", "convention.")):
-                raise _err(source, f"claim {c.id!r}: ", f"term {t!r} is not a FLOP claim")
+                raise bad(c.id, "a claim cannot be its own term")
+            if by_id[t].kind != "flops":
+                raise bad(c.id, f"term {t!r} is not a FLOP claim")
             if by_id[t].stated is None:
                 if t in parent:
-                    raise _err(source, f"claim {t!r}: ", "is a term of two sums")
+                    raise bad(t, "is a term of two sums")
                 parent[t] = c
-        n = len(additive_terms(parse_expression(c.expression))) if c.terms else 0
-        if c.terms and n != len(c.terms):
-            raise _err(source, f"claim {c.id!r}: ", f"the expression has {n} terms but terms "
-                       f"lists {len(c.terms)}")
+        if c.terms and (n := len(additive_terms(c.expression))) != len(c.terms):
+            raise bad(c.id, f"the expression has {n} terms but terms lists {len(c.terms)}")
     out = []
     for c in claims:
         if c.stated is None and c.kind == "flops" and c.id not in parent:
-            raise _err(source, f"claim {c.id!r}: ", "needs stated (or to be a term of a sum)")
+            raise bad(c.id, "needs stated (or to be a term of a sum)")
         if c.quantity == "unattributed" and c.id not in parent:
-            raise _err(source, f"claim {c.id!r}: ", "unattributed is only for a term of a sum")
+            raise bad(c.id, "unattributed is only for a term of a sum")
         p = parent.get(c.id)
         c = replace(c,
                     scope=c.scope or (p.scope if p and p.scope else "sequence"),
@@ -710,6 +511,7 @@ class Match:
     variant: Variant
     cost: int
     description: str
+    quantity_cost: int = 0   # the part of ``cost`` for a quantity other than the claim's
 
     def as_dict(self) -> dict:
         v = self.variant
@@ -728,17 +530,21 @@ class Model:
         self.conv = document.conventions
         self._ops: dict = {}
         self._values: dict = {}
-        self._catalogues: dict = {}
+        self._entries_of: dict = {}
 
-    def ops(self, scope: str, position: int | None = None) -> dict[str, Op]:
-        """Operations by name (Q, K, V separate), for a whole sequence or one decoded token."""
-        key = (scope, position)
+    def ops(self, scope: str, position: int | None = None,
+            symbolic_batch: bool = False) -> dict[str, Op]:
+        """Operations by name (Q, K, V separate), for a whole sequence or one decoded token;
+        with ``symbolic_batch`` their shapes have BATCH for the batch dimension."""
+        key = (scope, position, symbolic_batch)
         if key not in self._ops:
             dims = self.config.dims()
+            if symbolic_batch:
+                dims = replace(dims, batch=BATCH)
             if scope == "token":
                 dims = replace(dims, seq_len=1, kv_len=position or self.config.seq_len)
-            ops = {op.name: op for op in build_ops(dims, fused_qkv=False, bias=self.config.bias)}
-            self._ops[key] = ops
+            self._ops[key] = {op.name: op
+                              for op in build_ops(dims, fused_qkv=False, bias=self.config.bias)}
         return self._ops[key]
 
     def position(self, claim_position) -> int:
@@ -750,16 +556,12 @@ class Model:
         if key in self._values:
             return self._values[key]
         op = self.ops(v.scope, position)[name]
-        causal = v.attention == "causal"
-        if v.ew == "doc":
-            conv = Conventions(flops_per_mac=v.fpm, attention=v.attention,
-                               elementwise=self.conv.elementwise)
-            value = op_flops(op, conv)
-        elif v.ew == "elementwise":
-            value = op_flops(op, Conventions(flops_per_mac=v.fpm, attention=v.attention,
-                                             elementwise=True))
-        else:  # as_mac: every element of an elementwise op at fpm FLOPs
-            value = elements(op.output, causal and op.on_scores) * v.fpm
+        if v.ew == "as_mac":  # every element of an elementwise op at fpm FLOPs
+            value = elements(op.output, v.attention == "causal" and op.on_scores) * v.fpm
+        else:
+            value = op_flops(op, Conventions(
+                flops_per_mac=v.fpm, attention=v.attention,
+                elementwise=v.ew == "elementwise" or self.conv.elementwise))
         if v.one_head:
             value //= self.config.n_heads
         self._values[key] = value
@@ -770,94 +572,120 @@ class Model:
         return sum(self.op_value(p, v, position) * (1 if p in NOT_BLOCK else v.blocks)
                    for p in parts)
 
+    def variant(self, scope: str = "sequence", blocks: int = 1) -> Variant:
+        """The document's own conventions, in a scope and for a number of blocks."""
+        return Variant(scope, blocks, self.conv.flops_per_mac, self.conv.attention)
+
     def reference(self, claim: Claim) -> Variant:
-        return Variant(claim.scope or "sequence", claim.blocks or 1, self.conv.flops_per_mac,
-                       self.conv.attention)
+        return self.variant(claim.scope, claim.blocks)
 
     def expected(self, quantity: str, scope: str, blocks: int, position=None) -> int:
         """flopcalc's count of a flops.* quantity under the document's conventions."""
         if quantity == "unattributed":
             return 0
         key = quantity.split(".", 1)[1]
-        v = Variant(scope, blocks, self.conv.flops_per_mac, self.conv.attention)
-        if key == "forward":
-            v = replace(v, blocks=self.config.n_layers)
+        v = self.variant(scope, self.config.n_layers if key == "forward" else blocks)
         return self.count(parts_of(key), v, position)
 
-    def catalogue(self, claim_key: str, ref: Variant, position=None,
-                  restrict: tuple | None = None) -> list[Match]:
-        """Every count a figure may be (see the module docstring), with its cost."""
-        n_layers = self.config.n_layers
-        nonzero = {name for name in OP_NAMES
-                   if self.op_value(name, replace(ref, scope="sequence", blocks=1), None)}
-        quantities: dict[tuple, tuple[int, str]] = {}
+    def live(self, parts) -> tuple:
+        """The parts that count anything under the document's conventions."""
+        return tuple(p for p in parts if self.op_value(p, self.variant()))
 
-        def add(parts, cost, label):
-            parts = tuple(sorted(parts, key=list(OP_NAMES).index))
-            if parts and (parts not in quantities or quantities[parts][0] > cost):
-                quantities[parts] = (cost, label)
+    def matmuls(self, parts) -> tuple:
+        """The matmuls among the parts (what "k of the n" subsets are made of)."""
+        ops = self.ops("sequence")
+        return tuple(p for p in parts if ops[p].kind == "matmul")
 
-        own = parts_of(claim_key) if claim_key in OP_NAMES or claim_key in GROUPS else ()
-        if restrict is None:
-            if own:
-                add(own, 0, claim_key)
-                live = [p for p in own if p in nonzero]
-                for k in range(1, len(live)):
-                    for sub in combinations(live, k):
-                        add(sub, 1, "subset:" + claim_key)
-            for name in OP_NAMES:
-                add((name,), 2, name)
-            for g in GROUPS:
-                add(parts_of(g), 2, g)
-            for g in ("qkv_proj", "attention", "ffn"):
-                live = [p for p in parts_of(g) if p in nonzero]
-                for k in range(2, len(live)):
-                    for sub in combinations(live, k):
-                        add(sub, 3, "subset:" + g)
-        else:
-            for name in restrict:
-                add((name,), 2, name)
-        matches = []
-        for parts, (qcost, label) in quantities.items():
-            block_op = any(p not in NOT_BLOCK for p in parts)
-            all_ew = len(parts) == 1 and self.ops("sequence")[parts[0]].kind == "elementwise"
+    def _entries(self, position=None) -> list[tuple]:
+        """Every candidate count, once per model: (parts, variant without blocks, block
+        value, other value) for each op, group and subset of a group, under every variant."""
+        if position in self._entries_of:
+            return self._entries_of[position]
+        order = list(OP_NAMES)
+        quantities = dict.fromkeys((name,) for name in OP_NAMES)  # an ordered set
+        for g in GROUPS:
+            live = self.live(parts_of(g))
+            if live:
+                quantities[live] = None
+            mm = self.matmuls(live)
+            if g != "forward":
+                for k in range(1, len(mm)):
+                    for sub in combinations(mm, k):
+                        quantities[tuple(sorted(sub, key=order.index))] = None
+        entries = []
+        for parts in quantities:
+            single_ew = len(parts) == 1 and self.ops("sequence")[parts[0]].kind == "elementwise"
             per_head = all(p in PER_HEAD for p in parts)
+            if single_ew:  # FLOPs per multiply-add do not apply; "as_mac" is 2 per element
+                kinds = [(self.conv.flops_per_mac, "doc"), (2, "as_mac")] + (
+                    [] if self.conv.elementwise else [(self.conv.flops_per_mac, "elementwise")])
+            else:
+                kinds = [(2, "doc"), (1, "doc")]
             for scope in ("sequence", "token"):
-                for blocks in sorted({1, n_layers, ref.blocks}) if block_op else (1,):
-                    for fpm in (2, 1):
-                        for attention in ("dense", "causal"):
-                            for one_head in (False, True) if per_head else (False,):
-                                ews = ("doc", "elementwise", "as_mac") if all_ew else ("doc",)
-                                for ew in ews:
-                                    if ew == "elementwise" and self.conv.elementwise:
-                                        continue
-                                    v = Variant(scope, blocks, fpm, attention, one_head, ew)
-                                    value = self.count(parts, v, position)
-                                    if not value:
-                                        continue
-                                    cost = (qcost + (scope != ref.scope)
-                                            + (block_op and blocks != ref.blocks)
-                                            + (fpm != ref.fpm and not all_ew)
-                                            + (attention != ref.attention) + one_head
-                                            + (ew != "doc"))
-                                    matches.append((value, cost, parts, label, v))
-        return [Match(value, label, parts, v, cost, "") for value, cost, parts, label, v in matches]
+                for fpm, ew in kinds:
+                    for attention in ("dense", "causal"):
+                        for one_head in (False, True) if per_head else (False,):
+                            v = Variant(scope, 1, fpm, attention, one_head, ew)
+                            block = sum(self.op_value(p, v, position) for p in parts
+                                        if p not in NOT_BLOCK)
+                            other = sum(self.op_value(p, v, position) for p in parts
+                                        if p in NOT_BLOCK)
+                            if block or other:
+                                entries.append((parts, v, block, other, single_ew))
+        self._entries_of[position] = entries
+        return entries
+
+    def _quantity_cost(self, parts, own, claim_key) -> tuple[int, str] | None:
+        """How far a set of parts is from the claim's own quantity (``own``, the parts of
+        ``claim_key``), and its label."""
+        if own and parts == own:
+            return 0, claim_key
+        if own and len(parts) < len(own) and set(parts) < set(self.matmuls(own)):
+            return 1, "subset:" + claim_key
+        if len(parts) == 1:
+            return 2, parts[0]
+        for g in GROUPS:
+            if self.live(parts_of(g)) == parts:
+                return 2, g
+        for g in ("qkv_proj", "attention", "ffn"):
+            if set(parts) < set(self.matmuls(self.live(parts_of(g)))):
+                return 3, "subset:" + g
+        return None
 
     def find(self, value, claim_key: str, ref: Variant, position=None, restrict=None,
              max_cost: int = MAX_COST) -> list[Match]:
-        """The catalogue's counts equal to ``value``, cheapest first, described."""
+        """flopcalc's counts equal to ``value``, cheapest first, described."""
         if not isinstance(value, (int, Fraction)) or value != int(value) or value <= 0:
             return []
-        cat_key = (claim_key, ref, position, restrict)
-        if cat_key not in self._catalogues:
-            self._catalogues[cat_key] = self.catalogue(claim_key, ref, position, restrict)
-        found = [m for m in self._catalogues[cat_key] if m.value == value and m.cost <= max_cost]
-        found.sort(key=lambda m: m.cost)
+        value = int(value)
+        own = (self.live(parts_of(claim_key)) or parts_of(claim_key)) if restrict is None else ()
+        blocks_choices = sorted({1, self.config.n_layers, ref.blocks})
+        found = []
+        for parts, v, block, other, single_ew in self._entries(position):
+            if restrict is not None and not (len(parts) == 1 and parts[0] in restrict):
+                continue
+            for b in blocks_choices if block else (1,):
+                if block * b + other != value:
+                    continue
+                qc = self._quantity_cost(parts, own, claim_key)
+                if qc is None:
+                    continue
+                qcost, label = qc
+                cost = (qcost + (v.scope != ref.scope) + (bool(block) and b != ref.blocks)
+                        + (v.fpm != ref.fpm and not single_ew)
+                        + (v.attention != ref.attention) + v.one_head + (v.ew != "doc"))
+                if cost <= max_cost:
+                    found.append(Match(value, label, parts, replace(v, blocks=b), cost, "", qcost))
+        # the cheapest first; among equals, the nearer quantity
+        found.sort(key=lambda m: (m.cost, m.quantity_cost))
         seen, out = set(), []
         for m in found:
-            d = self.describe(m, claim_key, ref, position)
-            if d not in seen:
-                seen.add(d)
+            # candidates alike but for parts of equal counts (scores vs attn_values) are one
+            alike = (m.cost, m.variant, m.quantity.split(":")[0],
+                     tuple(sorted(self.op_value(p, m.variant, position) for p in m.parts)))
+            d = self.describe(m, ref, position)
+            if d not in seen and alike not in seen:
+                seen.update((d, alike))
                 out.append(replace(m, description=d))
         return out
 
@@ -866,7 +694,7 @@ class Model:
     def scope_text(self, scope: str, position=None) -> str:
         if scope == "token":
             t = self.position(position)
-            return f"per token (one new token at position {t}, attending to {t} cached keys)"
+            return f"per token (one new token at position {t}, attending to {t} keys via a KV cache)"
         return f"per sequence of {self.config.seq_len} tokens"
 
     def blocks_text(self, blocks: int) -> str:
@@ -876,20 +704,20 @@ class Model:
         text = self.scope_text(ref.scope, position)
         return text + (f", {self.blocks_text(ref.blocks)}" if block_op else "")
 
-    def describe(self, m: Match, claim_key: str, ref: Variant, position=None) -> str:
+    def describe(self, m: Match, ref: Variant, position=None) -> str:
         v = m.variant
         label = m.quantity
         if label.startswith("subset:"):
             group = label.split(":", 1)[1]
-            members = [p for p in parts_of(group)
-                       if self.op_value(p, replace(ref, scope="sequence", blocks=1), None)]
+            members = self.matmuls(self.live(parts_of(group)))
             vals = {self.op_value(p, v, position) for p in m.parts}
             if len(vals) == 1 and len({self.op_value(p, v, position) for p in members}) == 1:
-                each = vals.pop() * (v.blocks if any(p not in NOT_BLOCK for p in m.parts) else 1)
+                each = vals.pop() * (v.blocks if in_blocks(m.parts) else 1)
                 what = (f"{len(m.parts)} of the {len(members)} {GROUPS[group][2]} "
                         f"({len(m.parts)} × {fmt(each)})")
             else:
-                what = " + ".join(m.parts) + f" ({len(m.parts)} of {GROUPS[group][1]})"
+                what = (" + ".join(m.parts)
+                        + f" ({len(m.parts)} of the {len(members)} {GROUPS[group][2]})")
         elif label in GROUPS:
             what = GROUPS[label][1]
         else:
@@ -897,9 +725,8 @@ class Model:
         bits = []
         if v.one_head:
             bits.append("for one head")
-        block_op = any(p not in NOT_BLOCK for p in m.parts)
         bits.append(self.scope_text(v.scope, position))
-        if block_op:
+        if in_blocks(m.parts):
             bits.append(f"for {self.blocks_text(v.blocks)}")
         if v.ew == "elementwise":
             costs = sorted({ELEMENTWISE_COST[self.ops('sequence')[p].cost] for p in m.parts
@@ -907,13 +734,18 @@ class Model:
             bits.append(f"counted elementwise ({'/'.join(map(str, costs))} per element)")
         elif v.ew == "as_mac":
             bits.append(f"at {v.fpm} FLOPs per element, as if each were a multiply-add")
-        elif v.fpm != ref.fpm:
+        elif v.fpm != ref.fpm and self.matmuls(m.parts):
             bits.append("at 1 FLOP per multiply-add (MACs)" if v.fpm == 1
                         else "at 2 FLOPs per multiply-add")
         if v.attention != ref.attention:
             bits.append("counting only the causal L(L+1)/2 scores" if v.attention == "causal"
                         else "counting the dense L×L scores")
         return f"{what}, " + ", ".join(bits)
+
+
+def in_blocks(parts) -> bool:
+    """Whether some of the parts are inside the transformer blocks (count once per block)."""
+    return any(p not in NOT_BLOCK for p in parts)
 
 
 def parts_of(key: str) -> tuple:
@@ -939,7 +771,7 @@ class TermResult:
     standalone: bool     # the term is a claim of its own (with its own stated value)
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "written": self.text, "value": _jsonable(self.value),
+        return {"id": self.id, "written": self.text, "value": json_value(self.value),
                 "expected": self.expected, "quantity": self.quantity,
                 "diagnosis": self.match.as_dict() if self.match else None}
 
@@ -983,22 +815,28 @@ class ClaimResult:
             "id": c.id, "line": c.line, "quantity": c.quantity, "kind": c.kind,
             "scope": c.scope if c.kind == "flops" else None,
             "blocks": c.blocks if c.kind == "flops" else None,
-            "as_written": self.as_written, "written": _jsonable(self.written),
-            "stated": _jsonable(self.stated), "flopcalc": _jsonable(self.expected),
+            "as_written": self.as_written, "written": json_value(self.written),
+            "stated": json_value(self.stated), "flopcalc": json_value(self.expected),
             "verdict": self.verdict, "reason": self.reason, "reasons": list(self.reasons),
             "checks": dict(self.checks),
-            "unknowns": {k: _jsonable(v) for k, v in self.unknowns.items()},
+            "unknowns": {k: json_value(v) for k, v in self.unknowns.items()},
             "diagnosis": [m.as_dict() for m in self.matches],
             "terms": [t.as_dict() for t in self.terms], "term_of": self.term_of,
         }
 
 
-def _jsonable(x):
+def json_value(x):
+    """A value as the audit's JSON writes it: a whole number as an int, a fraction as "p/q",
+    a shape as a list with "batch_size" for the batch dimension."""
     if isinstance(x, Fraction):
         return x.numerator if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
     if isinstance(x, tuple):
-        return ["batch_size" if isinstance(d, Batch) else _jsonable(d) for d in x]
+        return ["batch_size" if isinstance(d, Batch) else json_value(d) for d in x]
     return x
+
+
+def _assignments(values: dict) -> str:
+    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
 
 
 def _diff_text(stated, value) -> str:
@@ -1040,18 +878,19 @@ class Evaluator:
     def _written(self, c: Claim, r: ClaimResult):
         if c.expression is None:
             return
-        value = evaluate(c.expression, self.bindings)
-        if value.symbols:
-            sol = _solve(value, c.stated) if c.stated is not None else None
-            r.unknowns = sol or {}
-            r.written = value.subs(sol).constant if sol else None
+        expr = parse_expression(c.expression)
+        unknown = expr.unknowns(self.bindings)
+        if unknown:
+            x = solve(expr, self.bindings, c.stated) if c.stated is not None else None
+            sol = {unknown[0]: x} if x is not None else {}
+            r.unknowns = sol
+            r.written = evaluate(expr, {**self.bindings, **sol}) if sol else None
             r.checks["arithmetic"] = "ok" if sol else "unknown"
-            r.reasons.append(f"the expression has the unknown {', '.join(value.symbols)}"
-                             + (f"; the stated {fmt(c.stated)} holds for "
-                                + ", ".join(f"{k} = {fmt(v)}" for k, v in sol.items())
+            r.reasons.append(f"the expression has the unknown {', '.join(unknown)}"
+                             + (f"; the stated {fmt(c.stated)} holds for {_assignments(sol)}"
                                 if sol else ""))
             return
-        r.written = value.constant
+        r.written = evaluate(expr, self.bindings)
         if c.stated is not None and r.written != c.stated:
             r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
                    f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}")
@@ -1063,7 +902,8 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         if c.stated != expected:
-            r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config")
+            r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config"
+                   + self._dim_hint(c.stated))
         else:
             r.checks["model"] = "ok"
         return r
@@ -1094,17 +934,10 @@ class Evaluator:
         kind, source, _ = SHAPES[key]
         if kind == "weight":
             return kind, self._param(source), ()
-        ops = self._shape_ops(scope, position)
+        ops = self.model.ops(scope, position, symbolic_batch=True)
         if key in HEAD_SPLITS:
             return kind, ops["split_heads"].output, (ops["transpose_heads"].output,)
         return kind, ops[source].output, ()
-
-    def _shape_ops(self, scope, position=None) -> dict:
-        cfg = self.doc.config
-        dims = replace(cfg.dims(), batch=BATCH)
-        if scope == "token":
-            dims = replace(dims, seq_len=1, kv_len=position or cfg.seq_len)
-        return {op.name: op for op in build_ops(dims, fused_qkv=False, bias=cfg.bias)}
 
     def _param(self, name: str):
         for fused in (False, True):
@@ -1115,7 +948,7 @@ class Evaluator:
         raise KeyError(name)
 
     def shape(self, c: Claim) -> ClaimResult:
-        kind, expected, alternatives = self.shape_of(c.key, c.scope or "sequence", c.position)
+        kind, expected, alternatives = self.shape_of(c.key, c.scope, c.position)
         stated = c.stated_shape
         written = c.written_shape
         r = ClaimResult(c, shape_text(written) if written else shape_text(stated), written,
@@ -1138,12 +971,16 @@ class Evaluator:
             r.fail("model")
             self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
         if c.listed_as and c.listed_as != kind:
-            owner = self._shape_ops(c.scope or "sequence")[SHAPES[c.key][1]] \
-                if kind == "activation" else None
-            weights = ", ".join(f"{p.name.split('.')[0]} {shape_text(p.shape)}"
-                                for p in (owner.params if owner else ()))
-            r.fail("labels", f"{shape_text(expected)} is right for {name}, but that is "
-                   f"an {kind} (it has the batch dimension), not a {c.listed_as} matrix"
+            owner = (self.model.ops(c.scope, symbolic_batch=True)[SHAPES[c.key][1]]
+                     if kind == "activation" else None)
+            weights = ", ".join(f"{p.name} {shape_text(p.shape)}"
+                                for p in (owner.params if owner else ())
+                                if p.name.endswith(".weight"))
+            what = ("it has the batch dimension" if kind == "activation"
+                    else "it has no batch dimension")
+            head = (f"{shape_text(expected)} is right for {name}, but that is"
+                    if r.checks.get("model") == "ok" else f"{name} is")
+            r.fail("labels", f"{head} an {kind} ({what}), not a {c.listed_as} matrix"
                    + (f"; the weights of {owner.name} are {weights}" if weights else ""))
         else:
             r.checks["labels"] = "ok"
@@ -1185,7 +1022,7 @@ class Evaluator:
         for key, (k2, _, n2) in SHAPES.items():
             if key == c.key or key in HEAD_SPLITS:
                 continue
-            _, s2, alt2 = self.shape_of(key, c.scope or "sequence", c.position)
+            _, s2, alt2 = self.shape_of(key, c.scope, c.position)
             if shape == s2 or shape in alt2:
                 r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
                                  f"(an {k2}), not of {name} {shape_text(expected)}")
@@ -1200,11 +1037,8 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         ref = m.reference(c)
-        block_op = any(p not in NOT_BLOCK for p in parts_of(c.key)) and c.key != "forward"
-        if c.terms:
-            terms = self._terms(c, r)
-        else:
-            terms = []
+        block_op = in_blocks(parts_of(c.key)) and c.key != "forward"
+        terms = self._terms(c, r) if c.terms else []
         if c.stated == expected:
             r.checks["model"] = "ok"
             if r.checks.get("arithmetic") == "wrong":
@@ -1223,9 +1057,7 @@ class Evaluator:
                     r.reasons.append(f"the expression's {fmt(r.written)} equals "
                                      f"{_either(wm)}")
         if c.quantity == "flops.block" and c.stated != expected and not self.doc.conventions.lm_head:
-            conv = self.doc.conventions
-            head = m.count(("ln_f", "lm_head"), Variant(c.scope, 1, conv.flops_per_mac,
-                                                        conv.attention), c.position)
+            head = m.count(("ln_f", "lm_head"), m.variant(c.scope), c.position)
             r.reasons.append(f"the LM head, outside the document's scope, would add {fmt(head)}")
         if terms:
             self._sum_diagnosis(c, r, terms, ref)
@@ -1252,20 +1084,18 @@ class Evaluator:
         expression = expression or c.expression
         if not c.labels or expression is None:
             return
-        node = parse_expression(expression)
-        if len(additive_terms(node)) != 1:
+        expr = parse_expression(expression)
+        if len(additive_terms(expr)) != 1:
             return
-        fs = factors(node)
+        fs = factors(expr)
         if len(fs) == 1:
             return  # a lone figure's label is the unit of the whole term ("128 FLOPs")
         if len(fs) != len(c.labels):
             r.fail("labels", f"labels lists {len(c.labels)} labels for {len(fs)} factors")
             return
         cfg, fpm = self.doc.config, self.doc.conventions.flops_per_mac
-        vals = []
-        for (_, f), label in zip(fs, c.labels):
-            v = node_value(f, self.bindings)
-            vals.append((v.constant if not v.symbols else None, label.strip().lower(), f.text))
+        vals = [(_value(f, self.bindings), label.strip().lower(), f.text)
+                for (_, f), label in zip(fs, c.labels)]
         problems = []
         flop_factors = [(v, t) for v, lab, t in vals if lab in ("flops", "flop")]
         for v, lab, t in vals:
@@ -1277,9 +1107,7 @@ class Evaluator:
                 if v != want:
                     problems.append(f"the factor {t} labelled {lab} is not {dim} ({fmt(want)})")
         if flop_factors:
-            prod = 1
-            for v, _ in flop_factors:
-                prod = prod * v if v is not None else prod
+            prod = math.prod(v for v, _ in flop_factors if v is not None)
             if prod != fpm:
                 extra = prod / fpm
                 listed = ", ".join(t for _, t in flop_factors)
@@ -1318,17 +1146,15 @@ class Evaluator:
 
     def _terms(self, c: Claim, r: ClaimResult) -> list[TermResult]:
         m = self.model
-        node = parse_expression(c.expression)
-        summands = additive_terms(node)
         sol = r.unknowns
+        bindings = {**self.bindings, **sol}
+        ref = m.reference(c)
         out = []
-        for (sign, n), tid in zip(summands, c.terms):
+        for (sign, n), tid in zip(additive_terms(c.expression), c.terms):
             t = self.by_id[tid]
-            value = sign * node_value(n, self.bindings).subs(sol).constant \
-                if not node_value(n, self.bindings).subs(sol).symbols else None
+            value = _value(n, bindings)
+            value = sign * value if value is not None else None
             expected = m.expected(t.quantity, c.scope, c.blocks, c.position)
-            ref = Variant(c.scope, c.blocks, self.doc.conventions.flops_per_mac,
-                          self.doc.conventions.attention)
             restrict = None
             if t.quantity == "unattributed":
                 restrict = tuple(p for p in parts_of(c.key) if p in OP_NAMES)
@@ -1340,11 +1166,9 @@ class Evaluator:
             out.append(TermResult(tid, n.text, value, expected, t.quantity, match,
                                   t.stated is not None))
             if t.stated is None:  # a term-only claim: its own row
-                tr = ClaimResult(t, n.text + (" (" + ", ".join(f"{k} = {fmt(v)}" for k, v in
-                                                                sol.items()) + ")"
-                                                if any(s in n.text for s in sol) else ""),
-                                 value, None, expected, term_of=c.id)
-                tr.unknowns = {k: v for k, v in sol.items() if k in n.text}
+                own = {k: v for k, v in sol.items() if k in n.symbols}
+                tr = ClaimResult(t, n.text + (f" ({_assignments(sol)})" if own else ""),
+                                 value, None, expected, unknowns=own, term_of=c.id)
                 self._term_row(t, tr, c, value, expected, match, n.text)
                 self.results[t.id] = tr
         r.terms = out
@@ -1352,9 +1176,8 @@ class Evaluator:
 
     def _term_row(self, t, tr, parent, value, expected, match, text):
         m = self.model
-        ref = Variant(parent.scope, parent.blocks, self.doc.conventions.flops_per_mac,
-                      self.doc.conventions.attention)
-        block_op = any(p not in NOT_BLOCK for p in parts_of(t.key))
+        ref = m.reference(parent)
+        block_op = in_blocks(parts_of(t.key))
         if value == expected:
             tr.checks["model"] = "ok"
         elif t.quantity == "unattributed":
@@ -1383,8 +1206,7 @@ class Evaluator:
         if self.doc.conventions.elementwise:
             return 0
         m = self.model
-        ref = Variant(parent.scope, parent.blocks, self.doc.conventions.flops_per_mac,
-                      self.doc.conventions.attention)
+        ref = m.reference(parent)
         parts = parts_of(parent.key)
         return (m.count(parts, replace(ref, ew="elementwise"), parent.position)
                 - m.count(parts, ref, parent.position))
@@ -1404,11 +1226,10 @@ class Evaluator:
             for t in terms:
                 other = self.by_id[t.id]
                 if t.standalone and other.expression:
-                    ov = evaluate(other.expression, self.bindings)
-                    if not ov.symbols and ov.constant != t.value \
-                            and total - t.value + ov.constant == c.stated:
+                    ov = _value(other.expression, self.bindings)
+                    if ov is not None and ov != t.value and total - t.value + ov == c.stated:
                         r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
-                                         f"value {fmt(ov.constant)} instead of "
+                                         f"value {fmt(ov)} instead of "
                                          f"{fmt(t.value)}")
                         break
                 if c.stated == total - t.value:
@@ -1422,16 +1243,14 @@ class Evaluator:
                 r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
                        f"states {fmt(other.stated)}")
         # terms that are wrong in the sum's scope
-        wrong = [t for t in terms if t.value != t.expected]
-        if wrong:
+        if any(t.value != t.expected for t in terms):
             r.checks["terms"] = "wrong"
         for t in terms:
             if not t.standalone or t.value == t.expected:
                 continue
-            sub = self.results.get(t.id) or self.result(self.by_id[t.id])
             if t.match:
                 r.reasons.append(f"{t.id} ({fmt(t.value)}) is {t.match.description}")
-            elif sub.verdict == "wrong":
+            elif self.result(self.by_id[t.id]).verdict == "wrong":
                 r.reasons.append(f"{t.id} ({fmt(t.value)}) is wrong itself (see {t.id})")
         # term-only claims with mislabelled factors
         for t in terms:
@@ -1439,33 +1258,35 @@ class Evaluator:
             if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
                 r.fail("terms", f"in {t.id}, " + res.reasons[-1])
         # counted twice: a term whose operations are already inside another term
+        def ops_of(claim_id: str) -> set:
+            return set(m.live(parts_of(self.by_id[claim_id].key)))
+
         for t in terms:
-            tp = set(self._live(parts_of(self.by_id[t.id].key)))
+            tp = ops_of(t.id)
             for u in terms:
                 if u is t or not tp:
                     continue
-                up = set(self._live(parts_of(self.by_id[u.id].key)))
+                up = ops_of(u.id)
                 if tp < up or (tp == up and terms.index(u) < terms.index(t)):
-                    inner = [s for s in self._subterms(u.id) if s.value == t.value
-                             and set(self._live(parts_of(self.by_id[s.id].key))) == tp]
+                    inner = [s for s in self.result(self.by_id[u.id]).terms
+                             if s.value == t.value and ops_of(s.id) == tp]
                     r.fail("terms", f"{t.id} ({fmt(t.value)}) is counted twice: "
                            f"{' + '.join(sorted(tp, key=list(OP_NAMES).index))} is already "
                            f"inside {u.id}"
                            + (f", whose {fmt(u.value)} includes {fmt(inner[0].value)} for it "
                               f"({inner[0].id})" if inner else ""))
-                    self._mark_twice(t, u)
+                    if not t.standalone and t.id in self.results:
+                        self.results[t.id].fail("terms", f"counted twice: {u.id} already "
+                                                "includes it")
                     break
         # a term with no counterpart; mixed scopes; one block for many
         scopes: dict[str, list[str]] = {}
         block_counts = []
         for t in terms:
-            matches = [t.match] if t.match else []
-            if not matches and t.value == t.expected:
-                scopes.setdefault(c.scope, []).append(t.id)
-                block_counts.append(c.blocks)
-            for mt in matches:
-                scopes.setdefault(mt.variant.scope, []).append(t.id)
-                block_counts.append(mt.variant.blocks)
+            counted = t.match.variant if t.match else (ref if t.value == t.expected else None)
+            if counted is not None:
+                scopes.setdefault(counted.scope, []).append(t.id)
+                block_counts.append(counted.blocks)
             if self.by_id[t.id].quantity == "unattributed" and t.value:
                 r.fail("terms", f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count")
         if len(scopes) > 1:
@@ -1485,38 +1306,17 @@ class Evaluator:
                                      f"equals {_either(found)}")
                     break
 
-    def _live(self, parts) -> list:
-        v = Variant("sequence", 1, self.doc.conventions.flops_per_mac,
-                    self.doc.conventions.attention)
-        return [p for p in parts if self.model.count((p,), v)]
-
-    def _subterms(self, cid: str) -> list[TermResult]:
-        res = self.results.get(cid) or self.result(self.by_id[cid])
-        return res.terms
-
-    def _mark_twice(self, t: TermResult, u: TermResult) -> None:
-        res = self.results.get(t.id)
-        if res is not None and not t.standalone:
-            res.fail("terms", f"counted twice: {u.id} already includes it")
-
 
 def _either(matches: list[Match]) -> str:
     """The cheapest match's description, and a second one as cheap if there is one."""
-    best = [m.description for m in matches if m.cost == matches[0].cost][:2]
+    first = matches[0]
+    best = [m.description for m in matches
+            if (m.cost, m.quantity_cost) == (first.cost, first.quantity_cost)][:2]
     return ", or ".join(best) if len(best) < 2 else f"{best[0]} (or {best[1]})"
 
 
 def _sort_key(d):
     return (1, 0) if isinstance(d, Batch) else (0, d)
-
-
-def _solve(value: Lin, stated) -> dict | None:
-    """The unknown that makes ``value == stated`` (one unknown, linear), or None."""
-    if len(value.symbols) != 1 or stated is None:
-        return None
-    s = value.symbols[0]
-    coef = value.terms[s]
-    return {s: (Fraction(stated) - value.constant) / coef}
 
 
 def evaluate_claims(claims_file: ClaimsFile) -> list[ClaimResult]:

@@ -19,8 +19,9 @@ from pathlib import Path
 from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import Table, config_note, flop_table, shape_table
-from .claims import (Batch, ClaimResult, ClaimsFile, evaluate_claims, fmt, load_claims,
-                     shape_text)
+from .arithmetic import find_equations
+from .claims import (ClaimResult, ClaimsFile, document_sha256, evaluate_claims, fmt,
+                     json_value, load_claims, shape_text)
 
 AUDIT_SCHEMA_VERSION = 1
 
@@ -65,17 +66,18 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
     """
     if text is None and claims is None:
         raise FlopcalcError("nothing to audit: give a document's text, a claims file, or both")
-    if claims is not None:
-        cf = load_claims(claims)
+    cf = load_claims(claims) if claims is not None else None
+    if cf is not None:
         result = AuditResult(cf.document.config, cf.document.conventions, cf,
                              evaluate_claims(cf))
     else:
         result = AuditResult(Config(), Conventions())
     if text is not None:
-        from . import arithmetic
-
-        result.equations = arithmetic.find_equations(text)
-        if result.claims_file is not None:
+        result.equations = find_equations(text)
+        if cf is not None:
+            if cf.document.sha256 and document_sha256(text) != cf.document.sha256:
+                result.warnings.append(f"the text is not the document of {cf.source} "
+                                       "(its sha256 differs)")
             result.warnings += _transcription_warnings(text, result.claims)
     return result
 
@@ -186,14 +188,6 @@ def audit_tables(result: AuditResult) -> list[Table]:
 
 # ----------------------------------------------------------------------------- JSON
 
-def _json(x):
-    if isinstance(x, Fraction):
-        return x.numerator if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
-    if isinstance(x, tuple):
-        return ["batch_size" if isinstance(d, Batch) else _json(d) for d in x]
-    return x
-
-
 def audit_json(result: AuditResult) -> dict:
     """The audit as a JSON document (schema ``flopcalc.audit``, docs/audit.md)."""
     cfg, conv = result.config, result.conventions
@@ -216,10 +210,10 @@ def audit_json(result: AuditResult) -> dict:
         },
         "claims": [r.as_dict() for r in result.claims],
         "arithmetic": None if result.equations is None else [
-            {"line": e.line, "expression": e.expression, "stated": _json(e.stated),
-             "computed": _json(e.computed), "unknowns": list(e.unknowns),
-             "solution": _json(e.solution), "verdict": e.verdict,
-             "difference": _json(e.difference)}
+            {"line": e.line, "expression": e.expression, "stated": json_value(e.stated),
+             "computed": json_value(e.computed), "unknowns": list(e.unknowns),
+             "solution": json_value(e.solution), "verdict": e.verdict,
+             "difference": json_value(e.difference)}
             for e in result.equations],
         "warnings": list(result.warnings),
         "flopcalc": {"block": report.block_total, "blocks": report.blocks_total,

@@ -1,0 +1,498 @@
+"""The claims audit: the seed document's claims checked against flopcalc's model.
+
+Each expected number is worked out here from the architecture (a (m, k) @ (k, n) matmul is
+m*k*n multiply-adds, 2 FLOPs each), never taken from flopcalc. The shipped claims file
+(flopcalc/data/gpt2-document.toml) is the transcription of the seed document; these tests
+never read the document itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from conftest import B, D, DFF, DH, H, L, NL, V
+from flopcalc import render
+from flopcalc.audit.claims import (BATCH, claims_for_text, document_sha256, evaluate,
+                                   evaluate_claims, load_claims, parse_claims, parse_expression,
+                                   shipped_claims, solve)
+from flopcalc.audit.report import audit_json, audit_tables, run_audit
+from flopcalc.config import FlopcalcError
+
+# Per block, per sequence of L = 128 tokens, 2 FLOPs per multiply-add, dense, matmuls only.
+PROJ = 2 * B * L * D * D                   # one of Q, K, V, or W_o        = 150,994,944
+QKV = 3 * PROJ                             #                                = 452,984,832
+SCORES = 2 * B * H * L * L * DH            # Q·Kᵀ, all heads                =  25,165,824
+ATTN_V = 2 * B * H * L * L * DH            # softmax·V                      =  25,165,824
+ATTENTION = SCORES + ATTN_V + PROJ         # as the document groups it      = 201,326,592
+FFN = 2 * (2 * B * L * D * DFF)            # ffn_up + ffn_down              = 1,207,959,552
+ONE_BLOCK = QKV + ATTENTION + FFN          #                                = 1,862,270,976
+LM_HEAD = 2 * B * L * D * V                #                                = 9,880,928,256
+# One token decoded at position 128 with a KV cache (the document's per-token terms).
+TOKEN_SCORES = 2 * B * H * 1 * L * DH      # 196,608
+TOKEN_W_O = 2 * B * 1 * D * D              # 1,179,648
+
+assert (QKV, ATTENTION, FFN, ONE_BLOCK) == (452_984_832, 201_326_592, 1_207_959_552,
+                                            1_862_270_976)
+
+
+@pytest.fixture(scope="module")
+def audit():
+    return run_audit(None, "gpt2-document")
+
+
+def claim(audit, claim_id):
+    return audit.claim(claim_id)
+
+
+# ---------------------------------------------------------------------------------------
+# The shipped claims file
+# ---------------------------------------------------------------------------------------
+
+def test_the_seed_documents_claims_file_ships_with_flopcalc():
+    assert "gpt2-document" in shipped_claims()
+    cf = load_claims("gpt2-document")
+    cfg = cf.document.config
+    assert (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, cfg.seq_len, cfg.batch) == (
+        768, 12, 12, 3072, 128, 1)
+    assert cf.document.conventions.flops_per_mac == 2
+    ids = [c.id for c in cf.claims]
+    assert len(ids) == len(set(ids))
+    assert all(c.line is None or 1 <= c.line <= 102 for c in cf.claims)
+    # every numeric and shape claim of the FLOP section is transcribed
+    assert {"qkv", "mha", "ffn", "total", "w_q", "q", "embedding.heads"} <= set(ids)
+
+
+def test_the_shipped_claims_file_has_the_documents_fingerprint():
+    doc = load_claims("gpt2-document").document
+    assert doc.sha256 == "201121f3495a65b9c0cf61625129a34ffac4265237e93bac63d19a533aa59b13"
+
+
+NOTES = "# My notes\n\nQKV: 3 × 128 × 768 × 768 × 2 = 452,984,832\n"
+
+
+def test_claims_for_text_finds_the_claims_file_by_the_texts_sha256(tmp_path):
+    digest = hashlib.sha256(NOTES.encode("utf-8")).hexdigest()   # LF line ends
+    assert document_sha256(NOTES) == document_sha256(NOTES.replace("\n", "\r\n")) == digest
+    path = tmp_path / "notes.toml"
+    path.write_text(USER_HEADER.replace('title = "My notes"',
+                                        f'title = "My notes"\nsha256 = "{digest.upper()}"')
+                    + '[[claim]]\nid = "seq_len"\nquantity = "dim.seq_len"\nstated = 128\n',
+                    encoding="utf-8")
+    assert load_claims(path).document.sha256 == digest
+    assert claims_for_text(NOTES, ["gpt2-document", path]) == str(path)
+    assert claims_for_text(NOTES.replace("\n", "\r\n"), [path]) == str(path)
+    assert claims_for_text(NOTES + "more\n", [path]) is None
+    assert claims_for_text(NOTES) is None                 # no shipped file is for these notes
+    assert not run_audit(NOTES, path).warnings
+    assert "sha256" in run_audit(NOTES + "more\n", path).warnings[0]
+
+
+@pytest.mark.parametrize("value", ['"abc"', "12", f'"{"g" * 64}"'])
+def test_a_malformed_sha256_is_an_error(value):
+    with pytest.raises(FlopcalcError, match="sha256"):
+        parse_claims(f"[document]\nsha256 = {value}\n" + USER_HEADER.split("[document]\n")[1]
+                     + '[[claim]]\nid = "a"\nquantity = "dim.seq_len"\nstated = 128\n')
+
+
+def test_the_document_does_not_pass_the_audit(audit):
+    assert audit.ok is False
+    assert audit.wrong_claims
+
+
+# ---------------------------------------------------------------------------------------
+# FLOP claims
+# ---------------------------------------------------------------------------------------
+
+def test_qkv_states_two_of_the_three_projections(audit):
+    r = claim(audit, "qkv")
+    assert r.verdict == "wrong"
+    assert r.written == 3 * 128 * 768 * 768 * 2 == QKV      # the expression is right
+    assert r.stated == 2 * PROJ == 301_989_888             # the stated value is not
+    assert r.expected == QKV
+    assert r.checks["arithmetic"] == "wrong" and r.checks["model"] == "wrong"
+    assert "evaluates to 452,984,832" in r.reason
+    assert f"{QKV - 301_989_888:,} less" in r.reason
+    assert "2 of the 3" in r.reason
+
+
+def test_mha_is_per_token_one_block_not_twelve_layers(audit):
+    r = claim(audit, "mha")
+    assert r.verdict == "wrong"
+    assert r.unknowns == {"L": 128}                         # the sum holds only for L = 128
+    assert r.written == r.stated == 1_605_632
+    assert r.expected == NL * ATTENTION == 2_415_919_104
+    assert f"{ATTENTION:,}" in r.reason                     # one block's correct count
+    assert "per-token" in r.reason and "per-sequence" in r.reason
+    assert f"not for {NL} blocks" in r.reason
+    # without the mask term, the rest is attention for one decoded token in one block
+    assert f"{TOKEN_SCORES + TOKEN_SCORES + TOKEN_W_O:,}" in r.reason
+
+
+@pytest.mark.parametrize("term, value", [("mha.scores", TOKEN_SCORES),
+                                         ("mha.values", TOKEN_SCORES),
+                                         ("mha.w_o", TOKEN_W_O)])
+def test_mha_terms_are_per_token_counts(audit, term, value):
+    r = claim(audit, term)
+    assert r.term_of == "mha"
+    assert r.written == value
+    assert r.verdict == "wrong"
+    assert "per token" in r.reason and "one block" in r.reason
+
+
+def test_mha_mask_term_is_no_dot_product_and_has_no_heads(audit):
+    r = claim(audit, "mha.mask")
+    assert r.written == 1 * 128 * 128 * 2
+    assert r.expected == 0                                   # a matmul-only count
+    assert r.verdict == "wrong"
+    assert "elementwise, not a dot product" in r.reason
+    assert "one head" in r.reason and "per sequence" in r.reason
+    assert f"{H * L * L:,} per block" in r.reason            # counted elementwise: 1 per score
+
+
+def test_ffn_stray_plus_128_and_the_mislabelled_factor(audit):
+    r = claim(audit, "ffn")
+    assert r.verdict == "wrong"
+    assert r.written == 128 * 768 * 3072 * 2 * 2 + 128 == FFN + 128
+    assert r.stated == r.expected == FFN                     # the stated value is right
+    assert r.checks["arithmetic"] == "wrong" and r.checks["model"] == "ok"
+    assert "128 less" in r.reason and "ffn.extra" in r.reason
+    assert "number of FFN matmuls" in r.reason
+    extra = claim(audit, "ffn.extra")
+    assert extra.verdict == "wrong" and extra.expected == 0
+    assert "no operation" in extra.reason
+    matmuls = claim(audit, "ffn.matmuls")
+    assert matmuls.written == matmuls.expected == FFN
+    assert matmuls.checks["labels"] == "wrong"
+
+
+def test_total_adds_wrongly_counts_w_o_twice_mixes_scopes_and_is_one_block(audit):
+    r = claim(audit, "total")
+    assert r.verdict == "wrong"
+    terms = [1_207_959_552, 1_605_632, 1_179_648, 301_989_888]
+    assert r.written == sum(terms) == 1_512_734_720
+    assert r.stated == 1_512_734_848 == sum(terms) + 128     # the FFN's "+ 128" carried over
+    assert r.expected == NL * ONE_BLOCK == 22_347_251_712
+    reason = r.reason
+    assert "128 more" in reason and "1,207,959,680" in reason
+    assert "counted twice" in reason and "mha.w_o" in reason
+    assert "per-token terms (total.w_o)" in reason
+    assert f"not for {NL} blocks" in reason
+    assert f"{ONE_BLOCK:,}" in reason and f"{LM_HEAD:,}" in reason
+    assert "2 of the 3" in reason                           # the QKV term
+    assert "counted twice" in claim(audit, "total.w_o").reason
+
+
+def test_flops_per_mac_is_per_multiply_add_not_per_dot_product(audit):
+    r = claim(audit, "flops_per_mac")
+    assert r.stated == r.expected == 2
+    assert r.verdict == "wrong" and r.checks["labels"] == "wrong"
+    assert "multiply-add, not of a dot product" in r.reason
+    assert f"{DH} multiplications and {DH - 1} additions" in r.reason
+
+
+# ---------------------------------------------------------------------------------------
+# Shape claims
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim_id", ["w_q", "w_k", "w_v", "w_o"])
+def test_weights_have_no_batch_dimension(audit, claim_id):
+    r = claim(audit, claim_id)
+    assert r.stated == (BATCH, 768, 768)
+    assert r.expected == (D, D)
+    assert r.verdict == "wrong" and "no batch dimension" in r.reason
+
+
+@pytest.mark.parametrize("claim_id", ["embedding.heads", "q.heads", "k.heads", "v.heads"])
+def test_head_split_order_is_heads_then_d_head(audit, claim_id):
+    r = claim(audit, claim_id)
+    assert r.stated == (BATCH, 128, 64, 12)
+    assert r.expected == (BATCH, L, H, DH)
+    assert r.verdict == "wrong"
+    assert "(B, 128, 12, 64)" in r.reason and "(B, 12, 128, 64)" in r.reason
+
+
+def test_query_of_a_full_forward_has_all_128_tokens(audit):
+    r = claim(audit, "q")
+    assert r.written == (BATCH, 1, D)                        # "(batch_size, 1 token, hidden_size)"
+    assert r.stated == r.expected == (BATCH, L, D)
+    assert r.verdict == "wrong" and r.checks["model"] == "ok"
+    assert "one token decoded with a KV cache" in r.reason
+
+
+def test_input_embedding_is_an_activation_not_a_weight_matrix(audit):
+    r = claim(audit, "embedding")
+    assert r.stated == r.expected == (BATCH, L, D)
+    assert r.verdict == "wrong" and r.checks["labels"] == "wrong"
+    assert f"wte.weight ({V}, {D})" in r.reason
+
+
+@pytest.mark.parametrize("claim_id", [
+    "n_layers", "seq_len", "d_model", "d_ff", "k", "v", "w_ffn_up", "w_ffn_down",
+    "attention.d_model", "attention.seq_len", "attention.n_heads", "d_head", "ffn.d_model",
+    "ffn.seq_len", "ffn.d_ff"])
+def test_correct_claims_are_ok(audit, claim_id):
+    r = claim(audit, claim_id)
+    assert r.verdict == "ok", r.reason
+    assert r.reason == ""
+
+
+def test_ffn_weight_shapes_are_right(audit):
+    assert claim(audit, "w_ffn_up").expected == (D, DFF)
+    assert claim(audit, "w_ffn_down").expected == (DFF, D)
+    assert claim(audit, "d_head").written == Fraction(768, 12) == DH
+
+
+# ---------------------------------------------------------------------------------------
+# A user's own claims file
+# ---------------------------------------------------------------------------------------
+
+USER_HEADER = """
+[document]
+title = "My notes"
+[document.config]
+seq_len = 128
+[document.conventions]
+embeddings = false
+lm_head = false
+"""
+
+
+def test_a_users_correct_claims_pass(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_HEADER + f"""
+[[claim]]
+id = "qkv"
+quantity = "flops.qkv_proj"
+expression = "3 × 128 × 768 × 768 × 2"
+labels = ["", "tokens", "embeddings", "embeddings", "FLOPs"]
+stated = {QKV}
+
+[[claim]]
+id = "blocks"
+quantity = "flops.block"
+blocks = 12
+stated = "{NL * ONE_BLOCK:,}"
+
+[[claim]]
+id = "token"
+quantity = "flops.scores"
+scope = "token"
+stated = {TOKEN_SCORES}
+
+[[claim]]
+id = "w_q"
+quantity = "shape.wq"
+stated_shape = [768, 768]
+""", encoding="utf-8")
+    result = run_audit(None, path)
+    assert result.ok, [(r.id, r.reason) for r in result.wrong_claims]
+
+
+def test_a_users_wrong_claim_fails_with_a_diagnosis(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_HEADER + f"""
+[[claim]]
+id = "ffn"
+quantity = "flops.ffn"
+stated = {FFN // 2}
+""", encoding="utf-8")
+    result = run_audit(None, str(path))
+    assert not result.ok
+    r = result.claim("ffn")
+    assert r.verdict == "wrong" and r.expected == FFN
+    assert "1 FLOP per multiply-add" in r.reason or "1 of the 2" in r.reason
+
+
+def test_the_documented_example_runs(tmp_path):
+    doc = docs_example()
+    path = tmp_path / "example.toml"
+    path.write_text(doc, encoding="utf-8")
+    result = run_audit(None, path)
+    assert result.claim("qkv").verdict == "ok"
+    attn = result.claim("attn")
+    assert attn.verdict == "wrong" and attn.unknowns == {"L": 128}
+    assert attn.expected == NL * ATTENTION
+
+
+def docs_example() -> str:
+    """The TOML example of docs/audit.md."""
+    text = (Path(__file__).parent.parent / "docs" / "audit.md").read_text(encoding="utf-8")
+    start = text.index("```toml\n") + len("```toml\n")
+    return text[start:text.index("```", start)]
+
+
+def test_term_claims_inherit_the_sums_scope_and_sums_check_double_counting():
+    cf = parse_claims(USER_HEADER + f"""
+[[claim]]
+id = "sum"
+quantity = "flops.attention"
+expression = "{SCORES} + {ATTN_V} + {PROJ} + {PROJ}"
+terms = ["s", "v", "o", "o2"]
+stated = {ATTENTION + PROJ}
+[[claim]]
+id = "s"
+quantity = "flops.scores"
+[[claim]]
+id = "v"
+quantity = "flops.attn_values"
+[[claim]]
+id = "o"
+quantity = "flops.out_proj"
+[[claim]]
+id = "o2"
+quantity = "flops.out_proj"
+""")
+    results = {r.id: r for r in evaluate_claims(cf)}
+    assert results["s"].verdict == results["v"].verdict == results["o"].verdict == "ok"
+    assert results["sum"].verdict == "wrong"
+    assert "o2" in results["sum"].reason and "counted twice" in results["sum"].reason
+
+
+# ---------------------------------------------------------------------------------------
+# Bad input: one-line FlopcalcError
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, words", [
+    ("[document\n", "invalid TOML"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.fnn"\nstated = 1\n',
+     "unknown quantity 'flops.fnn'"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.ffn"\n', "needs stated"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.ffn"\nstated = 1\nscop = "token"\n',
+     "unknown key 'scop'"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.ffn"\nstated = 1\n'
+     'expression = "2 ×"\n', "expression"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "shape.wq"\nstated_shape = ["foo", 2]\n',
+     "'foo'"),
+])
+def test_malformed_claims_files_raise_one_line_errors(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FlopcalcError) as e:
+        run_audit(None, path)
+    message = str(e.value)
+    assert "\n" not in message and words in message and str(path) in message
+
+
+def test_unknown_shipped_name_and_missing_file(tmp_path):
+    with pytest.raises(FlopcalcError, match="gpt2-document"):
+        run_audit(None, "no-such-claims")
+    with pytest.raises(FlopcalcError, match="cannot read"):
+        run_audit(None, tmp_path / "missing.toml")
+    with pytest.raises(FlopcalcError):
+        run_audit(None, None)
+
+
+# ---------------------------------------------------------------------------------------
+# The text's arithmetic, tables and JSON
+# ---------------------------------------------------------------------------------------
+
+def test_with_a_text_the_arithmetic_runs_too(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_HEADER + f"""
+[[claim]]
+id = "qkv"
+line = 1
+quantity = "flops.qkv_proj"
+expression = "3 × 128 × 768 × 768 × 2"
+stated = {QKV}
+""", encoding="utf-8")
+    good = run_audit(f"QKV: 3 × 128 × 768 × 768 × 2 = {QKV:,}\n", path)
+    assert good.equations and good.ok and not good.warnings
+    bad = run_audit(f"QKV: 3 × 128 × 768 × 768 × 2 = {QKV:,}\nand 2 + 2 = 5\n", path)
+    assert not bad.ok and bad.claim("qkv").verdict == "ok"   # the claims hold, the text not
+    moved = run_audit(f"\nQKV: 3 × 128 × 768 × 768 × 2 = {QKV:,}\n", path)
+    assert moved.warnings and "line 1" in moved.warnings[0]
+
+
+def test_tables_claims_then_corrected_flops_and_shapes(audit):
+    tables = audit_tables(audit)
+    claims_table = tables[0]
+    assert claims_table.columns == ["id", "line", "quantity", "as written", "stated",
+                                    "recomputed", "flopcalc", "verdict", "reason"]
+    assert len(claims_table.rows) == len(audit.claims)
+    assert [t.title for t in tables[1:]][0].startswith("FLOPs")
+    flops = tables[1]
+    assert any(row[1] == "one block" and row[5] == ONE_BLOCK for row in flops.totals)
+    assert tables[2].title == "Shapes"
+    markdown = render.to_markdown(tables)
+    assert "301,989,888" in markdown and "| wrong |" in markdown
+    assert render.to_csv(tables).count("# ") >= 3
+
+
+def test_json_is_serialisable_with_integer_counts(audit):
+    doc = audit_json(audit)
+    text = json.dumps(doc)
+    back = json.loads(text)
+    assert back["schema"] == "flopcalc.audit" and back["ok"] is False
+    assert back["summary"]["claims"] == len(audit.claims)
+    by_id = {c["id"]: c for c in back["claims"]}
+    assert by_id["qkv"]["stated"] == 301_989_888 and by_id["qkv"]["flopcalc"] == QKV
+    assert by_id["total"]["flopcalc"] == NL * ONE_BLOCK
+    assert by_id["w_q"]["stated"] == ["batch_size", 768, 768]
+    assert by_id["mha"]["unknowns"] == {"L": 128}
+    assert back["flopcalc"]["block"] == ONE_BLOCK
+    assert back["flopcalc"]["lm_head"] == LM_HEAD
+
+    def no_floats(x):
+        if isinstance(x, dict):
+            return all(no_floats(v) for v in x.values())
+        if isinstance(x, list):
+            return all(no_floats(v) for v in x)
+        return not isinstance(x, float)
+
+    assert no_floats(back)
+
+
+# ---------------------------------------------------------------------------------------
+# The claims' expressions: read by flopcalc.audit.arithmetic, the parser of the text's equations
+# ---------------------------------------------------------------------------------------
+
+def test_claims_use_the_arithmetic_parser():
+    from flopcalc.audit import arithmetic, claims
+
+    for name in ("parse_expression", "evaluate", "solve", "additive_terms", "factors",
+                 "ExpressionError"):
+        assert getattr(claims, name) is getattr(arithmetic, name)
+
+
+def test_expressions_are_exact_with_separators_units_and_one_unknown():
+    assert (evaluate("1,207,959,552 + (1,179,648 + 301,989,888)")
+            == 1207959552 + 1179648 + 301989888)
+    assert evaluate("3 × 128 tokens × 768 embeddings x 768 * 2 FLOPs") == QKV
+    assert evaluate("768 / 12") == 64
+    assert evaluate("4 * hidden_size", {"hidden_size": 768}) == 3072
+    expr = parse_expression("2 × 12 × L × 64 + 1")
+    assert expr.symbols == ("L",)
+    assert evaluate(expr, {"L": 0}) == 1 and evaluate(expr, {"L": 1}) == 2 * 12 * 64 + 1
+    assert solve(expr, {}, 2 * 12 * 128 * 64 + 1) == 128
+
+
+@pytest.mark.parametrize("fpm, attention, elementwise", [(2, "dense", False), (1, "causal", True),
+                                                          (2, "causal", False)])
+def test_the_audits_counts_are_flopcalcs_own(fpm, attention, elementwise):
+    """The claims engine counts through the same model as `flopcalc flops` (any conventions)."""
+    from flopcalc.analysis import decode_report, flop_report
+    from flopcalc.audit.claims import Model
+
+    cf = parse_claims(f"""
+[document.conventions]
+flops_per_mac = {fpm}
+attention = "{attention}"
+elementwise = {str(elementwise).lower()}
+[[claim]]
+id = "x"
+quantity = "flops.block"
+stated = 1
+""")
+    doc = cf.document
+    model = Model(doc)
+    full = flop_report(doc.config, doc.conventions)
+    token = decode_report(doc.config, doc.config.seq_len, doc.conventions)
+    assert model.expected("flops.block", "sequence", NL) == full.blocks_total
+    assert model.expected("flops.block", "token", 1) == token.block_total
+    assert model.expected("flops.forward", "sequence", 1) == full.total
