@@ -234,7 +234,7 @@ def params(
     qkv: QkvOpt = Qkv.fused, no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
-    """Every parameter tensor's shape and count, per block and in total (LM head tied)."""
+    """Every parameter tensor's shape and count, per block and in total."""
     from .analysis import param_report
     from .tables import param_json, param_table
 

@@ -69,10 +69,12 @@ class Config:
     def as_dict(self) -> dict:
         return {**asdict(self), "d_head": self.d_head}
 
-    def describe(self) -> str:
+    def describe(self, with_input: bool = True) -> str:
+        """One line of every field; ``with_input=False`` leaves out seq_len and batch."""
+        data = f"seq_len={self.seq_len}, batch={self.batch}, " if with_input else ""
         return (f"d_model={self.d_model}, n_heads={self.n_heads} (d_head={self.d_head}), "
                 f"n_layers={self.n_layers}, d_ff={self.d_ff}, vocab={self.vocab}, "
-                f"n_positions={self.n_positions}, seq_len={self.seq_len}, batch={self.batch}, "
+                f"n_positions={self.n_positions}, {data}"
                 f"QKV {'fused' if self.fused_qkv else 'separate'}"
                 f"{'' if self.bias else ', no bias'}"
                 f"{'' if self.tied_lm_head else ', untied LM head'}")

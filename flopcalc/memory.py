@@ -29,6 +29,7 @@ from math import prod
 from .analysis import counted, model_ops, op_flops, param_report
 from .config import Config, Conventions, FlopcalcError, Mode
 from .model import Op
+from .tables import JSON_SCHEMA_VERSION
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 
@@ -640,7 +641,7 @@ def memory_json(report: MemoryReport) -> dict:
     cfg, act, dev, sel = report.config, report.activations, report.device, report.selected
     size = dtype_bytes(report.dtype)
     return {
-        "schema": "flopcalc.memory", "schema_version": 1,
+        "schema": "flopcalc.memory", "schema_version": JSON_SCHEMA_VERSION,
         "config": cfg.as_dict(),
         "conventions": {**report.conventions.as_dict(),
                         "description": report.conventions.describe()},

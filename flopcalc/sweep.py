@@ -278,10 +278,10 @@ def shares(per_op, total) -> list[str]:
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
     each operation's share of it."""
-    from .tables import Table, config_note, readable
+    from .tables import Table, config_note, flop_unit, readable
 
     conv = result.conventions
-    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    unit = flop_unit(conv)
     swept = "; ".join(f"{a.name} {_axis_text(a)}" for a in result.axes)
     notes = [config_note(result.first) + " (the first point)", f"Swept: {swept}.",
              f"Conventions: {conv.describe()}",
@@ -345,7 +345,7 @@ def sweep_json(result: SweepResult) -> str:
     ``total``, and per operation (in ``operations`` order) ``flops`` and ``share``."""
     import json
 
-    from .tables import JSON_SCHEMA_VERSION
+    from .tables import JSON_SCHEMA_VERSION, mode_json
 
     mode = result.first_mode
     head = {
@@ -354,7 +354,7 @@ def sweep_json(result: SweepResult) -> str:
         "swept": {a.name: list(a.values) for a in result.axes},
         "conventions": {**result.conventions.as_dict(),
                         "description": result.conventions.describe()},
-        "mode": {"kind": mode.kind, "recompute": mode.recompute},
+        "mode": mode_json(mode),  # its swept fields: at the first point
         "columns": list(result.columns),
         "operations": [{"section": s, "name": n} for s, n in result.ops],
         "skipped": result.skipped,

@@ -58,14 +58,19 @@ def percent(part: int, whole: int) -> str:
     return f"{hundredths // 100}.{hundredths % 100:02d}%"
 
 
-def config_note(config) -> str:
-    return f"Config: {config.describe()}"
+def flop_unit(conv) -> str:
+    """What a count is in: FLOPs (2 per multiply-add), MACs, or MACs plus elementwise FLOPs."""
+    return "FLOP" if conv.flops_per_mac == 2 else ("op" if conv.elementwise else "MAC")
+
+
+def config_note(config, with_input: bool = True) -> str:
+    return f"Config: {config.describe(with_input)}"
 
 
 def flop_table(report: FlopReport) -> Table:
     """One row per counted operation, then the per-block, all-block, section and grand totals."""
     cfg, conv = report.config, report.conventions
-    unit = "FLOP" if conv.flops_per_mac == 2 else ("op" if conv.elementwise else "MAC")
+    unit = flop_unit(conv)
     n = cfg.n_layers
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
@@ -107,9 +112,12 @@ def param_table(report: ParamReport) -> Table:
     n = cfg.n_layers
     table = Table(
         title="Parameters",
-        notes=[config_note(cfg),
-               "Counted: every weight, bias and LayerNorm tensor; the LM head is tied to wte "
-               "(no tensor of its own). Block rows are for one block (h.0 … "
+        notes=[config_note(cfg, with_input=False),
+               "Counted: every weight, bias and LayerNorm tensor; "
+               + ("the LM head is tied to wte (no tensor of its own)" if cfg.tied_lm_head else
+                  "the LM head is untied (its own lm_head.weight)")
+               + ". Non-embedding: all but wte, wpe and an untied LM head (Kaplan et al.'s N). "
+               "Block rows are for one block (h.0 … "
                f"h.{n - 1}). Independent of seq_len and batch."],
         columns=["section", "operation", "tensor", "shape", "parameters", "≈"],
         align="llllrr")
@@ -120,7 +128,8 @@ def param_table(report: ParamReport) -> Table:
     for label, value in [("one block", report.block_total),
                          (f"{n} blocks", report.block_total * n),
                          ("embedding", report.section_total("embedding")),
-                         ("head (ln_f; LM head tied)", report.section_total("head")),
+                         ("head (ln_f" + ("; LM head tied)" if cfg.tied_lm_head else
+                                            ", lm_head)"), report.section_total("head")),
                          ("non-embedding", report.non_embedding),
                          ("total", report.total)]:
         table.totals.append(["", label, "", "", value, readable(value, "")])
@@ -186,7 +195,8 @@ def mode_json(mode) -> dict:
 def param_json(report: ParamReport) -> dict:
     return {
         "schema": "flopcalc.params", "schema_version": JSON_SCHEMA_VERSION,
-        "config": report.config.as_dict(),
+        "config": {k: v for k, v in report.config.as_dict().items()  # no input: no L, no B
+                   if k not in ("seq_len", "batch")},
         "rows": [{"section": r.section, "operation": r.op, "name": r.param.name,
                   "shape": list(r.param.shape), "count": r.param.count,
                   "times": report.config.n_layers if r.section == "block" else 1}
@@ -212,7 +222,7 @@ def shape_json(report: ShapeReport) -> dict:
 def verify_table(result) -> Table:
     """Analytical against measured FLOPs and shapes, per operation and per block."""
     cfg, conv = result.config, result.conventions
-    unit = "FLOP" if conv.flops_per_mac == 2 else "MAC"
+    unit = flop_unit(conv)
     how = ("dense: all positions at once, full L×L scores then masked" if result.mode == "dense"
            else "incremental: token by token with a KV cache; shapes are the last step's")
     table = Table(

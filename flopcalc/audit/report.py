@@ -18,12 +18,11 @@ from pathlib import Path
 
 from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
-from ..tables import Table, config_note, flop_table, shape_table
+from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
 from .arithmetic import find_equations
 from .claims import (ClaimResult, ClaimsFile, document_sha256, evaluate_claims, fmt,
                      json_value, load_claims, shape_text)
 
-AUDIT_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -197,7 +196,7 @@ def audit_json(result: AuditResult) -> dict:
                                         elementwise=conv.elementwise))
     doc = result.claims_file.document if result.claims_file else None
     return {
-        "schema": "flopcalc.audit", "schema_version": AUDIT_SCHEMA_VERSION,
+        "schema": "flopcalc.audit", "schema_version": JSON_SCHEMA_VERSION,
         "ok": result.ok,
         "document": ({"title": doc.title, "author": doc.author,
                       "claims": result.claims_file.source} if doc else None),
