@@ -235,20 +235,28 @@ class Mode:
             raise FlopcalcError(f"mode must be one of {', '.join(MODES)}, got {self.kind!r}")
         if self.recompute and self.kind != "train":
             raise FlopcalcError("--recompute applies to --mode train only")
+        if self.position is not None and self.kind != "decode":
+            raise FlopcalcError("--position applies to --mode decode only")
+        if (self.prompt is not None or self.new_tokens is not None) and self.kind != "generate":
+            raise FlopcalcError("--prompt and --new-tokens apply to --mode generate only")
 
     def resolved(self, config: Config) -> Mode:
         """This mode with its defaults filled in from ``config`` and checked against it."""
-        position = self.position if self.position is not None else config.seq_len
-        prompt = self.prompt if self.prompt is not None else config.seq_len
-        new = self.new_tokens if self.new_tokens is not None else 1
-        for name, value in (("position", position), ("prompt", prompt), ("new_tokens", new)):
+        if self.kind == "decode":
+            filled = {"position": config.seq_len if self.position is None else self.position}
+        elif self.kind == "generate":
+            filled = {"prompt": config.seq_len if self.prompt is None else self.prompt,
+                      "new_tokens": 1 if self.new_tokens is None else self.new_tokens}
+        else:
+            return self
+        for name, value in filled.items():
             if not _is_int(value) or value <= 0:
                 raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
-        last = {"decode": position, "generate": prompt + new - 1}.get(self.kind, 0)
+        last = filled.get("position") or filled.get("prompt", 0) + filled.get("new_tokens", 0) - 1
         if not fits(config.d_model, config.n_heads, config.seq_len, config.n_positions, last):
             raise FlopcalcError(f"the last position ({last}) exceeds n_positions "
                                 f"({config.n_positions}); GPT-2 has no position embedding beyond it")
-        return replace(self, position=position, prompt=prompt, new_tokens=new)
+        return replace(self, **filled)
 
     def _steps(self) -> str:
         p, n = self.prompt, self.new_tokens

@@ -29,7 +29,11 @@ def symbolic_dims() -> Dims:
 
 def symbolic_mode(kind: str = "forward", recompute: bool = False) -> Mode:
     """A mode whose decode position is t and whose generation is a prompt p plus n new tokens."""
-    return Mode(kind, recompute=recompute, position=t, prompt=p, new_tokens=n)
+    if kind == "decode":
+        return Mode(kind, position=t)
+    if kind == "generate":
+        return Mode(kind, prompt=p, new_tokens=n)
+    return Mode(kind, recompute=recompute)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
     x = symbol[name]
     resolved = mode.resolved(first)
     values = {s: getattr(first, k) for k, s in fm.SYMBOLS.items()}
-    values.update({fm.t: resolved.position, fm.p: resolved.prompt, fm.n: resolved.new_tokens})
+    values.update({s: v for s, v in ((fm.t, resolved.position), (fm.p, resolved.prompt),
+                                     (fm.n, resolved.new_tokens)) if v is not None})
     if name == "d_model" and base.get("d_ff") is None:
         values[fm.d_ff] = 4 * x                      # d_ff follows d_model
     if name == "seq_len":

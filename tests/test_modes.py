@@ -92,8 +92,12 @@ def test_generate_is_the_prefill_plus_each_decode_step(p, n, causal, elementwise
     assert flop_report(cfg, conv, Mode("generate", prompt=p, new_tokens=n)).total == prefill + steps
 
 
-def test_generate_from_one_token_equals_the_measured_incremental_reference_pass():
-    # independent witness: the NumPy pass token by token with a KV cache
+@pytest.mark.parametrize("prompt", [1, 4, 9])
+def test_generate_equals_the_measured_incremental_reference_pass(prompt):
+    # Independent witness: the NumPy pass, token by token with a KV cache, over the
+    # prompt + new_tokens - 1 = 9 positions that produce the new tokens. Under causal
+    # counting a prefill costs what its tokens cost one by one, so any split of the 9
+    # positions into prompt and decode steps gives the same total.
     cfg = Config(d_model=32, n_heads=4, n_layers=2, vocab=97, n_positions=64, seq_len=9, batch=2)
     gpt = reference.GPTConfig(n_layer=2, n_head=4, n_embd=32, d_ff=128, vocab_size=97,
                               n_positions=64)
@@ -102,7 +106,32 @@ def test_generate_from_one_token_equals_the_measured_incremental_reference_pass(
     reference.forward_incremental(params, gpt, np.zeros((2, 9), dtype=np.int64), recorder)
     measured = 2 * sum(r.macs for r in recorder.records)
     conv = Conventions(attention="causal")
-    assert flop_report(cfg, conv, Mode("generate", prompt=1, new_tokens=9)).total == measured
+    mode = Mode("generate", prompt=prompt, new_tokens=10 - prompt)
+    assert flop_report(cfg, conv, mode).total == measured
+
+
+@settings(max_examples=30, deadline=None)
+@given(d_head=st.integers(1, 16), n_heads=st.integers(1, 6), d_ff=st.integers(1, 200),
+       seq_len=st.integers(1, 64), batch=st.integers(1, 4), vocab=st.integers(1, 500),
+       causal=st.booleans(), fused=st.booleans())
+def test_backward_matmuls_cost_twice_the_forward_for_any_config(d_head, n_heads, d_ff, seq_len,
+                                                                  batch, vocab, causal, fused):
+    cfg = Config(d_model=d_head * n_heads, n_heads=n_heads, n_layers=2, d_ff=d_ff, vocab=vocab,
+                 n_positions=64, seq_len=seq_len, batch=batch, fused_qkv=fused)
+    conv = Conventions(attention="causal" if causal else "dense")
+    fwd, bwd = flop_report(cfg, conv), flop_report(cfg, conv, Mode("backward"))
+    assert [(r.op.name, 2 * r.flops) for r in fwd.rows] == [(r.op.name, r.flops) for r in bwd.rows]
+    assert bwd.total == 2 * fwd.total
+
+
+def test_mode_options_apply_to_their_own_mode_only():
+    with pytest.raises(FlopcalcError, match="decode"):
+        Mode("forward", position=5)
+    with pytest.raises(FlopcalcError, match="generate"):
+        Mode("train", prompt=5)
+    with pytest.raises(FlopcalcError, match="generate"):
+        Mode("decode", new_tokens=5)
+    assert Mode("forward").resolved(Config()) == Mode("forward")   # nothing to fill in
 
 
 def test_generate_closed_form_matches_the_exact_sum():

@@ -68,7 +68,10 @@ def sweeps(draw):
                 tied_lm_head=draw(st.booleans()))
     if base["d_ff"] is None:
         del base["d_ff"]
-    names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=2, unique=True))
+    kind = draw(st.sampled_from(["forward", "backward", "train", "decode", "generate"]))
+    relevant = {"decode": ("position",), "generate": ("prompt", "new_tokens")}.get(kind, ())
+    sweepable = [n for n in NAMES if n not in MODE_AXES or n in relevant]
+    names = draw(st.lists(st.sampled_from(sweepable), min_size=1, max_size=2, unique=True))
     axes = []
     for name in names:
         lo, hi = SMALL[name]
@@ -79,8 +82,7 @@ def sweeps(draw):
                        attention=draw(st.sampled_from(["dense", "causal"])),
                        elementwise=draw(st.booleans()), embeddings=draw(st.booleans()),
                        lm_head=draw(st.booleans()))
-    kind = draw(st.sampled_from(["forward", "backward", "train", "decode", "generate"]))
-    fixed = {k: draw(st.none() | st.integers(1, 12)) for k in MODE_AXES if k not in names}
+    fixed = {k: draw(st.none() | st.integers(1, 12)) for k in relevant if k not in names}
     mode = Mode(kind, recompute=kind == "train" and draw(st.booleans()), **fixed)
     return base, axes, conv, mode
 
