@@ -31,10 +31,10 @@ def main() -> None:
     args = parser.parse_args()
     exe = shutil.which("flopcalc")
     flopcalc = [exe] if exe else [sys.executable, "-m", "flopcalc"]
-    commands = {"flopcalc flops": flopcalc + ["flops", "--format", "json"],
+    commands = {"flopcalc flops": flopcalc + ["flops"],
                 "import sympy": [sys.executable, "-c", "import sympy"]}
     # no heavy modules on the numeric path: checked by the interpreter itself
-    probe = ("import sys, runpy; sys.argv=['flopcalc','flops','--format','json']\n"
+    probe = ("import sys, runpy; sys.argv=['flopcalc','flops']\n"
              "try:\n runpy.run_module('flopcalc', run_name='__main__')\n"
              "except SystemExit: pass\n"
              "print(sorted(m for m in ('sympy','numpy') if m in sys.modules), file=sys.stderr)")

@@ -4,8 +4,6 @@ Bad input ends in one line on stderr and exit code 2; ``--output`` files are wri
 atomically. sympy and numpy are imported only by the commands that need them.
 """
 
-from __future__ import annotations
-
 import io
 import os
 import sys
@@ -714,4 +712,5 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 def run() -> None:
     """Console-script entry point."""
+    sys.set_int_max_str_digits(0)  # exact counts of any size print in full
     app()

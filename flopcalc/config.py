@@ -120,7 +120,7 @@ def load_hf_config(path: str | Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise FlopcalcError(f"cannot read config {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, or an int too long to read
         raise FlopcalcError(f"config {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise FlopcalcError(f"config {path} is not a JSON object")
