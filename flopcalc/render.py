@@ -74,13 +74,14 @@ def to_rich(table, width: int = 200):
         rt.add_column(table.columns[i], justify="right" if numeric else "left",
                       no_wrap=numeric, overflow="fold",  # numbers are never cut
                       min_width=min(18, max(map(len, names), default=0)) or None)
-    bars = bool(table.shares) and width >= 120
+    bars = bool(table.shares) and width >= 100
+    bar_cells = 20 if width >= 130 else 10
     if bars:
-        rt.add_column("share of total", no_wrap=True)
+        rt.add_column("share", no_wrap=True, min_width=bar_cells)
     for n, row in enumerate(table.rows):
         cells = [Text(cell_text(row[i])) for i in keep]
         if bars:
-            cells.append(Text(share_bar(*table.shares[n]), style="cyan"))
+            cells.append(Text(share_bar(*table.shares[n], bar_cells), style="cyan"))
         rt.add_row(*cells)
     if table.totals:
         rt.add_section()
