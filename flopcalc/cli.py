@@ -158,30 +158,54 @@ def write_atomically(path: Path, text: str) -> None:
 
 def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:
     """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``."""
+    write_output(render_output(tables, document, fmt, output), output)
+
+
+def render_output(tables, document: dict | None, fmt: Format, output: Path | None,
+                  progress=None) -> list:
+    """``emit``'s first half: the text to write, in parts; for the terminal a small table stays
+    a ``tables.Table`` that rich draws as it writes. A table of more than
+    ``render.PLAIN_ABOVE`` rows gets the plain layout (rich takes ~1 ms a row: 100,000 rows
+    would take over a minute), ``progress(done, total)`` following it."""
     from . import render
 
     if fmt == Format.json:
-        text = render.to_json(document)
-    elif fmt == Format.markdown:
-        text = render.to_markdown(tables)
-    elif fmt == Format.csv:
-        text = render.to_csv(tables)
-    else:
+        return [render.to_json(document)]
+    if fmt == Format.markdown:
+        return [render.to_markdown(tables)]
+    if fmt == Format.csv:
+        return [render.to_csv(tables)]
+    from rich.console import Console
+
+    width = Console().width if output is None else 200
+    parts = []
+    for t in tables:
+        if len(t.rows) > render.PLAIN_ABOVE:
+            parts.append(render.to_plain(t, width, progress))
+        elif output is None:
+            parts.append(t)
+        else:
+            console = Console(record=True, width=width, file=io.StringIO())
+            console.print(render.to_rich(t, width))
+            parts.append(console.export_text())
+    return parts
+
+
+def write_output(parts: list, output: Path | None) -> None:
+    """``emit``'s second half: ``render_output``'s parts to ``output`` or the terminal."""
+    if output is not None:
+        write_atomically(output, "".join(parts))
+        return
+    console = None
+    for part in parts:
+        if isinstance(part, str):
+            sys.stdout.write(part)
+            continue
         from rich.console import Console
 
-        if output is None:
-            console = Console()
-            for t in tables:
-                console.print(render.to_rich(t, console.width))
-            return
-        console = Console(record=True, width=200, file=io.StringIO())
-        for t in tables:
-            console.print(render.to_rich(t))
-        text = console.export_text()
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, text)
+        from . import render
+        console = console or Console()
+        console.print(render.to_rich(part, console.width))
 
 
 @app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
@@ -371,31 +395,36 @@ def verify(
     mode: Annotated[VerifyMode, typer.Option("--mode", help="dense: all positions at once (compared "
                                        "with dense counting); incremental: token by token with "
                                        "a KV cache (compared with causal counting).")] = VerifyMode.dense,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights and tokens.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights and tokens (>= 0).")] = 0,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
     flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
                                                help="FLOPs per multiply-add: 2 or 1.")] = 2,
+    no_bias: NoBias = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Run a real NumPy GPT-2 forward pass and check every matmul against the model.
 
-    Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input.
+    The reference ties the LM head to the token embedding, as GPT-2 does, so there is no --untied-lm-head here (an untied head multiplies the same shapes). Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input or when the pass would not fit in memory.
     """
     cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv)
+                       batch, qkv, no_bias=no_bias)
     Conventions(flops_per_mac=flops_per_mac)  # validate before the slow imports
-    from rich.progress import Progress
-
     from . import verify as verification
     from .tables import verify_json, verify_table
 
+    # seed, dtype and memory are checked before the bar could appear
+    verification.check(cfg, mode.value, seed, dtype.value)
     steps = cfg.n_layers * (cfg.seq_len if mode == VerifyMode.incremental else 1)
-    # the bar goes to stderr and only shows itself when the pass takes more than a moment
-    from rich.console import Console
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("forward pass, blocks", total=steps)
+    done = 0
+    # on stderr, and only once the pass has taken more than a moment
+    with _LazyProgress("forward pass, blocks") as progress:
+        def on_block() -> None:
+            nonlocal done
+            done += 1
+            progress(done, steps)
+
         result = verification.verify(cfg, mode.value, seed, dtype.value, flops_per_mac,
-                                     on_block=lambda: progress.advance(task))
+                                     on_block=on_block)
     emit([verify_table(result)], verify_json(result), format, output)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -565,7 +594,8 @@ class _LazyProgress:
             self.bar.stop()
 
 
-@app.command(epilog="Example: flopcalc sweep --seq-len 128:8192:x2 --d-model 768,1024")
+@app.command(epilog="Example: flopcalc sweep --seq-len 128:8192:x2 --n-positions 8192 "
+             "--d-model 768,1536")
 def sweep(
     preset: Preset = None, config: ConfigPath = None, d_model: SwDModel = None,
     heads: SwHeads = None, layers: SwLayers = None, d_ff: SwDFF = None, vocab: SwVocab = None,
@@ -597,20 +627,25 @@ def sweep(
                              vocab=vocab, n_positions=n_positions, seq_len=seq_len, batch=batch,
                              position=position, prompt=prompt, new_tokens=new_tokens),
         qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
+    points = sw.check_axes(axes)
+    # one bar for the sweep (its first half) and the rendering of its rows (the second); it
+    # is gone before anything is written
     with _LazyProgress("sweep") as progress:
-        result = sw.run(base, axes, conv, m, skip_invalid, progress=progress)
-    if format == Format.json:
-        text = sw.sweep_json(result)
-        if output is None:
-            sys.stdout.write(text)
+        result = sw.run(base, axes, conv, m, skip_invalid,
+                        progress=lambda done, total: progress(done, 2 * total))
+        if format == Format.json:
+            parts = [sw.sweep_json(result)]
         else:
-            write_atomically(output, text)
-        return
-    table = sw.sweep_table(result, approximate=format != Format.csv)
-    if format == Format.table:
-        from rich.console import Console
-        table = sw.fit_width(table, Console().width if output is None else 200)
-    emit([table], None, format, output)
+            table = sw.sweep_table(result, approximate=format != Format.csv)
+            if format == Format.table:
+                from rich.console import Console
+
+                from .render import PLAIN_ABOVE
+                sw.fit_width(table, Console().width if output is None else 200,
+                             plain=len(table.rows) > PLAIN_ABOVE)
+            parts = render_output([table], None, format, output, lambda done, total: progress(
+                points + points * done // total, 2 * points))
+    write_output(parts, output)
 
 
 class PlotKind(str, Enum):
@@ -618,7 +653,8 @@ class PlotKind(str, Enum):
     estimates = "estimates"
 
 
-@app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --output shares.png")
+@app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --n-positions 65536 "
+             "--output shares.png")
 def plot(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The image to write (atomically): .png or .svg.",
@@ -675,23 +711,25 @@ def audit(
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
+    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and a note on stderr says so. In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
+
     Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input.
     """
-    from .audit import claims as claims_module
-    from .audit.report import audit_json, audit_tables, run_audit
+    from .audit.report import audit_json, audit_tables, audit_text, run_audit
 
-    text = None
-    if document is not None:
+    if document is None:
+        if claims is None:
+            fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
+        result = run_audit(None, claims)
+    else:
         try:
             text = document.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             fail(f"cannot read {document}: {getattr(e, 'strerror', None) or e}")
-        if claims is None:
-            claims = claims_module.claims_for_text(text)
-    if text is None and claims is None:
-        fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
-    result = run_audit(text, claims)
-    emit(audit_tables(result), audit_json(result), format, output)
+        result = audit_text(text, claims, str(document))
+    for note in result.notes:
+        print(f"flopcalc: note: {note}", file=sys.stderr)
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output)
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -115,7 +115,9 @@ def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
            dtype: str | None = None) -> Device:
     """A preset device (default A100), with either figure optionally overridden.
 
-    ``peak_tflops`` overrides the peak of ``dtype`` (or of every dtype when not given).
+    ``peak_tflops`` overrides the peak of ``dtype`` (or of every dtype when not given). The
+    label and source of an overridden device say which figure came from the command line and
+    which from the preset.
     """
     key = (name or DEFAULT_DEVICE).lower()
     if key not in DEVICES:
@@ -130,11 +132,18 @@ def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
         peaks = {d: value for d in ([dtype] if dtype else DTYPE_BYTES)}
     bw = dev.bandwidth_gbs if bandwidth_gbs is None else positive_number(bandwidth_gbs,
                                                                           "--bandwidth-gbs")
-    what = [f"{peak_tflops} TFLOPS" if peak_tflops is not None else None,
-            f"{bandwidth_gbs} GB/s" if bandwidth_gbs is not None else None]
-    return Device("custom", f"custom ({', '.join(w for w in what if w)}"
-                  + (f"; rest from {dev.label}" if None in what else "") + ")",
-                  peaks, bw, "given on the command line")
+    # say which figure came from where: the command line, or the preset's spec sheet
+    if peak_tflops is not None and bandwidth_gbs is not None:
+        label, source = "custom device", "peak and bandwidth given on the command line"
+    elif peak_tflops is not None:
+        label = f"{dev.label} with the peak from --peak-tflops"
+        source = (f"peak given on the command line; bandwidth from the {dev.name} preset: "
+                  f"{dev.source}")
+    else:
+        label = f"{dev.label} with the bandwidth from --bandwidth-gbs"
+        source = (f"bandwidth given on the command line; peak from the {dev.name} preset: "
+                  f"{dev.source}")
+    return Device("custom", label, peaks, bw, source)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from pathlib import Path
 from .config import Conventions, FlopcalcError, Mode
 from .sweep import AXES, MODE_AXES, Axis, SweepResult, check_point, run
 
-INSTALL = "pip install 'flopcalc[plot]'"
+INSTALL = "pip install 'flopcalc[plot]' (from a clone: pip install '.[plot]')"
 FORMATS = (".png", ".svg")
 ATTENTION = ("scores", "attn_values")
 FFN = ("ffn_up", "ffn_down")

@@ -326,22 +326,30 @@ def forward_incremental(params, config, idx, recorder=None):
     return logits
 
 
-def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32) -> int:
-    """Rough peak bytes of forward(): the parameters plus the largest set of live arrays.
+def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=False) -> int:
+    """Rough peak bytes of forward() (or, with ``incremental``, of forward_incremental()).
 
-    The blocks hold the (B, h, L, L) scores and the (L, L) causal mask throughout, and at
-    most the attention's qkv or the MLP's two (B, L, d_ff) arrays (GELU's temporary) on top;
-    the head holds the (B, L, V) logits. A few (B, L, d) arrays (residual, LayerNorm
-    output, ...) are live throughout. Not included: the interpreter, NumPy and OpenBLAS's
-    own buffers (some 100-150 MB).
+    Both hold the parameters and a few (B, L, d) arrays (residual, LayerNorm output, ...).
+    forward(): the blocks hold the (B, h, L, L) scores and the (L, L) causal mask throughout,
+    and at most the attention's qkv or the MLP's two (B, L, d_ff) arrays (GELU's temporary)
+    on top; the head holds the (B, L, V) logits.
+    forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
+    of (B, h, L, d_head) per block) and the whole (B, L, V) logits live throughout, plus one
+    step's arrays: its (B, h, 1, <= L) scores and (B, 1, d_ff) MLP arrays, or its (B, 1, V)
+    logits. Not included: the interpreter, NumPy and OpenBLAS's own buffers (some
+    100-150 MB).
     """
     c = config
     item = np.dtype(dtype).itemsize
-    B, L, d, h = batch, seq_len, c.n_embd, c.n_head
+    B, L, d, h, f, V = batch, seq_len, c.n_embd, c.n_head, c.d_ff, c.vocab_size
     # weights, then (an upper bound) every bias and LayerNorm vector as if bias=True
-    n_params = (c.vocab_size + c.n_positions) * d + 2 * d
-    n_params += c.n_layer * (4 * d * d + 2 * d * c.d_ff + 9 * d + c.d_ff)
-    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, 2 * B * L * c.d_ff)
-    head = B * L * c.vocab_size
+    n_params = (V + c.n_positions) * d + 2 * d
+    n_params += c.n_layer * (4 * d * d + 2 * d * f + 9 * d + f)
     live = 4 * B * L * d
+    if incremental:
+        caches = 2 * c.n_layer * B * L * d
+        step = max(B * h * L + 4 * B * d + 2 * B * f, B * V + 2 * B * d)
+        return (n_params + caches + B * L * V + step) * item
+    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, 2 * B * L * f)
+    head = B * L * V
     return (n_params + live + max(blocks, head)) * item

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from itertools import product
 
@@ -167,7 +168,24 @@ def check_point(base: dict, names, values, mode: Mode) -> tuple[Config, Mode]:
         fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
         return cfg, Mode(**fields).resolved(cfg)
     except FlopcalcError as e:
-        raise FlopcalcError(f"sweep point {describe_point(names, values)}: {e}") from None
+        raise FlopcalcError(f"sweep point {describe_point(names, values)}: {e}"
+                            f"{_hint(base, names, values, str(e))}") from None
+
+
+def _hint(base: dict, names, values, message: str) -> str:
+    """What to change when a point is invalid: the option to fix, and --skip-invalid."""
+    point = ({f.name: f.default for f in dataclass_fields(Config)} | base
+             | dict(zip(names, values)))
+    d_model, heads = point["d_model"], point["n_heads"]
+    skip = "add --skip-invalid to leave such points out"
+    if (type(d_model) is int and type(heads) is int and heads > 0 and d_model % heads
+            and "n_heads" in message):
+        return f"; give --heads a value that divides every d_model, or {skip}"
+    if "n_positions" in message:
+        if "--n-positions" in message:       # Config already says to raise it
+            return f" (or {skip})"
+        return f"; raise --n-positions, or {skip}"
+    return ""
 
 
 # The compiled model's arguments, in order, and where a Config / resolved Mode keeps them
@@ -308,19 +326,25 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     return table
 
 
-def fit_width(table, width: int):
+def fit_width(table, width: int, plain: bool = False):
     """``table`` with share columns left out, smallest peak share first, until a rich table of
-    it fits ``width`` characters (rich would otherwise cut numbers short); a note says which."""
+    it fits ``width`` characters (rich would otherwise cut numbers short), or with ``plain``
+    a ``render.to_plain`` one (two spaces between columns); a note says which."""
     from .render import cell_text
 
-    def needed(columns) -> int:  # rich's default box: one border and two spaces per column
-        return 1 + sum(3 + max([len(table.columns[c])]
-                               + [len(cell_text(row[c])) for row in table.rows]) for c in columns)
-
     keep = list(range(len(table.columns)))
+    distinct = [set(row[c] for row in table.rows) for c in keep]  # 100,000 rows: few shares
+    widest = [max([len(table.columns[c])] + [len(cell_text(v)) for v in distinct[c]])
+              for c in keep]
+
+    def needed(columns) -> int:  # rich's default box: one border and two spaces per column
+        if plain:
+            return sum(2 + widest[c] for c in columns) - 2
+        return 1 + sum(3 + widest[c] for c in columns)
+
     share_cols = [c for c in keep if table.columns[c].endswith(" %")]
-    peak = {c: max(int(row[c][:-1].replace(".", "")) if row[c] != "–" else 0
-                   for row in table.rows) for c in share_cols}
+    peak = {c: max(int(v[:-1].replace(".", "")) if v != "–" else 0 for v in distinct[c])
+            for c in share_cols}
     dropped = []
     for c in sorted(share_cols, key=lambda c: (peak[c], -c)):
         if needed(keep) <= width:

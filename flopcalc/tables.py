@@ -219,8 +219,45 @@ def shape_json(report: ShapeReport) -> dict:
     }
 
 
+_VERIFY_CHECKS = {"flops": "FLOPs", "output_shape": "output shape", "operands": "operand shapes"}
+_VERIFY_NOTES_MAX = 10  # mismatch notes shown in a table; the JSON has every row
+
+
+def _shape_or_dash(shape) -> str:
+    return "—" if shape is None else shape_str(shape)
+
+
+def _operands_str(operands) -> str:
+    return "—" if operands is None else " · ".join(shape_str(s) for s in operands)
+
+
+def _mismatch_note(r) -> str:
+    """One failing row in words: where, which checks failed, and both sides of each."""
+    where = "head" if r.layer is None else f"block {r.layer}"
+    if r.analytical_shape is None:
+        what = "mismatch, a matmul the analytical model does not know of"
+    elif r.measured_shape is None:
+        what = "mismatch, the reference pass never ran it"
+    else:
+        what = "mismatch"
+    parts = []
+    if "flops" in r.mismatches:
+        parts.append(f"FLOPs {r.analytical_flops:,} vs {r.measured_flops:,}")
+    if "output_shape" in r.mismatches:
+        parts.append(f"output {_shape_or_dash(r.analytical_shape)} vs "
+                     f"{_shape_or_dash(r.measured_shape)}")
+    if "operands" in r.mismatches:
+        parts.append(f"operands {_operands_str(r.analytical_operands)} vs "
+                     f"{_operands_str(r.measured_operands)}")
+    return f"✗ {where}, {r.name}: {what}; analytical vs measured: {'; '.join(parts)}."
+
+
 def verify_table(result) -> Table:
-    """Analytical against measured FLOPs and shapes, per operation and per block."""
+    """Analytical against measured FLOPs and shapes, per operation and per block.
+
+    Rows are grouped by block (each followed by its block total), the head last; the notes
+    spell out every failing row: which checks failed, with both sides.
+    """
     cfg, conv = result.config, result.conventions
     unit = flop_unit(conv)
     how = ("dense: all positions at once, full L×L scores then masked" if result.mode == "dense"
@@ -234,20 +271,48 @@ def verify_table(result) -> Table:
         columns=["block", "operation", f"analytical {unit}s", f"measured {unit}s",
                  "analytical shape", "actual shape", "match"],
         align="llrrllc".replace("c", "l"), optional=("analytical shape",))
-    mark = {True: "✓", False: "✗ MISMATCH"}
+
+    def mark(checks, r=None) -> str:
+        if not checks:
+            return "✓"
+        if r is not None and r.analytical_shape is None:
+            return "✗ not in the model"
+        if r is not None and r.measured_shape is None:
+            return "✗ never run"
+        return "✗ " + ", ".join(_VERIFY_CHECKS[c] for c in checks)
+
+    groups: dict = {}  # layer -> its rows, layers in order of first appearance
     for r in result.rows:
-        table.rows.append(["head" if r.layer is None else str(r.layer), r.name,
-                           r.analytical_flops, r.measured_flops, shape_str(r.analytical_shape),
-                           shape_str(r.measured_shape) if r.measured_shape else "—",
-                           mark[r.ok]])
-        last_in_block = r is result.rows[-1] or result.rows[result.rows.index(r) + 1].layer != r.layer
-        if r.layer is not None and last_in_block:
-            a, m = result.block_total(r.layer, "analytical_flops"), result.block_total(r.layer, "measured_flops")
-            table.rows.append([str(r.layer), "block total", a, m, "", "", mark[a == m]])
+        groups.setdefault(r.layer, []).append(r)
+    for layer, rows in groups.items():
+        block = "head" if layer is None else str(layer)
+        for r in rows:
+            table.rows.append([block, r.name, r.analytical_flops, r.measured_flops,
+                               _shape_or_dash(r.analytical_shape),
+                               _shape_or_dash(r.measured_shape),
+                               mark(r.mismatches, r)])
+        if layer is not None:
+            a = sum(r.analytical_flops for r in rows)
+            m = sum(r.measured_flops for r in rows)
+            table.rows.append([block, "block total", a, m, "", "", mark(() if a == m else ("flops",))])
     a, m = result.total("analytical_flops"), result.total("measured_flops")
+    passed = sum(r.ok for r in result.rows)
     table.totals.append(["", "total", a, m, "", "",
-                         f"{mark[result.ok]} ({sum(r.ok for r in result.rows)}/{len(result.rows)} rows)"])
+                         f"{'✓' if result.ok else '✗'} ({passed}/{len(result.rows)} rows)"])
+    failing = [r for r in result.rows if not r.ok]
+    table.notes += [_mismatch_note(r) for r in failing[:_VERIFY_NOTES_MAX]]
+    if len(failing) > _VERIFY_NOTES_MAX:
+        table.notes.append(f"… and {len(failing) - _VERIFY_NOTES_MAX} more mismatching rows "
+                           "(--format json lists every row).")
     return table
+
+
+def _list_or_none(shape):
+    return None if shape is None else list(shape)
+
+
+def _operands_json(operands):
+    return None if operands is None else [list(s) for s in operands]
 
 
 def verify_json(result) -> dict:
@@ -257,9 +322,12 @@ def verify_json(result) -> dict:
         "conventions": {**result.conventions.as_dict(), "description": result.conventions.describe()},
         "mode": result.mode, "seed": result.seed, "dtype": result.dtype, "ok": result.ok,
         "rows": [{"layer": r.layer, "name": r.name, "analytical_flops": r.analytical_flops,
-                  "measured_flops": r.measured_flops, "analytical_shape": list(r.analytical_shape),
-                  "measured_shape": list(r.measured_shape) if r.measured_shape else None,
-                  "ok": r.ok} for r in result.rows],
+                  "measured_flops": r.measured_flops,
+                  "analytical_shape": _list_or_none(r.analytical_shape),
+                  "measured_shape": _list_or_none(r.measured_shape),
+                  "analytical_operands": _operands_json(r.analytical_operands),
+                  "measured_operands": _operands_json(r.measured_operands),
+                  "ok": r.ok, "mismatches": list(r.mismatches)} for r in result.rows],
         "totals": {"analytical_flops": result.total("analytical_flops"),
                    "measured_flops": result.total("measured_flops")},
     }

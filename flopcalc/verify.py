@@ -24,16 +24,29 @@ class VerifyRow:
     name: str
     analytical_flops: int
     measured_flops: int
-    analytical_shape: tuple    # output activation (for incremental: of the last step)
-    measured_shape: tuple | None
-    analytical_operands: tuple
+    analytical_shape: tuple | None   # output activation (for incremental: of the last step);
+    #                                  None for a matmul the model does not know of
+    measured_shape: tuple | None     # None for a matmul the pass never ran
+    analytical_operands: tuple | None
     measured_operands: tuple | None
 
     @property
+    def mismatches(self) -> tuple[str, ...]:
+        """The checks this row fails, in this order (empty when it passes): ``flops``, the
+        FLOP counts; ``output_shape``, the output's shape; ``operands``, the two operands'
+        shapes."""
+        failed = []
+        if self.analytical_flops != self.measured_flops:
+            failed.append("flops")
+        if self.analytical_shape != self.measured_shape:
+            failed.append("output_shape")
+        if self.analytical_operands != self.measured_operands:
+            failed.append("operands")
+        return tuple(failed)
+
+    @property
     def ok(self) -> bool:
-        return (self.analytical_flops == self.measured_flops
-                and self.analytical_shape == self.measured_shape
-                and self.analytical_operands == self.measured_operands)
+        return not self.mismatches
 
 
 @dataclass(frozen=True)
@@ -56,27 +69,66 @@ class VerifyResult:
         return sum(getattr(r, which) for r in self.rows)
 
 
-def available_memory_bytes() -> int | None:
-    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+MEMINFO = "/proc/meminfo"
+# cgroup v2, then v1: the memory limit of the container (if any) and what it already uses
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                 "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+
+
+def _read_int(path: str) -> int | None:
+    """The number a one-number file holds; None if unreadable or not a number (``max``)."""
     try:
-        with open("/proc/meminfo") as f:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process can still use: MemAvailable from /proc/meminfo (Linux), or the
+    room left under a cgroup's (a container's) memory limit when that is smaller; None where
+    neither can be read."""
+    have = None
+    try:
+        with open(MEMINFO) as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    have = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
         pass
-    return None
+    for limit_file, usage_file in CGROUP_FILES:
+        limit = _read_int(limit_file)
+        if limit is None:
+            continue
+        room = max(limit - (_read_int(usage_file) or 0), 0)
+        if have is None or room < have:
+            have = room
+        break
+    return have
 
 
-def check_memory(config: Config, dtype: str) -> None:
+def check_memory(config: Config, dtype: str, mode: str = "dense") -> None:
     """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
     need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
-                                           DTYPES[dtype])
+                                           DTYPES[dtype], incremental=mode == "incremental")
     have = available_memory_bytes()
     if have is not None and need > 0.8 * have:
         raise FlopcalcError(
             f"this forward pass needs about {need / 2**30:.1f} GiB of memory and "
             f"{have / 2**30:.1f} GiB is available; lower --seq-len, --batch or the model size")
+
+
+def check(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32") -> None:
+    """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, memory."""
+    if mode not in MODES:
+        raise FlopcalcError(f"mode must be dense or incremental, got {mode!r}")
+    if dtype not in DTYPES:
+        raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise FlopcalcError(f"seed must be a whole number >= 0, got {seed!r}")
+    check_memory(config, dtype, mode)
 
 
 def _gpt_config(config: Config) -> reference.GPTConfig:
@@ -108,12 +160,10 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
     ``dense`` runs all positions at once (full L x L scores, then masked) and is compared
     with dense counting; ``incremental`` runs token by token with a KV cache and is compared
     with causal counting. ``on_block()`` is called each time the pass enters a block.
+    Bad input, or a pass that would not fit in memory, raises FlopcalcError before any work
+    (see ``check``).
     """
-    if mode not in MODES:
-        raise FlopcalcError(f"mode must be dense or incremental, got {mode!r}")
-    if dtype not in DTYPES:
-        raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
-    check_memory(config, dtype)
+    check(config, mode, seed, dtype)
     conv = Conventions(flops_per_mac=flops_per_mac,
                        attention="dense" if mode == "dense" else "causal")
 
@@ -134,9 +184,16 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
         dims = replace(dims, seq_len=1, kv_len=config.seq_len)
     shape_ops = {op.name: op for op in model_ops(dims, config)}
 
-    rows = []
     ops = [op for op in model_ops(config.dims(), config) if op.kind == "matmul"]
-    for layer in list(range(config.n_layers)) + [None]:
+    layers = list(range(config.n_layers)) + [None]
+    rows = []
+
+    def unknown(layer, name, recs):  # a matmul the model does not know of
+        last = recs[-1]
+        return VerifyRow(layer, name, 0, flops_per_mac * sum(r.macs for r in recs), None,
+                         tuple(last.out_shape), None, (tuple(last.a_shape), tuple(last.b_shape)))
+
+    for layer in layers:
         for op in ops:
             if (op.section == "block") != (layer is not None):
                 continue
@@ -149,7 +206,8 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
                 measured_shape=tuple(last.out_shape) if last else None,
                 analytical_operands=tuple(tuple(s) for s in shape_ops[op.name].inputs),
                 measured_operands=(tuple(last.a_shape), tuple(last.b_shape)) if last else None))
-    for (layer, name), recs in measured.items():  # matmuls the model does not know of
-        rows.append(VerifyRow(layer, name, 0, flops_per_mac * sum(r.macs for r in recs), (),
-                              tuple(recs[-1].out_shape), (), None))
+        # unknown matmuls of this block (or of the head) go with it, after the known ones
+        rows += [unknown(*key, measured.pop(key)) for key in list(measured) if key[0] == layer]
+    for layer in dict.fromkeys(key[0] for key in measured):  # a layer the model lacks
+        rows += [unknown(*key, measured[key]) for key in measured if key[0] == layer]
     return VerifyResult(config, conv, mode, seed, dtype, tuple(rows))

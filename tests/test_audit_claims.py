@@ -19,8 +19,8 @@ from conftest import B, D, DFF, DH, H, L, NL, V
 from flopcalc import render
 from flopcalc.audit.claims import (BATCH, claims_for_text, document_sha256, evaluate,
                                    evaluate_claims, load_claims, parse_claims, parse_expression,
-                                   shipped_claims, solve)
-from flopcalc.audit.report import audit_json, audit_tables, run_audit
+                                   shipped_claims, similar_claims, solve)
+from flopcalc.audit.report import audit_json, audit_tables, audit_text, run_audit
 from flopcalc.config import FlopcalcError
 
 # Per block, per sequence of L = 128 tokens, 2 FLOPs per multiply-add, dense, matmuls only.
@@ -92,6 +92,35 @@ def test_claims_for_text_finds_the_claims_file_by_the_texts_sha256(tmp_path):
     assert "sha256" in run_audit(NOTES + "more\n", path).warnings[0]
 
 
+def test_a_text_no_claims_file_matches_gets_only_its_arithmetic_and_a_note(tmp_path):
+    path = tmp_path / "notes.toml"
+    digest = document_sha256(NOTES)
+    path.write_text(USER_HEADER.replace('title = "My notes"',
+                                        f'title = "My notes"\nsha256 = "{digest}"')
+                    + '[[claim]]\nid = "seq_len"\nquantity = "dim.seq_len"\nstated = 128\n',
+                    encoding="utf-8")
+    # the text it was made for: its claims, no note
+    exact = audit_text(NOTES, None, "notes.md", candidates=[path])
+    assert exact.claims_file is not None and exact.claims and not exact.notes
+    # one figure changed: the arithmetic alone, and a note that names the near claims file
+    edited = NOTES.replace("452,984,832", "452,984,833")
+    result = audit_text(edited, None, "notes.md", candidates=[path])
+    assert result.claims_file is None and not result.claims and result.equations
+    assert similar_claims(edited, [path]) == [str(path)]
+    (note,) = result.notes
+    assert "no claims file matches notes.md" in note and "only its arithmetic" in note
+    assert f"--claims {path}" in note
+    # a text that resembles no claims file: the note says how to give one
+    other = audit_text("2 + 2 = 4\n", None, "other.md", candidates=[path])
+    assert other.notes == ["no claims file matches other.md; only its arithmetic was "
+                           "checked (pass --claims NAME|PATH to check its claims)"]
+    assert similar_claims("2 + 2 = 4\n", [path]) == []
+    # --claims given: no search, no note
+    assert not audit_text(edited, path, "notes.md").notes
+    # the shipped files are searched by default
+    assert similar_claims("# Details of the  GPT-2\nmodel\n") == ["gpt2-document"]
+
+
 @pytest.mark.parametrize("value", ['"abc"', "12", f'"{"g" * 64}"'])
 def test_a_malformed_sha256_is_an_error(value):
     with pytest.raises(FlopcalcError, match="sha256"):
@@ -131,6 +160,42 @@ def test_mha_is_per_token_one_block_not_twelve_layers(audit):
     assert f"not for {NL} blocks" in r.reason
     # without the mask term, the rest is attention for one decoded token in one block
     assert f"{TOKEN_SCORES + TOKEN_SCORES + TOKEN_W_O:,}" in r.reason
+
+
+def test_mha_says_its_only_twelves_are_the_heads_not_the_blocks(audit):
+    # "for 12 layers", but each 12 of the formula multiplies d_head 64 in a per-head term
+    # that equals the count over all 12 heads of one block: it is n_heads (12 = 12 here)
+    r = claim(audit, "mha")
+    assert ("its only factors equal to 12 (in mha.scores and mha.values) are n_heads"
+            in r.reason)
+    assert "no factor counts the 12 blocks" in r.reason
+    assert "n_heads" in r.headline and f"{NL * ATTENTION:,}" in r.headline
+    # the total has no factor 12 at all
+    assert "no factor of the expression is 12" in claim(audit, "total").reason
+
+
+def test_a_twelve_that_is_not_the_head_count_is_not_called_n_heads(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(USER_HEADER + f"""
+[[claim]]
+id = "attn"
+quantity = "flops.attention"
+blocks = 12
+expression = "12 × {ATTENTION // 12} + {FFN}"
+terms = ["attn.all", "attn.ffn"]
+stated = {ATTENTION + FFN}
+
+[[claim]]
+id = "attn.all"               # a 12 that splits a whole block's attention, W_o included
+quantity = "flops.attention"
+
+[[claim]]
+id = "attn.ffn"
+quantity = "flops.ffn"
+""", encoding="utf-8")
+    r = run_audit(None, path).claim("attn")
+    assert "each term counts one block" in r.reason
+    assert "n_heads" not in r.reason and "no factor" not in r.reason
 
 
 @pytest.mark.parametrize("term, value", [("mha.scores", TOKEN_SCORES),
@@ -216,6 +281,15 @@ def test_head_split_order_is_heads_then_d_head(audit, claim_id):
     assert "(B, 128, 12, 64)" in r.reason and "(B, 12, 128, 64)" in r.reason
 
 
+def test_the_embedded_input_is_never_split_into_heads(audit):
+    # embedding.heads extends the claim "embedding" (shape.embedding_input): a split of it
+    r = claim(audit, "embedding.heads")
+    assert "never split into heads" in r.reason and "Q, K and V" in r.reason
+    assert "never split into heads" in r.headline and "(B, 128, 12, 64)" in r.headline
+    for claim_id in ("q.heads", "k.heads", "v.heads"):    # these splits are of Q, K, V
+        assert "never split" not in claim(audit, claim_id).reason
+
+
 def test_query_of_a_full_forward_has_all_128_tokens(audit):
     r = claim(audit, "q")
     assert r.written == (BATCH, 1, D)                        # "(batch_size, 1 token, hidden_size)"
@@ -229,6 +303,56 @@ def test_input_embedding_is_an_activation_not_a_weight_matrix(audit):
     assert r.stated == r.expected == (BATCH, L, D)
     assert r.verdict == "wrong" and r.checks["labels"] == "wrong"
     assert f"wte.weight ({V}, {D})" in r.reason
+
+
+# ---------------------------------------------------------------------------------------
+# Headlines: one sentence per wrong claim, what is wrong and the right value
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim_id, words", [
+    ("embedding", ["activation, not a weight matrix", f"({V}, {D})"]),
+    ("w_q", ["no batch dimension", f"({D}, {D})"]),
+    ("q", ["one decoded token", "(B, 128, 768)"]),
+    ("q.heads", ["swapped", "(B, 128, 12, 64)"]),
+    ("flops_per_mac", ["multiply-add, not one dot product", f"{2 * DH - 1} FLOPs"]),
+    ("qkv", ["2 of the 3", f"{QKV:,} is right"]),
+    ("mha", ["one block, not 12", f"{NL * ATTENTION:,}"]),
+    ("mha.scores", ["per token, for one block", f"{NL * SCORES:,}"]),
+    ("mha.mask", ["elementwise", "0 FLOPs"]),
+    ("ffn", ["adds 128 (ffn.extra)", f"{FFN:,} is right"]),
+    ("ffn.matmuls", ["number of FFN matmuls"]),
+    ("ffn.extra", ["128 is seq_len", "0"]),
+    ("total", ["one block, not 12", f"{NL * ONE_BLOCK:,}"]),
+    ("total.w_o", ["counted twice"]),
+])
+def test_a_wrong_claims_headline_says_what_is_wrong_and_the_right_value(audit, claim_id, words):
+    r = claim(audit, claim_id)
+    for w in words:
+        assert w in r.headline, (w, r.headline)
+
+
+def test_every_wrong_claim_has_a_short_headline_and_keeps_every_reason(audit):
+    for r in audit.claims:
+        if r.verdict == "ok":
+            assert r.headline == ""
+            continue
+        assert r.headline and len(r.headline) <= 120, (r.id, r.headline)
+        assert ". " not in r.headline and "\n" not in r.headline    # one sentence
+        assert len(r.reason) >= len(r.headline) or r.reason in r.headline
+    doc = audit_json(audit)
+    mha = next(c for c in doc["claims"] if c["id"] == "mha")
+    assert mha["headline"] == audit.claim("mha").headline
+    assert mha["reason"] == "; ".join(mha["reasons"]) and len(mha["reasons"]) > 3
+
+
+def test_the_terminal_table_shows_headlines_the_markdown_every_reason(audit):
+    brief, full = audit_tables(audit, brief=True)[0], audit_tables(audit)[0]
+    reason = full.columns.index("reason")
+    by_id = {row[0]: row for row in brief.rows}
+    assert by_id["mha"][reason] == audit.claim("mha").headline
+    assert {row[0]: row for row in full.rows}["mha"][reason] == audit.claim("mha").reason
+    # a narrow terminal keeps id, line, verdict and reason
+    assert set(brief.columns) - set(brief.optional) == {"id", "line", "verdict", "reason"}
 
 
 @pytest.mark.parametrize("claim_id", [
@@ -368,6 +492,10 @@ quantity = "flops.out_proj"
      'expression = "2 ×"\n', "expression"),
     (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "shape.wq"\nstated_shape = ["foo", 2]\n',
      "'foo'"),
+    (USER_HEADER + '[[claim]]\nid = "h"\nquantity = "shape.heads"\nof = "x"\n'
+     'stated_shape = [128, 12, 64]\n', "of 'x' is not a shape claim"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.ffn"\nstated = 1\nof = "a"\n',
+     "of belongs to a shape"),
 ])
 def test_malformed_claims_files_raise_one_line_errors(tmp_path, text, words):
     path = tmp_path / "bad.toml"
@@ -411,6 +539,7 @@ stated = {QKV}
 
 def test_tables_claims_then_corrected_flops_and_shapes(audit):
     tables = audit_tables(audit)
+    assert len(tables) == 3                                # claims, FLOPs, shapes
     claims_table = tables[0]
     assert claims_table.columns == ["id", "line", "quantity", "as written", "stated",
                                     "recomputed", "flopcalc", "verdict", "reason"]

@@ -6,6 +6,7 @@ not shipped, so: every section but "Arithmetic of the text" must equal what
 arithmetic section must still evaluate to what it says.
 """
 
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from markdown_it import MarkdownIt
 
 from cli_helpers import invoke
 from flopcalc.audit.arithmetic import ExpressionError, evaluate
+from flopcalc.audit.report import run_audit
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "audit-gpt2-document.md"
 ARITHMETIC = "### Arithmetic of the text"
@@ -52,8 +54,8 @@ def test_every_arithmetic_row_of_the_report_still_holds(row):
     _, expression, stated, computed, verdict, difference = row
     try:
         value = evaluate(expression)
-    except ExpressionError:  # a symbol bound elsewhere in the document (or the unknown L)
-        assert verdict in ("ok", "unknown")
+    except ExpressionError:  # a symbol bound elsewhere in the document (or the unknown L),
+        assert verdict in ("ok", "unknown") or verdict.startswith("cannot evaluate: ")
         return
     assert value == number(computed)
     assert (verdict == "ok") == (value == number(stated))
@@ -71,3 +73,87 @@ def test_the_report_finds_the_documents_arithmetic_slips():
 def test_the_report_renders_as_tables():
     tokens = MarkdownIt("commonmark").enable("table").parse(REPORT.read_text(encoding="utf-8"))
     assert sum(t.type == "table_open" for t in tokens) == 4  # claims, arithmetic, FLOPs, shapes
+
+
+# ---------------------------------------------------------------------------------------
+# The terminal at 80 columns
+# ---------------------------------------------------------------------------------------
+
+NARROW = {"COLUMNS": "80", "TERMINAL_WIDTH": "80"}
+
+
+def test_an_80_column_terminal_shows_every_wrong_claim_and_its_reason():
+    result = invoke("audit", "--claims", "gpt2-document", env=NARROW)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if "┃ id" in line)
+    assert "verdict" in header and "reason" in header
+    for claim in run_audit(None, "gpt2-document").wrong_claims:
+        row = next((line for line in lines if line.startswith(f"│ {claim.id} ")), None)
+        assert row is not None, claim.id
+        first_words = " ".join(claim.headline.split()[:2])
+        assert first_words in row, (claim.id, first_words, row)
+
+
+def test_an_80_column_terminal_shows_the_texts_arithmetic(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("QKV: 3 × 128 × 768 × 768 × 2 = 301,989,888\n", encoding="utf-8")
+    result = invoke("audit", path, env=NARROW)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("301,989,888" in line and "452,984,832" in line and "wrong" in line
+               for line in lines)
+
+
+# ---------------------------------------------------------------------------------------
+# A text that no shipped claims file was made for
+# ---------------------------------------------------------------------------------------
+
+def test_a_text_without_claims_is_said_to_get_only_its_arithmetic(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("# Notes\n\n2 × 3 = 6\n", encoding="utf-8")
+    result = invoke("audit", path, "--format", "markdown")
+    assert result.exit_code == 0
+    note = (f"no shipped claims file matches {path}; only its arithmetic was checked "
+            "(pass --claims NAME|PATH to check its claims)")
+    assert result.stderr.splitlines() == [f"flopcalc: note: {note}"]
+    assert "Note: " + note.replace("|", "\\|") in result.stdout    # Markdown escapes "|"
+    # no corrected FLOP or shape tables: they need a config, which only a claims file gives
+    assert result.stdout.count("### ") == 1 and "### Arithmetic of the text" in result.stdout
+    doc = json.loads(invoke("audit", path, "--format", "json").stdout)
+    assert doc["notes"] == [note]
+    assert doc["config"] is None and doc["conventions"] is None and doc["flopcalc"] is None
+
+
+def test_an_edited_copy_of_a_shipped_document_is_told_its_claims_name(tmp_path):
+    path = tmp_path / "edited.md"          # made up here: the title of the seed document only
+    path.write_text("Details of the GPT-2 Model\n\nQKV: 3 × 128 = 384\n", encoding="utf-8")
+    result = invoke("audit", path)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"flopcalc: note: no shipped claims file matches {path}")
+    assert "--claims gpt2-document" in line
+    quiet = invoke("audit", path, "--claims", "gpt2-document")     # asked for: no note
+    assert "note:" not in quiet.stderr and "Claims audit" in quiet.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# Equations that cannot be evaluated are reported, not dropped
+# ---------------------------------------------------------------------------------------
+
+def test_an_equation_that_cannot_be_evaluated_is_reported_with_its_reason(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("a: 3 / (2 - 2) = 5\nb: 12 × 1 000 = 12 000\nc: 2 × 3 = 6\n",
+                    encoding="utf-8")
+    result = invoke("audit", path, "--format", "markdown")
+    assert result.exit_code == 0            # cannot evaluate is no error of the text
+    assert "| 1 | 3 / (2 - 2) | 5 |   | cannot evaluate: division by zero |   |" in result.stdout
+    assert "cannot evaluate: the stated “12 000”" in result.stdout
+    assert "**0 of 3 wrong, 2 cannot be evaluated**" in result.stdout
+    assert "difference = stated − computed" in result.stdout
+    doc = json.loads(invoke("audit", path, "--format", "json").stdout)
+    assert doc["summary"]["equations_unevaluable"] == 2
+    first = doc["arithmetic"][0]
+    assert first["verdict"] == "cannot evaluate" and first["reason"] == "division by zero"
+    assert first["computed"] is None and first["difference"] is None

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,19 @@ def test_flops_table_in_an_80_column_terminal_shows_every_total_in_full():
     assert "1,862,270,976" in out
     assert "22,347,251,712" in out    # 12 blocks
     assert "32,228,179,968" in out    # total
+
+
+NARROW = {"COLUMNS": "80", "TERMINAL_WIDTH": "80"}
+
+
+@pytest.mark.parametrize("args", [[], ["--preset", "gpt2-xl", "--seq-len", "1024"],
+                                  ["--preset", "gpt2-medium", "--batch", "64", "--elementwise"]])
+def test_compare_in_an_80_column_terminal_shows_every_number_in_full(args):
+    doc = json.loads(ok("compare", *args, "-f", "json").stdout)
+    cells = flat(ok("compare", *args, env=NARROW).stdout).split()
+    for row in doc["rows"]:
+        assert row["relative_error_percent"] in cells      # whole, not "−2.5"
+        assert f"{row['estimate']:,}" in cells and f"{row['exact']:,}" in cells
 
 
 def test_flops_json_has_first_principles_rows_and_totals():
@@ -370,6 +384,38 @@ def test_the_documented_commands_exist():
 def test_every_command_help_exits_0_and_shows_an_example(command):
     out = ok(command, "--help").stdout
     assert re.search(r"^\s*Example: flopcalc " + command, out, re.MULTILINE)
+
+
+# What the examples need: a write-up and a claims file of the user's (flopcalc audit)
+EXAMPLE_FILES = {
+    ".md": "The fused QKV projection of one block: $3 \\times 128 \\times 768 \\times 768 "
+           "\\times 2 = 452{,}984{,}832$ FLOPs.\n",
+    ".toml": '[document]\ntitle = "My notes"\n[document.config]\nseq_len = 128\n'
+             '[document.conventions]\nembeddings = false\nlm_head = false\n\n'
+             '[[claim]]\nid = "qkv"\nquantity = "flops.qkv_proj"\n'
+             'expression = "3 × 128 × 768 × 768 × 2"\nstated = 452984832\n',
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_commands_example_runs(command, tmp_path, monkeypatch):
+    # Exit 0: every example shows the command working. audit and verify exit 1 when they find
+    # a mismatch, which an example on correct input must not (and 2 is bad input).
+    match = re.search(r"^\s*Example: (flopcalc .+?)\s*$", ok(command, "--help").stdout,
+                      re.MULTILINE)
+    argv = shlex.split(match[1])[1:]
+    if command == "plot":
+        pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)                     # files the example writes land here
+    outputs = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-o", "--output")}
+    for arg in argv:
+        suffix = Path(arg).suffix
+        if suffix in EXAMPLE_FILES and arg not in outputs and not arg.startswith("-"):
+            Path(arg).write_text(EXAMPLE_FILES[suffix], encoding="utf-8")
+    result = invoke(*argv)
+    assert result.exit_code == 0, (match[1], result.stdout[-2000:], result.stderr)
+    for name in outputs:
+        assert Path(name).stat().st_size > 0
 
 
 def test_top_level_help_lists_every_command():

@@ -7,6 +7,7 @@ never read back from the code under test.
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 
 import pytest
@@ -308,3 +309,45 @@ def test_cli_memory_help_has_an_example():
     result = invoke("--help")
     assert result.exit_code == 0
     assert "Example: flopcalc memory" in result.stdout
+
+
+@pytest.mark.parametrize("args, given, preset", [
+    (["--peak-tflops", "100", "--dtype", "int8"], "peak", "bandwidth"),
+    (["--bandwidth-gbs", "1000", "--device", "h100"], "bandwidth", "peak"),
+])
+def test_an_overridden_figure_is_credited_to_the_command_line_and_the_other_to_the_preset(
+        args, given, preset):
+    doc = json.loads(invoke(*args, "-f", "json").stdout)["device"]
+    name = "h100" if "h100" in args else "a100"
+    sheet = DEVICES[name].source
+    assert doc["source"] == (f"{given} given on the command line; {preset} from the {name} "
+                             f"preset: {sheet}")
+    assert DEVICES[name].label in doc["label"] and f"the {given} from --" in doc["label"]
+    # the table's device note: 2,039 GB/s (the A100's) is not "given on the command line"
+    out = " ".join(invoke(*args).stdout.split())
+    assert f"({given} given on the command line; {preset} from the {name} preset" in out
+    assert "(given on the command line)" not in out
+    both = json.loads(invoke("--peak-tflops", "1", "--bandwidth-gbs", "1000", "-f",
+                             "json").stdout)["device"]
+    assert both["source"] == "peak and bandwidth given on the command line"
+    assert "NVIDIA" not in both["label"]
+    assert json.loads(invoke("-f", "json").stdout)["device"]["source"] == DEVICES["a100"].source
+
+
+def test_cli_memory_in_an_80_column_terminal_shows_every_number_in_full():
+    args = ["--preset", "gpt2-xl", "--seq-len", "1024", "--batch", "8", "--mode", "train",
+            "--elementwise"]
+    doc = json.loads(invoke(*args, "-f", "json").stdout)
+    result = cli_invoke("memory", *args, env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.stderr
+    out = " ".join(re.sub(r"[│┃]", " ", result.stdout).split())
+    cells = out.split()
+    for row in doc["rows"] + [doc["totals"]]:
+        assert f"{row['flops']:,}" in cells and f"{row['bytes']:,}" in cells
+        assert f" {time_text(Fraction(row['time_s']))} " in f" {out} "
+    for part in ("parameters", "kv_cache"):
+        assert f"{doc['memory'][part]['bytes']:,}" in cells
+    assert f"{doc['memory']['activations']['peak_bytes']:,}" in cells
+    # the per-op table's text column "bound" made way for the numbers, and says so
+    assert "Left out to fit 80 columns: bound; --format markdown or csv shows every" in out
+

@@ -4,6 +4,7 @@ errors (including a missing matplotlib)."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from cli_helpers import invoke, one_line_error
@@ -12,7 +13,9 @@ from flopcalc import Config, Conventions, flop_report
 from flopcalc.config import Mode
 from flopcalc.plot import INSTALL, crossover
 
-INSTALL_LINE = "pip install 'flopcalc[plot]'"
+# The one-line message names both installs: from PyPI, and from a clone as the README does
+FROM_PYPI, FROM_CLONE = "pip install 'flopcalc[plot]'", "pip install '.[plot]'"
+INSTALL_LINE = f"{FROM_PYPI} (from a clone: {FROM_CLONE})"
 
 
 def attention_and_ffn(cfg: Config, conv: Conventions, mode: Mode = Mode()) -> tuple[int, int]:
@@ -92,6 +95,9 @@ def test_plot_estimates_writes_svg(tmp_path):
     (["-o", "x.pdf", "--seq-len", "128,256"], ".png or .svg"),
     (["-o", "x.png", "--seq-len", "128,256", "--batch", "1,2"], "exactly one dimension"),
     (["-o", "x.png", "--seq-len", "128:8192:x2"], "sweep point seq_len=2048"),
+    (["-o", "x.png", "--seq-len", "128:8192:x2"], "raise --n-positions (or add --skip-invalid"),
+    (["-o", "x.png", "--kind", "estimates", "--d-model", "768,1000"],
+     "give --heads a value that divides every d_model, or add --skip-invalid"),
     (["--seq-len", "128,256"], "--output"),
 ])
 def test_plot_bad_input_is_one_line_exit_2(args, message, tmp_path, monkeypatch):
@@ -106,4 +112,10 @@ def test_plot_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     out = tmp_path / "shares.png"
     line = one_line_error(invoke("plot", "--seq-len", "128,256", "-o", str(out)))
     assert INSTALL == INSTALL_LINE and INSTALL_LINE in line
+    assert line.endswith(f"flopcalc plot needs matplotlib: {INSTALL_LINE}")
     assert not out.exists()
+
+
+def test_the_clone_install_in_the_message_is_the_readmes():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert FROM_CLONE in readme

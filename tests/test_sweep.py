@@ -146,7 +146,8 @@ def test_first_bad_point_is_named():
             run({}, axes, Conventions(), Mode(), fast=fast)
         assert str(e.value) == ("sweep point d_model=768, seq_len=2048: seq_len (2048) exceeds "
                                 "n_positions (1024): GPT-2 has no position embedding beyond "
-                                "1024; lower --seq-len or raise --n-positions")
+                                "1024; lower --seq-len or raise --n-positions (or add "
+                                "--skip-invalid to leave such points out)")
         result = run({}, axes, Conventions(), Mode(), skip_invalid=True, fast=fast)
         assert [r[0][:2] for r in result.rows] == [(768, 128), (960, 128)]
         assert (result.skipped, result.first_skipped) == (4, "d_model=768, seq_len=2048")
@@ -214,3 +215,127 @@ def test_cli_sweep_table_markdown_json_and_skip():
 ])
 def test_cli_sweep_bad_input_is_one_line_exit_2(args, message):
     assert message in one_line_error(invoke("sweep", *args))
+
+
+@pytest.mark.parametrize("args, fix", [
+    (["--d-model", "768,1000"], "give --heads a value that divides every d_model"),
+    (["--heads", "5,12"], "give --heads a value that divides every d_model"),
+    (["--d-model", "768,1000", "--seq-len", "1:4000:+1", "--n-positions", "4000"],  # compiled
+     "give --heads a value that divides every d_model"),
+    (["--seq-len", "128:2048:x2"], "raise --n-positions"),
+    (["--mode", "decode", "--position", "512:2048:x2"], "raise --n-positions"),
+    (["--mode", "generate", "--new-tokens", "100,1000"], "raise --n-positions"),
+])
+def test_an_invalid_point_says_which_option_fixes_it_and_skip_invalid(args, fix):
+    line = one_line_error(invoke("sweep", *args))
+    assert "sweep point" in line and fix in line
+    assert "add --skip-invalid to leave such points out" in line
+    assert invoke("sweep", *args, "--skip-invalid", "-f", "csv").exit_code == 0
+
+
+# Large tables: a plain layout instead of rich's grid -----------------------------------------
+
+def data_lines(text: str, header: str) -> tuple[str, list[str]]:
+    """The header line of a plain table and its row lines (up to the first blank or note)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip() or line[0] == "─" or line.startswith(("Config:", "Swept:")):
+            break
+        rows.append(line)
+    return lines[start], rows
+
+
+def test_a_large_sweep_table_is_drawn_plain_with_every_value_of_the_csv():
+    args = ["sweep", "--seq-len", "1:1000:+1", "--batch", "1,2,3", "--n-positions", "1000"]
+    result = invoke(*args)                          # 3,000 rows, the default --format table
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert not set("│┃┏┡└") & set(text)              # no rich grid
+    assert text.splitlines()[0] == "FLOP sweep (3,000 points)"
+    assert "Plain layout: a table of more than 2,000 rows" in text
+    assert "Config: d_model=768" in text and "Swept: seq_len 1…1000" in text
+    header, rows = data_lines(text, "seq_len")
+    columns = header.split()
+    assert columns[:2] == ["seq_len", "batch"] and len(rows) == 3000
+    assert len({len(line) for line in rows + [header]}) == 1   # numbers right-aligned
+    lines = [ln for ln in invoke(*args, "-f", "csv").stdout.splitlines() if ln[:1] != "#"]
+    expected = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    for line, want in zip(rows, expected):
+        cells = line.split()
+        assert cells[0] == f"{int(want['seq_len']):,}" and cells[1] == want["batch"]
+        assert cells[2] == f"{int(want['total FLOPs']):,}"   # thousands separators
+        shares = [c for c in cells if c.endswith("%")]
+        assert shares == [want[c] for c in want if c.endswith(" %")]
+
+
+def test_the_plain_layout_starts_above_the_threshold_and_goes_to_files(tmp_path, monkeypatch):
+    from flopcalc import render
+    monkeypatch.setattr(render, "PLAIN_ABOVE", 3)
+    grid = invoke("sweep", "--seq-len", "128,256,512").stdout         # 3 rows: rich
+    assert "│" in grid and "Plain layout" not in grid
+    plain = invoke("sweep", "--seq-len", "128,256,512,1024").stdout   # 4 rows: plain
+    assert "│" not in plain and "Plain layout: a table of more than 3 rows" in plain
+    out = tmp_path / "sweep.txt"
+    assert invoke("sweep", "--seq-len", "128,256,512,1024", "-o", out).exit_code == 0
+    assert out.read_text(encoding="utf-8").startswith("FLOP sweep (4 points)\nseq_len")
+    # any command's table: the flops table has totals (under a rule) and text columns
+    flops = invoke("flops").stdout
+    assert "│" not in flops and "Plain layout" in flops
+    header, rows = data_lines(flops, "section")
+    assert [r.split()[1] for r in rows][:2] == ["embed", "qkv_proj"]
+    lines = flops.splitlines()
+    total = next(ln for ln in lines if ln.split()[:1] == ["total"])
+    assert "32,228,179,968" in total and lines[lines.index(total) - 5][0] == "─"
+
+
+def test_to_plain_keeps_title_notes_and_reports_progress():
+    from flopcalc.render import to_plain
+    from flopcalc.tables import Table
+
+    table = Table("T", ["first note", "second note"], ["name", "count", "share"], "lrr",
+                  rows=[["a", 1234567, "1.00%"], ["bb", 5, "99.00%"]],
+                  totals=[["total", 1234572, "100.00%"]])
+    calls = []
+    text = to_plain(table, 80, lambda done, total: calls.append((done, total)))
+    rule = "─────  ─────────  ───────"
+    assert text.splitlines()[:9] == ["T",
+                                     "name       count    share",
+                                     rule,
+                                     "a      1,234,567    1.00%",
+                                     "bb             5   99.00%",
+                                     rule,
+                                     "total  1,234,572  100.00%",
+                                     "first note", "second note"]
+    assert text.splitlines()[9].startswith("Plain layout:")
+    assert calls == sorted(calls) and calls[-1] == (6, 6)
+
+
+def test_the_sweeps_bar_covers_rendering_and_is_gone_before_output(monkeypatch):
+    from flopcalc import cli, render
+    monkeypatch.setattr(render, "PLAIN_ABOVE", 3)
+    events = []
+
+    class Recorder:
+        def __init__(self, what):
+            pass
+
+        def __call__(self, done, total):
+            events.append((done, total))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            events.append("closed")
+
+    real_write = cli.write_output
+    monkeypatch.setattr(cli, "_LazyProgress", Recorder)
+    monkeypatch.setattr(cli, "write_output", lambda *a: (events.append("write"), real_write(*a)))
+    assert invoke("sweep", "--seq-len", "128,256,512,1024").exit_code == 0
+    calls = [e for e in events if isinstance(e, tuple)]
+    assert calls == sorted(calls) and calls[-1] == (8, 8)    # 4 points, then 4 rendered rows
+    assert any(4 < done < 8 for done, _ in calls)             # the bar moves while rendering
+    assert events[-2:] == ["closed", "write"]
+

@@ -14,7 +14,10 @@ The pipeline is small on purpose::
 Labels are ignored wherever they sit between factors: ``\text{...}``, ``\mathrm{...}``,
 ``**bold**`` markers, unit words ("128 tokens", "2 FLOPs") and parenthetical remarks such
 as ``L(\text{depends on the position})``.  Nothing here raises on any input: a fragment
-that does not parse, or whose value would be absurdly large, is skipped.
+that does not parse is skipped, and an "expression = number" that parses but has no exact
+value (a division by zero, a value or exponent beyond the limits below, a number written
+with spaces between its digit groups, an expression longer than ``WINDOW`` tokens) gets the
+verdict 'cannot evaluate' and a ``reason``.
 
 One expression on its own (a claims file's "3 × 128 tokens × 768 x 2") goes through the same
 tokenizer and parser: ``parse_expression`` reads it as math (every name is a symbol, unit
@@ -65,9 +68,12 @@ WINDOW = 256  # tokens searched on either side of an "=" for its expressions
 class Equation:
     """One claim "expression = number", evaluated exactly.
 
-    ``verdict`` is 'ok' (computed == stated), 'wrong', or 'unknown' when the expression
-    uses symbols with no value; then ``computed`` and ``difference`` are None, and with
-    exactly one unknown ``solution`` is the value that makes the claim hold (if any).
+    ``verdict`` is 'ok' (computed == stated), 'wrong', 'unknown' when the expression
+    uses symbols with no value (then ``computed`` and ``difference`` are None, and with
+    exactly one unknown ``solution`` is the value that makes the claim hold, if any), or
+    'cannot evaluate' when it parses but has no exact value: ``reason`` says why (a
+    division by zero, a value too large, digits grouped by spaces, an expression too long);
+    ``computed``, ``difference`` and ``solution`` are None.
     """
 
     line: int  # 1-based line of the expression's first character
@@ -81,6 +87,7 @@ class Equation:
     stated_text: str = ""  # the stated number's source text, e.g. "1,605,632"
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
+    reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
 
 
 @dataclass(frozen=True)
@@ -267,6 +274,7 @@ class _Tok:
     math: bool = False  # inside $...$ (adjacent symbols multiply)
     spaced: bool = True  # something (whitespace, a region edge) right before it
     fresh: bool = False  # a line break or a math delimiter right before it
+    grouped: Fraction | None = None  # NUM "12 000": digit groups split by spaces (value None)
 
 
 _MATH_OPEN = re.compile(
@@ -280,6 +288,8 @@ _NUMBER = re.compile(
     re.X | re.ASCII,  # only 0-9 are digits here (not ², not other scripts' digits)
 )
 _GROUP_SEPARATOR = re.compile(r"\{,\}|\\,|[,\u2009\u202f_]")
+# "12 000": digit groups split by single (no-break) spaces; ambiguous with a list "128 256"
+_SPACE_GROUPS = re.compile(r"[0-9]{1,3}(?:[ \u00a0][0-9]{3})+(?![0-9]|[.,][0-9])")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _LETTERS = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+")
 _WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+(?:['\u2019][A-Za-z]+)*")  # "model's"
@@ -430,6 +440,13 @@ class _Lexer:
         pos = self.pos
         m = _NUMBER.match(self.text, pos, self.end)
         end, value = m.end(), _number_value(m.group())
+        spaced = None if self.expression else _SPACE_GROUPS.match(self.text, pos, self.end)
+        if spaced and m.group().isdigit() and spaced.end() > end:
+            # "12 000" is one number written with spaces, or "12" and "000": not a value
+            digits = re.sub(r"\D", "", spaced.group())
+            self.emit("NUM", pos, spaced.end(), spaced.group())
+            self.out[-1].grouped = Fraction(int(digits))
+            return
         for percent in ("%", "\\%"):  # 50% is 1/2
             if self.text.startswith(percent, end) and end + len(percent) <= self.end:
                 end += len(percent)
@@ -621,6 +638,11 @@ class _Unevaluable(Exception):
     pass
 
 
+_OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC")
+_OPERAND_END = ("NUM", "IDENT", "CLOSE")
+_EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC")
+
+
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
@@ -690,18 +712,94 @@ class _Scan:
                 return s, tree
         return None
 
-    def right_side(self, e: int, hi: int) -> tuple[int, tuple, int] | None:
-        """The expression starting right after token ``e``: (start, tree, end index)."""
-        parser = _Parser(self, e + 1, min(hi, e + 1 + WINDOW))
-        start = self.next_sig(e + 1, parser.stop)
+    def right_side(self, e: int, hi: int) -> tuple[int, tuple | None, int] | None:
+        """The expression starting right after token ``e``: (start, tree, end index); the
+        tree is None for an expression longer than the window (its end is where it ends)."""
+        stop = min(hi, e + 1 + WINDOW)
+        parser = _Parser(self, e + 1, stop)
+        start = self.next_sig(e + 1, stop)
         try:
             tree = parser.expression()
         except _ParseError:
-            return None
-        after = self.next_sig(parser.i, parser.stop)
-        if after < parser.stop and self.toks[after].kind == "BLOCK":
+            j = self.next_sig(parser.i, stop)
+            cut = j == stop or (self.toks[j].kind == "OPEN" and (self.match[j] or hi) >= stop)
+            long = self._long_right(start, stop, hi) if cut else None
+            return long if long != "broken" else None
+        after = self.next_sig(parser.i, stop)
+        if after == stop and (long := self._long_right(start, stop, hi)) is not None:
+            # the window ended inside the expression: it goes on (and is reported whole), or
+            # what goes on is no expression (and no fragment of it is reported)
+            return long if long != "broken" else None
+        if after < stop and self.toks[after].kind == "BLOCK":
             return None  # "= 2 \sqrt{2}" states no plain number
         return start, tree, parser.i
+
+    # An expression longer than the window is not dropped: its extent is found by the kinds
+    # of its tokens (two tokens "join" when they may stand side by side in one expression),
+    # it must parse as one expression, and it is reported as 'cannot evaluate' (its tree,
+    # as deep as it is long, is never evaluated). Each "=" looks at its own stretch of
+    # tokens only once, so this stays linear in the text.
+
+    def _joins(self, a: _Tok, b: _Tok) -> bool:
+        if a.kind in _OPERAND_END and b.kind in _OPERAND_START:  # only an implicit product
+            return not b.fresh and (b.kind in ("OPEN", "FRAC")
+                                    or (b.kind == "IDENT" and (b.math or not b.spaced)))
+        if a.kind in ("OP", "OPEN", "FRAC") and b.kind == "OP":
+            return b.text in "+-"  # a sign
+        return not (a.kind == "OP" and b.kind == "CLOSE")
+
+    def _long_right(self, start: int, stop: int, hi: int):
+        """(start, None, end) when an expression starting at ``start`` runs past ``stop``;
+        "broken" when its tokens run past ``stop`` but do not parse; else None."""
+        if start >= hi or not self._starts(self.toks[start]):
+            return None
+        prev, end = self.toks[start], start + 1
+        for i in range(start + 1, hi):
+            tok = self.toks[i]
+            if tok.kind == "LABEL":
+                continue
+            if tok.kind not in _EXPRESSION or not self._joins(prev, tok):
+                break
+            prev = tok
+            if tok.kind in _OPERAND_END:
+                end = i + 1
+        if end <= stop:
+            return None
+        return (start, None, end) if self._parses(start, end) else "broken"
+
+    def _parses(self, first: int, end: int) -> bool:
+        """Whether tokens first..end-1 are one expression."""
+        parser = _Parser(self, first, end)
+        try:
+            parser.expression()
+        except _ParseError:
+            return False
+        return self.next_sig(parser.i, end) == end
+
+    def long_left(self, e: int, lo: int) -> int | None:
+        """The first token of an expression that ends right before token ``e`` and starts
+        before the window ``left_side`` searches; None if there is none."""
+        first = e - WINDOW
+        if first <= lo:
+            return None
+        start, later = None, None
+        for i in range(e - 1, lo - 1, -1):
+            tok = self.toks[i]
+            if tok.kind == "LABEL":
+                continue
+            if tok.kind not in _EXPRESSION or (later is not None and not self._joins(tok, later)):
+                break
+            start, later = i, tok
+        if start is None or start >= first or not self._starts(later):
+            return None
+        before = self.prev_sig(start)
+        if before is not None and self.toks[before].kind == "BLOCK":
+            return None  # a part of "\sqrt{...}", which has no value here
+        return start if self._parses(start, e) else None
+
+    @staticmethod
+    def _starts(tok: _Tok) -> bool:
+        return tok.kind in _OPERAND_START or (tok.kind == "OP" and tok.text in "+-")
 
     def tuple_items(self, opener: int, closer: int) -> tuple[Fraction | str, ...] | None:
         """The comma-separated entries of a bracket group: numbers where they evaluate."""
@@ -827,9 +925,13 @@ class _Parser:
         tok, j = self._peek()
         if tok is None:
             raise _ParseError("expected a number")
-        if tok.kind == "NUM" and tok.value is not None:
+        if tok.kind == "NUM":
             self._take()
-            return ("num", tok.value)
+            if tok.value is not None:
+                return ("num", tok.value)
+            if tok.grouped is not None:  # "1 000": read, but never given a value
+                return ("grouped", tok.grouped, tok.text)
+            return ("big", tok.text)  # a literal too long to use
         if tok.kind == "IDENT":
             self._take()
             return ("sym", tok.text)
@@ -864,7 +966,7 @@ def _symbols(tree: tuple) -> list[str]:
     """The symbols of a tree, each once, in order of appearance."""
     if tree[0] == "sym":
         return [tree[1]]
-    if tree[0] == "num":
+    if tree[0] in ("num", "grouped", "big"):
         return []
     return list(dict.fromkeys(name for child in tree[1:] for name in _symbols(child)))
 
@@ -878,6 +980,11 @@ def _evaluate(tree: tuple, leaf):
     kind = tree[0]
     if kind in ("num", "sym"):
         return leaf(tree)
+    if kind == "grouped":
+        raise _Unevaluable(f"“{tree[2]}” has its digit groups split by spaces: one number "
+                           f"or several? (write {int(tree[1]):,} or {tree[1]})")
+    if kind == "big":
+        raise _Unevaluable(f"a number of more than {MAX_DIGITS:,} digits")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
@@ -908,20 +1015,27 @@ def _small(value: Fraction) -> bool:
     return max(value.numerator.bit_length(), value.denominator.bit_length()) <= MAX_BITS
 
 
+_TOO_LARGE = f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)"
+
+
 def _check_size(value: Fraction) -> None:
     if not _small(value):
-        raise _Unevaluable("too large")
+        raise _Unevaluable(_TOO_LARGE)
 
 
 def _power(base, exponent):
     n = exponent if isinstance(exponent, Fraction) else exponent.constant()
-    if n is None or n.denominator != 1 or abs(n) > MAX_EXPONENT:
-        raise _Unevaluable("exponent")
+    if n is None:
+        raise _Unevaluable("an exponent with an unknown")
+    if n.denominator != 1:
+        raise _Unevaluable(f"the exponent {n} is not a whole number (no exact value)")
+    if abs(n) > MAX_EXPONENT:
+        raise _Unevaluable(f"an exponent beyond ±{MAX_EXPONENT:,}")
     n = int(n)
     if isinstance(base, Fraction):
         bits = max(base.numerator.bit_length(), base.denominator.bit_length())
         if bits > 1 and (bits - 1) * abs(n) > MAX_BITS:  # refuse before computing
-            raise _Unevaluable("too large")
+            raise _Unevaluable(_TOO_LARGE)
         return base**n
     return base.power(n)
 
@@ -1056,7 +1170,8 @@ class _Side:
     start: int  # first token
     end: int  # index after the last token taken
     tree: tuple
-    kind: str = "expr"  # 'number' | 'sci' (N \times 10^k) | 'name' | 'symbol' | 'expr'
+    kind: str = "expr"  # 'number' | 'sci' (N \times 10^k) | 'grouped' ("12 000") | 'name' |
+    #                     'symbol' | 'expr' | 'long' (an expression longer than WINDOW tokens)
     value: Fraction | None = None
 
 
@@ -1078,6 +1193,10 @@ def _classify(side: _Side, eq_index: int) -> _Side:
             side.kind = "number" if plain[0] == "num" else "sci"
         except _Unevaluable:
             side.kind = "symbol"  # a number too large to use: checks nothing
+    elif plain[0] == "grouped":  # "= 12 000": a stated number, but which one?
+        side.kind, side.value = "grouped", plain[1] if tree is plain else -plain[1]
+    elif plain[0] == "big":
+        side.kind = "symbol"
     elif plain[0] == "sym":
         bare = tree[0] == "sym" and side.start + 1 == side.end == eq_index
         side.kind = "name" if bare else "symbol"
@@ -1105,39 +1224,62 @@ def _chains(scan: _Scan) -> list[list[_Side | None]]:
         lo = eqs[k - 1] + 1 if k else 0
         hi = eqs[k + 1] if k + 1 < len(eqs) else len(scan.toks)
         left = scan.left_side(e, lo)
-        side = _classify(_Side(left[0], e, left[1]), e) if left else None
+        if left is not None:
+            side = _classify(_Side(left[0], e, left[1]), e)
+        elif (start := scan.long_left(e, lo)) is not None:
+            left, side = (start, None), _Side(start, e, None, "long")
+        else:
+            side = None
         # Linked to the previous "=" when the whole stretch between them is this one side.
         linked = k > 0 and left is not None and left[0] == scan.next_sig(lo, e)
         if linked:
             chains[-1].append(side)
         else:
             if chains:
-                right = scan.right_side(eqs[k - 1], e)
-                chains[-1].append(_classify(_Side(right[0], right[2], right[1]), -1) if right else None)
+                chains[-1].append(_right(scan, eqs[k - 1], e))
             chains.append([side])
     if eqs:
-        right = scan.right_side(eqs[-1], len(scan.toks))
-        chains[-1].append(_classify(_Side(right[0], right[2], right[1]), -1) if right else None)
+        chains[-1].append(_right(scan, eqs[-1], len(scan.toks)))
     return chains
 
 
-def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation | None:
+def _right(scan: _Scan, e: int, hi: int) -> _Side | None:
+    right = scan.right_side(e, hi)
+    if right is None:
+        return None
+    start, tree, end = right
+    if tree is None:
+        return _Side(start, end, None, "long")
+    return _classify(_Side(start, end, tree), -1)
+
+
+def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation:
     stated = target.value
-    names = _symbols(side.tree)
+    names = _symbols(side.tree) if side.tree is not None else []
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    if unknowns:
+    reason = ""
+    if side.kind == "long":
+        verdict = "cannot evaluate"
+        reason = f"an expression longer than {WINDOW} tokens, more than the parser reads"
+    elif target.kind == "grouped":
+        verdict = "cannot evaluate"
+        source = scan.text[scan.toks[target.start].start:scan.toks[target.end - 1].end]
+        reason = (f"the stated “{source.strip()}” has its digit groups split by spaces: one "
+                  f"number or several? (write {int(stated):,} or {stated})")
+    elif unknowns:
         verdict = "unknown"
         if len(unknowns) == 1:
             solution = _solve(side.tree, env, unknowns[0], stated)
     else:
         try:
             computed = _value(side.tree, env)
-        except _Unevaluable:
-            return None
-        verdict = "ok" if computed == stated else "wrong"
-        difference = stated - computed
+        except _Unevaluable as e:
+            verdict, reason = "cannot evaluate", str(e)
+        else:
+            verdict = "ok" if computed == stated else "wrong"
+            difference = stated - computed
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -1152,6 +1294,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         stated_text=text[toks[target.start].start:toks[target.end - 1].end],
         bindings=used,
         span=(start, end),
+        reason=reason,
     )
 
 
@@ -1162,24 +1305,24 @@ def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
     equations: list[Equation] = []
     bindings: list[Binding] = []
     for chain in _chains(scan):
-        stated_after, stated_before = _nearest(chain, ("number", "sci"))
-        plain_after, plain_before = _nearest(chain, ("number",))
+        stated_after, stated_before = _nearest(chain, ("number", "sci", "grouped"))
+        plain_after, plain_before = _nearest(chain, ("number", "grouped"))
         # Each arithmetic side is checked against the nearest stated number of its chain
         # (the next one, else the previous one); N \times 10^k only against a plain number.
         for i, side in enumerate(chain):
-            if side is None or side.kind not in ("expr", "sci"):
+            if side is None or side.kind not in ("expr", "sci", "long"):
                 continue
-            if side.kind == "expr":
-                target = stated_after[i] or stated_before[i]
-            else:
+            if side.kind == "sci":
                 target = plain_after[i] or plain_before[i]
-            if target is not None and (eq := _check(scan, side, target, env)) is not None:
-                equations.append(eq)
+            else:
+                target = stated_after[i] or stated_before[i]
+            if target is not None:
+                equations.append(_check(scan, side, target, env))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
             if side is not None and side.kind == "name":
                 target = stated_after[i]
-                if target is not None:
+                if target is not None and target.kind != "grouped":
                     env[side.tree[1]] = target.value
                     bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
                                             side.tree[1], target.value))

@@ -180,6 +180,7 @@ class Claim:
     labels: tuple = ()
     terms: tuple = ()
     per: str | None = None
+    of: str | None = None      # shape.heads: the id of the claim whose tensor is said to be split
 
     @property
     def kind(self) -> str:
@@ -209,7 +210,8 @@ _DOC_KEYS = {"title", "author", "config", "conventions", "names", "source", "sha
 _CONFIG_KEYS = {"d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len",
                 "batch", "qkv", "bias"}
 _CLAIM_KEYS = {"id", "line", "quantity", "scope", "blocks", "position", "expression",
-               "stated", "written_shape", "stated_shape", "listed_as", "labels", "terms", "per"}
+               "stated", "written_shape", "stated_shape", "listed_as", "labels", "terms", "per",
+               "of"}
 
 
 def shipped_claims() -> list[str]:
@@ -256,6 +258,21 @@ def claims_for_text(text: str, candidates=None) -> str | None:
         if load_claims(candidate).document.sha256 == digest:
             return str(candidate)
     return None
+
+
+def similar_claims(text: str, candidates=None) -> list[str]:
+    """The shipped claims files (or ``candidates``) whose document the text resembles without
+    being it: its ``[document] title`` appears in the text (case and spacing aside)."""
+    def norm(t: str) -> str:
+        return " ".join(t.split()).casefold()
+
+    body = norm(text)
+    out = []
+    for candidate in shipped_claims() if candidates is None else candidates:
+        title = norm(load_claims(candidate).document.title)
+        if title and title in body:
+            out.append(str(candidate))
+    return out
 
 
 def _err(source: str, where: str, msg: str) -> FlopcalcError:
@@ -400,9 +417,13 @@ def _parse_claim(raw, index, document, source) -> Claim:
     per = raw.get("per")
     if per is not None and (quantity != "convention.flops_per_mac" or not isinstance(per, str)):
         raise _err(source, where, "per belongs to convention.flops_per_mac (a string)")
+    of = raw.get("of")
+    if of is not None and (not quantity.startswith("shape.") or not quantity.endswith("heads")
+                           or not isinstance(of, str)):
+        raise _err(source, where, "of belongs to a shape.*heads claim (the id of a shape claim)")
     return Claim(cid, line, quantity, scope, blocks, position, expression, stated,
                  shapes.get("written_shape"), shapes.get("stated_shape"), listed_as,
-                 tuple(labels), tuple(terms), per)
+                 tuple(labels), tuple(terms), per, of)
 
 
 def _parse_number(value, where, source) -> Fraction:
@@ -457,6 +478,8 @@ def _resolve_terms(claims: list[Claim], source: str) -> list[Claim]:
     by_id = {c.id: c for c in claims}
     parent: dict[str, Claim] = {}
     for c in claims:
+        if c.of is not None and (c.of not in by_id or by_id[c.of].kind != "shape"):
+            raise bad(c.id, f"of {c.of!r} is not a shape claim's id{_suggest(c.of, by_id)}")
         for t in c.terms:
             if t not in by_id:
                 raise bad(c.id, f"term {t!r} is not a claim id{_suggest(t, by_id)}")
@@ -742,6 +765,46 @@ class Model:
                         else "counting the dense L×L scores")
         return f"{what}, " + ", ".join(bits)
 
+    def brief(self, m: Match, ref: Variant) -> str:
+        """``describe`` for a headline: the quantity, and only the assumptions that differ
+        from the claim's ("2 of the 3 Q, K, V projections"; "softmax·V per token, for one
+        block")."""
+        v = m.variant
+        label = m.quantity
+        if label.startswith("subset:"):
+            group = label.split(":", 1)[1]
+            members = self.matmuls(self.live(parts_of(group)))
+            what = f"{len(m.parts)} of the {len(members)} {GROUPS[group][2]}"
+        else:
+            what = GROUPS[label][1] if label in GROUPS else OP_NAMES[label]
+        bits = []
+        if v.one_head:
+            bits.append("for one head")
+        if v.scope != ref.scope:
+            bits.append("per token" if v.scope == "token" else "per sequence")
+        if in_blocks(m.parts) and v.blocks != ref.blocks:
+            bits.append(f"for {self.blocks_text(v.blocks)}")
+        if v.ew == "elementwise":
+            bits.append("counted elementwise")
+        elif v.ew == "as_mac":
+            bits.append(f"at {v.fpm} FLOPs per element")
+        elif v.fpm != ref.fpm and self.matmuls(m.parts):
+            bits.append("in multiply-adds" if v.fpm == 1 else "at 2 FLOPs per multiply-add")
+        if v.attention != ref.attention:
+            bits.append(f"{v.attention} attention")
+        return " ".join([what, ", ".join(bits)]).strip()
+
+    def right_text(self, value, ref: Variant, block_op: bool = True) -> str:
+        """'flopcalc: 452,984,832 (per sequence, one block)': the right value, for a headline."""
+        where = "per token" if ref.scope == "token" else "per sequence"
+        return (f"flopcalc: {fmt(value)} ({where}"
+                + (f", {self.blocks_text(ref.blocks)})" if block_op else ")"))
+
+
+def _short_name(key: str) -> str:
+    """A shape quantity's name without its formula ("the embedded input x")."""
+    return SHAPES[key][2].split(" = ")[0]
+
 
 def in_blocks(parts) -> bool:
     """Whether some of the parts are inside the transformer blocks (count once per block)."""
@@ -790,6 +853,10 @@ class ClaimResult:
     unknowns: dict = field(default_factory=dict)
     terms: list = field(default_factory=list)    # TermResult, for sums
     term_of: str | None = None
+    # for the headline: (rank, short reason, whether it states the right value itself), and
+    # the clause that states the right value ("flopcalc: 452,984,832 (per sequence, 1 block)")
+    shorts: list = field(default_factory=list, repr=False)
+    right: str = ""
 
     @property
     def id(self) -> str:
@@ -803,11 +870,31 @@ class ClaimResult:
     def reason(self) -> str:
         return "; ".join(self.reasons)
 
-    def fail(self, check: str, reason: str | None = None) -> None:
+    @property
+    def headline(self) -> str:
+        """One sentence for a wrong claim: its main problem (the first of the lowest rank)
+        and the right value; the full account is ``reasons``. Empty for a claim that holds."""
+        if self.verdict == "ok":
+            return ""
+        if not self.shorts:
+            return self.reasons[0] if self.reasons else ""
+        _, text, complete = min(self.shorts, key=lambda s: s[0])
+        return text + (f"; {self.right}" if self.right and not complete else "")
+
+    def fail(self, check: str, reason: str | None = None, short: str | None = None,
+             rank: int = 3, complete: bool = False) -> None:
         self.checks[check] = "wrong"
         self.verdict = "wrong"
         if reason:
             self.reasons.append(reason)
+        if short:
+            self.note(short, rank, complete)
+
+    def note(self, short: str, rank: int = 3, complete: bool = False) -> None:
+        """A short reason for the headline: rank 1 is what is most wrong about the claim (its
+        scope, its kind), 2 a term counted twice or mixed, 3 what the figure is instead, 4
+        the arithmetic, 5 a label; ``complete`` when it states the right value itself."""
+        self.shorts.append((rank, short, complete))
 
     def as_dict(self) -> dict:
         c = self.claim
@@ -817,7 +904,8 @@ class ClaimResult:
             "blocks": c.blocks if c.kind == "flops" else None,
             "as_written": self.as_written, "written": json_value(self.written),
             "stated": json_value(self.stated), "flopcalc": json_value(self.expected),
-            "verdict": self.verdict, "reason": self.reason, "reasons": list(self.reasons),
+            "verdict": self.verdict, "headline": self.headline, "reason": self.reason,
+            "reasons": list(self.reasons),
             "checks": dict(self.checks),
             "unknowns": {k: json_value(v) for k, v in self.unknowns.items()},
             "diagnosis": [m.as_dict() for m in self.matches],
@@ -893,7 +981,8 @@ class Evaluator:
         r.written = evaluate(expr, self.bindings)
         if c.stated is not None and r.written != c.stated:
             r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
-                   f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}")
+                   f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}",
+                   f"the expression gives {fmt(r.written)}, not the stated {fmt(c.stated)}", 4)
         else:
             r.checks["arithmetic"] = "ok"
 
@@ -903,7 +992,9 @@ class Evaluator:
         self._written(c, r)
         if c.stated != expected:
             r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config"
-                   + self._dim_hint(c.stated))
+                   + self._dim_hint(c.stated),
+                   f"{c.key} is {fmt(expected)} in the document's config, not {fmt(c.stated)}",
+                   1, complete=True)
         else:
             r.checks["model"] = "ok"
         return r
@@ -913,7 +1004,9 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, fpm)
         self._written(c, r)
         if c.stated != fpm:
-            r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add")
+            r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add",
+                   f"the document counts {fpm} FLOPs per multiply-add, not {fmt(c.stated)}", 1,
+                   complete=True)
         else:
             r.checks["model"] = "ok"
         if c.per is not None and c.per.lower() not in PER_MAC:
@@ -922,7 +1015,9 @@ class Evaluator:
                    f"is the cost of one multiply-add, not of a {c.per}: a dot product of "
                    f"length {k} (d_head, one query·key) is {k} multiplications and {k - 1} "
                    f"additions, {2 * k - 1} ≈ {c.stated} × {k} FLOPs; the count "
-                   f"{fmt(c.stated)} per multiply-add is right")
+                   f"{fmt(c.stated)} per multiply-add is right",
+                   f"{fmt(c.stated)} FLOPs is one multiply-add, not one {c.per} (one of length "
+                   f"{k} is {2 * k - 1} FLOPs)", 1, complete=True)
         else:
             r.checks["labels"] = "ok"
         return r
@@ -957,7 +1052,8 @@ class Evaluator:
         if written is not None:
             if written != stated:
                 r.fail("arithmetic", f"the written form {shape_text(written)} and the stated "
-                       f"{shape_text(stated)} differ")
+                       f"{shape_text(stated)} differ", f"the written {shape_text(written)} "
+                       f"is not the stated {shape_text(stated)}", 4)
                 if written != expected and written not in alternatives:
                     self._shape_diagnosis(c, r, written, "the written form", kind, expected,
                                           alternatives)
@@ -967,8 +1063,10 @@ class Evaluator:
             r.checks["model"] = "ok"
             if r.checks.get("arithmetic") == "wrong":
                 r.reasons.append(f"the stated {shape_text(stated)} is right")
+                r.right = f"the stated {shape_text(stated)} is right"
         else:
             r.fail("model")
+            self._split_of(c, r, expected)
             self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
         if c.listed_as and c.listed_as != kind:
             owner = (self.model.ops(c.scope, symbolic_batch=True)[SHAPES[c.key][1]]
@@ -980,11 +1078,31 @@ class Evaluator:
                     else "it has no batch dimension")
             head = (f"{shape_text(expected)} is right for {name}, but that is"
                     if r.checks.get("model") == "ok" else f"{name} is")
+            first = next((p for p in (owner.params if owner else ())
+                          if p.name.endswith(".weight")), None)
             r.fail("labels", f"{head} an {kind} ({what}), not a {c.listed_as} matrix"
-                   + (f"; the weights of {owner.name} are {weights}" if weights else ""))
+                   + (f"; the weights of {owner.name} are {weights}" if weights else ""),
+                   f"{_short_name(c.key)} is an {kind}, not a {c.listed_as} matrix"
+                   + (f"; its weight {first.name.removesuffix('.weight')} is "
+                      f"{shape_text(first.shape)}" if first else ""), 1, complete=True)
         else:
             r.checks["labels"] = "ok"
         return r
+
+    def _split_of(self, c: Claim, r: ClaimResult, expected) -> None:
+        """A head split claimed of a tensor that is never split (the claim's ``of`` names the
+        shape claim of that tensor); only Q, K and V are split into heads."""
+        parent = self.by_id.get(c.of) if c.of else None
+        if c.key != "heads" or parent is None or parent.kind != "shape" \
+                or parent.key in ("q", "k", "v") or parent.key in HEAD_SPLITS:
+            return
+        q = self.model.ops(c.scope, c.position, symbolic_batch=True)["q_proj"].output
+        what = _short_name(parent.key)
+        r.reasons.append(f"the split is of {what} (claim {parent.id}), which is never split into "
+                         f"heads: the attention splits Q, K and V (each {shape_text(q)}) into "
+                         f"{shape_text(expected)}")
+        r.note(f"{what} is never split into heads; Q, K and V are, as {shape_text(expected)}",
+               0, complete=True)
 
     def _shape_diagnosis(self, c, r, shape, what, kind, expected, alternatives):
         name = SHAPES[c.key][2]
@@ -993,6 +1111,7 @@ class Evaluator:
             r.reasons.append(f"a weight has no batch dimension: {name} is "
                              f"{shape_text(expected)}, one matrix shared by every sequence of "
                              "the batch")
+            r.note(f"a weight has no batch dimension: {name} is {shape_text(expected)}", 1, True)
             if c.key in ("wq", "wk", "wv"):
                 r.reasons[-1] += (f" (GPT-2 stores W_q, W_k, W_v side by side as attn.c_attn "
                                   f"{shape_text(self._param('attn.c_attn.weight'))})")
@@ -1007,9 +1126,13 @@ class Evaluator:
                     f"{shape_text(expected)}, transposed to {shape_text(alternatives[0])} for "
                     f"attention; {shape_text(shape)} would deal every {cfg.n_heads}th "
                     "feature to a head")
+                r.note(f"its last two dimensions are swapped: the head split is "
+                       f"{shape_text(expected)}", 1, True)
             else:
                 r.reasons.append(f"{what} has the right sizes in the wrong order: "
                                  f"{name} is {shape_text(expected)}")
+                r.note(f"{what} has its sizes in the wrong order: {name} is "
+                       f"{shape_text(expected)}", 1, True)
             return
         if c.scope != "token":
             _, tok, tok_alt = self.shape_of(c.key, "token", c.position)
@@ -1018,6 +1141,8 @@ class Evaluator:
                     f"{what} {shape_text(shape)} is {name} of one token decoded with a KV "
                     f"cache (per-token scope); a full forward over {L} tokens computes "
                     f"them for all {L} tokens: {shape_text(expected)}")
+                r.note(f"{what.replace(' form', '')} {shape_text(shape)} is for one decoded "
+                       f"token; a forward over {L} tokens gives {shape_text(expected)}", 1, True)
                 return
         for key, (k2, _, n2) in SHAPES.items():
             if key == c.key or key in HEAD_SPLITS:
@@ -1026,8 +1151,11 @@ class Evaluator:
             if shape == s2 or shape in alt2:
                 r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
                                  f"(an {k2}), not of {name} {shape_text(expected)}")
+                r.note(f"{what} {shape_text(shape)} is the shape of {_short_name(key)}; "
+                       f"{name} is {shape_text(expected)}", 1, True)
                 return
         r.reasons.append(f"{name} is {shape_text(expected)}")
+        r.note(f"{name} is {shape_text(expected)}", 3, True)
 
     # ----- FLOP claims -----------------------------------------------------------------------
 
@@ -1043,14 +1171,19 @@ class Evaluator:
             r.checks["model"] = "ok"
             if r.checks.get("arithmetic") == "wrong":
                 r.reasons.append("the stated value is flopcalc's count; the expression is off")
+                r.right = f"the stated {fmt(c.stated)} is right"
         else:
             r.fail("model", f"flopcalc: {fmt(expected)} "
                    f"({m.ref_text(ref, c.position, block_op)}{self._breakdown(c)})")
+            r.right = m.right_text(expected, ref, block_op)
             if r.checks.get("arithmetic") == "wrong" and r.written == expected:
                 r.reasons.append("the expression is right; the stated result is not")
+                r.right = f"the expression's {fmt(r.written)} is right"
+                r.shorts = [s for s in r.shorts if s[0] != 4]  # "gives X": said by the right value
             r.matches = m.find(c.stated, c.key, ref, c.position)
             if r.matches:
                 r.reasons.append(f"the stated {fmt(c.stated)} equals {_either(r.matches)}")
+                r.note(f"the stated {fmt(c.stated)} is {m.brief(r.matches[0], ref)}", 3)
             if r.written is not None and r.written not in (c.stated, expected):
                 wm = m.find(r.written, c.key, ref, c.position)
                 if wm:
@@ -1105,28 +1238,33 @@ class Evaluator:
                 if c.scope == "token" and dim == "seq_len":
                     want = 1
                 if v != want:
-                    problems.append(f"the factor {t} labelled {lab} is not {dim} ({fmt(want)})")
+                    text = f"the factor {t} labelled {lab} is not {dim} ({fmt(want)})"
+                    problems.append((text, text))
         if flop_factors:
             prod = math.prod(v for v, _ in flop_factors if v is not None)
             if prod != fpm:
                 extra = prod / fpm
                 listed = ", ".join(t for _, t in flop_factors)
-                what = self._multiplicity(c, extra)
+                what, short = self._multiplicity(c, extra)
                 if len(flop_factors) > 1:
-                    problems.append(f"of the {len(flop_factors)} factors labelled FLOPs ({listed}), "
-                                    f"one is the {fpm} FLOPs per multiply-add; the other "
-                                    f"{fmt(extra)} {what}")
+                    problems.append((f"of the {len(flop_factors)} factors labelled FLOPs "
+                                     f"({listed}), one is the {fpm} FLOPs per multiply-add; "
+                                     f"the other {fmt(extra)} {what}",
+                                     f"one of the factors labelled FLOPs ({listed}) {short}"))
                 else:
-                    problems.append(f"the factor labelled FLOPs ({listed}) is not the {fpm} FLOPs "
-                                    f"per multiply-add; {fmt(extra)} × {fpm} {what}")
+                    problems.append((f"the factor labelled FLOPs ({listed}) is not the {fpm} FLOPs "
+                                     f"per multiply-add; {fmt(extra)} × {fpm} {what}",
+                                     f"the factor labelled FLOPs ({listed}) is {fmt(extra)} × "
+                                     f"{fpm}: {fmt(extra)} {short}"))
         if problems:
-            for p in problems:
-                r.fail("labels", p)
+            for p, short in problems:
+                r.fail("labels", p, short, 5)
         else:
             r.checks.setdefault("labels", "ok")
 
-    def _multiplicity(self, c: Claim, extra) -> str:
-        """What a stray factor of a product is: the count of equal parts, blocks, heads."""
+    def _multiplicity(self, c: Claim, extra) -> tuple[str, str]:
+        """What a stray factor of a product is (the count of equal parts, blocks, heads), in
+        full and short."""
         m = self.model
         v = replace(m.reference(c), blocks=1)
         parts = [p for p in parts_of(c.key) if m.count((p,), v, c.position)]
@@ -1137,12 +1275,13 @@ class Evaluator:
             a, b = first.inputs[0], first.inputs[1]
             dims = [d for d in a[:-2] if d != 1] + [a[-2], a[-1], b[-1]]
             return (f"is the number of {GROUPS[c.key][2]} ({' and '.join(parts)}, each "
-                    f"{' × '.join(str(d) for d in dims)} multiply-adds), not FLOPs")
+                    f"{' × '.join(str(d) for d in dims)} multiply-adds), not FLOPs",
+                    f"is the number of {GROUPS[c.key][2]}, not FLOPs")
         if extra == cfg.n_layers:
-            return "is the number of blocks, not FLOPs"
+            return ("is the number of blocks, not FLOPs",) * 2
         if extra == cfg.n_heads:
-            return "is the number of heads, not FLOPs"
-        return "is not accounted for by flopcalc's count"
+            return ("is the number of heads, not FLOPs",) * 2
+        return ("is not accounted for by flopcalc's count",) * 2
 
     def _terms(self, c: Claim, r: ClaimResult) -> list[TermResult]:
         m = self.model
@@ -1182,14 +1321,18 @@ class Evaluator:
             tr.checks["model"] = "ok"
         elif t.quantity == "unattributed":
             extra = self._elementwise_extra(parent)
+            hint = self._dim_hint(value)
             tr.fail("model", f"no operation of flopcalc's count of {parent.quantity} is "
                     f"{fmt(value)} FLOPs" + (f" (matmuls only; counting elementwise work "
                                               f"would add {fmt(extra)}, not {fmt(value)})"
                                               if extra else "")
-                    + self._dim_hint(value))
+                    + hint,
+                    f"no operation of {parent.quantity} is {fmt(value)} FLOPs"
+                    + (f" ({hint[2:]})" if hint else "") + "; flopcalc counts 0 for it", 1, True)
         else:
             tr.fail("model", f"flopcalc: {fmt(expected)} "
                     f"({m.ref_text(ref, parent.position, block_op)})")
+            tr.right = m.right_text(expected, ref, block_op)
             if expected == 0 and m.ops("sequence")[t.key].kind == "elementwise":
                 ew = m.count((t.key,), replace(ref, ew="elementwise"), parent.position)
                 per_block = m.count((t.key,), replace(ref, ew="elementwise", blocks=1),
@@ -1197,9 +1340,12 @@ class Evaluator:
                 tr.reasons[-1] = (f"{OP_NAMES[t.key]} is elementwise, not a dot product: "
                                   f"0 FLOPs in a matmul-only count; counted elementwise it is "
                                   f"{fmt(ew)} ({fmt(per_block)} per block)")
+                tr.note(f"{OP_NAMES[t.key]} is elementwise, not a dot product: 0 FLOPs in a "
+                        "matmul-only count", 1, True)
             if match:
                 tr.matches = [match]
                 tr.reasons.append(f"{fmt(value)} equals {match.description}")
+                tr.note(f"{fmt(value)} is {m.brief(match, ref)}", 3)
         self._labels(t, tr, text)
 
     def _elementwise_extra(self, parent: Claim) -> int:
@@ -1231,17 +1377,22 @@ class Evaluator:
                         r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
                                          f"value {fmt(ov)} instead of "
                                          f"{fmt(t.value)}")
+                        r.note(f"its stated total takes {t.id} as {fmt(ov)}, its expression's "
+                               f"value, not {fmt(t.value)}", 4)
                         break
                 if c.stated == total - t.value:
                     r.reasons.append(f"the stated value is the sum without {t.id} "
                                      f"({'+' if t.value > 0 else '-'} {fmt(abs(t.value))})")
+                    r.note(f"the expression {'adds' if t.value > 0 else 'subtracts'} "
+                           f"{fmt(abs(t.value))} ({t.id}), giving {fmt(total)}", 3)
                     break
         # a standalone term whose figure differs from its own line's stated value
         for t in terms:
             other = self.by_id[t.id]
             if t.standalone and t.value != other.stated:
                 r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
-                       f"states {fmt(other.stated)}")
+                       f"states {fmt(other.stated)}", f"{t.id} enters it as {fmt(t.value)}, "
+                       f"not as its own stated {fmt(other.stated)}", 4)
         # terms that are wrong in the sum's scope
         if any(t.value != t.expected for t in terms):
             r.checks["terms"] = "wrong"
@@ -1256,7 +1407,8 @@ class Evaluator:
         for t in terms:
             res = self.results.get(t.id)
             if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
-                r.fail("terms", f"in {t.id}, " + res.reasons[-1])
+                r.fail("terms", f"in {t.id}, " + res.reasons[-1],
+                       f"in {t.id}, " + min(res.shorts, key=lambda s: s[0])[1], 5)
         # counted twice: a term whose operations are already inside another term
         def ops_of(claim_id: str) -> set:
             return set(m.live(parts_of(self.by_id[claim_id].key)))
@@ -1274,10 +1426,12 @@ class Evaluator:
                            f"{' + '.join(sorted(tp, key=list(OP_NAMES).index))} is already "
                            f"inside {u.id}"
                            + (f", whose {fmt(u.value)} includes {fmt(inner[0].value)} for it "
-                              f"({inner[0].id})" if inner else ""))
+                              f"({inner[0].id})" if inner else ""),
+                           f"{t.id} ({fmt(t.value)}) is counted twice: {u.id} includes it", 2)
                     if not t.standalone and t.id in self.results:
                         self.results[t.id].fail("terms", f"counted twice: {u.id} already "
-                                                "includes it")
+                                                "includes it", f"counted twice: {u.id} already "
+                                                "includes it", 2)
                     break
         # a term with no counterpart; mixed scopes; one block for many
         scopes: dict[str, list[str]] = {}
@@ -1288,12 +1442,17 @@ class Evaluator:
                 scopes.setdefault(counted.scope, []).append(t.id)
                 block_counts.append(counted.blocks)
             if self.by_id[t.id].quantity == "unattributed" and t.value:
-                r.fail("terms", f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count")
+                r.fail("terms",
+                       f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count",
+                       f"the term {t.text} ({t.id}) counts nothing flopcalc counts", 4)
         if len(scopes) > 1:
             r.fail("terms", "it mixes per-token terms (" + ", ".join(scopes["token"])
-                   + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")")
+                   + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")",
+                   "it mixes per-token and per-sequence terms", 2)
         if c.blocks != 1 and block_counts and all(b == 1 for b in block_counts):
-            r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks")
+            full, short = self._blocks_factor(c, terms)
+            r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks"
+                   + full, f"its terms count one block, not {c.blocks}" + short, 1)
         # what the stated total is without one of its terms
         if c.stated != r.expected and not r.matches:
             for t in terms:
@@ -1305,6 +1464,31 @@ class Evaluator:
                     r.reasons.append(f"without {t.id} ({fmt(t.value)}) the rest, {fmt(rest)}, "
                                      f"equals {_either(found)}")
                     break
+
+
+    def _blocks_factor(self, c: Claim, terms: list[TermResult]) -> tuple[str, str]:
+        """Whether a factor of the sum's expression counts its ``blocks``, from the figures:
+        none equals ``blocks``, or each one that does sits in a term that is a per-head count
+        of one block for all heads, where ``blocks`` = n_heads makes it the head count.
+        (the clause for the reason, the clause for the headline)."""
+        n, cfg = c.blocks, self.doc.config
+        found = []   # (term, factor text) for each written figure equal to the blocks
+        for (_, expr), t in zip(additive_terms(c.expression), terms):
+            for _, f in factors(expr):
+                if not f.symbols and _value(f, {}) == n:
+                    found.append((t, f.text))
+        if not found:
+            return (f"; no factor of the expression is {n}, the number of blocks",
+                    f" (no factor is {n})")
+        heads = cfg.n_heads == n and all(
+            t.match is not None and t.match.variant.blocks == 1 and not t.match.variant.one_head
+            and set(t.match.parts) <= PER_HEAD for t, _ in found)
+        if not heads:
+            return "", ""
+        ids = list(dict.fromkeys(t.id for t, _ in found))
+        return (f"; its only factors equal to {n} (in {' and '.join(ids)}) are n_heads: those "
+                f"terms count all {n} heads of one block, and no factor counts the {n} blocks",
+                f": its {n}s are n_heads")
 
 
 def _either(matches: list[Match]) -> str:

@@ -20,21 +20,26 @@ from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
 from .arithmetic import find_equations
-from .claims import (ClaimResult, ClaimsFile, document_sha256, evaluate_claims, fmt,
-                     json_value, load_claims, shape_text)
+from .claims import (ClaimResult, ClaimsFile, claims_for_text, document_sha256,
+                     evaluate_claims, fmt, json_value, load_claims, shape_text, similar_claims)
 
+BRIEF_EXPRESSION = 100  # characters of an expression a terminal table shows
 
 
 @dataclass
 class AuditResult:
-    """Everything ``flopcalc audit`` reports; ``ok`` decides the exit code (0 ok, 1 not)."""
+    """Everything ``flopcalc audit`` reports; ``ok`` decides the exit code (0 ok, 1 not).
 
-    config: Config
-    conventions: Conventions
+    ``config`` and ``conventions`` are the claims file's (None without one: a text alone
+    says nothing about the model it analyses)."""
+
+    config: Config | None
+    conventions: Conventions | None
     claims_file: ClaimsFile | None = None
     claims: list[ClaimResult] = field(default_factory=list)
     equations: list | None = None     # arithmetic.Equation, when a text was given
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. that no claims file was found
 
     @property
     def wrong_claims(self) -> list[ClaimResult]:
@@ -45,8 +50,13 @@ class AuditResult:
         return [e for e in self.equations or () if e.verdict == "wrong"]
 
     @property
+    def unevaluable_equations(self) -> list:
+        return [e for e in self.equations or () if e.verdict == "cannot evaluate"]
+
+    @property
     def ok(self) -> bool:
-        """Every claim holds and no equation of the text is wrong ('unknown' is not wrong)."""
+        """Every claim holds and no equation of the text is wrong ('unknown' and 'cannot
+        evaluate' are not wrong)."""
         return not self.wrong_claims and not self.wrong_equations
 
     def claim(self, claim_id: str) -> ClaimResult:
@@ -60,8 +70,8 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
     """Audit a document: its claims file (a shipped name or a TOML path) and, if the
     document's text is given, every "expression = number" equation in it.
 
-    Without a claims file only the arithmetic runs, and the corrected tables use
-    flopcalc's default config (GPT-2 small, 128 tokens) and conventions.
+    Without a claims file only the arithmetic runs: there is no config, hence no corrected
+    FLOP and shape tables (``audit_tables``).
     """
     if text is None and claims is None:
         raise FlopcalcError("nothing to audit: give a document's text, a claims file, or both")
@@ -70,7 +80,7 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
         result = AuditResult(cf.document.config, cf.document.conventions, cf,
                              evaluate_claims(cf))
     else:
-        result = AuditResult(Config(), Conventions())
+        result = AuditResult(None, None)
     if text is not None:
         result.equations = find_equations(text)
         if cf is not None:
@@ -79,6 +89,35 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
                                        "(its sha256 differs)")
             result.warnings += _transcription_warnings(text, result.claims)
     return result
+
+
+def audit_text(text: str, claims: str | Path | None = None, name: str = "the text",
+               candidates=None) -> AuditResult:
+    """What ``flopcalc audit FILE [--claims C]`` runs: without ``claims``, the shipped claims
+    file made for the text (``claims_for_text``; ``candidates`` replaces the shipped files);
+    when there is none, the arithmetic alone, with a note saying so (in ``notes``) that
+    names a claims file whose document the text resembles (``similar_claims``)."""
+    note = None
+    if claims is None:
+        claims = claims_for_text(text, candidates)
+        if claims is None:
+            note = unmatched_note(text, name, candidates)
+    result = run_audit(text, claims)
+    if note:
+        result.notes.append(note)
+    return result
+
+
+def unmatched_note(text: str, name: str, candidates=None) -> str:
+    """The note for a text that no claims file was made for."""
+    near = similar_claims(text, candidates)
+    where = ("shipped claims file" if candidates is None else "claims file")
+    if near:
+        return (f"no {where} matches {name}; only its arithmetic was checked (it has the "
+                f"title of the document of {near[0]}, but not its text: pass --claims "
+                f"{near[0]} to check its claims)")
+    return (f"no {where} matches {name}; only its arithmetic was checked (pass "
+            "--claims NAME|PATH to check its claims)")
 
 
 def _figures(line: str) -> set[int]:
@@ -135,9 +174,23 @@ def _quantity_cell(r: ClaimResult) -> str:
     return f"{c.quantity} · {c.scope} · {blocks}"
 
 
-def audit_tables(result: AuditResult) -> list[Table]:
+def _expression_cell(e, brief: bool) -> str:
+    text = " ".join(e.expression.split())
+    if brief and len(text) > BRIEF_EXPRESSION:
+        text = text[:BRIEF_EXPRESSION - 1].rstrip() + "…"
+    return text
+
+
+def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
     """The claims table, the arithmetic table (when a text was given), then flopcalc's own
-    FLOP and shape tables for the document's config and conventions."""
+    FLOP and shape tables for the document's config and conventions (with a claims file).
+
+    ``brief`` makes the terminal's version: each claim's reason is its one-sentence
+    ``headline`` (the full reasons are in the Markdown and JSON reports), an expression is
+    cut to ``BRIEF_EXPRESSION`` characters, an unknown's solution goes in the verdict.
+    The wide columns are ``optional``, so a narrow terminal keeps id, line, verdict and
+    reason.
+    """
     tables = []
     cfg, conv = result.config, result.conventions
     if result.claims_file is not None:
@@ -150,38 +203,52 @@ def audit_tables(result: AuditResult) -> list[Table]:
                    "flopcalc: flopcalc's count of the quantity in the claim's scope "
                    "(sequence = one forward pass over seq_len tokens; token = one token "
                    "decoded at position seq_len with a KV cache) and blocks; B is the batch "
-                   "dimension. A term of a sum is checked in the sum's scope."],
+                   "dimension. A term of a sum is checked in the sum's scope."]
+                  + (["reason: the main problem and the right value; every reason is in "
+                      "--format markdown or json."] if brief else []),
             columns=["id", "line", "quantity", "as written", "stated", "recomputed",
                      "flopcalc", "verdict", "reason"],
-            align="lrllrrrll", optional=("as written", "recomputed"))
+            align="lrllrrrll",
+            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"))
         for r in result.claims:
             t.rows.append([r.id, r.claim.line if r.claim.line is not None else "",
                            _quantity_cell(r), r.as_written, _cell(r.stated),
-                           _cell(r.written), _cell(r.expected), r.verdict, r.reason])
+                           _cell(r.written), _cell(r.expected), r.verdict,
+                           r.headline if brief else r.reason])
         n, k = len(result.claims), len(result.wrong_claims)
-        t.totals.append(["", "", "", "", "", "", "", f"{k} of {n} wrong",
+        t.totals.append([f"{k} of {n} wrong", "", "", "", "", "", "", "",
                          "all claims hold" if not k else "the document's claims do not all hold"])
         tables.append(t)
     if result.equations is not None:
         t = Table(
             title="Arithmetic of the text",
-            notes=["Every “expression = number” in the text, evaluated exactly; unknown: "
-                   "the expression has a symbol with no value (solution: the value that "
-                   "makes it hold)."] + [f"Warning: {w}" for w in result.warnings],
+            notes=[f"Note: {n}" for n in result.notes]
+                  + ["Every “expression = number” in the text, evaluated exactly; difference = "
+                     "stated − computed; unknown: the expression has a symbol with no value "
+                     "(solution: the value that makes it hold); cannot evaluate: it has no "
+                     "exact value (the verdict says why)."]
+                  + [f"Warning: {w}" for w in result.warnings],
             columns=["line", "expression", "stated", "computed", "verdict", "difference"],
-            align="rlrrlr")
+            align="rlrrlr", optional=("difference",) if brief else ())
         for e in result.equations:
-            diff = _cell(e.difference)
+            diff, verdict = _cell(e.difference), e.verdict
             if e.verdict == "unknown":
                 diff = (", ".join(e.unknowns) + " = " + fmt(e.solution)
                         if e.solution is not None else "no solution")
-            t.rows.append([e.line, " ".join(e.expression.split()), _cell(e.stated),
-                           _cell(e.computed), e.verdict, diff])
-        k = len(result.wrong_equations)
-        t.totals.append(["", f"{k} of {len(result.equations)} wrong", "", "", "", ""])
+                if brief:
+                    verdict = f"unknown: {diff}"
+            elif e.verdict == "cannot evaluate":
+                verdict = f"cannot evaluate: {e.reason}"
+            t.rows.append([e.line, _expression_cell(e, brief), _cell(e.stated),
+                           _cell(e.computed), verdict, diff])
+        k, n = len(result.wrong_equations), len(result.equations)
+        u = len(result.unevaluable_equations)
+        t.totals.append(["", f"{k} of {n} wrong" + (f", {u} cannot be evaluated" if u else ""),
+                         "", "", "", ""])
         tables.append(t)
-    tables.append(flop_table(flop_report(cfg, conv)))
-    tables.append(shape_table(shape_report(cfg)))
+    if result.claims_file is not None:  # the corrected tables need the document's config
+        tables.append(flop_table(flop_report(cfg, conv)))
+        tables.append(shape_table(shape_report(cfg)))
     return tables
 
 
@@ -190,32 +257,39 @@ def audit_tables(result: AuditResult) -> list[Table]:
 def audit_json(result: AuditResult) -> dict:
     """The audit as a JSON document (schema ``flopcalc.audit``, docs/audit.md)."""
     cfg, conv = result.config, result.conventions
-    report = flop_report(cfg, conv)
-    full = flop_report(cfg, Conventions(flops_per_mac=conv.flops_per_mac,
-                                        attention=conv.attention,
-                                        elementwise=conv.elementwise))
     doc = result.claims_file.document if result.claims_file else None
+    counts = None
+    if cfg is not None:
+        report = flop_report(cfg, conv)
+        full = flop_report(cfg, Conventions(flops_per_mac=conv.flops_per_mac,
+                                            attention=conv.attention,
+                                            elementwise=conv.elementwise))
+        counts = {"block": report.block_total, "blocks": report.blocks_total,
+                  "total": report.total, "forward_with_embeddings_and_lm_head": full.total,
+                  "lm_head": full.section_total("head")}
     return {
         "schema": "flopcalc.audit", "schema_version": JSON_SCHEMA_VERSION,
         "ok": result.ok,
         "document": ({"title": doc.title, "author": doc.author,
                       "claims": result.claims_file.source} if doc else None),
-        "config": cfg.as_dict(),
-        "conventions": {**conv.as_dict(), "description": conv.describe()},
+        "config": cfg.as_dict() if cfg is not None else None,
+        "conventions": ({**conv.as_dict(), "description": conv.describe()}
+                        if conv is not None else None),
         "summary": {
             "claims": len(result.claims), "claims_wrong": len(result.wrong_claims),
             "equations": None if result.equations is None else len(result.equations),
             "equations_wrong": None if result.equations is None else len(result.wrong_equations),
+            "equations_unevaluable": (None if result.equations is None
+                                      else len(result.unevaluable_equations)),
         },
         "claims": [r.as_dict() for r in result.claims],
         "arithmetic": None if result.equations is None else [
             {"line": e.line, "expression": e.expression, "stated": json_value(e.stated),
              "computed": json_value(e.computed), "unknowns": list(e.unknowns),
              "solution": json_value(e.solution), "verdict": e.verdict,
-             "difference": json_value(e.difference)}
+             "difference": json_value(e.difference), "reason": e.reason or None}
             for e in result.equations],
         "warnings": list(result.warnings),
-        "flopcalc": {"block": report.block_total, "blocks": report.blocks_total,
-                     "total": report.total, "forward_with_embeddings_and_lm_head": full.total,
-                     "lm_head": full.section_total("head")},
+        "notes": list(result.notes),
+        "flopcalc": counts,
     }
