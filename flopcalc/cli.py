@@ -319,36 +319,19 @@ def formulas(
     f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
                     mode=fm.symbolic_mode(mode.value, recompute),
                     tied_lm_head=not untied_lm_head)
-    rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block),
-                                                          ("whole model", f.total)]
-    header = f"Conventions: {conv.describe()}"
-    symbols = (f"Mode: {f.mode.describe()}. Symbols: B batch, L seq_len, d_model, h heads "
-               "(d_head = d_model/h), d_ff, V vocab, n_layers blocks, t decode position, "
-               "p prompt tokens, n new tokens.")
+    from . import render
+    from .tables import formulas_json, formulas_table
+
     if format == FormulaFormat.latex:
-        lines = [f"% {header}", f"% {symbols}", r"\begin{align*}"]
-        lines += [rf"\text{{{name.replace('_', chr(92) + '_')}}} &= {fm.as_latex(e)} \\"
-                  for name, e in rows]
-        lines[-1] = lines[-1].removesuffix(r" \\")
-        text = "\n".join(lines + [r"\end{align*}"]) + "\n"
+        text = render.to_latex(formulas_table(f, latex=True))
     elif format == FormulaFormat.json:
-        from .render import to_json
-        from .tables import JSON_SCHEMA_VERSION
-        text = to_json({"schema": "flopcalc.formulas", "schema_version": JSON_SCHEMA_VERSION,
-                        "conventions": {**conv.as_dict(), "description": conv.describe()},
-                        "mode": {"kind": mode.value, "recompute": recompute if mode.value == "train"
-                                 else None, "description": f.mode.describe()},
-                        "rows": [{"name": n, "flops": fm.as_text(e), "latex": fm.as_latex(e)}
-                                 for n, e in rows]})
+        text = render.to_json(formulas_json(f))
     elif format == FormulaFormat.markdown:
-        from .render import to_markdown
-        from .tables import Table
-        text = to_markdown([Table("FLOP formulas", [header, symbols], ["operation", "FLOPs"], "ll",
-                                  [[n, f"`{fm.as_text(e)}`"] for n, e in rows])])
+        table = formulas_table(f)
+        table.rows = [[name, f"`{expr}`"] for name, expr in table.rows]
+        text = render.to_markdown([table])
     else:
-        width = max(len(n) for n, _ in rows)
-        text = "\n".join([header, symbols, ""] + [f"{n:<{width}}  {fm.as_text(e)}"
-                                                  for n, e in rows]) + "\n"
+        text = render.to_text(formulas_table(f))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -359,22 +342,11 @@ def formulas(
 def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
     """The published GPT-2 sizes with their parameter counts."""
     from .analysis import param_report
-    from .tables import JSON_SCHEMA_VERSION, Table, readable
+    from .tables import presets_table_and_json
 
-    table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
-                                    "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
-                  ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
-                  "lrrrrrrr")
-    rows = []
-    for name in PRESETS:
-        cfg = make_config(name)
-        total = param_report(cfg).total
-        table.rows.append([name, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_layers, cfg.d_ff,
-                           total, readable(total, "")])
-        rows.append({"name": name, **cfg.as_dict(), "parameters": total})
-    emit([table], {"schema": "flopcalc.presets", "schema_version": JSON_SCHEMA_VERSION,
-                   "presets": rows}, format,
-         output)
+    table, document = presets_table_and_json({name: param_report(make_config(name))
+                                              for name in PRESETS})
+    emit([table], document, format, output)
 
 
 class VerifyMode(str, Enum):

@@ -52,6 +52,22 @@ def to_csv(tables) -> str:
     return buf.getvalue()
 
 
+def to_latex(table) -> str:
+    """A two-column table of names and LaTeX expressions as an ``align*`` environment."""
+    lines = [f"% {note}" for note in table.notes] + [r"\begin{align*}"]
+    lines += [rf"\text{{{name.replace('_', chr(92) + '_')}}} &= {expr} \\"
+              for name, expr in table.rows]
+    lines[-1] = lines[-1].removesuffix(r" \\")
+    return "\n".join(lines + [r"\end{align*}"]) + "\n"
+
+
+def to_text(table) -> str:
+    """A two-column table as its notes, a blank line, then ``name  value`` lines."""
+    width = max(len(cell_text(row[0])) for row in table.rows)
+    return "\n".join(table.notes + [""] + [f"{cell_text(row[0]):<{width}}  {cell_text(row[1])}"
+                                           for row in table.rows]) + "\n"
+
+
 def to_json(document: dict) -> str:
     """JSON text; every count is a JSON integer (Python ints are exact at any size)."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

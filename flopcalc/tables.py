@@ -331,3 +331,48 @@ def verify_json(result) -> dict:
         "totals": {"analytical_flops": result.total("analytical_flops"),
                    "measured_flops": result.total("measured_flops")},
     }
+
+
+def presets_table_and_json(reports) -> tuple[Table, dict]:
+    """The published sizes (``ParamReport`` per preset name) as a table and a JSON document."""
+    table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
+                                    "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
+                  ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
+                  "lrrrrrrr", optional=("d_head",))
+    rows = []
+    for name, report in reports.items():
+        cfg, total = report.config, report.total
+        table.rows.append([name, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.n_layers, cfg.d_ff,
+                           total, readable(total, "")])
+        rows.append({"name": name, **cfg.as_dict(), "parameters": total})
+    return table, {"schema": "flopcalc.presets", "schema_version": JSON_SCHEMA_VERSION,
+                   "presets": rows}
+
+
+FORMULA_SYMBOLS = ("Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, "
+                   "V vocab, n_layers blocks, t decode position, p prompt tokens, n new tokens.")
+
+
+def formulas_table(f, latex: bool = False) -> Table:
+    """A ``formulas.Formulas`` as a two-column table of sympy text (or LaTeX) expressions."""
+    from .formulas import as_latex, as_text
+
+    show = as_latex if latex else as_text
+    rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block),
+                                                          ("whole model", f.total)]
+    return Table("FLOP formulas", [f"Conventions: {f.conventions.describe()}",
+                                   f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"],
+                 ["operation", "FLOPs"], "ll", [[name, show(expr)] for name, expr in rows])
+
+
+def formulas_json(f) -> dict:
+    from .formulas import as_latex, as_text
+
+    text, latex = formulas_table(f), formulas_table(f, latex=True)
+    return {"schema": "flopcalc.formulas", "schema_version": JSON_SCHEMA_VERSION,
+            "conventions": {**f.conventions.as_dict(), "description": f.conventions.describe()},
+            "mode": {"kind": f.mode.kind,
+                     "recompute": f.mode.recompute if f.mode.kind == "train" else None,
+                     "description": f.mode.describe()},
+            "rows": [{"name": t[0], "flops": t[1], "latex": x[1]}
+                     for t, x in zip(text.rows, latex.rows)]}

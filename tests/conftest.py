@@ -5,6 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine running the tests may be busy: a slow draw is not a failure (every test's own
+# @settings still chooses its number of examples).
+settings.register_profile("flopcalc", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+settings.load_profile("flopcalc")
 
 # The seed document's setting: GPT-2 small, batch 1, 128 tokens.
 B, L, D, H, DH, DFF, V, NPOS, NL = 1, 128, 768, 12, 64, 3072, 50257, 1024, 12
