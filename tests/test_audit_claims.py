@@ -478,6 +478,52 @@ quantity = "flops.out_proj"
 
 
 # ---------------------------------------------------------------------------------------
+# Label claims: what an operation reads (input.<op>) and the unit (convention.unit)
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("claim_id, verdict, expected, words", [
+    ("ffn.input.ln", "ok", "ln_2_output", []),
+    ("ffn.input", "wrong", "ln_2_output", ["ln_2(x + attention output)", "residual_1"]),
+    ("qkv.input", "wrong", "ln_1_output", ["ln_1(x)", "block 0"]),
+    ("unit", "wrong", "FLOPs", ["rate", "counts"]),
+])
+def test_the_documents_label_claims(audit, claim_id, verdict, expected, words):
+    r = claim(audit, claim_id)
+    assert (r.verdict, r.expected) == (verdict, expected), r.reason
+    for w in words:
+        assert w in r.reason, (w, r.reason)
+    if verdict == "wrong":
+        assert r.headline and r.right == ""        # the headline names the right input itself
+    row = next(c for c in audit_json(audit)["claims"] if c["id"] == claim_id)
+    assert row["stated"] == r.stated and row["flopcalc"] == expected
+
+
+def test_a_users_input_and_unit_claims(tmp_path):
+    cases = [("input.q_proj", "ln_1_output", "ok"), ("input.qkv_proj", "ln_1_output", "ok"),
+             ("input.k_proj", "embedding", "wrong"), ("input.v_proj", "residual", "wrong"),
+             ("input.out_proj", "heads_concat", "ok"), ("input.out_proj", "attention_output",
+                                                        "wrong"),
+             ("input.ffn_up", "ln_2_output", "ok"), ("input.ffn_up", "attention_output", "wrong"),
+             ("input.ffn_down", "ffn_hidden", "ok"), ("input.ffn_down", "ln_2_output", "wrong"),
+             ("input.lm_head", "ln_f_output", "ok"), ("input.lm_head", "ffn_output", "wrong"),
+             ("convention.unit", "FLOPs", "ok"), ("convention.unit", "FLOP", "ok"),
+             ("convention.unit", "FLOPS", "wrong"), ("convention.unit", "FLOP/s", "wrong")]
+    path = tmp_path / "labels.toml"
+    path.write_text(USER_HEADER + "".join(
+        f'[[claim]]\nid = "c{i}"\nquantity = "{q}"\nstated = "{s}"\n'
+        for i, (q, s, _) in enumerate(cases)), encoding="utf-8")
+    result = run_audit(None, path)
+    for i, (q, s, verdict) in enumerate(cases):
+        r = result.claim(f"c{i}")
+        assert r.verdict == verdict, (q, s, r.reason)
+        assert r.claim.kind == ("convention" if q == "convention.unit" else "input")
+    assert "computed after the V projection" in result.claim("c3").reason
+    assert result.claim("c3").headline == ("its input is ln_1(x), not the residual stream "
+                                           "after a residual add")
+    assert json.loads(json.dumps(audit_json(result)))["summary"]["claims_wrong"] == 8
+
+
+# ---------------------------------------------------------------------------------------
 # Bad input: one-line FlopcalcError
 # ---------------------------------------------------------------------------------------
 
@@ -496,6 +542,17 @@ quantity = "flops.out_proj"
      'stated_shape = [128, 12, 64]\n', "of 'x' is not a shape claim"),
     (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "flops.ffn"\nstated = 1\nof = "a"\n',
      "of belongs to a shape"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "input.qkv"\nstated = "embedding"\n',
+     "unknown quantity 'input.qkv' (did you mean 'input.qkv_proj'?)"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "input.ffn_up"\nstated = "ln2_output"\n',
+     "unknown input label 'ln2_output' (did you mean 'ln_2_output'?)"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "input.ffn_up"\nstated = 3\n',
+     "needs stated, an input label"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "input.ffn_up"\nstated = "residual"\n'
+     'scope = "token"\n', "scope does not apply to input.ffn_up"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "convention.unit"\nstated = "flops"\n',
+     "unknown unit 'flops' (did you mean 'FLOPs'?"),
+    (USER_HEADER + '[[claim]]\nid = "a"\nquantity = "convention.unit"\n', "needs stated, a unit"),
 ])
 def test_malformed_claims_files_raise_one_line_errors(tmp_path, text, words):
     path = tmp_path / "bad.toml"

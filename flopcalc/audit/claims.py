@@ -104,8 +104,30 @@ SHAPES = {
 HEAD_SPLITS = {"heads", "q_heads", "k_heads", "v_heads"}
 DIMS = ("d_model", "n_heads", "d_head", "n_layers", "d_ff", "seq_len", "vocab", "batch",
         "n_positions")
+# input.<op>: what a weighted matmul reads. The ops whose input a claim may name (qkv_proj: the
+# three projections, which read one tensor), and the labels a claim may give it: label ->
+# (the ops whose output the label names, description). flopcalc's answer is derived from the
+# ops list (``Evaluator.producer``), then named by the label of that op.
+INPUT_OPS = ("qkv_proj", "q_proj", "k_proj", "v_proj", "out_proj", "ffn_up", "ffn_down",
+             "lm_head")
+INPUT_LABELS = {
+    "embedding": (("embed", "embed_add"), "the embeddings wte[tokens] + wpe[positions]"),
+    "ln_1_output": (("ln_1",), "ln_1(x), the first LayerNorm of the residual stream x"),
+    "heads_concat": (("merge_heads",), "the concatenated heads (softmax·V of every head)"),
+    "attention_output": (("out_proj",), "the attention output (after W_o)"),
+    "residual": (("residual_1", "residual_2"), "the residual stream after a residual add"),
+    "ln_2_output": (("ln_2",), "ln_2(x + attention output), the second LayerNorm of the "
+                               "residual stream after the attention's residual add"),
+    "ffn_hidden": (("gelu",), "the FFN's hidden activation GELU(x·W_1)"),
+    "ffn_output": (("ffn_down",), "the FFN output (after W_2)"),
+    "ln_f_output": (("ln_f",), "ln_f(x), the final LayerNorm of the last block's output"),
+}
+# convention.unit: what the document calls its counts; unit -> whether it is a count
+UNITS = {"FLOPs": True, "FLOP": True, "FLOPS": False, "FLOP/s": False}
+LABEL_QUANTITIES = {f"input.{k}" for k in INPUT_OPS} | {"convention.unit"}
 QUANTITIES = (sorted(FLOP_QUANTITIES) + [f"shape.{k}" for k in SHAPES]
-              + [f"dim.{k}" for k in DIMS] + ["convention.flops_per_mac", "unattributed"])
+              + [f"dim.{k}" for k in DIMS] + [f"input.{k}" for k in INPUT_OPS]
+              + ["convention.flops_per_mac", "convention.unit", "unattributed"])
 PER_MAC = {"multiply-add", "mac", "multiply-accumulate", "fma"}
 LABEL_DIMS = {"tokens": "seq_len", "token": "seq_len", "embeddings": "d_model",
               "embedding": "d_model", "heads": "n_heads", "layers": "n_layers",
@@ -192,7 +214,7 @@ class Claim:
 
 
 def _kind(quantity: str) -> str:
-    """flops, shape, dim or convention (an unattributed term is a FLOP figure)."""
+    """flops, shape, dim, input or convention (an unattributed term is a FLOP figure)."""
     return "flops" if quantity == "unattributed" else quantity.split(".")[0]
 
 
@@ -391,7 +413,9 @@ def _parse_claim(raw, index, document, source) -> Claim:
         except ExpressionError as e:
             raise _err(source, where, f"expression: {e}") from None
     stated = raw.get("stated")
-    if stated is not None:
+    if quantity in LABEL_QUANTITIES:
+        stated = _parse_label(quantity, stated, raw, where, source)
+    elif stated is not None:
         stated = _parse_number(stated, where, source)
     shapes = {}
     for key in ("written_shape", "stated_shape"):
@@ -424,6 +448,25 @@ def _parse_claim(raw, index, document, source) -> Claim:
     return Claim(cid, line, quantity, scope, blocks, position, expression, stated,
                  shapes.get("written_shape"), shapes.get("stated_shape"), listed_as,
                  tuple(labels), tuple(terms), per, of)
+
+
+def _parse_label(quantity, value, raw, where, source) -> str:
+    """The stated label of an input.* or convention.unit claim (one of a fixed vocabulary)."""
+    extra = sorted(set(raw) - {"id", "line", "quantity", "stated"})
+    if extra:
+        raise _err(source, where, f"{extra[0]} does not apply to {quantity} (it takes only "
+                   "stated, a label)")
+    choices = UNITS if quantity == "convention.unit" else INPUT_LABELS
+    what = "unit" if quantity == "convention.unit" else "input label"
+    if not isinstance(value, str):
+        raise _err(source, where, f"needs stated, a{'' if what == 'unit' else 'n'} {what}: one "
+                   f"of {', '.join(choices)}")
+    if value not in choices:
+        hint = _suggest(value, choices) or next(
+            (f" (did you mean {c!r}? the case matters: FLOPs is a count, FLOPS a rate)"
+             for c in choices if c.lower() == value.lower()), "")
+        raise _err(source, where, f"unknown {what} {value!r}{hint}; one of {', '.join(choices)}")
+    return value
 
 
 def _parse_number(value, where, source) -> Fraction:
@@ -957,7 +1000,8 @@ class Evaluator:
             else:
                 kind = c.kind
                 r = {"flops": self.flops, "shape": self.shape, "dim": self.dim,
-                     "convention": self.convention}[kind](c)
+                     "convention": self.unit if c.quantity == "convention.unit"
+                     else self.convention, "input": self.input}[kind](c)
                 self.results[c.id] = r
         return self.results[c.id]
 
@@ -1020,6 +1064,62 @@ class Evaluator:
                    f"{k} is {2 * k - 1} FLOPs)", 1, complete=True)
         else:
             r.checks["labels"] = "ok"
+        return r
+
+    def unit(self, c: Claim) -> ClaimResult:
+        """convention.unit: FLOPs (a count) or FLOPS / FLOP/s (a rate per second)."""
+        r = ClaimResult(c, c.stated, None, c.stated, "FLOPs")
+        if UNITS[c.stated]:
+            r.checks["labels"] = "ok"
+        else:
+            r.fail("labels", f"{c.stated} (floating-point operations per second) is a rate, "
+                   "a hardware's throughput; the document's figures are counts of operations, "
+                   "FLOPs (lower-case s, a plural), with no time in them",
+                   f"{c.stated} is a rate per second; the figures are counts, FLOPs", 1,
+                   complete=True)
+        return r
+
+    # ----- inputs ----------------------------------------------------------------------------
+
+    def producer(self, name: str) -> str:
+        """The op whose output is ``name``'s input: in ``model.build_ops`` order, the nearest op
+        before it that produced its input's shape, passing over matmuls that read that same
+        tensor beside it (K's projection follows Q's; both read ln_1's output)."""
+        ops = list(self.model.ops("sequence").values())
+        i = next(k for k, op in enumerate(ops) if op.name == name)
+        x = ops[i].inputs[0]
+        for op in reversed(ops[:i]):
+            if op.output == x and not (op.kind == "matmul" and op.inputs[0] == x):
+                return op.name
+        raise KeyError(name)  # every op of INPUT_OPS reads an earlier op's output
+
+    def input(self, c: Claim) -> ClaimResult:
+        """input.<op>: what the document says an op reads, against the op it reads from."""
+        first = parts_of(c.key)[0]
+        source = self.producer(first)
+        expected = next(k for k, (ops, _) in INPUT_LABELS.items() if source in ops)
+        r = ClaimResult(c, c.stated, None, c.stated, expected)
+        stated_ops, stated_text = INPUT_LABELS[c.stated]
+        if source in stated_ops:
+            r.checks["model"] = "ok"
+            return r
+        what = GROUPS[c.key][1] if c.key in GROUPS else OP_NAMES[c.key]
+        right = INPUT_LABELS[expected][1]
+        order = [op.name for op in self.model.ops("sequence").values()]
+        before = [o for o in stated_ops if order.index(o) < order.index(first)]
+        short, stated_short = right.split(", ")[0], stated_text.split(" (")[0]
+        reason = f"the input of {what} is {right} (the output of {source}), not {stated_text}"
+        if before:
+            start = order.index(before[-1])
+            path = [o for o in order[start + 1:order.index(source) + 1]
+                    if self.model.ops("sequence")[o].kind != "reshape"]
+            reason += f": {before[-1]} → {' → '.join(path)} → {'/'.join(parts_of(c.key))}"
+            if self.model.ops("sequence")[before[-1]].section != "block" and first not in NOT_BLOCK:
+                reason += (" (the embeddings are the residual stream of block 0 only; every "
+                           f"block reads its residual stream through its own {source})")
+        else:
+            reason += f", which is computed after {what}"
+        r.fail("model", reason, f"its input is {short}, not {stated_short}", 1, complete=True)
         return r
 
     # ----- shapes ----------------------------------------------------------------------------
