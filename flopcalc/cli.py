@@ -140,8 +140,11 @@ NewTokens = Annotated[Optional[int], typer.Option("--new-tokens", help="generate
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write ``text`` to ``path`` via a temporary file in the same folder, flushed to disk, and
+    a rename: readers see the old file or the whole new one, never a part. A symlink is
+    written through (its target is replaced); an existing file keeps its permissions."""
+    path = Path(os.path.realpath(path))
+    folder = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
@@ -149,11 +152,22 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        except FileNotFoundError:
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         fail(f"cannot write {path}: {e.strerror or e}")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:

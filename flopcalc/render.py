@@ -87,9 +87,11 @@ def to_rich(table, width: int = 200):
     names_min = min(18, max((len(cell_text(r[keep[0]])) for r in table.rows), default=0)) or None
     bars = bool(table.shares) and width >= 100
     bar_cells = 20 if width >= 130 else 10
+    shown = keep
     keep, bars, widths, dropped = _fit(table, keep, width, bars and bar_cells)
-    notes = table.notes + ([f"Left out to fit {width} columns: {', '.join(dropped)}; --format "
-                            "markdown or csv shows every column."] if dropped else [])
+    hidden = [c for i, c in enumerate(table.columns) if i not in shown] + dropped
+    notes = table.notes + ([f"Not shown at {width} columns: {', '.join(hidden)}; --format "
+                            "markdown or csv shows every column."] if hidden else [])
     rt = RichTable(title=table.title, caption="\n".join(notes), caption_justify="left")
     for i in keep:
         numeric = table.align[i] == "r"
@@ -219,6 +221,7 @@ def _fit(table, keep: list[int], width: int, bar_cells: int):
             level -= 1
         widths = {i: max(low[i], min(full[i], level)) for i in low}
     return keep, bool(bars), widths, [table.columns[i] for i in sorted(dropped)]
+
 
 def share_bar(part: int, whole: int, width: int = 20) -> str:
     """A bar of eighth-blocks, ``width`` cells for 100% (integer arithmetic)."""

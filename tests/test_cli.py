@@ -474,3 +474,20 @@ def test_console_script_prints_the_blocks_only_markdown(tmp_path):
     text = target.read_text(encoding="utf-8")
     assert "1,862,270,976" in text and "22,347,251,712" in text
     assert "lm_head" not in text
+
+
+def test_output_through_a_symlink_replaces_its_target_and_keeps_its_permissions(tmp_path):
+    target = tmp_path / "report.md"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    link = tmp_path / "latest.md"
+    link.symlink_to(target)
+    assert invoke("flops", "--format", "markdown", "--output", str(link)).exit_code == 0
+    assert link.is_symlink() and target.read_text().startswith("### FLOPs of one forward pass")
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.md", "report.md"]
+
+
+def test_a_narrow_terminal_says_which_columns_it_leaves_out():
+    out = " ".join(invoke("flops", env={"COLUMNS": "80"}).stdout.split())
+    assert "Not shown at 80 columns: section, computes, operands, % of total" in out
