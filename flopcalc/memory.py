@@ -369,10 +369,6 @@ class RooflineReport:
     def time(self) -> Fraction:
         return Fraction(self._sum("time"))
 
-    def section_time(self, section: str) -> Fraction:
-        """Time of one section's rows (for ``block``: all n_layers blocks)."""
-        return Fraction(self._sum("time", section))
-
     @property
     def block_time(self) -> Fraction:
         """One block."""

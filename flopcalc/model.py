@@ -44,7 +44,6 @@ POSITION_ADD = "position_add"
 ELEMENTWISE_COST[POSITION_ADD] = 1
 BACKWARD_COST[POSITION_ADD] = 0
 
-SECTIONS = ("embedding", "block", "head")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import B, D, DFF, DH, GPT2_CONFIG_JSON, H, L, NL, NPOS, V, rows_by_name
+from conftest import B, D, DFF, DH, GPT2_CONFIG_JSON, H, L, V, rows_by_name
 from flopcalc import (ELEMENTWISE_COST, Config, Conventions, FlopcalcError, flop_report,
                       load_hf_config, make_config, param_report, shape_report)
 from flopcalc import formulas as fm

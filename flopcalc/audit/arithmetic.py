@@ -82,7 +82,7 @@ class Equation:
     computed: Fraction | None
     unknowns: tuple[str, ...]  # symbols with no value, in order of appearance
     solution: Fraction | None
-    verdict: str  # 'ok' | 'wrong' | 'unknown'
+    verdict: str  # 'ok' | 'wrong' | 'unknown' | 'cannot evaluate'
     difference: Fraction | None  # stated - computed
     stated_text: str = ""  # the stated number's source text, e.g. "1,605,632"
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
