@@ -32,9 +32,10 @@ def counted(op: Op, conv: Conventions) -> bool:
 
 def model_ops(dims, config) -> list[Op]:
     """``build_ops`` with ``config``'s architecture switches (``config`` may be a Config or a
-    namespace with fused_qkv, bias and tied_lm_head)."""
+    namespace with fused_qkv, bias, tied_lm_head and optionally activation)."""
     return build_ops(dims, fused_qkv=config.fused_qkv, bias=config.bias,
-                     tied_lm_head=config.tied_lm_head)
+                     tied_lm_head=config.tied_lm_head,
+                     activation=getattr(config, "activation", "gelu_tanh"))
 
 
 def arithmetic_sum(first: Dim, second: Dim, count: Dim) -> Dim:

@@ -114,7 +114,7 @@ def build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_position
     return make_config(preset, config, d_model=d_model, n_heads=heads, n_layers=layers,
                        d_ff=d_ff, vocab=vocab, n_positions=n_positions, seq_len=seq_len,
                        batch=batch, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
-                       tied_lm_head=not untied_lm_head)
+                       tied_lm_head=False if untied_lm_head else None)  # else the config's
 
 
 class ModeChoice(str, Enum):
@@ -542,7 +542,9 @@ def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode
             mode_fields[name] = axis.values[0]
         else:
             base[name] = axis.values[0]
-    base.update(fused_qkv=qkv == Qkv.fused, bias=not no_bias, tied_lm_head=not untied_lm_head)
+    base.update(fused_qkv=qkv == Qkv.fused, bias=not no_bias)
+    if untied_lm_head:  # else the config's tie_word_embeddings (tied by default)
+        base["tied_lm_head"] = False
     if not axes:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
                             "128:8192:x2 or --d-model 256,512,768")

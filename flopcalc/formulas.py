@@ -58,11 +58,13 @@ class Formulas:
 
 
 def formulas(conventions: Conventions | None = None, fused_qkv: bool = True, bias: bool = True,
-             mode: Mode | None = None, tied_lm_head: bool = True) -> Formulas:
+             mode: Mode | None = None, tied_lm_head: bool = True,
+             activation: str = "gelu_tanh") -> Formulas:
     """FLOP formulas of the GPT-2 ``mode`` (default forward) under ``conventions``."""
     conv = conventions or Conventions()
     mode = mode or symbolic_mode()
-    arch = SimpleNamespace(fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head)
+    arch = SimpleNamespace(fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
+                           activation=activation)
     costs = mode_costs(symbolic_dims(), arch, conv, mode)
     rows = tuple((op.section, op.name, sp.factor(sp.sympify(flops))) for op, _, flops in costs)
     block = sp.expand(sum(flops for op, _, flops in costs if op.section == "block"))

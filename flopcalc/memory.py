@@ -188,6 +188,7 @@ SAVED: dict[str, tuple[tuple[str, str], ...]] = {
     "ln_2": (("ln_2 input", "in0"),),
     "ffn_up": (("ln_2 output", "in0"),),
     "gelu": (("GELU input u", "in0"),),
+    "relu": (("ReLU input u", "in0"),),
     "ffn_down": (("GELU output", "in0"),),
     "ln_f": (("ln_f input", "in0"),),
     "lm_head": (("ln_f output", "in0"), ("logits (read by the loss)", "out")),

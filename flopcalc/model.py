@@ -26,6 +26,8 @@ ELEMENTWISE_COST: dict[str, int] = {
     "softmax": 5,    # stable softmax: max-compare, subtract, exp, sum-add, divide
     "layernorm": 6,  # mean-add, subtract, square, variance-add, normalise, gamma (beta is a bias)
     "gelu": 9,       # tanh approximation: x^3 (2), *c, +x, *sqrt(2/pi), tanh, +1, *x, *0.5
+    "gelu_erf": 5,   # exact GELU x·Φ(x): *1/sqrt(2), erf, +1, *x, *0.5
+    "relu": 1,       # max(x, 0): one compare-select
 }
 
 # Backward-pass elementwise work per element, for the same keys (docs/counting-rules.md).
@@ -37,6 +39,9 @@ BACKWARD_COST: dict[str, int] = {
     "softmax": 4,    # dS = P ⊙ (dP − rowsum(dP ⊙ P)): multiply, sum-add, subtract, multiply
     "layernorm": 10,  # dŷ=dy·γ, two row means (2 adds), dŷ·x̂, x̂·mean, 2 subtracts, ·1/σ, dγ (mul+add)
     "gelu": 13,      # GELU'(x) = ½(1+t) + ½x(1−t²)·√(2/π)(1+3c·x²) from the saved t (12), ·dy
+    "gelu_erf": 9,   # Φ(x) + x·φ(x) from the saved e = erf(x/√2): ½(1+e) (2), x², ·(−½), exp,
+    #                  ·x, ·1/√(2π), + (6), ·dy (1)
+    "relu": 1,       # dy where x > 0, else 0: one select
     "lookup": 1,     # scatter-add of the gradient into the embedding rows
 }
 # GPT-2's position add has no backward arithmetic (the gradient is copied to both tables).
@@ -44,6 +49,13 @@ POSITION_ADD = "position_add"
 ELEMENTWISE_COST[POSITION_ADD] = 1
 BACKWARD_COST[POSITION_ADD] = 0
 
+# The FFN activations flopcalc counts: name -> (op name, ELEMENTWISE_COST key, computes text).
+# ``gelu_tanh`` is GPT-2's (Hugging Face's gelu_new); ``gelu`` the exact erf form.
+ACTIVATIONS: dict[str, tuple[str, str, str]] = {
+    "gelu_tanh": ("gelu", "gelu", "GELU(u), tanh approximation"),
+    "gelu": ("gelu", "gelu_erf", "GELU(u) = u·Φ(u), exact (erf)"),
+    "relu": ("relu", "relu", "ReLU(u) = max(u, 0)"),
+}
 
 
 @dataclass(frozen=True)
@@ -175,12 +187,13 @@ def _linear(name, section, computes, x: Shape, d_in: Dim, d_out: Dim, weight_nam
 
 
 def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
-              tied_lm_head: bool = True) -> list[Op]:
+              tied_lm_head: bool = True, activation: str = "gelu_tanh") -> list[Op]:
     """The forward pass of a GPT-2 model as an ordered list of operations.
 
     Block operations appear once (section ``block``) and stand for each of the
     ``d.n_layers`` identical blocks. Parameter names follow Hugging Face's GPT-2
-    (``h.{i}.`` is left out of block parameter names).
+    (``h.{i}.`` is left out of block parameter names). ``activation`` is a key of
+    ``ACTIVATIONS``.
     """
     B, L, D, H, Dh, F, V = d.batch, d.seq_len, d.d_model, d.n_heads, d.d_head, d.d_ff, d.vocab
     T = d.kv_len
@@ -188,10 +201,14 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
     heads = (B, H, L, Dh)
     scores = (B, H, L, T)
     keys = (B, H, T, Dh)  # K and V: this pass's tokens after any cached ones
+    act_name, act_cost, act_computes = ACTIVATIONS[activation]
+
+    def b(term: str) -> str:  # a bias term of a computes text, absent without biases
+        return f" + {term}" if bias else ""
 
     def ln(name, section, prefix):
         params = (Param(f"{prefix}.weight", (D,)),) + ((Param(f"{prefix}.bias", (D,)),) if bias else ())
-        return Op(name, section, "elementwise", "LayerNorm: γ·(x−μ)/σ + β", (x,), x,
+        return Op(name, section, "elementwise", f"LayerNorm: γ·(x−μ)/σ{b('β')}", (x,), x,
                   params=params, cost="layernorm", bias=D if bias else 0)
 
     ops = [
@@ -202,13 +219,13 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
         ln("ln_1", "block", "ln_1"),
     ]
     if fused_qkv:
-        ops.append(_linear("qkv_proj", "block", "[q k v] = x · W_qkv + b_qkv (fused c_attn)",
+        ops.append(_linear("qkv_proj", "block", f"[q k v] = x · W_qkv{b('b_qkv')} (fused c_attn)",
                            x, D, 3 * D, "attn.c_attn", bias))
         ops.append(Op("split_qkv", "block", "reshape", "[q k v] → q, k, v, each (B, L, d_model)",
                       ((B, L, 3 * D),), x))
     else:
         for t in "qkv":
-            ops.append(_linear(f"{t}_proj", "block", f"{t} = x · W_{t} + b_{t}",
+            ops.append(_linear(f"{t}_proj", "block", f"{t} = x · W_{t}{b('b_' + t)}",
                                x, D, D, f"attn.{t}_proj", bias))
     ops += [
         Op("split_heads", "block", "reshape", "q, k, v: (B, L, d_model) → (B, L, h, d_head)",
@@ -229,14 +246,15 @@ def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
            (heads,), (B, L, H, Dh)),
         Op("merge_heads", "block", "reshape", "concatenate heads: (B, L, h, d_head) → (B, L, d_model)",
            ((B, L, H, Dh),), x),
-        _linear("out_proj", "block", "y = A · W_o + b_o (c_proj)", x, D, D, "attn.c_proj", bias),
+        _linear("out_proj", "block", f"y = A · W_o{b('b_o')} (c_proj)", x, D, D, "attn.c_proj",
+                bias),
         Op("residual_1", "block", "elementwise", "x = x + y", (x, x), x, cost="add"),
         ln("ln_2", "block", "ln_2"),
-        _linear("ffn_up", "block", "u = x · W_1 + b_1 (c_fc, d_model → d_ff)", x, D, F,
+        _linear("ffn_up", "block", f"u = x · W_1{b('b_1')} (c_fc, d_model → d_ff)", x, D, F,
                 "mlp.c_fc", bias),
-        Op("gelu", "block", "elementwise", "GELU(u), tanh approximation", ((B, L, F),),
-           (B, L, F), cost="gelu"),
-        _linear("ffn_down", "block", "y = u · W_2 + b_2 (c_proj, d_ff → d_model)", (B, L, F),
+        Op(act_name, "block", "elementwise", act_computes, ((B, L, F),), (B, L, F),
+           cost=act_cost),
+        _linear("ffn_down", "block", f"y = u · W_2{b('b_2')} (c_proj, d_ff → d_model)", (B, L, F),
                 F, D, "mlp.c_proj", bias),
         Op("residual_2", "block", "elementwise", "x = x + y", (x, x), x, cost="add"),
         ln("ln_f", "head", "ln_f"),

@@ -74,7 +74,8 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=first.fused_qkv, bias=first.bias,
-                    tied_lm_head=first.tied_lm_head, mode=fm.symbolic_mode(mode.kind, mode.recompute))
+                    tied_lm_head=first.tied_lm_head, mode=fm.symbolic_mode(mode.kind, mode.recompute),
+                    activation=first.activation)
     exprs = {n: e for _, n, e in f.rows}
     if not all(n in exprs for n in ATTENTION + FFN):
         return None
@@ -145,7 +146,7 @@ def _footer(fig, base: dict, axis: Axis, first, conventions: str) -> None:
 
     fixed = []
     for k, v in first.as_dict().items():
-        if k == axis.name or isinstance(v, bool):
+        if k == axis.name or isinstance(v, (bool, str)):
             continue
         if k == "d_head" and axis.name in ("d_model", "n_heads"):
             v = "d_model/n_heads"

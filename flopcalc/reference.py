@@ -28,6 +28,7 @@ class GPTConfig:
     n_positions: int
     bias: bool = True       # GPT-2 has biases; nanoGPT's bias-free variant uses False
     fused_qkv: bool = True  # GPT-2's fused c_attn (one d->3d matmul) vs separate W_q, W_k, W_v
+    activation: str = "gelu_tanh"  # the FFN's: gelu_tanh (GPT-2), gelu (exact, erf) or relu
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
@@ -125,6 +126,32 @@ def gelu(x):
     return x
 
 
+def gelu_exact(x):
+    """GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)), in place on x.
+
+    NumPy has no erf: Abramowitz & Stegun's 7.1.26 (absolute error below 1.5e-7, under
+    float32's resolution near 1) stands in for it.
+    """
+    z = np.abs(x) * (1 / math.sqrt(2.0))
+    k = 1.0 / (1.0 + 0.3275911 * z)
+    poly = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027
+                                                                        + k * 1.061405429))))
+    erf = 1.0 - poly * np.exp(-z * z)
+    erf *= np.sign(x)
+    erf += 1.0
+    erf *= 0.5
+    x *= erf
+    return x
+
+
+def relu(x):
+    """max(x, 0), in place on x."""
+    return np.maximum(x, 0, out=x)
+
+
+ACTIVATIONS = {"gelu_tanh": gelu, "gelu": gelu_exact, "relu": relu}
+
+
 def softmax(x, axis=-1, out=None):
     """Numerically stable softmax: subtracting the row max keeps exp() from overflowing."""
     out = np.subtract(x, x.max(axis, keepdims=True), out=out)
@@ -211,10 +238,10 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
                   p.get(attn + "c_proj.bias"))
 
 
-def mlp(p, prefix, layer, x, recorder):
+def mlp(p, prefix, layer, x, recorder, activation="gelu_tanh"):
     mlp_ = prefix + "mlp."
     h = linear(recorder, "ffn_up", layer, x, p[mlp_ + "c_fc.weight"], p.get(mlp_ + "c_fc.bias"))
-    return linear(recorder, "ffn_down", layer, gelu(h), p[mlp_ + "c_proj.weight"],
+    return linear(recorder, "ffn_down", layer, ACTIVATIONS[activation](h), p[mlp_ + "c_proj.weight"],
                   p.get(mlp_ + "c_proj.bias"))
 
 
@@ -224,7 +251,7 @@ def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
     h = layer_norm(x, p[pre + "ln_1.weight"], p.get(pre + "ln_1.bias"))
     x += causal_self_attention(p, pre, config, layer, h, recorder, cache, scores_buf)
     h = layer_norm(x, p[pre + "ln_2.weight"], p.get(pre + "ln_2.bias"))
-    x += mlp(p, pre, layer, h, recorder)
+    x += mlp(p, pre, layer, h, recorder, activation=config.activation)
     return x
 
 

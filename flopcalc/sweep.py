@@ -103,7 +103,8 @@ def describe_point(names, values) -> str:
 
 @lru_cache(maxsize=64)
 def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = False,
-                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True):
+                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True,
+                  activation: str = "gelu_tanh"):
     """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
     ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n) -> (flops per op..., total)``,
     block operations already times n_layers. Built from ``formulas.formulas`` (sympy)."""
@@ -112,7 +113,7 @@ def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = Fa
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
-                    mode=fm.symbolic_mode(kind, recompute))
+                    mode=fm.symbolic_mode(kind, recompute), activation=activation)
     symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
                fm.n)
     names = [str(s) for s in symbols]
@@ -265,7 +266,7 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
             result.ops = _reference_ops(cfg, conv, m)
             if fast:
                 ops, model = compile_model(conv, mode.kind, mode.recompute, cfg.fused_qkv,
-                                           cfg.bias, cfg.tied_lm_head)
+                                           cfg.bias, cfg.tied_lm_head, cfg.activation)
                 assert ops == result.ops
                 template = [getattr(cfg if k in CONFIG_AXES else m, k) for k in ARGS]
                 slots = [(ARGS.index(n), i) for i, n in enumerate(names)]

@@ -135,7 +135,8 @@ def _gpt_config(config: Config) -> reference.GPTConfig:
     return reference.GPTConfig(n_layer=config.n_layers, n_head=config.n_heads,
                                n_embd=config.d_model, d_ff=config.d_ff,
                                vocab_size=config.vocab, n_positions=config.n_positions,
-                               bias=config.bias, fused_qkv=config.fused_qkv)
+                               bias=config.bias, fused_qkv=config.fused_qkv,
+                               activation=config.activation)
 
 
 class _BlockProgress(reference.MatmulRecorder):

@@ -301,9 +301,9 @@ def test_cli_reports_progress_through_the_lazy_bar(monkeypatch):
 def test_cli_exit_1_and_the_table_names_an_unknown_matmul(monkeypatch):
     mlp = reference.mlp
 
-    def mlp_with_an_extra_matmul(p, prefix, layer, x, recorder):
+    def mlp_with_an_extra_matmul(p, prefix, layer, x, recorder, **options):
         reference.matmul(recorder, "extra", layer, x, p[prefix + "mlp.c_fc.weight"])
-        return mlp(p, prefix, layer, x, recorder)
+        return mlp(p, prefix, layer, x, recorder, **options)
 
     monkeypatch.setattr(reference, "mlp", mlp_with_an_extra_matmul)
     result = invoke("verify", *SMALL, "--layers", 2)
