@@ -88,9 +88,13 @@ def total_flops(costs, n_layers: Dim) -> Dim:
 
 @dataclass(frozen=True)
 class FlopRow:
+    """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
+    the prefill's) and ``steps`` those of generate's first and last decode steps."""
+
     op: Op
     macs: int
     flops: int
+    steps: tuple[Op, Op] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,14 @@ def flop_report(config: Config, conventions: Conventions | None = None,
     """FLOPs of ``config`` in ``mode`` (default: one forward pass), per operation and in total."""
     conv = conventions or Conventions()
     mode = (mode or Mode()).resolved(config)
-    rows = tuple(FlopRow(op, macs, flops)
-                 for op, macs, flops in mode_costs(config.dims(), config, conv, mode))
+    costs = mode_costs(config.dims(), config, conv, mode)
+    steps = {}
+    if mode.kind == "generate" and mode.new_tokens > 1:  # the shapes of the decode steps
+        p, n = mode.prompt, mode.new_tokens
+        first, last = (model_ops(replace(config.dims(), seq_len=1, kv_len=t), config)
+                       for t in (p + 1, p + n - 1))
+        steps = {a.name: (a, b) for a, b in zip(first, last)}
+    rows = tuple(FlopRow(op, macs, flops, steps.get(op.name)) for op, macs, flops in costs)
     return FlopReport(config, conv, rows, mode)
 
 

@@ -63,8 +63,44 @@ def flop_unit(conv) -> str:
     return "FLOP" if conv.flops_per_mac == 2 else ("op" if conv.elementwise else "MAC")
 
 
-def config_note(config, with_input: bool = True) -> str:
-    return f"Config: {config.describe(with_input)}"
+def config_note(config, with_input: bool = True, mode=None) -> str:
+    """The config in one line; with a decode or generate ``mode``, its position or prompt and
+    new tokens stand where seq_len would (seq_len plays no part there)."""
+    return f"Config: {config.describe(with_input, mode.workload() if mode else None)}"
+
+
+def operands_str(op) -> str:
+    return (" @ " if op.kind == "matmul" else ", ").join(shape_str(s) for s in op.inputs)
+
+
+def span_str(first, last) -> str:
+    """A shape over generate's decode steps: a dimension that grows per step as ``a…b``."""
+    return "(" + ", ".join(str(a) if a == b else f"{a}…{b}" for a, b in zip(first, last)) + ")"
+
+
+def shapes_note(report: FlopReport) -> str | None:
+    """What the shapes beside a mode's FLOPs are (None for a forward pass: its own)."""
+    mode, elementwise = report.mode, report.conventions.elementwise
+    grads = ("per matmul C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, each as many multiply-adds as "
+             "the forward" + ("; elementwise gradients per docs/counting-rules.md"
+                              if elementwise else ""))
+    if mode.kind == "backward":
+        return f"Shapes are the forward pass's; the FLOPs are its gradients: {grads}."
+    if mode.kind == "train":
+        again = "; the blocks' forward is counted twice (recomputed)" if mode.recompute else ""
+        return (f"Shapes are the forward pass's; the FLOPs are the forward plus its gradients: "
+                f"{grads}{again}.")
+    if mode.kind == "decode":
+        return (f"Shapes are the decode step's: 1 new token attending to T = {mode.position} keys "
+                f"({mode.position - 1} cached + its own).")
+    if mode.kind == "generate":
+        steps = mode.new_tokens - 1
+        if not steps:
+            return "Shapes are the prefill's (one new token: no decode step)."
+        return (f"Shapes: the prefill's, then \"{steps} × ...\" those of the {steps} decode steps "
+                f"(1 token each, against T = {mode.prompt + 1} … {mode.prompt + steps} keys; a "
+                "dimension written a…b grows by one per step).")
+    return None
 
 
 def flop_table(report: FlopReport) -> Table:
@@ -72,11 +108,13 @@ def flop_table(report: FlopReport) -> Table:
     cfg, conv = report.config, report.conventions
     unit = flop_unit(conv)
     n = cfg.n_layers
+    shapes = shapes_note(report)
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
-        notes=[config_note(cfg), f"Conventions: {conv.describe()}",
-               f"Block rows are for one block; the model runs {n} of them."],
+        notes=[config_note(cfg, mode=report.mode), f"Conventions: {conv.describe()}",
+               f"Block rows are for one block; the model runs {n} of them."]
+        + ([shapes] if shapes else []),
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
                  "% of block", "% of total"],
         align="lllllrrrr", optional=("section", "computes", "operands"))
@@ -84,11 +122,16 @@ def flop_table(report: FlopReport) -> Table:
     for r in report.rows:
         times = n if r.op.section == "block" else 1
         table.shares.append((r.flops * times, total))
+        operands, output = operands_str(r.op), shape_str(r.op.output)
+        if r.steps:  # generate: the prefill's shapes, then the decode steps'
+            first, last = r.steps
+            k = report.mode.new_tokens - 1
+            operands += f"; {k} × " + (" @ " if first.kind == "matmul" else ", ").join(
+                span_str(a, b) for a, b in zip(first.inputs, last.inputs))
+            output += f"; {k} × {span_str(first.output, last.output)}"
         table.rows.append([
-            SECTION_TITLES[r.op.section], r.op.name, r.op.computes,
-            " @ ".join(shape_str(s) for s in r.op.inputs) if r.op.kind == "matmul"
-            else ", ".join(shape_str(s) for s in r.op.inputs),
-            shape_str(r.op.output), r.flops, readable(r.flops, unit),
+            SECTION_TITLES[r.op.section], r.op.name, r.op.computes, operands,
+            output, r.flops, readable(r.flops, unit),
             percent(r.flops, report.block_total) if r.op.section == "block" else "",
             percent(r.flops * times, total)])
     table.totals.append(["", "one block", "", "", "", report.block_total,
@@ -174,12 +217,22 @@ def flop_json(report: FlopReport) -> dict:
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
                   "weight": list(r.op.weight) if r.op.weight else None,
                   "output": list(r.op.output), "macs": r.macs, "flops": r.flops,
-                  "times": report.config.n_layers if r.op.section == "block" else 1}
+                  "times": report.config.n_layers if r.op.section == "block" else 1,
+                  "decode_steps": _steps_json(r, report.mode)}
                  for r in report.rows],
         "totals": {"block": report.block_total, "blocks": report.blocks_total,
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "total": report.total},
     }
+
+
+def _steps_json(row, mode) -> dict | None:
+    """generate's decode steps of a row: how many, and the first and the last step's shapes."""
+    if not row.steps:
+        return None
+    return {"count": mode.new_tokens - 1,
+            **{which: {"inputs": [list(s) for s in op.inputs], "output": list(op.output)}
+               for which, op in zip(("first", "last"), row.steps)}}
 
 
 def mode_json(mode) -> dict:
