@@ -41,7 +41,8 @@ class Config:
             object.__setattr__(self, "d_ff", 4 * self.d_model)  # GPT-2's FFN width
         for f in fields(self):
             if f.name not in _SWITCHES:
-                check_dimension(f.name, getattr(self, f.name))
+                check_dimension(f.name, getattr(self, f.name),
+                                4 if f.name == "d_ff" else 1)  # d_ff may be 4·d_model
         if self.activation not in ACTIVATIONS:
             raise FlopcalcError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
                                 f"got {self.activation!r}")
@@ -99,21 +100,23 @@ def _is_int(value) -> bool:
 _SWITCHES = ("fused_qkv", "bias", "tied_lm_head", "activation")  # Config's non-numeric fields
 _ACTIVATION_NOTES = {"gelu_tanh": "", "gelu": ", exact (erf) GELU", "relu": ", ReLU"}
 
-# Every dimension, batch and position is below 10**1000: exact counts of such sizes stay
-# fast to compute and print (a thousand-digit width takes flopcalc flops about 0.1 s; a
-# hundred-thousand-digit one took a minute). Documented in docs/counting-rules.md.
+# Every dimension, batch and position has at most 1000 digits (d_ff, 4·d_model by default,
+# up to 4·10**1000): exact counts of such sizes stay fast to compute and print (every
+# dimension at the bound takes flopcalc flops about 0.5 s; one hundred-thousand-digit width
+# took a minute). Documented in docs/counting-rules.md.
 MAX_DIMENSION_DIGITS = 1000
 MAX_DIMENSION = 10 ** MAX_DIMENSION_DIGITS - 1
 
 
-def check_dimension(name: str, value) -> None:
-    """Refuse, naming ``name``, a value that is not a whole number in 1 … MAX_DIMENSION."""
+def check_dimension(name: str, value, times: int = 1) -> None:
+    """Refuse, naming ``name``, a value that is not a whole number in 1 … times·MAX_DIMENSION."""
     if not _is_int(value):
         raise FlopcalcError(f"{name} must be a whole number, got {value!r}")
-    if abs(value) > MAX_DIMENSION:
+    if abs(value) > times * MAX_DIMENSION:
         digits = int(value.bit_length() * 0.30103) + 1  # about; str() of it would be slow
-        raise FlopcalcError(f"{name} has about {digits} digits; flopcalc counts sizes of at "
-                            f"most {MAX_DIMENSION_DIGITS} digits")
+        bound = (f"sizes of at most {MAX_DIMENSION_DIGITS} digits" if times == 1 else
+                 f"{name} below {times}·10**{MAX_DIMENSION_DIGITS}")
+        raise FlopcalcError(f"{name} has about {digits} digits; flopcalc counts {bound}")
     if value <= 0:
         raise FlopcalcError(f"{name} must be positive, got {value}")
 

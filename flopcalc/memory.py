@@ -23,6 +23,7 @@ Assumptions, stated once (the tables repeat them):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from math import prod
 
@@ -100,15 +101,37 @@ DEVICES: dict[str, Device] = {
 DEFAULT_DEVICE = "a100"
 
 
+# The device figures flopcalc takes (--peak-tflops in TFLOPS, --bandwidth-gbs in GB/s) lie in
+# 1e-9 … 1e9: from a kFLOPS, byte-per-second device to a zettaFLOPS, exabyte-per-second
+# cluster. Outside it a time is not worth printing (or a million-digit number to print).
+FIGURE_MIN, FIGURE_MAX = Fraction(1, 10 ** 9), Fraction(10 ** 9)
+FIGURE_CHARS = 100  # the longest figure read: its digits are exact, never truncated
+
+
 def positive_number(text, what: str) -> Fraction:
-    """A positive decimal number given as text (or a number), exactly."""
-    try:
-        value = Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise FlopcalcError(f"{what} must be a positive number, got {text!r}") from None
+    """A decimal number (``989.4``, ``1e3``) or fraction (``1/3``) given as text (or a number),
+    exactly, within FIGURE_MIN … FIGURE_MAX."""
+    s = str(text).strip()
+    if len(s) > FIGURE_CHARS:
+        raise FlopcalcError(f"{what} must be a number of at most {FIGURE_CHARS} characters, "
+                            f"got {len(s)}")
+    try:  # Decimal first: it compares an exponent (1e999999) without expanding it
+        value = Decimal(s)
+        if not value.is_finite():
+            raise ValueError
+    except (InvalidOperation, ValueError):
+        try:
+            value = Fraction(s)  # n/d: at most FIGURE_CHARS digits
+        except (ValueError, ZeroDivisionError):
+            raise FlopcalcError(f"{what} must be a positive number, got {s!r}") from None
     if value <= 0:
-        raise FlopcalcError(f"{what} must be positive, got {text}")
-    return value
+        raise FlopcalcError(f"{what} must be positive, got {s}")
+    low, high = (Decimal("1e-9"), Decimal("1e9")) if isinstance(value, Decimal) else (
+        FIGURE_MIN, FIGURE_MAX)
+    if not low <= value <= high:
+        raise FlopcalcError(f"{what} must lie between 1e-9 and 1e9 (flopcalc's range for "
+                            f"device figures), got {s}")
+    return Fraction(value)
 
 
 def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
@@ -447,6 +470,17 @@ def time_text(seconds: Fraction) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def approx_float(x: Fraction) -> float | None:
+    """The nearest double to ``x``, for readers that plot; None where no double is near (beyond
+    about 1.8e308, or a positive value below the smallest double): the exact value stands
+    beside it."""
+    try:
+        value = float(x)
+    except OverflowError:
+        return None
+    return value if value or not x else None
+
+
 def fraction_text(x: Fraction | None) -> str | None:
     """An exact Fraction as ``"n/d"`` (``"n"`` when whole) for JSON."""
     if x is None:
@@ -638,7 +672,7 @@ def _percent(part: Fraction, whole: Fraction) -> str:
 
 def _roofline_json(r: RooflineReport) -> dict:
     return {"flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(intensity(r.flops, r.bytes)),
-            "time_s": fraction_text(r.time), "time_s_approx": float(r.time),
+            "time_s": fraction_text(r.time), "time_s_approx": approx_float(r.time),
             "description": r.mode.describe()}
 
 
@@ -679,6 +713,6 @@ def memory_json(report: MemoryReport) -> dict:
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(r.intensity),
                   "bound": r.bound, "time_s": fraction_text(r.time),
-                  "time_s_approx": float(r.time), "times": sel.times(r)} for r in sel.rows],
+                  "time_s_approx": approx_float(r.time), "times": sel.times(r)} for r in sel.rows],
         "totals": _roofline_json(sel),
     }

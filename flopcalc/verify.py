@@ -109,15 +109,29 @@ def available_memory_bytes() -> int | None:
     return have
 
 
+# No pass above 2**62 bytes is tried even where the free memory cannot be read: NumPy's
+# sizes and indices are 64-bit, and no machine has that much.
+MAX_PASS_BYTES = 2 ** 62
+
+
+def gib_text(n: int) -> str:
+    """Bytes as GiB with one decimal (rounded half up), in exact integer arithmetic."""
+    tenths = (n * 20 + 2 ** 30) // 2 ** 31
+    return f"{tenths // 10:,}.{tenths % 10}"
+
+
 def check_memory(config: Config, dtype: str, mode: str = "dense") -> None:
     """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
     need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
                                            DTYPES[dtype], incremental=mode == "incremental")
+    advice = "lower --seq-len, --batch or the model size"
+    if need > MAX_PASS_BYTES:
+        raise FlopcalcError(f"this forward pass needs more than 2**62 bytes (4 EiB) of memory, "
+                            f"beyond any machine; {advice}")
     have = available_memory_bytes()
-    if have is not None and need > 0.8 * have:
-        raise FlopcalcError(
-            f"this forward pass needs about {need / 2**30:.1f} GiB of memory and "
-            f"{have / 2**30:.1f} GiB is available; lower --seq-len, --batch or the model size")
+    if have is not None and 5 * need > 4 * have:  # more than 80% of what is free
+        raise FlopcalcError(f"this forward pass needs about {gib_text(need)} GiB of memory and "
+                            f"{gib_text(have)} GiB is available; {advice}")
 
 
 def check(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32") -> None:
