@@ -75,7 +75,8 @@ class Config:
         """One line of every field; ``with_input=False`` leaves out seq_len and batch;
         ``workload`` replaces ``seq_len=…`` by what the counted computation runs on (a decode
         position, a prompt and new tokens)."""
-        data = f"{workload or f'seq_len={self.seq_len}'}, batch={self.batch}, " if with_input else ""
+        length = workload or f"seq_len={self.seq_len}"
+        data = f"{length}, batch={self.batch}, " if with_input else ""
         return (f"d_model={self.d_model}, n_heads={self.n_heads} (d_head={self.d_head}), "
                 f"n_layers={self.n_layers}, d_ff={self.d_ff}, vocab={self.vocab}, "
                 f"n_positions={self.n_positions}, {data}"

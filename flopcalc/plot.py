@@ -77,8 +77,8 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=first.fused_qkv, bias=first.bias,
-                    tied_lm_head=first.tied_lm_head, mode=fm.symbolic_mode(mode.kind, mode.recompute),
-                    activation=first.activation)
+                    tied_lm_head=first.tied_lm_head, activation=first.activation,
+                    mode=fm.symbolic_mode(mode.kind, mode.recompute))
     exprs = {n: e for _, n, e in f.rows}
     if not all(n in exprs for n in ATTENTION + FFN):
         return None

@@ -130,17 +130,27 @@ def gelu_exact(x):
     """GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)), in place on x.
 
     NumPy has no erf: Abramowitz & Stegun's 7.1.26 (absolute error below 1.5e-7, under
-    float32's resolution near 1) stands in for it.
+    float32's resolution near 1) stands in for it. Three temporaries of x's size.
     """
-    z = np.abs(x) * (1 / math.sqrt(2.0))
-    k = 1.0 / (1.0 + 0.3275911 * z)
-    poly = k * (0.254829592 + k * (-0.284496736 + k * (1.421413741 + k * (-1.453152027
-                                                                        + k * 1.061405429))))
-    erf = 1.0 - poly * np.exp(-z * z)
-    erf *= np.sign(x)
-    erf += 1.0
-    erf *= 0.5
-    x *= erf
+    z = np.abs(x)
+    z *= 1 / math.sqrt(2.0)
+    k = z * 0.3275911
+    k += 1.0
+    np.reciprocal(k, out=k)
+    poly = k * 1.061405429  # Horner's scheme over k, in place
+    for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += a
+        poly *= k
+    del k
+    z *= z
+    z *= -1.0
+    np.exp(z, out=z)
+    poly *= z                        # 1 − erf(|x|/√2)
+    np.subtract(1.0, poly, out=poly)
+    np.copysign(poly, x, out=poly)   # erf(x/√2)
+    poly += 1.0
+    poly *= 0.5                      # Φ(x)
+    x *= poly
     return x
 
 
@@ -241,7 +251,8 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
 def mlp(p, prefix, layer, x, recorder, activation="gelu_tanh"):
     mlp_ = prefix + "mlp."
     h = linear(recorder, "ffn_up", layer, x, p[mlp_ + "c_fc.weight"], p.get(mlp_ + "c_fc.bias"))
-    return linear(recorder, "ffn_down", layer, ACTIVATIONS[activation](h), p[mlp_ + "c_proj.weight"],
+    h = ACTIVATIONS[activation](h)
+    return linear(recorder, "ffn_down", layer, h, p[mlp_ + "c_proj.weight"],
                   p.get(mlp_ + "c_proj.bias"))
 
 
@@ -358,8 +369,8 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
 
     Both hold the parameters and a few (B, L, d) arrays (residual, LayerNorm output, ...).
     forward(): the blocks hold the (B, h, L, L) scores and the (L, L) causal mask throughout,
-    and at most the attention's qkv or the MLP's two (B, L, d_ff) arrays (GELU's temporary)
-    on top; the head holds the (B, L, V) logits.
+    and at most the attention's qkv or the MLP's (B, L, d_ff) arrays (two; four for the exact
+    GELU's temporaries) on top; the head holds the (B, L, V) logits.
     forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
     of (B, h, L, d_head) per block) and the whole (B, L, V) logits live throughout, plus one
     step's arrays: its (B, h, 1, <= L) scores and (B, 1, d_ff) MLP arrays, or its (B, 1, V)
@@ -373,10 +384,11 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     n_params = (V + c.n_positions) * d + 2 * d
     n_params += c.n_layer * (4 * d * d + 2 * d * f + 9 * d + f)
     live = 4 * B * L * d
+    ffn = 4 if c.activation == "gelu" else 2  # (B, L, d_ff) arrays: h and the activation's
     if incremental:
         caches = 2 * c.n_layer * B * L * d
-        step = max(B * h * L + 4 * B * d + 2 * B * f, B * V + 2 * B * d)
+        step = max(B * h * L + 4 * B * d + ffn * B * f, B * V + 2 * B * d)
         return (n_params + caches + B * L * V + step) * item
-    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, 2 * B * L * f)
+    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, ffn * B * L * f)
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item

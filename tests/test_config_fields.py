@@ -32,7 +32,8 @@ def test_cli_params_honours_tie_word_embeddings(write_json):
     result = invoke("params", "--config", path, "--format", "csv")
     assert result.exit_code == 0, result.stderr
     assert ",total,,,163037184," in result.stdout
-    tied = invoke("params", "--config", write_json(GPT2_CONFIG_JSON, "tied.json"), "--format", "csv")
+    tied = invoke("params", "--config", write_json(GPT2_CONFIG_JSON, "tied.json"),
+                  "--format", "csv")
     assert ",total,,,124439808," in tied.stdout
 
 
@@ -89,7 +90,8 @@ def test_config_errors_name_the_file_and_its_key(write_json, key, value, message
 
 
 def test_n_head_not_dividing_n_embd_is_named_in_the_files_terms(write_json):
-    line = one_line_error(invoke("flops", "--config", write_json({**GPT2_CONFIG_JSON, "n_head": 7})))
+    path = write_json({**GPT2_CONFIG_JSON, "n_head": 7})
+    line = one_line_error(invoke("flops", "--config", path))
     assert "n_head (7) must divide n_embd (768)" in line
 
 
@@ -178,3 +180,27 @@ def test_computes_text_follows_the_bias_switch():
     assert [separate[f"{t}_proj"] for t in "qkv"] == ["q = x · W_q", "k = x · W_k", "v = x · W_v"]
     csv = invoke("flops", "--no-bias", "--elementwise", "--format", "csv").stdout
     assert "+ b_" not in csv and "β" not in csv
+
+
+def test_memory_estimate_counts_the_exact_gelus_temporaries():
+    # A wide FFN, so the (B, L, d_ff) arrays are what the pass holds at its peak.
+    import tracemalloc
+
+    import numpy as np
+
+    from flopcalc.reference import GPTConfig, estimate_memory_bytes, forward, init_params
+
+    c = GPTConfig(n_layer=1, n_head=1, n_embd=16, d_ff=65536, vocab_size=50, n_positions=64,
+                  activation="gelu")
+    idx = np.random.default_rng(1).integers(0, c.vocab_size, (1, 64))
+    params = init_params(c)
+    forward(params, c, idx)  # first run: lazy imports
+    tracemalloc.start()
+    try:
+        forward(params, c, idx)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    held = estimate_memory_bytes(c, 1, 64) - 4 * sum(a.size for a in params.values())
+    assert 0.9 < peak / held < 1.1
+    assert held > 4 * 64 * 65536 * 4  # four (1, 64, 65536) float32 arrays
