@@ -681,7 +681,7 @@ def sweep(
 ) -> None:
     """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
 
-    Sweep any dimension over a list (--d-model 384,768,1536) or a range (--seq-len 128:8192:x2 geometric, 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
+    Sweep any dimension over a list (--d-model 384,768,1536) or a range (--seq-len 128:1024:x2 geometric, --seq-len 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
     """
     from . import sweep as sw
 
