@@ -161,14 +161,17 @@ def test_every_integer_option_reads_the_one_grammar():
 NOT_NUMBERS = ["7_68", "７６８", "٧٦٨", "1e3", "0x10", "12 3", ""]
 
 
+MODE_OF = {"--position": "decode", "--prompt": "generate", "--new-tokens": "generate"}
+
+
 @pytest.mark.parametrize("command, option", integer_options())
 def test_integer_options_refuse_what_is_not_ascii_digits(command, option):
-    # the second value of a list makes sweep and plot read it as a list
     lead = ["-o", "x.png"] if command == "plot" else []
+    if option in MODE_OF:
+        lead += ["--mode", MODE_OF[option]]
     for text in NOT_NUMBERS:
-        value = text + ",1" if command in ("sweep", "plot") and text else text
-        line = one_line_error(invoke(command, *lead, option, value))
-        assert option in line or "whole number" in line or "not a list" in line, (text, line)
+        line = one_line_error(invoke(command, *lead, option, text))
+        assert f"'{option}" in line and "is not a whole number" in line, (text, line)
 
 
 @pytest.mark.parametrize("text", ["+12", "12", " 12"])
@@ -178,10 +181,20 @@ def test_a_plus_sign_and_blanks_around_are_accepted_by_every_command(text):
     assert doc["first_config"]["n_layers"] == 12
 
 
-@pytest.mark.parametrize("text", ["١٢", "1_2", "１２", "1_2,24", "١:٨:x2"])
+@pytest.mark.parametrize("text", ["١٢", "1_2", "１２", "1_2,24", "١:٨:x2", "1:8:x٢"])
 def test_sweep_refuses_what_the_other_commands_refuse(text):
-    one_line_error(invoke("sweep", "--n-layers", text, "--seq-len", "1,2"))
-    one_line_error(invoke("flops", "--n-layers", text))
+    # --layers: the spelling of the option before --n-layers, so that this fails without the fix
+    assert "--n-layers" in one_line_error(invoke("sweep", "--layers", text, "--seq-len", "1,2"))
+    if "," not in text and ":" not in text:
+        assert "whole number" in one_line_error(invoke("flops", "--layers", text))
+
+
+@pytest.mark.parametrize("param", [p for p in typer.main.get_command(app).commands["sweep"].params
+                                   if p.metavar == "VALUES"], ids=lambda p: p.opts[0])
+def test_every_sweep_dimension_reads_the_one_grammar(param):
+    for text in ("٢,4", "2_0,4", "２:８:x2"):
+        line = one_line_error(invoke("sweep", param.opts[0], text))
+        assert line.startswith(f"flopcalc: error: {param.opts[0]} ") and "not a list" in line
 
 
 # ---------------------------------------------------------------------------------------
