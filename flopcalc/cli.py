@@ -262,8 +262,6 @@ AttentionOpt = Annotated[Attention, typer.Option(
 ElementwiseOpt = Annotated[bool, typer.Option(
     "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
     "and residual work.")]
-
-
 FlopsPerMac = Annotated[int, number_option("--flops-per-mac", help="FLOPs per multiply-add: 2 "
                                            "(the document's) or 1 (MACs) \\[default: 2].")]
 Embeddings = Annotated[Optional[bool], typer.Option(
@@ -278,16 +276,15 @@ BlocksOnly = Annotated[bool, typer.Option(
 
 
 def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
-                elementwise: bool = False,
-                embeddings: bool | None = None, lm_head: bool | None = None,
-                blocks_only: bool = False) -> Conventions:
+                elementwise: bool = False, embeddings: bool | None = None,
+                lm_head: bool | None = None, blocks_only: bool = False) -> Conventions:
     """The counting conventions of the options; --blocks-only with --embeddings or --lm-head
     (each left unset means included) is a contradiction, refused."""
     if blocks_only and (embeddings or lm_head):
         raise FlopcalcError("--blocks-only leaves out the embeddings and the LM head: drop "
                             "--embeddings/--lm-head, or --blocks-only")
-    return Conventions(flops_per_mac=flops_per_mac,
-                       attention=attention.value, elementwise=elementwise,
+    return Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+                       elementwise=elementwise,
                        embeddings=embeddings is not False and not blocks_only,
                        lm_head=lm_head is not False and not blocks_only)
 

@@ -344,3 +344,4 @@ def test_every_example_in_the_sweep_and_plot_prose_runs(tmp_path):
             if name == "plot":
                 pytest.importorskip("matplotlib")
             ok(*args)
+
