@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .config import Config, Conventions, Mode
+from .config import Config, Conventions, FlopcalcError, Mode
 from .model import Dim, Dims, Op, Param, half, build_ops, op_elementwise_flops, op_macs
 
 
@@ -192,8 +192,17 @@ class ShapeReport:
 
     config: Config
     ops: tuple[Op, ...]
+    mode: Mode = Mode()
 
 
-def shape_report(config: Config) -> ShapeReport:
-    """Shapes of every operation of ``config``'s forward pass."""
-    return ShapeReport(config, tuple(model_ops(config.dims(), config)))
+def shape_report(config: Config, mode: Mode = Mode()) -> ShapeReport:
+    """Shapes of every operation of ``config``'s forward pass, or (``mode`` decode) of the
+    decode step at position t: one new token whose keys and values join a KV cache, so K and V
+    are (B, h, t, d_head)."""
+    mode = mode.resolved(config)
+    if mode.kind not in ("forward", "decode"):
+        raise FlopcalcError(f"shapes are shown for forward and decode, not {mode.kind}")
+    dims = config.dims()
+    if mode.kind == "decode":
+        dims = replace(dims, seq_len=1, kv_len=mode.position)
+    return ShapeReport(config, tuple(model_ops(dims, config)), mode)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -120,6 +121,17 @@ def check_dimension(name: str, value, times: int = 1) -> None:
         raise FlopcalcError(f"{name} has about {digits} digits; flopcalc counts {bound}")
     if value <= 0:
         raise FlopcalcError(f"{name} must be positive, got {value}")
+# The one grammar of a whole number typed by a user (every integer option, every sweep value):
+# ASCII digits with an optional sign. Python's int() also takes "7_68", "１２" and "١٢".
+WHOLE_NUMBER = r"[+-]?[0-9]+"
+
+
+def parse_whole_number(text: str) -> int:
+    """``text`` (``WHOLE_NUMBER``, blanks around it allowed) as an int; FlopcalcError if not."""
+    if not re.fullmatch(WHOLE_NUMBER, text.strip(" \t")):
+        raise FlopcalcError(f"{text!r} is not a whole number: use the digits 0-9 "
+                            "(no separators), optionally after + or -")
+    return int(text)
 
 
 # Published GPT-2 sizes (Radford et al. 2019, Table 2; Hugging Face model cards).
@@ -224,14 +236,25 @@ def load_hf_config(path: str | Path) -> dict:
     return hf_fields(data, path)
 
 
+def base_fields(preset_name: str | None = None, config_path: str | Path | None = None) -> dict:
+    """The Config fields of a preset or of a config.json: one of them, since each sets the
+    model's sizes (which would win is a guess; an empty name is refused, not a default)."""
+    if preset_name is not None and config_path is not None:
+        raise FlopcalcError("--preset and --config both set the model: give one of them "
+                            "(and flags such as --d-model to change it)")
+    if preset_name is not None:
+        return preset(preset_name)
+    if config_path is not None:
+        if str(config_path) == "":
+            raise FlopcalcError("--config: an empty path names no file")
+        return load_hf_config(config_path)
+    return {}
+
+
 def make_config(preset_name: str | None = None, config_path: str | Path | None = None,
                 **overrides) -> Config:
     """A Config from a preset or config.json, with explicit values (not None) overriding it."""
-    fields_: dict = {}
-    if preset_name:
-        fields_.update(preset(preset_name))
-    if config_path:
-        fields_.update(load_hf_config(config_path))
+    fields_ = base_fields(preset_name, config_path)
     fields_.update({k: v for k, v in overrides.items() if v is not None})
     return Config(**fields_)
 

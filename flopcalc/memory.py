@@ -30,7 +30,7 @@ from math import prod
 from .analysis import counted, model_ops, op_flops, param_report
 from .config import Config, Conventions, FlopcalcError, Mode
 from .model import Op
-from .tables import JSON_SCHEMA_VERSION
+from .tables import JSON_SCHEMA_VERSION, blocks
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 
@@ -142,7 +142,7 @@ def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
     label and source of an overridden device say which figure came from the command line and
     which from the preset.
     """
-    key = (name or DEFAULT_DEVICE).lower()
+    key = (DEFAULT_DEVICE if name is None else name).lower()  # "" is no device, not the default
     if key not in DEVICES:
         raise FlopcalcError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)} "
                             "(or leave out --device and give --peak-tflops and --bandwidth-gbs)")
@@ -585,7 +585,7 @@ def memory_tables(report: MemoryReport):
                              "tied)" if cfg.tied_lm_head else "every tensor (untied LM head)",
                              report.param_count))
     summary.rows.append(line(f"KV cache, {report.kv_tokens} tokens",
-                             f"K and V: 2 · {n} blocks · B · T · d_model"
+                             f"K and V: 2 · {blocks(n)} · B · T · d_model"
                              + (" (T = t: t − 1 cached + the new token)" if report.mode == "decode"
                                 else " (T = seq_len)"), report.kv_elements))
     summary.rows.append(line("activations, one block", f"{sum(r.section == 'block' for r in act.rows)} "
@@ -593,10 +593,10 @@ def memory_tables(report: MemoryReport):
     summary.rows.append(line("activations, head", "ln_f input and output, logits",
                              act.section_elements("head")))
     if act.recompute:
-        summary.rows.append(line(f"kept, {n} blocks (recompute)", f"{n} × block input (B, L, d_model)",
+        summary.rows.append(line(f"kept, {blocks(n)} (recompute)", f"{n} × block input (B, L, d_model)",
                                  n * act.kept_per_block))
     else:
-        summary.rows.append(line(f"kept, {n} blocks", f"{n} × one block", n * act.kept_per_block))
+        summary.rows.append(line(f"kept, {blocks(n)}", f"{n} × one block", n * act.kept_per_block))
     summary.totals.append(line("training activations at peak",
                                "+ one rebuilt block + head" if act.recompute else "blocks + head",
                                act.peak_elements))

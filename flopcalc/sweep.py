@@ -21,10 +21,10 @@ from functools import lru_cache
 from itertools import product
 
 from .analysis import flop_report
-from .config import Config, Conventions, FlopcalcError, Mode, fits
+from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 
 # Sweepable dimensions: Config fields, then Mode fields; value: the CLI option
-CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--heads", "n_layers": "--layers",
+CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--n-heads", "n_layers": "--n-layers",
                "d_ff": "--d-ff", "vocab": "--vocab", "n_positions": "--n-positions",
                "seq_len": "--seq-len", "batch": "--batch"}
 MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
@@ -36,7 +36,7 @@ MAX_POINTS = 10_000_000
 CHUNK = 10_000            # points between progress callbacks
 
 _SYNTAX = "use a list like 256,512,768 or a range START:STOP:+STEP or START:STOP:xFACTOR"
-_RANGE = re.compile(r"(\d+):(\d+):([+x])(\d+)")
+_RANGE = re.compile(rf"({WHOLE_NUMBER}):({WHOLE_NUMBER}):([+x])([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,10 @@ def parse_axis(name: str, text: str) -> Axis:
             values.append(values[-1] * step)
         return Axis(name, tuple(values), geometric=True)
     parts = spec.split(",")
-    if not all(re.fullmatch(r"\d+", p.strip()) for p in parts):
+    if not all(re.fullmatch(WHOLE_NUMBER, p.strip(" \t")) for p in parts):
         raise FlopcalcError(f"{option} {text!r}: not a list or range; {_SYNTAX}")
     values = tuple(int(p) for p in parts)
-    if 0 in values:
+    if min(values) <= 0:
         raise FlopcalcError(f"{option} {text!r}: values must be positive")
     return Axis(name, values)
 
@@ -181,7 +181,7 @@ def _hint(base: dict, names, values, message: str) -> str:
     skip = "add --skip-invalid to leave such points out"
     if (type(d_model) is int and type(heads) is int and heads > 0 and d_model % heads
             and "n_heads" in message):
-        return f"; give --heads a value that divides every d_model, or {skip}"
+        return f"; give --n-heads a value that divides every d_model, or {skip}"
     if "n_positions" in message:
         if "--n-positions" in message:       # Config already says to raise it
             return f" (or {skip})"

@@ -101,6 +101,9 @@ def shapes_note(report: FlopReport) -> str | None:
                 f"(1 token each, against T = {mode.prompt + 1} … {mode.prompt + steps} keys; a "
                 "dimension written a…b grows by one per step).")
     return None
+def blocks(n: int) -> str:
+    """"1 block", "12 blocks"."""
+    return "1 block" if n == 1 else f"{n} blocks"
 
 
 def flop_table(report: FlopReport) -> Table:
@@ -137,7 +140,7 @@ def flop_table(report: FlopReport) -> Table:
     table.totals.append(["", "one block", "", "", "", report.block_total,
                          readable(report.block_total, unit), "100.00%",
                          percent(report.block_total * n, total)])
-    table.totals.append(["", f"{n} blocks", f"{n} × one block", "", "", report.blocks_total,
+    table.totals.append(["", blocks(n), f"{n} × one block", "", "", report.blocks_total,
                          readable(report.blocks_total, unit), "", percent(report.blocks_total, total)])
     for section in ("embedding", "head"):
         if section in conv.sections:
@@ -169,7 +172,7 @@ def param_table(report: ParamReport) -> Table:
         table.rows.append([SECTION_TITLES[r.section], r.op, prefix + r.param.name,
                            shape_str(r.param.shape), r.param.count, readable(r.param.count, "")])
     for label, value in [("one block", report.block_total),
-                         (f"{n} blocks", report.block_total * n),
+                         (blocks(n), report.block_total * n),
                          ("embedding", report.section_total("embedding")),
                          ("head (ln_f" + ("; LM head tied)" if cfg.tied_lm_head else
                                             ", lm_head)"), report.section_total("head")),
@@ -182,11 +185,15 @@ def param_table(report: ParamReport) -> Table:
 def shape_table(report: ShapeReport) -> Table:
     """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
     cfg = report.config
+    decode = report.mode.kind == "decode"
+    split = ("The new token's heads are split (B, 1, h, d_head) → (B, h, 1, d_head); K and V "
+             "are the KV cache with it, (B, h, t, d_head)." if decode else
+             "Heads are split (B, L, h, d_head) → (B, h, L, d_head).")
     table = Table(
-        title="Shapes",
+        title="Shapes of " + report.mode.describe() if decode else "Shapes",
         notes=[config_note(cfg),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
-               f"block (of {cfg.n_layers}). Heads are split (B, L, h, d_head) → (B, h, L, d_head)."],
+               f"block (of {cfg.n_layers}). {split}"],
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
         align="lllllllr", optional=("kind", "computes", "output elements"))
@@ -264,7 +271,7 @@ def param_json(report: ParamReport) -> dict:
 def shape_json(report: ShapeReport) -> dict:
     return {
         "schema": "flopcalc.shapes", "schema_version": JSON_SCHEMA_VERSION,
-        "config": report.config.as_dict(),
+        "config": report.config.as_dict(), "mode": mode_json(report.mode),
         "rows": [{"section": op.section, "name": op.name, "kind": op.kind,
                   "inputs": [list(s) for s in op.inputs if s != op.weight],
                   "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
@@ -313,7 +320,7 @@ def verify_table(result) -> Table:
     """
     cfg, conv = result.config, result.conventions
     unit = flop_unit(conv)
-    how = ("dense: all positions at once, full L×L scores then masked" if result.mode == "dense"
+    how = ("full: all positions at once, full L×L scores then masked" if result.mode == "full"
            else "incremental: token by token with a KV cache; shapes are the last step's")
     table = Table(
         title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",

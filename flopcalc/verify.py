@@ -14,7 +14,7 @@ from . import reference
 from .analysis import model_ops, op_flops
 from .config import Config, Conventions, FlopcalcError
 
-MODES = ("dense", "incremental")
+MODES = ("full", "incremental")
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -120,7 +120,7 @@ def gib_text(n: int) -> str:
     return f"{tenths // 10:,}.{tenths % 10}"
 
 
-def check_memory(config: Config, dtype: str, mode: str = "dense") -> None:
+def check_memory(config: Config, dtype: str, mode: str = "full") -> None:
     """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
     need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
                                            DTYPES[dtype], incremental=mode == "incremental")
@@ -134,10 +134,10 @@ def check_memory(config: Config, dtype: str, mode: str = "dense") -> None:
                             f"{gib_text(have)} GiB is available; {advice}")
 
 
-def check(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32") -> None:
+def check(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32") -> None:
     """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, memory."""
     if mode not in MODES:
-        raise FlopcalcError(f"mode must be dense or incremental, got {mode!r}")
+        raise FlopcalcError(f"mode must be full or incremental, got {mode!r}")
     if dtype not in DTYPES:
         raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -168,11 +168,11 @@ class _BlockProgress(reference.MatmulRecorder):
                 self._on_block()
 
 
-def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32",
+def verify(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32",
            flops_per_mac: int = 2, on_block=None) -> VerifyResult:
     """Run the reference pass and compare every matmul with the analytical model.
 
-    ``dense`` runs all positions at once (full L x L scores, then masked) and is compared
+    ``full`` runs all positions at once (full L x L scores, then masked) and is compared
     with dense counting; ``incremental`` runs token by token with a KV cache and is compared
     with causal counting. ``on_block()`` is called each time the pass enters a block.
     Bad input, or a pass that would not fit in memory, raises FlopcalcError before any work
@@ -180,20 +180,20 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
     """
     check(config, mode, seed, dtype)
     conv = Conventions(flops_per_mac=flops_per_mac,
-                       attention="dense" if mode == "dense" else "causal")
+                       attention="dense" if mode == "full" else "causal")
 
     gpt = _gpt_config(config)
     params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])
     tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
-    run = reference.forward if mode == "dense" else reference.forward_incremental
+    run = reference.forward if mode == "full" else reference.forward_incremental
     run(params, gpt, tokens, recorder)
 
     measured: dict[tuple, list] = {}
     for rec in recorder.records:
         measured.setdefault((rec.layer, rec.name), []).append(rec)
 
-    # Shapes to compare: the whole sequence (dense), or the last decode step (incremental).
+    # Shapes to compare: the whole sequence (full), or the last decode step (incremental).
     dims = config.dims()
     if mode == "incremental":
         dims = replace(dims, seq_len=1, kv_len=config.seq_len)

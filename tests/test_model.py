@@ -632,10 +632,16 @@ def test_explicit_values_override_config_json(write_json):
     assert cfg.d_ff == 4096
 
 
-def test_config_json_overrides_preset(write_json):
+def test_a_preset_and_a_config_json_together_are_refused(write_json):
+    # each sets every size: which would win is a guess (it used to be the config, silently)
     path = write_json({**GPT2_CONFIG_JSON, "n_layer": 3})
-    cfg = make_config("gpt2-xl", path)
-    assert (cfg.d_model, cfg.n_layers) == (768, 3)
+    with pytest.raises(FlopcalcError, match="--preset and --config"):
+        make_config("gpt2-xl", path)
+
+
+def test_an_empty_preset_name_is_not_the_default():
+    with pytest.raises(FlopcalcError, match="unknown preset ''"):
+        make_config("")
 
 
 def test_none_overrides_are_ignored():

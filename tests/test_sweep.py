@@ -218,10 +218,10 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(args, message):
 
 
 @pytest.mark.parametrize("args, fix", [
-    (["--d-model", "768,1000"], "give --heads a value that divides every d_model"),
-    (["--heads", "5,12"], "give --heads a value that divides every d_model"),
+    (["--d-model", "768,1000"], "give --n-heads a value that divides every d_model"),
+    (["--heads", "5,12"], "give --n-heads a value that divides every d_model"),
     (["--d-model", "768,1000", "--seq-len", "1:4000:+1", "--n-positions", "4000"],  # compiled
-     "give --heads a value that divides every d_model"),
+     "give --n-heads a value that divides every d_model"),
     (["--seq-len", "128:2048:x2"], "raise --n-positions"),
     (["--mode", "decode", "--position", "512:2048:x2"], "raise --n-positions"),
     (["--mode", "generate", "--new-tokens", "100,1000"], "raise --n-positions"),
