@@ -102,6 +102,11 @@ Output = Annotated[Optional[Path], typer.Option(
     show_default=False, dir_okay=False)]
 
 
+def _table_option(names: str):
+    return typer.Option("--table", metavar="NAME", show_default=False, help=f"Print only the "
+                        f"table NAME: {names}. A CSV holds one table: the first, or NAME.")
+
+
 NoBias = Annotated[bool, typer.Option("--no-bias", help="nanoGPT's bias-free GPT-2: no bias in "
                                       "the Linears and LayerNorms.")]
 Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with its own "
@@ -170,25 +175,31 @@ def _umask() -> int:
     return mask
 
 
-def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:
-    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``."""
-    write_output(render_output(tables, document, fmt, output), output)
+def emit(tables, document: dict | None, fmt: Format, output: Path | None,
+         table: str | None = None) -> None:
+    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``;
+    ``table`` names the one table to print (``--table``)."""
+    write_output(render_output(tables, document, fmt, output, table=table), output)
 
 
 def render_output(tables, document: dict | None, fmt: Format, output: Path | None,
-                  progress=None) -> list:
+                  progress=None, table: str | None = None) -> list:
     """``emit``'s first half: the text to write, in parts; for the terminal a small table stays
     a ``tables.Table`` that rich draws as it writes. A table of more than
     ``render.PLAIN_ABOVE`` rows gets the plain layout (rich takes ~1 ms a row: 100,000 rows
-    would take over a minute), ``progress(done, total)`` following it."""
+    would take over a minute), ``progress(done, total)`` following it. CSV holds one table:
+    ``table`` (a name) or the first, with a note naming the others."""
     from . import render
 
     if fmt == Format.json:
+        if table is not None:
+            fail("--table picks a table of --format table, markdown or csv; the JSON has them all")
         return [render.to_json(document)]
+    tables, note = render.pick_table(tables, table, fmt == Format.csv)
     if fmt == Format.markdown:
         return [render.to_markdown(tables)]
     if fmt == Format.csv:
-        return [render.to_csv(tables)]
+        return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
     width = Console().width if output is None else 200
@@ -458,6 +469,8 @@ def memory(
         "--device).", show_default=False)] = None,
     no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "summary, activations (--mode train), roofline or per-op")] = None,
 ) -> None:
     """Parameter, KV-cache and activation bytes; each operation's arithmetic intensity and a roofline time.
 
@@ -470,7 +483,7 @@ def memory(
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
     report = mem.memory_report(cfg, Conventions(elementwise=elementwise), mode.value, dtype.value,
                                recompute, dev, position)
-    emit(mem.memory_tables(report), mem.memory_json(report), format, output)
+    emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 
 AttentionOpt = Annotated[Attention, typer.Option(
@@ -694,6 +707,8 @@ def audit(
         "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
         show_default=False)] = None,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
@@ -715,7 +730,8 @@ def audit(
         result = audit_text(text, claims, str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output)
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+         table)
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -8,9 +8,12 @@ import json
 
 
 def cell_text(value, separators: bool = True) -> str:
-    """Exact ints with thousands separators (or plain digits for machines), strings as they are."""
+    """Exact ints with thousands separators (or plain digits for machines), a ``tables.Num``
+    as its text (or its plain number), strings as they are."""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}" if separators else str(value)
+    if not separators and hasattr(value, "plain"):
+        return value.plain
     return str(value)
 
 
@@ -36,20 +39,52 @@ def to_markdown(tables) -> str:
     return "\n".join(out)
 
 
-def to_csv(tables) -> str:
-    """One CSV block per table: a ``# note`` comment line per note, a header, rows, total rows."""
+APPROX = "≈"  # a column restating the count before it, rounded: for people, not in CSV
+
+
+def csv_columns(table) -> list[tuple[int, str]]:
+    """(index, header) of the columns a CSV of ``table`` has: all but the ``≈`` ones, under
+    the table's ``csv_columns`` headers where it names one (None leaves a column out)."""
+    out = []
+    for i, c in enumerate(table.columns):
+        header = table.csv_columns.get(c, None if c == APPROX else c)
+        if header is not None:
+            out.append((i, header))
+    return out
+
+
+def to_csv(table, extra_notes=()) -> str:
+    """One table as CSV: a ``# note`` comment line for its title and each note (then each of
+    ``extra_notes``), a header,
+    the rows and the total rows; every row as long as the header. Counts are plain digits,
+    a ``tables.Num`` its plain number (a percentage without its ``%``: the header says %)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    for i, t in enumerate(tables):
-        if i:
-            buf.write("\n")
-        for note in [t.title] + t.notes:
-            buf.write(f"# {note}\n")
-        writer.writerow(t.columns)
-        for row in t.rows + t.totals:
-            # csv writes str(v) itself for every cell but None (as ""): convert only then
-            writer.writerow(row if None not in row else [cell_text(v, False) for v in row])
+    for note in [table.title, *table.notes, *extra_notes]:
+        buf.write(f"# {note}\n")
+    columns = csv_columns(table)
+    writer.writerow([header for _, header in columns])
+    for row in table.rows + table.totals:
+        writer.writerow([cell_text(row[i], False) if row[i] is not None else ""
+                         for i, _ in columns])
     return buf.getvalue()
+
+
+def pick_table(tables, name: str | None, csv: bool) -> tuple[list, str]:
+    """(the tables to print, a note or ""): the one called ``name`` (``--table``), else every
+    table, but for CSV (one table per file) only the first, with a note naming the others."""
+    names = [t.name for t in tables]
+    if name is not None:
+        if name not in names:
+            from .config import FlopcalcError
+            raise FlopcalcError(f"--table {name!r}: this output's tables are "
+                                f"{', '.join(n for n in names if n)}")
+        return [tables[names.index(name)]], ""
+    if csv and len(tables) > 1:
+        others = "|".join(n for n in names[1:] if n)
+        return tables[:1], (f"One of {len(tables)} tables ({names[0]}): --table {others} "
+                            "picks another.")
+    return tables, ""
 
 
 def to_latex(table) -> str:

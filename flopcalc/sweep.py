@@ -282,20 +282,23 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 
 
 _PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
+_PLAIN = [p[:-1] for p in _PERCENT]                                  # 0.00 … 100.00 (CSV)
 
 
-def shares(per_op, total) -> list[str]:
+def shares(per_op, total, plain: bool = False) -> list[str]:
     """Each part's share of ``total`` (parts are non-negative and sum to it) exactly as
-    ``tables.percent`` writes it, by table look-up: sweeps write millions of them."""
+    ``tables.percent`` writes it (``plain``: without the ``%``, empty for no total), by table
+    look-up: sweeps write millions of them."""
     if not total:
-        return ["–"] * len(per_op)
+        return ["" if plain else "–"] * len(per_op)
     twice = 2 * total
-    return [_PERCENT[(f * 20000 + total) // twice] for f in per_op]
+    look_up = _PLAIN if plain else _PERCENT
+    return [look_up[(f * 20000 + total) // twice] for f in per_op]
 
 
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
-    each operation's share of it."""
+    each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
     from .tables import Table, config_note, flop_unit, readable
 
     conv = result.conventions
@@ -305,8 +308,8 @@ def sweep_table(result: SweepResult, approximate: bool = True):
              f"Conventions: {conv.describe()}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
-             f"Shares are of the total; block operations count all n_layers blocks. "
-             f"{len(result.rows):,} points."]
+             f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
+             f"a block operation's over all n_layers blocks. {len(result.rows):,} points."]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -321,7 +324,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
         table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
                       for values, per_op, total in result.rows]
     else:
-        table.rows = [[*values, total, *shares(per_op, total)]
+        table.rows = [[*values, total, *shares(per_op, total, plain=True)]
                       for values, per_op, total in result.rows]
     return table
 

@@ -145,7 +145,7 @@ def test_flops_markdown_is_a_table_stating_config_and_conventions():
     assert types.count("table_open") == 1
     start, end = types.index("thead_open"), types.index("thead_close")
     header = [tokens[i + 1].content for i in range(start, end) if tokens[i].type == "th_open"]
-    assert len(header) == 9
+    assert len(header) == 10
     assert "operation" in header and "FLOPs" in header
     body = tokens[types.index("tbody_open"):types.index("tbody_close")]
     rows, cells = [], None
