@@ -202,7 +202,9 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
         return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
-    width = Console().width if output is None else 200
+    # a file gets the width rich gives anything that is not a terminal (COLUMNS, else 80):
+    # `-o FILE` and `> FILE` write the same table
+    width = Console(file=None if output is None else io.StringIO()).width
     parts = []
     for t in tables:
         if len(t.rows) > render.PLAIN_ABOVE:
@@ -636,12 +638,6 @@ def sweep(
             parts = [sw.sweep_json(result)]
         else:
             table = sw.sweep_table(result, approximate=format != Format.csv)
-            if format == Format.table:
-                from rich.console import Console
-
-                from .render import PLAIN_ABOVE
-                sw.fit_width(table, Console().width if output is None else 200,
-                             plain=len(table.rows) > PLAIN_ABOVE)
             parts = render_output([table], None, format, output, lambda done, total: progress(
                 points + points * done // total, 2 * points))
     write_output(parts, output)

@@ -160,7 +160,8 @@ def compare_table(config: Config, conventions: Conventions, rows: list[Compariso
                ROUNDING],
         columns=["estimate", "source", "formula", "estimate FLOPs", "≈", "exact FLOPs",
                  "compared with", "error %", "ignores"],
-        align="lllrrrlrl", optional=("source", "formula", "≈", "ignores"))
+        align="lllrrrlrl", optional=("source", "formula", "≈", "ignores"),
+        drop_order=("compared with", "estimate FLOPs"))
     for c in rows:
         table.rows.append([c.name, c.source, c.formula, count(c.estimate),
                            readable(count(c.estimate), "FLOP"), c.exact, c.compared_with,

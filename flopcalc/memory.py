@@ -590,6 +590,7 @@ def memory_tables(report: MemoryReport):
         + _assumption_notes(report),
         columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "% compute-bound"],
         align="lrrrrr", optional=("% compute-bound",), name="roofline",
+        drop_order=("% compute-bound", "FLOP/byte", "bytes"),
         csv_columns={"time": "time (s)"})
     for label, r in _computations(report):
         compute = sum((row.time * r.times(row) for row in r.rows if row.bound == "compute"),
@@ -610,6 +611,7 @@ def memory_tables(report: MemoryReport):
         columns=["section", "operation", "FLOPs", "bytes", "FLOP/byte", "bound", "time",
                  "model time", "% of time"],
         align="llrrrlrrr", optional=("section", "model time", "% of time"), name="per-op",
+        drop_order=("% of time", "model time", "bound", "FLOP/byte", "bytes"),
         csv_columns={"time": "time (s)", "model time": "model time (s)"})
     for row in sel.rows:
         per_op.rows.append([row.op.section, row.op.name, row.flops, row.bytes,

@@ -27,6 +27,7 @@ class Table:
     optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
     shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
     name: str = ""                  # what --table calls it when a command prints several
+    drop_order: tuple[str, ...] = ()  # columns a too narrow terminal leaves out first (render.fit)
     csv_columns: dict = field(default_factory=dict)  # column -> its CSV header (None: not in CSV)
 
 
@@ -103,7 +104,8 @@ def flop_table(report: FlopReport) -> Table:
                f"total {total:,} (the one-block row: its {unit}s' share)."],
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
                  "% of block", f"model {unit}s", "% of total"],
-        align="lllllrrrrr", optional=("section", "computes", "operands"), name="flops")
+        align="lllllrrrrr", optional=("section", "computes", "operands"), name="flops",
+        drop_order=("% of total", f"model {unit}s"))
     for r in report.rows:
         times = n if r.op.section == "block" else 1
         table.shares.append((r.flops * times, total))
@@ -296,7 +298,8 @@ def verify_table(result) -> Table:
                "multiplied; a row passes when FLOPs, operand and output shapes all match."],
         columns=["block", "operation", f"analytical {unit}s", f"measured {unit}s",
                  "analytical shape", "actual shape", "match"],
-        align="llrrllc".replace("c", "l"), optional=("analytical shape",))
+        align="llrrllc".replace("c", "l"), optional=("analytical shape",),
+        drop_order=("actual shape",))
 
     def mark(checks, r=None) -> str:
         if not checks:
@@ -364,7 +367,8 @@ def presets_table_and_json(reports) -> tuple[Table, dict]:
     table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
                                     "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
                   ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
-                  "lrrrrrrr", optional=("d_head",))
+                  "lrrrrrrr", optional=("d_head",),
+                  drop_order=("≈", "d_ff", "layers", "heads", "d_model"))
     rows = []
     for name, report in reports.items():
         cfg, total = report.config, report.total

@@ -490,4 +490,4 @@ def test_output_through_a_symlink_replaces_its_target_and_keeps_its_permissions(
 
 def test_a_narrow_terminal_says_which_columns_it_leaves_out():
     out = " ".join(invoke("flops", env={"COLUMNS": "80"}).stdout.split())
-    assert "Not shown at 80 columns: section, computes, operands, % of total" in out
+    assert "Not shown at 80 columns: section, computes, operands, model FLOPs, % of total" in out
