@@ -12,6 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
@@ -30,8 +31,61 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+class _HelpFormatter(click.HelpFormatter):
+    """click's plain help, readable on a narrow terminal: the options column takes at most a
+    third of the width (a longer option puts its help on the next line), words are never cut,
+    and rich's ``\\[`` escapes in help texts are shown as ``[``. Its width is the terminal's
+    (COLUMNS first) up to 80, at any width (click's own keeps at least 50)."""
+
+    def __init__(self, indent_increment: int = 2, width=None, max_width=None) -> None:
+        import shutil
+
+        if width is None:
+            width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 30)
+        super().__init__(indent_increment, width, max_width)
+
+    def write_text(self, text: str) -> None:
+        text = text.replace("\\[", "[")
+        if not text.startswith("Example: "):
+            return super().write_text(text)
+        # a command line: broken between words with shell continuations, so it still pastes
+        room, line = max(self.width - self.current_indent - 2, 20), ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > room:
+                self.write(f"{'':>{self.current_indent}}{line} \\\n")
+                line = "   "
+            line = f"{line} {word}" if line.strip() else line + word
+        self.write(f"{'':>{self.current_indent}}{line}\n")
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(a, b.replace("\\[", "[")) for a, b in rows],
+                         min(col_max, max(14, self.width // 3)), col_spacing)
+
+
+class _HelpContext(typer.Context):
+    formatter_class = _HelpFormatter
+
+
 class _OneLineErrors(TyperGroup):
-    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2."""
+    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2; every
+    command's help is plain click formatting (``_HelpFormatter``)."""
+
+    context_class = _HelpContext
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            command.context_class = _HelpContext
+        return command
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command with the first sentence of its help, whole (click would cut it)."""
+        rows = [(name, (command.help or "").split("\n\n")[0].strip())
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -51,6 +105,7 @@ class _OneLineErrors(TyperGroup):
 
 
 app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+                  rich_markup_mode=None,
                   help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -202,9 +257,7 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
         return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
-    # a file gets the width rich gives anything that is not a terminal (COLUMNS, else 80):
-    # `-o FILE` and `> FILE` write the same table
-    width = Console(file=None if output is None else io.StringIO()).width
+    width = table_width(output)
     parts = []
     for t in tables:
         if len(t.rows) > render.PLAIN_ABOVE:
@@ -216,6 +269,14 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
             console.print(render.to_rich(t, width))
             parts.append(console.export_text())
     return parts
+
+
+def table_width(output: Path | None) -> int:
+    """The width to draw at: the terminal's; for a file, the width rich gives anything that is
+    not a terminal (COLUMNS, else 80), so that `-o FILE` and `> FILE` write the same table."""
+    from rich.console import Console
+
+    return Console(file=None if output is None else io.StringIO()).width
 
 
 def write_output(parts: list, output: Path | None) -> None:
@@ -358,7 +419,7 @@ def formulas(
         table.rows = [[name, f"`{expr}`"] for name, expr in table.rows]
         text = render.to_markdown([table])
     else:
-        text = render.to_text(formulas_table(f))
+        text = render.to_text(formulas_table(f), table_width(output))
     if output is None:
         sys.stdout.write(text)
     else:

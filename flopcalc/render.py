@@ -97,11 +97,40 @@ def to_latex(table) -> str:
     return "\n".join(lines + [r"\end{align*}"]) + "\n"
 
 
-def to_text(table) -> str:
-    """A two-column table as its notes, a blank line, then ``name  value`` lines."""
-    width = max(len(cell_text(row[0])) for row in table.rows)
-    return "\n".join(table.notes + [""] + [f"{cell_text(row[0]):<{width}}  {cell_text(row[1])}"
-                                           for row in table.rows]) + "\n"
+def to_text(table, width: int | None = None) -> str:
+    """A two-column table as its notes, a blank line, then ``name  value`` lines; with
+    ``width``, the notes are wrapped at spaces and the values between their top-level terms
+    (continuation lines indented under the value); a term longer than the room stays whole."""
+    import textwrap
+
+    names = max(len(cell_text(row[0])) for row in table.rows)
+    if width is None:
+        return "\n".join(table.notes + [""] + [f"{cell_text(row[0]):<{names}}  {cell_text(row[1])}"
+                                               for row in table.rows]) + "\n"
+    lines = [_wrap(note, width) for note in table.notes] + [""]
+    for name, value in table.rows:
+        line = f"{cell_text(name):<{names}}  "
+        for term in _terms(cell_text(value)):
+            if len(line) + len(term) > width and line.strip():
+                lines.append(line.rstrip())
+                term = term.lstrip()   # continued under the value, or less indented if need be
+                line = " " * (names + 4 if names + 4 + len(term) <= width else 4) + term
+            else:
+                line += term
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _terms(expression: str) -> list[str]:
+    """``expression`` cut before each top-level `` + `` and `` - `` (none inside brackets),
+    so that a wrapped formula breaks only between its terms."""
+    terms, depth, start = [], 0, 0
+    for i, c in enumerate(expression):
+        depth += (c in "([") - (c in ")]")
+        if depth == 0 and expression[i:i + 3] in (" + ", " - ") and i > start:
+            terms.append(expression[start:i])
+            start = i
+    return terms + [expression[start:]]
 
 
 def to_json(document: dict) -> str:

@@ -401,8 +401,8 @@ EXAMPLE_FILES = {
 def test_every_commands_example_runs(command, tmp_path, monkeypatch):
     # Exit 0: every example shows the command working. audit and verify exit 1 when they find
     # a mismatch, which an example on correct input must not (and 2 is bad input).
-    match = re.search(r"^\s*Example: (flopcalc .+?)\s*$", ok(command, "--help").stdout,
-                      re.MULTILINE)
+    match = re.search(r"^\s*Example: (flopcalc .+?)\s*$",   # a long one is continued: \
+                      ok(command, "--help").stdout.replace(" \\\n", " "), re.MULTILINE)
     argv = shlex.split(match[1])[1:]
     if command == "plot":
         pytest.importorskip("matplotlib")
