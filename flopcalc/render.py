@@ -149,8 +149,8 @@ def to_rich(table, width: int = 200):
 
     bar_cells = (20 if width >= 130 else 10) if table.shares and width >= 100 else 0
     layout = fit(table, width, bar_cells)
-    if layout.stacked:
-        return Text(to_stacked(table, width, layout))
+    if layout.stacked:   # rich must not re-wrap it: a number wider than the terminal stays whole
+        return Text(to_stacked(table, width, layout), no_wrap=True, overflow="ignore")
     rt = RichTable(title=table.title, caption="\n".join(table.notes + layout.notes),
                    caption_justify="left")
     for i in layout.keep:
@@ -242,8 +242,15 @@ def to_stacked(table, width: int, layout) -> str:
         if n == len(table.rows):
             out.append("─" * min(width, 20))
         out.append(_wrap(cell_text(row[keep[0]]) or "—", width))
-        out += [_wrap(f"{table.columns[i]}: {cell_text(row[i])}", width, "  ")
-                for i in keep[1:] if cell_text(row[i])]
+        for i in keep[1:]:
+            value = cell_text(row[i])
+            line = f"  {table.columns[i]}: {value}"
+            if not value:
+                continue
+            if len(line) <= width or " " in value:
+                out.append(_wrap(line[2:], width, "  "))
+            else:   # a number on a line of its own, indented as far as it allows
+                out += [f"  {table.columns[i]}:", " " * max(0, min(4, width - len(value))) + value]
     out += [""] + [_wrap(n, width) for n in table.notes + layout.notes]
     return "\n".join(out) + "\n"
 
@@ -307,12 +314,14 @@ def fit(table, width: int, bar_cells: int = 0, plain: bool = False, full=None) -
     keep = [i for i in range(n) if width >= WIDE or table.columns[i] not in table.optional]
     word, number = {}, {}   # text columns: the longest word, the longest word with a digit
     for i in range(n):
-        if table.align[i] != "r":
+        if table.align[i] != "r" and plain:
+            word[i] = number[i] = full[i]
+        elif table.align[i] != "r":
             words = [w for t in [table.columns[i]] + [cell_text(r[i]) for r in rows]
                      for w in t.split() or [""]]
             word[i] = full[i] if plain else max(map(len, words))
             number[i] = max((len(w) for w in words if any(c.isdigit() for c in w)), default=0)
-    name = min(18, max((len(cell_text(r[0])) for r in table.rows), default=0))
+    name = 0 if plain else min(18, max((len(cell_text(r[0])) for r in table.rows), default=0))
 
     def floors(columns, names: bool, cap: int) -> dict:
         low = {i: max(min(full[i], word[i], cap), number[i]) if not plain else full[i]
