@@ -147,8 +147,8 @@ def to_rich(table, width: int = 200):
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    bar_cells = (20 if width >= 130 else 10) if table.shares and width >= 100 else 0
-    layout = fit(table, width, bar_cells)
+    layout = fit(table, width)
+    bar_cells = layout.bars
     if layout.stacked:   # rich must not re-wrap it: a number wider than the terminal stays whole
         return Text(to_stacked(table, width, layout), no_wrap=True, overflow="ignore")
     rt = RichTable(title=table.title, caption="\n".join(table.notes + layout.notes),
@@ -263,7 +263,7 @@ class Layout:
 
     keep: list
     widths: dict
-    bars: bool
+    bars: int       # the share bars' cells (0: no bars)
     hidden: list
     width: int
     stacked: bool = False
@@ -293,7 +293,7 @@ def drop_order(table, keep: list[int], word: dict) -> list[int]:
     return [i for i in order if i in rest and not (i in seen or seen.add(i))]
 
 
-def fit(table, width: int, bar_cells: int = 0, plain: bool = False, full=None) -> Layout:
+def fit(table, width: int, plain: bool = False, full=None) -> Layout:
     """The one rule by which every terminal table meets the terminal's ``width``: no line
     is wider and no number is cut.
 
@@ -308,6 +308,7 @@ def fit(table, width: int, bar_cells: int = 0, plain: bool = False, full=None) -
     """
     rows = table.rows + table.totals
     n = len(table.columns)
+    bar_cells = (20 if width >= 130 else 10) if table.shares and width >= 100 and not plain else 0
     if full is None:
         full = [max([len(table.columns[i])] + [len(cell_text(r[i])) for r in rows])
                 for i in range(n)]
@@ -351,7 +352,7 @@ def fit(table, width: int, bar_cells: int = 0, plain: bool = False, full=None) -
     order = drop_order(table, keep, word)
     while (found := attempt(keep)) is None:
         if len(keep) <= 2 or not order:
-            return Layout(keep, {}, False, preferred, width, stacked=True)
+            return Layout(keep, {}, 0, preferred, width, stacked=True)
         i = order.pop(0)
         keep.remove(i)
         hidden.append(i)
@@ -360,7 +361,7 @@ def fit(table, width: int, bar_cells: int = 0, plain: bool = False, full=None) -
     level = max((full[i] for i in low), default=0)   # the widest text columns shrink to a
     while sum(max(low[i], min(full[i], level)) for i in low) > space:   # common level
         level -= 1
-    return Layout(keep, {i: max(low[i], min(full[i], level)) for i in low}, bool(bars),
+    return Layout(keep, {i: max(low[i], min(full[i], level)) for i in low}, bars,
                   [table.columns[i] for i in sorted(hidden)], width)
 
 

@@ -112,15 +112,31 @@ def widths_to_draw(table) -> list[int]:
 CASES = [(name, n) for name, ts in all_tables().items() for n in range(len(ts))]
 
 
+def grid_width(table, layout) -> int:
+    """The width of a rich grid of ``layout``: a border, and per column its width, two spaces
+    and a rule; a number column is as wide as its widest cell or header (computed here)."""
+    def full(i):
+        return max([len(table.columns[i])] + [len(render.cell_text(r[i]))
+                                              for r in table.rows + table.totals])
+    bars = 3 + layout.bars if layout.bars else 0     # the share bars' column
+    return 1 + sum(3 + layout.widths.get(i, full(i)) for i in layout.keep) + bars
+
+
 @pytest.mark.parametrize("name,index", CASES, ids=[f"{n}-{i}" for n, i in CASES])
 def test_every_table_fits_every_width_without_cutting_a_number(name, index):
     table = all_tables()[name][index]
-    for width in WIDTHS:   # the layout's own sum, at every width
+    for width in WIDTHS:   # every width: the layout accounts for every column and fits
         layout = render.fit(table, width)
         assert layout.stacked or set(layout.keep) | {
             table.columns.index(c) for c in layout.hidden} == set(range(len(table.columns)))
-    for width in widths_to_draw(table):
-        check(table, width, draw(table, width))
+        assert layout.stacked or grid_width(table, layout) <= width
+    for width in widths_to_draw(table):   # drawn: rich draws the grid the layout planned
+        text = draw(table, width)
+        check(table, width, text)
+        layout = render.fit(table, width)
+        if not layout.stacked:
+            top = next(ln for ln in text.splitlines() if ln.startswith("┏"))
+            assert len(top) == grid_width(table, layout)
 
 
 def test_a_table_too_narrow_for_two_columns_is_stacked_with_whole_numbers():
