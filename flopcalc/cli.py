@@ -35,8 +35,61 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+class _HelpFormatter(click.HelpFormatter):
+    """click's plain help, readable on a narrow terminal: the options column takes at most a
+    third of the width (a longer option puts its help on the next line), words are never cut,
+    and rich's ``\\[`` escapes in help texts are shown as ``[``. Its width is the terminal's
+    (COLUMNS first) up to 80, at any width (click's own keeps at least 50)."""
+
+    def __init__(self, indent_increment: int = 2, width=None, max_width=None) -> None:
+        import shutil
+
+        if width is None:
+            width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 30)
+        super().__init__(indent_increment, width, max_width)
+
+    def write_text(self, text: str) -> None:
+        text = text.replace("\\[", "[")
+        if not text.startswith("Example: "):
+            return super().write_text(text)
+        # a command line: broken between words with shell continuations, so it still pastes
+        room, line = max(self.width - self.current_indent - 2, 20), ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > room:
+                self.write(f"{'':>{self.current_indent}}{line} \\\n")
+                line = "   "
+            line = f"{line} {word}" if line.strip() else line + word
+        self.write(f"{'':>{self.current_indent}}{line}\n")
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(a, b.replace("\\[", "[")) for a, b in rows],
+                         min(col_max, max(14, self.width // 3)), col_spacing)
+
+
+class _HelpContext(typer.Context):
+    formatter_class = _HelpFormatter
+
+
 class _OneLineErrors(TyperGroup):
-    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2."""
+    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2; every
+    command's help is plain click formatting (``_HelpFormatter``)."""
+
+    context_class = _HelpContext
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            command.context_class = _HelpContext
+        return command
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command with the first sentence of its help, whole (click would cut it)."""
+        rows = [(name, (command.help or "").split("\n\n")[0].strip())
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -56,6 +109,7 @@ class _OneLineErrors(TyperGroup):
 
 
 app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True,
+                  rich_markup_mode=None,
                   help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -122,6 +176,11 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format
 Output = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Write to FILE (atomically) instead of the terminal.",
     show_default=False, click_type=_FilePath())]
+
+
+def _table_option(names: str):
+    return typer.Option("--table", metavar="NAME", show_default=False, help=f"Print only the "
+                        f"table NAME: {names}. A CSV holds one table: the first, or NAME.")
 
 
 NoBias = Annotated[bool, typer.Option("--no-bias", help="nanoGPT's bias-free GPT-2: no bias in "
@@ -322,28 +381,34 @@ def _umask() -> int:
     return mask
 
 
-def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:
-    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``."""
-    write_output(render_output(tables, document, fmt, output), output)
+def emit(tables, document: dict | None, fmt: Format, output: Path | None,
+         table: str | None = None) -> None:
+    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``;
+    ``table`` names the one table to print (``--table``)."""
+    write_output(render_output(tables, document, fmt, output, table=table), output)
 
 
 def render_output(tables, document: dict | None, fmt: Format, output: Path | None,
-                  progress=None) -> list:
+                  progress=None, table: str | None = None) -> list:
     """``emit``'s first half: the text to write, in parts; for the terminal a small table stays
     a ``tables.Table`` that rich draws as it writes. A table of more than
     ``render.PLAIN_ABOVE`` rows gets the plain layout (rich takes ~1 ms a row: 100,000 rows
-    would take over a minute), ``progress(done, total)`` following it."""
+    would take over a minute), ``progress(done, total)`` following it. CSV holds one table:
+    ``table`` (a name) or the first, with a note naming the others."""
     from . import render
 
     if fmt == Format.json:
+        if table is not None:
+            fail("--table picks a table of --format table, markdown or csv; the JSON has them all")
         return [render.to_json(document)]
+    tables, note = render.pick_table(tables, table, fmt == Format.csv)
     if fmt == Format.markdown:
         return [render.to_markdown(tables)]
     if fmt == Format.csv:
-        return [render.to_csv(tables)]
+        return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
-    width = Console().width if output is None else 200
+    width = table_width(output)
     parts = []
     for t in tables:
         if len(t.rows) > render.PLAIN_ABOVE:
@@ -355,6 +420,14 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
             console.print(render.to_rich(t, width))
             parts.append(console.export_text())
     return parts
+
+
+def table_width(output: Path | None) -> int:
+    """The width to draw at: the terminal's; for a file, the width rich gives anything that is
+    not a terminal (COLUMNS, else 80), so that `-o FILE` and `> FILE` write the same table."""
+    from rich.console import Console
+
+    return Console(file=None if output is None else io.StringIO()).width
 
 
 def write_output(parts: list, output: Path | None) -> None:
@@ -471,7 +544,7 @@ def formulas(
         table.rows = [[name, f"`{expr}`"] for name, expr in table.rows]
         text = render.to_markdown([table])
     else:
-        text = render.to_text(formulas_table(f))
+        text = render.to_text(formulas_table(f), table_width(output))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -578,6 +651,8 @@ def memory(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "summary, activations (--mode train), roofline or per-op")] = None,
 ) -> None:
     """Parameter, KV-cache and activation bytes; each operation's arithmetic intensity and a roofline time.
 
@@ -588,7 +663,7 @@ def memory(
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
     report = mem.memory_report(cfg, Conventions(elementwise=elementwise), mode.value, dtype.value,
                                recompute, dev, position)
-    emit(mem.memory_tables(report), mem.memory_json(report), format, output)
+    emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 
 @app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
@@ -697,12 +772,6 @@ def sweep(
             parts = [sw.sweep_json(result)]
         else:
             table = sw.sweep_table(result, approximate=format != Format.csv)
-            if format == Format.table:
-                from rich.console import Console
-
-                from .render import PLAIN_ABOVE
-                sw.fit_width(table, Console().width if output is None else 200,
-                             plain=len(table.rows) > PLAIN_ABOVE)
             parts = render_output([table], None, format, output, lambda done, total: progress(
                 points + points * done // total, 2 * points))
     write_output(parts, output)
@@ -756,6 +825,8 @@ def audit(
         "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
         show_default=False)] = None,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
@@ -777,7 +848,8 @@ def audit(
         result = audit_text(text, claims, str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output)
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+         table)
     raise typer.Exit(0 if result.ok else 1)
 
 

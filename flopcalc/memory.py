@@ -561,7 +561,7 @@ def _assumption_notes(report: MemoryReport) -> list[str]:
 
 def memory_tables(report: MemoryReport):
     """The summary, activation inventory (train mode), roofline overview and per-op tables."""
-    from .tables import Table, config_note, readable, shape_str
+    from .tables import Num, Table, config_note, readable, shape_str
 
     cfg, act, size = report.config, report.activations, dtype_bytes(report.dtype)
     n = cfg.n_layers
@@ -576,7 +576,7 @@ def memory_tables(report: MemoryReport):
                + " Not counted: gradients, optimizer state, LayerNorm statistics, token ids, "
                "temporary buffers. kB/MB/GB are powers of 1000."],
         columns=["item", "what", "elements", "bytes", "≈"], align="llrrr",
-        optional=("what",))
+        optional=("what",), name="summary")
 
     def line(item, what, elements):
         return [item, what, elements, elements * size, readable(elements * size, "B")]
@@ -608,7 +608,7 @@ def memory_tables(report: MemoryReport):
             notes=[config_note(cfg), "One row per stored tensor; a tensor read by two gradients "
                    f"(P, the LayerNorm output) is stored once. Block rows are for one block (of {n})."],
             columns=["section", "read by", "tensor", "shape", "elements", "bytes"],
-            align="llllrr")
+            align="llllrr", name="activations")
         for r in act.rows:
             inventory.rows.append([r.section, r.op, r.tensor, shape_str(r.shape), r.elements,
                                    r.elements * size])
@@ -621,16 +621,18 @@ def memory_tables(report: MemoryReport):
         title=f"Roofline time on {report.device.label} at {report.dtype}",
         notes=[config_note(cfg), conv_note]
         + ["; ".join(f"{label}: {r.mode.describe()}" for label, r in _computations(report))
-           + ". compute-bound: the share of the time spent in compute-bound ops."]
+           + ". % compute-bound: the share of the row's time spent in compute-bound ops."]
         + _assumption_notes(report),
-        columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "compute-bound"],
-        align="lrrrrr", optional=("compute-bound",))
+        columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "% compute-bound"],
+        align="lrrrrr", optional=("% compute-bound",), name="roofline",
+        drop_order=("% compute-bound", "FLOP/byte", "bytes"),
+        csv_columns={"time": "time (s)"})
     for label, r in _computations(report):
         compute = sum((row.time * r.times(row) for row in r.rows if row.bound == "compute"),
                       Fraction(0))
         overview.rows.append([label, r.flops, r.bytes,
-                              decimal_text(intensity(r.flops, r.bytes) or Fraction(0)),
-                              time_text(r.time), _percent(compute, r.time)])
+                              _decimal_cell(intensity(r.flops, r.bytes) or Fraction(0)),
+                              _time_cell(r.time), _percent(compute, r.time)])
     tables.append(overview)
 
     sel = report.selected
@@ -638,21 +640,26 @@ def memory_tables(report: MemoryReport):
         title=f"Arithmetic intensity and roofline time per operation: {sel.mode.describe()}",
         notes=[config_note(cfg), conv_note] + _assumption_notes(report)
         + [f"Block rows are for one block; the model runs {n} of them. Bound: compute when "
-           "FLOPs / peak ≥ bytes / bandwidth (mixed: its kernels differ)."],
+           "FLOPs / peak ≥ bytes / bandwidth (mixed: its kernels differ). model time: the "
+           f"row's time × {n} for a block row (× 1 otherwise); % of time: the model time's "
+           f"share of the total {time_text(sel.time)} (the one-block row: its time's share)."],
         columns=["section", "operation", "FLOPs", "bytes", "FLOP/byte", "bound", "time",
-                 "% of time"],
-        align="llrrrlrr", optional=("section", "% of time"))
+                 "model time", "% of time"],
+        align="llrrrlrrr", optional=("section", "model time", "% of time"), name="per-op",
+        drop_order=("% of time", "model time", "bound", "FLOP/byte", "bytes"),
+        csv_columns={"time": "time (s)", "model time": "model time (s)"})
     for row in sel.rows:
         per_op.rows.append([row.op.section, row.op.name, row.flops, row.bytes,
-                            decimal_text(row.intensity) if row.intensity is not None else "–",
-                            row.bound, time_text(row.time),
+                            _decimal_cell(row.intensity) if row.intensity is not None
+                            else Num("–", ""), row.bound, _time_cell(row.time),
+                            _time_cell(row.time * sel.times(row)),
                             _percent(row.time * sel.times(row), sel.time)])
     per_op.totals.append(["", "one block", sum(r.flops for r in sel.rows if r.op.section == "block"),
                           sum(r.bytes for r in sel.rows if r.op.section == "block"), "", "",
-                          time_text(sel.block_time), _percent(sel.block_time * n, sel.time)])
+                          _time_cell(sel.block_time), "", _percent(sel.block_time, sel.time)])
     per_op.totals.append(["", "total", sel.flops, sel.bytes,
-                          decimal_text(intensity(sel.flops, sel.bytes) or Fraction(0)), "",
-                          time_text(sel.time), "100.00%"])
+                          _decimal_cell(intensity(sel.flops, sel.bytes) or Fraction(0)), "",
+                          _time_cell(sel.time), _time_cell(sel.time), _percent(sel.time, sel.time)])
     tables.append(per_op)
     return tables
 
@@ -662,12 +669,37 @@ def _computations(report: MemoryReport):
             (f"decode, t = {report.decode.mode.position}", report.decode))
 
 
-def _percent(part: Fraction, whole: Fraction) -> str:
-    from .tables import percent
+def _percent(part: Fraction, whole: Fraction):
+    """``part / whole`` as a ``tables.percent_cell`` (``16.87%``; ``16.87`` in CSV)."""
+    from .tables import percent_cell
     if not whole:
-        return "–"
+        return percent_cell(0, 0)
     q = Fraction(part) / Fraction(whole)  # percent() takes ints: scale by a common denominator
-    return percent(q.numerator, q.denominator)
+    return percent_cell(q.numerator, q.denominator)
+
+
+def _decimal_cell(x: Fraction):
+    """``decimal_text`` as a cell: ``1,234.56`` to read, ``1234.56`` in CSV."""
+    from .tables import Num
+    text = decimal_text(x)
+    return Num(text, text.replace(",", ""))
+
+
+def _time_cell(seconds: Fraction):
+    """``time_text`` as a cell: ``156 µs`` to read; in CSV seconds to three significant
+    digits, ``1.56e-04`` (exact rounding, half up), under a ``(s)`` header."""
+    from .tables import Num
+    if seconds <= 0:
+        return Num(time_text(seconds), "0")
+    e = len(str(seconds.numerator)) - len(str(seconds.denominator))  # within one of log10
+    while seconds * Fraction(10) ** (2 - e) >= 1000:
+        e += 1
+    while seconds * Fraction(10) ** (2 - e) < 100:
+        e -= 1
+    m = (2 * seconds * Fraction(10) ** (2 - e) + 1) // 2
+    if m == 1000:
+        m, e = 100, e + 1
+    return Num(time_text(seconds), f"{m // 100}.{m % 100:02d}e{e:+03d}")
 
 
 def _roofline_json(r: RooflineReport) -> dict:

@@ -283,20 +283,24 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 
 
 _PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
+_PLAIN = [p[:-1] for p in _PERCENT]                                  # 0.00 … 100.00 (CSV)
+_RANK = {p: h for h, p in enumerate(_PERCENT)}
 
 
-def shares(per_op, total) -> list[str]:
+def shares(per_op, total, plain: bool = False) -> list[str]:
     """Each part's share of ``total`` (parts are non-negative and sum to it) exactly as
-    ``tables.percent`` writes it, by table look-up: sweeps write millions of them."""
+    ``tables.percent`` writes it (``plain``: without the ``%``, empty for no total), by table
+    look-up: sweeps write millions of them."""
     if not total:
-        return ["–"] * len(per_op)
+        return ["" if plain else "–"] * len(per_op)
     twice = 2 * total
-    return [_PERCENT[(f * 20000 + total) // twice] for f in per_op]
+    look_up = _PLAIN if plain else _PERCENT
+    return [look_up[(f * 20000 + total) // twice] for f in per_op]
 
 
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
-    each operation's share of it."""
+    each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
     from .tables import Table, config_note, flop_unit, readable
 
     conv = result.conventions
@@ -306,8 +310,8 @@ def sweep_table(result: SweepResult, approximate: bool = True):
              f"Conventions: {conv.describe()}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
-             f"Shares are of the total; block operations count all n_layers blocks. "
-             f"{len(result.rows):,} points."]
+             f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
+             f"a block operation's over all n_layers blocks. {len(result.rows):,} points."]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -321,46 +325,15 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     if approximate:
         table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
                       for values, per_op, total in result.rows]
+        # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
+        # 100,000 rows has few distinct shares
+        first = len(table.columns) - len(names)
+        peak = {c: max(_RANK.get(v, 0) for v in {row[c] for row in table.rows})
+                for c in range(first, len(table.columns))}
+        table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, *shares(per_op, total)]
+        table.rows = [[*values, total, *shares(per_op, total, plain=True)]
                       for values, per_op, total in result.rows]
-    return table
-
-
-def fit_width(table, width: int, plain: bool = False):
-    """``table`` with share columns left out, smallest peak share first, until a rich table of
-    it fits ``width`` characters (rich would otherwise cut numbers short), or with ``plain``
-    a ``render.to_plain`` one (two spaces between columns); a note says which."""
-    from .render import cell_text
-
-    keep = list(range(len(table.columns)))
-    distinct = [set(row[c] for row in table.rows) for c in keep]  # 100,000 rows: few shares
-    widest = [max([len(table.columns[c])] + [len(cell_text(v)) for v in distinct[c]])
-              for c in keep]
-
-    def needed(columns) -> int:  # rich's default box: one border and two spaces per column
-        if plain:
-            return sum(2 + widest[c] for c in columns) - 2
-        return 1 + sum(3 + widest[c] for c in columns)
-
-    share_cols = [c for c in keep if table.columns[c].endswith(" %")]
-    peak = {c: max(int(v[:-1].replace(".", "")) if v != "–" else 0 for v in distinct[c])
-            for c in share_cols}
-    dropped = []
-    for c in sorted(share_cols, key=lambda c: (peak[c], -c)):
-        if needed(keep) <= width:
-            break
-        keep.remove(c)
-        dropped.append(c)
-    if not dropped:
-        return table
-    table.notes.append(f"Left out to fit {width} columns: the shares of "
-                       f"{', '.join(table.columns[c][:-2] for c in sorted(dropped))} (each at "
-                       f"most {max(peak[c] for c in dropped) / 100:.2f}%); --format markdown or "
-                       "csv shows every column.")
-    table.columns = [table.columns[c] for c in keep]
-    table.align = "".join(table.align[c] for c in keep)
-    table.rows = [[row[c] for c in keep] for row in table.rows]
     return table
 
 

@@ -26,6 +26,22 @@ class Table:
     totals: list[list] = field(default_factory=list)  # emphasised summary rows
     optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
     shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
+    name: str = ""                  # what --table calls it when a command prints several
+    drop_order: tuple[str, ...] = ()  # columns a too narrow terminal leaves out first (render.fit)
+    csv_columns: dict = field(default_factory=dict)  # column -> its CSV header (None: not in CSV)
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number shown one way to people and another to machines: ``text`` (``16.87%``,
+    ``1,234.5``, ``156 µs``) in the terminal and Markdown, ``plain`` (``16.87``, ``1234.5``,
+    ``0.000156``; empty for no value) in CSV, under a header that names the unit."""
+
+    text: str
+    plain: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def shape_str(shape) -> str:
@@ -56,6 +72,12 @@ def percent(part: int, whole: int) -> str:
         return "–"
     hundredths = (part * 20000 + whole) // (2 * whole)
     return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
+def percent_cell(part: int, whole: int) -> Num:
+    """``percent`` as a table cell: ``16.87%`` to read, ``16.87`` in CSV (empty for no whole)."""
+    text = percent(part, whole)
+    return Num(text, text.rstrip("%") if whole else "")
 
 
 def flop_unit(conv) -> str:
@@ -101,6 +123,8 @@ def shapes_note(report: FlopReport) -> str | None:
                 f"(1 token each, against T = {mode.prompt + 1} … {mode.prompt + steps} keys; a "
                 "dimension written a…b grows by one per step).")
     return None
+
+
 def blocks(n: int) -> str:
     """"1 block", "12 blocks"."""
     return "1 block" if n == 1 else f"{n} blocks"
@@ -110,18 +134,21 @@ def flop_table(report: FlopReport) -> Table:
     """One row per counted operation, then the per-block, all-block, section and grand totals."""
     cfg, conv = report.config, report.conventions
     unit = flop_unit(conv)
-    n = cfg.n_layers
+    n, total = cfg.n_layers, report.total
     shapes = shapes_note(report)
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
         notes=[config_note(cfg, mode=report.mode), f"Conventions: {conv.describe()}",
-               f"Block rows are for one block; the model runs {n} of them."]
+               f"Block rows are for one block; the model runs {n} of them. model {unit}s: the "
+               f"row's {unit}s × {n} for a block row (× 1 otherwise). % of block: share of one "
+               f"block's {report.block_total:,}; % of total: the model {unit}s' share of the "
+               f"total {total:,} (the one-block row: its {unit}s' share)."]
         + ([shapes] if shapes else []),
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
-                 "% of block", "% of total"],
-        align="lllllrrrr", optional=("section", "computes", "operands"))
-    total = report.total
+                 "% of block", f"model {unit}s", "% of total"],
+        align="lllllrrrrr", optional=("section", "computes", "operands"), name="flops",
+        drop_order=("% of total", f"model {unit}s"))
     for r in report.rows:
         times = n if r.op.section == "block" else 1
         table.shares.append((r.flops * times, total))
@@ -135,20 +162,23 @@ def flop_table(report: FlopReport) -> Table:
         table.rows.append([
             SECTION_TITLES[r.op.section], r.op.name, r.op.computes, operands,
             output, r.flops, readable(r.flops, unit),
-            percent(r.flops, report.block_total) if r.op.section == "block" else "",
-            percent(r.flops * times, total)])
+            percent_cell(r.flops, report.block_total) if r.op.section == "block" else "",
+            r.flops * times, percent_cell(r.flops * times, total)])
     table.totals.append(["", "one block", "", "", "", report.block_total,
-                         readable(report.block_total, unit), "100.00%",
-                         percent(report.block_total * n, total)])
+                         readable(report.block_total, unit),
+                         percent_cell(report.block_total, report.block_total), "",
+                         percent_cell(report.block_total, total)])
     table.totals.append(["", blocks(n), f"{n} × one block", "", "", report.blocks_total,
-                         readable(report.blocks_total, unit), "", percent(report.blocks_total, total)])
+                         readable(report.blocks_total, unit), "", report.blocks_total,
+                         percent_cell(report.blocks_total, total)])
     for section in ("embedding", "head"):
         if section in conv.sections:
             t = report.section_total(section)
             label = {"embedding": "embedding", "head": "final LN + LM head"}[section]
-            table.totals.append(["", label, "", "", "", t, readable(t, unit), "",
-                                 percent(t, total)])
-    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", "100.00%"])
+            table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
+                                 percent_cell(t, total)])
+    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,
+                         percent_cell(total, total)])
     return table
 
 
@@ -196,7 +226,7 @@ def shape_table(report: ShapeReport) -> Table:
                f"block (of {cfg.n_layers}). {split}"],
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
-        align="lllllllr", optional=("kind", "computes", "output elements"))
+        align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
     for op in report.ops:
         inputs = [s for s in op.inputs if s != op.weight]
         table.rows.append([SECTION_TITLES[op.section], op.name, op.kind, op.computes,
@@ -330,7 +360,8 @@ def verify_table(result) -> Table:
                "multiplied; a row passes when FLOPs, operand and output shapes all match."],
         columns=["block", "operation", f"analytical {unit}s", f"measured {unit}s",
                  "analytical shape", "actual shape", "match"],
-        align="llrrllc".replace("c", "l"), optional=("analytical shape",))
+        align="llrrllc".replace("c", "l"), optional=("analytical shape",),
+        drop_order=("actual shape",))
 
     def mark(checks, r=None) -> str:
         if not checks:
@@ -398,7 +429,8 @@ def presets_table_and_json(reports) -> tuple[Table, dict]:
     table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
                                     "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
                   ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
-                  "lrrrrrrr", optional=("d_head",))
+                  "lrrrrrrr", optional=("d_head",),
+                  drop_order=("≈", "d_ff", "layers", "heads", "d_model"))
     rows = []
     for name, report in reports.items():
         cfg, total = report.config, report.total

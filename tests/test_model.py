@@ -504,7 +504,7 @@ def test_readable_and_percent_stay_exact_on_huge_numbers():
     cfg = Config(**BIG)
     table = tables.flop_table(flop_report(cfg))
     total_row = table.totals[-1]
-    assert total_row[1] == "total" and total_row[-1] == "100.00%"
+    assert total_row[1] == "total" and str(total_row[-1]) == "100.00%"
     assert type(total_row[5]) is int
 
 

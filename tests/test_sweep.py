@@ -188,8 +188,8 @@ def test_cli_sweep_csv_rows_equal_flops_runs():
                                 "--attention", "causal", "--format", "json").stdout)
         assert int(r["total FLOPs"]) == doc["totals"]["total"]
         for op in doc["rows"]:
-            assert r[f"{op['name']} %"] == percent(op["flops"] * op["times"],
-                                                   doc["totals"]["total"])
+            assert r[f"{op['name']} %"] + "%" == percent(op["flops"] * op["times"],
+                                                         doc["totals"]["total"])
 
 
 def test_cli_sweep_table_markdown_json_and_skip():
@@ -267,7 +267,7 @@ def test_a_large_sweep_table_is_drawn_plain_with_every_value_of_the_csv():
         assert cells[0] == f"{int(want['seq_len']):,}" and cells[1] == want["batch"]
         assert cells[2] == f"{int(want['total FLOPs']):,}"   # thousands separators
         shares = [c for c in cells if c.endswith("%")]
-        assert shares == [want[c] for c in want if c.endswith(" %")]
+        assert shares == [want[c] + "%" for c in want if c.endswith(" %")]
 
 
 def test_the_plain_layout_starts_above_the_threshold_and_goes_to_files(tmp_path, monkeypatch):

@@ -209,7 +209,7 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
             columns=["id", "line", "quantity", "as written", "stated", "recomputed",
                      "flopcalc", "verdict", "reason"],
             align="lrllrrrll",
-            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"))
+            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"), name="claims")
         for r in result.claims:
             t.rows.append([r.id, r.claim.line if r.claim.line is not None else "",
                            _quantity_cell(r), r.as_written, _cell(r.stated),
@@ -229,7 +229,7 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                      "exact value (the verdict says why)."]
                   + [f"Warning: {w}" for w in result.warnings],
             columns=["line", "expression", "stated", "computed", "verdict", "difference"],
-            align="rlrrlr", optional=("difference",) if brief else ())
+            align="rlrrlr", optional=("difference",) if brief else (), name="arithmetic")
         for e in result.equations:
             diff, verdict = _cell(e.difference), e.verdict
             if e.verdict == "unknown":
