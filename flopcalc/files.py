@@ -31,6 +31,7 @@ MiB = 1024 * 1024
 CONFIG_LIMIT = 1 * MiB        # a GPT-2 config.json is about 1 KB
 DOCUMENT_LIMIT = 64 * MiB     # a FLOP write-up to audit
 JSON_DEPTH_LIMIT = 100        # a config.json nests 3 levels deep
+JSON_DIGITS_LIMIT = 4300      # Python's own default (reading longer ints takes quadratic time)
 WRITER_WAIT = 10.0            # seconds a FIFO may stay without a writer
 STDIN = "-"
 
@@ -201,8 +202,15 @@ _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 def parse_json(text: str, what: str, name: str, max_depth: int = JSON_DEPTH_LIMIT):
     """``json.loads`` with arrays and objects nested at most ``max_depth`` deep (deeper ones
-    would exhaust the recursion limit); errors in one line naming the input."""
+    would exhaust the recursion limit) and whole numbers of at most ``JSON_DIGITS_LIMIT``
+    digits; errors in one line naming the input."""
     import json
+
+    def whole_number(digits: str) -> int:
+        if len(digits.lstrip("-")) > JSON_DIGITS_LIMIT:
+            raise FlopcalcError(f"{what} {name} has a number of more than "
+                                f"{JSON_DIGITS_LIMIT:,} digits")
+        return int(digits)
 
     depth = 0
     for m in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
@@ -211,7 +219,9 @@ def parse_json(text: str, what: str, name: str, max_depth: int = JSON_DEPTH_LIMI
             raise FlopcalcError(f"{what} {name} nests arrays or objects more than "
                                 f"{max_depth} deep")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=whole_number)
+    except FlopcalcError:
+        raise
     except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int too long to read
         raise FlopcalcError(f"{what} {name} is not valid JSON: {e}") from None
 

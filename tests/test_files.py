@@ -162,6 +162,12 @@ def test_a_config_of_100000_nested_brackets_is_refused_in_one_line(write_json):
         one_line_error(invoke("params", "--config", path))
 
 
+def test_a_number_too_long_to_read_quickly_is_refused(write_json):
+    path = write_json('{"model_type": "gpt2", "n_embd": ' + "7" * 100_000 + "}")
+    assert one_line_error(invoke("params", "--config", path)).endswith(
+        f"config {path} has a number of more than 4,300 digits")
+
+
 def test_a_config_that_is_not_utf8_is_refused_in_one_line(write_json):
     path = write_json("")
     path.write_bytes(b'{"n_embd": "\xff"}')
