@@ -95,6 +95,8 @@ Batch = Annotated[Optional[int], typer.Option("--batch", help="Sequences \\[defa
 QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
                                      "separate W_q, W_k, W_v.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
 def _dash_is_stdout(path: Path | None) -> Path | None:
     return None if path is not None and str(path) == files.STDIN else path
 
@@ -703,7 +705,8 @@ def audit(
         result = run_audit(None, claims)
     else:
         text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
-        result = audit_text(text, claims, "standard input" if str(document) == "-" else str(document))
+        result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
+                            else str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output)

@@ -140,7 +140,8 @@ def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
                 raise OSError(9, "standard input is closed")
             data = sys.stdin.buffer.read(limit + 1)
         else:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+            fd = os.open(path, flags)
             try:
                 st = os.fstat(fd)
                 if stat.S_ISDIR(st.st_mode):
@@ -158,8 +159,9 @@ def read_bytes(path: str | Path, what: str, limit: int) -> bytes:
 
 def _read(fd: int, limit: int, fifo: bool, what: str, name: str) -> bytes:
     """Read an fd opened with O_NONBLOCK (so that opening a FIFO does not wait for a writer).
-    An empty read of a FIFO means "no writer yet" until a writer has shown itself; poll()
-    then waits for one, at most WRITER_WAIT seconds."""
+    An empty read of a FIFO means "no writer yet" until a writer has shown itself; select()
+    then waits for one, at most WRITER_WAIT seconds (Linux reports a FIFO that never had a
+    writer as not ready, and one whose writer came and went as ready)."""
     import select
 
     chunks, size, writer_seen = [], 0, not fifo
