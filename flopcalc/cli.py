@@ -7,9 +7,7 @@ atomically. sympy and numpy are imported only by the commands that need them.
 import functools
 import inspect
 import io
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -19,7 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
+from . import __version__, files
 from .config import (PRESETS, Config, Conventions, FlopcalcError, Mode, base_fields, make_config,
                      parse_whole_number)
 
@@ -102,8 +100,8 @@ class _OneLineErrors(TyperGroup):
             fail(message, e.exit_code if e.exit_code != 1 else 2)
         except FlopcalcError as e:
             fail(str(e))
-        except (typer.Abort, KeyboardInterrupt):
-            print("flopcalc: aborted", file=sys.stderr)
+        except (typer.Abort, KeyboardInterrupt):  # run() turns SIGINT into files.Interrupted
+            print("flopcalc: interrupted", file=sys.stderr)
             raise SystemExit(130)
         raise SystemExit(result if isinstance(result, int) else 0)
 
@@ -173,9 +171,15 @@ ConfigPath = Annotated[Optional[Path], typer.Option(
 QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
                                      "separate W_q, W_k, W_v.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _dash_is_stdout(path: Path | None) -> Path | None:
+    return None if path is not None and str(path) == files.STDIN else path
+
+
 Output = Annotated[Optional[Path], typer.Option(
-    "--output", "-o", help="Write to FILE (atomically) instead of the terminal.",
-    show_default=False, click_type=_FilePath())]
+    "--output", "-o", help="Write to FILE (atomically) instead of the terminal; - is the "
+    "terminal.", show_default=False, click_type=_FilePath(), callback=_dash_is_stdout)]
 
 
 def _table_option(names: str):
@@ -351,34 +355,8 @@ def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, flushed to disk, and
-    a rename: readers see the old file or the whole new one, never a part. A symlink is
-    written through (its target is replaced); an existing file keeps its permissions."""
-    path = Path(os.path.realpath(path))
-    folder = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        fail(f"cannot write {path}: {e.strerror or e}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        fail(f"cannot write {path}: {e.strerror or e}")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """``text`` to ``path`` as UTF-8, whole or not at all (``files.write_text``)."""
+    files.write_text(path, text)
 
 
 def emit(tables, document: dict | None, fmt: Format, output: Path | None,
@@ -438,13 +416,31 @@ def write_output(parts: list, output: Path | None) -> None:
     console = None
     for part in parts:
         if isinstance(part, str):
-            sys.stdout.write(part)
+            sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
             continue
         from rich.console import Console
 
         from . import render
         console = console or Console()
-        console.print(render.to_rich(part, console.width))
+        console.print(render.to_rich(_encodable(part), console.width))
+
+
+def _encodable(table):
+    """``table`` in ASCII spellings if stdout's encoding cannot write it, so that rich
+    measures the columns with the characters that will be printed."""
+    from dataclasses import replace
+
+    def text(value):
+        return files.spelled_in_ascii(value) if isinstance(value, str) else value
+
+    strings = [table.title, *table.notes, *table.columns,
+               *(v for row in table.rows + table.totals for v in row if isinstance(v, str))]
+    if files.encodable(sys.stdout, "".join(strings)):
+        return table
+    return replace(table, title=text(table.title), notes=[text(n) for n in table.notes],
+                   columns=[text(c) for c in table.columns],
+                   rows=[[text(v) for v in row] for row in table.rows],
+                   totals=[[text(v) for v in row] for row in table.totals])
 
 
 @app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
@@ -841,11 +837,9 @@ def audit(
             fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
         result = run_audit(None, claims)
     else:
-        try:
-            text = document.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read {document}: {getattr(e, 'strerror', None) or e}")
-        result = audit_text(text, claims, str(document))
+        text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
+        result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
+                            else str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
@@ -869,6 +863,8 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.set_int_max_str_digits(0)  # exact counts of any size print in full
-    app()
+    """The command line (``flopcalc.__main__.main`` sets up the signals before importing it)."""
+    with files.on_signals():  # Ctrl-C: one line and exit 130; SIGTERM: 143
+        sys.set_int_max_str_digits(0)  # exact counts of any size print in full
+        files.spell_in_ascii()  # an ASCII or Latin-1 stdout gets "~" for "≈", "x" for "×", …
+        app()

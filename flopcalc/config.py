@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -225,12 +224,9 @@ def preset(name: str) -> dict:
 
 def load_hf_config(path: str | Path) -> dict:
     """Config fields read from a Hugging Face GPT-2 ``config.json``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FlopcalcError(f"cannot read config {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, or an int too long to read
-        raise FlopcalcError(f"config {path} is not valid JSON: {e}") from None
+    from .files import CONFIG_LIMIT, read_json
+
+    data = read_json(path, "config", CONFIG_LIMIT)  # "-": standard input
     if not isinstance(data, dict):
         raise FlopcalcError(f"config {path} is not a JSON object")
     return hf_fields(data, path)

@@ -12,8 +12,6 @@ drawing uses floats).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -111,23 +109,17 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
 
 
 def write_figure(fig, path: Path) -> None:
-    """Save ``fig`` to a temporary file in the same folder, then rename it over ``path``."""
+    """Render ``fig`` in memory, then write it whole (``files.write_bytes``: atomic, through
+    symlinks, permissions kept; a device or FIFO is written in place)."""
+    from io import BytesIO
+
+    from .files import write_bytes
+
     fmt = check_output(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    except OSError as e:
-        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight",
-                        metadata={"Software": "flopcalc"} if fmt == "png" else {"Date": None})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # left only if something failed
+    image = BytesIO()
+    fig.savefig(image, format=fmt, dpi=150, bbox_inches="tight",
+                metadata={"Software": "flopcalc"} if fmt == "png" else {"Date": None})
+    write_bytes(path, image.getvalue())
 
 
 def _root_text(root) -> str:
