@@ -139,10 +139,12 @@ NewTokens = Annotated[Optional[int], typer.Option("--new-tokens", help="generate
                                                   "\\[default: 1].", show_default=False)]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, flushed to disk, and
-    a rename: readers see the old file or the whole new one, never a part. A symlink is
-    written through (its target is replaced); an existing file keeps its permissions."""
+def write_atomically(path: Path, text) -> None:
+    """Write ``text`` (a str, or an iterable of str chunks written as they come) to ``path``
+    via a temporary file in the same folder, flushed to disk, and a rename: readers see the
+    old file or the whole new one, never a part. A symlink is written through (its target is
+    replaced); an existing file keeps its permissions. Should making the chunks fail, the
+    temporary file is removed and the error goes on."""
     path = Path(os.path.realpath(path))
     folder = path.parent
     try:
@@ -151,7 +153,8 @@ def write_atomically(path: Path, text: str) -> None:
         fail(f"cannot write {path}: {e.strerror or e}")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+            for chunk in [text] if isinstance(text, str) else text:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         try:
@@ -162,6 +165,9 @@ def write_atomically(path: Path, text: str) -> None:
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
         fail(f"cannot write {path}: {e.strerror or e}")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _umask() -> int:
@@ -206,9 +212,10 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
 
 
 def write_output(parts: list, output: Path | None) -> None:
-    """``emit``'s second half: ``render_output``'s parts to ``output`` or the terminal."""
+    """``emit``'s second half: ``render_output``'s parts (a list, or an iterator of text chunks
+    written as they come) to ``output`` or the terminal."""
     if output is not None:
-        write_atomically(output, "".join(parts))
+        write_atomically(output, parts)
         return
     console = None
     for part in parts:
@@ -614,23 +621,28 @@ def sweep(
                              position=position, prompt=prompt, new_tokens=new_tokens),
         qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
     points = sw.check_axes(axes)
+    if format in (Format.csv, Format.json):
+        # streamed: rows made and written in chunks; the bar only when not on the terminal
+        with _LazyProgress("sweep") as progress:
+            result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None)
+            write_output((sw.csv_chunks if format == Format.csv else sw.json_chunks)(result),
+                         output)
+        return
+    sw.check_table_size(points)
     # one bar for the sweep (its first half) and the rendering of its rows (the second); it
     # is gone before anything is written
     with _LazyProgress("sweep") as progress:
         result = sw.run(base, axes, conv, m, skip_invalid,
                         progress=lambda done, total: progress(done, 2 * total))
-        if format == Format.json:
-            parts = [sw.sweep_json(result)]
-        else:
-            table = sw.sweep_table(result, approximate=format != Format.csv)
-            if format == Format.table:
-                from rich.console import Console
+        table = sw.sweep_table(result)
+        if format == Format.table:
+            from rich.console import Console
 
-                from .render import PLAIN_ABOVE
-                sw.fit_width(table, Console().width if output is None else 200,
-                             plain=len(table.rows) > PLAIN_ABOVE)
-            parts = render_output([table], None, format, output, lambda done, total: progress(
-                points + points * done // total, 2 * points))
+            from .render import PLAIN_ABOVE
+            sw.fit_width(table, Console().width if output is None else 200,
+                         plain=len(table.rows) > PLAIN_ABOVE)
+        parts = render_output([table], None, format, output, lambda done, total: progress(
+            points + points * done // total, 2 * points))
     write_output(parts, output)
 
 
