@@ -172,7 +172,8 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
     tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
     run = reference.forward if mode == "dense" else reference.forward_incremental
-    run(params, gpt, tokens, recorder)
+    with reference.blas_threads(reference.pass_threads()):
+        run(params, gpt, tokens, recorder)
 
     measured: dict[tuple, list] = {}
     for rec in recorder.records:
