@@ -624,7 +624,8 @@ def sweep(
     if format in (Format.csv, Format.json):
         # streamed: rows made and written in chunks; the bar only when not on the terminal
         with _LazyProgress("sweep") as progress:
-            result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None)
+            result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None,
+                               precheck=output is None)
             write_output((sw.csv_chunks if format == Format.csv else sw.json_chunks)(result),
                          output)
         return

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
 
 from .analysis import flop_report
 from .config import Config, Conventions, FlopcalcError, Mode, fits
@@ -278,7 +278,7 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 
 
 def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
-           skip_invalid: bool = False, progress=None) -> SweepResult:
+           skip_invalid: bool = False, progress=None, precheck: bool = True) -> SweepResult:
     """``run``, but ``rows`` is an iterator that computes each row when it is read, so a sweep
     of millions of points takes flat memory.
 
@@ -286,9 +286,18 @@ def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
     computing FLOPs, so everything but the rows is final when this returns: an invalid point
     has already raised (or, with ``skip_invalid``, been counted), and ``points`` is the
     number of rows to come. ``progress(done, total)`` follows both passes (the first half,
-    then the second).
+    then the second). Without ``precheck`` and ``skip_invalid`` (for a file written whole or
+    not at all, which an invalid point found midway only discards) there is no first pass:
+    every point must then be valid, so ``points`` is the grid's size, and reading the rows
+    raises at the first invalid one.
     """
     total = check_axes(axes)
+    if not (precheck or skip_invalid):
+        result = _empty_result(axes, base, conv)
+        rows = _rows(base, axes, conv, mode, False, None, progress, result)
+        first = next(rows)     # the header's first point (an invalid one raises here)
+        result.rows, result.points = chain([first], rows), total
+        return result
     halves = (lambda done, _: progress(done, 2 * total),
               lambda done, _: progress(total + done, 2 * total)) if progress else (None, None)
     result = _empty_result(axes, base, conv)
@@ -542,17 +551,15 @@ def csv_chunks(result: SweepResult):
     """The sweep as ``render.to_csv`` writes ``sweep_table(result, approximate=False)``, in
     pieces of up to ``CHUNK`` rows, each made when it is asked for (``result`` may come from
     ``stream``)."""
-    import csv
-    import io
-
     from .render import to_csv
 
     # the header alone (title, notes, column names): the table of no rows
     yield to_csv([sweep_table(replace(result, rows=[]), approximate=False)])
-    for chunk in chunks(table_rows(result.rows)):
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(chunk)
-        yield buffer.getvalue()
+    # the rows' cells (ints, shares like 12.34%) need no CSV quoting: joined directly, which
+    # is twice as quick as csv.writer and writes the same text
+    for chunk in chunks(result.rows):
+        yield "".join([f"{','.join(map(str, values))},{total},{','.join(shares(per_op, total))}\n"
+                       for values, per_op, total in chunk])
 
 
 def chunks(items, size: int = CHUNK):

@@ -291,17 +291,17 @@ def data_lines(text: str, header: str) -> tuple[str, list[str]]:
 
 
 def test_a_large_sweep_table_is_drawn_plain_with_every_value_of_the_csv():
-    args = ["sweep", "--seq-len", "1:1000:+1", "--batch", "1,2,3", "--n-positions", "1000"]
-    result = invoke(*args)                          # 3,000 rows, the default --format table
+    args = ["sweep", "--seq-len", "1:100:+1", "--batch", "1,2,3"]
+    result = invoke(*args)                          # 300 rows, the default --format table
     assert result.exit_code == 0, result.stderr
     text = result.stdout
     assert not set("│┃┏┡└") & set(text)              # no rich grid
-    assert text.splitlines()[0] == "FLOP sweep (3,000 points)"
+    assert text.splitlines()[0] == "FLOP sweep (300 points)"
     assert "Plain layout: a table of more than 200 rows" in text
-    assert "Config: d_model=768" in text and "Swept: seq_len 1…1000" in text
+    assert "Config: d_model=768" in text and "Swept: seq_len 1…100" in text
     header, rows = data_lines(text, "seq_len")
     columns = header.split()
-    assert columns[:2] == ["seq_len", "batch"] and len(rows) == 3000
+    assert columns[:2] == ["seq_len", "batch"] and len(rows) == 300
     assert len({len(line) for line in rows + [header]}) == 1   # numbers right-aligned
     lines = [ln for ln in invoke(*args, "-f", "csv").stdout.splitlines() if ln[:1] != "#"]
     expected = list(csv.DictReader(io.StringIO("\n".join(lines))))
@@ -458,6 +458,18 @@ def test_an_invalid_point_stops_a_streamed_sweep_before_any_output(tmp_path):
     result = invoke("sweep", *GRID, "-f", "csv")
     assert "sweep point d_model=1024, seq_len=1, batch=1" in one_line_error(result)
     assert result.stdout == ""
+
+
+def test_an_invalid_point_midway_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    # to a file there is no checking pass: the rows before d_model=1024 are written first,
+    # then the temporary file is dropped
+    monkeypatch.setattr(sw, "CHUNK", 5)
+    out = tmp_path / "sweep.json"
+    out.write_text("old\n")
+    for fmt in ("csv", "json"):
+        line = one_line_error(invoke("sweep", *GRID, "-f", fmt, "-o", out))
+        assert "sweep point d_model=1024, seq_len=1, batch=1" in line
+        assert out.read_text() == "old\n" and sorted(tmp_path.iterdir()) == [out]
 
 
 def test_a_sweep_too_long_for_a_table_says_how_to_write_a_file():
