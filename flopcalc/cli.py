@@ -354,8 +354,9 @@ def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
                        lm_head=lm_head is not False and not blocks_only)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """``text`` to ``path`` as UTF-8, whole or not at all (``files.write_text``)."""
+def write_atomically(path: Path, text) -> None:
+    """``text`` (a str, or an iterable of str chunks written as they are made) to ``path`` as
+    UTF-8, whole or not at all (``files.write_text``)."""
     files.write_text(path, text)
 
 
@@ -409,9 +410,10 @@ def table_width(output: Path | None) -> int:
 
 
 def write_output(parts: list, output: Path | None) -> None:
-    """``emit``'s second half: ``render_output``'s parts to ``output`` or the terminal."""
+    """``emit``'s second half: ``render_output``'s parts (a list, or an iterator of text chunks
+    written as they come) to ``output`` or the terminal."""
     if output is not None:
-        write_atomically(output, "".join(parts))
+        write_atomically(output, parts)
         return
     console = None
     for part in parts:
@@ -759,17 +761,23 @@ def sweep(
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
                                            new_tokens=new_tokens), Mode(mode.value, recompute))
     points = sw.check_axes(axes)
+    if format in (Format.csv, Format.json):
+        # streamed: rows made and written in chunks; the bar only when not on the terminal
+        with _LazyProgress("sweep") as progress:
+            result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None,
+                               precheck=output is None)
+            write_output((sw.csv_chunks if format == Format.csv else sw.json_chunks)(result),
+                         output)
+        return
+    sw.check_table_size(points)
     # one bar for the sweep (its first half) and the rendering of its rows (the second); it
     # is gone before anything is written
     with _LazyProgress("sweep") as progress:
         result = sw.run(base, axes, conv, m, skip_invalid,
                         progress=lambda done, total: progress(done, 2 * total))
-        if format == Format.json:
-            parts = [sw.sweep_json(result)]
-        else:
-            table = sw.sweep_table(result, approximate=format != Format.csv)
-            parts = render_output([table], None, format, output, lambda done, total: progress(
-                points + points * done // total, 2 * points))
+        table = sw.sweep_table(result)
+        parts = render_output([table], None, format, output, lambda done, total: progress(
+            points + points * done // total, 2 * points))
     write_output(parts, output)
 
 

@@ -49,13 +49,15 @@ def _size(n: int) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` as UTF-8 to ``path`` (``write_bytes``)."""
-    write_bytes(path, text.encode("utf-8", "surrogateescape"))
+def write_text(path: str | Path, text) -> None:
+    """Write ``text`` as UTF-8 to ``path`` (``write_bytes``): a str, or an iterable of str
+    chunks, each encoded and written as it is made (a streamed sweep)."""
+    chunks = [text] if isinstance(text, str) else text
+    write_bytes(path, (chunk.encode("utf-8", "surrogateescape") for chunk in chunks))
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path``, whole or not at all.
+def write_bytes(path: str | Path, data) -> None:
+    """Write ``data`` (bytes, or an iterable of bytes chunks) to ``path``, whole or not at all.
 
     A regular file or a new path gets a temporary file beside it, flushed to disk and renamed
     over it, so readers see the old content or the new, never a part; a symlink is written
@@ -111,10 +113,11 @@ def _replace(path: Path, data: bytes, old: os.stat_result | None) -> None:
                 os.unlink(tmp)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _write_all(fd: int, data) -> None:
+    for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _umask() -> int:

@@ -187,7 +187,8 @@ def verify(config: Config, mode: str = "full", seed: int = 0, dtype: str = "floa
     tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
     run = reference.forward if mode == "full" else reference.forward_incremental
-    run(params, gpt, tokens, recorder)
+    with reference.blas_threads(reference.pass_threads()):
+        run(params, gpt, tokens, recorder)
 
     measured: dict[tuple, list] = {}
     for rec in recorder.records:
