@@ -177,15 +177,17 @@ def parse_expression(text: str) -> Expression:
     """Read ``text`` as one expression (math: names are symbols, "x" is "times")."""
     toks: list[_Tok] = []
     _Lexer(text, 0, len(text), True, toks, expression=True).run()
+    if len(toks) > WINDOW:  # the trees are recursive: a longer one is refused, not misread
+        raise ExpressionError(f"cannot read {_brief(text)!r}: longer than {WINDOW} tokens")
     scan = _Scan(text, toks)
     parser = _Parser(scan, 0, len(toks))
     try:
         tree = parser.expression()
     except _ParseError as e:
-        raise ExpressionError(f"cannot read {text.strip()!r}: {e}") from None
+        raise ExpressionError(f"cannot read {_brief(text)!r}: {e}") from None
     rest = scan.next_sig(parser.i, len(toks))
     if rest < len(toks):
-        raise ExpressionError(f"cannot read {text.strip()!r}: unexpected "
+        raise ExpressionError(f"cannot read {_brief(text)!r}: unexpected "
                               f"{text[toks[rest].start:toks[rest].end]!r}")
     return _part(scan, tree, scan.next_sig(0, len(toks)), parser.i)
 
@@ -231,6 +233,11 @@ def factors(expression: str | Expression) -> list[tuple[str, Expression]]:
     parser = _Parser(scan, first, end)
     out = [(op, _part(scan, tree, a, b)) for op, tree, a, b in parser.factors()]
     return out if scan.next_sig(parser.i, end) == end else [("*", expr)]
+
+
+def _brief(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _parsed(expression: str | Expression) -> Expression:
