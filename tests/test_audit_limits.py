@@ -102,3 +102,51 @@ def test_random_documents_raise_nothing(text):
     find_bindings(text)
     find_shape_equalities(text)
     audit_text(text)
+
+
+# ------------------------------------------------------------------------------ scale
+
+def write_up(paragraphs: int) -> str:
+    """A write-up whose definitions stand paragraphs before their use, with chains, display
+    math over several lines and a wrong figure in every third paragraph."""
+    out = ["Let $d = 768$ and $h = 12$.", ""]
+    for k in range(paragraphs):
+        stated = 768 * (k + 1) + (1 if k % 3 == 0 else 0)
+        out += [f"Paragraph {k} has prose, then $d \\times {k + 1} = {stated:,}$ and",
+                f"2 x {k + 1} = {2 * (k + 1)} = 2({k + 1}) on one line.", "",
+                "$$", f"d / h + {k} = {64 + k}", "$$", ""]
+    return "\n".join(out)
+
+
+def test_reading_a_text_in_pieces_changes_no_finding(monkeypatch):
+    import flopcalc.audit.arithmetic as arithmetic
+
+    text = write_up(40)
+    whole = find_equations(text)
+    monkeypatch.setattr(arithmetic, "PIECE", 16)   # a piece per paragraph
+    pieces = find_equations(text)
+    assert pieces == whole and find_bindings(text)[-1].name == "h"
+    assert [e.verdict for e in whole[:4]] == ["wrong", "ok", "ok", "ok"]
+    assert len(whole) == 40 * 4 and sum(e.verdict == "wrong" for e in whole) == 14
+    assert whole[-1].line == text.count("\n", 0, text.rindex("d / h")) + 1
+
+
+def test_memory_does_not_grow_with_the_text(monkeypatch):
+    import tracemalloc
+
+    import flopcalc.audit.arithmetic as arithmetic
+
+    monkeypatch.setattr(arithmetic, "PIECE", 4096)
+    paragraph = "Words about the model and its cost, many of them, " * 20 + "\n\n"
+
+    def peak(paragraphs: int) -> int:
+        text = paragraph * paragraphs + "Finally 2 + 2 = 5.\n"   # one equation, at the end
+        tracemalloc.start()
+        eqs = find_equations(text)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert [e.verdict for e in eqs] == ["wrong"] and eqs[0].line == 2 * paragraphs + 1
+        return peak
+
+    short, long = peak(100), peak(400)            # 100 KB and 400 KB of prose
+    assert long < 1.5 * short                     # a piece's tokens, not the whole text's

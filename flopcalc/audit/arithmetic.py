@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -59,6 +59,7 @@ MAX_DIGITS = 1_000  # longest number literal (far below int()'s 4300-digit limit
 MAX_DEGREE = 32  # largest polynomial degree when solving for an unknown
 MAX_NESTING = 60  # brackets, signs and exponents nested inside one expression
 WINDOW = 256  # tokens searched on either side of an "=" for its expressions
+PIECE = 1 << 16  # characters of text read at a time (cut at a blank line of prose)
 
 
 # --------------------------------------------------------------------------- results
@@ -152,8 +153,10 @@ def find_bindings(text: str) -> list[Binding]:
 
 def find_shape_equalities(text: str) -> list[ShapeEquality]:
     """Every equality between two comma-separated tuples, e.g. tensor shapes."""
-    scan = _Scan(text)
-    out = []
+    return [shape for scan in _Scan.pieces(text) for shape in _shape_equalities(scan)]
+
+
+def _shape_equalities(scan: _Scan) -> Iterator[ShapeEquality]:
     for e, tok in enumerate(scan.toks):
         if tok.kind != "EQ":
             continue
@@ -166,8 +169,7 @@ def find_shape_equalities(text: str) -> list[ShapeEquality]:
             continue
         left, right = scan.tuple_items(opener, before), scan.tuple_items(after, closer)
         if left and right and (len(left) > 1 or len(right) > 1):
-            out.append(ShapeEquality(scan.line_of(scan.toks[opener].start), left, right))
-    return out
+            yield ShapeEquality(scan.line_of(scan.toks[opener].start), left, right)
 
 
 # --------------------------------------------------------------------------- one expression
@@ -304,6 +306,8 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
 _CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
+_BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
+_NEWLINE = re.compile("\n")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -339,6 +343,9 @@ _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "
 
 def _number_value(literal: str) -> Fraction | None:
     """The exact value of a number literal, or None when it is too large to use."""
+    if literal.isdigit() and len(literal) <= MAX_DIGITS:  # the common case, made fast
+        value = Fraction(int(literal))
+        return value if _small(value) else None
     mantissa, _, exponent = _GROUP_SEPARATOR.sub("", literal).lower().partition("e")
     whole, _, decimals = mantissa.partition(".")
     power = (int(exponent) if exponent else 0) - len(decimals)
@@ -363,15 +370,15 @@ def _brace_end(text: str, i: int, end: int, limit: int = 300) -> int:
     return -1
 
 
-def _regions(text: str) -> list[tuple[int, int, bool]]:
+def _regions(text: str) -> Iterator[tuple[int, int, bool]]:
     """Split ``text`` into (start, end, is_math) spans; math delimiters fall between them."""
-    out, plain_from, pos = [], 0, 0
-    newlines = [m.start() for m in re.finditer("\n", text)] + [len(text)]
+    plain_from, pos = 0, 0
     missing: set = set()  # closers known to be absent from some point on (keeps this linear)
     while m := _MATH_OPEN.search(text, pos):
         delim, body, close = m.group(), m.end(), -1
         if delim == "$":  # inline math closes on the same line
-            closer = newlines[bisect.bisect_left(newlines, body)]  # the line's end
+            closer = text.find("\n", body)  # the line's end
+            closer = len(text) if closer < 0 else closer
             if body < len(text) and not text[body].isspace() and closer not in missing:
                 c = _INLINE_CLOSE.search(text, body, closer)
                 close, closer = (c.start(), "$") if c else (-1, closer)
@@ -385,16 +392,35 @@ def _regions(text: str) -> list[tuple[int, int, bool]]:
         if close < 0:  # an escaped or unmatched delimiter is ordinary text
             pos = body
             continue
-        out += [(plain_from, m.start(), False), (body, close, True)]
+        yield plain_from, m.start(), False
+        yield body, close, True
         plain_from = pos = close + len(closer)
-    out.append((plain_from, len(text), False))
-    return out
+    yield plain_from, len(text), False
 
 
-def _tokenize(text: str) -> list[_Tok]:
+def _pieces(text: str) -> Iterator[list[tuple[int, int, bool]]]:
+    """The text's regions in pieces of about ``PIECE`` characters, each cut at a blank line
+    of prose, which no claim, chain or expression crosses: the text is read one piece at a
+    time, so memory stays bounded however long it is."""
+    piece: list[tuple[int, int, bool]] = []
+    size = 0
+    for start, end, is_math in _regions(text):
+        while not is_math and size + end - start > PIECE:
+            cut = _BLANK_LINE.search(text, max(start, start + PIECE - size), end)
+            if cut is None:
+                break
+            piece.append((start, cut.end(), False))  # up to the blank line's last "\n"
+            yield piece
+            piece, size, start = [], 0, cut.end()
+        piece.append((start, end, is_math))
+        size += end - start
+    yield piece
+
+
+def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
-    for start, end, is_math in _regions(text):
+    for start, end, is_math in _regions(text) if regions is None else regions:
         if is_math and after_math:
             # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
             # (An operator written between them in prose does join them: "$h$ × $d$".)
@@ -418,10 +444,10 @@ class _Lexer:
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
         prev_end = self.out[-1].end if self.out else 0
-        gap = self.text[prev_end:start] if prev_end < start else ""
+        gap = prev_end < start
+        fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
         self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, spaced=self.first or bool(gap),
-                             fresh=self.first or "\n" in gap))
+                             value, self.math, spaced=self.first or gap, fresh=fresh))
         self.pos, self.first, self.prefix = max(self.pos, end), False, None
 
     def run(self) -> None:
@@ -533,8 +559,10 @@ class _Lexer:
         text, pos = self.text, self.pos
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
-        last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
-        if base in ("x", "X") and last is not None and last.kind in ("NUM", "CLOSE", "IDENT"):
+        last = None
+        if base in ("x", "X"):
+            last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
+        if last is not None and last.kind in ("NUM", "CLOSE", "IDENT"):
             nxt = end
             while nxt < self.end and text[nxt] in " \t":
                 nxt += 1
@@ -653,10 +681,15 @@ _EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC")
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
-    def __init__(self, text: str, toks: list[_Tok] | None = None):
+    def __init__(self, text: str, toks: list[_Tok] | None = None, regions=None,
+                 first_line: int = 1):
+        """The tokens of ``regions`` (a piece of the text; default: all of it), whose first
+        character is on line ``first_line``."""
         self.text = text
-        self.toks = _tokenize(text) if toks is None else toks
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.toks = _tokenize(text, regions) if toks is None else toks
+        lo, hi = (regions[0][0], regions[-1][1]) if regions else (0, len(text))
+        self.first_line = first_line
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         self.match: list[int | None] = [None] * len(self.toks)
         stack: list[int] = []
         for i, tok in enumerate(self.toks):
@@ -667,12 +700,31 @@ class _Scan:
                 self.match[i], self.match[j] = j, i
         # Prefix counts make "is this bracket group only words?" an O(1) question.
         self.ops, self.words = [0], [0]
-        for tok in self.toks:
-            self.ops.append(self.ops[-1] + (tok.kind in ("OP", "FRAC", "EQ", "BLOCK")))
-            self.words.append(self.words[-1] + (tok.kind in ("LABEL", "SEP")))
+        # barrier[i]: the last token at or before i that no expression contains: a break
+        # outside every bracket group (one inside may be part of a skipped remark)
+        self.barrier: list[int] = []
+        depth, barrier = 0, -1
+        for i, tok in enumerate(self.toks):
+            kind = tok.kind
+            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "EQ", "BLOCK")))
+            self.words.append(self.words[-1] + (kind in ("LABEL", "SEP")))
+            if self.match[i] is not None:
+                depth += 1 if kind == "OPEN" else -1
+            elif depth == 0 and kind in ("SEP", "EQ", "BLOCK"):
+                barrier = i
+            self.barrier.append(barrier)
 
     def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.newlines, offset - 1) + 1
+        return self.first_line + bisect.bisect_right(self.newlines, offset - 1)
+
+    @classmethod
+    def pieces(cls, text: str) -> Iterator[_Scan]:
+        """The text read one piece at a time (``_pieces``)."""
+        line = 1
+        for piece in _pieces(text):
+            scan = cls(text, regions=piece, first_line=line)
+            yield scan
+            line += len(scan.newlines)
 
     def next_sig(self, i: int, stop: int) -> int:
         """Index of the first non-label token at or after ``i`` (``stop`` if none)."""
@@ -699,7 +751,8 @@ class _Scan:
 
     def left_side(self, e: int, lo: int) -> tuple[int, tuple] | None:
         """The longest expression ending right before token ``e``: (start index, tree)."""
-        for s in range(max(lo, e - WINDOW), e):
+        first = max(lo, e - WINDOW, self.barrier[e - 1] + 1 if e else 0)
+        for s in range(first, e):
             tok = self.toks[s]
             sign = tok.kind == "OP" and tok.text in "+-"
             if not (sign or tok.kind in ("NUM", "IDENT", "OPEN", "FRAC")):
@@ -1307,10 +1360,16 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
 
 def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
     """All claims and definitions of ``text``, with definitions applied in order."""
-    scan = _Scan(text)
     env: dict[str, Fraction] = {}
     equations: list[Equation] = []
     bindings: list[Binding] = []
+    for scan in _Scan.pieces(text):
+        _analyse_piece(scan, env, equations, bindings)
+    return equations, bindings
+
+
+def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equation],
+                   bindings: list[Binding]) -> None:
     for chain in _chains(scan):
         stated_after, stated_before = _nearest(chain, ("number", "sci", "grouped"))
         plain_after, plain_before = _nearest(chain, ("number", "grouped"))
@@ -1333,4 +1392,3 @@ def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
                     env[side.tree[1]] = target.value
                     bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
                                             side.tree[1], target.value))
-    return equations, bindings

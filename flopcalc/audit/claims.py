@@ -285,14 +285,11 @@ def claims_for_text(text: str, candidates=None) -> str | None:
 def similar_claims(text: str, candidates=None) -> list[str]:
     """The shipped claims files (or ``candidates``) whose document the text resembles without
     being it: its ``[document] title`` appears in the text (case and spacing aside)."""
-    def norm(t: str) -> str:
-        return " ".join(t.split()).casefold()
-
-    body = norm(text)
     out = []
     for candidate in shipped_claims() if candidates is None else candidates:
-        title = norm(load_claims(candidate).document.title)
-        if title and title in body:
+        words = load_claims(candidate).document.title.split()
+        # a pattern, not a normalised copy of the text: its memory does not grow with it
+        if words and re.search(r"\s+".join(map(re.escape, words)), text, re.IGNORECASE):
             out.append(str(candidate))
     return out
 
