@@ -44,6 +44,7 @@ __all__ = [
     "additive_terms",
     "evaluate",
     "factors",
+    "fenced_code_blocks",
     "find_bindings",
     "find_equations",
     "find_shape_equalities",
@@ -149,6 +150,12 @@ def find_equations(text: str, code: bool = False) -> list[Equation]:
     """Every "expression = number" claim in ``text``, in order of appearance; fenced code
     blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
     return _analyse(text, code)[0]
+
+
+def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of the text's fenced code blocks, which ``find_equations``
+    skips."""
+    return list(_code_blocks(text))
 
 
 def find_bindings(text: str, code: bool = False) -> list[Binding]:
