@@ -135,3 +135,39 @@ def test_fenced_code_is_skipped_unless_asked():
     assert find_bindings("```\nh = 12\n```\n") == []
     unclosed = "2 x 3 = 6\n```\n2 + 2 = 5\n"                         # runs to the end
     assert found(unclosed) == [("2 x 3", 6, "ok")]
+
+
+# ------------------------------------------------------------------ definitions (item 3)
+
+def test_a_name_with_a_remark_in_brackets_is_a_definition():
+    (b,) = find_bindings("$H$ (heads) = $25$ and $2 H = 50$")
+    assert (b.name, b.value) == ("H", 25)
+    assert found("$H$ (heads) = $25$ and $2 H = 50$") == [("2 H", 50, "ok")]
+    assert [(b.name, b.value) for b in find_bindings("d (model width) = 768, so 2 x d = 1536")] \
+        == [("d", 768)]
+    assert found("d (model width) = 768, so 2 x d = 1536") == [("2 x d", 1536, "ok")]
+
+
+def test_a_definition_after_its_first_use_applies_there():
+    (e,) = find_equations("$2 L d = 196,608$ where $d = 768$ and $L = 128$.")
+    assert 2 * 128 * 768 == 196_608
+    assert e.verdict == "ok" and e.defined_later == ("L", "d") and e.computed == 196_608
+    (e,) = find_equations("$2 L d = 196,600$ where $d = 768$ and $L = 128$.")
+    assert e.verdict == "wrong" and e.difference == -8
+    # defined twice with different values: which one is meant is unclear, it stays unknown
+    (e,) = find_equations("$2 d = 1536$, then $d = 768$, later $d = 1024$.")
+    assert e.verdict == "unknown" and e.solution == 768
+
+
+def test_an_equation_with_unknowns_says_what_it_needs():
+    from flopcalc.audit.report import audit_text, unknown_text
+
+    texts = ["$2 L \\times 64 = 16,384$", "$L - L + 3 = 3$", "$2 d L = 10$", "$L^2 = 2$"]
+    eqs = [find_equations(t)[0] for t in texts]
+    assert [(e.solution, e.holds_for_any) for e in eqs] == [
+        (128, False), (None, True), (None, False), (None, False)]
+    assert eqs[2].unknowns == ("d", "L")
+    assert [unknown_text(e) for e in eqs] == [
+        "holds when L = 128", "holds for any L", "2 unknowns: d and L",
+        "no single value of L makes it hold"]
+    assert audit_text(texts[0]).exit_code == 3              # nothing with a verdict

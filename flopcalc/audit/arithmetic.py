@@ -32,7 +32,7 @@ import bisect
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
@@ -94,6 +94,8 @@ class Equation:
     # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
     precision: Fraction | None = None
     approximate: bool = False  # stated with ≈, ~, \approx or \sim rather than =
+    holds_for_any: bool = False  # 'unknown' with one unknown that any value satisfies
+    defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,7 @@ _THEN_APPROX = re.compile(r"[ \t]*[~\u2248\u2243]")
 _APPROX_NUMBER = re.compile(r"[ \t]?[0-9.]")
 _NEXT_FACTOR = re.compile(r"[ \t]+[0-9(]")
 _EMPHASIZED_NUMBER = re.compile(r"[0-9][0-9,.]*\*[ \t]+[0-9(]")  # "3* 102,400" after "*"
+_ONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z0-9'\u2019])")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
@@ -659,8 +662,9 @@ class _Lexer:
             while nxt < self.end and text[nxt] in " \t":
                 nxt += 1
             # "3 x 128"; in one expression on its own, any "x" after an operand ("L x d")
-            if self.expression or (last.kind != "IDENT" and nxt < self.end
-                                   and text[nxt] in _DIGITS + "("):
+            # and "2 x d" before a one-letter symbol
+            if self.expression or (last.kind != "IDENT" and nxt < self.end and (
+                    text[nxt] in _DIGITS + "(" or _ONE_LETTER.match(text, nxt, self.end))):
                 self.emit("OP", pos, end, "*")
                 return
         self.identifier(pos, base, end)
@@ -1309,12 +1313,9 @@ def _exact_sqrt(x: Fraction) -> Fraction | None:
     return Fraction(a, b) if a * a == x.numerator and b * b == x.denominator else None
 
 
-def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> Fraction | None:
-    """The value of ``unknown`` that makes ``tree`` equal ``stated`` (degree <= 2).
-
-    With two solutions the single positive one is chosen (sizes are positive); None when
-    there is none, when every value works, or when it stays ambiguous.
-    """
+def _residual(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction):
+    """(f, r): the side as p(t)/q(t) in its one unknown t, and p(t) - stated q(t); None when
+    it is no such function (an unknown exponent, a degree too high)."""
 
     def leaf(node):
         if node[0] == "num":
@@ -1325,9 +1326,27 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
 
     try:
         f = _evaluate(tree, leaf)
-        r = _padd(f.p, tuple(-stated * c for c in f.q))  # p(t) - stated * q(t) = 0
+        return f, _padd(f.p, tuple(-stated * c for c in f.q))
     except (_Unevaluable, ZeroDivisionError):
         return None
+
+
+def _holds_for_any(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> bool:
+    """Whether every value of ``unknown`` makes ``tree`` equal ``stated`` ("L - L + 3 = 3")."""
+    residual = _residual(tree, env, unknown, stated)
+    return residual is not None and residual[1] == ()
+
+
+def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> Fraction | None:
+    """The value of ``unknown`` that makes ``tree`` equal ``stated`` (degree <= 2).
+
+    With two solutions the single positive one is chosen (sizes are positive); None when
+    there is none, when every value works, or when it stays ambiguous.
+    """
+    residual = _residual(tree, env, unknown, stated)
+    if residual is None:
+        return None
+    f, r = residual
     roots: list[Fraction] = []
     if len(r) == 2:
         roots = [-r[0] / r[1]]
@@ -1383,9 +1402,21 @@ def _classify(scan: _Scan, side: _Side, eq_index: int) -> _Side:
     elif plain[0] == "big":
         side.kind = "symbol"
     elif plain[0] == "sym":
-        bare = tree[0] == "sym" and side.start + 1 == side.end == eq_index
+        bare = tree[0] == "sym" and side.end == eq_index and _only_remarks(scan, side.start + 1,
+                                                                         eq_index)
         side.kind = "name" if bare else "symbol"
     return side
+
+
+def _only_remarks(scan: _Scan, i: int, stop: int) -> bool:
+    """Whether tokens i..stop-1 are remarks in brackets only: "$H$ (heads) = 25" names H
+    (but words outside brackets do not: "y size of the embedding = 768" names nothing)."""
+    while i < stop:
+        if scan.toks[i].kind == "OPEN" and scan.label_group(i, stop):
+            i = scan.match[i] + 1
+        else:
+            return False
+    return True
 
 
 def _stated_step(scan: _Scan, side: _Side, tree: tuple) -> Fraction | None:
@@ -1469,7 +1500,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason = ""
+    reason, any_value = "", False
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
@@ -1487,6 +1518,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         verdict = "unknown"
         if len(unknowns) == 1:
             solution = _solve(side.tree, env, unknowns[0], stated)
+            any_value = solution is None and _holds_for_any(side.tree, env, unknowns[0], stated)
     else:
         try:
             computed = _value(side.tree, env)
@@ -1514,6 +1546,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         reason=reason,
         precision=precision,
         approximate=approximate,
+        holds_for_any=any_value,
     )
 
 
@@ -1524,7 +1557,31 @@ def _analyse(text: str, code: bool = False) -> tuple[list[Equation], list[Bindin
     bindings: list[Binding] = []
     for scan in _Scan.pieces(text, code):
         _analyse_piece(scan, env, equations, bindings)
-    return equations, bindings
+    # A symbol defined once, after an equation that uses it, gives it its value there too.
+    values: dict[str, set] = {}
+    for b in bindings:
+        values.setdefault(b.name, set()).add(b.value)
+    later = {name: v.pop() for name, v in values.items() if len(v) == 1}
+    return [_with_later(e, later) for e in equations], bindings
+
+
+def _with_later(e: Equation, later: dict[str, Fraction]) -> Equation:
+    """The equation ``e`` checked again with the values of its unknowns defined after it."""
+    if e.verdict != "unknown" or not all(n in later for n in e.unknowns):
+        return e
+    env = {**dict(e.bindings), **{n: later[n] for n in e.unknowns}}
+    try:
+        expr = parse_expression(e.expression)
+        if set(expr.symbols) != set(env):  # read otherwise on its own: leave it unknown
+            return e
+        computed = evaluate(expr, env)
+    except ExpressionError:
+        return e
+    difference = e.stated - computed
+    ok = difference == 0 or (e.precision is not None and 2 * abs(difference) <= e.precision)
+    return replace(e, computed=computed, unknowns=(), solution=None, difference=difference,
+                   verdict="ok" if ok else "wrong", holds_for_any=False,
+                   bindings=tuple((n, env[n]) for n in expr.symbols), defined_later=e.unknowns)
 
 
 def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:

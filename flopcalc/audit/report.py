@@ -238,6 +238,21 @@ def _number_cell(value):
     return _cell(value)
 
 
+def unknown_text(e) -> str:
+    """What an equation with unknowns needs, in words: "holds when L = 128", "holds for any
+    L", "2 unknowns: d and L", "no single value of L makes it hold"."""
+    names = list(e.unknowns)
+    if len(names) > 1:
+        return f"{len(names)} unknowns: {', '.join(names[:-1])} and {names[-1]}"
+    if e.solution is not None:
+        value = _number_cell(e.solution)
+        return f"holds when {names[0]} = {value:,}" if isinstance(value, int) else \
+            f"holds when {names[0]} = {value}"
+    if e.holds_for_any:
+        return f"holds for any {names[0]}"
+    return f"no single value of {names[0]} makes it hold"
+
+
 def _equation_verdict(e) -> str:
     """The verdict, with the precision a rounded or approximate figure was compared at."""
     if e.precision is None or e.verdict not in ("ok", "wrong"):
@@ -312,8 +327,7 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
         for e in result.equations:
             diff, verdict = _number_cell(e.difference), _equation_verdict(e)
             if e.verdict == "unknown":
-                diff = (", ".join(e.unknowns) + " = " + str(_number_cell(e.solution))
-                        if e.solution is not None else "no solution")
+                diff = unknown_text(e)
                 if brief:
                     verdict = f"unknown: {diff}"
             elif e.verdict == "cannot evaluate":
