@@ -836,7 +836,7 @@ def audit(
 
     Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and a note on stderr says so. In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
 
-    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input.
+    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation with a verdict).
     """
     from .audit.report import audit_json, audit_tables, audit_text, run_audit
 
@@ -850,9 +850,11 @@ def audit(
                             else str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
+    if result.nothing_checked:
+        print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
          table)
-    raise typer.Exit(0 if result.ok else 1)
+    raise typer.Exit(result.exit_code)
 
 
 def _version(value: bool) -> None:
