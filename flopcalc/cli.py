@@ -63,6 +63,11 @@ class _HelpFormatter(click.HelpFormatter):
         super().write_dl([(a, b.replace("\\[", "[")) for a, b in rows],
                          min(col_max, max(14, self.width // 3)), col_spacing)
 
+    def getvalue(self) -> str:
+        # click writes help as UTF-8 to a terminal that declares ASCII: spell it out instead
+        text = super().getvalue()
+        return text if files.encodable(sys.stdout, text) else files.spelled_in_ascii(text)
+
 
 class _HelpContext(typer.Context):
     formatter_class = _HelpFormatter

@@ -520,7 +520,7 @@ def csv_chunks(result: SweepResult):
     from .render import to_csv
 
     # the header alone (title, notes, column names): the table of no rows
-    yield to_csv([sweep_table(replace(result, rows=[]), approximate=False)])
+    yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
     # is twice as quick as csv.writer and writes the same text
     for chunk in chunks(result.rows):
