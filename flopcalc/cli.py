@@ -160,6 +160,17 @@ class _FilePath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class _NameOrPath(click.ParamType):
+    """A shipped file's name or a path; an empty one is refused, like an empty path."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("an empty name names no file", param, ctx)
+        return value
+
+
 WHOLE = _WholeNumber()
 
 
@@ -828,11 +839,11 @@ def plot(
 def audit(
     document: Annotated[Optional[Path], typer.Argument(
         help="A Markdown/LaTeX FLOP write-up: every 'expression = number' in it is checked.",
-        show_default=False, dir_okay=False)] = None,
+        show_default=False, click_type=_FilePath())] = None,
     claims: Annotated[Optional[str], typer.Option(
         "--claims", help="A shipped claims file (gpt2-document) or a path to your own TOML "
         "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
-        show_default=False)] = None,
+        show_default=False, click_type=_NameOrPath())] = None,
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,

@@ -132,6 +132,8 @@ def test_preset_and_config_together_are_refused(command, write_json):
     (["flops", "-o", ""], "empty path"),
     (["formulas", "-o", ""], "empty path"),
     (["plot", "--seq-len", "1,2", "-o", ""], "empty path"),
+    (["audit", ""], "empty path"),
+    (["audit", "--claims", ""], "empty name"),
 ])
 def test_an_empty_string_is_refused_not_taken_for_the_default(args, says):
     line = one_line_error(invoke(*args))
@@ -158,7 +160,21 @@ def test_every_integer_option_reads_the_one_grammar():
             assert not isinstance(p.type, click.types.IntParamType), (name, p.opts)
 
 
-NOT_NUMBERS = ["7_68", "７６８", "٧٦٨", "1e3", "0x10", "12 3", ""]
+NOT_NUMBERS = ["7_68", "７６８", "٧٦٨"]       # Python's int() takes all three
+
+
+def test_the_grammar_is_ascii_digits_with_an_optional_sign():
+    from flopcalc.config import FlopcalcError, parse_whole_number
+    assert [parse_whole_number(t) for t in ("12", "+12", "-3", " 7\t", "007")] == [12, 12, -3, 7, 7]
+    for text in ("1_2", "١٢", "１２", "+-1", "1 2", "", "+"):
+        with pytest.raises(FlopcalcError, match="not a whole number"):
+            parse_whole_number(text)
+
+
+@pytest.mark.parametrize("text", ["1e3", "0x10", "12 3", "", "1.0", "--"])
+def test_nor_anything_else_that_is_not_digits(text):
+    line = one_line_error(invoke("flops", "--d-model", text))
+    assert "'--d-model'" in line and "is not a whole number" in line
 
 
 MODE_OF = {"--position": "decode", "--prompt": "generate", "--new-tokens": "generate"}
