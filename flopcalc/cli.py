@@ -13,7 +13,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,8 +22,10 @@ from .config import (PRESETS, Config, Conventions, FlopcalcError, Mode, base_fie
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
+    from typer._click.formatting import HelpFormatter
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
+    from click.formatting import HelpFormatter
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -33,7 +34,7 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
-class _HelpFormatter(click.HelpFormatter):
+class _HelpFormatter(HelpFormatter):
     """click's plain help, readable on a narrow terminal: the options column takes at most a
     third of the width (a longer option puts its help on the next line), words are never cut,
     and rich's ``\\[`` escapes in help texts are shown as ``[``. Its width is the terminal's
