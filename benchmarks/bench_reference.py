@@ -65,21 +65,33 @@ def wall(cmd: list[str]) -> float:
     return timed(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL))
 
 
-def matmul_gflops(threads: int, n: int = 2048, reps: int = 3) -> float:
+def matmul_gflops(threads: int, n: int = 2048, seconds: float = 1.0) -> float:
+    """np.matmul's float32 n^3 rate, sustained over ``seconds`` (a forward takes seconds too:
+    a single short product would catch the busy machine's quiet moments, the forward not)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), np.float32)
     with blas_threads(threads):
         np.matmul(a, b, out=out)  # warm-up
-        return 2 * n**3 / min(timed(lambda: np.matmul(a, b, out=out)) for _ in range(reps)) / 1e9
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            np.matmul(a, b, out=out)
+            count += 1
+        return 2 * n**3 * count / elapsed / 1e9
 
 
-def copy_bandwidth(nbytes: int = 2**28, reps: int = 5) -> float:
-    """Bytes read + written per second by np.copyto between two warm arrays (STREAM copy)."""
+def copy_bandwidth(nbytes: int = 2**28, seconds: float = 0.5) -> float:
+    """Bytes read + written per second by np.copyto between two warm arrays (STREAM copy),
+    sustained over ``seconds``."""
     src = np.ones(nbytes // 4, np.float32)
     dst = np.zeros_like(src)
-    return 2 * nbytes / min(timed(lambda: np.copyto(dst, src)) for _ in range(reps))
+    np.copyto(dst, src)
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        np.copyto(dst, src)
+        count += 1
+    return 2 * nbytes * count / elapsed
 
 
 def record_cost_per_call(calls: int = 20000) -> float:
@@ -147,20 +159,23 @@ def main() -> None:
         forward(params, c, idx[:, :64], None)  # warm-up: lazy imports, first touch
         forward(params, c, idx, recorder)      # the MACs to credit
     macs = recorder.total_macs()
-    bandwidth = copy_bandwidth()
-    bound = decode_bytes_per_token(c, params, args.tokens) / bandwidth
-    dense, decode, peak = {}, {}, {}
+    dense, decode, peak, bandwidths = {}, {}, {}, []
     for threads in counts:
         times, rates = [], []
         for _ in range(args.reps):
             rates.append(matmul_gflops(threads))
             with blas_threads(threads):
                 times.append(timed(lambda: forward(params, c, idx)))
-        dense[threads] = 2 * macs / min(times) / 1e9
-        peak[threads] = max(rates)
-        with blas_threads(threads):
-            decode[threads] = min(timed(lambda: forward_incremental(
-                params, c, idx[:, :args.tokens])) for _ in range(2)) / args.tokens
+        dense[threads] = 2 * macs / statistics.median(times) / 1e9
+        peak[threads] = statistics.median(rates)
+        steps = []
+        for _ in range(args.reps):
+            bandwidths.append(copy_bandwidth())
+            with blas_threads(threads):
+                steps.append(timed(lambda: forward_incremental(params, c, idx[:, :args.tokens])))
+        decode[threads] = statistics.median(steps) / args.tokens
+    bandwidth = statistics.median(bandwidths)
+    bound = decode_bytes_per_token(c, params, args.tokens) / bandwidth
     per_call = record_cost_per_call()
     overhead = per_call * len(recorder.records) / (2 * macs / 1e9 / dense[chosen])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -169,7 +184,7 @@ def main() -> None:
     header()
     line("flopcalc verify (default), wall s", f"{med_v:.2f}", f"<= {TARGET_VERIFY:g}x floor",
          f"{med_v / med_f:.2f}x its floor, {med_f:.2f} s", med_v / med_f <= TARGET_VERIFY)
-    line("  floor: imports + fill, + 32.2 GFLOP at 1 thread", f"{med_f:.2f}", "", 
+    line("  floor: imports + fill, + 32.2 GFLOP at 1 thread", f"{med_f:.2f}", "",
          f"np.matmul 1 thread {statistics.median(rate1):.0f} GFLOP/s")
     for threads in counts:
         mark = threads == chosen

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from itertools import product
 
 import pytest
@@ -201,6 +202,22 @@ def test_shares_are_tables_percent():
     total = sum(parts)
     assert shares(parts, total) == [percent(p, total) for p in parts]
     assert shares((0, 0), 0) == ["–", "–"]
+
+
+def test_shares_of_a_chunk_are_each_rows_shares_on_both_paths():
+    rng = random.Random(5)
+    rows = []
+    for _ in range(3000):
+        total = rng.choice([rng.randrange(1, 10**6), rng.randrange(1, 10**14), 20000, 40000])
+        # total 20000: a part of 1 is exactly 0.005%, which rounds up, as percent does
+        cut = rng.choice([rng.randrange(total + 1), 1, total // 2])
+        rows.append(((1,), (cut, total - cut), total))
+    expected = [[percent(f, total) for f in per_op] for _, per_op, total in rows]
+    assert sw.chunk_shares(rows) == expected                      # numpy, int64 exact
+    assert sw.chunk_shares(rows[:999]) == expected[:999]          # row by row
+    huge = [((1,), (10**30, 3 * 10**30 + 1), 4 * 10**30 + 1)] * 1000   # beyond int64
+    assert sw.chunk_shares(huge) == [["25.00%", "75.00%"]] * 1000
+    assert sw.chunk_shares([((1,), (0, 0), 0)] * 1000) == [["–", "–"]] * 1000
 
 
 def test_table_and_json_documents():
