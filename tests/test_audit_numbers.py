@@ -171,3 +171,40 @@ def test_an_equation_with_unknowns_says_what_it_needs():
         "holds when L = 128", "holds for any L", "2 unknowns: d and L",
         "no single value of L makes it hold"]
     assert audit_text(texts[0]).exit_code == 3              # nothing with a verdict
+
+
+# ------------------------------------------------------------------ units and notation
+
+def test_superscript_exponents():
+    assert 6 * 175 * 300 * 10**18 == 315 * 10**21
+    assert found("6 × (175 × 10⁹) × (300 × 10⁹) = 3.15 × 10²³")[0][2] == "ok"
+    assert found("128² = 16,384") == [("128²", 16_384, "ok")]
+    assert found("10⁻³ × 1000 = 1") == [("10⁻³ × 1000", 1, "ok")]
+
+
+def test_a_side_without_magnitude_is_read_in_the_stated_unit():
+    # 67 + 8.4 + 8.4 + 67 + 235 + 235 + 235 = 855.8, in millions as the stated 856M is
+    (e,) = find_equations("Per layer: 67 + 8.4 + 8.4 + 67 + 235 + 235 + 235 = 856M.")
+    assert e.verdict == "ok" and e.scale == 6 and e.computed == Fraction(8558, 10)
+    assert e.difference == 856 * 10**6 - 8558 * 10**5
+    assert found("2 × 3 = 7M")[0][2] == "wrong"
+    assert found("2M × 3 = 6")[0][2] == "wrong"             # a magnitude of its own: no
+
+
+def test_sizes_in_bytes_against_kb_mb_gb_either_decimal_or_binary():
+    kv = 2 * 1 * 2048 * 32 * 32 * 128 * 2
+    assert kv == 1_073_741_824 == 2**30
+    (e,) = find_equations("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.07 GB")
+    assert e.verdict == "ok" and e.unit == 10**9
+    (e,) = find_equations("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1 GiB")
+    assert e.verdict == "ok" and e.unit == 2**30
+    assert found("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.2 GB")[0][2] == "wrong"
+    (e,) = find_equations("65 KB × 100,000 = 6.5 GB")     # KB on the left side too
+    assert e.verdict == "ok" and e.unit == 10**9
+    assert found("2 x 3 = 6 GB") == [("2 x 3", 6, "ok")]
+
+
+def test_a_hyphen_after_a_number_in_a_compound_word_is_no_minus():
+    (e,) = find_equations("At that rate a 100K-token context takes 65 KB × 100,000 = 6.5 GB.")
+    assert e.expression == "65 KB × 100,000" and e.verdict == "ok"
+    assert found("n-1 = 3")[0][2] == "unknown" and found("3-1 = 2")[0][2] == "ok"

@@ -95,6 +95,12 @@ class Equation:
     precision: Fraction | None = None
     approximate: bool = False  # stated with ≈, ~, \approx or \sim rather than =
     holds_for_any: bool = False  # 'unknown' with one unknown that any value satisfies
+    # "67 + 8.4 = 75.4M": a side with no magnitude, read in the unit of the stated one (10^6);
+    # then ``computed`` is in that unit and ``difference`` is stated - computed x 10^scale
+    scale: int = 0
+    # "= 1.07 GB" of a count of bytes: the stated number's unit in bytes (10^9 or 2^30) when
+    # the side is a count of bytes; then ``difference`` is stated x unit - computed
+    unit: int = 1
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
 
 
@@ -299,6 +305,7 @@ class _Tok:
     fresh: bool = False  # a line break or a math delimiter right before it
     grouped: Fraction | None = None  # NUM "12 000": digit groups split by spaces (value None)
     step: Fraction | None = None  # NUM written rounded ("124M", "7.92", "1e9"): its last digit's unit
+    shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
 
 _MATH_OPEN = re.compile(
@@ -338,6 +345,10 @@ _APPROX_NUMBER = re.compile(r"[ \t]?[0-9.]")
 _NEXT_FACTOR = re.compile(r"[ \t]+[0-9(]")
 _EMPHASIZED_NUMBER = re.compile(r"[0-9][0-9,.]*\*[ \t]+[0-9(]")  # "3* 102,400" after "*"
 _ONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z0-9'\u2019])")
+_SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS + "\u207b", "0123456789-")
+_SUPERSCRIPT_RUN = re.compile("\u207b?[" + _SUPERSCRIPTS + "]+")
+_COMPOUND_WORD = re.compile(r"[A-Za-z]{2,}")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
@@ -574,7 +585,7 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value)
-        self.out[-1].step = step
+        self.out[-1].step, self.out[-1].shift = step, shift
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
@@ -705,8 +716,10 @@ class _Lexer:
             self.emit("LABEL", pos, end, c)  # a Markdown bullet
         elif c in "+-\u2212":
             # "GPT-2", "Multi-Head": a hyphen after a word (but "n-1" is a subtraction)
-            hyphen = (c == "-" and not self.math and pos >= 2 and text[pos - 2:pos].isalpha()
-                      and not after.isspace())
+            # and "100K-token", "16-bit": a compound word after a number
+            hyphen = c == "-" and not self.math and (
+                (pos >= 2 and text[pos - 2:pos].isalpha() and not after.isspace())
+                or (before.isalnum() and _COMPOUND_WORD.match(text, end, self.end) is not None))
             self.emit("LABEL" if hyphen else "OP", pos, end, "+" if c == "+" else "-")
         elif c == "*":
             if text.startswith("**", pos) and end < self.end:
@@ -733,10 +746,15 @@ class _Lexer:
             self.emit("OP", pos, end, "^")
         elif c in _VULGAR:  # ½
             self.emit("NUM", pos, end, c, _VULGAR[c])
-        elif c in "\u00b2\u00b3":  # 128² is 128^2
-            self.emit("OP", pos, end, "^")
-            self.out.append(_Tok("NUM", c, pos, end, Fraction(2 if c == "\u00b2" else 3),
+        elif c in _SUPERSCRIPTS or (c == "\u207b" and text[end:end + 1] in _SUPERSCRIPTS):
+            # 128² is 128^2, 10⁻¹² is 10^(-12)
+            m = _SUPERSCRIPT_RUN.match(text, pos, self.end)
+            self.emit("OP", pos, pos, "^")
+            digits = m.group().translate(_SUPERSCRIPT_DIGITS)
+            self.out.append(_Tok("NUM", m.group(), pos, m.end(),
+                                 Fraction(int(digits)) if len(digits) <= 7 else None,
                                  self.math, False, False))
+            self.pos = m.end()
         elif c in "([{":
             self.emit("OPEN", pos, end, c)
         elif c in ")]}":
@@ -1436,6 +1454,31 @@ def _stated_step(scan: _Scan, side: _Side, tree: tuple) -> Fraction | None:
     return None
 
 
+def _magnitude_shift(scan: _Scan, side: _Side, target: _Side) -> int:
+    """The stated number's magnitude when the side has none of its own (its numbers are
+    then in the stated unit, as in "67 + 8.4 + 235 = 310.4M"), else 0."""
+    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    if num is None or not num.shift:
+        return 0
+    mine = [t for t in scan.toks[side.start:side.end] if t.kind == "NUM"]
+    return 0 if any(t.shift for t in mine) else num.shift
+
+
+_BYTE_UNITS = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
+               "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
+               "TiB": (2**40,)}
+
+
+def _byte_units(scan: _Scan, i: int) -> tuple[int, ...]:
+    """The sizes in bytes that a unit written as token ``i`` (after a number) may mean
+    ("GB": 10^9, or 2^30 as many write it); () when it is no byte unit."""
+    if i >= len(scan.toks):
+        return ()
+    tok = scan.toks[i]
+    word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
+    return _BYTE_UNITS.get(word, ()) if tok.kind == "LABEL" else ()
+
+
 def _approximate_step(stated: Fraction) -> Fraction:
     """The precision of a whole number stated with ≈: its trailing zeros ("≈ 7,000": 1,000)."""
     n, step = abs(stated.numerator), 1
@@ -1500,7 +1543,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason, any_value = "", False
+    reason, any_value, scale, unit = "", False, 0, 1
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
@@ -1529,6 +1572,23 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
             verdict = "ok" if computed == stated else "wrong"
             if precision is not None and 2 * abs(difference) <= precision:
                 verdict = "ok"
+            shift = _magnitude_shift(scan, side, target)
+            if verdict == "wrong" and shift:
+                in_unit = stated - computed * 10**shift
+                if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
+                    verdict, difference, scale = "ok", in_unit, shift
+            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision; the
+            # side's own numbers may carry a byte unit too ("65 KB × 100,000 = 6.5 GB")
+            mine = next((u for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                         and (u := _byte_units(scan, i + 1))), (1,))
+            for factor in _byte_units(scan, target.end) if verdict == "wrong" else ():
+                for own in mine:
+                    in_bytes = stated * factor - computed * own
+                    if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
+                        verdict, difference, unit = "ok", in_bytes, factor
+                        break
+                if verdict == "ok":
+                    break
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -1547,6 +1607,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         precision=precision,
         approximate=approximate,
         holds_for_any=any_value,
+        scale=scale,
+        unit=unit,
     )
 
 
