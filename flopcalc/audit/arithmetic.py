@@ -349,6 +349,8 @@ _SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS + "\u207b", "0123456789-")
 _SUPERSCRIPT_RUN = re.compile("\u207b?[" + _SUPERSCRIPTS + "]+")
 _COMPOUND_WORD = re.compile(r"[A-Za-z]{2,}")
+_LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          + "".join(map(chr, range(0x391, 0x3aa))) + "".join(map(chr, range(0x3b1, 0x3ca))))
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
@@ -518,7 +520,7 @@ class _Lexer:
         gap = prev_end < start
         fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
         self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, spaced=self.first or gap, fresh=fresh))
+                             value, self.math, self.first or gap, fresh))
         self.pos, self.first, self.prefix = max(self.pos, end), False, None
 
     def run(self) -> None:
@@ -535,7 +537,7 @@ class _Lexer:
                 self.number()
             elif c == "\\":
                 self.command()
-            elif _LETTERS.match(c):
+            elif c in _LETTER_CHARS:
                 self.word()
             else:
                 self.symbol(c)
@@ -683,7 +685,7 @@ class _Lexer:
     def identifier(self, pos: int, base: str, end: int) -> None:
         """A name with its subscripts (d_{model}, ffn_hidden_size), or a label word."""
         text, name = self.text, base
-        while True:
+        while text[end:end + 1] in ("_", "\\"):  # a subscript may follow
             j = end + (2 if text.startswith("\\_", end) else 1)
             if not (text.startswith("_", end) or text.startswith("\\_", end)) or j > self.end:
                 break
