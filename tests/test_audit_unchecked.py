@@ -53,3 +53,18 @@ def test_exact_values_print_as_decimals():
     (row,) = audit_tables(audit)[0].rows
     assert row[3] == "≈ 7.9239" and audit.equations[0].verdict == "ok"
     assert "/" not in str(row[5])                       # the difference too
+
+
+def test_the_json_carries_how_each_equation_was_compared():
+    import json
+
+    from flopcalc.audit.report import audit_json
+
+    doc = json.loads(json.dumps(audit_json(audit_text(
+        "2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.07 GB\n$2 L = 256$ where $L = 128$\n"))))
+    size, later = doc["arithmetic"]
+    assert (size["verdict"], size["precision"], size["unit"], size["unit_name"]) == (
+        "ok", "1/100", 10**9, "GB")
+    assert later["verdict"] == "ok" and later["defined_later"] == ["L"]
+    assert doc["summary"]["nothing_checked"] is None
+    assert audit_json(audit_text(PROSE))["summary"]["nothing_checked"].startswith("nothing")

@@ -98,9 +98,11 @@ class Equation:
     # "67 + 8.4 = 75.4M": a side with no magnitude, read in the unit of the stated one (10^6);
     # then ``computed`` is in that unit and ``difference`` is stated - computed x 10^scale
     scale: int = 0
-    # "= 1.07 GB" of a count of bytes: the stated number's unit in bytes (10^9 or 2^30) when
-    # the side is a count of bytes; then ``difference`` is stated x unit - computed
+    # "= 1.07 GB" of a count of bytes, "≈ 21 days" of seconds: the stated number's unit in
+    # bytes (10^9 or 2^30) or seconds (86,400) when the side counts those (or the same unit
+    # a bigger or smaller size); then ``difference`` is stated x unit - the side in that base
     unit: int = 1
+    unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
 
 
@@ -1466,19 +1468,27 @@ def _magnitude_shift(scan: _Scan, side: _Side, target: _Side) -> int:
     return 0 if any(t.shift for t in mine) else num.shift
 
 
-_BYTE_UNITS = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
+_UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
-               "TiB": (2**40,)}
+               "TiB": (2**40,), "bytes": (1,), "seconds": (1,), "second": (1,), "sec": (1,),
+               "minutes": (60,), "minute": (60,), "min": (60,), "hours": (3600,),
+               "hour": (3600,), "days": (86400,), "day": (86400,), "weeks": (604800,),
+               "week": (604800,)}
+_SECONDS = {"seconds", "second", "sec", "minutes", "minute", "min", "hours", "hour", "days",
+            "day", "weeks", "week"}
 
 
-def _byte_units(scan: _Scan, i: int) -> tuple[int, ...]:
-    """The sizes in bytes that a unit written as token ``i`` (after a number) may mean
-    ("GB": 10^9, or 2^30 as many write it); () when it is no byte unit."""
-    if i >= len(scan.toks):
-        return ()
+def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
+    """The kind ("bytes", "seconds") of the unit written as token ``i`` (after a number),
+    and the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30 as many write
+    it; "days": 86,400), and the unit as written; ("", (), "") when it is neither."""
+    if i >= len(scan.toks) or scan.toks[i].kind != "LABEL":
+        return "", (), ""
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
-    return _BYTE_UNITS.get(word, ()) if tok.kind == "LABEL" else ()
+    if word not in _UNIT_SIZES:
+        return "", (), ""
+    return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
 
 
 def _approximate_step(stated: Fraction) -> Fraction:
@@ -1545,7 +1555,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason, any_value, scale, unit = "", False, 0, 1
+    reason, any_value, scale, unit, unit_name = "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
@@ -1579,15 +1589,17 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
                 in_unit = stated - computed * 10**shift
                 if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
                     verdict, difference, scale = "ok", in_unit, shift
-            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision; the
-            # side's own numbers may carry a byte unit too ("65 KB × 100,000 = 6.5 GB")
-            mine = next((u for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
-                         and (u := _byte_units(scan, i + 1))), (1,))
-            for factor in _byte_units(scan, target.end) if verdict == "wrong" else ():
+            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision, and
+            # "≈ 21 days" of a count of seconds; the side's own numbers may carry a unit of
+            # the same kind ("65 KB × 100,000 = 6.5 GB")
+            kind, factors, name = _unit(scan, target.end)
+            mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                         and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
+            for factor in factors if verdict == "wrong" else ():
                 for own in mine:
                     in_bytes = stated * factor - computed * own
                     if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
-                        verdict, difference, unit = "ok", in_bytes, factor
+                        verdict, difference, unit, unit_name = "ok", in_bytes, factor, name
                         break
                 if verdict == "ok":
                     break
@@ -1611,6 +1623,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         holds_for_any=any_value,
         scale=scale,
         unit=unit,
+        unit_name=unit_name,
     )
 
 
