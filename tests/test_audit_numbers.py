@@ -219,3 +219,13 @@ def test_durations_in_seconds_against_minutes_hours_days_weeks():
     assert find_equations("3.15e23 / (1024 × 312e12 × 0.57) ≈ 25 days")[0].verdict == "wrong"
     assert find_equations("3,600 × 24 = 1 day")[0].unit == 86400
     assert found("20 days × 24 = 480 hours") == [("20 days × 24", 480, "ok")]
+
+
+def test_one_letter_symbols_written_apart_in_prose_multiply():
+    text = "N = 175B\nD = 300B\n6 N D = 3.15e23\n"
+    assert 6 * 175 * 300 * 10**18 == 315 * 10**21
+    assert found(text) == [("6 N D", 315 * 10**21, "ok")]
+    # "6 N = ..." is a product, not a second definition of N
+    assert [b.name for b in find_bindings("N = 175B\n6 N = 1.05T\n")] == ["N"]
+    assert found("N = 175B\n6 N = 1.05T\n")[0][2] == "ok"
+    assert found("See figure 3 B: 2 x 3 = 6") == [("2 x 3", 6, "ok")]

@@ -949,8 +949,7 @@ class _Scan:
 
     def _joins(self, a: _Tok, b: _Tok) -> bool:
         if a.kind in _OPERAND_END and b.kind in _OPERAND_START:  # only an implicit product
-            return not b.fresh and (b.kind in ("OPEN", "FRAC")
-                                    or (b.kind == "IDENT" and (b.math or not b.spaced)))
+            return not b.fresh and (b.kind in ("OPEN", "FRAC") or _multiplies(a, b))
         if a.kind in ("OP", "OPEN", "FRAC") and b.kind == "OP":
             return b.text in "+-"  # a sign
         return not (a.kind == "OP" and b.kind == "CLOSE")
@@ -1113,7 +1112,8 @@ class _Parser:
             return False
         if tok.kind in ("OPEN", "FRAC"):
             return True
-        return tok.kind == "IDENT" and (tok.math or not tok.spaced)
+        return _multiplies(self.prev, tok)
+
 
     def _unary(self) -> tuple:
         tok = self._peek()[0]
@@ -1158,6 +1158,17 @@ class _Parser:
             self._take()
             return ("div", self._nest(self._atom), self._nest(self._atom))
         raise _ParseError(f"unexpected {tok.kind}")
+
+
+def _multiplies(before: _Tok, tok: _Tok) -> bool:
+    """Whether the symbol ``tok`` multiplies the operand ``before`` it: in math or glued
+    ("2L", "h d"), and in prose a one-letter symbol after a number or another ("6 N D")."""
+    if tok.kind != "IDENT":
+        return False
+    if tok.math or not tok.spaced:
+        return True
+    return len(tok.text) == 1 and (before.kind == "NUM" or (before.kind == "IDENT"
+                                                             and len(before.text) == 1))
 
 
 def _combine(operands, names: dict[str, str]) -> tuple:
