@@ -306,7 +306,7 @@ class _Tok:
     spaced: bool = True  # something (whitespace, a region edge) right before it
     fresh: bool = False  # a line break or a math delimiter right before it
     grouped: Fraction | None = None  # NUM "12 000": digit groups split by spaces (value None)
-    step: Fraction | None = None  # NUM written rounded ("124M", "7.92", "1e9"): its last digit's unit
+    step: Fraction | None = None  # NUM written rounded ("124M", "7.92"): its last digit's unit
     shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
 
@@ -352,7 +352,8 @@ _SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS + "\u207b", "0123456789-")
 _SUPERSCRIPT_RUN = re.compile("\u207b?[" + _SUPERSCRIPTS + "]+")
 _COMPOUND_WORD = re.compile(r"[A-Za-z]{2,}")
 _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          + "".join(map(chr, range(0x391, 0x3aa))) + "".join(map(chr, range(0x3b1, 0x3ca))))
+                          + "".join(map(chr, range(0x391, 0x3aa)))
+                          + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
@@ -585,7 +586,9 @@ class _Lexer:
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
         rounded = shift or decimals or exponent
-        step = Fraction(10) ** (power + shift) if rounded and abs(power + shift) <= MAX_EXPONENT else None
+        step = None
+        if rounded and abs(power + shift) <= MAX_EXPONENT:
+            step = Fraction(10) ** (power + shift)
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value)
@@ -732,9 +735,11 @@ class _Lexer:
             if not self.math and before.isspace() != after.isspace():
                 # *emphasis* / **bold** marker; but "25 *3* 102,400" is a product whose "*"
                 # Markdown took for emphasis
-                times = end - pos == 1 and (self.emphasis_opens_factor(pos, after)
-                                            if before.isspace() else
-                                            before in _DIGITS and _NEXT_FACTOR.match(text, end, self.end))
+                if before.isspace():
+                    times = self.emphasis_opens_factor(pos, after)
+                else:
+                    times = before in _DIGITS and _NEXT_FACTOR.match(text, end, self.end)
+                times = end - pos == 1 and bool(times)
                 self.emit("OP" if times else "LABEL", pos, end, "*" if times else text[pos:end])
             elif end - pos == 1:
                 self.emit("OP", pos, end, "*")
