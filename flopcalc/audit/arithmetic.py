@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
+    "REASONS",
     "Binding",
     "Equation",
     "Expression",
@@ -49,6 +50,7 @@ __all__ = [
     "find_equations",
     "find_shape_equalities",
     "parse_expression",
+    "reason_text",
     "solve",
 ]
 
@@ -90,6 +92,7 @@ class Equation:
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
     reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
+    reason_code: str = ""  # the same as data: a key of REASONS ("division-by-zero", ...)
     # The stated number compared at its written precision ("124M", "7.92", "≈ 21"): 'ok' when
     # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
     precision: Fraction | None = None
@@ -813,8 +816,33 @@ class _ParseError(Exception):
     pass
 
 
+# Why an equation cannot be evaluated: Equation.reason_code, and the one place its English
+# is written from the facts of the case.
+REASONS = {
+    "grouped-digits": "“{text}” has its digit groups split by spaces: one number or several? "
+                      "(write {joined:,} or {value})",
+    "stated-grouped-digits": "the stated “{text}” has its digit groups split by spaces: one "
+                             "number or several? (write {joined:,} or {value})",
+    "number-too-long": f"a number of more than {MAX_DIGITS:,} digits",
+    "division-by-zero": "division by zero",
+    "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
+    "unknown-exponent": "an exponent with an unknown",
+    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
+    "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
+    "degree": f"a polynomial of degree above {MAX_DEGREE}",
+    "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
+}
+
+
+def reason_text(code: str, **facts) -> str:
+    """The English of a reason code (``REASONS``) with the facts of the case."""
+    return REASONS[code].format(**facts)
+
+
 class _Unevaluable(Exception):
-    pass
+    def __init__(self, code: str, **facts):
+        super().__init__(reason_text(code, **facts))
+        self.code = code
 
 
 _OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC")
@@ -1206,10 +1234,9 @@ def _evaluate(tree: tuple, leaf):
     if kind in ("num", "sym"):
         return leaf(tree)
     if kind == "grouped":
-        raise _Unevaluable(f"“{tree[2]}” has its digit groups split by spaces: one number "
-                           f"or several? (write {int(tree[1]):,} or {tree[1]})")
+        raise _Unevaluable("grouped-digits", text=tree[2], joined=int(tree[1]), value=tree[1])
     if kind == "big":
-        raise _Unevaluable(f"a number of more than {MAX_DIGITS:,} digits")
+        raise _Unevaluable("number-too-long")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
@@ -1225,7 +1252,7 @@ def _evaluate(tree: tuple, leaf):
         else:
             result = _power(a, b)
     except ZeroDivisionError:
-        raise _Unevaluable("division by zero") from None
+        raise _Unevaluable("division-by-zero") from None
     if isinstance(result, Fraction):
         _check_size(result)
     return result
@@ -1240,27 +1267,24 @@ def _small(value: Fraction) -> bool:
     return max(value.numerator.bit_length(), value.denominator.bit_length()) <= MAX_BITS
 
 
-_TOO_LARGE = f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)"
-
-
 def _check_size(value: Fraction) -> None:
     if not _small(value):
-        raise _Unevaluable(_TOO_LARGE)
+        raise _Unevaluable("too-large")
 
 
 def _power(base, exponent):
     n = exponent if isinstance(exponent, Fraction) else exponent.constant()
     if n is None:
-        raise _Unevaluable("an exponent with an unknown")
+        raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
-        raise _Unevaluable(f"the exponent {n} is not a whole number (no exact value)")
+        raise _Unevaluable("fractional-exponent", exponent=n)
     if abs(n) > MAX_EXPONENT:
-        raise _Unevaluable(f"an exponent beyond ±{MAX_EXPONENT:,}")
+        raise _Unevaluable("exponent-too-large")
     n = int(n)
     if isinstance(base, Fraction):
         bits = max(base.numerator.bit_length(), base.denominator.bit_length())
         if bits > 1 and (bits - 1) * abs(n) > MAX_BITS:  # refuse before computing
-            raise _Unevaluable(_TOO_LARGE)
+            raise _Unevaluable("too-large")
         return base**n
     return base.power(n)
 
@@ -1571,20 +1595,19 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason, any_value, scale, unit, unit_name = "", False, 0, 1, ""
+    reason, code, any_value, scale, unit, unit_name = "", "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
         precision = _approximate_step(stated)
     if side.kind == "long":
-        verdict = "cannot evaluate"
-        reason = f"an expression longer than {WINDOW} tokens, more than the parser reads"
+        verdict, code = "cannot evaluate", "too-long"
+        reason = reason_text(code)
     elif target.kind == "grouped":
-        verdict = "cannot evaluate"
+        verdict, code = "cannot evaluate", "stated-grouped-digits"
         source = scan.text[scan.toks[target.start].start:scan.toks[target.end - 1].end]
-        reason = (f"the stated “{source.strip()}” has its digit groups split by spaces: one "
-                  f"number or several? (write {int(stated):,} or {stated})")
+        reason = reason_text(code, text=source.strip(), joined=int(stated), value=stated)
     elif unknowns:
         verdict = "unknown"
         if len(unknowns) == 1:
@@ -1594,7 +1617,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         try:
             computed = _value(side.tree, env)
         except _Unevaluable as e:
-            verdict, reason = "cannot evaluate", str(e)
+            verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
             difference = stated - computed
             verdict = "ok" if computed == stated else "wrong"
@@ -1634,6 +1657,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         bindings=used,
         span=(start, end),
         reason=reason,
+        reason_code=code,
         precision=precision,
         approximate=approximate,
         holds_for_any=any_value,

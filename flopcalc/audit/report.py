@@ -384,6 +384,7 @@ def audit_json(result: AuditResult) -> dict:
              "computed": json_value(e.computed), "unknowns": list(e.unknowns),
              "solution": json_value(e.solution), "verdict": e.verdict,
              "difference": json_value(e.difference), "reason": e.reason or None,
+             "reason_code": e.reason_code or None,
              "precision": json_value(e.precision), "approximate": e.approximate,
              "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
              "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
