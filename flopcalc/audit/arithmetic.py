@@ -758,7 +758,8 @@ class _Lexer:
             self.emit("OP", pos, end, "^")
         elif c in _VULGAR:  # ½
             self.emit("NUM", pos, end, c, _VULGAR[c])
-        elif c in _SUPERSCRIPTS or (c == "\u207b" and text[end:end + 1] in _SUPERSCRIPTS):
+        elif c in _SUPERSCRIPTS or (c == "\u207b" and end < self.end
+                                    and text[end] in _SUPERSCRIPTS):
             # 128² is 128^2, 10⁻¹² is 10^(-12)
             m = _SUPERSCRIPT_RUN.match(text, pos, self.end)
             self.emit("OP", pos, pos, "^")
