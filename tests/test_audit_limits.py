@@ -3,6 +3,7 @@ line (FlopcalcError, exit 2 from the CLI), and no input raises anything else."""
 
 from __future__ import annotations
 
+import json
 import string
 
 import pytest
@@ -13,7 +14,7 @@ from cli_helpers import invoke, one_line_error
 from flopcalc.audit.arithmetic import (WINDOW, ExpressionError, evaluate, find_bindings,
                                        find_equations, find_shape_equalities, parse_expression)
 from flopcalc.audit.claims import MAX_TOML_NESTING, parse_claims
-from flopcalc.audit.report import audit_text
+from flopcalc.audit.report import audit_json, audit_tables, audit_text
 from flopcalc.config import FlopcalcError
 
 FUZZ = settings(max_examples=120, deadline=None)
@@ -93,6 +94,21 @@ def test_random_expressions_raise_only_expression_errors(text):
         evaluate(parse_expression(text), {})
     except ExpressionError:
         pass
+
+
+WRITE_UP_PIECES = ["1", "12", "124M", "3.3 billion", "1.2 T", "8k", "≈", "~", "= ~", r"\approx",
+                   r"\sim", "GB", "GiB", "days", "KB", "½", "10⁹", "⁻", "²", "*3*", "25 ",
+                   "(K and V)", "GPT-2", "-token", "```\n", "~~~\n", "\n\n", "$", "$$", "=",
+                   "×", "x", " ", "\n", "N", "d", "(", ")", "+", "-", "/", "%", "e9", ".5",
+                   r"\frac{", "}{", "}", r"\text{GB}", "hours"]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(WRITE_UP_PIECES), max_size=40).map("".join))
+def test_random_write_ups_raise_nothing(text):
+    result = audit_text(text)
+    audit_tables(result)
+    json.dumps(audit_json(result))
 
 
 @FUZZ

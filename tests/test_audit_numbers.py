@@ -208,3 +208,24 @@ def test_a_hyphen_after_a_number_in_a_compound_word_is_no_minus():
     (e,) = find_equations("At that rate a 100K-token context takes 65 KB × 100,000 = 6.5 GB.")
     assert e.expression == "65 KB × 100,000" and e.verdict == "ok"
     assert found("n-1 = 3")[0][2] == "unknown" and found("3-1 = 2")[0][2] == "ok"
+
+
+def test_durations_in_seconds_against_minutes_hours_days_weeks():
+    # 6ND for GPT-3 over 1,024 GPUs at 312 TFLOP/s and 57% utilisation
+    seconds = Fraction(315 * 10**21, 1024 * 312 * 10**12) / Fraction(57, 100)
+    assert round(seconds / 86400) == 20
+    (e,) = find_equations("3.15e23 / (1024 × 312e12 × 0.57) ≈ 20 days")
+    assert e.verdict == "ok" and e.unit == 86400 and e.computed == seconds
+    assert find_equations("3.15e23 / (1024 × 312e12 × 0.57) ≈ 25 days")[0].verdict == "wrong"
+    assert find_equations("3,600 × 24 = 1 day")[0].unit == 86400
+    assert found("20 days × 24 = 480 hours") == [("20 days × 24", 480, "ok")]
+
+
+def test_one_letter_symbols_written_apart_in_prose_multiply():
+    text = "N = 175B\nD = 300B\n6 N D = 3.15e23\n"
+    assert 6 * 175 * 300 * 10**18 == 315 * 10**21
+    assert found(text) == [("6 N D", 315 * 10**21, "ok")]
+    # "6 N = ..." is a product, not a second definition of N
+    assert [b.name for b in find_bindings("N = 175B\n6 N = 1.05T\n")] == ["N"]
+    assert found("N = 175B\n6 N = 1.05T\n")[0][2] == "ok"
+    assert found("See figure 3 B: 2 x 3 = 6") == [("2 x 3", 6, "ok")]

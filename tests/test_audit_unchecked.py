@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import pytest
+
 from cli_helpers import invoke
 from flopcalc.audit.report import audit_tables, audit_text, decimal_text, run_audit
 
@@ -53,3 +55,34 @@ def test_exact_values_print_as_decimals():
     (row,) = audit_tables(audit)[0].rows
     assert row[3] == "≈ 7.9239" and audit.equations[0].verdict == "ok"
     assert "/" not in str(row[5])                       # the difference too
+
+
+def test_the_json_carries_how_each_equation_was_compared():
+    import json
+
+    from flopcalc.audit.report import audit_json
+
+    doc = json.loads(json.dumps(audit_json(audit_text(
+        "2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.07 GB\n$2 L = 256$ where $L = 128$\n"))))
+    size, later = doc["arithmetic"]
+    assert (size["verdict"], size["precision"], size["unit"], size["unit_name"]) == (
+        "ok", "1/100", 10**9, "GB")
+    assert later["verdict"] == "ok" and later["defined_later"] == ["L"]
+    assert doc["summary"]["nothing_checked"] is None
+    assert audit_json(audit_text(PROSE))["summary"]["nothing_checked"].startswith("nothing")
+
+
+@pytest.mark.parametrize("text, code", [
+    ("$2 / 0 = 1$", "division-by-zero"),
+    ("12 × 1 000 = 12,000", "grouped-digits"),
+    ("12 × 1,000 = 12 000", "stated-grouped-digits"),
+    ("$2^{1/2} = 1$", "fractional-exponent"),
+    ("$3^{99999} = 1$", "exponent-too-large"),
+    ("$" + " + ".join(["1"] * 300) + " = 300$", "too-long"),
+])
+def test_why_an_equation_cannot_be_evaluated_is_a_code(text, code):
+    from flopcalc.audit.arithmetic import REASONS, find_equations
+
+    (e,) = find_equations(text)
+    assert e.verdict == "cannot evaluate" and e.reason_code == code and code in REASONS
+    assert e.reason                                  # its English, written from the code

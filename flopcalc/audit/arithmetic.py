@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
+    "REASONS",
     "Binding",
     "Equation",
     "Expression",
@@ -49,6 +50,7 @@ __all__ = [
     "find_equations",
     "find_shape_equalities",
     "parse_expression",
+    "reason_text",
     "solve",
 ]
 
@@ -90,6 +92,7 @@ class Equation:
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
     reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
+    reason_code: str = ""  # the same as data: a key of REASONS ("division-by-zero", ...)
     # The stated number compared at its written precision ("124M", "7.92", "≈ 21"): 'ok' when
     # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
     precision: Fraction | None = None
@@ -98,9 +101,11 @@ class Equation:
     # "67 + 8.4 = 75.4M": a side with no magnitude, read in the unit of the stated one (10^6);
     # then ``computed`` is in that unit and ``difference`` is stated - computed x 10^scale
     scale: int = 0
-    # "= 1.07 GB" of a count of bytes: the stated number's unit in bytes (10^9 or 2^30) when
-    # the side is a count of bytes; then ``difference`` is stated x unit - computed
+    # "= 1.07 GB" of a count of bytes, "≈ 21 days" of seconds: the stated number's unit in
+    # bytes (10^9 or 2^30) or seconds (86,400) when the side counts those (or the same unit
+    # a bigger or smaller size); then ``difference`` is stated x unit - the side in that base
     unit: int = 1
+    unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
 
 
@@ -304,7 +309,7 @@ class _Tok:
     spaced: bool = True  # something (whitespace, a region edge) right before it
     fresh: bool = False  # a line break or a math delimiter right before it
     grouped: Fraction | None = None  # NUM "12 000": digit groups split by spaces (value None)
-    step: Fraction | None = None  # NUM written rounded ("124M", "7.92", "1e9"): its last digit's unit
+    step: Fraction | None = None  # NUM written rounded ("124M", "7.92"): its last digit's unit
     shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
 
@@ -349,6 +354,9 @@ _SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
 _SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS + "\u207b", "0123456789-")
 _SUPERSCRIPT_RUN = re.compile("\u207b?[" + _SUPERSCRIPTS + "]+")
 _COMPOUND_WORD = re.compile(r"[A-Za-z]{2,}")
+_LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          + "".join(map(chr, range(0x391, 0x3aa)))
+                          + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
@@ -518,7 +526,7 @@ class _Lexer:
         gap = prev_end < start
         fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
         self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, spaced=self.first or gap, fresh=fresh))
+                             value, self.math, self.first or gap, fresh))
         self.pos, self.first, self.prefix = max(self.pos, end), False, None
 
     def run(self) -> None:
@@ -535,7 +543,7 @@ class _Lexer:
                 self.number()
             elif c == "\\":
                 self.command()
-            elif _LETTERS.match(c):
+            elif c in _LETTER_CHARS:
                 self.word()
             else:
                 self.symbol(c)
@@ -581,7 +589,9 @@ class _Lexer:
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
         rounded = shift or decimals or exponent
-        step = Fraction(10) ** (power + shift) if rounded and abs(power + shift) <= MAX_EXPONENT else None
+        step = None
+        if rounded and abs(power + shift) <= MAX_EXPONENT:
+            step = Fraction(10) ** (power + shift)
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value)
@@ -683,7 +693,7 @@ class _Lexer:
     def identifier(self, pos: int, base: str, end: int) -> None:
         """A name with its subscripts (d_{model}, ffn_hidden_size), or a label word."""
         text, name = self.text, base
-        while True:
+        while text[end:end + 1] in ("_", "\\"):  # a subscript may follow
             j = end + (2 if text.startswith("\\_", end) else 1)
             if not (text.startswith("_", end) or text.startswith("\\_", end)) or j > self.end:
                 break
@@ -728,9 +738,11 @@ class _Lexer:
             if not self.math and before.isspace() != after.isspace():
                 # *emphasis* / **bold** marker; but "25 *3* 102,400" is a product whose "*"
                 # Markdown took for emphasis
-                times = end - pos == 1 and (self.emphasis_opens_factor(pos, after)
-                                            if before.isspace() else
-                                            before in _DIGITS and _NEXT_FACTOR.match(text, end, self.end))
+                if before.isspace():
+                    times = self.emphasis_opens_factor(pos, after)
+                else:
+                    times = before in _DIGITS and _NEXT_FACTOR.match(text, end, self.end)
+                times = end - pos == 1 and bool(times)
                 self.emit("OP" if times else "LABEL", pos, end, "*" if times else text[pos:end])
             elif end - pos == 1:
                 self.emit("OP", pos, end, "*")
@@ -746,7 +758,8 @@ class _Lexer:
             self.emit("OP", pos, end, "^")
         elif c in _VULGAR:  # ½
             self.emit("NUM", pos, end, c, _VULGAR[c])
-        elif c in _SUPERSCRIPTS or (c == "\u207b" and text[end:end + 1] in _SUPERSCRIPTS):
+        elif c in _SUPERSCRIPTS or (c == "\u207b" and end < self.end
+                                    and text[end] in _SUPERSCRIPTS):
             # 128² is 128^2, 10⁻¹² is 10^(-12)
             m = _SUPERSCRIPT_RUN.match(text, pos, self.end)
             self.emit("OP", pos, pos, "^")
@@ -804,8 +817,33 @@ class _ParseError(Exception):
     pass
 
 
+# Why an equation cannot be evaluated: Equation.reason_code, and the one place its English
+# is written from the facts of the case.
+REASONS = {
+    "grouped-digits": "“{text}” has its digit groups split by spaces: one number or several? "
+                      "(write {joined:,} or {value})",
+    "stated-grouped-digits": "the stated “{text}” has its digit groups split by spaces: one "
+                             "number or several? (write {joined:,} or {value})",
+    "number-too-long": f"a number of more than {MAX_DIGITS:,} digits",
+    "division-by-zero": "division by zero",
+    "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
+    "unknown-exponent": "an exponent with an unknown",
+    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
+    "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
+    "degree": f"a polynomial of degree above {MAX_DEGREE}",
+    "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
+}
+
+
+def reason_text(code: str, **facts) -> str:
+    """The English of a reason code (``REASONS``) with the facts of the case."""
+    return REASONS[code].format(**facts)
+
+
 class _Unevaluable(Exception):
-    pass
+    def __init__(self, code: str, **facts):
+        super().__init__(reason_text(code, **facts))
+        self.code = code
 
 
 _OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC")
@@ -945,8 +983,7 @@ class _Scan:
 
     def _joins(self, a: _Tok, b: _Tok) -> bool:
         if a.kind in _OPERAND_END and b.kind in _OPERAND_START:  # only an implicit product
-            return not b.fresh and (b.kind in ("OPEN", "FRAC")
-                                    or (b.kind == "IDENT" and (b.math or not b.spaced)))
+            return not b.fresh and (b.kind in ("OPEN", "FRAC") or _multiplies(a, b))
         if a.kind in ("OP", "OPEN", "FRAC") and b.kind == "OP":
             return b.text in "+-"  # a sign
         return not (a.kind == "OP" and b.kind == "CLOSE")
@@ -1109,7 +1146,8 @@ class _Parser:
             return False
         if tok.kind in ("OPEN", "FRAC"):
             return True
-        return tok.kind == "IDENT" and (tok.math or not tok.spaced)
+        return _multiplies(self.prev, tok)
+
 
     def _unary(self) -> tuple:
         tok = self._peek()[0]
@@ -1156,6 +1194,17 @@ class _Parser:
         raise _ParseError(f"unexpected {tok.kind}")
 
 
+def _multiplies(before: _Tok, tok: _Tok) -> bool:
+    """Whether the symbol ``tok`` multiplies the operand ``before`` it: in math or glued
+    ("2L", "h d"), and in prose a one-letter symbol after a number or another ("6 N D")."""
+    if tok.kind != "IDENT":
+        return False
+    if tok.math or not tok.spaced:
+        return True
+    return len(tok.text) == 1 and (before.kind == "NUM" or (before.kind == "IDENT"
+                                                             and len(before.text) == 1))
+
+
 def _combine(operands, names: dict[str, str]) -> tuple:
     """The left-associative tree of a sum's or a product's operands: a - b + c is (a - b) + c."""
     tree = None
@@ -1186,10 +1235,9 @@ def _evaluate(tree: tuple, leaf):
     if kind in ("num", "sym"):
         return leaf(tree)
     if kind == "grouped":
-        raise _Unevaluable(f"“{tree[2]}” has its digit groups split by spaces: one number "
-                           f"or several? (write {int(tree[1]):,} or {tree[1]})")
+        raise _Unevaluable("grouped-digits", text=tree[2], joined=int(tree[1]), value=tree[1])
     if kind == "big":
-        raise _Unevaluable(f"a number of more than {MAX_DIGITS:,} digits")
+        raise _Unevaluable("number-too-long")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
@@ -1205,7 +1253,7 @@ def _evaluate(tree: tuple, leaf):
         else:
             result = _power(a, b)
     except ZeroDivisionError:
-        raise _Unevaluable("division by zero") from None
+        raise _Unevaluable("division-by-zero") from None
     if isinstance(result, Fraction):
         _check_size(result)
     return result
@@ -1220,27 +1268,24 @@ def _small(value: Fraction) -> bool:
     return max(value.numerator.bit_length(), value.denominator.bit_length()) <= MAX_BITS
 
 
-_TOO_LARGE = f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)"
-
-
 def _check_size(value: Fraction) -> None:
     if not _small(value):
-        raise _Unevaluable(_TOO_LARGE)
+        raise _Unevaluable("too-large")
 
 
 def _power(base, exponent):
     n = exponent if isinstance(exponent, Fraction) else exponent.constant()
     if n is None:
-        raise _Unevaluable("an exponent with an unknown")
+        raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
-        raise _Unevaluable(f"the exponent {n} is not a whole number (no exact value)")
+        raise _Unevaluable("fractional-exponent", exponent=n)
     if abs(n) > MAX_EXPONENT:
-        raise _Unevaluable(f"an exponent beyond ±{MAX_EXPONENT:,}")
+        raise _Unevaluable("exponent-too-large")
     n = int(n)
     if isinstance(base, Fraction):
         bits = max(base.numerator.bit_length(), base.denominator.bit_length())
         if bits > 1 and (bits - 1) * abs(n) > MAX_BITS:  # refuse before computing
-            raise _Unevaluable(_TOO_LARGE)
+            raise _Unevaluable("too-large")
         return base**n
     return base.power(n)
 
@@ -1464,19 +1509,27 @@ def _magnitude_shift(scan: _Scan, side: _Side, target: _Side) -> int:
     return 0 if any(t.shift for t in mine) else num.shift
 
 
-_BYTE_UNITS = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
+_UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
-               "TiB": (2**40,)}
+               "TiB": (2**40,), "bytes": (1,), "seconds": (1,), "second": (1,), "sec": (1,),
+               "minutes": (60,), "minute": (60,), "min": (60,), "hours": (3600,),
+               "hour": (3600,), "days": (86400,), "day": (86400,), "weeks": (604800,),
+               "week": (604800,)}
+_SECONDS = {"seconds", "second", "sec", "minutes", "minute", "min", "hours", "hour", "days",
+            "day", "weeks", "week"}
 
 
-def _byte_units(scan: _Scan, i: int) -> tuple[int, ...]:
-    """The sizes in bytes that a unit written as token ``i`` (after a number) may mean
-    ("GB": 10^9, or 2^30 as many write it); () when it is no byte unit."""
-    if i >= len(scan.toks):
-        return ()
+def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
+    """The kind ("bytes", "seconds") of the unit written as token ``i`` (after a number),
+    and the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30 as many write
+    it; "days": 86,400), and the unit as written; ("", (), "") when it is neither."""
+    if i >= len(scan.toks) or scan.toks[i].kind != "LABEL":
+        return "", (), ""
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
-    return _BYTE_UNITS.get(word, ()) if tok.kind == "LABEL" else ()
+    if word not in _UNIT_SIZES:
+        return "", (), ""
+    return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
 
 
 def _approximate_step(stated: Fraction) -> Fraction:
@@ -1543,20 +1596,19 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason, any_value, scale, unit = "", False, 0, 1
+    reason, code, any_value, scale, unit, unit_name = "", "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
         precision = _approximate_step(stated)
     if side.kind == "long":
-        verdict = "cannot evaluate"
-        reason = f"an expression longer than {WINDOW} tokens, more than the parser reads"
+        verdict, code = "cannot evaluate", "too-long"
+        reason = reason_text(code)
     elif target.kind == "grouped":
-        verdict = "cannot evaluate"
+        verdict, code = "cannot evaluate", "stated-grouped-digits"
         source = scan.text[scan.toks[target.start].start:scan.toks[target.end - 1].end]
-        reason = (f"the stated “{source.strip()}” has its digit groups split by spaces: one "
-                  f"number or several? (write {int(stated):,} or {stated})")
+        reason = reason_text(code, text=source.strip(), joined=int(stated), value=stated)
     elif unknowns:
         verdict = "unknown"
         if len(unknowns) == 1:
@@ -1566,7 +1618,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         try:
             computed = _value(side.tree, env)
         except _Unevaluable as e:
-            verdict, reason = "cannot evaluate", str(e)
+            verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
             difference = stated - computed
             verdict = "ok" if computed == stated else "wrong"
@@ -1577,15 +1629,17 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
                 in_unit = stated - computed * 10**shift
                 if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
                     verdict, difference, scale = "ok", in_unit, shift
-            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision; the
-            # side's own numbers may carry a byte unit too ("65 KB × 100,000 = 6.5 GB")
-            mine = next((u for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
-                         and (u := _byte_units(scan, i + 1))), (1,))
-            for factor in _byte_units(scan, target.end) if verdict == "wrong" else ():
+            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision, and
+            # "≈ 21 days" of a count of seconds; the side's own numbers may carry a unit of
+            # the same kind ("65 KB × 100,000 = 6.5 GB")
+            kind, factors, name = _unit(scan, target.end)
+            mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                         and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
+            for factor in factors if verdict == "wrong" else ():
                 for own in mine:
                     in_bytes = stated * factor - computed * own
                     if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
-                        verdict, difference, unit = "ok", in_bytes, factor
+                        verdict, difference, unit, unit_name = "ok", in_bytes, factor, name
                         break
                 if verdict == "ok":
                     break
@@ -1604,11 +1658,13 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         bindings=used,
         span=(start, end),
         reason=reason,
+        reason_code=code,
         precision=precision,
         approximate=approximate,
         holds_for_any=any_value,
         scale=scale,
         unit=unit,
+        unit_name=unit_name,
     )
 
 

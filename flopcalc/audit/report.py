@@ -255,9 +255,11 @@ def unknown_text(e) -> str:
 
 def _equation_verdict(e) -> str:
     """The verdict, with the precision a rounded or approximate figure was compared at."""
-    if e.precision is None or e.verdict not in ("ok", "wrong"):
+    if e.verdict not in ("ok", "wrong"):
         return e.verdict
-    return f"{e.verdict} (to {decimal_text(e.precision)})"
+    how = [f"to {decimal_text(e.precision)}"] if e.precision is not None else []
+    how += [f"1 {e.unit_name} = {e.unit:,}"] if e.unit != 1 else []
+    return f"{e.verdict} ({'; '.join(how)})" if how else e.verdict
 
 
 def _quantity_cell(r: ClaimResult) -> str:
@@ -374,13 +376,18 @@ def audit_json(result: AuditResult) -> dict:
             "equations_wrong": None if result.equations is None else len(result.wrong_equations),
             "equations_unevaluable": (None if result.equations is None
                                       else len(result.unevaluable_equations)),
+            "nothing_checked": result.nothing_checked,
         },
         "claims": [r.as_dict() for r in result.claims],
         "arithmetic": None if result.equations is None else [
             {"line": e.line, "expression": e.expression, "stated": json_value(e.stated),
              "computed": json_value(e.computed), "unknowns": list(e.unknowns),
              "solution": json_value(e.solution), "verdict": e.verdict,
-             "difference": json_value(e.difference), "reason": e.reason or None}
+             "difference": json_value(e.difference), "reason": e.reason or None,
+             "reason_code": e.reason_code or None,
+             "precision": json_value(e.precision), "approximate": e.approximate,
+             "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
+             "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
             for e in result.equations],
         "warnings": list(result.warnings),
         "notes": list(result.notes),
