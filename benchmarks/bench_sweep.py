@@ -102,7 +102,7 @@ def main() -> None:
              f"<= {TARGET_MEMORY_GROWTH:g}x (flat)", f"{m4 / 2**20:.0f} -> {m6 / 2**20:.0f} MiB",
              m6 / m4 <= TARGET_MEMORY_GROWTH)
     for what, (wall_s, _, t) in (("CSV to a file", files["csv", 10**5]),
-                                 ("the default table on stdout", table)):
+                                 ("the table to stdout", table)):
         line(f"100,000 points, {what}, CPU s", f"{t:.2f}", f"< {TARGET_100K_S:g} s",
              f"{t / TARGET_100K_S:.2f}x the target; wall {wall_s:.2f} s", t < TARGET_100K_S)
     cliff = plain[2] / rich[2]

@@ -6,7 +6,7 @@ Run the benchmarks as scripts (``python benchmarks/bench_….py``): this file si
 
 from __future__ import annotations
 
-WIDTHS = (46, 14, 14, 44)
+WIDTHS = (48, 10, 20, 46)
 
 
 def header() -> None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
-from itertools import chain, islice
+from itertools import chain
 
 from .analysis import flop_report
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
@@ -556,10 +556,21 @@ def csv_chunks(result: SweepResult):
                        in zip(chunk, chunk_shares(chunk, plain=True))])
 
 
-def chunks(items, size: int = CHUNK):
-    """``items`` in lists of ``size`` (the last may be shorter)."""
-    items = iter(items)
-    while chunk := list(islice(items, size)):
+CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (1 MiB)
+
+
+def chunks(rows, size: int = CHUNK):
+    """``run``'s rows in lists of ``size``, or fewer when their totals (each row's largest
+    number) hold more than ``CHUNK_BITS`` bits together: 10,000 rows of 20,000-digit counts
+    would be gigabytes."""
+    chunk, bits = [], 0
+    for row in rows:
+        chunk.append(row)
+        bits += row[2].bit_length()
+        if len(chunk) == size or bits > CHUNK_BITS:
+            yield chunk
+            chunk, bits = [], 0
+    if chunk:
         yield chunk
 
 

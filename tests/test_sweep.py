@@ -435,6 +435,14 @@ def test_streamed_rows_equal_the_kept_rows_across_chunk_boundaries(monkeypatch):
                                     doc["rows"]] == [(list(v), f, t) for v, f, t in kept.rows]
 
 
+def test_chunks_hold_a_bounded_number_of_digits():
+    small = [((1,), (1,), 1)] * 25
+    assert [len(c) for c in sw.chunks(small, 10)] == [10, 10, 5]
+    huge = [((1,), (10**20000,), 10**20000)] * 1000          # 66,439 bits each
+    sizes = [len(c) for c in sw.chunks(huge, 10_000)]
+    assert sum(sizes) == 1000 and max(sizes) == sw.CHUNK_BITS // 66_439 + 1
+
+
 def test_cli_csv_and_json_stream_what_the_rows_are(tmp_path, monkeypatch):
     monkeypatch.setattr(sw, "CHUNK", 5)
     csv_text = invoke("sweep", *GRID, "--skip-invalid", "-f", "csv").stdout
