@@ -213,7 +213,8 @@ def mfu_table(report: MfuReport):
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
                      "flopcalc's counts: a training step (forward + backward), whole model, "
                      "matmuls only, 2 FLOPs per multiply-add; HFU adds the recomputed forward of "
-                     "the blocks. Framework rows: their own formulas (flopcalc frameworks).",
+                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). FLOPs per "
+                     "token: a step's over its B·L tokens, rounded half up where not whole.",
                      ESTIMATE],
               columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation"],
               align="llrrr", name="mfu")
@@ -292,7 +293,7 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
         columns=["quantity", "value", "≈"], align="lrr")
     infer_table.rows += [
         ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],
-        ["FLOPs per generated token", count(per_token), readable(count(per_token), "FLOP")],
+        ["FLOPs per generated token (rounded)", count(per_token), readable(count(per_token), "FLOP")],
         ["prefill time (roofline)", Num(time_text(i.prefill_seconds),
                                         str(approx_float(i.prefill_seconds))), ""],
         ["time per request batch (roofline)", Num(time_text(i.seconds),

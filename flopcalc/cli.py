@@ -472,6 +472,8 @@ def flops(
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
     format: FormatOpt = Format.table, output: Output = None,
+    total: Annotated[bool, typer.Option(
+        "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
 ) -> None:
     """FLOPs of one forward pass (or --mode), per operation, per block and in total.
 
@@ -482,6 +484,11 @@ def flops(
 
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
     report = flop_report(cfg, conv, Mode(mode.value, recompute, position, prompt, new_tokens))
+    if total:
+        if format != Format.table:
+            fail("--total prints one plain integer: drop --format, or --total")
+        write_output([f"{report.total}\n"], output)
+        return
     emit([flop_table(report)], flop_json(report), format, output)
 
 
@@ -657,8 +664,9 @@ def memory(
         "--elementwise/--matmul-only", help="Also list the elementwise ops (LayerNorm, "
         "softmax, GELU, adds …), which are memory-bound.")] = False,
     device: Annotated[Optional[str], typer.Option(
-        "--device", help="Spec-sheet peak and bandwidth: a100, h100, rtx4090, tpu-v4 "
-        "\\[default: a100].", show_default=False)] = None,
+        "--device", help="Spec-sheet peak and bandwidth: a100, h100, h100-pcie, h200, b200, "
+        "mi300x, l4, rtx4090, tpu-v4, tpu-v5e, tpu-v5p \\[default: a100].",
+        show_default=False)] = None,
     peak_tflops: Annotated[Optional[str], typer.Option(
         "--peak-tflops", metavar="TFLOPS", help="Peak compute for --dtype, TOPS for int8 "
         "(overrides --device).",
