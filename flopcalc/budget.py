@@ -203,6 +203,7 @@ ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of
 
 
 def mfu_table(report: MfuReport):
+    from .estimates import count
     from .memory import number_text
     from .tables import Num, Table, config_note, readable
 
@@ -216,12 +217,11 @@ def mfu_table(report: MfuReport):
                      "the blocks. Framework rows: their own formulas (flopcalc frameworks). FLOPs per "
                      "token: a step's over its B·L tokens, rounded half up where not whole.",
                      ESTIMATE],
-              columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation"],
+              columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
               align="llrrr", name="mfu")
     for r in report.rows:
-        from .estimates import count
         t.rows.append([r.name, r.kind, count(r.flops_per_token),
-                       readable(count(r.rate), "FLOP/s"),
+                       Num(readable(count(r.rate), "FLOP/s"), str(approx_float(r.rate))),
                        Num(percent_text(r.utilisation), f"{float(r.utilisation * 100):.4f}")])
     return t
 

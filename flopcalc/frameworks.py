@@ -15,6 +15,7 @@ training step under the framework's attention convention, term by term.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -191,36 +192,30 @@ class Framework:
     key: str
     name: str
     function: str
-    formula: callable
+    formula: Callable[[Shape], dict]
     attention: str  # the attention convention flopcalc counts it against: dense or causal
     differs: dict = field(default_factory=dict)  # category -> why the framework's term differs
 
 
-def _why(**texts) -> dict:
-    return {globals()[k.upper()]: v for k, v in texts.items()}
-
+SIX_N_VECTORS = "6 FLOPs per token per bias and norm parameter (6N)"
 
 FRAMEWORKS: tuple[Framework, ...] = (
-    Framework("megatron", "Megatron-LM", "num_floating_point_operations", megatron, "causal", _why(
-        core="causal s²/2 per GEMM leaves out the diagonal: exact causal pairs are s(s+1)/2",
-        lm_head="logits over the vocabulary padded to a multiple of 128")),
-    Framework("maxtext", "MaxText", "calculate_tflops_training_per_device", maxtext, "causal",
-              _why(core="causal T²/2 per GEMM leaves out the diagonal: exact causal pairs are "
-                        "T(T+1)/2")),
+    Framework("megatron", "Megatron-LM", "num_floating_point_operations", megatron, "causal", {
+        CORE: "causal s²/2 per GEMM leaves out the diagonal: exact causal pairs are s(s+1)/2",
+        LM_HEAD: "logits over the vocabulary padded to a multiple of 128"}),
+    Framework("maxtext", "MaxText", "calculate_tflops_training_per_device", maxtext, "causal", {
+        CORE: "causal T²/2 per GEMM leaves out the diagonal: exact causal pairs are T(T+1)/2"}),
     Framework("torchtitan", "torchtitan", "get_dense_model_nparams_and_flops", torchtitan,
-              "dense", _why(vectors="6 FLOPs per token per bias and norm parameter (6N)",
-                            position="6N keeps a learned position table when the head is tied")),
-    Framework("nanogpt", "nanoGPT", "estimate_mfu", nanogpt, "dense", _why(
-        vectors="6 FLOPs per token per bias and norm parameter (6N)",
-        token="an untied head's token embedding stays in N")),
-    Framework("huggingface", "Hugging Face", "floating_point_ops", huggingface, "dense", _why(
-        core="no attention term (Kaplan et al.'s 6N)",
-        lm_head="the tied LM head is excluded with the embeddings",
-        vectors="6 FLOPs per token per bias and norm parameter (6N)")),
-    Framework("llm_foundry", "llm-foundry", "flops_per_batch", llm_foundry, "dense", _why(
-        core="attention width taken as d_model (n_heads·d_head in the model)",
-        vectors="6 FLOPs per token per bias and norm parameter (6N)",
-        position="a learned position table stays in N")),
+              "dense", {VECTORS: SIX_N_VECTORS,
+                        POSITION: "6N keeps a learned position table when the head is tied"}),
+    Framework("nanogpt", "nanoGPT", "estimate_mfu", nanogpt, "dense", {
+        VECTORS: SIX_N_VECTORS, TOKEN: "an untied head's token embedding stays in N"}),
+    Framework("huggingface", "Hugging Face", "floating_point_ops", huggingface, "dense", {
+        CORE: "no attention term (Kaplan et al.'s 6N)",
+        LM_HEAD: "the tied LM head is excluded with the embeddings", VECTORS: SIX_N_VECTORS}),
+    Framework("llm_foundry", "llm-foundry", "flops_per_batch", llm_foundry, "dense", {
+        CORE: "attention width taken as d_model (n_heads·d_head in the model)",
+        VECTORS: SIX_N_VECTORS, POSITION: "a learned position table stays in N"}),
 )
 
 
@@ -329,7 +324,7 @@ def frameworks_tables(config: Config, rows: list[Comparison]):
                          "count differ; difference = framework − exact."],
                   columns=["framework", "term", "framework FLOPs", "exact FLOPs", "difference",
                            "why"],
-                  align="llrrrl", optional=("exact FLOPs",), name="terms")
+                  align="llrrrl", optional=("exact FLOPs", "framework FLOPs"), name="terms")
     for r in rows:
         main.rows.append([r.framework.name, r.framework.function, _per_token_text(r.per_token),
                           r.total, readable(r.total, "FLOP"), r.exact,
