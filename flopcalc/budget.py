@@ -193,8 +193,9 @@ def percent_text(x: Fraction) -> str:
 def _device_note(dev: Device, devices: int, dtype: str) -> str:
     from .memory import number_text
 
-    return (f"Device: {devices} × {dev.label}, dense {dtype} peak {number_text(dev.peak_tflops[dtype])} "
-            f"TFLOP/s each ({dev.source}).")
+    peak = number_text(dev.peak_tflops[dtype])
+    return (f"Device: {devices} × {dev.label}, dense {dtype} peak {peak} TFLOP/s each "
+            f"({dev.source}).")
 
 
 ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of the figures "
@@ -214,8 +215,9 @@ def mfu_table(report: MfuReport):
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
                      "flopcalc's counts: a training step (forward + backward), whole model, "
                      "matmuls only, 2 FLOPs per multiply-add; HFU adds the recomputed forward of "
-                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). FLOPs per "
-                     "token: a step's over its B·L tokens, rounded half up where not whole.",
+                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). "
+                     "FLOPs per token: a step's over its B·L tokens, rounded half up where not "
+                     "whole.",
                      ESTIMATE],
               columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
               align="llrrr", name="mfu")
@@ -293,7 +295,8 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
         columns=["quantity", "value", "≈"], align="lrr")
     infer_table.rows += [
         ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],
-        ["FLOPs per generated token (rounded)", count(per_token), readable(count(per_token), "FLOP")],
+        ["FLOPs per generated token (rounded)", count(per_token),
+         readable(count(per_token), "FLOP")],
         ["prefill time (roofline)", Num(time_text(i.prefill_seconds),
                                         str(approx_float(i.prefill_seconds))), ""],
         ["time per request batch (roofline)", Num(time_text(i.seconds),

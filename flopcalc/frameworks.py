@@ -7,7 +7,7 @@ versions in docs/frameworks.md); the code here is flopcalc's own. Everything is 
 Python int: where a framework computes in floating point, the integer here is the value its
 arithmetic approximates.
 
-The input is ``Shape``: dimensions and parameter counts only, so that any architecture
+The input is ``ModelSummary``: dimensions and parameter counts only, so that any architecture
 flopcalc models can be described by it (``from_config`` builds one from today's GPT-2
 ``Config``). ``compare`` puts each framework next to flopcalc's exact count of the same
 training step under the framework's attention convention, term by term.
@@ -34,7 +34,7 @@ CATEGORIES = (PROJECTIONS, CORE, MLP, LM_HEAD, VECTORS, POSITION, TOKEN)
 
 
 @dataclass(frozen=True)
-class Shape:
+class ModelSummary:
     """A decoder-only model and its training workload as plain ints.
 
     ``params_vectors`` are the parameters outside every matmul (biases, LayerNorm/RMSNorm
@@ -98,22 +98,22 @@ class Shape:
                 + self.params_position + self.params_vocab * (1 if self.tied_lm_head else 2))
 
 
-def from_config(config: Config) -> Shape:
-    """The Shape of today's GPT-2 Config: every head has its own K and V, d_head =
+def from_config(config: Config) -> ModelSummary:
+    """The ModelSummary of today's GPT-2 Config: every head has its own K and V, d_head =
     d_model / n_heads, a plain (ungated) MLP and a learned position embedding."""
     from .analysis import param_report
 
     report = param_report(config)
     vectors = sum(r.param.count * (config.n_layers if r.section == "block" else 1)
                   for r in report.rows if len(r.param.shape) == 1)
-    return Shape(d_model=config.d_model, n_layers=config.n_layers, n_heads=config.n_heads,
+    return ModelSummary(d_model=config.d_model, n_layers=config.n_layers, n_heads=config.n_heads,
                  n_kv_heads=config.n_heads, d_head=config.d_head, d_ff=config.d_ff,
                  vocab=config.vocab, seq_len=config.seq_len, batch=config.batch,
                  gated_mlp=False, tied_lm_head=config.tied_lm_head, params_vectors=vectors,
                  params_position=config.n_positions * config.d_model)
 
 
-def _six_n(s: Shape, *, vectors: bool, position: bool, lm_head: bool, token: bool) -> dict:
+def _six_n(s: ModelSummary, *, vectors: bool, position: bool, lm_head: bool, token: bool) -> dict:
     """6 × tokens × N split by the parameters N includes (the block matmul weights always)."""
     six = 6 * s.tokens
     return {PROJECTIONS: six * s.params_projections, MLP: six * s.params_mlp,
@@ -123,7 +123,7 @@ def _six_n(s: Shape, *, vectors: bool, position: bool, lm_head: bool, token: boo
             TOKEN: six * s.params_vocab if token else 0}
 
 
-def megatron(s: Shape, vocab_multiple: int = 128) -> dict:
+def megatron(s: ModelSummary, vocab_multiple: int = 128) -> dict:
     """Megatron-LM ``num_floating_point_operations`` (dense GPT path, no MoE/MTP, BSHD).
 
     3 (forward, wgrad, dgrad) × 2 (FMA) per GEMM: QKV + output projections, the MLP
@@ -139,7 +139,7 @@ def megatron(s: Shape, vocab_multiple: int = 128) -> dict:
             CORE: 6 * s.batch * s.seq_len ** 2 * s.q_width * s.n_layers}
 
 
-def maxtext(s: Shape) -> dict:
+def maxtext(s: ModelSummary) -> dict:
     """MaxText ``calculate_tflops_training_per_device`` (default decoder path), for the whole
     step (its per-device figure times the devices): 3 × (FFN matmuls + QKV + output
     projection per layer + unembedding) + 3 × causal attention (4·B·T²·H·d_head / 2 per
@@ -153,7 +153,7 @@ def maxtext(s: Shape) -> dict:
             LM_HEAD: 3 * 2 * bt * s.d_model * s.vocab, CORE: 3 * s.n_layers * causal}
 
 
-def torchtitan(s: Shape) -> dict:
+def torchtitan(s: ModelSummary) -> dict:
     """torchtitan ``get_dense_model_nparams_and_flops`` (formerly ``get_num_flop_per_token``):
     per token 6 × N + 6 × n_layers × n_heads × (2·d_head) × seq_len, no causal halving. N is
     every parameter, less the nn.Embedding weights unless the LM head is tied (then the
@@ -163,7 +163,7 @@ def torchtitan(s: Shape) -> dict:
     return terms
 
 
-def nanogpt(s: Shape) -> dict:
+def nanogpt(s: ModelSummary) -> dict:
     """nanoGPT ``estimate_mfu`` (PaLM App. B): per token 6N + 12·L·H·Q·T, N =
     ``get_num_params()`` (every parameter but the position table; the tied wte stays as the
     LM head), T the block size (here the workload's seq_len: nanoGPT trains at block_size)."""
@@ -172,16 +172,17 @@ def nanogpt(s: Shape) -> dict:
     return terms
 
 
-def huggingface(s: Shape) -> dict:
+def huggingface(s: ModelSummary) -> dict:
     """Hugging Face ``ModuleUtilsMixin.floating_point_ops``: 6 × tokens ×
     ``num_parameters(exclude_embeddings=True)``, which drops every nn.Embedding weight
     (token and position tables; a tied LM head with them). No attention term."""
     return _six_n(s, vectors=True, position=False, lm_head=not s.tied_lm_head, token=False)
 
 
-def llm_foundry(s: Shape) -> dict:
-    """llm-foundry ``ComposerMPTCausalLM.flops_per_batch``: (2·N·msl + n_layers·2·2·d_model·msl²)
-    × 3 × batch, N every parameter less the token embedding when untied."""
+def llm_foundry(s: ModelSummary) -> dict:
+    """llm-foundry ``ComposerMPTCausalLM.flops_per_batch``:
+    (2·N·msl + n_layers·2·2·d_model·msl²) × 3 × batch, N every parameter less the token
+    embedding when untied."""
     terms = _six_n(s, vectors=True, position=True, lm_head=True, token=False)
     terms[CORE] = 3 * s.batch * s.n_layers * 4 * s.d_model * s.seq_len ** 2
     return terms
@@ -192,7 +193,7 @@ class Framework:
     key: str
     name: str
     function: str
-    formula: Callable[[Shape], dict]
+    formula: Callable[[ModelSummary], dict]
     attention: str  # the attention convention flopcalc counts it against: dense or causal
     differs: dict = field(default_factory=dict)  # category -> why the framework's term differs
 
@@ -282,13 +283,13 @@ class Comparison:
         return out
 
 
-def compare(config: Config, shape: Shape | None = None) -> list[Comparison]:
-    """Every framework's figure for ``config``'s training step (``shape``: its Shape, by
+def compare(config: Config, summary: ModelSummary | None = None) -> list[Comparison]:
+    """Every framework's figure for ``config``'s training step (``summary``: its ModelSummary, by
     default ``from_config``) next to flopcalc's exact count under its attention convention."""
-    shape = shape or from_config(config)
+    summary = summary or from_config(config)
     exact = {a: exact_terms(config, a) for a in ("dense", "causal")}
-    return [Comparison(f, {c: f.formula(shape).get(c, 0) for c in CATEGORIES},
-                       exact[f.attention], shape.tokens, shape.features)
+    return [Comparison(f, {c: f.formula(summary).get(c, 0) for c in CATEGORIES},
+                       exact[f.attention], summary.tokens, summary.features)
             for f in FRAMEWORKS]
 
 

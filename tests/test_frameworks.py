@@ -18,11 +18,11 @@ WTE, WPE = V * D, NPOS * D       # 38,597,376 and 786,432
 
 
 def test_the_adapter_gives_gpt2_small_s_published_parameter_count():
-    shape = fw.from_config(GPT2)
-    assert shape.params_total == N_TOTAL
+    summary = fw.from_config(GPT2)
+    assert summary.params_total == N_TOTAL
     # per block: ln_1, c_attn bias, attn c_proj bias, ln_2, c_fc bias, mlp c_proj bias; + ln_f
-    assert shape.params_vectors == 12 * (2 * D + 3 * D + D + 2 * D + F + D) + 2 * D
-    assert (shape.n_kv_heads, shape.d_head, shape.gated_mlp) == (12, 64, False)
+    assert summary.params_vectors == 12 * (2 * D + 3 * D + D + 2 * D + F + D) + 2 * D
+    assert (summary.n_kv_heads, summary.d_head, summary.gated_mlp) == (12, 64, False)
 
 
 def by_key():
@@ -102,8 +102,8 @@ def test_the_term_by_term_differences_explain_the_whole_gap():
 
 
 def test_a_feature_no_formula_models_is_named_not_invented():
-    shape = replace(fw.from_config(GPT2), features=("sliding-window attention",))
-    rows = fw.compare(GPT2, shape)
+    summary = replace(fw.from_config(GPT2), features=("sliding-window attention",))
+    rows = fw.compare(GPT2, summary)
     tables = fw.frameworks_tables(GPT2, rows)
     assert any("sliding-window attention is not modelled" in n for n in tables[0].notes)
     assert fw.frameworks_json(GPT2, rows)["not_covered"] == ["sliding-window attention"]
