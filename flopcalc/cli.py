@@ -472,6 +472,8 @@ def flops(
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
     format: FormatOpt = Format.table, output: Output = None,
+    total: Annotated[bool, typer.Option(
+        "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
 ) -> None:
     """FLOPs of one forward pass (or --mode), per operation, per block and in total.
 
@@ -482,6 +484,11 @@ def flops(
 
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
     report = flop_report(cfg, conv, Mode(mode.value, recompute, position, prompt, new_tokens))
+    if total:
+        if format != Format.table:
+            fail("--total prints one plain integer: drop --format, or --total")
+        write_output([f"{report.total}\n"], output)
+        return
     emit([flop_table(report)], flop_json(report), format, output)
 
 
@@ -657,8 +664,9 @@ def memory(
         "--elementwise/--matmul-only", help="Also list the elementwise ops (LayerNorm, "
         "softmax, GELU, adds …), which are memory-bound.")] = False,
     device: Annotated[Optional[str], typer.Option(
-        "--device", help="Spec-sheet peak and bandwidth: a100, h100, rtx4090, tpu-v4 "
-        "\\[default: a100].", show_default=False)] = None,
+        "--device", help="Spec-sheet peak and bandwidth: a100, h100, h100-pcie, h200, b200, "
+        "mi300x, l4, rtx4090, tpu-v4, tpu-v5e, tpu-v5p \\[default: a100].",
+        show_default=False)] = None,
     peak_tflops: Annotated[Optional[str], typer.Option(
         "--peak-tflops", metavar="TFLOPS", help="Peak compute for --dtype, TOPS for int8 "
         "(overrides --device).",
@@ -896,3 +904,108 @@ def run() -> None:
         sys.set_int_max_str_digits(0)  # exact counts of any size print in full
         files.spell_in_ascii()  # an ASCII or Latin-1 stdout gets "~" for "≈", "x" for "×", …
         app()
+
+
+# ---------------------------------------------------------------------------------------
+# Framework FLOP conventions, MFU and budgets (flopcalc.frameworks, flopcalc.budget)
+# ---------------------------------------------------------------------------------------
+
+DeviceName = Annotated[Optional[str], typer.Option(
+    "--device", help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, "
+    "rtx4090, tpu-v4, tpu-v5e, tpu-v5p \\[default: a100].", show_default=False)]
+PeakTflops = Annotated[Optional[str], typer.Option(
+    "--peak-tflops", metavar="TFLOPS", help="Peak TFLOP/s of one device at --dtype (overrides "
+    "--device).", show_default=False)]
+Devices = Annotated[int, number_option("--devices", help="Devices working together "
+                                       "\\[default: 1].")]
+PeakDtype = Annotated[MemoryDtype, typer.Option("--dtype", help="The dtype whose dense peak "
+                                                "counts: fp32, bf16, fp16, int8 (TOPS).")]
+
+
+def _devices(count: int) -> int:
+    from .config import check_dimension
+
+    check_dimension("--devices", count)
+    return count
+
+
+@app.command(epilog="Example: flopcalc frameworks --preset gpt2 --seq-len 1024")
+@model_options()
+def frameworks(cfg: Config, format: FormatOpt = Format.table, output: Output = None,
+               table: Annotated[Optional[str], _table_option("frameworks, terms")] = None) -> None:
+    """Training FLOPs per token and per step as Megatron-LM, MaxText, torchtitan, nanoGPT, Hugging Face and llm-foundry count them, next to the exact count.
+
+    Each framework's formula is reproduced from its source (docs/frameworks.md); a second table says, term by term, why each differs from flopcalc's exact count of the same training step.
+    """
+    from . import frameworks as fw
+
+    rows = fw.compare(cfg)
+    emit(fw.frameworks_tables(cfg, rows), fw.frameworks_json(cfg, rows), format, output, table)
+
+
+@app.command(epilog="Example: flopcalc mfu --preset gpt2 --seq-len 1024 --batch 16 "
+             "--tokens-per-second 400000 --devices 8 --device h100")
+@model_options()
+def mfu(
+    cfg: Config,
+    tokens_per_second: Annotated[Optional[str], typer.Option(
+        "--tokens-per-second", metavar="TOKENS", help="Measured training throughput over all "
+        "devices.", show_default=False)] = None,
+    step_time: Annotated[Optional[str], typer.Option(
+        "--step-time", metavar="SECONDS", help="Or: measured seconds per training step of "
+        "batch × seq_len tokens.", show_default=False)] = None,
+    devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
+    dtype: PeakDtype = MemoryDtype.bf16, attention: AttentionOpt = Attention.dense,
+    format: FormatOpt = Format.table, output: Output = None,
+) -> None:
+    """Model-FLOPs utilisation of a measured training run, under flopcalc's exact count and each framework's convention, and the HFU with recomputation.
+
+    Utilisation = FLOPs per token × tokens/s / (devices × dense peak); the results are estimates.
+    """
+    from . import budget as bg
+    from . import memory as mem
+
+    dev = mem.device(device, peak_tflops, None, dtype.value)
+    rate = bg.tokens_per_second(tokens_per_second, step_time, cfg.batch * cfg.seq_len)
+    report = bg.mfu_report(cfg, rate, _devices(devices), dev, dtype.value, attention.value)
+    emit([bg.mfu_table(report)], bg.mfu_json(report), format, output)
+
+
+@app.command(epilog="Example: flopcalc budget --preset gpt2 --seq-len 1024 --chinchilla "
+             "--devices 8 --device h100 --mfu 40%")
+@model_options()
+def budget(
+    cfg: Config,
+    tokens: Annotated[Optional[int], number_option(
+        "--tokens", help="Training tokens (whole sequences of --seq-len).")] = None,
+    chinchilla: Annotated[bool, typer.Option(
+        "--chinchilla", help="Train on 20 tokens per parameter (Hoffmann et al. 2022).")] = False,
+    devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
+    dtype: PeakDtype = MemoryDtype.bf16,
+    assumed_mfu: Annotated[str, typer.Option(
+        "--mfu", metavar="FRACTION", help="Assumed model-FLOPs utilisation: 0.4 or 40%.")] = "40%",
+    price: Annotated[Optional[str], typer.Option(
+        "--price", metavar="PRICE", help="Price of one device-hour, for a cost estimate.",
+        show_default=False)] = None,
+    prompt: Prompt = None, new_tokens: NewTokens = None,
+    bandwidth_gbs: Annotated[Optional[str], typer.Option(
+        "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
+        "(overrides --device).", show_default=False)] = None,
+    attention: AttentionOpt = Attention.dense,
+    format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option("training, inference")] = None,
+) -> None:
+    """Training FLOPs, time, device-hours and cost for a token budget; inference FLOPs and roofline time per generated token and per request.
+
+    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates.
+    """
+    from . import budget as bg
+    from . import memory as mem
+
+    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+    mfu_value = bg.utilisation(assumed_mfu, "--mfu")
+    cost = None if price is None else mem.positive_number(price, "--price")
+    train = bg.training_budget(cfg, tokens, chinchilla, _devices(devices), dev, dtype.value,
+                               mfu_value, cost, attention.value)
+    infer = bg.inference_budget(cfg, prompt, new_tokens, dev, dtype.value, attention.value)
+    emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)

@@ -97,6 +97,30 @@ DEVICES: dict[str, Device] = {
     "tpu-v4": Device("tpu-v4", "Google Cloud TPU v4 (one chip)",
                      _peaks(bf16="275", int8="275"), Fraction(1200),
                      "Google Cloud TPU v4 documentation, key specifications"),
+    # added for `flopcalc mfu` and `flopcalc budget`; figures and sources in docs/memory.md
+    "h100-pcie": Device("h100-pcie", "NVIDIA H100 PCIe 80GB",
+                        _peaks(bf16="756.4", fp16="756.4", fp32="51.2", int8="1512.8"),
+                        Fraction(2000), "NVIDIA H100 (Hopper) architecture whitepaper; H100 "
+                        "datasheet (2 TB/s)"),
+    "h200": Device("h200", "NVIDIA H200 SXM 141GB",
+                   _peaks(bf16="989.4", fp16="989.4", fp32="66.9", int8="1978.9"),
+                   Fraction(4800), "NVIDIA H200 Tensor Core GPU datasheet (half its sparse "
+                   "figures)"),
+    "b200": Device("b200", "NVIDIA B200 (HGX B200, per GPU)",
+                   _peaks(bf16="2250", fp16="2250", fp32="75", int8="4500"), Fraction(8000),
+                   "NVIDIA HGX B200 specifications, divided by 8 GPUs (dense)"),
+    "mi300x": Device("mi300x", "AMD Instinct MI300X",
+                     _peaks(bf16="1307.4", fp16="1307.4", fp32="163.4", int8="2614.9"),
+                     Fraction(5300), "AMD Instinct MI300X accelerator specifications"),
+    "tpu-v5e": Device("tpu-v5e", "Google Cloud TPU v5e (one chip)",
+                      _peaks(bf16="197", int8="393"), Fraction(819),
+                      "Google Cloud TPU v5e documentation, key specifications"),
+    "tpu-v5p": Device("tpu-v5p", "Google Cloud TPU v5p (one chip)",
+                      _peaks(bf16="459"), Fraction(2765),
+                      "Google Cloud TPU v5p documentation, key specifications"),
+    "l4": Device("l4", "NVIDIA L4 24GB",
+                 _peaks(bf16="121", fp16="121", fp32="30.3", int8="242.5"), Fraction(300),
+                 "NVIDIA L4 Tensor Core GPU datasheet (half its sparse figures)"),
 }
 DEFAULT_DEVICE = "a100"
 

@@ -260,7 +260,25 @@ def flop_json(report: FlopReport) -> dict:
         "totals": {"block": report.block_total, "blocks": report.blocks_total,
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "total": report.total},
+        "per_token": per_token_json(report),
     }
+
+
+def per_token_json(report: FlopReport) -> dict:
+    """The total over the tokens it produces or trains on: B·L for forward, backward and
+    train; the B new tokens of a decode step; the B·n generated tokens of generate."""
+    from fractions import Fraction
+
+    cfg, kind = report.config, report.mode.kind
+    tokens, counted = {
+        "decode": (cfg.batch, "new tokens: one per sequence (B)"),
+        "generate": (cfg.batch * (report.mode.new_tokens or 1), "generated tokens (B·n)"),
+    }.get(kind, (cfg.batch * cfg.seq_len, "tokens of the batch (B·L)"))
+    x = Fraction(report.total, tokens)
+    rounded = (2 * x.numerator + x.denominator) // (2 * x.denominator)  # half up
+    return {"tokens": tokens, "tokens_are": counted, "total": rounded,
+            "total_is_exact": x.denominator == 1,
+            "total_exact": str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"}
 
 
 def _steps_json(row, mode) -> dict | None:

@@ -183,7 +183,7 @@ MODE_OF = {"--position": "decode", "--prompt": "generate", "--new-tokens": "gene
 @pytest.mark.parametrize("command, option", integer_options())
 def test_integer_options_refuse_what_is_not_ascii_digits(command, option):
     lead = ["-o", "x.png"] if command == "plot" else []
-    if option in MODE_OF:
+    if option in MODE_OF and any("--mode" in p.opts for p in COMMANDS[command].params):
         lead += ["--mode", MODE_OF[option]]
     for text in NOT_NUMBERS:
         line = one_line_error(invoke(command, *lead, option, text))

@@ -23,6 +23,8 @@ print(",".join(m for m in ("sympy", "numpy") if m in sys.modules), file=sys.stde
     ["flops"], ["flops", "--format", "markdown"], ["flops", "--mode", "generate", "--elementwise"],
     ["params", "--format", "json"], ["shapes", "--format", "csv"], ["presets"],
     ["compare"], ["memory"], ["sweep", "--seq-len", "128:1024:x2"],
+    ["flops", "--total"], ["frameworks"], ["mfu", "--step-time", "1"],
+    ["budget", "--tokens", "1000"],
 ])
 def test_numeric_commands_import_neither_sympy_nor_numpy(args):
     run = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)

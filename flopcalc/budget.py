@@ -1,0 +1,333 @@
+"""Model-FLOPs utilisation from a measured throughput, and training and inference budgets.
+
+Counts (FLOPs, tokens) are exact ints from ``analysis.flop_report``; utilisations, times and
+costs are exact Fractions of the figures given, shown rounded and labelled as estimates:
+they are only as good as the assumed peak, utilisation and price. Sources: docs/frameworks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .analysis import flop_report, param_report
+from .config import Config, Conventions, FlopcalcError, Mode
+from .memory import Device, approx_float, fraction_text, positive_number, roofline_report
+
+CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: ~20 training tokens per parameter
+MAX_ROOFLINE_STEPS = 32768  # the per-request roofline sums every decode step (~0.5 ms each)
+
+
+def utilisation(text, what: str) -> Fraction:
+    """A fraction in (0, 1] given as ``0.4`` or ``40%``."""
+    s = str(text).strip()
+    percent = s.endswith("%")
+    value = positive_number(s[:-1] if percent else s, what) / (100 if percent else 1)
+    if value > 1:
+        raise FlopcalcError(f"{what} must be at most 1 (100%), got {s}")
+    return value
+
+
+def tokens_per_second(tokens_per_s=None, step_time=None, tokens_per_step: int = 1) -> Fraction:
+    """The measured throughput: given directly, or B·L tokens per ``step_time`` seconds."""
+    if (tokens_per_s is None) == (step_time is None):
+        raise FlopcalcError("give the throughput as --tokens-per-second, or as --step-time "
+                            "(seconds per step of --batch × --seq-len tokens), not both")
+    if tokens_per_s is not None:
+        return positive_number(tokens_per_s, "--tokens-per-second")
+    return tokens_per_step / positive_number(step_time, "--step-time")
+
+
+def train_flops(config: Config, attention: str = "dense", recompute: bool = False) -> int:
+    """flopcalc's exact FLOPs of one training step of ``config`` (whole model, matmuls,
+    2 per multiply-add); ``recompute`` adds the blocks' recomputed forward."""
+    return flop_report(config, Conventions(attention=attention),
+                       Mode("train", recompute=recompute)).total
+
+
+@dataclass(frozen=True)
+class Utilisation:
+    """One count of the FLOPs per token and the utilisation it gives."""
+
+    name: str
+    kind: str               # "MFU" or "HFU"
+    flops_per_token: Fraction
+    rate: Fraction          # FLOP/s achieved: flops_per_token × tokens/s
+    utilisation: Fraction   # rate / (devices × peak)
+
+
+@dataclass(frozen=True)
+class MfuReport:
+    config: Config
+    attention: str
+    tokens_per_second: Fraction
+    devices: int
+    device: Device
+    dtype: str
+    rows: tuple[Utilisation, ...]
+
+    @property
+    def peak(self) -> Fraction:
+        """FLOP/s of all the devices at the dtype."""
+        return self.devices * self.device.peak(self.dtype)
+
+
+def mfu_report(config: Config, tokens_per_s: Fraction, devices: int, dev: Device,
+               dtype: str = "bf16", attention: str = "dense") -> MfuReport:
+    """MFU under flopcalc's exact count and under each framework's convention, and HFU
+    (the exact count with the blocks' forward recomputed), at a measured throughput."""
+    from .frameworks import compare
+
+    peak = devices * dev.peak(dtype)
+    tokens = config.batch * config.seq_len
+
+    def row(name: str, kind: str, flops_per_step: int) -> Utilisation:
+        per_token = Fraction(flops_per_step, tokens)
+        rate = per_token * tokens_per_s
+        return Utilisation(name, kind, per_token, rate, rate / peak)
+
+    rows = [row(f"flopcalc exact ({attention} attention)", "MFU", train_flops(config, attention)),
+            row("flopcalc exact, blocks recomputed", "HFU",
+                train_flops(config, attention, recompute=True))]
+    rows += [row(c.framework.name, "MFU", c.total) for c in compare(config)]
+    return MfuReport(config, attention, tokens_per_s, devices, dev, dtype, tuple(rows))
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    config: Config
+    attention: str
+    tokens: int             # asked for
+    chinchilla: bool
+    sequences: int          # whole sequences of seq_len covering the tokens
+    flops_per_sequence: int
+    devices: int
+    device: Device
+    dtype: str
+    mfu: Fraction
+    price: Fraction | None  # per device-hour
+
+    @property
+    def flops(self) -> int:
+        return self.sequences * self.flops_per_sequence
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.flops / (self.devices * self.device.peak(self.dtype) * self.mfu)
+
+    @property
+    def device_hours(self) -> Fraction:
+        return self.seconds * self.devices / 3600
+
+    @property
+    def cost(self) -> Fraction | None:
+        return None if self.price is None else self.device_hours * self.price
+
+
+def training_budget(config: Config, tokens: int | None, chinchilla: bool, devices: int,
+                    dev: Device, dtype: str, mfu: Fraction, price: Fraction | None = None,
+                    attention: str = "dense") -> TrainingBudget:
+    """Training FLOPs (exact) and time, device-hours and cost (estimates) for a token budget
+    at ``config``'s seq_len, or ~20 tokens per parameter with ``chinchilla``."""
+    if (tokens is None) == (not chinchilla):
+        raise FlopcalcError("give the training tokens as --tokens N or --chinchilla "
+                            f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter), not both")
+    if chinchilla:
+        tokens = CHINCHILLA_TOKENS_PER_PARAM * param_report(config).total
+    sequences = -(-tokens // config.seq_len)
+    per_sequence = train_flops(config.with_(batch=1), attention)
+    dev.peak(dtype)  # refuse a dtype the device has no peak for, now
+    return TrainingBudget(config, attention, tokens, chinchilla, sequences, per_sequence,
+                          devices, dev, dtype, mfu, price)
+
+
+@dataclass(frozen=True)
+class InferenceBudget:
+    config: Config
+    prompt: int
+    new_tokens: int
+    flops: int              # the whole generate call on the batch
+    prefill_seconds: Fraction
+    decode_seconds: Fraction  # the n-1 decode steps
+    device: Device
+    dtype: str
+
+    @property
+    def seconds(self) -> Fraction:
+        return self.prefill_seconds + self.decode_seconds
+
+    @property
+    def generated(self) -> int:
+        return self.config.batch * self.new_tokens
+
+
+def inference_budget(config: Config, prompt: int | None, new_tokens: int | None, dev: Device,
+                     dtype: str = "bf16", attention: str = "dense") -> InferenceBudget:
+    """FLOPs (exact) and roofline-bound time (estimate) of generating ``new_tokens`` after a
+    ``prompt`` for ``config``'s batch, on one device: the prefill's roofline plus each
+    decode step's (``memory.roofline_report``)."""
+    conv = Conventions(attention=attention)
+    mode = Mode("generate", prompt=prompt, new_tokens=new_tokens).resolved(config)
+    p, n = mode.prompt, mode.new_tokens
+    if n - 1 > MAX_ROOFLINE_STEPS:
+        raise FlopcalcError(f"the roofline adds up every decode step: at most "
+                            f"{MAX_ROOFLINE_STEPS + 1} --new-tokens, got {n}")
+    flops = flop_report(config, conv, mode).total
+    prefill = roofline_report(config.with_(seq_len=p), conv, Mode("forward"), dtype, dev).time
+    decode = sum((roofline_report(config, conv, Mode("decode", position=t), dtype, dev).time
+                  for t in range(p + 1, p + n)), Fraction(0))
+    return InferenceBudget(config, p, n, flops, prefill, decode, dev, dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# Tables and JSON
+# ---------------------------------------------------------------------------------------
+
+
+def percent_text(x: Fraction) -> str:
+    from .memory import decimal_text
+
+    return decimal_text(x * 100, 2) + "%"
+
+
+def _device_note(dev: Device, devices: int, dtype: str) -> str:
+    from .memory import number_text
+
+    peak = number_text(dev.peak_tflops[dtype])
+    return (f"Device: {devices} × {dev.label}, dense {dtype} peak {peak} TFLOP/s each "
+            f"({dev.source}).")
+
+
+ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of the figures "
+            "given, shown rounded half up; they are only as good as the peak, throughput, "
+            "utilisation and price assumed.")
+
+
+def mfu_table(report: MfuReport):
+    from .estimates import count
+    from .memory import number_text
+    from .tables import Num, Table, config_note, readable
+
+    t = Table(title="Model and hardware FLOPs utilisation (estimates)",
+              notes=[config_note(report.config), _device_note(report.device, report.devices,
+                                                              report.dtype),
+                     f"Throughput: {number_text(report.tokens_per_second)} tokens/s over all "
+                     f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
+                     "flopcalc's counts: a training step (forward + backward), whole model, "
+                     "matmuls only, 2 FLOPs per multiply-add; HFU adds the recomputed forward of "
+                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). "
+                     "FLOPs per token: a step's over its B·L tokens, rounded half up where not "
+                     "whole.",
+                     ESTIMATE],
+              columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
+              align="llrrr", name="mfu")
+    for r in report.rows:
+        t.rows.append([r.name, r.kind, count(r.flops_per_token),
+                       Num(readable(count(r.rate), "FLOP/s"), str(approx_float(r.rate))),
+                       Num(percent_text(r.utilisation), f"{float(r.utilisation * 100):.4f}")])
+    return t
+
+
+def mfu_json(report: MfuReport) -> dict:
+    from .estimates import count
+    from .tables import JSON_SCHEMA_VERSION
+
+    return {"schema": "flopcalc.mfu", "schema_version": JSON_SCHEMA_VERSION,
+            "config": report.config.as_dict(), "attention": report.attention,
+            "tokens_per_second": fraction_text(report.tokens_per_second),
+            "devices": report.devices, "device": report.device.name, "dtype": report.dtype,
+            "peak_flops_per_second_total": fraction_text(report.peak),
+            "rows": [{"name": r.name, "kind": r.kind,
+                      "flops_per_token": count(r.flops_per_token),
+                      "flops_per_token_exact": fraction_text(r.flops_per_token),
+                      "flops_per_second": approx_float(r.rate),
+                      "utilisation": approx_float(r.utilisation),
+                      "utilisation_exact": fraction_text(r.utilisation)} for r in report.rows]}
+
+
+def _hours_text(seconds: Fraction) -> str:
+    from .memory import decimal_text, time_text
+
+    if seconds < 3600:
+        return time_text(seconds)
+    if seconds < 86400 * 2:
+        return decimal_text(seconds / 3600, 2) + " h"
+    return decimal_text(seconds / 86400, 2) + " days"
+
+
+def budget_tables(train: TrainingBudget, infer: InferenceBudget):
+    from .estimates import count
+    from .memory import decimal_text, number_text, time_text
+    from .tables import Num, Table, config_note, readable
+
+    b = train
+    tokens = (f"{b.tokens:,} tokens ({CHINCHILLA_TOKENS_PER_PARAM} per parameter, Hoffmann "
+              f"et al. 2022)" if b.chinchilla else f"{b.tokens:,} tokens")
+    covered = b.sequences * b.config.seq_len
+    train_table = Table(
+        title="Training budget", name="training",
+        notes=[config_note(b.config, with_input=False) + f", seq_len={b.config.seq_len}",
+               f"Budget: {tokens} = {b.sequences:,} sequences of {b.config.seq_len}"
+               + ("" if covered == b.tokens else f" (rounded up to whole sequences: "
+                                                 f"{covered:,} tokens)") + ".",
+               _device_note(b.device, b.devices, b.dtype) + f" Assumed MFU {percent_text(b.mfu)}.",
+               f"FLOPs: flopcalc's exact training steps ({b.attention} attention, whole model, "
+               "matmuls only, 2 FLOPs per multiply-add). Time = FLOPs / (devices × peak × MFU).",
+               ESTIMATE],
+        columns=["quantity", "value", "≈"], align="lrr")
+    train_table.rows += [["training FLOPs (exact)", b.flops, readable(b.flops, "FLOP")],
+                         ["wall-clock time (estimate)", Num(_hours_text(b.seconds),
+                                                            str(approx_float(b.seconds))), ""],
+                         ["device-hours (estimate)", Num(decimal_text(b.device_hours, 1),
+                                                         str(approx_float(b.device_hours))), ""]]
+    if b.cost is not None:
+        train_table.rows.append([f"cost at {number_text(b.price)} per device-hour (estimate)",
+                                 Num(decimal_text(b.cost, 2), str(approx_float(b.cost))), ""])
+    i = infer
+    per_token = Fraction(i.flops, i.generated)
+    infer_table = Table(
+        title="Inference per request (roofline estimate)", name="inference",
+        notes=[f"Generate: prompt {i.prompt:,} tokens, {i.new_tokens:,} new tokens, batch "
+               f"{i.config.batch} (requests served together) on one {i.device.label} at {i.dtype}.",
+               "FLOPs: exact (prefill + decode steps with a KV cache, matmuls only). Time: the "
+               "roofline bound, per operation max(FLOPs / peak, bytes / bandwidth), summed "
+               "(docs/memory.md); real kernels are slower.", ESTIMATE],
+        columns=["quantity", "value", "≈"], align="lrr")
+    infer_table.rows += [
+        ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],
+        ["FLOPs per generated token (rounded)", count(per_token),
+         readable(count(per_token), "FLOP")],
+        ["prefill time (roofline)", Num(time_text(i.prefill_seconds),
+                                        str(approx_float(i.prefill_seconds))), ""],
+        ["time per request batch (roofline)", Num(time_text(i.seconds),
+                                                  str(approx_float(i.seconds))), ""],
+        ["time per generated token (roofline)",
+         Num(time_text(i.seconds / i.generated), str(approx_float(i.seconds / i.generated))), ""],
+    ]
+    return [train_table, infer_table]
+
+
+def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
+    from .tables import JSON_SCHEMA_VERSION
+
+    b, i = train, infer
+    return {"schema": "flopcalc.budget", "schema_version": JSON_SCHEMA_VERSION,
+            "config": b.config.as_dict(),
+            "training": {"tokens": b.tokens, "chinchilla": b.chinchilla,
+                         "sequences": b.sequences, "flops_per_sequence": b.flops_per_sequence,
+                         "flops": b.flops, "attention": b.attention, "devices": b.devices,
+                         "device": b.device.name, "dtype": b.dtype,
+                         "mfu": fraction_text(b.mfu),
+                         "seconds": approx_float(b.seconds),
+                         "seconds_exact": fraction_text(b.seconds),
+                         "device_hours": approx_float(b.device_hours),
+                         "price_per_device_hour": fraction_text(b.price),
+                         "cost": None if b.cost is None else approx_float(b.cost)},
+            "inference": {"prompt": i.prompt, "new_tokens": i.new_tokens,
+                          "batch": i.config.batch, "flops": i.flops,
+                          "flops_per_generated_token": fraction_text(
+                              Fraction(i.flops, i.generated)),
+                          "prefill_seconds": approx_float(i.prefill_seconds),
+                          "seconds": approx_float(i.seconds),
+                          "seconds_exact": fraction_text(i.seconds),
+                          "seconds_per_generated_token": approx_float(i.seconds / i.generated)}}
