@@ -35,6 +35,15 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+# click wraps at hyphens too, which splits "--seq-len" and "matmul-only" across lines: the
+# help's hyphens stand as U+2011 (which it does not break at) until the text is laid out
+_NO_BREAK_HYPHEN = "\u2011"
+
+
+def _unbroken(text: str) -> str:
+    return text.replace("-", _NO_BREAK_HYPHEN)
+
+
 class _HelpFormatter(HelpFormatter):
     """click's plain help, readable on a narrow terminal: the options column takes at most a
     third of the width (a longer option puts its help on the next line), words are never cut,
@@ -51,7 +60,7 @@ class _HelpFormatter(HelpFormatter):
     def write_text(self, text: str) -> None:
         text = text.replace("\\[", "[")
         if not text.startswith("Example: "):
-            return super().write_text(text)
+            return super().write_text(_unbroken(text))
         # a command line: broken between words with shell continuations, so it still pastes
         room, line = max(self.width - self.current_indent - 2, 20), ""
         for word in text.split():
@@ -62,12 +71,12 @@ class _HelpFormatter(HelpFormatter):
         self.write(f"{'':>{self.current_indent}}{line}\n")
 
     def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
-        super().write_dl([(a, b.replace("\\[", "[")) for a, b in rows],
+        super().write_dl([(a, _unbroken(b.replace("\\[", "["))) for a, b in rows],
                          min(col_max, max(14, self.width // 3)), col_spacing)
 
     def getvalue(self) -> str:
         # click writes help as UTF-8 to a terminal that declares ASCII: spell it out instead
-        text = super().getvalue()
+        text = super().getvalue().replace(_NO_BREAK_HYPHEN, "-")
         return text if files.encodable(sys.stdout, text) else files.spelled_in_ascii(text)
 
 

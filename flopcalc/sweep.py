@@ -241,7 +241,7 @@ def _hint(base: dict, names, values, message: str) -> str:
     if (type(d_model) is int and type(heads) is int and heads > 0 and d_model % heads
             and "n_heads" in message):
         return f"; give --n-heads a value that divides every d_model, or {skip}"
-    if "n_positions" in message:
+    if "exceeds n_positions" in message:  # (not "n_positions has about N digits")
         if "--n-positions" in message:       # Config already says to raise it
             return f" (or {skip})"
         return f"; raise --n-positions, or {skip}"

@@ -43,6 +43,15 @@ def test_every_option_s_help_is_shown_whole_within_the_width(command, width):
 
 
 @pytest.mark.parametrize("width", [80, 60])
+@pytest.mark.parametrize("command", ["sweep", "flops"])
+def test_help_never_splits_a_word_at_its_hyphen(command, width):
+    # "(--seq-" / "len 128:1024:x2" cannot be pasted; "[default: matmul-" / "only]" misreads
+    out = help_at(width, command)
+    assert not re.search(r"\w-\n", out), out
+    assert "--seq-len 128:1024:x2" in out if command == "sweep" else "matmul-only]" in out
+
+
+@pytest.mark.parametrize("width", [80, 60])
 def test_the_command_list_gives_each_command_s_first_sentence_whole(width):
     out = help_at(width)
     assert max(map(len, out.splitlines())) <= width

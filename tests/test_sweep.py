@@ -293,6 +293,12 @@ def test_an_invalid_point_says_which_option_fixes_it_and_skip_invalid(args, fix)
     assert invoke("sweep", *args, "--skip-invalid", "-f", "csv").exit_code == 0
 
 
+def test_an_n_positions_too_long_to_count_is_not_told_to_be_raised():
+    huge = "1" + "0" * 2000                           # 2,001 digits: past the 1,000-digit bound
+    line = one_line_error(invoke("sweep", "--seq-len", "128,256", "--n-positions", huge))
+    assert "at most 1000 digits" in line and "raise --n-positions" not in line
+
+
 # Large tables: a plain layout instead of rich's grid -----------------------------------------
 
 def data_lines(text: str, header: str) -> tuple[str, list[str]]:
