@@ -182,6 +182,8 @@ def visible_pairs(q_len: Dim, kv_len: Dim, window: Dim = None) -> Dim:
     c = kv_len - q_len
     if window is None:
         return q_len * c + half(q_len * (q_len + 1))
+    if q_len == 1:  # one query (a decode step): the same count, in its plain form
+        return _min(kv_len, window)
     k = _min(_max(window - c, 0), q_len)
     return k * c + half(k * (k + 1)) + (q_len - k) * window
 
@@ -192,6 +194,8 @@ def window_keys(q_len: Dim, kv_len: Dim, window: Dim) -> Dim:
     Its cache keeps at most W − 1 earlier tokens (what the window can still reach) besides
     this pass's q_len: a decode step at position t has min(t, W) keys; a prompt keeps all L.
     """
+    if q_len == 1:
+        return _min(kv_len, window)
     return _min(kv_len - q_len, window - 1) + q_len
 
 

@@ -355,3 +355,25 @@ def test_the_gpt2_builder_yields_todays_operations(case):
     for a, b in zip(new, old):
         assert model.op_macs(b, True) == op_flops(a, replace(conv, elementwise=False)) // 2
         assert model.op_elementwise_flops(b, True, True) == rules.op_elementwise_flops(a, True, True)
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if n != "gpt2-medium" and n not in (
+    "gpt2-large", "gpt2-xl", "llama-2-7b", "llama-3.1-70b")])
+def test_symbolic_formulas_with_ints_substituted_equal_the_numeric_path(name):
+    from flopcalc import formulas as fm
+    arch = preset_architecture(name)
+    # small sizes of the same kind: windows smaller than the sequences, so every case shows
+    split = arch.family in ("gpt2", "gpt_neox")   # their heads split d_model
+    partial = arch.rotary_dims not in (None, arch.d_head)
+    small = arch.with_(d_model=8 if split else 6, n_heads=2 if split else 4,
+                       n_kv_heads=None if split else 2, d_head=None if split else 4, d_ff=7,
+                       vocab=11, rotary_dims=2 if partial else None,
+                       sliding_window=None if arch.sliding_window is None else 5)
+    for conv, kind in ((Conventions(elementwise=True), "forward"),
+                       (Conventions(attention="causal", elementwise=True), "generate")):
+        f = fm.formulas(conv, mode=fm.symbolic_mode(kind), architecture=small)
+        for seq_len, new in ((3, 1), (9, 4)):
+            workload = Workload(2, seq_len)
+            mode = Mode(kind, prompt=seq_len, new_tokens=new) if kind == "generate" else Mode()
+            values = f.evaluate(fm.symbol_values(small, workload), prompt=seq_len, new_tokens=new)
+            assert values["total"] == flops(small, seq_len, 2, conv, mode)
