@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .rules import Dims
+from .model import Dims
 
 FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox")
 MLPS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary")
-# activation -> its key in the cost table (rules.ELEMENTWISE_COST)
+# activation -> its key in the cost table (model.ELEMENTWISE_COST)
 ACTIVATION_COSTS = {"gelu_tanh": "gelu", "gelu": "gelu_erf", "relu": "relu", "silu": "silu"}
 
 _SIZES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "vocab",
@@ -200,14 +200,16 @@ class Workload:
                 raise ArchitectureError(f"{f.name} must be positive, got {value}")
 
     def check(self, arch: Architecture, last_position: int = 0) -> None:
-        """Learned positions end at n_positions: a longer sequence has no embedding."""
+        """Learned positions end at n_positions: a longer sequence has no embedding (rotary
+        positions have no table, so no end)."""
         if arch.positions != "learned":
             return
         if self.seq_len > arch.n_positions:
             raise ArchitectureError(
-                f"seq_len ({self.seq_len}) exceeds n_positions ({arch.n_positions}): learned "
-                f"positions end at {arch.n_positions}; lower --seq-len or raise --n-positions")
+                f"seq_len ({self.seq_len}) exceeds n_positions ({arch.n_positions}): GPT-2 has "
+                f"no position embedding beyond {arch.n_positions}; lower --seq-len or raise "
+                f"--n-positions")
         if last_position > arch.n_positions:
-            raise ArchitectureError(
-                f"the last position ({last_position}) exceeds n_positions ({arch.n_positions}); "
-                f"learned positions end there")
+            raise ArchitectureError(f"the last position ({last_position}) exceeds n_positions "
+                                    f"({arch.n_positions}); GPT-2 has no position embedding "
+                                    f"beyond it")

@@ -11,8 +11,8 @@ import sympy as sp
 
 from .architecture import Architecture, Workload
 from .config import Conventions, Mode
-from .counts import mode_costs, total_flops
-from .rules import Dims
+from .analysis import mode_costs, total_flops
+from .model import Dims
 
 B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n = sp.symbols(
     "B L d_model h d_ff n_layers V n_ctx t p n", positive=True, integer=True)

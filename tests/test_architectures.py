@@ -11,14 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flopcalc import model, rules
+from flopcalc import model
+
+import gpt2_oracle as oracle
 from flopcalc.architecture import FAMILIES, Architecture, ArchitectureError, Workload
 from flopcalc.architectures import build, ops_of
 from flopcalc.architectures.hf import architecture_fields, load_architecture
 from flopcalc.architectures.presets import PRESETS, preset_architecture, preset_name
 from flopcalc.config import Conventions, Mode
-from flopcalc.counts import flop_costs, op_flops, param_groups, param_total, total_flops
-from flopcalc.rules import Dims, visible_pairs
+from flopcalc.analysis import flop_report, op_flops, param_report
+from flopcalc.model import Dims, visible_pairs
 
 PROPERTY = settings(max_examples=30, deadline=None)
 CAUSAL = Conventions(attention="causal")
@@ -38,7 +40,11 @@ PUBLISHED_PARAMETERS = {
 
 
 def flops(arch, seq_len=128, batch=1, conv=None, mode=None) -> int:
-    return total_flops(flop_costs(arch, Workload(batch, seq_len), conv, mode))
+    return flop_report(arch, conv, mode, Workload(batch, seq_len)).total
+
+
+def param_total(arch) -> int:
+    return param_report(arch).total
 
 
 def block_op(arch, name, seq_len=16, group=1, kv_len=None):
@@ -103,8 +109,8 @@ def test_a_windowed_decode_step_attends_to_at_most_w_keys():
     for t, keys in ((100, 100), (4096, 4096), (10000, 4096)):
         scores = block_op(arch, "scores", 1, kv_len=t)
         assert scores.output == (1, 32, 1, keys)
-        dense = total_flops(flop_costs(arch, Workload(1, 16), mode=Mode("decode", position=t)))
-        causal = total_flops(flop_costs(arch, Workload(1, 16), CAUSAL, Mode("decode", position=t)))
+        dense = flops(arch, 16, mode=Mode("decode", position=t))
+        causal = flops(arch, 16, conv=CAUSAL, mode=Mode("decode", position=t))
         assert dense == causal
 
 
@@ -269,9 +275,9 @@ conventions = st.builds(Conventions, flops_per_mac=st.sampled_from([1, 2]),
 @given(architectures(), workloads, conventions, st.sampled_from(
     ["forward", "backward", "train", "decode", "generate"]))
 def test_each_total_is_the_sum_of_its_layer_groups(arch, workload, conv, kind):
-    costs = flop_costs(arch, workload, conv, Mode(kind))
-    assert sum(g.repeat for g, _ in costs if g.section == "block") == arch.n_layers
-    assert total_flops(costs) == sum(g.repeat * sum(f for _, _, f in rows) for g, rows in costs)
+    report = flop_report(arch, conv, Mode(kind), workload)
+    assert sum(g.repeat for g in report.block_groups) == arch.n_layers
+    assert report.total == sum(g.repeat * report.group_total(g.name) for g in report.groups)
 
 
 @PROPERTY
@@ -313,7 +319,7 @@ def test_generation_is_the_prefill_plus_each_decode_step(arch, prompt, new_token
     generate = flops(arch, prompt, 2, conv, Mode("generate", prompt=prompt, new_tokens=new_tokens))
     steps = sum(flops(arch, prompt, 2, conv, Mode("decode", position=t))
                 for t in range(prompt + 1, prompt + new_tokens))
-    assert generate == total_flops(flop_costs(arch, workload, conv)) + steps
+    assert generate == flop_report(arch, conv, workload=workload).total + steps
 
 
 @PROPERTY
@@ -327,7 +333,7 @@ def test_backward_is_twice_the_forward_counting_matmuls(arch, workload):
 def gpt2_cases(draw):
     n_heads, d_head = draw(st.integers(1, 6)), draw(st.integers(1, 12))
     seq_len = draw(st.integers(1, 32))
-    d = model.Dims(batch=draw(st.integers(1, 3)), seq_len=seq_len, d_model=n_heads * d_head,
+    d = Dims(batch=draw(st.integers(1, 3)), seq_len=seq_len, d_model=n_heads * d_head,
                    n_heads=n_heads, d_head=d_head, d_ff=draw(st.integers(1, 60)),
                    n_layers=draw(st.integers(1, 4)), vocab=draw(st.integers(1, 80)),
                    n_positions=64, kv_len=seq_len + draw(st.sampled_from([0, 0, 3])))
@@ -346,15 +352,17 @@ def test_the_gpt2_builder_yields_todays_operations(case):
                         vocab=d.vocab, n_positions=d.n_positions, fused_qkv=fused,
                         qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias,
                         tied_lm_head=tied)
-    new = ops_of(build(arch, Dims(**d.__dict__)))
-    old = model.build_ops(d, fused_qkv=fused, bias=bias, tied_lm_head=tied)
+    new = ops_of(build(arch, d))
+    old = oracle.gpt2_ops(d, fused_qkv=fused, bias=bias, tied_lm_head=tied)
     def fields(op):
         return tuple(getattr(op, f) for f in FIELDS) + tuple((p.name, p.shape) for p in op.params)
     assert [fields(op) for op in new] == [fields(op) for op in old]
-    conv = Conventions(elementwise=True, attention="causal")
     for a, b in zip(new, old):
-        assert model.op_macs(b, True) == op_flops(a, replace(conv, elementwise=False)) // 2
-        assert model.op_elementwise_flops(b, True, True) == rules.op_elementwise_flops(a, True, True)
+        for causal in (False, True):
+            assert oracle.op_macs(b, causal) == model.op_macs(a, causal)
+            for backward in (False, True):
+                assert oracle.op_elementwise_flops(b, causal, backward) == \
+                    model.op_elementwise_flops(a, causal, backward)
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if n != "gpt2-medium" and n not in (

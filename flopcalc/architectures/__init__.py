@@ -6,13 +6,13 @@
 [('embedding', 1, 2), ('block', 12, 19), ('head', 1, 2)]
 
 Adding an architecture is one builder module here (and, for a new kind of operation, one
-rule in ``flopcalc.rules.RULES``).
+rule in ``flopcalc.model.RULES``).
 """
 
 from __future__ import annotations
 
 from ..architecture import Architecture
-from ..rules import Dims, LayerGroup, Op
+from ..model import Dims, LayerGroup, Op
 from . import gemma2, gpt2, gpt_neox, llama
 
 # family -> builder; Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches

@@ -1,14 +1,14 @@
 """The small constructors every builder is made of: Linear, norm, attention, MLP, groups.
 
-Each returns ``rules.Op``s whose shapes are all the counting needs; the counts themselves
-come from ``rules.RULES``. Parameter shapes are as the checkpoint stores them: (out, in)
+Each returns ``model.Op``s whose shapes are all the counting needs; the counts themselves
+come from ``model.RULES``. Parameter shapes are as the checkpoint stores them: (out, in)
 for torch's ``nn.Linear`` (``layout="linear"``), (in, out) for GPT-2's ``Conv1D``.
 """
 
 from __future__ import annotations
 
 from ..architecture import Architecture, ArchitectureError
-from ..rules import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
+from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
 
 NORM_TEXT = {"layernorm": "LayerNorm: γ·(x−μ)/σ + β", "rmsnorm": "RMSNorm: γ·x/rms(x)"}
 

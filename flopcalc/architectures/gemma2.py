@@ -9,7 +9,7 @@ layer windowed (layer 0, 2, …); the LM head tied to the token table.
 from __future__ import annotations
 
 from ..architecture import Architecture
-from ..rules import Dims, Op
+from ..model import Dims, Op
 from .common import attention, block_groups, embedding, head, linear, mlp, model, norm, refuse, residual
 from .llama import MLP_NAMES, projections
 

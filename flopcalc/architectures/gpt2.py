@@ -7,7 +7,7 @@ Pre-norm blocks: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``; learned posit
 from __future__ import annotations
 
 from ..architecture import Architecture, ArchitectureError
-from ..rules import POSITION_ADD, Dims, Op, Param
+from ..model import POSITION_ADD, Dims, Op, Param
 from .common import (attention_scores, block_groups, keys, layer_window, linear, model, norm,
                      refuse, reshape, residual)
 

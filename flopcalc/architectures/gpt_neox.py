@@ -9,7 +9,7 @@ an untied LM head (``embed_out``).
 from __future__ import annotations
 
 from ..architecture import Architecture
-from ..rules import Dims, Op
+from ..model import Dims, Op
 from .common import attention, block_groups, embedding, head, linear, mlp, model, norm, refuse, \
     reshape, residual
 

@@ -13,7 +13,7 @@ fused qkv_proj and gate_up_proj (Phi-3).
 from __future__ import annotations
 
 from ..architecture import Architecture
-from ..rules import Dims, Op
+from ..model import Dims, Op
 from .common import (attention, block_groups, embedding, head, linear, mlp, model, norm, refuse,
                      reshape, residual)
 
