@@ -385,3 +385,14 @@ def test_symbolic_formulas_with_ints_substituted_equal_the_numeric_path(name):
             mode = Mode(kind, prompt=seq_len, new_tokens=new) if kind == "generate" else Mode()
             values = f.evaluate(fm.symbol_values(small, workload), prompt=seq_len, new_tokens=new)
             assert values["total"] == flops(small, seq_len, 2, conv, mode)
+
+
+def test_a_model_starts_from_one_preset_config_or_family_and_flags_change_it():
+    from flopcalc.architectures.presets import make_architecture
+    llama = make_architecture(family="llama", d_model=1024, n_heads=8)
+    assert (llama.d_head, llama.n_kv_heads, llama.d_ff) == (128, 8, 11008)  # derived; HF default
+    windowed = make_architecture("llama-3.1-8b", sliding_window=512)
+    assert windowed.n_windowed == 32 and param_total(windowed) == PUBLISHED_PARAMETERS["llama-3.1-8b"]
+    assert make_architecture(bias=False).norm_bias is False                 # --no-bias: all
+    with pytest.raises(ArchitectureError, match="--preset and --family both set the model"):
+        make_architecture("gpt2", family="llama")

@@ -56,3 +56,39 @@ def preset_architecture(name: str, **overrides) -> Architecture:
     fields = preset_fields(name)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return Architecture(**fields)
+
+
+def family_fields(family: str) -> dict:
+    """A family's starting point: Hugging Face's defaults for that model_type (GPT-2: the
+    small model's sizes)."""
+    from ..architecture import FAMILIES
+
+    if family == "gpt2":
+        return {"family": "gpt2"}
+    if family not in FAMILIES:
+        raise ArchitectureError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return architecture_fields({"model_type": family}, f"defaults of {family}")
+
+
+def make_architecture(preset: str | None = None, config: str | Path | None = None,
+                      family: str | None = None, bias: bool | None = None,
+                      **overrides) -> Architecture:
+    """An Architecture from one starting point — a preset, a config.json, a family's
+    defaults, or GPT-2 small — with explicit fields (not None) on top. ``bias`` sets every
+    bias at once (GPT-2's --no-bias). Sizes that follow from others (d_head, d_ff) and were
+    not set by the starting point follow the new values."""
+    starts = [name for name, given in (("--preset", preset), ("--config", config),
+                                       ("--family", family)) if given is not None]
+    if len(starts) > 1:
+        raise ArchitectureError(f"{' and '.join(starts)} both set the model: give one of them "
+                                f"(and flags such as --d-model to change it)")
+    if preset is not None:
+        fields = preset_fields(preset)
+    elif config is not None:
+        fields = architecture_fields(read_json(config), str(config))
+    else:
+        fields = family_fields(family or "gpt2")
+    if bias is not None:
+        overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return Architecture(**fields)
