@@ -310,3 +310,22 @@ class Mode:
                 "generate": f"generation: a prompt of {self.prompt} tokens, then {self.new_tokens} "
                             f"new tokens (the prefill yields the first; {self._steps()})",
                 }[self.kind]
+
+
+def gpt2_config(architecture, workload, command: str) -> Config:
+    """The GPT-2 Config a command not yet migrated to every architecture needs, or one line
+    naming what it does not support yet."""
+    config = Config.of(architecture, workload)
+    if config is not None:
+        return config
+    arch = architecture
+    if arch.family != "gpt2":
+        what = f"the {arch.family} family"
+    elif arch.sliding_window is not None:
+        what = "sliding windows"
+    elif arch.activation != "gelu_tanh":
+        what = f"the {arch.activation} activation"
+    else:
+        what = "biases switched apart"
+    raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not supported "
+                        f"yet (flops, params, shapes and formulas count every architecture)")
