@@ -1,38 +1,58 @@
-"""Speed and memory of the NumPy reference forward pass (flopcalc/reference.py), in one run.
+"""Speed of `flopcalc verify` and of the NumPy reference pass against their floors, in one run.
 
-Measures, at GPT-2 small (seq 1024, batch 1, float32):
-  1. this machine's large np.matmul throughput (float32 2048 x 2048 @ 2048 x 2048),
-  2. the dense forward's achieved throughput, 2 * recorded MACs / time; target >= 70% of (1),
-  3. the recording overhead, forward with a recorder vs recorder=None; target < 2%,
-  4. peak resident memory (ru_maxrss); target < 2 GiB.
+Measures, side by side (the machine is shared: the floors are measured next to what they
+bound, and the verdicts rest on the ratios):
+  1. `flopcalc verify` at the default setting (a fresh process, wall time) against its floor:
+     a fresh process importing what verify imports and filling fresh memory the size of the
+     weights (one float32 write per weight), plus the pass's 32.2 GFLOP at this machine's
+     single-thread np.matmul rate; target <= 2x;
+  2. the dense forward at GPT-2 small, seq 1024 (batch 1, float32), 2 * MACs / time, against
+     np.matmul's rate (float32 2048^3) at the same thread count; target >= 70%;
+  3. incremental decode (a KV cache, one token at a time), time per token against the memory
+     bound: bytes of weights and KV cache read per token over a measured copy bandwidth
+     (STREAM's convention: bytes read + bytes written, per second); target <= 1.5x;
+  4. the recording overhead (per matmul() call, times the calls, over the forward) and peak
+     resident memory.
+Items 2 and 3 run at one thread and at every core; the verdict is at the count
+reference.pass_threads() picks now (one on a busy machine), the other shown beside it.
 
-The machine is shared and noisy (2 cores): the matmul probe and the forward runs with and
-without a recorder are interleaved, so drifting load hits all alike, and best times are
-compared (noise only ever adds time). Medians are printed alongside.
-
-    python benchmarks/bench_reference.py [--reps 5]
+    python benchmarks/bench_reference.py [--reps 3] [--tokens 24]
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import resource
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
-from flopcalc.reference import (GPTConfig, MatmulRecorder, estimate_memory_bytes, forward,
-                                init_params, matmul)
+from report import header, line
+
+from flopcalc.reference import (GPTConfig, MatmulRecorder, blas_threads, forward,
+                                forward_incremental, init_params, matmul, pass_threads)
 
 GPT2_SMALL = GPTConfig(n_layer=12, n_head=12, n_embd=768, d_ff=3072, vocab_size=50257,
                        n_positions=1024)
-SEQ_LEN, BATCH = 1024, 1
-TARGET_EFFICIENCY = 0.70   # achieved forward GFLOP/s over large-matmul GFLOP/s
-TARGET_OVERHEAD = 0.02     # recording overhead, fraction of forward time
-TARGET_RSS = 2 * 2**30     # bytes
+VERIFY_GFLOP = 32_228_179_968 / 1e9   # flopcalc verify's default pass (flops --attention dense)
+TARGET_VERIFY = 2.0                   # verify / floor
+TARGET_EFFICIENCY = 0.70              # forward GFLOP/s over np.matmul GFLOP/s
+TARGET_DECODE = 1.5                   # time per token / memory bound
+TARGET_OVERHEAD = 0.02                # recording, fraction of the forward's time
+TARGET_RSS = 2 * 2**30                # bytes
+
+# the floor's process: verify's imports, then a write of every weight into fresh memory
+FLOOR_SCRIPT = """
+import numpy as np
+import flopcalc.cli, flopcalc.reference, flopcalc.verify
+np.empty({n}, np.float32).fill(0.02)
+"""
 
 
 def timed(f) -> float:
@@ -41,13 +61,37 @@ def timed(f) -> float:
     return time.perf_counter() - start
 
 
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+def wall(cmd: list[str]) -> float:
+    return timed(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL))
+
+
+def matmul_gflops(threads: int, n: int = 2048, seconds: float = 1.0) -> float:
+    """np.matmul's float32 n^3 rate, sustained over ``seconds`` (a forward takes seconds too:
+    a single short product would catch the busy machine's quiet moments, the forward not)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), np.float32)
-    np.matmul(a, b, out=out)  # warm-up
-    return 2 * n**3 / min(timed(lambda: np.matmul(a, b, out=out)) for _ in range(reps)) / 1e9
+    with blas_threads(threads):
+        np.matmul(a, b, out=out)  # warm-up
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            np.matmul(a, b, out=out)
+            count += 1
+        return 2 * n**3 * count / elapsed / 1e9
+
+
+def copy_bandwidth(nbytes: int = 2**28, seconds: float = 0.5) -> float:
+    """Bytes read + written per second by np.copyto between two warm arrays (STREAM copy),
+    sustained over ``seconds``."""
+    src = np.ones(nbytes // 4, np.float32)
+    dst = np.zeros_like(src)
+    np.copyto(dst, src)
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        np.copyto(dst, src)
+        count += 1
+    return 2 * nbytes * count / elapsed
 
 
 def record_cost_per_call(calls: int = 20000) -> float:
@@ -62,79 +106,105 @@ def record_cost_per_call(calls: int = 20000) -> float:
     return max(best[True] - best[False], 0.0) / calls
 
 
-def openblas_info() -> str:
-    """OPENBLAS_CORETYPE if set, and the kernel OpenBLAS picked (when it can be asked)."""
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    text = f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE unset"
-    try:
-        with open("/proc/self/maps") as maps:
-            path = next(line.split()[-1] for line in maps if "openblas" in line.lower())
-        lib = ctypes.CDLL(path)
-        for symbol in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
-                       "openblas_get_corename"):
-            if hasattr(lib, symbol):
-                getattr(lib, symbol).restype = ctypes.c_char_p
-                return f"{text}; OpenBLAS kernel: {getattr(lib, symbol)().decode()}"
-    except (OSError, StopIteration):
-        pass
-    return text
+def blas_text() -> str:
+    """Which BLAS runs (threadpoolctl), and OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE if set."""
+    libs = [f"{lib['internal_api']} {lib.get('version')} ({lib.get('architecture')} kernel, "
+            f"{lib['num_threads']} threads)" for lib in threadpool_info()
+            if lib["user_api"] == "blas"]
+    env = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+           if k in os.environ]
+    return "; ".join(libs + (env or ["OPENBLAS_CORETYPE unset"]))
+
+
+def decode_bytes_per_token(c: GPTConfig, params: dict, tokens: int) -> int:
+    """Bytes a decode step reads, averaged over positions 1..tokens: every weight matrix
+    (the LM head reads all of wte; the embedding reads one row of wte and of wpe), every
+    bias and LayerNorm vector, and the K and V cached so far in every block."""
+    item = params["wte.weight"].itemsize
+    weights = sum(p.nbytes for name, p in params.items() if name != "wpe.weight")
+    weights += 2 * c.n_embd * item                          # a wpe row, a wte row
+    cache = 2 * c.n_layer * c.n_embd * item * (tokens + 1) / 2   # mean K and V read
+    return int(weights + cache)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=7, help="forward runs per variant")
+    parser.add_argument("--reps", type=int, default=3, help="runs of each timed measure")
+    parser.add_argument("--tokens", type=int, default=24, help="decode steps timed")
     args = parser.parse_args()
     c = GPT2_SMALL
-    print(f"{openblas_info()}; {os.cpu_count()} CPUs; numpy {np.__version__}")
+    cores = len(os.sched_getaffinity(0))
+    chosen = pass_threads()
+    counts = sorted({1, cores})
+    print(f"{blas_text()}; {cores} cores; load average {os.getloadavg()[0]:.1f} -> "
+          f"reference.pass_threads() = {chosen}; numpy {np.__version__}")
 
+    # 1. verify against its floor, interleaved
     params = init_params(c, seed=0)
-    idx = np.random.default_rng(0).integers(0, c.vocab_size, (BATCH, SEQ_LEN))
+    n_weights = sum(p.size for p in params.values())
+    exe = shutil.which("flopcalc")
+    verify_cmd = ([exe] if exe else [sys.executable, "-m", "flopcalc"]) + ["verify"]
+    floor_cmd = [sys.executable, "-c", FLOOR_SCRIPT.format(n=n_weights)]
+    wall(verify_cmd)  # the OS's file cache warm for both
+    verify_s, floor_s, rate1 = [], [], []
+    for _ in range(args.reps):
+        rate1.append(matmul_gflops(1))
+        floor_s.append(wall(floor_cmd) + VERIFY_GFLOP / rate1[-1])
+        verify_s.append(wall(verify_cmd))
+
+    # 2. the dense forward at seq 1024, and 3. decode, at each thread count
+    idx = np.random.default_rng(0).integers(0, c.vocab_size, (1, 1024))
     recorder = MatmulRecorder()
-    forward(params, c, idx, recorder)  # warm-up, and the MACs to credit
+    with blas_threads(1):
+        forward(params, c, idx[:, :64], None)  # warm-up: lazy imports, first touch
+        forward(params, c, idx, recorder)      # the MACs to credit
     macs = recorder.total_macs()
-    times: dict[str, list[float]] = {"recorder": [], "None": []}
-    peaks = []
-    variants = {"recorder": MatmulRecorder, "None": lambda: None}
-    for rep in range(args.reps):
-        peaks.append(matmul_gflops())
-        for name in sorted(variants, reverse=rep % 2 == 1):  # alternate which runs first
-            times[name].append(timed(lambda: forward(params, c, idx, variants[name]())))
-    peak = max(peaks)
+    dense, decode, peak, bandwidths = {}, {}, {}, []
+    for threads in counts:
+        times, rates = [], []
+        for _ in range(args.reps):
+            rates.append(matmul_gflops(threads))
+            with blas_threads(threads):
+                times.append(timed(lambda: forward(params, c, idx)))
+        dense[threads] = 2 * macs / statistics.median(times) / 1e9
+        peak[threads] = statistics.median(rates)
+        steps = []
+        for _ in range(args.reps):
+            bandwidths.append(copy_bandwidth())
+            with blas_threads(threads):
+                steps.append(timed(lambda: forward_incremental(params, c, idx[:, :args.tokens])))
+        decode[threads] = statistics.median(steps) / args.tokens
+    bandwidth = statistics.median(bandwidths)
+    bound = decode_bytes_per_token(c, params, args.tokens) / bandwidth
+    per_call = record_cost_per_call()
+    overhead = per_call * len(recorder.records) / (2 * macs / 1e9 / dense[chosen])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
 
-    best = {k: min(v) for k, v in times.items()}
-    med = {k: statistics.median(v) for k, v in times.items()}
-    # both variants do the same arithmetic (recording costs microseconds): credit the best run
-    achieved = 2 * macs / min(best.values()) / 1e9
-    efficiency = achieved / peak
-    overhead = best["recorder"] / best["None"] - 1
-    overhead_med = med["recorder"] / med["None"] - 1
-    per_call = record_cost_per_call()
-    isolated = per_call * len(recorder.records) / best["None"]
-
-    def row(measure, value, target, ok):
-        print(f"{measure:<44}{value:>16}   {target:<12}{'PASS' if ok else 'MISS'}")
-
-    print(f"GPT-2 small, batch {BATCH}, seq {SEQ_LEN}, float32: "
-          f"{len(recorder.records)} matmuls, {macs:,} MACs = {2 * macs / 1e9:.1f} GFLOP")
-    print(f"forward with recorder, s: best {best['recorder']:.3f}, median {med['recorder']:.3f}; "
-          f"recorder=None: best {best['None']:.3f}, median {med['None']:.3f}  ({args.reps} each)")
-    print(f"{'measure':<44}{'value':>16}   {'target':<12}")
-    print(f"{'large np.matmul (2048^3 float32), GFLOP/s':<44}{peak:>16.1f}"
-          f"   (median {statistics.median(peaks):.1f})")
-    print(f"{'dense forward, GFLOP/s':<44}{achieved:>16.1f}"
-          f"   (median {2 * macs / statistics.median(sum(times.values(), [])) / 1e9:.1f})")
-    row("forward / matmul throughput", f"{efficiency:.1%}", f">= {TARGET_EFFICIENCY:.0%}",
-        efficiency >= TARGET_EFFICIENCY)
-    row("recording overhead (best vs best)", f"{overhead:+.2%}", f"< {TARGET_OVERHEAD:.0%}",
-        overhead < TARGET_OVERHEAD)
-    print(f"{'  median vs median':<44}{overhead_med:>+16.2%}   (noise dominates)")
-    print(f"{'  isolated: per-call cost x calls / forward':<44}{isolated:>16.4%}"
-          f"   ({per_call * 1e6:.2f} us x {len(recorder.records)} calls)")
-    row("peak RSS (ru_maxrss), MiB", f"{rss / 2**20:.0f}", f"< {TARGET_RSS / 2**20:.0f}",
-        rss < TARGET_RSS)
-    print(f"{'  estimate_memory_bytes(), MiB':<44}"
-          f"{estimate_memory_bytes(c, BATCH, SEQ_LEN, np.float32) / 2**20:>16.0f}")
+    med_v, med_f = statistics.median(verify_s), statistics.median(floor_s)
+    header()
+    line("flopcalc verify (default), wall s", f"{med_v:.2f}", f"<= {TARGET_VERIFY:g}x floor",
+         f"{med_v / med_f:.2f}x its floor, {med_f:.2f} s", med_v / med_f <= TARGET_VERIFY)
+    line("  floor: imports + fill, + 32.2 GFLOP at 1 thread", f"{med_f:.2f}", "",
+         f"np.matmul 1 thread {statistics.median(rate1):.0f} GFLOP/s")
+    for threads in counts:
+        mark = threads == chosen
+        eff = dense[threads] / peak[threads]
+        line(f"dense forward seq 1024, {threads} thread(s), GFLOP/s", f"{dense[threads]:.1f}",
+             f">= {TARGET_EFFICIENCY:.0%} matmul", f"{eff:.0%} of np.matmul's "
+             f"{peak[threads]:.0f} GFLOP/s" + ("" if mark else " (not picked now)"),
+             eff >= TARGET_EFFICIENCY if mark else None)
+    for threads in counts:
+        mark = threads == chosen
+        ratio = decode[threads] / bound
+        line(f"decode, {threads} thread(s), ms per token", f"{decode[threads] * 1e3:.1f}",
+             f"<= {TARGET_DECODE:g}x bound", f"{ratio:.2f}x {bound * 1e3:.1f} ms = "
+             f"{decode_bytes_per_token(c, params, args.tokens) / 1e6:.0f} MB / "
+             f"{bandwidth / 1e9:.1f} GB/s" + ("" if mark else " (not picked now)"),
+             ratio <= TARGET_DECODE if mark else None)
+    line("recording overhead, % of the forward", f"{overhead:.4%}", f"< {TARGET_OVERHEAD:.0%}",
+         f"{per_call * 1e6:.2f} us x {len(recorder.records)} calls", overhead < TARGET_OVERHEAD)
+    line("peak RSS (ru_maxrss), MiB", f"{rss / 2**20:.0f}", f"< {TARGET_RSS / 2**20:.0f}",
+         f"{rss / TARGET_RSS:.2f}x the limit", rss < TARGET_RSS)
 
 
 if __name__ == "__main__":

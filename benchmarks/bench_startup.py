@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from report import header, line
+
 TARGET_RATIO = 0.5
 
 
@@ -47,13 +49,15 @@ def main() -> None:
             times[name].append(wall(cmd))
     med = {name: statistics.median(t) for name, t in times.items()}
     ratio = med["flopcalc flops"] / med["import sympy"]
-    print(f"{'measure':<34}{'median':>10}   min")
+    heavy = loaded.strip().splitlines()[-1]
+    header()
     for name in commands:
-        print(f"{name + ' (wall, s)':<34}{med[name]:>10.3f}   {min(times[name]):.3f}")
-    print(f"heavy modules imported by 'flopcalc flops': {loaded.strip().splitlines()[-1]}  (target: [])")
-    print(f"ratio flopcalc/sympy: {ratio:.2f}   target: <= {TARGET_RATIO:.2f}   "
-          f"{'PASS' if ratio <= TARGET_RATIO else 'MISS'}")
-
+        line(f"{name}, median wall s", f"{med[name]:.3f}", "", f"min {min(times[name]):.3f} s, "
+             f"{args.runs} runs interleaved")
+    line("flopcalc flops over import sympy", f"{ratio:.2f}x", f"<= {TARGET_RATIO:.2f}x",
+         f"{med['flopcalc flops']:.3f} s over {med['import sympy']:.3f} s", ratio <= TARGET_RATIO)
+    line("heavy modules 'flopcalc flops' imports", heavy, "[]", "sympy, numpy looked for",
+         heavy == "[]")
 
 if __name__ == "__main__":
     main()

@@ -1,16 +1,19 @@
-"""100,000-config sweep through the CLI's code path, against the 2 s target, in one run.
+"""`flopcalc sweep` at 10^4, 10^5 and 10^6 points, as a user runs it (a fresh process each time,
+sympy's import and the model's compilation included), in one run.
 
 Measures:
-  1. the whole command, as a user runs it (a fresh interpreter, sympy import and compile
-     included), `flopcalc sweep` over a 100 x 1000 grid written as CSV to a file, and the
-     same with the default --format table to stdout (a 200-column terminal, read from a
-     file: the plain layout of large tables); target < 2 s each;
-  2. in one process, the sweep itself (`sweep.run`, what the command calls) on the compiled
-     path and on the per-config `flop_report` path (on a 5,000-point slice of the same grid:
-     the whole grid would take ~10 s), as configs/s and their ratio.
+  1. 1,000,000 points written to a file as CSV and as JSON: target < 5 s and peak memory
+     (the process's ru_maxrss) < 200 MiB each;
+  2. growth: the time past 10^4 points, 10^4 -> 10^6 over 10^4 -> 10^5 (linear: 99/9 = 11;
+     target <= 13), and the memory of 10^6 points over that of 10^4 (flat: target <= 1.5x);
+  3. 100,000 points: CSV to a file and the default table on stdout; target < 2 s each;
+  4. the terminal table has no cliff: 201 rows (the plain layout) against 200 (rich's grid),
+     target <= 1.25x; and 100,001 rows are refused at once with how to write a file.
 
-The machine is shared and noisy: each measure is the best of --runs (noise only ever adds
-time); the ratio is what to compare between machines.
+The machine is shared and noisy: each time is the best of --runs (noise only ever adds time).
+Each time is shown as wall and CPU seconds (user + system, of the process): on a busy machine
+the wall time waits for a core, so the verdicts on time rest on the CPU seconds, which are
+what the wall time is on an idle one.
 
     python benchmarks/bench_sweep.py [--runs 3]
 """
@@ -25,72 +28,89 @@ import sys
 import tempfile
 import time
 
-TARGET_SECONDS = 2.0
-GRID = ["--d-model", "64:6400:+64", "--seq-len", "1:1000:+1", "--heads", "1",
-        "--n-positions", "1000"]          # 100 x 1000 = 100,000 configs
-POINTS = 100 * 1000
+from report import header, line
+
+TARGET_MILLION_S, TARGET_MIB = 5.0, 200
+TARGET_100K_S = 2.0
+TARGET_GROWTH, TARGET_MEMORY_GROWTH = 13.0, 1.5
+TARGET_CLIFF = 1.25
 
 
-def cli_seconds(out: str, table: bool = False) -> float:
-    """The whole command: CSV to ``out``, or (``table``) the default table on stdout to it."""
+def grid(points: int) -> list[str]:
+    """--d-model 64, 128, … (points / seq) values x --seq-len 1..seq: ``points`` configs."""
+    seq = 1000 if points <= 10**5 else 10_000
+    return ["--d-model", f"64:{64 * (points // seq)}:+64", "--seq-len", f"1:{seq}:+1",
+            "--heads", "1", "--n-positions", str(seq)]
+
+
+def flopcalc(*args: str, stdout=subprocess.DEVNULL, width: int = 200):
+    """(wall seconds, peak RSS bytes, exit code, CPU seconds) of one ``flopcalc ARGS``."""
     exe = shutil.which("flopcalc")
-    cmd = ([exe] if exe else [sys.executable, "-m", "flopcalc"]) + ["sweep", *GRID]
-    if not table:
-        cmd += ["--format", "csv", "--output", out]
-    env = {**os.environ, "COLUMNS": "200"}
-    with open(out if table else os.devnull, "w", encoding="utf-8") as stdout:
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL, env=env)
-        return time.perf_counter() - start
+    cmd = ([exe] if exe else [sys.executable, "-m", "flopcalc"]) + list(args)
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": str(width)})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    return seconds, usage.ru_maxrss * 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def verdict(seconds: float) -> str:
-    return f"target < {TARGET_SECONDS:.0f} s: {'PASS' if seconds < TARGET_SECONDS else 'MISS'}"
+def best(runs: int, *args: str, **kw) -> tuple[float, int, float]:
+    """(best wall s, largest peak RSS, best CPU s) of ``runs`` runs."""
+    results = [flopcalc(*args, **kw) for _ in range(runs)]
+    assert all(r[2] == 0 for r in results), (args, results)
+    return (min(r[0] for r in results), max(r[1] for r in results),
+            min(r[3] for r in results))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-
+    runs = args.runs
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "sweep.csv")
-        cli = min(cli_seconds(out) for _ in range(args.runs))
-        with open(out, encoding="utf-8") as f:
-            rows = sum(1 for line in f if line[:1].isdigit())
-        assert rows == POINTS, rows
-        table = min(cli_seconds(out, table=True) for _ in range(args.runs))
-        with open(out, encoding="utf-8") as f:
-            rows = sum(1 for line in f if line.lstrip()[:1].isdigit())
-        assert rows == POINTS, rows
+        out = {fmt: os.path.join(tmp, f"sweep.{fmt}") for fmt in ("csv", "json")}
+        files = {(fmt, n): best(runs if n < 10**6 else max(1, runs - 1), "sweep", *grid(n),
+                                "--format", fmt, "--output", out[fmt])
+                 for n in (10**4, 10**5, 10**6) for fmt in ("csv", "json")}
+        with open(out["csv"], encoding="utf-8") as f:          # the last: 10^6 points
+            assert sum(1 for row in f if row[:1].isdigit()) == 10**6
+        with open(os.path.join(tmp, "table.txt"), "w", encoding="utf-8") as stdout:
+            table = best(runs, "sweep", *grid(10**5), stdout=stdout)
+        rich = best(runs, "sweep", "--seq-len", "1:200:+1", stdout=subprocess.DEVNULL)
+        plain = best(runs, "sweep", "--seq-len", "1:201:+1", stdout=subprocess.DEVNULL)
+        refused = flopcalc("sweep", "--seq-len", "1:100001:+1", "--n-positions", "200000")
 
-    from flopcalc.config import Conventions, Mode
-    from flopcalc.sweep import parse_axis, run
-
-    base = {"n_heads": 1, "n_positions": 1000}
-    grid = [parse_axis("d_model", "64:6400:+64"), parse_axis("seq_len", "1:1000:+1")]
-    slice_ = [parse_axis("d_model", "64:320:+64"), parse_axis("seq_len", "1:1000:+1")]
-    run(base, slice_[:1], Conventions(), Mode(), fast=True)   # sympy imported and warm
-    fast = slow = float("inf")
-    for _ in range(args.runs):
-        start = time.perf_counter()
-        run(base, grid, Conventions(), Mode(), fast=True)
-        fast = min(fast, time.perf_counter() - start)
-        start = time.perf_counter()
-        run(base, slice_, Conventions(), Mode(), fast=False)
-        slow = min(slow, time.perf_counter() - start)
-    fast_rate, slow_rate = POINTS / fast, 5000 / slow
-
-    print(f"{'measure':<72}{'time':>9}{'configs/s':>12}")
-    print(f"{'flopcalc sweep, 100,000 configs to CSV (whole command)':<72}{cli:>8.2f}s"
-          f"{POINTS / cli:>12,.0f}   {verdict(cli)}")
-    print(f"{'flopcalc sweep, 100,000 configs, the default table (whole command)':<72}"
-          f"{table:>8.2f}s"
-          f"{POINTS / table:>12,.0f}   {verdict(table)}")
-    print(f"{'sweep.run, compiled path, 100,000 configs':<72}{fast:>8.2f}s{fast_rate:>12,.0f}")
-    print(f"{'sweep.run, flop_report per config, 5,000 configs':<72}{slow:>8.2f}s"
-          f"{slow_rate:>12,.0f}")
-    print(f"compiled / per-config flop_report: {fast_rate / slow_rate:.1f}x the configs per second")
+    header()
+    for fmt in ("csv", "json"):
+        wall_s, rss, t = files[fmt, 10**6]
+        line(f"1,000,000 points to {fmt.upper()}, CPU s", f"{t:.2f}",
+             f"< {TARGET_MILLION_S:g} s", f"{t / TARGET_MILLION_S:.2f}x the target; "
+             f"wall {wall_s:.2f} s", t < TARGET_MILLION_S)
+        line(f"  its peak memory, MiB", f"{rss / 2**20:.0f}", f"< {TARGET_MIB} MiB",
+             f"{rss / 2**20 / TARGET_MIB:.2f}x the target", rss < TARGET_MIB * 2**20)
+    for fmt in ("csv", "json"):
+        t4, t5, t6 = (files[fmt, n][2] for n in (10**4, 10**5, 10**6))
+        growth = (t6 - t4) / (t5 - t4)
+        line(f"  {fmt.upper()} time past 10^4: 10^6 over 10^5", f"{growth:.1f}",
+             f"<= {TARGET_GROWTH:g} (11 linear)", f"{t4:.2f} / {t5:.2f} / {t6:.2f} CPU s at "
+             f"10^4/10^5/10^6", growth <= TARGET_GROWTH)
+        m4, m6 = files[fmt, 10**4][1], files[fmt, 10**6][1]
+        line(f"  {fmt.upper()} memory: 10^6 points over 10^4", f"{m6 / m4:.2f}x",
+             f"<= {TARGET_MEMORY_GROWTH:g}x (flat)", f"{m4 / 2**20:.0f} -> {m6 / 2**20:.0f} MiB",
+             m6 / m4 <= TARGET_MEMORY_GROWTH)
+    for what, (wall_s, _, t) in (("CSV to a file", files["csv", 10**5]),
+                                 ("the default table on stdout", table)):
+        line(f"100,000 points, {what}, CPU s", f"{t:.2f}", f"< {TARGET_100K_S:g} s",
+             f"{t / TARGET_100K_S:.2f}x the target; wall {wall_s:.2f} s", t < TARGET_100K_S)
+    cliff = plain[2] / rich[2]
+    line("table of 201 rows (plain) over 200 (rich)", f"{cliff:.2f}x", f"<= {TARGET_CLIFF:g}x",
+         f"{plain[2]:.2f} over {rich[2]:.2f} CPU s", cliff <= TARGET_CLIFF)
+    seconds, _, code, _ = refused
+    line("100,001 rows as a table: refused, s", f"{seconds:.2f}", "exit 2, < 1 s",
+         f"exit {code}; says --format csv --output", code == 2 and seconds < 1)
 
 
 if __name__ == "__main__":

@@ -138,12 +138,14 @@ def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
 
 @dataclass(frozen=True)
 class FlopRow:
-    """One operation's count; ``times`` is how often the model runs it (its group's repeat)
-    and ``group`` the name of its layer group."""
+    """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
+    the prefill's) and ``steps`` those of generate's first and last decode steps. ``times`` is
+    how often the model runs it (its group's repeat) and ``group`` its layer group's name."""
 
     op: Op
     macs: int
     flops: int
+    steps: tuple[Op, Op] | None = None
     group: str = "block"
     times: int = 1
 
@@ -196,8 +198,15 @@ def flop_report(model, conventions: Conventions | None = None, mode: Mode | None
     conv = conventions or Conventions()
     mode = (mode or Mode()).resolved(config) if config is not None else \
         resolve(mode or Mode(), arch, workload)
-    costs = mode_costs(arch, arch.dims(workload.batch, workload.seq_len), conv, mode)
-    rows = tuple(FlopRow(op, macs, flops, g.name, g.repeat)
+    dims = arch.dims(workload.batch, workload.seq_len)
+    costs = mode_costs(arch, dims, conv, mode)
+    steps = {}
+    if mode.kind == "generate" and mode.new_tokens > 1:  # the shapes of the decode steps
+        p, n = mode.prompt, mode.new_tokens
+        first, last = (build(arch, replace(dims, seq_len=1, kv_len=t)) for t in (p + 1, p + n - 1))
+        steps = {(g.name, a.name): (a, b) for g, h in zip(first, last)
+                 for a, b in zip(g.ops, h.ops)}
+    rows = tuple(FlopRow(op, macs, flops, steps.get((g.name, op.name)), g.name, g.repeat)
                  for g, ops in costs for op, macs, flops in ops)
     return FlopReport(config, conv, rows, mode, arch, workload, tuple(g for g, _ in costs))
 
@@ -260,15 +269,23 @@ class ShapeReport:
 
     config: Config | None
     ops: tuple[Op, ...]
+    mode: Mode = Mode()
     architecture: Architecture = Architecture()
     workload: Workload = Workload()
     groups: tuple[LayerGroup, ...] = ()
 
 
-def shape_report(model, workload: Workload | None = None) -> ShapeReport:
+def shape_report(model, mode: Mode = Mode(), workload: Workload | None = None) -> ShapeReport:
     """Shapes of every operation of ``model``'s forward pass (a Config, or an Architecture on
-    ``workload``), each layer group's once."""
+    ``workload``), each layer group's once; or (``mode`` decode) of the decode step at
+    position t: one new token whose keys and values join a KV cache, so K and V are
+    (B, h_kv, t, d_head) (a windowed layer keeps min(t, W))."""
     arch, workload, config = split_model(model, workload)
-    workload.check(arch)
-    groups = build(arch, arch.dims(workload.batch, workload.seq_len))
-    return ShapeReport(config, tuple(ops_of(groups)), arch, workload, groups)
+    mode = mode.resolved(config) if config is not None else resolve(mode, arch, workload)
+    if mode.kind not in ("forward", "decode"):
+        raise FlopcalcError(f"shapes are shown for forward and decode, not {mode.kind}")
+    dims = arch.dims(workload.batch, workload.seq_len)
+    if mode.kind == "decode":
+        dims = replace(dims, seq_len=1, kv_len=mode.position)
+    groups = build(arch, dims)
+    return ShapeReport(config, tuple(ops_of(groups)), mode, arch, workload, groups)

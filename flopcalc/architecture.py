@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from .model import Dims
+from .model import ACTIVATIONS, Dims
 
 FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox")
 MLPS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary")
-# activation -> its key in the cost table (model.ELEMENTWISE_COST)
-ACTIVATION_COSTS = {"gelu_tanh": "gelu", "gelu": "gelu_erf", "relu": "relu", "silu": "silu"}
 
 _SIZES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "vocab",
           "n_positions", "rotary_dims", "sliding_window")
@@ -78,7 +76,7 @@ class Architecture:
             raise ArchitectureError(f"unknown family {self.family!r}; choose one of "
                                     f"{', '.join(FAMILIES)}")
         for name, allowed in (("mlp", MLPS), ("norm", NORMS), ("positions", POSITIONS),
-                              ("activation", tuple(ACTIVATION_COSTS))):
+                              ("activation", tuple(ACTIVATIONS))):
             if getattr(self, name) not in allowed:
                 raise ArchitectureError(f"{name} must be one of {', '.join(allowed)}, got "
                                         f"{getattr(self, name)!r}")
@@ -133,7 +131,7 @@ class Architecture:
     @property
     def activation_cost(self) -> str:
         """The activation's key in the cost table."""
-        return ACTIVATION_COSTS[self.activation]
+        return ACTIVATIONS[self.activation][1]
 
     def with_(self, **changes) -> Architecture:
         """A copy with some fields changed; derived sizes given as None are derived again."""

@@ -4,24 +4,29 @@ Bad input ends in one line on stderr and exit code 2; ``--output`` files are wri
 atomically. sympy and numpy are imported only by the commands that need them.
 """
 
+import functools
+import inspect
 import io
-import os
 import sys
-import tempfile
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 from typer.core import TyperGroup
 
-from . import __version__
-from .config import PRESETS, Config, Conventions, FlopcalcError, Mode, make_config
+from . import __version__, files
+from .config import (PRESETS, Config, Conventions, FlopcalcError, Mode, base_fields, make_config,
+                     parse_whole_number)
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
+    from typer._click.formatting import HelpFormatter
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
+    from click.formatting import HelpFormatter
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -30,8 +35,66 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+class _HelpFormatter(HelpFormatter):
+    """click's plain help, readable on a narrow terminal: the options column takes at most a
+    third of the width (a longer option puts its help on the next line), words are never cut,
+    and rich's ``\\[`` escapes in help texts are shown as ``[``. Its width is the terminal's
+    (COLUMNS first) up to 80, at any width (click's own keeps at least 50)."""
+
+    def __init__(self, indent_increment: int = 2, width=None, max_width=None) -> None:
+        import shutil
+
+        if width is None:
+            width = max(min(shutil.get_terminal_size().columns, max_width or 80) - 2, 30)
+        super().__init__(indent_increment, width, max_width)
+
+    def write_text(self, text: str) -> None:
+        text = text.replace("\\[", "[")
+        if not text.startswith("Example: "):
+            return super().write_text(text)
+        # a command line: broken between words with shell continuations, so it still pastes
+        room, line = max(self.width - self.current_indent - 2, 20), ""
+        for word in text.split():
+            if line and len(line) + 1 + len(word) > room:
+                self.write(f"{'':>{self.current_indent}}{line} \\\n")
+                line = "   "
+            line = f"{line} {word}" if line.strip() else line + word
+        self.write(f"{'':>{self.current_indent}}{line}\n")
+
+    def write_dl(self, rows, col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(a, b.replace("\\[", "[")) for a, b in rows],
+                         min(col_max, max(14, self.width // 3)), col_spacing)
+
+    def getvalue(self) -> str:
+        # click writes help as UTF-8 to a terminal that declares ASCII: spell it out instead
+        text = super().getvalue()
+        return text if files.encodable(sys.stdout, text) else files.spelled_in_ascii(text)
+
+
+class _HelpContext(typer.Context):
+    formatter_class = _HelpFormatter
+
+
 class _OneLineErrors(TyperGroup):
-    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2."""
+    """Turns usage errors and FlopcalcError into one line on stderr with exit code 2; every
+    command's help is plain click formatting (``_HelpFormatter``)."""
+
+    context_class = _HelpContext
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            command.context_class = _HelpContext
+        return command
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command with the first sentence of its help, whole (click would cut it)."""
+        rows = [(name, (command.help or "").split("\n\n")[0].strip())
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -44,13 +107,14 @@ class _OneLineErrors(TyperGroup):
             fail(message, e.exit_code if e.exit_code != 1 else 2)
         except FlopcalcError as e:
             fail(str(e))
-        except (typer.Abort, KeyboardInterrupt):
-            print("flopcalc: aborted", file=sys.stderr)
+        except (typer.Abort, KeyboardInterrupt):  # run() turns SIGINT into files.Interrupted
+            print("flopcalc: interrupted", file=sys.stderr)
             raise SystemExit(130)
         raise SystemExit(result if isinstance(result, int) else 0)
 
 
-app = typer.Typer(cls=_OneLineErrors, add_completion=False, no_args_is_help=True,
+app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True,
+                  rich_markup_mode=None,
                   help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
@@ -72,34 +136,73 @@ class Qkv(str, Enum):
     separate = "separate"
 
 
-# Options shared by every command that takes a model.
+class _WholeNumber(click.ParamType):
+    """Every integer option: ``config.WHOLE_NUMBER`` (the sweep's values use the same)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_whole_number(value)
+        except FlopcalcError as e:
+            self.fail(str(e), param, ctx)
+
+
+class _FilePath(click.Path):
+    """A file's path; an empty one is refused (``Path('')`` would quietly be the folder ``.``)."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("an empty path names no file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class _NameOrPath(click.ParamType):
+    """A shipped file's name or a path; an empty one is refused, like an empty path."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("an empty name names no file", param, ctx)
+        return value
+
+
+WHOLE = _WholeNumber()
+
+
+def number_option(*names: str, **kwargs):
+    """A typer.Option read by the one whole-number parser."""
+    return typer.Option(*names, click_type=WHOLE, show_default=False, **kwargs)
+
+
 Preset = Annotated[Optional[str], typer.Option(
     "--preset", help=f"Start from a published size: {', '.join(PRESETS)}.", show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option(
     "--config", help="Start from a Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, "
-    "n_positions, n_inner, vocab_size).", show_default=False, dir_okay=False)]
-DModel = Annotated[Optional[int], typer.Option("--d-model", help="Model width \\[default: 768].",
-                                               show_default=False)]
-Heads = Annotated[Optional[int], typer.Option("--heads", help="Attention heads; must divide "
-                                              "d_model \\[default: 12].", show_default=False)]
-Layers = Annotated[Optional[int], typer.Option("--layers", help="Transformer blocks \\[default: 12].",
-                                               show_default=False)]
-DFF = Annotated[Optional[int], typer.Option("--d-ff", help="FFN hidden width \\[default: 4*d_model].",
-                                            show_default=False)]
-Vocab = Annotated[Optional[int], typer.Option("--vocab", help="Vocabulary size \\[default: 50257].",
-                                              show_default=False)]
-NPos = Annotated[Optional[int], typer.Option("--n-positions", help="Position-embedding rows, the "
-                                             "longest sequence \\[default: 1024].", show_default=False)]
-SeqLen = Annotated[Optional[int], typer.Option("--seq-len", help="Tokens in the sequence "
-                                               "\\[default: 128].", show_default=False)]
-Batch = Annotated[Optional[int], typer.Option("--batch", help="Sequences \\[default: 1].",
-                                              show_default=False)]
+    "n_positions, n_inner, vocab_size).", show_default=False, click_type=_FilePath())]
 QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
                                      "separate W_q, W_k, W_v.")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _dash_is_stdout(path: Path | None) -> Path | None:
+    return None if path is not None and str(path) == files.STDIN else path
+
+
 Output = Annotated[Optional[Path], typer.Option(
-    "--output", "-o", help="Write to FILE (atomically) instead of the terminal.",
-    show_default=False, dir_okay=False)]
+    "--output", "-o", help="Write to FILE (atomically) instead of the terminal; - is the "
+    "terminal.", show_default=False, click_type=_FilePath(), callback=_dash_is_stdout)]
+
+
+def _table_option(names: str):
+    return typer.Option("--table", metavar="NAME", show_default=False, help=f"Print only the "
+                        f"table NAME: {names}. A CSV holds one table: the first, or NAME.")
 
 
 NoBias = Annotated[bool, typer.Option("--no-bias", help="nanoGPT's bias-free GPT-2: no bias in "
@@ -108,13 +211,119 @@ Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with 
                                       "(d_model, vocab) weight instead of GPT-2's tied wte.")]
 
 
-def build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                 batch, qkv, no_bias=False, untied_lm_head=False) -> Config:
-    """Preset or config.json first, explicit flags on top."""
-    return make_config(preset, config, d_model=d_model, n_heads=heads, n_layers=layers,
-                       d_ff=d_ff, vocab=vocab, n_positions=n_positions, seq_len=seq_len,
-                       batch=batch, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
-                       tied_lm_head=not untied_lm_head)
+@dataclass(frozen=True)
+class Dimension:
+    """A whole-number option: one value in most commands, a list or range in sweep and plot.
+
+    ``examples``: a list and a range that are valid with every other option at its default
+    (the help shows them, and a test runs each).
+    """
+
+    field: str
+    names: tuple[str, ...]
+    help: str
+    default: str
+    examples: tuple[str, str]
+
+    def option(self):
+        return Annotated[Optional[int], number_option(
+            *self.names, help=f"{self.help} \\[default: {self.default}].")]
+
+    def values_option(self):
+        return Annotated[Optional[str], typer.Option(
+            *self.names, metavar="VALUES", show_default=False,
+            help=f"{self.help}: one value, a list ({self.examples[0]}) or a range "
+                 f"({self.examples[1]}) \\[default: {self.default}].")]
+
+
+# The model's sizes, then the workload it runs: declared here once for every command.
+MODEL_SIZES = (
+    Dimension("d_model", ("--d-model",), "Model width", "768", ("384,768,1536", "384:3072:x2")),
+    Dimension("n_heads", ("--n-heads", "--heads"), "Attention heads; must divide d_model", "12",
+              ("4,8,12", "1:16:x2")),
+    Dimension("n_layers", ("--n-layers", "--layers"), "Transformer blocks", "12",
+              ("6,12,24", "12:48:+12")),
+    Dimension("d_ff", ("--d-ff",), "FFN hidden width", "4*d_model", ("1536,3072", "1024:4096:x2")),
+    Dimension("vocab", ("--vocab",), "Vocabulary size", "50257", ("32000,50257", "32000:64000:+16000")),
+    Dimension("n_positions", ("--n-positions",), "Position-embedding rows, the longest sequence",
+              "1024", ("1024,2048", "1024:8192:x2")),
+)
+WORKLOAD = (
+    Dimension("seq_len", ("--seq-len",), "Tokens in the sequence", "128",
+              ("128,256,512", "128:1024:x2")),
+    Dimension("batch", ("--batch",), "Sequences", "1", ("1,8,32", "1:64:x2")),
+)
+# The mode's positions (config.Mode's fields); each applies to its own --mode only.
+MODE_POSITIONS = (
+    Dimension("position", ("--position",), "decode: 1-based position t of the new token (KV "
+              "cache of t-1)", "seq_len", ("128,512,1024", "128:1024:+128")),
+    Dimension("prompt", ("--prompt",), "generate: prompt tokens p", "seq_len",
+              ("128,512", "128:1024:x2")),
+    Dimension("new_tokens", ("--new-tokens",), "generate: new tokens n", "1",
+              ("1,64,256", "1:512:x2")),
+)
+Position, Prompt, NewTokens = (d.option() for d in MODE_POSITIONS)
+SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
+
+
+@dataclass(frozen=True)
+class ModelValues:
+    """sweep and plot's model: the fields of --preset/--config and the switches, and each
+    dimension's text as given (None: not given), to be parsed as one value, a list or a range."""
+
+    base: dict
+    given: dict
+
+
+def model_options(*, workload: bool = True, untied_lm_head: bool = True, values: bool = False):
+    """Give a command the shared model options and hand it the model they describe.
+
+    The decorated function takes a parameter ``cfg``; in the command's signature (which
+    typer reads) it becomes --preset, --config, the sizes, --seq-len and --batch (with
+    ``workload``), --qkv, --no-bias and --untied-lm-head (with ``untied_lm_head``), and the
+    function is called with the Config they build. With ``values`` the sizes take lists and
+    ranges and ``cfg`` is a ModelValues.
+    """
+    dims = MODEL_SIZES + (WORKLOAD if workload else ())
+    shared = [("preset", Preset, None), ("config", ConfigPath, None)]
+    shared += [(d.field, d.values_option() if values else d.option(), None) for d in dims]
+    shared += [("qkv", QkvOpt, Qkv.fused), ("no_bias", NoBias, False)]
+    if untied_lm_head:
+        shared.append(("untied_lm_head", Untied, False))
+    names = [name for name, _, _ in shared]
+
+    def decorate(func):
+        signature = inspect.signature(func)
+        own = list(signature.parameters.values())
+        at = [p.name for p in own].index("cfg")
+        params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                               annotation=annotation, default=default)
+                             for name, annotation, default in shared] + own[at + 1:]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+
+        @functools.wraps(func)
+        def command(**kwargs):
+            given = {name: kwargs.pop(name) for name in names}
+            switches = dict(fused_qkv=given.pop("qkv") == Qkv.fused,
+                            bias=not given.pop("no_bias"),
+                            # unset: the preset's or config.json's (tie_word_embeddings)
+                            tied_lm_head=False if given.pop("untied_lm_head", False) else None)
+            preset_name, config_path = given.pop("preset"), given.pop("config")
+            if values:
+                base = {**base_fields(preset_name, config_path),
+                        **{k: v for k, v in switches.items() if v is not None}}
+                kwargs["cfg"] = ModelValues(base, given)
+            else:
+                if not workload:  # enters no count of the command; 1 token fits any n_positions
+                    given.update(seq_len=1, batch=1)
+                kwargs["cfg"] = make_config(preset_name, config_path, **given, **switches)
+            return func(**kwargs)
+
+        command.__signature__ = signature.replace(parameters=params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
 
 
 class ModeChoice(str, Enum):
@@ -130,68 +339,73 @@ ModeOpt = Annotated[ModeChoice, typer.Option(
     "with a KV cache) or generate (prompt + new tokens).")]
 Recompute = Annotated[bool, typer.Option("--recompute", help="train: full activation "
                                          "recomputation (adds a forward pass).")]
-Position = Annotated[Optional[int], typer.Option("--position", help="decode: 1-based position t "
-                                                "of the new token (KV cache of t-1) \\[default: "
-                                                "seq_len].", show_default=False)]
-Prompt = Annotated[Optional[int], typer.Option("--prompt", help="generate: prompt tokens p "
-                                              "\\[default: seq_len].", show_default=False)]
-NewTokens = Annotated[Optional[int], typer.Option("--new-tokens", help="generate: new tokens n "
-                                                  "\\[default: 1].", show_default=False)]
+AttentionOpt = Annotated[Attention, typer.Option(
+    "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
+    "L(L+1)/2 unmasked ones.")]
+ElementwiseOpt = Annotated[bool, typer.Option(
+    "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
+    "and residual work.")]
+FlopsPerMac = Annotated[int, number_option("--flops-per-mac", help="FLOPs per multiply-add: 2 "
+                                           "(the document's) or 1 (MACs) \\[default: 2].")]
+Embeddings = Annotated[Optional[bool], typer.Option(
+    "--embeddings/--no-embeddings", help="Include the embedding rows \\[default: included].",
+    show_default=False)]
+LmHead = Annotated[Optional[bool], typer.Option(
+    "--lm-head/--no-lm-head", help="Include the final LayerNorm and LM head \\[default: "
+    "included].", show_default=False)]
+BlocksOnly = Annotated[bool, typer.Option(
+    "--blocks-only", help="The seed document's scope: transformer blocks only (same as "
+    "--no-embeddings --no-lm-head).")]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder, flushed to disk, and
-    a rename: readers see the old file or the whole new one, never a part. A symlink is
-    written through (its target is replaced); an existing file keeps its permissions."""
-    path = Path(os.path.realpath(path))
-    folder = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        fail(f"cannot write {path}: {e.strerror or e}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        fail(f"cannot write {path}: {e.strerror or e}")
+def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
+                elementwise: bool = False, embeddings: bool | None = None,
+                lm_head: bool | None = None, blocks_only: bool = False) -> Conventions:
+    """The counting conventions of the options; --blocks-only with --embeddings or --lm-head
+    (each left unset means included) is a contradiction, refused."""
+    if blocks_only and (embeddings or lm_head):
+        raise FlopcalcError("--blocks-only leaves out the embeddings and the LM head: drop "
+                            "--embeddings/--lm-head, or --blocks-only")
+    return Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+                       elementwise=elementwise,
+                       embeddings=embeddings is not False and not blocks_only,
+                       lm_head=lm_head is not False and not blocks_only)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def write_atomically(path: Path, text) -> None:
+    """``text`` (a str, or an iterable of str chunks written as they are made) to ``path`` as
+    UTF-8, whole or not at all (``files.write_text``)."""
+    files.write_text(path, text)
 
 
-def emit(tables, document: dict | None, fmt: Format, output: Path | None) -> None:
-    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``."""
-    write_output(render_output(tables, document, fmt, output), output)
+def emit(tables, document: dict | None, fmt: Format, output: Path | None,
+         table: str | None = None) -> None:
+    """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``;
+    ``table`` names the one table to print (``--table``)."""
+    write_output(render_output(tables, document, fmt, output, table=table), output)
 
 
 def render_output(tables, document: dict | None, fmt: Format, output: Path | None,
-                  progress=None) -> list:
+                  progress=None, table: str | None = None) -> list:
     """``emit``'s first half: the text to write, in parts; for the terminal a small table stays
     a ``tables.Table`` that rich draws as it writes. A table of more than
     ``render.PLAIN_ABOVE`` rows gets the plain layout (rich takes ~1 ms a row: 100,000 rows
-    would take over a minute), ``progress(done, total)`` following it."""
+    would take over a minute), ``progress(done, total)`` following it. CSV holds one table:
+    ``table`` (a name) or the first, with a note naming the others."""
     from . import render
 
     if fmt == Format.json:
+        if table is not None:
+            fail("--table picks a table of --format table, markdown or csv; the JSON has them all")
         return [render.to_json(document)]
+    tables, note = render.pick_table(tables, table, fmt == Format.csv)
     if fmt == Format.markdown:
         return [render.to_markdown(tables)]
     if fmt == Format.csv:
-        return [render.to_csv(tables)]
+        return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
-    width = Console().width if output is None else 200
+    width = table_width(output)
     parts = []
     for t in tables:
         if len(t.rows) > render.PLAIN_ABOVE:
@@ -205,46 +419,58 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
     return parts
 
 
+def table_width(output: Path | None) -> int:
+    """The width to draw at: the terminal's; for a file, the width rich gives anything that is
+    not a terminal (COLUMNS, else 80), so that `-o FILE` and `> FILE` write the same table."""
+    from rich.console import Console
+
+    return Console(file=None if output is None else io.StringIO()).width
+
+
 def write_output(parts: list, output: Path | None) -> None:
-    """``emit``'s second half: ``render_output``'s parts to ``output`` or the terminal."""
+    """``emit``'s second half: ``render_output``'s parts (a list, or an iterator of text chunks
+    written as they come) to ``output`` or the terminal."""
     if output is not None:
-        write_atomically(output, "".join(parts))
+        write_atomically(output, parts)
         return
     console = None
     for part in parts:
         if isinstance(part, str):
-            sys.stdout.write(part)
+            sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
             continue
         from rich.console import Console
 
         from . import render
         console = console or Console()
-        console.print(render.to_rich(part, console.width))
+        console.print(render.to_rich(_encodable(part), console.width))
+
+
+def _encodable(table):
+    """``table`` in ASCII spellings if stdout's encoding cannot write it, so that rich
+    measures the columns with the characters that will be printed."""
+    from dataclasses import replace
+
+    def text(value):
+        return files.spelled_in_ascii(value) if isinstance(value, str) else value
+
+    strings = [table.title, *table.notes, *table.columns,
+               *(v for row in table.rows + table.totals for v in row if isinstance(v, str))]
+    if files.encodable(sys.stdout, "".join(strings)):
+        return table
+    return replace(table, title=text(table.title), notes=[text(n) for n in table.notes],
+                   columns=[text(c) for c in table.columns],
+                   rows=[[text(v) for v in row] for row in table.rows],
+                   totals=[[text(v) for v in row] for row in table.totals])
 
 
 @app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
+@model_options()
 def flops(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
-    flops_per_mac: Annotated[int, typer.Option(
-        "--flops-per-mac", help="FLOPs per multiply-add: 2 (the document's) or 1 (MACs).")] = 2,
-    attention: Annotated[Attention, typer.Option(
-        "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
-        "L(L+1)/2 unmasked ones.")] = Attention.dense,
-    elementwise: Annotated[bool, typer.Option(
-        "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, "
-        "bias and residual work.")] = False,
-    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings",
-                                             help="Include the embedding rows.")] = True,
-    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head",
-                                          help="Include the final LayerNorm and LM head.")] = True,
-    blocks_only: Annotated[bool, typer.Option(
-        "--blocks-only", help="The seed document's scope: transformer blocks only "
-        "(same as --no-embeddings --no-lm-head).")] = False,
+    cfg: Config, flops_per_mac: FlopsPerMac = 2,
+    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
-    no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """FLOPs of one forward pass (or --mode), per operation, per block and in total.
@@ -254,51 +480,47 @@ def flops(
     from .analysis import flop_report
     from .tables import flop_json, flop_table
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv, no_bias, untied_lm_head)
-    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
-                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
-                       lm_head=lm_head and not blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
     report = flop_report(cfg, conv, Mode(mode.value, recompute, position, prompt, new_tokens))
     emit([flop_table(report)], flop_json(report), format, output)
 
 
 @app.command(epilog="Example: flopcalc params --preset gpt2-xl")
-def params(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    qkv: QkvOpt = Qkv.fused, no_bias: NoBias = False, untied_lm_head: Untied = False,
-    format: FormatOpt = Format.table, output: Output = None,
-) -> None:
+@model_options(workload=False)
+def params(cfg: Config, format: FormatOpt = Format.table, output: Output = None) -> None:
     """Every parameter tensor's shape and count, per block and in total."""
     from .analysis import param_report
     from .tables import param_json, param_table
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, 1,
-                       None, qkv, no_bias, untied_lm_head)  # parameters do not depend on seq_len
     report = param_report(cfg)
     emit([param_table(report)], param_json(report), format, output)
 
 
-@app.command(epilog="Example: flopcalc shapes --batch 8 --seq-len 1024")
+class ShapesMode(str, Enum):
+    forward = "forward"
+    decode = "decode"
+
+
+@app.command(epilog="Example: flopcalc shapes --mode decode --batch 8 --seq-len 1024")
+@model_options()
 def shapes(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    cfg: Config,
+    mode: Annotated[ShapesMode, typer.Option(
+        "--mode", help="forward (all seq_len tokens at once) or decode (one new token at "
+        "--position with a KV cache: K and V of (B, h, t, d_head)).")] = ShapesMode.forward,
+    position: Position = None,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Every operation's operand, weight and output (activation) shapes."""
     from .analysis import shape_report
     from .tables import shape_json, shape_table
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv)
-    report = shape_report(cfg)
+    report = shape_report(cfg, Mode(mode.value, position=position))
     emit([shape_table(report)], shape_json(report), format, output)
 
 
 class FormulaFormat(str, Enum):
-    text = "text"
+    table = "table"
     latex = "latex"
     markdown = "markdown"
     json = "json"
@@ -306,28 +528,21 @@ class FormulaFormat(str, Enum):
 
 @app.command(epilog="Example: flopcalc formulas --attention causal --format latex")
 def formulas(
-    flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
-                                               help="FLOPs per multiply-add: 2 or 1.")] = 2,
-    attention: Annotated[Attention, typer.Option("--attention",
-                                                 help="dense or causal attention.")] = Attention.dense,
-    elementwise: Annotated[bool, typer.Option("--elementwise/--matmul-only",
-                                              help="Also count elementwise work.")] = False,
-    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
-    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
-    blocks_only: Annotated[bool, typer.Option("--blocks-only",
-                                              help="Transformer blocks only.")] = False,
+    flops_per_mac: FlopsPerMac = 2,
+    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     qkv: QkvOpt = Qkv.fused, mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     no_bias: NoBias = False, untied_lm_head: Untied = False,
-    format: Annotated[FormulaFormat, typer.Option("--format", "-f")] = FormulaFormat.text,
+    format: Annotated[FormulaFormat, typer.Option("--format", "-f", help="Output format.")]
+    = FormulaFormat.table,
     output: Output = None,
 ) -> None:
     """Each operation's FLOPs and the block and model totals as formulas.
 
     Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, V vocab, n_layers; decode position t; generation prompt p and new tokens n.
     """
-    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
-                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
-                       lm_head=lm_head and not blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    Mode(mode.value, recompute)  # the same rules as flops: --recompute is for train only
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
@@ -345,7 +560,7 @@ def formulas(
         table.rows = [[name, f"`{expr}`"] for name, expr in table.rows]
         text = render.to_markdown([table])
     else:
-        text = render.to_text(formulas_table(f))
+        text = render.to_text(formulas_table(f), table_width(output))
     if output is None:
         sys.stdout.write(text)
     else:
@@ -364,7 +579,7 @@ def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
 
 
 class VerifyMode(str, Enum):
-    dense = "dense"
+    full = "full"
     incremental = "incremental"
 
 
@@ -373,27 +588,23 @@ class Dtype(str, Enum):
     float64 = "float64"
 
 
-@app.command(epilog="Example: flopcalc verify --mode incremental --seq-len 64")
+@app.command(epilog="Example: flopcalc verify --mode incremental --n-layers 2 --seq-len 16")
+@model_options(untied_lm_head=False)
 def verify(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
-    mode: Annotated[VerifyMode, typer.Option("--mode", help="dense: all positions at once (compared "
+    cfg: Config,
+    mode: Annotated[VerifyMode, typer.Option("--mode", help="full: all positions at once (compared "
                                        "with dense counting); incremental: token by token with "
-                                       "a KV cache (compared with causal counting).")] = VerifyMode.dense,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights and tokens (>= 0).")] = 0,
+                                       "a KV cache (compared with causal counting).")] = VerifyMode.full,
+    seed: Annotated[int, number_option("--seed", help="Seed of the weights and tokens (>= 0) "
+                                       "\\[default: 0].")] = 0,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
-    flops_per_mac: Annotated[int, typer.Option("--flops-per-mac",
-                                               help="FLOPs per multiply-add: 2 or 1.")] = 2,
-    no_bias: NoBias = False,
+    flops_per_mac: FlopsPerMac = 2,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Run a real NumPy GPT-2 forward pass and check every matmul against the model.
 
     The reference ties the LM head to the token embedding, as GPT-2 does, so there is no --untied-lm-head here (an untied head multiplies the same shapes). Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input or when the pass would not fit in memory.
     """
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv, no_bias=no_bias)
     Conventions(flops_per_mac=flops_per_mac)  # validate before the slow imports
     from . import verify as verification
     from .tables import verify_json, verify_table
@@ -429,10 +640,9 @@ class MemoryDtype(str, Enum):
 
 
 @app.command(epilog="Example: flopcalc memory --mode decode --device h100 --batch 8")
+@model_options()
 def memory(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
+    cfg: Config,
     mode: Annotated[MemoryMode, typer.Option(
         "--mode", help="Per-operation table of: forward (prefill), train (forward + backward) "
         "or decode (one token with a KV cache).")] = MemoryMode.forward,
@@ -456,8 +666,9 @@ def memory(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
-    no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "summary, activations (--mode train), roofline or per-op")] = None,
 ) -> None:
     """Parameter, KV-cache and activation bytes; each operation's arithmetic intensity and a roofline time.
 
@@ -465,29 +676,16 @@ def memory(
     """
     from . import memory as mem
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv, no_bias, untied_lm_head)
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
     report = mem.memory_report(cfg, Conventions(elementwise=elementwise), mode.value, dtype.value,
                                recompute, dev, position)
-    emit(mem.memory_tables(report), mem.memory_json(report), format, output)
-
-
-AttentionOpt = Annotated[Attention, typer.Option(
-    "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
-    "L(L+1)/2 unmasked ones.")]
-ElementwiseOpt = Annotated[bool, typer.Option(
-    "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
-    "and residual work.")]
+    emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 
 @app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
+@model_options()
 def compare(
-    preset: Preset = None, config: ConfigPath = None, d_model: DModel = None, heads: Heads = None,
-    layers: Layers = None, d_ff: DFF = None, vocab: Vocab = None, n_positions: NPos = None,
-    seq_len: SeqLen = None, batch: Batch = None, qkv: QkvOpt = Qkv.fused,
-    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
-    no_bias: NoBias = False, untied_lm_head: Untied = False,
+    cfg: Config, attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Published estimates (Kaplan 2N, C_forward, 6N; PaLM; Chinchilla; Megatron) next to the exact count, with relative errors.
@@ -496,43 +694,23 @@ def compare(
     """
     from . import estimates as est
 
-    cfg = build_config(preset, config, d_model, heads, layers, d_ff, vocab, n_positions, seq_len,
-                       batch, qkv, no_bias, untied_lm_head)
     conv = Conventions(attention=attention.value, elementwise=elementwise)
     rows = est.compare(cfg, conv)
     emit([est.compare_table(cfg, conv, rows)], est.compare_json(cfg, conv, rows), format, output)
 
 
-def _values(flag: str, what: str):
-    return typer.Option(flag, metavar="VALUES", show_default=False, help=f"{what}: one value, a "
-                        "list 256,512 or a range 128:8192:x2 / 128:1024:+128.")
-
-
-SwDModel = Annotated[Optional[str], _values("--d-model", "Model width")]
-SwHeads = Annotated[Optional[str], _values("--heads", "Attention heads")]
-SwLayers = Annotated[Optional[str], _values("--layers", "Transformer blocks")]
-SwDFF = Annotated[Optional[str], _values("--d-ff", "FFN hidden width \\[default: 4*d_model]")]
-SwVocab = Annotated[Optional[str], _values("--vocab", "Vocabulary size")]
-SwNPos = Annotated[Optional[str], _values("--n-positions", "Position-embedding rows")]
-SwSeqLen = Annotated[Optional[str], _values("--seq-len", "Tokens in the sequence")]
-SwBatch = Annotated[Optional[str], _values("--batch", "Sequences")]
-SwPosition = Annotated[Optional[str], _values("--position", "decode: position t of the new token")]
-SwPrompt = Annotated[Optional[str], _values("--prompt", "generate: prompt tokens")]
-SwNewTokens = Annotated[Optional[str], _values("--new-tokens", "generate: new tokens")]
 SkipInvalid = Annotated[bool, typer.Option(
     "--skip-invalid", help="Leave out grid points that are not a valid model (heads not "
     "dividing d_model, seq_len > n_positions) instead of stopping at the first.")]
 
 
-def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode):
+def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
     """(base Config fields, swept axes, config.Mode): one value fixes a field, more sweep it."""
     from . import sweep as sw
-    from .config import load_hf_config, preset as preset_fields
 
-    base = {**(preset_fields(preset) if preset else {}),
-            **(load_hf_config(config) if config else {})}
+    base = dict(model.base)
     axes, mode_fields = [], {}
-    for name, text in given.items():
+    for name, text in {**model.given, **mode_given}.items():
         if text is None:
             continue
         axis = sw.parse_axis(name, text)
@@ -542,10 +720,9 @@ def _sweep_setup(preset, config, given: dict, qkv, no_bias, untied_lm_head, mode
             mode_fields[name] = axis.values[0]
         else:
             base[name] = axis.values[0]
-    base.update(fused_qkv=qkv == Qkv.fused, bias=not no_bias, tied_lm_head=not untied_lm_head)
     if not axes:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
-                            "128:8192:x2 or --d-model 256,512,768")
+                            "128:1024:x2 or --d-model 384,768,1536")
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
 
 
@@ -582,55 +759,43 @@ class _LazyProgress:
 
 @app.command(epilog="Example: flopcalc sweep --seq-len 128:8192:x2 --n-positions 8192 "
              "--d-model 768,1536")
+@model_options(values=True)
 def sweep(
-    preset: Preset = None, config: ConfigPath = None, d_model: SwDModel = None,
-    heads: SwHeads = None, layers: SwLayers = None, d_ff: SwDFF = None, vocab: SwVocab = None,
-    n_positions: SwNPos = None, seq_len: SwSeqLen = None, batch: SwBatch = None,
-    qkv: QkvOpt = Qkv.fused,
-    flops_per_mac: Annotated[int, typer.Option(
-        "--flops-per-mac", help="FLOPs per multiply-add: 2 or 1 (MACs).")] = 2,
+    cfg: ModelValues, flops_per_mac: FlopsPerMac = 2,
     attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
-    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
-    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
-    blocks_only: Annotated[bool, typer.Option("--blocks-only",
-                                              help="Transformer blocks only.")] = False,
+    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    skip_invalid: SkipInvalid = False, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
 
-    Sweep any dimension over a list (--d-model 256,512,768) or a range (--seq-len 128:8192:x2 geometric, 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
+    Sweep any dimension over a list (--d-model 384,768,1536) or a range (--seq-len 128:1024:x2 geometric, --seq-len 128:1024:+128 arithmetic); several at once form a grid. An invalid point stops the sweep with an error naming it, unless --skip-invalid.
     """
     from . import sweep as sw
 
-    conv = Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
-                       elementwise=elementwise, embeddings=embeddings and not blocks_only,
-                       lm_head=lm_head and not blocks_only)
-    base, axes, m = _sweep_setup(
-        preset, config, dict(d_model=d_model, n_heads=heads, n_layers=layers, d_ff=d_ff,
-                             vocab=vocab, n_positions=n_positions, seq_len=seq_len, batch=batch,
-                             position=position, prompt=prompt, new_tokens=new_tokens),
-        qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
+                                           new_tokens=new_tokens), Mode(mode.value, recompute))
     points = sw.check_axes(axes)
+    if format in (Format.csv, Format.json):
+        # streamed: rows made and written in chunks; the bar only when not on the terminal
+        with _LazyProgress("sweep") as progress:
+            result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None,
+                               precheck=output is None)
+            write_output((sw.csv_chunks if format == Format.csv else sw.json_chunks)(result),
+                         output)
+        return
+    sw.check_table_size(points)
     # one bar for the sweep (its first half) and the rendering of its rows (the second); it
     # is gone before anything is written
     with _LazyProgress("sweep") as progress:
         result = sw.run(base, axes, conv, m, skip_invalid,
                         progress=lambda done, total: progress(done, 2 * total))
-        if format == Format.json:
-            parts = [sw.sweep_json(result)]
-        else:
-            table = sw.sweep_table(result, approximate=format != Format.csv)
-            if format == Format.table:
-                from rich.console import Console
-
-                from .render import PLAIN_ABOVE
-                sw.fit_width(table, Console().width if output is None else 200,
-                             plain=len(table.rows) > PLAIN_ABOVE)
-            parts = render_output([table], None, format, output, lambda done, total: progress(
-                points + points * done // total, 2 * points))
+        table = sw.sweep_table(result)
+        parts = render_output([table], None, format, output, lambda done, total: progress(
+            points + points * done // total, 2 * points))
     write_output(parts, output)
 
 
@@ -641,25 +806,20 @@ class PlotKind(str, Enum):
 
 @app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --n-positions 65536 "
              "--output shares.png")
+@model_options(values=True)
 def plot(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The image to write (atomically): .png or .svg.",
-        dir_okay=False)],
+        click_type=_FilePath())],
     kind: Annotated[PlotKind, typer.Option(
         "--kind", help="shares: each operation's share of the FLOPs, stacked, with the "
         "attention/FFN crossover; estimates: each published estimate's error.")] = PlotKind.shares,
-    preset: Preset = None, config: ConfigPath = None, d_model: SwDModel = None,
-    heads: SwHeads = None, layers: SwLayers = None, d_ff: SwDFF = None, vocab: SwVocab = None,
-    n_positions: SwNPos = None, seq_len: SwSeqLen = None, batch: SwBatch = None,
-    qkv: QkvOpt = Qkv.fused,
+    cfg: ModelValues = None,
     attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
-    embeddings: Annotated[bool, typer.Option("--embeddings/--no-embeddings")] = True,
-    lm_head: Annotated[bool, typer.Option("--lm-head/--no-lm-head")] = True,
-    blocks_only: Annotated[bool, typer.Option("--blocks-only",
-                                              help="Transformer blocks only.")] = False,
+    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    skip_invalid: SkipInvalid = False, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    skip_invalid: SkipInvalid = False,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
 
@@ -668,38 +828,33 @@ def plot(
     from . import plot as pl
 
     pl.check_output(output)
-    conv = Conventions(attention=attention.value, elementwise=elementwise,
-                       embeddings=embeddings and not blocks_only,
-                       lm_head=lm_head and not blocks_only)
-    base, axes, m = _sweep_setup(
-        preset, config, dict(d_model=d_model, n_heads=heads, n_layers=layers, d_ff=d_ff,
-                             vocab=vocab, n_positions=n_positions, seq_len=seq_len, batch=batch,
-                             position=position, prompt=prompt, new_tokens=new_tokens),
-        qkv, no_bias, untied_lm_head, Mode(mode.value, recompute))
+    conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only)
+    base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
+                                           new_tokens=new_tokens), Mode(mode.value, recompute))
     if kind == PlotKind.estimates:
         pl.plot_estimates(base, axes, conv, output, skip_invalid)
-        print(f"wrote {output}", file=sys.stderr)
-        return
-    _, cross = pl.plot_shares(base, axes, conv, m, output, skip_invalid)
-    print(f"wrote {output}" + (f"; {cross.describe()}" if cross else ""), file=sys.stderr)
+    else:
+        pl.plot_shares(base, axes, conv, m, output, skip_invalid)
 
 
 @app.command(epilog="Example: flopcalc audit my-analysis.md --claims my-claims.toml")
 def audit(
     document: Annotated[Optional[Path], typer.Argument(
         help="A Markdown/LaTeX FLOP write-up: every 'expression = number' in it is checked.",
-        show_default=False, dir_okay=False)] = None,
+        show_default=False, click_type=_FilePath())] = None,
     claims: Annotated[Optional[str], typer.Option(
         "--claims", help="A shipped claims file (gpt2-document) or a path to your own TOML "
         "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
-        show_default=False)] = None,
+        show_default=False, click_type=_NameOrPath())] = None,
     format: FormatOpt = Format.table, output: Output = None,
+    table: Annotated[Optional[str], _table_option(
+        "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
     Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and a note on stderr says so. In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
 
-    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input.
+    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation with a verdict).
     """
     from .audit.report import audit_json, audit_tables, audit_text, run_audit
 
@@ -708,15 +863,16 @@ def audit(
             fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
         result = run_audit(None, claims)
     else:
-        try:
-            text = document.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            fail(f"cannot read {document}: {getattr(e, 'strerror', None) or e}")
-        result = audit_text(text, claims, str(document))
+        text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
+        result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
+                            else str(document))
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output)
-    raise typer.Exit(0 if result.ok else 1)
+    if result.nothing_checked:
+        print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+         table)
+    raise typer.Exit(result.exit_code)
 
 
 def _version(value: bool) -> None:
@@ -735,6 +891,8 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.set_int_max_str_digits(0)  # exact counts of any size print in full
-    app()
+    """The command line (``flopcalc.__main__.main`` sets up the signals before importing it)."""
+    with files.on_signals():  # Ctrl-C: one line and exit 130; SIGTERM: 143
+        sys.set_int_max_str_digits(0)  # exact counts of any size print in full
+        files.spell_in_ascii()  # an ASCII or Latin-1 stdout gets "~" for "≈", "x" for "×", …
+        app()

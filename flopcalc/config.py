@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .model import Dims
+from .model import ACTIVATIONS, Dims
 
 
 class FlopcalcError(ValueError):
@@ -18,7 +18,9 @@ class Config:
     """A GPT-2-style decoder-only transformer and the input it runs on.
 
     The defaults are the seed document's setting: GPT-2 small at 128 tokens, batch 1.
-    ``d_ff`` of ``None`` means ``4 * d_model``.
+    ``d_ff`` of ``None`` means ``4 * d_model``. ``activation`` is the FFN's, a key of
+    ``model.ACTIVATIONS`` (GPT-2's tanh GELU, the exact GELU or ReLU). Every whole-number
+    field lies in 1 … ``MAX_DIMENSION``.
     """
 
     d_model: int = 768
@@ -32,18 +34,18 @@ class Config:
     fused_qkv: bool = True
     bias: bool = True
     tied_lm_head: bool = True
+    activation: str = "gelu_tanh"
 
     def __post_init__(self) -> None:
         if self.d_ff is None and _is_int(self.d_model):
             object.__setattr__(self, "d_ff", 4 * self.d_model)  # GPT-2's FFN width
         for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("fused_qkv", "bias", "tied_lm_head"):
-                continue
-            if not _is_int(value):
-                raise FlopcalcError(f"{f.name} must be a whole number, got {value!r}")
-            if value <= 0:
-                raise FlopcalcError(f"{f.name} must be positive, got {value}")
+            if f.name not in _SWITCHES:
+                check_dimension(f.name, getattr(self, f.name),
+                                4 if f.name == "d_ff" else 1)  # d_ff may be 4·d_model
+        if self.activation not in ACTIVATIONS:
+            raise FlopcalcError(f"activation must be one of {', '.join(ACTIVATIONS)}, "
+                                f"got {self.activation!r}")
         if not fits(self.d_model, self.n_heads, self.seq_len, self.n_positions):
             if self.d_model % self.n_heads:
                 raise FlopcalcError(
@@ -71,7 +73,7 @@ class Config:
                             d_ff=self.d_ff, vocab=self.vocab, n_positions=self.n_positions,
                             fused_qkv=self.fused_qkv, qkv_bias=self.bias, o_bias=self.bias,
                             mlp_bias=self.bias, norm_bias=self.bias,
-                            tied_lm_head=self.tied_lm_head)
+                            tied_lm_head=self.tied_lm_head, activation=self.activation)
 
     @property
     def workload(self):
@@ -87,14 +89,14 @@ class Config:
         apart). Consumers written for GPT-2 refuse such a model by name."""
         arch = architecture
         biases = {arch.qkv_bias, arch.o_bias, arch.mlp_bias, arch.norm_bias}
-        if (arch.family != "gpt2" or arch.sliding_window is not None or len(biases) > 1
-                or arch.activation != "gelu_tanh"):
+        if arch.family != "gpt2" or arch.sliding_window is not None or len(biases) > 1:
             return None
         return cls(d_model=arch.d_model, n_heads=arch.n_heads, n_layers=arch.n_layers,
                    d_ff=arch.d_ff, vocab=arch.vocab, n_positions=arch.n_positions,
                    seq_len=workload.seq_len if workload else 1,
                    batch=workload.batch if workload else 1, fused_qkv=arch.fused_qkv,
-                   bias=biases.pop(), tied_lm_head=arch.tied_lm_head)
+                   bias=biases.pop(), tied_lm_head=arch.tied_lm_head,
+                   activation=arch.activation)
 
     def with_(self, **changes) -> Config:
         """A copy with some fields changed (``d_ff=None`` re-derives it from d_model)."""
@@ -103,15 +105,19 @@ class Config:
     def as_dict(self) -> dict:
         return {**asdict(self), "d_head": self.d_head}
 
-    def describe(self, with_input: bool = True) -> str:
-        """One line of every field; ``with_input=False`` leaves out seq_len and batch."""
-        data = f"seq_len={self.seq_len}, batch={self.batch}, " if with_input else ""
+    def describe(self, with_input: bool = True, workload: str | None = None) -> str:
+        """One line of every field; ``with_input=False`` leaves out seq_len and batch;
+        ``workload`` replaces ``seq_len=…`` by what the counted computation runs on (a decode
+        position, a prompt and new tokens)."""
+        length = workload or f"seq_len={self.seq_len}"
+        data = f"{length}, batch={self.batch}, " if with_input else ""
         return (f"d_model={self.d_model}, n_heads={self.n_heads} (d_head={self.d_head}), "
                 f"n_layers={self.n_layers}, d_ff={self.d_ff}, vocab={self.vocab}, "
                 f"n_positions={self.n_positions}, {data}"
                 f"QKV {'fused' if self.fused_qkv else 'separate'}"
                 f"{'' if self.bias else ', no bias'}"
-                f"{'' if self.tied_lm_head else ', untied LM head'}")
+                f"{'' if self.tied_lm_head else ', untied LM head'}"
+                f"{_ACTIVATION_NOTES[self.activation]}")
 
 
 def fits(d_model: int, n_heads: int, seq_len: int, n_positions: int, last_position: int = 0) -> bool:
@@ -126,6 +132,42 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_SWITCHES = ("fused_qkv", "bias", "tied_lm_head", "activation")  # Config's non-numeric fields
+_ACTIVATION_NOTES = {"gelu_tanh": "", "gelu": ", exact (erf) GELU", "relu": ", ReLU",
+                     "silu": ", SiLU"}
+
+# Every dimension, batch and position has at most 1000 digits (d_ff, 4·d_model by default,
+# up to 4·10**1000): exact counts of such sizes stay fast to compute and print (every
+# dimension at the bound takes flopcalc flops about 0.5 s; one hundred-thousand-digit width
+# took a minute). Documented in docs/counting-rules.md.
+MAX_DIMENSION_DIGITS = 1000
+MAX_DIMENSION = 10 ** MAX_DIMENSION_DIGITS - 1
+
+
+def check_dimension(name: str, value, times: int = 1) -> None:
+    """Refuse, naming ``name``, a value that is not a whole number in 1 … times·MAX_DIMENSION."""
+    if not _is_int(value):
+        raise FlopcalcError(f"{name} must be a whole number, got {value!r}")
+    if abs(value) > times * MAX_DIMENSION:
+        digits = int(value.bit_length() * 0.30103) + 1  # about; str() of it would be slow
+        bound = (f"sizes of at most {MAX_DIMENSION_DIGITS} digits" if times == 1 else
+                 f"{name} below {times}·10**{MAX_DIMENSION_DIGITS}")
+        raise FlopcalcError(f"{name} has about {digits} digits; flopcalc counts {bound}")
+    if value <= 0:
+        raise FlopcalcError(f"{name} must be positive, got {value}")
+# The one grammar of a whole number typed by a user (every integer option, every sweep value):
+# ASCII digits with an optional sign. Python's int() also takes "7_68", "１２" and "١٢".
+WHOLE_NUMBER = r"[+-]?[0-9]+"
+
+
+def parse_whole_number(text: str) -> int:
+    """``text`` (``WHOLE_NUMBER``, blanks around it allowed) as an int; FlopcalcError if not."""
+    if not re.fullmatch(WHOLE_NUMBER, text.strip(" \t")):
+        raise FlopcalcError(f"{text!r} is not a whole number: use the digits 0-9 "
+                            "(no separators), optionally after + or -")
+    return int(text)
+
+
 # Published GPT-2 sizes (Radford et al. 2019, Table 2; Hugging Face model cards).
 PRESETS: dict[str, dict] = {
     "gpt2": dict(d_model=768, n_heads=12, n_layers=12),
@@ -137,6 +179,73 @@ PRESETS: dict[str, dict] = {
 # Hugging Face GPT2Config key -> Config field
 _HF_KEYS = {"n_embd": "d_model", "n_head": "n_heads", "n_layer": "n_layers",
             "n_positions": "n_positions", "n_inner": "d_ff", "vocab_size": "vocab"}
+HF_DEFAULT_POSITIONS = 1024  # GPT2Config's n_positions when a config.json leaves it out
+
+# activation_function values (transformers' ACT2FN names) -> Config.activation. The four
+# tanh forms are one formula (gelu_fast and gelu_accurate only regroup its terms).
+HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+                  "gelu_fast": "gelu_tanh", "gelu_accurate": "gelu_tanh",
+                  "gelu": "gelu", "gelu_python": "gelu", "relu": "relu"}
+
+# Switches that would change a count, with the only value flopcalc counts (anything else is
+# refused): cross-attention adds a sublayer per block; without scale_attn_weights there is no
+# 1/sqrt(d_head) scale; scale_attn_by_inverse_layer_idx adds a 1/(layer+1) multiply per score.
+_HF_REQUIRED = {"add_cross_attention": False, "scale_attn_weights": True,
+                "scale_attn_by_inverse_layer_idx": False}
+HF_ARCHITECTURE = "GPT2LMHeadModel"  # the model counted: blocks, ln_f and the LM head
+# Every other key changes no count and is ignored: layer_norm_epsilon (a value, not an
+# operation), the dropouts resid/embd/attn_pdrop (flopcalc counts no dropout),
+# initializer_range, reorder_and_upcast_attn (fp32 upcast and a fused scale: the same
+# arithmetic), use_cache, token ids, summary_* (read only by GPT2DoubleHeadsModel, which
+# ``architectures`` refuses), and bookkeeping (transformers_version, torch_dtype, ...).
+
+
+def hf_fields(data: dict, path) -> dict:
+    """Config fields of a parsed Hugging Face GPT-2 ``config.json`` (``path`` names it in
+    errors, which name the file's own keys)."""
+    def bad(message: str) -> FlopcalcError:
+        return FlopcalcError(f"config {path}: {message}")
+
+    model_type = data.get("model_type", "gpt2")
+    missing = [k for k in ("n_embd", "n_head", "n_layer") if data.get(k) is None]
+    if model_type != "gpt2" or missing:
+        what = f"model_type {model_type!r}" if model_type != "gpt2" else "missing " + ", ".join(missing)
+        raise FlopcalcError(f"config {path} is not a GPT-2 config.json ({what})")
+    fields_ = {}
+    for key in (*_HF_KEYS, "n_ctx"):
+        if data.get(key) is not None:
+            try:
+                check_dimension(key, data[key])
+            except FlopcalcError as e:
+                raise bad(str(e)) from None
+            if key in _HF_KEYS:
+                fields_[_HF_KEYS[key]] = data[key]
+    if data["n_embd"] % data["n_head"]:
+        raise bad(f"n_head ({data['n_head']}) must divide n_embd ({data['n_embd']}) evenly")
+    positions = data.get("n_positions") or HF_DEFAULT_POSITIONS
+    if data.get("n_ctx") is not None and data["n_ctx"] != positions:
+        given = "n_positions" if data.get("n_positions") else "the default n_positions"
+        raise bad(f"n_ctx ({data['n_ctx']}) disagrees with {given} ({positions}); "
+                  "Hugging Face's GPT-2 ignores n_ctx and builds n_positions position "
+                  "embeddings: make them equal, or drop n_ctx")
+    for key, counted in (*_HF_REQUIRED.items(), ("tie_word_embeddings", None)):
+        if key in data and not isinstance(data[key], bool):
+            raise bad(f"{key} must be true or false, got {data[key]!r}")
+        if counted is not None and data.get(key, counted) != counted:
+            raise bad(f"{key}: {str(data[key]).lower()} is not supported (flopcalc counts "
+                      f"GPT-2 with {key} {str(counted).lower()})")
+    if data.get("tie_word_embeddings") is False:
+        fields_["tied_lm_head"] = False
+    if data.get("activation_function") is not None:
+        act = data["activation_function"]
+        if not isinstance(act, str) or act not in HF_ACTIVATIONS:
+            raise bad(f"activation_function {act!r} is not one flopcalc counts; choose one of "
+                      f"{', '.join(HF_ACTIVATIONS)}")
+        fields_["activation"] = HF_ACTIVATIONS[act]
+    architectures = data.get("architectures")
+    if architectures is not None and architectures != [HF_ARCHITECTURE]:
+        raise bad(f"architectures {architectures!r}: flopcalc counts {HF_ARCHITECTURE} only")
+    return fields_
 
 
 def preset(name: str) -> dict:
@@ -150,36 +259,33 @@ def preset(name: str) -> dict:
 
 def load_hf_config(path: str | Path) -> dict:
     """Config fields read from a Hugging Face GPT-2 ``config.json``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise FlopcalcError(f"cannot read config {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, or an int too long to read
-        raise FlopcalcError(f"config {path} is not valid JSON: {e}") from None
+    from .files import CONFIG_LIMIT, read_json
+
+    data = read_json(path, "config", CONFIG_LIMIT)  # "-": standard input
     if not isinstance(data, dict):
         raise FlopcalcError(f"config {path} is not a JSON object")
-    model_type = data.get("model_type", "gpt2")
-    missing = [k for k in ("n_embd", "n_head", "n_layer") if data.get(k) is None]
-    if model_type != "gpt2" or missing:
-        what = f"model_type {model_type!r}" if model_type != "gpt2" else "missing " + ", ".join(missing)
-        raise FlopcalcError(f"config {path} is not a GPT-2 config.json ({what})")
-    fields_ = {}
-    for key, name in _HF_KEYS.items():
-        if key in data and data[key] is not None:
-            fields_[name] = data[key]
-    if "n_positions" not in fields_ and data.get("n_ctx") is not None:
-        fields_["n_positions"] = data["n_ctx"]
-    return fields_
+    return hf_fields(data, path)
+
+
+def base_fields(preset_name: str | None = None, config_path: str | Path | None = None) -> dict:
+    """The Config fields of a preset or of a config.json: one of them, since each sets the
+    model's sizes (which would win is a guess; an empty name is refused, not a default)."""
+    if preset_name is not None and config_path is not None:
+        raise FlopcalcError("--preset and --config both set the model: give one of them "
+                            "(and flags such as --d-model to change it)")
+    if preset_name is not None:
+        return preset(preset_name)
+    if config_path is not None:
+        if str(config_path) == "":
+            raise FlopcalcError("--config: an empty path names no file")
+        return load_hf_config(config_path)
+    return {}
 
 
 def make_config(preset_name: str | None = None, config_path: str | Path | None = None,
                 **overrides) -> Config:
     """A Config from a preset or config.json, with explicit values (not None) overriding it."""
-    fields_: dict = {}
-    if preset_name:
-        fields_.update(preset(preset_name))
-    if config_path:
-        fields_.update(load_hf_config(config_path))
+    fields_ = base_fields(preset_name, config_path)
     fields_.update({k: v for k, v in overrides.items() if v is not None})
     return Config(**fields_)
 
@@ -284,8 +390,7 @@ class Mode:
         else:
             return self
         for name, value in filled.items():
-            if not _is_int(value) or value <= 0:
-                raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
+            check_dimension(name, value)
         last = filled.get("position") or filled.get("prompt", 0) + filled.get("new_tokens", 0) - 1
         if not fits(config.d_model, config.n_heads, config.seq_len, config.n_positions, last):
             raise FlopcalcError(f"the last position ({last}) exceeds n_positions "
@@ -299,6 +404,14 @@ class Mode:
         if n == 1:
             return "no decode step"
         return f"decode steps at positions {p + 1} … {p + n - 1}"
+
+    def workload(self) -> str | None:
+        """What a decode or generate run is fed, in place of seq_len (None: seq_len itself)."""
+        if self.kind == "decode":
+            return f"position={self.position} (KV cache of {self.position - 1})"
+        if self.kind == "generate":
+            return f"prompt={self.prompt}, new_tokens={self.new_tokens}"
+        return None
 
     def describe(self) -> str:
         return {"forward": "one forward pass",
@@ -323,8 +436,6 @@ def gpt2_config(architecture, workload, command: str) -> Config:
         what = f"the {arch.family} family"
     elif arch.sliding_window is not None:
         what = "sliding windows"
-    elif arch.activation != "gelu_tanh":
-        what = f"the {arch.activation} activation"
     else:
         what = "biases switched apart"
     raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not supported "

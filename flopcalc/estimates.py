@@ -159,13 +159,22 @@ def compare_table(config: Config, conventions: Conventions, rows: list[Compariso
                f"PaLM's N = {palm_n(config):,} (all but wpe).",
                ROUNDING],
         columns=["estimate", "source", "formula", "estimate FLOPs", "≈", "exact FLOPs",
-                 "compared with", "error", "ignores"],
-        align="lllrrrlrl", optional=("source", "formula", "≈", "ignores"))
+                 "compared with", "error %", "ignores"],
+        align="lllrrrlrl", optional=("source", "formula", "≈", "ignores"),
+        drop_order=("compared with", "estimate FLOPs"))
     for c in rows:
         table.rows.append([c.name, c.source, c.formula, count(c.estimate),
                            readable(count(c.estimate), "FLOP"), c.exact, c.compared_with,
-                           signed_percent(c.error), c.ignores])
+                           _error_cell(c.error), c.ignores])
     return table
+
+
+def _error_cell(error: Fraction):
+    """``signed_percent`` as a table cell: ``−2.56%`` to read, ``-2.56`` in CSV."""
+    from .tables import Num
+
+    text = signed_percent(error)
+    return Num(text, "0" if error == 0 else text.rstrip("%").replace("−", "-").lstrip("+"))
 
 
 def compare_json(config: Config, conventions: Conventions, rows: list[Comparison]) -> dict:

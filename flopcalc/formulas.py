@@ -101,16 +101,17 @@ class Formulas:
 
 def formulas(conventions: Conventions | None = None, fused_qkv: bool = True, bias: bool = True,
              mode: Mode | None = None, tied_lm_head: bool = True,
-             architecture: Architecture | None = None) -> Formulas:
+             activation: str = "gelu_tanh", architecture: Architecture | None = None) -> Formulas:
     """FLOP formulas of ``mode`` (default forward) under ``conventions``.
 
     ``architecture`` gives the family and switches (its sizes become symbols); without
-    it, GPT-2 with the given ``fused_qkv``, ``bias`` and ``tied_lm_head``.
+    it, GPT-2 with the given ``fused_qkv``, ``bias``, ``tied_lm_head`` and ``activation``.
     """
     conv = conventions or Conventions()
     mode = mode or symbolic_mode()
     arch = architecture or Architecture(fused_qkv=fused_qkv, qkv_bias=bias, o_bias=bias,
-                                        mlp_bias=bias, norm_bias=bias, tied_lm_head=tied_lm_head)
+                                        mlp_bias=bias, norm_bias=bias, tied_lm_head=tied_lm_head,
+                                        activation=activation)
     costs = mode_costs(arch, symbolic_dims(arch), conv, mode)
     rows = tuple((g.name, op.name, sp.factor(sp.sympify(flops)))
                  for g, ops in costs for op, _, flops in ops)

@@ -23,13 +23,14 @@ Assumptions, stated once (the tables repeat them):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from math import prod
 
 from .analysis import counted, model_ops, op_flops, param_report
 from .config import Config, Conventions, FlopcalcError, Mode
 from .model import Op
-from .tables import JSON_SCHEMA_VERSION
+from .tables import JSON_SCHEMA_VERSION, blocks
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
 
@@ -100,15 +101,37 @@ DEVICES: dict[str, Device] = {
 DEFAULT_DEVICE = "a100"
 
 
+# The device figures flopcalc takes (--peak-tflops in TFLOPS, --bandwidth-gbs in GB/s) lie in
+# 1e-9 … 1e9: from a kFLOPS, byte-per-second device to a zettaFLOPS, exabyte-per-second
+# cluster. Outside it a time is not worth printing (or a million-digit number to print).
+FIGURE_MIN, FIGURE_MAX = Fraction(1, 10 ** 9), Fraction(10 ** 9)
+FIGURE_CHARS = 100  # the longest figure read: its digits are exact, never truncated
+
+
 def positive_number(text, what: str) -> Fraction:
-    """A positive decimal number given as text (or a number), exactly."""
-    try:
-        value = Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise FlopcalcError(f"{what} must be a positive number, got {text!r}") from None
+    """A decimal number (``989.4``, ``1e3``) or fraction (``1/3``) given as text (or a number),
+    exactly, within FIGURE_MIN … FIGURE_MAX."""
+    s = str(text).strip()
+    if len(s) > FIGURE_CHARS:
+        raise FlopcalcError(f"{what} must be a number of at most {FIGURE_CHARS} characters, "
+                            f"got {len(s)}")
+    try:  # Decimal first: it compares an exponent (1e999999) without expanding it
+        value = Decimal(s)
+        if not value.is_finite():
+            raise ValueError
+    except (InvalidOperation, ValueError):
+        try:
+            value = Fraction(s)  # n/d: at most FIGURE_CHARS digits
+        except (ValueError, ZeroDivisionError):
+            raise FlopcalcError(f"{what} must be a positive number, got {s!r}") from None
     if value <= 0:
-        raise FlopcalcError(f"{what} must be positive, got {text}")
-    return value
+        raise FlopcalcError(f"{what} must be positive, got {s}")
+    low, high = (Decimal("1e-9"), Decimal("1e9")) if isinstance(value, Decimal) else (
+        FIGURE_MIN, FIGURE_MAX)
+    if not low <= value <= high:
+        raise FlopcalcError(f"{what} must lie between 1e-9 and 1e9 (flopcalc's range for "
+                            f"device figures), got {s}")
+    return Fraction(value)
 
 
 def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
@@ -119,7 +142,7 @@ def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
     label and source of an overridden device say which figure came from the command line and
     which from the preset.
     """
-    key = (name or DEFAULT_DEVICE).lower()
+    key = (DEFAULT_DEVICE if name is None else name).lower()  # "" is no device, not the default
     if key not in DEVICES:
         raise FlopcalcError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)} "
                             "(or leave out --device and give --peak-tflops and --bandwidth-gbs)")
@@ -188,6 +211,7 @@ SAVED: dict[str, tuple[tuple[str, str], ...]] = {
     "ln_2": (("ln_2 input", "in0"),),
     "ffn_up": (("ln_2 output", "in0"),),
     "gelu": (("GELU input u", "in0"),),
+    "relu": (("ReLU input u", "in0"),),
     "ffn_down": (("GELU output", "in0"),),
     "ln_f": (("ln_f input", "in0"),),
     "lm_head": (("ln_f output", "in0"), ("logits (read by the loss)", "out")),
@@ -446,6 +470,17 @@ def time_text(seconds: Fraction) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def approx_float(x: Fraction) -> float | None:
+    """The nearest double to ``x``, for readers that plot; None where no double is near (beyond
+    about 1.8e308, or a positive value below the smallest double): the exact value stands
+    beside it."""
+    try:
+        value = float(x)
+    except OverflowError:
+        return None
+    return value if value or not x else None
+
+
 def fraction_text(x: Fraction | None) -> str | None:
     """An exact Fraction as ``"n/d"`` (``"n"`` when whole) for JSON."""
     if x is None:
@@ -526,7 +561,7 @@ def _assumption_notes(report: MemoryReport) -> list[str]:
 
 def memory_tables(report: MemoryReport):
     """The summary, activation inventory (train mode), roofline overview and per-op tables."""
-    from .tables import Table, config_note, readable, shape_str
+    from .tables import Num, Table, config_note, readable, shape_str
 
     cfg, act, size = report.config, report.activations, dtype_bytes(report.dtype)
     n = cfg.n_layers
@@ -541,7 +576,7 @@ def memory_tables(report: MemoryReport):
                + " Not counted: gradients, optimizer state, LayerNorm statistics, token ids, "
                "temporary buffers. kB/MB/GB are powers of 1000."],
         columns=["item", "what", "elements", "bytes", "≈"], align="llrrr",
-        optional=("what",))
+        optional=("what",), name="summary")
 
     def line(item, what, elements):
         return [item, what, elements, elements * size, readable(elements * size, "B")]
@@ -550,7 +585,7 @@ def memory_tables(report: MemoryReport):
                              "tied)" if cfg.tied_lm_head else "every tensor (untied LM head)",
                              report.param_count))
     summary.rows.append(line(f"KV cache, {report.kv_tokens} tokens",
-                             f"K and V: 2 · {n} blocks · B · T · d_model"
+                             f"K and V: 2 · {blocks(n)} · B · T · d_model"
                              + (" (T = t: t − 1 cached + the new token)" if report.mode == "decode"
                                 else " (T = seq_len)"), report.kv_elements))
     summary.rows.append(line("activations, one block", f"{sum(r.section == 'block' for r in act.rows)} "
@@ -558,10 +593,10 @@ def memory_tables(report: MemoryReport):
     summary.rows.append(line("activations, head", "ln_f input and output, logits",
                              act.section_elements("head")))
     if act.recompute:
-        summary.rows.append(line(f"kept, {n} blocks (recompute)", f"{n} × block input (B, L, d_model)",
+        summary.rows.append(line(f"kept, {blocks(n)} (recompute)", f"{n} × block input (B, L, d_model)",
                                  n * act.kept_per_block))
     else:
-        summary.rows.append(line(f"kept, {n} blocks", f"{n} × one block", n * act.kept_per_block))
+        summary.rows.append(line(f"kept, {blocks(n)}", f"{n} × one block", n * act.kept_per_block))
     summary.totals.append(line("training activations at peak",
                                "+ one rebuilt block + head" if act.recompute else "blocks + head",
                                act.peak_elements))
@@ -573,7 +608,7 @@ def memory_tables(report: MemoryReport):
             notes=[config_note(cfg), "One row per stored tensor; a tensor read by two gradients "
                    f"(P, the LayerNorm output) is stored once. Block rows are for one block (of {n})."],
             columns=["section", "read by", "tensor", "shape", "elements", "bytes"],
-            align="llllrr")
+            align="llllrr", name="activations")
         for r in act.rows:
             inventory.rows.append([r.section, r.op, r.tensor, shape_str(r.shape), r.elements,
                                    r.elements * size])
@@ -586,16 +621,18 @@ def memory_tables(report: MemoryReport):
         title=f"Roofline time on {report.device.label} at {report.dtype}",
         notes=[config_note(cfg), conv_note]
         + ["; ".join(f"{label}: {r.mode.describe()}" for label, r in _computations(report))
-           + ". compute-bound: the share of the time spent in compute-bound ops."]
+           + ". % compute-bound: the share of the row's time spent in compute-bound ops."]
         + _assumption_notes(report),
-        columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "compute-bound"],
-        align="lrrrrr", optional=("compute-bound",))
+        columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "% compute-bound"],
+        align="lrrrrr", optional=("% compute-bound",), name="roofline",
+        drop_order=("% compute-bound", "FLOP/byte", "bytes"),
+        csv_columns={"time": "time (s)"})
     for label, r in _computations(report):
         compute = sum((row.time * r.times(row) for row in r.rows if row.bound == "compute"),
                       Fraction(0))
         overview.rows.append([label, r.flops, r.bytes,
-                              decimal_text(intensity(r.flops, r.bytes) or Fraction(0)),
-                              time_text(r.time), _percent(compute, r.time)])
+                              _decimal_cell(intensity(r.flops, r.bytes) or Fraction(0)),
+                              _time_cell(r.time), _percent(compute, r.time)])
     tables.append(overview)
 
     sel = report.selected
@@ -603,21 +640,26 @@ def memory_tables(report: MemoryReport):
         title=f"Arithmetic intensity and roofline time per operation: {sel.mode.describe()}",
         notes=[config_note(cfg), conv_note] + _assumption_notes(report)
         + [f"Block rows are for one block; the model runs {n} of them. Bound: compute when "
-           "FLOPs / peak ≥ bytes / bandwidth (mixed: its kernels differ)."],
+           "FLOPs / peak ≥ bytes / bandwidth (mixed: its kernels differ). model time: the "
+           f"row's time × {n} for a block row (× 1 otherwise); % of time: the model time's "
+           f"share of the total {time_text(sel.time)} (the one-block row: its time's share)."],
         columns=["section", "operation", "FLOPs", "bytes", "FLOP/byte", "bound", "time",
-                 "% of time"],
-        align="llrrrlrr", optional=("section", "% of time"))
+                 "model time", "% of time"],
+        align="llrrrlrrr", optional=("section", "model time", "% of time"), name="per-op",
+        drop_order=("% of time", "model time", "bound", "FLOP/byte", "bytes"),
+        csv_columns={"time": "time (s)", "model time": "model time (s)"})
     for row in sel.rows:
         per_op.rows.append([row.op.section, row.op.name, row.flops, row.bytes,
-                            decimal_text(row.intensity) if row.intensity is not None else "–",
-                            row.bound, time_text(row.time),
+                            _decimal_cell(row.intensity) if row.intensity is not None
+                            else Num("–", ""), row.bound, _time_cell(row.time),
+                            _time_cell(row.time * sel.times(row)),
                             _percent(row.time * sel.times(row), sel.time)])
     per_op.totals.append(["", "one block", sum(r.flops for r in sel.rows if r.op.section == "block"),
                           sum(r.bytes for r in sel.rows if r.op.section == "block"), "", "",
-                          time_text(sel.block_time), _percent(sel.block_time * n, sel.time)])
+                          _time_cell(sel.block_time), "", _percent(sel.block_time, sel.time)])
     per_op.totals.append(["", "total", sel.flops, sel.bytes,
-                          decimal_text(intensity(sel.flops, sel.bytes) or Fraction(0)), "",
-                          time_text(sel.time), "100.00%"])
+                          _decimal_cell(intensity(sel.flops, sel.bytes) or Fraction(0)), "",
+                          _time_cell(sel.time), _time_cell(sel.time), _percent(sel.time, sel.time)])
     tables.append(per_op)
     return tables
 
@@ -627,17 +669,42 @@ def _computations(report: MemoryReport):
             (f"decode, t = {report.decode.mode.position}", report.decode))
 
 
-def _percent(part: Fraction, whole: Fraction) -> str:
-    from .tables import percent
+def _percent(part: Fraction, whole: Fraction):
+    """``part / whole`` as a ``tables.percent_cell`` (``16.87%``; ``16.87`` in CSV)."""
+    from .tables import percent_cell
     if not whole:
-        return "–"
+        return percent_cell(0, 0)
     q = Fraction(part) / Fraction(whole)  # percent() takes ints: scale by a common denominator
-    return percent(q.numerator, q.denominator)
+    return percent_cell(q.numerator, q.denominator)
+
+
+def _decimal_cell(x: Fraction):
+    """``decimal_text`` as a cell: ``1,234.56`` to read, ``1234.56`` in CSV."""
+    from .tables import Num
+    text = decimal_text(x)
+    return Num(text, text.replace(",", ""))
+
+
+def _time_cell(seconds: Fraction):
+    """``time_text`` as a cell: ``156 µs`` to read; in CSV seconds to three significant
+    digits, ``1.56e-04`` (exact rounding, half up), under a ``(s)`` header."""
+    from .tables import Num
+    if seconds <= 0:
+        return Num(time_text(seconds), "0")
+    e = len(str(seconds.numerator)) - len(str(seconds.denominator))  # within one of log10
+    while seconds * Fraction(10) ** (2 - e) >= 1000:
+        e += 1
+    while seconds * Fraction(10) ** (2 - e) < 100:
+        e -= 1
+    m = (2 * seconds * Fraction(10) ** (2 - e) + 1) // 2
+    if m == 1000:
+        m, e = 100, e + 1
+    return Num(time_text(seconds), f"{m // 100}.{m % 100:02d}e{e:+03d}")
 
 
 def _roofline_json(r: RooflineReport) -> dict:
     return {"flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(intensity(r.flops, r.bytes)),
-            "time_s": fraction_text(r.time), "time_s_approx": float(r.time),
+            "time_s": fraction_text(r.time), "time_s_approx": approx_float(r.time),
             "description": r.mode.describe()}
 
 
@@ -678,6 +745,6 @@ def memory_json(report: MemoryReport) -> dict:
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(r.intensity),
                   "bound": r.bound, "time_s": fraction_text(r.time),
-                  "time_s_approx": float(r.time), "times": sel.times(r)} for r in sel.rows],
+                  "time_s_approx": approx_float(r.time), "times": sel.times(r)} for r in sel.rows],
         "totals": _roofline_json(sel),
     }

@@ -59,6 +59,16 @@ BACKWARD_COST: dict[str, int] = {
 }
 POSITION_ADD = "position_add"
 
+# The MLP activations flopcalc counts: name -> (GPT-2's op name, ELEMENTWISE_COST key,
+# computes text). ``gelu_tanh`` is GPT-2's (Hugging Face's gelu_new); ``gelu`` the exact erf
+# form; ``silu`` the Llama family's (SwiGLU with a gated MLP).
+ACTIVATIONS: dict[str, tuple[str, str, str]] = {
+    "gelu_tanh": ("gelu", "gelu", "GELU(u), tanh approximation"),
+    "gelu": ("gelu", "gelu_erf", "GELU(u) = u·Φ(u), exact (erf)"),
+    "relu": ("relu", "relu", "ReLU(u) = max(u, 0)"),
+    "silu": ("silu", "silu", "SiLU(u) = u·σ(u)"),
+}
+
 
 @dataclass(frozen=True)
 class Dims:
@@ -286,12 +296,13 @@ def op_elementwise_flops(op: Op, causal: bool = False, backward: bool = False) -
 
 
 def build_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
-              tied_lm_head: bool = True) -> list[Op]:
+              tied_lm_head: bool = True, activation: str = "gelu_tanh") -> list[Op]:
     """The operations of a GPT-2 forward pass in order: the GPT-2 builder's layer groups,
-    flattened (block operations appear once and stand for each of the n_layers blocks)."""
+    flattened (block operations appear once and stand for each of the n_layers blocks).
+    ``activation`` is a key of ``ACTIVATIONS``."""
     from .architecture import Architecture
     from .architectures import build, ops_of
 
     arch = Architecture(fused_qkv=fused_qkv, qkv_bias=bias, o_bias=bias, mlp_bias=bias,
-                        norm_bias=bias, tied_lm_head=tied_lm_head)
+                        norm_bias=bias, tied_lm_head=tied_lm_head, activation=activation)
     return ops_of(build(arch, d))

@@ -12,8 +12,6 @@ drawing uses floats).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +23,9 @@ INSTALL = "pip install 'flopcalc[plot]' (from a clone: pip install '.[plot]')"
 FORMATS = (".png", ".svg")
 ATTENTION = ("scores", "attn_values")
 FFN = ("ffn_up", "ffn_down")
+# matplotlib draws doubles: a swept value must stay well inside their range (about 1.8e308:
+# its log axes overflow from about 1e295). Beyond it, flopcalc sweep counts exactly.
+DRAWABLE = 10 ** 250
 
 
 def pyplot():
@@ -56,7 +57,7 @@ class Crossover:
 
     def describe(self) -> str:
         r = self.root
-        where = str(r) if r.is_Integer else f"{float(r):.6g} (exactly {r})"
+        where = str(r) if r.is_Integer else f"{_root_text(r)} (exactly {r})"
         larger = "above" if self.attention_above else "below"
         return (f"attention (scores + attn_values) = FFN (ffn_up + ffn_down) at {self.name} = "
                 f"{where}; attention is larger {larger} it")
@@ -74,7 +75,8 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=first.fused_qkv, bias=first.bias,
-                    tied_lm_head=first.tied_lm_head, mode=fm.symbolic_mode(mode.kind, mode.recompute))
+                    tied_lm_head=first.tied_lm_head, activation=first.activation,
+                    mode=fm.symbolic_mode(mode.kind, mode.recompute))
     exprs = {n: e for _, n, e in f.rows}
     if not all(n in exprs for n in ATTENTION + FFN):
         return None
@@ -107,36 +109,50 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Cr
 
 
 def write_figure(fig, path: Path) -> None:
-    """Save ``fig`` to a temporary file in the same folder, then rename it over ``path``."""
+    """Render ``fig`` in memory, then write it whole (``files.write_bytes``: atomic, through
+    symlinks, permissions kept; a device or FIFO is written in place)."""
+    from io import BytesIO
+
+    from .files import write_bytes
+
     fmt = check_output(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=folder)
-    except OSError as e:
-        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight",
-                        metadata={"Software": "flopcalc"} if fmt == "png" else {"Date": None})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise FlopcalcError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # left only if something failed
+    image = BytesIO()
+    fig.savefig(image, format=fmt, dpi=150, bbox_inches="tight",
+                metadata={"Software": "flopcalc"} if fmt == "png" else {"Date": None})
+    write_bytes(path, image.getvalue())
 
 
 def _root_text(root) -> str:
-    return str(root) if root.is_Integer else f"{float(root):.6g}"
+    """A root to 6 significant digits (exactly when whole), at any size."""
+    if root.is_Integer:
+        return str(root)
+    value = _float(root)
+    return f"{value:.6g}" if value != float("inf") else str(root.evalf(6))
+
+
+def _float(x) -> float:
+    """``x`` as a double; inf beyond their range (never an OverflowError)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return float("inf") if x > 0 else float("-inf")
+
+
+def _check_drawable(axis: Axis) -> None:
+    """Refuse, in one line, a sweep with values matplotlib cannot draw."""
+    if max(axis.values) >= DRAWABLE:
+        raise FlopcalcError(f"plot draws values below 10**250; the {axis.name} sweep goes "
+                            "beyond (flopcalc sweep counts it exactly)")
 
 
 def _x_axis(ax, axis: Axis) -> None:
     ax.set_xlabel(axis.name)
+    xs = [float(v) for v in axis.values]  # matplotlib takes doubles, not ints beyond 2**63
     if axis.geometric:
         ax.set_xscale("log", base=2)
-        ax.set_xticks(axis.values)
+        ax.set_xticks(xs)
         ax.set_xticklabels([str(v) for v in axis.values], rotation=45 if len(axis.values) > 8 else 0)
-    ax.set_xlim(axis.values[0], axis.values[-1])
+    ax.set_xlim(xs[0], xs[-1])
 
 
 def _footer(fig, base: dict, axis: Axis, first, conventions: str) -> None:
@@ -145,7 +161,7 @@ def _footer(fig, base: dict, axis: Axis, first, conventions: str) -> None:
 
     fixed = []
     for k, v in first.as_dict().items():
-        if k == axis.name or isinstance(v, bool):
+        if k == axis.name or isinstance(v, (bool, str)):
             continue
         if k == "d_head" and axis.name in ("d_model", "n_heads"):
             v = "d_model/n_heads"
@@ -167,11 +183,12 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
                 skip_invalid: bool = False) -> tuple[SweepResult, Crossover | None]:
     """Stacked shares of each operation over the sweep, with the exact attention/FFN crossover."""
     axis = _one_axis(axes)
+    _check_drawable(axis)
     check_output(path)
     plt = pyplot()
     result = run(base, [axis], conv, mode, skip_invalid)
     cross = crossover(base, axis.name, conv, mode, result.first)
-    xs = [values[0] for values, _, _ in result.rows]
+    xs = [float(values[0]) for values, _, _ in result.rows]
     names = [n for _, n in result.ops]
     keep = [i for i in range(len(names)) if any(row[1][i] for row in result.rows)]
     ys = [[float(Fraction(row[1][i], row[2]) * 100) for row in result.rows] for i in keep]
@@ -184,7 +201,7 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
     ax.set_ylabel("share of total FLOPs (%)")
     ax.set_title(f"Where the FLOPs go: {result.first_mode.describe()}", loc="left")
     if cross is not None:
-        r = float(cross.root)
+        r = _float(cross.root)
         side = "larger above" if cross.attention_above else "larger below"
         if axis.values[0] <= r <= axis.values[-1]:
             ax.axvline(r, color="black", linestyle="--", linewidth=1.2)
@@ -212,6 +229,7 @@ def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
     axis = _one_axis(axes)
     if axis.name in MODE_AXES:
         raise FlopcalcError(f"--kind estimates sweeps a model dimension, not {AXES[axis.name]}")
+    _check_drawable(axis)
     check_output(path)
     plt = pyplot()
     points = []
@@ -226,14 +244,14 @@ def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
     if not points:
         raise FlopcalcError("no valid point in the sweep")
     fig, ax = plt.subplots(figsize=(10, 6.4))
-    xs = [v for v, _ in points]
+    xs = [float(v) for v, _ in points]
     series: dict[tuple, list] = {}  # estimates with the same errors share one line
     for j, c in enumerate(points[0][1]):
         series.setdefault(tuple(rows[j].error for _, rows in points), []).append(c)
     markers = "osD^vP*X"
     for k, (errors, same) in enumerate(series.items()):
         authors = dict.fromkeys(c.source.split(",")[0] for c in same)
-        ax.plot(xs, [float(e * 100) for e in errors], marker=markers[k % len(markers)],
+        ax.plot(xs, [_float(e * 100) for e in errors], marker=markers[k % len(markers)],
                 markersize=4, label=f"{', '.join(c.name for c in same)} ("
                 + ("same error; " if len(same) > 1 else "") + f"{'; '.join(authors)})")
     ax.axhline(0, color="black", linewidth=0.8)
@@ -241,7 +259,7 @@ def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
     ax.set_ylabel("(estimate − exact) / exact  (%)")
     ax.set_title("Published FLOP estimates against flopcalc's exact count", loc="left")
     ax.grid(True, alpha=0.3)
-    first = check_point(base, (axis.name,), (xs[0],), Mode())[0]
+    first = check_point(base, (axis.name,), (points[0][0],), Mode())[0]
     _footer(fig, base, axis, first, f"exact: 2 FLOPs per multiply-add, {conv.attention} "
             f"attention, {'with' if conv.elementwise else 'no'} elementwise work; each estimate "
             "against the exact count of what it estimates (flopcalc compare)")

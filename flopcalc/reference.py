@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ class GPTConfig:
     n_positions: int
     bias: bool = True       # GPT-2 has biases; nanoGPT's bias-free variant uses False
     fused_qkv: bool = True  # GPT-2's fused c_attn (one d->3d matmul) vs separate W_q, W_k, W_v
+    activation: str = "gelu_tanh"  # the FFN's: gelu_tanh (GPT-2), gelu (exact, erf) or relu
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
@@ -88,6 +90,39 @@ def matmul(recorder, name, layer, a, b, out=None):
     return out
 
 
+# ----------------------------------------------------------------------------- BLAS threads
+
+def pass_threads(cores: int | None = None, load: float | None = None) -> int:
+    """How many BLAS threads a pass should use: the cores the machine leaves idle (``cores``
+    minus the one-minute load average), at least one.
+
+    Why (benchmarks/bench_reference.py measures both): each BLAS thread of a product waits at
+    its end for the others, so a thread that loses its core to another process stalls the
+    whole product. On a busy 2-core machine two threads ran the dense GPT-2 pass 2-9 times
+    slower than one, and the incremental pass's small matrix-vector products 4-10 times
+    slower; on an idle one, every core adds arithmetic and memory bandwidth.
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):   # not on this platform: assume it is idle
+            load = 0.0
+    return max(1, min(cores, round(cores - load)))
+
+
+def blas_threads(n: int):
+    """A context manager in which NumPy's BLAS uses at most ``n`` threads (never more than it
+    was started with: OPENBLAS_NUM_THREADS and the like still cap it)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    started = max((lib["num_threads"] for lib in threadpool_info()
+                   if lib["user_api"] == "blas"), default=n)
+    return threadpool_limits(limits=min(n, started), user_api="blas")
+
+
 # ----------------------------------------------------------------------------- layers
 
 def linear(recorder, name, layer, x, w, b=None):
@@ -123,6 +158,42 @@ def gelu(x):
     t *= 0.5
     x *= t
     return x
+
+
+def gelu_exact(x):
+    """GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)), in place on x.
+
+    NumPy has no erf: Abramowitz & Stegun's 7.1.26 (absolute error below 1.5e-7, under
+    float32's resolution near 1) stands in for it. Three temporaries of x's size.
+    """
+    z = np.abs(x)
+    z *= 1 / math.sqrt(2.0)
+    k = z * 0.3275911
+    k += 1.0
+    np.reciprocal(k, out=k)
+    poly = k * 1.061405429  # Horner's scheme over k, in place
+    for a in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += a
+        poly *= k
+    del k
+    z *= z
+    z *= -1.0
+    np.exp(z, out=z)
+    poly *= z                        # 1 − erf(|x|/√2)
+    np.subtract(1.0, poly, out=poly)
+    np.copysign(poly, x, out=poly)   # erf(x/√2)
+    poly += 1.0
+    poly *= 0.5                      # Φ(x)
+    x *= poly
+    return x
+
+
+def relu(x):
+    """max(x, 0), in place on x."""
+    return np.maximum(x, 0, out=x)
+
+
+ACTIVATIONS = {"gelu_tanh": gelu, "gelu": gelu_exact, "relu": relu}
 
 
 def softmax(x, axis=-1, out=None):
@@ -211,10 +282,11 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
                   p.get(attn + "c_proj.bias"))
 
 
-def mlp(p, prefix, layer, x, recorder):
+def mlp(p, prefix, layer, x, recorder, activation="gelu_tanh"):
     mlp_ = prefix + "mlp."
     h = linear(recorder, "ffn_up", layer, x, p[mlp_ + "c_fc.weight"], p.get(mlp_ + "c_fc.bias"))
-    return linear(recorder, "ffn_down", layer, gelu(h), p[mlp_ + "c_proj.weight"],
+    h = ACTIVATIONS[activation](h)
+    return linear(recorder, "ffn_down", layer, h, p[mlp_ + "c_proj.weight"],
                   p.get(mlp_ + "c_proj.bias"))
 
 
@@ -224,26 +296,60 @@ def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
     h = layer_norm(x, p[pre + "ln_1.weight"], p.get(pre + "ln_1.bias"))
     x += causal_self_attention(p, pre, config, layer, h, recorder, cache, scores_buf)
     h = layer_norm(x, p[pre + "ln_2.weight"], p.get(pre + "ln_2.bias"))
-    x += mlp(p, pre, layer, h, recorder)
+    x += mlp(p, pre, layer, h, recorder, activation=config.activation)
     return x
 
 
 # ----------------------------------------------------------------------------- model
+
+NORMAL_LEVELS = 1 << 16   # values of the weights' normal distribution (one per 16 random bits)
+_FILL_CHUNK = 1 << 18     # weights drawn at a time: the index temporaries stay in the CPU cache
+
+
+@functools.lru_cache(maxsize=1)
+def _normal_quantiles() -> np.ndarray:
+    """The standard normal's quantiles at (i + 1/2) / NORMAL_LEVELS, i = 0 … LEVELS-1: a
+    16-bit stand-in for N(0, 1), symmetric (mean exactly 0), variance 0.99999, tails cut at
+    4.33 sigma. Computed once per process (one half, mirrored)."""
+    from statistics import NormalDist
+
+    inv_cdf, half = NormalDist().inv_cdf, NORMAL_LEVELS // 2
+    upper = np.array([inv_cdf((half + i + 0.5) / NORMAL_LEVELS) for i in range(half)])
+    table = np.concatenate([-upper[::-1], upper])
+    table.flags.writeable = False
+    return table
+
+
+def fill_normal(w: np.ndarray, std: float, bits: np.random.BitGenerator) -> np.ndarray:
+    """Fill ``w`` in place with independent draws of N(0, std), as quantised by
+    ``_normal_quantiles``: each weight is the quantile that 16 random bits pick.
+
+    About ten times quicker than ``Generator.standard_normal`` (a table look-up per weight
+    instead of a ziggurat draw), so filling GPT-2 small's 124M weights costs about what
+    writing that memory costs; mean, standard deviation and shape are the normal's.
+    """
+    table = (_normal_quantiles() * std).astype(w.dtype)
+    flat = w.reshape(-1)   # a view: w is contiguous
+    for start in range(0, flat.size, _FILL_CHUNK):
+        part = flat[start:start + _FILL_CHUNK]
+        picks = bits.random_raw(-(-part.size // 4)).view(np.uint16)[:part.size]
+        np.take(table, picks, out=part, mode="clip")   # picks < LEVELS: no bounds to check
+    return w
+
 
 def init_params(config, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
     """GPT-2 initialisation: N(0, 0.02) weights, zero biases, LayerNorm ones/zeros.
 
     The residual projections (attn.c_proj, mlp.c_proj) get std 0.02 / sqrt(2 * n_layer),
     as GPT-2 and nanoGPT do, so the residual stream's variance does not grow with depth.
+    The normal draws are ``fill_normal``'s (16-bit quantised), from PCG64 seeded by ``seed``.
     """
-    rng = np.random.default_rng(seed)
+    bits = np.random.PCG64(seed)
     c = config
     residual_std = 0.02 / math.sqrt(2 * c.n_layer)
 
     def normal(shape, std=0.02):
-        w = rng.standard_normal(shape, dtype=dtype)  # generated in dtype: no float64 copy
-        w *= std
-        return w
+        return fill_normal(np.empty(shape, dtype), std, bits)
 
     p = {"wte.weight": normal((c.vocab_size, c.n_embd)),
          "wpe.weight": normal((c.n_positions, c.n_embd))}
@@ -331,8 +437,8 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
 
     Both hold the parameters and a few (B, L, d) arrays (residual, LayerNorm output, ...).
     forward(): the blocks hold the (B, h, L, L) scores and the (L, L) causal mask throughout,
-    and at most the attention's qkv or the MLP's two (B, L, d_ff) arrays (GELU's temporary)
-    on top; the head holds the (B, L, V) logits.
+    and at most the attention's qkv or the MLP's (B, L, d_ff) arrays (two; four for the exact
+    GELU's temporaries) on top; the head holds the (B, L, V) logits.
     forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
     of (B, h, L, d_head) per block) and the whole (B, L, V) logits live throughout, plus one
     step's arrays: its (B, h, 1, <= L) scores and (B, 1, d_ff) MLP arrays, or its (B, 1, V)
@@ -346,10 +452,11 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     n_params = (V + c.n_positions) * d + 2 * d
     n_params += c.n_layer * (4 * d * d + 2 * d * f + 9 * d + f)
     live = 4 * B * L * d
+    ffn = 4 if c.activation == "gelu" else 2  # (B, L, d_ff) arrays: h and the activation's
     if incremental:
         caches = 2 * c.n_layer * B * L * d
-        step = max(B * h * L + 4 * B * d + 2 * B * f, B * V + 2 * B * d)
+        step = max(B * h * L + 4 * B * d + ffn * B * f, B * V + 2 * B * d)
         return (n_params + caches + B * L * V + step) * item
-    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, 2 * B * L * f)
+    blocks = B * h * L * L + L * L + max(3 * B * L * d + B * L * d, ffn * B * L * f)
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item

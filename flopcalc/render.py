@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 
 
 def cell_text(value, separators: bool = True) -> str:
-    """Exact ints with thousands separators (or plain digits for machines), strings as they are."""
+    """Exact ints with thousands separators (or plain digits for machines), a ``tables.Num``
+    as its text (or its plain number), strings as they are."""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}" if separators else str(value)
+    if not separators and hasattr(value, "plain"):
+        return value.plain
     return str(value)
 
 
@@ -36,20 +40,52 @@ def to_markdown(tables) -> str:
     return "\n".join(out)
 
 
-def to_csv(tables) -> str:
-    """One CSV block per table: a ``# note`` comment line per note, a header, rows, total rows."""
+APPROX = "≈"  # a column restating the count before it, rounded: for people, not in CSV
+
+
+def csv_columns(table) -> list[tuple[int, str]]:
+    """(index, header) of the columns a CSV of ``table`` has: all but the ``≈`` ones, under
+    the table's ``csv_columns`` headers where it names one (None leaves a column out)."""
+    out = []
+    for i, c in enumerate(table.columns):
+        header = table.csv_columns.get(c, None if c == APPROX else c)
+        if header is not None:
+            out.append((i, header))
+    return out
+
+
+def to_csv(table, extra_notes=()) -> str:
+    """One table as CSV: a ``# note`` comment line for its title and each note (then each of
+    ``extra_notes``), a header,
+    the rows and the total rows; every row as long as the header. Counts are plain digits,
+    a ``tables.Num`` its plain number (a percentage without its ``%``: the header says %)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    for i, t in enumerate(tables):
-        if i:
-            buf.write("\n")
-        for note in [t.title] + t.notes:
-            buf.write(f"# {note}\n")
-        writer.writerow(t.columns)
-        for row in t.rows + t.totals:
-            # csv writes str(v) itself for every cell but None (as ""): convert only then
-            writer.writerow(row if None not in row else [cell_text(v, False) for v in row])
+    for note in [table.title, *table.notes, *extra_notes]:
+        buf.write(f"# {note}\n")
+    columns = csv_columns(table)
+    writer.writerow([header for _, header in columns])
+    for row in table.rows + table.totals:
+        writer.writerow([cell_text(row[i], False) if row[i] is not None else ""
+                         for i, _ in columns])
     return buf.getvalue()
+
+
+def pick_table(tables, name: str | None, csv: bool) -> tuple[list, str]:
+    """(the tables to print, a note or ""): the one called ``name`` (``--table``), else every
+    table, but for CSV (one table per file) only the first, with a note naming the others."""
+    names = [t.name for t in tables]
+    if name is not None:
+        if name not in names:
+            from .config import FlopcalcError
+            raise FlopcalcError(f"--table {name!r}: this output's tables are "
+                                f"{', '.join(n for n in names if n)}")
+        return [tables[names.index(name)]], ""
+    if csv and len(tables) > 1:
+        others = "|".join(n for n in names[1:] if n)
+        return tables[:1], (f"One of {len(tables)} tables ({names[0]}): --table {others} "
+                            "picks another.")
+    return tables, ""
 
 
 def to_latex(table) -> str:
@@ -61,11 +97,40 @@ def to_latex(table) -> str:
     return "\n".join(lines + [r"\end{align*}"]) + "\n"
 
 
-def to_text(table) -> str:
-    """A two-column table as its notes, a blank line, then ``name  value`` lines."""
-    width = max(len(cell_text(row[0])) for row in table.rows)
-    return "\n".join(table.notes + [""] + [f"{cell_text(row[0]):<{width}}  {cell_text(row[1])}"
-                                           for row in table.rows]) + "\n"
+def to_text(table, width: int | None = None) -> str:
+    """A two-column table as its notes, a blank line, then ``name  value`` lines; with
+    ``width``, the notes are wrapped at spaces and the values between their top-level terms
+    (continuation lines indented under the value); a term longer than the room stays whole."""
+    import textwrap
+
+    names = max(len(cell_text(row[0])) for row in table.rows)
+    if width is None:
+        return "\n".join(table.notes + [""] + [f"{cell_text(row[0]):<{names}}  {cell_text(row[1])}"
+                                               for row in table.rows]) + "\n"
+    lines = [_wrap(note, width) for note in table.notes] + [""]
+    for name, value in table.rows:
+        line = f"{cell_text(name):<{names}}  "
+        for term in _terms(cell_text(value)):
+            if len(line) + len(term) > width and line.strip():
+                lines.append(line.rstrip())
+                term = term.lstrip()   # continued under the value, or less indented if need be
+                line = " " * (names + 4 if names + 4 + len(term) <= width else 4) + term
+            else:
+                line += term
+        lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _terms(expression: str) -> list[str]:
+    """``expression`` cut before each top-level `` + `` and `` - `` (none inside brackets),
+    so that a wrapped formula breaks only between its terms."""
+    terms, depth, start = [], 0, 0
+    for i, c in enumerate(expression):
+        depth += (c in "([") - (c in ")]")
+        if depth == 0 and expression[i:i + 3] in (" + ", " - ") and i > start:
+            terms.append(expression[start:i])
+            start = i
+    return terms + [expression[start:]]
 
 
 def to_json(document: dict) -> str:
@@ -74,46 +139,42 @@ def to_json(document: dict) -> str:
 
 
 def to_rich(table, width: int = 200):
-    """A rich Table with the notes as caption; on a narrow terminal the ``optional`` columns go.
-
-    Numbers are never cut: ``_fit`` gives the text columns the width the numbers leave (see
-    there), leaving out text columns only when even that is too little (a note says which).
-    rich is imported only here, when a terminal table is drawn.
+    """A rich table of at most ``width`` characters with the notes as caption, laid out by
+    ``fit`` (no number is ever cut; the columns it leaves out are named in a note), or the
+    table stacked (``to_stacked``) when not even two columns fit. rich is imported only here,
+    when a terminal table is drawn.
     """
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    keep = kept_columns(table, width)
-    names_min = min(18, max((len(cell_text(r[keep[0]])) for r in table.rows), default=0)) or None
-    bars = bool(table.shares) and width >= 100
-    bar_cells = 20 if width >= 130 else 10
-    shown = keep
-    keep, bars, widths, dropped = _fit(table, keep, width, bars and bar_cells)
-    hidden = [c for i, c in enumerate(table.columns) if i not in shown] + dropped
-    notes = table.notes + ([f"Not shown at {width} columns: {', '.join(hidden)}; --format "
-                            "markdown or csv shows every column."] if hidden else [])
-    rt = RichTable(title=table.title, caption="\n".join(notes), caption_justify="left")
-    for i in keep:
+    layout = fit(table, width)
+    bar_cells = layout.bars
+    if layout.stacked:   # rich must not re-wrap it: a number wider than the terminal stays whole
+        return Text(to_stacked(table, width, layout), no_wrap=True, overflow="ignore")
+    rt = RichTable(title=table.title, caption="\n".join(table.notes + layout.notes),
+                   caption_justify="left")
+    for i in layout.keep:
         numeric = table.align[i] == "r"
         rt.add_column(table.columns[i], justify="right" if numeric else "left",
                       no_wrap=numeric, overflow="fold",  # numbers are never cut
-                      width=widths.get(i),
-                      min_width=names_min if i == keep[0] and i not in widths else None)
-    if bars:
+                      width=layout.widths.get(i))
+    if layout.bars:
         rt.add_column("share", no_wrap=True, min_width=bar_cells)
     for n, row in enumerate(table.rows):
-        cells = [Text(cell_text(row[i])) for i in keep]
-        if bars:
+        cells = [Text(cell_text(row[i])) for i in layout.keep]
+        if layout.bars:
             cells.append(Text(share_bar(*table.shares[n], bar_cells), style="cyan"))
         rt.add_row(*cells)
     if table.totals:
         rt.add_section()
     for row in table.totals:
-        rt.add_row(*(Text(cell_text(row[i])) for i in keep), *([""] if bars else []), style="bold")
+        rt.add_row(*(Text(cell_text(row[i])) for i in layout.keep), *([""] if layout.bars else []),
+                   style="bold")
     return rt
 
 
-PLAIN_ABOVE = 2000    # rows: a larger table is drawn by to_plain (a rich grid takes ~1 ms a row)
+PLAIN_ABOVE = 200     # rows: a larger table is drawn by to_plain. rich takes ~0.7 ms a row, the
+#                       plain layout ~0.06 ms: here both take ~0.3 s, so no size jumps in time
 _PLAIN_CHUNK = 10_000  # rows between progress calls
 
 
@@ -121,23 +182,29 @@ def to_plain(table, width: int = 200, progress=None) -> str:
     """The table as plain aligned text, quick at any size: the title, a header, one formatted
     line per row (numbers right-aligned with thousands separators), the totals under a rule,
     then the notes wrapped to ``width`` and one saying the layout is plain. The columns are
-    ``kept_columns``. ``progress(done, total)`` hears how far it is every ``_PLAIN_CHUNK`` rows.
+    ``fit``'s for a plain layout (two spaces between columns; text is not wrapped).
+    ``progress(done, total)`` hears how far it is every ``_PLAIN_CHUNK`` rows.
     """
-    import textwrap
-
-    keep = kept_columns(table, width)
     rows = table.rows + table.totals
     total = 2 * len(rows)
     columns = []
-    for n, i in enumerate(keep, 1):
+    for n, i in enumerate(range(len(table.columns)), 1):
         column = [row[i] for row in rows]
         if not all(type(v) is str for v in column):
             column = [f"{v:,}" if type(v) is int else cell_text(v) for v in column]
         columns.append(column)
         if progress:
-            progress(n * len(rows) // len(keep), total)
-    widths = [max(len(table.columns[i]), max(map(len, c), default=0))
-              for i, c in zip(keep, columns)]
+            progress(n * len(rows) // len(table.columns), total)
+    full = [max(len(table.columns[i]), max(map(len, c), default=0))
+            for i, c in enumerate(columns)]
+    layout = fit(table, width, plain=True, full=full)
+    if layout.stacked:
+        if progress:
+            progress(total, total)
+        return to_stacked(table, width, layout)
+    keep = layout.keep
+    columns = [columns[i] for i in keep]
+    widths = [full[i] for i in keep]
     aligns = [">" if table.align[i] == "r" else "<" for i in keep]
     last = "{}" if aligns[-1] == "<" else f"{{:>{widths[-1]}}}"  # no trailing spaces
     line = "  ".join([f"{{:{a}{w}}}" for a, w in zip(aligns[:-1], widths)] + [last]).format
@@ -155,72 +222,148 @@ def to_plain(table, width: int = 200, progress=None) -> str:
         progress(total, total)
     note = (f"Plain layout: a table of more than {PLAIN_ABOVE:,} rows is drawn without a grid, "
             "which is much quicker; --format csv, markdown or json for other tools.")
-    out += [textwrap.fill(n, width) for n in table.notes + [note]]
+    out += [_wrap(n, width) for n in table.notes + layout.notes + [note]]
     return "\n".join(out) + "\n"
 
 
-def kept_columns(table, width: int) -> list[int]:
-    """The columns shown at ``width``: the ``optional`` ones go below 150, "% of total"
-    below 100."""
-    return [i for i, c in enumerate(table.columns)
-            if width >= 150 or c not in table.optional and (width >= 100 or c != "% of total")]
+def _wrap(text: str, width: int, indent: str = "") -> str:
+    """``text`` wrapped at spaces to ``width``; a word (a number) is never split."""
+    import textwrap
+
+    return textwrap.fill(text, width, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def to_stacked(table, width: int, layout) -> str:
+    """The table for a terminal too narrow for two of its columns: each row as its name, then
+    one ``column: value`` line per other cell, wrapped at spaces (numbers stay whole)."""
+    keep = [i for i in range(len(table.columns)) if table.columns[i] not in layout.hidden]
+    out = [_wrap(table.title, width), ""]
+    for n, row in enumerate(table.rows + table.totals):
+        if n == len(table.rows):
+            out.append("─" * min(width, 20))
+        out.append(_wrap(cell_text(row[keep[0]]) or "—", width))
+        for i in keep[1:]:
+            value = cell_text(row[i])
+            line = f"  {table.columns[i]}: {value}"
+            if not value:
+                continue
+            if len(line) <= width or " " in value:
+                out.append(_wrap(line[2:], width, "  "))
+            else:   # a number on a line of its own, indented as far as it allows
+                out += [f"  {table.columns[i]}:", " " * max(0, min(4, width - len(value))) + value]
+    out += [""] + [_wrap(n, width) for n in table.notes + layout.notes]
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class Layout:
+    """How a table is drawn at a width: the columns shown (in order), the widths of the text
+    columns, whether the share bars fit, the columns left out and the note naming them, or
+    ``stacked`` (one row after another) when not even two columns fit."""
+
+    keep: list
+    widths: dict
+    bars: int       # the share bars' cells (0: no bars)
+    hidden: list
+    width: int
+    stacked: bool = False
+
+    @property
+    def notes(self) -> list[str]:
+        if not self.hidden:
+            return []
+        return [f"Not shown at {self.width} columns: {', '.join(self.hidden)}; --format "
+                "markdown or csv shows every column."]
 
 
 FOLD_AT = 12   # on a narrow terminal, a text column may fold words longer than this
+WIDE = 150     # below this many columns a table's ``optional`` columns are left out
 
 
-def _fit(table, keep: list[int], width: int, bar_cells: int):
-    """(columns, bars, {text column: its width}, names of the columns left out) for a rich
-    table of at most ``width`` characters in which no number is cut.
+def drop_order(table, keep: list[int], word: dict) -> list[int]:
+    """The order in which columns give way when a table does not fit: the table's own
+    ``drop_order`` names first, then the ``≈`` columns, the text columns (the widest words
+    first), then the numbers from the right. The first column (the row names) stays."""
+    named = [table.columns.index(c) for c in table.drop_order if c in table.columns]
+    rest = keep[1:]
+    order = named + [i for i in rest if table.columns[i] == APPROX]
+    order += sorted((i for i in rest if i in word), key=lambda i: (-word[i], -i))
+    order += [i for i in reversed(rest) if table.align[i] == "r"]
+    seen = set()
+    return [i for i in order if i in rest and not (i in seen or seen.add(i))]
 
-    Numeric columns keep their full width (rich never wraps them; when they do not fit it
-    crops the whole table). The text columns share what is left, each at least its longest
-    word (the first at its longest name up to 18: names on one line), and when that is too
-    much, in turn: without the share bars, with the first column wrapping its names, with
-    words longer than ``FOLD_AT`` folded, and leaving out text columns, the widest first. The
-    widths are fixed only when the text columns must shrink (rich's own shrinking takes no
-    account of words, and a first column's minimum can push the table past ``width``).
+
+def fit(table, width: int, plain: bool = False, full=None) -> Layout:
+    """The one rule by which every terminal table meets the terminal's ``width``: no line
+    is wider and no number is cut.
+
+    Below ``WIDE`` columns the ``optional`` columns go. Numbers keep their full width. In a
+    rich grid (a border, and 2 spaces and a rule per column) the text columns share what the
+    numbers leave, each at least its longest word (the first at its longest name up to 18);
+    when that is too much, in turn: without the share bars, with the first column wrapping
+    its names, with words longer than ``FOLD_AT`` folded. A plain layout (``plain``: two
+    spaces between columns) does not wrap. When even that does not fit, columns are left out
+    in ``drop_order``; when not two columns fit, the table is ``stacked``. The columns left
+    out are named in a note. ``full``: the columns' widths, when the caller has them.
     """
     rows = table.rows + table.totals
-    texts = {i: [table.columns[i]] + [cell_text(r[i]) for r in rows] for i in keep}
-    full = {i: max(map(len, texts[i])) for i in keep}
-    text = [i for i in keep if table.align[i] != "r"]
-    word = {i: max(len(w) for t in texts[i] for w in t.split() or [""]) for i in text}
-    name = min(18, max((len(cell_text(r[keep[0]])) for r in table.rows), default=0))
+    n = len(table.columns)
+    bar_cells = (20 if width >= 130 else 10) if table.shares and width >= 100 and not plain else 0
+    if full is None:
+        full = [max([len(table.columns[i])] + [len(cell_text(r[i])) for r in rows])
+                for i in range(n)]
+    keep = [i for i in range(n) if width >= WIDE or table.columns[i] not in table.optional]
+    word, number = {}, {}   # text columns: the longest word, the longest word with a digit
+    for i in range(n):
+        if table.align[i] != "r" and plain:
+            word[i] = number[i] = full[i]
+        elif table.align[i] != "r":
+            words = [w for t in [table.columns[i]] + [cell_text(r[i]) for r in rows]
+                     for w in t.split() or [""]]
+            word[i] = full[i] if plain else max(map(len, words))
+            number[i] = max((len(w) for w in words if any(c.isdigit() for c in w)), default=0)
+    name = 0 if plain else min(18, max((len(cell_text(r[0])) for r in table.rows), default=0))
 
     def floors(columns, names: bool, cap: int) -> dict:
-        low = {i: min(full[i], word[i], cap) for i in columns if i in word}
+        low = {i: max(min(full[i], word[i], cap), number[i]) if not plain else full[i]
+               for i in columns if i in word}   # a number in a text is not folded either
         if names and columns[0] in low:
             low[columns[0]] = min(full[columns[0]], max(low[columns[0]], name))
         return low
 
-    def room(columns, bars: int) -> int:  # rich's default box: a border, 2 spaces a column
+    def room(columns, bars: int) -> int:
+        if plain:
+            return width + 2 - sum(2 + (0 if i in word else full[i]) for i in columns)
         return (width - 1 - sum(3 + (0 if i in word else full[i]) for i in columns)
                 - (3 + bars if bars else 0))
 
-    keep, dropped = list(keep), []
-    for bars, names, cap in ((bar_cells, True, width), (0, True, width), (0, False, width),
-                             (0, False, FOLD_AT)):
-        low = floors(keep, names, cap)
-        if sum(low.values()) <= room(keep, bars):
-            break
-    else:
-        for i in sorted(text[1:] if text[:1] == keep[:1] else text,
-                        key=lambda i: (low[i], i), reverse=True):
-            if sum(low.values()) <= room(keep, 0):
-                break
-            keep.remove(i)
-            del low[i]
-            dropped.append(i)
+    def attempt(columns):
+        for bars, names, cap in ((bar_cells, True, width), (0, True, width),
+                                 (0, False, width), (0, False, FOLD_AT)):
+            if bars and not bar_cells or plain and (bars or cap != width):
+                continue
+            low = floors(columns, names, cap)
+            if sum(low.values()) <= room(columns, bars):
+                return bars, low
+        return None
+
+    preferred = [table.columns[i] for i in range(n) if i not in keep]
+    hidden = [i for i in range(n) if i not in keep]
+    order = drop_order(table, keep, word)
+    while (found := attempt(keep)) is None:
+        if len(keep) <= 2 or not order:
+            return Layout(keep, {}, 0, preferred, width, stacked=True)
+        i = order.pop(0)
+        keep.remove(i)
+        hidden.append(i)
+    bars, low = found
     space = room(keep, bars)
-    if sum(full[i] for i in low) <= space or sum(low.values()) > space:
-        widths = {}   # rich's own layout: it fits, or nothing fits anyway
-    else:  # the widest text columns shrink to a common level, none below its floor
-        level = max(full[i] for i in low)
-        while sum(max(low[i], min(full[i], level)) for i in low) > space:
-            level -= 1
-        widths = {i: max(low[i], min(full[i], level)) for i in low}
-    return keep, bool(bars), widths, [table.columns[i] for i in sorted(dropped)]
+    level = max((full[i] for i in low), default=0)   # the widest text columns shrink to a
+    while sum(max(low[i], min(full[i], level)) for i in low) > space:   # common level
+        level -= 1
+    return Layout(keep, {i: max(low[i], min(full[i], level)) for i in low}, bars,
+                  [table.columns[i] for i in sorted(hidden)], width)
 
 
 def share_bar(part: int, whole: int, width: int = 20) -> str:

@@ -14,17 +14,19 @@ with an error naming it, or is left out with ``skip_invalid`` (counted in the no
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
-from itertools import product
+from itertools import chain, islice
 
 from .analysis import flop_report
-from .config import Config, Conventions, FlopcalcError, Mode, fits
+from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 
 # Sweepable dimensions: Config fields, then Mode fields; value: the CLI option
-CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--heads", "n_layers": "--layers",
+CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--n-heads", "n_layers": "--n-layers",
                "d_ff": "--d-ff", "vocab": "--vocab", "n_positions": "--n-positions",
                "seq_len": "--seq-len", "batch": "--batch"}
 MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
@@ -33,26 +35,71 @@ AXES = {**CONFIG_AXES, **MODE_AXES}
 FAST_FROM = 4000          # below this many points, flop_report per point is quicker than
 #                           importing sympy and compiling (~0.35 s)
 MAX_POINTS = 10_000_000
-CHUNK = 10_000            # points between progress callbacks
+CHUNK = 10_000            # points between progress callbacks, rows per written chunk
+TABLE_MAX_ROWS = 100_000  # a longer sweep is no table to read: CSV and JSON stream it
 
 _SYNTAX = "use a list like 256,512,768 or a range START:STOP:+STEP or START:STOP:xFACTOR"
-_RANGE = re.compile(r"(\d+):(\d+):([+x])(\d+)")
+_RANGE = re.compile(rf"({WHOLE_NUMBER}):({WHOLE_NUMBER}):([+x])([0-9]+)")
+
+
+class Geometric(Sequence):
+    """``start, start·factor, start·factor², …``: ``count`` values, each made when asked for
+    (a range to a 20,000-digit bound holds 66,000 values of up to 20,000 digits)."""
+
+    def __init__(self, start: int, factor: int, count: int):
+        self.start, self.factor, self.count = start, factor, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return tuple(self)[i]
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(i)
+        return self.start * self.factor ** i
+
+    def __iter__(self):
+        value = self.start
+        for _ in range(self.count):
+            yield value
+            value *= self.factor
+
+    def __repr__(self) -> str:
+        return f"Geometric({self.start}, {self.factor}, {self.count})"
 
 
 @dataclass(frozen=True)
 class Axis:
-    """One swept dimension and its values, in order."""
+    """One swept dimension and its values, in order: a tuple for a list, a ``range`` or a
+    ``Geometric`` for a range, so that no value is made before it is needed."""
 
     name: str
-    values: tuple[int, ...]
+    values: Sequence[int]
     geometric: bool = False   # a START:STOP:xFACTOR range (plotted on a log2 axis)
+
+
+def geometric_count(start: int, stop: int, factor: int) -> int:
+    """How many of start, start·factor, … are <= stop, by arithmetic on bit lengths and one
+    or two powers (never the values themselves); 0 < start <= stop, factor >= 2."""
+    # start·factor^k <= stop  <=>  factor^k <= stop // start (factor^k is whole)
+    q = stop // start
+    k = int((q.bit_length() - 1) / math.log2(factor))   # the estimate is off by at most one
+    while k > 0 and factor ** k > q:
+        k -= 1
+    while factor ** (k + 1) <= q:
+        k += 1
+    return k + 1
 
 
 def parse_axis(name: str, text: str) -> Axis:
     """``256,512,768``, ``128:1024:+128`` (arithmetic), ``128:8192:x2`` (geometric) or ``768``.
 
     STOP is included when the progression reaches it exactly. Every value must be a positive
-    whole number.
+    whole number. An axis of more than ``MAX_POINTS`` values is refused, counted before any
+    value is made.
     """
     option = AXES.get(name, name)
     spec = text.strip()
@@ -64,19 +111,20 @@ def parse_axis(name: str, text: str) -> Axis:
         if kind == "+" and step < 1 or kind == "x" and step < 2:
             raise FlopcalcError(f"{option} {text!r}: the step must be +1 or more, the factor "
                                 "x2 or more")
+        count = ((stop - start) // step + 1 if kind == "+"
+                 else geometric_count(start, stop, step))
+        if count > MAX_POINTS:
+            raise FlopcalcError(f"{option} {text!r}: more than {MAX_POINTS:,} values")
         if kind == "+":
-            if (stop - start) // step >= MAX_POINTS:
-                raise FlopcalcError(f"{option} {text!r}: more than {MAX_POINTS:,} values")
-            return Axis(name, tuple(range(start, stop + 1, step)))
-        values = [start]
-        while values[-1] * step <= stop:
-            values.append(values[-1] * step)
-        return Axis(name, tuple(values), geometric=True)
+            return Axis(name, range(start, start + count * step, step))
+        return Axis(name, Geometric(start, step, count), geometric=True)
     parts = spec.split(",")
-    if not all(re.fullmatch(r"\d+", p.strip()) for p in parts):
+    if len(parts) > MAX_POINTS:
+        raise FlopcalcError(f"{option}: more than {MAX_POINTS:,} values")
+    if not all(re.fullmatch(WHOLE_NUMBER, p.strip(" \t")) for p in parts):
         raise FlopcalcError(f"{option} {text!r}: not a list or range; {_SYNTAX}")
     values = tuple(int(p) for p in parts)
-    if 0 in values:
+    if min(values) <= 0:
         raise FlopcalcError(f"{option} {text!r}: values must be positive")
     return Axis(name, values)
 
@@ -95,6 +143,7 @@ class SweepResult:
     rows: list[tuple[tuple[int, ...], tuple[int, ...], int]] = field(default_factory=list)
     skipped: int = 0
     first_skipped: str = ""
+    points: int = 0                      # the number of rows (known before ``stream``'s rows)
 
 
 def describe_point(names, values) -> str:
@@ -103,7 +152,8 @@ def describe_point(names, values) -> str:
 
 @lru_cache(maxsize=64)
 def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = False,
-                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True):
+                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True,
+                  activation: str = "gelu_tanh"):
     """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
     ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n) -> (flops per op..., total)``,
     block operations already times n_layers. Built from ``formulas.formulas`` (sympy)."""
@@ -112,7 +162,7 @@ def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = Fa
     from . import formulas as fm
 
     f = fm.formulas(conv, fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
-                    mode=fm.symbolic_mode(kind, recompute))
+                    mode=fm.symbolic_mode(kind, recompute), activation=activation)
     symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
                fm.n)
     names = [str(s) for s in symbols]
@@ -160,6 +210,16 @@ def check_axes(axes: list[Axis]) -> int:
     return count
 
 
+def check_table_size(points: int) -> None:
+    """Refuse a terminal or Markdown table of more than ``TABLE_MAX_ROWS`` points (the table
+    is built whole; CSV and JSON are written as the rows are made), saying how to write the
+    sweep to a file instead."""
+    if points > TABLE_MAX_ROWS:
+        raise FlopcalcError(f"the sweep has {points:,} points, too many to read as a table "
+                            f"(at most {TABLE_MAX_ROWS:,}); write them to a file: --format "
+                            "csv --output sweep.csv (or --format json)")
+
+
 def check_point(base: dict, names, values, mode: Mode) -> tuple[Config, Mode]:
     """The point's Config and resolved Mode, checked by Config and Mode themselves."""
     try:
@@ -180,7 +240,7 @@ def _hint(base: dict, names, values, message: str) -> str:
     skip = "add --skip-invalid to leave such points out"
     if (type(d_model) is int and type(heads) is int and heads > 0 and d_model % heads
             and "n_heads" in message):
-        return f"; give --heads a value that divides every d_model, or {skip}"
+        return f"; give --n-heads a value that divides every d_model, or {skip}"
     if "n_positions" in message:
         if "--n-positions" in message:       # Config already says to raise it
             return f" (or {skip})"
@@ -196,7 +256,7 @@ ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "vocab", "
 def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
         skip_invalid: bool = False, fast: bool | None = None, progress=None) -> SweepResult:
     """FLOPs at every point of the grid ``axes`` (cartesian product, last axis fastest) on top
-    of ``base``.
+    of ``base``, every row kept in ``rows`` (``stream`` makes them as they are read).
 
     ``base`` holds the Config fields that are not swept; ``mode`` the mode (its swept fields
     are set per point). An invalid point raises FlopcalcError naming it, or with
@@ -211,18 +271,85 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
     built as a Config for the error message. tests/test_sweep.py checks both paths keep the
     same points.
     """
+    result = _empty_result(axes, base, conv)
+    result.rows = list(_rows(base, axes, conv, mode, skip_invalid, fast, progress, result))
+    result.points = len(result.rows)
+    _check_some_valid(result)
+    return result
+
+
+def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
+           skip_invalid: bool = False, progress=None, precheck: bool = True) -> SweepResult:
+    """``run``, but ``rows`` is an iterator that computes each row when it is read, so a sweep
+    of millions of points takes flat memory.
+
+    A first pass over the grid checks every point (the quick ``config.fits`` test) without
+    computing FLOPs, so everything but the rows is final when this returns: an invalid point
+    has already raised (or, with ``skip_invalid``, been counted), and ``points`` is the
+    number of rows to come. ``progress(done, total)`` follows both passes (the first half,
+    then the second). Without ``precheck`` and ``skip_invalid`` (for a file written whole or
+    not at all, which an invalid point found midway only discards) there is no first pass:
+    every point must then be valid, so ``points`` is the grid's size, and reading the rows
+    raises at the first invalid one.
+    """
+    total = check_axes(axes)
+    if not (precheck or skip_invalid):
+        result = _empty_result(axes, base, conv)
+        rows = _rows(base, axes, conv, mode, False, None, progress, result)
+        first = next(rows)     # the header's first point (an invalid one raises here)
+        result.rows, result.points = chain([first], rows), total
+        return result
+    halves = (lambda done, _: progress(done, 2 * total),
+              lambda done, _: progress(total + done, 2 * total)) if progress else (None, None)
+    result = _empty_result(axes, base, conv)
+    for _ in _rows(base, axes, conv, mode, skip_invalid, None, halves[0], result, False):
+        result.points += 1
+    _check_some_valid(result)
+    # the second pass repeats the first's bookkeeping (first point, skips) into a scratch copy
+    scratch = _empty_result(axes, base, conv)
+    result.rows = _rows(base, axes, conv, mode, skip_invalid, None, halves[1], scratch)
+    return result
+
+
+def _empty_result(axes, base, conv) -> SweepResult:
+    names = tuple(a.name for a in axes)
+    derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
+    return SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv)
+
+
+def _check_some_valid(result: SweepResult) -> None:
+    if not result.points:
+        raise FlopcalcError(f"no valid point in the sweep (the first: {result.first_skipped})")
+
+
+def grid(axes: list[Axis]):
+    """The points of the grid, last axis fastest, each made when asked for (itertools.product
+    would first copy every axis into a tuple)."""
+    if not axes:
+        yield ()
+        return
+    *outer, last = axes
+    values = last.values
+    for head in grid(outer):
+        for v in values:
+            yield head + (v,)
+
+
+def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_invalid: bool,
+          fast: bool | None, progress, result: SweepResult, evaluate: bool = True):
+    """``run``'s rows one at a time; the first valid point, the ops and the skipped points go
+    into ``result``. Without ``evaluate``, only the points' validity is checked: one ``None``
+    per valid point, no FLOPs computed."""
     total_points = check_axes(axes)
     if fast is None:
         fast = total_points >= FAST_FROM
     names = tuple(a.name for a in axes)
-    derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
-    result = SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv)
-    rows = result.rows
+    derived_ff = len(result.columns) > len(names)
     model = slots = None
     kind = mode.kind
     # unset, unswept decode position / generation prompt: seq_len at each point (Mode.resolved)
-    follows_l = {"position": kind == "decode" and mode.position is None and "position" not in names,
-                 "prompt": kind == "generate" and mode.prompt is None and "prompt" not in names}
+    position_follows_l = kind == "decode" and mode.position is None and "position" not in names
+    prompt_follows_l = kind == "generate" and mode.prompt is None and "prompt" not in names
 
     def skip(values, error: FlopcalcError):
         if not skip_invalid:
@@ -230,7 +357,7 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
         result.skipped += 1
         result.first_skipped = result.first_skipped or describe_point(names, values)
 
-    for done, values in enumerate(product(*(a.values for a in axes))):
+    for done, values in enumerate(grid(axes)):
         if progress and done % CHUNK == 0:
             progress(done, total_points)
         if slots is not None:  # the compiled path, after the first valid point
@@ -240,9 +367,9 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
             B, L, D, H, F, NL, V, P, t, p, n = args
             if derived_ff:
                 args[4] = F = 4 * D
-            if follows_l["position"]:
+            if position_follows_l:
                 args[8] = t = L
-            if follows_l["prompt"]:
+            if prompt_follows_l:
                 args[9] = p = L
             last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
             if not fits(D, H, L, P, last):
@@ -252,8 +379,11 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
                     skip(values, e)
                     continue
                 raise AssertionError(f"sweep rules disagree with Config at {values}")
-            *per_op, total = model(*args)
-            rows.append((values + (F,) if derived_ff else values, tuple(per_op), total))
+            if not evaluate:
+                yield None
+                continue
+            flops = model(*args)
+            yield (values + (F,) if derived_ff else values, flops[:-1], flops[-1])
             continue
         try:
             cfg, m = check_point(base, names, values, mode)
@@ -265,37 +395,67 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
             result.ops = _reference_ops(cfg, conv, m)
             if fast:
                 ops, model = compile_model(conv, mode.kind, mode.recompute, cfg.fused_qkv,
-                                           cfg.bias, cfg.tied_lm_head)
+                                           cfg.bias, cfg.tied_lm_head, cfg.activation)
                 assert ops == result.ops
                 template = [getattr(cfg if k in CONFIG_AXES else m, k) for k in ARGS]
                 slots = [(ARGS.index(n), i) for i, n in enumerate(names)]
+        if not evaluate:
+            yield None
+            continue
         report = flop_report(cfg, conv, m)
         nl = cfg.n_layers
-        rows.append((values + (cfg.d_ff,) if derived_ff else values,
-                     tuple(r.flops * (nl if r.op.section == "block" else 1)
-                           for r in report.rows), report.total))
+        yield (values + (cfg.d_ff,) if derived_ff else values,
+               tuple(r.flops * (nl if r.op.section == "block" else 1) for r in report.rows),
+               report.total)
     if progress:
         progress(total_points, total_points)
-    if not rows:
-        raise FlopcalcError(f"no valid point in the sweep (the first: {result.first_skipped})")
-    return result
 
 
 _PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
+_PLAIN = [p[:-1] for p in _PERCENT]                                  # 0.00 … 100.00 (CSV)
+_RANK = {p: h for h, p in enumerate(_PERCENT)}
 
 
-def shares(per_op, total) -> list[str]:
+def shares(per_op, total, plain: bool = False) -> list[str]:
     """Each part's share of ``total`` (parts are non-negative and sum to it) exactly as
-    ``tables.percent`` writes it, by table look-up: sweeps write millions of them."""
+    ``tables.percent`` writes it (``plain``: without the ``%``, empty for no total), by table
+    look-up: sweeps write millions of them."""
     if not total:
-        return ["–"] * len(per_op)
+        return ["" if plain else "–"] * len(per_op)
     twice = 2 * total
-    return [_PERCENT[(f * 20000 + total) // twice] for f in per_op]
+    look_up = _PLAIN if plain else _PERCENT
+    return [look_up[(f * 20000 + total) // twice] for f in per_op]
+
+
+_NUMPY_FROM = 1000                    # rows: fewer are quicker without numpy (and its import)
+_INT64_TOTAL = (2**63 - 1) // 20001   # a total up to this keeps f * 20000 + total in int64
+
+
+@lru_cache(maxsize=2)
+def _percent_array(plain: bool = False):
+    import numpy as np
+
+    return np.array(_PLAIN if plain else _PERCENT, dtype=object)
+
+
+def chunk_shares(rows, plain: bool = False) -> list[list[str]]:
+    """``shares(per_op, total, plain)`` of each of ``rows`` (``run``'s rows). A chunk of
+    ``_NUMPY_FROM`` rows or more whose totals fit int64 arithmetic exactly is done by numpy
+    in one go (the same integer formula, so the same text, twice as quick); any other goes
+    through ``shares`` row by row."""
+    totals = [total for _, _, total in rows]
+    if len(rows) < _NUMPY_FROM or min(totals) <= 0 or max(totals) > _INT64_TOTAL:
+        return [shares(per_op, total, plain) for _, per_op, total in rows]
+    import numpy as np
+
+    flops = np.array([per_op for _, per_op, _ in rows], dtype=np.int64)
+    total = np.array(totals, dtype=np.int64)[:, None]
+    return _percent_array(plain)[(flops * 20000 + total) // (2 * total)].tolist()
 
 
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
-    each operation's share of it."""
+    each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
     from .tables import Table, config_note, flop_unit, readable
 
     conv = result.conventions
@@ -305,8 +465,8 @@ def sweep_table(result: SweepResult, approximate: bool = True):
              f"Conventions: {conv.describe()}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
-             f"Shares are of the total; block operations count all n_layers blocks. "
-             f"{len(result.rows):,} points."]
+             f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
+             f"a block operation's over all n_layers blocks. {result.points:,} points."]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -314,52 +474,21 @@ def sweep_table(result: SweepResult, approximate: bool = True):
         notes.append("d_ff = 4·d_model at every point (GPT-2's FFN width).")
     names = [n for _, n in result.ops]
     extra = ["≈"] if approximate else []
-    table = Table(title=f"FLOP sweep ({len(result.rows):,} points)", notes=notes,
+    table = Table(title=f"FLOP sweep ({result.points:,} points)", notes=notes,
                   columns=[*result.columns, f"total {unit}s", *extra, *(f"{n} %" for n in names)],
                   align="r" * (len(result.columns) + 1 + len(extra) + len(names)))
     if approximate:
         table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
                       for values, per_op, total in result.rows]
+        # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
+        # 100,000 rows has few distinct shares
+        first = len(table.columns) - len(names)
+        peak = {c: max(_RANK.get(v, 0) for v in {row[c] for row in table.rows})
+                for c in range(first, len(table.columns))}
+        table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, *shares(per_op, total)]
+        table.rows = [[*values, total, *shares(per_op, total, plain=True)]
                       for values, per_op, total in result.rows]
-    return table
-
-
-def fit_width(table, width: int, plain: bool = False):
-    """``table`` with share columns left out, smallest peak share first, until a rich table of
-    it fits ``width`` characters (rich would otherwise cut numbers short), or with ``plain``
-    a ``render.to_plain`` one (two spaces between columns); a note says which."""
-    from .render import cell_text
-
-    keep = list(range(len(table.columns)))
-    distinct = [set(row[c] for row in table.rows) for c in keep]  # 100,000 rows: few shares
-    widest = [max([len(table.columns[c])] + [len(cell_text(v)) for v in distinct[c]])
-              for c in keep]
-
-    def needed(columns) -> int:  # rich's default box: one border and two spaces per column
-        if plain:
-            return sum(2 + widest[c] for c in columns) - 2
-        return 1 + sum(3 + widest[c] for c in columns)
-
-    share_cols = [c for c in keep if table.columns[c].endswith(" %")]
-    peak = {c: max(int(v[:-1].replace(".", "")) if v != "–" else 0 for v in distinct[c])
-            for c in share_cols}
-    dropped = []
-    for c in sorted(share_cols, key=lambda c: (peak[c], -c)):
-        if needed(keep) <= width:
-            break
-        keep.remove(c)
-        dropped.append(c)
-    if not dropped:
-        return table
-    table.notes.append(f"Left out to fit {width} columns: the shares of "
-                       f"{', '.join(table.columns[c][:-2] for c in sorted(dropped))} (each at "
-                       f"most {max(peak[c] for c in dropped) / 100:.2f}%); --format markdown or "
-                       "csv shows every column.")
-    table.columns = [table.columns[c] for c in keep]
-    table.align = "".join(table.align[c] for c in keep)
-    table.rows = [[row[c] for c in keep] for row in table.rows]
     return table
 
 
@@ -367,6 +496,12 @@ def sweep_json(result: SweepResult) -> str:
     """The sweep as JSON text: the header indented like every flopcalc document, then one
     compact line per row (a sweep has up to millions): ``point`` (the ``columns``' values),
     ``total``, and per operation (in ``operations`` order) ``flops`` and ``share``."""
+    return "".join(json_chunks(result))
+
+
+def json_chunks(result: SweepResult):
+    """``sweep_json``'s text in pieces of up to ``CHUNK`` rows, each made when it is asked for
+    (``result`` may come from ``stream``)."""
     import json
 
     from .tables import JSON_SCHEMA_VERSION, mode_json
@@ -383,18 +518,56 @@ def sweep_json(result: SweepResult) -> str:
         "operations": [{"section": s, "name": n} for s, n in result.ops],
         "skipped": result.skipped,
     }
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    rows = ",\n    ".join(
-        dumps({"point": values, "total": total, "flops": per_op,
-               "share": shares(per_op, total)}) for values, per_op, total in result.rows)
     text = json.dumps(head, indent=2, ensure_ascii=False)
-    return text[:-2] + ',\n  "rows": [\n    ' + rows + "\n  ]\n}\n"
+    yield text[:-2] + ',\n  "rows": [\n    '
+    between = ""
+    for chunk in chunks(result.rows):
+        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk)))
+        between = ",\n    "
+    yield "\n  ]\n}\n"
+
+
+def _json_row(row, row_shares) -> str:
+    """One row (and its shares) as ``json.dumps(..., separators=(", ", ": "),
+    ensure_ascii=False)`` writes it, put together directly (twice as quick): ints, and share
+    strings that need no escaping."""
+    values, per_op, total = row
+    return (f'{{"point": [{", ".join(map(str, values))}], "total": {total}, '
+            f'"flops": [{", ".join(map(str, per_op))}], '
+            f'"share": ["{_QUOTED_COMMA.join(row_shares)}"]}}')
+
+
+_QUOTED_COMMA = '", "'
+
+
+def csv_chunks(result: SweepResult):
+    """The sweep as ``render.to_csv`` writes ``sweep_table(result, approximate=False)``, in
+    pieces of up to ``CHUNK`` rows, each made when it is asked for (``result`` may come from
+    ``stream``)."""
+    from .render import to_csv
+
+    # the header alone (title, notes, column names): the table of no rows
+    yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
+    # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
+    # is twice as quick as csv.writer and writes the same text
+    for chunk in chunks(result.rows):
+        yield "".join([f"{','.join(map(str, values))},{total},{','.join(row_shares)}\n"
+                       for (values, _, total), row_shares
+                       in zip(chunk, chunk_shares(chunk, plain=True))])
+
+
+def chunks(items, size: int = CHUNK):
+    """``items`` in lists of ``size`` (the last may be shorter)."""
+    items = iter(items)
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def _axis_text(a: Axis) -> str:
     v = a.values
     if a.geometric and len(v) > 2:
         return f"{v[0]}…{v[-1]} (×{v[1] // v[0]}, {len(v)} values)"
-    if len(v) > 4 and all(v[i + 1] - v[i] == v[1] - v[0] for i in range(len(v) - 1)):
+    if len(v) > 4 and (isinstance(v, range)
+                       or all(v[i + 1] - v[i] == v[1] - v[0] for i in range(len(v) - 1))):
         return f"{v[0]}…{v[-1]} (+{v[1] - v[0]}, {len(v)} values)"
     return ", ".join(map(str, v))

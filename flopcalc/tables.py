@@ -26,6 +26,22 @@ class Table:
     totals: list[list] = field(default_factory=list)  # emphasised summary rows
     optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
     shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
+    name: str = ""                  # what --table calls it when a command prints several
+    drop_order: tuple[str, ...] = ()  # columns a too narrow terminal leaves out first (render.fit)
+    csv_columns: dict = field(default_factory=dict)  # column -> its CSV header (None: not in CSV)
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number shown one way to people and another to machines: ``text`` (``16.87%``,
+    ``1,234.5``, ``156 µs``) in the terminal and Markdown, ``plain`` (``16.87``, ``1234.5``,
+    ``0.000156``; empty for no value) in CSV, under a header that names the unit."""
+
+    text: str
+    plain: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def shape_str(shape) -> str:
@@ -58,51 +74,111 @@ def percent(part: int, whole: int) -> str:
     return f"{hundredths // 100}.{hundredths % 100:02d}%"
 
 
+def percent_cell(part: int, whole: int) -> Num:
+    """``percent`` as a table cell: ``16.87%`` to read, ``16.87`` in CSV (empty for no whole)."""
+    text = percent(part, whole)
+    return Num(text, text.rstrip("%") if whole else "")
+
+
 def flop_unit(conv) -> str:
     """What a count is in: FLOPs (2 per multiply-add), MACs, or MACs plus elementwise FLOPs."""
     return "FLOP" if conv.flops_per_mac == 2 else ("op" if conv.elementwise else "MAC")
 
 
-def config_note(config, with_input: bool = True) -> str:
-    return f"Config: {config.describe(with_input)}"
+def config_note(config, with_input: bool = True, mode=None) -> str:
+    """The config in one line; with a decode or generate ``mode``, its position or prompt and
+    new tokens stand where seq_len would (seq_len plays no part there)."""
+    return f"Config: {config.describe(with_input, mode.workload() if mode else None)}"
+
+
+def operands_str(op) -> str:
+    return (" @ " if op.kind == "matmul" else ", ").join(shape_str(s) for s in op.inputs)
+
+
+def span_str(first, last) -> str:
+    """A shape over generate's decode steps: a dimension that grows per step as ``a…b``."""
+    return "(" + ", ".join(str(a) if a == b else f"{a}…{b}" for a, b in zip(first, last)) + ")"
+
+
+def shapes_note(report: FlopReport) -> str | None:
+    """What the shapes beside a mode's FLOPs are (None for a forward pass: its own)."""
+    mode, elementwise = report.mode, report.conventions.elementwise
+    grads = ("per matmul C = A·B, dA = dC·Bᵀ and dB = Aᵀ·dC, each as many multiply-adds as "
+             "the forward" + ("; elementwise gradients per docs/counting-rules.md"
+                              if elementwise else ""))
+    if mode.kind == "backward":
+        return f"Shapes are the forward pass's; the FLOPs are its gradients: {grads}."
+    if mode.kind == "train":
+        again = "; the blocks' forward is counted twice (recomputed)" if mode.recompute else ""
+        return (f"Shapes are the forward pass's; the FLOPs are the forward plus its gradients: "
+                f"{grads}{again}.")
+    if mode.kind == "decode":
+        return (f"Shapes are the decode step's: 1 new token attending to T = {mode.position} keys "
+                f"({mode.position - 1} cached + its own).")
+    if mode.kind == "generate":
+        steps = mode.new_tokens - 1
+        if not steps:
+            return "Shapes are the prefill's (one new token: no decode step)."
+        return (f"Shapes: the prefill's, then \"{steps} × ...\" those of the {steps} decode steps "
+                f"(1 token each, against T = {mode.prompt + 1} … {mode.prompt + steps} keys; a "
+                "dimension written a…b grows by one per step).")
+    return None
+
+
+def blocks(n: int) -> str:
+    """"1 block", "12 blocks"."""
+    return "1 block" if n == 1 else f"{n} blocks"
 
 
 def flop_table(report: FlopReport) -> Table:
     """One row per counted operation, then the per-block, all-block, section and grand totals."""
     cfg, conv = report.config, report.conventions
     unit = flop_unit(conv)
-    n = cfg.n_layers
+    n, total = cfg.n_layers, report.total
+    shapes = shapes_note(report)
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
-        notes=[config_note(cfg), f"Conventions: {conv.describe()}",
-               f"Block rows are for one block; the model runs {n} of them."],
+        notes=[config_note(cfg, mode=report.mode), f"Conventions: {conv.describe()}",
+               f"Block rows are for one block; the model runs {n} of them. model {unit}s: the "
+               f"row's {unit}s × {n} for a block row (× 1 otherwise). % of block: share of one "
+               f"block's {report.block_total:,}; % of total: the model {unit}s' share of the "
+               f"total {total:,} (the one-block row: its {unit}s' share)."]
+        + ([shapes] if shapes else []),
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
-                 "% of block", "% of total"],
-        align="lllllrrrr", optional=("section", "computes", "operands"))
-    total = report.total
+                 "% of block", f"model {unit}s", "% of total"],
+        align="lllllrrrrr", optional=("section", "computes", "operands"), name="flops",
+        drop_order=("% of total", f"model {unit}s"))
     for r in report.rows:
         times = n if r.op.section == "block" else 1
         table.shares.append((r.flops * times, total))
+        operands, output = operands_str(r.op), shape_str(r.op.output)
+        if r.steps:  # generate: the prefill's shapes, then the decode steps'
+            first, last = r.steps
+            k = report.mode.new_tokens - 1
+            operands += f"; {k} × " + (" @ " if first.kind == "matmul" else ", ").join(
+                span_str(a, b) for a, b in zip(first.inputs, last.inputs))
+            output += f"; {k} × {span_str(first.output, last.output)}"
         table.rows.append([
-            SECTION_TITLES[r.op.section], r.op.name, r.op.computes,
-            " @ ".join(shape_str(s) for s in r.op.inputs) if r.op.kind == "matmul"
-            else ", ".join(shape_str(s) for s in r.op.inputs),
-            shape_str(r.op.output), r.flops, readable(r.flops, unit),
-            percent(r.flops, report.block_total) if r.op.section == "block" else "",
-            percent(r.flops * times, total)])
+            SECTION_TITLES[r.op.section], r.op.name, r.op.computes, operands,
+            output, r.flops, readable(r.flops, unit),
+            percent_cell(r.flops, report.block_total) if r.op.section == "block" else "",
+            r.flops * times, percent_cell(r.flops * times, total)])
     table.totals.append(["", "one block", "", "", "", report.block_total,
-                         readable(report.block_total, unit), "100.00%",
-                         percent(report.block_total * n, total)])
-    table.totals.append(["", f"{n} blocks", f"{n} × one block", "", "", report.blocks_total,
-                         readable(report.blocks_total, unit), "", percent(report.blocks_total, total)])
+                         readable(report.block_total, unit),
+                         percent_cell(report.block_total, report.block_total), "",
+                         percent_cell(report.block_total, total)])
+    table.totals.append(["", blocks(n), f"{n} × one block", "", "", report.blocks_total,
+                         readable(report.blocks_total, unit), "", report.blocks_total,
+                         percent_cell(report.blocks_total, total)])
     for section in ("embedding", "head"):
         if section in conv.sections:
             t = report.section_total(section)
             label = {"embedding": "embedding", "head": "final LN + LM head"}[section]
-            table.totals.append(["", label, "", "", "", t, readable(t, unit), "",
-                                 percent(t, total)])
-    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", "100.00%"])
+            table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
+                                 percent_cell(t, total)])
+    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,
+                         percent_cell(total, total)])
     return table
 
 
@@ -126,7 +202,7 @@ def param_table(report: ParamReport) -> Table:
         table.rows.append([SECTION_TITLES[r.section], r.op, prefix + r.param.name,
                            shape_str(r.param.shape), r.param.count, readable(r.param.count, "")])
     for label, value in [("one block", report.block_total),
-                         (f"{n} blocks", report.block_total * n),
+                         (blocks(n), report.block_total * n),
                          ("embedding", report.section_total("embedding")),
                          ("head (ln_f" + ("; LM head tied)" if cfg.tied_lm_head else
                                             ", lm_head)"), report.section_total("head")),
@@ -139,14 +215,18 @@ def param_table(report: ParamReport) -> Table:
 def shape_table(report: ShapeReport) -> Table:
     """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
     cfg = report.config
+    decode = report.mode.kind == "decode"
+    split = ("The new token's heads are split (B, 1, h, d_head) → (B, h, 1, d_head); K and V "
+             "are the KV cache with it, (B, h, t, d_head)." if decode else
+             "Heads are split (B, L, h, d_head) → (B, h, L, d_head).")
     table = Table(
-        title="Shapes",
+        title="Shapes of " + report.mode.describe() if decode else "Shapes",
         notes=[config_note(cfg),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
-               f"block (of {cfg.n_layers}). Heads are split (B, L, h, d_head) → (B, h, L, d_head)."],
+               f"block (of {cfg.n_layers}). {split}"],
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
-        align="lllllllr", optional=("kind", "computes", "output elements"))
+        align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
     for op in report.ops:
         inputs = [s for s in op.inputs if s != op.weight]
         table.rows.append([SECTION_TITLES[op.section], op.name, op.kind, op.computes,
@@ -174,12 +254,22 @@ def flop_json(report: FlopReport) -> dict:
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
                   "weight": list(r.op.weight) if r.op.weight else None,
                   "output": list(r.op.output), "macs": r.macs, "flops": r.flops,
-                  "times": report.config.n_layers if r.op.section == "block" else 1}
+                  "times": report.config.n_layers if r.op.section == "block" else 1,
+                  "decode_steps": _steps_json(r, report.mode)}
                  for r in report.rows],
         "totals": {"block": report.block_total, "blocks": report.blocks_total,
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "total": report.total},
     }
+
+
+def _steps_json(row, mode) -> dict | None:
+    """generate's decode steps of a row: how many, and the first and the last step's shapes."""
+    if not row.steps:
+        return None
+    return {"count": mode.new_tokens - 1,
+            **{which: {"inputs": [list(s) for s in op.inputs], "output": list(op.output)}
+               for which, op in zip(("first", "last"), row.steps)}}
 
 
 def mode_json(mode) -> dict:
@@ -211,7 +301,7 @@ def param_json(report: ParamReport) -> dict:
 def shape_json(report: ShapeReport) -> dict:
     return {
         "schema": "flopcalc.shapes", "schema_version": JSON_SCHEMA_VERSION,
-        "config": report.config.as_dict(),
+        "config": report.config.as_dict(), "mode": mode_json(report.mode),
         "rows": [{"section": op.section, "name": op.name, "kind": op.kind,
                   "inputs": [list(s) for s in op.inputs if s != op.weight],
                   "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
@@ -260,7 +350,7 @@ def verify_table(result) -> Table:
     """
     cfg, conv = result.config, result.conventions
     unit = flop_unit(conv)
-    how = ("dense: all positions at once, full L×L scores then masked" if result.mode == "dense"
+    how = ("full: all positions at once, full L×L scores then masked" if result.mode == "full"
            else "incremental: token by token with a KV cache; shapes are the last step's")
     table = Table(
         title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",
@@ -270,7 +360,8 @@ def verify_table(result) -> Table:
                "multiplied; a row passes when FLOPs, operand and output shapes all match."],
         columns=["block", "operation", f"analytical {unit}s", f"measured {unit}s",
                  "analytical shape", "actual shape", "match"],
-        align="llrrllc".replace("c", "l"), optional=("analytical shape",))
+        align="llrrllc".replace("c", "l"), optional=("analytical shape",),
+        drop_order=("actual shape",))
 
     def mark(checks, r=None) -> str:
         if not checks:
@@ -338,7 +429,8 @@ def presets_table_and_json(reports) -> tuple[Table, dict]:
     table = Table("GPT-2 presets", ["Parameters counted with the LM head tied to wte; "
                                     "vocab 50257, n_positions 1024, d_ff = 4·d_model."],
                   ["preset", "d_model", "heads", "d_head", "layers", "d_ff", "parameters", "≈"],
-                  "lrrrrrrr", optional=("d_head",))
+                  "lrrrrrrr", optional=("d_head",),
+                  drop_order=("≈", "d_ff", "layers", "heads", "d_model"))
     rows = []
     for name, report in reports.items():
         cfg, total = report.config, report.total

@@ -14,7 +14,7 @@ from . import reference
 from .analysis import model_ops, op_flops
 from .config import Config, Conventions, FlopcalcError
 
-MODES = ("dense", "incremental")
+MODES = ("full", "incremental")
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -109,21 +109,35 @@ def available_memory_bytes() -> int | None:
     return have
 
 
-def check_memory(config: Config, dtype: str, mode: str = "dense") -> None:
+# No pass above 2**62 bytes is tried even where the free memory cannot be read: NumPy's
+# sizes and indices are 64-bit, and no machine has that much.
+MAX_PASS_BYTES = 2 ** 62
+
+
+def gib_text(n: int) -> str:
+    """Bytes as GiB with one decimal (rounded half up), in exact integer arithmetic."""
+    tenths = (n * 20 + 2 ** 30) // 2 ** 31
+    return f"{tenths // 10:,}.{tenths % 10}"
+
+
+def check_memory(config: Config, dtype: str, mode: str = "full") -> None:
     """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
     need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
                                            DTYPES[dtype], incremental=mode == "incremental")
+    advice = "lower --seq-len, --batch or the model size"
+    if need > MAX_PASS_BYTES:
+        raise FlopcalcError(f"this forward pass needs more than 2**62 bytes (4 EiB) of memory, "
+                            f"beyond any machine; {advice}")
     have = available_memory_bytes()
-    if have is not None and need > 0.8 * have:
-        raise FlopcalcError(
-            f"this forward pass needs about {need / 2**30:.1f} GiB of memory and "
-            f"{have / 2**30:.1f} GiB is available; lower --seq-len, --batch or the model size")
+    if have is not None and 5 * need > 4 * have:  # more than 80% of what is free
+        raise FlopcalcError(f"this forward pass needs about {gib_text(need)} GiB of memory and "
+                            f"{gib_text(have)} GiB is available; {advice}")
 
 
-def check(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32") -> None:
+def check(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32") -> None:
     """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, memory."""
     if mode not in MODES:
-        raise FlopcalcError(f"mode must be dense or incremental, got {mode!r}")
+        raise FlopcalcError(f"mode must be full or incremental, got {mode!r}")
     if dtype not in DTYPES:
         raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -135,7 +149,8 @@ def _gpt_config(config: Config) -> reference.GPTConfig:
     return reference.GPTConfig(n_layer=config.n_layers, n_head=config.n_heads,
                                n_embd=config.d_model, d_ff=config.d_ff,
                                vocab_size=config.vocab, n_positions=config.n_positions,
-                               bias=config.bias, fused_qkv=config.fused_qkv)
+                               bias=config.bias, fused_qkv=config.fused_qkv,
+                               activation=config.activation)
 
 
 class _BlockProgress(reference.MatmulRecorder):
@@ -153,11 +168,11 @@ class _BlockProgress(reference.MatmulRecorder):
                 self._on_block()
 
 
-def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "float32",
+def verify(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32",
            flops_per_mac: int = 2, on_block=None) -> VerifyResult:
     """Run the reference pass and compare every matmul with the analytical model.
 
-    ``dense`` runs all positions at once (full L x L scores, then masked) and is compared
+    ``full`` runs all positions at once (full L x L scores, then masked) and is compared
     with dense counting; ``incremental`` runs token by token with a KV cache and is compared
     with causal counting. ``on_block()`` is called each time the pass enters a block.
     Bad input, or a pass that would not fit in memory, raises FlopcalcError before any work
@@ -165,20 +180,21 @@ def verify(config: Config, mode: str = "dense", seed: int = 0, dtype: str = "flo
     """
     check(config, mode, seed, dtype)
     conv = Conventions(flops_per_mac=flops_per_mac,
-                       attention="dense" if mode == "dense" else "causal")
+                       attention="dense" if mode == "full" else "causal")
 
     gpt = _gpt_config(config)
     params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])
     tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
-    run = reference.forward if mode == "dense" else reference.forward_incremental
-    run(params, gpt, tokens, recorder)
+    run = reference.forward if mode == "full" else reference.forward_incremental
+    with reference.blas_threads(reference.pass_threads()):
+        run(params, gpt, tokens, recorder)
 
     measured: dict[tuple, list] = {}
     for rec in recorder.records:
         measured.setdefault((rec.layer, rec.name), []).append(rec)
 
-    # Shapes to compare: the whole sequence (dense), or the last decode step (incremental).
+    # Shapes to compare: the whole sequence (full), or the last decode step (incremental).
     dims = config.dims()
     if mode == "incremental":
         dims = replace(dims, seq_len=1, kv_len=config.seq_len)

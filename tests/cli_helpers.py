@@ -9,13 +9,14 @@ from flopcalc.cli import app
 WIDE = {"COLUMNS": "250", "TERMINAL_WIDTH": "250"}  # rich tables never cut at this width
 
 
-def invoke(*args, env=None):
-    """``flopcalc ARGS`` through typer's CliRunner, stderr kept apart from stdout."""
+def invoke(*args, env=None, input=None):
+    """``flopcalc ARGS`` through typer's CliRunner, stderr kept apart from stdout; ``input``
+    is its standard input."""
     try:
         runner = CliRunner(mix_stderr=False)  # click < 8.2
     except TypeError:
         runner = CliRunner()
-    return runner.invoke(app, [str(a) for a in args], env={**WIDE, **(env or {})})
+    return runner.invoke(app, [str(a) for a in args], env={**WIDE, **(env or {})}, input=input)
 
 
 def one_line_error(result) -> str:

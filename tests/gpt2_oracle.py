@@ -10,6 +10,15 @@ from flopcalc.model import (BACKWARD_COST, ELEMENTWISE_COST, POSITION_ADD, Dim, 
                             Shape)
 
 
+# The FFN activations flopcalc counts: name -> (op name, ELEMENTWISE_COST key, computes text).
+# ``gelu_tanh`` is GPT-2's (Hugging Face's gelu_new); ``gelu`` the exact erf form.
+ACTIVATIONS: dict[str, tuple[str, str, str]] = {
+    "gelu_tanh": ("gelu", "gelu", "GELU(u), tanh approximation"),
+    "gelu": ("gelu", "gelu_erf", "GELU(u) = u·Φ(u), exact (erf)"),
+    "relu": ("relu", "relu", "ReLU(u) = max(u, 0)"),
+}
+
+
 def half(x: Dim) -> Dim:
     """x / 2, exact for the even integers it is used on; symbolic otherwise."""
     return x // 2 if isinstance(x, int) else x / 2
@@ -82,12 +91,13 @@ def _linear(name, section, computes, x: Shape, d_in: Dim, d_out: Dim, weight_nam
 
 
 def gpt2_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
-              tied_lm_head: bool = True) -> list[Op]:
+              tied_lm_head: bool = True, activation: str = "gelu_tanh") -> list[Op]:
     """The forward pass of a GPT-2 model as an ordered list of operations.
 
     Block operations appear once (section ``block``) and stand for each of the
     ``d.n_layers`` identical blocks. Parameter names follow Hugging Face's GPT-2
-    (``h.{i}.`` is left out of block parameter names).
+    (``h.{i}.`` is left out of block parameter names). ``activation`` is a key of
+    ``ACTIVATIONS``.
     """
     B, L, D, H, Dh, F, V = d.batch, d.seq_len, d.d_model, d.n_heads, d.d_head, d.d_ff, d.vocab
     T = d.kv_len
@@ -95,10 +105,14 @@ def gpt2_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
     heads = (B, H, L, Dh)
     scores = (B, H, L, T)
     keys = (B, H, T, Dh)  # K and V: this pass's tokens after any cached ones
+    act_name, act_cost, act_computes = ACTIVATIONS[activation]
+
+    def b(term: str) -> str:  # a bias term of a computes text, absent without biases
+        return f" + {term}" if bias else ""
 
     def ln(name, section, prefix):
         params = (Param(f"{prefix}.weight", (D,)),) + ((Param(f"{prefix}.bias", (D,)),) if bias else ())
-        return Op(name, section, "elementwise", "LayerNorm: γ·(x−μ)/σ + β", (x,), x,
+        return Op(name, section, "elementwise", f"LayerNorm: γ·(x−μ)/σ{b('β')}", (x,), x,
                   params=params, cost="layernorm", bias=D if bias else 0)
 
     ops = [
@@ -109,13 +123,13 @@ def gpt2_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
         ln("ln_1", "block", "ln_1"),
     ]
     if fused_qkv:
-        ops.append(_linear("qkv_proj", "block", "[q k v] = x · W_qkv + b_qkv (fused c_attn)",
+        ops.append(_linear("qkv_proj", "block", f"[q k v] = x · W_qkv{b('b_qkv')} (fused c_attn)",
                            x, D, 3 * D, "attn.c_attn", bias))
         ops.append(Op("split_qkv", "block", "reshape", "[q k v] → q, k, v, each (B, L, d_model)",
                       ((B, L, 3 * D),), x))
     else:
         for t in "qkv":
-            ops.append(_linear(f"{t}_proj", "block", f"{t} = x · W_{t} + b_{t}",
+            ops.append(_linear(f"{t}_proj", "block", f"{t} = x · W_{t}{b('b_' + t)}",
                                x, D, D, f"attn.{t}_proj", bias))
     ops += [
         Op("split_heads", "block", "reshape", "q, k, v: (B, L, d_model) → (B, L, h, d_head)",
@@ -136,14 +150,15 @@ def gpt2_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
            (heads,), (B, L, H, Dh)),
         Op("merge_heads", "block", "reshape", "concatenate heads: (B, L, h, d_head) → (B, L, d_model)",
            ((B, L, H, Dh),), x),
-        _linear("out_proj", "block", "y = A · W_o + b_o (c_proj)", x, D, D, "attn.c_proj", bias),
+        _linear("out_proj", "block", f"y = A · W_o{b('b_o')} (c_proj)", x, D, D, "attn.c_proj",
+                bias),
         Op("residual_1", "block", "elementwise", "x = x + y", (x, x), x, cost="add"),
         ln("ln_2", "block", "ln_2"),
-        _linear("ffn_up", "block", "u = x · W_1 + b_1 (c_fc, d_model → d_ff)", x, D, F,
+        _linear("ffn_up", "block", f"u = x · W_1{b('b_1')} (c_fc, d_model → d_ff)", x, D, F,
                 "mlp.c_fc", bias),
-        Op("gelu", "block", "elementwise", "GELU(u), tanh approximation", ((B, L, F),),
-           (B, L, F), cost="gelu"),
-        _linear("ffn_down", "block", "y = u · W_2 + b_2 (c_proj, d_ff → d_model)", (B, L, F),
+        Op(act_name, "block", "elementwise", act_computes, ((B, L, F),), (B, L, F),
+           cost=act_cost),
+        _linear("ffn_down", "block", f"y = u · W_2{b('b_2')} (c_proj, d_ff → d_model)", (B, L, F),
                 F, D, "mlp.c_proj", bias),
         Op("residual_2", "block", "elementwise", "x = x + y", (x, x), x, cost="add"),
         ln("ln_f", "head", "ln_f"),

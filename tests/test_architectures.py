@@ -337,7 +337,8 @@ def gpt2_cases(draw):
                    n_heads=n_heads, d_head=d_head, d_ff=draw(st.integers(1, 60)),
                    n_layers=draw(st.integers(1, 4)), vocab=draw(st.integers(1, 80)),
                    n_positions=64, kv_len=seq_len + draw(st.sampled_from([0, 0, 3])))
-    return d, draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    return (d, draw(st.booleans()), draw(st.booleans()), draw(st.booleans()),
+            draw(st.sampled_from(["gelu_tanh", "gelu", "relu"])))
 
 
 FIELDS = ("name", "section", "kind", "computes", "inputs", "output", "weight", "cost",
@@ -347,13 +348,13 @@ FIELDS = ("name", "section", "kind", "computes", "inputs", "output", "weight", "
 @PROPERTY
 @given(gpt2_cases())
 def test_the_gpt2_builder_yields_todays_operations(case):
-    d, fused, bias, tied = case
+    d, fused, bias, tied, activation = case
     arch = Architecture(d_model=d.d_model, n_heads=d.n_heads, n_layers=d.n_layers, d_ff=d.d_ff,
                         vocab=d.vocab, n_positions=d.n_positions, fused_qkv=fused,
                         qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias,
-                        tied_lm_head=tied)
+                        tied_lm_head=tied, activation=activation)
     new = ops_of(build(arch, d))
-    old = oracle.gpt2_ops(d, fused_qkv=fused, bias=bias, tied_lm_head=tied)
+    old = oracle.gpt2_ops(d, fused_qkv=fused, bias=bias, tied_lm_head=tied, activation=activation)
     def fields(op):
         return tuple(getattr(op, f) for f in FIELDS) + tuple((p.name, p.shape) for p in op.params)
     assert [fields(op) for op in new] == [fields(op) for op in old]

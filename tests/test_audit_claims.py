@@ -607,7 +607,7 @@ def test_tables_claims_then_corrected_flops_and_shapes(audit):
     assert tables[2].title == "Shapes"
     markdown = render.to_markdown(tables)
     assert "301,989,888" in markdown and "| wrong |" in markdown
-    assert render.to_csv(tables).count("# ") >= 3
+    assert render.to_csv(tables[0]).count("# ") >= 3
 
 
 def test_json_is_serialisable_with_integer_counts(audit):

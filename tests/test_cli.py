@@ -145,7 +145,7 @@ def test_flops_markdown_is_a_table_stating_config_and_conventions():
     assert types.count("table_open") == 1
     start, end = types.index("thead_open"), types.index("thead_close")
     header = [tokens[i + 1].content for i in range(start, end) if tokens[i].type == "th_open"]
-    assert len(header) == 9
+    assert len(header) == 10
     assert "operation" in header and "FLOPs" in header
     body = tokens[types.index("tbody_open"):types.index("tbody_close")]
     rows, cells = [], None
@@ -401,8 +401,8 @@ EXAMPLE_FILES = {
 def test_every_commands_example_runs(command, tmp_path, monkeypatch):
     # Exit 0: every example shows the command working. audit and verify exit 1 when they find
     # a mismatch, which an example on correct input must not (and 2 is bad input).
-    match = re.search(r"^\s*Example: (flopcalc .+?)\s*$", ok(command, "--help").stdout,
-                      re.MULTILINE)
+    match = re.search(r"^\s*Example: (flopcalc .+?)\s*$",   # a long one is continued: \
+                      ok(command, "--help").stdout.replace(" \\\n", " "), re.MULTILINE)
     argv = shlex.split(match[1])[1:]
     if command == "plot":
         pytest.importorskip("matplotlib")
@@ -490,4 +490,4 @@ def test_output_through_a_symlink_replaces_its_target_and_keeps_its_permissions(
 
 def test_a_narrow_terminal_says_which_columns_it_leaves_out():
     out = " ".join(invoke("flops", env={"COLUMNS": "80"}).stdout.split())
-    assert "Not shown at 80 columns: section, computes, operands, % of total" in out
+    assert "Not shown at 80 columns: section, computes, operands, model FLOPs, % of total" in out

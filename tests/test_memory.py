@@ -349,5 +349,6 @@ def test_cli_memory_in_an_80_column_terminal_shows_every_number_in_full():
         assert f"{doc['memory'][part]['bytes']:,}" in cells
     assert f"{doc['memory']['activations']['peak_bytes']:,}" in cells
     # the per-op table's text column "bound" made way for the numbers, and says so
-    assert "Not shown at 80 columns: section, % of time, bound; --format markdown or csv" in out
+    assert ("Not shown at 80 columns: section, bound, model time, % of time; --format markdown "
+            "or csv") in out
 

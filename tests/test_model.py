@@ -183,10 +183,10 @@ def test_batch_scales_every_flop_count_linearly():
 
 def test_elementwise_costs_are_the_documented_per_element_counts():
     assert ELEMENTWISE_COST == {"add": 1, "bias": 1, "scale": 1, "mask": 1, "softmax": 5,
-                                "layernorm": 6, "gelu": 9, "position_add": 1,
+                                "layernorm": 6, "gelu": 9, "gelu_erf": 5, "relu": 1,
+                                "position_add": 1,
                                 # the other families' kinds (docs/architectures.md)
-                                "gelu_erf": 5, "relu": 1, "rmsnorm": 4, "silu": 4, "mul": 1,
-                                "rotary": 3, "softcap": 3}
+                                "rmsnorm": 4, "silu": 4, "mul": 1, "rotary": 3, "softcap": 3}
 
 
 def test_elementwise_rows_appear_only_under_the_elementwise_convention():
@@ -506,7 +506,7 @@ def test_readable_and_percent_stay_exact_on_huge_numbers():
     cfg = Config(**BIG)
     table = tables.flop_table(flop_report(cfg))
     total_row = table.totals[-1]
-    assert total_row[1] == "total" and total_row[-1] == "100.00%"
+    assert total_row[1] == "total" and str(total_row[-1]) == "100.00%"
     assert type(total_row[5]) is int
 
 
@@ -561,7 +561,8 @@ def test_d_ff_defaults_to_four_times_d_model():
 def test_hf_gpt2_config_json_is_loaded(write_json):
     path = write_json(GPT2_CONFIG_JSON)
     assert load_hf_config(path) == {"d_model": 768, "n_heads": 12, "n_layers": 12,
-                                    "n_positions": 1024, "vocab": 50257}
+                                    "n_positions": 1024, "vocab": 50257,
+                                    "activation": "gelu_tanh"}  # gelu_new
     cfg = make_config(config_path=path)
     assert cfg == Config()
     assert param_report(cfg).total == 124_439_808
@@ -572,10 +573,19 @@ def test_hf_config_n_inner_sets_d_ff(write_json):
     assert make_config(config_path=path).d_ff == 2000
 
 
-def test_hf_config_without_n_positions_falls_back_to_n_ctx(write_json):
+def test_hf_config_n_ctx_that_disagrees_with_n_positions_is_refused(write_json):
+    # Hugging Face's GPT2Config has no n_ctx: its wpe has n_positions rows (1024 when the key
+    # is missing), whatever n_ctx says. A file where they differ is refused, naming both.
     data = {k: v for k, v in GPT2_CONFIG_JSON.items() if k != "n_positions"}
-    path = write_json({**data, "n_ctx": 2048})
-    assert make_config(config_path=path).n_positions == 2048
+    with pytest.raises(FlopcalcError, match=r"n_ctx \(2048\) disagrees with the default "
+                                            r"n_positions \(1024\)"):
+        make_config(config_path=write_json({**data, "n_ctx": 2048}))
+    with pytest.raises(FlopcalcError, match=r"n_ctx \(2048\) disagrees with n_positions"):
+        make_config(config_path=write_json({**GPT2_CONFIG_JSON, "n_ctx": 2048}))
+    # agreeing, or n_ctx alone at HF's default: accepted
+    assert make_config(config_path=write_json({**data, "n_ctx": 1024})).n_positions == 1024
+    both = {**GPT2_CONFIG_JSON, "n_ctx": 2048, "n_positions": 2048}
+    assert make_config(config_path=write_json(both)).n_positions == 2048
 
 
 def test_hf_config_of_another_architecture_is_rejected(write_json):
@@ -608,7 +618,7 @@ def test_hf_config_with_bad_values_is_rejected(write_json):
     with pytest.raises(FlopcalcError, match="divide"):
         make_config(config_path=path)
     path = write_json({**GPT2_CONFIG_JSON, "n_embd": 768.5})
-    with pytest.raises(FlopcalcError, match="d_model"):
+    with pytest.raises(FlopcalcError, match="n_embd must be a whole number, got 768.5"):
         make_config(config_path=path)
 
 
@@ -624,10 +634,16 @@ def test_explicit_values_override_config_json(write_json):
     assert cfg.d_ff == 4096
 
 
-def test_config_json_overrides_preset(write_json):
+def test_a_preset_and_a_config_json_together_are_refused(write_json):
+    # each sets every size: which would win is a guess (it used to be the config, silently)
     path = write_json({**GPT2_CONFIG_JSON, "n_layer": 3})
-    cfg = make_config("gpt2-xl", path)
-    assert (cfg.d_model, cfg.n_layers) == (768, 3)
+    with pytest.raises(FlopcalcError, match="--preset and --config"):
+        make_config("gpt2-xl", path)
+
+
+def test_an_empty_preset_name_is_not_the_default():
+    with pytest.raises(FlopcalcError, match="unknown preset ''"):
+        make_config("")
 
 
 def test_none_overrides_are_ignored():

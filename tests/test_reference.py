@@ -14,11 +14,14 @@ from hypothesis import given, settings, strategies as st
 from flopcalc.reference import (
     GPTConfig,
     MatmulRecorder,
+    blas_threads,
     estimate_memory_bytes,
+    fill_normal,
     forward,
     forward_incremental,
     init_params,
     matmul,
+    pass_threads,
     softmax,
 )
 
@@ -129,6 +132,46 @@ def test_init_follows_gpt2():
     assert p["h.1.attn.c_proj.weight"].std() == pytest.approx(residual_std, rel=0.1)
     assert not p["h.2.mlp.c_fc.bias"].any()
     assert (p["ln_f.weight"] == 1).all() and not p["ln_f.bias"].any()
+
+
+def test_the_weight_fill_has_the_normal_distributions_statistics():
+    w = fill_normal(np.empty(1 << 21, np.float64), 0.02, np.random.PCG64(3))
+    z = w / 0.02
+    # 2M draws: the sample mean's standard error is 1/sqrt(2M) = 0.0007
+    assert abs(z.mean()) < 0.004 and z.std() == pytest.approx(1, abs=0.003)
+    # the normal's mass within 1, 2 and 3 standard deviations: erf(k / sqrt 2)
+    for k in (1, 2, 3):
+        assert (abs(z) < k).mean() == pytest.approx(math.erf(k / math.sqrt(2)), abs=0.002)
+    assert abs(np.mean(z ** 3)) < 0.01 and np.mean(z ** 4) == pytest.approx(3, abs=0.03)
+    # independent draws: neighbours uncorrelated, and no value repeats a pattern of 4
+    assert abs(np.corrcoef(z[:-1], z[1:])[0, 1]) < 0.003
+    assert abs(np.corrcoef(z[:-4], z[4:])[0, 1]) < 0.003
+    assert len(np.unique(w)) > 60_000      # 65,536 levels, nearly all drawn
+
+
+def test_the_weight_fill_is_seeded_and_in_the_arrays_dtype():
+    a = fill_normal(np.empty((300, 7), np.float32), 0.5, np.random.PCG64(1))
+    b = fill_normal(np.empty((300, 7), np.float32), 0.5, np.random.PCG64(1))
+    c = fill_normal(np.empty((300, 7), np.float32), 0.5, np.random.PCG64(2))
+    assert a.dtype == np.float32 and (a == b).all() and not (a == c).all()
+
+
+@pytest.mark.parametrize("cores, load, threads", [
+    (2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 7.6, 1), (8, 3.2, 5), (1, 0.0, 1), (4, 9.0, 1)])
+def test_a_pass_uses_the_cores_the_machine_leaves_idle(cores, load, threads):
+    assert pass_threads(cores, load) == threads
+
+
+def test_blas_threads_limits_and_restores():
+    from threadpoolctl import threadpool_info
+
+    def blas():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas()
+    with blas_threads(1):
+        assert set(blas()) <= {1}
+    assert blas() == before
 
 
 def test_bias_false_has_no_biases_and_runs():

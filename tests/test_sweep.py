@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from itertools import product
 
 import pytest
@@ -13,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from cli_helpers import invoke, one_line_error
 
-from flopcalc import Config, Conventions, FlopcalcError, flop_report
+from flopcalc import Config, Conventions, FlopcalcError, flop_report, render
 from flopcalc.config import Mode
-from flopcalc.sweep import MODE_AXES, Axis, parse_axis, run, shares, sweep_json, sweep_table
+from flopcalc import sweep as sw
+from flopcalc.sweep import (AXES, MODE_AXES, Axis, parse_axis, run, shares, stream, sweep_json,
+                            sweep_table)
 from flopcalc.tables import percent
 
 # Range syntax -----------------------------------------------------------------------------
@@ -31,7 +34,9 @@ from flopcalc.tables import percent
     ("64:64:+1", (64,), False),
 ])
 def test_parse_axis_lists_and_ranges(text, values, geometric):
-    assert parse_axis("seq_len", text) == Axis("seq_len", values, geometric)
+    axis = parse_axis("seq_len", text)
+    assert (axis.name, tuple(axis.values), axis.geometric) == ("seq_len", values, geometric)
+    assert len(axis.values) == len(values) and axis.values[-1] == values[-1]
 
 
 @pytest.mark.parametrize("text", ["", "128:8192", "128:8192:*2", "128:8192:x1", "128:8192:+0",
@@ -45,6 +50,45 @@ def test_parse_axis_rejects_bad_syntax_naming_the_option(text):
 def test_parse_axis_refuses_absurd_sizes():
     with pytest.raises(FlopcalcError, match="more than"):
         parse_axis("batch", "1:1000000000:+1")
+
+
+@pytest.fixture
+def any_digits():
+    """Ints of any length convert to and from text, as in the CLI (``cli.run``)."""
+    import sys
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    yield
+    sys.set_int_max_str_digits(limit)
+
+
+def test_a_range_is_counted_not_built(any_digits):
+    # within the 10,000,000-point limit: 9,999,999 values, none made yet
+    axis = parse_axis("seq_len", "1:9999999:+1")
+    assert len(axis.values) == 9_999_999 and axis.values[-1] == 9_999_999
+    # 10**20000 lies between 2**66438 and 2**66439 (its binary length is 66,439 digits)
+    huge = parse_axis("seq_len", f"1:{10 ** 20000}:x2")
+    assert len(huge.values) == 66_439 and huge.values[-1] == 2 ** 66_438
+    assert list(parse_axis("seq_len", "3:81:x3").values) == [3, 9, 27, 81]
+    assert list(parse_axis("seq_len", "3:80:x3").values) == [3, 9, 27]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 10**6), st.integers(0, 10**40), st.integers(2, 40))
+def test_geometric_counts_equal_the_progression(start, extra, factor):
+    stop = start + extra
+    powers = [start]
+    while powers[-1] * factor <= stop:
+        powers.append(powers[-1] * factor)
+    axis = parse_axis("seq_len", f"{start}:{stop}:x{factor}")
+    assert len(axis.values) == len(powers) and list(axis.values) == powers
+
+
+def test_eight_huge_axes_are_refused_before_any_value_is_made():
+    names = ["d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len",
+             "batch"]
+    args = [a for n in names for a in (AXES[n], "1:9999999:+1")]
+    assert f"the sweep has {9_999_999 ** 8:,} points" in one_line_error(invoke("sweep", *args))
 
 
 # Rows equal single-config runs ---------------------------------------------------------------
@@ -160,6 +204,22 @@ def test_shares_are_tables_percent():
     assert shares((0, 0), 0) == ["–", "–"]
 
 
+def test_shares_of_a_chunk_are_each_rows_shares_on_both_paths():
+    rng = random.Random(5)
+    rows = []
+    for _ in range(3000):
+        total = rng.choice([rng.randrange(1, 10**6), rng.randrange(1, 10**14), 20000, 40000])
+        # total 20000: a part of 1 is exactly 0.005%, which rounds up, as percent does
+        cut = rng.choice([rng.randrange(total + 1), 1, total // 2])
+        rows.append(((1,), (cut, total - cut), total))
+    expected = [[percent(f, total) for f in per_op] for _, per_op, total in rows]
+    assert sw.chunk_shares(rows) == expected                      # numpy, int64 exact
+    assert sw.chunk_shares(rows[:999]) == expected[:999]          # row by row
+    huge = [((1,), (10**30, 3 * 10**30 + 1), 4 * 10**30 + 1)] * 1000   # beyond int64
+    assert sw.chunk_shares(huge) == [["25.00%", "75.00%"]] * 1000
+    assert sw.chunk_shares([((1,), (0, 0), 0)] * 1000) == [["–", "–"]] * 1000
+
+
 def test_table_and_json_documents():
     result = run({}, [parse_axis("seq_len", "128,256")], Conventions(), Mode())
     table = sweep_table(result)
@@ -188,8 +248,8 @@ def test_cli_sweep_csv_rows_equal_flops_runs():
                                 "--attention", "causal", "--format", "json").stdout)
         assert int(r["total FLOPs"]) == doc["totals"]["total"]
         for op in doc["rows"]:
-            assert r[f"{op['name']} %"] == percent(op["flops"] * op["times"],
-                                                   doc["totals"]["total"])
+            assert r[f"{op['name']} %"] + "%" == percent(op["flops"] * op["times"],
+                                                         doc["totals"]["total"])
 
 
 def test_cli_sweep_table_markdown_json_and_skip():
@@ -218,10 +278,10 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(args, message):
 
 
 @pytest.mark.parametrize("args, fix", [
-    (["--d-model", "768,1000"], "give --heads a value that divides every d_model"),
-    (["--heads", "5,12"], "give --heads a value that divides every d_model"),
+    (["--d-model", "768,1000"], "give --n-heads a value that divides every d_model"),
+    (["--heads", "5,12"], "give --n-heads a value that divides every d_model"),
     (["--d-model", "768,1000", "--seq-len", "1:4000:+1", "--n-positions", "4000"],  # compiled
-     "give --heads a value that divides every d_model"),
+     "give --n-heads a value that divides every d_model"),
     (["--seq-len", "128:2048:x2"], "raise --n-positions"),
     (["--mode", "decode", "--position", "512:2048:x2"], "raise --n-positions"),
     (["--mode", "generate", "--new-tokens", "100,1000"], "raise --n-positions"),
@@ -248,17 +308,17 @@ def data_lines(text: str, header: str) -> tuple[str, list[str]]:
 
 
 def test_a_large_sweep_table_is_drawn_plain_with_every_value_of_the_csv():
-    args = ["sweep", "--seq-len", "1:1000:+1", "--batch", "1,2,3", "--n-positions", "1000"]
-    result = invoke(*args)                          # 3,000 rows, the default --format table
+    args = ["sweep", "--seq-len", "1:100:+1", "--batch", "1,2,3"]
+    result = invoke(*args)                          # 300 rows, the default --format table
     assert result.exit_code == 0, result.stderr
     text = result.stdout
     assert not set("│┃┏┡└") & set(text)              # no rich grid
-    assert text.splitlines()[0] == "FLOP sweep (3,000 points)"
-    assert "Plain layout: a table of more than 2,000 rows" in text
-    assert "Config: d_model=768" in text and "Swept: seq_len 1…1000" in text
+    assert text.splitlines()[0] == "FLOP sweep (300 points)"
+    assert "Plain layout: a table of more than 200 rows" in text
+    assert "Config: d_model=768" in text and "Swept: seq_len 1…100" in text
     header, rows = data_lines(text, "seq_len")
     columns = header.split()
-    assert columns[:2] == ["seq_len", "batch"] and len(rows) == 3000
+    assert columns[:2] == ["seq_len", "batch"] and len(rows) == 300
     assert len({len(line) for line in rows + [header]}) == 1   # numbers right-aligned
     lines = [ln for ln in invoke(*args, "-f", "csv").stdout.splitlines() if ln[:1] != "#"]
     expected = list(csv.DictReader(io.StringIO("\n".join(lines))))
@@ -267,7 +327,16 @@ def test_a_large_sweep_table_is_drawn_plain_with_every_value_of_the_csv():
         assert cells[0] == f"{int(want['seq_len']):,}" and cells[1] == want["batch"]
         assert cells[2] == f"{int(want['total FLOPs']):,}"   # thousands separators
         shares = [c for c in cells if c.endswith("%")]
-        assert shares == [want[c] for c in want if c.endswith(" %")]
+        assert shares == [want[c] + "%" for c in want if c.endswith(" %")]
+
+
+def test_the_plain_layout_starts_where_rich_would_be_slower():
+    # rich draws ~0.7 ms a row, the plain layout ~0.06 ms (benchmarks/bench_sweep.py): the
+    # cut-off sits where both take about as long, so a table one row longer is no slower
+    rich = invoke("sweep", "--seq-len", "1:200:+1").stdout
+    plain = invoke("sweep", "--seq-len", "1:201:+1").stdout
+    assert "│" in rich and "Plain layout" not in rich
+    assert "│" not in plain and "Plain layout: a table of more than 200 rows" in plain
 
 
 def test_the_plain_layout_starts_above_the_threshold_and_goes_to_files(tmp_path, monkeypatch):
@@ -339,3 +408,88 @@ def test_the_sweeps_bar_covers_rendering_and_is_gone_before_output(monkeypatch):
     assert any(4 < done < 8 for done, _ in calls)             # the bar moves while rendering
     assert events[-2:] == ["closed", "write"]
 
+
+
+# Streaming: CSV and JSON rows made and written in chunks ------------------------------------
+
+# 3 x 14 x 2 points; 12 heads divide only d_model 768: 28 rows, 56 invalid points
+GRID = ["--d-model", "768,1024,1000", "--seq-len", "1:40:+3", "--batch", "1,2"]
+
+
+def test_streamed_rows_equal_the_kept_rows_across_chunk_boundaries(monkeypatch):
+    monkeypatch.setattr(sw, "CHUNK", 7)
+    # 3 x 20 points; valid: d_model 768 and 960 (12 heads) with seq_len 1...1001 (<= 1024)
+    axes = [parse_axis("d_model", "768,1024,960"), parse_axis("seq_len", "1:2000:+100")]
+    kept = run({}, axes, Conventions(), Mode(), skip_invalid=True)
+    streamed = stream({}, axes, Conventions(), Mode(), skip_invalid=True)
+    # everything but the rows is known before the first row is made: 22 rows, chunks 7, 7, 7, 1
+    assert (streamed.points, streamed.skipped, streamed.first_skipped) == (
+        len(kept.rows), kept.skipped, kept.first_skipped) == (22, 38, "d_model=768, seq_len=1101")
+    assert not isinstance(streamed.rows, list) and list(streamed.rows) == kept.rows
+    with pytest.raises(FlopcalcError, match="^sweep point d_model=768, seq_len=1101"):
+        stream({}, axes, Conventions(), Mode())          # raised before any row is made
+    assert "".join(sw.csv_chunks(stream({}, axes, Conventions(), Mode(), True))) == \
+        render.to_csv(sweep_table(kept, approximate=False))
+    doc = json.loads("".join(sw.json_chunks(stream({}, axes, Conventions(), Mode(), True))))
+    assert doc["skipped"] == 38 and [(r["point"], tuple(r["flops"]), r["total"]) for r in
+                                    doc["rows"]] == [(list(v), f, t) for v, f, t in kept.rows]
+
+
+def test_cli_csv_and_json_stream_what_the_rows_are(tmp_path, monkeypatch):
+    monkeypatch.setattr(sw, "CHUNK", 5)
+    csv_text = invoke("sweep", *GRID, "--skip-invalid", "-f", "csv").stdout
+    lines = [ln for ln in csv_text.splitlines() if not ln.startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    assert len(rows) == 28 and "# FLOP sweep (28 points)" in csv_text
+    assert ("# Skipped 56 invalid points (--skip-invalid), the first d_model=1024, seq_len=1, "
+            "batch=1.") in csv_text
+    out = tmp_path / "sweep.json"
+    assert invoke("sweep", *GRID, "--skip-invalid", "-f", "json", "-o", out).exit_code == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["total"] for r in doc["rows"]] == [int(r["total FLOPs"]) for r in rows]
+    # one row a line, between the header and the closing brackets
+    assert out.read_text(encoding="utf-8").count('\n    {"point": ') == 28
+
+
+def test_a_failure_while_streaming_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    out = tmp_path / "sweep.csv"
+    out.write_text("old\n")
+    calls = []
+
+    def failing_shares(per_op, total, plain=False):
+        calls.append(1)
+        if len(calls) > 15:                           # after the first chunk is written
+            raise FlopcalcError("disk on fire")
+        return shares(per_op, total)
+
+    monkeypatch.setattr(sw, "CHUNK", 10)
+    monkeypatch.setattr(sw, "shares", failing_shares)
+    for fmt in ("csv", "json"):
+        calls.clear()
+        assert one_line_error(invoke("sweep", *GRID, "--skip-invalid", "-f", fmt, "-o", out)) \
+            == "flopcalc: error: disk on fire"
+        assert out.read_text() == "old\n" and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_an_invalid_point_stops_a_streamed_sweep_before_any_output(tmp_path):
+    result = invoke("sweep", *GRID, "-f", "csv")
+    assert "sweep point d_model=1024, seq_len=1, batch=1" in one_line_error(result)
+    assert result.stdout == ""
+
+
+def test_an_invalid_point_midway_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    # to a file there is no checking pass: the rows before d_model=1024 are written first,
+    # then the temporary file is dropped
+    monkeypatch.setattr(sw, "CHUNK", 5)
+    out = tmp_path / "sweep.json"
+    out.write_text("old\n")
+    for fmt in ("csv", "json"):
+        line = one_line_error(invoke("sweep", *GRID, "-f", fmt, "-o", out))
+        assert "sweep point d_model=1024, seq_len=1, batch=1" in line
+        assert out.read_text() == "old\n" and sorted(tmp_path.iterdir()) == [out]
+
+
+def test_a_sweep_too_long_for_a_table_says_how_to_write_a_file():
+    line = one_line_error(invoke("sweep", "--seq-len", "1:100001:+1", "--n-positions", "200000"))
+    assert "100,001 points, too many to read as a table (at most 100,000)" in line
+    assert "--format csv --output sweep.csv" in line

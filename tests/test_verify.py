@@ -62,7 +62,7 @@ SMALL = ["--d-model", 16, "--heads", 2, "--layers", 1, "--d-ff", 32, "--vocab", 
 @given(heads=st.integers(1, 4), d_head=st.integers(1, 8), layers=st.integers(1, 2),
        d_ff=st.integers(1, 40), vocab=st.integers(2, 40), seq_len=st.integers(1, 12),
        batch=st.integers(1, 2), fused=st.booleans(), bias=st.booleans(),
-       flops_per_mac=st.sampled_from([1, 2]), mode=st.sampled_from(["dense", "incremental"]))
+       flops_per_mac=st.sampled_from([1, 2]), mode=st.sampled_from(["full", "incremental"]))
 def test_every_matmul_matches_on_random_small_configs(heads, d_head, layers, d_ff, vocab, seq_len,
                                                       batch, fused, bias, flops_per_mac, mode):
     c = Config(d_model=heads * d_head, n_heads=heads, n_layers=layers, d_ff=d_ff, vocab=vocab,
@@ -98,7 +98,7 @@ def test_pinned_numbers_of_a_small_incremental_pass():
     assert rows["attn_values"].measured_operands == ((2, 2, 1, 5), (2, 2, 5, 4))
     assert rows["lm_head"].measured_operands == ((2, 1, 8), (8, 11))
     assert all(r.ok for r in rows.values())
-    dense = {r.name: r for r in verify(c, "dense").rows}
+    dense = {r.name: r for r in verify(c, "full").rows}
     assert dense["scores"].measured_flops == 2 * 2 * 2 * 4 * 5 * 5 == 800
     assert dense["scores"].measured_shape == (2, 2, 5, 5)
 
@@ -140,7 +140,7 @@ def test_memory_check_uses_the_estimate_of_the_mode(monkeypatch):
     have = 2 * incremental
     monkeypatch.setattr(verification, "available_memory_bytes", lambda: have)
     with pytest.raises(FlopcalcError, match="memory"):
-        verify(c, "dense")
+        verify(c, "full")
     assert verify(c, "incremental").ok
 
 
@@ -174,7 +174,7 @@ def row(layer, name, flops=10, measured=None, shape=(1, 2), operands=((1, 3), (3
 def test_table_groups_rows_by_block_with_one_total_each():
     c = small_config(n_layers=2)
     rows = (row(0, "ffn_up"), row(1, "ffn_up"), row(0, "extra"), row(None, "lm_head"))
-    result = VerifyResult(c, verify(small_config()).conventions, "dense", 0, "float32", rows)
+    result = VerifyResult(c, verify(small_config()).conventions, "full", 0, "float32", rows)
     table = verify_table(result)
     assert [r[:2] for r in table.rows] == [
         ["0", "ffn_up"], ["0", "extra"], ["0", "block total"],
@@ -190,7 +190,7 @@ def test_each_failing_check_is_named_in_the_table_and_the_json():
             VerifyRow(0, "ffn_down", 10, 10, (1, 2), (1, 2), ((1, 3), (3, 2)), ((1, 1, 3), (3, 2))),
             VerifyRow(0, "out_proj", 10, 10, (1, 2), (2, 1), ((1, 3), (3, 2)), ((1, 3), (3, 2))),
             row(None, "lm_head"))
-    result = VerifyResult(small_config(), conv, "dense", 0, "float32", rows)
+    result = VerifyResult(small_config(), conv, "full", 0, "float32", rows)
     table = verify_table(result)
     marks = {r[1]: r[-1] for r in table.rows}
     assert marks["ffn_up"] == "✗ FLOPs"
@@ -301,9 +301,9 @@ def test_cli_reports_progress_through_the_lazy_bar(monkeypatch):
 def test_cli_exit_1_and_the_table_names_an_unknown_matmul(monkeypatch):
     mlp = reference.mlp
 
-    def mlp_with_an_extra_matmul(p, prefix, layer, x, recorder):
+    def mlp_with_an_extra_matmul(p, prefix, layer, x, recorder, **options):
         reference.matmul(recorder, "extra", layer, x, p[prefix + "mlp.c_fc.weight"])
-        return mlp(p, prefix, layer, x, recorder)
+        return mlp(p, prefix, layer, x, recorder, **options)
 
     monkeypatch.setattr(reference, "mlp", mlp_with_an_extra_matmul)
     result = invoke("verify", *SMALL, "--layers", 2)

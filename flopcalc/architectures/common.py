@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..architecture import Architecture, ArchitectureError
 from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
 
-NORM_TEXT = {"layernorm": "LayerNorm: γ·(x−μ)/σ + β", "rmsnorm": "RMSNorm: γ·x/rms(x)"}
+NORM_TEXT = {"layernorm": "LayerNorm: γ·(x−μ)/σ", "rmsnorm": "RMSNorm: γ·x/rms(x)"}  # (+ β)
 
 
 def linear(name: str, role: str, computes: str, x: Shape, d_in: Dim, d_out: Dim, param: str,
@@ -35,7 +35,8 @@ def norm(name: str, kind: str, x: Shape, param: str, bias: bool, section: str = 
     width = x[-1]
     params = (Param(f"{param}.weight", (width,)),) + (
         (Param(f"{param}.bias", (width,)),) if bias else ())
-    return Op(name, section, "elementwise", computes or NORM_TEXT[kind], (x,), x, params=params,
+    computes = computes or NORM_TEXT[kind] + (" + β" if bias else "")
+    return Op(name, section, "elementwise", computes, (x,), x, params=params,
               cost=kind, bias=width if bias else 0, role=role)
 
 

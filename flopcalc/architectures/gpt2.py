@@ -7,7 +7,7 @@ Pre-norm blocks: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``; learned posit
 from __future__ import annotations
 
 from ..architecture import Architecture, ArchitectureError
-from ..model import POSITION_ADD, Dims, Op, Param
+from ..model import ACTIVATIONS, POSITION_ADD, Dims, Op, Param
 from .common import (attention_scores, block_groups, keys, layer_window, linear, model, norm,
                      refuse, reshape, residual)
 
@@ -25,6 +25,10 @@ def build(arch: Architecture, d: Dims):
     B, L, D, H, Dh, F, V = d.batch, d.seq_len, d.d_model, d.n_heads, d.d_head, d.d_ff, d.vocab
     x = (B, L, D)
     bias = arch.qkv_bias
+    act_name, act_cost, act_computes = ACTIVATIONS[arch.activation]
+
+    def b(flag: bool, term: str) -> str:  # a bias term of a computes text, absent without it
+        return f" + {term}" if flag else ""
 
     def ln(name, section="block"):
         return norm(name, "layernorm", x, name, arch.norm_bias, section=section)
@@ -32,12 +36,12 @@ def build(arch: Architecture, d: Dims):
     def block(windowed: bool) -> list[Op]:
         ops = [ln("ln_1")]
         if arch.fused_qkv:
-            ops += [linear("qkv_proj", "attention.qkv", "[q k v] = x · W_qkv + b_qkv (fused c_attn)",
+            ops += [linear("qkv_proj", "attention.qkv", f"[q k v] = x · W_qkv{b(bias, 'b_qkv')} (fused c_attn)",
                            x, D, 3 * D, "attn.c_attn", bias, layout="conv1d"),
                     reshape("split_qkv", "attention.split",
                             "[q k v] → q, k, v, each (B, L, d_model)", (B, L, 3 * D), x)]
         else:
-            ops += [linear(f"{t}_proj", f"attention.{t}", f"{t} = x · W_{t} + b_{t}", x, D, D,
+            ops += [linear(f"{t}_proj", f"attention.{t}", f"{t} = x · W_{t}{b(bias, 'b_' + t)}", x, D, D,
                            f"attn.{t}_proj", bias, layout="conv1d") for t in "qkv"]
         ops += [reshape("split_heads", "attention.heads",
                         "q, k, v: (B, L, d_model) → (B, L, h, d_head)", x, (B, L, H, Dh)),
@@ -49,15 +53,15 @@ def build(arch: Architecture, d: Dims):
                         (B, H, L, Dh), (B, L, H, Dh)),
                 reshape("merge_heads", "attention.heads",
                         "concatenate heads: (B, L, h, d_head) → (B, L, d_model)", (B, L, H, Dh), x),
-                linear("out_proj", "attention.o", "y = A · W_o + b_o (c_proj)", x, D, D,
+                linear("out_proj", "attention.o", f"y = A · W_o{b(arch.o_bias, 'b_o')} (c_proj)", x, D, D,
                        "attn.c_proj", arch.o_bias, layout="conv1d"),
                 residual("residual_1", x),
                 ln("ln_2"),
-                linear("ffn_up", "mlp.up", "u = x · W_1 + b_1 (c_fc, d_model → d_ff)", x, D, F,
+                linear("ffn_up", "mlp.up", f"u = x · W_1{b(arch.mlp_bias, 'b_1')} (c_fc, d_model → d_ff)", x, D, F,
                        "mlp.c_fc", arch.mlp_bias, layout="conv1d"),
-                Op("gelu", "block", "elementwise", "GELU(u), tanh approximation", ((B, L, F),),
-                   (B, L, F), cost=arch.activation_cost, role="mlp.act"),
-                linear("ffn_down", "mlp.down", "y = u · W_2 + b_2 (c_proj, d_ff → d_model)",
+                Op(act_name, "block", "elementwise", act_computes, ((B, L, F),), (B, L, F),
+                   cost=act_cost, role="mlp.act"),
+                linear("ffn_down", "mlp.down", f"y = u · W_2{b(arch.mlp_bias, 'b_2')} (c_proj, d_ff → d_model)",
                        (B, L, F), F, D, "mlp.c_proj", arch.mlp_bias, layout="conv1d"),
                 residual("residual_2", x)]
         return ops

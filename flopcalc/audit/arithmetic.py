@@ -31,8 +31,8 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "additive_terms",
     "evaluate",
     "factors",
+    "fenced_code_blocks",
     "find_bindings",
     "find_equations",
     "find_shape_equalities",
@@ -59,6 +60,7 @@ MAX_DIGITS = 1_000  # longest number literal (far below int()'s 4300-digit limit
 MAX_DEGREE = 32  # largest polynomial degree when solving for an unknown
 MAX_NESTING = 60  # brackets, signs and exponents nested inside one expression
 WINDOW = 256  # tokens searched on either side of an "=" for its expressions
+PIECE = 1 << 16  # characters of text read at a time (cut at a blank line of prose)
 
 
 # --------------------------------------------------------------------------- results
@@ -88,6 +90,18 @@ class Equation:
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
     reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
+    # The stated number compared at its written precision ("124M", "7.92", "≈ 21"): 'ok' when
+    # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
+    precision: Fraction | None = None
+    approximate: bool = False  # stated with ≈, ~, \approx or \sim rather than =
+    holds_for_any: bool = False  # 'unknown' with one unknown that any value satisfies
+    # "67 + 8.4 = 75.4M": a side with no magnitude, read in the unit of the stated one (10^6);
+    # then ``computed`` is in that unit and ``difference`` is stated - computed x 10^scale
+    scale: int = 0
+    # "= 1.07 GB" of a count of bytes: the stated number's unit in bytes (10^9 or 2^30) when
+    # the side is a count of bytes; then ``difference`` is stated x unit - computed
+    unit: int = 1
+    defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
 
 
 @dataclass(frozen=True)
@@ -140,20 +154,29 @@ class Expression:
         return tuple(s for s in self.symbols if s not in (bindings or {}))
 
 
-def find_equations(text: str) -> list[Equation]:
-    """Every "expression = number" claim in ``text``, in order of appearance."""
-    return _analyse(text)[0]
+def find_equations(text: str, code: bool = False) -> list[Equation]:
+    """Every "expression = number" claim in ``text``, in order of appearance; fenced code
+    blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
+    return _analyse(text, code)[0]
 
 
-def find_bindings(text: str) -> list[Binding]:
+def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
+    """The (start, end) offsets of the text's fenced code blocks, which ``find_equations``
+    skips."""
+    return list(_code_blocks(text))
+
+
+def find_bindings(text: str, code: bool = False) -> list[Binding]:
     """The symbol definitions ("h = 12") that ``find_equations`` learns, in order."""
-    return _analyse(text)[1]
+    return _analyse(text, code)[1]
 
 
-def find_shape_equalities(text: str) -> list[ShapeEquality]:
+def find_shape_equalities(text: str, code: bool = False) -> list[ShapeEquality]:
     """Every equality between two comma-separated tuples, e.g. tensor shapes."""
-    scan = _Scan(text)
-    out = []
+    return [shape for scan in _Scan.pieces(text, code) for shape in _shape_equalities(scan)]
+
+
+def _shape_equalities(scan: _Scan) -> Iterator[ShapeEquality]:
     for e, tok in enumerate(scan.toks):
         if tok.kind != "EQ":
             continue
@@ -166,8 +189,7 @@ def find_shape_equalities(text: str) -> list[ShapeEquality]:
             continue
         left, right = scan.tuple_items(opener, before), scan.tuple_items(after, closer)
         if left and right and (len(left) > 1 or len(right) > 1):
-            out.append(ShapeEquality(scan.line_of(scan.toks[opener].start), left, right))
-    return out
+            yield ShapeEquality(scan.line_of(scan.toks[opener].start), left, right)
 
 
 # --------------------------------------------------------------------------- one expression
@@ -177,15 +199,17 @@ def parse_expression(text: str) -> Expression:
     """Read ``text`` as one expression (math: names are symbols, "x" is "times")."""
     toks: list[_Tok] = []
     _Lexer(text, 0, len(text), True, toks, expression=True).run()
+    if len(toks) > WINDOW:  # the trees are recursive: a longer one is refused, not misread
+        raise ExpressionError(f"cannot read {_brief(text)!r}: longer than {WINDOW} tokens")
     scan = _Scan(text, toks)
     parser = _Parser(scan, 0, len(toks))
     try:
         tree = parser.expression()
     except _ParseError as e:
-        raise ExpressionError(f"cannot read {text.strip()!r}: {e}") from None
+        raise ExpressionError(f"cannot read {_brief(text)!r}: {e}") from None
     rest = scan.next_sig(parser.i, len(toks))
     if rest < len(toks):
-        raise ExpressionError(f"cannot read {text.strip()!r}: unexpected "
+        raise ExpressionError(f"cannot read {_brief(text)!r}: unexpected "
                               f"{text[toks[rest].start:toks[rest].end]!r}")
     return _part(scan, tree, scan.next_sig(0, len(toks)), parser.i)
 
@@ -233,6 +257,11 @@ def factors(expression: str | Expression) -> list[tuple[str, Expression]]:
     return out if scan.next_sig(parser.i, end) == end else [("*", expr)]
 
 
+def _brief(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _parsed(expression: str | Expression) -> Expression:
     return parse_expression(expression) if isinstance(expression, str) else expression
 
@@ -275,6 +304,8 @@ class _Tok:
     spaced: bool = True  # something (whitespace, a region edge) right before it
     fresh: bool = False  # a line break or a math delimiter right before it
     grouped: Fraction | None = None  # NUM "12 000": digit groups split by spaces (value None)
+    step: Fraction | None = None  # NUM written rounded ("124M", "7.92", "1e9"): its last digit's unit
+    shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
 
 _MATH_OPEN = re.compile(
@@ -297,6 +328,28 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
 _CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
+_BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
+_NEWLINE = re.compile("\n")
+# A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
+# the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
+_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_])")
+_SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
+_MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
+_MAGNITUDES = {"k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
+               "billion": 9, "trillion": 12}
+_VULGAR = {"\u00bc": Fraction(1, 4), "\u00bd": Fraction(1, 2), "\u00be": Fraction(3, 4),
+           "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u2155": Fraction(1, 5),
+           "\u2159": Fraction(1, 6), "\u215b": Fraction(1, 8)}
+_THEN_APPROX = re.compile(r"[ \t]*[~\u2248\u2243]")
+_APPROX_NUMBER = re.compile(r"[ \t]?[0-9.]")
+_NEXT_FACTOR = re.compile(r"[ \t]+[0-9(]")
+_EMPHASIZED_NUMBER = re.compile(r"[0-9][0-9,.]*\*[ \t]+[0-9(]")  # "3* 102,400" after "*"
+_ONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z0-9'\u2019])")
+_SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_SUPERSCRIPT_DIGITS = str.maketrans(_SUPERSCRIPTS + "\u207b", "0123456789-")
+_SUPERSCRIPT_RUN = re.compile("\u207b?[" + _SUPERSCRIPTS + "]+")
+_COMPOUND_WORD = re.compile(r"[A-Za-z]{2,}")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -321,7 +374,7 @@ _GREEK = set("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta 
 # so "\sqrt{4} \times 3 = 6" is not misread as "4 \times 3 = 6".
 _BREAKS = {"quad", "qquad", "newline", "to", "rightarrow", "Rightarrow", "longrightarrow",
            "Longrightarrow", "leftarrow", "Leftarrow", "gets", "implies", "iff", "mapsto",
-           "approx", "sim", "simeq", "cong", "le", "leq", "ge", "geq", "lt", "gt", "ne", "neq",
+           "cong", "le", "leq", "ge", "geq", "lt", "gt", "ne", "neq",
            "equiv", "in", "colon", "mid"}
 # Unit words that stay labels even inside math ($2 FLOPs$); other math words are symbols.
 _ORDINALS = {"st", "nd", "rd", "th"}
@@ -332,6 +385,9 @@ _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "
 
 def _number_value(literal: str) -> Fraction | None:
     """The exact value of a number literal, or None when it is too large to use."""
+    if literal.isdigit() and len(literal) <= MAX_DIGITS:  # the common case, made fast
+        value = Fraction(int(literal))
+        return value if _small(value) else None
     mantissa, _, exponent = _GROUP_SEPARATOR.sub("", literal).lower().partition("e")
     whole, _, decimals = mantissa.partition(".")
     power = (int(exponent) if exponent else 0) - len(decimals)
@@ -356,38 +412,86 @@ def _brace_end(text: str, i: int, end: int, limit: int = 300) -> int:
     return -1
 
 
-def _regions(text: str) -> list[tuple[int, int, bool]]:
-    """Split ``text`` into (start, end, is_math) spans; math delimiters fall between them."""
-    out, plain_from, pos = [], 0, 0
-    newlines = [m.start() for m in re.finditer("\n", text)] + [len(text)]
+def _code_blocks(text: str) -> Iterator[tuple[int, int]]:
+    """The (start, end) of each fenced code block: from its opening fence line to the end of
+    its closing one (or of the text, when it is never closed)."""
+    opening = None
+    for m in _FENCE.finditer(text):
+        fence = m.group(1)
+        if opening is None:
+            if not (fence[0] == "`" and "`" in m.group(2)):  # a backtick fence's info string
+                opening = (m.start(), fence)                 # has no backtick
+        elif (fence[0] == opening[1][0] and len(fence) >= len(opening[1])
+              and not m.group(2).strip()):
+            yield opening[0], m.end()
+            opening = None
+    if opening is not None:
+        yield opening[0], len(text)
+
+
+def _regions(text: str, code: bool = True) -> Iterator[tuple[int, int, bool]]:
+    """Split ``text`` into (start, end, is_math) spans; math delimiters fall between them,
+    and so do fenced code blocks unless ``code``."""
+    start = 0
+    for block_start, block_end in () if code else _code_blocks(text):
+        yield from _span_regions(text, start, block_start)
+        start = block_end
+    yield from _span_regions(text, start, len(text))
+
+
+def _span_regions(text: str, plain_from: int, stop: int) -> Iterator[tuple[int, int, bool]]:
+    """The regions of text[plain_from:stop]."""
+    pos = plain_from
     missing: set = set()  # closers known to be absent from some point on (keeps this linear)
-    while m := _MATH_OPEN.search(text, pos):
+    while m := _MATH_OPEN.search(text, pos, stop):
         delim, body, close = m.group(), m.end(), -1
         if delim == "$":  # inline math closes on the same line
-            closer = newlines[bisect.bisect_left(newlines, body)]  # the line's end
-            if body < len(text) and not text[body].isspace() and closer not in missing:
+            closer = text.find("\n", body, stop)  # the line's end
+            closer = stop if closer < 0 else closer
+            if body < stop and not text[body].isspace() and closer not in missing:
                 c = _INLINE_CLOSE.search(text, body, closer)
                 close, closer = (c.start(), "$") if c else (-1, closer)
                 if c is None:
                     missing.add(closer)
         elif delim != "\\$":  # $$, \[, \(, \begin{equation} ...
             closer = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}.get(delim) or delim.replace("begin", "end")
-            close = text.find(closer, body) if closer not in missing else -1
+            close = text.find(closer, body, stop) if closer not in missing else -1
             if close < 0:
                 missing.add(closer)
         if close < 0:  # an escaped or unmatched delimiter is ordinary text
             pos = body
             continue
-        out += [(plain_from, m.start(), False), (body, close, True)]
+        yield plain_from, m.start(), False
+        yield body, close, True
         plain_from = pos = close + len(closer)
-    out.append((plain_from, len(text), False))
-    return out
+    yield plain_from, stop, False
 
 
-def _tokenize(text: str) -> list[_Tok]:
+def _pieces(text: str, code: bool = True) -> Iterator[tuple[int, int, list]]:
+    """The text's regions in pieces of about ``PIECE`` characters, each cut at a blank line
+    of prose, which no claim, chain or expression crosses: the text is read one piece at a
+    time, so memory stays bounded however long it is. Yields (start, end, regions): the
+    pieces' spans cover the text."""
+    piece: list[tuple[int, int, bool]] = []
+    size = lo = 0
+    for start, end, is_math in _regions(text, code):
+        while not is_math and size + end - start > PIECE:
+            cut = _BLANK_LINE.search(text, max(start, start + PIECE - size), end)
+            if cut is None:
+                break
+            piece.append((start, cut.end(), False))  # up to the blank line's last "\n"
+            yield lo, cut.end(), piece
+            piece, size, start = [], 0, cut.end()
+            lo = start
+        piece.append((start, end, is_math))
+        size += end - start
+    yield lo, len(text), piece
+
+
+def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
-    for start, end, is_math in _regions(text):
+    for start, end, is_math in _regions(text) if regions is None else regions:
         if is_math and after_math:
             # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
             # (An operator written between them in prose does join them: "$h$ × $d$".)
@@ -411,10 +515,10 @@ class _Lexer:
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
         prev_end = self.out[-1].end if self.out else 0
-        gap = self.text[prev_end:start] if prev_end < start else ""
+        gap = prev_end < start
+        fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
         self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, spaced=self.first or bool(gap),
-                             fresh=self.first or "\n" in gap))
+                             value, self.math, spaced=self.first or gap, fresh=fresh))
         self.pos, self.first, self.prefix = max(self.pos, end), False, None
 
     def run(self) -> None:
@@ -440,6 +544,9 @@ class _Lexer:
         pos = self.pos
         m = _NUMBER.match(self.text, pos, self.end)
         end, value = m.end(), _number_value(m.group())
+        if not self.math and self.hyphenated(pos):  # "GPT-2", "Llama-3.1": part of a name
+            self.emit("LABEL", pos, end, m.group())
+            return
         spaced = None if self.expression else _SPACE_GROUPS.match(self.text, pos, self.end)
         if spaced and m.group().isdigit() and spaced.end() > end:
             # "12 000" is one number written with spaces, or "12" and "000": not a value
@@ -451,8 +558,38 @@ class _Lexer:
             if self.text.startswith(percent, end) and end + len(percent) <= self.end:
                 end += len(percent)
                 value = value / 100 if value is not None else None
+                decimals = len(m.group().partition(".")[2])
+                step = Fraction(1, 100 * 10**decimals) if decimals <= MAX_DIGITS else None
                 break
+        else:
+            self.magnitude(m, end, value)
+            return
         self.emit("NUM", pos, end, m.group(), value)
+        self.out[-1].step = step  # a percentage is rounded to its last digit
+
+    def magnitude(self, m: re.Match, end: int, value: Fraction | None) -> None:
+        """Emit the number ``m`` with its magnitude, if one follows ("124M", "3.3 billion"),
+        and the unit of its last written digit when it is written rounded."""
+        literal = m.group()
+        mantissa, _, exponent = literal.lower().partition("e")
+        decimals = len(mantissa.partition(".")[2])
+        power = (int(exponent) if exponent else 0) - decimals
+        shift = 0
+        suffix = (_MAGNITUDE.match(self.text, end, self.end)
+                  or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
+                  or _MAGNITUDE_WORD.match(self.text, end, self.end))
+        if suffix:
+            shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
+        rounded = shift or decimals or exponent
+        step = Fraction(10) ** (power + shift) if rounded and abs(power + shift) <= MAX_EXPONENT else None
+        if value is not None and shift:
+            value = value * 10**shift
+        self.emit("NUM", m.start(), end, self.text[m.start():end], value)
+        self.out[-1].step, self.out[-1].shift = step, shift
+
+    def hyphenated(self, pos: int) -> bool:
+        """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
+        return pos >= 3 and self.text[pos - 1] == "-" and self.text[pos - 3:pos - 1].isalpha()
 
     def command(self) -> None:
         text, pos = self.text, self.pos
@@ -479,6 +616,8 @@ class _Lexer:
                 for g in (1, 2):
                     self.emit("NUM", short.start(g), short.end(g), short.group(g),
                               Fraction(int(short.group(g))))
+        elif name in ("approx", "sim", "simeq"):
+            self.emit("EQ", pos, end, "≈")
         elif name in _LABELS:
             self.label(pos, end)
         elif name in _GREEK:
@@ -526,14 +665,17 @@ class _Lexer:
         text, pos = self.text, self.pos
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
-        last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
-        if base in ("x", "X") and last is not None and last.kind in ("NUM", "CLOSE", "IDENT"):
+        last = None
+        if base in ("x", "X"):
+            last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
+        if last is not None and last.kind in ("NUM", "CLOSE", "IDENT"):
             nxt = end
             while nxt < self.end and text[nxt] in " \t":
                 nxt += 1
             # "3 x 128"; in one expression on its own, any "x" after an operand ("L x d")
-            if self.expression or (last.kind != "IDENT" and nxt < self.end
-                                   and text[nxt] in _DIGITS + "("):
+            # and "2 x d" before a one-letter symbol
+            if self.expression or (last.kind != "IDENT" and nxt < self.end and (
+                    text[nxt] in _DIGITS + "(" or _ONE_LETTER.match(text, nxt, self.end))):
                 self.emit("OP", pos, end, "*")
                 return
         self.identifier(pos, base, end)
@@ -574,15 +716,22 @@ class _Lexer:
             self.emit("LABEL", pos, end, c)  # a Markdown bullet
         elif c in "+-\u2212":
             # "GPT-2", "Multi-Head": a hyphen after a word (but "n-1" is a subtraction)
-            hyphen = (c == "-" and not self.math and pos >= 2 and text[pos - 2:pos].isalpha()
-                      and not after.isspace())
+            # and "100K-token", "16-bit": a compound word after a number
+            hyphen = c == "-" and not self.math and (
+                (pos >= 2 and text[pos - 2:pos].isalpha() and not after.isspace())
+                or (before.isalnum() and _COMPOUND_WORD.match(text, end, self.end) is not None))
             self.emit("LABEL" if hyphen else "OP", pos, end, "+" if c == "+" else "-")
         elif c == "*":
             if text.startswith("**", pos) and end < self.end:
                 end += 1
                 after = text[end] if end < self.end else " "
             if not self.math and before.isspace() != after.isspace():
-                self.emit("LABEL", pos, end, text[pos:end])  # *emphasis* / **bold** marker
+                # *emphasis* / **bold** marker; but "25 *3* 102,400" is a product whose "*"
+                # Markdown took for emphasis
+                times = end - pos == 1 and (self.emphasis_opens_factor(pos, after)
+                                            if before.isspace() else
+                                            before in _DIGITS and _NEXT_FACTOR.match(text, end, self.end))
+                self.emit("OP" if times else "LABEL", pos, end, "*" if times else text[pos:end])
             elif end - pos == 1:
                 self.emit("OP", pos, end, "*")
             elif self.math or before.isspace() or (before in _DIGITS + ")" and after in _DIGITS + "("):
@@ -595,10 +744,17 @@ class _Lexer:
             self.emit("OP", pos, end, "*")
         elif c == "^":
             self.emit("OP", pos, end, "^")
-        elif c in "\u00b2\u00b3":  # 128² is 128^2
-            self.emit("OP", pos, end, "^")
-            self.out.append(_Tok("NUM", c, pos, end, Fraction(2 if c == "\u00b2" else 3),
+        elif c in _VULGAR:  # ½
+            self.emit("NUM", pos, end, c, _VULGAR[c])
+        elif c in _SUPERSCRIPTS or (c == "\u207b" and text[end:end + 1] in _SUPERSCRIPTS):
+            # 128² is 128^2, 10⁻¹² is 10^(-12)
+            m = _SUPERSCRIPT_RUN.match(text, pos, self.end)
+            self.emit("OP", pos, pos, "^")
+            digits = m.group().translate(_SUPERSCRIPT_DIGITS)
+            self.out.append(_Tok("NUM", m.group(), pos, m.end(),
+                                 Fraction(int(digits)) if len(digits) <= 7 else None,
                                  self.math, False, False))
+            self.pos = m.end()
         elif c in "([{":
             self.emit("OPEN", pos, end, c)
         elif c in ")]}":
@@ -607,7 +763,13 @@ class _Lexer:
             while end < self.end and text[end] == "=":
                 end += 1
             comparison = end - pos > 1 or before in "<>!:+-*/" or after in ">"
-            self.emit("SEP" if comparison else "EQ", pos, end, text[pos:end])  # == := += =>
+            approx = _THEN_APPROX.match(text, end, self.end)  # "= ~6.2 GB", "= ≈ 21"
+            if approx and not comparison:
+                self.emit("EQ", pos, approx.end(), "≈")
+            else:
+                self.emit("SEP" if comparison else "EQ", pos, end, text[pos:end])  # == := +=
+        elif c in "\u2248\u2243" or (c == "~" and _APPROX_NUMBER.match(text, end, self.end)):
+            self.emit("EQ", pos, end, "≈")  # ≈ 21 days, ~6.2 GB
         elif c == "_":  # a subscript that belongs to no name: \underbrace{..}_{\text{..}}
             close = _brace_end(text, end, self.end, 60) if text.startswith("{", end) else -1
             m = _ALNUM.match(text, end, self.end)
@@ -618,6 +780,14 @@ class _Lexer:
             self.emit("BLOCK", pos, end, c)
         else:  # punctuation, arrows, comparisons, other scripts: a break
             self.emit("SEP", pos, end, c)
+
+    def emphasis_opens_factor(self, pos: int, after: str) -> bool:
+        """Whether "*" at ``pos`` (space before, ``after`` next) opens "*3*" after a number."""
+        if after not in _DIGITS:
+            return False
+        last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
+        close = _EMPHASIZED_NUMBER.match(self.text, pos + 1, self.end)
+        return last is not None and last.kind in ("NUM", "CLOSE") and close is not None
 
     def line_start(self, pos: int) -> bool:
         """Whether only blanks precede ``pos`` on its line (a bullet's position)."""
@@ -646,10 +816,15 @@ _EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC")
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
-    def __init__(self, text: str, toks: list[_Tok] | None = None):
+    def __init__(self, text: str, toks: list[_Tok] | None = None, regions=None,
+                 span: tuple[int, int] | None = None, first_line: int = 1):
+        """The tokens of ``regions`` (default: all of the text's) of the piece ``span`` of
+        the text, whose first character is on line ``first_line``."""
         self.text = text
-        self.toks = _tokenize(text) if toks is None else toks
-        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.toks = _tokenize(text, regions) if toks is None else toks
+        lo, hi = span or (0, len(text))
+        self.first_line = first_line
+        self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         self.match: list[int | None] = [None] * len(self.toks)
         stack: list[int] = []
         for i, tok in enumerate(self.toks):
@@ -660,12 +835,31 @@ class _Scan:
                 self.match[i], self.match[j] = j, i
         # Prefix counts make "is this bracket group only words?" an O(1) question.
         self.ops, self.words = [0], [0]
-        for tok in self.toks:
-            self.ops.append(self.ops[-1] + (tok.kind in ("OP", "FRAC", "EQ", "BLOCK")))
-            self.words.append(self.words[-1] + (tok.kind in ("LABEL", "SEP")))
+        # barrier[i]: the last token at or before i that no expression contains: a break
+        # outside every bracket group (one inside may be part of a skipped remark)
+        self.barrier: list[int] = []
+        depth, barrier = 0, -1
+        for i, tok in enumerate(self.toks):
+            kind = tok.kind
+            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "EQ", "BLOCK")))
+            self.words.append(self.words[-1] + (kind in ("LABEL", "SEP")))
+            if self.match[i] is not None:
+                depth += 1 if kind == "OPEN" else -1
+            elif depth == 0 and kind in ("SEP", "EQ", "BLOCK"):
+                barrier = i
+            self.barrier.append(barrier)
 
     def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.newlines, offset - 1) + 1
+        return self.first_line + bisect.bisect_right(self.newlines, offset - 1)
+
+    @classmethod
+    def pieces(cls, text: str, code: bool = False) -> Iterator[_Scan]:
+        """The text read one piece at a time (``_pieces``), fenced code included if ``code``."""
+        line = 1
+        for lo, hi, piece in _pieces(text, code):
+            scan = cls(text, regions=piece, span=(lo, hi), first_line=line)
+            yield scan
+            line += len(scan.newlines)
 
     def next_sig(self, i: int, stop: int) -> int:
         """Index of the first non-label token at or after ``i`` (``stop`` if none)."""
@@ -690,9 +884,18 @@ class _Scan:
         words = self.words[close] - self.words[i + 1]
         return close == i + 1 or (ops == 0 and words > 0)
 
+    def remark(self, i: int, stop: int) -> bool:
+        """Whether the bracket group opened at ``i`` is prose written after a space: a
+        remark with words in it, not a factor (even with operators among the words)."""
+        tok, close = self.toks[i], self.match[i]
+        if tok.math or not tok.spaced or close is None or close >= stop:
+            return False
+        return any(t.kind == "LABEL" and t.text[:1].isalpha() for t in self.toks[i + 1:close])
+
     def left_side(self, e: int, lo: int) -> tuple[int, tuple] | None:
         """The longest expression ending right before token ``e``: (start index, tree)."""
-        for s in range(max(lo, e - WINDOW), e):
+        first = max(lo, e - WINDOW, self.barrier[e - 1] + 1 if e else 0)
+        for s in range(first, e):
             tok = self.toks[s]
             sign = tok.kind == "OP" and tok.text in "+-"
             if not (sign or tok.kind in ("NUM", "IDENT", "OPEN", "FRAC")):
@@ -894,6 +1097,8 @@ class _Parser:
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
             elif tok is not None and j == self.i and self._implicit(tok):
+                if tok.kind == "OPEN" and self.scan.remark(j, self.stop):
+                    return  # "= 160 (K and V × 80 layers)": a remark ends the expression
                 yield "*", self._power(), j, self.i
             else:
                 return
@@ -1126,12 +1331,9 @@ def _exact_sqrt(x: Fraction) -> Fraction | None:
     return Fraction(a, b) if a * a == x.numerator and b * b == x.denominator else None
 
 
-def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> Fraction | None:
-    """The value of ``unknown`` that makes ``tree`` equal ``stated`` (degree <= 2).
-
-    With two solutions the single positive one is chosen (sizes are positive); None when
-    there is none, when every value works, or when it stays ambiguous.
-    """
+def _residual(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction):
+    """(f, r): the side as p(t)/q(t) in its one unknown t, and p(t) - stated q(t); None when
+    it is no such function (an unknown exponent, a degree too high)."""
 
     def leaf(node):
         if node[0] == "num":
@@ -1142,9 +1344,27 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
 
     try:
         f = _evaluate(tree, leaf)
-        r = _padd(f.p, tuple(-stated * c for c in f.q))  # p(t) - stated * q(t) = 0
+        return f, _padd(f.p, tuple(-stated * c for c in f.q))
     except (_Unevaluable, ZeroDivisionError):
         return None
+
+
+def _holds_for_any(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> bool:
+    """Whether every value of ``unknown`` makes ``tree`` equal ``stated`` ("L - L + 3 = 3")."""
+    residual = _residual(tree, env, unknown, stated)
+    return residual is not None and residual[1] == ()
+
+
+def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction) -> Fraction | None:
+    """The value of ``unknown`` that makes ``tree`` equal ``stated`` (degree <= 2).
+
+    With two solutions the single positive one is chosen (sizes are positive); None when
+    there is none, when every value works, or when it stays ambiguous.
+    """
+    residual = _residual(tree, env, unknown, stated)
+    if residual is None:
+        return None
+    f, r = residual
     roots: list[Fraction] = []
     if len(r) == 2:
         roots = [-r[0] / r[1]]
@@ -1173,6 +1393,7 @@ class _Side:
     kind: str = "expr"  # 'number' | 'sci' (N \times 10^k) | 'grouped' ("12 000") | 'name' |
     #                     'symbol' | 'expr' | 'long' (an expression longer than WINDOW tokens)
     value: Fraction | None = None
+    step: Fraction | None = None  # a stated number written rounded: its last digit's unit
 
 
 def _is_int_literal(tree: tuple) -> bool:
@@ -1181,7 +1402,7 @@ def _is_int_literal(tree: tuple) -> bool:
     return tree[0] == "num" and tree[1].denominator == 1
 
 
-def _classify(side: _Side, eq_index: int) -> _Side:
+def _classify(scan: _Scan, side: _Side, eq_index: int) -> _Side:
     tree = side.tree
     plain = tree[1] if tree[0] == "neg" else tree
     ten_power = tree[0] == "pow" and tree[1] == ("num", 10) and _is_int_literal(tree[2])
@@ -1191,6 +1412,7 @@ def _classify(side: _Side, eq_index: int) -> _Side:
         try:
             side.value = _value(tree)
             side.kind = "number" if plain[0] == "num" else "sci"
+            side.step = _stated_step(scan, side, tree)
         except _Unevaluable:
             side.kind = "symbol"  # a number too large to use: checks nothing
     elif plain[0] == "grouped":  # "= 12 000": a stated number, but which one?
@@ -1198,9 +1420,71 @@ def _classify(side: _Side, eq_index: int) -> _Side:
     elif plain[0] == "big":
         side.kind = "symbol"
     elif plain[0] == "sym":
-        bare = tree[0] == "sym" and side.start + 1 == side.end == eq_index
+        bare = tree[0] == "sym" and side.end == eq_index and _only_remarks(scan, side.start + 1,
+                                                                         eq_index)
         side.kind = "name" if bare else "symbol"
     return side
+
+
+def _only_remarks(scan: _Scan, i: int, stop: int) -> bool:
+    """Whether tokens i..stop-1 are remarks in brackets only: "$H$ (heads) = 25" names H
+    (but words outside brackets do not: "y size of the embedding = 768" names nothing)."""
+    while i < stop:
+        if scan.toks[i].kind == "OPEN" and scan.label_group(i, stop):
+            i = scan.match[i] + 1
+        else:
+            return False
+    return True
+
+
+def _stated_step(scan: _Scan, side: _Side, tree: tuple) -> Fraction | None:
+    """The unit of the last written digit of a stated number written rounded ("124M": 10^6,
+    "1.2 \\times 10^{12}": 10^11); None for one written exactly ("294,912", "10^{12}")."""
+    num = next((t for t in scan.toks[side.start:side.end] if t.kind == "NUM"), None)
+    if num is None:
+        return None
+    if tree[0] == "neg":
+        tree = tree[1]
+    if tree[0] == "num":
+        return num.step
+    if tree[0] == "mul":  # N \times 10^k
+        k = tree[2][2][1] if tree[2][2][0] == "num" else -tree[2][2][1][1]
+        if abs(k) <= MAX_EXPONENT:
+            return (num.step or Fraction(1)) * Fraction(10) ** int(k)
+    return None
+
+
+def _magnitude_shift(scan: _Scan, side: _Side, target: _Side) -> int:
+    """The stated number's magnitude when the side has none of its own (its numbers are
+    then in the stated unit, as in "67 + 8.4 + 235 = 310.4M"), else 0."""
+    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    if num is None or not num.shift:
+        return 0
+    mine = [t for t in scan.toks[side.start:side.end] if t.kind == "NUM"]
+    return 0 if any(t.shift for t in mine) else num.shift
+
+
+_BYTE_UNITS = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
+               "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
+               "TiB": (2**40,)}
+
+
+def _byte_units(scan: _Scan, i: int) -> tuple[int, ...]:
+    """The sizes in bytes that a unit written as token ``i`` (after a number) may mean
+    ("GB": 10^9, or 2^30 as many write it); () when it is no byte unit."""
+    if i >= len(scan.toks):
+        return ()
+    tok = scan.toks[i]
+    word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
+    return _BYTE_UNITS.get(word, ()) if tok.kind == "LABEL" else ()
+
+
+def _approximate_step(stated: Fraction) -> Fraction:
+    """The precision of a whole number stated with ≈: its trailing zeros ("≈ 7,000": 1,000)."""
+    n, step = abs(stated.numerator), 1
+    while n and n % 10 == 0 and step < 10**MAX_EXPONENT:
+        n, step = n // 10, step * 10
+    return Fraction(step)
 
 
 def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, list]:
@@ -1225,7 +1509,7 @@ def _chains(scan: _Scan) -> list[list[_Side | None]]:
         hi = eqs[k + 1] if k + 1 < len(eqs) else len(scan.toks)
         left = scan.left_side(e, lo)
         if left is not None:
-            side = _classify(_Side(left[0], e, left[1]), e)
+            side = _classify(scan, _Side(left[0], e, left[1]), e)
         elif (start := scan.long_left(e, lo)) is not None:
             left, side = (start, None), _Side(start, e, None, "long")
         else:
@@ -1250,7 +1534,7 @@ def _right(scan: _Scan, e: int, hi: int) -> _Side | None:
     start, tree, end = right
     if tree is None:
         return _Side(start, end, None, "long")
-    return _classify(_Side(start, end, tree), -1)
+    return _classify(scan, _Side(start, end, tree), -1)
 
 
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation:
@@ -1259,7 +1543,12 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason = ""
+    reason, any_value, scale, unit = "", False, 0, 1
+    lo, hi = sorted((side.start, target.start))
+    approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
+    precision = target.step
+    if approximate and precision is None and stated.denominator == 1:
+        precision = _approximate_step(stated)
     if side.kind == "long":
         verdict = "cannot evaluate"
         reason = f"an expression longer than {WINDOW} tokens, more than the parser reads"
@@ -1272,14 +1561,34 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         verdict = "unknown"
         if len(unknowns) == 1:
             solution = _solve(side.tree, env, unknowns[0], stated)
+            any_value = solution is None and _holds_for_any(side.tree, env, unknowns[0], stated)
     else:
         try:
             computed = _value(side.tree, env)
         except _Unevaluable as e:
             verdict, reason = "cannot evaluate", str(e)
         else:
-            verdict = "ok" if computed == stated else "wrong"
             difference = stated - computed
+            verdict = "ok" if computed == stated else "wrong"
+            if precision is not None and 2 * abs(difference) <= precision:
+                verdict = "ok"
+            shift = _magnitude_shift(scan, side, target)
+            if verdict == "wrong" and shift:
+                in_unit = stated - computed * 10**shift
+                if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
+                    verdict, difference, scale = "ok", in_unit, shift
+            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision; the
+            # side's own numbers may carry a byte unit too ("65 KB × 100,000 = 6.5 GB")
+            mine = next((u for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                         and (u := _byte_units(scan, i + 1))), (1,))
+            for factor in _byte_units(scan, target.end) if verdict == "wrong" else ():
+                for own in mine:
+                    in_bytes = stated * factor - computed * own
+                    if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
+                        verdict, difference, unit = "ok", in_bytes, factor
+                        break
+                if verdict == "ok":
+                    break
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -1295,15 +1604,61 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         bindings=used,
         span=(start, end),
         reason=reason,
+        precision=precision,
+        approximate=approximate,
+        holds_for_any=any_value,
+        scale=scale,
+        unit=unit,
     )
 
 
-def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
+def _analyse(text: str, code: bool = False) -> tuple[list[Equation], list[Binding]]:
     """All claims and definitions of ``text``, with definitions applied in order."""
-    scan = _Scan(text)
     env: dict[str, Fraction] = {}
     equations: list[Equation] = []
     bindings: list[Binding] = []
+    for scan in _Scan.pieces(text, code):
+        _analyse_piece(scan, env, equations, bindings)
+    # A symbol defined once, after an equation that uses it, gives it its value there too.
+    values: dict[str, set] = {}
+    for b in bindings:
+        values.setdefault(b.name, set()).add(b.value)
+    later = {name: v.pop() for name, v in values.items() if len(v) == 1}
+    return [_with_later(e, later) for e in equations], bindings
+
+
+def _with_later(e: Equation, later: dict[str, Fraction]) -> Equation:
+    """The equation ``e`` checked again with the values of its unknowns defined after it."""
+    if e.verdict != "unknown" or not all(n in later for n in e.unknowns):
+        return e
+    env = {**dict(e.bindings), **{n: later[n] for n in e.unknowns}}
+    try:
+        expr = parse_expression(e.expression)
+        if set(expr.symbols) != set(env):  # read otherwise on its own: leave it unknown
+            return e
+        computed = evaluate(expr, env)
+    except ExpressionError:
+        return e
+    difference = e.stated - computed
+    ok = difference == 0 or (e.precision is not None and 2 * abs(difference) <= e.precision)
+    return replace(e, computed=computed, unknowns=(), solution=None, difference=difference,
+                   verdict="ok" if ok else "wrong", holds_for_any=False,
+                   bindings=tuple((n, env[n]) for n in expr.symbols), defined_later=e.unknowns)
+
+
+def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
+    """An arithmetic side with a value, as the stated side of "expression = expression"."""
+    if side is None or side.kind != "expr" or any(n not in env for n in _symbols(side.tree)):
+        return None
+    try:
+        value = _value(side.tree, env)
+    except _Unevaluable:
+        return None
+    return _Side(side.start, side.end, side.tree, "number", value)
+
+
+def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equation],
+                   bindings: list[Binding]) -> None:
     for chain in _chains(scan):
         stated_after, stated_before = _nearest(chain, ("number", "sci", "grouped"))
         plain_after, plain_before = _nearest(chain, ("number", "grouped"))
@@ -1316,7 +1671,9 @@ def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
                 target = plain_after[i] or plain_before[i]
             else:
                 target = stated_after[i] or stated_before[i]
-            if target is not None:
+            if target is None and side.kind == "expr":
+                target = _evaluated(chain[i + 1] if i + 1 < len(chain) else None, env)
+            if target is not None:  # (with no number, "a + b = c + d": a side with a value)
                 equations.append(_check(scan, side, target, env))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
@@ -1326,4 +1683,3 @@ def _analyse(text: str) -> tuple[list[Equation], list[Binding]]:
                     env[side.tree[1]] = target.value
                     bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
                                             side.tree[1], target.value))
-    return equations, bindings

@@ -285,14 +285,11 @@ def claims_for_text(text: str, candidates=None) -> str | None:
 def similar_claims(text: str, candidates=None) -> list[str]:
     """The shipped claims files (or ``candidates``) whose document the text resembles without
     being it: its ``[document] title`` appears in the text (case and spacing aside)."""
-    def norm(t: str) -> str:
-        return " ".join(t.split()).casefold()
-
-    body = norm(text)
     out = []
     for candidate in shipped_claims() if candidates is None else candidates:
-        title = norm(load_claims(candidate).document.title)
-        if title and title in body:
+        words = load_claims(candidate).document.title.split()
+        # a pattern, not a normalised copy of the text: its memory does not grow with it
+        if words and re.search(r"\s+".join(map(re.escape, words)), text, re.IGNORECASE):
             out.append(str(candidate))
     return out
 
@@ -312,8 +309,37 @@ def _check_keys(raw: dict, allowed: set, source: str, where: str) -> None:
         raise _err(source, where, f"unknown key {unknown[0]!r}{_suggest(unknown[0], allowed)}")
 
 
+MAX_TOML_NESTING = 32  # arrays and inline tables nested in a claims file (tomllib recurses)
+# What may hold a bracket that opens or closes nothing: strings and comments (and the text
+# between them, which has no bracket or quote).
+_TOML_SKIP = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+                        r"|'''(?:[^']|'(?!''))*'''"
+                        r'|"(?:[^"\\\n]|\\.)*"'
+                        r"|'[^'\n]*'"
+                        r"|#[^\n]*"
+                        r"|[^\"'#\[\]{}]+")
+
+
+def _toml_nesting(text: str) -> int:
+    """The deepest nesting of [ ] and { } in a TOML text, outside strings and comments."""
+    depth = deepest = pos = 0
+    while pos < len(text):
+        if m := _TOML_SKIP.match(text, pos):
+            pos = m.end()
+            continue
+        c = text[pos]
+        if c not in "[]{}":
+            break  # an unclosed string: tomllib stops there too, and says why
+        depth = depth + 1 if c in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+        pos += 1
+    return deepest
+
+
 def parse_claims(text: str, source: str = "<claims>") -> ClaimsFile:
     """Parse and validate a claims file's TOML text; any problem is a one-line FlopcalcError."""
+    if _toml_nesting(text) > MAX_TOML_NESTING:
+        raise _err(source, "", f"brackets nested more than {MAX_TOML_NESTING} deep")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
-from .arithmetic import find_equations
+from .arithmetic import fenced_code_blocks, find_equations
 from .claims import (ClaimResult, ClaimsFile, claims_for_text, document_sha256,
                      evaluate_claims, fmt, json_value, load_claims, shape_text, similar_claims)
 
@@ -40,6 +40,9 @@ class AuditResult:
     equations: list | None = None     # arithmetic.Equation, when a text was given
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. that no claims file was found
+    # Why nothing could be checked (no claims file, and no equation with a verdict): what
+    # was skipped. Then the audit proves nothing, and ``exit_code`` is 3.
+    nothing_checked: str | None = None
 
     @property
     def wrong_claims(self) -> list[ClaimResult]:
@@ -58,6 +61,14 @@ class AuditResult:
         """Every claim holds and no equation of the text is wrong ('unknown' and 'cannot
         evaluate' are not wrong)."""
         return not self.wrong_claims and not self.wrong_equations
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything holds, 1 when anything is wrong, 3 when nothing could be
+        checked (so that a docs CI cannot pass on "0 of 0 wrong")."""
+        if not self.ok:
+            return 1
+        return 3 if self.nothing_checked else 0
 
     def claim(self, claim_id: str) -> ClaimResult:
         for r in self.claims:
@@ -83,6 +94,12 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
         result = AuditResult(None, None)
     if text is not None:
         result.equations = find_equations(text)
+        if cf is None:
+            result.nothing_checked = _unchecked(text, result.equations)
+            if result.nothing_checked:
+                result.warnings.append(result.nothing_checked)
+            elif (most := _mostly_unchecked(result.equations)):
+                result.warnings.append(most)
         if cf is not None:
             if cf.document.sha256 and document_sha256(text) != cf.document.sha256:
                 result.warnings.append(f"the text is not the document of {cf.source} "
@@ -118,6 +135,42 @@ def unmatched_note(text: str, name: str, candidates=None) -> str:
                 f"{near[0]} to check its claims)")
     return (f"no {where} matches {name}; only its arithmetic was checked (pass "
             "--claims NAME|PATH to check its claims)")
+
+
+def _skipped(equations, code_blocks: int) -> list[str]:
+    """What the arithmetic check read but could not check, in words."""
+    unknown = [e for e in equations if e.verdict == "unknown"]
+    names = list(dict.fromkeys(n for e in unknown for n in e.unknowns))
+    out = []
+    if unknown:
+        out.append(f"{len(unknown)} equation{'s' * (len(unknown) != 1)} with symbols that have "
+                   f"no value ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})")
+    uneval = sum(e.verdict == "cannot evaluate" for e in equations)
+    if uneval:
+        out.append(f"{uneval} that cannot be evaluated")
+    if code_blocks:
+        out.append(f"{code_blocks} fenced code block{'s' * (code_blocks != 1)} (not prose)")
+    return out
+
+
+def _unchecked(text: str, equations) -> str | None:
+    """The warning for a text of which nothing could be checked, or None."""
+    if any(e.verdict in ("ok", "wrong") for e in equations):
+        return None
+    skipped = _skipped(equations, len(fenced_code_blocks(text)))
+    found = "no equation was checked" if equations else "no “expression = number” was found"
+    return (f"nothing could be checked: {found}"
+            + (f"; skipped: {'; '.join(skipped)}" if skipped else "")
+            + " (exit status 3)")
+
+
+def _mostly_unchecked(equations) -> str | None:
+    """The warning for a text most of whose equations could not be checked, or None."""
+    checked = sum(e.verdict in ("ok", "wrong") for e in equations)
+    if 2 * checked >= len(equations):
+        return None
+    return (f"only {checked} of {len(equations)} equations could be checked; skipped: "
+            + "; ".join(_skipped(equations, 0)))
 
 
 def _figures(line: str) -> set[int]:
@@ -166,6 +219,47 @@ def _cell(value):
     return value
 
 
+def decimal_text(x: Fraction, places: int = 4) -> str:
+    """A value as a decimal: exact when it terminates within ``places`` decimals ("7.25"),
+    else rounded and marked ("≈ 7.9239"); never a raw fraction."""
+    for k in range(places + 1):
+        if (x * 10**k).denominator == 1:
+            whole, frac = divmod(abs(int(x * 10**k)), 10**k)
+            return ("-" if x < 0 else "") + f"{whole:,}" + (f".{frac:0{k}d}" if k else "")
+    scaled = round(abs(x) * 10**places)
+    whole, frac = divmod(scaled, 10**places)
+    return "≈ " + ("-" if x < 0 else "") + f"{whole:,}.{frac:0{places}d}"
+
+
+def _number_cell(value):
+    """An equation's number: a whole number stays an int (render adds separators)."""
+    if isinstance(value, Fraction) and value.denominator != 1:
+        return decimal_text(value)
+    return _cell(value)
+
+
+def unknown_text(e) -> str:
+    """What an equation with unknowns needs, in words: "holds when L = 128", "holds for any
+    L", "2 unknowns: d and L", "no single value of L makes it hold"."""
+    names = list(e.unknowns)
+    if len(names) > 1:
+        return f"{len(names)} unknowns: {', '.join(names[:-1])} and {names[-1]}"
+    if e.solution is not None:
+        value = _number_cell(e.solution)
+        return f"holds when {names[0]} = {value:,}" if isinstance(value, int) else \
+            f"holds when {names[0]} = {value}"
+    if e.holds_for_any:
+        return f"holds for any {names[0]}"
+    return f"no single value of {names[0]} makes it hold"
+
+
+def _equation_verdict(e) -> str:
+    """The verdict, with the precision a rounded or approximate figure was compared at."""
+    if e.precision is None or e.verdict not in ("ok", "wrong"):
+        return e.verdict
+    return f"{e.verdict} (to {decimal_text(e.precision)})"
+
+
 def _quantity_cell(r: ClaimResult) -> str:
     c = r.claim
     if c.kind != "flops":
@@ -209,7 +303,7 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
             columns=["id", "line", "quantity", "as written", "stated", "recomputed",
                      "flopcalc", "verdict", "reason"],
             align="lrllrrrll",
-            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"))
+            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"), name="claims")
         for r in result.claims:
             t.rows.append([r.id, r.claim.line if r.claim.line is not None else "",
                            _quantity_cell(r), r.as_written, _cell(r.stated),
@@ -229,18 +323,17 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                      "exact value (the verdict says why)."]
                   + [f"Warning: {w}" for w in result.warnings],
             columns=["line", "expression", "stated", "computed", "verdict", "difference"],
-            align="rlrrlr", optional=("difference",) if brief else ())
+            align="rlrrlr", optional=("difference",) if brief else (), name="arithmetic")
         for e in result.equations:
-            diff, verdict = _cell(e.difference), e.verdict
+            diff, verdict = _number_cell(e.difference), _equation_verdict(e)
             if e.verdict == "unknown":
-                diff = (", ".join(e.unknowns) + " = " + fmt(e.solution)
-                        if e.solution is not None else "no solution")
+                diff = unknown_text(e)
                 if brief:
                     verdict = f"unknown: {diff}"
             elif e.verdict == "cannot evaluate":
                 verdict = f"cannot evaluate: {e.reason}"
-            t.rows.append([e.line, _expression_cell(e, brief), _cell(e.stated),
-                           _cell(e.computed), verdict, diff])
+            t.rows.append([e.line, _expression_cell(e, brief), _number_cell(e.stated),
+                           _number_cell(e.computed), verdict, diff])
         k, n = len(result.wrong_equations), len(result.equations)
         u = len(result.unevaluable_equations)
         t.totals.append(["", f"{k} of {n} wrong" + (f", {u} cannot be evaluated" if u else ""),

@@ -1,0 +1,94 @@
+"""The audit on a corpus of real public write-ups (issue 11, item 7).
+
+tests/fixtures/corpus/ holds write-ups whose equations and figures come from public pages
+(the sentences around them are ours) and expected.toml the verdict a careful reader reaches
+for each equation, with its arithmetic written out as plain Python integers. The verdicts
+are recomputed here from that arithmetic alone; then the audit must find the equations
+(at least 90%), flag the wrong ones (at least 90%) and raise no false alarm.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from flopcalc.audit.arithmetic import find_equations
+
+CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
+MANIFEST = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
+OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+       ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}
+
+
+def arith(text: str) -> int:
+    """Plain integer arithmetic (+ - * // ** and brackets), independent of flopcalc."""
+    def value(node):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in OPS:
+            return OPS[type(node.op)](value(node.left), value(node.right))
+        raise ValueError(f"not integer arithmetic: {text}")
+    return value(ast.parse(text, mode="eval").body)
+
+
+def careful_verdict(entry: dict) -> str:
+    exact, stated = arith(entry["exact"]), arith(entry["stated"])
+    step = arith(entry["rounded_to"]) if "rounded_to" in entry else 0
+    return "ok" if 2 * abs(exact - stated) <= step else "wrong"
+
+
+def matches(e, exact: Fraction) -> bool:
+    """Whether the audit's equation ``e`` is the one whose left side is ``exact``: its value
+    as computed, or in the stated value's unit ("67 + 8.4 = 75.4M", "2 x 2^30 = 2 GB")."""
+    if e.computed is None:
+        return False
+    return exact in (e.computed, e.stated * e.unit - e.difference)
+
+
+def score() -> tuple[list, list, list]:
+    """(expected equations with the audit's equation or None, wrong ones, false alarms)."""
+    found = {doc["file"]: find_equations((CORPUS / doc["file"]).read_text(encoding="utf-8"))
+             for doc in MANIFEST["document"]}
+    pairs = []
+    claimed = set()
+    for entry in MANIFEST["equation"]:
+        exact = Fraction(arith(entry["exact"]), entry.get("per", 1))
+        hit = next((e for e in found[entry["file"]] if e.line == entry["line"]
+                    and matches(e, exact) and id(e) not in claimed), None)
+        if hit is not None:
+            claimed.add(id(hit))
+        pairs.append((entry, hit))
+    wrong = [(entry, hit) for entry, hit in pairs if entry["verdict"] == "wrong"]
+    expected_wrong = {id(hit) for entry, hit in wrong if hit is not None}
+    alarms = [e for eqs in found.values() for e in eqs
+              if e.verdict == "wrong" and id(e) not in expected_wrong]
+    return pairs, wrong, alarms
+
+
+@pytest.mark.parametrize("entry", MANIFEST["equation"],
+                         ids=lambda e: f"{e['file']}:{e['line']}")
+def test_each_expected_verdict_follows_from_its_arithmetic(entry):
+    assert entry["verdict"] == careful_verdict(entry)
+    assert entry["file"] in {doc["file"] for doc in MANIFEST["document"]}
+
+
+def test_the_corpus_has_ten_public_write_ups_with_wrong_equations_among_them():
+    documents = MANIFEST["document"]
+    assert len(documents) >= 10 and all(d["source"].startswith("https://") for d in documents)
+    assert {d["file"] for d in documents} == {p.name for p in CORPUS.glob("*.md")}
+    assert sum(e["verdict"] == "wrong" for e in MANIFEST["equation"]) >= 3
+
+
+def test_the_audit_finds_the_equations_flags_the_wrong_ones_and_raises_no_false_alarm():
+    pairs, wrong, alarms = score()
+    found = [(entry, hit) for entry, hit in pairs if hit is not None]
+    assert len(found) >= 0.9 * len(pairs)
+    assert sum(hit is not None and hit.verdict == "wrong" for _, hit in wrong) >= 0.9 * len(wrong)
+    assert alarms == []
+    for entry, hit in found:                       # every verdict given is the careful one
+        assert hit.verdict == entry["verdict"], (entry, hit)

@@ -1,0 +1,210 @@
+"""The numbers people write in FLOP write-ups, read as a careful reader reads them (issue 11,
+items 1 and 2): magnitudes, percentages, names with digits, Markdown that swallows "*",
+remarks after the stated value, "expression = expression", fenced code, and stated values
+compared at the precision they are written to (with =, ≈, ~, \\approx, \\sim).
+
+Every expected value is worked out here by hand; each test asserts on the findings."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from flopcalc.audit.arithmetic import find_bindings, find_equations
+
+GPT2 = 124_439_808          # GPT-2 small, tied embeddings: its published parameter count
+GPT3 = 175 * 10**9
+
+
+def found(text: str) -> list[tuple[str, Fraction, str]]:
+    return [(e.expression, e.stated, e.verdict) for e in find_equations(text)]
+
+
+@pytest.mark.parametrize("text, stated", [
+    ("6 * 124M = 744M", 744 * 10**6),
+    ("12 x 64 = 0.768k", 768),
+    ("2 x 240.7M = 481.4M", Fraction(4814, 10) * 10**6),
+    ("2^{30} = 1.07B", Fraction(107, 100) * 10**9),
+    ("6 x 8B x 15T = 7.2e23", 72 * 10**22),
+    ("It costs 2 x 0.6 T = 1.2 T FLOPs.", Fraction(12, 10) * 10**12),   # with a space
+    ("So 1,000 x 3.3 million = 3.3 billion", Fraction(33, 10) * 10**9),
+    ("and 67 x 100M = 6.7e9 here", 67 * 10**8),
+    (r"$1.2 \times 10^{12} = 1.2T$", Fraction(12, 10) * 10**12),
+])
+def test_magnitude_suffixes_and_words_are_read(text, stated):
+    (e,) = find_equations(text)
+    assert e.stated == stated and e.verdict == "ok"
+
+
+def test_a_magnitude_is_never_a_unit_or_a_symbol():
+    assert found("2 x 3 = 6 MB") == [("2 x 3", 6, "ok")]              # MB is a unit
+    assert found("$2 T = 6$")[0][2] == "unknown"                      # in math, T is a symbol
+    for text in ("3 T x 2 = 6", "3 T * 2 = 6"):             # before an operator: a symbol
+        assert all(e.computed != 3 * 10**12 * 2 and e.stated != 3 * 10**12 and e.verdict != "wrong"
+                   for e in find_equations(text))
+
+
+@pytest.mark.parametrize("text", ["GPT-2 = 124M parameters", "Llama-3.1 = 8B",
+                                  "GPT-3 has 175B parameters; GPT-3 = 175B"])
+def test_a_model_name_with_digits_is_no_equation(text):
+    assert find_equations(text) == []
+
+
+def test_rounded_figures_hold_when_the_exact_value_rounds_to_them():
+    # GPT-2 small: 12 blocks of 12 d^2 + 13 d, embeddings (50257 + 1024) d, final LN 2d
+    d = 768
+    assert 12 * (12 * d * d + 13 * d) + (50257 + 1024) * d + 2 * d == GPT2
+    text = (f"12 x (12 x {d}^2 + 13 x {d}) + (50257 + 1024) x {d} + 2 x {d} = 124M\n"
+            f"12 x (12 x {d}^2 + 13 x {d}) + (50257 + 1024) x {d} + 2 x {d} = 124.4M\n"
+            f"12 x (12 x {d}^2 + 13 x {d}) + (50257 + 1024) x {d} + 2 x {d} = 125M\n"
+            f"12 x (12 x {d}^2 + 13 x {d}) + (50257 + 1024) x {d} + 2 x {d} = 124.5M\n")
+    eqs = find_equations(text)
+    assert [e.verdict for e in eqs] == ["ok", "ok", "wrong", "wrong"]
+    assert [e.precision for e in eqs] == [10**6, 10**5, 10**6, 10**5]
+    assert eqs[2].difference == 125 * 10**6 - GPT2                    # still exact
+
+
+def test_compute_estimates_at_their_precision():
+    # C = 6 N D for GPT-3: 6 x 175B x 300B = 3.15e23 FLOPs
+    assert 6 * GPT3 * 300 * 10**9 == 315 * 10**21
+    assert found("6 x 175B x 300B = 3.15e23")[0][2] == "ok"
+    assert found("6 x 175B x 300B = 3.0e23")[0][2] == "wrong"
+    assert found("6 x 175B x 300B = 3.2e23")[0][2] == "ok"           # a tie: either way
+    assert found("6 x 175B x 300B = 3.1e23")[0][2] == "ok"
+
+
+def test_plain_integers_are_compared_exactly():
+    assert found("3 x 128 x 768 = 294,912") == [("3 x 128 x 768", 294_912, "ok")]
+    (e,) = find_equations("3 x 128 x 768 = 295,000")
+    assert e.verdict == "wrong" and e.precision is None
+
+
+@pytest.mark.parametrize("text, verdict, precision", [
+    (r"$12 \cdot 768^2 \approx 7.08M$", "ok", 10**4),     # 7,077,888
+    (r"$12 \cdot 768^2 \sim 7.1M$", "ok", 10**5),
+    ("12 x 768^2 ≈ 7,000,000", "ok", 10**6),
+    ("12 x 768^2 ≈ 7,080,000", "ok", 10**4),
+    ("12 x 768^2 ≈ 7,070,000", "wrong", 10**4),
+    ("12 x 768^2 = ~7.1M", "ok", 10**5),
+    ("12 x 768^2 ~ 7.2M", "wrong", 10**5),
+    ("1/3 = 0.33", "ok", Fraction(1, 100)),
+    ("1/3 = 33%", "ok", Fraction(1, 100)),
+    ("1/3 = 0.34", "wrong", Fraction(1, 100)),
+    ("2 × 3 ≈ 21", "wrong", 1),
+])
+def test_approximate_figures_are_checked_at_the_precision_written(text, verdict, precision):
+    (e,) = find_equations(text)
+    assert e.verdict == verdict and e.precision == precision
+    assert e.approximate == any(mark in text for mark in ("≈", "~", r"\approx", r"\sim"))
+
+
+def test_percentages_and_unicode_fractions():
+    assert found("a 50% share: 0.5 × 200 = 100") == [("0.5 × 200", 100, "ok")]
+    assert found("25% x 400 = 100") == [("25% x 400", 100, "ok")]
+    assert found("½ × 4 = 2") == [("½ × 4", 2, "ok")]
+    assert found("¾ × 4 = 2") == [("¾ × 4", 2, "wrong")]
+
+
+def test_markdown_emphasis_that_swallowed_the_stars_is_a_product():
+    assert 25 * 3 * 102_400 == 7_680_000
+    assert found("25 *3* 102,400 = 7,680,000") == [("25 *3* 102,400", 7_680_000, "ok")]
+    assert found("We use *3* layers, and 2 x 3 = 6.") == [("2 x 3", 6, "ok")]
+
+
+def test_a_remark_in_brackets_after_the_stated_value_is_not_a_factor():
+    assert found("2 × 80 = 160 (K and V × 80 layers)") == [("2 × 80", 160, "ok")]
+    assert found("2 × 80 = 161 (K and V, for 80 layers)")[0][2] == "wrong"
+    assert found("$2 (n + 1) = 8$")[0][2] == "unknown"              # a factor, in math
+
+
+def test_expression_equals_expression():
+    assert found("2 + 2 = 3 + 1") == [("2 + 2", 4, "ok")]
+    assert found("2 + 2 = 3 + 2") == [("2 + 2", 5, "wrong")]
+    (e,) = find_equations(r"$d = 768$ so $12 d^2 = 12 \times 768^2$")
+    assert e.verdict == "ok" and e.stated_text == r"12 \times 768^2"
+    assert found("1 + 1 = 1 + 2 = 3") == [("1 + 1", 3, "wrong"), ("1 + 2", 3, "ok")]
+
+
+def test_fenced_code_is_skipped_unless_asked():
+    text = ("Prose: 2 x 3 = 6.\n\n```python\nflops = 2 * 3  # = 5\nx = 2 + 2 = 5\n```\n"
+            "~~~\n1 + 1 = 3\n~~~\n\nAfter: 2 x 4 = 8.\n")
+    eqs = find_equations(text)
+    assert [(e.expression, e.line) for e in eqs] == [("2 x 3", 1), ("2 x 4", 11)]
+    assert [e.verdict for e in find_equations(text, code=True)] == ["ok", "wrong", "wrong", "ok"]
+    assert find_bindings("```\nh = 12\n```\n") == []
+    unclosed = "2 x 3 = 6\n```\n2 + 2 = 5\n"                         # runs to the end
+    assert found(unclosed) == [("2 x 3", 6, "ok")]
+
+
+# ------------------------------------------------------------------ definitions (item 3)
+
+def test_a_name_with_a_remark_in_brackets_is_a_definition():
+    (b,) = find_bindings("$H$ (heads) = $25$ and $2 H = 50$")
+    assert (b.name, b.value) == ("H", 25)
+    assert found("$H$ (heads) = $25$ and $2 H = 50$") == [("2 H", 50, "ok")]
+    assert [(b.name, b.value) for b in find_bindings("d (model width) = 768, so 2 x d = 1536")] \
+        == [("d", 768)]
+    assert found("d (model width) = 768, so 2 x d = 1536") == [("2 x d", 1536, "ok")]
+
+
+def test_a_definition_after_its_first_use_applies_there():
+    (e,) = find_equations("$2 L d = 196,608$ where $d = 768$ and $L = 128$.")
+    assert 2 * 128 * 768 == 196_608
+    assert e.verdict == "ok" and e.defined_later == ("L", "d") and e.computed == 196_608
+    (e,) = find_equations("$2 L d = 196,600$ where $d = 768$ and $L = 128$.")
+    assert e.verdict == "wrong" and e.difference == -8
+    # defined twice with different values: which one is meant is unclear, it stays unknown
+    (e,) = find_equations("$2 d = 1536$, then $d = 768$, later $d = 1024$.")
+    assert e.verdict == "unknown" and e.solution == 768
+
+
+def test_an_equation_with_unknowns_says_what_it_needs():
+    from flopcalc.audit.report import audit_text, unknown_text
+
+    texts = ["$2 L \\times 64 = 16,384$", "$L - L + 3 = 3$", "$2 d L = 10$", "$L^2 = 2$"]
+    eqs = [find_equations(t)[0] for t in texts]
+    assert [(e.solution, e.holds_for_any) for e in eqs] == [
+        (128, False), (None, True), (None, False), (None, False)]
+    assert eqs[2].unknowns == ("d", "L")
+    assert [unknown_text(e) for e in eqs] == [
+        "holds when L = 128", "holds for any L", "2 unknowns: d and L",
+        "no single value of L makes it hold"]
+    assert audit_text(texts[0]).exit_code == 3              # nothing with a verdict
+
+
+# ------------------------------------------------------------------ units and notation
+
+def test_superscript_exponents():
+    assert 6 * 175 * 300 * 10**18 == 315 * 10**21
+    assert found("6 × (175 × 10⁹) × (300 × 10⁹) = 3.15 × 10²³")[0][2] == "ok"
+    assert found("128² = 16,384") == [("128²", 16_384, "ok")]
+    assert found("10⁻³ × 1000 = 1") == [("10⁻³ × 1000", 1, "ok")]
+
+
+def test_a_side_without_magnitude_is_read_in_the_stated_unit():
+    # 67 + 8.4 + 8.4 + 67 + 235 + 235 + 235 = 855.8, in millions as the stated 856M is
+    (e,) = find_equations("Per layer: 67 + 8.4 + 8.4 + 67 + 235 + 235 + 235 = 856M.")
+    assert e.verdict == "ok" and e.scale == 6 and e.computed == Fraction(8558, 10)
+    assert e.difference == 856 * 10**6 - 8558 * 10**5
+    assert found("2 × 3 = 7M")[0][2] == "wrong"
+    assert found("2M × 3 = 6")[0][2] == "wrong"             # a magnitude of its own: no
+
+
+def test_sizes_in_bytes_against_kb_mb_gb_either_decimal_or_binary():
+    kv = 2 * 1 * 2048 * 32 * 32 * 128 * 2
+    assert kv == 1_073_741_824 == 2**30
+    (e,) = find_equations("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.07 GB")
+    assert e.verdict == "ok" and e.unit == 10**9
+    (e,) = find_equations("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1 GiB")
+    assert e.verdict == "ok" and e.unit == 2**30
+    assert found("2 × 1 × 2048 × 32 × 32 × 128 × 2 = 1.2 GB")[0][2] == "wrong"
+    (e,) = find_equations("65 KB × 100,000 = 6.5 GB")     # KB on the left side too
+    assert e.verdict == "ok" and e.unit == 10**9
+    assert found("2 x 3 = 6 GB") == [("2 x 3", 6, "ok")]
+
+
+def test_a_hyphen_after_a_number_in_a_compound_word_is_no_minus():
+    (e,) = find_equations("At that rate a 100K-token context takes 65 KB × 100,000 = 6.5 GB.")
+    assert e.expression == "65 KB × 100,000" and e.verdict == "ok"
+    assert found("n-1 = 3")[0][2] == "unknown" and found("3-1 = 2")[0][2] == "ok"
