@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from .config import FlopcalcError, check_dimension
 from .model import ACTIVATIONS, Dims
 
 FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox")
@@ -19,11 +20,8 @@ _SIZES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "voc
           "n_positions", "rotary_dims", "sliding_window")
 
 
-class ArchitectureError(ValueError):
-    """A bad architecture: its message is one line, fit to show a user as it is.
-
-    (config.FlopcalcError derives from ValueError too; the CLI shows both as one line.)
-    """
+class ArchitectureError(FlopcalcError):
+    """A bad architecture: its message is one line, fit to show a user as it is."""
 
 
 def _is_int(value) -> bool:
@@ -85,10 +83,7 @@ class Architecture:
             if value is None and name not in ("d_model", "n_layers", "n_heads", "vocab",
                                               "n_positions"):
                 continue
-            if not _is_int(value):
-                raise ArchitectureError(f"{name} must be a whole number, got {value!r}")
-            if value <= 0:
-                raise ArchitectureError(f"{name} must be positive, got {value}")
+            check_dimension(name, value, 4 if name == "d_ff" else 1)
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ArchitectureError(
@@ -191,11 +186,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not _is_int(value):
-                raise ArchitectureError(f"{f.name} must be a whole number, got {value!r}")
-            if value <= 0:
-                raise ArchitectureError(f"{f.name} must be positive, got {value}")
+            check_dimension(f.name, getattr(self, f.name))
 
     def check(self, arch: Architecture, last_position: int = 0) -> None:
         """Learned positions end at n_positions: a longer sequence has no embedding (rotary

@@ -8,7 +8,6 @@ effect on any count (dropout, eps, rope_theta, rope_scaling, token ids, dtype) a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..architecture import Architecture, ArchitectureError
@@ -212,15 +211,9 @@ def read_gpt_neox(r: ConfigReader) -> dict:
 
 
 def read_gpt2(r: ConfigReader) -> dict:
-    missing = [k for k in ("n_embd", "n_head", "n_layer") if r.data.get(k) is None]
-    if missing:
-        raise r.error(f"not a GPT-2 config.json (missing {', '.join(missing)})")
-    d_model = r.int("n_embd")
-    return dict(family="gpt2", d_model=d_model, n_heads=r.int("n_head"),
-                n_layers=r.int("n_layer"), d_ff=r.int("n_inner"), vocab=r.int("vocab_size", 50257),
-                n_positions=r.int("n_positions", r.int("n_ctx", 1024)),
-                activation=r.activation("activation_function", "gelu_new"),
-                tied_lm_head=r.bool("tie_word_embeddings", True))
+    from ..config import hf_fields  # GPT-2's reader, with its refusals by key
+
+    return {"family": "gpt2", **hf_fields(r.data, r.source)}
 
 
 READERS = {"gpt2": read_gpt2, "llama": read_llama, "mistral": read_mistral, "qwen2": read_qwen2,
@@ -242,13 +235,11 @@ def architecture_fields(data: dict, source: str) -> dict:
 
 
 def read_json(path: str | Path) -> dict:
-    """A config.json's object, or a one-line error."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ArchitectureError(f"cannot read config {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, ValueError) as e:  # JSONDecodeError, or an int too long to read
-        raise ArchitectureError(f"config {path} is not valid JSON: {e}") from None
+    """A config.json's object (``-``: standard input), or a one-line error."""
+    from ..files import CONFIG_LIMIT
+    from ..files import read_json as read
+
+    data = read(path, "config", CONFIG_LIMIT)
     if not isinstance(data, dict):
         raise ArchitectureError(f"config {path} is not a JSON object")
     return data
