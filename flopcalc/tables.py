@@ -179,13 +179,13 @@ def flop_table(report: FlopReport) -> Table:
     unit = flop_unit(conv)
     (n, kinds), total = block_counts(report.groups), report.total
     shapes = shapes_note(report)
-    one = (f"one block's {report.block_total:,}" if not kinds else "one block's of its kind")
+    one = (f"one block's {report.block_total:,}" if not kinds else "one block of its kind")
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
         notes=[model_note(report, mode=report.mode), f"Conventions: {conv.describe()}",
                f"Block rows are for one block; the model runs {n} of them{kinds}. model {unit}s: "
-               f"the row's {unit}s × {n if not kinds else 'its kind’s count'} for a block row (× 1 "
+               f"the row's {unit}s × {n if not kinds else 'the blocks of its kind'} for a block row (× 1 "
                f"otherwise). % of block: share of {one}; % of total: the model {unit}s' share of the "
                f"total {total:,} (the one-block row: its {unit}s' share)."]
         + ([shapes] if shapes else []),
