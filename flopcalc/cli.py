@@ -19,8 +19,6 @@ from typer.core import TyperGroup
 
 from . import __version__, files
 from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Workload
-from .architectures.presets import PRESETS as ALL_PRESETS
-from .architectures.presets import make_architecture
 from .config import (Config, Conventions, FlopcalcError, Mode, base_fields, gpt2_config,
                      parse_whole_number)
 from .model import ACTIVATIONS
@@ -401,6 +399,13 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     return decorate
 
 
+def make_architecture(*args, **kwargs):
+    """``architectures.presets.make_architecture``, imported when a command runs."""
+    from .architectures.presets import make_architecture as make
+
+    return make(*args, **kwargs)
+
+
 def _gpt2_only(command: str, preset, config, family, extra: dict) -> None:
     """sweep and plot count GPT-2 models only so far: anything else is refused in one line."""
     flags = [k for k, v in extra.items() if v is not None]
@@ -669,6 +674,7 @@ def formulas(
 def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
     """The published GPT-2 sizes and the released models, with their parameter counts."""
     from .analysis import param_report
+    from .architectures.presets import PRESETS as ALL_PRESETS
     from .tables import models_table_and_json, presets_table_and_json
 
     gpt2 = {name for name, (_, source) in ALL_PRESETS.items() if isinstance(source, dict)}

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..architecture import Architecture, ArchitectureError
-from .hf import architecture_fields, read_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "hf-configs"
 
@@ -48,6 +47,8 @@ def preset_fields(name: str) -> dict:
     source = PRESETS[short][1]
     if isinstance(source, dict):
         return {"family": "gpt2", **source}
+    from .hf import architecture_fields, read_json
+
     return architecture_fields(read_json(DATA / source), f"of preset {short}")
 
 
@@ -67,6 +68,8 @@ def family_fields(family: str) -> dict:
         return {"family": "gpt2"}
     if family not in FAMILIES:
         raise ArchitectureError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    from .hf import architecture_fields
+
     return architecture_fields({"model_type": family}, f"defaults of {family}")
 
 
@@ -85,6 +88,8 @@ def make_architecture(preset: str | None = None, config: str | Path | None = Non
     if preset is not None:
         fields = preset_fields(preset)
     elif config is not None:
+        from .hf import architecture_fields, read_json
+
         fields = architecture_fields(read_json(config), str(config))
     else:
         fields = family_fields(family or "gpt2")
