@@ -222,7 +222,7 @@ SWITCHES = (
         "--positions", help="learned (a table of n_positions rows) or rotary (no parameters).",
         show_default=False)]),
 )
-SWITCH_OPTIONS = dict(SWITCHES)
+MlpOpt, ActivationOpt, NormOpt, PositionsOpt = (annotation for _, annotation in SWITCHES)
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -626,8 +626,8 @@ def formulas(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     preset: Preset = None, config: ConfigPath = None, family: FamilyOpt = None,
-    mlp: SWITCH_OPTIONS["mlp"] = None, activation: SWITCH_OPTIONS["activation"] = None,
-    norm: SWITCH_OPTIONS["norm"] = None, positions: SWITCH_OPTIONS["positions"] = None,
+    mlp: MlpOpt = None, activation: ActivationOpt = None, norm: NormOpt = None,
+    positions: PositionsOpt = None,
     window: Annotated[Optional[int], number_option(
         "--window", help="A sliding window W (its size is a symbol; any value gives the "
         "windowed formulas) \\[default: the model's].")] = None,

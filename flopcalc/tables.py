@@ -216,8 +216,8 @@ def flop_table(report: FlopReport) -> Table:
     for section in ("embedding", "head"):
         if section in conv.sections:
             t = report.section_total(section)
-            label = {"embedding": "embedding", "head": "final LN + LM head" if report.config
-                     is not None else "final norm + LM head"}[section]
+            label = {"embedding": "embedding", "head": "final LN + LM head"
+                     if report.architecture.norm == "layernorm" else "final norm + LM head"}[section]
             table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
                                  percent_cell(t, total)])
     table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,

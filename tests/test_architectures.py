@@ -4,7 +4,6 @@ random configs of every family."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from math import prod
 
 import pytest
