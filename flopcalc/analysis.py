@@ -1,14 +1,19 @@
-"""FLOP, parameter and shape reports of a Config, all derived from ``model.build_ops``.
+"""FLOP, parameter and shape reports of an architecture on a workload, over its layer groups.
 
-Pure computation: exact Python ints, no sympy, no numpy, no rendering.
+Everything is derived from the builders' operations (``flopcalc.architectures``) through the
+rules of ``model.RULES``. Pure computation: exact Python ints (sympy symbols give formulas),
+no numpy, no rendering. A report takes an ``Architecture`` and a ``Workload`` (parameters need
+no workload), or a GPT-2 ``Config``, which is both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .architecture import Architecture, Workload
+from .architectures import build, ops_of
 from .config import Config, Conventions, FlopcalcError, Mode
-from .model import Dim, Dims, Op, Param, half, build_ops, op_elementwise_flops, op_macs
+from .model import Dim, Dims, LayerGroup, Op, Param, half, op_elementwise_flops, op_macs, visible_pairs
 
 
 def op_flops(op: Op, conv: Conventions, backward: bool = False) -> Dim:
@@ -30,12 +35,14 @@ def counted(op: Op, conv: Conventions) -> bool:
     return op.kind in ("matmul", "lookup") or (op.kind == "elementwise" and conv.elementwise)
 
 
-def model_ops(dims, config) -> list[Op]:
-    """``build_ops`` with ``config``'s architecture switches (``config`` may be a Config or a
-    namespace with fused_qkv, bias, tied_lm_head and optionally activation)."""
-    return build_ops(dims, fused_qkv=config.fused_qkv, bias=config.bias,
-                     tied_lm_head=config.tied_lm_head,
-                     activation=getattr(config, "activation", "gelu_tanh"))
+def model_ops(dims: Dims, config) -> list[Op]:
+    """The operations of ``config``'s model (a Config or an Architecture) at ``dims``, each
+    group's once, in order."""
+    return ops_of(build(architecture_of(config), dims))
+
+
+def architecture_of(model) -> Architecture:
+    return model if isinstance(model, Architecture) else model.architecture
 
 
 def arithmetic_sum(first: Dim, second: Dim, count: Dim) -> Dim:
@@ -43,72 +50,132 @@ def arithmetic_sum(first: Dim, second: Dim, count: Dim) -> Dim:
     return count * first + (second - first) * half(count * (count - 1))
 
 
-def mode_costs(dims: Dims, config, conv: Conventions, mode: Mode) -> list[tuple[Op, Dim, Dim]]:
-    """(op, multiply-adds, FLOPs) of every counted operation for ``mode`` (already resolved).
+Costs = list[tuple[LayerGroup, list[tuple[Op, Dim, Dim]]]]
 
-    Works over ints and over sympy symbols alike; the op returned carries the shapes shown
-    in tables (for decode: the step's; for generate: the prefill's).
+
+def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) -> Costs:
+    """Per layer group, (op, multiply-adds, FLOPs) of every counted operation of ``mode``
+    (already resolved). Works over ints and sympy symbols alike; the ops returned carry the
+    shapes shown in tables (for decode: the step's; for generate: the prefill's).
+
+    Generation's decode steps t = p+1 … p+n-1 cost f(keys) each, affine in the keys: t, or
+    min(t, W) in a windowed layer; their sum is taken in closed form.
     """
     def fwd(op):
         return op_macs(op, conv.causal), op_flops(op, conv)
 
+    def each(groups, cost):
+        return [(g, [(op, *cost(op)) for op in g.ops]) for g in groups]
+
     if mode.kind == "forward":
-        return [(op, *fwd(op)) for op in model_ops(dims, config) if counted(op, conv)]
-    if mode.kind in ("backward", "train"):
-        out = []
-        for op in model_ops(dims, config):
+        out = each(build(arch, dims), fwd)
+    elif mode.kind in ("backward", "train"):
+        def step(op):
             macs, flops = fwd(op)
             bwd_macs, bwd_flops = 2 * macs, op_flops(op, conv, backward=True)
             if mode.kind == "backward":
-                macs, flops = bwd_macs, bwd_flops
-            else:
-                # recomputation re-runs the blocks' forward (not the embedding or LM head)
-                times = 2 if mode.recompute and op.section == "block" else 1
-                macs, flops = times * macs + bwd_macs, times * flops + bwd_flops
-            out.append((op, macs, flops))
+                return bwd_macs, bwd_flops
+            # recomputation re-runs the blocks' forward (not the embedding or LM head)
+            times = 2 if mode.recompute and op.section == "block" else 1
+            return times * macs + bwd_macs, times * flops + bwd_flops
+        out = each(build(arch, dims), step)
     elif mode.kind == "decode":
-        ops = model_ops(replace(dims, seq_len=1, kv_len=mode.position), config)
-        out = [(op, *fwd(op)) for op in ops]
-    else:  # generate: the prefill, then n-1 decode steps whose cost grows linearly with t
+        out = each(build(arch, replace(dims, seq_len=1, kv_len=mode.position)), fwd)
+    else:
         p, n = mode.prompt, mode.new_tokens
-        prefill = model_ops(replace(dims, seq_len=p, kv_len=p), config)
-        first = model_ops(replace(dims, seq_len=1, kv_len=p + 1), config)
-        second = model_ops(replace(dims, seq_len=1, kv_len=p + 2), config)
+        prefill = build(arch, replace(dims, seq_len=p, kv_len=p))
+        # two decode steps with uncapped keys give each op's cost as an affine function of them
+        first = build(arch, replace(dims, seq_len=1, kv_len=p + 1, cap_keys=False))
+        second = build(arch, replace(dims, seq_len=1, kv_len=p + 2, cap_keys=False))
         out = []
-        for op, a, b in zip(prefill, first, second):
-            (m0, f0), (ma, fa), (mb, fb) = fwd(op), fwd(a), fwd(b)
-            out.append((op, m0 + arithmetic_sum(ma, mb, n - 1), f0 + arithmetic_sum(fa, fb, n - 1)))
-    return [(op, macs, flops) for op, macs, flops in out if counted(op, conv)]
+        for g0, ga, gb in zip(prefill, first, second):
+            rows = []
+            for op, a, b in zip(g0.ops, ga.ops, gb.ops):
+                (m0, f0), (ma, fa), (mb, fb) = fwd(op), fwd(a), fwd(b)
+                if op.window is None:
+                    rows.append((op, m0 + arithmetic_sum(ma, mb, n - 1),
+                                 f0 + arithmetic_sum(fa, fb, n - 1)))
+                    continue
+                keys = visible_pairs(n - 1, p + n - 1, op.window)  # Σ min(t, W) over the steps
+                rows.append((op, m0 + (n - 1) * (ma - (mb - ma) * (p + 1)) + (mb - ma) * keys,
+                             f0 + (n - 1) * (fa - (fb - fa) * (p + 1)) + (fb - fa) * keys))
+            out.append((g0, rows))
+    return [(g, [r for r in rows if counted(r[0], conv)]) for g, rows in out]
 
 
-def total_flops(costs, n_layers: Dim) -> Dim:
-    """Sum of ``mode_costs`` rows: block operations count n_layers times."""
-    return sum(flops * (n_layers if op.section == "block" else 1) for op, _, flops in costs)
+def total_flops(costs: Costs) -> Dim:
+    """Sum of ``mode_costs``: each group's ops count ``repeat`` times."""
+    return sum(g.repeat * sum(flops for _, _, flops in rows) for g, rows in costs)
+
+
+def split_model(model, workload: Workload | None = None) -> tuple[Architecture, Workload, Config | None]:
+    """(architecture, workload, the GPT-2 Config if there is one) of a Config or an Architecture."""
+    if isinstance(model, Config):
+        return model.architecture, model.workload, model
+    if not isinstance(model, Architecture):
+        raise TypeError(f"a Config or an Architecture, not {type(model).__name__}")
+    workload = workload or Workload()
+    return model, workload, Config.of(model, workload)
+
+
+def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
+    """``mode`` with its defaults filled in from ``workload`` and checked against ``arch``."""
+    workload.check(arch)
+    if mode.kind == "decode":
+        filled = {"position": workload.seq_len if mode.position is None else mode.position}
+    elif mode.kind == "generate":
+        filled = {"prompt": workload.seq_len if mode.prompt is None else mode.prompt,
+                  "new_tokens": 1 if mode.new_tokens is None else mode.new_tokens}
+    else:
+        return mode
+    for name, value in filled.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
+    last = filled.get("position") or filled["prompt"] + filled["new_tokens"] - 1
+    workload.check(arch, last)
+    return replace(mode, **filled)
 
 
 @dataclass(frozen=True)
 class FlopRow:
     """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
-    the prefill's) and ``steps`` those of generate's first and last decode steps."""
+    the prefill's) and ``steps`` those of generate's first and last decode steps. ``times`` is
+    how often the model runs it (its group's repeat) and ``group`` its layer group's name."""
 
     op: Op
     macs: int
     flops: int
     steps: tuple[Op, Op] | None = None
+    group: str = "block"
+    times: int = 1
 
 
 @dataclass(frozen=True)
 class FlopReport:
-    """FLOPs of one computation (``mode``), one row per operation, with its totals."""
+    """FLOPs of one computation (``mode``), one row per operation of each layer group.
 
-    config: Config
+    ``config`` is the GPT-2 Config when the model is one (None for other families).
+    """
+
+    config: Config | None
     conventions: Conventions
     rows: tuple[FlopRow, ...]
     mode: Mode = Mode()
+    architecture: Architecture = Architecture()
+    workload: Workload = Workload()
+    groups: tuple[LayerGroup, ...] = ()
 
     def section_total(self, section: str) -> int:
-        """FLOPs of one section's rows (for ``block``: one block)."""
+        """FLOPs of one section's rows (for ``block``: one block of each kind)."""
         return sum(r.flops for r in self.rows if r.op.section == section)
+
+    def group_total(self, group: str) -> int:
+        """FLOPs of one repeat of a layer group."""
+        return sum(r.flops for r in self.rows if r.group == group)
+
+    @property
+    def block_groups(self) -> tuple[LayerGroup, ...]:
+        return tuple(g for g in self.groups if g.section == "block")
 
     @property
     def block_total(self) -> int:
@@ -116,28 +183,32 @@ class FlopReport:
 
     @property
     def blocks_total(self) -> int:
-        return self.block_total * self.config.n_layers
+        return sum(r.flops * r.times for r in self.rows if r.op.section == "block")
 
     @property
     def total(self) -> int:
-        return (self.section_total("embedding") + self.blocks_total
-                + self.section_total("head"))
+        return sum(r.flops * r.times for r in self.rows)
 
 
-def flop_report(config: Config, conventions: Conventions | None = None,
-                mode: Mode | None = None) -> FlopReport:
-    """FLOPs of ``config`` in ``mode`` (default: one forward pass), per operation and in total."""
+def flop_report(model, conventions: Conventions | None = None, mode: Mode | None = None,
+                workload: Workload | None = None) -> FlopReport:
+    """FLOPs of ``model`` (a Config, or an Architecture on ``workload``) in ``mode`` (default:
+    one forward pass), per operation, per layer group and in total."""
+    arch, workload, config = split_model(model, workload)
     conv = conventions or Conventions()
-    mode = (mode or Mode()).resolved(config)
-    costs = mode_costs(config.dims(), config, conv, mode)
+    mode = (mode or Mode()).resolved(config) if config is not None else \
+        resolve(mode or Mode(), arch, workload)
+    dims = arch.dims(workload.batch, workload.seq_len)
+    costs = mode_costs(arch, dims, conv, mode)
     steps = {}
     if mode.kind == "generate" and mode.new_tokens > 1:  # the shapes of the decode steps
         p, n = mode.prompt, mode.new_tokens
-        first, last = (model_ops(replace(config.dims(), seq_len=1, kv_len=t), config)
-                       for t in (p + 1, p + n - 1))
-        steps = {a.name: (a, b) for a, b in zip(first, last)}
-    rows = tuple(FlopRow(op, macs, flops, steps.get(op.name)) for op, macs, flops in costs)
-    return FlopReport(config, conv, rows, mode)
+        first, last = (build(arch, replace(dims, seq_len=1, kv_len=t)) for t in (p + 1, p + n - 1))
+        steps = {(g.name, a.name): (a, b) for g, h in zip(first, last)
+                 for a, b in zip(g.ops, h.ops)}
+    rows = tuple(FlopRow(op, macs, flops, steps.get((g.name, op.name)), g.name, g.repeat)
+                 for g, ops in costs for op, macs, flops in ops)
+    return FlopReport(config, conv, rows, mode, arch, workload, tuple(g for g, _ in costs))
 
 
 def decode_report(config: Config, position: int,
@@ -151,16 +222,22 @@ class ParamRow:
     section: str
     op: str
     param: Param
+    group: str = "block"
+    times: int = 1
+    prefix: str = ""   # what the checkpoint writes before the name (h.i., layers.i.)
+    role: str = ""
 
 
 @dataclass(frozen=True)
 class ParamReport:
-    """Every parameter tensor with its shape and count; the LM head is tied (no new tensor)."""
+    """Every parameter tensor with its shape and count; a tied LM head owns no tensor."""
 
-    config: Config
+    config: Config | None
     rows: tuple[ParamRow, ...]
+    architecture: Architecture = Architecture()
 
     def section_total(self, section: str) -> int:
+        """Parameters of one section's rows (for ``block``: one block of each kind)."""
         return sum(r.param.count for r in self.rows if r.section == section)
 
     @property
@@ -169,40 +246,46 @@ class ParamReport:
 
     @property
     def total(self) -> int:
-        return (self.section_total("embedding") + self.block_total * self.config.n_layers
-                + self.section_total("head"))
+        return sum(r.param.count * r.times for r in self.rows)
 
     @property
     def non_embedding(self) -> int:
         """Parameters outside the embeddings and any untied LM head (Kaplan et al. 2020's N)."""
-        lm_head = sum(r.param.count for r in self.rows if r.op == "lm_head")
+        lm_head = sum(r.param.count for r in self.rows if r.role == "lm_head")
         return self.total - self.section_total("embedding") - lm_head
 
 
-def param_report(config: Config) -> ParamReport:
-    """Parameter tensors of ``config``'s model (independent of seq_len and batch)."""
-    ops = model_ops(config.dims(), config)
-    return ParamReport(config, tuple(ParamRow(op.section, op.name, p)
-                                     for op in ops for p in op.params))
+def param_report(model) -> ParamReport:
+    """Parameter tensors of ``model`` (a Config or an Architecture): no workload needed."""
+    arch = architecture_of(model)
+    rows = tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role)
+                 for g in build(arch, arch.dims()) for op in g.ops for p in op.params)
+    return ParamReport(model if isinstance(model, Config) else Config.of(arch), rows, arch)
 
 
 @dataclass(frozen=True)
 class ShapeReport:
     """Every operation with its operand, weight and output (activation) shapes."""
 
-    config: Config
+    config: Config | None
     ops: tuple[Op, ...]
     mode: Mode = Mode()
+    architecture: Architecture = Architecture()
+    workload: Workload = Workload()
+    groups: tuple[LayerGroup, ...] = ()
 
 
-def shape_report(config: Config, mode: Mode = Mode()) -> ShapeReport:
-    """Shapes of every operation of ``config``'s forward pass, or (``mode`` decode) of the
-    decode step at position t: one new token whose keys and values join a KV cache, so K and V
-    are (B, h, t, d_head)."""
-    mode = mode.resolved(config)
+def shape_report(model, mode: Mode = Mode(), workload: Workload | None = None) -> ShapeReport:
+    """Shapes of every operation of ``model``'s forward pass (a Config, or an Architecture on
+    ``workload``), each layer group's once; or (``mode`` decode) of the decode step at
+    position t: one new token whose keys and values join a KV cache, so K and V are
+    (B, h_kv, t, d_head) (a windowed layer keeps min(t, W))."""
+    arch, workload, config = split_model(model, workload)
+    mode = mode.resolved(config) if config is not None else resolve(mode, arch, workload)
     if mode.kind not in ("forward", "decode"):
         raise FlopcalcError(f"shapes are shown for forward and decode, not {mode.kind}")
-    dims = config.dims()
+    dims = arch.dims(workload.batch, workload.seq_len)
     if mode.kind == "decode":
         dims = replace(dims, seq_len=1, kv_len=mode.position)
-    return ShapeReport(config, tuple(model_ops(dims, config)), mode)
+    groups = build(arch, dims)
+    return ShapeReport(config, tuple(ops_of(groups)), mode, arch, workload, groups)

@@ -18,8 +18,10 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__, files
-from .config import (PRESETS, Config, Conventions, FlopcalcError, Mode, base_fields, make_config,
+from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Workload
+from .config import (Config, Conventions, FlopcalcError, Mode, base_fields, gpt2_config,
                      parse_whole_number)
+from .model import ACTIVATIONS
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
@@ -191,12 +193,45 @@ def number_option(*names: str, **kwargs):
 
 
 Preset = Annotated[Optional[str], typer.Option(
-    "--preset", help=f"Start from a published size: {', '.join(PRESETS)}.", show_default=False)]
+    "--preset", help="Start from a released model by its short or Hugging Face name "
+    "('flopcalc presets' lists them), e.g. gpt2-xl or llama-3.1-8b.",
+    show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option(
-    "--config", help="Start from a Hugging Face GPT-2 config.json (n_embd, n_head, n_layer, "
-    "n_positions, n_inner, vocab_size).", show_default=False, click_type=_FilePath())]
-QkvOpt = Annotated[Qkv, typer.Option("--qkv", help="Q/K/V as GPT-2's fused c_attn or three "
-                                     "separate W_q, W_k, W_v.")]
+    "--config", help="Start from a Hugging Face config.json of a gpt2, llama, mistral, qwen2, "
+    "qwen3, gemma2, phi3 or gpt_neox model (docs/architectures.md).", show_default=False,
+    click_type=_FilePath())]
+QkvOpt = Annotated[Optional[Qkv], typer.Option("--qkv", help="Q/K/V as one fused projection "
+                                               "(GPT-2's c_attn) or three separate W_q, W_k, W_v "
+                                               "\\[default: the model's].", show_default=False)]
+
+
+def _choice(name: str, values) -> type:
+    return Enum(name, {v: v for v in values}, type=str)
+
+
+MlpChoice = _choice("MlpChoice", MLPS)
+ActivationChoice = _choice("ActivationChoice", ACTIVATIONS)
+NormChoice = _choice("NormChoice", NORMS)
+PositionsChoice = _choice("PositionsChoice", POSITIONS)
+FamilyOpt = Annotated[Optional[str], typer.Option(
+    "--family", metavar="NAME", help=f"Start from a family's Hugging Face defaults (a "
+    f"config.json with only its model_type): {', '.join(FAMILIES)} \\[default: gpt2].",
+    show_default=False)]
+# The architecture's switches beyond GPT-2's; unset: the preset's, config.json's or family's.
+SWITCHES = (
+    ("mlp", Annotated[Optional[MlpChoice], typer.Option(
+        "--mlp", help="plain (up, activation, down) or gated (gate, up, act(gate)·up, down: "
+        "SwiGLU, GeGLU).", show_default=False)]),
+    ("activation", Annotated[Optional[ActivationChoice], typer.Option(
+        "--activation", help="The MLP's activation: gelu_tanh (GPT-2's), gelu (erf), relu, "
+        "silu.", show_default=False)]),
+    ("norm", Annotated[Optional[NormChoice], typer.Option(
+        "--norm", help="layernorm or rmsnorm.", show_default=False)]),
+    ("positions", Annotated[Optional[PositionsChoice], typer.Option(
+        "--positions", help="learned (a table of n_positions rows) or rotary (no parameters).",
+        show_default=False)]),
+)
+MlpOpt, ActivationOpt, NormOpt, PositionsOpt = (annotation for _, annotation in SWITCHES)
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -262,6 +297,17 @@ WORKLOAD = (
               ("128,256,512", "128:1024:x2")),
     Dimension("batch", ("--batch",), "Sequences", "1", ("1,8,32", "1:64:x2")),
 )
+# The sizes beyond GPT-2's (architecture.Architecture's fields); one value in every command.
+ARCHITECTURE_SIZES = (
+    Dimension("n_kv_heads", ("--n-kv-heads",), "Key/value heads: grouped-query attention, 1 "
+              "is multi-query; must divide n_heads", "n_heads", ("1,2,4", "1:8:x2")),
+    Dimension("d_head", ("--d-head",), "Width of a head, apart from d_model/n_heads",
+              "d_model/n_heads", ("64,128", "32:256:x2")),
+    Dimension("sliding_window", ("--window",), "Sliding-window attention of W keys, on every "
+              "layer unless the model names its windowed layers", "none", ("512,4096", "512:4096:x2")),
+    Dimension("rotary_dims", ("--rotary-dims",), "Dims of each head that rotary positions rotate",
+              "d_head", ("16,32", "16:64:x2")),
+)
 # The mode's positions (config.Mode's fields); each applies to its own --mode only.
 MODE_POSITIONS = (
     Dimension("position", ("--position",), "decode: 1-based position t of the new token (KV "
@@ -276,6 +322,14 @@ SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
 
 
 @dataclass(frozen=True)
+class Model:
+    """What the shared model options describe: the architecture and the workload apart."""
+
+    architecture: Architecture
+    workload: Workload
+
+
+@dataclass(frozen=True)
 class ModelValues:
     """sweep and plot's model: the fields of --preset/--config and the switches, and each
     dimension's text as given (None: not given), to be parsed as one value, a list or a range."""
@@ -284,19 +338,24 @@ class ModelValues:
     given: dict
 
 
-def model_options(*, workload: bool = True, untied_lm_head: bool = True, values: bool = False):
+def model_options(*, workload: bool = True, untied_lm_head: bool = True, values: bool = False,
+                  every_architecture: bool = False):
     """Give a command the shared model options and hand it the model they describe.
 
     The decorated function takes a parameter ``cfg``; in the command's signature (which
-    typer reads) it becomes --preset, --config, the sizes, --seq-len and --batch (with
-    ``workload``), --qkv, --no-bias and --untied-lm-head (with ``untied_lm_head``), and the
-    function is called with the Config they build. With ``values`` the sizes take lists and
+    typer reads) it becomes --preset, --config, --family, the sizes, --seq-len and --batch
+    (with ``workload``), the switches, --qkv, --no-bias and --untied-lm-head (with
+    ``untied_lm_head``). With ``every_architecture`` the function is called with the Model
+    they describe; otherwise (a command that counts GPT-2 only so far) with its GPT-2 Config,
+    any other architecture refused in one line. With ``values`` the sizes take lists and
     ranges and ``cfg`` is a ModelValues.
     """
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
-    shared = [("preset", Preset, None), ("config", ConfigPath, None)]
+    shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
     shared += [(d.field, d.values_option() if values else d.option(), None) for d in dims]
-    shared += [("qkv", QkvOpt, Qkv.fused), ("no_bias", NoBias, False)]
+    shared += [(d.field, d.option(), None) for d in ARCHITECTURE_SIZES]
+    shared += [(name, annotation, None) for name, annotation in SWITCHES]
+    shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
     if untied_lm_head:
         shared.append(("untied_lm_head", Untied, False))
     names = [name for name, _, _ in shared]
@@ -313,19 +372,33 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
         @functools.wraps(func)
         def command(**kwargs):
             given = {name: kwargs.pop(name) for name in names}
-            switches = dict(fused_qkv=given.pop("qkv") == Qkv.fused,
-                            bias=not given.pop("no_bias"),
-                            # unset: the preset's or config.json's (tie_word_embeddings)
+            qkv = given.pop("qkv")
+            # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
+            switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
+                            bias=False if given.pop("no_bias") else None,
                             tied_lm_head=False if given.pop("untied_lm_head", False) else None)
-            preset_name, config_path = given.pop("preset"), given.pop("config")
+            for name, _ in SWITCHES:
+                switches[name] = given[name].value if given[name] is not None else None
+                del given[name]
+            extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
+            preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
+                                                given.pop("family"))
             if values:
+                _gpt2_only(func.__name__, preset_name, config_path, family,
+                           {**extra, **{k: switches[k] for k, _ in SWITCHES}})
                 base = {**base_fields(preset_name, config_path),
                         **{k: v for k, v in switches.items() if v is not None}}
                 kwargs["cfg"] = ModelValues(base, given)
-            else:
-                if not workload:  # enters no count of the command; 1 token fits any n_positions
-                    given.update(seq_len=1, batch=1)
-                kwargs["cfg"] = make_config(preset_name, config_path, **given, **switches)
+                return func(**kwargs)
+            sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
+            arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
+                                     **switches)
+            load = Workload(1, 1)  # params: no input enters the count
+            if workload:
+                load = Workload(1 if given["batch"] is None else given["batch"],
+                                128 if given["seq_len"] is None else given["seq_len"])
+            kwargs["cfg"] = (Model(arch, load) if every_architecture else
+                             gpt2_config(arch, load, func.__name__))
             return func(**kwargs)
 
         command.__signature__ = signature.replace(parameters=params)
@@ -333,6 +406,25 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
         return command
 
     return decorate
+
+
+def make_architecture(*args, **kwargs):
+    """``architectures.presets.make_architecture``, imported when a command runs."""
+    from .architectures.presets import make_architecture as make
+
+    return make(*args, **kwargs)
+
+
+def _gpt2_only(command: str, preset, config, family, extra: dict) -> None:
+    """sweep and plot count GPT-2 models only so far: anything else is refused in one line."""
+    flags = [k for k, v in extra.items() if v is not None]
+    arch = make_architecture(preset, config, family)
+    if arch.family != "gpt2" or flags:
+        what = f"the {arch.family} family" if arch.family != "gpt2" else \
+            "--" + flags[0].replace("_", "-").replace("sliding-window", "window")
+        raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not "
+                            f"supported yet (flops, params, shapes and formulas count every "
+                            f"architecture)")
 
 
 class ModeChoice(str, Enum):
@@ -473,9 +565,9 @@ def _encodable(table):
 
 
 @app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
-@model_options()
+@model_options(every_architecture=True)
 def flops(
-    cfg: Config, flops_per_mac: FlopsPerMac = 2,
+    cfg: Model, flops_per_mac: FlopsPerMac = 2,
     attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
@@ -492,7 +584,8 @@ def flops(
     from .tables import flop_json, flop_table
 
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
-    report = flop_report(cfg, conv, Mode(mode.value, recompute, position, prompt, new_tokens))
+    report = flop_report(cfg.architecture, conv,
+                         Mode(mode.value, recompute, position, prompt, new_tokens), cfg.workload)
     if total:
         if format != Format.table:
             fail("--total prints one plain integer: drop --format, or --total")
@@ -502,13 +595,13 @@ def flops(
 
 
 @app.command(epilog="Example: flopcalc params --preset gpt2-xl")
-@model_options(workload=False)
-def params(cfg: Config, format: FormatOpt = Format.table, output: Output = None) -> None:
+@model_options(workload=False, every_architecture=True)
+def params(cfg: Model, format: FormatOpt = Format.table, output: Output = None) -> None:
     """Every parameter tensor's shape and count, per block and in total."""
     from .analysis import param_report
     from .tables import param_json, param_table
 
-    report = param_report(cfg)
+    report = param_report(cfg.architecture)
     emit([param_table(report)], param_json(report), format, output)
 
 
@@ -518,9 +611,9 @@ class ShapesMode(str, Enum):
 
 
 @app.command(epilog="Example: flopcalc shapes --mode decode --batch 8 --seq-len 1024")
-@model_options()
+@model_options(every_architecture=True)
 def shapes(
-    cfg: Config,
+    cfg: Model,
     mode: Annotated[ShapesMode, typer.Option(
         "--mode", help="forward (all seq_len tokens at once) or decode (one new token at "
         "--position with a KV cache: K and V of (B, h, t, d_head)).")] = ShapesMode.forward,
@@ -531,7 +624,7 @@ def shapes(
     from .analysis import shape_report
     from .tables import shape_json, shape_table
 
-    report = shape_report(cfg, Mode(mode.value, position=position))
+    report = shape_report(cfg.architecture, Mode(mode.value, position=position), cfg.workload)
     emit([shape_table(report)], shape_json(report), format, output)
 
 
@@ -547,23 +640,33 @@ def formulas(
     flops_per_mac: FlopsPerMac = 2,
     attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    qkv: QkvOpt = Qkv.fused, mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
-    no_bias: NoBias = False, untied_lm_head: Untied = False,
+    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    preset: Preset = None, config: ConfigPath = None, family: FamilyOpt = None,
+    mlp: MlpOpt = None, activation: ActivationOpt = None, norm: NormOpt = None,
+    positions: PositionsOpt = None,
+    window: Annotated[Optional[int], number_option(
+        "--window", help="A sliding window W (its size is a symbol; any value gives the "
+        "windowed formulas) \\[default: the model's].")] = None,
+    qkv: QkvOpt = None, no_bias: NoBias = False, untied_lm_head: Untied = False,
     format: Annotated[FormulaFormat, typer.Option("--format", "-f", help="Output format.")]
     = FormulaFormat.table,
     output: Output = None,
 ) -> None:
-    """Each operation's FLOPs and the block and model totals as formulas.
+    """Each operation's FLOPs and the block and model totals as formulas, for GPT-2 or the model of --preset, --config or --family (its switches; the sizes are symbols).
 
-    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, V vocab, n_layers; decode position t; generation prompt p and new tokens n.
+    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h for GPT-2 and GPT-NeoX), h_kv KV heads, d_head, d_rot rotated dims, d_ff, V vocab, n_layers, W window, n_w windowed layers; decode position t; generation prompt p and new tokens n.
     """
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    arch = make_architecture(
+        preset, config, family, bias=False if no_bias else None,
+        fused_qkv=None if qkv is None else qkv == Qkv.fused,
+        tied_lm_head=False if untied_lm_head else None, sliding_window=window,
+        **{name: None if value is None else value.value for name, value in
+           (("mlp", mlp), ("activation", activation), ("norm", norm), ("positions", positions))})
     Mode(mode.value, recompute)  # the same rules as flops: --recompute is for train only
     from . import formulas as fm
 
-    f = fm.formulas(conv, fused_qkv=qkv == Qkv.fused, bias=not no_bias,
-                    mode=fm.symbolic_mode(mode.value, recompute),
-                    tied_lm_head=not untied_lm_head)
+    f = fm.formulas(conv, mode=fm.symbolic_mode(mode.value, recompute), architecture=arch)
     from . import render
     from .tables import formulas_json, formulas_table
 
@@ -585,13 +688,18 @@ def formulas(
 
 @app.command(epilog="Example: flopcalc presets --format markdown")
 def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
-    """The published GPT-2 sizes with their parameter counts."""
+    """The published GPT-2 sizes and the released models, with their parameter counts."""
     from .analysis import param_report
-    from .tables import presets_table_and_json
+    from .architectures.presets import PRESETS as ALL_PRESETS
+    from .tables import models_table_and_json, presets_table_and_json
 
-    table, document = presets_table_and_json({name: param_report(make_config(name))
-                                              for name in PRESETS})
-    emit([table], document, format, output)
+    gpt2 = {name for name, (_, source) in ALL_PRESETS.items() if isinstance(source, dict)}
+    table, document = presets_table_and_json({name: param_report(make_architecture(name))
+                                              for name in ALL_PRESETS if name in gpt2})
+    models, rows = models_table_and_json({
+        name: (hf_name, param_report(make_architecture(name)))
+        for name, (hf_name, _) in ALL_PRESETS.items() if name not in gpt2})
+    emit([table, models], {**document, "models": rows}, format, output)
 
 
 class VerifyMode(str, Enum):

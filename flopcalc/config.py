@@ -64,6 +64,40 @@ class Config:
                     n_heads=self.n_heads, d_head=self.d_head, d_ff=self.d_ff,
                     n_layers=self.n_layers, vocab=self.vocab, n_positions=self.n_positions)
 
+    @property
+    def architecture(self):
+        """What the model is (``architecture.Architecture``): GPT-2 with these sizes and switches."""
+        from .architecture import Architecture
+
+        return Architecture(d_model=self.d_model, n_layers=self.n_layers, n_heads=self.n_heads,
+                            d_ff=self.d_ff, vocab=self.vocab, n_positions=self.n_positions,
+                            fused_qkv=self.fused_qkv, qkv_bias=self.bias, o_bias=self.bias,
+                            mlp_bias=self.bias, norm_bias=self.bias,
+                            tied_lm_head=self.tied_lm_head, activation=self.activation)
+
+    @property
+    def workload(self):
+        """What it runs on (``architecture.Workload``): batch sequences of seq_len tokens."""
+        from .architecture import Workload
+
+        return Workload(self.batch, self.seq_len)
+
+    @classmethod
+    def of(cls, architecture, workload=None) -> Config | None:
+        """The GPT-2 Config of an architecture and workload (default: one token), or None when
+        the architecture is not one a Config describes (another family, a window, biases
+        apart). Consumers written for GPT-2 refuse such a model by name."""
+        arch = architecture
+        biases = {arch.qkv_bias, arch.o_bias, arch.mlp_bias, arch.norm_bias}
+        if arch.family != "gpt2" or arch.sliding_window is not None or len(biases) > 1:
+            return None
+        return cls(d_model=arch.d_model, n_heads=arch.n_heads, n_layers=arch.n_layers,
+                   d_ff=arch.d_ff, vocab=arch.vocab, n_positions=arch.n_positions,
+                   seq_len=workload.seq_len if workload else 1,
+                   batch=workload.batch if workload else 1, fused_qkv=arch.fused_qkv,
+                   bias=biases.pop(), tied_lm_head=arch.tied_lm_head,
+                   activation=arch.activation)
+
     def with_(self, **changes) -> Config:
         """A copy with some fields changed (``d_ff=None`` re-derives it from d_model)."""
         return replace(self, **changes)
@@ -99,7 +133,8 @@ def _is_int(value) -> bool:
 
 
 _SWITCHES = ("fused_qkv", "bias", "tied_lm_head", "activation")  # Config's non-numeric fields
-_ACTIVATION_NOTES = {"gelu_tanh": "", "gelu": ", exact (erf) GELU", "relu": ", ReLU"}
+_ACTIVATION_NOTES = {"gelu_tanh": "", "gelu": ", exact (erf) GELU", "relu": ", ReLU",
+                     "silu": ", SiLU"}
 
 # Every dimension, batch and position has at most 1000 digits (d_ff, 4·d_model by default,
 # up to 4·10**1000): exact counts of such sizes stay fast to compute and print (every
@@ -388,3 +423,20 @@ class Mode:
                 "generate": f"generation: a prompt of {self.prompt} tokens, then {self.new_tokens} "
                             f"new tokens (the prefill yields the first; {self._steps()})",
                 }[self.kind]
+
+
+def gpt2_config(architecture, workload, command: str) -> Config:
+    """The GPT-2 Config a command not yet migrated to every architecture needs, or one line
+    naming what it does not support yet."""
+    config = Config.of(architecture, workload)
+    if config is not None:
+        return config
+    arch = architecture
+    if arch.family != "gpt2":
+        what = f"the {arch.family} family"
+    elif arch.sliding_window is not None:
+        what = "sliding windows"
+    else:
+        what = "biases switched apart"
+    raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not supported "
+                        f"yet (flops, params, shapes and formulas count every architecture)")

@@ -1,4 +1,4 @@
-"""Symbolic FLOP formulas: the same ``model.build_ops`` evaluated over sympy symbols.
+"""Symbolic FLOP formulas: the same builders and rules evaluated over sympy symbols.
 
 This is the only module that imports sympy; the numeric commands never load it.
 """
@@ -6,25 +6,48 @@ This is the only module that imports sympy; the numeric commands never load it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import sympy as sp
 
-from .analysis import mode_costs, total_flops
+from .architecture import Architecture, Workload
 from .config import Conventions, Mode
-from .model import Dims, build_ops
+from .analysis import mode_costs, total_flops
+from .model import Dims
 
 B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n = sp.symbols(
     "B L d_model h d_ff n_layers V n_ctx t p n", positive=True, integer=True)
+# the dimensions beyond GPT-2's: KV heads, head width, rotated dims, window, windowed layers
+h_kv, d_head, d_rot, W, n_w = sp.symbols("h_kv d_head d_rot W n_w", positive=True, integer=True)
 
 SYMBOLS = {"batch": B, "seq_len": L, "d_model": d_model, "n_heads": h, "d_ff": d_ff,
            "n_layers": n_layers, "vocab": V, "n_positions": n_ctx}
+EXTRA_SYMBOLS = {"n_kv_heads": h_kv, "d_head": d_head, "rotary_dims": d_rot,
+                 "sliding_window": W, "n_windowed": n_w}
 
 
-def symbolic_dims() -> Dims:
-    """Dimensions as sympy symbols; d_head is d_model / h, so totals are polynomials in d_model."""
-    return Dims(batch=B, seq_len=L, d_model=d_model, n_heads=h, d_head=d_model / h, d_ff=d_ff,
-                n_layers=n_layers, vocab=V, n_positions=n_ctx)
+def symbolic_dims(arch: Architecture | None = None) -> Dims:
+    """Dimensions as sympy symbols. GPT-2's d_head is d_model / h, so its totals are
+    polynomials in d_model; the other families get a symbol for each size they set apart
+    (h_kv, d_head, d_rot for partial rotary, W and n_w for windows)."""
+    arch = arch or Architecture()
+    split = arch.family in ("gpt2", "gpt_neox")   # heads split d_model
+    head = d_model / h if split else d_head
+    windowed = {0: 0, arch.n_layers: n_layers}.get(arch.n_windowed, n_w)
+    return Dims(batch=B, seq_len=L, d_model=d_model, n_heads=h, d_head=head, d_ff=d_ff,
+                n_layers=n_layers, vocab=V, n_positions=n_ctx,
+                n_kv_heads=h if arch.family in ("gpt2", "gpt_neox") else h_kv,
+                rotary_dims=head if arch.rotary_dims in (None, arch.d_head) else d_rot,
+                window=W if arch.sliding_window is not None else None, n_windowed=windowed)
+
+
+def symbol_values(arch: Architecture, workload: Workload | None = None) -> dict:
+    """The symbols' values for ``arch`` (and ``workload``'s batch and seq_len)."""
+    values = {SYMBOLS[k]: getattr(arch, k) for k in SYMBOLS if hasattr(arch, k)}
+    values.update({s: getattr(arch, k) for k, s in EXTRA_SYMBOLS.items() if getattr(arch, k)
+                   is not None})
+    if workload is not None:
+        values.update({B: workload.batch, L: workload.seq_len})
+    return values
 
 
 def symbolic_mode(kind: str = "forward", recompute: bool = False) -> Mode:
@@ -38,38 +61,66 @@ def symbolic_mode(kind: str = "forward", recompute: bool = False) -> Mode:
 
 @dataclass(frozen=True)
 class Formulas:
-    """Each counted operation's FLOPs and the block / model totals as simplified expressions."""
+    """Each counted operation's FLOPs and the block / model totals as simplified expressions.
+
+    Rows are keyed by (group, operation): a model with one kind of block has the groups
+    ``embedding``, ``block``, ``head``; Gemma-2 has ``sliding`` and ``full`` blocks.
+    ``block`` is one block's FLOPs when all blocks are alike (else None); ``groups`` gives
+    each group's repeat count and one repeat's FLOPs.
+    """
 
     conventions: Conventions
     mode: Mode
-    rows: tuple[tuple[str, str, sp.Expr], ...]   # (section, operation, FLOPs)
-    block: sp.Expr
+    rows: tuple[tuple[str, str, sp.Expr], ...]   # (group, operation, FLOPs)
+    block: sp.Expr | None
     total: sp.Expr
+    groups: tuple[tuple[str, sp.Expr, sp.Expr], ...] = ()   # (group, repeat, FLOPs of one)
+    architecture: Architecture = Architecture()
 
     def substitute(self, config, position=None, prompt=None, new_tokens=None) -> dict:
         """The formulas evaluated at a Config (and t, p, n): exact ints keyed like the rows."""
-        values = {SYMBOLS[k]: v for k, v in config.dims().__dict__.items() if k in SYMBOLS}
+        if isinstance(config, Architecture):
+            values = symbol_values(config)
+        elif hasattr(config, "dims"):  # a Config: its dims are GPT-2's
+            values = {SYMBOLS[k]: v for k, v in config.dims().__dict__.items() if k in SYMBOLS}
+        else:
+            values = dict(config)
+        return self.evaluate(values, position, prompt, new_tokens)
+
+    def evaluate(self, values: dict, position=None, prompt=None, new_tokens=None) -> dict:
+        """The formulas at symbol values: exact ints keyed like the rows."""
+        values = dict(values)
         values.update({s: v for s, v in ((t, position), (p, prompt), (n, new_tokens))
                        if v is not None})
-        out = {(s, name): int(expr.subs(values)) for s, name, expr in self.rows}
-        out["block"] = int(self.block.subs(values))
+        out = {(g, name): int(expr.subs(values)) for g, name, expr in self.rows}
+        if self.block is not None:
+            out["block"] = int(self.block.subs(values))
         out["total"] = int(self.total.subs(values))
         return out
 
 
 def formulas(conventions: Conventions | None = None, fused_qkv: bool = True, bias: bool = True,
              mode: Mode | None = None, tied_lm_head: bool = True,
-             activation: str = "gelu_tanh") -> Formulas:
-    """FLOP formulas of the GPT-2 ``mode`` (default forward) under ``conventions``."""
+             activation: str = "gelu_tanh", architecture: Architecture | None = None) -> Formulas:
+    """FLOP formulas of ``mode`` (default forward) under ``conventions``.
+
+    ``architecture`` gives the family and switches (its sizes become symbols); without
+    it, GPT-2 with the given ``fused_qkv``, ``bias``, ``tied_lm_head`` and ``activation``.
+    """
     conv = conventions or Conventions()
     mode = mode or symbolic_mode()
-    arch = SimpleNamespace(fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
-                           activation=activation)
-    costs = mode_costs(symbolic_dims(), arch, conv, mode)
-    rows = tuple((op.section, op.name, sp.factor(sp.sympify(flops))) for op, _, flops in costs)
-    block = sp.expand(sum(flops for op, _, flops in costs if op.section == "block"))
-    total = sp.expand(total_flops(costs, n_layers))
-    return Formulas(conv, mode, rows, block, total)
+    arch = architecture or Architecture(fused_qkv=fused_qkv, qkv_bias=bias, o_bias=bias,
+                                        mlp_bias=bias, norm_bias=bias, tied_lm_head=tied_lm_head,
+                                        activation=activation)
+    costs = mode_costs(arch, symbolic_dims(arch), conv, mode)
+    rows = tuple((g.name, op.name, sp.factor(sp.sympify(flops)))
+                 for g, ops in costs for op, _, flops in ops)
+    groups = tuple((g.name, sp.sympify(g.repeat), sp.expand(sum(f for _, _, f in ops)))
+                   for g, ops in costs)
+    blocks = [g for g in groups if g[0] not in ("embedding", "head")]
+    block = blocks[0][2] if len(blocks) == 1 else None
+    total = sp.expand(total_flops(costs))
+    return Formulas(conv, mode, rows, block, total, groups, arch)
 
 
 def as_text(expr) -> str:

@@ -91,6 +91,49 @@ def config_note(config, with_input: bool = True, mode=None) -> str:
     return f"Config: {config.describe(with_input, mode.workload() if mode else None)}"
 
 
+def model_note(report, with_input: bool = True, mode=None) -> str:
+    """``config_note`` for a GPT-2 Config; for other architectures the model and its input."""
+    if report.config is not None:
+        return config_note(report.config, with_input, mode)
+    text = f"Model: {report.architecture.describe()}"
+    if with_input:
+        w = report.workload
+        length = (mode.workload() if mode else None) or f"seq_len={w.seq_len}"
+        text += f"; {length}, batch={w.batch}"
+    return text
+
+
+def group_title(group: str) -> str:
+    """A layer group as a table's section: embedding, block, head, or "sliding block"."""
+    return SECTION_TITLES.get(group, f"{group} block")
+
+
+def block_counts(groups) -> tuple[int, str]:
+    """How many blocks the model runs, and (for more than one kind) of which kinds."""
+    blocks_ = [g for g in groups if g.section == "block"]
+    n = sum(g.repeat for g in blocks_)
+    kinds = "" if len(blocks_) < 2 else " (" + ", ".join(f"{g.repeat} {g.name}" for g in blocks_) + ")"
+    return n, kinds
+
+
+def block_totals(groups, total_of, total: int, unit: str, flops: bool = True) -> list[list]:
+    """The one-block and all-blocks total rows, per kind of block when there are several."""
+    rows = []
+    for g in (g for g in groups if g.section == "block"):
+        kind = "" if g.name == "block" else f"{g.name} "
+        one, n = total_of(g.name), g.repeat
+        many = f"{n} {kind}block" + ("" if n == 1 else "s")
+        if flops:
+            rows.append(["", f"one {kind}block", "", "", "", one, readable(one, unit),
+                         percent_cell(one, one), "", percent_cell(one, total)])
+            rows.append(["", many, f"{n} × one {kind}block", "", "", one * n,
+                         readable(one * n, unit), "", one * n, percent_cell(one * n, total)])
+        else:
+            rows.append(["", f"one {kind}block", "", "", one, readable(one, "")])
+            rows.append(["", many, "", "", one * n, readable(one * n, "")])
+    return rows
+
+
 def operands_str(op) -> str:
     return (" @ " if op.kind == "matmul" else ", ").join(shape_str(s) for s in op.inputs)
 
@@ -132,17 +175,18 @@ def blocks(n: int) -> str:
 
 def flop_table(report: FlopReport) -> Table:
     """One row per counted operation, then the per-block, all-block, section and grand totals."""
-    cfg, conv = report.config, report.conventions
+    conv = report.conventions
     unit = flop_unit(conv)
-    n, total = cfg.n_layers, report.total
+    (n, kinds), total = block_counts(report.groups), report.total
     shapes = shapes_note(report)
+    one = (f"one block's {report.block_total:,}" if not kinds else "one block of its kind")
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
-        notes=[config_note(cfg, mode=report.mode), f"Conventions: {conv.describe()}",
-               f"Block rows are for one block; the model runs {n} of them. model {unit}s: the "
-               f"row's {unit}s × {n} for a block row (× 1 otherwise). % of block: share of one "
-               f"block's {report.block_total:,}; % of total: the model {unit}s' share of the "
+        notes=[model_note(report, mode=report.mode), f"Conventions: {conv.describe()}",
+               f"Block rows are for one block; the model runs {n} of them{kinds}. model {unit}s: "
+               f"the row's {unit}s × {n if not kinds else 'the blocks of its kind'} for a block row (× 1 "
+               f"otherwise). % of block: share of {one}; % of total: the model {unit}s' share of the "
                f"total {total:,} (the one-block row: its {unit}s' share)."]
         + ([shapes] if shapes else []),
         columns=["section", "operation", "computes", "operands", "output", unit + "s", "≈",
@@ -150,7 +194,7 @@ def flop_table(report: FlopReport) -> Table:
         align="lllllrrrrr", optional=("section", "computes", "operands"), name="flops",
         drop_order=("% of total", f"model {unit}s"))
     for r in report.rows:
-        times = n if r.op.section == "block" else 1
+        times = r.times
         table.shares.append((r.flops * times, total))
         operands, output = operands_str(r.op), shape_str(r.op.output)
         if r.steps:  # generate: the prefill's shapes, then the decode steps'
@@ -160,21 +204,20 @@ def flop_table(report: FlopReport) -> Table:
                 span_str(a, b) for a, b in zip(first.inputs, last.inputs))
             output += f"; {k} × {span_str(first.output, last.output)}"
         table.rows.append([
-            SECTION_TITLES[r.op.section], r.op.name, r.op.computes, operands,
+            group_title(r.group), r.op.name, r.op.computes, operands,
             output, r.flops, readable(r.flops, unit),
-            percent_cell(r.flops, report.block_total) if r.op.section == "block" else "",
+            percent_cell(r.flops, report.group_total(r.group)) if r.op.section == "block" else "",
             r.flops * times, percent_cell(r.flops * times, total)])
-    table.totals.append(["", "one block", "", "", "", report.block_total,
-                         readable(report.block_total, unit),
-                         percent_cell(report.block_total, report.block_total), "",
-                         percent_cell(report.block_total, total)])
-    table.totals.append(["", blocks(n), f"{n} × one block", "", "", report.blocks_total,
-                         readable(report.blocks_total, unit), "", report.blocks_total,
-                         percent_cell(report.blocks_total, total)])
+    table.totals += block_totals(report.groups, report.group_total, total, unit)
+    if kinds:
+        table.totals.append(["", blocks(n), "every kind", "", "", report.blocks_total,
+                             readable(report.blocks_total, unit), "", report.blocks_total,
+                             percent_cell(report.blocks_total, total)])
     for section in ("embedding", "head"):
         if section in conv.sections:
             t = report.section_total(section)
-            label = {"embedding": "embedding", "head": "final LN + LM head"}[section]
+            label = {"embedding": "embedding", "head": "final LN + LM head"
+                     if report.architecture.norm == "layernorm" else "final norm + LM head"}[section]
             table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
                                  percent_cell(t, total)])
     table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,
@@ -184,28 +227,39 @@ def flop_table(report: FlopReport) -> Table:
 
 def param_table(report: ParamReport) -> Table:
     """Every parameter tensor, with per-block and model totals."""
-    cfg = report.config
-    n = cfg.n_layers
+    arch = report.architecture
+    groups = param_groups(report)
+    n, kinds = block_counts(groups)
+    gpt2 = report.config is not None
+    prefix = next((r.prefix for r in report.rows if r.section == "block"), "h.i.")
     table = Table(
         title="Parameters",
-        notes=[config_note(cfg, with_input=False),
-               "Counted: every weight, bias and LayerNorm tensor; "
-               + ("the LM head is tied to wte (no tensor of its own)" if cfg.tied_lm_head else
-                  "the LM head is untied (its own lm_head.weight)")
-               + ". Non-embedding: all but wte, wpe and an untied LM head (Kaplan et al.'s N). "
-               "Block rows are for one block (h.0 … "
-               f"h.{n - 1}). Independent of seq_len and batch."],
+        notes=[model_note(report, with_input=False),
+               ("Counted: every weight, bias and LayerNorm tensor; " if gpt2 else
+                "Counted: every weight, bias and norm tensor; ")
+               + (("the LM head is tied to wte (no tensor of its own)" if gpt2 else
+                   "the LM head is tied to the token embedding (no tensor of its own)")
+                  if arch.tied_lm_head else
+                  "the LM head is untied (its own lm_head.weight)" if gpt2 else
+                  "the LM head is untied (its own weight)")
+               + (". Non-embedding: all but wte, wpe and an untied LM head (Kaplan et al.'s N). "
+                  if gpt2 else ". Non-embedding: all but the token embedding and an untied LM "
+                  "head (Kaplan et al.'s N). ")
+               + f"Block rows are for one block ({prefix.replace('.i.', '.0')} … "
+               f"{prefix.replace('.i.', f'.{n - 1}')}{kinds}). Independent of seq_len and batch."],
         columns=["section", "operation", "tensor", "shape", "parameters", "≈"],
         align="llllrr")
     for r in report.rows:
-        prefix = "h.i." if r.section == "block" else ""
-        table.rows.append([SECTION_TITLES[r.section], r.op, prefix + r.param.name,
+        table.rows.append([group_title(r.group), r.op, r.prefix + r.param.name,
                            shape_str(r.param.shape), r.param.count, readable(r.param.count, "")])
-    for label, value in [("one block", report.block_total),
-                         (blocks(n), report.block_total * n),
+    table.totals += block_totals(groups, lambda g: sum(r.param.count for r in report.rows
+                                                       if r.group == g), 0, "", flops=False)
+    head = (("head (ln_f" + ("; LM head tied)" if arch.tied_lm_head else ", lm_head)")) if gpt2
+            else "head (final norm" + ("; LM head tied)" if arch.tied_lm_head else ", LM head)"))
+    for label, value in [*([(blocks(n), sum(r.param.count * r.times for r in report.rows
+                                             if r.section == "block"))] if kinds else []),
                          ("embedding", report.section_total("embedding")),
-                         ("head (ln_f" + ("; LM head tied)" if cfg.tied_lm_head else
-                                            ", lm_head)"), report.section_total("head")),
+                         (head, report.section_total("head")),
                          ("non-embedding", report.non_embedding),
                          ("total", report.total)]:
         table.totals.append(["", label, "", "", value, readable(value, "")])
@@ -214,26 +268,56 @@ def param_table(report: ParamReport) -> Table:
 
 def shape_table(report: ShapeReport) -> Table:
     """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
-    cfg = report.config
     decode = report.mode.kind == "decode"
-    split = ("The new token's heads are split (B, 1, h, d_head) → (B, h, 1, d_head); K and V "
-             "are the KV cache with it, (B, h, t, d_head)." if decode else
-             "Heads are split (B, L, h, d_head) → (B, h, L, d_head).")
+    n, kinds = block_counts(report.groups)
+    gqa = report.config is None
+    split = (("The new token's heads are split (B, 1, h, d_head) → (B, h, 1, d_head); K and V "
+              "are the KV cache with it, (B, h, t, d_head)." if decode else
+              "Heads are split (B, L, h, d_head) → (B, h, L, d_head).") if not gqa else
+             ("K and V have h_kv heads, (B, h_kv, T, d_head) with T the keys (the KV cache and "
+              "the new token in decode; at most W in a windowed layer), and repeat_kv views "
+              "them as the h query heads (B, h, T, d_head) for the scores and P·V."))
     table = Table(
         title="Shapes of " + report.mode.describe() if decode else "Shapes",
-        notes=[config_note(cfg),
+        notes=[model_note(report),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
-               f"block (of {cfg.n_layers}). {split}"],
+               f"block (of {n}{kinds}). {split}"],
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
         align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
-    for op in report.ops:
+    for group, op in group_ops(report):
         inputs = [s for s in op.inputs if s != op.weight]
-        table.rows.append([SECTION_TITLES[op.section], op.name, op.kind, op.computes,
+        table.rows.append([group_title(group), op.name, op.kind, op.computes,
                            ", ".join(shape_str(s) for s in inputs),
                            shape_str(op.weight) if op.weight else "",
                            shape_str(op.output), _prod(op.output)])
     return table
+
+
+def group_ops(report: ShapeReport):
+    """(group name, op) of every operation of a shape report, each group's once."""
+    if not report.groups:
+        return [(op.section, op) for op in report.ops]
+    return [(g.name, op) for g in report.groups for op in g.ops]
+
+
+def param_groups(report: ParamReport):
+    """The layer groups of a parameter report's rows: (name, section, repeat) in order."""
+    from types import SimpleNamespace
+
+    seen = {}
+    for r in report.rows:
+        seen.setdefault(r.group, SimpleNamespace(name=r.group, section=r.section, repeat=r.times))
+    return list(seen.values())
+
+
+def model_json(report) -> dict:
+    """The model of a report: a GPT-2 Config's fields, or the architecture and workload."""
+    if report.config is not None:
+        return report.config.as_dict()
+    workload = getattr(report, "workload", None)
+    return {**report.architecture.as_dict(),
+            **({"seq_len": workload.seq_len, "batch": workload.batch} if workload else {})}
 
 
 def _prod(shape) -> int:
@@ -247,19 +331,21 @@ def flop_json(report: FlopReport) -> dict:
     """The documented JSON schema of ``flopcalc flops`` (docs/json-schema.md)."""
     return {
         "schema": "flopcalc.flops", "schema_version": JSON_SCHEMA_VERSION,
-        "config": report.config.as_dict(),
+        "config": model_json(report),
         "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe()},
         "mode": mode_json(report.mode),
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
                   "weight": list(r.op.weight) if r.op.weight else None,
                   "output": list(r.op.output), "macs": r.macs, "flops": r.flops,
-                  "times": report.config.n_layers if r.op.section == "block" else 1,
+                  "times": r.times, "group": r.group,
                   "decode_steps": _steps_json(r, report.mode)}
                  for r in report.rows],
         "totals": {"block": report.block_total, "blocks": report.blocks_total,
                    "embedding": report.section_total("embedding"),
-                   "head": report.section_total("head"), "total": report.total},
+                   "head": report.section_total("head"), "total": report.total,
+                   "groups": [{"name": g.name, "repeat": g.repeat,
+                               "one": report.group_total(g.name)} for g in report.groups]},
         "per_token": per_token_json(report),
     }
 
@@ -269,11 +355,11 @@ def per_token_json(report: FlopReport) -> dict:
     train; the B new tokens of a decode step; the B·n generated tokens of generate."""
     from fractions import Fraction
 
-    cfg, kind = report.config, report.mode.kind
+    work, kind = report.workload, report.mode.kind
     tokens, counted = {
-        "decode": (cfg.batch, "new tokens: one per sequence (B)"),
-        "generate": (cfg.batch * (report.mode.new_tokens or 1), "generated tokens (B·n)"),
-    }.get(kind, (cfg.batch * cfg.seq_len, "tokens of the batch (B·L)"))
+        "decode": (work.batch, "new tokens: one per sequence (B)"),
+        "generate": (work.batch * (report.mode.new_tokens or 1), "generated tokens (B·n)"),
+    }.get(kind, (work.batch * work.seq_len, "tokens of the batch (B·L)"))
     x = Fraction(report.total, tokens)
     rounded = (2 * x.numerator + x.denominator) // (2 * x.denominator)  # half up
     return {"tokens": tokens, "tokens_are": counted, "total": rounded,
@@ -303,13 +389,15 @@ def mode_json(mode) -> dict:
 def param_json(report: ParamReport) -> dict:
     return {
         "schema": "flopcalc.params", "schema_version": JSON_SCHEMA_VERSION,
-        "config": {k: v for k, v in report.config.as_dict().items()  # no input: no L, no B
+        "config": {k: v for k, v in model_json(report).items()  # no input: no L, no B
                    if k not in ("seq_len", "batch")},
         "rows": [{"section": r.section, "operation": r.op, "name": r.param.name,
                   "shape": list(r.param.shape), "count": r.param.count,
-                  "times": report.config.n_layers if r.section == "block" else 1}
+                  "times": r.times, "group": r.group}
                  for r in report.rows],
-        "totals": {"block": report.block_total, "blocks": report.block_total * report.config.n_layers,
+        "totals": {"block": report.block_total,
+                   "blocks": sum(r.param.count * r.times for r in report.rows
+                                 if r.section == "block"),
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "non_embedding": report.non_embedding,
                    "total": report.total},
@@ -319,11 +407,11 @@ def param_json(report: ParamReport) -> dict:
 def shape_json(report: ShapeReport) -> dict:
     return {
         "schema": "flopcalc.shapes", "schema_version": JSON_SCHEMA_VERSION,
-        "config": report.config.as_dict(), "mode": mode_json(report.mode),
-        "rows": [{"section": op.section, "name": op.name, "kind": op.kind,
+        "config": model_json(report), "mode": mode_json(report.mode),
+        "rows": [{"section": op.section, "name": op.name, "kind": op.kind, "group": group,
                   "inputs": [list(s) for s in op.inputs if s != op.weight],
                   "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
-                 for op in report.ops],
+                 for group, op in group_ops(report)],
     }
 
 
@@ -459,8 +547,29 @@ def presets_table_and_json(reports) -> tuple[Table, dict]:
                    "presets": rows}
 
 
+def models_table_and_json(reports: dict) -> tuple[Table, list]:
+    """The released models beyond GPT-2 (``ParamReport`` per preset name, with its Hugging
+    Face name) as a table and the JSON rows."""
+    table = Table("Released models", ["Their config.json files ship with flopcalc; each is "
+                                      "reachable by its short or its Hugging Face name. "
+                                      "Parameters counted from every tensor (docs/architectures.md)."],
+                  ["preset", "Hugging Face name", "family", "layers", "d_model", "heads / KV",
+                   "parameters", "≈"], "lllrrrrr", optional=("Hugging Face name",),
+                  name="models", drop_order=("≈", "heads / KV", "d_model", "layers"))
+    rows = []
+    for name, (hf_name, report) in reports.items():
+        arch, total = report.architecture, report.total
+        table.rows.append([name, hf_name, arch.family, arch.n_layers, arch.d_model,
+                           f"{arch.n_heads} / {arch.n_kv_heads}", total, readable(total, "")])
+        rows.append({"name": name, "hf_name": hf_name, **arch.as_dict(), "parameters": total})
+    return table, rows
+
+
 FORMULA_SYMBOLS = ("Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h), d_ff, "
                    "V vocab, n_layers blocks, t decode position, p prompt tokens, n new tokens.")
+ARCHITECTURE_SYMBOLS = ("Beyond GPT-2: h_kv key/value heads, d_head (apart from d_model/h), d_rot "
+                        "rotated dims per head, W the sliding window, n_w the windowed layers "
+                        "(when only some are).")
 
 
 def formulas_table(f, latex: bool = False) -> Table:
@@ -468,11 +577,21 @@ def formulas_table(f, latex: bool = False) -> Table:
     from .formulas import as_latex, as_text
 
     show = as_latex if latex else as_text
-    rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block),
-                                                          ("whole model", f.total)]
-    return Table("FLOP formulas", [f"Conventions: {f.conventions.describe()}",
-                                   f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"],
-                 ["operation", "FLOPs"], "ll", [[name, show(expr)] for name, expr in rows])
+    kinds = [(g, repeat, expr) for g, repeat, expr in f.groups if g not in ("embedding", "head")]
+    if f.block is not None:   # one kind of block: the rows as ever
+        rows = [(name, expr) for _, name, expr in f.rows] + [("one block", f.block)]
+    else:                     # several: each row and block total named by its kind
+        rows = [(name if g in ("embedding", "head") else f"{g}: {name}", expr)
+                for g, name, expr in f.rows]
+        rows += [(f"one {g} block (× {as_text(repeat)})", expr) for g, repeat, expr in kinds]
+    rows.append(("whole model", f.total))
+    notes = [f"Conventions: {f.conventions.describe()}",
+             f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"]
+    if f.architecture.family != "gpt2" or f.architecture.sliding_window is not None:
+        notes.append(f"Model: {f.architecture.describe()} (its sizes are the symbols). "
+                     f"{ARCHITECTURE_SYMBOLS}")
+    return Table("FLOP formulas", notes, ["operation", "FLOPs"], "ll",
+                 [[name, show(expr)] for name, expr in rows])
 
 
 def formulas_json(f) -> dict:

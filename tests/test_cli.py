@@ -251,9 +251,10 @@ def test_heads_not_dividing_d_model_says_so():
     assert "divide" in one_line_error(invoke("flops", "--heads", "7"))
 
 
-def test_non_gpt2_config_is_one_line_error(write_json):
-    path = write_json({"model_type": "llama", "hidden_size": 4096})
-    assert "llama" in one_line_error(invoke("flops", "--config", str(path)))
+def test_unsupported_model_type_config_is_one_line_error(write_json):
+    # (a llama config.json is read since issue 9; a mixture of experts is not counted)
+    path = write_json({"model_type": "mixtral", "hidden_size": 4096})
+    assert "mixtral" in one_line_error(invoke("flops", "--config", str(path)))
 
 
 def test_invalid_json_config_is_one_line_error(write_json):

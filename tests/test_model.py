@@ -184,7 +184,9 @@ def test_batch_scales_every_flop_count_linearly():
 def test_elementwise_costs_are_the_documented_per_element_counts():
     assert ELEMENTWISE_COST == {"add": 1, "bias": 1, "scale": 1, "mask": 1, "softmax": 5,
                                 "layernorm": 6, "gelu": 9, "gelu_erf": 5, "relu": 1,
-                                "position_add": 1}
+                                "position_add": 1,
+                                # the other families' kinds (docs/architectures.md)
+                                "rmsnorm": 4, "silu": 4, "mul": 1, "rotary": 3, "softcap": 3}
 
 
 def test_elementwise_rows_appear_only_under_the_elementwise_convention():

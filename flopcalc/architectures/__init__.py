@@ -1,0 +1,32 @@
+"""One builder per family: an ``Architecture`` and the sizes of a pass in, layer groups out.
+
+>>> from flopcalc.architecture import Architecture
+>>> groups = build(Architecture(), Architecture().dims(seq_len=128))
+>>> [(g.name, g.repeat, len(g.ops)) for g in groups]
+[('embedding', 1, 2), ('block', 12, 19), ('head', 1, 2)]
+
+Adding an architecture is one builder module here (and, for a new kind of operation, one
+rule in ``flopcalc.model.RULES``).
+"""
+
+from __future__ import annotations
+
+from ..architecture import Architecture
+from ..model import Dims, LayerGroup, Op
+from . import gemma2, gpt2, gpt_neox, llama
+
+# family -> builder; Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches
+BUILDERS = {"gpt2": gpt2.build, "llama": llama.build, "mistral": llama.build,
+            "qwen2": llama.build, "qwen3": llama.build, "phi3": llama.build,
+            "gemma2": gemma2.build, "gpt_neox": gpt_neox.build}
+
+
+def build(arch: Architecture, dims: Dims) -> tuple[LayerGroup, ...]:
+    """The layer groups of ``arch``'s forward pass at ``dims`` (ints, or sympy symbols)."""
+    return BUILDERS[arch.family](arch, dims)
+
+
+def ops_of(groups) -> list[Op]:
+    """Every group's operations in order, each once (a block group's ops stand for all its
+    repeats)."""
+    return [op for g in groups for op in g.ops]

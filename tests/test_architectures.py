@@ -1,0 +1,398 @@
+"""The architecture as data: released models' parameter counts, each family's operations
+against first-principles arithmetic, Hugging Face config.json reading, and properties over
+random configs of every family."""
+
+from __future__ import annotations
+
+from math import prod
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flopcalc import model
+
+import gpt2_oracle as oracle
+from flopcalc.architecture import FAMILIES, Architecture, ArchitectureError, Workload
+from flopcalc.architectures import build, ops_of
+from flopcalc.architectures.hf import architecture_fields, load_architecture
+from flopcalc.architectures.presets import PRESETS, preset_architecture, preset_name
+from flopcalc.config import Conventions, Mode
+from flopcalc.analysis import flop_report, op_flops, param_report
+from flopcalc.model import Dims, visible_pairs
+
+PROPERTY = settings(max_examples=30, deadline=None)
+CAUSAL = Conventions(attention="causal")
+
+# Published parameter counts (the model cards; Hugging Face's num_parameters()).
+PUBLISHED_PARAMETERS = {
+    "llama-2-7b": 6_738_415_616,
+    "llama-3.1-8b": 8_030_261_248,
+    "llama-3.1-70b": 70_553_706_496,
+    "mistral-7b-v0.1": 7_241_732_096,
+    "qwen2.5-7b": 7_615_616_512,
+    "qwen3-8b": 8_190_735_360,
+    "gemma-2-9b": 9_241_705_984,
+    "phi-3-mini-4k": 3_821_079_552,
+    "pythia-1.4b": 1_414_647_808,
+}
+
+
+def flops(arch, seq_len=128, batch=1, conv=None, mode=None) -> int:
+    return flop_report(arch, conv, mode, Workload(batch, seq_len)).total
+
+
+def param_total(arch) -> int:
+    return param_report(arch).total
+
+
+def block_op(arch, name, seq_len=16, group=1, kv_len=None):
+    groups = build(arch, arch.dims(1, seq_len, kv_len))
+    return {op.name: op for op in groups[group].ops}[name]
+
+
+# --- released models -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", PUBLISHED_PARAMETERS)
+def test_every_preset_has_its_published_parameter_count(name):
+    assert param_total(preset_architecture(name)) == PUBLISHED_PARAMETERS[name]
+
+
+def test_presets_are_reachable_by_their_hugging_face_names():
+    assert preset_name("meta-llama/Llama-3.1-8B") == "llama-3.1-8b"
+    assert preset_name("google/gemma-2-9b") == "gemma-2-9b"
+    assert preset_name("Llama-3.1-8b") == "llama-3.1-8b"  # any case
+    with pytest.raises(ArchitectureError, match="unknown preset 'llama-9'"):
+        preset_name("llama-9")
+
+
+def test_llama_3_1_8b_parameters_from_first_principles():
+    D, H, KV, DH, F, V, N = 4096, 32, 8, 128, 14336, 128256, 32
+    attention = D * H * DH + 2 * D * KV * DH + H * DH * D   # q, k, v (8 KV heads), o
+    layer = attention + 3 * D * F + 2 * D                   # gate, up, down; two RMSNorms
+    assert param_total(preset_architecture("llama-3.1-8b")) == 2 * V * D + N * layer + D
+
+
+def test_llama_3_1_8b_forward_flops_from_first_principles():
+    D, H, KV, DH, F, V, N, L = 4096, 32, 8, 128, 14336, 128256, 32, 8192
+    linears = D * H * DH + 2 * D * KV * DH + H * DH * D + 3 * D * F
+    attention = 2 * H * L * L * DH                          # Q·Kᵀ and P·V over all L×L
+    expected = N * 2 * (L * linears + attention) + 2 * L * D * V
+    assert flops(preset_architecture("llama-3.1-8b"), L) == expected
+
+
+def test_gqa_keys_and_values_have_n_kv_heads_and_are_repeated_to_the_query_heads():
+    arch = preset_architecture("llama-3.1-8b")
+    k = block_op(arch, "k_proj", 16)
+    assert k.output == (1, 16, 8 * 128) and k.params[0].shape == (1024, 4096)  # (out, in)
+    assert block_op(arch, "transpose_kv_heads", 16).output == (1, 8, 16, 128)
+    repeat = block_op(arch, "repeat_kv", 16)
+    assert (repeat.inputs, repeat.output) == (((1, 8, 16, 128),), (1, 32, 16, 128))
+    assert block_op(arch, "scores", 16).output == (1, 32, 16, 16)
+
+
+def test_mistral_windows_every_layer_and_causal_counts_the_pairs_in_the_window():
+    arch = preset_architecture("mistral-7b-v0.1")
+    assert arch.sliding_window == 4096 and arch.n_windowed == 32
+    L, W = 8192, 4096
+    pairs = sum(min(i + 1, W) for i in range(L))   # query i sees min(i+1, W) keys
+    assert pairs == W * (W + 1) // 2 + (L - W) * W
+    scores = block_op(arch, "scores", L)
+    assert op_flops(scores, CAUSAL) == 2 * 32 * pairs * 128
+    # dense counting runs the full L×L scores, as eager kernels do, then masks them
+    assert op_flops(scores, Conventions()) == 2 * 32 * L * L * 128
+
+
+def test_a_windowed_decode_step_attends_to_at_most_w_keys():
+    arch = preset_architecture("mistral-7b-v0.1")
+    for t, keys in ((100, 100), (4096, 4096), (10000, 4096)):
+        scores = block_op(arch, "scores", 1, kv_len=t)
+        assert scores.output == (1, 32, 1, keys)
+        dense = flops(arch, 16, mode=Mode("decode", position=t))
+        causal = flops(arch, 16, conv=CAUSAL, mode=Mode("decode", position=t))
+        assert dense == causal
+
+
+def test_gemma_2_alternates_sliding_and_full_layers():
+    arch = preset_architecture("gemma-2-9b")
+    groups = build(arch, arch.dims(1, 8192))
+    assert [(g.name, g.repeat) for g in groups] == [
+        ("embedding", 1), ("sliding", 21), ("full", 21), ("head", 1)]
+    assert arch.window_layers == tuple(range(0, 42, 2))    # layer 0, 2, … (HF's is_sliding)
+    L, W, H, DH = 8192, 4096, 16, 256
+    sliding = {op.name: op for op in groups[1].ops}["scores"]
+    full = {op.name: op for op in groups[2].ops}["scores"]
+    assert op_flops(sliding, CAUSAL) == 2 * H * DH * (W * (W + 1) // 2 + (L - W) * W)
+    assert op_flops(full, CAUSAL) == 2 * H * DH * (L * (L + 1) // 2)
+
+
+def test_gemma_2_has_its_extra_norms_softcaps_and_embedding_scale():
+    arch = preset_architecture("gemma-2-9b")
+    groups = build(arch, arch.dims(1, 4))
+    names = [op.name for op in groups[1].ops]
+    assert [n for n in names if n.endswith("layernorm")] == [
+        "input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+        "post_feedforward_layernorm"]
+    assert "attn_softcap" in names
+    assert [op.role for op in groups[0].ops] == ["embedding", "embedding.scale"]
+    assert [op.role for op in groups[-1].ops] == ["norm", "lm_head", "lm_head.softcap"]
+    conv = Conventions(elementwise=True)
+    softcap = groups[-1].ops[2]
+    assert op_flops(softcap, conv) == 3 * 4 * 256000   # divide, tanh, multiply per logit
+
+
+def test_qwen2_q_k_v_have_a_bias_and_o_has_none():
+    arch = preset_architecture("qwen2.5-7b")
+    assert [p.name for p in block_op(arch, "q_proj").params] == ["self_attn.q_proj.weight",
+                                                                "self_attn.q_proj.bias"]
+    assert [p.name for p in block_op(arch, "o_proj").params] == ["self_attn.o_proj.weight"]
+    assert arch.sliding_window is None                  # use_sliding_window: false
+
+
+def test_qwen2_max_window_layers_windows_the_layers_after_it():
+    fields = architecture_fields({"model_type": "qwen2", "num_hidden_layers": 6,
+                                  "use_sliding_window": True, "sliding_window": 8,
+                                  "max_window_layers": 4}, "test")
+    arch = Architecture(**fields)
+    assert arch.window_layers == (4, 5)
+    groups = build(arch, arch.dims(1, 16))
+    assert [(g.name, g.repeat) for g in groups[1:-1]] == [("sliding", 2), ("full", 4)]
+
+
+def test_qwen3_normalises_each_query_and_key_head():
+    arch = preset_architecture("qwen3-8b")
+    q_norm = block_op(arch, "q_norm", 16)
+    assert q_norm.output == (1, 16, 32, 128) and q_norm.params[0].shape == (128,)
+    assert block_op(arch, "k_norm", 16).output == (1, 16, 8, 128)
+
+
+def test_phi_3_fuses_qkv_and_gate_up():
+    arch = preset_architecture("phi-3-mini-4k")
+    qkv = block_op(arch, "qkv_proj")
+    assert qkv.params[0].shape == (3 * 3072, 3072)
+    assert block_op(arch, "gate_up_proj").params[0].shape == (2 * 8192, 3072)
+    assert arch.sliding_window == 2047 and arch.n_windowed == 32
+
+
+def test_pythia_rotates_a_quarter_of_each_head_and_runs_attention_and_mlp_in_parallel():
+    arch = preset_architecture("pythia-1.4b")
+    assert arch.rotary_dims == 32 and arch.parallel_residual   # 128 · rotary_pct 0.25
+    rotary = block_op(arch, "rotary_q", 16)
+    assert rotary.output == (1, 16, 16, 32)
+    assert op_flops(rotary, Conventions(elementwise=True)) == 3 * 16 * 16 * 32
+    names = [op.name for op in build(arch, arch.dims(1, 4))[1].ops]
+    # both branches read the block's input: the MLP's norm comes before any residual add
+    assert names.index("post_attention_layernorm") < names.index("residual_1")
+
+
+# --- Hugging Face config.json ------------------------------------------------------------
+
+def test_missing_fields_take_hugging_faces_defaults():
+    arch = Architecture(**architecture_fields({"model_type": "llama"}, "test"))
+    assert (arch.d_model, arch.n_layers, arch.n_heads, arch.n_kv_heads, arch.d_ff,
+            arch.vocab, arch.tied_lm_head) == (4096, 32, 32, 32, 11008, 32000, False)
+    gemma = Architecture(**architecture_fields({"model_type": "gemma2"}, "test"))
+    assert (gemma.d_head, gemma.tied_lm_head, gemma.sliding_window) == (256, True, 4096)
+    assert Architecture(**architecture_fields({"model_type": "mistral", "sliding_window": None},
+                                              "test")).sliding_window is None
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"model_type": "mixtral"}, "model_type 'mixtral' is not supported"),
+    ({"model_type": "llama", "num_local_experts": 8}, "num_local_experts is not modelled"),
+    ({"model_type": "llama", "hidden_act": "quick_gelu"}, "hidden_act 'quick_gelu' is not modelled"),
+    ({"model_type": "llama", "hidden_size": 4096.5}, "hidden_size must be a positive whole number"),
+    ({"model_type": "llama", "tie_word_embeddings": "no"}, "tie_word_embeddings must be true or false"),
+    ({"model_type": "qwen2", "num_hidden_layers": 2, "layer_types": ["full_attention", "chunked"]},
+     "layer_types 'chunked' is not modelled"),
+])
+def test_fields_flopcalc_does_not_model_are_refused_by_name(data, message):
+    with pytest.raises(ArchitectureError, match=message):
+        architecture_fields(data, "test")
+
+
+def test_a_shipped_preset_reads_like_its_config_file(tmp_path):
+    import json
+    from flopcalc.architectures.presets import DATA
+    for short, (_, source) in PRESETS.items():
+        if isinstance(source, str):
+            path = tmp_path / "config.json"
+            path.write_text((DATA / source).read_text())
+            assert load_architecture(path) == preset_architecture(short)
+            assert json.loads(path.read_text())["model_type"] == preset_architecture(short).family
+
+
+# --- properties over random configs of every family ---------------------------------------
+
+def family_switches(family: str) -> dict:
+    """A family's switches as Hugging Face's defaults set them."""
+    data = {"model_type": family}
+    if family == "gpt2":
+        data.update(n_embd=8, n_head=2, n_layer=1)
+    fields = architecture_fields(data, "test")
+    for size in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "vocab",
+                 "n_positions", "rotary_dims", "sliding_window", "window_layers"):
+        fields.pop(size, None)
+    return fields
+
+
+@st.composite
+def architectures(draw, families=FAMILIES):
+    family = draw(st.sampled_from(families))
+    fields = family_switches(family)
+    kv = draw(st.integers(1, 3))
+    n_heads = kv * draw(st.integers(1, 3))
+    d_head = 2 * draw(st.integers(1, 4))
+    n_layers = draw(st.integers(1, 5))
+    fields.update(n_layers=n_layers, n_heads=n_heads, d_ff=draw(st.integers(1, 40)),
+                  vocab=draw(st.integers(1, 60)), n_positions=64)
+    if family in ("gpt2", "gpt_neox"):
+        fields["d_model"] = n_heads * d_head              # their heads split d_model
+    else:
+        fields.update(d_model=draw(st.integers(1, 32)), n_kv_heads=kv, d_head=d_head)
+    if fields.get("positions") == "rotary":
+        fields["rotary_dims"] = 2 * draw(st.integers(1, d_head // 2))
+    if family != "gpt2":
+        fields.update(qkv_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()),
+                      tied_lm_head=draw(st.booleans()))
+    if draw(st.booleans()):
+        fields["sliding_window"] = draw(st.integers(1, 20))
+        fields["window_layers"] = draw(st.none() | st.sets(st.integers(0, n_layers - 1)).map(tuple))
+        if fields["window_layers"] == ():
+            fields["window_layers"] = None
+    return Architecture(**fields)
+
+
+workloads = st.builds(Workload, batch=st.integers(1, 3), seq_len=st.integers(1, 24))
+conventions = st.builds(Conventions, flops_per_mac=st.sampled_from([1, 2]),
+                        attention=st.sampled_from(["dense", "causal"]),
+                        elementwise=st.booleans(), embeddings=st.booleans(),
+                        lm_head=st.booleans())
+
+
+@PROPERTY
+@given(architectures(), workloads, conventions, st.sampled_from(
+    ["forward", "backward", "train", "decode", "generate"]))
+def test_each_total_is_the_sum_of_its_layer_groups(arch, workload, conv, kind):
+    report = flop_report(arch, conv, Mode(kind), workload)
+    assert sum(g.repeat for g in report.block_groups) == arch.n_layers
+    assert report.total == sum(g.repeat * report.group_total(g.name) for g in report.groups)
+
+
+@PROPERTY
+@given(st.integers(1, 40), st.integers(0, 40), st.integers(1, 50))
+def test_the_windowed_closed_form_equals_a_brute_force_count(q_len, cached, window):
+    kv_len = cached + q_len
+    brute = sum(1 for i in range(q_len) for j in range(kv_len)
+                if cached + i - window < j <= cached + i)   # causal, and within the window
+    assert visible_pairs(q_len, kv_len, window) == brute
+    assert visible_pairs(q_len, kv_len) == sum(cached + i + 1 for i in range(q_len))
+
+
+@PROPERTY
+@given(architectures(), workloads)
+def test_every_linear_costs_two_flops_per_token_and_weight(arch, workload):
+    for op in ops_of(build(arch, arch.dims(workload.batch, workload.seq_len))):
+        if op.weight is None:
+            continue
+        tokens = prod(op.output[:-1])
+        assert op_flops(op, Conventions()) == 2 * tokens * prod(op.weight)
+        owned = [p for p in op.params if p.name.endswith(".weight")]
+        assert [p.count for p in owned] in ([], [prod(op.weight)])
+
+
+@PROPERTY
+@given(architectures(), workloads, workloads)
+def test_parameter_counts_depend_on_neither_seq_len_nor_batch(arch, a, b):
+    def tensors(w):
+        return [(g.repeat, op.name, p) for g in build(arch, arch.dims(w.batch, w.seq_len))
+                for op in g.ops for p in op.params]
+    assert tensors(a) == tensors(b)
+    assert sum(r * p.count for r, _, p in tensors(a)) == param_total(arch)
+
+
+@PROPERTY
+@given(architectures(), st.integers(1, 12), st.integers(1, 8), conventions)
+def test_generation_is_the_prefill_plus_each_decode_step(arch, prompt, new_tokens, conv):
+    workload = Workload(2, prompt)
+    generate = flops(arch, prompt, 2, conv, Mode("generate", prompt=prompt, new_tokens=new_tokens))
+    steps = sum(flops(arch, prompt, 2, conv, Mode("decode", position=t))
+                for t in range(prompt + 1, prompt + new_tokens))
+    assert generate == flop_report(arch, conv, workload=workload).total + steps
+
+
+@PROPERTY
+@given(architectures(), workloads)
+def test_backward_is_twice_the_forward_counting_matmuls(arch, workload):
+    forward = flops(arch, workload.seq_len, workload.batch)
+    assert flops(arch, workload.seq_len, workload.batch, mode=Mode("backward")) == 2 * forward
+
+
+@st.composite
+def gpt2_cases(draw):
+    n_heads, d_head = draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    seq_len = draw(st.integers(1, 32))
+    d = Dims(batch=draw(st.integers(1, 3)), seq_len=seq_len, d_model=n_heads * d_head,
+                   n_heads=n_heads, d_head=d_head, d_ff=draw(st.integers(1, 60)),
+                   n_layers=draw(st.integers(1, 4)), vocab=draw(st.integers(1, 80)),
+                   n_positions=64, kv_len=seq_len + draw(st.sampled_from([0, 0, 3])))
+    return (d, draw(st.booleans()), draw(st.booleans()), draw(st.booleans()),
+            draw(st.sampled_from(["gelu_tanh", "gelu", "relu"])))
+
+
+FIELDS = ("name", "section", "kind", "computes", "inputs", "output", "weight", "cost",
+          "bias", "causal", "on_scores")
+
+
+@PROPERTY
+@given(gpt2_cases())
+def test_the_gpt2_builder_yields_todays_operations(case):
+    d, fused, bias, tied, activation = case
+    arch = Architecture(d_model=d.d_model, n_heads=d.n_heads, n_layers=d.n_layers, d_ff=d.d_ff,
+                        vocab=d.vocab, n_positions=d.n_positions, fused_qkv=fused,
+                        qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias,
+                        tied_lm_head=tied, activation=activation)
+    new = ops_of(build(arch, d))
+    old = oracle.gpt2_ops(d, fused_qkv=fused, bias=bias, tied_lm_head=tied, activation=activation)
+    def fields(op):
+        return tuple(getattr(op, f) for f in FIELDS) + tuple((p.name, p.shape) for p in op.params)
+    assert [fields(op) for op in new] == [fields(op) for op in old]
+    for a, b in zip(new, old):
+        for causal in (False, True):
+            assert oracle.op_macs(b, causal) == model.op_macs(a, causal)
+            for backward in (False, True):
+                assert oracle.op_elementwise_flops(b, causal, backward) == \
+                    model.op_elementwise_flops(a, causal, backward)
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if n != "gpt2-medium" and n not in (
+    "gpt2-large", "gpt2-xl", "llama-2-7b", "llama-3.1-70b")])
+def test_symbolic_formulas_with_ints_substituted_equal_the_numeric_path(name):
+    from flopcalc import formulas as fm
+    arch = preset_architecture(name)
+    # small sizes of the same kind: windows smaller than the sequences, so every case shows
+    split = arch.family in ("gpt2", "gpt_neox")   # their heads split d_model
+    partial = arch.rotary_dims not in (None, arch.d_head)
+    small = arch.with_(d_model=8 if split else 6, n_heads=2 if split else 4,
+                       n_kv_heads=None if split else 2, d_head=None if split else 4, d_ff=7,
+                       vocab=11, rotary_dims=2 if partial else None,
+                       sliding_window=None if arch.sliding_window is None else 5)
+    for conv, kind in ((Conventions(elementwise=True), "forward"),
+                       (Conventions(attention="causal", elementwise=True), "generate")):
+        f = fm.formulas(conv, mode=fm.symbolic_mode(kind), architecture=small)
+        for seq_len, new in ((3, 1), (9, 4)):
+            workload = Workload(2, seq_len)
+            mode = Mode(kind, prompt=seq_len, new_tokens=new) if kind == "generate" else Mode()
+            values = f.evaluate(fm.symbol_values(small, workload), prompt=seq_len, new_tokens=new)
+            assert values["total"] == flops(small, seq_len, 2, conv, mode)
+
+
+def test_a_model_starts_from_one_preset_config_or_family_and_flags_change_it():
+    from flopcalc.architectures.presets import make_architecture
+    llama = make_architecture(family="llama", d_model=1024, n_heads=8)
+    assert (llama.d_head, llama.n_kv_heads, llama.d_ff) == (128, 8, 11008)  # derived; HF default
+    windowed = make_architecture("llama-3.1-8b", sliding_window=512)
+    assert windowed.n_windowed == 32 and param_total(windowed) == PUBLISHED_PARAMETERS["llama-3.1-8b"]
+    assert make_architecture(bias=False).norm_bias is False                 # --no-bias: all
+    with pytest.raises(ArchitectureError, match="--preset and --family both set the model"):
+        make_architecture("gpt2", family="llama")
