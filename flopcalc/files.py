@@ -89,11 +89,13 @@ def write_bytes(path: str | Path, data) -> None:
 def _replace(path: Path, data: bytes, old: os.stat_result | None) -> None:
     import tempfile  # (this module is imported first thing, before the signals are set up)
 
-    fd = tmp = None
+    fd = tmp = made = None
     try:
         with _signals_held():  # the name is kept before an interrupt could strike
             # a short fixed-length name: it fits wherever the target's name fits
             fd, tmp = tempfile.mkstemp(prefix=".flopcalc-", suffix=".tmp", dir=path.parent)
+            made = tmp
+            _temporaries.add(made)
         _write_all(fd, data)
         os.fsync(fd)
         if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
@@ -111,6 +113,7 @@ def _replace(path: Path, data: bytes, old: os.stat_result | None) -> None:
         with contextlib.suppress(OSError):
             if tmp is not None:
                 os.unlink(tmp)
+        _temporaries.discard(made)
 
 
 def _write_all(fd: int, data) -> None:
@@ -329,10 +332,33 @@ _SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "S
                  if s is not None)
 
 
+# Temporary files being written (``_replace``): removed by the fallback below too.
+_temporaries: set[str] = set()
+_handled = False  # set once ``on_signals`` has turned an Interrupted into its line
+FALLBACK_AFTER = 3.0  # seconds the raised Interrupted has to reach ``on_signals``
+
+
 def _on_signal(signum, frame) -> None:
     for s in _SIGNALS:  # the way out is not interrupted again
         signal.signal(s, signal.SIG_IGN)
+    # CPython can lose an exception raised from a signal handler (seen while an import
+    # compiled a module): should this one not arrive, a watchdog ends the process the same way.
+    import threading
+
+    threading.Thread(target=_fallback_exit, args=(signum,), daemon=True).start()
     raise Interrupted(signum)
+
+
+def _fallback_exit(signum: int) -> None:
+    time.sleep(FALLBACK_AFTER)
+    if _handled:
+        return
+    for tmp in list(_temporaries):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    with contextlib.suppress(OSError, ValueError):
+        print(Interrupted(signum).line, file=sys.stderr, flush=True)
+    os._exit(128 + signum)
 
 
 @contextlib.contextmanager
@@ -345,6 +371,8 @@ def on_signals():
     try:
         yield
     except Interrupted as e:
+        global _handled
+        _handled = True
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
             print(e.line, file=sys.stderr, flush=True)
