@@ -866,12 +866,13 @@ def audit(
         text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
         result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
                             else str(document))
+    # the notes after the output: bad --table, --format or --output is then the only line
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+         table)
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
     if result.nothing_checked:
         print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
-         table)
     raise typer.Exit(result.exit_code)
 
 
