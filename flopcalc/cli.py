@@ -7,6 +7,7 @@ atomically. sympy and numpy are imported only by the commands that need them.
 import functools
 import inspect
 import io
+import os
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -434,15 +435,34 @@ def write_output(parts: list, output: Path | None) -> None:
         write_atomically(output, parts)
         return
     console = None
-    for part in parts:
-        if isinstance(part, str):
-            sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
-            continue
-        from rich.console import Console
+    try:
+        for part in parts:
+            if isinstance(part, str):
+                sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
+                continue
+            from rich.console import Console
 
-        from . import render
-        console = console or Console()
-        console.print(render.to_rich(_encodable(part), console.width))
+            from . import render
+            console = console or Console()
+            console.print(render.to_rich(_encodable(part), console.width))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): Python's usual quiet exit
+    except OSError as e:  # a full disk (`> /dev/full`), a closed or failing stdout
+        _stdout_to_devnull()
+        raise FlopcalcError(f"cannot write standard output: {e.strerror or e}") from None
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout's file descriptor at /dev/null, so that what is still buffered does not fail
+    a second time (a second message) when Python flushes it on exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _encodable(table):
@@ -561,10 +581,7 @@ def formulas(
         text = render.to_markdown([table])
     else:
         text = render.to_text(formulas_table(f), table_width(output))
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, text)
+    write_output([text], output)
 
 
 @app.command(epilog="Example: flopcalc presets --format markdown")
@@ -878,7 +895,7 @@ def audit(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"flopcalc {__version__}")
+        write_output([f"flopcalc {__version__}\n"], None)
         raise typer.Exit()
 
 
