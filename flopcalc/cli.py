@@ -434,6 +434,8 @@ def write_output(parts: list, output: Path | None) -> None:
     if output is not None:
         write_atomically(output, parts)
         return
+    if sys.stdout is None:  # `>&-`: Python would drop every write without a word
+        raise FlopcalcError("cannot write standard output: it is closed")
     console = None
     try:
         for part in parts:

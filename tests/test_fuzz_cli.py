@@ -327,6 +327,8 @@ CLAIMS = ["", "[[claim]]", "x = 1", '[[claim]]\nsays = "qkv_proj"\nvalue = 1\n',
 def test_any_audit_input_keeps_the_contract(place):
     @fuzz(30)
     @example(doc="", where="file", path="-", claims=None, extra=[("--table", "claims")])
+    @example(doc="1 + 1 = 2", where="file", path="-", claims=str(place / "fifo"), extra=[])
+    @example(doc="1 + 1 = 2", where="file", path="-", claims="/dev/zero", extra=[])
     @given(doc=documents(), where=st.sampled_from(["file", "file", "stdin", "path"]),
            path=input_paths(place),
            claims=st.one_of(st.none(), text_values(), input_paths(place),
@@ -361,13 +363,22 @@ def test_any_audit_input_keeps_the_contract(place):
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["flops"], ["sweep", "--seq-len", "1:300:+1", "--format", "csv"],
-                                  ["formulas"], ["--version"]])
+                                  ["--version"]])
 def test_a_full_stdout_is_one_line_and_exit_2(args):
-    """`> /dev/full`: every write fails with ENOSPC (a rich table, streamed CSV chunks, plain
-    text, the version line), and Python's flush at exit must not fail a second time."""
+    """`> /dev/full`: every write fails with ENOSPC (a rich table, streamed CSV chunks, the
+    version line), and Python's flush at exit must not fail a second time."""
     with open("/dev/full", "w") as full:
         run = subprocess.run([sys.executable, "-m", "flopcalc", *args], stdout=full,
                              stderr=subprocess.PIPE, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
     assert run.stderr.splitlines() == ["flopcalc: error: cannot write standard output: "
                                        "No space left on device"]
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2():
+    """`>&-`: Python makes sys.stdout None and would drop the table without a word."""
+    run = subprocess.run(f'"{sys.executable}" -m flopcalc flops >&-', shell=True,
+                         stderr=subprocess.PIPE, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.splitlines() == ["flopcalc: error: cannot write standard output: "
+                                       "it is closed"]
