@@ -228,6 +228,9 @@ def command_lines(draw, command: str, options: list[str], base, small=False):
 def check(result) -> None:
     """The contract: exit code 0, 1, 2 or 3, no traceback; on 2 one ``flopcalc: error:`` line."""
     out, err = result.stdout, result.stderr
+    # CliRunner turns an escaped exception into exit code 1 with no traceback printed
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
     assert result.exit_code in (0, 1, 2, 3), (result.exit_code, result.exception, err[-2000:])
     assert "Traceback" not in out + err, err[-3000:]
     if result.exit_code == 2:
