@@ -425,7 +425,8 @@ def table_width(output: Path | None) -> int:
     not a terminal (COLUMNS, else 80), so that `-o FILE` and `> FILE` write the same table."""
     from rich.console import Console
 
-    return Console(file=None if output is None else io.StringIO()).width
+    width = Console(file=None if output is None else io.StringIO()).width
+    return width if width > 0 else 80  # COLUMNS=0 says nothing (rich would draw at width 0)
 
 
 def write_output(parts: list, output: Path | None) -> None:
@@ -445,7 +446,7 @@ def write_output(parts: list, output: Path | None) -> None:
             from rich.console import Console
 
             from . import render
-            console = console or Console()
+            console = console or Console(width=table_width(None))
             console.print(render.to_rich(_encodable(part), console.width))
         sys.stdout.flush()
     except BrokenPipeError:

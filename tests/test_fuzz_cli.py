@@ -240,12 +240,17 @@ def check(result) -> None:
 
 # --- the fuzz itself -------------------------------------------------------------------------
 
+COLUMNS = st.sampled_from([None, "0", "1", "-3", "abc", "", "40", "100000"])
+
+
 @pytest.mark.parametrize("command", sorted(OPTIONS))
 def test_any_options_of_a_numeric_command_keep_the_contract(command, place):
     @fuzz(25)
-    @given(args=command_lines(command, OPTIONS[command], place))
-    def one(args):
-        check(invoke(*args))
+    @example(args=[command], columns="0")  # rich took COLUMNS=0 as a width of 0
+    @given(args=command_lines(command, OPTIONS[command], place), columns=COLUMNS)
+    def one(args, columns):
+        check(invoke(*args, env=None if columns is None else {"COLUMNS": columns,
+                                                               "TERMINAL_WIDTH": columns}))
 
     one()
 
