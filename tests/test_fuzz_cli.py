@@ -337,6 +337,7 @@ def test_any_audit_input_keeps_the_contract(place):
     @example(doc="", where="file", path="-", claims=None, extra=[("--table", "claims")])
     @example(doc="1 + 1 = 2", where="file", path="-", claims=str(place / "fifo"), extra=[])
     @example(doc="1 + 1 = 2", where="file", path="-", claims="/dev/zero", extra=[])
+    @example(doc="", where="file", path="-", claims="é" * 300, extra=[])  # ENAMETOOLONG
     @given(doc=documents(), where=st.sampled_from(["file", "file", "stdin", "path"]),
            path=input_paths(place),
            claims=st.one_of(st.none(), text_values(), input_paths(place),

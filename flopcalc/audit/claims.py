@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -249,7 +250,8 @@ def load_claims(source: str | Path) -> ClaimsFile:
     text_source = str(source)
     path = Path(source)
     looks_like_path = (isinstance(source, Path) or text_source.endswith(".toml")
-                       or "/" in text_source or "\\" in text_source or path.exists())
+                       or "/" in text_source or "\\" in text_source
+                       or os.path.exists(path))  # (False, not OSError, for a too-long name)
     if looks_like_path:  # bounded, and a FIFO with no writer is not waited for
         text = files.read_text(path, "claims file", CLAIMS_LIMIT)
         return parse_claims(text, str(path))
