@@ -245,7 +245,7 @@ COLUMNS = st.sampled_from([None, "0", "1", "-3", "abc", "", "40", "100000"])
 
 @pytest.mark.parametrize("command", sorted(OPTIONS))
 def test_any_options_of_a_numeric_command_keep_the_contract(command, place):
-    @fuzz(25)
+    @fuzz(20)
     @example(args=[command], columns="0")  # rich took COLUMNS=0 as a width of 0
     @given(args=command_lines(command, OPTIONS[command], place), columns=COLUMNS)
     def one(args, columns):
@@ -261,7 +261,7 @@ def test_any_verify_options_keep_the_contract(place):
     options = ["--config", *SIZES, "--qkv", "--no-bias", "--mode", "--seed", "--dtype", "--seed",
                "--flops-per-mac", "--format", "-o"]
 
-    @fuzz(25)
+    @fuzz(20)
     @given(args=command_lines("verify", options, place, small=True))
     def one(args):
         # the fixed small sizes come first: a drawn size (small by construction) overrides them
@@ -288,7 +288,7 @@ def sweep_values(draw) -> str:
 def test_any_sweep_options_keep_the_contract(place):
     options = ["--preset", "--config", *SIZES, "--qkv", *CONVENTIONS, "--format", "-o"]
 
-    @fuzz(30)
+    @fuzz(24)
     @given(args=command_lines("sweep", options, place, small=True), axis=st.sampled_from(SIZES),
            several=sweep_values())
     def one(args, axis, several):
@@ -333,7 +333,7 @@ CLAIMS = ["", "[[claim]]", "x = 1", '[[claim]]\nsays = "qkv_proj"\nvalue = 1\n',
 
 
 def test_any_audit_input_keeps_the_contract(place):
-    @fuzz(30)
+    @fuzz(24)
     @example(doc="", where="file", path="-", claims=None, extra=[("--table", "claims")])
     @example(doc="1 + 1 = 2", where="file", path="-", claims=str(place / "fifo"), extra=[])
     @example(doc="1 + 1 = 2", where="file", path="-", claims="/dev/zero", extra=[])
