@@ -7,6 +7,7 @@ atomically. sympy and numpy are imported only by the commands that need them.
 import functools
 import inspect
 import io
+import os
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -525,7 +526,8 @@ def table_width(output: Path | None) -> int:
     not a terminal (COLUMNS, else 80), so that `-o FILE` and `> FILE` write the same table."""
     from rich.console import Console
 
-    return Console(file=None if output is None else io.StringIO()).width
+    width = Console(file=None if output is None else io.StringIO()).width
+    return width if width > 0 else 80  # COLUMNS=0 says nothing (rich would draw at width 0)
 
 
 def write_output(parts: list, output: Path | None) -> None:
@@ -534,16 +536,37 @@ def write_output(parts: list, output: Path | None) -> None:
     if output is not None:
         write_atomically(output, parts)
         return
+    if sys.stdout is None:  # `>&-`: Python would drop every write without a word
+        raise FlopcalcError("cannot write standard output: it is closed")
     console = None
-    for part in parts:
-        if isinstance(part, str):
-            sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
-            continue
-        from rich.console import Console
+    try:
+        for part in parts:
+            if isinstance(part, str):
+                sys.stdout.write(part)  # what the terminal cannot encode: files.spell_in_ascii
+                continue
+            from rich.console import Console
 
-        from . import render
-        console = console or Console()
-        console.print(render.to_rich(_encodable(part), console.width))
+            from . import render
+            console = console or Console(width=table_width(None))
+            console.print(render.to_rich(_encodable(part), console.width))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): Python's usual quiet exit
+    except OSError as e:  # a full disk (`> /dev/full`), a closed or failing stdout
+        _stdout_to_devnull()
+        raise FlopcalcError(f"cannot write standard output: {e.strerror or e}") from None
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout's file descriptor at /dev/null, so that what is still buffered does not fail
+    a second time (a second message) when Python flushes it on exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _encodable(table):
@@ -680,10 +703,7 @@ def formulas(
         text = render.to_markdown([table])
     else:
         text = render.to_text(formulas_table(f), table_width(output))
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, text)
+    write_output([text], output)
 
 
 @app.command(epilog="Example: flopcalc presets --format markdown")
@@ -991,18 +1011,19 @@ def audit(
         text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
         result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
                             else str(document))
+    # the notes after the output: bad --table, --format or --output is then the only line
+    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+         table)
     for note in result.notes:
         print(f"flopcalc: note: {note}", file=sys.stderr)
     if result.nothing_checked:
         print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
-         table)
     raise typer.Exit(result.exit_code)
 
 
 def _version(value: bool) -> None:
     if value:
-        print(f"flopcalc {__version__}")
+        write_output([f"flopcalc {__version__}\n"], None)
         raise typer.Exit()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -30,12 +31,14 @@ from importlib import resources
 from itertools import combinations
 from pathlib import Path
 
+from .. import files
 from ..analysis import op_flops
 from ..config import Config, Conventions, FlopcalcError
 from ..model import ELEMENTWISE_COST, Op, build_ops, elements
 from .arithmetic import (Expression, ExpressionError, additive_terms, evaluate, factors,
                          parse_expression, solve)
 
+CLAIMS_LIMIT = 1 * files.MiB  # a claims file is a few KB; the shipped one under 10 KB
 MAX_COST = 4  # how far (in changed assumptions) a diagnosis may stray from the claim
 
 
@@ -247,14 +250,10 @@ def load_claims(source: str | Path) -> ClaimsFile:
     text_source = str(source)
     path = Path(source)
     looks_like_path = (isinstance(source, Path) or text_source.endswith(".toml")
-                       or "/" in text_source or "\\" in text_source or path.exists())
-    if looks_like_path:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise FlopcalcError(f"cannot read claims file {path}: {e.strerror or e}") from None
-        except UnicodeDecodeError:
-            raise FlopcalcError(f"claims file {path} is not UTF-8 text") from None
+                       or "/" in text_source or "\\" in text_source
+                       or os.path.exists(path))  # (False, not OSError, for a too-long name)
+    if looks_like_path:  # bounded, and a FIFO with no writer is not waited for
+        text = files.read_text(path, "claims file", CLAIMS_LIMIT)
         return parse_claims(text, str(path))
     names = shipped_claims()
     if text_source not in names:
