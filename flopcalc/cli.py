@@ -119,6 +119,14 @@ class _OneLineErrors(TyperGroup):
             fail(message, e.exit_code if e.exit_code != 1 else 2)
         except FlopcalcError as e:
             fail(str(e))
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): Python's usual quiet exit
+        except OSError as e:
+            if e.filename is not None:  # a file's error: flopcalc's readers and writers say it
+                raise
+            # click writes --help itself: a full disk (`> /dev/full`) or a closed stdout
+            _stdout_to_devnull()
+            fail(f"cannot write standard output: {e.strerror or e}")
         except (typer.Abort, KeyboardInterrupt):  # run() turns SIGINT into files.Interrupted
             print("flopcalc: interrupted", file=sys.stderr)
             raise SystemExit(130)

@@ -372,7 +372,7 @@ def test_any_audit_input_keeps_the_contract(place):
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("args", [["flops"], ["sweep", "--seq-len", "1:300:+1", "--format", "csv"],
-                                  ["--version"]])
+                                  ["--version"], ["--help"], ["flops", "--help"]])
 def test_a_full_stdout_is_one_line_and_exit_2(args):
     """`> /dev/full`: every write fails with ENOSPC (a rich table, streamed CSV chunks, the
     version line), and Python's flush at exit must not fail a second time."""
