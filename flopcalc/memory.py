@@ -244,6 +244,8 @@ def kv_cache_bytes(model, tokens: int, dtype: str, workload: Workload | None = N
     return kv_cache_elements(model, tokens, workload) * dtype_bytes(dtype)
 
 
+LOGITS = "logits (read by the loss)"  # the head's last output, whatever op makes it
+
 # What the gradient of each role reads from its forward pass, after Korthikanti et al. (2022,
 # §4.1): role -> (tensor, which of the op's shapes: "in0"/"in1" operand, "out" output). Names
 # in braces are filled per op (below). A tensor read by two ops is stored once (P: by the
@@ -269,10 +271,9 @@ SAVED: dict[str, tuple[tuple[str, str], ...]] = {
     "mlp.mul": (("{act} output", "in0"), ("up projection u", "in1")),
     "mlp.down": (("{act} output", "in0"),),
     "lm_head": (("{norm} output", "in0"),),
-    "lm_head.softcap": (("logits (read by the loss)", "out"),),
+    "lm_head.softcap": ((LOGITS, "out"),),
 }
 ACTIVATION_LABELS = {"gelu_tanh": "GELU", "gelu": "GELU", "relu": "ReLU", "silu": "SiLU"}
-LOGITS = "logits (read by the loss)"  # the head's last output: the loss's input
 
 
 @dataclass(frozen=True)
@@ -290,8 +291,11 @@ class SavedTensor:
 
 
 def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
+    """One layer's saved tensors of a group, by the ops' roles (``SAVED``), each tensor once:
+    a projection's input is named after the norm before it, so projections reading one norm's
+    output share it."""
     out, seen, last_norm, block_input = [], set(), "", ""
-    act = ACTIVATION_LABELS[arch.activation]
+    act, gated = ACTIVATION_LABELS[arch.activation], arch.mlp == "gated"
     stored_kv = next((op.inputs[0] for op in g.ops if op.role == "attention.repeat_kv"), None)
 
     def add(op: Op, tensor: str, shape) -> None:
@@ -309,7 +313,6 @@ def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
                 tensor = block_input  # a parallel block's MLP norm reads the block input too
             if tensor in ("k", "v") and stored_kv is not None:
                 shape = stored_kv  # K, V are stored at n_kv_heads; the repeat is a view
-            gated = arch.mlp == "gated"
             if op.role == "mlp.down" and gated:
                 tensor = "act(g) · u"  # the gated product, not the activation's output
             tensor = tensor.format(name=op.name, norm=last_norm, act=act,
