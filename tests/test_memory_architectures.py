@@ -172,3 +172,11 @@ def test_every_released_model_gets_a_memory_report_in_every_mode():
             assert result.exit_code == 0, (name, mode, result.stderr)
             doc = json.loads(result.stdout)
             assert Fraction(doc["totals"]["time_s"]) > 0
+
+
+def test_multi_query_attention_caches_one_head_per_layer():
+    mqa = Architecture(family="llama", d_model=256, n_layers=3, n_heads=4, n_kv_heads=1,
+                       mlp="gated", activation="silu", norm="rmsnorm", positions="rotary",
+                       qkv_bias=False, o_bias=False, mlp_bias=False, norm_bias=False,
+                       fused_qkv=False, tied_lm_head=False)
+    assert kv_cache_bytes(mqa, 100, "fp32", Workload(2, 100)) == 2 * 3 * 2 * 100 * 1 * 64 * 4
