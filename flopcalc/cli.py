@@ -792,9 +792,9 @@ class MemoryDtype(str, Enum):
 
 
 @app.command(epilog="Example: flopcalc memory --mode decode --device h100 --batch 8")
-@model_options()
+@model_options(every_architecture=True)
 def memory(
-    cfg: Config,
+    cfg: Model,
     mode: Annotated[MemoryMode, typer.Option(
         "--mode", help="Per-operation table of: forward (prefill), train (forward + backward) "
         "or decode (one token with a KV cache).")] = MemoryMode.forward,
@@ -830,8 +830,8 @@ def memory(
     from . import memory as mem
 
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    report = mem.memory_report(cfg, Conventions(elementwise=elementwise), mode.value, dtype.value,
-                               recompute, dev, position)
+    report = mem.memory_report(cfg.architecture, Conventions(elementwise=elementwise), mode.value,
+                               dtype.value, recompute, dev, position, cfg.workload)
     emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 

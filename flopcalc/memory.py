@@ -1,6 +1,6 @@
 """Memory (parameters, KV cache, training activations), arithmetic intensity and a roofline.
 
-Everything is derived from the operations of ``analysis.model_ops``: byte counts are exact
+Everything is derived from the layer groups of ``architectures.build``: byte counts are exact
 Python ints, intensities and times exact ``Fraction``s (rounded only for display, in
 ``tables``-style cells built here). The model and its sources are in docs/memory.md.
 
@@ -8,14 +8,14 @@ Assumptions, stated once (the tables repeat them):
 
 - **Bytes moved by an operation** (forward): every operand (weights included) and every other
   parameter it reads (bias, LayerNorm γ/β) is read once and its output written once, at the
-  dtype's size; no cache reuse across operations. A lookup reads one ``wte`` row and one ``wpe``
-  row per token and writes both (``embed_add`` adds them); token ids are not counted.
+  dtype's size; no cache reuse across operations. A lookup reads one row of each of its
+  tables per token and writes it (GPT-2: ``wte`` and ``wpe``); token ids are not counted.
 - **Backward bytes**: a matmul's two gradient matmuls each read two of (A, B, dC) and write the
   third: 2 × its forward bytes. An elementwise gradient reads the output gradient and every
   forward operand and writes one gradient per operand and per parameter. A lookup's gradient
-  reads the two gathered gradients and adds them into the table rows (read + write).
+  reads the gathered gradients and adds them into the table rows (read + write).
 - **Roofline time** of an operation: max(FLOPs / peak, bytes / bandwidth), summed over the
-  operations (block operations n_layers times); a backward op and a recomputed forward are
+  operations (each its layer group's ``repeat`` times); a backward op and a recomputed forward are
   separate kernels with their own max. Full recomputation re-runs the blocks' forward
   (as ``analysis.mode_costs`` counts it), not the embedding or the LM head.
 """
@@ -27,9 +27,11 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from math import prod
 
-from .analysis import counted, model_ops, op_flops, param_report
+from .analysis import counted, op_flops, param_report, resolve, split_model
+from .architecture import Architecture, Workload
+from .architectures import build
 from .config import Config, Conventions, FlopcalcError, Mode
-from .model import Op
+from .model import LayerGroup, Op
 from .tables import JSON_SCHEMA_VERSION, blocks
 
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1}
@@ -198,48 +200,80 @@ def device(name: str | None = None, peak_tflops=None, bandwidth_gbs=None,
 # ---------------------------------------------------------------------------------------
 
 
-def param_bytes(config: Config, dtype: str) -> int:
-    """Bytes of every parameter tensor (the tied LM head counted once)."""
-    return param_report(config).total * dtype_bytes(dtype)
+def param_bytes(model, dtype: str) -> int:
+    """Bytes of every parameter tensor of a Config or an Architecture (a tied LM head
+    counted once: it owns no tensor)."""
+    return param_report(model).total * dtype_bytes(dtype)
 
 
-def kv_cache_elements(config: Config, tokens: int) -> int:
-    """Elements of the K and V caches for ``tokens`` cached tokens: the keys and values the
-    attention ops read (per block the K operand of ``scores`` and the V operand of
-    ``attn_values``), times n_layers. Equals 2 · n_layers · B · T · d_model."""
-    dims = replace(config.dims(), seq_len=1, kv_len=tokens)
-    ops = {op.name: op for op in model_ops(dims, config)}
-    return config.n_layers * (prod(ops["scores"].inputs[1]) + prod(ops["attn_values"].inputs[1]))
+@dataclass(frozen=True)
+class KvGroup:
+    """The K and V cache of one layer group: ``tokens`` cached per layer (min(T, W) in a
+    windowed layer), ``elements`` per layer, for ``repeat`` layers."""
+
+    name: str
+    repeat: int
+    tokens: int
+    elements: int
 
 
-def kv_cache_bytes(config: Config, tokens: int, dtype: str) -> int:
-    return kv_cache_elements(config, tokens) * dtype_bytes(dtype)
+def kv_cache_groups(model, tokens: int, workload: Workload | None = None) -> tuple[KvGroup, ...]:
+    """Per layer group, the keys and values the attention ops read for ``tokens`` tokens: the
+    K operand of ``attention.scores`` and the V operand of ``attention.values`` of one decode
+    step at position ``tokens``, at n_kv_heads heads (repeating them to the query heads is a
+    view, not stored): 2 · B · min(T, W) · n_kv_heads · d_head per layer."""
+    arch, load, _ = split_model(model, workload)
+    out = []
+    for g in build(arch, arch.dims(load.batch, 1, tokens)):
+        roles = {op.role: op for op in g.ops}
+        if "attention.scores" not in roles:
+            continue
+        k, v = roles["attention.scores"].inputs[1], roles["attention.values"].inputs[1]
+        per_layer = (prod(k) + prod(v)) * arch.n_kv_heads // arch.n_heads
+        out.append(KvGroup(g.name, g.repeat, v[-2], per_layer))
+    return tuple(out)
 
 
-# What each operation's backward pass reads from its forward pass, after Korthikanti et al.
-# (2022, §4.1): (tensor, which of the op's shapes it has: "in0"/"in1" operand, "out" output).
-# A tensor read by two ops is stored once (P: by the softmax gradient and by dV = Pᵀ·dA; the
-# LayerNorm output by three separate q/k/v projections). Operations not listed save nothing:
-# views, the 1/√d_head scale (a constant), the causal mask (a fixed pattern), bias and
-# residual adds (their gradients need no forward tensor).
+def kv_cache_elements(model, tokens: int, workload: Workload | None = None) -> int:
+    """Elements of the K and V caches for ``tokens`` cached tokens, over every layer (for
+    GPT-2: 2 · n_layers · B · T · d_model)."""
+    return sum(g.repeat * g.elements for g in kv_cache_groups(model, tokens, workload))
+
+
+def kv_cache_bytes(model, tokens: int, dtype: str, workload: Workload | None = None) -> int:
+    return kv_cache_elements(model, tokens, workload) * dtype_bytes(dtype)
+
+
+LOGITS = "logits (read by the loss)"  # the head's last output, whatever op makes it
+
+# What the gradient of each role reads from its forward pass, after Korthikanti et al. (2022,
+# §4.1): role -> (tensor, which of the op's shapes: "in0"/"in1" operand, "out" output). Names
+# in braces are filled per op (below). A tensor read by two ops is stored once (P: by the
+# softmax gradient and by dV = Pᵀ·dA; a norm's output by separate q/k/v or gate/up
+# projections). Roles not listed save nothing: views, rotary positions and scales (fixed
+# tables and constants), masks (a fixed pattern), bias and residual adds, the lookup (token
+# ids, not counted).
 SAVED: dict[str, tuple[tuple[str, str], ...]] = {
-    "ln_1": (("ln_1 input (block input)", "in0"),),
-    "qkv_proj": (("ln_1 output", "in0"),),
-    "q_proj": (("ln_1 output", "in0"),),
-    "k_proj": (("ln_1 output", "in0"),),
-    "v_proj": (("ln_1 output", "in0"),),
-    "scores": (("q", "in0"), ("k", "in1")),
-    "softmax": (("P = softmax(S)", "out"),),
-    "attn_values": (("P = softmax(S)", "in0"), ("v", "in1")),
-    "out_proj": (("attention output A", "in0"),),
-    "ln_2": (("ln_2 input", "in0"),),
-    "ffn_up": (("ln_2 output", "in0"),),
-    "gelu": (("GELU input u", "in0"),),
-    "relu": (("ReLU input u", "in0"),),
-    "ffn_down": (("GELU output", "in0"),),
-    "ln_f": (("ln_f input", "in0"),),
-    "lm_head": (("ln_f output", "in0"), ("logits (read by the loss)", "out")),
+    "norm": (("{name} input", "in0"),),
+    "attention.qkv": (("{norm} output", "in0"),),
+    "attention.q": (("{norm} output", "in0"),),
+    "attention.k": (("{norm} output", "in0"),),
+    "attention.v": (("{norm} output", "in0"),),
+    "attention.scores": (("q", "in0"), ("k", "in1")),
+    "attention.softcap": (("tanh(S / c) of the soft-cap", "out"),),
+    "attention.softmax": (("P = softmax(S)", "out"),),
+    "attention.values": (("P = softmax(S)", "in0"), ("v", "in1")),
+    "attention.o": (("attention output A", "in0"),),
+    "mlp.gate": (("{norm} output", "in0"),),
+    "mlp.up": (("{norm} output", "in0"),),
+    "mlp.gate_up": (("{norm} output", "in0"),),
+    "mlp.act": (("{act} input {var}", "in0"),),
+    "mlp.mul": (("{act} output", "in0"), ("up projection u", "in1")),
+    "mlp.down": (("{act} output", "in0"),),
+    "lm_head": (("{norm} output", "in0"),),
+    "lm_head.softcap": ((LOGITS, "out"),),
 }
+ACTIVATION_LABELS = {"gelu_tanh": "GELU", "gelu": "GELU", "relu": "ReLU", "silu": "SiLU"}
 
 
 @dataclass(frozen=True)
@@ -248,66 +282,119 @@ class SavedTensor:
     op: str                 # the first operation whose gradient reads it
     tensor: str
     shape: tuple
+    group: str = "block"    # its layer group
+    repeat: int = 1         # how many layers of the group store one
 
     @property
     def elements(self) -> int:
         return prod(self.shape)
 
 
-def saved_tensors(config: Config) -> tuple[SavedTensor, ...]:
-    """The activations a training step keeps for its backward pass: one block's and the head's
-    (the embedding saves only token ids, not counted)."""
-    out, seen = [], set()
-    for op in model_ops(config.dims(), config):
-        for tensor, where in SAVED.get(op.name, ()):
-            if (op.section, tensor) in seen:
-                continue
-            seen.add((op.section, tensor))
+def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
+    """One layer's saved tensors of a group, by the ops' roles (``SAVED``), each tensor once:
+    a projection's input is named after the norm before it, so projections reading one norm's
+    output share it."""
+    out, seen, last_norm, block_input = [], set(), "", ""
+    act, gated = ACTIVATION_LABELS[arch.activation], arch.mlp == "gated"
+    stored_kv = next((op.inputs[0] for op in g.ops if op.role == "attention.repeat_kv"), None)
+
+    def add(op: Op, tensor: str, shape) -> None:
+        if tensor not in seen:
+            seen.add(tensor)
+            out.append(SavedTensor(g.section, op.name, tensor, tuple(shape), g.name, g.repeat))
+
+    for i, op in enumerate(g.ops):
+        for tensor, where in SAVED.get(op.role, ()):
             shape = op.output if where == "out" else op.inputs[int(where[2:])]
-            out.append(SavedTensor(op.section, op.name, tensor, tuple(shape)))
-    return tuple(out)
+            if op.role == "norm" and g.section == "block" and i == 0:
+                tensor = block_input = f"{op.name} input (block input)"
+            elif op.role == "norm" and arch.parallel_residual and any(
+                    o.role == "attention.o" for o in g.ops[:i]):
+                tensor = block_input  # a parallel block's MLP norm reads the block input too
+            if tensor in ("k", "v") and stored_kv is not None:
+                shape = stored_kv  # K, V are stored at n_kv_heads; the repeat is a view
+            if op.role == "mlp.down" and gated:
+                tensor = "act(g) · u"  # the gated product, not the activation's output
+            tensor = tensor.format(name=op.name, norm=last_norm, act=act,
+                                   var="g" if gated else "u")
+            add(op, tensor, shape)
+        if op.role == "norm":
+            last_norm = op.name
+    if g.section == "head":
+        add(g.ops[-1], LOGITS, g.ops[-1].output)
+    return out
+
+
+def saved_tensors(model, workload: Workload | None = None) -> tuple[SavedTensor, ...]:
+    """The activations a training step keeps for its backward pass, per layer group: one
+    layer's of each block group and the head's (the embedding saves only token ids, not
+    counted)."""
+    arch, load, _ = split_model(model, workload)
+    groups = build(arch, arch.dims(load.batch, load.seq_len))
+    return tuple(t for g in groups for t in _group_saved(arch, g))
 
 
 @dataclass(frozen=True)
 class ActivationReport:
     """Activation memory of a training step (elements; ``bytes`` multiplies by the dtype size).
 
-    Without recompute the peak is when the forward pass ends: every block's saved tensors plus
-    the head's. With full recomputation only each block's input is kept; the backward pass of a
-    block first rebuilds the rest of that block's tensors, so the peak adds one block's
-    inventory (less its input, already counted) to the n_layers inputs.
+    Without recompute the peak is when the forward pass ends: every layer's saved tensors
+    (each block group's, ``repeat`` times) plus the head's. With full recomputation only each
+    layer's input is kept; the backward pass of a layer first rebuilds the rest of that
+    layer's tensors, so the peak adds the largest layer's inventory (less its input, already
+    counted) to the n_layers inputs.
     """
 
-    config: Config
+    config: Config | None
     dtype: str
     recompute: bool
     rows: tuple[SavedTensor, ...]
+    architecture: Architecture = Architecture()
+    workload: Workload = Workload()
 
     @property
     def size(self) -> int:
         return dtype_bytes(self.dtype)
 
     def section_elements(self, section: str) -> int:
+        """One layer of each group of a section."""
         return sum(r.elements for r in self.rows if r.section == section)
+
+    def group_elements(self, group: str) -> int:
+        """One layer of a group."""
+        return sum(r.elements for r in self.rows if r.group == group)
+
+    @property
+    def block_groups(self) -> tuple[tuple[str, int], ...]:
+        """(name, repeat) of each block group, in order."""
+        return tuple(dict.fromkeys((r.group, r.repeat) for r in self.rows
+                                   if r.section == "block"))
 
     @property
     def block_elements(self) -> int:
-        """One block's saved tensors (without recompute)."""
-        return self.section_elements("block")
+        """One block's saved tensors (without recompute): the largest group's."""
+        return max((self.group_elements(g) for g, _ in self.block_groups), default=0)
 
     @property
     def block_input_elements(self) -> int:
-        return self.config.batch * self.config.seq_len * self.config.d_model
+        return self.workload.batch * self.workload.seq_len * self.architecture.d_model
+
+    def kept(self, group: str) -> int:
+        """What each layer of a group keeps until its backward pass."""
+        return self.block_input_elements if self.recompute else self.group_elements(group)
 
     @property
     def kept_per_block(self) -> int:
-        """What each block keeps until its backward pass."""
         return self.block_input_elements if self.recompute else self.block_elements
 
     @property
+    def blocks_kept(self) -> int:
+        """What every layer keeps, summed over the block groups."""
+        return sum(n * self.kept(g) for g, n in self.block_groups)
+
+    @property
     def peak_elements(self) -> int:
-        n = self.config.n_layers
-        peak = n * self.kept_per_block + self.section_elements("head")
+        peak = self.blocks_kept + self.section_elements("head")
         if self.recompute:
             peak += self.block_elements - self.block_input_elements
         return peak
@@ -316,9 +403,13 @@ class ActivationReport:
         return elements * self.size
 
 
-def activation_report(config: Config, dtype: str = "bf16", recompute: bool = False) -> ActivationReport:
+def activation_report(model, dtype: str = "bf16", recompute: bool = False,
+                      workload: Workload | None = None) -> ActivationReport:
+    """The saved activations of a training step of ``model`` (a Config, or an Architecture
+    on ``workload``)."""
     dtype_bytes(dtype)
-    return ActivationReport(config, dtype, recompute, saved_tensors(config))
+    arch, load, config = split_model(model, workload)
+    return ActivationReport(config, dtype, recompute, saved_tensors(arch, load), arch, load)
 
 
 # ---------------------------------------------------------------------------------------
@@ -335,7 +426,7 @@ def op_bytes(op: Op, size: int, backward: bool = False) -> int:
     """Bytes an operation (or its gradient) moves under the module's stated assumptions."""
     out = prod(op.output)
     if op.kind == "lookup":
-        rows = 2 * out                      # one wte row and one wpe row per token
+        rows = len(op.params) * out         # one row of each of the op's tables per token
         return size * (3 * rows if backward else 2 * rows)
     operands = sum(prod(s) for s in op.inputs)
     params = _other_params(op)
@@ -366,6 +457,8 @@ class Kernel:
 class RooflineRow:
     op: Op
     kernels: tuple[Kernel, ...]     # forward (once, or twice with recompute), backward
+    group: str = "block"            # its layer group, run ``repeat`` times
+    repeat: int = 1
 
     @property
     def flops(self) -> int:
@@ -391,15 +484,18 @@ class RooflineRow:
 
 @dataclass(frozen=True)
 class RooflineReport:
-    config: Config
+    config: Config | None
     conventions: Conventions
     mode: Mode
     dtype: str
     device: Device
     rows: tuple[RooflineRow, ...]
+    architecture: Architecture = Architecture()
+    workload: Workload = Workload()
 
     def times(self, row: RooflineRow) -> int:
-        return self.config.n_layers if row.op.section == "block" else 1
+        """How often the model runs a row's operation: its layer group's repeat."""
+        return row.repeat
 
     def _sum(self, attr: str, section: str | None = None):
         return sum((getattr(r, attr) * self.times(r) for r in self.rows
@@ -419,20 +515,23 @@ class RooflineReport:
 
     @property
     def block_time(self) -> Fraction:
-        """One block."""
+        """One block (of each block group)."""
         return sum((r.time for r in self.rows if r.op.section == "block"), Fraction(0))
 
 
 ROOFLINE_MODES = ("forward", "train", "decode")
 
 
-def roofline_report(config: Config, conventions: Conventions | None = None,
+def roofline_report(model, conventions: Conventions | None = None,
                     mode: Mode | None = None, dtype: str = "bf16",
-                    dev: Device | None = None) -> RooflineReport:
+                    dev: Device | None = None, workload: Workload | None = None) -> RooflineReport:
     """Per-operation FLOPs, bytes, intensity and roofline time of a forward pass, a training
-    step (forward + backward, + a recomputed forward with ``recompute``) or a decode step."""
+    step (forward + backward, + a recomputed forward with ``recompute``) or a decode step, of
+    ``model`` (a Config, or an Architecture on ``workload``), over its layer groups."""
     conv = conventions or Conventions()
-    mode = (mode or Mode()).resolved(config)
+    arch, load, config = split_model(model, workload)
+    mode = mode or Mode()
+    mode = mode.resolved(config) if config is not None else resolve(mode, arch, load)
     if mode.kind not in ROOFLINE_MODES:
         raise FlopcalcError(f"memory mode must be one of {', '.join(ROOFLINE_MODES)}, "
                             f"got {mode.kind!r}")
@@ -443,21 +542,22 @@ def roofline_report(config: Config, conventions: Conventions | None = None,
         compute, memory = Fraction(flops) / peak, Fraction(nbytes) / bandwidth
         return Kernel(flops, nbytes, max(compute, memory), compute >= memory)
 
-    dims = config.dims()
+    dims = arch.dims(load.batch, load.seq_len)
     if mode.kind == "decode":
         dims = replace(dims, seq_len=1, kv_len=mode.position)
     rows = []
-    for op in model_ops(dims, config):
-        if not counted(op, conv):
-            continue
-        fwd = kernel(op_flops(op, conv), op_bytes(op, size))
-        kernels: tuple[Kernel, ...] = (fwd,)
-        if mode.kind == "train":
-            again = mode.recompute and op.section == "block"  # only the blocks are recomputed
-            kernels = (fwd,) * (2 if again else 1) + (
-                kernel(op_flops(op, conv, backward=True), op_bytes(op, size, backward=True)),)
-        rows.append(RooflineRow(op, kernels))
-    return RooflineReport(config, conv, mode, dtype, dev, tuple(rows))
+    for g in build(arch, dims):
+        for op in g.ops:
+            if not counted(op, conv):
+                continue
+            fwd = kernel(op_flops(op, conv), op_bytes(op, size))
+            kernels: tuple[Kernel, ...] = (fwd,)
+            if mode.kind == "train":
+                again = mode.recompute and op.section == "block"  # only the blocks are recomputed
+                kernels = (fwd,) * (2 if again else 1) + (
+                    kernel(op_flops(op, conv, backward=True), op_bytes(op, size, backward=True)),)
+            rows.append(RooflineRow(op, kernels, g.name, g.repeat))
+    return RooflineReport(config, conv, mode, dtype, dev, tuple(rows), arch, load)
 
 
 # ---------------------------------------------------------------------------------------
@@ -522,7 +622,7 @@ class MemoryReport:
     """Everything ``flopcalc memory`` shows: memory at a dtype and the roofline of a forward
     pass, a training step and a decode step, with ``mode`` chosen for the per-op table."""
 
-    config: Config
+    config: Config | None
     conventions: Conventions
     dtype: str
     device: Device
@@ -532,6 +632,8 @@ class MemoryReport:
     train: RooflineReport
     decode: RooflineReport
     mode: str
+    architecture: Architecture = Architecture()
+    workload: Workload = Workload()
 
     @property
     def selected(self) -> RooflineReport:
@@ -539,30 +641,38 @@ class MemoryReport:
 
     @property
     def param_count(self) -> int:
-        return param_report(self.config).total
+        return param_report(self.architecture).total
+
+    @property
+    def kv_groups(self) -> tuple[KvGroup, ...]:
+        return kv_cache_groups(self.architecture, self.kv_tokens, self.workload)
 
     @property
     def kv_elements(self) -> int:
-        return kv_cache_elements(self.config, self.kv_tokens)
+        return kv_cache_elements(self.architecture, self.kv_tokens, self.workload)
 
 
-def memory_report(config: Config, conventions: Conventions | None = None, mode: str = "forward",
+def memory_report(model, conventions: Conventions | None = None, mode: str = "forward",
                   dtype: str = "bf16", recompute: bool = False, dev: Device | None = None,
-                  position: int | None = None) -> MemoryReport:
-    """Memory and roofline of ``config``; ``position`` is the decode step's (default seq_len)."""
+                  position: int | None = None, workload: Workload | None = None) -> MemoryReport:
+    """Memory and roofline of ``model`` (a Config, or an Architecture on ``workload``);
+    ``position`` is the decode step's (default seq_len)."""
     if mode not in ROOFLINE_MODES:
         raise FlopcalcError(f"mode must be one of {', '.join(ROOFLINE_MODES)}, got {mode!r}")
     conv = conventions or Conventions()
     dev = dev or device()
     dtype_bytes(dtype)
     dev.peak(dtype)  # fails early when the device has no peak for this dtype
-    decode_mode = Mode("decode", position=position).resolved(config)
-    kv_tokens = decode_mode.position if mode == "decode" else config.seq_len
+    arch, load, config = split_model(model, workload)
+    decode_mode = Mode("decode", position=position)
+    decode_mode = decode_mode.resolved(config) if config is not None else \
+        resolve(decode_mode, arch, load)
+    kv_tokens = decode_mode.position if mode == "decode" else load.seq_len
     return MemoryReport(
-        config, conv, dtype, dev, kv_tokens, activation_report(config, dtype, recompute),
-        roofline_report(config, conv, Mode("forward"), dtype, dev),
-        roofline_report(config, conv, Mode("train", recompute), dtype, dev),
-        roofline_report(config, conv, decode_mode, dtype, dev), mode)
+        config, conv, dtype, dev, kv_tokens, activation_report(arch, dtype, recompute, load),
+        roofline_report(arch, conv, Mode("forward"), dtype, dev, load),
+        roofline_report(arch, conv, Mode("train", recompute), dtype, dev, load),
+        roofline_report(arch, conv, decode_mode, dtype, dev, load), mode, arch, load)
 
 
 def _assumption_notes(report: MemoryReport) -> list[str]:
@@ -578,21 +688,24 @@ def _assumption_notes(report: MemoryReport) -> list[str]:
         "gradient matmuls move 2 × its forward bytes; an elementwise gradient reads the output "
         "gradient and every operand and writes their gradients.",
         "Roofline time per op = max(FLOPs / peak, bytes / bandwidth), summed over ops (block ops "
-        "× n_layers; backward and recomputed forward as separate kernels). Intensity = FLOPs / "
+        "× their group's layers; backward and recomputed forward as separate kernels). Intensity = FLOPs / "
         "bytes. Times are exact fractions shown rounded half up to 3 significant digits.",
     ]
 
 
 def memory_tables(report: MemoryReport):
     """The summary, activation inventory (train mode), roofline overview and per-op tables."""
-    from .tables import Num, Table, config_note, readable, shape_str
+    from .tables import Num, Table, group_title, model_note, readable, shape_str
 
-    cfg, act, size = report.config, report.activations, dtype_bytes(report.dtype)
-    n = cfg.n_layers
+    arch, act, size = report.architecture, report.activations, dtype_bytes(report.dtype)
+    n = arch.n_layers
+    note = model_note(report)
     conv_note = f"Conventions: {report.conventions.describe()}"
+    block_groups = act.block_groups
+    grouped = len(block_groups) > 1  # e.g. Gemma 2's sliding and full layers
     summary = Table(
         title=f"Memory at {report.dtype} ({size} byte{'s' if size > 1 else ''} per element)",
-        notes=[config_note(cfg),
+        notes=[note,
                "Activations: what a training step keeps for its backward pass (the inputs each "
                "gradient reads; docs/memory.md), "
                + ("with full recomputation: only each block's input is kept, and one block's "
@@ -605,22 +718,41 @@ def memory_tables(report: MemoryReport):
     def line(item, what, elements):
         return [item, what, elements, elements * size, readable(elements * size, "B")]
 
-    summary.rows.append(line("parameters", "every weight, bias and LayerNorm tensor (LM head "
-                             "tied)" if cfg.tied_lm_head else "every tensor (untied LM head)",
-                             report.param_count))
+    tied = "every weight, bias and LayerNorm tensor (LM head tied)" if report.config else \
+        "every tensor (LM head tied to the token table)"
+    summary.rows.append(line("parameters", tied if arch.tied_lm_head else
+                             "every tensor (untied LM head)", report.param_count))
+    width = "d_model" if arch.n_kv_heads * arch.d_head == arch.d_model and \
+        arch.n_kv_heads == arch.n_heads else "n_kv_heads · d_head"
+    windowed = any(g.tokens < report.kv_tokens for g in report.kv_groups) or \
+        arch.sliding_window is not None
     summary.rows.append(line(f"KV cache, {report.kv_tokens} tokens",
-                             f"K and V: 2 · {blocks(n)} · B · T · d_model"
+                             f"K and V: 2 · {blocks(n)} · B · T · {width}"
                              + (" (T = t: t − 1 cached + the new token)" if report.mode == "decode"
-                                else " (T = seq_len)"), report.kv_elements))
-    summary.rows.append(line("activations, one block", f"{sum(r.section == 'block' for r in act.rows)} "
-                             "saved tensors", act.block_elements))
-    summary.rows.append(line("activations, head", "ln_f input and output, logits",
+                                else " (T = seq_len)")
+                             + (f"; a windowed layer holds min(T, W = {arch.sliding_window})"
+                                if windowed else ""), report.kv_elements))
+    if grouped or windowed:
+        for g in report.kv_groups:
+            summary.rows.append(line(f"KV cache, {group_title(g.name)} ×{g.repeat}",
+                                     f"{g.tokens} tokens per layer", g.repeat * g.elements))
+    for name, repeat in block_groups:
+        label = f"one {group_title(name)}" if grouped else "one block"
+        summary.rows.append(line(f"activations, {label}",
+                                 f"{sum(r.group == name for r in act.rows)} saved tensors",
+                                 act.group_elements(name)))
+    head_tensors = [r.tensor for r in act.rows if r.section == "head"]
+    summary.rows.append(line("activations, head", _head_text(head_tensors),
                              act.section_elements("head")))
     if act.recompute:
         summary.rows.append(line(f"kept, {blocks(n)} (recompute)", f"{n} × block input (B, L, d_model)",
-                                 n * act.kept_per_block))
+                                 act.blocks_kept))
+    elif grouped:
+        summary.rows.append(line(f"kept, {blocks(n)}", " + ".join(
+            f"{repeat} × one {group_title(name)}" for name, repeat in block_groups),
+            act.blocks_kept))
     else:
-        summary.rows.append(line(f"kept, {blocks(n)}", f"{n} × one block", n * act.kept_per_block))
+        summary.rows.append(line(f"kept, {blocks(n)}", f"{n} × one block", act.blocks_kept))
     summary.totals.append(line("training activations at peak",
                                "+ one rebuilt block + head" if act.recompute else "blocks + head",
                                act.peak_elements))
@@ -629,21 +761,24 @@ def memory_tables(report: MemoryReport):
     if report.mode == "train":
         inventory = Table(
             title="Activations saved for the backward pass",
-            notes=[config_note(cfg), "One row per stored tensor; a tensor read by two gradients "
-                   f"(P, the LayerNorm output) is stored once. Block rows are for one block (of {n})."],
+            notes=[note, "One row per stored tensor; a tensor read by two gradients "
+                   f"(P, the LayerNorm output) is stored once. Block rows are for one block (of {n})"
+                   + (": " + ", ".join(f"{group_title(g)} ×{k}" for g, k in block_groups)
+                      if grouped else "") + "."],
             columns=["section", "read by", "tensor", "shape", "elements", "bytes"],
             align="llllrr", name="activations")
         for r in act.rows:
-            inventory.rows.append([r.section, r.op, r.tensor, shape_str(r.shape), r.elements,
-                                   r.elements * size])
-        for label, e in (("one block", act.block_elements),
-                         ("head", act.section_elements("head"))):
+            inventory.rows.append([group_title(r.group), r.op, r.tensor, shape_str(r.shape),
+                                   r.elements, r.elements * size])
+        for label, e in ([(f"one {group_title(g)}" if grouped else "one block",
+                           act.group_elements(g)) for g, _ in block_groups]
+                         + [("head", act.section_elements("head"))]):
             inventory.totals.append(["", label, "", "", e, e * size])
         tables.append(inventory)
 
     overview = Table(
         title=f"Roofline time on {report.device.label} at {report.dtype}",
-        notes=[config_note(cfg), conv_note]
+        notes=[note, conv_note]
         + ["; ".join(f"{label}: {r.mode.describe()}" for label, r in _computations(report))
            + ". % compute-bound: the share of the row's time spent in compute-bound ops."]
         + _assumption_notes(report),
@@ -662,10 +797,15 @@ def memory_tables(report: MemoryReport):
     sel = report.selected
     per_op = Table(
         title=f"Arithmetic intensity and roofline time per operation: {sel.mode.describe()}",
-        notes=[config_note(cfg), conv_note] + _assumption_notes(report)
-        + [f"Block rows are for one block; the model runs {n} of them. Bound: compute when "
+        notes=[note, conv_note] + _assumption_notes(report)
+        + [(f"Block rows are for one block; the model runs {n} of them. " if not grouped else
+            "Block rows are for one layer of their group; the model runs "
+            + ", ".join(f"{k} {group_title(g)}s" for g, k in block_groups) + ". ")
+           + "Bound: compute when "
            "FLOPs / peak ≥ bytes / bandwidth (mixed: its kernels differ). model time: the "
-           f"row's time × {n} for a block row (× 1 otherwise); % of time: the model time's "
+           + (f"row's time × {n} for a block row (× 1 otherwise)" if not grouped else
+              "row's time × its group's repeat")
+           + "; % of time: the model time's "
            f"share of the total {time_text(sel.time)} (the one-block row: its time's share)."],
         columns=["section", "operation", "FLOPs", "bytes", "FLOP/byte", "bound", "time",
                  "model time", "% of time"],
@@ -673,12 +813,12 @@ def memory_tables(report: MemoryReport):
         drop_order=("% of time", "model time", "bound", "FLOP/byte", "bytes"),
         csv_columns={"time": "time (s)", "model time": "model time (s)"})
     for row in sel.rows:
-        per_op.rows.append([row.op.section, row.op.name, row.flops, row.bytes,
+        per_op.rows.append([group_title(row.group), row.op.name, row.flops, row.bytes,
                             _decimal_cell(row.intensity) if row.intensity is not None
                             else Num("–", ""), row.bound, _time_cell(row.time),
                             _time_cell(row.time * sel.times(row)),
                             _percent(row.time * sel.times(row), sel.time)])
-    per_op.totals.append(["", "one block", sum(r.flops for r in sel.rows if r.op.section == "block"),
+    per_op.totals.append(["", "one block of each group" if grouped else "one block", sum(r.flops for r in sel.rows if r.op.section == "block"),
                           sum(r.bytes for r in sel.rows if r.op.section == "block"), "", "",
                           _time_cell(sel.block_time), "", _percent(sel.block_time, sel.time)])
     per_op.totals.append(["", "total", sel.flops, sel.bytes,
@@ -686,6 +826,12 @@ def memory_tables(report: MemoryReport):
                           _time_cell(sel.time), _time_cell(sel.time), _percent(sel.time, sel.time)])
     tables.append(per_op)
     return tables
+
+
+def _head_text(tensors: list[str]) -> str:
+    """What the head saves in a few words: ``ln_f input and output, logits``."""
+    norm = next((t[:-len(" input")] for t in tensors if t.endswith(" input")), None)
+    return f"{norm} input and output, logits" if norm else "logits"
 
 
 def _computations(report: MemoryReport):
@@ -734,11 +880,13 @@ def _roofline_json(r: RooflineReport) -> dict:
 
 def memory_json(report: MemoryReport) -> dict:
     """The ``flopcalc.memory`` JSON document (described in docs/memory.md)."""
-    cfg, act, dev, sel = report.config, report.activations, report.device, report.selected
+    from .tables import model_json
+
+    act, dev, sel = report.activations, report.device, report.selected
     size = dtype_bytes(report.dtype)
     return {
         "schema": "flopcalc.memory", "schema_version": JSON_SCHEMA_VERSION,
-        "config": cfg.as_dict(),
+        "config": model_json(report),
         "conventions": {**report.conventions.as_dict(),
                         "description": report.conventions.describe()},
         "dtype": {"name": report.dtype, "bytes": size},
@@ -749,16 +897,22 @@ def memory_json(report: MemoryReport) -> dict:
         "memory": {
             "parameters": {"count": report.param_count, "bytes": report.param_count * size},
             "kv_cache": {"tokens": report.kv_tokens, "elements": report.kv_elements,
-                         "bytes": report.kv_elements * size},
+                         "bytes": report.kv_elements * size,
+                         "groups": [{"group": g.name, "repeat": g.repeat, "tokens": g.tokens,
+                                     "elements_per_layer": g.elements,
+                                     "bytes": g.repeat * g.elements * size}
+                                    for g in report.kv_groups]},
             "activations": {
                 "recompute": act.recompute,
-                "saved": [{"section": r.section, "read_by": r.op, "tensor": r.tensor,
+                "saved": [{"section": r.section, "group": r.group, "repeat": r.repeat,
+                           "read_by": r.op, "tensor": r.tensor,
                            "shape": list(r.shape), "elements": r.elements,
                            "bytes": r.elements * size} for r in act.rows],
                 "block_elements": act.block_elements, "block_bytes": act.bytes(act.block_elements),
                 "head_elements": act.section_elements("head"),
                 "head_bytes": act.bytes(act.section_elements("head")),
                 "kept_per_block_elements": act.kept_per_block,
+                "blocks_kept_elements": act.blocks_kept,
                 "peak_elements": act.peak_elements, "peak_bytes": act.bytes(act.peak_elements)},
         },
         "roofline": {"forward": _roofline_json(report.forward),
@@ -766,7 +920,7 @@ def memory_json(report: MemoryReport) -> dict:
                      "decode": {**_roofline_json(report.decode),
                                 "position": report.decode.mode.position}},
         "mode": report.mode,
-        "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
+        "rows": [{"section": r.op.section, "group": r.group, "name": r.op.name, "kind": r.op.kind,
                   "flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(r.intensity),
                   "bound": r.bound, "time_s": fraction_text(r.time),
                   "time_s_approx": approx_float(r.time), "times": sel.times(r)} for r in sel.rows],
