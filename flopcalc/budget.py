@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from .analysis import flop_report, param_report
 from .config import Config, Conventions, FlopcalcError, Mode
+from .estimates import Subject, subject
 from .memory import Device, approx_float, fraction_text, positive_number, roofline_report
 
 CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: ~20 training tokens per parameter
@@ -38,11 +39,13 @@ def tokens_per_second(tokens_per_s=None, step_time=None, tokens_per_step: int = 
     return tokens_per_step / positive_number(step_time, "--step-time")
 
 
-def train_flops(config: Config, attention: str = "dense", recompute: bool = False) -> int:
-    """flopcalc's exact FLOPs of one training step of ``config`` (whole model, matmuls,
-    2 per multiply-add); ``recompute`` adds the blocks' recomputed forward."""
-    return flop_report(config, Conventions(attention=attention),
-                       Mode("train", recompute=recompute)).total
+def train_flops(model, attention: str = "dense", recompute: bool = False,
+                workload=None) -> int:
+    """flopcalc's exact FLOPs of one training step of ``model`` (a Config, or an Architecture
+    on ``workload``; whole model, matmuls, 2 per multiply-add); ``recompute`` adds the blocks'
+    recomputed forward."""
+    return flop_report(model, Conventions(attention=attention),
+                       Mode("train", recompute=recompute), workload).total
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Utilisation:
 
 @dataclass(frozen=True)
 class MfuReport:
-    config: Config
+    model: Subject          # the GPT-2 Config, or the architecture and workload
     attention: str
     tokens_per_second: Fraction
     devices: int
@@ -72,25 +75,29 @@ class MfuReport:
         return self.devices * self.device.peak(self.dtype)
 
 
-def mfu_report(config: Config, tokens_per_s: Fraction, devices: int, dev: Device,
-               dtype: str = "bf16", attention: str = "dense") -> MfuReport:
-    """MFU under flopcalc's exact count and under each framework's convention, and HFU
-    (the exact count with the blocks' forward recomputed), at a measured throughput."""
+def mfu_report(model, tokens_per_s: Fraction, devices: int, dev: Device,
+               dtype: str = "bf16", attention: str = "dense", workload=None) -> MfuReport:
+    """MFU of ``model`` (a Config, or an Architecture on ``workload``) under flopcalc's exact
+    count and under each framework's convention, and HFU (the exact count with the blocks'
+    forward recomputed), at a measured throughput."""
     from .frameworks import compare
 
     peak = devices * dev.peak(dtype)
-    tokens = config.batch * config.seq_len
+    about = subject(model, workload)
+    arch, load = about.architecture, about.workload
+    tokens = load.batch * load.seq_len
 
     def row(name: str, kind: str, flops_per_step: int) -> Utilisation:
         per_token = Fraction(flops_per_step, tokens)
         rate = per_token * tokens_per_s
         return Utilisation(name, kind, per_token, rate, rate / peak)
 
-    rows = [row(f"flopcalc exact ({attention} attention)", "MFU", train_flops(config, attention)),
+    rows = [row(f"flopcalc exact ({attention} attention)", "MFU",
+                train_flops(arch, attention, workload=load)),
             row("flopcalc exact, blocks recomputed", "HFU",
-                train_flops(config, attention, recompute=True))]
-    rows += [row(c.framework.name, "MFU", c.total) for c in compare(config)]
-    return MfuReport(config, attention, tokens_per_s, devices, dev, dtype, tuple(rows))
+                train_flops(arch, attention, recompute=True, workload=load))]
+    rows += [row(c.framework.name, "MFU", c.total) for c in compare(arch, workload=load)]
+    return MfuReport(about, attention, tokens_per_s, devices, dev, dtype, tuple(rows))
 
 
 @dataclass(frozen=True)
@@ -206,10 +213,10 @@ ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of
 def mfu_table(report: MfuReport):
     from .estimates import count
     from .memory import number_text
-    from .tables import Num, Table, config_note, readable
+    from .tables import Num, Table, model_note, readable
 
     t = Table(title="Model and hardware FLOPs utilisation (estimates)",
-              notes=[config_note(report.config), _device_note(report.device, report.devices,
+              notes=[model_note(report.model), _device_note(report.device, report.devices,
                                                               report.dtype),
                      f"Throughput: {number_text(report.tokens_per_second)} tokens/s over all "
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
@@ -230,10 +237,10 @@ def mfu_table(report: MfuReport):
 
 def mfu_json(report: MfuReport) -> dict:
     from .estimates import count
-    from .tables import JSON_SCHEMA_VERSION
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
     return {"schema": "flopcalc.mfu", "schema_version": JSON_SCHEMA_VERSION,
-            "config": report.config.as_dict(), "attention": report.attention,
+            "config": model_json(report.model), "attention": report.attention,
             "tokens_per_second": fraction_text(report.tokens_per_second),
             "devices": report.devices, "device": report.device.name, "dtype": report.dtype,
             "peak_flops_per_second_total": fraction_text(report.peak),
