@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .analysis import flop_report, param_report
+from .architecture import Workload
 from .config import Config, Conventions, FlopcalcError, Mode
 from .estimates import Subject, subject
 from .memory import Device, approx_float, fraction_text, positive_number, roofline_report
@@ -102,7 +103,7 @@ def mfu_report(model, tokens_per_s: Fraction, devices: int, dev: Device,
 
 @dataclass(frozen=True)
 class TrainingBudget:
-    config: Config
+    model: Subject          # the GPT-2 Config, or the architecture and workload
     attention: str
     tokens: int             # asked for
     chinchilla: bool
@@ -131,20 +132,23 @@ class TrainingBudget:
         return None if self.price is None else self.device_hours * self.price
 
 
-def training_budget(config: Config, tokens: int | None, chinchilla: bool, devices: int,
+def training_budget(model, tokens: int | None, chinchilla: bool, devices: int,
                     dev: Device, dtype: str, mfu: Fraction, price: Fraction | None = None,
-                    attention: str = "dense") -> TrainingBudget:
+                    attention: str = "dense", workload=None) -> TrainingBudget:
     """Training FLOPs (exact) and time, device-hours and cost (estimates) for a token budget
-    at ``config``'s seq_len, or ~20 tokens per parameter with ``chinchilla``."""
+    of ``model`` (a Config, or an Architecture on ``workload``) at its seq_len, or ~20 tokens
+    per parameter with ``chinchilla``."""
     if (tokens is None) == (not chinchilla):
         raise FlopcalcError("give the training tokens as --tokens N or --chinchilla "
                             f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter), not both")
+    about = subject(model, workload)
+    arch, seq_len = about.architecture, about.workload.seq_len
     if chinchilla:
-        tokens = CHINCHILLA_TOKENS_PER_PARAM * param_report(config).total
-    sequences = -(-tokens // config.seq_len)
-    per_sequence = train_flops(config.with_(batch=1), attention)
+        tokens = CHINCHILLA_TOKENS_PER_PARAM * param_report(arch).total
+    sequences = -(-tokens // seq_len)
+    per_sequence = train_flops(arch, attention, workload=Workload(1, seq_len))
     dev.peak(dtype)  # refuse a dtype the device has no peak for, now
-    return TrainingBudget(config, attention, tokens, chinchilla, sequences, per_sequence,
+    return TrainingBudget(about, attention, tokens, chinchilla, sequences, per_sequence,
                           devices, dev, dtype, mfu, price)
 
 
@@ -265,16 +269,17 @@ def _hours_text(seconds: Fraction) -> str:
 def budget_tables(train: TrainingBudget, infer: InferenceBudget):
     from .estimates import count
     from .memory import decimal_text, number_text, time_text
-    from .tables import Num, Table, config_note, readable
+    from .tables import Num, Table, model_note, readable
 
     b = train
     tokens = (f"{b.tokens:,} tokens ({CHINCHILLA_TOKENS_PER_PARAM} per parameter, Hoffmann "
               f"et al. 2022)" if b.chinchilla else f"{b.tokens:,} tokens")
-    covered = b.sequences * b.config.seq_len
+    seq_len = b.model.workload.seq_len
+    covered = b.sequences * seq_len
     train_table = Table(
         title="Training budget", name="training",
-        notes=[config_note(b.config, with_input=False) + f", seq_len={b.config.seq_len}",
-               f"Budget: {tokens} = {b.sequences:,} sequences of {b.config.seq_len}"
+        notes=[model_note(b.model, with_input=False) + f", seq_len={seq_len}",
+               f"Budget: {tokens} = {b.sequences:,} sequences of {seq_len}"
                + ("" if covered == b.tokens else f" (rounded up to whole sequences: "
                                                  f"{covered:,} tokens)") + ".",
                _device_note(b.device, b.devices, b.dtype) + f" Assumed MFU {percent_text(b.mfu)}.",
@@ -315,11 +320,11 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
 
 
 def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
-    from .tables import JSON_SCHEMA_VERSION
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
     b, i = train, infer
     return {"schema": "flopcalc.budget", "schema_version": JSON_SCHEMA_VERSION,
-            "config": b.config.as_dict(),
+            "config": model_json(b.model),
             "training": {"tokens": b.tokens, "chinchilla": b.chinchilla,
                          "sequences": b.sequences, "flops_per_sequence": b.flops_per_sequence,
                          "flops": b.flops, "attention": b.attention, "devices": b.devices,
