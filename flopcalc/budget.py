@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .analysis import flop_report, param_report
+from .architecture import Workload
 from .config import Config, Conventions, FlopcalcError, Mode
+from .estimates import Subject, subject
 from .memory import Device, approx_float, fraction_text, positive_number, roofline_report
 
 CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022: ~20 training tokens per parameter
@@ -38,11 +40,13 @@ def tokens_per_second(tokens_per_s=None, step_time=None, tokens_per_step: int = 
     return tokens_per_step / positive_number(step_time, "--step-time")
 
 
-def train_flops(config: Config, attention: str = "dense", recompute: bool = False) -> int:
-    """flopcalc's exact FLOPs of one training step of ``config`` (whole model, matmuls,
-    2 per multiply-add); ``recompute`` adds the blocks' recomputed forward."""
-    return flop_report(config, Conventions(attention=attention),
-                       Mode("train", recompute=recompute)).total
+def train_flops(model, attention: str = "dense", recompute: bool = False,
+                workload=None) -> int:
+    """flopcalc's exact FLOPs of one training step of ``model`` (a Config, or an Architecture
+    on ``workload``; whole model, matmuls, 2 per multiply-add); ``recompute`` adds the blocks'
+    recomputed forward."""
+    return flop_report(model, Conventions(attention=attention),
+                       Mode("train", recompute=recompute), workload).total
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class Utilisation:
 
 @dataclass(frozen=True)
 class MfuReport:
-    config: Config
+    model: Subject          # the GPT-2 Config, or the architecture and workload
     attention: str
     tokens_per_second: Fraction
     devices: int
@@ -72,30 +76,34 @@ class MfuReport:
         return self.devices * self.device.peak(self.dtype)
 
 
-def mfu_report(config: Config, tokens_per_s: Fraction, devices: int, dev: Device,
-               dtype: str = "bf16", attention: str = "dense") -> MfuReport:
-    """MFU under flopcalc's exact count and under each framework's convention, and HFU
-    (the exact count with the blocks' forward recomputed), at a measured throughput."""
+def mfu_report(model, tokens_per_s: Fraction, devices: int, dev: Device,
+               dtype: str = "bf16", attention: str = "dense", workload=None) -> MfuReport:
+    """MFU of ``model`` (a Config, or an Architecture on ``workload``) under flopcalc's exact
+    count and under each framework's convention, and HFU (the exact count with the blocks'
+    forward recomputed), at a measured throughput."""
     from .frameworks import compare
 
     peak = devices * dev.peak(dtype)
-    tokens = config.batch * config.seq_len
+    about = subject(model, workload)
+    arch, load = about.architecture, about.workload
+    tokens = load.batch * load.seq_len
 
     def row(name: str, kind: str, flops_per_step: int) -> Utilisation:
         per_token = Fraction(flops_per_step, tokens)
         rate = per_token * tokens_per_s
         return Utilisation(name, kind, per_token, rate, rate / peak)
 
-    rows = [row(f"flopcalc exact ({attention} attention)", "MFU", train_flops(config, attention)),
+    rows = [row(f"flopcalc exact ({attention} attention)", "MFU",
+                train_flops(arch, attention, workload=load)),
             row("flopcalc exact, blocks recomputed", "HFU",
-                train_flops(config, attention, recompute=True))]
-    rows += [row(c.framework.name, "MFU", c.total) for c in compare(config)]
-    return MfuReport(config, attention, tokens_per_s, devices, dev, dtype, tuple(rows))
+                train_flops(arch, attention, recompute=True, workload=load))]
+    rows += [row(c.framework.name, "MFU", c.total) for c in compare(arch, workload=load)]
+    return MfuReport(about, attention, tokens_per_s, devices, dev, dtype, tuple(rows))
 
 
 @dataclass(frozen=True)
 class TrainingBudget:
-    config: Config
+    model: Subject          # the GPT-2 Config, or the architecture and workload
     attention: str
     tokens: int             # asked for
     chinchilla: bool
@@ -124,20 +132,23 @@ class TrainingBudget:
         return None if self.price is None else self.device_hours * self.price
 
 
-def training_budget(config: Config, tokens: int | None, chinchilla: bool, devices: int,
+def training_budget(model, tokens: int | None, chinchilla: bool, devices: int,
                     dev: Device, dtype: str, mfu: Fraction, price: Fraction | None = None,
-                    attention: str = "dense") -> TrainingBudget:
+                    attention: str = "dense", workload=None) -> TrainingBudget:
     """Training FLOPs (exact) and time, device-hours and cost (estimates) for a token budget
-    at ``config``'s seq_len, or ~20 tokens per parameter with ``chinchilla``."""
+    of ``model`` (a Config, or an Architecture on ``workload``) at its seq_len, or ~20 tokens
+    per parameter with ``chinchilla``."""
     if (tokens is None) == (not chinchilla):
         raise FlopcalcError("give the training tokens as --tokens N or --chinchilla "
                             f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter), not both")
+    about = subject(model, workload)
+    arch, seq_len = about.architecture, about.workload.seq_len
     if chinchilla:
-        tokens = CHINCHILLA_TOKENS_PER_PARAM * param_report(config).total
-    sequences = -(-tokens // config.seq_len)
-    per_sequence = train_flops(config.with_(batch=1), attention)
+        tokens = CHINCHILLA_TOKENS_PER_PARAM * param_report(arch).total
+    sequences = -(-tokens // seq_len)
+    per_sequence = train_flops(arch, attention, workload=Workload(1, seq_len))
     dev.peak(dtype)  # refuse a dtype the device has no peak for, now
-    return TrainingBudget(config, attention, tokens, chinchilla, sequences, per_sequence,
+    return TrainingBudget(about, attention, tokens, chinchilla, sequences, per_sequence,
                           devices, dev, dtype, mfu, price)
 
 
@@ -206,10 +217,10 @@ ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of
 def mfu_table(report: MfuReport):
     from .estimates import count
     from .memory import number_text
-    from .tables import Num, Table, config_note, readable
+    from .tables import Num, Table, model_note, readable
 
     t = Table(title="Model and hardware FLOPs utilisation (estimates)",
-              notes=[config_note(report.config), _device_note(report.device, report.devices,
+              notes=[model_note(report.model), _device_note(report.device, report.devices,
                                                               report.dtype),
                      f"Throughput: {number_text(report.tokens_per_second)} tokens/s over all "
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
@@ -230,10 +241,10 @@ def mfu_table(report: MfuReport):
 
 def mfu_json(report: MfuReport) -> dict:
     from .estimates import count
-    from .tables import JSON_SCHEMA_VERSION
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
     return {"schema": "flopcalc.mfu", "schema_version": JSON_SCHEMA_VERSION,
-            "config": report.config.as_dict(), "attention": report.attention,
+            "config": model_json(report.model), "attention": report.attention,
             "tokens_per_second": fraction_text(report.tokens_per_second),
             "devices": report.devices, "device": report.device.name, "dtype": report.dtype,
             "peak_flops_per_second_total": fraction_text(report.peak),
@@ -258,16 +269,17 @@ def _hours_text(seconds: Fraction) -> str:
 def budget_tables(train: TrainingBudget, infer: InferenceBudget):
     from .estimates import count
     from .memory import decimal_text, number_text, time_text
-    from .tables import Num, Table, config_note, readable
+    from .tables import Num, Table, model_note, readable
 
     b = train
     tokens = (f"{b.tokens:,} tokens ({CHINCHILLA_TOKENS_PER_PARAM} per parameter, Hoffmann "
               f"et al. 2022)" if b.chinchilla else f"{b.tokens:,} tokens")
-    covered = b.sequences * b.config.seq_len
+    seq_len = b.model.workload.seq_len
+    covered = b.sequences * seq_len
     train_table = Table(
         title="Training budget", name="training",
-        notes=[config_note(b.config, with_input=False) + f", seq_len={b.config.seq_len}",
-               f"Budget: {tokens} = {b.sequences:,} sequences of {b.config.seq_len}"
+        notes=[model_note(b.model, with_input=False) + f", seq_len={seq_len}",
+               f"Budget: {tokens} = {b.sequences:,} sequences of {seq_len}"
                + ("" if covered == b.tokens else f" (rounded up to whole sequences: "
                                                  f"{covered:,} tokens)") + ".",
                _device_note(b.device, b.devices, b.dtype) + f" Assumed MFU {percent_text(b.mfu)}.",
@@ -308,11 +320,11 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
 
 
 def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
-    from .tables import JSON_SCHEMA_VERSION
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
     b, i = train, infer
     return {"schema": "flopcalc.budget", "schema_version": JSON_SCHEMA_VERSION,
-            "config": b.config.as_dict(),
+            "config": model_json(b.model),
             "training": {"tokens": b.tokens, "chinchilla": b.chinchilla,
                          "sequences": b.sequences, "flops_per_sequence": b.flops_per_sequence,
                          "flops": b.flops, "attention": b.attention, "devices": b.devices,

@@ -836,9 +836,9 @@ def memory(
 
 
 @app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
-@model_options()
+@model_options(every_architecture=True)
 def compare(
-    cfg: Config, attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    cfg: Model, attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Published estimates (Kaplan 2N, C_forward, 6N; PaLM; Chinchilla; Megatron) next to the exact count, with relative errors.
@@ -848,8 +848,10 @@ def compare(
     from . import estimates as est
 
     conv = Conventions(attention=attention.value, elementwise=elementwise)
-    rows = est.compare(cfg, conv)
-    emit([est.compare_table(cfg, conv, rows)], est.compare_json(cfg, conv, rows), format, output)
+    arch, load = cfg.architecture, cfg.workload
+    rows = est.compare(arch, conv, load)
+    emit([est.compare_table(arch, conv, rows, load)], est.compare_json(arch, conv, rows, load),
+         format, output)
 
 
 SkipInvalid = Annotated[bool, typer.Option(
@@ -1076,8 +1078,8 @@ def _devices(count: int) -> int:
 
 
 @app.command(epilog="Example: flopcalc frameworks --preset gpt2 --seq-len 1024")
-@model_options()
-def frameworks(cfg: Config, format: FormatOpt = Format.table, output: Output = None,
+@model_options(every_architecture=True)
+def frameworks(cfg: Model, format: FormatOpt = Format.table, output: Output = None,
                table: Annotated[Optional[str], _table_option("frameworks, terms")] = None) -> None:
     """Training FLOPs per token and per step as Megatron-LM, MaxText, torchtitan, nanoGPT, Hugging Face and llm-foundry count them, next to the exact count.
 
@@ -1085,15 +1087,17 @@ def frameworks(cfg: Config, format: FormatOpt = Format.table, output: Output = N
     """
     from . import frameworks as fw
 
-    rows = fw.compare(cfg)
-    emit(fw.frameworks_tables(cfg, rows), fw.frameworks_json(cfg, rows), format, output, table)
+    arch, load = cfg.architecture, cfg.workload
+    rows = fw.compare(arch, workload=load)
+    emit(fw.frameworks_tables(arch, rows, load), fw.frameworks_json(arch, rows, load), format,
+         output, table)
 
 
 @app.command(epilog="Example: flopcalc mfu --preset gpt2 --seq-len 1024 --batch 16 "
              "--tokens-per-second 400000 --devices 8 --device h100")
-@model_options()
+@model_options(every_architecture=True)
 def mfu(
-    cfg: Config,
+    cfg: Model,
     tokens_per_second: Annotated[Optional[str], typer.Option(
         "--tokens-per-second", metavar="TOKENS", help="Measured training throughput over all "
         "devices.", show_default=False)] = None,
@@ -1112,8 +1116,10 @@ def mfu(
     from . import memory as mem
 
     dev = mem.device(device, peak_tflops, None, dtype.value)
-    rate = bg.tokens_per_second(tokens_per_second, step_time, cfg.batch * cfg.seq_len)
-    report = bg.mfu_report(cfg, rate, _devices(devices), dev, dtype.value, attention.value)
+    load = cfg.workload
+    rate = bg.tokens_per_second(tokens_per_second, step_time, load.batch * load.seq_len)
+    report = bg.mfu_report(cfg.architecture, rate, _devices(devices), dev, dtype.value,
+                           attention.value, load)
     emit([bg.mfu_table(report)], bg.mfu_json(report), format, output)
 
 

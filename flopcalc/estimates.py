@@ -3,16 +3,20 @@
 Each estimate is the paper's formula evaluated with exact ``Fraction`` arithmetic at the
 config (per-token formulas times the B·L tokens of the batch). Each is compared with the
 exact count (``analysis.flop_report``) of what it estimates: the same computation (forward,
-training step, with or without recomputation) over the same part of the model. Sources and
+training step, with or without recomputation) over the same part of the model. Any
+architecture: N is found by the parameters' roles (embedding, embedding.positions, lm_head),
+and where a formula does not model a feature of the architecture (grouped-query attention, a
+gated MLP, a sliding window …) its row says so instead of gaining a term. Sources and
 derivations: docs/estimates.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .analysis import flop_report, param_report
+from .analysis import flop_report, param_report, split_model
+from .architecture import Architecture, Workload
 from .config import Config, Conventions, Mode
 
 BLOCKS = "transformer blocks only"
@@ -57,58 +61,90 @@ def signed_percent(x: Fraction) -> str:
     return f"{'−' if x < 0 else '+'}{hundredths // 100}.{hundredths % 100:02d}%"
 
 
-VOCAB_AND_POSITION = ("wte.weight", "wpe.weight", "lm_head.weight")
+# Kaplan et al.'s N leaves out "all vocabulary and positional embeddings": the token and
+# position tables and an untied LM head's (vocab, d_model) weight (a tied one owns no tensor).
+VOCAB_AND_POSITION = ("embedding", "embedding.positions", "lm_head")
 
 
-def kaplan_n(config: Config) -> int:
+def _params_of(model, roles: tuple[str, ...]) -> int:
+    report = param_report(model)
+    return sum(r.param.count * r.times for r in report.rows if r.role in roles)
+
+
+def kaplan_n(model: Config | Architecture) -> int:
     """Kaplan et al.'s N, "excluding all vocabulary and positional embeddings": every parameter
-    but wte, wpe and an untied LM head's (d_model, vocab) weight (``ParamReport.non_embedding``
-    keeps the latter)."""
-    report = param_report(config)
-    return report.total - sum(r.param.count for r in report.rows
-                              if r.param.name in VOCAB_AND_POSITION)
+    but the token and position embeddings and an untied LM head's (vocab, d_model) weight."""
+    return param_report(model).total - _params_of(model, VOCAB_AND_POSITION)
 
 
-def palm_n(config: Config) -> int:
-    """N for PaLM's formula: every parameter but the position embedding (wpe), as nanoGPT's
-    ``estimate_mfu`` reads App. B; the tied wte is counted once, as the LM head matmul."""
-    report = param_report(config)
-    return report.total - sum(r.param.count for r in report.rows if r.param.name == "wpe.weight")
+def position_params(arch: Architecture) -> int:
+    """The learned position table's parameters (n_positions × d_model; GPT-2 stores it with
+    the token table in its embedding op), 0 for rotary positions, which have no table."""
+    return arch.n_positions * arch.d_model if arch.positions == "learned" else 0
 
 
-def compare(config: Config, conventions: Conventions | None = None) -> list[Comparison]:
-    """Every estimate at ``config`` with its exact count.
+def palm_n(model: Config | Architecture) -> int:
+    """N for PaLM's formula: every parameter but a learned position table, as nanoGPT's
+    ``estimate_mfu`` reads App. B; a tied token embedding is counted once, as the LM head."""
+    report = param_report(model)
+    return report.total - position_params(report.architecture)
+
+
+def not_covered(arch: Architecture) -> dict[str, list[str]]:
+    """Per estimate key, the features of ``arch`` its formula does not model (its row says
+    so; no term is invented for them)."""
+    window = ([f"sliding window ({arch.sliding_window} keys on {arch.n_windowed} of "
+               f"{arch.n_layers} layers: the formula's attention term is full)"]
+              if arch.sliding_window is not None else [])
+    gqa = ([f"grouped-query attention ({arch.n_kv_heads} K/V heads for {arch.n_heads})"]
+           if arch.n_kv_heads != arch.n_heads else [])
+    gated = ["a gated MLP (3 matrices, the formula has 2)"] if arch.mlp == "gated" else []
+    width = ([f"attention width n_heads·d_head = {arch.n_heads * arch.d_head:,} ≠ d_model"]
+             if arch.n_heads * arch.d_head != arch.d_model else [])
+    return {"kaplan_2n": [], "kaplan_6n": [],
+            "kaplan_c_forward": width + window, "kaplan_3c_forward": width + window,
+            "palm": window, "hoffmann": gqa + gated + window,
+            "megatron_96": gqa + gated + width + window,
+            "megatron_72": gqa + gated + width + window}
+
+
+def compare(model: Config | Architecture, conventions: Conventions | None = None,
+            workload: Workload | None = None) -> list[Comparison]:
+    """Every estimate for ``model`` (a Config, or an Architecture on ``workload``) with its
+    exact count.
 
     ``conventions`` chooses how the exact side counts attention (dense/causal) and whether it
     adds elementwise work; its scope and FLOPs per MAC are set per estimate (2 FLOPs per MAC,
     the papers' convention).
     """
+    arch, load, _ = split_model(model, workload)
     conv = conventions or Conventions()
 
     def exact(scope: str, mode: Mode) -> int:
         whole = scope == WHOLE
         c = Conventions(flops_per_mac=2, attention=conv.attention, elementwise=conv.elementwise,
                         embeddings=whole, lm_head=whole)
-        return flop_report(config, c, mode).total
+        return flop_report(arch, c, mode, load).total
 
-    B, T, d, H, Q = config.batch, config.seq_len, config.d_model, config.n_heads, config.d_head
-    layers, V, F = config.n_layers, config.vocab, config.d_ff
+    B, T, d, H, Q = load.batch, load.seq_len, arch.d_model, arch.n_heads, arch.d_head
+    layers, V, F = arch.n_layers, arch.vocab, arch.d_ff
     tokens = B * T
-    N, Np = kaplan_n(config), palm_n(config)
+    N, Np = kaplan_n(arch), palm_n(arch)
     fwd, train = Mode("forward"), Mode("train")
     fwd_blocks, train_blocks = exact(BLOCKS, fwd), exact(BLOCKS, train)
     fwd_whole, train_whole = exact(WHOLE, fwd), exact(WHOLE, train)
     # recomputation re-runs the transformer blocks' forward, not the embedding or the LM head
     train_recompute = exact(WHOLE, Mode("train", recompute=True))
 
-    c_forward = Fraction(2 * N + 2 * layers * T * d)  # per token; d_attn = heads·d_head = d_model
+    c_forward = Fraction(2 * N + 2 * layers * T * H * Q)  # per token; d_attn = heads·d_head
     hoffmann_layer = (2 * 3 * T * d * (Q * H) + 2 * T * T * (Q * H) + 3 * H * T * T
                       + 2 * T * T * (Q * H) + 2 * T * (Q * H) * d + 2 * T * (d * F + d * F))
     hoffmann = 2 * T * V * d + layers * hoffmann_layer + 2 * T * d * V  # per sequence
     s, l, h = T, layers, d
     gemm = "elementwise work (GEMMs only); takes d_ff = 4·d_model"
-    per_param = "adds {} FLOPs per bias and LayerNorm parameter per token"
-    return [
+    norm = "LayerNorm" if arch.norm == "layernorm" else "RMSNorm"
+    per_param = "adds {} FLOPs per bias and " + norm + " parameter per token"
+    rows = [
         Comparison("kaplan_2n", "2N", "Kaplan et al. 2020, §2.1", "2·N·B·L",
                    Fraction(2 * N * tokens), fwd_blocks, f"forward, {BLOCKS}",
                    "QKᵀ and P·V (grow with L), elementwise work; " + per_param.format(2)),
@@ -126,7 +162,7 @@ def compare(config: Config, conventions: Conventions | None = None) -> list[Comp
         Comparison("palm", "6N + 12LHQT", "Chowdhery et al. 2022 (PaLM), App. B",
                    "(6N + 12·L·H·Q·T)·B·T", Fraction((6 * Np + 12 * layers * H * Q * T) * tokens),
                    train_whole, f"training step, {WHOLE}",
-                   "elementwise work; " + per_param.format(6) + " (N: all but wpe)"),
+                   "elementwise work; " + per_param.format(6) + f" (N: {_palm_n_text(arch)})"),
         Comparison("hoffmann", "Chinchilla forward", "Hoffmann et al. 2022, App. F",
                    "B·(emb + n_layers·(attn + dense) + logits)", Fraction(B * hoffmann),
                    fwd_whole, f"forward, {WHOLE}",
@@ -142,21 +178,48 @@ def compare(config: Config, conventions: Conventions | None = None) -> list[Comp
                    72 * B * s * l * h * h * (1 + Fraction(s, 6 * h) + Fraction(V, 12 * l * h)),
                    train_whole, f"training step, {WHOLE}", gemm),
     ]
+    missing = not_covered(arch)
+    return [replace(c, ignores=c.ignores + "; does not cover " + ", ".join(missing[c.key]))
+            if missing[c.key] else c for c in rows]
 
 
-def compare_table(config: Config, conventions: Conventions, rows: list[Comparison]):
+@dataclass(frozen=True)
+class Subject:
+    """What a table is about, as ``tables.model_note`` and ``model_json`` read it: the GPT-2
+    Config when there is one, else the architecture and its workload."""
+
+    config: Config | None
+    architecture: Architecture
+    workload: Workload
+
+
+def subject(model: Config | Architecture, workload: Workload | None = None) -> Subject:
+    arch, load, config = split_model(model, workload)
+    return Subject(config, arch, load)
+
+
+def _palm_n_text(arch: Architecture) -> str:
+    return "all but wpe" if arch.family == "gpt2" else (
+        "all but the position table" if arch.positions == "learned" else
+        "every parameter: rotary positions have no table")
+
+
+def compare_table(model: Config | Architecture, conventions: Conventions,
+                  rows: list[Comparison], workload: Workload | None = None):
     """The comparison as a ``tables.Table``: one row per estimate."""
-    from .tables import Table, config_note, readable
+    from .tables import Table, model_note, readable
 
+    about = subject(model, workload)
+    arch, load = about.architecture, about.workload
     table = Table(
         title="Published FLOP estimates against the exact count",
-        notes=[config_note(config),
+        notes=[model_note(about),
                "Exact counts: 2 FLOPs per multiply-add; " + "; ".join(conventions.describe()
                                                                        .split("; ")[1:3])
                + "; scope and computation as in the 'compared with' column.",
-               f"Counts are for the whole batch: B·L = {config.batch * config.seq_len:,} tokens. "
-               f"N = {kaplan_n(config):,} (Kaplan: all but the vocabulary and position embeddings); "
-               f"PaLM's N = {palm_n(config):,} (all but wpe).",
+               f"Counts are for the whole batch: B·L = {load.batch * load.seq_len:,} tokens. "
+               f"N = {kaplan_n(arch):,} (Kaplan: all but the vocabulary and position embeddings); "
+               f"PaLM's N = {palm_n(arch):,} ({_palm_n_text(arch)}).",
                ROUNDING],
         columns=["estimate", "source", "formula", "estimate FLOPs", "≈", "exact FLOPs",
                  "compared with", "error %", "ignores"],
@@ -177,15 +240,17 @@ def _error_cell(error: Fraction):
     return Num(text, "0" if error == 0 else text.rstrip("%").replace("−", "-").lstrip("+"))
 
 
-def compare_json(config: Config, conventions: Conventions, rows: list[Comparison]) -> dict:
-    from .tables import JSON_SCHEMA_VERSION
+def compare_json(model: Config | Architecture, conventions: Conventions,
+                 rows: list[Comparison], workload: Workload | None = None) -> dict:
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
+    about = subject(model, workload)
     return {
         "schema": "flopcalc.compare", "schema_version": JSON_SCHEMA_VERSION,
-        "config": config.as_dict(),
+        "config": model_json(about),
         "conventions": {"attention": conventions.attention, "elementwise": conventions.elementwise,
                         "flops_per_mac": 2},
-        "n_kaplan": kaplan_n(config), "n_palm": palm_n(config),
+        "n_kaplan": kaplan_n(about.architecture), "n_palm": palm_n(about.architecture),
         "rows": [{"key": c.key, "name": c.name, "source": c.source, "formula": c.formula,
                   "estimate": count(c.estimate), "estimate_is_exact": c.estimate.denominator == 1,
                   "exact": c.exact, "compared_with": c.compared_with,

@@ -8,8 +8,8 @@ Python int: where a framework computes in floating point, the integer here is th
 arithmetic approximates.
 
 The input is ``ModelSummary``: dimensions and parameter counts only, so that any architecture
-flopcalc models can be described by it (``from_config`` builds one from today's GPT-2
-``Config``). ``compare`` puts each framework next to flopcalc's exact count of the same
+flopcalc models can be described by it (``from_architecture`` builds one from an
+``Architecture`` and its ``Workload``, ``from_config`` from a GPT-2 ``Config``). ``compare`` puts each framework next to flopcalc's exact count of the same
 training step under the framework's attention convention, term by term.
 """
 
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from .architecture import Architecture, Workload
 from .config import Config, Conventions, Mode
 
 # What a term counts. The first four are matmuls flopcalc counts too; the last three are
@@ -98,19 +99,32 @@ class ModelSummary:
                 + self.params_position + self.params_vocab * (1 if self.tied_lm_head else 2))
 
 
-def from_config(config: Config) -> ModelSummary:
-    """The ModelSummary of today's GPT-2 Config: every head has its own K and V, d_head =
-    d_model / n_heads, a plain (ungated) MLP and a learned position embedding."""
+def from_architecture(arch: Architecture, workload: Workload) -> ModelSummary:
+    """The ModelSummary of any architecture on a workload: its K/V heads and head width, a
+    gated or plain MLP, a tied or untied head, a learned position table or none (rotary)."""
     from .analysis import param_report
+    from .estimates import position_params
 
-    report = param_report(config)
-    vectors = sum(r.param.count * (config.n_layers if r.section == "block" else 1)
-                  for r in report.rows if len(r.param.shape) == 1)
-    return ModelSummary(d_model=config.d_model, n_layers=config.n_layers, n_heads=config.n_heads,
-                 n_kv_heads=config.n_heads, d_head=config.d_head, d_ff=config.d_ff,
-                 vocab=config.vocab, seq_len=config.seq_len, batch=config.batch,
-                 gated_mlp=False, tied_lm_head=config.tied_lm_head, params_vectors=vectors,
-                 params_position=config.n_positions * config.d_model)
+    report = param_report(arch)
+    vectors = sum(r.param.count * r.times for r in report.rows if len(r.param.shape) == 1)
+    features = ()
+    if arch.sliding_window is not None:
+        features = (f"Sliding-window attention ({arch.sliding_window} keys on "
+                    f"{arch.n_windowed} of {arch.n_layers} layers; the exact count caps the keys)",)
+    summary = ModelSummary(
+        d_model=arch.d_model, n_layers=arch.n_layers, n_heads=arch.n_heads,
+        n_kv_heads=arch.n_kv_heads, d_head=arch.d_head, d_ff=arch.d_ff, vocab=arch.vocab,
+        seq_len=workload.seq_len, batch=workload.batch, gated_mlp=arch.mlp == "gated",
+        tied_lm_head=arch.tied_lm_head, params_vectors=vectors,
+        params_position=position_params(arch), features=features)
+    assert summary.params_total == report.total  # every parameter has its category
+    return summary
+
+
+def from_config(config: Config) -> ModelSummary:
+    """The ModelSummary of a GPT-2 Config: every head has its own K and V, d_head =
+    d_model / n_heads, a plain (ungated) MLP and a learned position embedding."""
+    return from_architecture(config.architecture, config.workload)
 
 
 def _six_n(s: ModelSummary, *, vectors: bool, position: bool, lm_head: bool, token: bool) -> dict:
@@ -224,23 +238,26 @@ def framework(key: str) -> Framework:
     return next(f for f in FRAMEWORKS if f.key == key)
 
 
-# flopcalc's operations by the category they fall in (GPT-2 op names of model.build_ops).
-OP_CATEGORY = {"qkv_proj": PROJECTIONS, "q_proj": PROJECTIONS, "k_proj": PROJECTIONS,
-               "v_proj": PROJECTIONS, "out_proj": PROJECTIONS, "scores": CORE,
-               "attn_values": CORE, "ffn_up": MLP, "ffn_down": MLP, "lm_head": LM_HEAD}
+def category(role: str) -> str | None:
+    """The category of a matmul by its role (any architecture), None for one outside them."""
+    if role in ("attention.scores", "attention.values"):
+        return CORE
+    if role == "lm_head":
+        return LM_HEAD
+    return {"attention": PROJECTIONS, "mlp": MLP}.get(role.split(".")[0])
 
 
-def exact_terms(config: Config, attention: str) -> dict:
+def exact_terms(model: Config | Architecture, attention: str,
+                workload: Workload | None = None) -> dict:
     """flopcalc's exact training-step matmul FLOPs (2 per multiply-add, whole model, no
     recomputation) by category; the lookup and elementwise work count 0 here."""
     from .analysis import flop_report
 
-    report = flop_report(config, Conventions(attention=attention), Mode("train"))
+    report = flop_report(model, Conventions(attention=attention), Mode("train"), workload)
     terms = dict.fromkeys(CATEGORIES, 0)
     for row in report.rows:
-        if row.op.name in OP_CATEGORY:
-            times = config.n_layers if row.op.section == "block" else 1
-            terms[OP_CATEGORY[row.op.name]] += row.flops * times
+        if row.op.kind == "matmul":
+            terms[category(row.op.role)] += row.flops * row.times
     assert sum(terms.values()) == report.total  # every counted matmul has a category
     return terms
 
@@ -283,11 +300,16 @@ class Comparison:
         return out
 
 
-def compare(config: Config, summary: ModelSummary | None = None) -> list[Comparison]:
-    """Every framework's figure for ``config``'s training step (``summary``: its ModelSummary, by
-    default ``from_config``) next to flopcalc's exact count under its attention convention."""
-    summary = summary or from_config(config)
-    exact = {a: exact_terms(config, a) for a in ("dense", "causal")}
+def compare(model: Config | Architecture, summary: ModelSummary | None = None,
+            workload: Workload | None = None) -> list[Comparison]:
+    """Every framework's figure for the training step of ``model`` (a Config, or an
+    Architecture on ``workload``; ``summary``: its ModelSummary, by default built from it)
+    next to flopcalc's exact count under its attention convention."""
+    from .analysis import split_model
+
+    arch, load, _ = split_model(model, workload)
+    summary = summary or from_architecture(arch, load)
+    exact = {a: exact_terms(arch, a, load) for a in ("dense", "causal")}
     return [Comparison(f, {c: f.formula(summary).get(c, 0) for c in CATEGORIES},
                        exact[f.attention], summary.tokens, summary.features)
             for f in FRAMEWORKS]
@@ -305,12 +327,13 @@ def conventions_note() -> str:
             "the 'against' column says.")
 
 
-def frameworks_tables(config: Config, rows: list[Comparison]):
+def frameworks_tables(model: Config | Architecture, rows: list[Comparison],
+                      workload: Workload | None = None):
     """The comparison (one row per framework) and the term-by-term differences."""
-    from .estimates import ROUNDING, _error_cell
-    from .tables import Table, config_note, readable
+    from .estimates import ROUNDING, _error_cell, subject
+    from .tables import Table, model_note, readable
 
-    notes = [config_note(config), conventions_note(),
+    notes = [model_note(subject(model, workload)), conventions_note(),
              f"Per step: the batch's B·L = {rows[0].tokens:,} tokens; per token: the step / "
              "B·L (≈ where not whole, rounded half up). Sources: docs/frameworks.md.", ROUNDING]
     notes += [f"{f} is not modelled by these formulas: each framework's figure leaves it out."
@@ -335,13 +358,14 @@ def frameworks_tables(config: Config, rows: list[Comparison]):
     return [main, terms]
 
 
-def frameworks_json(config: Config, rows: list[Comparison]) -> dict:
-    from .estimates import count, signed_percent
-    from .tables import JSON_SCHEMA_VERSION
+def frameworks_json(model: Config | Architecture, rows: list[Comparison],
+                    workload: Workload | None = None) -> dict:
+    from .estimates import count, signed_percent, subject
+    from .tables import JSON_SCHEMA_VERSION, model_json
 
     return {
         "schema": "flopcalc.frameworks", "schema_version": JSON_SCHEMA_VERSION,
-        "config": config.as_dict(), "tokens_per_step": rows[0].tokens,
+        "config": model_json(subject(model, workload)), "tokens_per_step": rows[0].tokens,
         "exact_conventions": {"mode": "train", "flops_per_mac": 2, "elementwise": False,
                               "scope": "whole model"},
         "not_covered": list(rows[0].not_covered),

@@ -94,3 +94,23 @@ def test_the_commands_print_their_assumptions():
 ])
 def test_bad_input_is_one_line(command, args, says):
     assert says in one_line_error(invoke(command, *args))
+
+
+def test_llama_on_15t_tokens_at_40_percent_on_8_h100s():
+    from flopcalc.architecture import Workload
+    from flopcalc.architectures.presets import preset_architecture
+
+    d, layers, h, kv, dh, f, v, s = 4096, 32, 32, 8, 128, 14336, 128256, 8192
+    # one sequence's training step: 3 × the forward's matmuls (q, k, v, o, gate, up, down, the
+    # untied head; dense attention's two s×s GEMMs per layer), 2 FLOPs per multiply-add
+    weights = layers * (2 * d * h * dh + 2 * d * kv * dh + 3 * d * f) + d * v
+    per_sequence = 3 * (2 * s * weights + layers * 2 * 2 * s * s * h * dh)
+    b = bg.training_budget(preset_architecture("llama-3.1-8b"), 15 * 10 ** 12, False, 8,
+                           device("h100"), "bf16", Fraction(2, 5), workload=Workload(1, s))
+    assert b.sequences == 1_831_054_688  # 15e12 / 8192 = 1,831,054,687.5, rounded up
+    assert b.flops == b.sequences * per_sequence
+    assert b.seconds * 8 * Fraction("989.4e12") * Fraction(2, 5) == b.flops
+    assert b.device_hours == b.seconds * 8 / 3600
+    chinchilla = bg.training_budget(preset_architecture("llama-3.1-8b"), None, True, 8,
+                                    device("h100"), "bf16", Fraction(2, 5), workload=Workload(1, s))
+    assert chinchilla.tokens == 20 * 8_030_261_248

@@ -176,3 +176,63 @@ def test_cli_compare_table_and_json():
 def test_cli_compare_bad_input_is_one_line_exit_2():
     assert "must divide d_model" in one_line_error(invoke("compare", "--heads", "7"))
     one_line_error(invoke("compare", "--attention", "sparse"))
+
+
+# Llama-3.1-8B at 8192 tokens, from its published config -----------------------------------
+# Published total 8,030,261,248; Kaplan's N leaves out the token embedding and the untied LM
+# head, both (vocab, d_model): 128256 × 4096 each. No position table (rotary).
+LL_V, LL_D, LL_LAYERS, LL_H, LL_KV, LL_DH, LL_F, LL_T = 128256, 4096, 32, 32, 8, 128, 14336, 8192
+LL_TOTAL = 8_030_261_248
+LL_N = LL_TOTAL - 2 * LL_V * LL_D
+# the same N from the blocks: q, k, v, o, gate, up, down and two RMSNorms, then the final norm
+assert LL_N == LL_LAYERS * (LL_D * LL_H * LL_DH + 2 * LL_D * LL_KV * LL_DH + LL_H * LL_DH * LL_D
+                            + 3 * LL_D * LL_F + 2 * LL_D) + LL_D == 6_979_588_096
+
+
+def llama_rows():
+    from flopcalc.architecture import Workload
+    from flopcalc.architectures.presets import preset_architecture
+
+    return {c.key: c for c in compare(preset_architecture("llama-3.1-8b"), Conventions(),
+                                      Workload(1, LL_T))}
+
+
+def test_llama_6n_and_2n_use_n_without_the_embeddings():
+    rows = llama_rows()
+    assert rows["kaplan_6n"].estimate == 6 * LL_N * LL_T
+    assert rows["kaplan_2n"].estimate == 2 * LL_N * LL_T
+    # C_forward's attention term: 2 · n_layer · n_ctx · d_attn per token, d_attn = 32 · 128
+    assert rows["kaplan_c_forward"].estimate == (2 * LL_N + 2 * LL_LAYERS * LL_T * LL_H * LL_DH) * LL_T
+    # PaLM: N is every parameter (rotary positions have no table to leave out)
+    assert rows["palm"].estimate == (6 * LL_TOTAL + 12 * LL_LAYERS * LL_H * LL_DH * LL_T) * LL_T
+
+
+def test_llama_rows_name_the_features_their_formula_does_not_cover():
+    rows = llama_rows()
+    for key in ("hoffmann", "megatron_96", "megatron_72"):
+        assert "does not cover grouped-query attention (8 K/V heads for 32)" in rows[key].ignores
+        assert "a gated MLP" in rows[key].ignores
+    for key in ("kaplan_2n", "kaplan_6n", "palm", "kaplan_c_forward"):
+        assert "does not cover" not in rows[key].ignores  # N counts what the model has
+
+
+def test_a_sliding_window_is_named_on_every_attention_term():
+    from flopcalc.architecture import Workload
+    from flopcalc.architectures.presets import preset_architecture
+
+    rows = {c.key: c for c in compare(preset_architecture("mistral-7b-v0.1"), Conventions(),
+                                      Workload(1, 8192))}
+    for key in ("kaplan_c_forward", "palm", "hoffmann", "megatron_72"):
+        assert "sliding window (4096 keys on 32 of 32 layers" in rows[key].ignores
+    assert "sliding window" not in rows["kaplan_6n"].ignores
+
+
+def test_compare_runs_for_llama_on_the_command_line():
+    from test_cli import ok
+
+    doc = json.loads(ok("compare", "--preset", "llama-3.1-8b", "--seq-len", "8192",
+                        "--format", "json").stdout)
+    assert doc["n_kaplan"] == LL_N and doc["n_palm"] == LL_TOTAL
+    assert doc["config"]["family"] == "llama" and doc["config"]["seq_len"] == LL_T
+    six_n = next(r for r in doc["rows"] if r["key"] == "kaplan_6n")
+    assert six_n["estimate"] == 6 * LL_N * LL_T

@@ -3,6 +3,7 @@ small at 1,024 tokens (docs/frameworks.md), then checked against flopcalc.framew
 
 import json
 from dataclasses import replace
+from fractions import Fraction
 
 import pytest
 
@@ -124,3 +125,110 @@ def test_the_command_prints_both_tables_and_json():
 ])
 def test_bad_input_is_one_line(args, says):
     assert says in one_line_error(invoke("frameworks", *args))
+
+
+# Llama-3.1-8B at seq 8192, batch 1: each formula written out here from its source -------------
+LD, LL, LH, LKV, LDH, LF, LV, LS = 4096, 32, 32, 8, 128, 14336, 128256, 8192
+L_TOTAL = 8_030_261_248             # published; untied head: embed_tokens and lm_head apart
+L_EMBED = LV * LD                   # 525,336,576, as is the LM head
+L_NORMS = LL * 2 * LD + LD          # two RMSNorms per layer and the final one: no biases
+
+
+def llama():
+    from flopcalc.architecture import Workload
+    from flopcalc.architectures.presets import preset_architecture
+
+    return preset_architecture("llama-3.1-8b"), Workload(1, LS)
+
+
+def llama_by_key():
+    arch, load = llama()
+    return {c.framework.key: c for c in fw.compare(arch, workload=load)}
+
+
+def test_the_adapter_reads_llama_s_architecture():
+    s = fw.from_architecture(*llama())
+    assert s.params_total == L_TOTAL and s.params_vectors == L_NORMS
+    assert (s.n_kv_heads, s.d_head, s.gated_mlp, s.tied_lm_head) == (8, 128, True, False)
+    assert s.params_position == 0 and s.features == ()  # rotary: no position table
+
+
+def test_llama_megatron():
+    # Megatron's grouping: 12·B·s·L·h²·((1 + g/a + s/(2h))·(kv_channels·a/h) + (F/h)·3/2)
+    # + 6·B·s·h·V (vocab 128256 is already a multiple of 128)
+    h, q = LD, LH * LDH
+    blocks = 12 * LS * LL * h * h * ((1 + Fraction(LKV, LH) + Fraction(LS, 2 * h)) * Fraction(q, h)
+                                    + Fraction(LF, h) * Fraction(3, 2))
+    assert 128256 % 128 == 0
+    assert llama_by_key()["megatron"].total == blocks + 6 * LS * h * LV
+
+
+def test_llama_maxtext():
+    ffn1 = 2 * LS * LF * LD * 2          # mlp_activations = ["silu", "linear"]: gate and up
+    ffn2 = 2 * LS * LF * LD
+    qkv = 2 * LS * LD * (LH + 2 * LKV) * LDH
+    proj = 2 * LS * LD * LH * LDH
+    causal = 4 * LS ** 2 * LH * LDH // 2
+    emb = 2 * LS * LD * LV
+    assert llama_by_key()["maxtext"].total == (3 * ((ffn1 + ffn2 + qkv + proj) * LL + emb)
+                                              + 3 * causal * LL)
+
+
+def test_llama_torchtitan():
+    # untied: the nn.Embedding (embed_tokens) leaves N, the output projection stays
+    n = L_TOTAL - L_EMBED
+    assert llama_by_key()["torchtitan"].total == LS * (6 * n + 6 * LL * LH * (2 * LDH) * LS)
+
+
+def test_llama_nanogpt():
+    # get_num_params() subtracts a position table only: Llama has none, so N is every parameter
+    assert llama_by_key()["nanogpt"].total == LS * (6 * L_TOTAL + 12 * LL * LH * LDH * LS)
+
+
+def test_llama_hugging_face():
+    # exclude_embeddings drops nn.Embedding weights; the untied lm_head is an nn.Linear
+    assert llama_by_key()["huggingface"].total == 6 * LS * (L_TOTAL - L_EMBED)
+
+
+def test_llama_llm_foundry():
+    n = L_TOTAL - L_EMBED
+    assert llama_by_key()["llm_foundry"].total == (2 * n * LS + LL * 2 * 2 * LD * LS ** 2) * 3
+
+
+def test_llama_exact_side_and_its_terms():
+    # matmuls of a training step, 3 × the forward: q, k, v, o, gate, up, down, the head, and
+    # dense attention's two S×S GEMMs per layer
+    weights = LL * (2 * LD * LH * LDH + 2 * LD * LKV * LDH + 3 * LD * LF) + LD * LV
+    dense = 3 * (2 * LS * weights + LL * 2 * 2 * LS * LS * LH * LDH)
+    assert llama_by_key()["torchtitan"].exact == dense
+    terms = llama_by_key()["torchtitan"].exact_terms
+    assert terms[fw.MLP] == 3 * 2 * LS * LL * 3 * LD * LF
+    assert terms[fw.LM_HEAD] == 3 * 2 * LS * LD * LV
+    assert terms[fw.POSITION] == terms[fw.TOKEN] == terms[fw.VECTORS] == 0
+
+
+def test_a_sliding_window_is_named_not_invented():
+    from flopcalc.architecture import Workload
+    from flopcalc.architectures.presets import preset_architecture
+
+    arch = preset_architecture("mistral-7b-v0.1")
+    rows = fw.compare(arch, workload=Workload(1, 8192))
+    assert rows[0].not_covered == ("Sliding-window attention (4096 keys on 32 of 32 layers; "
+                                   "the exact count caps the keys)",)
+    notes = fw.frameworks_tables(arch, rows, Workload(1, 8192))[0].notes
+    assert any(n.startswith("Sliding-window attention (4096 keys") for n in notes)
+
+
+def test_frameworks_and_mfu_run_for_llama_on_the_command_line():
+    doc = json.loads(ok("frameworks", "--preset", "llama-3.1-8b", "--seq-len", "8192",
+                        "--format", "json").stdout)
+    assert doc["config"]["family"] == "llama" and doc["tokens_per_step"] == LS
+    nanogpt = next(r for r in doc["rows"] if r["key"] == "nanogpt")
+    assert nanogpt["flops_per_token"] == 6 * L_TOTAL + 12 * LL * LH * LDH * LS
+    mfu = json.loads(ok("mfu", "--preset", "llama-3.1-8b", "--seq-len", "8192",
+                        "--tokens-per-second", "80000", "--devices", "8", "--device", "h100",
+                        "--format", "json").stdout)
+    row = next(r for r in mfu["rows"] if r["name"] == "nanoGPT")
+    # utilisation = FLOPs per token × tokens/s / (8 × 989.4 TFLOP/s)
+    expected = Fraction(6 * L_TOTAL + 12 * LL * LH * LDH * LS) * 80000 / (8 * Fraction("989.4e12"))
+    assert row["utilisation_exact"] == f"{expected.numerator}/{expected.denominator}"
