@@ -458,9 +458,8 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             if not evaluate:
                 yield None
                 continue
-            same = (split and (DH * H != D or KV != H), not rotary or ROT == DH, not W,
-                    0 if not W else {0: 0, NL: 2}.get(NW, 1)) == structure
-            if same:
+            if not varies or (split and (DH * H != D or KV != H), not rotary or ROT == DH,
+                              not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1)) == structure:
                 flops = model(*args)
                 per_op, total = flops[:-1], flops[-1]
             else:  # formulas of another structure: this point counted by flop_report
@@ -496,6 +495,10 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 derive_rot = rotary and "rotary_dims" not in given
                 window_layers = arch.window_layers
                 split = arch.family in ("gpt2", "gpt_neox")
+                # whether a point can have another structure than the first (else no check)
+                varies = (split and not (derive_head and derive_kv)
+                          or rotary and not derive_rot
+                          or window_layers is not None and "n_layers" in names)
         if not evaluate:
             yield None
             continue
