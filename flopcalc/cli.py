@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 
 from . import __version__, files
 from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Workload
-from .config import (Config, Conventions, FlopcalcError, Mode, base_fields, gpt2_config,
+from .config import (Config, Conventions, FlopcalcError, Mode, gpt2_config,
                      parse_whole_number)
 from .model import ACTIVATIONS
 
@@ -340,8 +340,9 @@ class Model:
 
 @dataclass(frozen=True)
 class ModelValues:
-    """sweep and plot's model: the fields of --preset/--config and the switches, and each
-    dimension's text as given (None: not given), to be parsed as one value, a list or a range."""
+    """sweep and plot's model: the Architecture fields of --preset/--config/--family and the
+    switches (sizes that follow others left None), and each dimension's text as given (None:
+    not given), to be parsed as one value, a list or a range."""
 
     base: dict
     given: dict
@@ -356,13 +357,13 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     (with ``workload``), the switches, --qkv, --no-bias and --untied-lm-head (with
     ``untied_lm_head``). With ``every_architecture`` the function is called with the Model
     they describe; otherwise (a command that counts GPT-2 only so far) with its GPT-2 Config,
-    any other architecture refused in one line. With ``values`` the sizes take lists and
-    ranges and ``cfg`` is a ModelValues.
+    any other architecture refused in one line. With ``values`` (sweep and plot, which count
+    every architecture) the sizes take lists and ranges and ``cfg`` is a ModelValues.
     """
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
-    shared += [(d.field, d.values_option() if values else d.option(), None) for d in dims]
-    shared += [(d.field, d.option(), None) for d in ARCHITECTURE_SIZES]
+    shared += [(d.field, d.values_option() if values else d.option(), None)
+               for d in dims + ARCHITECTURE_SIZES]
     shared += [(name, annotation, None) for name, annotation in SWITCHES]
     shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
     if untied_lm_head:
@@ -392,12 +393,11 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
             extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
             preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
                                                 given.pop("family"))
-            if values:
-                _gpt2_only(func.__name__, preset_name, config_path, family,
-                           {**extra, **{k: switches[k] for k, _ in SWITCHES}})
-                base = {**base_fields(preset_name, config_path),
-                        **{k: v for k, v in switches.items() if v is not None}}
-                kwargs["cfg"] = ModelValues(base, given)
+            if values:  # sweep and plot: every architecture
+                from .architectures.presets import model_fields
+
+                base = model_fields(preset_name, config_path, family, **switches)
+                kwargs["cfg"] = ModelValues(base, {**given, **extra})
                 return func(**kwargs)
             sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
             arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
@@ -422,18 +422,6 @@ def make_architecture(*args, **kwargs):
     from .architectures.presets import make_architecture as make
 
     return make(*args, **kwargs)
-
-
-def _gpt2_only(command: str, preset, config, family, extra: dict) -> None:
-    """sweep and plot count GPT-2 models only so far: anything else is refused in one line."""
-    flags = [k for k, v in extra.items() if v is not None]
-    arch = make_architecture(preset, config, family)
-    if arch.family != "gpt2" or flags:
-        what = f"the {arch.family} family" if arch.family != "gpt2" else \
-            "--" + flags[0].replace("_", "-").replace("sliding-window", "window")
-        raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not "
-                            f"supported yet (flops, params, shapes and formulas count every "
-                            f"architecture)")
 
 
 class ModeChoice(str, Enum):
@@ -860,7 +848,8 @@ SkipInvalid = Annotated[bool, typer.Option(
 
 
 def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
-    """(base Config fields, swept axes, config.Mode): one value fixes a field, more sweep it."""
+    """(base fields, swept axes, config.Mode): one value fixes a field, more sweep it. The
+    base holds Architecture fields, seq_len and batch (``sweep.check_point``)."""
     from . import sweep as sw
 
     base = dict(model.base)
@@ -914,7 +903,7 @@ class _LazyProgress:
 
 @app.command(epilog="Example: flopcalc sweep --seq-len 128:8192:x2 --n-positions 8192 "
              "--d-model 768,1536")
-@model_options(values=True)
+@model_options(values=True, every_architecture=True)
 def sweep(
     cfg: ModelValues, flops_per_mac: FlopsPerMac = 2,
     attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
@@ -961,7 +950,7 @@ class PlotKind(str, Enum):
 
 @app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --n-positions 65536 "
              "--output shares.png")
-@model_options(values=True)
+@model_options(values=True, every_architecture=True)
 def plot(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The image to write (atomically): .png or .svg.",
@@ -978,7 +967,7 @@ def plot(
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
 
-    --kind shares (default) stacks each operation's share of the FLOPs and marks where attention (scores + attn_values) overtakes the FFN (ffn_up + ffn_down), solved exactly. --kind estimates plots each published estimate's relative error (flopcalc compare); it uses --attention and --elementwise only.
+    --kind shares (default) stacks each operation's share of the FLOPs and marks where attention (QKᵀ + P·V) overtakes the MLP's matmuls (GPT-2's ffn_up + ffn_down, Llama's gate, up and down), solved exactly, in every architecture. --kind estimates plots each published estimate's relative error (flopcalc compare); it uses --attention and --elementwise only.
     """
     from . import plot as pl
 

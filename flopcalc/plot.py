@@ -1,8 +1,9 @@
 """Plots of a one-dimensional sweep (matplotlib, an optional extra: ``flopcalc[plot]``).
 
 - ``shares``: each operation's share of the FLOPs as the swept dimension grows, stacked, with
-  the point where attention (``scores`` + ``attn_values``) overtakes the FFN (``ffn_up`` +
-  ``ffn_down``) solved exactly from the model's formulas.
+  the point where attention (the roles ``attention.scores`` + ``attention.values``) overtakes
+  the MLP's matmuls (``mlp.gate``, ``mlp.up``, ``mlp.gate_up``, ``mlp.down``: GPT-2's ``ffn_up``
+  + ``ffn_down``) solved exactly from the model's formulas, in every architecture.
 - ``estimates``: the relative error of each published estimate (``estimates.compare``)
   against the exact count, over the sweep.
 
@@ -17,12 +18,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from .config import Conventions, FlopcalcError, Mode
-from .sweep import AXES, MODE_AXES, Axis, SweepResult, check_point, run
+from .sweep import (AXES, MODE_AXES, Axis, SweepResult, check_point, first_fields, op_columns,
+                    run)
 
 INSTALL = "pip install 'flopcalc[plot]' (from a clone: pip install '.[plot]')"
 FORMATS = (".png", ".svg")
-ATTENTION = ("scores", "attn_values")
-FFN = ("ffn_up", "ffn_down")
+# the two sides of the crossover, by role (docs/architectures.md)
+ATTENTION = ("attention.scores", "attention.values")
+FFN = ("mlp.gate", "mlp.up", "mlp.gate_up", "mlp.down")
 # matplotlib draws doubles: a swept value must stay well inside their range (about 1.8e308:
 # its log axes overflow from about 1e295). Beyond it, flopcalc sweep counts exactly.
 DRAWABLE = 10 ** 250
@@ -54,58 +57,112 @@ class Crossover:
     root: object         # a sympy number: attention - FFN = 0 there
     attention_above: bool  # attention exceeds the FFN above the root (else below it)
     first_above: int     # the smallest whole value > root (where the larger side has taken over)
+    attention_ops: str = "scores + attn_values"   # the model's operations on each side
+    ffn_ops: str = "ffn_up + ffn_down"
 
     def describe(self) -> str:
         r = self.root
         where = str(r) if r.is_Integer else f"{_root_text(r)} (exactly {r})"
         larger = "above" if self.attention_above else "below"
-        return (f"attention (scores + attn_values) = FFN (ffn_up + ffn_down) at {self.name} = "
+        return (f"attention ({self.attention_ops}) = FFN ({self.ffn_ops}) at {self.name} = "
                 f"{where}; attention is larger {larger} it")
 
 
-def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first) -> Crossover | None:
-    """Solve scores + attn_values = ffn_up + ffn_down for the swept dimension ``name`` exactly,
-    the other dimensions at ``first`` (a Config); None if they never cross at a positive value.
+def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first,
+              workload=None) -> Crossover | None:
+    """Solve attention (scores + P·V) = FFN (the MLP's matmuls), by role, for the swept
+    dimension ``name`` exactly, the other dimensions at ``first`` (a Config, or an
+    Architecture on ``workload``); None if they never cross at a positive value. Each layer
+    group counts its repeat times (Gemma 2's sliding and full blocks).
 
     The FLOPs are the model's own formulas (``formulas.formulas``), so dense, causal and
-    elementwise counting all give their own exact crossover.
+    elementwise counting all give their own exact crossover; a window's cap ``Min`` is solved
+    piece by piece.
     """
     import sympy as sp
 
     from . import formulas as fm
+    from .analysis import flop_report, split_model
 
-    f = fm.formulas(conv, fused_qkv=first.fused_qkv, bias=first.bias,
-                    tied_lm_head=first.tied_lm_head, activation=first.activation,
-                    mode=fm.symbolic_mode(mode.kind, mode.recompute))
-    exprs = {n: e for _, n, e in f.rows}
-    if not all(n in exprs for n in ATTENTION + FFN):
+    arch, load, _ = split_model(first, workload)
+    report = flop_report(arch, conv, mode, load)
+    resolved = report.mode
+    f = fm.formulas(conv, mode=fm.symbolic_mode(mode.kind, mode.recompute), architecture=arch)
+    roles = {(r.group, r.op.name): r.op.role for r in report.rows}
+    repeat = {g: times for g, times, _ in f.groups}
+
+    def side(wanted):
+        rows = [(g, n, e) for g, n, e in f.rows if roles[g, n] in wanted]
+        return (sum(repeat[g] * e for g, n, e in rows),
+                " + ".join(dict.fromkeys(n for _, n, _ in rows)))
+
+    (attention, attention_ops), (ffn, ffn_ops) = side(ATTENTION), side(FFN)
+    if not attention_ops or not ffn_ops:
         return None
-    symbol = {**fm.SYMBOLS, "position": fm.t, "prompt": fm.p, "new_tokens": fm.n}
+    symbol = {**fm.SYMBOLS, **fm.EXTRA_SYMBOLS, "position": fm.t, "prompt": fm.p,
+              "new_tokens": fm.n}
     x = symbol[name]
-    resolved = mode.resolved(first)
-    values = {s: getattr(first, k) for k, s in fm.SYMBOLS.items()}
+    values = fm.symbol_values(arch, load)
     values.update({s: v for s, v in ((fm.t, resolved.position), (fm.p, resolved.prompt),
                                      (fm.n, resolved.new_tokens)) if v is not None})
+    # the sizes that follow the swept one when not given (Architecture's rules)
     if name == "d_model" and base.get("d_ff") is None:
-        values[fm.d_ff] = 4 * x                      # d_ff follows d_model
+        values[fm.d_ff] = 4 * x
+    split = arch.family in ("gpt2", "gpt_neox")
+    if not split and base.get("d_head") is None and name in ("d_model", "n_heads"):
+        values[fm.d_head] = values.get(fm.d_model, x) / values.get(fm.h, x)
+        values[fm.d_model if name == "d_model" else fm.h] = x
+    if name == "n_heads" and base.get("n_kv_heads") is None:
+        values[fm.h_kv] = x
     if name == "seq_len":
         if mode.kind == "decode" and mode.position is None:
             values[fm.t] = x                         # the decoded position follows seq_len
         if mode.kind == "generate" and mode.prompt is None:
             values[fm.p] = x
     values.pop(x, None)
-    diff = sum(exprs[n] for n in ATTENTION) - sum(exprs[n] for n in FFN)
-    num, den = sp.fraction(sp.together(diff.subs(values)))  # den > 0 for positive dimensions
+    diff = (attention - ffn).subs(values)
+    num, _ = sp.fraction(sp.together(diff))  # den > 0 for positive dimensions
     if not num.has(x):
         return None
-    roots = sorted(r for r in sp.Poly(num, x).real_roots() if r > 0)
+    roots = sorted(r for r in _positive_roots(num, x))
     for i, root in enumerate(roots):  # the first root where the sign changes
         left = (roots[i - 1] + root) / 2 if i else root / 2
         right = (root + roots[i + 1]) / 2 if i + 1 < len(roots) else root + 1
         after, before = num.subs(x, right), num.subs(x, left)
         if (after > 0) != (before > 0):
-            return Crossover(name, root, bool(after > 0), int(sp.floor(root)) + 1)
+            return Crossover(name, root, bool(after > 0), int(sp.floor(root)) + 1,
+                             attention_ops, ffn_ops)
     return None
+
+
+def _positive_roots(num, x) -> set:
+    """The positive real roots of ``num`` in ``x``: a polynomial, or one whose ``Min``/``Max``
+    terms (a window's cap) make it a polynomial between breakpoints, each piece solved on
+    its own interval."""
+    import sympy as sp
+
+    caps = [c for c in num.atoms(sp.Min, sp.Max) if c.has(x)]
+    if not caps:
+        return {r for r in sp.Poly(num, x).real_roots() if r > 0}
+    breaks = set()
+    for cap in caps:
+        for a in cap.args:
+            for b in cap.args:
+                if a != b:
+                    breaks |= _positive_roots(sp.expand(a - b), x) if (a - b).has(x) else set()
+    edges = [sp.Integer(0), *sorted(breaks)]
+    roots = set()
+    for i, lo in enumerate(edges):
+        hi = edges[i + 1] if i + 1 < len(edges) else None
+        inside = (lo + hi) / 2 if hi is not None else lo + 1
+        piece = num.subs({cap: min(cap.args, key=lambda a: a.subs(x, inside)) if
+                          isinstance(cap, sp.Min) else max(cap.args, key=lambda a: a.subs(x, inside))
+                          for cap in caps})
+        if not piece.has(x):
+            continue
+        roots |= {r for r in _positive_roots(sp.expand(piece), x)
+                  if lo <= r and (hi is None or r <= hi)}
+    return roots
 
 
 def write_figure(fig, path: Path) -> None:
@@ -155,13 +212,14 @@ def _x_axis(ax, axis: Axis) -> None:
     ax.set_xlim(xs[0], xs[-1])
 
 
-def _footer(fig, base: dict, axis: Axis, first, conventions: str) -> None:
+def _footer(fig, base: dict, axis: Axis, first: dict, conventions: str) -> None:
     """The fixed dimensions and the conventions, small, under the plot."""
     import textwrap
 
     fixed = []
-    for k, v in first.as_dict().items():
-        if k == axis.name or isinstance(v, (bool, str)):
+    for k, v in first.items():
+        if k == axis.name or v is None or isinstance(v, (bool, str, float, tuple, list)) \
+                and k != "family":
             continue
         if k == "d_head" and axis.name in ("d_model", "n_heads"):
             v = "d_model/n_heads"
@@ -187,9 +245,10 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
     check_output(path)
     plt = pyplot()
     result = run(base, [axis], conv, mode, skip_invalid)
-    cross = crossover(base, axis.name, conv, mode, result.first)
+    first = result.first_report
+    cross = crossover(base, axis.name, conv, mode, first.architecture, first.workload)
     xs = [float(values[0]) for values, _, _ in result.rows]
-    names = [n for _, n in result.ops]
+    names = op_columns(result.ops)
     keep = [i for i in range(len(names)) if any(row[1][i] for row in result.rows)]
     ys = [[float(Fraction(row[1][i], row[2]) * 100) for row in result.rows] for i in keep]
     fig, ax = plt.subplots(figsize=(10, 5.6))
@@ -206,14 +265,14 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
         if axis.values[0] <= r <= axis.values[-1]:
             ax.axvline(r, color="black", linestyle="--", linewidth=1.2)
             ax.annotate(f"attention = FFN at {axis.name} = {_root_text(cross.root)}\n"
-                        f"(scores + attn_values vs ffn_up + ffn_down;\nattention {side})",
+                        f"({cross.attention_ops} vs\n{cross.ffn_ops};\nattention {side})",
                         xy=(r, 97), xytext=(6, 0), textcoords="offset points", ha="left",
                         va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
         else:
             ax.text(0.01, 0.97, f"attention = FFN at {axis.name} = {_root_text(cross.root)}, "
                     f"outside the sweep (attention {side})", transform=ax.transAxes, ha="left",
                     va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
-    _footer(fig, base, axis, result.first, conv.describe())
+    _footer(fig, base, axis, first_fields(result), conv.describe())
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, reverse=True)
     fig.subplots_adjust(bottom=0.24 if axis.geometric and len(axis.values) > 8 else 0.2)
     write_figure(fig, path)
@@ -235,11 +294,15 @@ def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
     points = []
     for v in axis.values:
         try:
-            cfg, _ = check_point(base, (axis.name,), (v,), Mode())
+            cfg = check_point(base, (axis.name,), (v,), Mode())[3]
         except FlopcalcError:
             if not skip_invalid:
                 raise
             continue
+        if cfg is None:
+            raise FlopcalcError("plot --kind estimates compares GPT-2 models only so far (the "
+                                "published estimates are GPT-2's); --kind shares plots every "
+                                "architecture")
         points.append((v, compare(cfg, conv)))
     if not points:
         raise FlopcalcError("no valid point in the sweep")
@@ -259,8 +322,8 @@ def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,
     ax.set_ylabel("(estimate − exact) / exact  (%)")
     ax.set_title("Published FLOP estimates against flopcalc's exact count", loc="left")
     ax.grid(True, alpha=0.3)
-    first = check_point(base, (axis.name,), (points[0][0],), Mode())[0]
-    _footer(fig, base, axis, first, f"exact: 2 FLOPs per multiply-add, {conv.attention} "
+    first = check_point(base, (axis.name,), (points[0][0],), Mode())[3]
+    _footer(fig, base, axis, first.as_dict(), f"exact: 2 FLOPs per multiply-add, {conv.attention} "
             f"attention, {'with' if conv.elementwise else 'no'} elementwise work; each estimate "
             "against the exact count of what it estimates (flopcalc compare)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if axis.geometric else -0.14),

@@ -22,13 +22,19 @@ from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from itertools import chain
 
-from .analysis import flop_report
+from .analysis import flop_report, resolve
+from .architecture import Architecture, Workload
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 
-# Sweepable dimensions: Config fields, then Mode fields; value: the CLI option
+# Sweepable dimensions: the model's and workload's (GPT-2's first, then the sizes of the other
+# families), then Mode fields; value: the CLI option (cli.py's Dimension tables, which a test
+# keeps the same)
 CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--n-heads", "n_layers": "--n-layers",
                "d_ff": "--d-ff", "vocab": "--vocab", "n_positions": "--n-positions",
-               "seq_len": "--seq-len", "batch": "--batch"}
+               "seq_len": "--seq-len", "batch": "--batch", "n_kv_heads": "--n-kv-heads",
+               "d_head": "--d-head", "sliding_window": "--window",
+               "rotary_dims": "--rotary-dims"}
+WORKLOAD_AXES = ("seq_len", "batch")
 MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
 AXES = {**CONFIG_AXES, **MODE_AXES}
 
@@ -131,15 +137,17 @@ def parse_axis(name: str, text: str) -> Axis:
 
 @dataclass
 class SweepResult:
-    """Rows of a sweep: the swept values, each operation's FLOPs over the whole model (block
-    operations times n_layers) and the total."""
+    """Rows of a sweep: the swept values, each operation's FLOPs over the whole model (each
+    layer group's operations times its repeat count: GPT-2's block times n_layers) and the
+    total."""
 
     axes: tuple[Axis, ...]
     columns: tuple[str, ...]             # value columns: the swept names (+ a derived d_ff)
-    ops: tuple[tuple[str, str], ...]     # (section, name) of each counted operation
+    ops: tuple[tuple[str, str], ...]     # (layer group, name) of each counted operation
     conventions: Conventions
-    first: Config | None = None          # the first valid point's config
+    first: Config | None = None          # the first valid point's config, if it is GPT-2's
     first_mode: Mode | None = None       # and its resolved mode
+    first_report: object = None          # its analysis.FlopReport (any architecture)
     rows: list[tuple[tuple[int, ...], tuple[int, ...], int]] = field(default_factory=list)
     skipped: int = 0
     first_skipped: str = ""
@@ -151,47 +159,66 @@ def describe_point(names, values) -> str:
 
 
 @lru_cache(maxsize=64)
-def compile_model(conv: Conventions, kind: str = "forward", recompute: bool = False,
-                  fused_qkv: bool = True, bias: bool = True, tied_lm_head: bool = True,
-                  activation: str = "gelu_tanh"):
+def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: Architecture):
     """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
-    ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n) -> (flops per op..., total)``,
-    block operations already times n_layers. Built from ``formulas.formulas`` (sympy)."""
+    ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head, d_rot, W, n_w) ->
+    (flops per op..., total)``, each operation already times its group's repeat count. Built
+    from ``formulas.formulas`` (sympy) for ``architecture``'s family and switches; it holds
+    for every point of the same structure (``_structure``). A window's cap ``Min`` is Python's
+    ``min`` on ints."""
     import sympy as sp
 
     from . import formulas as fm
 
-    f = fm.formulas(conv, fused_qkv=fused_qkv, bias=bias, tied_lm_head=tied_lm_head,
-                    mode=fm.symbolic_mode(kind, recompute), activation=activation)
+    f = fm.formulas(conv, mode=fm.symbolic_mode(kind, recompute), architecture=architecture)
     symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
-               fm.n)
+               fm.n, fm.h_kv, fm.d_head, fm.d_rot, fm.W, fm.n_w)
     names = [str(s) for s in symbols]
+    repeat = {g: r for g, r, _ in f.groups}
     fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
     for (num, den), (_, _, expr) in zip(fractions, f.rows):
+        caps = sorted(num.atoms(sp.Min, sp.Max), key=str)
         if not (den.is_Integer and den > 0) or any(
-                not c.is_Integer for c in sp.Poly(num, *symbols).coeffs()):
+                not c.is_Integer for c in sp.Poly(num, *symbols, *caps).coeffs()):
             raise AssertionError(f"not an integer polynomial over an integer: {expr}")
     # common subexpressions (B*L*d_model, ...) computed once per point
     shared, numerators = sp.cse([num for num, _ in fractions],
                                 symbols=sp.numbered_symbols("_x"))
     lines = [f"    {name} = {sp.sstr(value)}" for name, value in shared]
     terms = []
-    for i, ((section, _, _), num, (_, den)) in enumerate(zip(f.rows, numerators, fractions)):
+    for i, ((group, _, _), num, (_, den)) in enumerate(zip(f.rows, numerators, fractions)):
         body = f"({sp.sstr(num)})" + (f" // {den}" if den != 1 else "")
-        lines.append(f"    c{i} = {body}" + (" * n_layers" if section == "block" else ""))
+        times = repeat[group]
+        lines.append(f"    c{i} = {body}" + (f" * ({sp.sstr(times)})" if times != 1 else ""))
         terms.append(f"c{i}")
     source = (f"def model_flops({', '.join(names)}):\n" + "\n".join(lines)
               + f"\n    return ({', '.join(terms)}, {' + '.join(terms) or '0'})\n")
     if "/" in source.replace("//", ""):  # true division would give floats
         raise AssertionError(f"inexact division in the compiled model:\n{source}")
-    namespace: dict = {}
+    namespace: dict = {"Min": min, "Max": max}
     exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
-    return tuple((s, n) for s, n, _ in f.rows), namespace["model_flops"]
+    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"]
 
 
-def _reference_ops(cfg: Config, conv: Conventions, mode: Mode):
-    report = flop_report(cfg, conv, mode)
-    return tuple((r.op.section, r.op.name) for r in report.rows)
+def _structure(arch: Architecture) -> tuple:
+    """What the compiled formulas assume beyond the family and switches
+    (``formulas.symbolic_dims``): whether heads split d_model (GPT-2, GPT-NeoX: d_head =
+    d_model/n_heads, n_kv_heads = n_heads), whether every head dim
+    rotates, and whether none, some or all layers are windowed."""
+    split = arch.family in ("gpt2", "gpt_neox")
+    return (split and (arch.d_head * arch.n_heads != arch.d_model
+                       or arch.n_kv_heads != arch.n_heads),
+            arch.rotary_dims in (None, arch.d_head),
+            arch.sliding_window is None,
+            {0: 0, arch.n_layers: 2}.get(arch.n_windowed, 1))
+
+
+def _reference_ops(report) -> tuple:
+    return tuple((r.group, r.op.name) for r in report.rows)
+
+
+def _reference_row(report) -> tuple:
+    return tuple(r.flops * r.times for r in report.rows), report.total
 
 
 def check_axes(axes: list[Axis]) -> int:
@@ -220,13 +247,47 @@ def check_table_size(points: int) -> None:
                             "csv --output sweep.csv (or --format json)")
 
 
-def check_point(base: dict, names, values, mode: Mode) -> tuple[Config, Mode]:
-    """The point's Config and resolved Mode, checked by Config and Mode themselves."""
+_CONFIG_FIELDS = {f.name for f in dataclass_fields(Config)}
+_BIASES = ("qkv_bias", "o_bias", "mlp_bias", "norm_bias")
+
+
+def _config_fields(fields: dict) -> dict | None:
+    """``fields`` (Architecture fields, seq_len, batch) as a GPT-2 Config's, or None when
+    they describe another model. A Config's own ``bias`` is taken as it is."""
+    fields = dict(fields)
+    if fields.pop("family", "gpt2") != "gpt2":
+        return None
+    biases = {fields.pop(k) for k in _BIASES if k in fields}
+    if "bias" in fields:
+        biases.add(fields["bias"])
+    if len(biases) > 1:
+        return None
+    if biases:
+        fields["bias"] = biases.pop()
+    return fields if set(fields) <= _CONFIG_FIELDS else None
+
+
+def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Workload, Mode,
+                                                                  Config | None]:
+    """The point's Architecture, Workload, resolved Mode and (for GPT-2) Config, checked by
+    them. ``base`` holds the fields that are not swept: Architecture fields, seq_len and
+    batch (or a GPT-2 Config's fields); derived sizes (d_head, d_ff, …) not in it follow
+    the point's."""
+    point = {**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES}}
+    fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
+    fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
     try:
-        cfg = Config(**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES})
-        fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
-        fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
-        return cfg, Mode(**fields).resolved(cfg)
+        config = _config_fields(point)
+        if config is not None:  # GPT-2: checked by Config and Mode, as before
+            cfg = Config(**config)
+            return cfg.architecture, cfg.workload, Mode(**fields).resolved(cfg), cfg
+        arch_fields = {k: v for k, v in point.items() if k not in WORKLOAD_AXES}
+        if "bias" in arch_fields:
+            bias = arch_fields.pop("bias")
+            arch_fields.update({k: bias for k in _BIASES})
+        arch = Architecture(**arch_fields)
+        workload = Workload(**{k: point[k] for k in WORKLOAD_AXES if k in point})
+        return arch, workload, resolve(Mode(**fields), arch, workload), None
     except FlopcalcError as e:
         raise FlopcalcError(f"sweep point {describe_point(names, values)}: {e}"
                             f"{_hint(base, names, values, str(e))}") from None
@@ -239,7 +300,7 @@ def _hint(base: dict, names, values, message: str) -> str:
     d_model, heads = point["d_model"], point["n_heads"]
     skip = "add --skip-invalid to leave such points out"
     if (type(d_model) is int and type(heads) is int and heads > 0 and d_model % heads
-            and "n_heads" in message):
+            and "n_heads" in message and "must divide d_model" in message):
         return f"; give --n-heads a value that divides every d_model, or {skip}"
     if "exceeds n_positions" in message:  # (not "n_positions has about N digits")
         if "--n-positions" in message:       # Config already says to raise it
@@ -248,9 +309,11 @@ def _hint(base: dict, names, values, message: str) -> str:
     return ""
 
 
-# The compiled model's arguments, in order, and where a Config / resolved Mode keeps them
+# The compiled model's arguments, in order, named as the Architecture, Workload and resolved
+# Mode keep them
 ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "vocab", "n_positions",
-        "position", "prompt", "new_tokens")
+        "position", "prompt", "new_tokens", "n_kv_heads", "d_head", "rotary_dims",
+        "sliding_window", "n_windowed")
 
 
 def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
@@ -357,6 +420,7 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
         result.skipped += 1
         result.first_skipped = result.first_skipped or describe_point(names, values)
 
+    given = {k for k, v in base.items() if v is not None} | set(names)
     for done, values in enumerate(grid(axes)):
         if progress and done % CHUNK == 0:
             progress(done, total_points)
@@ -364,16 +428,28 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             args = template.copy()
             for slot, i in slots:
                 args[slot] = values[i]
-            B, L, D, H, F, NL, V, P, t, p, n = args
-            if derived_ff:
+            B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = args
+            # the sizes that follow others when not given (Architecture's rules)
+            if derive_head:
+                args[12] = DH = D // H
+            if derive_kv:
+                args[11] = KV = H
+            if derived_ff or derive_ff:
                 args[4] = F = 4 * D
+            if derive_rot:
+                args[13] = ROT = DH
+            if window_layers is None and W:
+                args[15] = NW = NL
             if position_follows_l:
                 args[8] = t = L
             if prompt_follows_l:
                 args[9] = p = L
             last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
-            if not fits(D, H, L, P, last):
-                try:  # let Config and Mode say what is wrong
+            valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
+                and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
+                and (window_layers is None or window_layers[-1] < NL)
+            if not valid:
+                try:  # let Architecture, Config and Mode say what is wrong
                     check_point(base, names, values, mode)
                 except FlopcalcError as e:
                     skip(values, e)
@@ -382,31 +458,52 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             if not evaluate:
                 yield None
                 continue
-            flops = model(*args)
-            yield (values + (F,) if derived_ff else values, flops[:-1], flops[-1])
+            if not varies or (split and (DH * H != D or KV != H), not rotary or ROT == DH,
+                              not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1)) == structure:
+                flops = model(*args)
+                per_op, total = flops[:-1], flops[-1]
+            else:  # formulas of another structure: this point counted by flop_report
+                arch, load, m, _ = check_point(base, names, values, mode)
+                per_op, total = _reference_row(flop_report(arch, conv, m, load))
+            yield (values + (F,) if derived_ff else values, per_op, total)
             continue
         try:
-            cfg, m = check_point(base, names, values, mode)
+            arch, load, m, cfg = check_point(base, names, values, mode)
         except FlopcalcError as e:
             skip(values, e)
             continue
-        if result.first is None:
-            result.first, result.first_mode = cfg, m
-            result.ops = _reference_ops(cfg, conv, m)
-            if fast:
-                ops, model = compile_model(conv, mode.kind, mode.recompute, cfg.fused_qkv,
-                                           cfg.bias, cfg.tied_lm_head, cfg.activation)
+        report = flop_report(arch, conv, m, load) if evaluate or result.first_report is None \
+            else None
+        if result.first_report is None:
+            result.first, result.first_mode, result.first_report = cfg, m, report
+            result.ops = _reference_ops(report)
+            structure = _structure(arch)
+            # formulas split heads as d_model/n_heads for GPT-2 and GPT-NeoX: a model that
+            # does not is counted per point
+            if fast and not structure[0]:
+                ops, model = compile_model(conv, mode.kind, mode.recompute, arch)
                 assert ops == result.ops
-                template = [getattr(cfg if k in CONFIG_AXES else m, k) for k in ARGS]
+                at = {**vars(load), **vars(m)}
+                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in ARGS]
+                template[14] = template[14] or 0          # no window: W unused
                 slots = [(ARGS.index(n), i) for i, n in enumerate(names)]
+                derive_head = "d_head" not in given
+                derive_kv = "n_kv_heads" not in given
+                derive_ff = "d_ff" not in given
+                rotary = arch.positions == "rotary"
+                learned = not rotary
+                derive_rot = rotary and "rotary_dims" not in given
+                window_layers = arch.window_layers
+                split = arch.family in ("gpt2", "gpt_neox")
+                # whether a point can have another structure than the first (else no check)
+                varies = (split and not (derive_head and derive_kv)
+                          or rotary and not derive_rot
+                          or window_layers is not None and "n_layers" in names)
         if not evaluate:
             yield None
             continue
-        report = flop_report(cfg, conv, m)
-        nl = cfg.n_layers
-        yield (values + (cfg.d_ff,) if derived_ff else values,
-               tuple(r.flops * (nl if r.op.section == "block" else 1) for r in report.rows),
-               report.total)
+        per_op, total = _reference_row(report)
+        yield (values + (arch.d_ff,) if derived_ff else values, per_op, total)
     if progress:
         progress(total_points, total_points)
 
@@ -453,26 +550,52 @@ def chunk_shares(rows, plain: bool = False) -> list[list[str]]:
     return _percent_array(plain)[(flops * 20000 + total) // (2 * total)].tolist()
 
 
+def op_columns(ops) -> list[str]:
+    """Each operation's column name: its name, or GROUP.NAME where several layer groups have
+    an operation of that name (Gemma 2's sliding and full blocks)."""
+    names = [n for _, n in ops]
+    return [n if names.count(n) == 1 else f"{g}.{n}" for g, n in ops]
+
+
+def _groups_apart(result: SweepResult) -> str | None:
+    """The repeat counts of the block groups told apart in the columns, or None."""
+    if op_columns(result.ops) == [n for _, n in result.ops]:
+        return None
+    return ", ".join(f"{g.name} ×{g.repeat}" for g in result.first_report.block_groups)
+
+
+def first_fields(result: SweepResult) -> dict:
+    """The first point's model: its Config's fields for GPT-2, else the Architecture's with
+    seq_len and batch."""
+    if result.first is not None:
+        return result.first.as_dict()
+    report = result.first_report
+    return {**report.architecture.as_dict(), **vars(report.workload)}
+
+
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
     each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
-    from .tables import Table, config_note, flop_unit, readable
+    from .tables import Table, flop_unit, model_note, readable
 
     conv = result.conventions
     unit = flop_unit(conv)
     swept = "; ".join(f"{a.name} {_axis_text(a)}" for a in result.axes)
-    notes = [config_note(result.first) + " (the first point)", f"Swept: {swept}.",
+    notes = [model_note(result.first_report) + " (the first point)", f"Swept: {swept}.",
              f"Conventions: {conv.describe()}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
              f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
-             f"a block operation's over all n_layers blocks. {result.points:,} points."]
+             + ("a block operation's over all n_layers blocks" if _groups_apart(result) is None
+                else f"a block operation's over all the blocks of its group (GROUP.NAME: "
+                     f"{_groups_apart(result)})")
+             + f". {result.points:,} points."]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
     if "d_ff" in result.columns and not any(a.name == "d_ff" for a in result.axes):
         notes.append("d_ff = 4·d_model at every point (GPT-2's FFN width).")
-    names = [n for _, n in result.ops]
+    names = op_columns(result.ops)
     extra = ["≈"] if approximate else []
     table = Table(title=f"FLOP sweep ({result.points:,} points)", notes=notes,
                   columns=[*result.columns, f"total {unit}s", *extra, *(f"{n} %" for n in names)],
@@ -509,13 +632,14 @@ def json_chunks(result: SweepResult):
     mode = result.first_mode
     head = {
         "schema": "flopcalc.sweep", "schema_version": JSON_SCHEMA_VERSION,
-        "first_config": result.first.as_dict(),
+        "first_config": first_fields(result),
         "swept": {a.name: list(a.values) for a in result.axes},
         "conventions": {**result.conventions.as_dict(),
                         "description": result.conventions.describe()},
         "mode": mode_json(mode),  # its swept fields: at the first point
         "columns": list(result.columns),
-        "operations": [{"section": s, "name": n} for s, n in result.ops],
+        "operations": [{"section": r.op.section, "group": r.group, "name": r.op.name}
+                       for r in result.first_report.rows],
         "skipped": result.skipped,
     }
     text = json.dumps(head, indent=2, ensure_ascii=False)

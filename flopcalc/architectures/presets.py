@@ -80,6 +80,13 @@ def make_architecture(preset: str | None = None, config: str | Path | None = Non
     defaults, or GPT-2 small — with explicit fields (not None) on top. ``bias`` sets every
     bias at once (GPT-2's --no-bias). Sizes that follow from others (d_head, d_ff) and were
     not set by the starting point follow the new values."""
+    return Architecture(**model_fields(preset, config, family, bias, **overrides))
+
+
+def model_fields(preset: str | None = None, config: str | Path | None = None,
+                 family: str | None = None, bias: bool | None = None, **overrides) -> dict:
+    """``make_architecture``'s fields before the Architecture is made: sizes that follow
+    others and are not set stay None (a sweep derives them again at each point)."""
     starts = [name for name, given in (("--preset", preset), ("--config", config),
                                        ("--family", family)) if given is not None]
     if len(starts) > 1:
@@ -96,4 +103,4 @@ def make_architecture(preset: str | None = None, config: str | Path | None = Non
     if bias is not None:
         overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
     fields.update({k: v for k, v in overrides.items() if v is not None})
-    return Architecture(**fields)
+    return fields

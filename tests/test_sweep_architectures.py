@@ -1,0 +1,245 @@
+"""`flopcalc sweep` and `plot` over every architecture: the new sizes sweepable, the compiled
+path equal to `flop_report` at every point of every family, and counts and crossovers pinned
+by first-principles arithmetic."""
+
+from __future__ import annotations
+
+import csv
+import io
+from itertools import product
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from cli_helpers import invoke, one_line_error
+
+from flopcalc import Conventions, FlopcalcError, flop_report
+from flopcalc.architecture import FAMILIES, Architecture, Workload
+from flopcalc.architectures.presets import family_fields, preset_fields
+from flopcalc.cli import ARCHITECTURE_SIZES, MODE_POSITIONS, MODEL_SIZES, WORKLOAD
+from flopcalc.config import Mode
+from flopcalc.plot import crossover
+from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
+
+
+def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
+    table = {d.field: d.names[0] for d in MODEL_SIZES + WORKLOAD + ARCHITECTURE_SIZES
+             + MODE_POSITIONS}
+    assert AXES == table
+
+
+# The compiled path equals flop_report at every point, in every family -------------------
+
+SMALL = {"d_model": (8, 48), "n_heads": (1, 8), "n_layers": (1, 4), "d_ff": (4, 64),
+         "vocab": (1, 300), "n_positions": (24, 40), "seq_len": (1, 30), "batch": (1, 3),
+         "n_kv_heads": (1, 8), "d_head": (2, 16), "sliding_window": (1, 20),
+         "rotary_dims": (2, 16), "position": (1, 40), "prompt": (1, 30), "new_tokens": (1, 12)}
+
+
+@st.composite
+def family_sweeps(draw):
+    """A small model of any family (its switches as Hugging Face's defaults), one or two
+    swept dimensions (some points invalid), conventions and mode."""
+    family = draw(st.sampled_from(FAMILIES))
+    base = {k: v for k, v in family_fields(family).items()
+            if k not in ("d_model", "n_heads", "n_kv_heads", "d_head", "d_ff", "n_layers",
+                         "vocab", "n_positions", "rotary_dims", "sliding_window",
+                         "window_layers")}
+    h = draw(st.sampled_from([1, 2, 4]))
+    base.update(d_model=h * draw(st.integers(2, 8)), n_heads=h, n_layers=draw(st.integers(2, 4)),
+                vocab=draw(st.integers(1, 300)), n_positions=draw(st.integers(24, 40)),
+                seq_len=draw(st.integers(1, 24)), batch=draw(st.integers(1, 3)))
+    if family not in ("gpt2", "gpt_neox"):
+        base["n_kv_heads"] = draw(st.sampled_from([k for k in (1, 2, 4) if h % k == 0]))
+        if draw(st.booleans()):
+            base["d_head"] = 2 * draw(st.integers(1, 8))
+    if family != "gpt2" and draw(st.booleans()):
+        base["sliding_window"] = draw(st.integers(1, 20))
+        if draw(st.booleans()):          # some layers windowed, as Gemma 2's odd ones
+            base["window_layers"] = (0,)
+    kind = draw(st.sampled_from(["forward", "backward", "train", "decode", "generate"]))
+    relevant = {"decode": ("position",), "generate": ("prompt", "new_tokens")}.get(kind, ())
+    sweepable = ["d_model", "n_heads", "n_layers", "d_ff", "seq_len", "batch", *relevant]
+    if family != "gpt2":
+        sweepable.append("sliding_window")
+    if family not in ("gpt2", "gpt_neox"):
+        sweepable += ["n_kv_heads", "d_head"]
+    names = draw(st.lists(st.sampled_from(sweepable), min_size=1, max_size=2, unique=True))
+    axes = []
+    for name in names:
+        lo, hi = SMALL[name]
+        axes.append(Axis(name, tuple(draw(st.lists(st.integers(lo, hi), min_size=1,
+                                                   max_size=3, unique=True)))))
+        base.pop(name, None)
+    conv = Conventions(flops_per_mac=draw(st.sampled_from([1, 2])),
+                       attention=draw(st.sampled_from(["dense", "causal"])),
+                       elementwise=draw(st.booleans()), embeddings=draw(st.booleans()),
+                       lm_head=draw(st.booleans()))
+    fixed = {k: draw(st.none() | st.integers(1, 12)) for k in relevant if k not in names}
+    return base, axes, conv, Mode(kind, recompute=kind == "train" and draw(st.booleans()),
+                                  **fixed)
+
+
+def ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, (args, result.stdout[-2000:], result.stderr)
+    return result
+
+
+def one_by_one(base, axes, conv, mode):
+    """Each point as `flopcalc flops` counts it: an Architecture on a Workload, every
+    operation times its group's repeat; None where the point is no model."""
+    out = []
+    for values in product(*(a.values for a in axes)):
+        point = {**base, **dict(zip((a.name for a in axes), values))}
+        arch_fields = {k: v for k, v in point.items()
+                       if k not in MODE_AXES and k not in ("seq_len", "batch")}
+        try:
+            arch = Architecture(**arch_fields)
+            load = Workload(point["batch"], point["seq_len"])
+            m = Mode(mode.kind, mode.recompute,
+                     **{k: point.get(k, getattr(mode, k)) for k in MODE_AXES})
+            report = flop_report(arch, conv, m, load)
+        except FlopcalcError:
+            out.append(None)
+            continue
+        out.append((values, tuple(r.flops * r.times for r in report.rows), report.total))
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(family_sweeps())
+def test_compiled_and_per_point_rows_equal_flop_report_in_every_family(sweep):
+    base, axes, conv, mode = sweep
+    valid = [e for e in one_by_one(base, axes, conv, mode) if e is not None]
+    for fast in (False, True):
+        if not valid:
+            with pytest.raises(FlopcalcError, match="no valid point"):
+                run(base, axes, conv, mode, skip_invalid=True, fast=fast)
+            continue
+        result = run(base, axes, conv, mode, skip_invalid=True, fast=fast)
+        assert [(v[:len(axes)], f, t) for v, f, t in result.rows] == valid
+
+
+# Counts from first principles -------------------------------------------------------------
+
+def llama_8b_forward(L: int, kv: int) -> int:
+    """Llama-3.1-8B, one dense forward pass, matmuls only, 2 FLOPs per multiply-add: per
+    block q and o 2·L·4096², k and v 2·L·4096·(kv·128) each, QKᵀ and P·V 2·32·L²·128 each,
+    gate, up and down 2·L·4096·14336 each; 32 blocks and the untied head 2·L·4096·128256."""
+    block = (2 * 2 * L * 4096 * 4096 + 2 * 2 * L * 4096 * kv * 128
+             + 2 * 2 * 32 * L * L * 128 + 3 * 2 * L * 4096 * 14336)
+    return 32 * block + 2 * L * 4096 * 128256
+
+
+def test_a_llama_sweep_over_seq_len_and_kv_heads_matches_first_principles():
+    axes = [parse_axis("seq_len", "1024,8192"), parse_axis("n_kv_heads", "1,8,32")]
+    for fast in (False, True):
+        result = run(preset_fields("llama-3.1-8b"), axes, Conventions(), Mode(), fast=fast)
+        assert [(v, t) for v, _, t in result.rows] == [
+            ((L, kv), llama_8b_forward(L, kv)) for L in (1024, 8192) for kv in (1, 8, 32)]
+
+
+def test_a_window_caps_the_decoded_keys_at_every_point():
+    # Mistral-7B, decode at position t, causal, matmuls only: each layer's QKᵀ and P·V are
+    # 2·32·min(t, 4096)·128 each; the rest does not depend on t
+    axes = [parse_axis("position", "100,4096,4097,9000")]
+    conv = Conventions(attention="causal", embeddings=False, lm_head=False)
+    rows = {}
+    for fast in (False, True):
+        result = run(preset_fields("mistral-7b-v0.1"), axes, conv, Mode("decode"), fast=fast)
+        rows[fast] = [t for _, _, t in result.rows]
+    rest = 32 * (2 * 2 * 4096 * 4096 + 2 * 2 * 4096 * 1024 + 3 * 2 * 4096 * 14336)
+    assert rows[True] == rows[False] == [rest + 32 * 2 * 2 * 32 * min(t, 4096) * 128
+                                        for t in (100, 4096, 4097, 9000)]
+
+
+def test_gemma2_columns_are_named_by_group_and_each_group_counts_its_repeats():
+    out = ok("sweep", "--preset", "gemma-2-9b", "--seq-len", "8,16", "-f", "csv").stdout
+    notes = [line for line in out.splitlines() if line.startswith("#")]
+    assert any("GROUP.NAME: sliding ×21, full ×21" in n for n in notes)
+    header = next(csv.reader(io.StringIO("\n".join(l for l in out.splitlines()
+                                                      if not l.startswith("#")))))
+    assert "sliding.scores %" in header and "full.scores %" in header
+    # forward, dense, matmuls: q 2·L·3584·4096, k and v 2·L·3584·2048, o 2·L·4096·3584,
+    # QKᵀ and P·V 2·16·L²·256 each (no window: L <= 4096), MLP 3·2·L·3584·14336; 42 blocks,
+    # the tied head 2·L·3584·256000
+    L = 8
+    block = (2 * 2 * L * 3584 * 4096 + 2 * 2 * L * 3584 * 2048 + 2 * 2 * 16 * L * L * 256
+             + 3 * 2 * L * 3584 * 14336)
+    row = next(l for l in out.splitlines() if l.startswith("8,"))
+    assert int(row.split(",")[1]) == 42 * block + 2 * L * 3584 * 256000
+
+
+def test_every_family_sweeps_on_the_command_line():
+    for preset in ("qwen2.5-7b", "qwen3-8b", "phi-3-mini-4k", "pythia-1.4b"):
+        ok("sweep", "--preset", preset, "--seq-len", "8,16", "--n-layers", "1,2", "-f", "csv")
+    ok("sweep", "--family", "llama", "--n-kv-heads", "1,2,4", "--d-head", "64,128",
+       "--rotary-dims", "16,32", "--window", "512,4096", "-f", "json")
+
+
+# The crossover, by role ---------------------------------------------------------------------
+
+LLAMA = Architecture(**preset_fields("llama-3.1-8b"))
+
+
+def test_llama_dense_crossover_is_where_4_h_dhead_L_equals_6_d_dff():
+    # per block QKᵀ + P·V = 4·L²·32·128, the gated MLP 3·2·L·4096·14336: equal at
+    # L = 6·4096·14336 / (4·4096) = 21504
+    cross = crossover({}, "seq_len", Conventions(), Mode(), LLAMA, Workload())
+    assert (cross.root, cross.attention_above) == (21504, True)
+    assert "scores + attn_values" in cross.describe()
+    assert "gate_proj + up_proj + down_proj" in cross.describe()
+
+
+def test_llama_causal_crossover_counts_the_triangle():
+    # causal pairs L(L+1)/2: 4·4096·L(L+1)/2 = 6·4096·14336·L at L = 43007
+    cross = crossover({}, "seq_len", Conventions(attention="causal"), Mode(), LLAMA, Workload())
+    assert cross.root == 43007
+
+
+def test_a_window_crossover_is_solved_on_its_piece():
+    # Mistral-7B with d_ff 2048, causal: pairs k(k+1)/2 + (L − k)·W with k = min(L, W),
+    # W = 4096, against 6·4096·2048·L / (4·4096) = 3072·L. Below W: (L+1)/2 = 3072 needs
+    # L = 6143 > W; above: W(W+1)/2 + (L − W)·W = 3072·L at L = W(W−1)/2 / (W − 3072) = 8190
+    mistral = Architecture(**{**preset_fields("mistral-7b-v0.1"), "d_ff": 2048})
+    conv = Conventions(attention="causal")
+    cross = crossover({"d_ff": 2048}, "seq_len", conv, Mode(), mistral, Workload())
+    assert (cross.root, cross.attention_above) == (8190, True)
+    # with the full d_ff the window keeps attention below the MLP at every length
+    assert crossover({}, "seq_len", conv, Mode(),
+                     Architecture(**preset_fields("mistral-7b-v0.1")), Workload()) is None
+
+
+def test_plot_draws_every_family(tmp_path):
+    pytest.importorskip("matplotlib")
+    for preset in ("llama-3.1-8b", "gemma-2-9b"):
+        ok("plot", "--preset", preset, "--seq-len", "1024:65536:x2", "-o",
+           str(tmp_path / f"{preset}.svg"))
+        assert (tmp_path / f"{preset}.svg").stat().st_size > 0
+    result = invoke("plot", "--preset", "llama-3.1-8b", "--kind", "estimates", "--d-model",
+                    "2048,4096", "-o", str(tmp_path / "e.png"))
+    assert "GPT-2 models only so far" in one_line_error(result)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("swept", [("d_model", (16, 32, 48)), ("n_heads", (1, 2, 4)),
+                                   ("n_layers", (2, 3))])
+def test_sizes_that_follow_the_swept_one_follow_it_on_the_compiled_path(family, swept):
+    # d_head = d_model / n_heads, n_kv_heads = n_heads, d_ff = 4·d_model and the rotated
+    # dims = d_head when the model does not set them (Gemma 2: its first layer windowed)
+    base = {k: v for k, v in family_fields(family).items()
+            if k not in ("d_model", "n_heads", "n_kv_heads", "d_head", "d_ff", "rotary_dims",
+                         "n_layers", "vocab")}
+    base.update(d_model=32, n_heads=2, n_layers=4, vocab=64, seq_len=8, batch=1,
+                n_positions=64)
+    if family == "gemma2":
+        base["window_layers"] = (0,)
+    name, values = swept
+    base.pop(name)
+    conv = Conventions(attention="causal", elementwise=True)
+    for mode in (Mode(), Mode("decode", position=9), Mode("generate", new_tokens=3)):
+        expected = one_by_one(base, [Axis(name, values)], conv, mode)
+        assert None not in expected
+        assert run(base, [Axis(name, values)], conv, mode, fast=True).rows == [
+            (v + ((4 * v[0],) if name == "d_model" else ()), f, t) for v, f, t in expected]
