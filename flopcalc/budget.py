@@ -7,10 +7,10 @@ they are only as good as the assumed peak, utilisation and price. Sources: docs/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .analysis import flop_report, param_report
+from .analysis import flop_report, param_report, resolve
 from .architecture import Workload
 from .config import Config, Conventions, FlopcalcError, Mode
 from .estimates import Subject, subject
@@ -154,7 +154,7 @@ def training_budget(model, tokens: int | None, chinchilla: bool, devices: int,
 
 @dataclass(frozen=True)
 class InferenceBudget:
-    config: Config
+    model: Subject
     prompt: int
     new_tokens: int
     flops: int              # the whole generate call on the batch
@@ -169,25 +169,29 @@ class InferenceBudget:
 
     @property
     def generated(self) -> int:
-        return self.config.batch * self.new_tokens
+        return self.model.workload.batch * self.new_tokens
 
 
-def inference_budget(config: Config, prompt: int | None, new_tokens: int | None, dev: Device,
-                     dtype: str = "bf16", attention: str = "dense") -> InferenceBudget:
+def inference_budget(model, prompt: int | None, new_tokens: int | None, dev: Device,
+                     dtype: str = "bf16", attention: str = "dense",
+                     workload=None) -> InferenceBudget:
     """FLOPs (exact) and roofline-bound time (estimate) of generating ``new_tokens`` after a
-    ``prompt`` for ``config``'s batch, on one device: the prefill's roofline plus each
-    decode step's (``memory.roofline_report``)."""
+    ``prompt`` for the batch of ``model`` (a Config, or an Architecture on ``workload``), on one
+    device: the prefill's roofline plus each decode step's (``memory.roofline_report``)."""
+    about = subject(model, workload)
+    arch, load = about.architecture, about.workload
     conv = Conventions(attention=attention)
-    mode = Mode("generate", prompt=prompt, new_tokens=new_tokens).resolved(config)
+    mode = resolve(Mode("generate", prompt=prompt, new_tokens=new_tokens), arch, load)
     p, n = mode.prompt, mode.new_tokens
     if n - 1 > MAX_ROOFLINE_STEPS:
         raise FlopcalcError(f"the roofline adds up every decode step: at most "
                             f"{MAX_ROOFLINE_STEPS + 1} --new-tokens, got {n}")
-    flops = flop_report(config, conv, mode).total
-    prefill = roofline_report(config.with_(seq_len=p), conv, Mode("forward"), dtype, dev).time
-    decode = sum((roofline_report(config, conv, Mode("decode", position=t), dtype, dev).time
+    flops = flop_report(arch, conv, mode, load).total
+    prefill = roofline_report(arch, conv, Mode("forward"), dtype, dev,
+                              replace(load, seq_len=p)).time
+    decode = sum((roofline_report(arch, conv, Mode("decode", position=t), dtype, dev, load).time
                   for t in range(p + 1, p + n)), Fraction(0))
-    return InferenceBudget(config, p, n, flops, prefill, decode, dev, dtype)
+    return InferenceBudget(about, p, n, flops, prefill, decode, dev, dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -300,7 +304,7 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
     infer_table = Table(
         title="Inference per request (roofline estimate)", name="inference",
         notes=[f"Generate: prompt {i.prompt:,} tokens, {i.new_tokens:,} new tokens, batch "
-               f"{i.config.batch} (requests served together) on one {i.device.label} at {i.dtype}.",
+               f"{i.model.workload.batch} (requests served together) on one {i.device.label} at {i.dtype}.",
                "FLOPs: exact (prefill + decode steps with a KV cache, matmuls only). Time: the "
                "roofline bound, per operation max(FLOPs / peak, bytes / bandwidth), summed "
                "(docs/memory.md); real kernels are slower.", ESTIMATE],
@@ -336,7 +340,7 @@ def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
                          "price_per_device_hour": fraction_text(b.price),
                          "cost": None if b.cost is None else approx_float(b.cost)},
             "inference": {"prompt": i.prompt, "new_tokens": i.new_tokens,
-                          "batch": i.config.batch, "flops": i.flops,
+                          "batch": i.model.workload.batch, "flops": i.flops,
                           "flops_per_generated_token": fraction_text(
                               Fraction(i.flops, i.generated)),
                           "prefill_seconds": approx_float(i.prefill_seconds),

@@ -1114,9 +1114,9 @@ def mfu(
 
 @app.command(epilog="Example: flopcalc budget --preset gpt2 --seq-len 1024 --chinchilla "
              "--devices 8 --device h100 --mfu 40%")
-@model_options()
+@model_options(every_architecture=True)
 def budget(
-    cfg: Config,
+    cfg: Model,
     tokens: Annotated[Optional[int], number_option(
         "--tokens", help="Training tokens (whole sequences of --seq-len).")] = None,
     chinchilla: Annotated[bool, typer.Option(
@@ -1146,7 +1146,8 @@ def budget(
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
     mfu_value = bg.utilisation(assumed_mfu, "--mfu")
     cost = None if price is None else mem.positive_number(price, "--price")
-    train = bg.training_budget(cfg, tokens, chinchilla, _devices(devices), dev, dtype.value,
-                               mfu_value, cost, attention.value)
-    infer = bg.inference_budget(cfg, prompt, new_tokens, dev, dtype.value, attention.value)
+    train = bg.training_budget(cfg.architecture, tokens, chinchilla, _devices(devices), dev,
+                               dtype.value, mfu_value, cost, attention.value, cfg.workload)
+    infer = bg.inference_budget(cfg.architecture, prompt, new_tokens, dev, dtype.value,
+                                attention.value, cfg.workload)
     emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)

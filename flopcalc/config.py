@@ -439,4 +439,4 @@ def gpt2_config(architecture, workload, command: str) -> Config:
     else:
         what = "biases switched apart"
     raise FlopcalcError(f"{command} counts GPT-2 models only so far; {what} is not supported "
-                        f"yet (flops, params, shapes and formulas count every architecture)")
+                        f"yet (every other command counts every architecture)")

@@ -114,3 +114,16 @@ def test_llama_on_15t_tokens_at_40_percent_on_8_h100s():
     chinchilla = bg.training_budget(preset_architecture("llama-3.1-8b"), None, True, 8,
                                     device("h100"), "bf16", Fraction(2, 5), workload=Workload(1, s))
     assert chinchilla.tokens == 20 * 8_030_261_248
+
+
+def test_budget_counts_every_architecture():
+    # Llama-3.1-8B generating 1 token after a 1-token prompt: one forward pass of one token,
+    # worked out from the config: 32 layers of q, k, v, o and the gated MLP, then the LM head,
+    # plus the 1×1 scores and values of each of the 32 query heads.
+    D, d_head, h, h_kv, d_ff, V, n_layers = 4096, 128, 32, 8, 14336, 128256, 32
+    per_layer = D * h * d_head + 2 * D * h_kv * d_head + h * d_head * D + 3 * D * d_ff
+    flops = 2 * (n_layers * per_layer + D * V) + n_layers * 2 * (2 * h * d_head)
+    doc = json.loads(ok("budget", "--preset", "llama-3.1-8b", "--seq-len", "1", "--tokens", "1",
+                        "--prompt", "1", "--new-tokens", "1", "-f", "json").stdout)
+    assert doc["inference"]["flops"] == flops == 15_009_841_152
+    assert doc["inference"]["batch"] == 1
