@@ -787,8 +787,12 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
                              + 8 * d + 4 * dh)
     live = 4 * B * L * d
     q_k_v = B * L * (h + 2 * kv) * dh
+    # counted, not looped over: n_layer may be any size (verify refuses what cannot fit)
+    W = c.sliding_window
+    windowed = 0 if W is None else (c.n_layer if c.window_layers is None
+                                    else len(c.window_layers))
     if incremental:
-        caches = 2 * sum(B * kv * min(L, c.window(i) or L) * dh for i in range(c.n_layer))
+        caches = 2 * B * kv * dh * (windowed * min(L, W or L) + (c.n_layer - windowed) * L)
         step = max(B * h * L + 4 * B * d + mlp_arrays * B * f, B * V + 2 * B * d)
         return (n_params + caches + B * L * V + step) * item
     attention = q_k_v + B * L * h * dh  # the projections' outputs and the heads' output y
@@ -796,7 +800,7 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
         attention += 2 * B * L * (h + kv) * dh  # rotated q, k and rotate_half's temporary
     if kv != h:
         attention += 2 * B * L * h * dh  # K and V repeated to the query heads
-    masks = L * L * len({c.window(i) for i in range(c.n_layer)})
+    masks = L * L * ((windowed > 0) + (windowed < c.n_layer))  # one per kind of layer
     blocks = B * h * L * L + masks + max(attention, mlp_arrays * B * L * f)
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item

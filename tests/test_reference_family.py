@@ -550,3 +550,15 @@ def test_parameter_count_from_first_principles(params64, family):
     expected = (v * d * (1 if c.tied_lm_head else 2) + (16 * d if c.positions == "learned" else 0)
                 + 2 * block + norm)
     assert sum(w.size for w in params64[family].values()) == expected
+
+
+def test_memory_estimate_keeps_W_keys_per_windowed_layer_at_any_depth():
+    # A windowed layer's cache holds W = 3 of L = 100 tokens: 2 (K, V) * B * kv * d_head
+    # * (L - W) float32s fewer per windowed layer; the layers are counted, never looped over.
+    for n_layer in (2, 10 ** 30):
+        full = GPTConfig(**{**SIZES, "n_layer": n_layer, "n_positions": 100}, **LLAMA)
+        windowed = GPTConfig(**{**SIZES, "n_layer": n_layer, "n_positions": 100}, **LLAMA,
+                             sliding_window=3, window_layers=(0,))
+        saved = (estimate_memory_bytes(full, 2, 100, incremental=True)
+                 - estimate_memory_bytes(windowed, 2, 100, incremental=True))
+        assert saved == 2 * 2 * 2 * 8 * (100 - 3) * 4
