@@ -729,9 +729,9 @@ class Dtype(str, Enum):
 
 
 @app.command(epilog="Example: flopcalc verify --mode incremental --n-layers 2 --seq-len 16")
-@model_options(untied_lm_head=False)
+@model_options(untied_lm_head=False, every_architecture=True)
 def verify(
-    cfg: Config,
+    cfg: Model,
     mode: Annotated[VerifyMode, typer.Option("--mode", help="full: all positions at once (compared "
                                        "with dense counting); incremental: token by token with "
                                        "a KV cache (compared with causal counting).")] = VerifyMode.full,
@@ -741,17 +741,18 @@ def verify(
     flops_per_mac: FlopsPerMac = 2,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
-    """Run a real NumPy GPT-2 forward pass and check every matmul against the model.
+    """Run a real NumPy forward pass of the model and check every matmul against the model.
 
-    The reference ties the LM head to the token embedding, as GPT-2 does, so there is no --untied-lm-head here (an untied head multiplies the same shapes). Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input or when the pass would not fit in memory.
+    Every family runs as its Hugging Face modeling code computes it (GQA, rotary, RMSNorm, gated MLPs, sliding windows, soft-capping, ...); each layer's matmuls are compared by role with its layer group's. The LM head is the model's: GPT-2 ties the LM head to the token embedding, most released models (their presets) do not; there is no --untied-lm-head here, as an untied head multiplies the same shapes. Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input or when the pass would not fit in memory.
     """
     Conventions(flops_per_mac=flops_per_mac)  # validate before the slow imports
     from . import verify as verification
     from .tables import verify_json, verify_table
 
     # seed, dtype and memory are checked before the bar could appear
-    verification.check(cfg, mode.value, seed, dtype.value)
-    steps = cfg.n_layers * (cfg.seq_len if mode == VerifyMode.incremental else 1)
+    arch, load = cfg.architecture, cfg.workload
+    verification.check(arch, mode.value, seed, dtype.value, load)
+    steps = arch.n_layers * (load.seq_len if mode == VerifyMode.incremental else 1)
     done = 0
     # on stderr, and only once the pass has taken more than a moment
     with _LazyProgress("forward pass, blocks") as progress:
@@ -760,8 +761,8 @@ def verify(
             done += 1
             progress(done, steps)
 
-        result = verification.verify(cfg, mode.value, seed, dtype.value, flops_per_mac,
-                                     on_block=on_block)
+        result = verification.verify(arch, mode.value, seed, dtype.value, flops_per_mac,
+                                     on_block=on_block, workload=load)
     emit([verify_table(result)], verify_json(result), format, output)
     raise typer.Exit(0 if result.ok else 1)
 

@@ -454,13 +454,13 @@ def verify_table(result) -> Table:
     Rows are grouped by block (each followed by its block total), the head last; the notes
     spell out every failing row: which checks failed, with both sides.
     """
-    cfg, conv = result.config, result.conventions
+    conv = result.conventions
     unit = flop_unit(conv)
     how = ("full: all positions at once, full L×L scores then masked" if result.mode == "full"
            else "incremental: token by token with a KV cache; shapes are the last step's")
     table = Table(
         title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",
-        notes=[config_note(cfg), f"Conventions: {conv.describe()}",
+        notes=[model_note(result), f"Conventions: {conv.describe()}",
                f"Reference pass: {how}; seed {result.seed}, {result.dtype}. Measured "
                f"{unit}s are {conv.flops_per_mac} × the multiply-adds of the arrays actually "
                "multiplied; a row passes when FLOPs, operand and output shapes all match."],
@@ -483,6 +483,8 @@ def verify_table(result) -> Table:
         groups.setdefault(r.layer, []).append(r)
     for layer, rows in groups.items():
         block = "head" if layer is None else str(layer)
+        if layer is not None and rows[0].group not in ("", "block"):  # sliding or full
+            block += f" ({rows[0].group})"
         for r in rows:
             table.rows.append([block, r.name, r.analytical_flops, r.measured_flops,
                                _shape_or_dash(r.analytical_shape),
@@ -515,7 +517,7 @@ def _operands_json(operands):
 def verify_json(result) -> dict:
     return {
         "schema": "flopcalc.verify", "schema_version": JSON_SCHEMA_VERSION,
-        "config": result.config.as_dict(),
+        "config": model_json(result),
         "conventions": {**result.conventions.as_dict(), "description": result.conventions.describe()},
         "mode": result.mode, "seed": result.seed, "dtype": result.dtype, "ok": result.ok,
         "rows": [{"layer": r.layer, "name": r.name, "analytical_flops": r.analytical_flops,

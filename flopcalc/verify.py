@@ -1,7 +1,10 @@
 """Cross-check: the analytical model against the instrumented NumPy forward pass.
 
-The two share no counting code: the analytical FLOPs come from ``model.build_ops``'s shapes,
-the measured ones from the arrays ``reference.matmul`` actually multiplied.
+The two share no counting code: the analytical FLOPs come from the architecture builders'
+operations (``flopcalc.architectures``), the measured ones from the arrays
+``reference.matmul`` actually multiplied. They are matched per layer (the analytical side's
+layer group for that layer) and per role (``attention.q``, ``mlp.down``, ...), never by one
+family's operation names, so every architecture is checked alike.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import reference
-from .analysis import model_ops, op_flops
+from .analysis import op_flops, split_model
+from .architecture import Architecture, Workload
+from .architectures import build
 from .config import Config, Conventions, FlopcalcError
 
 MODES = ("full", "incremental")
@@ -29,6 +34,8 @@ class VerifyRow:
     measured_shape: tuple | None     # None for a matmul the pass never ran
     analytical_operands: tuple | None
     measured_operands: tuple | None
+    role: str = ""       # what the matmul is in any architecture (``attention.q``, ``lm_head``)
+    group: str = ""      # the analytical layer group of this layer (block, sliding, full, head)
 
     @property
     def mismatches(self) -> tuple[str, ...]:
@@ -51,12 +58,20 @@ class VerifyRow:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    config: Config
+    config: Config | None      # the GPT-2 Config, None for a model no Config describes
     conventions: Conventions
     mode: str
     seed: int
     dtype: str
     rows: tuple[VerifyRow, ...]
+    architecture: Architecture | None = None  # None: the config's
+    workload: Workload | None = None
+
+    def __post_init__(self):
+        if self.architecture is None:
+            object.__setattr__(self, "architecture", self.config.architecture)
+        if self.workload is None:
+            object.__setattr__(self, "workload", self.config.workload)
 
     @property
     def ok(self) -> bool:
@@ -120,9 +135,11 @@ def gib_text(n: int) -> str:
     return f"{tenths // 10:,}.{tenths % 10}"
 
 
-def check_memory(config: Config, dtype: str, mode: str = "full") -> None:
-    """Refuse, with the estimate, a pass that would not fit in this machine's memory."""
-    need = reference.estimate_memory_bytes(_gpt_config(config), config.batch, config.seq_len,
+def check_memory(model, dtype: str, mode: str = "full", workload: Workload | None = None) -> None:
+    """Refuse, with the estimate, a pass that would not fit in this machine's memory.
+    ``model`` is a Config, or an Architecture with its ``workload``."""
+    arch, load, _ = split_model(model, workload)
+    need = reference.estimate_memory_bytes(_gpt_config(arch), load.batch, load.seq_len,
                                            DTYPES[dtype], incremental=mode == "incremental")
     advice = "lower --seq-len, --batch or the model size"
     if need > MAX_PASS_BYTES:
@@ -134,23 +151,35 @@ def check_memory(config: Config, dtype: str, mode: str = "full") -> None:
                             f"{gib_text(have)} GiB is available; {advice}")
 
 
-def check(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32") -> None:
-    """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, memory."""
+def check(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
+          workload: Workload | None = None) -> None:
+    """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, the input's
+    length, memory. ``model`` is a Config, or an Architecture with its ``workload``."""
     if mode not in MODES:
         raise FlopcalcError(f"mode must be full or incremental, got {mode!r}")
     if dtype not in DTYPES:
         raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise FlopcalcError(f"seed must be a whole number >= 0, got {seed!r}")
-    check_memory(config, dtype, mode)
+    arch, load, _ = split_model(model, workload)
+    load.check(arch)
+    check_memory(arch, dtype, mode, load)
 
 
-def _gpt_config(config: Config) -> reference.GPTConfig:
-    return reference.GPTConfig(n_layer=config.n_layers, n_head=config.n_heads,
-                               n_embd=config.d_model, d_ff=config.d_ff,
-                               vocab_size=config.vocab, n_positions=config.n_positions,
-                               bias=config.bias, fused_qkv=config.fused_qkv,
-                               activation=config.activation)
+def _gpt_config(model) -> reference.GPTConfig:
+    """The reference pass's config of a Config or an Architecture: every switch carried over."""
+    arch = model if isinstance(model, Architecture) else model.architecture
+    return reference.GPTConfig.from_architecture(arch)
+
+
+def group_of_layer(arch: Architecture, groups, layer: int):
+    """The block group that stands for ``layer``: the only one, or (a model with windowed and
+    full layers) ``sliding`` for a windowed layer and ``full`` for the others."""
+    blocks = [g for g in groups if g.section == "block"]
+    if len(blocks) == 1:
+        return blocks[0]
+    windowed = arch.window_layers is None or layer in arch.window_layers
+    return next(g for g in blocks if g.name == ("sliding" if windowed else "full"))
 
 
 class _BlockProgress(reference.MatmulRecorder):
@@ -168,62 +197,70 @@ class _BlockProgress(reference.MatmulRecorder):
                 self._on_block()
 
 
-def verify(config: Config, mode: str = "full", seed: int = 0, dtype: str = "float32",
-           flops_per_mac: int = 2, on_block=None) -> VerifyResult:
+def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
+           flops_per_mac: int = 2, on_block=None, workload: Workload | None = None) -> VerifyResult:
     """Run the reference pass and compare every matmul with the analytical model.
 
-    ``full`` runs all positions at once (full L x L scores, then masked) and is compared
-    with dense counting; ``incremental`` runs token by token with a KV cache and is compared
-    with causal counting. ``on_block()`` is called each time the pass enters a block.
-    Bad input, or a pass that would not fit in memory, raises FlopcalcError before any work
-    (see ``check``).
+    ``model`` is a GPT-2 Config, or an Architecture of any family with its ``workload``
+    (default: ``Workload()``). ``full`` runs all positions at once (full L x L scores, then
+    masked, windowed layers too) and is compared with dense counting; ``incremental`` runs
+    token by token with a KV cache (a windowed layer's keeps its last W keys) and is compared
+    with causal counting (a windowed layer's query sees min(t, W) keys). Each layer's matmuls
+    are matched by role with the ops of the layer's group. ``on_block()`` is called each time
+    the pass enters a block. Bad input, or a pass that would not fit in memory, raises
+    FlopcalcError before any work (see ``check``).
     """
-    check(config, mode, seed, dtype)
+    arch, load, config = split_model(model, workload)
+    check(arch, mode, seed, dtype, load)
     conv = Conventions(flops_per_mac=flops_per_mac,
                        attention="dense" if mode == "full" else "causal")
 
-    gpt = _gpt_config(config)
+    gpt = _gpt_config(arch)
+    if arch.positions == "rotary":  # no position table, so no end to the sequence (the
+        gpt = replace(gpt, n_positions=max(gpt.n_positions, load.seq_len))  # pass checks one)
     params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])
-    tokens = np.random.default_rng(seed).integers(0, config.vocab, (config.batch, config.seq_len))
+    tokens = np.random.default_rng(seed).integers(0, arch.vocab, (load.batch, load.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
     run = reference.forward if mode == "full" else reference.forward_incremental
     with reference.blas_threads(reference.pass_threads()):
         run(params, gpt, tokens, recorder)
 
-    measured: dict[tuple, list] = {}
+    measured: dict[tuple, list] = {}  # (layer, role, or the name for a role-less matmul)
     for rec in recorder.records:
-        measured.setdefault((rec.layer, rec.name), []).append(rec)
+        measured.setdefault((rec.layer, rec.role or rec.name), []).append(rec)
 
-    # Shapes to compare: the whole sequence (full), or the last decode step (incremental).
-    dims = config.dims()
-    if mode == "incremental":
-        dims = replace(dims, seq_len=1, kv_len=config.seq_len)
-    shape_ops = {op.name: op for op in model_ops(dims, config)}
-
-    ops = [op for op in model_ops(config.dims(), config) if op.kind == "matmul"]
-    layers = list(range(config.n_layers)) + [None]
+    # FLOPs over the whole pass; shapes of the whole sequence (full) or of the last decode
+    # step (incremental), whose groups line up with the pass's one by one.
+    dims = arch.dims(load.batch, load.seq_len)
+    groups = build(arch, dims)
+    shape_groups = build(arch, replace(dims, seq_len=1, kv_len=load.seq_len)
+                         if mode == "incremental" else dims)
+    shape_of = {g.name: g for g in shape_groups}
+    layers = [(i, group_of_layer(arch, groups, i)) for i in range(arch.n_layers)]
+    layers += [(None, g) for g in groups if g.section == "head"]
     rows = []
 
-    def unknown(layer, name, recs):  # a matmul the model does not know of
+    def unknown(layer, key, recs):  # a matmul the model does not know of
         last = recs[-1]
-        return VerifyRow(layer, name, 0, flops_per_mac * sum(r.macs for r in recs), None,
-                         tuple(last.out_shape), None, (tuple(last.a_shape), tuple(last.b_shape)))
+        return VerifyRow(layer, last.name, 0, flops_per_mac * sum(r.macs for r in recs), None,
+                         tuple(last.out_shape), None, (tuple(last.a_shape), tuple(last.b_shape)),
+                         role=last.role or "")
 
-    for layer in layers:
-        for op in ops:
-            if (op.section == "block") != (layer is not None):
-                continue
-            recs = measured.pop((layer, op.name), [])
+    for layer, group in layers:
+        shape_ops = [op for op in shape_of[group.name].ops if op.kind == "matmul"]
+        for op, shape_op in zip([op for op in group.ops if op.kind == "matmul"], shape_ops):
+            recs = measured.pop((layer, op.role), [])
             last = recs[-1] if recs else None
             rows.append(VerifyRow(
                 layer=layer, name=op.name, analytical_flops=op_flops(op, conv),
                 measured_flops=flops_per_mac * sum(r.macs for r in recs),
-                analytical_shape=tuple(shape_ops[op.name].output),
+                analytical_shape=tuple(shape_op.output),
                 measured_shape=tuple(last.out_shape) if last else None,
-                analytical_operands=tuple(tuple(s) for s in shape_ops[op.name].inputs),
-                measured_operands=(tuple(last.a_shape), tuple(last.b_shape)) if last else None))
+                analytical_operands=tuple(tuple(s) for s in shape_op.inputs),
+                measured_operands=(tuple(last.a_shape), tuple(last.b_shape)) if last else None,
+                role=op.role, group=group.name))
         # unknown matmuls of this block (or of the head) go with it, after the known ones
         rows += [unknown(*key, measured.pop(key)) for key in list(measured) if key[0] == layer]
     for layer in dict.fromkeys(key[0] for key in measured):  # a layer the model lacks
         rows += [unknown(*key, measured[key]) for key in measured if key[0] == layer]
-    return VerifyResult(config, conv, mode, seed, dtype, tuple(rows))
+    return VerifyResult(config, conv, mode, seed, dtype, tuple(rows), arch, load)

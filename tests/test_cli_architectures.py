@@ -79,11 +79,10 @@ def test_a_gated_rmsnorm_gpt2_shape_needs_another_family():
     assert "gpt2 family has mlp='plain'" in message
 
 
-@pytest.mark.parametrize("command", [
-    ["verify", "--n-layers", "1", "--seq-len", "4"]])
-def test_commands_not_yet_migrated_refuse_other_architectures_in_one_line(command):
-    message = one_line_error(invoke(*command, "--preset", "qwen2.5-7b"))
-    assert f"error: {command[0]} counts GPT-2 models only so far; the qwen2 family" in message
+def test_plot_of_the_estimates_refuses_other_architectures_in_one_line(tmp_path):
+    message = one_line_error(invoke("plot", "--kind", "estimates", "--seq-len", "8,16",
+                                    "-o", tmp_path / "x.png", "--preset", "qwen2.5-7b"))
+    assert "plot --kind estimates compares GPT-2 models only so far" in message
 
 
 def test_formulas_of_a_windowed_family_use_the_window_symbol():
