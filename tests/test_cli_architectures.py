@@ -94,3 +94,11 @@ def test_formulas_of_a_windowed_family_use_the_window_symbol():
 def test_gpt2_outputs_are_unchanged_by_the_new_options():
     assert doc("flops")["totals"]["total"] == 32_228_179_968   # docs/counting-rules.md
     assert doc("params")["totals"]["total"] == 124_439_808
+
+
+def test_fewer_layers_keep_the_first_layers_attention_pattern():
+    # Gemma-2 alternates: layer 0 sliding, layer 1 full, ... With 3 layers: 2 sliding, 1 full.
+    doc = json.loads(ok("flops", "--preset", "gemma-2-9b", "--n-layers", "3",
+                        "-f", "json").stdout)
+    repeats = {g["name"]: g["repeat"] for g in doc["totals"]["groups"]}
+    assert repeats["sliding"] == 2 and repeats["full"] == 1

@@ -103,4 +103,9 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
     if bias is not None:
         overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
     fields.update({k: v for k, v in overrides.items() if v is not None})
+    windowed = fields.get("window_layers")
+    if windowed is not None and overrides.get("n_layers") is not None and \
+            overrides.get("window_layers") is None:
+        # fewer layers: the model's first n_layers, each keeping its kind of attention
+        fields["window_layers"] = tuple(i for i in windowed if i < fields["n_layers"])
     return fields
