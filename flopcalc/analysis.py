@@ -121,19 +121,10 @@ def split_model(model, workload: Workload | None = None) -> tuple[Architecture, 
 def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
     """``mode`` with its defaults filled in from ``workload`` and checked against ``arch``."""
     workload.check(arch)
-    if mode.kind == "decode":
-        filled = {"position": workload.seq_len if mode.position is None else mode.position}
-    elif mode.kind == "generate":
-        filled = {"prompt": workload.seq_len if mode.prompt is None else mode.prompt,
-                  "new_tokens": 1 if mode.new_tokens is None else mode.new_tokens}
-    else:
-        return mode
-    for name, value in filled.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise FlopcalcError(f"{name} must be a positive whole number, got {value!r}")
-    last = filled.get("position") or filled["prompt"] + filled["new_tokens"] - 1
-    workload.check(arch, last)
-    return replace(mode, **filled)
+    mode = mode.with_defaults(workload.seq_len)
+    if mode.last_position is not None:
+        workload.check(arch, mode.last_position)
+    return mode
 
 
 @dataclass(frozen=True)

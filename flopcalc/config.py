@@ -380,22 +380,38 @@ class Mode:
         if (self.prompt is not None or self.new_tokens is not None) and self.kind != "generate":
             raise FlopcalcError("--prompt and --new-tokens apply to --mode generate only")
 
-    def resolved(self, config: Config) -> Mode:
-        """This mode with its defaults filled in from ``config`` and checked against it."""
+    def with_defaults(self, seq_len) -> Mode:
+        """This mode with its unset positions filled from ``seq_len`` (decode: the position;
+        generate: the prompt, and 1 new token), each checked as a dimension."""
         if self.kind == "decode":
-            filled = {"position": config.seq_len if self.position is None else self.position}
+            filled = {"position": seq_len if self.position is None else self.position}
         elif self.kind == "generate":
-            filled = {"prompt": config.seq_len if self.prompt is None else self.prompt,
+            filled = {"prompt": seq_len if self.prompt is None else self.prompt,
                       "new_tokens": 1 if self.new_tokens is None else self.new_tokens}
         else:
             return self
         for name, value in filled.items():
             check_dimension(name, value)
-        last = filled.get("position") or filled.get("prompt", 0) + filled.get("new_tokens", 0) - 1
-        if not fits(config.d_model, config.n_heads, config.seq_len, config.n_positions, last):
+        return replace(self, **filled)
+
+    @property
+    def last_position(self) -> int | None:
+        """The last position a resolved decode or generate mode reaches (None otherwise)."""
+        if self.kind == "decode":
+            return self.position
+        if self.kind == "generate":
+            return self.prompt + self.new_tokens - 1
+        return None
+
+    def resolved(self, config: Config) -> Mode:
+        """This mode with its defaults filled in from ``config`` and checked against it."""
+        mode = self.with_defaults(config.seq_len)
+        last = mode.last_position
+        if last is not None and not fits(config.d_model, config.n_heads, config.seq_len,
+                                         config.n_positions, last):
             raise FlopcalcError(f"the last position ({last}) exceeds n_positions "
                                 f"({config.n_positions}); GPT-2 has no position embedding beyond it")
-        return replace(self, **filled)
+        return mode
 
     def _steps(self) -> str:
         p, n = self.prompt, self.new_tokens
