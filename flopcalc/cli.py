@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Annotated, Optional
 
 import click
@@ -87,11 +88,78 @@ class _HelpContext(typer.Context):
     formatter_class = _HelpFormatter
 
 
+class _CommandsOnDemand(MutableMapping):
+    """The group's commands by name, each built the first time it is looked up: typer turning
+    a function's signature into click options takes ~1 ms an option, and a call needs only the
+    command it runs (``--help`` lists them all, and builds them all)."""
+
+    def __init__(self, typer_app: "_LazyTyper") -> None:
+        self.app, self.built = typer_app, {}
+
+    def __getitem__(self, name: str):
+        if name not in self.built:
+            info = self.app.commands_on_demand[name]  # KeyError: no such command
+            self.built[name] = typer.main.get_command_from_info(
+                _finished(info), pretty_exceptions_short=self.app.pretty_exceptions_short,
+                rich_markup_mode=self.app.rich_markup_mode)
+        return self.built[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("flopcalc's commands are fixed")
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*self.app.commands_on_demand, *self.built]))
+
+    def __len__(self) -> int:
+        return len(set(self.app.commands_on_demand) | set(self.built))
+
+
+def _finished(info):
+    """``info`` with its function given its shared model options (``model_options``), which are
+    added when the command is built."""
+    finish = getattr(info.callback, "with_model_options", None)
+    if finish is not None:
+        info.callback = finish()
+    return info
+
+
+class _LazyTyper(typer.Typer):
+    """A typer app whose click group builds each command only when it is looked up
+    (``_CommandsOnDemand``); ``@app.command`` keeps the command's description by its name."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands_on_demand = {}
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(func):
+            register(func)
+            info = self.registered_commands.pop()
+            name = info.name or typer.main.get_command_name(func.__name__)
+            self.commands_on_demand[name] = info
+            return func
+
+        return decorator
+
+
 class _OneLineErrors(TyperGroup):
     """Turns usage errors and FlopcalcError into one line on stderr with exit code 2; every
-    command's help is plain click formatting (``_HelpFormatter``)."""
+    command's help is plain click formatting (``_HelpFormatter``); its commands are built on
+    demand (``_CommandsOnDemand``)."""
 
     context_class = _HelpContext
+
+    def __init__(self, **attrs) -> None:
+        super().__init__(**attrs)
+        self.commands = _CommandsOnDemand(app)
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.commands)  # their names, in the order they are declared
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
@@ -133,7 +201,7 @@ class _OneLineErrors(TyperGroup):
         raise SystemExit(result if isinstance(result, int) else 0)
 
 
-app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True,
+app = _LazyTyper(cls=_OneLineErrors, no_args_is_help=True,
                   rich_markup_mode=None,
                   help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -360,6 +428,19 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     any other architecture refused in one line. With ``values`` (sweep and plot, which count
     every architecture) the sizes take lists and ranges and ``cfg`` is a ModelValues.
     """
+    def decorate(func):
+        # the options are added when the command is built (_CommandsOnDemand): a call reads
+        # the signature of the one command it runs
+        func.with_model_options = lambda: _with_model_options(func, workload, untied_lm_head,
+                                                              values, every_architecture)
+        return func
+
+    return decorate
+
+
+def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool,
+                        every_architecture: bool):
+    """``model_options``'s command: ``func`` with the shared options in its signature."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
     shared += [(d.field, d.values_option() if values else d.option(), None)
@@ -370,51 +451,49 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
         shared.append(("untied_lm_head", Untied, False))
     names = [name for name, _, _ in shared]
 
-    def decorate(func):
-        signature = inspect.signature(func)
-        own = list(signature.parameters.values())
-        at = [p.name for p in own].index("cfg")
-        params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                               annotation=annotation, default=default)
-                             for name, annotation, default in shared] + own[at + 1:]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    signature = inspect.signature(func)
+    own = list(signature.parameters.values())
+    at = [p.name for p in own].index("cfg")
+    params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                           annotation=annotation, default=default)
+                         for name, annotation, default in shared] + own[at + 1:]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
 
-        @functools.wraps(func)
-        def command(**kwargs):
-            given = {name: kwargs.pop(name) for name in names}
-            qkv = given.pop("qkv")
-            # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
-            switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
-                            bias=False if given.pop("no_bias") else None,
-                            tied_lm_head=False if given.pop("untied_lm_head", False) else None)
-            for name, _ in SWITCHES:
-                switches[name] = given[name].value if given[name] is not None else None
-                del given[name]
-            extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
-            preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
-                                                given.pop("family"))
-            if values:  # sweep and plot: every architecture
-                from .architectures.presets import model_fields
+    @functools.wraps(func)
+    def command(**kwargs):
+        given = {name: kwargs.pop(name) for name in names}
+        qkv = given.pop("qkv")
+        # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
+        switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
+                        bias=False if given.pop("no_bias") else None,
+                        tied_lm_head=False if given.pop("untied_lm_head", False) else None)
+        for name, _ in SWITCHES:
+            switches[name] = given[name].value if given[name] is not None else None
+            del given[name]
+        extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
+        preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
+                                            given.pop("family"))
+        if values:  # sweep and plot: every architecture
+            from .architectures.presets import model_fields
 
-                base = model_fields(preset_name, config_path, family, **switches)
-                kwargs["cfg"] = ModelValues(base, {**given, **extra})
-                return func(**kwargs)
-            sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
-            arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
-                                     **switches)
-            load = Workload(1, 1)  # params: no input enters the count
-            if workload:
-                load = Workload(1 if given["batch"] is None else given["batch"],
-                                128 if given["seq_len"] is None else given["seq_len"])
-            kwargs["cfg"] = (Model(arch, load) if every_architecture else
-                             gpt2_config(arch, load, func.__name__))
+            base = model_fields(preset_name, config_path, family, **switches)
+            kwargs["cfg"] = ModelValues(base, {**given, **extra})
             return func(**kwargs)
+        sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
+        arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
+                                 **switches)
+        load = Workload(1, 1)  # params: no input enters the count
+        if workload:
+            load = Workload(1 if given["batch"] is None else given["batch"],
+                            128 if given["seq_len"] is None else given["seq_len"])
+        kwargs["cfg"] = (Model(arch, load) if every_architecture else
+                         gpt2_config(arch, load, func.__name__))
+        return func(**kwargs)
 
-        command.__signature__ = signature.replace(parameters=params)
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        return command
-
-    return decorate
+    command.__signature__ = signature.replace(parameters=params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    del command.with_model_options  # copied from func by functools.wraps
+    return command
 
 
 def make_architecture(*args, **kwargs):
