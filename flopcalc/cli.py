@@ -127,10 +127,11 @@ def _finished(info):
 
 class _LazyTyper(typer.Typer):
     """A typer app whose click group builds each command only when it is looked up
-    (``_CommandsOnDemand``); ``@app.command`` keeps the command's description by its name."""
+    (``_CommandsOnDemand``); ``@app.command`` keeps the command's description by its name.
+    ``cls``, the group's class, is given the app as ``typer_app``."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, cls, **kwargs) -> None:
+        super().__init__(cls=type(cls.__name__, (cls,), {"typer_app": self}), **kwargs)
         self.commands_on_demand = {}
 
     def command(self, *args, **kwargs):
@@ -152,10 +153,11 @@ class _OneLineErrors(TyperGroup):
     demand (``_CommandsOnDemand``)."""
 
     context_class = _HelpContext
+    typer_app = None  # the _LazyTyper whose group this is
 
     def __init__(self, **attrs) -> None:
         super().__init__(**attrs)
-        self.commands = _CommandsOnDemand(app)
+        self.commands = _CommandsOnDemand(self.typer_app)
 
     def list_commands(self, ctx) -> list[str]:
         return list(self.commands)  # their names, in the order they are declared
