@@ -221,7 +221,10 @@ ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of
 def mfu_table(report: MfuReport):
     from .estimates import count
     from .memory import number_text
-    from .tables import Num, Table, model_note, readable
+    from .tables import Num, Table, exact_cell, model_note, per_token_note, readable
+
+    load = report.model.workload
+    tokens = load.batch * load.seq_len
 
     t = Table(title="Model and hardware FLOPs utilisation (estimates)",
               notes=[model_note(report.model), _device_note(report.device, report.devices,
@@ -230,14 +233,14 @@ def mfu_table(report: MfuReport):
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
                      "flopcalc's counts: a training step (forward + backward), whole model, "
                      "matmuls only, 2 FLOPs per multiply-add; HFU adds the recomputed forward of "
-                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). "
-                     "FLOPs per token: a step's over its B·L tokens, rounded half up where not "
-                     "whole.",
+                     "the blocks. Framework rows: their own formulas (flopcalc frameworks).",
+                     per_token_note([r.flops_per_token * tokens for r in report.rows], tokens,
+                                    "tokens of a step (B·L)", "a step's FLOPs"),
                      ESTIMATE],
               columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
               align="llrrr", name="mfu")
     for r in report.rows:
-        t.rows.append([r.name, r.kind, count(r.flops_per_token),
+        t.rows.append([r.name, r.kind, exact_cell(r.flops_per_token),
                        Num(readable(count(r.rate), "FLOP/s"), str(approx_float(r.rate))),
                        Num(percent_text(r.utilisation), f"{float(r.utilisation * 100):.4f}")])
     return t
@@ -271,9 +274,8 @@ def _hours_text(seconds: Fraction) -> str:
 
 
 def budget_tables(train: TrainingBudget, infer: InferenceBudget):
-    from .estimates import count
     from .memory import decimal_text, number_text, time_text
-    from .tables import Num, Table, model_note, readable
+    from .tables import Num, Table, exact_cell, model_note, per_token_note, readable, round_half_up
 
     b = train
     tokens = (f"{b.tokens:,} tokens ({CHINCHILLA_TOKENS_PER_PARAM} per parameter, Hoffmann "
@@ -291,7 +293,13 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                "matmuls only, 2 FLOPs per multiply-add). Time = FLOPs / (devices × peak × MFU).",
                ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
+    per_token = Fraction(b.flops_per_sequence, seq_len)
+    train_table.notes.insert(-1, per_token_note([b.flops_per_sequence], seq_len,
+                                                "tokens of a sequence (L)",
+                                                "a training step's FLOPs on one sequence"))
     train_table.rows += [["training FLOPs (exact)", b.flops, readable(b.flops, "FLOP")],
+                         ["training FLOPs per token", exact_cell(per_token),
+                          readable(round_half_up(per_token), "FLOP")],
                          ["wall-clock time (estimate)", Num(_hours_text(b.seconds),
                                                             str(approx_float(b.seconds))), ""],
                          ["device-hours (estimate)", Num(decimal_text(b.device_hours, 1),
@@ -307,12 +315,14 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                f"{i.model.workload.batch} (requests served together) on one {i.device.label} at {i.dtype}.",
                "FLOPs: exact (prefill + decode steps with a KV cache, matmuls only). Time: the "
                "roofline bound, per operation max(FLOPs / peak, bytes / bandwidth), summed "
-               "(docs/memory.md); real kernels are slower.", ESTIMATE],
+               "(docs/memory.md); real kernels are slower.",
+               per_token_note([i.flops], i.generated, "generated tokens (B·n)",
+                              "the request batch's FLOPs"), ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
     infer_table.rows += [
         ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],
-        ["FLOPs per generated token (rounded)", count(per_token),
-         readable(count(per_token), "FLOP")],
+        ["FLOPs per generated token", exact_cell(per_token),
+         readable(round_half_up(per_token), "FLOP")],
         ["prefill time (roofline)", Num(time_text(i.prefill_seconds),
                                         str(approx_float(i.prefill_seconds))), ""],
         ["time per request batch (roofline)", Num(time_text(i.seconds),
@@ -331,7 +341,10 @@ def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
             "config": model_json(b.model),
             "training": {"tokens": b.tokens, "chinchilla": b.chinchilla,
                          "sequences": b.sequences, "flops_per_sequence": b.flops_per_sequence,
-                         "flops": b.flops, "attention": b.attention, "devices": b.devices,
+                         "flops": b.flops,
+                         "flops_per_token": fraction_text(Fraction(b.flops_per_sequence,
+                                                                   b.model.workload.seq_len)),
+                         "attention": b.attention, "devices": b.devices,
                          "device": b.device.name, "dtype": b.dtype,
                          "mfu": fraction_text(b.mfu),
                          "seconds": approx_float(b.seconds),

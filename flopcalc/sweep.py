@@ -19,12 +19,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
+from fractions import Fraction
 from functools import lru_cache
 from itertools import chain
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
+from .tables import CSV_PLACES, exact_cell, exact_text
 
 # Sweepable dimensions: the model's and workload's (GPT-2's first, then the sizes of the other
 # families), then Mode fields; value: the CLI option (cli.py's Dimension tables, which a test
@@ -573,6 +575,46 @@ def first_fields(result: SweepResult) -> dict:
     return {**report.architecture.as_dict(), **vars(report.workload)}
 
 
+def point_tokens(result: SweepResult):
+    """A function from a row's values to the tokens its FLOPs are per (``tables.tokens_of``):
+    B·L, the B new tokens of a decode step, or the B·n generated tokens; the values that are
+    not swept are the first point's."""
+    report, names = result.first_report, result.columns
+    mode, load = report.mode, report.workload
+
+    def value(name: str, fixed: int):
+        if name not in names:
+            return lambda values: fixed
+        i = names.index(name)
+        return lambda values: values[i]
+
+    batch = value("batch", load.batch)
+    if mode.kind == "decode":
+        return batch
+    other = value("new_tokens", mode.new_tokens) if mode.kind == "generate" else \
+        value("seq_len", load.seq_len)
+    return lambda values: batch(values) * other(values)
+
+
+def per_token_note(result: SweepResult) -> str:
+    kind = result.first_report.mode.kind
+    tokens = {"decode": "the B new tokens (one per sequence)",
+              "generate": "the B·n generated tokens"}.get(kind, "the B·L tokens of the batch")
+    return (f"FLOPs per token: the row's total ÷ {tokens} at its point; exact: a whole number, "
+            "a decimal that ends, or a fraction n/d (CSV: rounded half up to "
+            f"{CSV_PLACES} decimals where the decimal does not end).")
+
+
+def _per_token(total: int, tokens: int, plain: bool = False):
+    """``total / tokens`` as ``tables.exact_cell`` shows it, quickly when it is whole (an int
+    for a table, digits for CSV)."""
+    q, r = divmod(total, tokens)
+    if not r:
+        return str(q) if plain else q
+    cell = exact_cell(Fraction(total, tokens))
+    return cell.plain if plain else cell
+
+
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
     each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
@@ -589,7 +631,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
              + ("a block operation's over all n_layers blocks" if _groups_apart(result) is None
                 else f"a block operation's over all the blocks of its group (GROUP.NAME: "
                      f"{_groups_apart(result)})")
-             + f". {result.points:,} points."]
+             + f". {result.points:,} points.", per_token_note(result)]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -598,11 +640,13 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     names = op_columns(result.ops)
     extra = ["≈"] if approximate else []
     table = Table(title=f"FLOP sweep ({result.points:,} points)", notes=notes,
-                  columns=[*result.columns, f"total {unit}s", *extra, *(f"{n} %" for n in names)],
-                  align="r" * (len(result.columns) + 1 + len(extra) + len(names)))
+                  columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
+                           *(f"{n} %" for n in names)],
+                  align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
+    tokens = point_tokens(result)
     if approximate:
-        table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
-                      for values, per_op, total in result.rows]
+        table.rows = [[*values, total, readable(total, unit), _per_token(total, tokens(values)),
+                       *shares(per_op, total)] for values, per_op, total in result.rows]
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
@@ -610,7 +654,8 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                 for c in range(first, len(table.columns))}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, *shares(per_op, total, plain=True)]
+        table.rows = [[*values, total, _per_token(total, tokens(values), True),
+                       *shares(per_op, total, plain=True)]
                       for values, per_op, total in result.rows]
     return table
 
@@ -645,18 +690,23 @@ def json_chunks(result: SweepResult):
     text = json.dumps(head, indent=2, ensure_ascii=False)
     yield text[:-2] + ',\n  "rows": [\n    '
     between = ""
+    tokens = point_tokens(result)
     for chunk in chunks(result.rows):
-        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk)))
+        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk),
+                                            (tokens(values) for values, _, _ in chunk)))
         between = ",\n    "
     yield "\n  ]\n}\n"
 
 
-def _json_row(row, row_shares) -> str:
-    """One row (and its shares) as ``json.dumps(..., separators=(", ", ": "),
-    ensure_ascii=False)`` writes it, put together directly (twice as quick): ints, and share
-    strings that need no escaping."""
+def _json_row(row, row_shares, tokens: int) -> str:
+    """One row (its shares, and its total per token as an exact string, ``"n"`` or
+    ``"n/d"``) as ``json.dumps(..., separators=(", ", ": "), ensure_ascii=False)`` writes it,
+    put together directly (twice as quick): ints, and strings that need no escaping."""
     values, per_op, total = row
+    q, r = divmod(total, tokens)
+    each = str(q) if not r else exact_text(Fraction(total, tokens), separators=False)
     return (f'{{"point": [{", ".join(map(str, values))}], "total": {total}, '
+            f'"per_token": "{each}", '
             f'"flops": [{", ".join(map(str, per_op))}], '
             f'"share": ["{_QUOTED_COMMA.join(row_shares)}"]}}')
 
@@ -674,8 +724,10 @@ def csv_chunks(result: SweepResult):
     yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
     # is twice as quick as csv.writer and writes the same text
+    tokens = point_tokens(result)
     for chunk in chunks(result.rows):
-        yield "".join([f"{','.join(map(str, values))},{total},{','.join(row_shares)}\n"
+        yield "".join([f"{','.join(map(str, values))},{total},"
+                       f"{_per_token(total, tokens(values), True)},{','.join(row_shares)}\n"
                        for (values, _, total), row_shares
                        in zip(chunk, chunk_shares(chunk, plain=True))])
 

@@ -7,6 +7,7 @@ A ``Table`` holds cells as exact ints or strings; ``render`` decides how they lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from .analysis import FlopReport, ParamReport, ShapeReport
 
@@ -64,6 +65,72 @@ def readable(n: int, unit: str) -> str:
     if decimals:
         text += "." + str(rest // (1000 ** k // 10 ** decimals)).zfill(decimals)
     return f"{sign}{text} {_PREFIXES[k]}{unit}".rstrip()
+
+
+def exact_text(x, separators: bool = True) -> str:
+    """An exact ratio as text: a whole number (``1,234``), a decimal that ends (``1,234.125``,
+    exact) or the fraction ``n/d`` (``3,703/3``); no rounding."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    sep = "," if separators else ""
+    if x.denominator == 1:
+        return f"{x.numerator:{sep}}"
+    d, places = x.denominator, 0
+    while d % 10 == 0 or d % 2 == 0 or d % 5 == 0:   # only 2s and 5s: the decimal ends
+        d //= 2 if d % 2 == 0 else 5
+        places += 1
+    if d == 1:
+        whole, rest = divmod(abs(x.numerator) * 10 ** places // x.denominator, 10 ** places)
+        return f"{'-' if x < 0 else ''}{whole:{sep}}.{rest:0{places}d}".rstrip("0")
+    return f"{x.numerator:{sep}}/{x.denominator:{sep}}"
+
+
+CSV_PLACES = 3   # a per-token figure whose decimal does not end is rounded to this in CSV
+
+
+def exact_cell(x) -> Num:
+    """``exact_text`` as a table cell; in CSV a plain number: exact where the decimal ends,
+    else rounded half up to ``CSV_PLACES`` decimals (``per_token_note`` says so)."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    text = exact_text(x)
+    if "/" not in text:
+        return Num(text, text.replace(",", ""))
+    scale = 10 ** CSV_PLACES
+    whole, rest = divmod((2 * abs(x.numerator) * scale + x.denominator) // (2 * x.denominator),
+                         scale)
+    return Num(text, f"{'-' if x < 0 else ''}{whole}.{rest:0{CSV_PLACES}d}")
+
+
+def tokens_of(mode, workload) -> tuple[int, str]:
+    """The tokens a mode's FLOPs are per (``mode`` resolved): B·L for forward, backward and
+    train; the B new tokens of a decode step (one per sequence); the B·n generated tokens of
+    generate. With what they are, in words."""
+    kind, batch = mode.kind, workload.batch
+    if kind == "decode":
+        return batch, "new tokens (one per sequence, B)"
+    if kind == "generate":
+        return batch * (mode.new_tokens or 1), "generated tokens (B·n)"
+    return batch * workload.seq_len, "tokens of the batch (B·L)"
+
+
+def per_token_note(values, tokens: int, what: str, of: str = "the total",
+                   csv_rounds: bool = True) -> str:
+    """What a table's per-token figures are (``of`` ÷ the ``tokens``) and how one that is not
+    whole is shown; ``csv_rounds``: the figures stand in a numeric CSV column (``exact_cell``)."""
+    whole = all(Fraction(v, tokens).denominator == 1 for v in values)
+    how = ("exact, whole here" if whole else
+           "exact: a whole number, a decimal that ends, or a fraction n/d where the division "
+           "is neither" + (f" (CSV: rounded half up to {CSV_PLACES} decimals)" if csv_rounds
+                           else ""))
+    return f"Per token: {of} ÷ the {tokens:,} {what}; {how}."
+
+
+def per_token_cell(each: Fraction, tokens: int) -> Num:
+    """The per-token figure in a totals row's text column: exact to read and in CSV."""
+    return Num(f"{exact_text(each)} per token (÷ {tokens:,})", exact_text(each, False))
 
 
 def percent(part: int, whole: int) -> str:
@@ -220,9 +287,18 @@ def flop_table(report: FlopReport) -> Table:
                      if report.architecture.norm == "layernorm" else "final norm + LM head"}[section]
             table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
                                  percent_cell(t, total)])
-    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,
-                         percent_cell(total, total)])
+    tokens, what = tokens_of(report.mode, report.workload)
+    each = Fraction(total, tokens)
+    table.totals.append(["", "total", per_token_cell(each, tokens), "", "", total,
+                         readable(total, unit), "", total, percent_cell(total, total)])
+    table.notes.append(per_token_note([total], tokens, what, f"{exact_text(each)} {unit}s = "
+                                      "the total", csv_rounds=False))
     return table
+
+
+def round_half_up(x) -> int:
+    """The nearest int to a Fraction ``x`` (halves up)."""
+    return (2 * x.numerator + x.denominator) // (2 * x.denominator)
 
 
 def param_table(report: ParamReport) -> Table:
@@ -347,24 +423,28 @@ def flop_json(report: FlopReport) -> dict:
                    "groups": [{"name": g.name, "repeat": g.repeat,
                                "one": report.group_total(g.name)} for g in report.groups]},
         "per_token": per_token_json(report),
+        "totals_per_token": totals_per_token_json(report),
     }
 
 
 def per_token_json(report: FlopReport) -> dict:
-    """The total over the tokens it produces or trains on: B·L for forward, backward and
-    train; the B new tokens of a decode step; the B·n generated tokens of generate."""
-    from fractions import Fraction
-
-    work, kind = report.workload, report.mode.kind
-    tokens, counted = {
-        "decode": (work.batch, "new tokens: one per sequence (B)"),
-        "generate": (work.batch * (report.mode.new_tokens or 1), "generated tokens (B·n)"),
-    }.get(kind, (work.batch * work.seq_len, "tokens of the batch (B·L)"))
+    """The total over the tokens it produces or trains on (``tokens_of``): ``total`` rounded
+    half up, ``total_exact`` exact (``n`` or ``n/d``)."""
+    tokens, counted = tokens_of(report.mode, report.workload)
     x = Fraction(report.total, tokens)
-    rounded = (2 * x.numerator + x.denominator) // (2 * x.denominator)  # half up
-    return {"tokens": tokens, "tokens_are": counted, "total": rounded,
+    return {"tokens": tokens, "tokens_are": counted, "total": round_half_up(x),
             "total_is_exact": x.denominator == 1,
-            "total_exact": str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"}
+            "total_exact": f"{x.numerator}" if x.denominator == 1 else
+            f"{x.numerator}/{x.denominator}"}
+
+
+def totals_per_token_json(report: FlopReport) -> dict:
+    """``totals`` over ``tokens_of``'s tokens, each exact (``"n"``, ``"n.d"`` or ``"n/d"``)."""
+    tokens, _ = tokens_of(report.mode, report.workload)
+    return {name: exact_text(Fraction(n, tokens), separators=False) for name, n in
+            (("block", report.block_total), ("blocks", report.blocks_total),
+             ("embedding", report.section_total("embedding")),
+             ("head", report.section_total("head")), ("total", report.total))}
 
 
 def _steps_json(row, mode) -> dict | None:

@@ -1,0 +1,169 @@
+"""Per-token figures next to every FLOP total (issue 12, item 1), exact where they are not
+whole, and --n-layers above a model's own laying its family's window pattern over the new
+layers (issue 9). Every expected number is worked out here from the model's sizes."""
+
+import csv
+import io
+import json
+from fractions import Fraction
+
+import pytest
+from cli_helpers import invoke
+
+from flopcalc.tables import exact_cell, exact_text
+
+D, L, F, V = 768, 12, 3072, 50257
+MACS = D * 3 * D + D * D + 2 * D * F  # projections and MLP, per token and block
+
+
+def forward(tokens, keys, d=D, layers=L, ff=F, vocab=V):
+    """A GPT-2's forward matmul FLOPs, dense attention: QKᵀ and P·V over ``keys``."""
+    macs = d * 3 * d + d * d + 2 * d * ff
+    return 2 * (tokens * layers * (macs + 2 * keys * d) + tokens * d * vocab)
+
+
+def ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def csv_rows(text):
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
+def notes(text):
+    return " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+
+
+# ------------------------------------------------------------------ exact per-token text
+
+@pytest.mark.parametrize("x, text", [
+    (Fraction(1_234_567), "1,234,567"), (Fraction(5, 2), "2.5"), (Fraction(1, 8), "0.125"),
+    (Fraction(-1, 4), "-0.25"), (Fraction(7, 3), "7/3"), (Fraction(10_001, 6), "10,001/6"),
+])
+def test_a_ratio_is_written_whole_as_a_decimal_that_ends_or_as_a_fraction(x, text):
+    assert exact_text(x) == text
+
+
+def test_a_csv_rounds_only_a_decimal_that_does_not_end_half_up_to_three_places():
+    assert exact_cell(Fraction(7, 3)).plain == "2.333"
+    assert exact_cell(Fraction(2, 3)).plain == "0.667"
+    assert exact_cell(Fraction(1, 8)).plain == "0.125"
+    assert exact_cell(Fraction(1_000_000, 1)).plain == "1000000"
+
+
+# ------------------------------------------------------------------ flopcalc flops
+
+def test_the_flops_table_states_the_total_per_token_of_every_mode():
+    each = forward(128, 128) // 128
+    assert forward(128, 128) % 128 == 0
+    text = ok("flops")
+    assert "Per token: 251,782,656 FLOPs = the total ÷ the 128 tokens of the batch" in \
+        " ".join(text.split())
+    assert each == 251_782_656
+    train = ok("flops", "--mode", "train", "--seq-len", "1024", "-f", "csv")
+    assert csv_rows(train)[-1]["computes"] == str(3 * forward(1024, 1024) // 1024)
+    decode = ok("flops", "--mode", "decode", "--position", "200", "--batch", "4", "-f", "csv")
+    assert csv_rows(decode)[-1]["computes"] == str(forward(1, 200))  # each sequence's token
+    assert "the 4 new tokens (one per sequence, B)" in notes(decode)
+    backward = ok("flops", "--mode", "backward", "-f", "markdown")
+    assert f"{2 * forward(128, 128) // 128:,} per token (÷ 128)" in backward
+
+
+def test_a_per_token_figure_that_is_not_whole_is_an_exact_fraction():
+    small = ("--d-model", "64", "--n-heads", "2", "--n-layers", "1", "--d-ff", "256",
+             "--vocab", "50", "--n-positions", "16", "--seq-len", "8")
+    total = sum(forward(t, k, 64, 1, 256, 50) for t, k in ((3, 3), (1, 4), (1, 5)))
+    assert total % 3                                          # 3 generated tokens
+    args = ("flops", *small, "--mode", "generate", "--prompt", "3", "--new-tokens", "3")
+    rows = csv_rows(ok(*args, "-f", "csv"))
+    assert rows[-1]["FLOPs"] == str(total)
+    assert rows[-1]["computes"] == f"{total}/3"
+    assert f"{total:,}/3 per token (÷ 3)" in ok(*args, "-f", "markdown")
+    doc = json.loads(ok(*args, "-f", "json"))
+    assert doc["per_token"]["total_exact"] == f"{total}/3"
+    assert doc["totals_per_token"]["total"] == f"{total}/3"
+
+
+# ------------------------------------------------------------------ the other FLOP tables
+
+def test_the_sweep_has_a_per_token_column_in_every_format():
+    rows = csv_rows(ok("sweep", "--seq-len", "128,256", "--batch", "1,3", "-f", "csv"))
+    for r in rows:
+        seq = int(r["seq_len"])
+        assert r["FLOPs per token"] == str(forward(seq, seq) // seq)
+    gen = json.loads(ok("sweep", "--mode", "generate", "--prompt", "10", "--new-tokens", "3,7",
+                        "-f", "json"))["rows"]
+    total = sum(forward(1 if t else 10, 10 + t) for t in range(7))  # prefill, 6 steps
+    assert gen[1]["total"] == total and total % 7
+    assert gen[1]["per_token"] == f"{total}/7"
+
+
+def test_the_roofline_overview_has_the_flops_per_token_of_each_computation():
+    rows = csv_rows(ok("memory", "--table", "roofline", "-f", "csv"))
+    assert [r["FLOPs per token"] for r in rows] == [
+        str(forward(128, 128) // 128), str(3 * forward(128, 128) // 128), str(forward(1, 128))]
+
+
+def test_compare_gives_each_estimate_and_exact_count_per_token():
+    rows = {r["estimate"]: r for r in csv_rows(ok("compare", "-f", "csv"))}
+    # Kaplan's N: each block's weights, biases and LayerNorms, and ln_f
+    n_kaplan = L * (4 * D * D + 4 * D + 2 * D * F + F + D + 4 * D) + 2 * D
+    assert rows["2N"]["estimate per token"] == str(2 * n_kaplan)
+    assert rows["2N"]["exact per token"] == str(2 * L * (MACS + 2 * 128 * D))
+
+
+def test_budget_and_mfu_give_the_exact_flops_per_token():
+    step = 3 * forward(128, 128)
+    budget = ok("budget", "--tokens", "1280", "-f", "csv")
+    assert f"training FLOPs per token,{step // 128}" in budget
+    doc = json.loads(ok("budget", "--tokens", "1280", "--prompt", "10", "--new-tokens", "7",
+                        "-f", "json"))
+    assert doc["training"]["flops_per_token"] == str(step // 128)
+    total = sum(forward(1 if t else 10, 10 + t) for t in range(7))
+    assert doc["inference"]["flops_per_generated_token"] == f"{total}/7"
+    mfu = csv_rows(ok("mfu", "--tokens-per-second", "1000", "-f", "csv"))
+    assert mfu[0]["FLOPs per token"] == str(step // 128)
+
+
+# ------------------------------------------------------------------ --n-layers above a model's own
+
+def groups(*args):
+    doc = json.loads(ok("flops", *args, "-f", "json"))
+    return {g["name"]: g["repeat"] for g in doc["totals"]["groups"]
+            if g["name"] not in ("embedding", "head")}
+
+
+def test_more_layers_than_gemma_2_s_own_keep_alternating_sliding_and_full():
+    assert groups("--preset", "gemma-2-9b") == {"sliding": 21, "full": 21}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "44") == {"sliding": 22, "full": 22}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "45") == {"sliding": 23, "full": 22}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "3") == {"sliding": 2, "full": 1}
+    d, q, kv, ff = 3584, 16 * 256, 8 * 256, 14336
+    block = d * q + 2 * d * kv + q * d + 3 * d * ff + 4 * d   # q, k, v, o, MLP, four norms
+    params = json.loads(ok("params", "--preset", "gemma-2-9b", "--n-layers", "44", "-f",
+                           "json"))["totals"]["total"]
+    assert params == 9_241_705_984 + 2 * block
+
+
+def test_more_layers_than_a_qwen2_config_s_keep_the_window_from_max_window_layers_on(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "qwen2", "num_hidden_layers": 4,
+                                "use_sliding_window": True, "sliding_window": 8,
+                                "max_window_layers": 2, "hidden_size": 64,
+                                "num_attention_heads": 4, "intermediate_size": 128,
+                                "vocab_size": 100}))
+    assert groups("--config", str(path), "--seq-len", "16") == {"full": 2, "sliding": 2}
+    assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "7") == \
+        {"full": 2, "sliding": 5}
+    assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "3") == \
+        {"full": 2, "sliding": 1}
+
+
+def test_mistral_windows_every_layer_at_any_number_of_layers():
+    from flopcalc.architectures.presets import make_architecture
+
+    for n in (2, 32, 40):
+        assert make_architecture("mistral-7b-v0.1", n_layers=n).n_windowed == n
