@@ -189,7 +189,7 @@ def block_totals(groups, total_of, total: int, unit: str, flops: bool = True) ->
     for g in (g for g in groups if g.section == "block"):
         kind = "" if g.name == "block" else f"{g.name} "
         one, n = total_of(g.name), g.repeat
-        many = f"{n} {kind}block" + ("" if n == 1 else "s")
+        many = blocks(n, kind.strip())
         if flops:
             rows.append(["", f"one {kind}block", "", "", "", one, readable(one, unit),
                          percent_cell(one, one), "", percent_cell(one, total)])
@@ -235,9 +235,11 @@ def shapes_note(report: FlopReport) -> str | None:
     return None
 
 
-def blocks(n: int) -> str:
-    """"1 block", "12 blocks"."""
-    return "1 block" if n == 1 else f"{n} blocks"
+def blocks(n: int, kind: str = "", one: str = "1") -> str:
+    """How many blocks, in words: "1 block", "12 blocks", "21 sliding blocks" (``kind``
+    "sliding"), "one block" (``one`` "one"). Every table and report says it this way."""
+    kind = f"{kind} " if kind else ""
+    return f"{one} {kind}block" if n == 1 else f"{n} {kind}blocks"
 
 
 def flop_table(report: FlopReport) -> Table:
@@ -342,6 +344,11 @@ def param_table(report: ParamReport) -> Table:
     return table
 
 
+# A decode step's one query sees every key in the cache (a windowed layer keeps only the last
+# W): its mask hides nothing, though an eager kernel still adds it (the FLOP tables count that)
+DECODE_MASK = "nothing masked: the one new query sees all T keys (eager kernels add a zero mask)"
+
+
 def shape_table(report: ShapeReport) -> Table:
     """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
     decode = report.mode.kind == "decode"
@@ -363,7 +370,8 @@ def shape_table(report: ShapeReport) -> Table:
         align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
     for group, op in group_ops(report):
         inputs = [s for s in op.inputs if s != op.weight]
-        table.rows.append([group_title(group), op.name, op.kind, op.computes,
+        table.rows.append([group_title(group), op.name, op.kind,
+                           DECODE_MASK if decode and op.role == "attention.mask" else op.computes,
                            ", ".join(shape_str(s) for s in inputs),
                            shape_str(op.weight) if op.weight else "",
                            shape_str(op.output), _prod(op.output)])

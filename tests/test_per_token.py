@@ -167,3 +167,106 @@ def test_mistral_windows_every_layer_at_any_number_of_layers():
 
     for n in (2, 32, 40):
         assert make_architecture("mistral-7b-v0.1", n_layers=n).n_windowed == n
+
+
+# ------------------------------------------------------------------ budget sweeps (issue 12, item 4)
+
+A100_BF16 = 312 * 10 ** 12      # NVIDIA's dense BF16 figure, FLOP/s
+
+
+def test_a_budget_sweeps_devices_and_mfu_with_exact_flops_and_estimated_times():
+    step = 3 * forward(128, 128)                      # one sequence of 128 tokens
+    doc = json.loads(ok("budget", "--tokens", "1280", "--devices", "1,2", "--mfu", "40%,50%",
+                        "-f", "json"))
+    assert doc["schema"] == "flopcalc.budget_sweep" and doc["columns"] == ["devices", "mfu"]
+    assert [r["point"] for r in doc["rows"]] == [[1, "2/5"], [1, "1/2"], [2, "2/5"], [2, "1/2"]]
+    for r in doc["rows"]:
+        devices, mfu = r["point"][0], Fraction(r["point"][1])
+        assert r["sequences"] == 10 and r["flops"] == 10 * step
+        assert r["flops_per_token"] == str(step // 128)
+        seconds = Fraction(10 * step) / (devices * A100_BF16 * mfu)
+        assert Fraction(r["seconds_exact"]) == seconds       # time × devices × peak × MFU = FLOPs
+        assert r["device_hours"] == pytest.approx(float(seconds * devices / 3600))
+
+
+def test_a_budget_sweeps_model_sizes_and_devices_at_twenty_tokens_per_parameter():
+    def params(d):       # GPT-2 with d_model d, 12 heads, 12 blocks, tied head
+        return V * d + 1024 * d + L * (12 * d * d + 13 * d) + 2 * d
+    assert params(768) == 124_439_808                 # the published count
+    rows = csv_rows(ok("budget", "--d-model", "768,1536", "--chinchilla", "--device", "a100,h100",
+                       "-f", "csv"))
+    assert [(r["d_model"], r["device"]) for r in rows] == [
+        ("768", "a100"), ("768", "h100"), ("1536", "a100"), ("1536", "h100")]
+    assert [int(r["tokens"]) for r in rows] == [20 * params(768)] * 2 + [20 * params(1536)] * 2
+    a100, h100 = float(rows[0]["time (s)"]), float(rows[1]["time (s)"])
+    assert a100 / h100 == pytest.approx(989.4 / 312)  # the same FLOPs at each device's peak
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--tokens", "1280", "--batch", "1,2"), "--batch"),
+    (("--chinchilla", "--tokens", "1000,2000"), "--chinchilla"),
+    (("--tokens", "1280", "--devices", "1,2", "--prompt", "8"), "--prompt"),
+    (("--tokens", "1280", "--mfu", "40%,"), "--mfu"),
+    (("--tokens", "1280", "--device", "a100,h100", "--peak-tflops", "100"), "--peak-tflops"),
+])
+def test_a_budget_sweep_refuses_what_it_cannot_sweep_in_one_line(args, says):
+    from cli_helpers import one_line_error
+
+    assert says in one_line_error(invoke("budget", *args))
+
+
+# ------------------------------------------------------------------ small leftovers
+
+def test_help_to_a_closed_stdout_is_one_line_and_exit_2():
+    import subprocess
+    import sys
+
+    for args in ("--help", "flops --help"):
+        run = subprocess.run(f'"{sys.executable}" -m flopcalc {args} >&-', shell=True,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.splitlines() == ["flopcalc: error: cannot write standard output: "
+                                           "it is closed"]
+
+
+def test_the_audit_note_is_said_once_on_a_terminal():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    run = subprocess.run([sys.executable, "-m", "flopcalc", "audit", "-"], input=b"2 + 2 = 4\n",
+                         stdout=follower, stderr=subprocess.PIPE, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert run.returncode == 0 and b"no shipped claims file" in shown
+    assert b"no shipped claims file" not in run.stderr        # the table's notes say it
+    piped = invoke("audit", "-", input="2 + 2 = 4\n")          # not a terminal: stderr too
+    assert "no shipped claims file" in piped.stderr
+
+
+def test_a_decode_step_s_mask_is_listed_as_masking_nothing():
+    decode = ok("shapes", "--mode", "decode", "-f", "markdown")
+    mask = next(line for line in decode.splitlines() if "| causal_mask |" in line)
+    assert "nothing masked" in mask and "j>i" not in mask
+    forward = ok("shapes", "-f", "markdown")
+    assert "S[i, j>i] = −∞" in next(line for line in forward.splitlines()
+                                    if "| causal_mask |" in line)
+
+
+def test_blocks_are_counted_in_one_wording():
+    from flopcalc.tables import blocks
+
+    assert [blocks(1), blocks(12), blocks(21, "sliding"), blocks(1, one="one")] == [
+        "1 block", "12 blocks", "21 sliding blocks", "one block"]
