@@ -675,13 +675,36 @@ def formulas_table(f, latex: bool = False) -> Table:
                 for g, name, expr in f.rows]
         rows += [(f"one {g} block (× {as_text(repeat)})", expr) for g, repeat, expr in kinds]
     rows.append(("whole model", f.total))
+    tokens, what = formula_tokens(f)
     notes = [f"Conventions: {f.conventions.describe()}",
-             f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"]
+             f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}",
+             f"Per token: the whole model ÷ {as_text(tokens)}, the {what} = "
+             f"{show(per_token_formula(f))}."]
     if f.architecture.family != "gpt2" or f.architecture.sliding_window is not None:
         notes.append(f"Model: {f.architecture.describe()} (its sizes are the symbols). "
                      f"{ARCHITECTURE_SYMBOLS}")
     return Table("FLOP formulas", notes, ["operation", "FLOPs"], "ll",
                  [[name, show(expr)] for name, expr in rows])
+
+
+def formula_tokens(f):
+    """(the tokens, as a symbol expression, and what they are) that ``tokens_of`` divides
+    by, for a symbolic mode: B·L, B (decode), B·n (generate)."""
+    from . import formulas as fm
+
+    kind = f.mode.kind
+    if kind == "decode":
+        return fm.B, "new tokens (one per sequence)"
+    if kind == "generate":
+        return fm.B * fm.n, "generated tokens"
+    return fm.B * fm.L, "tokens of the batch"
+
+
+def per_token_formula(f):
+    """The whole model's FLOPs per token, simplified."""
+    import sympy as sp
+
+    return sp.factor_terms(sp.expand(f.total / formula_tokens(f)[0]))
 
 
 def formulas_json(f) -> dict:
@@ -694,4 +717,7 @@ def formulas_json(f) -> dict:
                      "recompute": f.mode.recompute if f.mode.kind == "train" else None,
                      "description": f.mode.describe()},
             "rows": [{"name": t[0], "flops": t[1], "latex": x[1]}
-                     for t, x in zip(text.rows, latex.rows)]}
+                     for t, x in zip(text.rows, latex.rows)],
+            "per_token": {"tokens": as_text(formula_tokens(f)[0]),
+                          "flops": as_text(per_token_formula(f)),
+                          "latex": as_latex(per_token_formula(f))}}

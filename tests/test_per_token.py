@@ -270,3 +270,15 @@ def test_blocks_are_counted_in_one_wording():
 
     assert [blocks(1), blocks(12), blocks(21, "sliding"), blocks(1, one="one")] == [
         "1 block", "12 blocks", "21 sliding blocks", "one block"]
+
+
+def test_the_formulas_give_the_whole_model_per_token():
+    import sympy as sp
+
+    doc = json.loads(ok("formulas", "-f", "json"))["per_token"]
+    assert doc["tokens"] == "B*L"
+    at = {sp.Symbol(k): v for k, v in dict(d_model=D, n_layers=L, d_ff=F, V=V, L=128).items()}
+    assert sp.sympify(doc["flops"], locals={k.name: k for k in at}).subs(at) == \
+        forward(128, 128) // 128
+    decode = json.loads(ok("formulas", "--mode", "decode", "-f", "json"))["per_token"]
+    assert decode["tokens"] == "B"
