@@ -575,25 +575,54 @@ def first_fields(result: SweepResult) -> dict:
     return {**report.architecture.as_dict(), **vars(report.workload)}
 
 
-def point_tokens(result: SweepResult):
-    """A function from a row's values to the tokens its FLOPs are per (``tables.tokens_of``):
-    B·L, the B new tokens of a decode step, or the B·n generated tokens; the values that are
-    not swept are the first point's."""
+def token_slots(result: SweepResult) -> tuple:
+    """How a row's tokens (``tables.tokens_of``: B·L, the B new tokens of a decode step, or
+    the B·n generated tokens) follow from its values: two factors, each ``(index, None)`` for
+    a swept value or ``(None, value)`` for one fixed at the first point's."""
     report, names = result.first_report, result.columns
     mode, load = report.mode, report.workload
 
-    def value(name: str, fixed: int):
-        if name not in names:
-            return lambda values: fixed
-        i = names.index(name)
-        return lambda values: values[i]
+    def factor(name: str, fixed: int) -> tuple:
+        return (names.index(name), None) if name in names else (None, fixed)
 
-    batch = value("batch", load.batch)
-    if mode.kind == "decode":
-        return batch
-    other = value("new_tokens", mode.new_tokens) if mode.kind == "generate" else \
-        value("seq_len", load.seq_len)
-    return lambda values: batch(values) * other(values)
+    other = (None, 1) if mode.kind == "decode" else factor("new_tokens", mode.new_tokens) \
+        if mode.kind == "generate" else factor("seq_len", load.seq_len)
+    return factor("batch", load.batch), other
+
+
+def point_tokens(result: SweepResult):
+    """A function from a row's values to the tokens its FLOPs are per (``token_slots``)."""
+    (i, b), (j, o) = token_slots(result)
+    return lambda values: (b or values[i]) * (o or values[j])
+
+
+def per_token_column(chunk, result: SweepResult, how: str = "csv") -> list:
+    """The total per token of each of ``chunk``'s rows, as ``how`` wants it: "table" (an int,
+    or ``tables.exact_cell``), "csv" (its plain number) or "json" (exact: ``"n"`` or ``"n/d"``).
+    Written for millions of rows: a whole quotient, the usual case, costs one division."""
+    from itertools import repeat
+
+    (i, b), (j, o) = token_slots(result)
+    if i is None and j is None:
+        tokens = repeat(b * o)
+    elif i is None:
+        tokens = (b * values[j] for values, _, _ in chunk)
+    elif j is None:
+        tokens = (values[i] * o for values, _, _ in chunk)
+    else:
+        tokens = (values[i] * values[j] for values, _, _ in chunk)
+    whole = (lambda q: q) if how == "table" else str
+    return [whole(total // t) if not total % t else _per_token(total, t, how)
+            for (_, _, total), t in zip(chunk, tokens)]
+
+
+def _per_token(total: int, tokens: int, how: str):
+    """``total / tokens`` (not whole) as ``per_token_column``'s ``how`` wants it."""
+    x = Fraction(total, tokens)
+    if how == "json":
+        return exact_text(x, separators=False)
+    cell = exact_cell(x)
+    return cell if how == "table" else cell.plain
 
 
 def per_token_note(result: SweepResult) -> str:
@@ -603,16 +632,6 @@ def per_token_note(result: SweepResult) -> str:
     return (f"FLOPs per token: the row's total ÷ {tokens} at its point; exact: a whole number, "
             "a decimal that ends, or a fraction n/d (CSV: rounded half up to "
             f"{CSV_PLACES} decimals where the decimal does not end).")
-
-
-def _per_token(total: int, tokens: int, plain: bool = False):
-    """``total / tokens`` as ``tables.exact_cell`` shows it, quickly when it is whole (an int
-    for a table, digits for CSV)."""
-    q, r = divmod(total, tokens)
-    if not r:
-        return str(q) if plain else q
-    cell = exact_cell(Fraction(total, tokens))
-    return cell.plain if plain else cell
 
 
 def sweep_table(result: SweepResult, approximate: bool = True):
@@ -643,10 +662,10 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                   columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
                            *(f"{n} %" for n in names)],
                   align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
-    tokens = point_tokens(result)
     if approximate:
-        table.rows = [[*values, total, readable(total, unit), _per_token(total, tokens(values)),
-                       *shares(per_op, total)] for values, per_op, total in result.rows]
+        table.rows = [[*values, total, readable(total, unit), each, *shares(per_op, total)]
+                      for (values, per_op, total), each
+                      in zip(result.rows, per_token_column(result.rows, result, "table"))]
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
@@ -654,9 +673,9 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                 for c in range(first, len(table.columns))}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, _per_token(total, tokens(values), True),
-                       *shares(per_op, total, plain=True)]
-                      for values, per_op, total in result.rows]
+        table.rows = [[*values, total, each, *shares(per_op, total, plain=True)]
+                      for (values, per_op, total), each
+                      in zip(result.rows, per_token_column(result.rows, result))]
     return table
 
 
@@ -690,21 +709,18 @@ def json_chunks(result: SweepResult):
     text = json.dumps(head, indent=2, ensure_ascii=False)
     yield text[:-2] + ',\n  "rows": [\n    '
     between = ""
-    tokens = point_tokens(result)
     for chunk in chunks(result.rows):
         yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk),
-                                            (tokens(values) for values, _, _ in chunk)))
+                                            per_token_column(chunk, result, "json")))
         between = ",\n    "
     yield "\n  ]\n}\n"
 
 
-def _json_row(row, row_shares, tokens: int) -> str:
-    """One row (its shares, and its total per token as an exact string, ``"n"`` or
-    ``"n/d"``) as ``json.dumps(..., separators=(", ", ": "), ensure_ascii=False)`` writes it,
-    put together directly (twice as quick): ints, and strings that need no escaping."""
+def _json_row(row, row_shares, each: str) -> str:
+    """One row (its shares, and its total per token ``each``) as ``json.dumps(...,
+    separators=(", ", ": "), ensure_ascii=False)`` writes it, put together directly (twice as
+    quick): ints, and strings that need no escaping."""
     values, per_op, total = row
-    q, r = divmod(total, tokens)
-    each = str(q) if not r else exact_text(Fraction(total, tokens), separators=False)
     return (f'{{"point": [{", ".join(map(str, values))}], "total": {total}, '
             f'"per_token": "{each}", '
             f'"flops": [{", ".join(map(str, per_op))}], '
@@ -724,12 +740,11 @@ def csv_chunks(result: SweepResult):
     yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
     # is twice as quick as csv.writer and writes the same text
-    tokens = point_tokens(result)
     for chunk in chunks(result.rows):
-        yield "".join([f"{','.join(map(str, values))},{total},"
-                       f"{_per_token(total, tokens(values), True)},{','.join(row_shares)}\n"
-                       for (values, _, total), row_shares
-                       in zip(chunk, chunk_shares(chunk, plain=True))])
+        yield "".join([f"{','.join(map(str, values))},{total},{each},{','.join(row_shares)}\n"
+                       for (values, _, total), row_shares, each
+                       in zip(chunk, chunk_shares(chunk, plain=True),
+                              per_token_column(chunk, result))])
 
 
 CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (1 MiB)
