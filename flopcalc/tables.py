@@ -586,6 +586,11 @@ def verify_table(result) -> Table:
     passed = sum(r.ok for r in result.rows)
     table.totals.append(["", "total", a, m, "", "",
                          f"{'✓' if result.ok else '✗'} ({passed}/{len(result.rows)} rows)"])
+    tokens = result.workload.batch * result.workload.seq_len   # both modes run all B·L
+    table.notes.append(per_token_note([a, m], tokens, "tokens of the batch (B·L)",
+                                      f"{exact_text(Fraction(a, tokens))} analytical and "
+                                      f"{exact_text(Fraction(m, tokens))} measured {unit}s = "
+                                      "each total", csv_rounds=False))
     failing = [r for r in result.rows if not r.ok]
     table.notes += [_mismatch_note(r) for r in failing[:_VERIFY_NOTES_MAX]]
     if len(failing) > _VERIFY_NOTES_MAX:

@@ -282,3 +282,15 @@ def test_the_formulas_give_the_whole_model_per_token():
         forward(128, 128) // 128
     decode = json.loads(ok("formulas", "--mode", "decode", "-f", "json"))["per_token"]
     assert decode["tokens"] == "B"
+
+
+def test_verify_states_both_totals_per_token():
+    small = ("--n-layers", "2", "--seq-len", "16", "--d-model", "64", "--n-heads", "2",
+             "--vocab", "50")
+    full = forward(16, 16, 64, 2, 256, 50) // 16                  # dense: 16 keys per query
+    # incremental: query i sees i keys, (16 + 1) / 2 on average, so per token
+    incremental = 2 * (2 * (64 * 192 + 64 * 64 + 2 * 64 * 256) + 2 * 2 * 17 * 64 // 2 + 64 * 50)
+    assert f"Per token: {full:,} analytical and {full:,} measured FLOPs" in " ".join(
+        ok("verify", *small, "-f", "markdown").split())
+    assert f"Per token: {incremental:,} analytical and {incremental:,} measured" in " ".join(
+        ok("verify", "--mode", "incremental", *small, "-f", "markdown").split())
