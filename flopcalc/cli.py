@@ -609,7 +609,7 @@ def write_output(parts: list, output: Path | None) -> None:
     if output is not None:
         write_atomically(output, parts)
         return
-    if sys.stdout is None:  # `>&-`: Python would drop every write without a word
+    if sys.stdout is None or isinstance(sys.stdout, files.ClosedStdout):  # `>&-`
         raise FlopcalcError("cannot write standard output: it is closed")
     console = None
     try:
@@ -925,9 +925,10 @@ SkipInvalid = Annotated[bool, typer.Option(
     "dividing d_model, seq_len > n_positions) instead of stopping at the first.")]
 
 
-def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
+def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool = True):
     """(base fields, swept axes, config.Mode): one value fixes a field, more sweep it. The
-    base holds Architecture fields, seq_len and batch (``sweep.check_point``)."""
+    base holds Architecture fields, seq_len and batch (``sweep.check_point``). ``require``:
+    at least one axis (else none may be, as in budget)."""
     from . import sweep as sw
 
     base = dict(model.base)
@@ -942,7 +943,7 @@ def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
             mode_fields[name] = axis.values[0]
         else:
             base[name] = axis.values[0]
-    if not axes:
+    if not axes and require:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
                             "128:1024:x2 or --d-model 384,768,1536")
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
@@ -1074,7 +1075,7 @@ def audit(
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
-    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and a note on stderr says so. In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
+    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and the notes say so (on stderr too when the output goes to a file or a pipe). In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
 
     Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation with a verdict).
     """
@@ -1091,8 +1092,9 @@ def audit(
     # the notes after the output: bad --table, --format or --output is then the only line
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
          table)
-    for note in result.notes:
-        print(f"flopcalc: note: {note}", file=sys.stderr)
+    if output is not None or not sys.stdout.isatty():  # a terminal shows them in the notes
+        for note in result.notes:
+            print(f"flopcalc: note: {note}", file=sys.stderr)
     if result.nothing_checked:
         print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
     raise typer.Exit(result.exit_code)
@@ -1116,6 +1118,8 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 def run() -> None:
     """The command line (``flopcalc.__main__.main`` sets up the signals before importing it)."""
     with files.on_signals():  # Ctrl-C: one line and exit 130; SIGTERM: 143
+        if sys.stdout is None:  # `>&-`: every write, --help's too, fails in one line
+            sys.stdout = files.ClosedStdout()
         sys.set_int_max_str_digits(0)  # exact counts of any size print in full
         files.spell_in_ascii()  # an ASCII or Latin-1 stdout gets "~" for "≈", "x" for "×", …
         app()
@@ -1192,40 +1196,80 @@ def mfu(
 
 @app.command(epilog="Example: flopcalc budget --preset gpt2 --seq-len 1024 --chinchilla "
              "--devices 8 --device h100 --mfu 40%")
-@model_options(every_architecture=True)
+@model_options(values=True, every_architecture=True)
 def budget(
-    cfg: Model,
-    tokens: Annotated[Optional[int], number_option(
-        "--tokens", help="Training tokens (whole sequences of --seq-len).")] = None,
+    cfg: ModelValues,
+    tokens: Annotated[Optional[str], typer.Option(
+        "--tokens", metavar="VALUES", show_default=False,
+        help="Training tokens (whole sequences of --seq-len): one value, a list or a range "
+        "(1e12 is written 1000000000000).")] = None,
     chinchilla: Annotated[bool, typer.Option(
         "--chinchilla", help="Train on 20 tokens per parameter (Hoffmann et al. 2022).")] = False,
-    devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
+    devices: Annotated[Optional[str], typer.Option(
+        "--devices", metavar="VALUES", show_default=False,
+        help="Devices working together: one value, a list (8,64) or a range (8:1024:x2) "
+        "\\[default: 1].")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", metavar="NAMES", show_default=False,
+        help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, rtx4090, "
+        "tpu-v4, tpu-v5e, tpu-v5p, or a list (a100,h100) \\[default: a100].")] = None,
+    peak_tflops: PeakTflops = None,
     dtype: PeakDtype = MemoryDtype.bf16,
     assumed_mfu: Annotated[str, typer.Option(
-        "--mfu", metavar="FRACTION", help="Assumed model-FLOPs utilisation: 0.4 or 40%.")] = "40%",
+        "--mfu", metavar="FRACTIONS", help="Assumed model-FLOPs utilisation: 0.4 or 40%, or a "
+        "list (30%,40%,50%).")] = "40%",
     price: Annotated[Optional[str], typer.Option(
-        "--price", metavar="PRICE", help="Price of one device-hour, for a cost estimate.",
-        show_default=False)] = None,
+        "--price", metavar="PRICES", help="Price of one device-hour, for a cost estimate; or "
+        "a list.", show_default=False)] = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
-    attention: AttentionOpt = Attention.dense,
+    attention: AttentionOpt = Attention.dense, skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
-    table: Annotated[Optional[str], _table_option("training, inference")] = None,
+    table: Annotated[Optional[str], _table_option(
+        "training, inference; training-sweep for a sweep")] = None,
 ) -> None:
     """Training FLOPs, time, device-hours and cost for a token budget; inference FLOPs and roofline time per generated token and per request.
 
-    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates.
+    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates. Several values of a size, --seq-len, --tokens, --devices, --device, --mfu or --price sweep the training budget: one row per point of their grid.
     """
     from . import budget as bg
     from . import memory as mem
+    from . import sweep as sw
 
-    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    mfu_value = bg.utilisation(assumed_mfu, "--mfu")
-    cost = None if price is None else mem.positive_number(price, "--price")
-    train = bg.training_budget(cfg.architecture, tokens, chinchilla, _devices(devices), dev,
-                               dtype.value, mfu_value, cost, attention.value, cfg.workload)
-    infer = bg.inference_budget(cfg.architecture, prompt, new_tokens, dev, dtype.value,
-                                attention.value, cfg.workload)
+    base, model_axes, _ = _sweep_setup(cfg, {}, Mode("train"), require=False)
+    given = {"tokens": tokens, "devices": devices, "mfu": assumed_mfu, "price": price}
+    fixed = {"tokens": None, "devices": 1, "price": None}
+    budget_axes = []
+    for name, text in given.items():
+        if text is None:
+            continue
+        axis = bg.budget_axis(name, text, dtype.value)
+        if len(axis.values) > 1:
+            budget_axes.append(axis)
+        else:
+            fixed[name] = axis.values[0]
+    if device is not None and "," in device:  # several devices: each at its spec-sheet peak
+        if peak_tflops is not None or bandwidth_gbs is not None:
+            fail("--peak-tflops and --bandwidth-gbs describe one device: give one --device")
+        budget_axes.append(bg.budget_axis("device", device, dtype.value))
+    else:
+        fixed["device"] = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+    if model_axes or budget_axes:
+        if prompt is not None or new_tokens is not None:
+            fail("a budget sweep covers training: give --prompt and --new-tokens without "
+                 "lists of other options")
+        result = bg.budget_sweep(base, model_axes, budget_axes, fixed, chinchilla, dtype.value,
+                                 attention.value, skip_invalid)
+        emit([bg.budget_sweep_table(result)], bg.budget_sweep_json(result), format, output,
+             table)
+        return
+    arch, load, _, _ = sw.check_point(base, (), (), Mode("forward"))
+    dev = fixed["device"]
+    train = bg.training_budget(arch, fixed["tokens"], chinchilla, _devices(fixed["devices"]),
+                               dev, dtype.value, fixed["mfu"], fixed["price"], attention.value,
+                               load)
+    infer = bg.inference_budget(arch, prompt, new_tokens, dev, dtype.value,
+                                attention.value, load)
     emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)
