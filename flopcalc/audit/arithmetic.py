@@ -39,15 +39,19 @@ __all__ = [
     "REASONS",
     "Binding",
     "Equation",
+    "Analysis",
     "Expression",
     "ExpressionError",
+    "Identity",
     "ShapeEquality",
     "additive_terms",
+    "analyse",
     "evaluate",
     "factors",
     "fenced_code_blocks",
     "find_bindings",
     "find_equations",
+    "find_identities",
     "find_shape_equalities",
     "parse_expression",
     "reason_text",
@@ -139,6 +143,41 @@ class ShapeEquality:
         return math.prod(left) == math.prod(right)
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A symbolic identity "expression = expression" whose sides are in unknowns (no value
+    in the text), e.g. ``2·d·3d = 6d^2``: both sides as exact rational functions of them.
+
+    ``verdict`` is 'ok' when the sides are the same function (for every value of the
+    unknowns), 'wrong' when they are not (and both sides use the same unknowns), 'unknown'
+    when they are not and either the sides use different unknowns (then the identity holds
+    only for some of their values: ``unknowns`` are the symbols on one side only) or it is
+    stated with ≈ (then it holds only where ``difference`` is negligible). ``difference`` is
+    left − right, written out ("4·b·s^2·h"; "" when 0); ``tight`` says the sides held only
+    with an implicit product after "/" read as part of the divisor (``s/6h`` as s/(6h)).
+    """
+
+    line: int
+    expression: str  # the left side as written
+    stated_text: str  # the right side as written
+    verdict: str  # 'ok' | 'wrong' | 'unknown'
+    unknowns: tuple[str, ...]  # the symbols of both sides ('unknown': of one side only)
+    difference: str
+    approximate: bool = False
+    tight: bool = False
+    span: tuple[int, int] = (0, 0)
+    bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What ``analyse`` reads in a text: its equations, definitions and identities."""
+
+    equations: list[Equation]
+    bindings: list[Binding]
+    identities: list[Identity]
+
+
 class ExpressionError(ValueError):
     """An expression that does not parse, or has no exact value (an unknown, a division by
     zero, a value too large)."""
@@ -159,10 +198,21 @@ class Expression:
         return tuple(s for s in self.symbols if s not in (bindings or {}))
 
 
+def analyse(text: str, code: bool = False) -> Analysis:
+    """The text's equations, definitions and symbolic identities, read in one pass; fenced
+    code blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
+    return _analyse(text, code)
+
+
 def find_equations(text: str, code: bool = False) -> list[Equation]:
     """Every "expression = number" claim in ``text``, in order of appearance; fenced code
     blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
-    return _analyse(text, code)[0]
+    return _analyse(text, code).equations
+
+
+def find_identities(text: str, code: bool = False) -> list[Identity]:
+    """Every "expression = expression" whose sides are in unknowns, checked as an identity."""
+    return _analyse(text, code).identities
 
 
 def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
@@ -173,7 +223,7 @@ def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
 
 def find_bindings(text: str, code: bool = False) -> list[Binding]:
     """The symbol definitions ("h = 12") that ``find_equations`` learns, in order."""
-    return _analyse(text, code)[1]
+    return _analyse(text, code).bindings
 
 
 def find_shape_equalities(text: str, code: bool = False) -> list[ShapeEquality]:
@@ -861,6 +911,8 @@ class _Scan:
         self.text = text
         self.toks = _tokenize(text, regions) if toks is None else toks
         lo, hi = span or (0, len(text))
+        # what builds it again (None: a lone expression's tokens)
+        self.source = (regions, (lo, hi), first_line) if regions is not None else None
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         self.match: list[int | None] = [None] * len(self.toks)
@@ -895,8 +947,7 @@ class _Scan:
         """The text read one piece at a time (``_pieces``), fenced code included if ``code``."""
         line = 1
         for lo, hi, piece in _pieces(text, code):
-            scan = cls(text, regions=piece, span=(lo, hi), first_line=line)
-            yield scan
+            yield (scan := cls(text, regions=piece, span=(lo, hi), first_line=line))
             line += len(scan.newlines)
 
     def next_sig(self, i: int, stop: int) -> int:
@@ -1078,8 +1129,9 @@ class _Parser:
         atom  := NUM | IDENT | "(" sum ")" | \frac atom atom
     """
 
-    def __init__(self, scan: _Scan, i: int, stop: int):
+    def __init__(self, scan: _Scan, i: int, stop: int, tight: bool = False):
         self.scan, self.toks, self.i, self.stop = scan, scan.toks, i, stop
+        self.tight = tight  # "s/6h" is s/(6h): an implicit product joins the divisor
         self.depth = 0
         self.prev: _Tok | None = None  # last token taken; None after a skipped remark
 
@@ -1130,7 +1182,10 @@ class _Parser:
             if self._is_op(tok, "*/"):
                 self._take()
                 first = self.scan.next_sig(self.i, self.stop)
-                yield tok.text, self._unary(), first, self.i
+                operand = self._unary()
+                while self.tight and tok.text == "/" and self._implicit_next():
+                    operand = ("mul", operand, self._power())
+                yield tok.text, operand, first, self.i
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
             elif tok is not None and j == self.i and self._implicit(tok):
@@ -1139,6 +1194,13 @@ class _Parser:
                 yield "*", self._power(), j, self.i
             else:
                 return
+
+    def _implicit_next(self) -> bool:
+        """Whether an implicit product factor (not a remark) comes next."""
+        tok, j = self._peek()
+        return (tok is not None and j == self.i and self._implicit(tok)
+                and not (tok.kind == "OPEN" and (self.scan.label_group(j, self.stop)
+                                                 or self.scan.remark(j, self.stop))))
 
     def _implicit(self, tok: _Tok) -> bool:
         """Whether ``tok`` multiplies what came just before it: 2(n+1), (a)(b), 2L, h d."""
@@ -1425,6 +1487,124 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
     return positive[0] if len(positive) == 1 else None
 
 
+# A polynomial in several unknowns: {monomial: coefficient}, a monomial being the sorted
+# ((name, exponent), ...) of its unknowns; () is the constant term.
+MAX_TERMS = 2_000  # most terms of one polynomial in an identity (keeps each check fast)
+
+
+def _mono_mul(a: tuple, b: tuple) -> tuple:
+    powers = dict(a)
+    for name, k in b:
+        powers[name] = powers.get(name, 0) + k
+    return tuple(sorted(powers.items()))
+
+
+def _poly_mul(p: dict, q: dict) -> dict:
+    out: dict = {}
+    for ma, a in p.items():
+        for mb, b in q.items():
+            m = _mono_mul(ma, mb)
+            if sum(k for _, k in m) > MAX_DEGREE:
+                raise _Unevaluable("degree")
+            out[m] = out.get(m, 0) + a * b
+    out = {m: c for m, c in out.items() if c}
+    if len(out) > MAX_TERMS:
+        raise _Unevaluable("degree")
+    for c in out.values():
+        _check_size(c)
+    return out
+
+
+def _poly_add(p: dict, q: dict, sign: int = 1) -> dict:
+    out = dict(p)
+    for m, c in q.items():
+        out[m] = out.get(m, 0) + sign * c
+    return {m: c for m, c in out.items() if c}
+
+
+class _Multi:
+    """p/q, polynomials in several unknowns with Fraction coefficients: a side of an
+    identity as an exact function of its unknowns (the same operations as ``_RatFunc``)."""
+
+    __slots__ = ("p", "q")
+
+    def __init__(self, p: dict, q: dict | None = None):
+        q = {(): Fraction(1)} if q is None else q
+        if not q:
+            raise ZeroDivisionError
+        if len(q) == 1 and () in q:  # keep polynomials polynomial: p / c
+            p, q = {m: c / q[()] for m, c in p.items()}, {(): Fraction(1)}
+        self.p, self.q = p, q
+
+    def __add__(self, other):
+        if self.q == other.q:
+            return _Multi(_poly_add(self.p, other.p), self.q)
+        return _Multi(_poly_add(_poly_mul(self.p, other.q), _poly_mul(other.p, self.q)),
+                      _poly_mul(self.q, other.q))
+
+    def __neg__(self):
+        return _Multi({m: -c for m, c in self.p.items()}, self.q)
+
+    def __sub__(self, other):
+        return self + -other
+
+    def __mul__(self, other):
+        return _Multi(_poly_mul(self.p, other.p), _poly_mul(self.q, other.q))
+
+    def __truediv__(self, other):
+        return _Multi(_poly_mul(self.p, other.q), _poly_mul(self.q, other.p))
+
+    def constant(self) -> Fraction | None:
+        if set(self.p) <= {()} and set(self.q) == {()}:
+            return self.p.get((), Fraction(0))
+        return None
+
+    def power(self, n: int):
+        value = self.constant()
+        if value is not None:
+            return _Multi({(): _power(value, Fraction(n))})
+        if abs(n) > MAX_DEGREE:
+            raise _Unevaluable("degree")
+        one = _Multi({(): Fraction(1)})
+        result, base = one, self if n >= 0 else one / self
+        for _ in range(abs(n)):
+            result = result * base
+        return result
+
+
+def _multi(tree: tuple, env: Mapping[str, Fraction], tight: bool = False) -> _Multi:
+    """A tree as an exact function of its symbols with no value in ``env``."""
+    def leaf(node):
+        if node[0] == "num":
+            return _Multi({(): node[1]})
+        if node[1] in env:
+            return _Multi({(): env[node[1]]})
+        return _Multi({((node[1], 1),): Fraction(1)})
+    return _evaluate(tree, leaf)
+
+
+def _poly_text(p: dict) -> str:
+    """A polynomial written out, highest degree first: "4·b·s^2·h - 2·d"."""
+    def degree(m):
+        return -sum(k for _, k in m), m
+    out = []
+    for m in sorted(p, key=degree):
+        c = p[m]
+        factors = [n if k == 1 else f"{n}^{k}" for n, k in m]
+        mag = abs(c)
+        coefficient = "" if mag == 1 and factors else (
+            f"{mag.numerator}" if mag.denominator == 1 else f"({mag.numerator}/{mag.denominator})")
+        term = "·".join(([coefficient] if coefficient else []) + factors)
+        out.append(("- " if c < 0 else "+ ") + term if out else ("-" if c < 0 else "") + term)
+    return " ".join(out) or "0"
+
+
+def _difference_text(f: _Multi) -> str:
+    if f.q == {(): Fraction(1)}:
+        return _poly_text(f.p)
+    return f"({_poly_text(f.p)}) / ({_poly_text(f.q)})"
+
+
 # --------------------------------------------------------------------------- claims
 
 
@@ -1590,7 +1770,8 @@ def _right(scan: _Scan, e: int, hi: int) -> _Side | None:
     return _classify(scan, _Side(start, end, tree), -1)
 
 
-def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation:
+def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
+           ahead: set | frozenset = frozenset()) -> Equation:
     stated = target.value
     names = _symbols(side.tree) if side.tree is not None else []
     unknowns = tuple(n for n in names if n not in env)
@@ -1665,41 +1846,55 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         scale=scale,
         unit=unit,
         unit_name=unit_name,
+        defined_later=tuple(n for n in names if n in ahead),
     )
 
 
-def _analyse(text: str, code: bool = False) -> tuple[list[Equation], list[Binding]]:
-    """All claims and definitions of ``text``, with definitions applied in order."""
+def _analyse(text: str, code: bool = False) -> Analysis:
+    """All claims, definitions and identities of ``text``, with definitions applied in
+    order; a symbol defined once gives its value to the equations before its definition
+    too: a piece with such an equation is read again with that value known."""
     env: dict[str, Fraction] = {}
     equations: list[Equation] = []
     bindings: list[Binding] = []
+    identities: list[Identity] = []
+    pending = []  # (piece source, env before it, its equations and identities) to re-read
     for scan in _Scan.pieces(text, code):
-        _analyse_piece(scan, env, equations, bindings)
-    # A symbol defined once, after an equation that uses it, gives it its value there too.
+        before, e0, i0 = dict(env), len(equations), len(identities)
+        _analyse_piece(scan, env, equations, bindings, identities)
+        if any(e.verdict == "unknown" for e in equations[e0:]) or any(
+                x.verdict != "ok" for x in identities[i0:]):
+            pending.append((scan.source, before, (e0, len(equations)), (i0, len(identities))))
     values: dict[str, set] = {}
     for b in bindings:
         values.setdefault(b.name, set()).add(b.value)
     later = {name: v.pop() for name, v in values.items() if len(v) == 1}
-    return [_with_later(e, later) for e in equations], bindings
+    redone_equations, redone_identities = {}, {}
+    for (regions, span, line), before, eqs, ids in pending:
+        unknown = {n for e in equations[slice(*eqs)] for n in e.unknowns}
+        unknown |= {n for x in identities[slice(*ids)] for n in x.unknowns}
+        ahead = {n for n in unknown & later.keys() if n not in before}
+        if not ahead:
+            continue
+        scan = _Scan(text, regions=regions, span=span, first_line=line)
+        again_e: list[Equation] = []
+        again_i: list[Identity] = []
+        _analyse_piece(scan, {**before, **{n: later[n] for n in ahead}}, again_e, [], again_i,
+                       ahead)
+        redone_equations[eqs], redone_identities[ids] = again_e, again_i
+    return Analysis(_spliced(equations, redone_equations), bindings,
+                    _spliced(identities, redone_identities))
 
 
-def _with_later(e: Equation, later: dict[str, Fraction]) -> Equation:
-    """The equation ``e`` checked again with the values of its unknowns defined after it."""
-    if e.verdict != "unknown" or not all(n in later for n in e.unknowns):
-        return e
-    env = {**dict(e.bindings), **{n: later[n] for n in e.unknowns}}
-    try:
-        expr = parse_expression(e.expression)
-        if set(expr.symbols) != set(env):  # read otherwise on its own: leave it unknown
-            return e
-        computed = evaluate(expr, env)
-    except ExpressionError:
-        return e
-    difference = e.stated - computed
-    ok = difference == 0 or (e.precision is not None and 2 * abs(difference) <= e.precision)
-    return replace(e, computed=computed, unknowns=(), solution=None, difference=difference,
-                   verdict="ok" if ok else "wrong", holds_for_any=False,
-                   bindings=tuple((n, env[n]) for n in expr.symbols), defined_later=e.unknowns)
+def _spliced(items: list, replacements: dict) -> list:
+    """``items`` with each slice (start, end) in ``replacements`` replaced by its list."""
+    if not replacements:
+        return items
+    out, at = [], 0
+    for (start, end), new in sorted(replacements.items()):
+        out += items[at:start] + new
+        at = end
+    return out + items[at:]
 
 
 def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
@@ -1714,8 +1909,24 @@ def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
 
 
 def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equation],
-                   bindings: list[Binding]) -> None:
+                   bindings: list[Binding], identities: list[Identity],
+                   ahead: frozenset | set = frozenset()) -> None:
+    """Read one piece: its chains' claims and identities, and its definitions (in "=" chains,
+    lists and tables) in order. ``ahead``: names given their value before their definition."""
+    ahead = set(ahead)
+    listed = _listed_definitions(scan)
+
+    def define(name: str, value: Fraction, line: int) -> None:
+        env[name] = value
+        ahead.discard(name)
+        bindings.append(Binding(line, name, value))
+
     for chain in _chains(scan):
+        first = next(side for side in chain if side is not None) if any(chain) else None
+        start = scan.toks[first.start].start if first is not None else len(scan.text)
+        while listed and listed[0][0] < start:  # a list's or table's definitions before it
+            _, line, name, value = listed.pop(0)
+            define(name, value, line)
         stated_after, stated_before = _nearest(chain, ("number", "sci", "grouped"))
         plain_after, plain_before = _nearest(chain, ("number", "grouped"))
         # Each arithmetic side is checked against the nearest stated number of its chain
@@ -1727,15 +1938,173 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                 target = plain_after[i] or plain_before[i]
             else:
                 target = stated_after[i] or stated_before[i]
+            nxt = chain[i + 1] if i + 1 < len(chain) else None
             if target is None and side.kind == "expr":
-                target = _evaluated(chain[i + 1] if i + 1 < len(chain) else None, env)
-            if target is not None:  # (with no number, "a + b = c + d": a side with a value)
-                equations.append(_check(scan, side, target, env))
+                # with no number, "a + b = c + d": a side with a value is the stated one
+                target = _evaluated(nxt, env)
+                mine = _evaluated(side, env)
+                if target is None and mine is not None and nxt is not None \
+                        and nxt.kind == "expr":
+                    equations.append(_check(scan, nxt, mine, env, ahead))  # "6 × 64 = 6d"
+                elif target is None and mine is None and nxt is not None \
+                        and nxt.kind == "expr":
+                    identities.append(_identity(scan, side, nxt, env))  # "2·d·3d = 6d^2"
+            if target is not None:
+                equations.append(_check(scan, side, target, env, ahead))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
             if side is not None and side.kind == "name":
                 target = stated_after[i]
                 if target is not None and target.kind != "grouped":
-                    env[side.tree[1]] = target.value
-                    bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
-                                            side.tree[1], target.value))
+                    define(side.tree[1], target.value,
+                           scan.line_of(scan.toks[side.start].start))
+    for _, line, name, value in listed:
+        define(name, value, line)
+
+
+# Lists and tables of dimensions: a line that may be a table row or a list item
+_LISTED_LINE = re.compile(r"^[ \t]*(?:\||[-*+\u2022][ \t]|\d{1,3}[.)][ \t])[^\n]*", re.M)
+_BULLET = re.compile(r"[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
+_TABLE_RULE = re.compile(r"[ \t]*:?-{3,}:?[ \t]*")
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z_]*")
+_UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
+
+
+def _cell_names(cell: str) -> list[str]:
+    """The symbols a table cell or a list item's name names: "Layers ($L$)" gives L,
+    "`d_model`" d_model; at most three, else none."""
+    names = list(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
+    return names if len(names) <= 3 else []
+
+
+def _cell_value(cell: str) -> Fraction | None:
+    """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
+    a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
+    toks = [t for t in _tokenize(cell) if t.kind != "LABEL"]
+    if not toks or toks[0].kind != "NUM" or toks[0].value is None:
+        return None
+    if len(toks) > 1 and (toks[1].kind in ("OP", "IDENT", "NUM", "FRAC", "EQ", "BLOCK")
+                          or (toks[1].kind == "OPEN" and not toks[1].spaced)):
+        return None
+    return toks[0].value
+
+
+def _listed_definitions(scan: _Scan) -> list[tuple[int, int, str, Fraction]]:
+    """The definitions a piece states in lists ("- n_layers: 32", "* heads = 32") and
+    Markdown tables ("| d_model | 4096 |" rows, or a row of names over one row of numbers),
+    as (offset, line, name, value) in order. Lines inside fenced code or math are not read."""
+    if scan.source is None:
+        return []
+    regions, (lo, hi), _ = scan.source
+    prose = [(a, b) for a, b, is_math in regions if not is_math and a < b]
+    starts = [a for a, _ in prose]
+    out: list[tuple[int, int, str, Fraction]] = []
+    table: list[tuple[int, list[str]]] = []
+
+    def in_prose(offset: int) -> bool:
+        k = bisect.bisect_right(starts, offset) - 1
+        return k >= 0 and prose[k][0] <= offset < prose[k][1]
+
+    def flush() -> None:
+        out.extend(_table_definitions(scan, table))
+        table.clear()
+
+    previous_end = -2
+    for m in _LISTED_LINE.finditer(scan.text, lo, hi):
+        if not in_prose(m.start()):
+            continue
+        line = m.group()
+        if m.start() != previous_end + 1 and table:
+            flush()
+        previous_end = m.end()
+        if line.lstrip().startswith("|"):
+            cells = _UNESCAPED_BAR.split(line.strip())
+            table.append((m.start(), cells[1:-1] if line.rstrip().endswith("|") else cells[1:]))
+            continue
+        if table:
+            flush()
+        content = line[_BULLET.match(line).end():]
+        cut = re.search(r"(?<![=<>!:])[:=](?![=])", content)
+        if cut is None:
+            continue
+        name_part, value_part = content[:cut.start()], content[cut.end():]
+        value = _cell_value(value_part)
+        if value is None:
+            continue
+        names = _cell_names(name_part)
+        if names and cut.group() == "=":
+            continue  # "- L = 32": the "=" chain defines it
+        if not names:
+            word = _NAME_WORD.fullmatch(name_part.strip(" \t*_`"))
+            names = [word.group()] if word else []
+        for name in names:
+            out.append((m.start(), scan.line_of(m.start()), name, value))
+    flush()
+    return out
+
+
+def _table_definitions(scan: _Scan, rows: list[tuple[int, list[str]]]):
+    """The definitions of one Markdown table: each row whose first cell names symbols and
+    one other cell states a number; or a header row of names over one row of numbers."""
+    rows = [(at, cells) for at, cells in rows
+            if not all(_TABLE_RULE.fullmatch(c) for c in cells)]
+    for at, cells in rows:  # | Layers (L) | 12 |
+        values = [v for v in map(_cell_value, cells[1:]) if v is not None]
+        names = _cell_names(cells[0]) if len(values) == 1 and len(cells) > 1 else []
+        for name in names:
+            yield at, scan.line_of(at), name, values[0]
+    if len(rows) == 2:  # | d_model | n_layers | over | 768 | 12 |
+        (_, header), (at, data) = rows
+        if len(header) == len(data):
+            for head, cell in zip(header, data):
+                names, value = _cell_names(head), _cell_value(cell)
+                if value is not None and _cell_value(head) is None:
+                    for name in names:
+                        yield at, scan.line_of(at), name, value
+
+
+def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction]) -> Identity:
+    """Two sides with unknowns compared as functions of them (``Identity``)."""
+    toks, text = scan.toks, scan.text
+    approximate = any(t.kind == "EQ" and t.text == "≈" for t in toks[left.end:right.start])
+    names = list(dict.fromkeys(_symbols(left.tree) + _symbols(right.tree)))
+    sides = [set(_symbols(t.tree)) - env.keys() for t in (left, right)]
+    diff, tight = None, False
+    for tight in (False, True):  # "s/6h" is s/(6h) to many: then both readings are tried
+        trees = [left.tree, right.tree] if not tight else [_tight(scan, t) for t in (left, right)]
+        if None in trees:
+            break
+        try:
+            f = _multi(trees[0], env) - _multi(trees[1], env)
+        except (_Unevaluable, ZeroDivisionError):
+            break
+        if diff is None or not f.p:
+            diff = f
+        if not f.p:
+            break
+    if diff is not None and not diff.p:
+        verdict, unknowns = "ok", tuple(n for n in names if n not in env)
+    elif diff is not None and sides[0] == sides[1] and not approximate:
+        verdict, unknowns = "wrong", tuple(n for n in names if n not in env)
+    else:  # holds only for some values, or only where the difference is negligible
+        verdict = "unknown"
+        unknowns = tuple(n for n in names if n in sides[0] ^ sides[1]) or tuple(
+            n for n in names if n not in env)
+    start, end = toks[left.start].start, toks[left.end - 1].end
+    return Identity(
+        line=scan.line_of(start), expression=text[start:end].strip(),
+        stated_text=text[toks[right.start].start:toks[right.end - 1].end].strip(),
+        verdict=verdict, unknowns=unknowns,
+        difference="" if diff is None or not diff.p else _difference_text(diff),
+        approximate=approximate, tight=tight and verdict == "ok", span=(start, end),
+        bindings=tuple((n, env[n]) for n in names if n in env))
+
+
+def _tight(scan: _Scan, side: _Side) -> tuple | None:
+    """The side's tree with an implicit product after "/" read into the divisor."""
+    parser = _Parser(scan, side.start, side.end, tight=True)
+    try:
+        tree = parser.expression()
+    except _ParseError:
+        return None
+    return tree if scan.next_sig(parser.i, side.end) == side.end else None
