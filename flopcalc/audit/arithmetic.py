@@ -408,6 +408,8 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
+# what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
+_AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -765,8 +767,16 @@ class _Lexer:
             # to a number ("6ND", "124M", but not "2nd") are symbols
             glued = pos > self.region_start and text[pos - 1] in _DIGITS
             is_label = not subscripted and (
-                base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS)
+                base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS
+                or (glued and base in _UNIT_SIZES) or self.seconds(base, end))  # "6.2GB"
         self.emit("LABEL" if is_label else "IDENT", pos, end, text[pos:end] if is_label else name)
+
+    def seconds(self, base: str, end: int) -> bool:
+        """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"."""
+        if base != "s" or _AFTER_SECONDS.match(self.text, end, self.end):
+            return False
+        sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
+        return len(sig) >= 2 and sig[-1].kind == "NUM" and sig[-2].kind == "EQ"
 
     def symbol(self, c: str) -> None:
         text, pos, end = self.text, self.pos, self.pos + 1
@@ -1693,10 +1703,12 @@ _UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
                "TiB": (2**40,), "bytes": (1,), "seconds": (1,), "second": (1,), "sec": (1,),
                "minutes": (60,), "minute": (60,), "min": (60,), "hours": (3600,),
-               "hour": (3600,), "days": (86400,), "day": (86400,), "weeks": (604800,),
-               "week": (604800,)}
-_SECONDS = {"seconds", "second", "sec", "minutes", "minute", "min", "hours", "hour", "days",
-            "day", "weeks", "week"}
+               "hour": (3600,), "hrs": (3600,), "hr": (3600,), "days": (86400,),
+               "day": (86400,), "weeks": (604800,), "week": (604800,), "s": (1,),
+               "years": (31_536_000, 31_557_600), "year": (31_536_000, 31_557_600),
+               "PB": (10**15, 2**50), "PiB": (2**50,)}  # a year: 365 or 365.25 days
+_SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours", "hour", "hrs",
+            "hr", "days", "day", "weeks", "week", "years", "year"}
 
 
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
@@ -1718,6 +1730,18 @@ def _approximate_step(stated: Fraction) -> Fraction:
     while n and n % 10 == 0 and step < 10**MAX_EXPONENT:
         n, step = n // 10, step * 10
     return Fraction(step)
+
+
+def _approximate_zeros(scan: _Scan, target: _Side) -> int:
+    """10^k for a stated number written with a magnitude or an exponent whose whole mantissa
+    ends in k zeros: "≈ 120M" is read to the ten million, as "≈ 7,000" is to the thousand."""
+    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    mantissa = re.match(r"[0-9,_]*(\.[0-9]*)?", num.text if num is not None else "")
+    if mantissa is None or mantissa.group(1) is not None:
+        return 1
+    digits = re.sub(r"[^0-9]", "", mantissa.group())
+    zeros = len(digits) - len(digits.rstrip("0")) if digits.strip("0") else 0
+    return 10 ** min(zeros, MAX_DIGITS)
 
 
 def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, list]:
@@ -1770,6 +1794,43 @@ def _right(scan: _Scan, e: int, hi: int) -> _Side | None:
     return _classify(scan, _Side(start, end, tree), -1)
 
 
+def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
+             precision: Fraction | None) -> tuple[str, Fraction, int, int, str]:
+    """(verdict, difference, scale, unit, unit name) of a side's exact value against the
+    stated number, read in each way it may be meant, at the precision written:
+
+    - as written: stated - computed;
+    - "67 + 8.4 = 75.4M": a side with no magnitude is in the stated unit (``scale``);
+    - "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30), and "≈ 21 days" of a count
+      of seconds (``unit``); the side's own numbers may carry a unit of the same kind
+      ("65 KB × 100,000 = 6.5 GB").
+
+    The first reading that holds gives 'ok'; when none does, the verdict is 'wrong' and the
+    difference is that of the reading nearest to the stated number (a count of bytes against
+    "1.2 GiB" is off by a fraction of a GiB, not by a billion)."""
+    stated = target.value
+    readings = [(stated - computed, 0, 1, "", 1)]  # (difference, scale, unit, name, in units)
+    shift = _magnitude_shift(scan, side, target)
+    if shift:
+        readings.append((stated - computed * 10**shift, shift, 1, "", 1))
+    kind, factors, name = _unit(scan, target.end)
+    mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                 and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
+    readings += [(stated * factor - computed * own, 0, factor, name, factor)
+                 for factor in factors for own in mine if (factor, own) != (1, 1)]
+    for difference, scale, unit, unit_name, size in readings:
+        if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
+            return "ok", difference, scale, unit, unit_name
+
+    def distance(reading) -> Fraction:  # how far off, relative to the stated number
+        difference, _, unit, _, _ = reading
+        whole = abs(stated * unit)
+        return abs(difference) / whole if whole else abs(difference)
+
+    difference, scale, unit, unit_name, _ = min(readings, key=distance)
+    return "wrong", difference, scale, unit, unit_name
+
+
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
            ahead: set | frozenset = frozenset()) -> Equation:
     stated = target.value
@@ -1783,6 +1844,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
         precision = _approximate_step(stated)
+    elif approximate and precision is not None:
+        precision *= _approximate_zeros(scan, target)
     if side.kind == "long":
         verdict, code = "cannot evaluate", "too-long"
         reason = reason_text(code)
@@ -1801,29 +1864,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
-            difference = stated - computed
-            verdict = "ok" if computed == stated else "wrong"
-            if precision is not None and 2 * abs(difference) <= precision:
-                verdict = "ok"
-            shift = _magnitude_shift(scan, side, target)
-            if verdict == "wrong" and shift:
-                in_unit = stated - computed * 10**shift
-                if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
-                    verdict, difference, scale = "ok", in_unit, shift
-            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision, and
-            # "≈ 21 days" of a count of seconds; the side's own numbers may carry a unit of
-            # the same kind ("65 KB × 100,000 = 6.5 GB")
-            kind, factors, name = _unit(scan, target.end)
-            mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
-                         and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
-            for factor in factors if verdict == "wrong" else ():
-                for own in mine:
-                    in_bytes = stated * factor - computed * own
-                    if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
-                        verdict, difference, unit, unit_name = "ok", in_bytes, factor, name
-                        break
-                if verdict == "ok":
-                    break
+            verdict, difference, scale, unit, unit_name = _compare(
+                scan, side, target, computed, precision)
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -1980,7 +2022,7 @@ def _cell_names(cell: str) -> list[str]:
 def _cell_value(cell: str) -> Fraction | None:
     """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
     a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
-    toks = [t for t in _tokenize(cell) if t.kind != "LABEL"]
+    toks = [t for t in _tokenize(cell.strip(" \t*_")) if t.kind != "LABEL"]  # **12**
     if not toks or toks[0].kind != "NUM" or toks[0].value is None:
         return None
     if len(toks) > 1 and (toks[1].kind in ("OP", "IDENT", "NUM", "FRAC", "EQ", "BLOCK")

@@ -277,7 +277,9 @@ def _equation_verdict(e) -> str:
     if e.verdict not in ("ok", "wrong"):
         return e.verdict
     how = [f"to {decimal_text(e.precision)}"] if e.precision is not None else []
-    how += [f"1 {e.unit_name} = {e.unit:,}"] if e.unit != 1 else []
+    if e.unit != 1:  # and the exact value in the stated unit: "value ≈ 20.0201 days"
+        exact = (e.stated * e.unit - e.difference) / e.unit
+        how += [f"1 {e.unit_name} = {e.unit:,}", f"value {decimal_text(exact)} {e.unit_name}"]
     return f"{e.verdict} ({'; '.join(how)})" if how else e.verdict
 
 
