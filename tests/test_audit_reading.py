@@ -222,3 +222,33 @@ def test_a_symbol_s_in_a_product_is_not_seconds():
     assert x.verdict == "ok"
     (e,) = find_equations("h = 4 and 12 = 3 s h\n")        # s is an unknown: 12 / 12 = 1
     assert e.verdict == "unknown" and e.solution == 1
+
+
+# --------------------------------------------------------------------------- names and rates
+
+
+@pytest.mark.parametrize("text, expression, stated", [
+    # 989 TFLOP/s per H100 (dense bf16), eight of them: 989 × 8 = 7,912
+    ("On 8 H100 GPUs at 989e12 x 8 = 7.912e15 FLOP/s", "989e12 x 8", 7912 * 10**12),
+    # "FLOP / token / parameter" is a unit, not two divisions: 6 × 7 × 2 = 84
+    ("C = 6 FLOP / token / parameter * 7B parameters * 2T tokens = 8.4e+22 FLOP.",
+     "6 FLOP / token / parameter * 7B parameters * 2T tokens", 84 * 10**21),
+])
+def test_names_with_digits_and_unit_ratios_are_labels(text, expression, stated):
+    (e,) = [e for e in find_equations(text) if e.computed is not None]
+    assert (e.expression, e.stated, e.verdict) == (expression, stated, "ok")
+
+
+def test_capitals_glued_to_a_number_are_one_letter_symbols():
+    (e,) = find_equations("With N = 70B and D = 2T, 6ND = 8.4e+23.\n")   # 6 × 70 × 2 = 840
+    assert e.expression == "6ND" and e.verdict == "ok" and e.computed == 84 * 10**22
+
+
+def test_a_rate_in_tflop_per_second_times_hours_is_converted_to_flop():
+    # 311.84 × 1,720,320 × 0.40 = 214,585,835.52; × 10^12 FLOP/s per TFLOP/s × 3,600 s per
+    # hour = 7.72509e23, which is 7.725e+23 to the written 10^20
+    (e,) = find_equations("311.84 TFLOP/s * 1720320 hours * 0.40 utilization = 7.725e+23 FLOP")
+    assert e.verdict == "ok" and e.computed == Fraction(21_458_583_552, 100)
+    assert e.stated - e.difference == Fraction(21_458_583_552, 100) * 10**12 * 3600
+    wrong = find_equations("311.84 TFLOP/s * 1720320 hours * 0.40 utilization = 7.9e+23 FLOP")
+    assert wrong[0].verdict == "wrong"                                 # 7.7e23 ≠ 7.9e23

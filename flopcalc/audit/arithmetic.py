@@ -408,6 +408,7 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
+_UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "FLOP/"
 # what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
 _AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
@@ -727,6 +728,10 @@ class _Lexer:
         text, pos = self.text, self.pos
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
+        if not self.math and end < self.end and text[end] in _DIGITS and base not in "xX":
+            name = _ALNUM.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
+            self.emit("LABEL", pos, name.end(), name.group())
+            return
         last = None
         if base in ("x", "X"):
             last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
@@ -766,10 +771,25 @@ class _Lexer:
         else:  # prose: words are labels; single letters, snake_case names and words glued
             # to a number ("6ND", "124M", but not "2nd") are symbols
             glued = pos > self.region_start and text[pos - 1] in _DIGITS
+            if glued and not subscripted and 2 <= len(base) <= 3 and base.isupper() \
+                    and base not in _UNIT_SIZES and base.isascii():
+                for k, letter in enumerate(base):  # "6ND" is 6·N·D
+                    self.emit("IDENT", pos + k, pos + k + 1, letter)
+                return
             is_label = not subscripted and (
                 base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS
-                or (glued and base in _UNIT_SIZES) or self.seconds(base, end))  # "6.2GB"
+                or (glued and base in _UNIT_SIZES) or self.seconds(base, end)  # "6.2GB"
+                or (self.out[-1].kind == "LABEL" and self.out[-1].text == "/" if self.out
+                    else False))  # the "s" of "FLOP/s"
         self.emit("LABEL" if is_label else "IDENT", pos, end, text[pos:end] if is_label else name)
+
+    def unit_ratio(self) -> bool:
+        """Whether the prose "/" at ``pos`` joins two unit words: "FLOP/s", "sec/hour"."""
+        last = self.out[-1] if self.out else None
+        if self.math or last is None or last.kind != "LABEL" or len(last.text) < 2 \
+                or not last.text.isalpha() or last.end < self.pos - 1:
+            return False
+        return _UNIT_WORD.match(self.text, self.pos + 1, self.end) is not None
 
     def seconds(self, base: str, end: int) -> bool:
         """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"."""
@@ -810,6 +830,8 @@ class _Lexer:
                 self.emit("OP", pos, end, "^")  # 2**10
             else:
                 self.emit("LABEL", pos, end, "**")
+        elif c == "/" and self.unit_ratio():
+            self.emit("LABEL", pos, end, c)  # "FLOP/s", "sec/hour", "FLOP / token"
         elif c in "/\u00f7":
             self.emit("OP", pos, end, "/")
         elif c in "\u00d7\u00b7\u22c5\u2219":
@@ -1711,6 +1733,28 @@ _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours"
             "hr", "days", "day", "weeks", "week", "years", "year"}
 
 
+_RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
+                                                        ("P", 10**15), ("E", 10**18))
+          for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
+
+
+def _side_units(scan: _Scan, side: _Side) -> int:
+    """The product of the units written after the side's numbers, each in its base unit
+    (bytes, seconds, FLOP/s): "311.84 TFLOP/s × 1,720,320 hours" gives 10^12 × 3,600."""
+    product = 1
+    for i in range(side.start, side.end):
+        if scan.toks[i].kind != "NUM":
+            continue
+        j = i + 1
+        while j < len(scan.toks) and scan.toks[j].kind == "LABEL":
+            word = scan.toks[j].text
+            if word in _RATES or word in _UNIT_SIZES:
+                product *= _RATES.get(word) or _UNIT_SIZES[word][0]
+                break
+            j += 1
+    return product
+
+
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     """The kind ("bytes", "seconds") of the unit written as token ``i`` (after a number),
     and the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30 as many write
@@ -1818,6 +1862,10 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
                  and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
     readings += [(stated * factor - computed * own, 0, factor, name, factor)
                  for factor in factors for own in mine if (factor, own) != (1, 1)]
+    if not kind and (own := _side_units(scan, side)) != 1:
+        # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
+        # (T = 10^12, an hour 3,600 s), the stated number in none
+        readings.append((stated - computed * own, 0, 1, "", 1))
     for difference, scale, unit, unit_name, size in readings:
         if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
             return "ok", difference, scale, unit, unit_name
