@@ -408,7 +408,9 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
+_FUNCTIONS = {"sqrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
 _UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "FLOP/"
+_GLUED_ON = re.compile(r"[\^_A-Za-z0-9(]")  # "2s^2", "3s_1": then "s" is a symbol
 # what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
 _AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
@@ -766,6 +768,9 @@ class _Lexer:
                 sub, close = m.group(), m.end()
             name, end = f"{name}_{sub}", close
         subscripted = name != base
+        if not self.math and base in _FUNCTIONS and text.startswith("(", end):
+            self.emit("BLOCK", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)" has no exact value
+            return
         if self.math:
             is_label = not subscripted and base.lower() in _UNITS
         else:  # prose: words are labels; single letters, snake_case names and words glued
@@ -792,8 +797,13 @@ class _Lexer:
         return _UNIT_WORD.match(self.text, self.pos + 1, self.end) is not None
 
     def seconds(self, base: str, end: int) -> bool:
-        """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"."""
-        if base != "s" or _AFTER_SECONDS.match(self.text, end, self.end):
+        """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"; or
+        glued to a number before no power or name: "× 3600s ×"."""
+        if base != "s":
+            return False
+        if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
+            return True
+        if _AFTER_SECONDS.match(self.text, end, self.end):
             return False
         sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
         return len(sig) >= 2 and sig[-1].kind == "NUM" and sig[-2].kind == "EQ"
@@ -1738,10 +1748,11 @@ _RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**
           for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
 
 
-def _side_units(scan: _Scan, side: _Side) -> int:
-    """The product of the units written after the side's numbers, each in its base unit
-    (bytes, seconds, FLOP/s): "311.84 TFLOP/s × 1,720,320 hours" gives 10^12 × 3,600."""
-    product = 1
+def _side_units(scan: _Scan, side: _Side) -> list[int]:
+    """The products of the units written after the side's numbers, each in its base unit
+    (bytes, seconds, FLOP/s), other than 1: of all of them ("311.84 TFLOP/s × 1,720,320
+    hours": 10^12 × 3,600) and of the rates alone (10^12)."""
+    product = rates = 1
     for i in range(side.start, side.end):
         if scan.toks[i].kind != "NUM":
             continue
@@ -1750,9 +1761,10 @@ def _side_units(scan: _Scan, side: _Side) -> int:
             word = scan.toks[j].text
             if word in _RATES or word in _UNIT_SIZES:
                 product *= _RATES.get(word) or _UNIT_SIZES[word][0]
+                rates *= _RATES.get(word, 1)
                 break
             j += 1
-    return product
+    return [own for own in dict.fromkeys((product, rates)) if own != 1]
 
 
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
@@ -1862,10 +1874,10 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
                  and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
     readings += [(stated * factor - computed * own, 0, factor, name, factor)
                  for factor in factors for own in mine if (factor, own) != (1, 1)]
-    if not kind and (own := _side_units(scan, side)) != 1:
+    if not kind:
         # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
-        # (T = 10^12, an hour 3,600 s), the stated number in none
-        readings.append((stated - computed * own, 0, 1, "", 1))
+        # (T = 10^12, an hour 3,600 s; or only the rate's, when the 3,600 is written too)
+        readings += [(stated - computed * own, 0, 1, "", 1) for own in _side_units(scan, side)]
     for difference, scale, unit, unit_name, size in readings:
         if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
             return "ok", difference, scale, unit, unit_name
