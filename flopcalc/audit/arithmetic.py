@@ -1865,6 +1865,8 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
     difference is that of the reading nearest to the stated number (a count of bytes against
     "1.2 GiB" is off by a fraction of a GiB, not by a billion)."""
     stated = target.value
+    if stated == computed or (precision is not None and 2 * abs(stated - computed) <= precision):
+        return "ok", stated - computed, 0, 1, ""  # as written (most equations): nothing more
     readings = [(stated - computed, 0, 1, "", 1)]  # (difference, scale, unit, name, in units)
     shift = _magnitude_shift(scan, side, target)
     if shift:
@@ -2068,6 +2070,8 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
 _LISTED_LINE = re.compile(r"^[ \t]*(?:\||[-*+\u2022][ \t]|\d{1,3}[.)][ \t])[^\n]*", re.M)
 _BULLET = re.compile(r"[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
 _TABLE_RULE = re.compile(r"[ \t]*:?-{3,}:?[ \t]*")
+_VALUE_START = re.compile(r"[ \t*_$`]*[0-9.]")
+_VALUE_EXPRESSION = re.compile(r"[ \t*_$`]*[0-9.,]+[ \t]*(?:[x\u00d7*\u00b7/^+\-=(]|\\[a-z])")
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z_]*")
 _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 
@@ -2082,6 +2086,8 @@ def _cell_names(cell: str) -> list[str]:
 def _cell_value(cell: str) -> Fraction | None:
     """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
     a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
+    if not _VALUE_START.match(cell) or _VALUE_EXPRESSION.match(cell):
+        return None  # most cells and items state no number, or an expression: skip them fast
     toks = [t for t in _tokenize(cell.strip(" \t*_")) if t.kind != "LABEL"]  # **12**
     if not toks or toks[0].kind != "NUM" or toks[0].value is None:
         return None
@@ -2130,14 +2136,14 @@ def _listed_definitions(scan: _Scan) -> list[tuple[int, int, str, Fraction]]:
         if cut is None:
             continue
         name_part, value_part = content[:cut.start()], content[cut.end():]
+        word = _NAME_WORD.fullmatch(name_part.strip(" \t*_`"))
+        if cut.group() == "=" and (word is None or len(word.group()) < 2 or "_" in word.group()):
+            continue  # "- L = 32", "- d_model = 768": the "=" chain defines it
         value = _cell_value(value_part)
         if value is None:
             continue
-        names = _cell_names(name_part)
-        if names and cut.group() == "=":
-            continue  # "- L = 32": the "=" chain defines it
+        names = _cell_names(name_part) if cut.group() == ":" else []
         if not names:
-            word = _NAME_WORD.fullmatch(name_part.strip(" \t*_`"))
             names = [word.group()] if word else []
         for name in names:
             out.append((m.start(), scan.line_of(m.start()), name, value))
