@@ -252,3 +252,27 @@ def test_a_rate_in_tflop_per_second_times_hours_is_converted_to_flop():
     assert e.stated - e.difference == Fraction(21_458_583_552, 100) * 10**12 * 3600
     wrong = find_equations("311.84 TFLOP/s * 1720320 hours * 0.40 utilization = 7.9e+23 FLOP")
     assert wrong[0].verdict == "wrong"                                 # 7.7e23 ≠ 7.9e23
+
+
+def test_big_o_and_recurrences_are_not_called_wrong():
+    # as products these differ (O·n, d²·n, n), but they are not algebra
+    for text in ("$O(n^2 + n) = O(n^2)$", r"$\mathcal{O}(n^2 d + n d^2) = \mathcal{O}(n^2 d)$",
+                 "$T(n) = 2T(n/2) + n$"):
+        assert [x.verdict for x in find_identities(text)] == ["unknown"], text
+    (x,) = find_identities("$O(n^2 + n) = O(n^2)$")
+    assert x.applied == ("O",)
+
+
+def test_letters_run_together_in_math_are_a_product():
+    # 2L(d + 1) = 2Ld + 2L; with 3L the difference is -L
+    (x,) = find_identities("$2L(d + 1) = 2Ld + 2L$")
+    assert x.verdict == "ok" and x.split and x.unknowns == ("L", "d")
+    (x,) = find_identities("$2L(d + 1) = 2Ld + 3L$")
+    assert x.verdict == "wrong" and x.difference == "-L"
+    # 24bsh² + 4bs²h = 24bsh²(1 + s/6h): the power is the last letter's
+    (x,) = find_identities("$24bsh^2 + 4bs^2h = 24bsh^2(1 + s/6h)$")
+    assert x.verdict == "ok"
+
+
+def test_a_transpose_is_no_identity_to_check():
+    assert find_identities("$QK^T V = S V$") == []              # K^T: no value as a power

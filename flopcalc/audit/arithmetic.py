@@ -152,7 +152,8 @@ class Identity:
     unknowns), 'wrong' when they are not (and both sides use the same unknowns), 'unknown'
     when they are not and either the sides use different unknowns (then the identity holds
     only for some of their values: ``unknowns`` are the symbols on one side only) or it is
-    stated with ≈ (then it holds only where ``difference`` is negligible). ``difference`` is
+    stated with ≈ (then it holds only where ``difference`` is negligible), or a name is
+    written as a function (``applied``: big-O, a recurrence). ``difference`` is
     left − right, written out ("4·b·s^2·h"; "" when 0); ``tight`` says the sides held only
     with an implicit product after "/" read as part of the divisor (``s/6h`` as s/(6h)).
     """
@@ -167,6 +168,9 @@ class Identity:
     tight: bool = False
     span: tuple[int, int] = (0, 0)
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
+    # 'unknown' because a name is written as a function, O(n^2), T(n/2): not a product
+    applied: tuple[str, ...] = ()
+    split: bool = False  # the verdict's reading took "Ld" as L·d (names split into letters)
 
 
 @dataclass(frozen=True)
@@ -387,7 +391,7 @@ _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
 # the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
-_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_])")
+_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_(])")  # "2T(n/2)" is 2·T(n/2)
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
 _MAGNITUDES = {"k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
@@ -2051,8 +2055,8 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                         and nxt.kind == "expr":
                     equations.append(_check(scan, nxt, mine, env, ahead))  # "6 × 64 = 6d"
                 elif target is None and mine is None and nxt is not None \
-                        and nxt.kind == "expr":
-                    identities.append(_identity(scan, side, nxt, env))  # "2·d·3d = 6d^2"
+                        and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env)):
+                    identities.append(x)  # "2·d·3d = 6d^2"
             if target is not None:
                 equations.append(_check(scan, side, target, env, ahead))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
@@ -2171,41 +2175,95 @@ def _table_definitions(scan: _Scan, rows: list[tuple[int, list[str]]]):
                         yield at, scan.line_of(at), name, value
 
 
-def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction]) -> Identity:
-    """Two sides with unknowns compared as functions of them (``Identity``)."""
+def _identity(scan: _Scan, left: _Side, right: _Side,
+              env: dict[str, Fraction]) -> Identity | None:
+    """Two sides with unknowns compared as functions of them (``Identity``).
+
+    Four readings are tried in turn, and the first that makes the sides one function wins:
+    as parsed; with "s/6h" as s/(6h); with each unknown name of 2-4 plain letters split into
+    its letters, as math typesetting means "$2Ld$" (2·L·d); both. The verdict 'wrong' is
+    given when the sides use the same unknowns in the plain reading (or, when they do not,
+    in the split one) and no reading makes them one function."""
     toks, text = scan.toks, scan.text
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in toks[left.end:right.start])
-    names = list(dict.fromkeys(_symbols(left.tree) + _symbols(right.tree)))
-    sides = [set(_symbols(t.tree)) - env.keys() for t in (left, right)]
-    diff, tight = None, False
-    for tight in (False, True):  # "s/6h" is s/(6h) to many: then both readings are tried
+    found = None  # (tight, split, difference) of the reading that decides
+    for tight, split in ((False, False), (True, False), (False, True), (True, True)):
         trees = [left.tree, right.tree] if not tight else [_tight(scan, t) for t in (left, right)]
         if None in trees:
-            break
+            continue
+        trees = [_split_names(t, env) for t in trees] if split else trees
         try:
             f = _multi(trees[0], env) - _multi(trees[1], env)
         except (_Unevaluable, ZeroDivisionError):
-            break
-        if diff is None or not f.p:
-            diff = f
+            continue
+        sides = [set(_symbols(t)) - env.keys() for t in trees]
+        names = [n for n in dict.fromkeys(_symbols(trees[0]) + _symbols(trees[1]))]
         if not f.p:
+            found = (tight, split, f, sides, names)
             break
-    if diff is not None and not diff.p:
+        if found is None or (found[3][0] != found[3][1] and sides[0] == sides[1]
+                             and not tight):
+            found = (tight, split, f, sides, names)  # the plain reading, else the split one
+    if found is None:  # no reading has a value (K^T: an unknown exponent): nothing to say
+        return None
+    applied = _applied(scan, left.start, right.end)
+    tight, split, diff, sides, names = found
+    if not diff.p:
         verdict, unknowns = "ok", tuple(n for n in names if n not in env)
-    elif diff is not None and sides[0] == sides[1] and not approximate:
+    elif sides[0] == sides[1] and not approximate and not applied:
         verdict, unknowns = "wrong", tuple(n for n in names if n not in env)
     else:  # holds only for some values, or only where the difference is negligible
         verdict = "unknown"
         unknowns = tuple(n for n in names if n in sides[0] ^ sides[1]) or tuple(
             n for n in names if n not in env)
     start, end = toks[left.start].start, toks[left.end - 1].end
+    used = dict.fromkeys(_symbols(left.tree) + _symbols(right.tree))
     return Identity(
         line=scan.line_of(start), expression=text[start:end].strip(),
         stated_text=text[toks[right.start].start:toks[right.end - 1].end].strip(),
         verdict=verdict, unknowns=unknowns,
-        difference="" if diff is None or not diff.p else _difference_text(diff),
-        approximate=approximate, tight=tight and verdict == "ok", span=(start, end),
-        bindings=tuple((n, env[n]) for n in names if n in env))
+        difference="" if not diff.p else _difference_text(diff),
+        approximate=approximate, tight=tight and verdict == "ok", split=split,
+        span=(start, end), bindings=tuple((n, env[n]) for n in used if n in env),
+        applied=applied if verdict == "unknown" else ())
+
+
+def _applied(scan: _Scan, first: int, end: int) -> tuple[str, ...]:
+    """The names written as functions among tokens first..end-1: a name or a label
+    (\\mathcal{O}) glued to "(", as in O(n^2), T(n/2), f(x). Read as products, an identity
+    between them could be called wrong when it is big-O or a recurrence."""
+    out = []
+    for i in range(first, min(end, len(scan.toks)) - 1):
+        tok, nxt = scan.toks[i], scan.toks[i + 1]
+        before = scan.toks[i - 1] if i > first else None
+        glued = before is not None and before.end == tok.start and before.kind in (
+            "NUM", "IDENT", "CLOSE")  # "2L(d + 1)" is a product
+        if nxt.kind == "OPEN" and nxt.text == "(" and tok.end == nxt.start and not glued and (
+                tok.kind == "IDENT" or (tok.kind == "LABEL" and tok.text.startswith("\\"))):
+            out.append(tok.text)
+    return tuple(dict.fromkeys(out))
+
+
+_LETTER_RUN = re.compile(r"[A-Za-z]{2,4}")
+
+
+def _split_names(tree: tuple, env: Mapping[str, Fraction]) -> tuple:
+    """The tree with each unknown name of 2-4 plain letters read as the product of its
+    letters, as math typesetting means it: "Ld" is L·d, and "bsh^2" is b·s·h^2."""
+    if tree[0] == "sym" or (tree[0] == "pow" and tree[1][0] == "sym"):
+        name = tree[1] if tree[0] == "sym" else tree[1][1]
+        if name in env or not _LETTER_RUN.fullmatch(name):
+            return tree if tree[0] == "sym" else ("pow", tree[1], _split_names(tree[2], env))
+        letters = [("sym", letter) for letter in name]
+        if tree[0] == "pow":  # the power is the last letter's
+            letters[-1] = ("pow", letters[-1], _split_names(tree[2], env))
+        out = letters[0]
+        for letter in letters[1:]:
+            out = ("mul", out, letter)
+        return out
+    if tree[0] in ("num", "grouped", "big"):
+        return tree
+    return (tree[0],) + tuple(_split_names(child, env) for child in tree[1:])
 
 
 def _tight(scan: _Scan, side: _Side) -> tuple | None:

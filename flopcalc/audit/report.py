@@ -267,6 +267,9 @@ def identity_text(x) -> str:
         return f"not an identity: left − right = {x.difference}"
     if x.approximate:
         return f"holds only where {x.difference} is negligible"
+    if x.applied:
+        return (f"not checked: {', '.join(x.applied)} is written as a function (big-O or a "
+                f"recurrence?); as products the sides differ by {x.difference}")
     names = ", ".join(x.unknowns)
     return (f"holds only when {x.difference} = 0 ({names} on one side only)"
             if x.difference else f"{names} on one side only")
@@ -425,7 +428,8 @@ def audit_json(result: AuditResult) -> dict:
             {"line": x.line, "left": x.expression, "right": x.stated_text,
              "verdict": x.verdict, "unknowns": list(x.unknowns),
              "difference": x.difference or None, "approximate": x.approximate,
-             "divisor_read_tight": x.tight} for x in result.identities],
+             "divisor_read_tight": x.tight, "applied": list(x.applied)}
+            for x in result.identities],
         "warnings": list(result.warnings),
         "notes": list(result.notes),
         "flopcalc": counts,
