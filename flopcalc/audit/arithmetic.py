@@ -1443,7 +1443,7 @@ class _RatFunc:
         self.p, self.q = p, q
 
     def __add__(self, other):
-        if self.q == other.q:
+        if self.q is other.q or self.q == other.q:
             return _RatFunc(_padd(self.p, other.p), self.q)
         return _RatFunc(_padd(_pmul(self.p, other.q), _pmul(other.p, self.q)),
                         _pmul(self.q, other.q))
@@ -1535,7 +1535,7 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
 
 # A polynomial in several unknowns: {monomial: coefficient}, a monomial being the sorted
 # ((name, exponent), ...) of its unknowns; () is the constant term.
-MAX_TERMS = 2_000  # most terms of one polynomial in an identity (keeps each check fast)
+MAX_TERMS = 256  # most terms of one polynomial in an identity (keeps each check fast)
 
 
 def _mono_mul(a: tuple, b: tuple) -> tuple:
@@ -1545,7 +1545,13 @@ def _mono_mul(a: tuple, b: tuple) -> tuple:
     return tuple(sorted(powers.items()))
 
 
-def _poly_mul(p: dict, q: dict) -> dict:
+def _poly_mul(p: dict, q: dict, budget: list[int]) -> dict:
+    """p·q, drawing len(p)·len(q) from the document's ``budget`` of term products."""
+    if p is ONE or q is ONE:  # most denominators: nothing to multiply
+        return q if p is ONE else p
+    budget[0] -= len(p) * len(q)
+    if len(p) * len(q) > 8 * MAX_TERMS or budget[0] < 0:  # too long to expand quickly
+        raise _Unevaluable("degree")
     out: dict = {}
     for ma, a in p.items():
         for mb, b in q.items():
@@ -1568,37 +1574,47 @@ def _poly_add(p: dict, q: dict, sign: int = 1) -> dict:
     return {m: c for m, c in out.items() if c}
 
 
+# Term products an identity check may spend in one document: real identities take a few
+# dozen each, and a text made of huge products stays fast (the rest are not checked).
+IDENTITY_BUDGET = 200_000
+ONE = {(): Fraction(1)}
+
+
 class _Multi:
     """p/q, polynomials in several unknowns with Fraction coefficients: a side of an
-    identity as an exact function of its unknowns (the same operations as ``_RatFunc``)."""
+    identity as an exact function of its unknowns (the same operations as ``_RatFunc``);
+    ``budget`` is the document's remaining term products."""
 
-    __slots__ = ("p", "q")
+    __slots__ = ("p", "q", "budget")
 
-    def __init__(self, p: dict, q: dict | None = None):
-        q = {(): Fraction(1)} if q is None else q
+    def __init__(self, p: dict, q: dict | None, budget: list[int]):
+        q = ONE if q is None else q
         if not q:
             raise ZeroDivisionError
-        if len(q) == 1 and () in q:  # keep polynomials polynomial: p / c
-            p, q = {m: c / q[()] for m, c in p.items()}, {(): Fraction(1)}
-        self.p, self.q = p, q
+        if q is not ONE and len(q) == 1 and () in q:  # keep polynomials polynomial: p / c
+            p, q = {m: c / q[()] for m, c in p.items()}, ONE
+        self.p, self.q, self.budget = p, q, budget
+
+    def _mul(self, p: dict, q: dict) -> dict:
+        return _poly_mul(p, q, self.budget)
 
     def __add__(self, other):
         if self.q == other.q:
-            return _Multi(_poly_add(self.p, other.p), self.q)
-        return _Multi(_poly_add(_poly_mul(self.p, other.q), _poly_mul(other.p, self.q)),
-                      _poly_mul(self.q, other.q))
+            return _Multi(_poly_add(self.p, other.p), self.q, self.budget)
+        return _Multi(_poly_add(self._mul(self.p, other.q), self._mul(other.p, self.q)),
+                      self._mul(self.q, other.q), self.budget)
 
     def __neg__(self):
-        return _Multi({m: -c for m, c in self.p.items()}, self.q)
+        return _Multi({m: -c for m, c in self.p.items()}, self.q, self.budget)
 
     def __sub__(self, other):
         return self + -other
 
     def __mul__(self, other):
-        return _Multi(_poly_mul(self.p, other.p), _poly_mul(self.q, other.q))
+        return _Multi(self._mul(self.p, other.p), self._mul(self.q, other.q), self.budget)
 
     def __truediv__(self, other):
-        return _Multi(_poly_mul(self.p, other.q), _poly_mul(self.q, other.p))
+        return _Multi(self._mul(self.p, other.q), self._mul(self.q, other.p), self.budget)
 
     def constant(self) -> Fraction | None:
         if set(self.p) <= {()} and set(self.q) == {()}:
@@ -1608,24 +1624,24 @@ class _Multi:
     def power(self, n: int):
         value = self.constant()
         if value is not None:
-            return _Multi({(): _power(value, Fraction(n))})
+            return _Multi({(): _power(value, Fraction(n))}, None, self.budget)
         if abs(n) > MAX_DEGREE:
             raise _Unevaluable("degree")
-        one = _Multi({(): Fraction(1)})
+        one = _Multi(ONE, None, self.budget)
         result, base = one, self if n >= 0 else one / self
         for _ in range(abs(n)):
             result = result * base
         return result
 
 
-def _multi(tree: tuple, env: Mapping[str, Fraction], tight: bool = False) -> _Multi:
+def _multi(tree: tuple, env: Mapping[str, Fraction], budget: list[int]) -> _Multi:
     """A tree as an exact function of its symbols with no value in ``env``."""
     def leaf(node):
         if node[0] == "num":
-            return _Multi({(): node[1]})
+            return _Multi({(): node[1]}, None, budget)
         if node[1] in env:
-            return _Multi({(): env[node[1]]})
-        return _Multi({((node[1], 1),): Fraction(1)})
+            return _Multi({(): env[node[1]]}, None, budget)
+        return _Multi({((node[1], 1),): Fraction(1)}, None, budget)
     return _evaluate(tree, leaf)
 
 
@@ -1646,7 +1662,7 @@ def _poly_text(p: dict) -> str:
 
 
 def _difference_text(f: _Multi) -> str:
-    if f.q == {(): Fraction(1)}:
+    if f.q == ONE:
         return _poly_text(f.p)
     return f"({_poly_text(f.p)}) / ({_poly_text(f.q)})"
 
@@ -1967,9 +1983,10 @@ def _analyse(text: str, code: bool = False) -> Analysis:
     bindings: list[Binding] = []
     identities: list[Identity] = []
     pending = []  # (piece source, env before it, its equations and identities) to re-read
+    budget = [IDENTITY_BUDGET]
     for scan in _Scan.pieces(text, code):
         before, e0, i0 = dict(env), len(equations), len(identities)
-        _analyse_piece(scan, env, equations, bindings, identities)
+        _analyse_piece(scan, env, equations, bindings, identities, budget)
         if any(e.verdict == "unknown" for e in equations[e0:]) or any(
                 x.verdict != "ok" for x in identities[i0:]):
             pending.append((scan.source, before, (e0, len(equations)), (i0, len(identities))))
@@ -1988,7 +2005,7 @@ def _analyse(text: str, code: bool = False) -> Analysis:
         again_e: list[Equation] = []
         again_i: list[Identity] = []
         _analyse_piece(scan, {**before, **{n: later[n] for n in ahead}}, again_e, [], again_i,
-                       ahead)
+                       budget, ahead)
         redone_equations[eqs], redone_identities[ids] = again_e, again_i
     return Analysis(_spliced(equations, redone_equations), bindings,
                     _spliced(identities, redone_identities))
@@ -2017,10 +2034,11 @@ def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
 
 
 def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equation],
-                   bindings: list[Binding], identities: list[Identity],
+                   bindings: list[Binding], identities: list[Identity], budget: list[int],
                    ahead: frozenset | set = frozenset()) -> None:
     """Read one piece: its chains' claims and identities, and its definitions (in "=" chains,
-    lists and tables) in order. ``ahead``: names given their value before their definition."""
+    lists and tables) in order. ``ahead``: names given their value before their definition;
+    ``budget``: the term products identities may still spend (``IDENTITY_BUDGET``)."""
     ahead = set(ahead)
     listed = _listed_definitions(scan)
 
@@ -2055,7 +2073,7 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                         and nxt.kind == "expr":
                     equations.append(_check(scan, nxt, mine, env, ahead))  # "6 × 64 = 6d"
                 elif target is None and mine is None and nxt is not None \
-                        and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env)):
+                        and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env, budget)):
                     identities.append(x)  # "2·d·3d = 6d^2"
             if target is not None:
                 equations.append(_check(scan, side, target, env, ahead))
@@ -2175,8 +2193,8 @@ def _table_definitions(scan: _Scan, rows: list[tuple[int, list[str]]]):
                         yield at, scan.line_of(at), name, value
 
 
-def _identity(scan: _Scan, left: _Side, right: _Side,
-              env: dict[str, Fraction]) -> Identity | None:
+def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
+              budget: list[int]) -> Identity | None:
     """Two sides with unknowns compared as functions of them (``Identity``).
 
     Four readings are tried in turn, and the first that makes the sides one function wins:
@@ -2187,13 +2205,17 @@ def _identity(scan: _Scan, left: _Side, right: _Side,
     toks, text = scan.toks, scan.text
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in toks[left.end:right.start])
     found = None  # (tight, split, difference) of the reading that decides
+    tried = []
     for tight, split in ((False, False), (True, False), (False, True), (True, True)):
         trees = [left.tree, right.tree] if not tight else [_tight(scan, t) for t in (left, right)]
         if None in trees:
             continue
         trees = [_split_names(t, env) for t in trees] if split else trees
+        if trees in tried:  # the same reading as one before: nothing new to learn
+            continue
+        tried.append(trees)
         try:
-            f = _multi(trees[0], env) - _multi(trees[1], env)
+            f = _multi(trees[0], env, budget) - _multi(trees[1], env, budget)
         except (_Unevaluable, ZeroDivisionError):
             continue
         sides = [set(_symbols(t)) - env.keys() for t in trees]
