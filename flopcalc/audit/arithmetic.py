@@ -180,6 +180,9 @@ class Analysis:
     equations: list[Equation]
     bindings: list[Binding]
     identities: list[Identity]
+    # "expression = expression" in unknowns left unchecked: the text's budget of term
+    # products (IDENTITY_BUDGET) was spent before them
+    identities_skipped: int = 0
 
 
 class ExpressionError(ValueError):
@@ -1983,7 +1986,7 @@ def _analyse(text: str, code: bool = False) -> Analysis:
     bindings: list[Binding] = []
     identities: list[Identity] = []
     pending = []  # (piece source, env before it, its equations and identities) to re-read
-    budget = [IDENTITY_BUDGET]
+    budget = [IDENTITY_BUDGET, 0]  # term products left, identities skipped for want of them
     for scan in _Scan.pieces(text, code):
         before, e0, i0 = dict(env), len(equations), len(identities)
         _analyse_piece(scan, env, equations, bindings, identities, budget)
@@ -2008,7 +2011,7 @@ def _analyse(text: str, code: bool = False) -> Analysis:
                        budget, ahead)
         redone_equations[eqs], redone_identities[ids] = again_e, again_i
     return Analysis(_spliced(equations, redone_equations), bindings,
-                    _spliced(identities, redone_identities))
+                    _spliced(identities, redone_identities), budget[1])
 
 
 def _spliced(items: list, replacements: dict) -> list:
@@ -2227,6 +2230,7 @@ def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
                              and not tight):
             found = (tight, split, f, sides, names)  # the plain reading, else the split one
     if found is None:  # no reading has a value (K^T: an unknown exponent): nothing to say
+        budget[1] += budget[0] < 0  # ... or the budget was spent: counted, for a warning
         return None
     applied = _applied(scan, left.start, right.end)
     tight, split, diff, sides, names = found
