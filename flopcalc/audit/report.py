@@ -12,7 +12,7 @@ The JSON document (``audit_json``) is stable and documented in docs/audit.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -365,9 +365,10 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                 verdict = f"cannot evaluate: {e.reason}"
             t.rows.append([e.line, _expression_cell(e, brief), _number_cell(e.stated),
                            _number_cell(e.computed), verdict, diff])
-        for x in result.identities:
+        for x in result.identities:  # "left = right" is the expression; no number is stated
             words = identity_text(x)
-            t.rows.append([x.line, _expression_cell(x, brief), x.stated_text, "",
+            whole = replace(x, expression=f"{x.expression} = {x.stated_text}")
+            t.rows.append([x.line, _expression_cell(whole, brief), "", "",
                            f"{x.verdict}: {words}" if brief else f"{x.verdict} (identity)",
                            words])
         t.rows.sort(key=lambda row: row[0])  # identities in line order among the equations
