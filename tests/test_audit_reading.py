@@ -288,3 +288,28 @@ def test_huge_products_in_identities_stay_within_a_budget():
     assert 0 < len(result.identities) < 301 and all(x.verdict == "ok" for x in result.identities)
     assert len(result.identities) + result.identities_skipped == 301   # and the rest counted
     assert any("not checked" in w for w in audit_text(many).warnings)
+
+
+@pytest.mark.parametrize("text, verdict, unit", [
+    ("5.6e10 = 52GB", "ok", 2**30),          # 56e9 / 2^30 = 52.15 GiB, to the GiB
+    ("28 billion bytes = 28 GB", "ok", 10**9),
+    ("So 1 hour = 60 minutes.", "ok", 60),    # 3,600 s = 60 × 60 s
+    ("and 1 day = 25 hours", "wrong", 3600),  # 86,400 s is 24 hours
+])
+def test_a_number_equal_to_a_number_in_another_unit_is_a_conversion(text, verdict, unit):
+    (e,) = find_equations(text)
+    assert e.verdict == verdict and e.unit == unit
+
+
+@pytest.mark.parametrize("text", ["1 token = 2 bytes", "GPT-2 = 124M", "7B model = 7 GB",
+                                  "the 12 = 12 heads"])
+def test_other_numbers_side_by_side_are_no_equation(text):
+    assert find_equations(text) == []
+
+
+def test_a_whole_number_with_a_unit_is_read_to_its_last_digit():
+    # 8 × 7 = 56 exactly; 2 × 2^30 × 26 = 55.83e9 bytes = 55.8 GB, which is 56 GB to the GB
+    (e,) = find_equations("2 × 2^30 × 26 = 56 GB")
+    assert e.verdict == "ok" and e.precision == 1 and e.unit == 10**9
+    (e,) = find_equations("2 × 2^30 × 26 = 57 GB")                   # nor 52 GiB: 52.0
+    assert e.verdict == "wrong"

@@ -1931,6 +1931,9 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         precision = _approximate_step(stated)
     elif approximate and precision is not None:
         precision *= _approximate_zeros(scan, target)
+    if precision is None and stated.denominator == 1 and max(_unit(scan, target.end)[1] or
+                                                             (1,)) > 1:
+        precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
         verdict, code = "cannot evaluate", "too-long"
         reason = reason_text(code)
@@ -2080,6 +2083,9 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                     identities.append(x)  # "2·d·3d = 6d^2"
             if target is not None:
                 equations.append(_check(scan, side, target, env, ahead))
+        for left, right in zip(chain, chain[1:]):  # "5.6e10 = 52GB": a conversion
+            if _conversion(scan, left, right):
+                equations.append(_check(scan, left, right, env, ahead))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
             if side is not None and side.kind == "name":
@@ -2194,6 +2200,22 @@ def _table_definitions(scan: _Scan, rows: list[tuple[int, list[str]]]):
                 if value is not None and _cell_value(head) is None:
                     for name in names:
                         yield at, scan.line_of(at), name, value
+
+
+def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
+    """Whether "number = number" converts a size or a duration: the right one in a unit of
+    bytes or seconds bigger than the base one (GB, days), the left one in the base unit or
+    another of the same kind ("5.6e10 = 52GB", "28 billion bytes = 28 GB", "1 hour = 60
+    minutes"); other numbers side by side ("GPT-2 = 124M", "1 token = 2 bytes") are not."""
+    if left is None or right is None or left.kind != "number" or right.kind != "number":
+        return False
+    kind, sizes, name = _unit(scan, right.end)
+    if not kind or max(sizes) == 1:
+        return False
+    num = next(i for i in range(left.start, left.end) if scan.toks[i].kind == "NUM")
+    mine = _unit(scan, num + 1)
+    bare = num + 1 == left.end  # nothing between the number and "="
+    return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
 
 
 def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
