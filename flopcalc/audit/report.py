@@ -288,13 +288,13 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
     reason.
     """
     tables = []
-    cfg, conv = result.config, result.conventions
+    conv = result.conventions
     if result.claims_file is not None:
         doc = result.claims_file.document
         title = "Claims audit" + (f": {doc.title}" if doc.title else "")
         t = Table(
             title=title,
-            notes=[config_note(cfg), f"Conventions of the document: {conv.describe()}",
+            notes=[_model_note(doc), f"Conventions of the document: {conv.describe()}",
                    "as written: the claim's expression, evaluated exactly (recomputed); "
                    "flopcalc: flopcalc's count of the quantity in the claim's scope "
                    "(sequence = one forward pass over seq_len tokens; token = one token "
@@ -341,24 +341,43 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
         t.totals.append(["", f"{k} of {n} wrong" + (f", {u} cannot be evaluated" if u else ""),
                          "", "", "", ""])
         tables.append(t)
-    if result.claims_file is not None:  # the corrected tables need the document's config
-        tables.append(flop_table(flop_report(cfg, conv)))
-        tables.append(shape_table(shape_report(cfg)))
+    if result.claims_file is not None:  # the corrected tables need the document's model
+        doc = result.claims_file.document
+        tables.append(flop_table(flop_report(doc.model, conv, workload=doc.workload)))
+        tables.append(shape_table(shape_report(doc.model, workload=doc.workload)))
     return tables
 
 
 # ----------------------------------------------------------------------------- JSON
 
+def _model_note(doc) -> str:
+    """The document's model in one line: its GPT-2 Config, or its architecture and input."""
+    if doc.config is not None:
+        return config_note(doc.config)
+    w = doc.workload
+    return f"Model: {doc.architecture.describe()}; seq_len={w.seq_len}, batch={w.batch}"
+
+
+def _model_dict(doc) -> dict:
+    """The document's model as the JSON writes it: the GPT-2 Config's fields (as always),
+    else the architecture's with the workload's."""
+    if doc.config is not None:
+        return doc.config.as_dict()
+    return {**doc.architecture.as_dict(), "seq_len": doc.workload.seq_len,
+            "batch": doc.workload.batch}
+
+
 def audit_json(result: AuditResult) -> dict:
     """The audit as a JSON document (schema ``flopcalc.audit``, docs/audit.md)."""
-    cfg, conv = result.config, result.conventions
+    conv = result.conventions
     doc = result.claims_file.document if result.claims_file else None
     counts = None
-    if cfg is not None:
-        report = flop_report(cfg, conv)
-        full = flop_report(cfg, Conventions(flops_per_mac=conv.flops_per_mac,
-                                            attention=conv.attention,
-                                            elementwise=conv.elementwise))
+    if doc is not None:
+        report = flop_report(doc.model, conv, workload=doc.workload)
+        full = flop_report(doc.model, Conventions(flops_per_mac=conv.flops_per_mac,
+                                                  attention=conv.attention,
+                                                  elementwise=conv.elementwise),
+                           workload=doc.workload)
         counts = {"block": report.block_total, "blocks": report.blocks_total,
                   "total": report.total, "forward_with_embeddings_and_lm_head": full.total,
                   "lm_head": full.section_total("head")}
@@ -367,7 +386,7 @@ def audit_json(result: AuditResult) -> dict:
         "ok": result.ok,
         "document": ({"title": doc.title, "author": doc.author,
                       "claims": result.claims_file.source} if doc else None),
-        "config": cfg.as_dict() if cfg is not None else None,
+        "config": _model_dict(doc) if doc is not None else None,
         "conventions": ({**conv.as_dict(), "description": conv.describe()}
                         if conv is not None else None),
         "summary": {
