@@ -663,6 +663,7 @@ class Model:
         self._entries_of: dict = {}
         self._parts: dict = {}
         self._labels: dict = {}
+        self._live: dict = {}
 
     # ----- operations ----------------------------------------------------------------------
 
@@ -991,7 +992,11 @@ class Model:
 
     def live(self, parts) -> tuple:
         """The parts that count anything under the document's conventions."""
-        return tuple(p for p in parts if self.op_value(p, self.variant()))
+        parts = tuple(parts)
+        if parts not in self._live:
+            v = self.variant()
+            self._live[parts] = tuple(p for p in parts if self.op_value(p, v))
+        return self._live[parts]
 
     def matmuls(self, parts) -> tuple:
         """The matmuls among the parts (what "k of the n" subsets are made of)."""

@@ -43,6 +43,15 @@ class AuditResult:
     # Why nothing could be checked (no claims file, and no equation with a verdict): what
     # was skipped. Then the audit proves nothing, and ``exit_code`` is 3.
     nothing_checked: str | None = None
+    # The figure check (no claims file): the model the figures were matched against (given,
+    # or inferred from the text: ``guess``), and a finding per stated figure.
+    figure_model: tuple | None = None           # (Architecture, Workload)
+    guess: object = None                        # figures.ModelGuess, when inferred
+    figures: list | None = None                 # figures.FigureFinding
+
+    @property
+    def wrong_figures(self) -> list:
+        return [f for f in self.figures or () if f.verdict == "wrong"]
 
     @property
     def wrong_claims(self) -> list[ClaimResult]:
@@ -60,7 +69,7 @@ class AuditResult:
     def ok(self) -> bool:
         """Every claim holds and no equation of the text is wrong ('unknown' and 'cannot
         evaluate' are not wrong)."""
-        return not self.wrong_claims and not self.wrong_equations
+        return not self.wrong_claims and not self.wrong_equations and not self.wrong_figures
 
     @property
     def exit_code(self) -> int:
@@ -77,12 +86,15 @@ class AuditResult:
         raise KeyError(claim_id)
 
 
-def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
+def run_audit(text: str | None, claims: str | Path | None, model: tuple | None = None,
+              guess=None) -> AuditResult:
     """Audit a document: its claims file (a shipped name or a TOML path) and, if the
     document's text is given, every "expression = number" equation in it.
 
-    Without a claims file only the arithmetic runs: there is no config, hence no corrected
-    FLOP and shape tables (``audit_tables``).
+    Without a claims file the arithmetic runs and, with a ``model`` (an Architecture and a
+    Workload, given or inferred: ``guess``), the figure check: every figure the text states
+    matched against that model's quantities (``figures.check_figures``). There is no
+    document config, hence no corrected FLOP and shape tables (``audit_tables``).
     """
     if text is None and claims is None:
         raise FlopcalcError("nothing to audit: give a document's text, a claims file, or both")
@@ -94,8 +106,13 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
         result = AuditResult(None, None)
     if text is not None:
         result.equations = find_equations(text)
+        if cf is None and model is not None:
+            from .figures import check_figures
+
+            result.figure_model, result.guess = model, guess
+            result.figures = check_figures(text, *model)
         if cf is None:
-            result.nothing_checked = _unchecked(text, result.equations)
+            result.nothing_checked = _unchecked(text, result.equations, result.figures)
             if result.nothing_checked:
                 result.warnings.append(result.nothing_checked)
             elif (most := _mostly_unchecked(result.equations)):
@@ -109,17 +126,27 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
 
 
 def audit_text(text: str, claims: str | Path | None = None, name: str = "the text",
-               candidates=None) -> AuditResult:
+               candidates=None, model: tuple | None = None, infer: bool = True) -> AuditResult:
     """What ``flopcalc audit FILE [--claims C]`` runs: without ``claims``, the shipped claims
     file made for the text (``claims_for_text``; ``candidates`` replaces the shipped files);
-    when there is none, the arithmetic alone, with a note saying so (in ``notes``) that
-    names a claims file whose document the text resembles (``similar_claims``)."""
-    note = None
-    if claims is None:
+    when there is none, the arithmetic, with a note saying so (in ``notes``) that names a
+    claims file whose document the text resembles (``similar_claims``), and the figure
+    check against ``model`` (an Architecture and a Workload) or, with ``infer``, against
+    the model the text describes (``figures.infer_model``), when it describes one."""
+    note, guess = None, None
+    if claims is None and model is None:
         claims = claims_for_text(text, candidates)
         if claims is None:
             note = unmatched_note(text, name, candidates)
-    result = run_audit(text, claims)
+            if infer:
+                from .figures import infer_model
+
+                guess = infer_model(text)
+                model = (guess.architecture, guess.workload) if guess else None
+    result = run_audit(text, claims, model, guess)
+    if note and result.figures is not None:
+        note = note.replace("only its arithmetic was checked", "its arithmetic and its figures "
+                            "were checked (the figures against the model shown with them)")
     if note:
         result.notes.append(note)
     return result
@@ -153,9 +180,12 @@ def _skipped(equations, code_blocks: int) -> list[str]:
     return out
 
 
-def _unchecked(text: str, equations) -> str | None:
-    """The warning for a text of which nothing could be checked, or None."""
+def _unchecked(text: str, equations, figures=None) -> str | None:
+    """The warning for a text of which nothing could be checked, or None. A figure that
+    is only a dimension proves nothing (it may be what the model was inferred from)."""
     if any(e.verdict in ("ok", "wrong") for e in equations):
+        return None
+    if any(f.verdict in ("ok", "wrong") and f.code != "dimension" for f in figures or ()):
         return None
     skipped = _skipped(equations, len(fenced_code_blocks(text)))
     found = "no equation was checked" if equations else "no “expression = number” was found"
@@ -277,6 +307,145 @@ def _expression_cell(e, brief: bool) -> str:
     return text
 
 
+# ----------------------------------------------------------------------------- figures
+# The English of the figure check, written here from the findings' data (figures.py).
+
+def _number_text(x) -> str:
+    x = Fraction(x)
+    return f"{x.numerator:,}" if x.denominator == 1 else decimal_text(x)
+
+
+def quantity_text(q, seq_len: int) -> str:
+    """A quantity of the model in words: "the 12-block count of the FFN (both matmuls), per
+    sequence of 128 tokens", "the parameters of h.i.attn.c_attn.weight (768, 2304), one block"."""
+    d = q.data
+    if q.kind == "dim":
+        return d["dimension"]
+    if q.kind == "params":
+        per = d.get("per")
+        if q.key.startswith("tensor:"):
+            shape = f" {shape_text(tuple(d['shape']))}" if "shape" in d else ""
+            where = {"block": ", in each block", "model": ""}.get(per, f", over all "
+                                                                      f"{d.get('blocks')} blocks")
+            return f"the parameters of {d['tensor']}{shape}{where}"
+        return {"params.block": "the parameters of one block",
+                "params.blocks": f"the parameters of all {d.get('blocks')} blocks",
+                "params.total": "the model's parameter count",
+                "params.non_embedding": "the parameter count without the embeddings",
+                "params.embedding": "the embeddings' parameters"}[q.key]
+    if q.kind == "bytes":
+        if q.key == "bytes.weights":
+            return f"the weights in {d['dtype']} bytes ({d['parameters']:,} parameters)"
+        per = d["per"]
+        where = (f"{d['tokens']:,} tokens" if per.startswith("sequence") else "one token")
+        batch = f" × batch {d['batch']}" if d["batch"] != 1 else ""
+        layer = ", one layer" if per.endswith("one layer") else ""
+        return f"the KV cache of {where}{batch} in {d['dtype']}{layer}"
+    v = d["variant"]
+    name = d["name"]
+    if d["in_blocks"]:
+        name = (f"one block's count of {name}" if v.blocks == 1
+                else f"the {v.blocks}-block count of {name}")
+    bits = ["per token (one decoded token at position "
+            f"{seq_len} with a KV cache)" if v.scope == "token" else
+            f"per sequence of {seq_len} tokens"]
+    if v.one_head:
+        bits.append("for one head")
+    if v.ew == "elementwise":
+        bits.append("counted elementwise")
+    elif v.ew == "as_mac":
+        bits.append("at 2 FLOPs per element, as if each were a multiply-add")
+    elif d["matmul"]:
+        bits.append("at 1 FLOP per multiply-add (MACs)" if v.fpm == 1
+                    else "at 2 FLOPs per multiply-add")
+    if v.attention == "causal":
+        bits.append("counting only the causal L(L+1)/2 scores")
+    return f"{name}, " + ", ".join(bits)
+
+
+_SAID = {"block": "“per layer”", "token": "“per token”", "head": "“per head”",
+         "total": "“total”"}
+
+
+def figure_reason(f, seq_len: int) -> str:
+    """One finding of the figure check in words the author can act on."""
+    if f.code == "no-quantity":
+        return "matches no quantity of this model"
+    what = quantity_text(f.quantity, seq_len)
+    also = "".join(f"; also {quantity_text(o, seq_len)}" for o in f.others[:1])
+    if f.code == "dimension":
+        return f"is {what}"
+    if f.code == "equals":
+        return f"equals {what}" + also
+    if f.code == "mac-count":
+        return (f"is the MAC count, half the FLOPs: it equals {what}; at 2 FLOPs per "
+                f"multiply-add that is {_number_text(f.right)} FLOPs")
+    if f.code == "flops-for-macs":
+        return (f"is the FLOP count, twice the multiply-adds: it equals {what}; as MACs that "
+                f"is {_number_text(f.right)}")
+    if f.code == "elementwise-as-mac":
+        return f"counts elementwise work as multiply-adds: it equals {what}"
+    said = " and ".join(_SAID[w] for w in f.said) or "what the text says"
+    return f"equals {what}, not {said} as the text says"
+
+
+def _figure_cell(f) -> str:
+    return f"{f.text} {f.unit}".strip()
+
+
+def _figure_notes(result: AuditResult) -> list[str]:
+    arch, workload = result.figure_model
+    notes = [f"Model: {arch.describe()}; seq_len={workload.seq_len}, batch={workload.batch}"]
+    g = result.guess
+    if g is not None:
+        found = ", ".join(f"{k}={v:,} (line {line})" for k, (v, line) in g.found.items())
+        notes.append(f"Inferred from the text: {g.start}" + (f"; stated: {found}" if found
+                                                             else ""))
+        if g.assumed:
+            notes.append("Not stated in the text (taken from the "
+                         f"{g.start.split(' (')[0]}): {', '.join(g.assumed)}; give the model "
+                         "(--preset, --config or the size options) to check against another")
+    notes.append("Every figure the text states alone (not a factor of an expression) is "
+                 "matched against flopcalc's quantities of this model: each operation's and "
+                 "group's FLOPs per sequence and per decoded token, one block and all blocks, "
+                 "at 1 or 2 FLOPs per multiply-add, dense or causal, all heads or one; "
+                 "parameters per tensor, per block and in total; weight and KV-cache bytes in "
+                 "fp32, bf16/fp16, int8/fp8 and int4. A rounded figure matches within half its "
+                 "last digit (GB as 10^9 or 2^30). FLOPs are 2 per multiply-add unless the "
+                 "figure says MACs.")
+    return notes
+
+
+def figures_table(result: AuditResult, brief: bool = False) -> Table:
+    """The figure check as a table: each figure, its verdict and what it equals."""
+    seq_len = result.figure_model[1].seq_len
+    t = Table(title="Figures against the model", notes=_figure_notes(result),
+              columns=["line", "figure", "verdict", "reason"], align="rlll", name="figures")
+    for f in result.figures:
+        t.rows.append([f.line, _figure_cell(f), f.verdict, figure_reason(f, seq_len)])
+    k = len(result.wrong_figures)
+    unmatched = sum(f.verdict == "unmatched" for f in result.figures)
+    t.totals.append(["", f"{k} of {len(result.figures)} wrong", "",
+                     f"{unmatched} match no quantity" if unmatched else ""])
+    return t
+
+
+def figures_json(result: AuditResult) -> dict | None:
+    """The figure check for the JSON: the model, what was inferred, every finding."""
+    if result.figures is None:
+        return None
+    arch, workload = result.figure_model
+    g = result.guess
+    seq_len = workload.seq_len
+    return {"model": {**arch.as_dict(), "seq_len": workload.seq_len, "batch": workload.batch},
+            "inferred": None if g is None else {
+                "start": g.start, "stated": {k: {"value": v, "line": line}
+                                             for k, (v, line) in g.found.items()},
+                "not_stated": list(g.assumed)},
+            "findings": [{**f.as_dict(), "reason": figure_reason(f, seq_len)}
+                         for f in result.figures]}
+
+
 def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
     """The claims table, the arithmetic table (when a text was given), then flopcalc's own
     FLOP and shape tables for the document's config and conventions (with a claims file).
@@ -341,6 +510,8 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
         t.totals.append(["", f"{k} of {n} wrong" + (f", {u} cannot be evaluated" if u else ""),
                          "", "", "", ""])
         tables.append(t)
+    if result.figures is not None:
+        tables.append(figures_table(result, brief))
     if result.claims_file is not None:  # the corrected tables need the document's model
         doc = result.claims_file.document
         tables.append(flop_table(flop_report(doc.model, conv, workload=doc.workload)))
@@ -396,6 +567,8 @@ def audit_json(result: AuditResult) -> dict:
             "equations_unevaluable": (None if result.equations is None
                                       else len(result.unevaluable_equations)),
             "nothing_checked": result.nothing_checked,
+            "figures": None if result.figures is None else len(result.figures),
+            "figures_wrong": None if result.figures is None else len(result.wrong_figures),
         },
         "claims": [r.as_dict() for r in result.claims],
         "arithmetic": None if result.equations is None else [
@@ -408,6 +581,7 @@ def audit_json(result: AuditResult) -> dict:
              "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
              "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
             for e in result.equations],
+        "figures": figures_json(result),
         "warnings": list(result.warnings),
         "notes": list(result.notes),
         "flopcalc": counts,
