@@ -181,53 +181,11 @@ def find_shape_equalities(text: str, code: bool = False) -> list[ShapeEquality]:
     return [shape for scan in _Scan.pieces(text, code) for shape in _shape_equalities(scan)]
 
 
-@dataclass(frozen=True)
-class Number:
-    """A number as the text states it (``find_numbers``): the figure check's input."""
-
-    line: int
-    text: str                 # as written ("1.2", "124M", "1.5 \\times 10^{9}")
-    value: Fraction           # magnitudes applied ("124M": 124,000,000)
-    step: Fraction | None     # its last digit's unit when written rounded, else None (exact)
-    unit: str                 # the word right after it ("FLOPs", "GB", "params"), or ""
-    operand: bool             # a factor or term of an expression, not a figure stated alone
-    stated: bool              # the right side of "=", "≈" or "~"
-
-
-def find_numbers(text: str, code: bool = False) -> list[Number]:
-    """Every number of the text's prose and math (fenced code skipped unless ``code``), in
-    order; ``a × 10^k`` is one number."""
-    out = []
-    for scan in _Scan.pieces(text, code):
-        toks, n, i = scan.toks, len(scan.toks), 0
-        while i < n:
-            tok = toks[i]
-            if tok.kind != "NUM" or tok.value is None:
-                i += 1
-                continue
-            value, step, end = tok.value, tok.step, i + 1
-            # a × 10^k, 10^{k}: scientific notation written out
-            k = end + 3 if end + 3 < n and toks[end + 2].kind == "OP" else None
-            if (k is not None and toks[end].kind == "OP" and toks[end].text == "*"
-                    and toks[end + 1].value == 10 and toks[end + 2].text == "^"):
-                exp = k + 1 if toks[k].kind == "OPEN" and k + 2 < n else k
-                if toks[exp].kind == "NUM" and toks[exp].value is not None and \
-                        toks[exp].value.denominator == 1 and abs(toks[exp].value) <= 300:
-                    scale = Fraction(10) ** int(toks[exp].value)
-                    value, step = value * scale, (step or 1) * scale if step else None
-                    end = exp + 1 + (exp != k and exp + 1 < n and toks[exp + 1].kind == "CLOSE")
-            before = scan.prev_sig(i)
-            after = scan.next_sig(end, n)
-            prev = toks[before] if before is not None else None
-            unit = toks[end].text if end < n and toks[end].kind == "LABEL" else ""
-            operand = bool((prev is not None and prev.kind in ("OP", "FRAC"))
-                           or (after < n and toks[after].kind in ("OP", "FRAC")
-                               and after == end))
-            out.append(Number(scan.line_of(tok.start), text[tok.start:toks[end - 1].end],
-                              value, step, unit, operand,
-                              prev is not None and prev.kind == "EQ"))
-            i = end
-    return out
+def analyse(text: str, code: bool = False,
+            on_piece=None) -> tuple[list[Equation], list[Binding]]:
+    """``find_equations`` and ``find_bindings`` in one reading of the text; ``on_piece(scan)``
+    is called with each piece read, for another reader of the same tokens (the figure check)."""
+    return _analyse(text, code, on_piece)
 
 
 def _shape_equalities(scan: _Scan) -> Iterator[ShapeEquality]:
@@ -1717,13 +1675,16 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     )
 
 
-def _analyse(text: str, code: bool = False) -> tuple[list[Equation], list[Binding]]:
+def _analyse(text: str, code: bool = False,
+             on_piece=None) -> tuple[list[Equation], list[Binding]]:
     """All claims and definitions of ``text``, with definitions applied in order."""
     env: dict[str, Fraction] = {}
     equations: list[Equation] = []
     bindings: list[Binding] = []
     for scan in _Scan.pieces(text, code):
         _analyse_piece(scan, env, equations, bindings)
+        if on_piece is not None:
+            on_piece(scan)
     # A symbol defined once, after an equation that uses it, gives it its value there too.
     values: dict[str, set] = {}
     for b in bindings:

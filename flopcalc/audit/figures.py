@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from ..architecture import Architecture, Workload
 from ..config import Conventions
-from .arithmetic import Number, find_bindings, find_numbers
+from .arithmetic import analyse
 from .claims import GROUP_KEYS, Document, Model, Variant
 
 DTYPES = {"fp32": 4, "bf16/fp16": 2, "int8/fp8": 1, "int4": Fraction(1, 2)}
@@ -104,6 +104,64 @@ class ModelGuess:
     start: str                                 # "preset llama-3.1-8b", "family llama", ...
     found: dict = field(default_factory=dict)  # dimension -> (value, line)
     assumed: tuple = ()                        # dimensions not stated in the text
+
+
+# ------------------------------------------------------------------------------ numbers
+
+@dataclass(frozen=True)
+class Number:
+    """A number as the text states it (``find_numbers``): the figure check's input."""
+
+    line: int
+    text: str                 # as written ("1.2", "124M", "1.5 \\times 10^{9}")
+    value: Fraction           # magnitudes applied ("124M": 124,000,000)
+    step: Fraction | None     # its last digit's unit when written rounded, else None (exact)
+    unit: str                 # the word right after it ("FLOPs", "GB", "params"), or ""
+    operand: bool             # a factor or term of an expression, not a figure stated alone
+    stated: bool              # the right side of "=", "≈" or "~"
+
+
+def find_numbers(text: str, code: bool = False) -> list[Number]:
+    """Every number of the text's prose and math (fenced code skipped unless ``code``), in
+    order; ``a × 10^k`` is one number."""
+    numbers: list[Number] = []
+    analyse(text, code, lambda scan: numbers.extend(_numbers(text, scan)))
+    return numbers
+
+
+def _numbers(text: str, scan) -> list[Number]:
+    """The numbers of one piece of the text (``find_numbers``)."""
+    out = []
+    toks, n, i = scan.toks, len(scan.toks), 0
+    while i < n:
+        tok = toks[i]
+        if tok.kind != "NUM" or tok.value is None:
+            i += 1
+            continue
+        value, step, end = tok.value, tok.step, i + 1
+        # a × 10^k, 10^{k}: scientific notation written out
+        k = end + 3 if end + 3 < n and toks[end + 2].kind == "OP" else None
+        if (k is not None and toks[end].kind == "OP" and toks[end].text == "*"
+                and toks[end + 1].value == 10 and toks[end + 2].text == "^"):
+            exp = k + 1 if toks[k].kind == "OPEN" and k + 2 < n else k
+            if toks[exp].kind == "NUM" and toks[exp].value is not None and \
+                    toks[exp].value.denominator == 1 and abs(toks[exp].value) <= 300:
+                scale = Fraction(10) ** int(toks[exp].value)
+                value, step = value * scale, (step or 1) * scale if step else None
+                end = exp + 1 + (exp != k and exp + 1 < n and toks[exp + 1].kind == "CLOSE")
+        before = scan.prev_sig(i)
+        after = scan.next_sig(end, n)
+        prev = toks[before] if before is not None else None
+        unit = toks[end].text if end < n and toks[end].kind == "LABEL" else ""
+        operand = bool((prev is not None and prev.kind in ("OP", "FRAC"))
+                       or (after < n and toks[after].kind in ("OP", "FRAC")
+                           and after == end))
+        out.append(Number(scan.line_of(tok.start), text[tok.start:toks[end - 1].end],
+                          value, step, unit, operand,
+                          prev is not None and prev.kind == "EQ"))
+        i = end
+    return out
+
 
 
 # ------------------------------------------------------------------------------ model
@@ -282,14 +340,22 @@ class Catalogue:
         return [q for _, q in hits]
 
 
-def check_figures(text: str, arch: Architecture, workload: Workload,
-                  code: bool = False) -> list[FigureFinding]:
+def read_text(text: str, code: bool = False) -> tuple[list, list, list[Number]]:
+    """(equations, bindings, numbers) of a text in one reading: what the arithmetic, the
+    model inference and the figure check take."""
+    numbers: list[Number] = []
+    equations, bindings = analyse(text, code, lambda scan: numbers.extend(_numbers(text, scan)))
+    return equations, bindings, numbers
+
+
+def check_figures(text: str, arch: Architecture, workload: Workload, code: bool = False,
+                  numbers: list[Number] | None = None) -> list[FigureFinding]:
     """Every figure the text states (not an operand of an expression, which the arithmetic
-    checks), matched against the model's quantities."""
+    checks), matched against the model's quantities; ``numbers``: the text's, if read."""
     catalogue = Catalogue(quantities(arch, workload))
     lines = text.splitlines()
     out = []
-    for number in find_numbers(text, code):
+    for number in find_numbers(text, code) if numbers is None else numbers:
         if number.operand or number.value <= 0:
             continue
         kind, sizes, fpm = _reading(number.unit)
@@ -394,7 +460,15 @@ _NAMED = re.compile(r"(hidden size|model dimension|embedding dimension|intermedi
                     r"\s*(?:of|is|=|:)?\s*" + _NUMBER, re.I)
 
 
-def infer_model(text: str) -> ModelGuess | None:
+# words naming a family (no preset named): word -> family
+_FAMILIES = {"llama": "llama", "mistral": "mistral", "qwen3": "qwen3", "qwen": "qwen2",
+             "gemma": "gemma2", "phi-3": "phi3", "pythia": "gpt_neox", "neox": "gpt_neox",
+             "gpt-2": "gpt2", "gpt2": "gpt2"}
+_FAMILY_WORDS = re.compile("(" + "|".join(re.escape(w) for w in sorted(
+    _FAMILIES, key=len, reverse=True)) + ")")
+
+
+def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     """The model a text describes: a preset it names (short or Hugging Face name), else the
     family it names, with each dimension it states on top. None when it states no dimension
     and names no model."""
@@ -402,33 +476,37 @@ def infer_model(text: str) -> ModelGuess | None:
 
     lower = text.lower()
     start, fields = None, None
-    for short, (hf, _) in sorted(PRESETS.items(), key=lambda p: -len(p[0])):
-        if re.search(r"(?<![\w.-])(?:" + re.escape(short) + "|" + re.escape(hf.lower())
-                     + r")(?![\w.-])", lower):
-            start, fields = f"preset {short}", preset_fields(short)
-            break
+    names = {}
+    for short, (hf, _) in PRESETS.items():
+        names[short], names[hf.lower()] = short, short
+    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    m = re.search(r"(?<![\w.-])(" + pattern + r")(?![\w.-])", lower)
+    if m:
+        short = names[m.group(1)]
+        start, fields = f"preset {short}", preset_fields(short)
     if fields is None:
-        for word, family in (("llama", "llama"), ("mistral", "mistral"), ("qwen3", "qwen3"),
-                             ("qwen", "qwen2"), ("gemma", "gemma2"), ("phi-3", "phi3"),
-                             ("pythia", "gpt_neox"), ("neox", "gpt_neox"), ("gpt-2", "gpt2"),
-                             ("gpt2", "gpt2")):
-            if word in lower:
-                start, fields = f"family {family}", family_fields(family)
-                break
+        m = _FAMILY_WORDS.search(lower)
+        if m:
+            family = _FAMILIES[m.group(1)]
+            start, fields = f"family {family}", family_fields(family)
     found: dict = {}
+    newlines = [i for i, c in enumerate(text) if c == "\n"] if len(text) < 4096 else \
+        [m.start() for m in re.finditer("\n", text)]
+
+    def line_of(offset: int) -> int:
+        return bisect_right(newlines, offset - 1) + 1
 
     def note(dim, value, line):
         if dim and dim not in found and value > 0:
             found[dim] = (int(value), line)
 
-    for b in find_bindings(text):
+    for b in read_text(text)[1] if bindings is None else bindings:
         if b.value.denominator == 1:
             note(_LOOKUP.get(b.name.lower().replace("\\", "")), b.value, b.line)
-    for line_no, line in enumerate(text.splitlines(), 1):
-        for m in _COUNT_WORDS.finditer(line):
-            note(_LOOKUP.get(m.group(2).lower()), int(m.group(1).replace(",", "")), line_no)
-        for m in _NAMED.finditer(line):
-            note(_LOOKUP.get(m.group(1).lower()), int(m.group(2).replace(",", "")), line_no)
+    words = [(m.start(), m.group(2), m.group(1)) for m in _COUNT_WORDS.finditer(text)]
+    words += [(m.start(), m.group(1), m.group(2)) for m in _NAMED.finditer(text)]
+    for at, name, value in sorted(words):  # the first statement of each, in the text's order
+        note(_LOOKUP.get(name.lower()), int(value.replace(",", "")), line_of(at))
     if fields is None and not found:
         return None
     if fields is None:

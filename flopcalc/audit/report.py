@@ -87,13 +87,14 @@ class AuditResult:
 
 
 def run_audit(text: str | None, claims: str | Path | None, model: tuple | None = None,
-              guess=None) -> AuditResult:
+              guess=None, reading: tuple | None = None) -> AuditResult:
     """Audit a document: its claims file (a shipped name or a TOML path) and, if the
     document's text is given, every "expression = number" equation in it.
 
     Without a claims file the arithmetic runs and, with a ``model`` (an Architecture and a
     Workload, given or inferred: ``guess``), the figure check: every figure the text states
-    matched against that model's quantities (``figures.check_figures``). There is no
+    matched against that model's quantities (``figures.check_figures``); ``reading`` is the
+    text already read (``figures.read_text``). There is no
     document config, hence no corrected FLOP and shape tables (``audit_tables``).
     """
     if text is None and claims is None:
@@ -105,12 +106,13 @@ def run_audit(text: str | None, claims: str | Path | None, model: tuple | None =
     else:
         result = AuditResult(None, None)
     if text is not None:
-        result.equations = find_equations(text)
+        result.equations = find_equations(text) if reading is None else reading[0]
         if cf is None and model is not None:
             from .figures import check_figures
 
             result.figure_model, result.guess = model, guess
-            result.figures = check_figures(text, *model)
+            result.figures = check_figures(text, *model,
+                                           numbers=None if reading is None else reading[2])
         if cf is None:
             result.nothing_checked = _unchecked(text, result.equations, result.figures)
             if result.nothing_checked:
@@ -133,17 +135,19 @@ def audit_text(text: str, claims: str | Path | None = None, name: str = "the tex
     claims file whose document the text resembles (``similar_claims``), and the figure
     check against ``model`` (an Architecture and a Workload) or, with ``infer``, against
     the model the text describes (``figures.infer_model``), when it describes one."""
-    note, guess = None, None
+    note, guess, reading = None, None, None
     if claims is None and model is None:
         claims = claims_for_text(text, candidates)
         if claims is None:
             note = unmatched_note(text, name, candidates)
-            if infer:
-                from .figures import infer_model
+    if claims is None and (model is not None or infer):
+        from .figures import infer_model, read_text
 
-                guess = infer_model(text)
-                model = (guess.architecture, guess.workload) if guess else None
-    result = run_audit(text, claims, model, guess)
+        reading = read_text(text)
+        if model is None:
+            guess = infer_model(text, reading[1])
+            model = (guess.architecture, guess.workload) if guess else None
+    result = run_audit(text, claims, model, guess, reading)
     if note and result.figures is not None:
         note = note.replace("only its arithmetic was checked", "its arithmetic and its figures "
                             "were checked (the figures against the model shown with them)")
