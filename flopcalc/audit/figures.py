@@ -13,6 +13,7 @@ the English.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ _BYTES = {"bytes": (1,), "byte": (1,), "B": (1,), "KB": (10**3, 2**10), "MB": (1
 _PARAMS = {"params", "param", "parameters", "parameter", "weights"}
 _FLOP_UNIT = re.compile(r"([kKMGTP]?)(FLOPs?|flops?|FLOP|MACs?|macs?)$")
 SMALL = 1000   # a bare figure below this is read only as a dimension
+INFER_FROM = 64 * 1024  # characters at the start of a text where a model is named or sized
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ class FigureFinding:
 
     ``verdict`` is ok (it equals a quantity as it is usually counted), wrong (it equals a
     quantity only under a reading the text contradicts: the MAC count for FLOPs, one block
-    for "total"), or unmatched (no quantity of the model); ``code`` says why in one word;
+    for "total"), suspect (the same, against a model inferred from the text), or unmatched
+    (no quantity of the model); ``code`` says why in one word;
     ``right`` is the value the quantity has as the text labels it; ``said`` the scope words
     the text puts before the figure ("block" for "per layer", "token", "head", "total")."""
 
@@ -285,7 +288,8 @@ def _reading(unit: str) -> tuple[str, tuple, int | None]:
 _SCOPE_WORDS = (("block", re.compile(r"\b(?:per|each|one|a single|every)\s+(?:layer|block)\b", re.I)),
                 ("token", re.compile(r"\bper\s+token\b", re.I)),
                 ("head", re.compile(r"\b(?:per|each|one|a single)\s+head\b", re.I)),
-                ("total", re.compile(r"\b(?:all|total|whole|entire)\b", re.I)))
+                ("total", re.compile(r"\b(?:in total|total|all (?:the )?(?:layers|blocks)|"
+                                     r"(?:whole|entire) model)\b", re.I)))
 
 
 def _said_scope(lines: list[str], number: Number) -> set[str]:
@@ -326,16 +330,22 @@ _DIM_UNITS = {"tokens", "token", "layers", "layer", "blocks", "heads", "head", "
 
 
 class Catalogue:
-    """The model's quantities sorted by value: the ones within a range found by bisection."""
+    """The model's quantities sorted by value: the ones within a range found by bisection
+    (on the whole part of each value, so that the search compares ints, not fractions)."""
 
     def __init__(self, items: list[Quantity]):
         self.items = sorted(enumerate(items), key=lambda p: p[1].value)
-        self.values = [q.value for _, q in self.items]
+        self.keys = [math.floor(q.value) for _, q in self.items]
+        self.dims: dict = {}
+        for _, q in self.items:
+            if q.kind == "dim":
+                self.dims.setdefault(q.value, []).append(q)
 
     def within(self, lo, hi, kind: str) -> list[Quantity]:
         """The quantities of ``kind`` (any but dimensions when "") in [lo, hi], cheapest first."""
-        i, j = bisect_left(self.values, lo), bisect_right(self.values, hi)
-        hits = sorted((p for p in self.items[i:j] if _fits(p[1], kind)),
+        i, j = bisect_left(self.keys, math.floor(lo)), bisect_right(self.keys, math.floor(hi))
+        hits = sorted((p for p in self.items[i:j]
+                       if _fits(p[1], kind) and lo <= p[1].value <= hi),
                       key=lambda p: (p[1].cost, p[0]))
         return [q for _, q in hits]
 
@@ -349,32 +359,41 @@ def read_text(text: str, code: bool = False) -> tuple[list, list, list[Number]]:
 
 
 def check_figures(text: str, arch: Architecture, workload: Workload, code: bool = False,
-                  numbers: list[Number] | None = None) -> list[FigureFinding]:
+                  numbers: list[Number] | None = None,
+                  inferred: bool = False) -> list[FigureFinding]:
     """Every figure the text states (not an operand of an expression, which the arithmetic
-    checks), matched against the model's quantities; ``numbers``: the text's, if read."""
+    checks), matched against the model's quantities; ``numbers``: the text's, if read.
+
+    Against a model ``inferred`` from the text, a figure that would be wrong is "suspect":
+    the model may not be the text's everywhere, so it does not fail the audit."""
     catalogue = Catalogue(quantities(arch, workload))
     lines = text.splitlines()
     out = []
+    readings: dict = {}
     for number in find_numbers(text, code) if numbers is None else numbers:
-        if number.operand or number.value <= 0:
-            continue
-        kind, sizes, fpm = _reading(number.unit)
-        if not kind and number.unit.lower() not in _DIM_UNITS:
-            number = replace(number, unit="")  # a word after it, not its unit
+        if number.operand or number.value <= 2:
+            continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add)
+        kind, sizes, fpm = readings.get(number.unit) or readings.setdefault(
+            number.unit, _reading(number.unit))
         if not kind:
-            exact = number.step is None
-            dims = catalogue.within(number.value, number.value, "dim") if exact else []
-            named = _LOOKUP.get(number.unit.lower())  # "32 layers": n_layers before n_heads
-            dims.sort(key=lambda q: q.data["dimension"] != named)
+            word = number.unit.lower()
+            if word not in _DIM_UNITS:
+                number = replace(number, unit="")  # a word after it, not its unit
+            exact = number.step is None and number.value.denominator == 1
+            dims = list(catalogue.dims.get(number.value.numerator, ())) if exact else []
             if dims:
+                named = _LOOKUP.get(word)  # "32 layers": n_layers before n_heads
+                dims.sort(key=lambda q: q.data["dimension"] != named)
                 out.append(FigureFinding(number.line, number.text, number.unit, number.value,
                                          number.step, "ok", "dimension", dims[0],
                                          tuple(dims[1:3])))
                 continue
-            if number.value < SMALL or number.unit.lower() in _DIM_UNITS:
+            if number.value < SMALL or word in _DIM_UNITS:
                 continue  # a small bare figure (a count, a version) is not a model quantity
-        out.append(_match(number, kind, sizes, fpm, catalogue,
-                          _said_scope(lines, number)))
+        finding = _match(number, kind, sizes, fpm, catalogue, _said_scope(lines, number))
+        if inferred and finding.verdict == "wrong":
+            finding = replace(finding, verdict="suspect")
+        out.append(finding)
     return out
 
 
@@ -439,18 +458,24 @@ def _has_matmul(q: Quantity) -> bool:
 
 # names a text may give a dimension (symbols, words), lower-case
 _DIM_NAMES = {
-    "d_model": ("d_model", "d_{model}", "dmodel", "d", "hidden_size", "hidden size",
+    "d_model": ("d_model", "d_{model}", "dmodel", "hidden_size", "hidden size",
                 "model dimension", "embedding dimension", "embedding size", "width", "n_embd"),
-    "n_heads": ("n_heads", "n_head", "h", "heads", "attention heads", "num_attention_heads"),
+    "n_heads": ("n_heads", "n_head", "heads", "attention heads", "num_attention_heads"),
     "n_kv_heads": ("n_kv_heads", "kv heads", "key-value heads", "num_key_value_heads", "h_kv",
                    "kv_heads"),
     "d_head": ("d_head", "d_h", "d_k", "head_dim", "head dimension", "d_{head}", "d_{h}"),
     "n_layers": ("n_layers", "n_layer", "layers", "num_hidden_layers", "blocks", "n_l"),
     "d_ff": ("d_ff", "d_{ff}", "ffn", "intermediate_size", "intermediate size", "d_ffn"),
-    "vocab": ("vocab", "vocab_size", "vocabulary", "v", "vocabulary size"),
+    "vocab": ("vocab", "vocab_size", "vocabulary", "vocabulary size"),
     "seq_len": ("seq_len", "sequence length", "context length", "n_ctx", "context", "tokens",
-                "t", "s", "seq"),
+                "seq"),
 }
+# one-letter symbols, case and all (D is often a dataset's tokens, N a parameter count)
+_LETTERS = {"d": "d_model", "h": "n_heads", "H": "n_heads", "n": "seq_len", "T": "seq_len",
+            "s": "seq_len", "V": "vocab"}
+# the largest value a text's dimension may plausibly have (else it is something else)
+_PLAUSIBLE = {"d_model": 1 << 17, "n_heads": 1024, "n_kv_heads": 1024, "d_head": 4096,
+              "n_layers": 1000, "d_ff": 1 << 19, "vocab": 1 << 22, "seq_len": 1 << 24}
 _LOOKUP = {name: dim for dim, names in _DIM_NAMES.items() for name in names}
 _NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)"
 _COUNT_WORDS = re.compile(_NUMBER + r"\s+(layers|blocks|attention heads|heads|kv heads|"
@@ -474,7 +499,7 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     and names no model."""
     from ..architectures.presets import PRESETS, family_fields, preset_fields
 
-    lower = text.lower()
+    lower = text[:INFER_FROM].lower()
     start, fields = None, None
     names = {}
     for short, (hf, _) in PRESETS.items():
@@ -497,14 +522,18 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
         return bisect_right(newlines, offset - 1) + 1
 
     def note(dim, value, line):
-        if dim and dim not in found and value > 0:
+        if dim and dim not in found and 0 < value <= _PLAUSIBLE[dim]:
             found[dim] = (int(value), line)
 
     for b in read_text(text)[1] if bindings is None else bindings:
         if b.value.denominator == 1:
-            note(_LOOKUP.get(b.name.lower().replace("\\", "")), b.value, b.line)
-    words = [(m.start(), m.group(2), m.group(1)) for m in _COUNT_WORDS.finditer(text)]
-    words += [(m.start(), m.group(1), m.group(2)) for m in _NAMED.finditer(text)]
+            name = b.name.replace("\\", "")
+            note(_LETTERS.get(name) if len(name) == 1 else _LOOKUP.get(name.lower()),
+                 b.value, b.line)
+    head = text[:INFER_FROM]  # sizes in words are read from the text's start (definitions
+    #                           given as "name = value" from all of it)
+    words = [(m.start(), m.group(2), m.group(1)) for m in _COUNT_WORDS.finditer(head)]
+    words += [(m.start(), m.group(1), m.group(2)) for m in _NAMED.finditer(head)]
     for at, name, value in sorted(words):  # the first statement of each, in the text's order
         note(_LOOKUP.get(name.lower()), int(value.replace(",", "")), line_of(at))
     if fields is None and not found:

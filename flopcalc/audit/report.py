@@ -112,7 +112,8 @@ def run_audit(text: str | None, claims: str | Path | None, model: tuple | None =
 
             result.figure_model, result.guess = model, guess
             result.figures = check_figures(text, *model,
-                                           numbers=None if reading is None else reading[2])
+                                           numbers=None if reading is None else reading[2],
+                                           inferred=guess is not None)
         if cf is None:
             result.nothing_checked = _unchecked(text, result.equations, result.figures)
             if result.nothing_checked:
@@ -189,7 +190,8 @@ def _unchecked(text: str, equations, figures=None) -> str | None:
     is only a dimension proves nothing (it may be what the model was inferred from)."""
     if any(e.verdict in ("ok", "wrong") for e in equations):
         return None
-    if any(f.verdict in ("ok", "wrong") and f.code != "dimension" for f in figures or ()):
+    if any(f.verdict in ("ok", "wrong", "suspect") and f.code != "dimension"
+           for f in figures or ()):
         return None
     skipped = _skipped(equations, len(fenced_code_blocks(text)))
     found = "no equation was checked" if equations else "no “expression = number” was found"
@@ -347,7 +349,10 @@ def quantity_text(q, seq_len: int) -> str:
         return f"the KV cache of {where}{batch} in {d['dtype']}{layer}"
     v = d["variant"]
     name = d["name"]
-    if d["in_blocks"]:
+    if q.key == "block":
+        name = ("one transformer block" if v.blocks == 1
+                else f"all {v.blocks} transformer blocks")
+    elif d["in_blocks"]:
         name = (f"one block's count of {name}" if v.blocks == 1
                 else f"the {v.blocks}-block count of {name}")
     bits = ["per token (one decoded token at position "
@@ -405,6 +410,8 @@ def _figure_notes(result: AuditResult) -> list[str]:
         found = ", ".join(f"{k}={v:,} (line {line})" for k, (v, line) in g.found.items())
         notes.append(f"Inferred from the text: {g.start}" + (f"; stated: {found}" if found
                                                              else ""))
+        notes.append("Against an inferred model a figure that would be wrong is suspect: "
+                     "it does not fail the audit (give the model to make it count)")
         if g.assumed:
             notes.append("Not stated in the text (taken from the "
                          f"{g.start.split(' (')[0]}): {', '.join(g.assumed)}; give the model "
@@ -429,8 +436,11 @@ def figures_table(result: AuditResult, brief: bool = False) -> Table:
         t.rows.append([f.line, _figure_cell(f), f.verdict, figure_reason(f, seq_len)])
     k = len(result.wrong_figures)
     unmatched = sum(f.verdict == "unmatched" for f in result.figures)
+    suspect = sum(f.verdict == "suspect" for f in result.figures)
     t.totals.append(["", f"{k} of {len(result.figures)} wrong", "",
-                     f"{unmatched} match no quantity" if unmatched else ""])
+                     ", ".join(x for x in (f"{suspect} suspect" if suspect else "",
+                                           f"{unmatched} match no quantity" if unmatched
+                                           else "") if x)])
     return t
 
 
