@@ -1228,6 +1228,7 @@ class ClaimResult:
     # the clause that states the right value ("flopcalc: 452,984,832 (per sequence, 1 block)")
     shorts: list = field(default_factory=list, repr=False)
     right: str = ""
+    findings: list = field(default_factory=list)  # each a record: check, code, facts
 
     @property
     def id(self) -> str:
@@ -1251,6 +1252,13 @@ class ClaimResult:
             return self.reasons[0] if self.reasons else ""
         _, text, complete = min(self.shorts, key=lambda s: s[0])
         return text + (f"; {self.right}" if self.right and not complete else "")
+
+    def record(self, check: str, code: str, **facts) -> None:
+        """A finding as data: the check it belongs to, its reason code, and its facts (the
+        right value, the quantity the figure matches, the term concerned). The sentences of
+        ``reasons`` and ``headline`` say the same in words."""
+        self.findings.append({"check": check, "code": code,
+                              **{k: _finding_value(v) for k, v in facts.items()}})
 
     def fail(self, check: str, reason: str | None = None, short: str | None = None,
              rank: int = 3, complete: bool = False) -> None:
@@ -1281,7 +1289,13 @@ class ClaimResult:
             "unknowns": {k: json_value(v) for k, v in self.unknowns.items()},
             "diagnosis": [m.as_dict() for m in self.matches],
             "terms": [t.as_dict() for t in self.terms], "term_of": self.term_of,
+            "findings": list(self.findings),
         }
+
+
+def _finding_value(x):
+    """A finding's fact as JSON holds it (numbers and shapes as ``json_value``)."""
+    return json_value(x) if isinstance(x, (Fraction, tuple)) else x
 
 
 def json_value(x):
@@ -1352,6 +1366,7 @@ class Evaluator:
             return
         r.written = evaluate(expr, self.bindings)
         if c.stated is not None and r.written != c.stated:
+            r.record("arithmetic", "arithmetic-mismatch", computed=r.written)
             r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
                    f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}",
                    f"the expression gives {fmt(r.written)}, not the stated {fmt(c.stated)}", 4)
@@ -1363,6 +1378,7 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         if c.stated != expected:
+            r.record("model", "dimension-differs", right=expected)
             r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config"
                    + self._dim_hint(c.stated),
                    f"{c.key} is {fmt(expected)} in the document's config, not {fmt(c.stated)}",
@@ -1376,6 +1392,7 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, fpm)
         self._written(c, r)
         if c.stated != fpm:
+            r.record("model", "flops-per-mac-differs", right=fpm)
             r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add",
                    f"the document counts {fpm} FLOPs per multiply-add, not {fmt(c.stated)}", 1,
                    complete=True)
@@ -1383,6 +1400,7 @@ class Evaluator:
             r.checks["model"] = "ok"
         if c.per is not None and c.per.lower() not in PER_MAC:
             k = self.doc.dim("d_head")
+            r.record("labels", "multiply-add-is-not-a-dot-product", right=c.stated)
             r.fail("labels", f"{fmt(c.stated)} FLOPs (one multiplication and one addition) "
                    f"is the cost of one multiply-add, not of a {c.per}: a dot product of "
                    f"length {k} (d_head, one query·key) is {k} multiplications and {k - 1} "
@@ -1400,6 +1418,7 @@ class Evaluator:
         if UNITS[c.stated]:
             r.checks["labels"] = "ok"
         else:
+            r.record("labels", "rate-for-count", right="FLOPs")
             r.fail("labels", f"{c.stated} (floating-point operations per second) is a rate, "
                    "a hardware's throughput; the document's figures are counts of operations, "
                    "FLOPs (lower-case s, a plural), with no time in them",
@@ -1443,6 +1462,7 @@ class Evaluator:
                            f"block reads its residual stream through its own {source})")
         else:
             reason += f", which is computed after {what}"
+        r.record("model", "wrong-input", right=expected, source=source)
         r.fail("model", reason, f"its input is {short}, not {stated_short}", 1, complete=True)
         return r
 
@@ -1473,6 +1493,7 @@ class Evaluator:
         name = self.shape_name(c.key)
         if written is not None:
             if written != stated:
+                r.record("arithmetic", "written-shape-differs", computed=written)
                 r.fail("arithmetic", f"the written form {shape_text(written)} and the stated "
                        f"{shape_text(stated)} differ", f"the written {shape_text(written)} "
                        f"is not the stated {shape_text(stated)}", 4)
@@ -1487,6 +1508,7 @@ class Evaluator:
                 r.reasons.append(f"the stated {shape_text(stated)} is right")
                 r.right = f"the stated {shape_text(stated)} is right"
         else:
+            r.record("model", "shape-differs", right=expected)
             r.fail("model")
             self._split_of(c, r, expected)
             self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
@@ -1502,6 +1524,7 @@ class Evaluator:
                     if r.checks.get("model") == "ok" else f"{name} is")
             first = next((p for p in (owner.params if owner else ())
                           if p.name.endswith(".weight")), None)
+            r.record("labels", f"{kind}-listed-as-{c.listed_as}", right=kind)
             r.fail("labels", f"{head} an {kind} ({what}), not a {c.listed_as} matrix"
                    + (f"; the weights of {owner.name} are {weights}" if weights else ""),
                    f"{self.short_name(c.key)} is an {kind}, not a {c.listed_as} matrix"
@@ -1538,6 +1561,7 @@ class Evaluator:
         r.reasons.append(f"the split is of {what} (claim {parent.id}), which is never split into "
                          f"heads: the attention splits Q, K and V (each {shape_text(q)}) into "
                          f"{shape_text(expected)}")
+        r.record("model", "never-split-into-heads", right=expected)
         r.note(f"{what} is never split into heads; Q, K and V are, as {shape_text(expected)}",
                0, complete=True)
 
@@ -1548,6 +1572,7 @@ class Evaluator:
             r.reasons.append(f"a weight has no batch dimension: {name} is "
                              f"{shape_text(expected)}, one matrix shared by every sequence of "
                              "the batch")
+            r.record("model", "weight-with-batch-dimension", right=expected)
             r.note(f"a weight has no batch dimension: {name} is {shape_text(expected)}", 1, True)
             fused = self._fused_checkpoint() if c.key in ("wq", "wk", "wv") else None
             if fused:
@@ -1565,11 +1590,13 @@ class Evaluator:
                     f"(head-major), {shape_text(expected)}, transposed to "
                     f"{shape_text(alternatives[0])} for attention; {shape_text(shape)} would "
                     f"deal every {heads}th feature to a head")
+                r.record("model", "head-split-swapped", right=expected)
                 r.note(f"its last two dimensions are swapped: the head split is "
                        f"{shape_text(expected)}", 1, True)
             else:
                 r.reasons.append(f"{what} has the right sizes in the wrong order: "
                                  f"{name} is {shape_text(expected)}")
+                r.record("model", "sizes-in-wrong-order", right=expected)
                 r.note(f"{what} has its sizes in the wrong order: {name} is "
                        f"{shape_text(expected)}", 1, True)
             return
@@ -1580,6 +1607,7 @@ class Evaluator:
                     f"{what} {shape_text(shape)} is {name} of one token decoded with a KV "
                     f"cache (per-token scope); a full forward over {L} tokens computes "
                     f"them for all {L} tokens: {shape_text(expected)}")
+                r.record("model", "decode-shape-for-sequence", right=expected)
                 r.note(f"{what.replace(' form', '')} {shape_text(shape)} is for one decoded "
                        f"token; a forward over {L} tokens gives {shape_text(expected)}", 1, True)
                 return
@@ -1593,6 +1621,7 @@ class Evaluator:
             if shape == s2 or shape in alt2:
                 r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
                                  f"(an {k2}), not of {name} {shape_text(expected)}")
+                r.record("model", "shape-of-another-tensor", right=expected, matches=key)
                 r.note(f"{what} {shape_text(shape)} is the shape of {self.short_name(key)}; "
                        f"{name} is {shape_text(expected)}", 1, True)
                 return
@@ -1615,6 +1644,7 @@ class Evaluator:
                 r.reasons.append("the stated value is flopcalc's count; the expression is off")
                 r.right = f"the stated {fmt(c.stated)} is right"
         else:
+            r.record("model", "count-differs", right=expected)
             r.fail("model", f"flopcalc: {fmt(expected)} "
                    f"({m.ref_text(ref, c.position, block_op)}{self._breakdown(c)})")
             r.right = m.right_text(expected, ref, block_op)
@@ -1625,6 +1655,7 @@ class Evaluator:
             r.matches = m.find(c.stated, c.key, ref, c.position)
             if r.matches:
                 r.reasons.append(f"the stated {fmt(c.stated)} equals {_either(r.matches)}")
+                r.record("model", "equals-another-quantity", matches=r.matches[0].as_dict())
                 r.note(f"the stated {fmt(c.stated)} is {m.brief(r.matches[0], ref)}", 3)
             if r.written is not None and r.written not in (c.stated, expected):
                 wm = m.find(r.written, c.key, ref, c.position)
@@ -1666,6 +1697,7 @@ class Evaluator:
         if len(fs) == 1:
             return  # a lone figure's label is the unit of the whole term ("128 FLOPs")
         if len(fs) != len(c.labels):
+            r.record("labels", "labels-do-not-match-factors")
             r.fail("labels", f"labels lists {len(c.labels)} labels for {len(fs)} factors")
             return
         fpm = self.doc.conventions.flops_per_mac
@@ -1700,6 +1732,7 @@ class Evaluator:
                                      f"{fpm}: {fmt(extra)} {short}"))
         if problems:
             for p, short in problems:
+                r.record("labels", "factor-labelled-wrongly")
                 r.fail("labels", p, short, 5)
         else:
             r.checks.setdefault("labels", "ok")
@@ -1764,6 +1797,7 @@ class Evaluator:
         elif t.quantity == "unattributed":
             extra = self._elementwise_extra(parent)
             hint = self._dim_hint(value)
+            tr.record("model", "unattributed-term", right=0)
             tr.fail("model", f"no operation of flopcalc's count of {parent.quantity} is "
                     f"{fmt(value)} FLOPs" + (f" (matmuls only; counting elementwise work "
                                               f"would add {fmt(extra)}, not {fmt(value)})"
@@ -1772,6 +1806,7 @@ class Evaluator:
                     f"no operation of {parent.quantity} is {fmt(value)} FLOPs"
                     + (f" ({hint[2:]})" if hint else "") + "; flopcalc counts 0 for it", 1, True)
         else:
+            tr.record("model", "count-differs", right=expected)
             tr.fail("model", f"flopcalc: {fmt(expected)} "
                     f"({m.ref_text(ref, parent.position, block_op)})")
             tr.right = m.right_text(expected, ref, block_op)
@@ -1783,11 +1818,13 @@ class Evaluator:
                 tr.reasons[-1] = (f"{m.what(t.key)} is elementwise, not a dot product: "
                                   f"0 FLOPs in a matmul-only count; counted elementwise it is "
                                   f"{fmt(ew)} ({fmt(per_block)} per block)")
+                tr.record("model", "elementwise-not-a-dot-product", right=0)
                 tr.note(f"{m.what(t.key)} is elementwise, not a dot product: 0 FLOPs in a "
                         "matmul-only count", 1, True)
             if match:
                 tr.matches = [match]
                 tr.reasons.append(f"{fmt(value)} equals {match.description}")
+                tr.record("model", "equals-another-quantity", matches=match.as_dict())
                 tr.note(f"{fmt(value)} is {m.brief(match, ref)}", 3)
         self._labels(t, tr, text)
 
@@ -1819,12 +1856,14 @@ class Evaluator:
                         r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
                                          f"value {fmt(ov)} instead of "
                                          f"{fmt(t.value)}")
+                        r.record("terms", "total-takes-expression-value", term=t.id)
                         r.note(f"its stated total takes {t.id} as {fmt(ov)}, its expression's "
                                f"value, not {fmt(t.value)}", 4)
                         break
                 if c.stated == total - t.value:
                     r.reasons.append(f"the stated value is the sum without {t.id} "
                                      f"({'+' if t.value > 0 else '-'} {fmt(abs(t.value))})")
+                    r.record("terms", "total-without-term", term=t.id)
                     r.note(f"the expression {'adds' if t.value > 0 else 'subtracts'} "
                            f"{fmt(abs(t.value))} ({t.id}), giving {fmt(total)}", 3)
                     break
@@ -1832,6 +1871,7 @@ class Evaluator:
         for t in terms:
             other = self.by_id[t.id]
             if t.standalone and t.value != other.stated:
+                r.record("terms", "term-differs-from-its-claim", term=t.id)
                 r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
                        f"states {fmt(other.stated)}", f"{t.id} enters it as {fmt(t.value)}, "
                        f"not as its own stated {fmt(other.stated)}", 4)
@@ -1849,6 +1889,7 @@ class Evaluator:
         for t in terms:
             res = self.results.get(t.id)
             if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
+                r.record("terms", "term-label", term=t.id)
                 r.fail("terms", f"in {t.id}, " + res.reasons[-1],
                        f"in {t.id}, " + min(res.shorts, key=lambda s: s[0])[1], 5)
         # counted twice: a term whose operations are already inside another term
@@ -1864,6 +1905,7 @@ class Evaluator:
                 if tp < up or (tp == up and terms.index(u) < terms.index(t)):
                     inner = [s for s in self.result(self.by_id[u.id]).terms
                              if s.value == t.value and ops_of(s.id) == tp]
+                    r.record("terms", "counted-twice", term=t.id, inside=u.id)
                     r.fail("terms", f"{t.id} ({fmt(t.value)}) is counted twice: "
                            f"{' + '.join(sorted(tp, key=list(m.ops('sequence')).index))} is already "
                            f"inside {u.id}"
@@ -1871,6 +1913,7 @@ class Evaluator:
                               f"({inner[0].id})" if inner else ""),
                            f"{t.id} ({fmt(t.value)}) is counted twice: {u.id} includes it", 2)
                     if not t.standalone and t.id in self.results:
+                        self.results[t.id].record("terms", "counted-twice", inside=u.id)
                         self.results[t.id].fail("terms", f"counted twice: {u.id} already "
                                                 "includes it", f"counted twice: {u.id} already "
                                                 "includes it", 2)
@@ -1884,15 +1927,18 @@ class Evaluator:
                 scopes.setdefault(counted.scope, []).append(t.id)
                 block_counts.append(counted.blocks)
             if self.by_id[t.id].quantity == "unattributed" and t.value:
+                r.record("terms", "term-without-counterpart", term=t.id)
                 r.fail("terms",
                        f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count",
                        f"the term {t.text} ({t.id}) counts nothing flopcalc counts", 4)
         if len(scopes) > 1:
+            r.record("terms", "mixes-scopes")
             r.fail("terms", "it mixes per-token terms (" + ", ".join(scopes["token"])
                    + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")",
                    "it mixes per-token and per-sequence terms", 2)
         if c.blocks != 1 and block_counts and all(b == 1 for b in block_counts):
             full, short = self._blocks_factor(c, terms)
+            r.record("terms", "one-block-for-many-blocks")
             r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks"
                    + full, f"its terms count one block, not {c.blocks}" + short, 1)
         # what the stated total is without one of its terms
