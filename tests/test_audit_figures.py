@@ -183,3 +183,14 @@ def test_every_family_has_its_quantities(preset):
     found = check_figures(f"The MLP of one layer costs {ffn:,} FLOPs.", arch, Workload(1, 128))
     (f,) = found
     assert (f.verdict, f.quantity.key) == ("ok", "ffn")
+
+
+CORPUS = sorted((Path(__file__).resolve().parent / "fixtures").rglob("*.md"))
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_an_inferred_model_never_fails_a_write_up_the_arithmetic_passes(path):
+    text = path.read_text(encoding="utf-8")
+    alone, inferred = audit_text(text, infer=False), audit_text(text)
+    assert not inferred.wrong_figures
+    assert inferred.exit_code in (alone.exit_code, 0 if alone.exit_code == 3 else None)

@@ -6,8 +6,10 @@ written and the value as stated. For each claim this module
 
 (a) evaluates the written expression exactly (with ``arithmetic``, the parser of the text's
     equations) and compares it with the stated value;
-(b) compares the stated value with flopcalc's own count of the quantity, derived from
-    ``model.build_ops`` through ``analysis.op_flops`` under the document's conventions;
+(b) compares the stated value with flopcalc's own count of the quantity, derived from the
+    model's layer groups (``architectures.build``) through ``analysis.op_flops`` under the
+    document's conventions; the vocabulary's words name roles (``Model.parts_of``), so a
+    claims file works for every architecture flopcalc builds;
 (c) when they disagree, searches a catalogue of counts computed by flopcalc (every
     operation and group x per token / per sequence x one block / n_layers blocks x 1 or 2
     FLOPs per multiply-add x dense / causal x all heads / one head, and the subsets of a
