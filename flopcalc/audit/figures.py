@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..architecture import Architecture, Workload
@@ -132,37 +132,39 @@ def find_numbers(text: str, code: bool = False) -> list[Number]:
     return numbers
 
 
-def _numbers(text: str, scan) -> list[Number]:
-    """The numbers of one piece of the text (``find_numbers``)."""
+def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
+    """The numbers of one piece of the text (``find_numbers``); without ``operands``, only
+    those stated alone (what the figure check reads)."""
     out = []
-    toks, n, i = scan.toks, len(scan.toks), 0
-    while i < n:
+    toks, n = scan.toks, len(scan.toks)
+    last = -1  # the end of the last number read (an exponent is not a number of its own)
+    for i in [i for i, tok in enumerate(toks) if tok.kind == "NUM"]:
         tok = toks[i]
-        if tok.kind != "NUM" or tok.value is None:
-            i += 1
+        if i < last or tok.value is None:
             continue
         value, step, end = tok.value, tok.step, i + 1
         # a × 10^k, 10^{k}: scientific notation written out
-        k = end + 3 if end + 3 < n and toks[end + 2].kind == "OP" else None
-        if (k is not None and toks[end].kind == "OP" and toks[end].text == "*"
+        if (end + 3 < n and toks[end].kind == "OP" and toks[end].text == "*"
                 and toks[end + 1].value == 10 and toks[end + 2].text == "^"):
+            k = end + 3
             exp = k + 1 if toks[k].kind == "OPEN" and k + 2 < n else k
             if toks[exp].kind == "NUM" and toks[exp].value is not None and \
                     toks[exp].value.denominator == 1 and abs(toks[exp].value) <= 300:
                 scale = Fraction(10) ** int(toks[exp].value)
                 value, step = value * scale, (step or 1) * scale if step else None
                 end = exp + 1 + (exp != k and exp + 1 < n and toks[exp + 1].kind == "CLOSE")
-        before = scan.prev_sig(i)
+        last = end
         after = scan.next_sig(end, n)
+        operand = after == end < n and toks[after].kind in ("OP", "FRAC")
+        before = scan.prev_sig(i)
         prev = toks[before] if before is not None else None
+        operand = operand or (prev is not None and prev.kind in ("OP", "FRAC"))
+        if operand and not operands:
+            continue
         unit = toks[end].text if end < n and toks[end].kind == "LABEL" else ""
-        operand = bool((prev is not None and prev.kind in ("OP", "FRAC"))
-                       or (after < n and toks[after].kind in ("OP", "FRAC")
-                           and after == end))
         out.append(Number(scan.line_of(tok.start), text[tok.start:toks[end - 1].end],
                           value, step, unit, operand,
                           prev is not None and prev.kind == "EQ"))
-        i = end
     return out
 
 
@@ -285,11 +287,11 @@ def _reading(unit: str) -> tuple[str, tuple, int | None]:
     return "", (1,), None
 
 
-_SCOPE_WORDS = (("block", re.compile(r"\b(?:per|each|one|a single|every)\s+(?:layer|block)\b", re.I)),
-                ("token", re.compile(r"\bper\s+token\b", re.I)),
-                ("head", re.compile(r"\b(?:per|each|one|a single)\s+head\b", re.I)),
-                ("total", re.compile(r"\b(?:in total|total|all (?:the )?(?:layers|blocks)|"
-                                     r"(?:whole|entire) model)\b", re.I)))
+_SCOPE_WORDS = re.compile(
+    r"\b(?:(?P<block>(?:per|each|one|a single|every)\s+(?:layer|block))"
+    r"|(?P<token>per\s+token)|(?P<head>(?:per|each|one|a single)\s+head)"
+    r"|(?P<total>in total|total|all (?:the )?(?:layers|blocks)|(?:whole|entire) model))\b",
+    re.I)
 
 
 def _said_scope(lines: list[str], number: Number) -> set[str]:
@@ -297,7 +299,7 @@ def _said_scope(lines: list[str], number: Number) -> set[str]:
     line = lines[number.line - 1] if number.line <= len(lines) else ""
     at = line.find(number.text)
     before = line[:at] if at >= 0 else line
-    return {name for name, pattern in _SCOPE_WORDS if pattern.search(before[-80:])}
+    return {m.lastgroup for m in _SCOPE_WORDS.finditer(before[-80:])}
 
 
 def _fits(q: Quantity, kind: str) -> bool:
@@ -351,10 +353,11 @@ class Catalogue:
 
 
 def read_text(text: str, code: bool = False) -> tuple[list, list, list[Number]]:
-    """(equations, bindings, numbers) of a text in one reading: what the arithmetic, the
-    model inference and the figure check take."""
+    """(equations, bindings, the numbers stated alone) of a text in one reading: what the
+    arithmetic, the model inference and the figure check take."""
     numbers: list[Number] = []
-    equations, bindings = analyse(text, code, lambda scan: numbers.extend(_numbers(text, scan)))
+    equations, bindings = analyse(text, code,
+                                  lambda scan: numbers.extend(_numbers(text, scan, False)))
     return equations, bindings, numbers
 
 
@@ -375,42 +378,45 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
             continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add)
         kind, sizes, fpm = readings.get(number.unit) or readings.setdefault(
             number.unit, _reading(number.unit))
+        unit = number.unit
         if not kind:
-            word = number.unit.lower()
+            word = unit.lower()
             if word not in _DIM_UNITS:
-                number = replace(number, unit="")  # a word after it, not its unit
+                unit = ""  # a word after it, not its unit
             exact = number.step is None and number.value.denominator == 1
             dims = list(catalogue.dims.get(number.value.numerator, ())) if exact else []
             if dims:
                 named = _LOOKUP.get(word)  # "32 layers": n_layers before n_heads
                 dims.sort(key=lambda q: q.data["dimension"] != named)
-                out.append(FigureFinding(number.line, number.text, number.unit, number.value,
+                out.append(FigureFinding(number.line, number.text, unit, number.value,
                                          number.step, "ok", "dimension", dims[0],
                                          tuple(dims[1:3])))
                 continue
             if number.value < SMALL or word in _DIM_UNITS:
                 continue  # a small bare figure (a count, a version) is not a model quantity
-        finding = _match(number, kind, sizes, fpm, catalogue, _said_scope(lines, number))
-        if inferred and finding.verdict == "wrong":
-            finding = replace(finding, verdict="suspect")
-        out.append(finding)
+        out.append(_match(number, unit, kind, sizes, fpm, catalogue,
+                          lambda number=number: _said_scope(lines, number),
+                          "suspect" if inferred else "wrong"))
     return out
 
 
-def _match(number: Number, kind, sizes, fpm, catalogue: Catalogue, scope) -> FigureFinding:
+def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, scope,
+           wrong: str) -> FigureFinding:
     best = None
     for size in sizes:
         value = number.value * size
+        value = value.numerator if value.denominator == 1 else value  # ints compare faster
         half = number.step * size / 2 if number.step else 0
         hits = catalogue.within(value - half, value + half, kind)
         if hits:
             best = (value, hits)
             break
     if best is None:
-        return FigureFinding(number.line, number.text, number.unit, number.value * sizes[0],
+        return FigureFinding(number.line, number.text, unit, number.value * sizes[0],
                              number.step and number.step * sizes[0], "unmatched",
                              "no-quantity")
     value, hits = best
+    scope = scope()  # the scope words before the figure (read only for a figure that matches)
     step = number.step * (value / number.value) if number.step else None
     want = fpm or 2
 
@@ -422,7 +428,7 @@ def _match(number: Number, kind, sizes, fpm, catalogue: Catalogue, scope) -> Fig
 
     right = [q for q in hits if usual(q) and _agrees(q, scope)]
     if right:
-        return FigureFinding(number.line, number.text, number.unit, value, step, "ok",
+        return FigureFinding(number.line, number.text, unit, value, step, "ok",
                              "equals", right[0], _others(right))
     q = hits[0]
     code, correct = "scope", None
@@ -433,7 +439,7 @@ def _match(number: Number, kind, sizes, fpm, catalogue: Catalogue, scope) -> Fig
         elif v.fpm != want and _has_matmul(q):
             code = "mac-count" if v.fpm == 1 else "flops-for-macs"
             correct = q.value * want // v.fpm
-    return FigureFinding(number.line, number.text, number.unit, value, step, "wrong", code,
+    return FigureFinding(number.line, number.text, unit, value, step, wrong, code,
                          q, _others(hits), correct, tuple(sorted(scope)))
 
 
