@@ -156,3 +156,20 @@ quantity = "flops.qkv_proj"
 stated = 452984832
 """)
     assert r["qkv"].verdict == "ok" and not r["qkv"].findings
+
+
+def test_an_operation_the_model_does_not_have_is_named():
+    with pytest.raises(FlopcalcError, match="fuses Q, K and V"):
+        claims('preset = "pythia-1.4b"', """
+[[claim]]
+id = "q"
+quantity = "flops.q_proj"
+stated = 1
+""")
+    with pytest.raises(FlopcalcError, match="has no embed_add"):
+        claims(LLAMA, """
+[[claim]]
+id = "positions"
+quantity = "flops.embed_add"
+stated = 1
+""")

@@ -13,6 +13,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli_helpers import invoke
 from flopcalc.architecture import Workload
@@ -194,3 +196,19 @@ def test_an_inferred_model_never_fails_a_write_up_the_arithmetic_passes(path):
     alone, inferred = audit_text(text, infer=False), audit_text(text)
     assert not inferred.wrong_figures
     assert inferred.exit_code in (alone.exit_code, 0 if alone.exit_code == 3 else None)
+
+
+FIGURE_PIECES = ["4096", "32", "1.2", "8.03B", "16.06 ", "GB", "GiB", " TFLOPs", " MACs",
+                 " FLOPs", " parameters", " layers", " heads", " KV heads", "a hidden size of ",
+                 "d = ", "h = ", "n = ", "$", "\\times 10^{9}", "× 10⁹", "per layer ", "in total ",
+                 "per token ", "llama-3.1-8b ", "gemma-2-9b ", "Mistral ", "GPT-2 ", " = ", "\n",
+                 ", ", "0", "1,024", "0.0", "e30", "-", "(", ")", "per head "]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(FIGURE_PIECES), max_size=40).map("".join))
+def test_random_figures_raise_nothing(text):
+    result = audit_text(text)
+    json.dumps(audit_json(result))
+    for f in result.figures or ():
+        assert f.verdict in ("ok", "suspect", "unmatched")   # an inferred model: never wrong

@@ -840,7 +840,7 @@ class Model:
         if label in GROUP_KEYS:
             return self.group_text(label)[0]
         parts = self.parts_of(label)
-        return self.op_text(parts[0] if parts else label)
+        return self.op_text(parts[0]) if parts else label
 
     def label_ops(self, label: str) -> tuple[tuple, str]:
         """(the ops whose output an ``input.*`` label names, its description)."""
@@ -1634,6 +1634,11 @@ class Evaluator:
 
     def flops(self, c: Claim) -> ClaimResult:
         m = self.model
+        if not m.parts_of(c.key):
+            fused = " (it fuses Q, K and V: claim flops.qkv_proj)" if c.key in (
+                "q_proj", "k_proj", "v_proj") and m.parts_of("qkv_proj") else ""
+            raise FlopcalcError(f"claims file {self.cf.source}: claim {c.id!r}: this model "
+                                f"({self.doc.architecture.family}) has no {c.key}{fused}")
         expected = m.expected(c.quantity, c.scope, c.blocks, c.position)
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
