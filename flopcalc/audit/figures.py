@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ..architecture import Architecture, Workload
-from ..config import Conventions
+from ..architectures import build
+from ..config import Conventions, FlopcalcError
 from .arithmetic import analyse
 from .claims import GROUP_KEYS, Document, Model, Variant
 
@@ -483,7 +484,7 @@ _LETTERS = {"d": "d_model", "h": "n_heads", "H": "n_heads", "n": "seq_len", "T":
 _PLAUSIBLE = {"d_model": 1 << 17, "n_heads": 1024, "n_kv_heads": 1024, "d_head": 4096,
               "n_layers": 1000, "d_ff": 1 << 19, "vocab": 1 << 22, "seq_len": 1 << 24}
 _LOOKUP = {name: dim for dim, names in _DIM_NAMES.items() for name in names}
-_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+)"
+_NUMBER = r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?![.,]?\d)"
 _COUNT_WORDS = re.compile(_NUMBER + r"\s+(layers|blocks|attention heads|heads|kv heads|"
                           r"key-value heads|tokens)\b", re.I)
 _NAMED = re.compile(r"(hidden size|model dimension|embedding dimension|intermediate size|"
@@ -558,7 +559,8 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
             fields["d_head"] = None
     try:
         arch = Architecture(**fields)
-    except Exception:  # what the text states does not make a model (a stray binding)
+        build(arch, arch.dims())
+    except FlopcalcError:  # what the text states does not make a model (a stray binding)
         return None
     if arch.positions == "learned" and seq_len > arch.n_positions:
         seq_len = arch.n_positions
