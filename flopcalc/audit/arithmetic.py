@@ -205,10 +205,12 @@ class Expression:
         return tuple(s for s in self.symbols if s not in (bindings or {}))
 
 
-def analyse(text: str, code: bool = False) -> Analysis:
+def analyse(text: str, code: bool = False, on_piece=None) -> Analysis:
     """The text's equations, definitions and symbolic identities, read in one pass; fenced
-    code blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
-    return _analyse(text, code)
+    code blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``.
+    ``on_piece(scan)`` is called with each piece read, for another reader of the same tokens
+    (the figure check)."""
+    return _analyse(text, code, on_piece)
 
 
 def find_equations(text: str, code: bool = False) -> list[Equation]:
@@ -1980,7 +1982,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
     )
 
 
-def _analyse(text: str, code: bool = False) -> Analysis:
+def _analyse(text: str, code: bool = False, on_piece=None) -> Analysis:
     """All claims, definitions and identities of ``text``, with definitions applied in
     order; a symbol defined once gives its value to the equations before its definition
     too: a piece with such an equation is read again with that value known."""
@@ -1996,6 +1998,8 @@ def _analyse(text: str, code: bool = False) -> Analysis:
         if any(e.verdict == "unknown" for e in equations[e0:]) or any(
                 x.verdict != "ok" for x in identities[i0:]):
             pending.append((scan.source, before, (e0, len(equations)), (i0, len(identities))))
+        if on_piece is not None:
+            on_piece(scan)
     values: dict[str, set] = {}
     for b in bindings:
         values.setdefault(b.name, set()).add(b.value)
