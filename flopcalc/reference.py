@@ -118,6 +118,8 @@ class GPTConfig:
                              f"got {self.router_scoring!r}")
         if self.n_experts is None:
             return
+        if "router" not in WEIGHT_NAMES[self.family]:
+            raise ValueError(f"the {self.family} family has no experts")
         if self.mlp != "gated" or self.fused_gate_up:
             raise ValueError("experts are gated MLPs with separate gate and up projections")
         if self.top_k is None or self.d_expert is None or not 1 <= self.top_k <= self.n_experts:
@@ -135,6 +137,8 @@ class GPTConfig:
     def _check_latent_attention(self):
         if self.kv_lora_rank is None:
             return
+        if "kv_a" not in WEIGHT_NAMES[self.family]:
+            raise ValueError(f"the {self.family} family has no latent attention")
         if None in (self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim):
             raise ValueError("latent attention needs qk_nope_head_dim, qk_rope_head_dim "
                              "and v_head_dim")
@@ -174,6 +178,8 @@ class GPTConfig:
 
     @property
     def rotary_dim(self) -> int:
+        if self.kv_lora_rank is not None:  # latent attention rotates the q_pe / k_pe part
+            return self.qk_rope_head_dim or 0
         return self.d_head if self.rotary_dims is None else self.rotary_dims
 
     def has_bias(self, part: str) -> bool:
@@ -219,6 +225,13 @@ _LLAMA_NAMES = {
     "gate": "mlp.gate_proj", "up": "mlp.up_proj", "gate_up": "mlp.gate_up_proj",
     "down": "mlp.down_proj", "final_norm": "model.norm", "lm_head": "lm_head",
 }
+_MOE_NAMES = {"router": "mlp.gate", "router_bias": "mlp.gate.e_score_correction_bias",
+              "expert": "mlp.experts.{}.", "expert_gate": "gate_proj", "expert_up": "up_proj",
+              "expert_down": "down_proj", "shared": "mlp.shared_experts.",
+              "shared_router": "mlp.shared_expert_gate"}
+_MLA_NAMES = {"q_a": "self_attn.q_a_proj", "q_a_norm": "self_attn.q_a_layernorm",
+              "q_b": "self_attn.q_b_proj", "kv_a": "self_attn.kv_a_proj_with_mqa",
+              "kv_a_norm": "self_attn.kv_a_layernorm", "kv_b": "self_attn.kv_b_proj"}
 WEIGHT_NAMES = {
     "gpt2": {
         "tokens": "wte", "positions": "wpe", "block": "h.{}.", "attn_norm": "ln_1",
@@ -240,22 +253,18 @@ WEIGHT_NAMES = {
                  "q_norm": "attention.q_norm", "k_norm": "attention.k_norm",
                  "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h",
                  "final_norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
-    # The MoE families: an expert's tensors carry its index ({} in "experts.{}.")
-    "mixtral": {**_LLAMA_NAMES, "router": "block_sparse_moe.gate",
+    # The MoE families: an expert's tensors carry its index ({} in "experts.{}."). Every one
+    # of them can take latent attention and a shared expert (DeepSeek's names, Mixtral's
+    # shared expert in its style).
+    "mixtral": {**_LLAMA_NAMES, **_MLA_NAMES, "router": "block_sparse_moe.gate",
                 "expert": "block_sparse_moe.experts.{}.",
-                "expert_gate": "w1", "expert_up": "w3", "expert_down": "w2"},
-    "qwen2_moe": {**_LLAMA_NAMES, "router": "mlp.gate", "expert": "mlp.experts.{}.",
-                  "expert_gate": "gate_proj", "expert_up": "up_proj",
-                  "expert_down": "down_proj", "shared": "mlp.shared_expert.",
-                  "shared_router": "mlp.shared_expert_gate"},
-    "deepseek_v3": {**_LLAMA_NAMES, "router": "mlp.gate",
-                    "router_bias": "mlp.gate.e_score_correction_bias",
-                    "expert": "mlp.experts.{}.", "expert_gate": "gate_proj",
-                    "expert_up": "up_proj", "expert_down": "down_proj",
-                    "shared": "mlp.shared_experts.", "shared_router": "mlp.shared_expert_gate",
-                    "q_a": "self_attn.q_a_proj", "q_a_norm": "self_attn.q_a_layernorm",
-                    "q_b": "self_attn.q_b_proj", "kv_a": "self_attn.kv_a_proj_with_mqa",
-                    "kv_a_norm": "self_attn.kv_a_layernorm", "kv_b": "self_attn.kv_b_proj"},
+                "expert_gate": "w1", "expert_up": "w3", "expert_down": "w2",
+                "shared": "block_sparse_moe.shared_expert.",
+                "shared_router": "block_sparse_moe.shared_expert_gate",
+                "router_bias": "block_sparse_moe.gate.e_score_correction_bias"},
+    "qwen2_moe": {**_LLAMA_NAMES, **_MLA_NAMES, **_MOE_NAMES,
+                  "shared": "mlp.shared_expert."},
+    "deepseek_v3": {**_LLAMA_NAMES, **_MLA_NAMES, **_MOE_NAMES},
 }
 
 
@@ -1095,7 +1104,10 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
     of (B, kv, slots, d_head) per block, slots = min(L, W) in a windowed one) and the whole
     (B, L, V) logits live throughout, plus one step's arrays: its (B, h, 1, <= L) scores and
-    (B, 1, d_ff) MLP arrays, or its (B, 1, V) logits. Not included: the interpreter, NumPy
+    (B, 1, d_ff) MLP arrays, or its (B, 1, V) logits. An MoE layer holds every expert's
+    weights, the router's (B·L, n_experts) scores and one expert's arrays at a time; a
+    latent-attention layer caches kv_lora_rank + qk_rope_head_dim values per token, and a
+    naive decode step expands all of them through kv_b_proj. Not included: the interpreter, NumPy
     and OpenBLAS's own buffers (some 100-150 MB).
     """
     c = config
@@ -1108,9 +1120,25 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     # weights, then (an upper bound) every bias and norm vector as if all were there
     n_params = V * d * (1 if c.tied_lm_head else 2) + 2 * d
     n_params += c.n_positions * d if c.positions == "learned" else 0
-    n_params += c.n_layer * ((h + 2 * kv) * dh * (d + 1) + h * dh * d + d
-                             + (mlp_mats - 1) * d * f + f * d + (mlp_mats - 1) * f + d
-                             + 8 * d + 4 * dh)
+    # MoE layers: the router, every expert and the shared one (and its gate) instead of
+    # the dense MLP; per token, its (E) scores, its (d) output and the largest expert's arrays
+    n_moe = 0 if c.n_experts is None else (c.n_layer if c.moe_layers is None
+                                           else len(c.moe_layers))
+    E, shared = c.n_experts or 0, c.d_shared or 0
+    moe_params = (d * E + E + E * (3 * d * (c.d_expert or 0) + 2 * (c.d_expert or 0) + d)
+                  + (3 * d * shared + 2 * shared + 2 * d if shared else 0))
+    dense_params = (mlp_mats - 1) * d * f + f * d + (mlp_mats - 1) * f + d
+    per_token_mlp = max(mlp_arrays * f, (E + d + mlp_arrays * max(c.d_expert or 0, shared))
+                        if n_moe else 0)
+    if c.latent:  # q (through q_lora_rank), kv_a, kv_b, o; every bias and norm counted
+        rq, rank, dr = c.q_lora_rank, c.kv_lora_rank, c.qk_rope_head_dim
+        kv_width = h * (c.qk_nope_head_dim + c.v_head_dim)
+        attn_params = (d * h * dh if rq is None else d * rq + 2 * rq + rq * h * dh)
+        attn_params += (d + 1) * (rank + dr) + rank + rank * kv_width + h * c.v_head_dim * d + d
+    else:
+        attn_params = (h + 2 * kv) * dh * (d + 1) + h * dh * d + d
+    n_params += (c.n_layer * (attn_params + 8 * d + 4 * dh) + (c.n_layer - n_moe) * dense_params
+                 + n_moe * moe_params)
     live = 4 * B * L * d
     q_k_v = B * L * (h + 2 * kv) * dh
     # counted, not looped over: n_layer may be any size (verify refuses what cannot fit)
@@ -1118,15 +1146,23 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     windowed = 0 if W is None else (c.n_layer if c.window_layers is None
                                     else len(c.window_layers))
     if incremental:
-        caches = 2 * B * kv * dh * (windowed * min(L, W or L) + (c.n_layer - windowed) * L)
-        step = max(B * h * L + 4 * B * d + mlp_arrays * B * f, B * V + 2 * B * d)
+        if c.latent:  # the latents; a step expands all L of them (naive) and copies K
+            caches = B * (rank + dr) * L * c.n_layer
+            expanded = B * L * (kv_width + h * dh)
+        else:
+            caches = 2 * B * kv * dh * (windowed * min(L, W or L) + (c.n_layer - windowed) * L)
+            expanded = 0
+        step = max(B * h * L + 4 * B * d + max(per_token_mlp * B, expanded), B * V + 2 * B * d)
         return (n_params + caches + B * L * V + step) * item
-    attention = q_k_v + B * L * h * dh  # the projections' outputs and the heads' output y
-    if c.positions == "rotary":
-        attention += 2 * B * L * (h + kv) * dh  # rotated q, k and rotate_half's temporary
-    if kv != h:
-        attention += 2 * B * L * h * dh  # K and V repeated to the query heads
+    if c.latent:  # q, its copy, the latent, kv_b's output, K, the heads' output y
+        attention = B * L * (2 * h * dh + rank + dr + kv_width + h * dh + h * c.v_head_dim)
+    else:
+        attention = q_k_v + B * L * h * dh  # the projections' outputs, the heads' output y
+        if c.positions == "rotary":
+            attention += 2 * B * L * (h + kv) * dh  # rotated q, k and rotate_half's temporary
+        if kv != h:
+            attention += 2 * B * L * h * dh  # K and V repeated to the query heads
     masks = L * L * ((windowed > 0) + (windowed < c.n_layer))  # one per kind of layer
-    blocks = B * h * L * L + masks + max(attention, mlp_arrays * B * L * f)
+    blocks = B * h * L * L + masks + max(attention, per_token_mlp * B * L)
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item
