@@ -683,7 +683,8 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
 
     Naive form (every full pass, and decoding by default): kv_b_proj expands the latent of
     all T keys to each head's k_nope (qk_nope_head_dim) and value (v_head_dim); scores are
-    [q_nope, q_pe] · [k_nope, k_pe]. Absorbed form (a LatentCache with ``absorbed``):
+    [q_nope, q_pe] · [k_nope, k_pe]. Absorbed form (the decode steps of a LatentCache with
+    ``absorbed``, after its first token, which is a prefill):
     kv_b_proj's key half W_UK is folded into the query, q_nope · W_UK (kv_lora_rank per
     head), so the scores are [q_nope W_UK, q_pe] · [c_kv, k_pe] against the cache itself,
     the values are c_kv, and the value half W_UV maps each head's output to v_head_dim
@@ -707,10 +708,12 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
                              x.dtype)
     q_pe = rotary(q[..., d_nope:], cos, sin)
     latent[..., rank:] = rotary(latent[:, None, :, rank:], cos, sin)[:, 0]
+    # the first token is the prompt's prefill, naive as every prefill; the absorbed form
+    # serves the decode steps after it
+    absorbed = cache is not None and cache.absorbed and cache.length > 0
     if cache is not None:
         latent = cache.append(latent)  # (B, T, rank + d_rope): every token seen so far
     T = latent.shape[1]
-    absorbed = cache is not None and cache.absorbed
     if absorbed:
         w = p[prefix + names["kv_b"] + ".weight"].reshape(h, d_nope + d_v, rank)
         q_latent = matmul(recorder, "absorb_k", layer, q[..., :d_nope], w[:, :d_nope])
@@ -1068,8 +1071,9 @@ def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     """Logits (B, L, V) computed token by token with a KV cache, as in generation.
 
     A windowed layer's cache keeps only the last W tokens' keys and values; a latent-
-    attention layer's keeps each token's latent, decoded in the ``mla_decode`` form
-    (naive or absorbed, see ``latent_attention``).
+    attention layer's keeps each token's latent. The first token is a one-token prefill,
+    naive; each later one a decode step in the ``mla_decode`` form (naive or absorbed, see
+    ``latent_attention``), as flopcalc counts a generation of a one-token prompt.
     """
     idx = _check_idx(config, idx)
     if mla_decode not in MLA_DECODE:

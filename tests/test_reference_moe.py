@@ -142,8 +142,12 @@ def attention_macs(c, batch, seq_len, incremental, absorbed=False):
         # kv_b on the latent of every key: L rows at once, or t rows at step t
         kv_rows = n if not incremental else m * pairs
         return macs + kv_rows * r * h * (dn + dv) + m * h * pairs * (dn + dr + dv)
-    # q_nope W_UK and (P c_kv) W_UV per step, and scores and values against the latent
-    return macs + n * h * (dn * r + r * dv) + m * h * pairs * (r + dr + r)
+    # The first token is a one-token prefill, naive: kv_b on its latent, scores and
+    # values of one key. Each later step t: q_nope W_UK and (P c_kv) W_UV, and scores and
+    # values against the t cached latents.
+    first = m * (r * h * (dn + dv) + h * (dn + dr + dv))
+    later = (n - m) * h * (dn * r + r * dv) + m * h * (pairs - 1) * (r + dr + r)
+    return macs + first + later
 
 
 def expected_macs(c, batch, seq_len, incremental=False, absorbed=False):
@@ -343,13 +347,15 @@ def test_mla_decode_forms_record_their_own_matmuls(params64):
         assert (r.a_shape, r.b_shape) == ((B, t, 10), (10, h * (6 + 5)))
     for t, r in enumerate(naive.select("scores", 0), start=1):
         assert (r.a_shape, r.b_shape) == ((B, h, 1, 6 + 4), (B, h, 6 + 4, t))
-    # absorbed: no kv_b_proj; q_nope · W_UK, scores over kv_lora_rank + qk_rope_head_dim
-    # against the cache, values are the latent, then · W_UV
-    assert not absorbed.select("kv_b_proj")
-    for t, r in enumerate(absorbed.select("scores", 0), start=1):
+    # absorbed: the first token is a (naive) prefill; then no kv_b_proj but q_nope · W_UK,
+    # scores over kv_lora_rank + qk_rope_head_dim against the cache, values are the
+    # latent, then · W_UV
+    assert [r.a_shape for r in absorbed.select("kv_b_proj", 0)] == [(B, 1, 10)]
+    for t, r in enumerate(absorbed.select("scores", 0)[1:], start=2):
         assert (r.a_shape, r.b_shape) == ((B, h, 1, 10 + 4), (B, h, 10 + 4, t))
-    for t, r in enumerate(absorbed.select("attn_values", 0), start=1):
+    for t, r in enumerate(absorbed.select("attn_values", 0)[1:], start=2):
         assert (r.a_shape, r.b_shape, r.out_shape) == ((B, h, 1, t), (B, h, t, 10), (B, h, 1, 10))
+    assert len(absorbed.select("absorb_k", 0)) == len(absorbed.select("absorb_v", 0)) == L - 1
     k, v = absorbed.select("absorb_k", 0)[0], absorbed.select("absorb_v", 0)[0]
     assert (k.a_shape, k.b_shape, k.out_shape) == ((B, h, 1, 6), (h, 6, 10), (B, h, 1, 10))
     assert (v.a_shape, v.b_shape, v.out_shape) == ((B, h, 1, 10), (h, 10, 5), (B, h, 1, 5))
