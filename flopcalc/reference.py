@@ -818,8 +818,9 @@ def moe_mlp(p, prefix, layer, x, recorder, config):
     """
     names = WEIGHT_NAMES[config.family]
     B, L, d = x.shape
-    tokens = x.reshape(B * L, d)
-    logits = project(p, config, prefix + names["router"], recorder, "router", layer, tokens)
+    tokens = x.reshape(B * L, d)  # a view: the experts take rows of it
+    logits = project(p, config, prefix + names["router"], recorder, "router", layer, x)
+    logits = logits.reshape(B * L, config.n_experts)
     sigmoid_scores = config.router_scoring == "sigmoid"
     scores = sigmoid(logits) if sigmoid_scores else softmax(logits, out=logits)
     correction = p[prefix + names["router_bias"]] if config.router_bias else None
@@ -842,11 +843,11 @@ def moe_mlp(p, prefix, layer, x, recorder, config):
     if config.d_shared:
         shared = {part: names["shared"] + names["expert_" + part]
                   for part in ("gate", "up", "down")}
-        y = gated_mlp(p, prefix, layer, tokens, recorder, config, shared, "shared")
+        y = gated_mlp(p, prefix, layer, x, recorder, config, shared, "shared")
         if config.shared_gate:
             y *= sigmoid(project(p, config, prefix + names["shared_router"], recorder,
-                                 "shared_router", layer, tokens))
-        out += y
+                                 "shared_router", layer, x))
+        out += y.reshape(B * L, d)
     return out.reshape(B, L, d)
 
 
