@@ -678,8 +678,9 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
     gives each token a latent c_kv (kv_lora_rank, then kv_a_layernorm) and one k_pe shared
     by every head; q_pe and k_pe are rotated. The softmax scale is qk_head_dim^-1/2,
     qk_head_dim = qk_nope_head_dim + qk_rope_head_dim (Hugging Face multiplies it by YaRN's
-    mscale^2 when rope_scaling says so, and YaRN changes the rotary frequencies: neither
-    changes a count, so neither is modelled).
+    mscale^2 when rope_scaling says so, YaRN changes the rotary frequencies, and
+    rope_interleave first regroups each rotary part's interleaved pairs into halves: none
+    of them changes a count, and none is modelled).
 
     Naive form (every full pass, and decoding by default): kv_b_proj expands the latent of
     all T keys to each head's k_nope (qk_nope_head_dim) and value (v_head_dim); scores are
