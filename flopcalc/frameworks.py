@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .architecture import Architecture, Workload
-from .config import Config, Conventions, Mode
+from .config import Config, Conventions, FlopcalcError, Mode
 
 # What a term counts. The first four are matmuls flopcalc counts too; the last three are
 # what 6N-style formulas count as if every parameter took part in a matmul per token.
@@ -105,6 +105,9 @@ def from_architecture(arch: Architecture, workload: Workload) -> ModelSummary:
     from .analysis import param_report
     from .estimates import position_params
 
+    if arch.is_moe or arch.is_mla:
+        raise FlopcalcError("the frameworks' formulas are not compared for mixtures of experts "
+                            "or latent attention yet")
     report = param_report(arch)
     vectors = sum(r.param.count * r.times for r in report.rows if len(r.param.shape) == 1)
     features = ()

@@ -480,7 +480,7 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             structure = _structure(arch)
             # formulas split heads as d_model/n_heads for GPT-2 and GPT-NeoX: a model that
             # does not is counted per point
-            if fast and not structure[0]:
+            if fast and not structure[0] and not (arch.is_moe or arch.is_mla):  # (per point)
                 ops, model = compile_model(conv, mode.kind, mode.recompute, arch)
                 assert ops == result.ops
                 at = {**vars(load), **vars(m)}
