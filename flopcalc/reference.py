@@ -154,14 +154,13 @@ class GPTConfig:
     def from_architecture(cls, arch) -> GPTConfig:
         """The config of an architecture description with the shared design's field names
         (d_model, n_layers, n_heads, n_kv_heads, d_head, d_ff, vocab, n_positions and the
-        switches, which GPTConfig names alike). Read by attribute, so no import ties this
+        switches, the experts' and latent attention's fields, which GPTConfig names alike). Read by attribute, so no import ties this
         file to the analytical side. Gemma's (1 + w) RMSNorm goes with the gemma2 family."""
         switches = ("family", "fused_qkv", "activation", "qkv_bias", "o_bias", "mlp_bias",
                     "norm_bias", "mlp", "fused_gate_up", "norm", "qk_norm", "post_norms",
                     "parallel_residual", "positions", "rotary_dims", "embed_scale",
                     "attn_softcap", "final_softcap", "sliding_window", "window_layers",
-                    "tied_lm_head")
-        switches += tuple(n for n in EXPERT_FIELDS + LATENT_FIELDS if hasattr(arch, n))
+                    "tied_lm_head", *EXPERT_FIELDS, *LATENT_FIELDS)
         return cls(n_layer=arch.n_layers, n_head=arch.n_heads, n_embd=arch.d_model,
                    d_ff=arch.d_ff, vocab_size=arch.vocab, n_positions=arch.n_positions,
                    n_kv_head=arch.n_kv_heads, head_dim=arch.d_head,
