@@ -160,7 +160,9 @@ class GPTConfig:
                     "norm_bias", "mlp", "fused_gate_up", "norm", "qk_norm", "post_norms",
                     "parallel_residual", "positions", "rotary_dims", "embed_scale",
                     "attn_softcap", "final_softcap", "sliding_window", "window_layers",
-                    "tied_lm_head", *EXPERT_FIELDS, *LATENT_FIELDS)
+                    "tied_lm_head")
+        # a description without the experts' or latent attention's fields has neither
+        switches += tuple(n for n in EXPERT_FIELDS + LATENT_FIELDS if hasattr(arch, n))
         return cls(n_layer=arch.n_layers, n_head=arch.n_heads, n_embd=arch.d_model,
                    d_ff=arch.d_ff, vocab_size=arch.vocab, n_positions=arch.n_positions,
                    n_kv_head=arch.n_kv_heads, head_dim=arch.d_head,
