@@ -407,9 +407,13 @@ def test_parameters_depend_on_neither_seq_len_nor_batch(arch, b1, l1, b2, l2):
 @given(moe_architectures(), st.integers(1, 3), st.integers(1, 9))
 def test_routed_rows_are_tokens_times_top_k(arch, batch, seq_len):
     for op in ops_of(build(arch, arch.dims(batch, seq_len))):
-        if op.experts is not None:
+        if op.experts is not None:       # every op on the routed rows
+            assert op.role.startswith("mlp.expert.")
             assert op.inputs[0][0] == batch * seq_len * arch.top_k
-            assert prod(op.params[0].shape) == arch.n_experts * prod(op.weight)
+            if op.params:                # the experts' Linears: all n_experts weights
+                assert prod(op.params[0].shape) == arch.n_experts * prod(op.weight)
+        elif op.role.startswith("mlp.expert."):
+            assert op.role == "mlp.expert.dispatch"   # the view from tokens to routed rows
 
 
 def test_the_decode_form_is_a_flag_and_stated_under_the_table():
