@@ -784,8 +784,7 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
     if cache is None:  # all L x L scores: hide the future ones, one head at a time
         mask = causal_mask(L, scores.dtype)
         for head_scores in scores.reshape(-1, L, L):
-            head_scores += mask
-            softmax(head_scores, out=head_scores)
+            masked_softmax(head_scores, mask)
     else:
         softmax(scores, out=scores)
     y = matmul(recorder, "attn_values", layer, scores, v)  # (B, h, L, d_v or rank)
