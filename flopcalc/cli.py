@@ -1141,6 +1141,9 @@ def audit(
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,
+    code_blocks: Annotated[bool, typer.Option(
+        "--code-blocks", help="Check the equations in fenced code blocks (``` or ~~~) "
+        "too; by default they are not prose and are skipped.")] = False,
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
@@ -1157,7 +1160,7 @@ def audit(
     else:
         text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
         result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
-                            else str(document))
+                            else str(document), code=code_blocks)
     # the notes after the output: bad --table, --format or --output is then the only line
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
          table)

@@ -12,14 +12,14 @@ The JSON document (``audit_json``) is stable and documented in docs/audit.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
 from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
-from .arithmetic import fenced_code_blocks, find_equations
+from .arithmetic import analyse, fenced_code_blocks
 from .claims import (ClaimResult, ClaimsFile, claims_for_text, document_sha256,
                      evaluate_claims, fmt, json_value, load_claims, shape_text, similar_claims)
 
@@ -38,6 +38,7 @@ class AuditResult:
     claims_file: ClaimsFile | None = None
     claims: list[ClaimResult] = field(default_factory=list)
     equations: list | None = None     # arithmetic.Equation, when a text was given
+    identities: list = field(default_factory=list)  # arithmetic.Identity ("2·d·3d = 6d^2")
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. that no claims file was found
     # Why nothing could be checked (no claims file, and no equation with a verdict): what
@@ -50,7 +51,8 @@ class AuditResult:
 
     @property
     def wrong_equations(self) -> list:
-        return [e for e in self.equations or () if e.verdict == "wrong"]
+        """The wrong equations and the wrong identities."""
+        return [e for e in [*(self.equations or ()), *self.identities] if e.verdict == "wrong"]
 
     @property
     def unevaluable_equations(self) -> list:
@@ -77,9 +79,10 @@ class AuditResult:
         raise KeyError(claim_id)
 
 
-def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
+def run_audit(text: str | None, claims: str | Path | None, code: bool = False) -> AuditResult:
     """Audit a document: its claims file (a shipped name or a TOML path) and, if the
-    document's text is given, every "expression = number" equation in it.
+    document's text is given, every "expression = number" equation and every symbolic
+    identity in it (in its fenced code blocks too when ``code``).
 
     Without a claims file only the arithmetic runs: there is no config, hence no corrected
     FLOP and shape tables (``audit_tables``).
@@ -93,12 +96,18 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
     else:
         result = AuditResult(None, None)
     if text is not None:
-        result.equations = find_equations(text)
+        analysis = analyse(text, code)
+        result.equations, result.identities = analysis.equations, analysis.identities
+        if analysis.identities_skipped:
+            result.warnings.append(
+                f"{analysis.identities_skipped} identities were not checked: expanding the "
+                "text's products took all the work an audit allows")
         if cf is None:
-            result.nothing_checked = _unchecked(text, result.equations)
+            read = result.equations + result.identities
+            result.nothing_checked = _unchecked(text, read, code)
             if result.nothing_checked:
                 result.warnings.append(result.nothing_checked)
-            elif (most := _mostly_unchecked(result.equations)):
+            elif (most := _mostly_unchecked(read)):
                 result.warnings.append(most)
         if cf is not None:
             if cf.document.sha256 and document_sha256(text) != cf.document.sha256:
@@ -109,7 +118,7 @@ def run_audit(text: str | None, claims: str | Path | None) -> AuditResult:
 
 
 def audit_text(text: str, claims: str | Path | None = None, name: str = "the text",
-               candidates=None) -> AuditResult:
+               candidates=None, code: bool = False) -> AuditResult:
     """What ``flopcalc audit FILE [--claims C]`` runs: without ``claims``, the shipped claims
     file made for the text (``claims_for_text``; ``candidates`` replaces the shipped files);
     when there is none, the arithmetic alone, with a note saying so (in ``notes``) that
@@ -119,7 +128,7 @@ def audit_text(text: str, claims: str | Path | None = None, name: str = "the tex
         claims = claims_for_text(text, candidates)
         if claims is None:
             note = unmatched_note(text, name, candidates)
-    result = run_audit(text, claims)
+    result = run_audit(text, claims, code)
     if note:
         result.notes.append(note)
     return result
@@ -149,15 +158,15 @@ def _skipped(equations, code_blocks: int) -> list[str]:
     if uneval:
         out.append(f"{uneval} that cannot be evaluated")
     if code_blocks:
-        out.append(f"{code_blocks} fenced code block{'s' * (code_blocks != 1)} (not prose)")
+        out.append(f"{code_blocks} fenced code block{'s' * (code_blocks != 1)} (not prose; --code-blocks reads them)")
     return out
 
 
-def _unchecked(text: str, equations) -> str | None:
+def _unchecked(text: str, equations, code: bool = False) -> str | None:
     """The warning for a text of which nothing could be checked, or None."""
     if any(e.verdict in ("ok", "wrong") for e in equations):
         return None
-    skipped = _skipped(equations, len(fenced_code_blocks(text)))
+    skipped = _skipped(equations, 0 if code else len(fenced_code_blocks(text)))
     found = "no equation was checked" if equations else "no “expression = number” was found"
     return (f"nothing could be checked: {found}"
             + (f"; skipped: {'; '.join(skipped)}" if skipped else "")
@@ -253,12 +262,31 @@ def unknown_text(e) -> str:
     return f"no single value of {names[0]} makes it hold"
 
 
+def identity_text(x) -> str:
+    """What an identity's verdict rests on, in words: "left − right = -d^2", "holds only
+    where 4·b·h·s^2 is negligible", "holds only when … = 0 (d_ff on one side only)"."""
+    if x.verdict == "ok":
+        return ("an identity (with s/6h read as s/(6h))" if x.tight else "an identity")
+    if x.verdict == "wrong":
+        return f"not an identity: left − right = {x.difference}"
+    if x.approximate:
+        return f"holds only where {x.difference} is negligible"
+    if x.applied:
+        return (f"not checked: {', '.join(x.applied)} is written as a function (big-O or a "
+                f"recurrence?); as products the sides differ by {x.difference}")
+    names = ", ".join(x.unknowns)
+    return (f"holds only when {x.difference} = 0 ({names} on one side only)"
+            if x.difference else f"{names} on one side only")
+
+
 def _equation_verdict(e) -> str:
     """The verdict, with the precision a rounded or approximate figure was compared at."""
     if e.verdict not in ("ok", "wrong"):
         return e.verdict
     how = [f"to {decimal_text(e.precision)}"] if e.precision is not None else []
-    how += [f"1 {e.unit_name} = {e.unit:,}"] if e.unit != 1 else []
+    if e.unit != 1:  # and the exact value in the stated unit: "value ≈ 20.0201 days"
+        exact = (e.stated * e.unit - e.difference) / e.unit
+        how += [f"1 {e.unit_name} = {e.unit:,}", f"value {decimal_text(exact)} {e.unit_name}"]
     return f"{e.verdict} ({'; '.join(how)})" if how else e.verdict
 
 
@@ -322,7 +350,8 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                   + ["Every “expression = number” in the text, evaluated exactly; difference = "
                      "stated − computed; unknown: the expression has a symbol with no value "
                      "(solution: the value that makes it hold); cannot evaluate: it has no "
-                     "exact value (the verdict says why)."]
+                     "exact value (the verdict says why); identity: “expression = expression” "
+                     "in unknowns, compared as functions of them."]
                   + [f"Warning: {w}" for w in result.warnings],
             columns=["line", "expression", "stated", "computed", "verdict", "difference"],
             align="rlrrlr", optional=("difference",) if brief else (), name="arithmetic")
@@ -336,7 +365,14 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                 verdict = f"cannot evaluate: {e.reason}"
             t.rows.append([e.line, _expression_cell(e, brief), _number_cell(e.stated),
                            _number_cell(e.computed), verdict, diff])
-        k, n = len(result.wrong_equations), len(result.equations)
+        for x in result.identities:  # "left = right" is the expression; no number is stated
+            words = identity_text(x)
+            whole = replace(x, expression=f"{x.expression} = {x.stated_text}")
+            t.rows.append([x.line, _expression_cell(whole, brief), "", "",
+                           f"{x.verdict}: {words}" if brief else f"{x.verdict} (identity)",
+                           words])
+        t.rows.sort(key=lambda row: row[0])  # identities in line order among the equations
+        k, n = len(result.wrong_equations), len(result.equations) + len(result.identities)
         u = len(result.unevaluable_equations)
         t.totals.append(["", f"{k} of {n} wrong" + (f", {u} cannot be evaluated" if u else ""),
                          "", "", "", ""])
@@ -373,7 +409,11 @@ def audit_json(result: AuditResult) -> dict:
         "summary": {
             "claims": len(result.claims), "claims_wrong": len(result.wrong_claims),
             "equations": None if result.equations is None else len(result.equations),
-            "equations_wrong": None if result.equations is None else len(result.wrong_equations),
+            "equations_wrong": (None if result.equations is None else
+                                sum(e.verdict == "wrong" for e in result.equations)),
+            "identities": None if result.equations is None else len(result.identities),
+            "identities_wrong": (None if result.equations is None else
+                                 sum(x.verdict == "wrong" for x in result.identities)),
             "equations_unevaluable": (None if result.equations is None
                                       else len(result.unevaluable_equations)),
             "nothing_checked": result.nothing_checked,
@@ -389,6 +429,12 @@ def audit_json(result: AuditResult) -> dict:
              "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
              "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
             for e in result.equations],
+        "identities": None if result.equations is None else [
+            {"line": x.line, "left": x.expression, "right": x.stated_text,
+             "verdict": x.verdict, "unknowns": list(x.unknowns),
+             "difference": x.difference or None, "approximate": x.approximate,
+             "divisor_read_tight": x.tight, "applied": list(x.applied)}
+            for x in result.identities],
         "warnings": list(result.warnings),
         "notes": list(result.notes),
         "flopcalc": counts,
