@@ -63,6 +63,25 @@ class GPTConfig:
     sliding_window: int | None = None   # a windowed layer's query sees its last W keys
     window_layers: tuple[int, ...] | None = None  # the windowed layers; None: all of them
     tied_lm_head: bool = True
+    # Mixture of experts (Mixtral, Qwen2-MoE, DeepSeek-V3); None: a dense MLP everywhere
+    n_experts: int | None = None     # routed experts [num_local_experts, num_experts, ...]
+    top_k: int | None = None         # experts per token [num_experts_per_tok]
+    d_expert: int | None = None      # one routed expert's width [moe_intermediate_size]
+    d_shared: int | None = None      # the shared expert's width, run on every token
+    shared_gate: bool = False        # Qwen2-MoE: sigmoid(x @ shared_expert_gate) scales it
+    router_scoring: str = "softmax"  # or "sigmoid" (DeepSeek-V3 [scoring_func])
+    norm_topk_prob: bool = True      # the picked weights renormalised to sum to 1
+    routed_scale: float | None = None  # DeepSeek-V3: the weights times routed_scaling_factor
+    router_bias: bool = False        # DeepSeek-V3's e_score_correction_bias, for the choice
+    n_groups: int | None = None      # DeepSeek-V3: experts in n_group groups, of which
+    topk_groups: int | None = None   # ... the topk_group best are eligible
+    moe_layers: tuple[int, ...] | None = None  # the MoE layers; None: all of them
+    # Multi-head latent attention (DeepSeek-V2/V3) when kv_lora_rank is set
+    q_lora_rank: int | None = None   # None: one q_proj
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
 
     def __post_init__(self):
         if self.head_dim is None and self.n_embd % self.n_head:
@@ -85,22 +104,65 @@ class GPTConfig:
             raise ValueError("GPT-NeoX's query_key_value has as many K/V heads as heads")
         if self.sliding_window is not None and self.sliding_window < 1:
             raise ValueError(f"sliding_window must be at least 1, got {self.sliding_window}")
-        if self.window_layers is not None:
-            object.__setattr__(self, "window_layers", tuple(self.window_layers))
-            if not all(0 <= i < self.n_layer for i in self.window_layers):
-                raise ValueError(f"window_layers must lie in [0, {self.n_layer})")
+        for field in ("window_layers", "moe_layers"):
+            if getattr(self, field) is not None:
+                object.__setattr__(self, field, tuple(getattr(self, field)))
+                if not all(0 <= i < self.n_layer for i in getattr(self, field)):
+                    raise ValueError(f"{field} must lie in [0, {self.n_layer})")
+        self._check_experts()
+        self._check_latent_attention()
+
+    def _check_experts(self):
+        if self.router_scoring not in ("softmax", "sigmoid"):
+            raise ValueError(f"router_scoring must be softmax or sigmoid, "
+                             f"got {self.router_scoring!r}")
+        if self.n_experts is None:
+            return
+        if "router" not in WEIGHT_NAMES[self.family]:
+            raise ValueError(f"the {self.family} family has no experts")
+        if self.mlp != "gated" or self.fused_gate_up:
+            raise ValueError("experts are gated MLPs with separate gate and up projections")
+        if self.top_k is None or self.d_expert is None or not 1 <= self.top_k <= self.n_experts:
+            raise ValueError("experts need d_expert and 1 <= top_k <= n_experts")
+        if self.shared_gate and not self.d_shared:
+            raise ValueError("shared_gate needs a shared expert (d_shared)")
+        if (self.n_groups is None) != (self.topk_groups is None):
+            raise ValueError("group-limited routing needs both n_groups and topk_groups")
+        if self.n_groups is not None and (
+                self.n_experts % self.n_groups or not 1 <= self.topk_groups <= self.n_groups
+                or self.top_k > self.topk_groups * (self.n_experts // self.n_groups)):
+            raise ValueError("n_groups must divide n_experts, and the topk_groups chosen "
+                             "groups must hold top_k experts")
+
+    def _check_latent_attention(self):
+        if self.kv_lora_rank is None:
+            return
+        if "kv_a" not in WEIGHT_NAMES[self.family]:
+            raise ValueError(f"the {self.family} family has no latent attention")
+        if None in (self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim):
+            raise ValueError("latent attention needs qk_nope_head_dim, qk_rope_head_dim "
+                             "and v_head_dim")
+        if self.qk_rope_head_dim % 2:
+            raise ValueError("qk_rope_head_dim must be even (rotary pairs)")
+        if self.d_head != self.qk_nope_head_dim + self.qk_rope_head_dim:
+            raise ValueError("latent attention's head_dim is qk_nope_head_dim + "
+                             "qk_rope_head_dim")
+        if self.kv_heads != self.n_head:
+            raise ValueError("latent attention has as many K/V heads as heads")
 
     @classmethod
     def from_architecture(cls, arch) -> GPTConfig:
         """The config of an architecture description with the shared design's field names
         (d_model, n_layers, n_heads, n_kv_heads, d_head, d_ff, vocab, n_positions and the
-        switches, which GPTConfig names alike). Read by attribute, so no import ties this
+        switches, the experts' and latent attention's fields, which GPTConfig names alike). Read by attribute, so no import ties this
         file to the analytical side. Gemma's (1 + w) RMSNorm goes with the gemma2 family."""
         switches = ("family", "fused_qkv", "activation", "qkv_bias", "o_bias", "mlp_bias",
                     "norm_bias", "mlp", "fused_gate_up", "norm", "qk_norm", "post_norms",
                     "parallel_residual", "positions", "rotary_dims", "embed_scale",
                     "attn_softcap", "final_softcap", "sliding_window", "window_layers",
                     "tied_lm_head")
+        # a description without the experts' or latent attention's fields has neither
+        switches += tuple(n for n in EXPERT_FIELDS + LATENT_FIELDS if hasattr(arch, n))
         return cls(n_layer=arch.n_layers, n_head=arch.n_heads, n_embd=arch.d_model,
                    d_ff=arch.d_ff, vocab_size=arch.vocab, n_positions=arch.n_positions,
                    n_kv_head=arch.n_kv_heads, head_dim=arch.d_head,
@@ -117,6 +179,8 @@ class GPTConfig:
 
     @property
     def rotary_dim(self) -> int:
+        if self.kv_lora_rank is not None:  # latent attention rotates the q_pe / k_pe part
+            return self.qk_rope_head_dim or 0
         return self.d_head if self.rotary_dims is None else self.rotary_dims
 
     def has_bias(self, part: str) -> bool:
@@ -129,6 +193,23 @@ class GPTConfig:
         if self.window_layers is None or layer in self.window_layers:
             return self.sliding_window
         return None
+
+    def is_moe(self, layer: int) -> bool:
+        """Whether this layer's MLP is the mixture of experts (else the dense one of d_ff)."""
+        return self.n_experts is not None and (self.moe_layers is None
+                                               or layer in self.moe_layers)
+
+    @property
+    def latent(self) -> bool:
+        """Whether attention is multi-head latent attention (DeepSeek-V2/V3)."""
+        return self.kv_lora_rank is not None
+
+
+EXPERT_FIELDS = ("n_experts", "top_k", "d_expert", "d_shared", "shared_gate",
+                 "router_scoring", "norm_topk_prob", "routed_scale", "router_bias", "n_groups",
+                 "topk_groups", "moe_layers")
+LATENT_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                 "v_head_dim")
 
 
 # Where each family's Hugging Face checkpoint keeps a weight (block entries after the
@@ -145,6 +226,13 @@ _LLAMA_NAMES = {
     "gate": "mlp.gate_proj", "up": "mlp.up_proj", "gate_up": "mlp.gate_up_proj",
     "down": "mlp.down_proj", "final_norm": "model.norm", "lm_head": "lm_head",
 }
+_MOE_NAMES = {"router": "mlp.gate", "router_bias": "mlp.gate.e_score_correction_bias",
+              "expert": "mlp.experts.{}.", "expert_gate": "gate_proj", "expert_up": "up_proj",
+              "expert_down": "down_proj", "shared": "mlp.shared_experts.",
+              "shared_router": "mlp.shared_expert_gate"}
+_MLA_NAMES = {"q_a": "self_attn.q_a_proj", "q_a_norm": "self_attn.q_a_layernorm",
+              "q_b": "self_attn.q_b_proj", "kv_a": "self_attn.kv_a_proj_with_mqa",
+              "kv_a_norm": "self_attn.kv_a_layernorm", "kv_b": "self_attn.kv_b_proj"}
 WEIGHT_NAMES = {
     "gpt2": {
         "tokens": "wte", "positions": "wpe", "block": "h.{}.", "attn_norm": "ln_1",
@@ -166,6 +254,18 @@ WEIGHT_NAMES = {
                  "q_norm": "attention.q_norm", "k_norm": "attention.k_norm",
                  "up": "mlp.dense_h_to_4h", "down": "mlp.dense_4h_to_h",
                  "final_norm": "gpt_neox.final_layer_norm", "lm_head": "embed_out"},
+    # The MoE families: an expert's tensors carry its index ({} in "experts.{}."). Every one
+    # of them can take latent attention and a shared expert (DeepSeek's names, Mixtral's
+    # shared expert in its style).
+    "mixtral": {**_LLAMA_NAMES, **_MLA_NAMES, "router": "block_sparse_moe.gate",
+                "expert": "block_sparse_moe.experts.{}.",
+                "expert_gate": "w1", "expert_up": "w3", "expert_down": "w2",
+                "shared": "block_sparse_moe.shared_expert.",
+                "shared_router": "block_sparse_moe.shared_expert_gate",
+                "router_bias": "block_sparse_moe.gate.e_score_correction_bias"},
+    "qwen2_moe": {**_LLAMA_NAMES, **_MLA_NAMES, **_MOE_NAMES,
+                  "shared": "mlp.shared_expert."},
+    "deepseek_v3": {**_LLAMA_NAMES, **_MLA_NAMES, **_MOE_NAMES},
 }
 
 
@@ -178,6 +278,16 @@ ROLES = {
     "v_proj": "attention.v", "scores": "attention.scores", "attn_values": "attention.values",
     "out_proj": "attention.o", "ffn_gate": "mlp.gate", "ffn_up": "mlp.up",
     "ffn_gate_up": "mlp.gate_up", "ffn_down": "mlp.down", "lm_head": "lm_head",
+    # mixture of experts: the router, each routed expert (one record per expert that got
+    # tokens, its rows the tokens routed to it), the shared expert and its gate
+    "router": "mlp.router", "expert_gate": "mlp.expert.gate", "expert_up": "mlp.expert.up",
+    "expert_down": "mlp.expert.down", "shared_gate": "mlp.shared.gate",
+    "shared_up": "mlp.shared.up", "shared_down": "mlp.shared.down",
+    "shared_router": "mlp.shared.router",
+    # latent attention, and its absorbed decode form's two folded products
+    "q_a_proj": "attention.q_a", "q_b_proj": "attention.q_b", "kv_a_proj": "attention.kv_a",
+    "kv_b_proj": "attention.kv_b", "absorb_k": "attention.absorb_k",
+    "absorb_v": "attention.absorb_v",
 }
 
 
@@ -589,6 +699,101 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
     return project(p, config, prefix + names["o"], recorder, "out_proj", layer, y)
 
 
+class LatentCache:
+    """What a latent-attention block keeps of each token (incremental decoding): its
+    RMS-normed latent c_kv (kv_lora_rank) and its rotated shared key k_pe
+    (qk_rope_head_dim), side by side, kv_lora_rank + qk_rope_head_dim values per token.
+
+    ``absorbed`` picks the decode form run on it (see ``latent_attention``).
+    """
+
+    def __init__(self, batch, slots, width, dtype, absorbed=False):
+        self.latent = np.empty((batch, slots, width), dtype)
+        self.absorbed = absorbed
+        self.length = 0  # tokens seen so far (the position of the next one)
+
+    def append(self, latent):
+        """Store this step's (B, 1, width) latent; return every cached one (B, T, width)."""
+        self.latent[:, self.length:self.length + 1] = latent
+        self.length += 1
+        return self.latent[:, :self.length]
+
+
+def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_buf=None):
+    """Multi-head latent attention (DeepSeek-V2/V3, Hugging Face's DeepseekV3Attention).
+
+    Query: q_a_proj, q_a_layernorm, q_b_proj (or one q_proj), per head a q_nope
+    (qk_nope_head_dim) and a q_pe (qk_rope_head_dim). Keys and values: kv_a_proj_with_mqa
+    gives each token a latent c_kv (kv_lora_rank, then kv_a_layernorm) and one k_pe shared
+    by every head; q_pe and k_pe are rotated. The softmax scale is qk_head_dim^-1/2,
+    qk_head_dim = qk_nope_head_dim + qk_rope_head_dim (Hugging Face multiplies it by YaRN's
+    mscale^2 when rope_scaling says so, YaRN changes the rotary frequencies, and
+    rope_interleave first regroups each rotary part's interleaved pairs into halves: none
+    of them changes a count, and none is modelled).
+
+    Naive form (every full pass, and decoding by default): kv_b_proj expands the latent of
+    all T keys to each head's k_nope (qk_nope_head_dim) and value (v_head_dim); scores are
+    [q_nope, q_pe] · [k_nope, k_pe]. Absorbed form (the decode steps of a LatentCache with
+    ``absorbed``, after its first token, which is a prefill):
+    kv_b_proj's key half W_UK is folded into the query, q_nope · W_UK (kv_lora_rank per
+    head), so the scores are [q_nope W_UK, q_pe] · [c_kv, k_pe] against the cache itself,
+    the values are c_kv, and the value half W_UV maps each head's output to v_head_dim
+    afterwards; kv_b_proj never runs on the cache. Both forms compute the same function.
+    """
+    names = WEIGHT_NAMES[config.family]
+    c = config
+    B, L, _ = x.shape
+    h, d_nope, d_rope = c.n_head, c.qk_nope_head_dim, c.qk_rope_head_dim
+    d_v, rank = c.v_head_dim, c.kv_lora_rank
+    if c.q_lora_rank is None:
+        q = project(p, c, prefix + names["q"], recorder, "q_proj", layer, x)
+    else:
+        q = project(p, c, prefix + names["q_a"], recorder, "q_a_proj", layer, x)
+        q = norm(p, c, prefix + names["q_a_norm"], q)
+        q = project(p, c, prefix + names["q_b"], recorder, "q_b_proj", layer, q)
+    q = split_heads(q, h)  # (B, h, L, d_nope + d_rope)
+    latent = project(p, c, prefix + names["kv_a"], recorder, "kv_a_proj", layer, x)
+    latent[..., :rank] = norm(p, c, prefix + names["kv_a_norm"], latent[..., :rank])
+    cos, sin = rotary_tables(0 if cache is None else cache.length, L, d_rope, c.rope_theta,
+                             x.dtype)
+    q_pe = rotary(q[..., d_nope:], cos, sin)
+    latent[..., rank:] = rotary(latent[:, None, :, rank:], cos, sin)[:, 0]
+    # the first token is the prompt's prefill, naive as every prefill; the absorbed form
+    # serves the decode steps after it
+    absorbed = cache is not None and cache.absorbed and cache.length > 0
+    if cache is not None:
+        latent = cache.append(latent)  # (B, T, rank + d_rope): every token seen so far
+    T = latent.shape[1]
+    if absorbed:
+        w = p[prefix + names["kv_b"] + ".weight"].reshape(h, d_nope + d_v, rank)
+        q_latent = matmul(recorder, "absorb_k", layer, q[..., :d_nope], w[:, :d_nope])
+        q = np.concatenate([q_latent, q_pe], axis=-1)
+        # one key per token for all heads (a view): the cached [c_kv, k_pe]
+        k = np.broadcast_to(latent[:, None], (B, h, T, rank + d_rope))
+        v = k[..., :rank]
+    else:
+        kv = project(p, c, prefix + names["kv_b"], recorder, "kv_b_proj", layer,
+                     latent[..., :rank])
+        kv = split_heads(kv, h)  # (B, h, T, d_nope + d_v)
+        k_pe = np.broadcast_to(latent[:, None, :, rank:], (B, h, T, d_rope))
+        k = np.concatenate([kv[..., :d_nope], k_pe], axis=-1)
+        v = kv[..., d_nope:]
+        q = np.concatenate([q[..., :d_nope], q_pe], axis=-1)
+    q *= (d_nope + d_rope) ** -0.5
+    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2), out=scores_buf)
+    if cache is None:  # all L x L scores: hide the future ones, one head at a time
+        mask = causal_mask(L, scores.dtype)
+        for head_scores in scores.reshape(-1, L, L):
+            masked_softmax(head_scores, mask)
+    else:
+        softmax(scores, out=scores)
+    y = matmul(recorder, "attn_values", layer, scores, v)  # (B, h, L, d_v or rank)
+    if absorbed:
+        y = matmul(recorder, "absorb_v", layer, y, w[:, d_nope:].swapaxes(-1, -2))
+    y = y.transpose(0, 2, 1, 3).reshape(B, L, h * d_v)
+    return project(p, c, prefix + names["o"], recorder, "out_proj", layer, y)
+
+
 def mlp(p, prefix, layer, x, recorder, config):
     """down(act(up x)): GPT-2's c_fc and c_proj, GPT-NeoX's dense_h_to_4h and dense_4h_to_h."""
     names = WEIGHT_NAMES[config.family]
@@ -597,19 +802,102 @@ def mlp(p, prefix, layer, x, recorder, config):
                    ACTIVATIONS[config.activation](h))
 
 
-def gated_mlp(p, prefix, layer, x, recorder, config):
+def gated_mlp(p, prefix, layer, x, recorder, config, names=None, kind="ffn"):
     """down(act(gate x) * up x): SwiGLU (silu), GeGLU (gelu_tanh); Phi-3 fuses gate and up
-    into one gate_up_proj whose first d_ff outputs are the gate."""
-    names = WEIGHT_NAMES[config.family]
+    into one gate_up_proj whose first d_ff outputs are the gate.
+
+    The same MLP is each expert of a mixture: ``names`` then maps gate/up/down to that
+    expert's Linears (default: the family's dense MLP), and ``kind`` (ffn, expert, shared)
+    starts the records' names."""
+    names = names or WEIGHT_NAMES[config.family]
     if config.fused_gate_up:
-        gate_up = project(p, config, prefix + names["gate_up"], recorder, "ffn_gate_up", layer, x)
+        gate_up = project(p, config, prefix + names["gate_up"], recorder, f"{kind}_gate_up",
+                          layer, x)
         gate, up = np.split(gate_up, 2, axis=-1)
     else:
-        gate = project(p, config, prefix + names["gate"], recorder, "ffn_gate", layer, x)
-        up = project(p, config, prefix + names["up"], recorder, "ffn_up", layer, x)
+        gate = project(p, config, prefix + names["gate"], recorder, f"{kind}_gate", layer, x)
+        up = project(p, config, prefix + names["up"], recorder, f"{kind}_up", layer, x)
     h = ACTIVATIONS[config.activation](gate)
     h *= up
-    return project(p, config, prefix + names["down"], recorder, "ffn_down", layer, h)
+    return project(p, config, prefix + names["down"], recorder, f"{kind}_down", layer, h)
+
+
+# ----------------------------------------------------------------------------- experts
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), in place on x."""
+    np.negative(x, out=x)
+    with np.errstate(over="ignore"):  # x << 0: exp(-x) = inf, 1 / inf = 0, the limit
+        np.exp(x, out=x)
+    x += 1.0
+    return np.reciprocal(x, out=x)
+
+
+def route(scores, config, correction=None):
+    """The top_k experts (T, top_k) of each of T tokens, best first, from its scores (T, E).
+
+    DeepSeek-V3 chooses on the scores plus ``correction`` (e_score_correction_bias), and
+    only among the topk_groups of its n_groups groups of experts whose two best scores sum
+    highest; as Hugging Face, the other groups' scores are set to 0, not to -inf. The
+    correction decides the choice only: the weights are the scores themselves.
+    """
+    choice = scores if correction is None else scores + correction
+    if config.n_groups is not None:
+        T, E = choice.shape
+        G = config.n_groups
+        best_two = np.sort(choice.reshape(T, G, E // G), axis=-1)[..., -2:].sum(-1)
+        kept = np.argsort(-best_two, axis=-1, kind="stable")[:, :config.topk_groups]
+        eligible = np.zeros((T, G), bool)
+        np.put_along_axis(eligible, kept, True, axis=-1)
+        choice = np.where(np.repeat(eligible, E // G, axis=1), choice, 0.0)
+    return np.argsort(-choice, axis=-1, kind="stable")[:, :config.top_k]
+
+
+def moe_mlp(p, prefix, layer, x, recorder, config):
+    """A mixture of experts on x (B, L, d): route each token to top_k gated-MLP experts,
+    run each expert on exactly the tokens routed to it, and add up their outputs weighted
+    by the router; then the shared expert on every token (Qwen2-MoE: scaled by
+    sigmoid(x @ shared_expert_gate)), added.
+
+    Scores: softmax over the experts (Mixtral, Qwen2-MoE) or each expert's sigmoid
+    (DeepSeek-V3). The picked weights are renormalised to sum to 1 if norm_topk_prob (the
+    sigmoid's with DeepSeek's 1e-20 in the denominator) and multiplied by routed_scale.
+    Each expert's three matmuls are recorded with its own row count; an expert no token
+    picked does no work and records nothing.
+    """
+    names = WEIGHT_NAMES[config.family]
+    B, L, d = x.shape
+    tokens = x.reshape(B * L, d)  # a view: the experts take rows of it
+    logits = project(p, config, prefix + names["router"], recorder, "router", layer, x)
+    logits = logits.reshape(B * L, config.n_experts)
+    sigmoid_scores = config.router_scoring == "sigmoid"
+    scores = sigmoid(logits) if sigmoid_scores else softmax(logits, out=logits)
+    correction = p[prefix + names["router_bias"]] if config.router_bias else None
+    chosen = route(scores, config, correction)
+    weights = np.take_along_axis(scores, chosen, axis=-1)
+    if config.norm_topk_prob:
+        weights /= weights.sum(-1, keepdims=True) + (1e-20 if sigmoid_scores else 0.0)
+    if config.routed_scale is not None:
+        weights *= config.routed_scale
+    out = np.zeros_like(tokens)
+    for e in range(config.n_experts):
+        rows, slots = np.nonzero(chosen == e)  # the tokens that picked e, and as which pick
+        if rows.size == 0:
+            continue
+        expert = {part: names["expert"].format(e) + names["expert_" + part]
+                  for part in ("gate", "up", "down")}
+        y = gated_mlp(p, prefix, layer, tokens[rows], recorder, config, expert, "expert")
+        y *= weights[rows, slots, None]
+        out[rows] += y  # a token picks an expert at most once: the rows are distinct
+    if config.d_shared:
+        shared = {part: names["shared"] + names["expert_" + part]
+                  for part in ("gate", "up", "down")}
+        y = gated_mlp(p, prefix, layer, x, recorder, config, shared, "shared")
+        if config.shared_gate:
+            y *= sigmoid(project(p, config, prefix + names["shared_router"], recorder,
+                                 "shared_router", layer, x))
+        out += y.reshape(B * L, d)
+    return out.reshape(B, L, d)
 
 
 def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
@@ -622,13 +910,15 @@ def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
     names = WEIGHT_NAMES[config.family]
     pre = names["block"].format(layer)
     h = norm(p, config, pre + names["attn_norm"], x)
-    a = causal_self_attention(p, pre, config, layer, h, recorder, cache, scores_buf)
+    attention = latent_attention if config.latent else causal_self_attention
+    a = attention(p, pre, config, layer, h, recorder, cache, scores_buf)
     if config.post_norms:
         a = norm(p, config, pre + names["attn_post_norm"], a)
     if not config.parallel_residual:
         x += a
     h = norm(p, config, pre + names["mlp_norm"], x)
-    feed_forward = gated_mlp if config.mlp == "gated" else mlp
+    feed_forward = (moe_mlp if config.is_moe(layer) else
+                    gated_mlp if config.mlp == "gated" else mlp)
     m = feed_forward(p, pre, layer, h, recorder, config=config)
     if config.post_norms:
         m = norm(p, config, pre + names["mlp_post_norm"], m)
@@ -707,10 +997,44 @@ def init_params(config, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
         if c.norm == "layernorm" and c.has_bias("norm"):
             p[name + ".bias"] = np.zeros(width, dtype)
 
+    def add_gated_mlp(pre, d_ff):  # an expert's: separate gate, up and down
+        add_linear(pre + names["expert_gate"], c.n_embd, d_ff, c.has_bias("mlp"))
+        add_linear(pre + names["expert_up"], c.n_embd, d_ff, c.has_bias("mlp"))
+        add_linear(pre + names["expert_down"], d_ff, c.n_embd, c.has_bias("mlp"), residual_std)
+
+    def add_experts(pre):
+        # Hugging Face stores the router as a bias-free Linear and DeepSeek's correction
+        # bias as a (n_experts,) buffer starting at zero
+        add_linear(pre + names["router"], c.n_embd, c.n_experts, False)
+        if c.router_bias:
+            p[pre + names["router_bias"]] = np.zeros(c.n_experts, dtype)
+        for e in range(c.n_experts):
+            add_gated_mlp(pre + names["expert"].format(e), c.d_expert)
+        if c.d_shared:
+            add_gated_mlp(pre + names["shared"], c.d_shared)
+            if c.shared_gate:
+                add_linear(pre + names["shared_router"], c.n_embd, 1, False)
+
+    def add_latent_attention(pre):
+        # as DeepseekV3Attention: attention_bias on q_a_proj, kv_a_proj_with_mqa and o_proj
+        d_qk, rank = c.qk_nope_head_dim + c.qk_rope_head_dim, c.kv_lora_rank
+        if c.q_lora_rank is None:
+            add_linear(pre + names["q"], c.n_embd, h * d_qk, False)
+        else:
+            add_linear(pre + names["q_a"], c.n_embd, c.q_lora_rank, c.has_bias("qkv"))
+            add_norm(pre + names["q_a_norm"], c.q_lora_rank)
+            add_linear(pre + names["q_b"], c.q_lora_rank, h * d_qk, False)
+        add_linear(pre + names["kv_a"], c.n_embd, rank + c.qk_rope_head_dim, c.has_bias("qkv"))
+        add_norm(pre + names["kv_a_norm"], rank)
+        add_linear(pre + names["kv_b"], rank, h * (c.qk_nope_head_dim + c.v_head_dim), False)
+        add_linear(pre + names["o"], h * c.v_head_dim, c.n_embd, c.has_bias("o"), residual_std)
+
     for i in range(c.n_layer):
         pre = names["block"].format(i)
         add_norm(pre + names["attn_norm"])
-        if c.fused_qkv:
+        if c.latent:
+            add_latent_attention(pre)
+        elif c.fused_qkv:
             add_linear(pre + names["qkv"], c.n_embd, (h + 2 * kv) * dh, c.has_bias("qkv"))
         else:
             for t, heads in zip("qkv", (h, kv, kv)):
@@ -718,17 +1042,21 @@ def init_params(config, seed=0, dtype=np.float32) -> dict[str, np.ndarray]:
         if c.qk_norm:
             add_norm(pre + names["q_norm"], dh)
             add_norm(pre + names["k_norm"], dh)
-        add_linear(pre + names["o"], h * dh, c.n_embd, c.has_bias("o"), residual_std)
+        if not c.latent:
+            add_linear(pre + names["o"], h * dh, c.n_embd, c.has_bias("o"), residual_std)
         if c.post_norms:
             add_norm(pre + names["attn_post_norm"])
         add_norm(pre + names["mlp_norm"])
-        if c.mlp == "gated" and c.fused_gate_up:
-            add_linear(pre + names["gate_up"], c.n_embd, 2 * c.d_ff, c.has_bias("mlp"))
-        elif c.mlp == "gated":
-            add_linear(pre + names["gate"], c.n_embd, c.d_ff, c.has_bias("mlp"))
-        if not c.fused_gate_up:
-            add_linear(pre + names["up"], c.n_embd, c.d_ff, c.has_bias("mlp"))
-        add_linear(pre + names["down"], c.d_ff, c.n_embd, c.has_bias("mlp"), residual_std)
+        if c.is_moe(i):
+            add_experts(pre)
+        else:
+            if c.mlp == "gated" and c.fused_gate_up:
+                add_linear(pre + names["gate_up"], c.n_embd, 2 * c.d_ff, c.has_bias("mlp"))
+            elif c.mlp == "gated":
+                add_linear(pre + names["gate"], c.n_embd, c.d_ff, c.has_bias("mlp"))
+            if not c.fused_gate_up:
+                add_linear(pre + names["up"], c.n_embd, c.d_ff, c.has_bias("mlp"))
+            add_linear(pre + names["down"], c.d_ff, c.n_embd, c.has_bias("mlp"), residual_std)
         if c.post_norms:
             add_norm(pre + names["mlp_post_norm"])
     add_norm(names["final_norm"])
@@ -786,16 +1114,29 @@ def forward(params, config, idx, recorder=None):
     return lm_head(params, config, x, recorder)
 
 
-def forward_incremental(params, config, idx, recorder=None):
+MLA_DECODE = ("naive", "absorbed")
+
+
+def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     """Logits (B, L, V) computed token by token with a KV cache, as in generation.
 
-    A windowed layer's cache keeps only the last W tokens' keys and values.
+    A windowed layer's cache keeps only the last W tokens' keys and values; a latent-
+    attention layer's keeps each token's latent. The first token is a one-token prefill,
+    naive; each later one a decode step in the ``mla_decode`` form (naive or absorbed, see
+    ``latent_attention``), as flopcalc counts a generation of a one-token prompt.
     """
     idx = _check_idx(config, idx)
+    if mla_decode not in MLA_DECODE:
+        raise ValueError(f"mla_decode must be naive or absorbed, got {mla_decode!r}")
     B, L = idx.shape
     dtype = params[WEIGHT_NAMES[config.family]["tokens"] + ".weight"].dtype
-    caches = [KVCache(B, config.kv_heads, min(L, config.window(layer) or L), config.d_head,
-                      dtype) for layer in range(config.n_layer)]
+    if config.latent:
+        caches = [LatentCache(B, L, config.kv_lora_rank + config.qk_rope_head_dim, dtype,
+                              absorbed=mla_decode == "absorbed")
+                  for _ in range(config.n_layer)]
+    else:
+        caches = [KVCache(B, config.kv_heads, min(L, config.window(layer) or L),
+                          config.d_head, dtype) for layer in range(config.n_layer)]
     logits = np.empty((B, L, config.vocab_size), dtype)
     for t in range(L):
         x = embed(params, config, idx[:, t:t + 1], start=t)
@@ -817,7 +1158,10 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
     of (B, kv, slots, d_head) per block, slots = min(L, W) in a windowed one) and the whole
     (B, L, V) logits live throughout, plus one step's arrays: its (B, h, 1, <= L) scores and
-    (B, 1, d_ff) MLP arrays, or its (B, 1, V) logits. Not included: the interpreter, NumPy
+    (B, 1, d_ff) MLP arrays, or its (B, 1, V) logits. An MoE layer holds every expert's
+    weights, the router's (B·L, n_experts) scores and one expert's arrays at a time; a
+    latent-attention layer caches kv_lora_rank + qk_rope_head_dim values per token, and a
+    naive decode step expands all of them through kv_b_proj. Not included: the interpreter, NumPy
     and OpenBLAS's own buffers (some 100-150 MB).
     """
     c = config
@@ -830,9 +1174,25 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     # weights, then (an upper bound) every bias and norm vector as if all were there
     n_params = V * d * (1 if c.tied_lm_head else 2) + 2 * d
     n_params += c.n_positions * d if c.positions == "learned" else 0
-    n_params += c.n_layer * ((h + 2 * kv) * dh * (d + 1) + h * dh * d + d
-                             + (mlp_mats - 1) * d * f + f * d + (mlp_mats - 1) * f + d
-                             + 8 * d + 4 * dh)
+    # MoE layers: the router, every expert and the shared one (and its gate) instead of
+    # the dense MLP; per token, its (E) scores, its (d) output and the largest expert's arrays
+    n_moe = 0 if c.n_experts is None else (c.n_layer if c.moe_layers is None
+                                           else len(c.moe_layers))
+    E, shared = c.n_experts or 0, c.d_shared or 0
+    moe_params = (d * E + E + E * (3 * d * (c.d_expert or 0) + 2 * (c.d_expert or 0) + d)
+                  + (3 * d * shared + 2 * shared + 2 * d if shared else 0))
+    dense_params = (mlp_mats - 1) * d * f + f * d + (mlp_mats - 1) * f + d
+    per_token_mlp = max(mlp_arrays * f, (E + d + mlp_arrays * max(c.d_expert or 0, shared))
+                        if n_moe else 0)
+    if c.latent:  # q (through q_lora_rank), kv_a, kv_b, o; every bias and norm counted
+        rq, rank, dr = c.q_lora_rank, c.kv_lora_rank, c.qk_rope_head_dim
+        kv_width = h * (c.qk_nope_head_dim + c.v_head_dim)
+        attn_params = (d * h * dh if rq is None else d * rq + 2 * rq + rq * h * dh)
+        attn_params += (d + 1) * (rank + dr) + rank + rank * kv_width + h * c.v_head_dim * d + d
+    else:
+        attn_params = (h + 2 * kv) * dh * (d + 1) + h * dh * d + d
+    n_params += (c.n_layer * (attn_params + 8 * d + 4 * dh) + (c.n_layer - n_moe) * dense_params
+                 + n_moe * moe_params)
     live = 4 * B * L * d
     q_k_v = B * L * (h + 2 * kv) * dh
     # counted, not looped over: n_layer may be any size (verify refuses what cannot fit)
@@ -840,15 +1200,23 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
     windowed = 0 if W is None else (c.n_layer if c.window_layers is None
                                     else len(c.window_layers))
     if incremental:
-        caches = 2 * B * kv * dh * (windowed * min(L, W or L) + (c.n_layer - windowed) * L)
-        step = max(B * h * L + 4 * B * d + mlp_arrays * B * f, B * V + 2 * B * d)
+        if c.latent:  # the latents; a step expands all L of them (naive) and copies K
+            caches = B * (rank + dr) * L * c.n_layer
+            expanded = B * L * (kv_width + h * dh)
+        else:
+            caches = 2 * B * kv * dh * (windowed * min(L, W or L) + (c.n_layer - windowed) * L)
+            expanded = 0
+        step = max(B * h * L + 4 * B * d + max(per_token_mlp * B, expanded), B * V + 2 * B * d)
         return (n_params + caches + B * L * V + step) * item
-    attention = q_k_v + B * L * h * dh  # the projections' outputs and the heads' output y
-    if c.positions == "rotary":
-        attention += 2 * B * L * (h + kv) * dh  # rotated q, k and rotate_half's temporary
-    if kv != h:
-        attention += 2 * B * L * h * dh  # K and V repeated to the query heads
+    if c.latent:  # q, its copy, the latent, kv_b's output, K, the heads' output y
+        attention = B * L * (2 * h * dh + rank + dr + kv_width + h * dh + h * c.v_head_dim)
+    else:
+        attention = q_k_v + B * L * h * dh  # the projections' outputs, the heads' output y
+        if c.positions == "rotary":
+            attention += 2 * B * L * (h + kv) * dh  # rotated q, k and rotate_half's temporary
+        if kv != h:
+            attention += 2 * B * L * h * dh  # K and V repeated to the query heads
     masks = L * L * ((windowed > 0) + (windowed < c.n_layer))  # one per kind of layer
-    blocks = B * h * L * L + masks + max(attention, mlp_arrays * B * L * f)
+    blocks = B * h * L * L + masks + max(attention, per_token_mlp * B * L)
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item

@@ -577,11 +577,18 @@ def verify_table(result) -> Table:
     """
     conv = result.conventions
     unit = flop_unit(conv)
+    arch = result.architecture
     how = ("full: all positions at once, full L×L scores then masked" if result.mode == "full"
            else "incremental: token by token with a KV cache; shapes are the last step's")
+    if arch.is_mla and result.mode == "incremental":
+        how += (f"; latent attention: the first token a one-token prefill (naive), then "
+                f"decode steps in the {conv.mla_decode} form")
+    if arch.is_moe:
+        how += ("; routed experts: each expert runs on the tokens routed to it, their matmuls "
+                "summed and their shapes as total rows")
     table = Table(
         title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",
-        notes=[model_note(result), f"Conventions: {conv.describe()}",
+        notes=[model_note(result), f"Conventions: {conv.describe(arch)}",
                f"Reference pass: {how}; seed {result.seed}, {result.dtype}. Measured "
                f"{unit}s are {conv.flops_per_mac} × the multiply-adds of the arrays actually "
                "multiplied; a row passes when FLOPs, operand and output shapes all match."],
@@ -644,7 +651,8 @@ def verify_json(result) -> dict:
     return {
         "schema": "flopcalc.verify", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(result),
-        "conventions": {**result.conventions.as_dict(), "description": result.conventions.describe()},
+        "conventions": {**result.conventions.as_dict(),
+                        "description": result.conventions.describe(result.architecture)},
         "mode": result.mode, "seed": result.seed, "dtype": result.dtype, "ok": result.ok,
         "rows": [{"layer": r.layer, "name": r.name, "analytical_flops": r.analytical_flops,
                   "measured_flops": r.measured_flops,

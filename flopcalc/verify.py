@@ -14,10 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import reference
-from .analysis import op_flops, split_model
+from .analysis import mode_costs, split_model
 from .architecture import Architecture, Workload
-from .architectures import build
-from .config import Config, Conventions, FlopcalcError
+from .config import Config, Conventions, FlopcalcError, Mode
 
 MODES = ("full", "incremental")
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -152,11 +151,17 @@ def check_memory(model, dtype: str, mode: str = "full", workload: Workload | Non
 
 
 def check(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
-          workload: Workload | None = None) -> None:
-    """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, the input's
-    length, memory. ``model`` is a Config, or an Architecture with its ``workload``."""
+          workload: Workload | None = None, mla_decode: str = "naive") -> None:
+    """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, the decode
+    form of latent attention, the input's length, memory. ``model`` is a Config, or an
+    Architecture with its ``workload``."""
     if mode not in MODES:
         raise FlopcalcError(f"mode must be full or incremental, got {mode!r}")
+    if mla_decode not in reference.MLA_DECODE:
+        raise FlopcalcError(f"mla_decode must be naive or absorbed, got {mla_decode!r}")
+    if mla_decode == "absorbed" and mode == "full":
+        raise FlopcalcError("a full pass runs latent attention in the naive form; "
+                            "--mla-decode absorbed applies to --mode incremental")
     if dtype not in DTYPES:
         raise FlopcalcError(f"dtype must be float32 or float64, got {dtype!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -176,13 +181,85 @@ def _gpt_config(model) -> reference.GPTConfig:
 
 
 def group_of_layer(arch: Architecture, groups, layer: int):
-    """The block group that stands for ``layer``: the only one, or (a model with windowed and
-    full layers) ``sliding`` for a windowed layer and ``full`` for the others."""
+    """The block group that stands for ``layer``: the only one, or the one of its kind —
+    ``sliding`` or ``full`` (windowed or not), ``dense`` or ``moe`` (experts or not), or
+    both (``sliding-moe``, ``full-dense``, …)."""
     blocks = [g for g in groups if g.section == "block"]
     if len(blocks) == 1:
         return blocks[0]
-    windowed = arch.window_layers is None or layer in arch.window_layers
-    return next(g for g in blocks if g.name == ("sliding" if windowed else "full"))
+    windowed, moe = arch.layer_kinds()[layer]
+    window, experts = ("sliding" if windowed else "full"), ("moe" if moe else "dense")
+    return next(g for g in blocks if g.name in (window, experts, f"{window}-{experts}"))
+
+
+def last_runs(records: list) -> dict[tuple, list]:
+    """Per (layer, role, or the name of a role-less matmul): its records of the last step
+    that ran it (a step ends with the LM head: one for a full pass, one per token for an
+    incremental one)."""
+    out: dict[tuple, list] = {}
+    seen: dict[tuple, int] = {}
+    step = 0
+    for rec in records:
+        key = (rec.layer, rec.role or rec.name)
+        if seen.get(key) != step:
+            seen[key], out[key] = step, []
+        out[key].append(rec)
+        if rec.layer is None and rec.role == "lm_head":
+            step += 1
+    return out
+
+
+def merged(first: list, second: list) -> list:
+    """The names of ``first`` in order, with those only ``second`` has placed after the name
+    that precedes them there."""
+    out = list(first)
+    for i, name in enumerate(second):
+        if name not in out:
+            before = second[i - 1] if i else None
+            out.insert(out.index(before) + 1 if before in out else 0, name)
+    return out
+
+
+def counted_steps(arch: Architecture, dims, conv: Conventions, mode: str):
+    """The analytical side of the pass: the layer groups, and per group name its matmuls in
+    order, each as (the op of the last step that runs it, FLOPs summed over the steps).
+
+    A full pass is one forward pass. An incremental pass of L tokens is a one-token
+    prefill (latent attention naive, as every prefill) and the decode steps at positions
+    2 … L, each query seeing every cached key (min(t, W) on a windowed layer); an op that
+    only some steps run (kv_b_proj of absorbed latent attention) is counted where it runs.
+    """
+    if mode == "full":
+        runs = [mode_costs(arch, dims, conv, Mode())]
+    else:
+        runs = [mode_costs(arch, replace(dims, seq_len=1, kv_len=1), conv, Mode())]
+        runs += [mode_costs(arch, dims, conv, Mode("decode", position=t))
+                 for t in range(2, dims.seq_len + 1)]
+    ops: dict[str, dict] = {}
+    order: dict[str, list] = {}
+    for costs in runs:
+        for group, rows in costs:
+            matmuls = [(op, flops) for op, _, flops in rows if op.kind == "matmul"]
+            order[group.name] = merged(order.get(group.name, []), [op.name for op, _ in matmuls])
+            seen = ops.setdefault(group.name, {})
+            for op, flops in matmuls:
+                seen[op.name] = (op, seen.get(op.name, (None, 0))[1] + flops)
+    return [g for g, _ in runs[-1]], {name: [ops[name][op] for op in order[name]]
+                                      for name in ops}
+
+
+def measured_shapes(recs: list, routed: bool):
+    """(output shape, operand shapes) of one op's records in one step: its only record's,
+    or for the routed experts (one record per expert that got tokens) their total rows,
+    (Σ rows, d_out) from (Σ rows, d_in) @ one expert's weight."""
+    if not recs:
+        return None, None
+    last = recs[-1]
+    if not routed:
+        return tuple(last.out_shape), (tuple(last.a_shape), tuple(last.b_shape))
+    rows = sum(r.a_shape[0] for r in recs)
+    return ((rows, last.out_shape[-1]),
+            ((rows, last.a_shape[-1]), tuple(last.b_shape)))
 
 
 class _BlockProgress(reference.MatmulRecorder):
@@ -201,22 +278,27 @@ class _BlockProgress(reference.MatmulRecorder):
 
 
 def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
-           flops_per_mac: int = 2, on_block=None, workload: Workload | None = None) -> VerifyResult:
+           flops_per_mac: int = 2, on_block=None, workload: Workload | None = None,
+           mla_decode: str = "naive") -> VerifyResult:
     """Run the reference pass and compare every matmul with the analytical model.
 
     ``model`` is a GPT-2 Config, or an Architecture of any family with its ``workload``
     (default: ``Workload()``). ``full`` runs all positions at once (full L x L scores, then
     masked, windowed layers too) and is compared with dense counting; ``incremental`` runs
-    token by token with a KV cache (a windowed layer's keeps its last W keys) and is compared
-    with causal counting (a windowed layer's query sees min(t, W) keys). Each layer's matmuls
-    are matched by role with the ops of the layer's group. ``on_block()`` is called each time
-    the pass enters a block. Bad input, or a pass that would not fit in memory, raises
-    FlopcalcError before any work (see ``check``).
+    token by token with a KV cache (a windowed layer's keeps its last W keys; a latent-
+    attention layer's the latents, decoded in the ``mla_decode`` form) and is compared with
+    the count of a generation: a one-token prompt's prefill, then a decode step per token,
+    each query seeing every cached key (min(t, W) in a windowed layer), which is causal
+    counting. Each layer's matmuls are matched by role with the ops of the layer's group;
+    the routed experts' records (one per expert that got tokens) are summed, and their
+    shapes compared as total rows. ``on_block()`` is called each time the pass enters a
+    block. Bad input, or a pass that would not fit in memory, raises FlopcalcError before
+    any work (see ``check``).
     """
     arch, load, config = split_model(model, workload)
-    check(arch, mode, seed, dtype, load)
+    check(arch, mode, seed, dtype, load, mla_decode)
     conv = Conventions(flops_per_mac=flops_per_mac,
-                       attention="dense" if mode == "full" else "causal")
+                       attention="dense" if mode == "full" else "causal", mla_decode=mla_decode)
 
     gpt = _gpt_config(arch)
     if arch.positions == "rotary":  # no position table, so no end to the sequence (the
@@ -224,44 +306,40 @@ def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
     params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])
     tokens = np.random.default_rng(seed).integers(0, arch.vocab, (load.batch, load.seq_len))
     recorder = _BlockProgress(on_block or (lambda: None))
-    run = reference.forward if mode == "full" else reference.forward_incremental
     with reference.blas_threads(reference.pass_threads()):
-        run(params, gpt, tokens, recorder)
+        if mode == "full":
+            reference.forward(params, gpt, tokens, recorder)
+        else:
+            reference.forward_incremental(params, gpt, tokens, recorder, mla_decode)
 
     measured: dict[tuple, list] = {}  # (layer, role, or the name for a role-less matmul)
     for rec in recorder.records:
         measured.setdefault((rec.layer, rec.role or rec.name), []).append(rec)
+    last_step = last_runs(recorder.records)
 
-    # FLOPs over the whole pass; shapes of the whole sequence (full) or of the last decode
-    # step (incremental), whose groups line up with the pass's one by one.
-    dims = arch.dims(load.batch, load.seq_len)
-    groups = build(arch, dims)
-    shape_groups = build(arch, replace(dims, seq_len=1, kv_len=load.seq_len)
-                         if mode == "incremental" else dims)
-    shape_of = {g.name: g for g in shape_groups}
+    # FLOPs over the whole pass; shapes of the whole sequence (full) or of the last step
+    # that ran each matmul (incremental), on both sides
+    groups, counted = counted_steps(arch, arch.dims(load.batch, load.seq_len), conv, mode)
     layers = [(i, group_of_layer(arch, groups, i)) for i in range(arch.n_layers)]
     layers += [(None, g) for g in groups if g.section == "head"]
     rows = []
 
     def unknown(layer, key, recs):  # a matmul the model does not know of
-        last = recs[-1]
-        return VerifyRow(layer, last.name, 0, flops_per_mac * sum(r.macs for r in recs), None,
-                         tuple(last.out_shape), None, (tuple(last.a_shape), tuple(last.b_shape)),
-                         role=last.role or "")
+        shape, operands = measured_shapes(last_step[(layer, key)], False)
+        return VerifyRow(layer, recs[-1].name, 0, flops_per_mac * sum(r.macs for r in recs),
+                         None, shape, None, operands, role=recs[-1].role or "")
 
     for layer, group in layers:
-        shape_ops = [op for op in shape_of[group.name].ops if op.kind == "matmul"]
-        for op, shape_op in zip([op for op in group.ops if op.kind == "matmul"], shape_ops):
+        for op, flops in counted[group.name]:
             recs = measured.pop((layer, op.role), [])
-            last = recs[-1] if recs else None
+            shape, operands = measured_shapes(last_step.get((layer, op.role), []),
+                                              op.experts is not None)
             rows.append(VerifyRow(
-                layer=layer, name=op.name, analytical_flops=op_flops(op, conv),
+                layer=layer, name=op.name, analytical_flops=flops,
                 measured_flops=flops_per_mac * sum(r.macs for r in recs),
-                analytical_shape=tuple(shape_op.output),
-                measured_shape=tuple(last.out_shape) if last else None,
-                analytical_operands=tuple(tuple(s) for s in shape_op.inputs),
-                measured_operands=(tuple(last.a_shape), tuple(last.b_shape)) if last else None,
-                role=op.role, group=group.name))
+                analytical_shape=tuple(op.output), measured_shape=shape,
+                analytical_operands=tuple(tuple(s) for s in op.inputs),
+                measured_operands=operands, role=op.role, group=group.name))
         # unknown matmuls of this block (or of the head) go with it, after the known ones
         rows += [unknown(*key, measured.pop(key)) for key in list(measured) if key[0] == layer]
     for layer in dict.fromkeys(key[0] for key in measured):  # a layer the model lacks
