@@ -621,9 +621,12 @@ def roofline_report(model, conventions: Conventions | None = None,
         compute, memory = Fraction(flops) / peak, Fraction(nbytes) / bandwidth
         return Kernel(flops, nbytes, max(compute, memory), compute >= memory)
 
-    dims = arch.dims(load.batch, load.seq_len)
+    # a capacity factor pads or drops the experts' rows; latent attention's decode step in
+    # the form the conventions choose (analysis.mode_costs counts them the same way)
+    dims = replace(arch.dims(load.batch, load.seq_len), capacity_factor=conv.capacity_factor)
     if mode.kind == "decode":
-        dims = replace(dims, seq_len=1, kv_len=mode.position)
+        dims = replace(dims, seq_len=1, kv_len=mode.position,
+                       mla_absorbed=conv.mla_decode == "absorbed")
     rows = []
     for g in build(arch, dims):
         for op in g.ops:
@@ -795,7 +798,7 @@ def memory_tables(report: MemoryReport):
     arch, act, size = report.architecture, report.activations, dtype_bytes(report.dtype)
     n = arch.n_layers
     note = model_note(report)
-    conv_note = f"Conventions: {report.conventions.describe()}"
+    conv_note = f"Conventions: {report.conventions.describe(arch)}"
     block_groups = act.block_groups
     grouped = len(block_groups) > 1  # e.g. Gemma 2's sliding and full layers
     summary = Table(

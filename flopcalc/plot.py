@@ -289,7 +289,7 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
             ax.text(0.01, 0.97, f"attention = FFN at {axis.name} = {_root_text(cross.root)}, "
                     f"outside the sweep (attention {side})", transform=ax.transAxes, ha="left",
                     va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
-    _footer(fig, base, axis, first_fields(result), conv.describe())
+    _footer(fig, base, axis, first_fields(result), conv.describe(first.architecture))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, reverse=True)
     fig.subplots_adjust(bottom=0.24 if axis.geometric and len(axis.values) > 8 else 0.2)
     write_figure(fig, path)

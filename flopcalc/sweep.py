@@ -616,7 +616,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     unit = flop_unit(conv)
     swept = "; ".join(f"{a.name} {_axis_text(a)}" for a in result.axes)
     notes = [model_note(result.first_report) + " (the first point)", f"Swept: {swept}.",
-             f"Conventions: {conv.describe()}",
+             f"Conventions: {conv.describe(result.first_report.architecture)}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
              f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
@@ -669,7 +669,8 @@ def json_chunks(result: SweepResult):
         "first_config": first_fields(result),
         "swept": {a.name: list(a.values) for a in result.axes},
         "conventions": {**result.conventions.as_dict(),
-                        "description": result.conventions.describe()},
+                        "description": result.conventions.describe(
+                            result.first_report.architecture)},
         "mode": mode_json(mode),  # its swept fields: at the first point
         "columns": list(result.columns),
         "operations": [{"section": r.op.section, "group": r.group, "name": r.op.name}
