@@ -67,6 +67,9 @@ def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) ->
     def each(groups, cost):
         return [(g, [(op, *cost(op)) for op in g.ops]) for g in groups]
 
+    dims = replace(dims, capacity_factor=conv.capacity_factor)
+    step = dict(seq_len=1, mla_absorbed=conv.mla_decode == "absorbed")  # a decode step
+
     if mode.kind == "forward":
         out = each(build(arch, dims), fwd)
     elif mode.kind in ("backward", "train"):
@@ -80,18 +83,23 @@ def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) ->
             return times * macs + bwd_macs, times * flops + bwd_flops
         out = each(build(arch, dims), step)
     elif mode.kind == "decode":
-        out = each(build(arch, replace(dims, seq_len=1, kv_len=mode.position)), fwd)
+        out = each(build(arch, replace(dims, kv_len=mode.position, **step)), fwd)
     else:
         p, n = mode.prompt, mode.new_tokens
         prefill = build(arch, replace(dims, seq_len=p, kv_len=p))
         # two decode steps with uncapped keys give each op's cost as an affine function of them
-        first = build(arch, replace(dims, seq_len=1, kv_len=p + 1, cap_keys=False))
-        second = build(arch, replace(dims, seq_len=1, kv_len=p + 2, cap_keys=False))
+        first = build(arch, replace(dims, kv_len=p + 1, cap_keys=False, **step))
+        second = build(arch, replace(dims, kv_len=p + 2, cap_keys=False, **step))
         out = []
+        none = (0, 0)
         for g0, ga, gb in zip(prefill, first, second):
             rows = []
-            for op, a, b in zip(g0.ops, ga.ops, gb.ops):
-                (m0, f0), (ma, fa), (mb, fb) = fwd(op), fwd(a), fwd(b)
+            at_prefill, at_a, at_b = ({op.name: op for op in g.ops} for g in (g0, ga, gb))
+            for name in merged_names(g0.ops, ga.ops):  # (MLA's absorbed steps run other ops)
+                op0, a, b = at_prefill.get(name), at_a.get(name), at_b.get(name)
+                op = op0 or a
+                m0, f0 = fwd(op0) if op0 else none
+                (ma, fa), (mb, fb) = (fwd(a), fwd(b)) if a else (none, none)
                 if op.window is None:
                     rows.append((op, m0 + arithmetic_sum(ma, mb, n - 1),
                                  f0 + arithmetic_sum(fa, fb, n - 1)))
@@ -101,6 +109,21 @@ def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) ->
                              f0 + (n - 1) * (fa - (fb - fa) * (p + 1)) + (fb - fa) * keys))
             out.append((g0, rows))
     return [(g, [r for r in rows if counted(r[0], conv)]) for g, rows in out]
+
+
+def merged_names(first: tuple[Op, ...], second: tuple[Op, ...]) -> list[str]:
+    """The names of two op lists of one layer, each once, in the order of both (the ops they
+    share come in the same order)."""
+    names, shared, i = [], {op.name for op in first}, 0
+    order = [op.name for op in first]
+    for name in (op.name for op in second):
+        if name in shared:
+            while order[i] != name:
+                names.append(order[i])
+                i += 1
+            i += 1
+        names.append(name)
+    return names + order[i:]
 
 
 def total_flops(costs: Costs) -> Dim:
@@ -194,7 +217,10 @@ def flop_report(model, conventions: Conventions | None = None, mode: Mode | None
     steps = {}
     if mode.kind == "generate" and mode.new_tokens > 1:  # the shapes of the decode steps
         p, n = mode.prompt, mode.new_tokens
-        first, last = (build(arch, replace(dims, seq_len=1, kv_len=t)) for t in (p + 1, p + n - 1))
+        step = dict(seq_len=1, kv_len=None, capacity_factor=conv.capacity_factor,
+                    mla_absorbed=conv.mla_decode == "absorbed")
+        first, last = (build(arch, replace(dims, **{**step, "kv_len": t}))
+                       for t in (p + 1, p + n - 1))
         steps = {(g.name, a.name): (a, b) for g, h in zip(first, last)
                  for a, b in zip(g.ops, h.ops)}
     rows = tuple(FlopRow(op, macs, flops, steps.get((g.name, op.name)), g.name, g.repeat)
@@ -217,6 +243,17 @@ class ParamRow:
     times: int = 1
     prefix: str = ""   # what the checkpoint writes before the name (h.i., layers.i.)
     role: str = ""
+    experts: tuple | None = None  # (top_k, n_experts) of a routed expert's tensor
+
+    @property
+    def active(self) -> Dim:
+        """Parameters one token uses of this tensor (one repeat): a routed expert's tensor
+        holds n_experts slices, of which a token uses top_k."""
+        if self.experts is None:
+            return self.param.count
+        top_k, n_experts = self.experts
+        count = self.param.count
+        return count // n_experts * top_k if isinstance(count, int) else count * top_k / n_experts
 
 
 @dataclass(frozen=True)
@@ -240,6 +277,20 @@ class ParamReport:
         return sum(r.param.count * r.times for r in self.rows)
 
     @property
+    def active(self) -> int:
+        """Parameters each token uses: the total less, in every MoE layer, the routed
+        experts a token is not sent to ((n_experts − top_k) experts' weights)."""
+        return sum(r.active * r.times for r in self.rows)
+
+    @property
+    def also_stored(self) -> int:
+        """Values the checkpoint stores that the count leaves out: DeepSeek-V3's router
+        score-correction biases, one (n_experts,) tensor per MoE layer (a buffer that only
+        shifts the choice, never trained by the gradient)."""
+        arch = self.architecture
+        return arch.n_moe * arch.n_experts if arch.router_bias else 0
+
+    @property
     def non_embedding(self) -> int:
         """Parameters outside the embeddings and any untied LM head (Kaplan et al. 2020's N)."""
         lm_head = sum(r.param.count for r in self.rows if r.role == "lm_head")
@@ -249,7 +300,7 @@ class ParamReport:
 def param_report(model) -> ParamReport:
     """Parameter tensors of ``model`` (a Config or an Architecture): no workload needed."""
     arch = architecture_of(model)
-    rows = tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role)
+    rows = tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role, op.experts)
                  for g in build(arch, arch.dims()) for op in g.ops for p in op.params)
     return ParamReport(model if isinstance(model, Config) else Config.of(arch), rows, arch)
 

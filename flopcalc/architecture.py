@@ -11,13 +11,20 @@ from dataclasses import asdict, dataclass, fields, replace
 from .config import FlopcalcError, check_dimension
 from .model import ACTIVATIONS, Dims
 
-FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox")
+FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox",
+            "mixtral", "qwen2_moe", "deepseek_v3")
+MOE_FAMILIES = ("mixtral", "qwen2_moe", "deepseek_v3")   # the families with routed experts
+MLA_FAMILIES = ("deepseek_v3",)                           # multi-head latent attention
+ROUTER_SCORING = ("softmax", "sigmoid")
 MLPS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
 POSITIONS = ("learned", "rotary")
 
 _SIZES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "vocab",
           "n_positions", "rotary_dims", "sliding_window")
+# the sizes of experts and of latent attention: None when the model has none
+_MOE_SIZES = ("n_experts", "top_k", "d_expert", "d_shared", "n_groups", "topk_groups")
+_MLA_SIZES = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
 
 class ArchitectureError(FlopcalcError):
@@ -37,6 +44,22 @@ class Architecture:
     d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means the
     whole head when positions are rotary. ``sliding_window`` W applies to the layers in
     ``window_layers`` (None: every layer).
+
+    Mixture of experts (``n_experts`` set): the layers in ``moe_layers`` (None: every layer)
+    route each token to ``top_k`` of ``n_experts`` gated MLPs of width ``d_expert``, and run
+    a shared expert of width ``d_shared`` (if set) on every token, its output gated by a
+    sigmoid with ``shared_gate`` (Qwen2-MoE). The router scores with ``router_scoring``,
+    picks the top_k (within the best ``topk_groups`` of ``n_groups`` groups if set),
+    renormalises the picked weights with ``norm_topk_prob`` and multiplies them by
+    ``routed_scale``. ``router_bias`` is DeepSeek-V3's score-correction bias: a stored
+    (n_experts,) tensor added for the choice only, kept out of the parameter count. The other
+    layers are dense gated MLPs of width ``d_ff``.
+
+    Multi-head latent attention (``kv_lora_rank`` set; DeepSeek-V2/V3): queries through a
+    rank-``q_lora_rank`` bottleneck (None: one q_proj), keys and values from a cached latent
+    of ``kv_lora_rank`` plus one shared rotary key of ``qk_rope_head_dim``; each head's query
+    and key are ``qk_nope_head_dim + qk_rope_head_dim`` wide (that is ``d_head``) and its
+    value ``v_head_dim``.
     """
 
     family: str = "gpt2"
@@ -68,6 +91,23 @@ class Architecture:
     tied_lm_head: bool = True
     sliding_window: int | None = None
     window_layers: tuple[int, ...] | None = None
+    n_experts: int | None = None
+    top_k: int | None = None
+    d_expert: int | None = None
+    d_shared: int | None = None
+    shared_gate: bool = False
+    router_scoring: str = "softmax"
+    norm_topk_prob: bool = True
+    routed_scale: float | None = None
+    router_bias: bool = False
+    n_groups: int | None = None
+    topk_groups: int | None = None
+    moe_layers: tuple[int, ...] | None = None
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -84,6 +124,7 @@ class Architecture:
                                               "n_positions"):
                 continue
             check_dimension(name, value, 4 if name == "d_ff" else 1)
+        self._check_mla()
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ArchitectureError(
@@ -110,11 +151,114 @@ class Architecture:
         if self.window_layers is not None:
             if self.sliding_window is None:
                 raise ArchitectureError("window_layers needs a sliding_window")
-            layers = tuple(sorted(set(self.window_layers)))
-            if any(not _is_int(i) or not 0 <= i < self.n_layers for i in layers):
-                raise ArchitectureError(f"window_layers must be layer indices 0 … "
-                                        f"{self.n_layers - 1}")
-            object.__setattr__(self, "window_layers", layers)
+            object.__setattr__(self, "window_layers", self._layers("window_layers"))
+        self._check_moe()
+
+    def _layers(self, name: str) -> tuple[int, ...]:
+        layers = tuple(sorted(set(getattr(self, name))))
+        if any(not _is_int(i) or not 0 <= i < self.n_layers for i in layers):
+            raise ArchitectureError(f"{name} must be layer indices 0 … {self.n_layers - 1}")
+        return layers
+
+    def _check_moe(self) -> None:
+        for name in _MOE_SIZES:
+            if getattr(self, name) is not None:
+                check_dimension(name, getattr(self, name))
+        if self.d_shared == 0:
+            object.__setattr__(self, "d_shared", None)
+        if self.router_scoring not in ROUTER_SCORING:
+            raise ArchitectureError(f"router_scoring must be one of {', '.join(ROUTER_SCORING)}, "
+                                    f"got {self.router_scoring!r}")
+        if self.n_experts is None:
+            given = [n for n in ("top_k", "d_expert", "d_shared", "n_groups", "topk_groups",
+                                 "moe_layers", "routed_scale") if getattr(self, n) is not None]
+            given += [n for n in ("shared_gate", "router_bias") if getattr(self, n)]
+            if given:
+                raise ArchitectureError(f"{given[0]} needs experts (n_experts)")
+            return
+        if self.family not in MOE_FAMILIES:
+            raise ArchitectureError(f"the {self.family} family has no experts; n_experts needs "
+                                    f"one of {', '.join(MOE_FAMILIES)}")
+        E = self.n_experts
+        if self.top_k is None or self.d_expert is None:
+            raise ArchitectureError("experts need top_k (experts per token) and d_expert "
+                                    "(one expert's width)")
+        if self.top_k > E:
+            raise ArchitectureError(f"top_k ({self.top_k}) must be at most n_experts ({E})")
+        if self.shared_gate and self.d_shared is None:
+            raise ArchitectureError("shared_gate needs a shared expert (d_shared)")
+        if self.routed_scale is not None and (isinstance(self.routed_scale, bool) or not
+                                              isinstance(self.routed_scale, (int, float))
+                                              or self.routed_scale <= 0):
+            raise ArchitectureError(f"routed_scale must be a positive number, got "
+                                    f"{self.routed_scale!r}")
+        if (self.n_groups is None) != (self.topk_groups is None):
+            raise ArchitectureError("group-limited routing needs both n_groups and topk_groups")
+        if self.n_groups is not None:
+            if E % self.n_groups:
+                raise ArchitectureError(f"n_groups ({self.n_groups}) must divide n_experts ({E})")
+            if self.topk_groups > self.n_groups:
+                raise ArchitectureError(f"topk_groups ({self.topk_groups}) must be at most "
+                                        f"n_groups ({self.n_groups})")
+            if self.top_k > self.topk_groups * (E // self.n_groups):
+                raise ArchitectureError(f"top_k ({self.top_k}) exceeds the experts of the "
+                                        f"topk_groups chosen groups")
+        if self.moe_layers is not None:
+            object.__setattr__(self, "moe_layers", self._layers("moe_layers"))
+
+    def _check_mla(self) -> None:
+        if self.kv_lora_rank is None:
+            given = [n for n in _MLA_SIZES if getattr(self, n) is not None]
+            if given:
+                raise ArchitectureError(f"{given[0]} needs latent attention (kv_lora_rank)")
+            return
+        if self.family not in MLA_FAMILIES:
+            raise ArchitectureError(f"the {self.family} family has no latent attention; "
+                                    f"kv_lora_rank needs one of {', '.join(MLA_FAMILIES)}")
+        for name in _MLA_SIZES:
+            if name == "q_lora_rank" and self.q_lora_rank is None:
+                continue
+            if getattr(self, name) is None:
+                raise ArchitectureError(f"latent attention needs {name}")
+            check_dimension(name, getattr(self, name))
+        if self.qk_rope_head_dim % 2:
+            raise ArchitectureError(f"qk_rope_head_dim ({self.qk_rope_head_dim}) must be even")
+        if self.positions != "rotary":
+            raise ArchitectureError("latent attention has rotary positions")
+        if self.sliding_window is not None:
+            raise ArchitectureError("a sliding window with latent attention is not modelled")
+        width = self.qk_nope_head_dim + self.qk_rope_head_dim
+        for name, value in (("d_head", width), ("n_kv_heads", self.n_heads),
+                            ("rotary_dims", self.qk_rope_head_dim)):
+            given = getattr(self, name)
+            if given is not None and given != value:
+                raise ArchitectureError(f"latent attention fixes {name} at {value}, got {given}")
+            object.__setattr__(self, name, value)
+
+    @property
+    def is_moe(self) -> bool:
+        """Whether any layer routes tokens to experts."""
+        return self.n_experts is not None and self.n_moe > 0
+
+    @property
+    def is_mla(self) -> bool:
+        """Whether the attention is multi-head latent attention."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def n_moe(self) -> int:
+        """How many layers are mixtures of experts."""
+        if self.n_experts is None:
+            return 0
+        return self.n_layers if self.moe_layers is None else len(self.moe_layers)
+
+    def layer_kinds(self) -> tuple[tuple[bool, bool], ...]:
+        """Each layer's (windowed, MoE) kind, in order."""
+        def on(layers, i):
+            return layers is None or i in layers
+        return tuple((self.sliding_window is not None and on(self.window_layers, i),
+                      self.n_experts is not None and on(self.moe_layers, i))
+                     for i in range(self.n_layers))
 
     @property
     def n_windowed(self) -> int:
@@ -134,8 +278,9 @@ class Architecture:
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        if out["window_layers"] is not None:
-            out["window_layers"] = list(out["window_layers"])
+        for name in ("window_layers", "moe_layers"):
+            if out[name] is not None:
+                out[name] = list(out[name])
         return out
 
     def dims(self, batch: int = 1, seq_len: int = 1, kv_len: int | None = None) -> Dims:
@@ -144,7 +289,12 @@ class Architecture:
                     d_head=self.d_head, d_ff=self.d_ff, n_layers=self.n_layers,
                     vocab=self.vocab, n_positions=self.n_positions, kv_len=kv_len,
                     n_kv_heads=self.n_kv_heads, rotary_dims=self.rotary_dims,
-                    window=self.sliding_window, n_windowed=self.n_windowed)
+                    window=self.sliding_window, n_windowed=self.n_windowed,
+                    n_experts=self.n_experts, top_k=self.top_k, d_expert=self.d_expert,
+                    d_shared=self.d_shared, n_moe=self.n_moe, q_rank=self.q_lora_rank,
+                    kv_rank=self.kv_lora_rank, d_nope=self.qk_nope_head_dim,
+                    d_rope=self.qk_rope_head_dim, d_v=self.v_head_dim,
+                    n_groups=self.n_groups, topk_groups=self.topk_groups)
 
     def describe(self) -> str:
         """One line of the sizes and of every switch that differs from plain GPT-2."""
@@ -159,10 +309,26 @@ class Architecture:
         parts.append("rotary positions" + (f" ({self.rotary_dims} of {self.d_head} dims)"
                                            if self.rotary_dims != self.d_head else "")
                      if self.positions == "rotary" else "learned positions")
+        if self.is_mla:
+            parts.append("latent attention (" + (f"q_lora_rank={self.q_lora_rank}, "
+                         if self.q_lora_rank is not None else "plain q_proj, ")
+                         + f"kv_lora_rank={self.kv_lora_rank}, qk_nope_head_dim="
+                         f"{self.qk_nope_head_dim}, qk_rope_head_dim={self.qk_rope_head_dim}, "
+                         f"v_head_dim={self.v_head_dim})")
+        if self.n_experts is not None:
+            moe = (f"experts: top_k={self.top_k} of n_experts={self.n_experts}, "
+                   f"d_expert={self.d_expert}")
+            if self.d_shared is not None:
+                moe += f", shared expert d_shared={self.d_shared}" + (
+                    " (sigmoid-gated)" if self.shared_gate else "")
+            moe += f", {self.router_scoring} router"
+            if self.n_groups is not None:
+                moe += f" (top {self.topk_groups} of {self.n_groups} groups)"
+            parts.append(moe + f" on {self.n_moe} of {self.n_layers} layers")
         if self.sliding_window is not None:
             parts.append(f"sliding window {self.sliding_window} on {self.n_windowed} of "
                          f"{self.n_layers} layers")
-        switches = [("QKV fused" if self.fused_qkv else "QKV separate"),
+        switches = [*([] if self.is_mla else ["QKV fused" if self.fused_qkv else "QKV separate"]),
                     *(["gate_up fused"] if self.fused_gate_up else []),
                     *(["q/k norms"] if self.qk_norm else []),
                     *(["post-norms"] if self.post_norms else []),

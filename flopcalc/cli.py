@@ -196,6 +196,23 @@ class _NameOrPath(click.ParamType):
 WHOLE = _WholeNumber()
 
 
+class _Ratio(click.ParamType):
+    """A positive exact number: a whole number, a decimal (1.25) or a fraction (5/4)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        from fractions import Fraction
+
+        try:
+            ratio = Fraction(str(value).strip())
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a number (e.g. 1.25 or 5/4)", param, ctx)
+        if ratio <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return ratio
+
+
 def number_option(*names: str, **kwargs):
     """A typer.Option read by the one whole-number parser."""
     return typer.Option(*names, click_type=WHOLE, show_default=False, **kwargs)
@@ -317,6 +334,32 @@ ARCHITECTURE_SIZES = (
     Dimension("rotary_dims", ("--rotary-dims",), "Dims of each head that rotary positions rotate",
               "d_head", ("16,32", "16:64:x2")),
 )
+# The sizes of experts and of latent attention (Architecture's fields), for the families that
+# have them (--family mixtral, qwen2_moe, deepseek_v3 or their presets); one value each.
+EXPERT_SIZES = (
+    Dimension("n_experts", ("--n-experts",), "Routed experts of each MoE layer", "the model's",
+              ("4,8,16", "4:64:x2")),
+    Dimension("top_k", ("--top-k",), "Experts each token is routed to (at most n_experts)",
+              "the model's", ("1,2", "1:8:x2")),
+    Dimension("d_expert", ("--d-expert",), "Hidden width of one routed expert's gated MLP",
+              "the model's", ("1408,2048", "512:4096:x2")),
+    Dimension("d_shared", ("--d-shared",), "Hidden width of the shared expert run on every "
+              "token", "the model's", ("2048,5632", "1024:8192:x2")),
+    Dimension("n_groups", ("--n-groups",), "Router groups of experts (DeepSeek's n_group); "
+              "must divide n_experts", "the model's", ("4,8", "1:8:x2")),
+    Dimension("topk_groups", ("--topk-groups",), "Groups a token's experts are chosen from "
+              "(topk_group)", "the model's", ("2,4", "1:8:x2")),
+    Dimension("q_lora_rank", ("--q-lora-rank",), "Latent attention: rank of the query "
+              "bottleneck", "the model's", ("768,1536", "512:2048:x2")),
+    Dimension("kv_lora_rank", ("--kv-lora-rank",), "Latent attention: rank of the cached "
+              "key/value latent", "the model's", ("256,512", "128:1024:x2")),
+    Dimension("qk_nope_head_dim", ("--qk-nope-head-dim",), "Latent attention: each head's "
+              "query/key width without rotary positions", "the model's", ("64,128", "32:256:x2")),
+    Dimension("qk_rope_head_dim", ("--qk-rope-head-dim",), "Latent attention: the rotary "
+              "query/key width (one key for all heads)", "the model's", ("32,64", "16:128:x2")),
+    Dimension("v_head_dim", ("--v-head-dim",), "Latent attention: each head's value width",
+              "the model's", ("64,128", "32:256:x2")),
+)
 # The mode's positions (config.Mode's fields); each applies to its own --mode only.
 MODE_POSITIONS = (
     Dimension("position", ("--position",), "decode: 1-based position t of the new token (KV "
@@ -363,7 +406,7 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
     shared += [(d.field, d.values_option() if values else d.option(), None)
-               for d in dims + ARCHITECTURE_SIZES]
+               for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
     shared += [(name, annotation, None) for name, annotation in SWITCHES]
     shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
     if untied_lm_head:
@@ -391,17 +434,18 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
                 switches[name] = given[name].value if given[name] is not None else None
                 del given[name]
             extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
+            experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
             preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
                                                 given.pop("family"))
             if values:  # sweep and plot: every architecture
                 from .architectures.presets import model_fields
 
                 base = model_fields(preset_name, config_path, family, **switches)
-                kwargs["cfg"] = ModelValues(base, {**given, **extra})
+                kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts})
                 return func(**kwargs)
             sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
             arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
-                                     **switches)
+                                     **experts, **switches)
             load = Workload(1, 1)  # params: no input enters the count
             if workload:
                 load = Workload(1 if given["batch"] is None else given["batch"],
@@ -456,9 +500,25 @@ BlocksOnly = Annotated[bool, typer.Option(
     "--no-embeddings --no-lm-head).")]
 
 
+class MlaDecode(str, Enum):
+    naive = "naive"
+    absorbed = "absorbed"
+
+
+CapacityFactor = Annotated[Optional[str], typer.Option(
+    "--capacity-factor", metavar="C", click_type=_Ratio(), show_default=False,
+    help="Experts that pad or drop tokens: each runs ceil(C·tokens·top_k/n_experts) rows "
+    "(e.g. 1.25) \\[default: none: every routed row once, exact].")]
+MlaDecodeOpt = Annotated[MlaDecode, typer.Option(
+    "--mla-decode", help="Latent attention's decode steps: naive (the cached latent through "
+    "kv_b_proj every step, as Hugging Face runs it) or absorbed (kv_b_proj folded into the "
+    "query and the output, as inference kernels run it).")]
+
+
 def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
                 elementwise: bool = False, embeddings: bool | None = None,
-                lm_head: bool | None = None, blocks_only: bool = False) -> Conventions:
+                lm_head: bool | None = None, blocks_only: bool = False,
+                capacity_factor=None, mla_decode: MlaDecode = MlaDecode.naive) -> Conventions:
     """The counting conventions of the options; --blocks-only with --embeddings or --lm-head
     (each left unset means included) is a contradiction, refused."""
     if blocks_only and (embeddings or lm_head):
@@ -467,7 +527,8 @@ def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
     return Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
                        elementwise=elementwise,
                        embeddings=embeddings is not False and not blocks_only,
-                       lm_head=lm_head is not False and not blocks_only)
+                       lm_head=lm_head is not False and not blocks_only,
+                       capacity_factor=capacity_factor, mla_decode=mla_decode.value)
 
 
 def write_atomically(path: Path, text) -> None:
@@ -591,6 +652,7 @@ def flops(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     format: FormatOpt = Format.table, output: Output = None,
     total: Annotated[bool, typer.Option(
         "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
@@ -602,7 +664,8 @@ def flops(
     from .analysis import flop_report
     from .tables import flop_json, flop_table
 
-    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     report = flop_report(cfg.architecture, conv,
                          Mode(mode.value, recompute, position, prompt, new_tokens), cfg.workload)
     if total:

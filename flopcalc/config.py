@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
+from fractions import Fraction
 from pathlib import Path
 
 from .model import ACTIVATIONS, Dims
@@ -291,6 +292,7 @@ def make_config(preset_name: str | None = None, config_path: str | Path | None =
 
 
 ATTENTION = ("dense", "causal")
+MLA_DECODE = ("naive", "absorbed")
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,12 @@ class Conventions:
     - ``elementwise``: False counts matmuls only; True adds the per-element costs of
       ``model.ELEMENTWISE_COST`` (scale, mask, softmax, LayerNorm, GELU, bias, residual).
     - ``embeddings`` / ``lm_head``: include the embedding and the final LayerNorm + LM head.
+    - ``capacity_factor``: None counts every routed row once (T·top_k rows, exact whatever
+      the routing); a Fraction c counts what implementations that pad or drop tokens run:
+      ceil(c·T·top_k/n_experts) rows for each expert.
+    - ``mla_decode``: how latent attention's decode steps are counted: ``naive`` (the cached
+      latent expanded through kv_b_proj at every step) or ``absorbed`` (kv_b_proj folded
+      into the query and the output). Forward passes and prefills are always naive.
     """
 
     flops_per_mac: int = 2
@@ -310,6 +318,8 @@ class Conventions:
     elementwise: bool = False
     embeddings: bool = True
     lm_head: bool = True
+    capacity_factor: Fraction | None = None
+    mla_decode: str = "naive"
     sections: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -317,6 +327,13 @@ class Conventions:
             raise FlopcalcError(f"flops_per_mac must be 1 or 2, got {self.flops_per_mac!r}")
         if self.attention not in ATTENTION:
             raise FlopcalcError(f"attention must be dense or causal, got {self.attention!r}")
+        if self.mla_decode not in MLA_DECODE:
+            raise FlopcalcError(f"mla_decode must be naive or absorbed, got {self.mla_decode!r}")
+        if self.capacity_factor is not None:
+            c = self.capacity_factor
+            if isinstance(c, bool) or not isinstance(c, (int, Fraction)) or c <= 0:
+                raise FlopcalcError(f"capacity_factor must be a positive number, got {c!r}")
+            object.__setattr__(self, "capacity_factor", Fraction(c))
         sections = (("embedding",) if self.embeddings else ()) + ("block",) + (
             ("head",) if self.lm_head else ())
         object.__setattr__(self, "sections", sections)
@@ -325,8 +342,9 @@ class Conventions:
     def causal(self) -> bool:
         return self.attention == "causal"
 
-    def describe(self) -> str:
-        """One line stating every convention."""
+    def describe(self, architecture=None) -> str:
+        """One line stating every convention (and, for ``architecture``, how its experts and
+        its latent attention are counted)."""
         fpm = ("2 FLOPs per multiply-add" if self.flops_per_mac == 2 else
                "1 per multiply-add (MACs)" + (", elementwise work in FLOPs" if self.elementwise else ""))
         attn = ("dense attention (full L×L scores, as standard kernels execute)" if not self.causal
@@ -338,12 +356,28 @@ class Conventions:
                  ("block",): "transformer blocks only (no embeddings, no LM head)",
                  ("embedding", "block"): "embeddings + blocks (no LM head)",
                  ("block", "head"): "blocks + final LayerNorm/LM head (no embeddings)"}[self.sections]
-        return f"{fpm}; {attn}; {work}; scope: {scope}"
+        text = f"{fpm}; {attn}; {work}; scope: {scope}"
+        if self.capacity_factor is not None:
+            text += (f"; experts at capacity factor {self.capacity_factor}: each expert runs "
+                     f"ceil({self.capacity_factor}·tokens·top_k/n_experts) rows, padded or "
+                     f"dropped")
+        elif architecture is not None and architecture.is_moe:
+            text += "; experts: each token's top_k rows once (exact, whatever the routing)"
+        if architecture is not None and architecture.is_mla:
+            text += ("; MLA decode steps " + ("absorbed (kv_b_proj folded into the query and "
+                     "the output)" if self.mla_decode == "absorbed" else "naive (the cached "
+                     "latent expanded through kv_b_proj at every step)") + ", prefill naive")
+        return text
 
     def as_dict(self) -> dict:
-        return {"flops_per_mac": self.flops_per_mac, "attention": self.attention,
-                "elementwise": self.elementwise, "embeddings": self.embeddings,
-                "lm_head": self.lm_head}
+        out = {"flops_per_mac": self.flops_per_mac, "attention": self.attention,
+               "elementwise": self.elementwise, "embeddings": self.embeddings,
+               "lm_head": self.lm_head}
+        if self.capacity_factor is not None:  # (stated only when used)
+            out["capacity_factor"] = str(self.capacity_factor)
+        if self.mla_decode != "naive":
+            out["mla_decode"] = self.mla_decode
+        return out
 
 
 MODES = ("forward", "backward", "train", "decode", "generate")

@@ -19,32 +19,54 @@ B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n = sp.symbols(
 # the dimensions beyond GPT-2's: KV heads, head width, rotated dims, window, windowed layers
 h_kv, d_head, d_rot, W, n_w = sp.symbols("h_kv d_head d_rot W n_w", positive=True, integer=True)
 
+# experts: E routed experts of d_e, k per token, shared d_s, n_moe MoE layers, G groups;
+# latent attention: ranks r_q and r_kv, head widths d_nope, d_rope (q/k) and d_v
+E, k, d_e, d_s, n_moe, G, r_q, r_kv, d_nope, d_rope, d_v = sp.symbols(
+    "E k d_e d_s n_moe G r_q r_kv d_nope d_rope d_v", positive=True, integer=True)
+
 SYMBOLS = {"batch": B, "seq_len": L, "d_model": d_model, "n_heads": h, "d_ff": d_ff,
            "n_layers": n_layers, "vocab": V, "n_positions": n_ctx}
 EXTRA_SYMBOLS = {"n_kv_heads": h_kv, "d_head": d_head, "rotary_dims": d_rot,
                  "sliding_window": W, "n_windowed": n_w}
+MOE_SYMBOLS = {"n_experts": E, "top_k": k, "d_expert": d_e, "d_shared": d_s, "n_moe": n_moe,
+               "n_groups": G}
+MLA_SYMBOLS = {"q_lora_rank": r_q, "kv_lora_rank": r_kv, "qk_nope_head_dim": d_nope,
+               "qk_rope_head_dim": d_rope, "v_head_dim": d_v}
 
 
 def symbolic_dims(arch: Architecture | None = None) -> Dims:
     """Dimensions as sympy symbols. GPT-2's d_head is d_model / h, so its totals are
     polynomials in d_model; the other families get a symbol for each size they set apart
-    (h_kv, d_head, d_rot for partial rotary, W and n_w for windows)."""
+    (h_kv, d_head, d_rot for partial rotary, W and n_w for windows; E, k, d_e, d_s, n_moe
+    and G for experts; r_q, r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is
+    d_nope + d_rope)."""
     arch = arch or Architecture()
     split = arch.family in ("gpt2", "gpt_neox")   # heads split d_model
-    head = d_model / h if split else d_head
+    head = d_model / h if split else d_nope + d_rope if arch.is_mla else d_head
     windowed = {0: 0, arch.n_layers: n_layers}.get(arch.n_windowed, n_w)
+    mla = arch.is_mla
+    rotary = d_rope if mla else head if arch.rotary_dims in (None, arch.d_head) else d_rot
+
+    def given(name, symbol):
+        return None if getattr(arch, name) is None else symbol
     return Dims(batch=B, seq_len=L, d_model=d_model, n_heads=h, d_head=head, d_ff=d_ff,
                 n_layers=n_layers, vocab=V, n_positions=n_ctx,
-                n_kv_heads=h if arch.family in ("gpt2", "gpt_neox") else h_kv,
-                rotary_dims=head if arch.rotary_dims in (None, arch.d_head) else d_rot,
-                window=W if arch.sliding_window is not None else None, n_windowed=windowed)
+                n_kv_heads=h if split or mla else h_kv, rotary_dims=rotary,
+                window=W if arch.sliding_window is not None else None, n_windowed=windowed,
+                n_experts=given("n_experts", E), top_k=given("top_k", k),
+                d_expert=given("d_expert", d_e), d_shared=given("d_shared", d_s),
+                n_moe={0: 0, arch.n_layers: n_layers}.get(arch.n_moe, n_moe),
+                n_groups=given("n_groups", G), q_rank=given("q_lora_rank", r_q),
+                kv_rank=given("kv_lora_rank", r_kv), d_nope=given("qk_nope_head_dim", d_nope),
+                d_rope=given("qk_rope_head_dim", d_rope), d_v=given("v_head_dim", d_v))
 
 
 def symbol_values(arch: Architecture, workload: Workload | None = None) -> dict:
     """The symbols' values for ``arch`` (and ``workload``'s batch and seq_len)."""
     values = {SYMBOLS[k]: getattr(arch, k) for k in SYMBOLS if hasattr(arch, k)}
-    values.update({s: getattr(arch, k) for k, s in EXTRA_SYMBOLS.items() if getattr(arch, k)
-                   is not None})
+    values.update({s: getattr(arch, k) for k, s in {**EXTRA_SYMBOLS, **MOE_SYMBOLS,
+                                                     **MLA_SYMBOLS}.items()
+                   if getattr(arch, k) is not None})
     if workload is not None:
         values.update({B: workload.batch, L: workload.seq_len})
     return values

@@ -209,9 +209,8 @@ def param_bytes(model, dtype: str) -> int:
 def routed_params(model) -> int:
     """Parameters of the routed experts' tensors (the ops with ``experts``), all n_experts of
     every MoE layer: memory holds every expert, whichever top_k a token uses."""
-    arch = split_model(model)[0]
-    return sum(g.repeat * sum(p.count for op in g.ops if op.experts is not None
-                              for p in op.params) for g in build(arch, arch.dims()))
+    return sum(r.param.count * r.times for r in param_report(model).rows
+               if r.experts is not None)
 
 
 @dataclass(frozen=True)

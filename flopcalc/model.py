@@ -35,6 +35,12 @@ ELEMENTWISE_COST: dict[str, int] = {
     "mul": 1,        # a gated MLP's act(gate) * up: one multiply
     "rotary": 3,     # x*cos + rotate_half(x)*sin: two multiplies and an add per rotated element
     "softcap": 3,    # c * tanh(x / c): divide, tanh, multiply
+    "sigmoid": 4,    # 1 / (1 + exp(-x)): negate, exp, +1, divide (a router's score)
+    "topk": 1,       # choosing the top k of a row: one compare per element scanned
+    "select": 1,     # DeepSeek's group limit: zero the scores outside the chosen groups
+    "renorm": 2,     # w / Σw over a token's top_k weights: one sum-add and one divide each
+    "combine": 2,    # y[token] += w · expert_out: one multiply and one add per element
+    "gate_scale": 1,  # Qwen2-MoE's σ(gate) · shared output: one multiply per element
 }
 
 # Backward-pass elementwise work per element, for the same keys (docs/counting-rules.md).
@@ -56,6 +62,12 @@ BACKWARD_COST: dict[str, int] = {
     "rotary": 3,     # the transposed rotation: dy·cos + rotate_half⁻¹(dy·sin)
     "softcap": 3,    # dy · (1 − t²) from the saved t: square, subtract, multiply
     "lookup": 1,     # scatter-add of the gradient into each gathered table's rows
+    "sigmoid": 3,    # dy · σ · (1 − σ) from the saved σ: subtract, two multiplies
+    "topk": 0,       # the choice is not differentiated: no arithmetic
+    "select": 0,     # (part of the choice)
+    "renorm": 4,     # dw = (dŵ − Σ dŵ·ŵ) / Σw: multiply, sum-add, subtract, divide
+    "combine": 3,    # d expert_out = dy · w (1); dw = Σ over d_model of dy · expert_out (2)
+    "gate_scale": 3,  # d shared = dy · σ (1); dσ = Σ over d_model of dy · shared (2)
 }
 POSITION_ADD = "position_add"
 
@@ -96,6 +108,20 @@ class Dims:
     window: Dim = None
     n_windowed: Dim = 0
     cap_keys: bool = True
+    n_experts: Dim = None
+    top_k: Dim = None
+    d_expert: Dim = None
+    d_shared: Dim = None
+    n_moe: Dim = 0
+    q_rank: Dim = None
+    kv_rank: Dim = None
+    d_nope: Dim = None
+    d_rope: Dim = None
+    d_v: Dim = None
+    n_groups: Dim = None
+    topk_groups: Dim = None
+    capacity_factor: Any = None     # None, or a fractions.Fraction (a labelled convention)
+    mla_absorbed: bool = False      # this pass is a decode step in MLA's absorbed form
 
     def __post_init__(self) -> None:
         if self.kv_len is None:
@@ -145,6 +171,8 @@ class Op:
     on_scores: bool = False        # elementwise op over the (L, T) scores: thinned when causal
     role: str = ""
     window: Dim = None             # sliding window W of this op's layer (attention ops only)
+    experts: tuple[Dim, Dim] | None = None  # (top_k, n_experts) of a routed expert's op: each
+    #                                token uses top_k of the n_experts slices of its params
 
 
 @dataclass(frozen=True)

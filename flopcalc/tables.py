@@ -183,7 +183,7 @@ def flop_table(report: FlopReport) -> Table:
     table = Table(
         title={"FLOP": "FLOPs", "MAC": "Multiply-adds (MACs)",
                "op": "Operations (MACs + elementwise FLOPs)"}[unit] + f" of {report.mode.describe()}",
-        notes=[model_note(report, mode=report.mode), f"Conventions: {conv.describe()}",
+        notes=[model_note(report, mode=report.mode), f"Conventions: {conv.describe(report.architecture)}",
                f"Block rows are for one block; the model runs {n} of them{kinds}. model {unit}s: "
                f"the row's {unit}s × {n if not kinds else 'the blocks of its kind'} for a block row (× 1 "
                f"otherwise). % of block: share of {one}; % of total: the model {unit}s' share of the "
@@ -261,9 +261,39 @@ def param_table(report: ParamReport) -> Table:
                          ("embedding", report.section_total("embedding")),
                          (head, report.section_total("head")),
                          ("non-embedding", report.non_embedding),
-                         ("total", report.total)]:
+                         ("total", report.total), *moe_param_totals(report)]:
         table.totals.append(["", label, "", "", value, readable(value, "")])
+    table.notes += moe_param_notes(report)
     return table
+
+
+def moe_param_totals(report: ParamReport) -> list[tuple[str, int]]:
+    """The MoE rows of the parameter totals: active per token, and what else is stored."""
+    rows = [("active per token", report.active)] if report.architecture.is_moe else []
+    if report.also_stored:
+        rows.append(("total + score-correction biases", report.total + report.also_stored))
+    return rows
+
+
+def moe_param_notes(report: ParamReport) -> list[str]:
+    arch = report.architecture
+    notes = []
+    if arch.is_moe:
+        notes.append(f"Routed experts' tensors are (n_experts, …): all {arch.n_experts} experts "
+                     f"of a layer in one row (the checkpoint's experts.<e>. index left out). "
+                     f"Active per token: the total less, in each of the {arch.n_moe} MoE "
+                     f"layers, the {arch.n_experts - arch.top_k} routed experts a token is not "
+                     f"sent to (it uses top_k = {arch.top_k}); the router and any shared "
+                     f"expert are active.")
+    if report.also_stored:
+        notes.append(f"Not counted: the router's e_score_correction_bias, a ({arch.n_experts},) "
+                     f"buffer in each MoE layer ({report.also_stored:,} values) that shifts "
+                     f"the choice of experts only; the checkpoint stores it too.")
+    if arch.family == "deepseek_v3":
+        notes.append("Not counted: the multi-token-prediction module (num_nextn_predict_layers; "
+                     "the checkpoint's extra layer), which is not part of the model that "
+                     "generates.")
+    return notes
 
 
 def shape_table(report: ShapeReport) -> Table:
@@ -372,7 +402,7 @@ def flop_json(report: FlopReport) -> dict:
     return {
         "schema": "flopcalc.flops", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(report),
-        "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe()},
+        "conventions": {**report.conventions.as_dict(), "description": report.conventions.describe(report.architecture)},
         "mode": mode_json(report.mode),
         "rows": [{"section": r.op.section, "name": r.op.name, "kind": r.op.kind,
                   "computes": r.op.computes, "inputs": [list(s) for s in r.op.inputs],
@@ -433,14 +463,17 @@ def param_json(report: ParamReport) -> dict:
                    if k not in ("seq_len", "batch")},
         "rows": [{"section": r.section, "operation": r.op, "name": r.param.name,
                   "shape": list(r.param.shape), "count": r.param.count,
-                  "times": r.times, "group": r.group}
+                  "times": r.times, "group": r.group,
+                  **({"experts": list(r.experts)} if r.experts else {})}
                  for r in report.rows],
         "totals": {"block": report.block_total,
                    "blocks": sum(r.param.count * r.times for r in report.rows
                                  if r.section == "block"),
                    "embedding": report.section_total("embedding"),
                    "head": report.section_total("head"), "non_embedding": report.non_embedding,
-                   "total": report.total},
+                   "total": report.total,
+                   **({"active": report.active} if report.architecture.is_moe else {}),
+                   **({"also_stored": report.also_stored} if report.also_stored else {})},
     }
 
 
@@ -627,7 +660,10 @@ FORMULA_SYMBOLS = ("Symbols: B batch, L seq_len, d_model, h heads (d_head = d_mo
                    "V vocab, n_layers blocks, t decode position, p prompt tokens, n new tokens.")
 ARCHITECTURE_SYMBOLS = ("Beyond GPT-2: h_kv key/value heads, d_head (apart from d_model/h), d_rot "
                         "rotated dims per head, W the sliding window, n_w the windowed layers "
-                        "(when only some are).")
+                        "(when only some are); experts: E routed experts of width d_e, k per "
+                        "token, d_s the shared expert, n_moe the MoE layers (when only some "
+                        "are), G router groups; latent attention: r_q and r_kv the query and "
+                        "key/value ranks, d_nope + d_rope each head's query/key, d_v its value.")
 
 
 def formulas_table(f, latex: bool = False) -> Table:
@@ -643,7 +679,7 @@ def formulas_table(f, latex: bool = False) -> Table:
                 for g, name, expr in f.rows]
         rows += [(f"one {g} block (× {as_text(repeat)})", expr) for g, repeat, expr in kinds]
     rows.append(("whole model", f.total))
-    notes = [f"Conventions: {f.conventions.describe()}",
+    notes = [f"Conventions: {f.conventions.describe(f.architecture)}",
              f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"]
     if f.architecture.family != "gpt2" or f.architecture.sliding_window is not None:
         notes.append(f"Model: {f.architecture.describe()} (its sizes are the symbols). "
@@ -657,7 +693,7 @@ def formulas_json(f) -> dict:
 
     text, latex = formulas_table(f), formulas_table(f, latex=True)
     return {"schema": "flopcalc.formulas", "schema_version": JSON_SCHEMA_VERSION,
-            "conventions": {**f.conventions.as_dict(), "description": f.conventions.describe()},
+            "conventions": {**f.conventions.as_dict(), "description": f.conventions.describe(f.architecture)},
             "mode": {"kind": f.mode.kind,
                      "recompute": f.mode.recompute if f.mode.kind == "train" else None,
                      "description": f.mode.describe()},

@@ -162,6 +162,9 @@ def check(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise FlopcalcError(f"seed must be a whole number >= 0, got {seed!r}")
     arch, load, _ = split_model(model, workload)
+    if arch.family not in reference.WEIGHT_NAMES:
+        raise FlopcalcError(f"verify has no reference pass of the {arch.family} family yet "
+                            f"(it runs {', '.join(reference.WEIGHT_NAMES)})")
     load.check(arch)
     check_memory(arch, dtype, mode, load)
 

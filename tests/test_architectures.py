@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from flopcalc import model
 
 import gpt2_oracle as oracle
-from flopcalc.architecture import FAMILIES, Architecture, ArchitectureError, Workload
+from flopcalc.architecture import FAMILIES, MLA_FAMILIES, Architecture, ArchitectureError, Workload
 from flopcalc.architectures import build, ops_of
 from flopcalc.architectures.hf import architecture_fields, load_architecture
 from flopcalc.architectures.presets import PRESETS, preset_architecture, preset_name
@@ -198,7 +198,7 @@ def test_missing_fields_take_hugging_faces_defaults():
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"model_type": "mixtral"}, "model_type 'mixtral' is not supported"),
+    ({"model_type": "dbrx"}, "model_type 'dbrx' is not supported"),
     ({"model_type": "llama", "num_local_experts": 8}, "num_local_experts is not modelled"),
     ({"model_type": "llama", "hidden_act": "quick_gelu"}, "hidden_act 'quick_gelu' is not modelled"),
     ({"model_type": "llama", "hidden_size": 4096.5}, "hidden_size must be a positive whole number"),
@@ -250,12 +250,30 @@ def architectures(draw, families=FAMILIES):
         fields["d_model"] = n_heads * d_head              # their heads split d_model
     else:
         fields.update(d_model=draw(st.integers(1, 32)), n_kv_heads=kv, d_head=d_head)
-    if fields.get("positions") == "rotary":
+    if family in MLA_FAMILIES:  # latent attention sets the head widths itself
+        del fields["n_kv_heads"], fields["d_head"]
+        fields.update(q_lora_rank=draw(st.none() | st.integers(1, 12)),
+                      kv_lora_rank=draw(st.integers(1, 12)),
+                      qk_nope_head_dim=draw(st.integers(1, 6)),
+                      qk_rope_head_dim=2 * draw(st.integers(1, 3)),
+                      v_head_dim=draw(st.integers(1, 6)))
+    elif fields.get("positions") == "rotary":
         fields["rotary_dims"] = 2 * draw(st.integers(1, d_head // 2))
-    if family != "gpt2":
+    if fields.get("n_experts") is not None:  # small experts, on some or every layer
+        n_experts = draw(st.integers(1, 6))
+        groups = 2 if n_experts % 2 == 0 else 1
+        fields.update(n_experts=n_experts, top_k=draw(st.integers(1, n_experts)),
+                      d_expert=draw(st.integers(1, 12)),
+                      moe_layers=draw(st.none() | st.sets(st.integers(0, n_layers - 1),
+                                                          min_size=1).map(tuple)))
+        if fields.get("d_shared") is not None:
+            fields["d_shared"] = draw(st.integers(1, 12))
+        if fields.get("n_groups") is not None:
+            fields.update(n_groups=groups, topk_groups=groups)
+    if family != "gpt2" and family not in MLA_FAMILIES:
         fields.update(qkv_bias=draw(st.booleans()), mlp_bias=draw(st.booleans()),
                       tied_lm_head=draw(st.booleans()))
-    if draw(st.booleans()):
+    if family not in MLA_FAMILIES and draw(st.booleans()):
         fields["sliding_window"] = draw(st.integers(1, 20))
         fields["window_layers"] = draw(st.none() | st.sets(st.integers(0, n_layers - 1)).map(tuple))
         if fields["window_layers"] == ():
@@ -298,7 +316,9 @@ def test_every_linear_costs_two_flops_per_token_and_weight(arch, workload):
         tokens = prod(op.output[:-1])
         assert op_flops(op, Conventions()) == 2 * tokens * prod(op.weight)
         owned = [p for p in op.params if p.name.endswith(".weight")]
-        assert [p.count for p in owned] in ([], [prod(op.weight)])
+        # a routed experts' Linear owns all n_experts weights; each row uses one of them
+        stored = prod(op.weight) * (op.experts[1] if op.experts else 1)
+        assert [p.count for p in owned] in ([], [stored])
 
 
 @PROPERTY
@@ -376,7 +396,13 @@ def test_symbolic_formulas_with_ints_substituted_equal_the_numeric_path(name):
     small = arch.with_(d_model=8 if split else 6, n_heads=2 if split else 4,
                        n_kv_heads=None if split else 2, d_head=None if split else 4, d_ff=7,
                        vocab=11, rotary_dims=2 if partial else None,
-                       sliding_window=None if arch.sliding_window is None else 5)
+                       sliding_window=None if arch.sliding_window is None else 5) \
+        if not arch.is_mla else arch.with_(d_model=6, n_heads=4, d_ff=7, vocab=11, d_head=None,
+                                           n_kv_heads=None, rotary_dims=None, q_lora_rank=5,
+                                           kv_lora_rank=3, qk_nope_head_dim=2,
+                                           qk_rope_head_dim=2, v_head_dim=3, d_expert=5,
+                                           n_experts=8, top_k=3, d_shared=4, n_groups=4,
+                                           topk_groups=2, n_layers=4, moe_layers=(1, 2, 3))
     for conv, kind in ((Conventions(elementwise=True), "forward"),
                        (Conventions(attention="causal", elementwise=True), "generate")):
         f = fm.formulas(conv, mode=fm.symbolic_mode(kind), architecture=small)

@@ -186,7 +186,10 @@ def test_elementwise_costs_are_the_documented_per_element_counts():
                                 "layernorm": 6, "gelu": 9, "gelu_erf": 5, "relu": 1,
                                 "position_add": 1,
                                 # the other families' kinds (docs/architectures.md)
-                                "rmsnorm": 4, "silu": 4, "mul": 1, "rotary": 3, "softcap": 3}
+                                "rmsnorm": 4, "silu": 4, "mul": 1, "rotary": 3, "softcap": 3,
+                                # the routers and experts (docs/counting-rules.md, issue 10)
+                                "sigmoid": 4, "topk": 1, "select": 1, "renorm": 2,
+                                "combine": 2, "gate_scale": 1}
 
 
 def test_elementwise_rows_appear_only_under_the_elementwise_convention():

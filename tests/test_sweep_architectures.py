@@ -258,7 +258,7 @@ def test_sizes_that_follow_the_swept_one_follow_it_on_the_compiled_path(family, 
                 n_positions=64)
     if family == "gemma2":
         base["window_layers"] = (0,)
-    if family == "deepseek_v3":
+    if family == "deepseek_v3":          # its first layer dense, the second MoE
         base["moe_layers"] = (1,)
     name, values = swept
     base.pop(name)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from ..architecture import Architecture
 from ..model import Dims, LayerGroup, Op
-from . import gemma2, gpt2, gpt_neox, llama
+from . import deepseek_v3, gemma2, gpt2, gpt_neox, llama, mixtral, qwen2_moe
 
-# family -> builder; Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches
+# family -> builder; Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches;
+# Mixtral, Qwen2-MoE and DeepSeek-V3 are Llama's decoder with experts (and DeepSeek's MLA)
 BUILDERS = {"gpt2": gpt2.build, "llama": llama.build, "mistral": llama.build,
             "qwen2": llama.build, "qwen3": llama.build, "phi3": llama.build,
-            "gemma2": gemma2.build, "gpt_neox": gpt_neox.build}
+            "gemma2": gemma2.build, "gpt_neox": gpt_neox.build, "mixtral": mixtral.build,
+            "qwen2_moe": qwen2_moe.build, "deepseek_v3": deepseek_v3.build}
 
 
 def build(arch: Architecture, dims: Dims) -> tuple[LayerGroup, ...]:

@@ -25,7 +25,7 @@ def build(arch: Architecture, d: Dims):
     def rms(name):
         return norm(name, arch.norm, x, name, arch.norm_bias)
 
-    def block(windowed: bool) -> list[Op]:
+    def block(windowed: bool, moe: bool = False) -> list[Op]:
         ops = [rms("input_layernorm"),
                *projections(arch, d, x),
                *attention(arch, d, windowed, (B, L, H * Dh), (B, L, Hkv * Dh)),

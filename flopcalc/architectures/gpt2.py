@@ -33,7 +33,7 @@ def build(arch: Architecture, d: Dims):
     def ln(name, section="block"):
         return norm(name, "layernorm", x, name, arch.norm_bias, section=section)
 
-    def block(windowed: bool) -> list[Op]:
+    def block(windowed: bool, moe: bool = False) -> list[Op]:
         ops = [ln("ln_1")]
         if arch.fused_qkv:
             ops += [linear("qkv_proj", "attention.qkv", f"[q k v] = x · W_qkv{b(bias, 'b_qkv')} (fused c_attn)",

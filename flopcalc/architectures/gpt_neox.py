@@ -25,7 +25,7 @@ def build(arch: Architecture, d: Dims):
     x = (B, L, D)
     width = (H + 2 * Hkv) * Dh
 
-    def block(windowed: bool) -> list[Op]:
+    def block(windowed: bool, moe: bool = False) -> list[Op]:
         ops = [norm("input_layernorm", arch.norm, x, "input_layernorm", arch.norm_bias),
                linear("query_key_value", "attention.qkv", "[q k v] = x · W_qkv + b (fused)", x,
                       D, width, "attention.query_key_value", arch.qkv_bias),

@@ -15,9 +15,14 @@ from ..architecture import Architecture, ArchitectureError
 # Hugging Face's ACT2FN names -> flopcalc's activations (the ones with a cost-table entry)
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
                "relu": "relu", "silu": "silu", "swish": "silu"}
-# fields of other architectures that change the counts (experts, latent attention, ...)
+# fields of other architectures that change the counts (experts, latent attention, ...):
+# refused in a config of a model_type whose reader does not read them
 NOT_MODELLED = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size",
                 "n_shared_experts", "kv_lora_rank", "q_lora_rank", "num_experts_per_tok")
+READS = {"mixtral": {"num_local_experts", "num_experts_per_tok"},
+         "qwen2_moe": {"num_experts", "moe_intermediate_size", "num_experts_per_tok"},
+         "deepseek_v3": {"n_routed_experts", "moe_intermediate_size", "n_shared_experts",
+                         "kv_lora_rank", "q_lora_rank", "num_experts_per_tok"}}
 
 
 class ConfigReader:
@@ -38,6 +43,27 @@ class ConfigReader:
         value = self.get(key, default)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise self.error(f"{key} must be a positive whole number, got {value!r}")
+        return value
+
+    def count(self, key: str, default):
+        """A whole number that may be 0 (no experts, no shared expert)."""
+        value = self.get(key, default)
+        if value == 0 and not isinstance(value, bool):
+            return 0
+        return self.int(key, default)
+
+    def layer_list(self, key: str, n_layers: int) -> list:
+        value = self.get(key, [])
+        if not isinstance(value, list) or any(not isinstance(i, int) or isinstance(i, bool)
+                                              or not 0 <= i < n_layers for i in value):
+            raise self.error(f"{key} must list layer indices 0 … {n_layers - 1}")
+        return value
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.get(key, default)
+        if value not in allowed:
+            raise self.error(f"{key} {value!r} is not modelled; flopcalc counts "
+                             f"{', '.join(allowed)}")
         return value
 
     def present(self, key: str, default):
@@ -139,9 +165,13 @@ def read_mistral(r: ConfigReader) -> dict:
     return _windowed(r, fields, window, None)
 
 
-def _qwen(r: ConfigReader, family: str, qkv_bias: bool, o_bias: bool, head_dim, **extra) -> dict:
-    fields = _llama_like(r, family, vocab=151936, d_model=4096, d_ff=22016, n_layers=32,
-                         n_heads=32, n_kv_heads=None, n_positions=32768, head_dim=head_dim,
+QWEN2_SIZES = dict(vocab=151936, d_model=4096, d_ff=22016, n_layers=32, n_heads=32,
+                   n_kv_heads=None, n_positions=32768)
+
+
+def _qwen(r: ConfigReader, family: str, qkv_bias: bool, o_bias: bool, head_dim,
+          sizes: dict = QWEN2_SIZES, **extra) -> dict:
+    fields = _llama_like(r, family, **sizes, head_dim=head_dim,
                          activation=r.activation("hidden_act", "silu"), qkv_bias=qkv_bias,
                          o_bias=o_bias, mlp_bias=False,
                          tied_lm_head=r.bool("tie_word_embeddings", False), **extra)
@@ -210,6 +240,86 @@ def read_gpt_neox(r: ConfigReader) -> dict:
     return _rotary_dims(r, fields, key, 0.25)
 
 
+def _experts(r: ConfigReader, fields: dict, n_experts: str, default_experts: int, top_k: int,
+             d_expert, moe_layers, **router) -> dict:
+    """The MoE fields: ``n_experts`` routed experts (0: a dense model), ``top_k`` per token,
+    each ``d_expert`` wide, on ``moe_layers`` (a function of n_layers: the MoE layers' indices)."""
+    E = r.count(n_experts, default_experts)
+    if not E:
+        return fields
+    layers = tuple(moe_layers(fields["n_layers"]))
+    if len(layers) == fields["n_layers"]:
+        layers = None  # every layer
+    elif not layers:
+        return fields  # no layer has experts: a dense model
+    top = r.int("num_experts_per_tok", top_k)
+    if top > E:
+        raise r.error(f"num_experts_per_tok ({top}) exceeds {n_experts} ({E})")
+    return {**fields, "n_experts": E, "top_k": top, "d_expert": d_expert, "moe_layers": layers,
+            **router}
+
+
+def read_mixtral(r: ConfigReader) -> dict:
+    fields = _llama_like(r, "mixtral", vocab=32000, d_model=4096, d_ff=14336, n_layers=32,
+                         n_heads=32, n_kv_heads=8, n_positions=4096 * 32,
+                         activation=r.activation("hidden_act", "silu"), qkv_bias=False,
+                         o_bias=False, mlp_bias=False,
+                         tied_lm_head=r.bool("tie_word_embeddings", False))
+    # MixtralSparseMoeBlock: softmax over the experts, the top_k weights renormalised; every
+    # expert is a SwiGLU of intermediate_size
+    fields = _experts(r, fields, "num_local_experts", 8, 2, fields["d_ff"], range,
+                      norm_topk_prob=True)
+    return _windowed(r, fields, r.int("sliding_window"), None)  # MixtralConfig: no window
+
+
+def read_qwen2_moe(r: ConfigReader) -> dict:
+    sizes = dict(vocab=151936, d_model=2048, d_ff=5632, n_layers=24, n_heads=16,
+                 n_kv_heads=16, n_positions=32768)
+    fields = _qwen(r, "qwen2_moe", qkv_bias=r.bool("qkv_bias", True), o_bias=False,
+                   head_dim=None, sizes=sizes)
+    n_layers = fields["n_layers"]
+    dense = set(r.layer_list("mlp_only_layers", n_layers))
+    step = r.int("decoder_sparse_step", 1)
+    shared = r.count("shared_expert_intermediate_size", 5632) or None
+    # Qwen2MoeDecoderLayer: a sparse MoE block where (i + 1) % decoder_sparse_step == 0 and i
+    # is not in mlp_only_layers; its shared expert's output is gated by σ(shared_expert_gate)
+    return _experts(r, fields, "num_experts", 60, 4, r.int("moe_intermediate_size", 1408),
+                    lambda n: [i for i in range(n) if i not in dense and (i + 1) % step == 0],
+                    d_shared=shared, shared_gate=shared is not None,
+                    norm_topk_prob=r.bool("norm_topk_prob", False))
+
+
+def read_deepseek_v3(r: ConfigReader) -> dict:
+    bias = r.bool("attention_bias", False)
+    fields = _llama_like(r, "deepseek_v3", vocab=129280, d_model=7168, d_ff=18432, n_layers=61,
+                         n_heads=128, n_kv_heads=None, n_positions=4096,
+                         activation=r.activation("hidden_act", "silu"), qkv_bias=bias,
+                         o_bias=bias, mlp_bias=False,
+                         tied_lm_head=r.bool("tie_word_embeddings", False))
+    # MLA fixes the head widths (HF's head_dim is the rope part) and has a key per head
+    fields.update(d_head=None, n_kv_heads=None,
+                  q_lora_rank=r.int("q_lora_rank", r.present("q_lora_rank", 1536)),
+                  kv_lora_rank=r.int("kv_lora_rank", 512),
+                  qk_nope_head_dim=r.int("qk_nope_head_dim", 128),
+                  qk_rope_head_dim=r.int("qk_rope_head_dim", 64),
+                  v_head_dim=r.int("v_head_dim", 128))
+    # DeepseekV3TopkRouter: σ scores, the choice on scores + e_score_correction_bias within
+    # the topk_group best of n_group groups, renormalised, times routed_scaling_factor
+    r.choice("scoring_func", "sigmoid", ("sigmoid",))
+    r.choice("topk_method", "noaux_tc", ("noaux_tc",))
+    first = r.count("first_k_dense_replace", 3)
+    every = r.int("moe_layer_freq", 1)
+    d_expert = r.int("moe_intermediate_size", 2048)
+    shared = r.count("n_shared_experts", 1)
+    return _experts(r, fields, "n_routed_experts", 256, 8, d_expert,
+                    lambda n: [i for i in range(first, n) if i % every == 0],
+                    d_shared=shared * d_expert or None,
+                    norm_topk_prob=r.bool("norm_topk_prob", True),
+                    router_scoring="sigmoid",
+                    routed_scale=r.number("routed_scaling_factor", 2.5), router_bias=True,
+                    n_groups=r.int("n_group", 8), topk_groups=r.int("topk_group", 4))
+
+
 def read_gpt2(r: ConfigReader) -> dict:
     from ..config import hf_fields  # GPT-2's reader, with its refusals by key
 
@@ -218,7 +328,8 @@ def read_gpt2(r: ConfigReader) -> dict:
 
 READERS = {"gpt2": read_gpt2, "llama": read_llama, "mistral": read_mistral, "qwen2": read_qwen2,
            "qwen3": read_qwen3, "gemma2": read_gemma2, "phi3": read_phi3,
-           "gpt_neox": read_gpt_neox}
+           "gpt_neox": read_gpt_neox, "mixtral": read_mixtral, "qwen2_moe": read_qwen2_moe,
+           "deepseek_v3": read_deepseek_v3}
 
 
 def architecture_fields(data: dict, source: str) -> dict:
@@ -229,8 +340,9 @@ def architecture_fields(data: dict, source: str) -> dict:
         raise r.error(f"model_type {model_type!r} is not supported; flopcalc reads "
                       f"{', '.join(READERS)}")
     for key in NOT_MODELLED:
-        if data.get(key):
-            raise r.error(f"{key} is not modelled (flopcalc counts dense models only)")
+        if data.get(key) and key not in READS.get(model_type, ()):
+            raise r.error(f"{key} is not modelled for model_type {model_type!r} (flopcalc "
+                          f"counts experts in {', '.join(READS)} models only)")
     return READERS[model_type](r)
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from ..architecture import Architecture
 from ..model import Dims, Op
-from .common import (attention, block_groups, embedding, head, linear, mlp, model, norm, refuse,
-                     reshape, residual)
+from .common import (attention, block_groups, embedding, feed_forward, head, linear, model, norm,
+                     refuse, reshape, residual)
 
 LLAMA_SHAPE = dict(mlp="gated", norm="rmsnorm", positions="rotary", post_norms=False,
                    parallel_residual=False, embed_scale=False, attn_softcap=None,
@@ -41,21 +41,29 @@ def projections(arch: Architecture, d: Dims, x) -> list[Op]:
                    Hkv * Dh, "self_attn.v_proj", arch.qkv_bias)]
 
 
-def build(arch: Architecture, d: Dims):
-    refuse(arch, LLAMA_SHAPE)
+def self_attention(arch: Architecture, d: Dims, x, windowed: bool) -> list[Op]:
+    """Llama's attention: q, k, v projections, the heads' attention, o_proj."""
     B, L, D, H, Hkv, Dh = d.batch, d.seq_len, d.d_model, d.n_heads, d.n_kv_heads, d.d_head
-    x = (B, L, D)
+    return [*projections(arch, d, x),
+            *attention(arch, d, windowed, (B, L, H * Dh), (B, L, Hkv * Dh)),
+            linear("o_proj", "attention.o", "y = A · W_o (h·d_head → d_model)", (B, L, H * Dh),
+                   H * Dh, D, "self_attn.o_proj", arch.o_bias)]
 
-    def block(windowed: bool) -> list[Op]:
+
+def build(arch: Architecture, d: Dims, attention_ops=self_attention, moe_names=None):
+    """Llama's model; the MoE families (Mixtral, Qwen2-MoE, DeepSeek-V3) are this decoder
+    with their own ``attention_ops`` and the parameter names of their experts (``moe_names``,
+    see ``common.moe``)."""
+    refuse(arch, LLAMA_SHAPE)
+    x = (d.batch, d.seq_len, d.d_model)
+
+    def block(windowed: bool, moe: bool = False) -> list[Op]:
         return [norm("input_layernorm", arch.norm, x, "input_layernorm", arch.norm_bias),
-                *projections(arch, d, x),
-                *attention(arch, d, windowed, (B, L, H * Dh), (B, L, Hkv * Dh)),
-                linear("o_proj", "attention.o", "y = A · W_o (h·d_head → d_model)", (B, L, H * Dh),
-                       H * Dh, D, "self_attn.o_proj", arch.o_bias),
+                *attention_ops(arch, d, x, windowed),
                 residual("residual_1", x),
                 norm("post_attention_layernorm", arch.norm, x, "post_attention_layernorm",
                      arch.norm_bias),
-                *mlp(arch, d, x, MLP_NAMES),
+                *feed_forward(arch, d, x, moe, moe_names if moe else MLP_NAMES),
                 residual("residual_2", x)]
 
     return model(embedding(arch, d, "embed_tokens"), block_groups(arch, d, block, "layers.i."),

@@ -26,6 +26,9 @@ PRESETS: dict[str, tuple[str, str | dict]] = {
     "gemma-2-9b": ("google/gemma-2-9b", "Gemma-2-9B.json"),
     "phi-3-mini-4k": ("microsoft/Phi-3-mini-4k-instruct", "Phi-3-mini-4k.json"),
     "pythia-1.4b": ("EleutherAI/pythia-1.4b", "Pythia-1.4B.json"),
+    "mixtral-8x7b": ("mistralai/Mixtral-8x7B-v0.1", "Mixtral-8x7B.json"),
+    "qwen1.5-moe-a2.7b": ("Qwen/Qwen1.5-MoE-A2.7B", "Qwen1.5-MoE-A2.7B.json"),
+    "deepseek-v3": ("deepseek-ai/DeepSeek-V3", "DeepSeek-V3.json"),
 }
 _BY_HF_NAME = {hf.lower(): short for short, (hf, _) in PRESETS.items()}
 
@@ -102,10 +105,18 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
         fields = family_fields(family or "gpt2")
     if bias is not None:
         overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
+    own_layers = fields.get("n_layers", 12)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     windowed = fields.get("window_layers")
     if windowed is not None and overrides.get("n_layers") is not None and \
             overrides.get("window_layers") is None:
         # fewer layers: the model's first n_layers, each keeping its kind of attention
         fields["window_layers"] = tuple(i for i in windowed if i < fields["n_layers"])
+    moe = fields.get("moe_layers")
+    if moe is not None and overrides.get("n_layers") is not None and \
+            overrides.get("moe_layers") is None:
+        # fewer layers: the first n_layers; more: the extra ones like the model's last layer
+        old, n = own_layers, fields["n_layers"]
+        fields["moe_layers"] = tuple(i for i in moe if i < n) + (
+            tuple(range(old, n)) if old - 1 in moe else ())
     return fields
