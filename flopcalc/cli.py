@@ -346,7 +346,7 @@ EXPERT_SIZES = (
     Dimension("d_shared", ("--d-shared",), "Hidden width of the shared expert run on every "
               "token", "the model's", ("2048,5632", "1024:8192:x2")),
     Dimension("n_groups", ("--n-groups",), "Router groups of experts (DeepSeek's n_group); "
-              "must divide n_experts", "the model's", ("4,8", "1:8:x2")),
+              "must divide n_experts", "the model's", ("4,8", "4:16:x2")),
     Dimension("topk_groups", ("--topk-groups",), "Groups a token's experts are chosen from "
               "(topk_group)", "the model's", ("2,4", "1:8:x2")),
     Dimension("q_lora_rank", ("--q-lora-rank",), "Latent attention: rank of the query "

@@ -293,3 +293,24 @@ def test_sweep_refuses_top_k_above_n_experts_in_one_line():
     result = invoke("sweep", "--preset", "mixtral-8x7b", "--top-k", "2,16")
     assert result.exit_code == 2
     assert "top_k (16) must be at most n_experts (8)" in result.stderr
+
+
+def test_the_attention_and_ffn_crossover_counts_the_experts_as_the_ffn():
+    from flopcalc.plot import crossover
+    # per layer: QKᵀ and P·V 2·2·32·L²·128 = 16384·L²; the FFN the router 2·L·4096·8 and the
+    # 2L routed rows through gate, up and down 3·2·(2L)·4096·14336: equal at L = 43,012
+    cross = crossover({}, "seq_len", Conventions(), Mode(), MIXTRAL, Workload(1, 128))
+    assert cross.root == (2 * 4096 * 8 + 12 * 4096 * 14336) // (4 * 32 * 128) == 43012
+    assert "expert_gate_proj" in cross.ffn_ops and "router" in cross.ffn_ops
+
+
+def test_the_plot_s_experts_share_is_the_expert_ops_share_of_the_total():
+    from flopcalc.plot import experts_shares
+    result = run(preset_fields("mixtral-8x7b"), [parse_axis("seq_len", "128,4096")],
+                 Conventions(), Mode())
+    L = (128, 4096)
+    assert experts_shares(result) == [
+        Fraction(32 * 3 * 2 * (2 * n) * MX_D * MX_F, mixtral_forward(n, 8, 2)) for n in L]
+    dense = run(preset_fields("llama-3.1-8b"), [parse_axis("seq_len", "128,256")],
+                Conventions(), Mode())
+    assert experts_shares(dense) is None
