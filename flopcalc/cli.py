@@ -871,6 +871,7 @@ def memory(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "summary, activations (--mode train), roofline or per-op")] = None,
@@ -882,8 +883,10 @@ def memory(
     from . import memory as mem
 
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    report = mem.memory_report(cfg.architecture, Conventions(elementwise=elementwise), mode.value,
-                               dtype.value, recompute, dev, position, cfg.workload)
+    conv = conventions(elementwise=elementwise, capacity_factor=capacity_factor,
+                       mla_decode=mla_decode)
+    report = mem.memory_report(cfg.architecture, conv, mode.value, dtype.value, recompute, dev,
+                               position, cfg.workload)
     emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 
@@ -974,6 +977,7 @@ def sweep(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
@@ -983,7 +987,8 @@ def sweep(
     """
     from . import sweep as sw
 
-    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
                                            new_tokens=new_tokens), Mode(mode.value, recompute))
     points = sw.check_axes(axes)
@@ -1027,6 +1032,7 @@ def plot(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
@@ -1036,7 +1042,8 @@ def plot(
     from . import plot as pl
 
     pl.check_output(output)
-    conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
                                            new_tokens=new_tokens), Mode(mode.value, recompute))
     if kind == PlotKind.estimates:

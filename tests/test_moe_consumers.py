@@ -314,3 +314,38 @@ def test_the_plot_s_experts_share_is_the_expert_ops_share_of_the_total():
     dense = run(preset_fields("llama-3.1-8b"), [parse_axis("seq_len", "128,256")],
                 Conventions(), Mode())
     assert experts_shares(dense) is None
+
+
+def test_memory_counts_the_decode_step_in_the_mla_form_asked_for():
+    t = 4096
+    for form, keys_width in (("naive", 128 + 64), ("absorbed", 512 + 64)):
+        step = roofline_report(DS, Conventions(mla_decode=form), Mode("decode", position=t),
+                               workload=Workload(1, t))
+        scores = _row(step, "moe", "scores")
+        # one query per head against t keys of the form's width: 2 · 128 · t · width
+        assert scores.flops == 2 * 128 * t * keys_width
+    out = ok("memory", "--preset", "deepseek-v3", "--mode", "decode", "--mla-decode",
+             "absorbed", "-f", "json").stdout
+    assert '"mla_decode": "absorbed"' in out
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_sweep_at_a_capacity_factor_pads_each_expert_to_its_capacity(fast):
+    from math import ceil
+    conv = Conventions(capacity_factor=Fraction(5, 4))
+    result = run(preset_fields("mixtral-8x7b"), [parse_axis("seq_len", "100,1000")], conv,
+                 Mode(), fast=fast)
+    for (L,), _, total in result.rows:
+        rows = 8 * ceil(Fraction(5, 4) * L * 2 / 8)       # 8 experts of ceil(c·T·k/E) rows
+        padded = 32 * 3 * 2 * (rows - 2 * L) * MX_D * MX_F  # gate, up, down on the padding
+        assert total == mixtral_forward(L, 8, 2) + padded
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_decode_sweep_in_the_absorbed_form_counts_the_latent_scores(fast):
+    conv = Conventions(mla_decode="absorbed")
+    result = run(preset_fields("deepseek-v3"), [parse_axis("position", "1000,2000")], conv,
+                 Mode("decode"), fast=fast)
+    (_, _, first), (_, _, second) = result.rows
+    # 1000 more keys: QKᵀ over 512 + 64 and P·V over 512, 128 heads, 61 layers
+    assert second - first == 61 * 2 * 128 * 1000 * (576 + 512)
