@@ -161,11 +161,12 @@ class Architecture:
         return layers
 
     def _check_moe(self) -> None:
+        if self.d_shared == 0 and _is_int(self.d_shared):  # no shared expert (nor its gate)
+            object.__setattr__(self, "d_shared", None)
+            object.__setattr__(self, "shared_gate", False)
         for name in _MOE_SIZES:
             if getattr(self, name) is not None:
                 check_dimension(name, getattr(self, name))
-        if self.d_shared == 0:
-            object.__setattr__(self, "d_shared", None)
         if self.router_scoring not in ROUTER_SCORING:
             raise ArchitectureError(f"router_scoring must be one of {', '.join(ROUTER_SCORING)}, "
                                     f"got {self.router_scoring!r}")

@@ -224,7 +224,8 @@ Preset = Annotated[Optional[str], typer.Option(
     show_default=False)]
 ConfigPath = Annotated[Optional[Path], typer.Option(
     "--config", help="Start from a Hugging Face config.json of a gpt2, llama, mistral, qwen2, "
-    "qwen3, gemma2, phi3 or gpt_neox model (docs/architectures.md).", show_default=False,
+    "qwen3, gemma2, phi3, gpt_neox, mixtral, qwen2_moe or deepseek_v3 model "
+    "(docs/architectures.md).", show_default=False,
     click_type=_FilePath())]
 QkvOpt = Annotated[Optional[Qkv], typer.Option("--qkv", help="Q/K/V as one fused projection "
                                                "(GPT-2's c_attn) or three separate W_q, W_k, W_v "
@@ -344,7 +345,7 @@ EXPERT_SIZES = (
     Dimension("d_expert", ("--d-expert",), "Hidden width of one routed expert's gated MLP",
               "the model's", ("1408,2048", "512:4096:x2")),
     Dimension("d_shared", ("--d-shared",), "Hidden width of the shared expert run on every "
-              "token", "the model's", ("2048,5632", "1024:8192:x2")),
+              "token (0: none)", "the model's", ("2048,5632", "1024:8192:x2")),
     Dimension("n_groups", ("--n-groups",), "Router groups of experts (DeepSeek's n_group); "
               "must divide n_experts", "the model's", ("4,8", "4:16:x2")),
     Dimension("topk_groups", ("--topk-groups",), "Groups a token's experts are chosen from "
@@ -730,15 +731,17 @@ def formulas(
         "--window", help="A sliding window W (its size is a symbol; any value gives the "
         "windowed formulas) \\[default: the model's].")] = None,
     qkv: QkvOpt = None, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     format: Annotated[FormulaFormat, typer.Option("--format", "-f", help="Output format.")]
     = FormulaFormat.table,
     output: Output = None,
 ) -> None:
     """Each operation's FLOPs and the block and model totals as formulas, for GPT-2 or the model of --preset, --config or --family (its switches; the sizes are symbols).
 
-    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h for GPT-2 and GPT-NeoX), h_kv KV heads, d_head, d_rot rotated dims, d_ff, V vocab, n_layers, W window, n_w windowed layers; decode position t; generation prompt p and new tokens n.
+    Symbols: B batch, L seq_len, d_model, h heads (d_head = d_model/h for GPT-2 and GPT-NeoX), h_kv KV heads, d_head, d_rot rotated dims, d_ff, V vocab, n_layers, W window, n_w windowed layers; experts E, k per token, d_e each, d_s shared, n_moe MoE layers, G groups; latent attention r_q, r_kv ranks, d_nope, d_rope, d_v head widths; decode position t; generation prompt p and new tokens n.
     """
-    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     arch = make_architecture(
         preset, config, family, bias=False if no_bias else None,
         fused_qkv=None if qkv is None else qkv == Qkv.fused,

@@ -171,8 +171,9 @@ class Op:
     on_scores: bool = False        # elementwise op over the (L, T) scores: thinned when causal
     role: str = ""
     window: Dim = None             # sliding window W of this op's layer (attention ops only)
-    experts: tuple[Dim, Dim] | None = None  # (top_k, n_experts) of a routed expert's op: each
-    #                                token uses top_k of the n_experts slices of its params
+    experts: tuple[Dim, Dim] | None = None  # (top_k, n_experts) of an op on the routed rows:
+    #                                each row is one of a token's top_k experts; a token uses
+    #                                top_k of the n_experts slices of its params
 
 
 @dataclass(frozen=True)

@@ -645,14 +645,18 @@ def models_table_and_json(reports: dict) -> tuple[Table, list]:
                                       "reachable by its short or its Hugging Face name. "
                                       "Parameters counted from every tensor (docs/architectures.md)."],
                   ["preset", "Hugging Face name", "family", "layers", "d_model", "heads / KV",
-                   "parameters", "≈"], "lllrrrrr", optional=("Hugging Face name",),
-                  name="models", drop_order=("≈", "heads / KV", "d_model", "layers"))
+                   "parameters", "≈", "active"], "lllrrrrrr", optional=("Hugging Face name",),
+                  name="models", drop_order=("active", "≈", "heads / KV", "d_model", "layers"))
     rows = []
     for name, (hf_name, report) in reports.items():
         arch, total = report.architecture, report.total
+        moe = arch.is_moe
         table.rows.append([name, hf_name, arch.family, arch.n_layers, arch.d_model,
-                           f"{arch.n_heads} / {arch.n_kv_heads}", total, readable(total, "")])
-        rows.append({"name": name, "hf_name": hf_name, **arch.as_dict(), "parameters": total})
+                           f"{arch.n_heads} / {arch.n_kv_heads}", total, readable(total, ""),
+                           report.active if moe else ""])
+        rows.append({"name": name, "hf_name": hf_name, **arch.as_dict(), "parameters": total,
+                     **({"active_parameters": report.active} if moe else {})})
+    table.notes[0] += " Active: the parameters a token uses, for the mixtures of experts."
     return table, rows
 
 

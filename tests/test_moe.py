@@ -213,6 +213,7 @@ def test_hugging_faces_defaults_for_the_moe_families():
     ({"model_type": "qwen2_moe", "n_shared_experts": 2}, "n_shared_experts is not modelled"),
     ({"model_type": "mixtral", "num_experts_per_tok": 9}, "num_experts_per_tok"),
     ({"model_type": "qwen2_moe", "mlp_only_layers": [99]}, "mlp_only_layers must list"),
+    ({"model_type": "mixtral", "router_jitter_noise": 0.1}, "router_jitter_noise 0.1 is not modelled"),
 ])
 def test_what_the_moe_readers_do_not_model_is_refused_by_name(data, message):
     with pytest.raises(ArchitectureError, match=message):
@@ -406,6 +407,26 @@ def test_parameters_depend_on_neither_seq_len_nor_batch(arch, b1, l1, b2, l2):
 @given(moe_architectures(), st.integers(1, 3), st.integers(1, 9))
 def test_routed_rows_are_tokens_times_top_k(arch, batch, seq_len):
     for op in ops_of(build(arch, arch.dims(batch, seq_len))):
-        if op.experts is not None:
+        if op.experts is not None:       # every op on the routed rows
+            assert op.role.startswith("mlp.expert.")
             assert op.inputs[0][0] == batch * seq_len * arch.top_k
-            assert prod(op.params[0].shape) == arch.n_experts * prod(op.weight)
+            if op.params:                # the experts' Linears: all n_experts weights
+                assert prod(op.params[0].shape) == arch.n_experts * prod(op.weight)
+        elif op.role.startswith("mlp.expert."):
+            assert op.role == "mlp.expert.dispatch"   # the view from tokens to routed rows
+
+
+def test_the_decode_form_is_a_flag_and_stated_under_the_table():
+    naive = invoke("flops", "--preset", "deepseek-v3", "--mode", "decode", "--position", "4096",
+                   "-f", "json")
+    absorbed = invoke("flops", "--preset", "deepseek-v3", "--mode", "decode", "--position",
+                      "4096", "--mla-decode", "absorbed", "-f", "json")
+    import json
+    a, b = json.loads(naive.stdout), json.loads(absorbed.stdout)
+    assert "naive" in a["conventions"]["description"]
+    assert b["conventions"]["mla_decode"] == "absorbed" and "absorbed" in b["conventions"]["description"]
+    assert b["totals"]["total"] < a["totals"]["total"]
+    assert "mla_decode" not in a["conventions"]
+    # a model without latent attention says nothing of it
+    assert "MLA" not in json.loads(invoke("flops", "--mode", "decode", "-f", "json").stdout)[
+        "conventions"]["description"]

@@ -7,6 +7,8 @@ for torch's ``nn.Linear`` (``layout="linear"``), (in, out) for GPT-2's ``Conv1D`
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..architecture import Architecture, ArchitectureError
 from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
 
@@ -238,11 +240,13 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
                        "(rows, d_model)" + ("" if d.capacity_factor is None else
                                             ", padded or dropped to each expert's capacity"),
                        x, rows))
-    ops += mlp(arch, d, rows, routed, d.d_expert, "mlp.expert", "expert_", "d_expert",
-               experts=(k, E))
-    ops.append(elementwise("expert_combine", "mlp.expert.combine",
-                           "y[token] += w · expert output, for each routed row", rows,
-                           "combine"))
+    expert_ops = mlp(arch, d, rows, routed, d.d_expert, "mlp.expert", "expert_", "d_expert",
+                     experts=(k, E))
+    expert_ops.append(elementwise("expert_combine", "mlp.expert.combine",
+                                  "y[token] += w · expert output, for each routed row", rows,
+                                  "combine"))
+    # every op on the routed rows is marked: each row is one of a token's top_k experts'
+    ops += [replace(op, experts=(k, E)) for op in expert_ops]
     if d.d_shared is not None:
         shared = {part[len("shared_"):]: name for part, name in names.items()
                   if part.startswith("shared_") and part != "shared_router"}

@@ -266,7 +266,12 @@ def read_mixtral(r: ConfigReader) -> dict:
                          o_bias=False, mlp_bias=False,
                          tied_lm_head=r.bool("tie_word_embeddings", False))
     # MixtralSparseMoeBlock: softmax over the experts, the top_k weights renormalised; every
-    # expert is a SwiGLU of intermediate_size
+    # expert is a SwiGLU of intermediate_size. Router jitter multiplies the hidden states by
+    # noise in training: work flopcalc does not count
+    jitter = r.get("router_jitter_noise", 0)
+    if jitter != 0:
+        raise r.error(f"router_jitter_noise {jitter!r} is not modelled (a training-time "
+                      f"multiply); flopcalc counts 0")
     fields = _experts(r, fields, "num_local_experts", 8, 2, fields["d_ff"], range,
                       norm_topk_prob=True)
     return _windowed(r, fields, r.int("sliding_window"), None)  # MixtralConfig: no window
