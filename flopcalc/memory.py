@@ -356,7 +356,7 @@ def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
     stored_kv = None if "attention.kv_a" in roles else next(
         (op.inputs[0] for op in g.ops if op.role == "attention.repeat_kv"), None)
     # the top_k routing weights of each token: (B, L, top_k), beside the router's (B, L, E)
-    routed = next((op for op in g.ops if op.experts is not None), None)
+    routed = next((op for op in g.ops if op.experts is not None and op.kind == "matmul"), None)
     weights = None if routed is None else \
         roles["mlp.router.score"].output[:-1] + (routed.experts[0],)
 
@@ -484,7 +484,7 @@ def experts_read(op: Op) -> int:
     (``op.experts``) the experts that can receive one of its rows, min(n_experts, rows):
     exactly top_k for one token (it picks distinct experts), at most that for more tokens,
     reached when every expert receives a row."""
-    if op.experts is None:
+    if op.experts is None or op.kind != "matmul":
         return 1
     return min(op.experts[1], prod(op.inputs[0][:-1]))
 
@@ -505,7 +505,7 @@ def op_bytes(op: Op, size: int, backward: bool = False) -> int:
         rows = len(op.params) * out         # one row of each of the op's tables per token
         return size * (3 * rows if backward else 2 * rows)
     operands = sum(prod(s) for s in op.inputs)
-    if op.experts is not None:  # the weight operand is one expert's: each expert read once
+    if op.experts is not None and op.kind == "matmul":  # one expert's weight: each read once
         operands += (experts_read(op) - 1) * prod(op.weight)
     params = _other_params(op)
     forward = operands + params + out

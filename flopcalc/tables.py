@@ -328,13 +328,15 @@ def shape_table(report: ShapeReport) -> Table:
 def stored_weight(op) -> tuple:
     """The weight operand as the model holds it: a routed expert op's is every expert's,
     (n_experts, d_in, d_out), of which each row meets its own expert's (d_in, d_out)."""
-    return op.weight if op.experts is None else (op.experts[1],) + tuple(op.weight)
+    return op.weight if op.experts is None or op.weight is None else \
+        (op.experts[1],) + tuple(op.weight)
 
 
 def tokens_per_expert(report: ShapeReport):
     """(tokens, top_k, n_experts, rows) of the routed experts in the report's pass, or None for
     a dense model: each expert sees tokens · top_k / n_experts rows on average."""
-    op = next((op for _, op in group_ops(report) if op.experts is not None), None)
+    op = next((op for _, op in group_ops(report) if op.experts is not None
+               and op.kind == "matmul"), None)
     if op is None:
         return None
     w = report.workload
