@@ -10,7 +10,8 @@ bound, and the verdicts rest on the ratios):
      np.matmul's rate (float32 2048^3) at the same thread count; target >= 70%;
   3. incremental decode (a KV cache, one token at a time), time per token against the memory
      bound: bytes of weights and KV cache read per token over a measured copy bandwidth
-     (STREAM's convention: bytes read + bytes written, per second); target <= 1.5x;
+     (STREAM's convention: bytes read + bytes written, per second); target <= 1.5x; shown
+     beside it, the same bytes at the rate a plain sum reads memory (no verdict);
   4. the recording overhead (per matmul() call, times the calls, over the forward) and peak
      resident memory.
 Items 2 and 3 run at one thread and at every core; the verdict is at the count
@@ -94,6 +95,18 @@ def copy_bandwidth(nbytes: int = 2**28, seconds: float = 0.5) -> float:
     return 2 * nbytes * count / elapsed
 
 
+def read_bandwidth(nbytes: int = 2**28, seconds: float = 0.5) -> float:
+    """Bytes read per second by a sum over a warm array (nothing written): what a decode
+    step's products, which only read their weights, could reach at best on this core."""
+    src = np.ones(nbytes // 4, np.float32)
+    src.sum()
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        src.sum()
+        count += 1
+    return nbytes * count / elapsed
+
+
 def record_cost_per_call(calls: int = 20000) -> float:
     """Seconds that recording adds to one matmul() call (tiny arrays, so it is visible)."""
     a, b = np.ones((1, 1), np.float32), np.ones((1, 1), np.float32)
@@ -159,7 +172,7 @@ def main() -> None:
         forward(params, c, idx[:, :64], None)  # warm-up: lazy imports, first touch
         forward(params, c, idx, recorder)      # the MACs to credit
     macs = recorder.total_macs()
-    dense, decode, peak, bandwidths = {}, {}, {}, []
+    dense, decode, peak, bandwidths, reads = {}, {}, {}, [], []
     for threads in counts:
         times, rates = [], []
         for _ in range(args.reps):
@@ -171,11 +184,13 @@ def main() -> None:
         steps = []
         for _ in range(args.reps):
             bandwidths.append(copy_bandwidth())
+            reads.append(read_bandwidth())
             with blas_threads(threads):
                 steps.append(timed(lambda: forward_incremental(params, c, idx[:, :args.tokens])))
         decode[threads] = statistics.median(steps) / args.tokens
     bandwidth = statistics.median(bandwidths)
     bound = decode_bytes_per_token(c, params, args.tokens) / bandwidth
+    read_bound = decode_bytes_per_token(c, params, args.tokens) / statistics.median(reads)
     per_call = record_cost_per_call()
     overhead = per_call * len(recorder.records) / (2 * macs / 1e9 / dense[chosen])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -201,6 +216,9 @@ def main() -> None:
              f"{decode_bytes_per_token(c, params, args.tokens) / 1e6:.0f} MB / "
              f"{bandwidth / 1e9:.1f} GB/s" + ("" if mark else " (not picked now)"),
              ratio <= TARGET_DECODE if mark else None)
+    line("  the same bytes at the read-only rate, ms", f"{read_bound * 1e3:.1f}", "",
+         f"decode at {chosen} thread(s) is {decode[chosen] / read_bound:.2f}x it; a sum "
+         f"reads {statistics.median(reads) / 1e9:.1f} GB/s")
     line("recording overhead, % of the forward", f"{overhead:.4%}", f"< {TARGET_OVERHEAD:.0%}",
          f"{per_call * 1e6:.2f} us x {len(recorder.records)} calls", overhead < TARGET_OVERHEAD)
     line("peak RSS (ru_maxrss), MiB", f"{rss / 2**20:.0f}", f"< {TARGET_RSS / 2**20:.0f}",

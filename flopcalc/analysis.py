@@ -53,6 +53,11 @@ def arithmetic_sum(first: Dim, second: Dim, count: Dim) -> Dim:
 Costs = list[tuple[LayerGroup, list[tuple[Op, Dim, Dim]]]]
 
 
+def decode_dims(conv: Conventions) -> dict:
+    """What a decode step changes in the Dims: one token, and latent attention's form."""
+    return dict(seq_len=1, mla_absorbed=conv.mla_decode == "absorbed")
+
+
 def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) -> Costs:
     """Per layer group, (op, multiply-adds, FLOPs) of every counted operation of ``mode``
     (already resolved). Works over ints and sympy symbols alike; the ops returned carry the
@@ -68,7 +73,7 @@ def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) ->
         return [(g, [(op, *cost(op)) for op in g.ops]) for g in groups]
 
     dims = replace(dims, capacity_factor=conv.capacity_factor)
-    step = dict(seq_len=1, mla_absorbed=conv.mla_decode == "absorbed")  # a decode step
+    decode_step = decode_dims(conv)
 
     if mode.kind == "forward":
         out = each(build(arch, dims), fwd)
@@ -83,13 +88,13 @@ def mode_costs(arch: Architecture, dims: Dims, conv: Conventions, mode: Mode) ->
             return times * macs + bwd_macs, times * flops + bwd_flops
         out = each(build(arch, dims), step)
     elif mode.kind == "decode":
-        out = each(build(arch, replace(dims, kv_len=mode.position, **step)), fwd)
+        out = each(build(arch, replace(dims, kv_len=mode.position, **decode_step)), fwd)
     else:
         p, n = mode.prompt, mode.new_tokens
         prefill = build(arch, replace(dims, seq_len=p, kv_len=p))
         # two decode steps with uncapped keys give each op's cost as an affine function of them
-        first = build(arch, replace(dims, kv_len=p + 1, cap_keys=False, **step))
-        second = build(arch, replace(dims, kv_len=p + 2, cap_keys=False, **step))
+        first = build(arch, replace(dims, kv_len=p + 1, cap_keys=False, **decode_step))
+        second = build(arch, replace(dims, kv_len=p + 2, cap_keys=False, **decode_step))
         out = []
         none = (0, 0)
         for g0, ga, gb in zip(prefill, first, second):
@@ -217,10 +222,8 @@ def flop_report(model, conventions: Conventions | None = None, mode: Mode | None
     steps = {}
     if mode.kind == "generate" and mode.new_tokens > 1:  # the shapes of the decode steps
         p, n = mode.prompt, mode.new_tokens
-        step = dict(seq_len=1, kv_len=None, capacity_factor=conv.capacity_factor,
-                    mla_absorbed=conv.mla_decode == "absorbed")
-        first, last = (build(arch, replace(dims, **{**step, "kv_len": t}))
-                       for t in (p + 1, p + n - 1))
+        step = dict(decode_dims(conv), capacity_factor=conv.capacity_factor)
+        first, last = (build(arch, replace(dims, kv_len=t, **step)) for t in (p + 1, p + n - 1))
         steps = {(g.name, a.name): (a, b) for g, h in zip(first, last)
                  for a, b in zip(g.ops, h.ops)}
     rows = tuple(FlopRow(op, macs, flops, steps.get((g.name, op.name)), g.name, g.repeat)

@@ -134,10 +134,17 @@ class TrainingBudget:
 
 def training_budget(model, tokens: int | None, chinchilla: bool, devices: int,
                     dev: Device, dtype: str, mfu: Fraction, price: Fraction | None = None,
-                    attention: str = "dense", workload=None) -> TrainingBudget:
+                    attention: str = "dense", workload=None,
+                    like: TrainingBudget | None = None) -> TrainingBudget:
     """Training FLOPs (exact) and time, device-hours and cost (estimates) for a token budget
     of ``model`` (a Config, or an Architecture on ``workload``) at its seq_len, or ~20 tokens
-    per parameter with ``chinchilla``."""
+    per parameter with ``chinchilla``. ``like``: a budget of the same model, seq_len and
+    attention, whose FLOPs per sequence (and Chinchilla tokens) are taken over (a sweep)."""
+    if like is not None:
+        dev.peak(dtype)  # refuse a dtype the device has no peak for
+        tokens = like.tokens if chinchilla else tokens
+        return replace(like, tokens=tokens, sequences=-(-tokens // like.model.workload.seq_len),
+                       devices=devices, device=dev, mfu=mfu, price=price)
     if (tokens is None) == (not chinchilla):
         raise FlopcalcError("give the training tokens as --tokens N or --chinchilla "
                             f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter), not both")
@@ -241,7 +248,10 @@ def _moe_notes(arch, table: str) -> list[str]:
 def mfu_table(report: MfuReport):
     from .estimates import count
     from .memory import number_text
-    from .tables import Num, Table, model_note, readable
+    from .tables import Num, Table, exact_cell, model_note, per_token_note, readable
+
+    load = report.model.workload
+    tokens = load.batch * load.seq_len
 
     t = Table(title="Model and hardware FLOPs utilisation (estimates)",
               notes=[model_note(report.model), _device_note(report.device, report.devices,
@@ -250,14 +260,15 @@ def mfu_table(report: MfuReport):
                      f"devices. Utilisation = FLOPs per token × tokens/s / (devices × peak).",
                      "flopcalc's counts: a training step (forward + backward), whole model, "
                      "matmuls only, 2 FLOPs per multiply-add; HFU adds the recomputed forward of "
-                     "the blocks. Framework rows: their own formulas (flopcalc frameworks). "
-                     "FLOPs per token: a step's over its B·L tokens, rounded half up where not "
-                     "whole.", *_moe_notes(report.model.architecture, "mfu"),
+                     "the blocks. Framework rows: their own formulas (flopcalc frameworks).",
+                     per_token_note([r.flops_per_token * tokens for r in report.rows], tokens,
+                                    "tokens of a step (B·L)", "a step's FLOPs"),
+                     *_moe_notes(report.model.architecture, "mfu"),
                      ESTIMATE],
               columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
               align="llrrr", name="mfu")
     for r in report.rows:
-        t.rows.append([r.name, r.kind, count(r.flops_per_token),
+        t.rows.append([r.name, r.kind, exact_cell(r.flops_per_token),
                        Num(readable(count(r.rate), "FLOP/s"), str(approx_float(r.rate))),
                        Num(percent_text(r.utilisation), f"{float(r.utilisation * 100):.4f}")])
     return t
@@ -291,9 +302,8 @@ def _hours_text(seconds: Fraction) -> str:
 
 
 def budget_tables(train: TrainingBudget, infer: InferenceBudget):
-    from .estimates import count
     from .memory import decimal_text, number_text, time_text
-    from .tables import Num, Table, model_note, readable
+    from .tables import Num, Table, exact_cell, model_note, per_token_note, readable, round_half_up
 
     b = train
     tokens = (f"{b.tokens:,} tokens ({CHINCHILLA_TOKENS_PER_PARAM} per parameter, Hoffmann "
@@ -311,7 +321,13 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                "matmuls only, 2 FLOPs per multiply-add). Time = FLOPs / (devices × peak × MFU).",
                *_moe_notes(b.model.architecture, "training"), ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
+    per_token = Fraction(b.flops_per_sequence, seq_len)
+    train_table.notes.insert(-1, per_token_note([b.flops_per_sequence], seq_len,
+                                                "tokens of a sequence (L)",
+                                                "a training step's FLOPs on one sequence"))
     train_table.rows += [["training FLOPs (exact)", b.flops, readable(b.flops, "FLOP")],
+                         ["training FLOPs per token", exact_cell(per_token),
+                          readable(round_half_up(per_token), "FLOP")],
                          ["wall-clock time (estimate)", Num(_hours_text(b.seconds),
                                                             str(approx_float(b.seconds))), ""],
                          ["device-hours (estimate)", Num(decimal_text(b.device_hours, 1),
@@ -328,12 +344,14 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                "FLOPs: exact (prefill + decode steps with a KV cache, matmuls only). Time: the "
                "roofline bound, per operation max(FLOPs / peak, bytes / bandwidth), summed "
                "(docs/memory.md); real kernels are slower.",
+               per_token_note([i.flops], i.generated, "generated tokens (B·n)",
+                              "the request batch's FLOPs"),
                *_moe_notes(i.model.architecture, "inference"), ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
     infer_table.rows += [
         ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],
-        ["FLOPs per generated token (rounded)", count(per_token),
-         readable(count(per_token), "FLOP")],
+        ["FLOPs per generated token", exact_cell(per_token),
+         readable(round_half_up(per_token), "FLOP")],
         ["prefill time (roofline)", Num(time_text(i.prefill_seconds),
                                         str(approx_float(i.prefill_seconds))), ""],
         ["time per request batch (roofline)", Num(time_text(i.seconds),
@@ -352,7 +370,10 @@ def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
             "config": model_json(b.model),
             "training": {"tokens": b.tokens, "chinchilla": b.chinchilla,
                          "sequences": b.sequences, "flops_per_sequence": b.flops_per_sequence,
-                         "flops": b.flops, "attention": b.attention, "devices": b.devices,
+                         "flops": b.flops,
+                         "flops_per_token": fraction_text(Fraction(b.flops_per_sequence,
+                                                                   b.model.workload.seq_len)),
+                         "attention": b.attention, "devices": b.devices,
                          "device": b.device.name, "dtype": b.dtype,
                          "mfu": fraction_text(b.mfu),
                          "seconds": approx_float(b.seconds),
@@ -368,3 +389,191 @@ def budget_json(train: TrainingBudget, infer: InferenceBudget) -> dict:
                           "seconds": approx_float(i.seconds),
                           "seconds_exact": fraction_text(i.seconds),
                           "seconds_per_generated_token": approx_float(i.seconds / i.generated)}}
+
+
+# ---------------------------------------------------------------------------------------
+# Budget sweeps: training budgets over lists and ranges of the model's sizes, seq_len, the
+# token budget, the device count, the device, the MFU and the price
+# ---------------------------------------------------------------------------------------
+
+BUDGET_AXES = {"tokens": "--tokens", "devices": "--devices", "device": "--device",
+               "mfu": "--mfu", "price": "--price"}
+
+
+def budget_axis(name: str, text: str, dtype: str = "bf16"):
+    """A budget option's values as a ``sweep.Axis``: --tokens and --devices take whole
+    numbers (a list or a range, as every sweep); --mfu (``30%,40%``), --price and --device
+    (``a100,h100``) a comma-separated list."""
+    from .config import check_dimension
+    from .memory import device
+    from .sweep import Axis, parse_axis
+
+    option = BUDGET_AXES[name]
+    if name in ("tokens", "devices"):
+        axis = parse_axis(option, text)
+        check_dimension(option, max(axis.values[0], axis.values[-1]))
+        return Axis(name, axis.values, axis.geometric)
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(parts):
+        raise FlopcalcError(f"{option} {text!r}: an empty value in the list")
+    if name == "device":
+        return Axis(name, tuple(device(p, None, None, dtype) for p in parts))
+    read = utilisation if name == "mfu" else positive_number
+    return Axis(name, tuple(read(p, option) for p in parts))
+
+
+@dataclass(frozen=True)
+class BudgetSweep:
+    names: tuple[str, ...]           # the swept options, model ones first
+    axes: tuple                      # their sweep.Axis
+    rows: tuple[tuple[tuple, TrainingBudget], ...]   # (values, the budget) per point
+    attention: str
+    dtype: str
+    skipped: int = 0                 # model points left out (--skip-invalid)
+
+
+def budget_sweep(base: dict, model_axes: list, budget_axes: list, fixed: dict,
+                 chinchilla: bool, dtype: str, attention: str = "dense",
+                 skip_invalid: bool = False) -> BudgetSweep:
+    """The training budget at every point of the grid of ``model_axes`` (sizes and seq_len,
+    as ``flopcalc sweep`` takes them, on ``base``) and ``budget_axes`` (``budget_axis``);
+    ``fixed`` holds the budget options that are not swept (tokens, devices, device, mfu,
+    price). The FLOPs of a sequence are counted once per model point. An invalid model
+    point stops the sweep with an error naming it, or is left out with ``skip_invalid``."""
+    from .sweep import check_axes, check_point, check_table_size, grid
+
+    if any(a.name == "batch" for a in model_axes):
+        raise FlopcalcError("--batch does not change a training budget (whole sequences of "
+                            "--seq-len): give it one value")
+    if chinchilla and any(a.name == "tokens" for a in budget_axes):
+        raise FlopcalcError("--chinchilla sets the tokens: sweep --tokens or give --chinchilla")
+    points = check_axes(model_axes)
+    for a in budget_axes:
+        points *= len(a.values)
+    check_table_size(points)
+    model_names = tuple(a.name for a in model_axes)
+    axes = tuple(model_axes) + tuple(budget_axes)
+    names = tuple(a.name for a in axes)
+    rows, first, skipped = [], {}, set()
+    for values in grid(list(axes)):
+        at = {**fixed, **dict(zip(names[len(model_names):], values[len(model_names):]))}
+        key = values[:len(model_names)]
+        if key in skipped:
+            continue
+        if key not in first:
+            try:
+                arch, load, _, _ = check_point(base, model_names, key, Mode("train"))
+            except FlopcalcError:
+                if not skip_invalid:
+                    raise
+                skipped.add(key)
+                continue
+            first[key] = training_budget(arch, at["tokens"], chinchilla, at["devices"],
+                                         at["device"], dtype, at["mfu"], at["price"],
+                                         attention, replace(load, batch=1))
+        rows.append((values, training_budget(None, at["tokens"], chinchilla, at["devices"],
+                                             at["device"], dtype, at["mfu"], at["price"],
+                                             like=first[key])))
+    if not rows:
+        raise FlopcalcError("no valid point in the sweep")
+    return BudgetSweep(names, axes, tuple(rows), attention, dtype, len(skipped))
+
+
+def _axis_cell(name: str, value):
+    from .memory import number_text
+    from .tables import Num
+
+    if name == "device":
+        return value.name
+    if name == "mfu":
+        return Num(percent_text(value), number_text(value * 100))
+    if name == "price":
+        return Num(number_text(value), number_text(value))
+    return value
+
+
+def budget_sweep_table(result: BudgetSweep):
+    from .memory import decimal_text, number_text
+    from .tables import Num, Table, exact_cell, model_note, readable
+    from .sweep import _axis_text
+
+    rows = result.rows
+    b0 = rows[0][1]
+    priced = any(b.price is not None for _, b in rows)
+    swept = "; ".join(f"{a.name} " + (_axis_text(a) if a.name in ("tokens", "devices") or
+                                        a.name not in BUDGET_AXES else
+                                        ", ".join(str(_axis_cell(a.name, v)) for v in a.values))
+                      for a in result.axes)
+    chinchilla = b0.chinchilla and any(n not in BUDGET_AXES for n in result.names)
+    fixed = [n for n in ("tokens", "devices", "device", "mfu", "price") if n not in result.names
+             and not (n == "tokens" and chinchilla)]
+    at = {"tokens": f"{b0.tokens:,} tokens" + (f" ({CHINCHILLA_TOKENS_PER_PARAM} per "
+                                               "parameter, Hoffmann et al. 2022)"
+                                               if b0.chinchilla else ""),
+          "devices": f"{b0.devices} device" + ("s" if b0.devices > 1 else ""),
+          "device": f"{b0.device.label} (dense {result.dtype} peak "
+                    f"{number_text(b0.device.peak_tflops[result.dtype])} TFLOP/s, "
+                    f"{b0.device.source})",
+          "mfu": f"assumed MFU {percent_text(b0.mfu)}",
+          "price": None if b0.price is None else f"{number_text(b0.price)} per device-hour"}
+    notes = [model_note(b0.model, with_input=False) + f", seq_len={b0.model.workload.seq_len}"
+             + " (the first point)", f"Swept: {swept}.",
+             "At every point: " + ", ".join(at[n] for n in fixed if at[n]) + "."
+             + (f" Tokens: {CHINCHILLA_TOKENS_PER_PARAM} per parameter of the point's model "
+                "(Hoffmann et al. 2022)." if chinchilla else "")
+             + ("" if "device" not in result.names else " Dense peaks: " + "; ".join(
+                 f"{d.name} {number_text(d.peak_tflops[result.dtype])} TFLOP/s ({d.source})"
+                 for d in next(a for a in result.axes if a.name == "device").values) + "."),
+             f"FLOPs: flopcalc's exact training steps ({result.attention} attention, whole "
+             "model, matmuls only, 2 FLOPs per multiply-add) on the token budget in whole "
+             "sequences of seq_len (rounded up). Per token: a sequence's step ÷ its seq_len "
+             "tokens; exact (a fraction n/d where not whole; CSV: rounded half up to 3 "
+             "decimals). Time = FLOPs / (devices × peak × MFU).", ESTIMATE]
+    if result.skipped:
+        notes.append(f"Skipped {result.skipped:,} invalid model points (--skip-invalid).")
+    extra = ["tokens"] if chinchilla else []
+    columns = [*result.names, *extra, "training FLOPs", "≈", "FLOPs per token", "time (estimate)",
+               "device-hours (estimate)"] + (["cost (estimate)"] if priced else [])
+    table = Table(title=f"Training budget sweep ({len(rows):,} points)", notes=notes,
+                  columns=columns, align="".join(
+                      "l" if n == "device" else "r" for n in result.names) + "r" * (
+                          len(columns) - len(result.names)),
+                  name="training-sweep", drop_order=("≈", "training FLOPs", "FLOPs per token"),
+                  csv_columns={"mfu": "mfu %", "time (estimate)": "time (s)",
+                               "device-hours (estimate)": "device-hours",
+                               "cost (estimate)": "cost"})
+    for values, b in rows:
+        table.rows.append([*(_axis_cell(n, v) for n, v in zip(result.names, values)),
+                           *([b.tokens] if chinchilla else []), b.flops,
+                           readable(b.flops, "FLOP"),
+                           exact_cell(Fraction(b.flops_per_sequence, b.model.workload.seq_len)),
+                           Num(_hours_text(b.seconds), str(approx_float(b.seconds))),
+                           Num(decimal_text(b.device_hours, 1), str(approx_float(b.device_hours)))]
+                          + ([Num(decimal_text(b.cost, 2), str(approx_float(b.cost)))
+                              if b.cost is not None else ""] if priced else []))
+    return table
+
+
+def budget_sweep_json(result: BudgetSweep) -> dict:
+    from .tables import JSON_SCHEMA_VERSION, model_json
+
+    def plain(name, value):
+        if name == "device":
+            return value.name
+        return fraction_text(value) if isinstance(value, Fraction) else value
+
+    return {"schema": "flopcalc.budget_sweep", "schema_version": JSON_SCHEMA_VERSION,
+            "first_config": model_json(result.rows[0][1].model),
+            "attention": result.attention, "dtype": result.dtype,
+            "columns": list(result.names),
+            "rows": [{"point": [plain(n, v) for n, v in zip(result.names, values)],
+                      "tokens": b.tokens, "sequences": b.sequences, "devices": b.devices,
+                      "device": b.device.name, "mfu": fraction_text(b.mfu),
+                      "flops": b.flops,
+                      "flops_per_token": fraction_text(Fraction(b.flops_per_sequence,
+                                                                b.model.workload.seq_len)),
+                      "seconds": approx_float(b.seconds),
+                      "seconds_exact": fraction_text(b.seconds),
+                      "device_hours": approx_float(b.device_hours),
+                      "cost": None if b.cost is None else approx_float(b.cost)}
+                     for values, b in result.rows]}

@@ -9,10 +9,10 @@ import inspect
 import io
 import os
 import sys
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import MutableMapping
+from typing import Annotated, NamedTuple, Optional
 
 import click
 import typer
@@ -87,11 +87,80 @@ class _HelpContext(typer.Context):
     formatter_class = _HelpFormatter
 
 
+class _CommandsOnDemand(MutableMapping):
+    """The group's commands by name, each built the first time it is looked up: typer turning
+    a function's signature into click options takes ~1 ms an option, and a call needs only the
+    command it runs (``--help`` lists them all, and builds them all)."""
+
+    def __init__(self, typer_app: "_LazyTyper") -> None:
+        self.app, self.built = typer_app, {}
+
+    def __getitem__(self, name: str):
+        if name not in self.built:
+            info = self.app.commands_on_demand[name]  # KeyError: no such command
+            self.built[name] = typer.main.get_command_from_info(
+                _finished(info), pretty_exceptions_short=self.app.pretty_exceptions_short,
+                rich_markup_mode=self.app.rich_markup_mode)
+        return self.built[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("flopcalc's commands are fixed")
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*self.app.commands_on_demand, *self.built]))
+
+    def __len__(self) -> int:
+        return len(set(self.app.commands_on_demand) | set(self.built))
+
+
+def _finished(info):
+    """``info`` with its function given its shared model options (``model_options``), which are
+    added when the command is built."""
+    finish = getattr(info.callback, "with_model_options", None)
+    if finish is not None:
+        info.callback = finish()
+    return info
+
+
+class _LazyTyper(typer.Typer):
+    """A typer app whose click group builds each command only when it is looked up
+    (``_CommandsOnDemand``); ``@app.command`` keeps the command's description by its name.
+    ``cls``, the group's class, is given the app as ``typer_app``."""
+
+    def __init__(self, *, cls, **kwargs) -> None:
+        super().__init__(cls=type(cls.__name__, (cls,), {"typer_app": self}), **kwargs)
+        self.commands_on_demand = {}
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(func):
+            register(func)
+            info = self.registered_commands.pop()
+            name = info.name or typer.main.get_command_name(func.__name__)
+            self.commands_on_demand[name] = info
+            return func
+
+        return decorator
+
+
 class _OneLineErrors(TyperGroup):
     """Turns usage errors and FlopcalcError into one line on stderr with exit code 2; every
-    command's help is plain click formatting (``_HelpFormatter``)."""
+    command's help is plain click formatting (``_HelpFormatter``); its commands are built on
+    demand (``_CommandsOnDemand``)."""
 
     context_class = _HelpContext
+    typer_app = None  # the _LazyTyper whose group this is
+
+    def __init__(self, **attrs) -> None:
+        super().__init__(**attrs)
+        self.commands = _CommandsOnDemand(self.typer_app)
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.commands)  # their names, in the order they are declared
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
@@ -133,7 +202,7 @@ class _OneLineErrors(TyperGroup):
         raise SystemExit(result if isinstance(result, int) else 0)
 
 
-app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True,
+app = _LazyTyper(cls=_OneLineErrors, no_args_is_help=True,
                   rich_markup_mode=None,
                   help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -282,8 +351,7 @@ Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with 
                                       "(d_model, vocab) weight instead of GPT-2's tied wte.")]
 
 
-@dataclass(frozen=True)
-class Dimension:
+class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """A whole-number option: one value in most commands, a list or range in sweep and plot.
 
     ``examples``: a list and a range that are valid with every other option at its default
@@ -374,16 +442,14 @@ Position, Prompt, NewTokens = (d.option() for d in MODE_POSITIONS)
 SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(NamedTuple):
     """What the shared model options describe: the architecture and the workload apart."""
 
     architecture: Architecture
     workload: Workload
 
 
-@dataclass(frozen=True)
-class ModelValues:
+class ModelValues(NamedTuple):
     """sweep and plot's model: the Architecture fields of --preset/--config/--family and the
     switches (sizes that follow others left None), and each dimension's text as given (None:
     not given), to be parsed as one value, a list or a range."""
@@ -404,6 +470,19 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     any other architecture refused in one line. With ``values`` (sweep and plot, which count
     every architecture) the sizes take lists and ranges and ``cfg`` is a ModelValues.
     """
+    def decorate(func):
+        # the options are added when the command is built (_CommandsOnDemand): a call reads
+        # the signature of the one command it runs
+        func.with_model_options = lambda: _with_model_options(func, workload, untied_lm_head,
+                                                              values, every_architecture)
+        return func
+
+    return decorate
+
+
+def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool,
+                        every_architecture: bool):
+    """``model_options``'s command: ``func`` with the shared options in its signature."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
     shared += [(d.field, d.values_option() if values else d.option(), None)
@@ -414,52 +493,50 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
         shared.append(("untied_lm_head", Untied, False))
     names = [name for name, _, _ in shared]
 
-    def decorate(func):
-        signature = inspect.signature(func)
-        own = list(signature.parameters.values())
-        at = [p.name for p in own].index("cfg")
-        params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                               annotation=annotation, default=default)
-                             for name, annotation, default in shared] + own[at + 1:]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    signature = inspect.signature(func)
+    own = list(signature.parameters.values())
+    at = [p.name for p in own].index("cfg")
+    params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                           annotation=annotation, default=default)
+                         for name, annotation, default in shared] + own[at + 1:]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
 
-        @functools.wraps(func)
-        def command(**kwargs):
-            given = {name: kwargs.pop(name) for name in names}
-            qkv = given.pop("qkv")
-            # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
-            switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
-                            bias=False if given.pop("no_bias") else None,
-                            tied_lm_head=False if given.pop("untied_lm_head", False) else None)
-            for name, _ in SWITCHES:
-                switches[name] = given[name].value if given[name] is not None else None
-                del given[name]
-            extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
-            experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
-            preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
-                                                given.pop("family"))
-            if values:  # sweep and plot: every architecture
-                from .architectures.presets import model_fields
+    @functools.wraps(func)
+    def command(**kwargs):
+        given = {name: kwargs.pop(name) for name in names}
+        qkv = given.pop("qkv")
+        # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
+        switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
+                        bias=False if given.pop("no_bias") else None,
+                        tied_lm_head=False if given.pop("untied_lm_head", False) else None)
+        for name, _ in SWITCHES:
+            switches[name] = given[name].value if given[name] is not None else None
+            del given[name]
+        extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
+        experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
+        preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
+                                            given.pop("family"))
+        if values:  # sweep and plot: every architecture
+            from .architectures.presets import model_fields
 
-                base = model_fields(preset_name, config_path, family, **switches)
-                kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts})
-                return func(**kwargs)
-            sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
-            arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
-                                     **experts, **switches)
-            load = Workload(1, 1)  # params: no input enters the count
-            if workload:
-                load = Workload(1 if given["batch"] is None else given["batch"],
-                                128 if given["seq_len"] is None else given["seq_len"])
-            kwargs["cfg"] = (Model(arch, load) if every_architecture else
-                             gpt2_config(arch, load, func.__name__))
+            base = model_fields(preset_name, config_path, family, **switches)
+            kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts})
             return func(**kwargs)
+        sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
+        arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
+                                 **experts, **switches)
+        load = Workload(1, 1)  # params: no input enters the count
+        if workload:
+            load = Workload(1 if given["batch"] is None else given["batch"],
+                            128 if given["seq_len"] is None else given["seq_len"])
+        kwargs["cfg"] = (Model(arch, load) if every_architecture else
+                         gpt2_config(arch, load, func.__name__))
+        return func(**kwargs)
 
-        command.__signature__ = signature.replace(parameters=params)
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        return command
-
-    return decorate
+    command.__signature__ = signature.replace(parameters=params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    del command.with_model_options  # copied from func by functools.wraps
+    return command
 
 
 def make_architecture(*args, **kwargs):
@@ -594,7 +671,7 @@ def write_output(parts: list, output: Path | None) -> None:
     if output is not None:
         write_atomically(output, parts)
         return
-    if sys.stdout is None:  # `>&-`: Python would drop every write without a word
+    if sys.stdout is None or isinstance(sys.stdout, files.ClosedStdout):  # `>&-`
         raise FlopcalcError("cannot write standard output: it is closed")
     console = None
     try:
@@ -917,9 +994,10 @@ SkipInvalid = Annotated[bool, typer.Option(
     "dividing d_model, seq_len > n_positions) instead of stopping at the first.")]
 
 
-def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
+def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool = True):
     """(base fields, swept axes, config.Mode): one value fixes a field, more sweep it. The
-    base holds Architecture fields, seq_len and batch (``sweep.check_point``)."""
+    base holds Architecture fields, seq_len and batch (``sweep.check_point``). ``require``:
+    at least one axis (else none may be, as in budget)."""
     from . import sweep as sw
 
     base = dict(model.base)
@@ -934,7 +1012,7 @@ def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode):
             mode_fields[name] = axis.values[0]
         else:
             base[name] = axis.values[0]
-    if not axes:
+    if not axes and require:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
                             "128:1024:x2 or --d-model 384,768,1536")
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
@@ -1070,7 +1148,7 @@ def audit(
 ) -> None:
     """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
 
-    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and a note on stderr says so. In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
+    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and the notes say so (on stderr too when the output goes to a file or a pipe). In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
 
     Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation with a verdict).
     """
@@ -1087,8 +1165,9 @@ def audit(
     # the notes after the output: bad --table, --format or --output is then the only line
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
          table)
-    for note in result.notes:
-        print(f"flopcalc: note: {note}", file=sys.stderr)
+    if output is not None or not sys.stdout.isatty():  # a terminal shows them in the notes
+        for note in result.notes:
+            print(f"flopcalc: note: {note}", file=sys.stderr)
     if result.nothing_checked:
         print(f"flopcalc: warning: {result.nothing_checked}", file=sys.stderr)
     raise typer.Exit(result.exit_code)
@@ -1112,6 +1191,8 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 def run() -> None:
     """The command line (``flopcalc.__main__.main`` sets up the signals before importing it)."""
     with files.on_signals():  # Ctrl-C: one line and exit 130; SIGTERM: 143
+        if sys.stdout is None:  # `>&-`: every write, --help's too, fails in one line
+            sys.stdout = files.ClosedStdout()
         sys.set_int_max_str_digits(0)  # exact counts of any size print in full
         files.spell_in_ascii()  # an ASCII or Latin-1 stdout gets "~" for "≈", "x" for "×", …
         app()
@@ -1188,40 +1269,80 @@ def mfu(
 
 @app.command(epilog="Example: flopcalc budget --preset gpt2 --seq-len 1024 --chinchilla "
              "--devices 8 --device h100 --mfu 40%")
-@model_options(every_architecture=True)
+@model_options(values=True, every_architecture=True)
 def budget(
-    cfg: Model,
-    tokens: Annotated[Optional[int], number_option(
-        "--tokens", help="Training tokens (whole sequences of --seq-len).")] = None,
+    cfg: ModelValues,
+    tokens: Annotated[Optional[str], typer.Option(
+        "--tokens", metavar="VALUES", show_default=False,
+        help="Training tokens (whole sequences of --seq-len): one value, a list or a range "
+        "(1e12 is written 1000000000000).")] = None,
     chinchilla: Annotated[bool, typer.Option(
         "--chinchilla", help="Train on 20 tokens per parameter (Hoffmann et al. 2022).")] = False,
-    devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
+    devices: Annotated[Optional[str], typer.Option(
+        "--devices", metavar="VALUES", show_default=False,
+        help="Devices working together: one value, a list (8,64) or a range (8:1024:x2) "
+        "\\[default: 1].")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", metavar="NAMES", show_default=False,
+        help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, rtx4090, "
+        "tpu-v4, tpu-v5e, tpu-v5p, or a list (a100,h100) \\[default: a100].")] = None,
+    peak_tflops: PeakTflops = None,
     dtype: PeakDtype = MemoryDtype.bf16,
     assumed_mfu: Annotated[str, typer.Option(
-        "--mfu", metavar="FRACTION", help="Assumed model-FLOPs utilisation: 0.4 or 40%.")] = "40%",
+        "--mfu", metavar="FRACTIONS", help="Assumed model-FLOPs utilisation: 0.4 or 40%, or a "
+        "list (30%,40%,50%).")] = "40%",
     price: Annotated[Optional[str], typer.Option(
-        "--price", metavar="PRICE", help="Price of one device-hour, for a cost estimate.",
-        show_default=False)] = None,
+        "--price", metavar="PRICES", help="Price of one device-hour, for a cost estimate; or "
+        "a list.", show_default=False)] = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
-    attention: AttentionOpt = Attention.dense,
+    attention: AttentionOpt = Attention.dense, skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
-    table: Annotated[Optional[str], _table_option("training, inference")] = None,
+    table: Annotated[Optional[str], _table_option(
+        "training, inference; training-sweep for a sweep")] = None,
 ) -> None:
     """Training FLOPs, time, device-hours and cost for a token budget; inference FLOPs and roofline time per generated token and per request.
 
-    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates.
+    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates. Several values of a size, --seq-len, --tokens, --devices, --device, --mfu or --price sweep the training budget: one row per point of their grid.
     """
     from . import budget as bg
     from . import memory as mem
+    from . import sweep as sw
 
-    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    mfu_value = bg.utilisation(assumed_mfu, "--mfu")
-    cost = None if price is None else mem.positive_number(price, "--price")
-    train = bg.training_budget(cfg.architecture, tokens, chinchilla, _devices(devices), dev,
-                               dtype.value, mfu_value, cost, attention.value, cfg.workload)
-    infer = bg.inference_budget(cfg.architecture, prompt, new_tokens, dev, dtype.value,
-                                attention.value, cfg.workload)
+    base, model_axes, _ = _sweep_setup(cfg, {}, Mode("train"), require=False)
+    given = {"tokens": tokens, "devices": devices, "mfu": assumed_mfu, "price": price}
+    fixed = {"tokens": None, "devices": 1, "price": None}
+    budget_axes = []
+    for name, text in given.items():
+        if text is None:
+            continue
+        axis = bg.budget_axis(name, text, dtype.value)
+        if len(axis.values) > 1:
+            budget_axes.append(axis)
+        else:
+            fixed[name] = axis.values[0]
+    if device is not None and "," in device:  # several devices: each at its spec-sheet peak
+        if peak_tflops is not None or bandwidth_gbs is not None:
+            fail("--peak-tflops and --bandwidth-gbs describe one device: give one --device")
+        budget_axes.append(bg.budget_axis("device", device, dtype.value))
+    else:
+        fixed["device"] = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+    if model_axes or budget_axes:
+        if prompt is not None or new_tokens is not None:
+            fail("a budget sweep covers training: give --prompt and --new-tokens without "
+                 "lists of other options")
+        result = bg.budget_sweep(base, model_axes, budget_axes, fixed, chinchilla, dtype.value,
+                                 attention.value, skip_invalid)
+        emit([bg.budget_sweep_table(result)], bg.budget_sweep_json(result), format, output,
+             table)
+        return
+    arch, load, _, _ = sw.check_point(base, (), (), Mode("forward"))
+    dev = fixed["device"]
+    train = bg.training_budget(arch, fixed["tokens"], chinchilla, _devices(fixed["devices"]),
+                               dev, dtype.value, fixed["mfu"], fixed["price"], attention.value,
+                               load)
+    infer = bg.inference_budget(arch, prompt, new_tokens, dev, dtype.value,
+                                attention.value, load)
     emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)

@@ -272,7 +272,7 @@ def _palm_n_text(arch: Architecture) -> str:
 def compare_table(model: Config | Architecture, conventions: Conventions,
                   rows: list[Comparison], workload: Workload | None = None):
     """The comparison as a ``tables.Table``: one row per estimate."""
-    from .tables import Table, model_note, readable
+    from .tables import Table, exact_cell, model_note, per_token_note, readable
 
     about = subject(model, workload)
     arch, load = about.architecture, about.workload
@@ -293,13 +293,19 @@ def compare_table(model: Config | Architecture, conventions: Conventions,
                   if is_moe(arch) else ""),
                ROUNDING],
         columns=["estimate", "source", "formula", "estimate FLOPs", "≈", "exact FLOPs",
-                 "compared with", "error %", "ignores"],
-        align="lllrrrlrl", optional=("source", "formula", "≈", "ignores"),
-        drop_order=("compared with", "estimate FLOPs"))
+                 "compared with", "error %", "ignores", "estimate per token",
+                 "exact per token"],
+        align="lllrrrlrlrr", optional=("source", "formula", "≈", "ignores"),
+        drop_order=("compared with", "estimate per token", "exact per token", "estimate FLOPs"))
+    tokens = load.batch * load.seq_len
     for c in rows:
         table.rows.append([c.name, c.source, c.formula, count(c.estimate),
                            readable(count(c.estimate), "FLOP"), c.exact, c.compared_with,
-                           _error_cell(c.error), c.ignores])
+                           _error_cell(c.error), c.ignores, exact_cell(c.estimate / tokens),
+                           exact_cell(Fraction(c.exact, tokens))])
+    table.notes.insert(3, per_token_note([c.estimate for c in rows] + [c.exact for c in rows],
+                                         tokens, "tokens of the batch (B·L)",
+                                         "each count (the estimate exactly, before rounding)"))
     return table
 
 

@@ -298,6 +298,26 @@ def spell_in_ascii(*streams) -> None:
             stream.reconfigure(errors=ERRORS)
 
 
+class ClosedStdout:
+    """Standard output closed by the shell (``>&-``), where Python leaves ``sys.stdout`` None
+    and click would print ``--help`` nowhere without a word: every write fails as a closed
+    stream's would, and the command says so in one line."""
+
+    encoding, errors = "utf-8", "strict"
+
+    def write(self, text: str) -> int:
+        raise OSError(9, "it is closed")  # EBADF
+
+    def fileno(self) -> int:
+        raise OSError(9, "it is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def encodable(stream, text: str) -> bool:
     """Whether ``stream``'s encoding can write ``text`` as it is."""
     try:

@@ -509,10 +509,6 @@ def compare(model: Config | Architecture, summary: ModelSummary | None = None,
             for f in FRAMEWORKS]
 
 
-def _per_token_text(x: Fraction) -> str:
-    from .estimates import count
-
-    return f"{count(x):,}" if x.denominator == 1 else f"≈ {count(x):,}"
 
 
 def conventions_note() -> str:
@@ -525,11 +521,13 @@ def frameworks_tables(model: Config | Architecture, rows: list[Comparison],
                       workload: Workload | None = None):
     """The comparison (one row per framework) and the term-by-term differences."""
     from .estimates import ROUNDING, _error_cell, subject
-    from .tables import Table, model_note, readable
+    from .tables import Table, exact_cell, model_note, per_token_note, readable
 
     notes = [model_note(subject(model, workload)), conventions_note(),
-             f"Per step: the batch's B·L = {rows[0].tokens:,} tokens; per token: the step / "
-             "B·L (≈ where not whole, rounded half up). Sources: docs/frameworks.md.", ROUNDING]
+             f"Per step: the batch's B·L = {rows[0].tokens:,} tokens. Sources: "
+             "docs/frameworks.md.",
+             per_token_note([r.total for r in rows], rows[0].tokens, "tokens of the step (B·L)",
+                            "the step's FLOPs"), ROUNDING]
     notes += [f"{f} is not modelled by these formulas: each framework's figure leaves it out."
               for f in rows[0].not_covered]
     notes += [f"{r.framework.name}'s formula does not model {'; nor '.join(r.gaps)}. No term "
@@ -550,7 +548,7 @@ def frameworks_tables(model: Config | Architecture, rows: list[Comparison],
                            "why"],
                   align="llrrrl", optional=("exact FLOPs", "framework FLOPs"), name="terms")
     for r in rows:
-        main.rows.append([r.framework.name, r.function, _per_token_text(r.per_token),
+        main.rows.append([r.framework.name, r.function, exact_cell(r.per_token),
                           r.total, readable(r.total, "FLOP"), r.exact,
                           f"{r.framework.attention} attention", _error_cell(r.error)])
         for category, mine, exact, why in r.differences():
@@ -561,6 +559,7 @@ def frameworks_tables(model: Config | Architecture, rows: list[Comparison],
 def frameworks_json(model: Config | Architecture, rows: list[Comparison],
                     workload: Workload | None = None) -> dict:
     from .estimates import count, signed_percent, subject
+    from .memory import fraction_text
     from .tables import JSON_SCHEMA_VERSION, model_json
 
     return {
@@ -574,6 +573,7 @@ def frameworks_json(model: Config | Architecture, rows: list[Comparison],
                   "flops_per_step": r.total,
                   "flops_per_token": count(r.per_token),
                   "flops_per_token_is_exact": r.per_token.denominator == 1,
+                  "flops_per_token_exact": fraction_text(r.per_token),
                   "attention": r.framework.attention, "exact_flops_per_step": r.exact,
                   "relative_error": [r.error.numerator, r.error.denominator],
                   "relative_error_percent": signed_percent(r.error),

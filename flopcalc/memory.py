@@ -792,7 +792,8 @@ def _assumption_notes(report: MemoryReport) -> list[str]:
 
 def memory_tables(report: MemoryReport):
     """The summary, activation inventory (train mode), roofline overview and per-op tables."""
-    from .tables import Num, Table, group_title, model_note, readable, shape_str
+    from .tables import (CSV_PLACES, Num, Table, exact_cell, group_title, model_note,
+                         readable, shape_str, tokens_of)
 
     arch, act, size = report.architecture, report.activations, dtype_bytes(report.dtype)
     n = arch.n_layers
@@ -887,14 +888,23 @@ def memory_tables(report: MemoryReport):
         + ["; ".join(f"{label}: {r.mode.describe()}" for label, r in _computations(report))
            + ". % compute-bound: the share of the row's time spent in compute-bound ops."]
         + _assumption_notes(report),
-        columns=["computation", "FLOPs", "bytes", "FLOP/byte", "time", "% compute-bound"],
-        align="lrrrrr", optional=("% compute-bound",), name="roofline",
-        drop_order=("% compute-bound", "FLOP/byte", "bytes"),
+        columns=["computation", "FLOPs", "FLOPs per token", "bytes", "FLOP/byte", "time",
+                 "% compute-bound"],
+        align="lrrrrrr", optional=("% compute-bound",), name="roofline",
+        drop_order=("% compute-bound", "FLOP/byte", "bytes", "FLOPs per token"),
         csv_columns={"time": "time (s)"})
-    for label, r in _computations(report):
+    counted = [(label, r, *tokens_of(r.mode, report.workload)) for label, r in _computations(report)]
+    load = report.workload
+    exact = ("whole here" if all(r.flops % tokens == 0 for _, r, tokens, _ in counted) else
+             f"n/d where not whole; CSV: rounded half up to {CSV_PLACES} decimals")
+    overview.notes.insert(3, f"FLOPs per token: a row's FLOPs ÷ its tokens: the batch's B·L = "
+                          f"{load.batch * load.seq_len:,} for forward and train step, the B = "
+                          f"{load.batch:,} new tokens (one per sequence) for decode; exact "
+                          f"({exact}).")
+    for label, r, tokens, _ in counted:
         compute = sum((row.time * r.times(row) for row in r.rows if row.bound == "compute"),
                       Fraction(0))
-        overview.rows.append([label, r.flops, r.bytes,
+        overview.rows.append([label, r.flops, exact_cell(Fraction(r.flops, tokens)), r.bytes,
                               _decimal_cell(intensity(r.flops, r.bytes) or Fraction(0)),
                               _time_cell(r.time), _percent(compute, r.time)])
     tables.append(overview)

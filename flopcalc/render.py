@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 from dataclasses import dataclass
 
 
@@ -59,6 +57,8 @@ def to_csv(table, extra_notes=()) -> str:
     ``extra_notes``), a header,
     the rows and the total rows; every row as long as the header. Counts are plain digits,
     a ``tables.Num`` its plain number (a percentage without its ``%``: the header says %)."""
+    import csv
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for note in [table.title, *table.notes, *extra_notes]:
@@ -135,6 +135,8 @@ def _terms(expression: str) -> list[str]:
 
 def to_json(document: dict) -> str:
     """JSON text; every count is a JSON integer (Python ints are exact at any size)."""
+    import json
+
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -19,12 +19,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
+from fractions import Fraction
 from functools import lru_cache
 from itertools import chain
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
+from .tables import CSV_PLACES, exact_cell, exact_text
 
 # Sweepable dimensions: the model's and workload's (GPT-2's first, then the sizes of the other
 # families), then Mode fields; value: the CLI option (cli.py's Dimension tables, which a test
@@ -607,6 +609,65 @@ def first_fields(result: SweepResult) -> dict:
     return {**report.architecture.as_dict(), **vars(report.workload)}
 
 
+def token_slots(result: SweepResult) -> tuple:
+    """How a row's tokens (``tables.tokens_of``: B·L, the B new tokens of a decode step, or
+    the B·n generated tokens) follow from its values: two factors, each ``(index, None)`` for
+    a swept value or ``(None, value)`` for one fixed at the first point's."""
+    report, names = result.first_report, result.columns
+    mode, load = report.mode, report.workload
+
+    def factor(name: str, fixed: int) -> tuple:
+        return (names.index(name), None) if name in names else (None, fixed)
+
+    other = (None, 1) if mode.kind == "decode" else factor("new_tokens", mode.new_tokens) \
+        if mode.kind == "generate" else factor("seq_len", load.seq_len)
+    return factor("batch", load.batch), other
+
+
+def point_tokens(result: SweepResult):
+    """A function from a row's values to the tokens its FLOPs are per (``token_slots``)."""
+    (i, b), (j, o) = token_slots(result)
+    return lambda values: (b or values[i]) * (o or values[j])
+
+
+def per_token_column(chunk, result: SweepResult, how: str = "csv") -> list:
+    """The total per token of each of ``chunk``'s rows, as ``how`` wants it: "table" (an int,
+    or ``tables.exact_cell``), "csv" (its plain number) or "json" (exact: ``"n"`` or ``"n/d"``).
+    Written for millions of rows: a whole quotient, the usual case, costs one division."""
+    from itertools import repeat
+
+    (i, b), (j, o) = token_slots(result)
+    if i is None and j is None:
+        tokens = repeat(b * o)
+    elif i is None:
+        tokens = (b * values[j] for values, _, _ in chunk)
+    elif j is None:
+        tokens = (values[i] * o for values, _, _ in chunk)
+    else:
+        tokens = (values[i] * values[j] for values, _, _ in chunk)
+    whole = (lambda q: q) if how == "table" else str
+    return [whole(total // t) if not total % t else _per_token(total, t, how)
+            for (_, _, total), t in zip(chunk, tokens)]
+
+
+def _per_token(total: int, tokens: int, how: str):
+    """``total / tokens`` (not whole) as ``per_token_column``'s ``how`` wants it."""
+    x = Fraction(total, tokens)
+    if how == "json":
+        return exact_text(x, separators=False)
+    cell = exact_cell(x)
+    return cell if how == "table" else cell.plain
+
+
+def per_token_note(result: SweepResult) -> str:
+    kind = result.first_report.mode.kind
+    tokens = {"decode": "the B new tokens (one per sequence)",
+              "generate": "the B·n generated tokens"}.get(kind, "the B·L tokens of the batch")
+    return (f"FLOPs per token: the row's total ÷ {tokens} at its point; exact: a whole number, "
+            "a decimal that ends, or a fraction n/d (CSV: rounded half up to "
+            f"{CSV_PLACES} decimals where the decimal does not end).")
+
+
 def sweep_table(result: SweepResult, approximate: bool = True):
     """One row per point: the swept values, the total (and its ``≈`` when ``approximate``) and
     each operation's share of it (without ``approximate``, for CSV: plain numbers, no ``%``)."""
@@ -623,7 +684,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
              + ("a block operation's over all n_layers blocks" if _groups_apart(result) is None
                 else f"a block operation's over all the blocks of its group (GROUP.NAME: "
                      f"{_groups_apart(result)})")
-             + f". {result.points:,} points."]
+             + f". {result.points:,} points.", per_token_note(result)]
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -632,11 +693,13 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     names = op_columns(result.ops)
     extra = ["≈"] if approximate else []
     table = Table(title=f"FLOP sweep ({result.points:,} points)", notes=notes,
-                  columns=[*result.columns, f"total {unit}s", *extra, *(f"{n} %" for n in names)],
-                  align="r" * (len(result.columns) + 1 + len(extra) + len(names)))
+                  columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
+                           *(f"{n} %" for n in names)],
+                  align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
     if approximate:
-        table.rows = [[*values, total, readable(total, unit), *shares(per_op, total)]
-                      for values, per_op, total in result.rows]
+        table.rows = [[*values, total, readable(total, unit), each, *shares(per_op, total)]
+                      for (values, per_op, total), each
+                      in zip(result.rows, per_token_column(result.rows, result, "table"))]
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
@@ -644,8 +707,9 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                 for c in range(first, len(table.columns))}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, *shares(per_op, total, plain=True)]
-                      for values, per_op, total in result.rows]
+        table.rows = [[*values, total, each, *shares(per_op, total, plain=True)]
+                      for (values, per_op, total), each
+                      in zip(result.rows, per_token_column(result.rows, result))]
     return table
 
 
@@ -681,17 +745,19 @@ def json_chunks(result: SweepResult):
     yield text[:-2] + ',\n  "rows": [\n    '
     between = ""
     for chunk in chunks(result.rows):
-        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk)))
+        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk),
+                                            per_token_column(chunk, result, "json")))
         between = ",\n    "
     yield "\n  ]\n}\n"
 
 
-def _json_row(row, row_shares) -> str:
-    """One row (and its shares) as ``json.dumps(..., separators=(", ", ": "),
-    ensure_ascii=False)`` writes it, put together directly (twice as quick): ints, and share
-    strings that need no escaping."""
+def _json_row(row, row_shares, each: str) -> str:
+    """One row (its shares, and its total per token ``each``) as ``json.dumps(...,
+    separators=(", ", ": "), ensure_ascii=False)`` writes it, put together directly (twice as
+    quick): ints, and strings that need no escaping."""
     values, per_op, total = row
     return (f'{{"point": [{", ".join(map(str, values))}], "total": {total}, '
+            f'"per_token": "{each}", '
             f'"flops": [{", ".join(map(str, per_op))}], '
             f'"share": ["{_QUOTED_COMMA.join(row_shares)}"]}}')
 
@@ -710,9 +776,10 @@ def csv_chunks(result: SweepResult):
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
     # is twice as quick as csv.writer and writes the same text
     for chunk in chunks(result.rows):
-        yield "".join([f"{','.join(map(str, values))},{total},{','.join(row_shares)}\n"
-                       for (values, _, total), row_shares
-                       in zip(chunk, chunk_shares(chunk, plain=True))])
+        yield "".join([f"{','.join(map(str, values))},{total},{each},{','.join(row_shares)}\n"
+                       for (values, _, total), row_shares, each
+                       in zip(chunk, chunk_shares(chunk, plain=True),
+                              per_token_column(chunk, result))])
 
 
 CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (1 MiB)

@@ -7,6 +7,7 @@ A ``Table`` holds cells as exact ints or strings; ``render`` decides how they lo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from .analysis import FlopReport, ParamReport, ShapeReport
 
@@ -66,6 +67,72 @@ def readable(n: int, unit: str) -> str:
     return f"{sign}{text} {_PREFIXES[k]}{unit}".rstrip()
 
 
+def exact_text(x, separators: bool = True) -> str:
+    """An exact ratio as text: a whole number (``1,234``), a decimal that ends (``1,234.125``,
+    exact) or the fraction ``n/d`` (``3,703/3``); no rounding."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    sep = "," if separators else ""
+    if x.denominator == 1:
+        return f"{x.numerator:{sep}}"
+    d, places = x.denominator, 0
+    while d % 10 == 0 or d % 2 == 0 or d % 5 == 0:   # only 2s and 5s: the decimal ends
+        d //= 2 if d % 2 == 0 else 5
+        places += 1
+    if d == 1:
+        whole, rest = divmod(abs(x.numerator) * 10 ** places // x.denominator, 10 ** places)
+        return f"{'-' if x < 0 else ''}{whole:{sep}}.{rest:0{places}d}".rstrip("0")
+    return f"{x.numerator:{sep}}/{x.denominator:{sep}}"
+
+
+CSV_PLACES = 3   # a per-token figure whose decimal does not end is rounded to this in CSV
+
+
+def exact_cell(x) -> Num:
+    """``exact_text`` as a table cell; in CSV a plain number: exact where the decimal ends,
+    else rounded half up to ``CSV_PLACES`` decimals (``per_token_note`` says so)."""
+    from fractions import Fraction
+
+    x = Fraction(x)
+    text = exact_text(x)
+    if "/" not in text:
+        return Num(text, text.replace(",", ""))
+    scale = 10 ** CSV_PLACES
+    whole, rest = divmod((2 * abs(x.numerator) * scale + x.denominator) // (2 * x.denominator),
+                         scale)
+    return Num(text, f"{'-' if x < 0 else ''}{whole}.{rest:0{CSV_PLACES}d}")
+
+
+def tokens_of(mode, workload) -> tuple[int, str]:
+    """The tokens a mode's FLOPs are per (``mode`` resolved): B·L for forward, backward and
+    train; the B new tokens of a decode step (one per sequence); the B·n generated tokens of
+    generate. With what they are, in words."""
+    kind, batch = mode.kind, workload.batch
+    if kind == "decode":
+        return batch, "new tokens (one per sequence, B)"
+    if kind == "generate":
+        return batch * (mode.new_tokens or 1), "generated tokens (B·n)"
+    return batch * workload.seq_len, "tokens of the batch (B·L)"
+
+
+def per_token_note(values, tokens: int, what: str, of: str = "the total",
+                   csv_rounds: bool = True) -> str:
+    """What a table's per-token figures are (``of`` ÷ the ``tokens``) and how one that is not
+    whole is shown; ``csv_rounds``: the figures stand in a numeric CSV column (``exact_cell``)."""
+    whole = all(Fraction(v, tokens).denominator == 1 for v in values)
+    how = ("exact, whole here" if whole else
+           "exact: a whole number, a decimal that ends, or a fraction n/d where the division "
+           "is neither" + (f" (CSV: rounded half up to {CSV_PLACES} decimals)" if csv_rounds
+                           else ""))
+    return f"Per token: {of} ÷ the {tokens:,} {what}; {how}."
+
+
+def per_token_cell(each: Fraction, tokens: int) -> Num:
+    """The per-token figure in a totals row's text column: exact to read and in CSV."""
+    return Num(f"{exact_text(each)} per token (÷ {tokens:,})", exact_text(each, False))
+
+
 def percent(part: int, whole: int) -> str:
     """``part / whole`` as a percentage with two decimals, exact integer rounding."""
     if not whole:
@@ -122,7 +189,7 @@ def block_totals(groups, total_of, total: int, unit: str, flops: bool = True) ->
     for g in (g for g in groups if g.section == "block"):
         kind = "" if g.name == "block" else f"{g.name} "
         one, n = total_of(g.name), g.repeat
-        many = f"{n} {kind}block" + ("" if n == 1 else "s")
+        many = blocks(n, kind.strip())
         if flops:
             rows.append(["", f"one {kind}block", "", "", "", one, readable(one, unit),
                          percent_cell(one, one), "", percent_cell(one, total)])
@@ -168,9 +235,11 @@ def shapes_note(report: FlopReport) -> str | None:
     return None
 
 
-def blocks(n: int) -> str:
-    """"1 block", "12 blocks"."""
-    return "1 block" if n == 1 else f"{n} blocks"
+def blocks(n: int, kind: str = "", one: str = "1") -> str:
+    """How many blocks, in words: "1 block", "12 blocks", "21 sliding blocks" (``kind``
+    "sliding"), "one block" (``one`` "one"). Every table and report says it this way."""
+    kind = f"{kind} " if kind else ""
+    return f"{one} {kind}block" if n == 1 else f"{n} {kind}blocks"
 
 
 def flop_table(report: FlopReport) -> Table:
@@ -220,9 +289,18 @@ def flop_table(report: FlopReport) -> Table:
                      if report.architecture.norm == "layernorm" else "final norm + LM head"}[section]
             table.totals.append(["", label, "", "", "", t, readable(t, unit), "", t,
                                  percent_cell(t, total)])
-    table.totals.append(["", "total", "", "", "", total, readable(total, unit), "", total,
-                         percent_cell(total, total)])
+    tokens, what = tokens_of(report.mode, report.workload)
+    each = Fraction(total, tokens)
+    table.totals.append(["", "total", per_token_cell(each, tokens), "", "", total,
+                         readable(total, unit), "", total, percent_cell(total, total)])
+    table.notes.append(per_token_note([total], tokens, what, f"{exact_text(each)} {unit}s = "
+                                      "the total", csv_rounds=False))
     return table
+
+
+def round_half_up(x) -> int:
+    """The nearest int to a Fraction ``x`` (halves up)."""
+    return (2 * x.numerator + x.denominator) // (2 * x.denominator)
 
 
 def param_table(report: ParamReport) -> Table:
@@ -296,6 +374,11 @@ def moe_param_notes(report: ParamReport) -> list[str]:
     return notes
 
 
+# A decode step's one query sees every key in the cache (a windowed layer keeps only the last
+# W): its mask hides nothing, though an eager kernel still adds it (the FLOP tables count that)
+DECODE_MASK = "nothing masked: the one new query sees all T keys (eager kernels add a zero mask)"
+
+
 def shape_table(report: ShapeReport) -> Table:
     """Every operation's operand, weight and output shapes (weights carry no batch dimension)."""
     decode = report.mode.kind == "decode"
@@ -318,7 +401,8 @@ def shape_table(report: ShapeReport) -> Table:
         align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
     for group, op in group_ops(report):
         inputs = [s for s in op.inputs if s != op.weight]
-        table.rows.append([group_title(group), op.name, op.kind, op.computes,
+        table.rows.append([group_title(group), op.name, op.kind,
+                           DECODE_MASK if decode and op.role == "attention.mask" else op.computes,
                            ", ".join(shape_str(s) for s in inputs),
                            shape_str(stored_weight(op)) if op.weight else "",
                            shape_str(op.output), _prod(op.output)])
@@ -419,24 +503,28 @@ def flop_json(report: FlopReport) -> dict:
                    "groups": [{"name": g.name, "repeat": g.repeat,
                                "one": report.group_total(g.name)} for g in report.groups]},
         "per_token": per_token_json(report),
+        "totals_per_token": totals_per_token_json(report),
     }
 
 
 def per_token_json(report: FlopReport) -> dict:
-    """The total over the tokens it produces or trains on: B·L for forward, backward and
-    train; the B new tokens of a decode step; the B·n generated tokens of generate."""
-    from fractions import Fraction
-
-    work, kind = report.workload, report.mode.kind
-    tokens, counted = {
-        "decode": (work.batch, "new tokens: one per sequence (B)"),
-        "generate": (work.batch * (report.mode.new_tokens or 1), "generated tokens (B·n)"),
-    }.get(kind, (work.batch * work.seq_len, "tokens of the batch (B·L)"))
+    """The total over the tokens it produces or trains on (``tokens_of``): ``total`` rounded
+    half up, ``total_exact`` exact (``n`` or ``n/d``)."""
+    tokens, counted = tokens_of(report.mode, report.workload)
     x = Fraction(report.total, tokens)
-    rounded = (2 * x.numerator + x.denominator) // (2 * x.denominator)  # half up
-    return {"tokens": tokens, "tokens_are": counted, "total": rounded,
+    return {"tokens": tokens, "tokens_are": counted, "total": round_half_up(x),
             "total_is_exact": x.denominator == 1,
-            "total_exact": str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"}
+            "total_exact": f"{x.numerator}" if x.denominator == 1 else
+            f"{x.numerator}/{x.denominator}"}
+
+
+def totals_per_token_json(report: FlopReport) -> dict:
+    """``totals`` over ``tokens_of``'s tokens, each exact (``"n"``, ``"n.d"`` or ``"n/d"``)."""
+    tokens, _ = tokens_of(report.mode, report.workload)
+    return {name: exact_text(Fraction(n, tokens), separators=False) for name, n in
+            (("block", report.block_total), ("blocks", report.blocks_total),
+             ("embedding", report.section_total("embedding")),
+             ("head", report.section_total("head")), ("total", report.total))}
 
 
 def _steps_json(row, mode) -> dict | None:
@@ -589,6 +677,11 @@ def verify_table(result) -> Table:
     passed = sum(r.ok for r in result.rows)
     table.totals.append(["", "total", a, m, "", "",
                          f"{'✓' if result.ok else '✗'} ({passed}/{len(result.rows)} rows)"])
+    tokens = result.workload.batch * result.workload.seq_len   # both modes run all B·L
+    table.notes.append(per_token_note([a, m], tokens, "tokens of the batch (B·L)",
+                                      f"{exact_text(Fraction(a, tokens))} analytical and "
+                                      f"{exact_text(Fraction(m, tokens))} measured {unit}s = "
+                                      "each total", csv_rounds=False))
     failing = [r for r in result.rows if not r.ok]
     table.notes += [_mismatch_note(r) for r in failing[:_VERIFY_NOTES_MAX]]
     if len(failing) > _VERIFY_NOTES_MAX:
@@ -685,13 +778,36 @@ def formulas_table(f, latex: bool = False) -> Table:
                 for g, name, expr in f.rows]
         rows += [(f"one {g} block (× {as_text(repeat)})", expr) for g, repeat, expr in kinds]
     rows.append(("whole model", f.total))
+    tokens, what = formula_tokens(f)
     notes = [f"Conventions: {f.conventions.describe(f.architecture)}",
-             f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}"]
+             f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}",
+             f"Per token: the whole model ÷ {as_text(tokens)}, the {what} = "
+             f"{show(per_token_formula(f))}."]
     if f.architecture.family != "gpt2" or f.architecture.sliding_window is not None:
         notes.append(f"Model: {f.architecture.describe()} (its sizes are the symbols). "
                      f"{ARCHITECTURE_SYMBOLS}")
     return Table("FLOP formulas", notes, ["operation", "FLOPs"], "ll",
                  [[name, show(expr)] for name, expr in rows])
+
+
+def formula_tokens(f):
+    """(the tokens, as a symbol expression, and what they are) that ``tokens_of`` divides
+    by, for a symbolic mode: B·L, B (decode), B·n (generate)."""
+    from . import formulas as fm
+
+    kind = f.mode.kind
+    if kind == "decode":
+        return fm.B, "new tokens (one per sequence)"
+    if kind == "generate":
+        return fm.B * fm.n, "generated tokens"
+    return fm.B * fm.L, "tokens of the batch"
+
+
+def per_token_formula(f):
+    """The whole model's FLOPs per token, simplified."""
+    import sympy as sp
+
+    return sp.factor_terms(sp.expand(f.total / formula_tokens(f)[0]))
 
 
 def formulas_json(f) -> dict:
@@ -704,4 +820,7 @@ def formulas_json(f) -> dict:
                      "recompute": f.mode.recompute if f.mode.kind == "train" else None,
                      "description": f.mode.describe()},
             "rows": [{"name": t[0], "flops": t[1], "latex": x[1]}
-                     for t, x in zip(text.rows, latex.rows)]}
+                     for t, x in zip(text.rows, latex.rows)],
+            "per_token": {"tokens": as_text(formula_tokens(f)[0]),
+                          "flops": as_text(per_token_formula(f)),
+                          "latex": as_latex(per_token_formula(f))}}

@@ -105,18 +105,36 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
         fields = family_fields(family or "gpt2")
     if bias is not None:
         overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
-    own_layers = fields.get("n_layers", 12)
+    own = fields.get("n_layers")
     fields.update({k: v for k, v in overrides.items() if v is not None})
     windowed = fields.get("window_layers")
     if windowed is not None and overrides.get("n_layers") is not None and \
             overrides.get("window_layers") is None:
-        # fewer layers: the model's first n_layers, each keeping its kind of attention
-        fields["window_layers"] = tuple(i for i in windowed if i < fields["n_layers"])
+        n = fields["n_layers"]
+        # fewer layers: the model's first n_layers, each keeping its kind of attention; more:
+        # the family's rule laid over them (a pattern that follows none keeps its layers)
+        fields["window_layers"] = tuple(i for i in windowed if i < n) if own is None or \
+            n <= own else window_pattern(fields["family"], windowed, own, n)
     moe = fields.get("moe_layers")
     if moe is not None and overrides.get("n_layers") is not None and \
             overrides.get("moe_layers") is None:
         # fewer layers: the first n_layers; more: the extra ones like the model's last layer
-        old, n = own_layers, fields["n_layers"]
+        n = fields["n_layers"]
         fields["moe_layers"] = tuple(i for i in moe if i < n) + (
-            tuple(range(old, n)) if old - 1 in moe else ())
+            tuple(range(own, n)) if own is not None and own - 1 in moe else ())
     return fields
+
+
+def window_pattern(family: str, windowed: tuple, own: int, n_layers: int) -> tuple:
+    """The windowed layers of a model of ``own`` layers, ``windowed``, laid over
+    ``n_layers`` by its family's rule, as Hugging Face's config classes place them:
+    Gemma-2 every other layer from layer 0; Qwen2 and Qwen3 every layer from
+    ``max_window_layers`` (the first windowed one) on. Mistral windows every layer
+    (``window_layers`` None: nothing to lay over). Layers that follow no such rule (an
+    explicit ``layer_types``) stay as they were, the new ones full attention."""
+    windowed = tuple(windowed)
+    if family == "gemma2" and windowed == tuple(range(0, own, 2)):
+        return tuple(range(0, n_layers, 2))
+    if family in ("qwen2", "qwen3") and windowed and windowed == tuple(range(windowed[0], own)):
+        return tuple(range(windowed[0], n_layers))
+    return windowed

@@ -1,0 +1,296 @@
+"""Per-token figures next to every FLOP total (issue 12, item 1), exact where they are not
+whole, and --n-layers above a model's own laying its family's window pattern over the new
+layers (issue 9). Every expected number is worked out here from the model's sizes."""
+
+import csv
+import io
+import json
+from fractions import Fraction
+
+import pytest
+from cli_helpers import invoke
+
+from flopcalc.tables import exact_cell, exact_text
+
+D, L, F, V = 768, 12, 3072, 50257
+MACS = D * 3 * D + D * D + 2 * D * F  # projections and MLP, per token and block
+
+
+def forward(tokens, keys, d=D, layers=L, ff=F, vocab=V):
+    """A GPT-2's forward matmul FLOPs, dense attention: QKᵀ and P·V over ``keys``."""
+    macs = d * 3 * d + d * d + 2 * d * ff
+    return 2 * (tokens * layers * (macs + 2 * keys * d) + tokens * d * vocab)
+
+
+def ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def csv_rows(text):
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+
+
+def notes(text):
+    return " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+
+
+# ------------------------------------------------------------------ exact per-token text
+
+@pytest.mark.parametrize("x, text", [
+    (Fraction(1_234_567), "1,234,567"), (Fraction(5, 2), "2.5"), (Fraction(1, 8), "0.125"),
+    (Fraction(-1, 4), "-0.25"), (Fraction(7, 3), "7/3"), (Fraction(10_001, 6), "10,001/6"),
+])
+def test_a_ratio_is_written_whole_as_a_decimal_that_ends_or_as_a_fraction(x, text):
+    assert exact_text(x) == text
+
+
+def test_a_csv_rounds_only_a_decimal_that_does_not_end_half_up_to_three_places():
+    assert exact_cell(Fraction(7, 3)).plain == "2.333"
+    assert exact_cell(Fraction(2, 3)).plain == "0.667"
+    assert exact_cell(Fraction(1, 8)).plain == "0.125"
+    assert exact_cell(Fraction(1_000_000, 1)).plain == "1000000"
+
+
+# ------------------------------------------------------------------ flopcalc flops
+
+def test_the_flops_table_states_the_total_per_token_of_every_mode():
+    each = forward(128, 128) // 128
+    assert forward(128, 128) % 128 == 0
+    text = ok("flops")
+    assert "Per token: 251,782,656 FLOPs = the total ÷ the 128 tokens of the batch" in \
+        " ".join(text.split())
+    assert each == 251_782_656
+    train = ok("flops", "--mode", "train", "--seq-len", "1024", "-f", "csv")
+    assert csv_rows(train)[-1]["computes"] == str(3 * forward(1024, 1024) // 1024)
+    decode = ok("flops", "--mode", "decode", "--position", "200", "--batch", "4", "-f", "csv")
+    assert csv_rows(decode)[-1]["computes"] == str(forward(1, 200))  # each sequence's token
+    assert "the 4 new tokens (one per sequence, B)" in notes(decode)
+    backward = ok("flops", "--mode", "backward", "-f", "markdown")
+    assert f"{2 * forward(128, 128) // 128:,} per token (÷ 128)" in backward
+
+
+def test_a_per_token_figure_that_is_not_whole_is_an_exact_fraction():
+    small = ("--d-model", "64", "--n-heads", "2", "--n-layers", "1", "--d-ff", "256",
+             "--vocab", "50", "--n-positions", "16", "--seq-len", "8")
+    total = sum(forward(t, k, 64, 1, 256, 50) for t, k in ((3, 3), (1, 4), (1, 5)))
+    assert total % 3                                          # 3 generated tokens
+    args = ("flops", *small, "--mode", "generate", "--prompt", "3", "--new-tokens", "3")
+    rows = csv_rows(ok(*args, "-f", "csv"))
+    assert rows[-1]["FLOPs"] == str(total)
+    assert rows[-1]["computes"] == f"{total}/3"
+    assert f"{total:,}/3 per token (÷ 3)" in ok(*args, "-f", "markdown")
+    doc = json.loads(ok(*args, "-f", "json"))
+    assert doc["per_token"]["total_exact"] == f"{total}/3"
+    assert doc["totals_per_token"]["total"] == f"{total}/3"
+
+
+# ------------------------------------------------------------------ the other FLOP tables
+
+def test_the_sweep_has_a_per_token_column_in_every_format():
+    rows = csv_rows(ok("sweep", "--seq-len", "128,256", "--batch", "1,3", "-f", "csv"))
+    for r in rows:
+        seq = int(r["seq_len"])
+        assert r["FLOPs per token"] == str(forward(seq, seq) // seq)
+    gen = json.loads(ok("sweep", "--mode", "generate", "--prompt", "10", "--new-tokens", "3,7",
+                        "-f", "json"))["rows"]
+    total = sum(forward(1 if t else 10, 10 + t) for t in range(7))  # prefill, 6 steps
+    assert gen[1]["total"] == total and total % 7
+    assert gen[1]["per_token"] == f"{total}/7"
+
+
+def test_the_roofline_overview_has_the_flops_per_token_of_each_computation():
+    rows = csv_rows(ok("memory", "--table", "roofline", "-f", "csv"))
+    assert [r["FLOPs per token"] for r in rows] == [
+        str(forward(128, 128) // 128), str(3 * forward(128, 128) // 128), str(forward(1, 128))]
+
+
+def test_compare_gives_each_estimate_and_exact_count_per_token():
+    rows = {r["estimate"]: r for r in csv_rows(ok("compare", "-f", "csv"))}
+    # Kaplan's N: each block's weights, biases and LayerNorms, and ln_f
+    n_kaplan = L * (4 * D * D + 4 * D + 2 * D * F + F + D + 4 * D) + 2 * D
+    assert rows["2N"]["estimate per token"] == str(2 * n_kaplan)
+    assert rows["2N"]["exact per token"] == str(2 * L * (MACS + 2 * 128 * D))
+
+
+def test_budget_and_mfu_give_the_exact_flops_per_token():
+    step = 3 * forward(128, 128)
+    budget = ok("budget", "--tokens", "1280", "-f", "csv")
+    assert f"training FLOPs per token,{step // 128}" in budget
+    doc = json.loads(ok("budget", "--tokens", "1280", "--prompt", "10", "--new-tokens", "7",
+                        "-f", "json"))
+    assert doc["training"]["flops_per_token"] == str(step // 128)
+    total = sum(forward(1 if t else 10, 10 + t) for t in range(7))
+    assert doc["inference"]["flops_per_generated_token"] == f"{total}/7"
+    mfu = csv_rows(ok("mfu", "--tokens-per-second", "1000", "-f", "csv"))
+    assert mfu[0]["FLOPs per token"] == str(step // 128)
+
+
+# ------------------------------------------------------------------ --n-layers above a model's own
+
+def groups(*args):
+    doc = json.loads(ok("flops", *args, "-f", "json"))
+    return {g["name"]: g["repeat"] for g in doc["totals"]["groups"]
+            if g["name"] not in ("embedding", "head")}
+
+
+def test_more_layers_than_gemma_2_s_own_keep_alternating_sliding_and_full():
+    assert groups("--preset", "gemma-2-9b") == {"sliding": 21, "full": 21}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "44") == {"sliding": 22, "full": 22}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "45") == {"sliding": 23, "full": 22}
+    assert groups("--preset", "gemma-2-9b", "--n-layers", "3") == {"sliding": 2, "full": 1}
+    d, q, kv, ff = 3584, 16 * 256, 8 * 256, 14336
+    block = d * q + 2 * d * kv + q * d + 3 * d * ff + 4 * d   # q, k, v, o, MLP, four norms
+    params = json.loads(ok("params", "--preset", "gemma-2-9b", "--n-layers", "44", "-f",
+                           "json"))["totals"]["total"]
+    assert params == 9_241_705_984 + 2 * block
+
+
+def test_more_layers_than_a_qwen2_config_s_keep_the_window_from_max_window_layers_on(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "qwen2", "num_hidden_layers": 4,
+                                "use_sliding_window": True, "sliding_window": 8,
+                                "max_window_layers": 2, "hidden_size": 64,
+                                "num_attention_heads": 4, "intermediate_size": 128,
+                                "vocab_size": 100}))
+    assert groups("--config", str(path), "--seq-len", "16") == {"full": 2, "sliding": 2}
+    assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "7") == \
+        {"full": 2, "sliding": 5}
+    assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "3") == \
+        {"full": 2, "sliding": 1}
+
+
+def test_mistral_windows_every_layer_at_any_number_of_layers():
+    from flopcalc.architectures.presets import make_architecture
+
+    for n in (2, 32, 40):
+        assert make_architecture("mistral-7b-v0.1", n_layers=n).n_windowed == n
+
+
+# ------------------------------------------------------------------ budget sweeps (issue 12, item 4)
+
+A100_BF16 = 312 * 10 ** 12      # NVIDIA's dense BF16 figure, FLOP/s
+
+
+def test_a_budget_sweeps_devices_and_mfu_with_exact_flops_and_estimated_times():
+    step = 3 * forward(128, 128)                      # one sequence of 128 tokens
+    doc = json.loads(ok("budget", "--tokens", "1280", "--devices", "1,2", "--mfu", "40%,50%",
+                        "-f", "json"))
+    assert doc["schema"] == "flopcalc.budget_sweep" and doc["columns"] == ["devices", "mfu"]
+    assert [r["point"] for r in doc["rows"]] == [[1, "2/5"], [1, "1/2"], [2, "2/5"], [2, "1/2"]]
+    for r in doc["rows"]:
+        devices, mfu = r["point"][0], Fraction(r["point"][1])
+        assert r["sequences"] == 10 and r["flops"] == 10 * step
+        assert r["flops_per_token"] == str(step // 128)
+        seconds = Fraction(10 * step) / (devices * A100_BF16 * mfu)
+        assert Fraction(r["seconds_exact"]) == seconds       # time × devices × peak × MFU = FLOPs
+        assert r["device_hours"] == pytest.approx(float(seconds * devices / 3600))
+
+
+def test_a_budget_sweeps_model_sizes_and_devices_at_twenty_tokens_per_parameter():
+    def params(d):       # GPT-2 with d_model d, 12 heads, 12 blocks, tied head
+        return V * d + 1024 * d + L * (12 * d * d + 13 * d) + 2 * d
+    assert params(768) == 124_439_808                 # the published count
+    rows = csv_rows(ok("budget", "--d-model", "768,1536", "--chinchilla", "--device", "a100,h100",
+                       "-f", "csv"))
+    assert [(r["d_model"], r["device"]) for r in rows] == [
+        ("768", "a100"), ("768", "h100"), ("1536", "a100"), ("1536", "h100")]
+    assert [int(r["tokens"]) for r in rows] == [20 * params(768)] * 2 + [20 * params(1536)] * 2
+    a100, h100 = float(rows[0]["time (s)"]), float(rows[1]["time (s)"])
+    assert a100 / h100 == pytest.approx(989.4 / 312)  # the same FLOPs at each device's peak
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--tokens", "1280", "--batch", "1,2"), "--batch"),
+    (("--chinchilla", "--tokens", "1000,2000"), "--chinchilla"),
+    (("--tokens", "1280", "--devices", "1,2", "--prompt", "8"), "--prompt"),
+    (("--tokens", "1280", "--mfu", "40%,"), "--mfu"),
+    (("--tokens", "1280", "--device", "a100,h100", "--peak-tflops", "100"), "--peak-tflops"),
+])
+def test_a_budget_sweep_refuses_what_it_cannot_sweep_in_one_line(args, says):
+    from cli_helpers import one_line_error
+
+    assert says in one_line_error(invoke("budget", *args))
+
+
+# ------------------------------------------------------------------ small leftovers
+
+def test_help_to_a_closed_stdout_is_one_line_and_exit_2():
+    import subprocess
+    import sys
+
+    for args in ("--help", "flops --help"):
+        run = subprocess.run(f'"{sys.executable}" -m flopcalc {args} >&-', shell=True,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.splitlines() == ["flopcalc: error: cannot write standard output: "
+                                           "it is closed"]
+
+
+def test_the_audit_note_is_said_once_on_a_terminal():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    run = subprocess.run([sys.executable, "-m", "flopcalc", "audit", "-"], input=b"2 + 2 = 4\n",
+                         stdout=follower, stderr=subprocess.PIPE, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert run.returncode == 0 and b"no shipped claims file" in shown
+    assert b"no shipped claims file" not in run.stderr        # the table's notes say it
+    piped = invoke("audit", "-", input="2 + 2 = 4\n")          # not a terminal: stderr too
+    assert "no shipped claims file" in piped.stderr
+
+
+def test_a_decode_step_s_mask_is_listed_as_masking_nothing():
+    decode = ok("shapes", "--mode", "decode", "-f", "markdown")
+    mask = next(line for line in decode.splitlines() if "| causal_mask |" in line)
+    assert "nothing masked" in mask and "j>i" not in mask
+    forward = ok("shapes", "-f", "markdown")
+    assert "S[i, j>i] = −∞" in next(line for line in forward.splitlines()
+                                    if "| causal_mask |" in line)
+
+
+def test_blocks_are_counted_in_one_wording():
+    from flopcalc.tables import blocks
+
+    assert [blocks(1), blocks(12), blocks(21, "sliding"), blocks(1, one="one")] == [
+        "1 block", "12 blocks", "21 sliding blocks", "one block"]
+
+
+def test_the_formulas_give_the_whole_model_per_token():
+    import sympy as sp
+
+    doc = json.loads(ok("formulas", "-f", "json"))["per_token"]
+    assert doc["tokens"] == "B*L"
+    at = {sp.Symbol(k): v for k, v in dict(d_model=D, n_layers=L, d_ff=F, V=V, L=128).items()}
+    assert sp.sympify(doc["flops"], locals={k.name: k for k in at}).subs(at) == \
+        forward(128, 128) // 128
+    decode = json.loads(ok("formulas", "--mode", "decode", "-f", "json"))["per_token"]
+    assert decode["tokens"] == "B"
+
+
+def test_verify_states_both_totals_per_token():
+    small = ("--n-layers", "2", "--seq-len", "16", "--d-model", "64", "--n-heads", "2",
+             "--vocab", "50")
+    full = forward(16, 16, 64, 2, 256, 50) // 16                  # dense: 16 keys per query
+    # incremental: query i sees i keys, (16 + 1) / 2 on average, so per token
+    incremental = 2 * (2 * (64 * 192 + 64 * 64 + 2 * 64 * 256) + 2 * 2 * 17 * 64 // 2 + 64 * 50)
+    assert f"Per token: {full:,} analytical and {full:,} measured FLOPs" in " ".join(
+        ok("verify", *small, "-f", "markdown").split())
+    assert f"Per token: {incremental:,} analytical and {incremental:,} measured" in " ".join(
+        ok("verify", "--mode", "incremental", *small, "-f", "markdown").split())
