@@ -19,7 +19,9 @@ from flopcalc.reference import (
     fill_normal,
     forward,
     forward_incremental,
+    causal_mask,
     init_params,
+    masked_softmax,
     matmul,
     pass_threads,
     softmax,
@@ -213,6 +215,20 @@ def test_softmax_is_stable_for_large_scores_and_ignores_minus_infinity():
     np.testing.assert_allclose(p[:, 2], 0.0)
     e = math.e
     np.testing.assert_allclose(p[:, :2], [[1 / (1 + e), e / (1 + e)]] * 2)
+
+
+@pytest.mark.parametrize("window", [None, 1, 3, 64, 70, 150, 200])
+def test_masked_softmax_is_each_rows_softmax_over_the_keys_it_sees(window):
+    # 150 rows: two full steps of 64 rows and a short one; windows below, at and above a step
+    L = 150
+    scores = np.random.default_rng(0).normal(scale=3, size=(L, L))
+    i, j = np.indices((L, L))
+    seen = (j <= i) & ((j > i - window) if window is not None else True)
+    expected = np.where(seen, np.exp(scores - np.where(seen, scores, -np.inf).max(-1, keepdims=True)), 0)
+    expected /= expected.sum(-1, keepdims=True)
+    got = masked_softmax(scores.copy(), causal_mask(L, scores.dtype, window), window)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=0)
+    assert (got[~seen] == 0).all() and (got[seen] > 0).all()
 
 
 # ----------------------------------------------------------------------------- recording
