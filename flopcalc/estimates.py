@@ -220,9 +220,11 @@ def _moe_rows(arch: Architecture, rows: list[Comparison], tokens: int) -> list[C
     E, k = arch.n_experts, arch.top_k
     extra = kaplan_n_active(arch) - kaplan_n(arch)   # < 0: the experts a token does not use
     total = f"N = N_total: every expert of each MoE layer (all {E}), though a token uses {k}"
-    active = f"N = N_active: each MoE layer's routed experts counted {k} of {E}, as a token uses them"
+    active = (f"N = N_active: each MoE layer's routed experts counted {k} of {E}, as a token "
+              "uses them")
     named = {"kaplan_2n": "2·N_total", "kaplan_6n": "6·N_total", "palm": "6·N_total + 12LHQT",
-             "kaplan_c_forward": "C_forward (N_total)", "kaplan_3c_forward": "3·C_forward (N_total)"}
+             "kaplan_c_forward": "C_forward (N_total)",
+             "kaplan_3c_forward": "3·C_forward (N_total)"}
     by_key = {c.key: c for c in rows}
 
     def with_active(key: str, new_key: str, name: str, formula: str, per_n: int, **more):

@@ -820,7 +820,8 @@ def memory_tables(report: MemoryReport):
         "every tensor (LM head tied to the token table)"
     what = tied if arch.tied_lm_head else "every tensor (untied LM head)"
     if report.routed_param_count:
-        what += f", every expert: all {arch.n_experts} of each MoE layer, not the top_k a token uses"
+        what += (f", every expert: all {arch.n_experts} of each MoE layer, not the top_k a "
+                 "token uses")
     summary.rows.append(line("parameters", what, report.param_count))
     if report.routed_param_count:
         summary.rows.append(line("  of which routed experts", f"{arch.n_experts} experts × "

@@ -168,11 +168,12 @@ def describe_point(names, values) -> str:
 
 @lru_cache(maxsize=64)
 def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: Architecture):
-    """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
-    ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head, d_rot, W, n_w, E, k,
-    d_e, d_s, n_moe, G, r_q, r_kv, d_nope, d_rope, d_v) -> (flops per op..., total)`` (the
-    sizes a model does not have are unused), each operation already times its group's repeat
-    count. Built
+    """(ops, function, arguments): the per-operation FLOPs of mode ``kind`` as one Python
+    function of ints ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head,
+    d_rot, W, n_w[, E, k, d_e, d_s, n_moe, G][, r_q, r_kv, d_nope, d_rope, d_v]) -> (flops per
+    op..., total)`` (the experts' sizes for a model with experts, the latent ranks and widths
+    for latent attention), each operation already times its group's repeat count; the
+    arguments named as ``MODEL_ARGS`` names them. Built
     from ``formulas.formulas`` (sympy) for ``architecture``'s family and switches; it holds
     for every point of the same structure (``_structure``). A window's cap ``Min`` is Python's
     ``min`` on ints."""
@@ -185,6 +186,10 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
                fm.n, fm.h_kv, fm.d_head, fm.d_rot, fm.W, fm.n_w, fm.E, fm.k, fm.d_e, fm.d_s,
                fm.n_moe, fm.G, fm.r_q, fm.r_kv, fm.d_nope, fm.d_rope, fm.d_v)
     assert len(symbols) == len(MODEL_ARGS)
+    # a dense model's function takes GPT-2's sixteen arguments only (the sweep's inner loop
+    # copies and unpacks them at every point)
+    used = model_args(architecture)
+    symbols = tuple(s for s, name in zip(symbols, MODEL_ARGS) if name in used)
     names = [str(s) for s in symbols]
     repeat = {g: r for g, r, _ in f.groups}
     fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
@@ -209,7 +214,7 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
         raise AssertionError(f"inexact division in the compiled model:\n{source}")
     namespace: dict = {"Min": min, "Max": max}
     exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
-    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"]
+    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"], used
 
 
 def _structure(arch: Architecture) -> tuple:
@@ -329,7 +334,15 @@ MODEL_ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "voc
               "rotary_dims", "sliding_window", "n_windowed", "n_experts", "top_k", "d_expert",
               "d_shared", "n_moe", "n_groups", "q_lora_rank", "kv_lora_rank",
               "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
-ARGS = MODEL_ARGS + ("topk_groups",)
+EXPERT_ARGS = MODEL_ARGS[16:22]
+LATENT_ARGS = MODEL_ARGS[22:]
+
+
+def model_args(arch: Architecture) -> tuple[str, ...]:
+    """The compiled function's arguments for ``arch``: GPT-2's sixteen, then the experts'
+    sizes if it has experts and latent attention's if it has that."""
+    return (MODEL_ARGS[:16] + (EXPERT_ARGS if arch.n_experts is not None else ())
+            + (LATENT_ARGS if arch.kv_lora_rank is not None else ()))
 
 
 def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
@@ -444,10 +457,11 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             args = template.copy()
             for slot, i in slots:
                 args[slot] = values[i]
-            (B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW, E, K, _, _, NM, G, _, _,
-             NOPE, ROPE, _, TG) = args
+            B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = \
+                args if dense else args[:16]
             # the sizes that follow others when not given (Architecture's rules)
             if latent:  # latent attention fixes the head widths
+                NOPE, ROPE = args[at_nope], args[at_nope + 1]
                 args[12] = DH = NOPE + ROPE
                 args[11] = KV = H
                 args[13] = ROT = ROPE
@@ -461,8 +475,13 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 args[13] = ROT = DH
             if window_layers is None and W:
                 args[15] = NW = NL
-            if experts and moe_layers is None:
-                args[20] = NM = NL
+            if experts:
+                E, K, NM, G = args[16], args[17], args[20], args[21]
+                TG = topk_groups if tg_at is None else values[tg_at]
+                if moe_layers is None:
+                    args[20] = NM = NL
+            else:
+                NM = 0
             if position_follows_l:
                 args[8] = t = L
             if prompt_follows_l:
@@ -487,7 +506,7 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             if not varies or (split and (DH * H != D or KV != H), not rotary or ROT == DH,
                               not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1),
                               {0: 0, NL: 2}.get(NM, 1)) == structure:
-                flops = model(*args[:len(MODEL_ARGS)])
+                flops = model(*args)
                 per_op, total = flops[:-1], flops[-1]
             else:  # formulas of another structure: this point counted by flop_report
                 arch, load, m, _ = check_point(base, names, values, mode)
@@ -510,17 +529,24 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             # (a capacity factor rounds each expert's rows up: counted per point)
             if fast and not structure[0] and conv.capacity_factor is None:
                 try:
-                    ops, model = compile_model(conv, mode.kind, mode.recompute, arch)
+                    ops, model, arg_names = compile_model(conv, mode.kind, mode.recompute,
+                                                          arch)
                 except FlopcalcError:  # no formulas for this model (formulas.py says why)
                     ops, model = result.ops, None
             if model is not None:
                 assert ops == result.ops
                 at = {**vars(load), **vars(m)}
-                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in ARGS]
-                template = [0 if v is None else v for v in template]  # no window, no experts…
-                slots = [(ARGS.index(n), i) for i, n in enumerate(names)]
+                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in arg_names]
+                template = [0 if v is None else v for v in template]  # no window, no groups…
+                # topk_groups is no argument of the formulas, only of the point's validity
+                slots = [(arg_names.index(n), i) for i, n in enumerate(names)
+                         if n != "topk_groups"]
+                tg_at = names.index("topk_groups") if "topk_groups" in names else None
+                topk_groups = arch.topk_groups or 0
                 latent = arch.kv_lora_rank is not None
                 experts = arch.n_experts is not None
+                dense = len(arg_names) == 16
+                at_nope = arg_names.index("qk_nope_head_dim") if latent else None
                 moe_layers = arch.moe_layers
                 derive_head = "d_head" not in given and not latent
                 derive_kv = "n_kv_heads" not in given and not latent

@@ -27,11 +27,10 @@ QWEN = preset_architecture("qwen1.5-moe-a2.7b")
 
 # DeepSeek-V3: 61 layers (3 dense, 58 MoE), d_model 7168, 128 heads, latent of 512 and a
 # rotary key of 64; 256 routed experts of 2048, 8 per token, one shared expert of 2048.
-DS_LAYERS, DS_MOE, DS_D, DS_H, DS_KV_RANK, DS_ROPE = 61, 58, 7168, 128, 512, 64
-DS_E, DS_K, DS_FE = 256, 8, 2048
+DS_D = 7168
 # Mixtral-8x7B: 32 layers, d_model 4096, 32 heads (8 K/V heads) of 128, 8 experts of 14336,
 # 2 per token.
-MX_LAYERS, MX_D, MX_H, MX_KV, MX_DH, MX_E, MX_K, MX_F, MX_V = 32, 4096, 32, 8, 128, 8, 2, 14336, 32000
+MX_D, MX_H, MX_F, MX_V = 4096, 32, 14336, 32000
 
 
 def ok(*args):
