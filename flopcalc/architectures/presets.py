@@ -128,13 +128,14 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
 def window_pattern(family: str, windowed: tuple, own: int, n_layers: int) -> tuple:
     """The windowed layers of a model of ``own`` layers, ``windowed``, laid over
     ``n_layers`` by its family's rule, as Hugging Face's config classes place them:
-    Gemma-2 every other layer from layer 0; Qwen2 and Qwen3 every layer from
+    Gemma-2 every other layer from layer 0; Qwen2, Qwen3 and Qwen2-MoE every layer from
     ``max_window_layers`` (the first windowed one) on. Mistral windows every layer
     (``window_layers`` None: nothing to lay over). Layers that follow no such rule (an
     explicit ``layer_types``) stay as they were, the new ones full attention."""
     windowed = tuple(windowed)
     if family == "gemma2" and windowed == tuple(range(0, own, 2)):
         return tuple(range(0, n_layers, 2))
-    if family in ("qwen2", "qwen3") and windowed and windowed == tuple(range(windowed[0], own)):
+    if family in ("qwen2", "qwen3", "qwen2_moe") and windowed and \
+            windowed == tuple(range(windowed[0], own)):
         return tuple(range(windowed[0], n_layers))
     return windowed
