@@ -22,8 +22,10 @@ def main() -> None:
     pairs, wrong, alarms = score()
     found = sum(hit is not None for _, hit in pairs)
     flagged = sum(hit is not None and hit.verdict == "wrong" for _, hit in wrong)
+    identities = len(MANIFEST.get("identity", []))
     print(f"corpus: {len(MANIFEST['document'])} write-ups, {len(pairs)} equations a careful "
-          f"reader checks, {len(wrong)} of them wrong")
+          f"reader checks ({identities} of them symbolic identities), {len(wrong)} of them "
+          "wrong")
     rows = [("equations found", found, len(pairs), "≥ 90%"),
             ("wrong ones flagged", flagged, len(wrong), "≥ 90%")]
     for name, k, n, target in rows:
@@ -34,7 +36,9 @@ def main() -> None:
           f"{'PASS' if not alarms else 'MISS'}")
     for entry, hit in pairs:
         if hit is None:
-            print(f"  missed: {entry['file']}:{entry['line']}  {entry['exact']} = {entry['stated']}")
+            left, right = (entry["left"], entry["right"]) if "left" in entry else \
+                (entry["exact"], entry["stated"])
+            print(f"  missed: {entry['file']}:{entry['line']}  {left} = {right}")
     for e in alarms:
         print(f"  false alarm: line {e.line}  {e.expression} = {e.stated_text}")
 

@@ -447,6 +447,7 @@ class Model(NamedTuple):
 
     architecture: Architecture
     workload: Workload
+    given: bool = True  # whether any model option was given (else: the defaults, GPT-2 small)
 
 
 class ModelValues(NamedTuple):
@@ -516,6 +517,9 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
         preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
                                             given.pop("family"))
+        any_given = any(v not in (None, False) for v in (
+            preset_name, config_path, family, *given.values(), *extra.values(),
+            *switches.values()))
         if values:  # sweep and plot: every architecture
             from .architectures.presets import model_fields
 
@@ -529,7 +533,7 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         if workload:
             load = Workload(1 if given["batch"] is None else given["batch"],
                             128 if given["seq_len"] is None else given["seq_len"])
-        kwargs["cfg"] = (Model(arch, load) if every_architecture else
+        kwargs["cfg"] = (Model(arch, load, any_given) if every_architecture else
                          gpt2_config(arch, load, func.__name__))
         return func(**kwargs)
 
@@ -1134,6 +1138,7 @@ def plot(
 
 
 @app.command(epilog="Example: flopcalc audit my-analysis.md --claims my-claims.toml")
+@model_options(every_architecture=True)
 def audit(
     document: Annotated[Optional[Path], typer.Argument(
         help="A Markdown/LaTeX FLOP write-up: every 'expression = number' in it is checked.",
@@ -1142,18 +1147,29 @@ def audit(
         "--claims", help="A shipped claims file (gpt2-document) or a path to your own TOML "
         "(docs/audit.md). Default: the shipped file made for DOCUMENT, if there is one.",
         show_default=False, click_type=_NameOrPath())] = None,
+    cfg: Model = None,
+    infer: Annotated[bool, typer.Option(
+        "--infer/--no-infer", help="Without a claims file or model options: check the "
+        "figures against the model the text describes (the preset it names, the sizes it "
+        "states).")] = True,
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
-        "claims, arithmetic (with a DOCUMENT), flops or shapes (with claims)")] = None,
+        "claims, arithmetic, figures (with a DOCUMENT), flops or shapes (with claims)")] = None,
+    code_blocks: Annotated[bool, typer.Option(
+        "--code-blocks", help="Check the equations in fenced code blocks (``` or ~~~) "
+        "too; by default they are not prose and are skipped.")] = False,
 ) -> None:
-    """Check a FLOP write-up: its arithmetic, and its claims against flopcalc's own counts.
+    """Check a FLOP write-up: its arithmetic, and its claims or its figures against flopcalc's own counts.
 
-    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise only its arithmetic is checked, and the notes say so (on stderr too when the output goes to a file or a pipe). In a terminal each claim's reason is one sentence; --format markdown or json gives every reason.
+    Without --claims, the shipped claims file made for DOCUMENT is used if there is one; otherwise its arithmetic is checked, and its figures against a model: the one the model options give (e.g. --preset llama-3.1-8b --seq-len 2048), or the one the text describes. Each figure is matched against the model's FLOPs, parameters and bytes. The notes go to stderr too when the output goes to a file or a pipe. In a terminal each reason is one sentence; --format markdown or json gives every reason.
 
-    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation with a verdict).
+    Exit 0 when everything holds, 1 when anything is wrong, 2 on bad input, 3 when nothing could be checked (no claims file and no equation or figure with a verdict).
     """
     from .audit.report import audit_json, audit_tables, audit_text, run_audit
 
+    model = (cfg.architecture, cfg.workload) if cfg.given else None
+    if claims is not None and model is not None:
+        fail("--claims carries its document's model: drop the model options, or --claims")
     if document is None:
         if claims is None:
             fail("nothing to audit: give a DOCUMENT, --claims NAME|PATH, or both")
@@ -1161,7 +1177,7 @@ def audit(
     else:
         text = files.read_text(document, "document", files.DOCUMENT_LIMIT)  # "-": stdin
         result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
-                            else str(document))
+                            else str(document), code=code_blocks, model=model, infer=infer)
     # the notes after the output: bad --table, --format or --output is then the only line
     emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
          table)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flopcalc.audit.arithmetic import find_equations
+from flopcalc.audit.arithmetic import analyse
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "corpus"
 MANIFEST = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))
@@ -25,11 +25,14 @@ OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
        ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}
 
 
-def arith(text: str) -> int:
-    """Plain integer arithmetic (+ - * // ** and brackets), independent of flopcalc."""
+def arith(text: str, names: dict | None = None) -> int:
+    """Plain integer arithmetic (+ - * // ** and brackets, and ``names``' values),
+    independent of flopcalc."""
     def value(node):
         if isinstance(node, ast.Constant) and type(node.value) is int:
             return node.value
+        if isinstance(node, ast.Name) and node.id in (names or {}):
+            return names[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in OPS:
             return OPS[type(node.op)](value(node.left), value(node.right))
         raise ValueError(f"not integer arithmetic: {text}")
@@ -39,7 +42,21 @@ def arith(text: str) -> int:
 def careful_verdict(entry: dict) -> str:
     exact, stated = arith(entry["exact"]), arith(entry["stated"])
     step = arith(entry["rounded_to"]) if "rounded_to" in entry else 0
+    if entry.get("root") == 2:  # stated is the square root of exact, to step
+        return "ok" if (2 * stated - step) ** 2 <= 4 * exact <= (2 * stated + step) ** 2 \
+            else "wrong"
     return "ok" if 2 * abs(exact - stated) <= step else "wrong"
+
+
+POINTS = [dict(zip("Ldafhsbn", p)) for p in
+          [(2, 3, 5, 7, 11, 13, 17, 19), (23, 29, 31, 37, 41, 43, 47, 53), (4, 9, 25, 49, 6, 8, 10, 12)]]
+
+
+def careful_identity(entry: dict) -> str:
+    """An identity holds when both sides agree at several points (polynomials of low degree
+    in a few names that differ would differ at one of them)."""
+    same = all(arith(entry["left"], p) == arith(entry["right"], p) for p in POINTS)
+    return "ok" if same else "wrong"
 
 
 def matches(e, exact: Fraction) -> bool:
@@ -51,15 +68,23 @@ def matches(e, exact: Fraction) -> bool:
 
 
 def score() -> tuple[list, list, list]:
-    """(expected equations with the audit's equation or None, wrong ones, false alarms)."""
-    found = {doc["file"]: find_equations((CORPUS / doc["file"]).read_text(encoding="utf-8"))
-             for doc in MANIFEST["document"]}
+    """(expected equations and identities with the audit's finding or None, wrong ones,
+    false alarms)."""
+    read = {doc["file"]: analyse((CORPUS / doc["file"]).read_text(encoding="utf-8"))
+            for doc in MANIFEST["document"]}
+    found = {name: a.equations + a.identities for name, a in read.items()}
     pairs = []
     claimed = set()
     for entry in MANIFEST["equation"]:
         exact = Fraction(arith(entry["exact"]), entry.get("per", 1))
         hit = next((e for e in found[entry["file"]] if e.line == entry["line"]
                     and matches(e, exact) and id(e) not in claimed), None)
+        if hit is not None:
+            claimed.add(id(hit))
+        pairs.append((entry, hit))
+    for entry in MANIFEST.get("identity", []):
+        hit = next((x for x in read[entry["file"]].identities if x.line == entry["line"]
+                    and id(x) not in claimed), None)
         if hit is not None:
             claimed.add(id(hit))
         pairs.append((entry, hit))
@@ -74,6 +99,13 @@ def score() -> tuple[list, list, list]:
                          ids=lambda e: f"{e['file']}:{e['line']}")
 def test_each_expected_verdict_follows_from_its_arithmetic(entry):
     assert entry["verdict"] == careful_verdict(entry)
+    assert entry["file"] in {doc["file"] for doc in MANIFEST["document"]}
+
+
+@pytest.mark.parametrize("entry", MANIFEST.get("identity", []),
+                         ids=lambda e: f"{e['file']}:{e['line']}")
+def test_each_expected_identity_verdict_follows_from_its_algebra(entry):
+    assert entry["verdict"] == careful_identity(entry)
     assert entry["file"] in {doc["file"] for doc in MANIFEST["document"]}
 
 

@@ -39,15 +39,19 @@ __all__ = [
     "REASONS",
     "Binding",
     "Equation",
+    "Analysis",
     "Expression",
     "ExpressionError",
+    "Identity",
     "ShapeEquality",
     "additive_terms",
+    "analyse",
     "evaluate",
     "factors",
     "fenced_code_blocks",
     "find_bindings",
     "find_equations",
+    "find_identities",
     "find_shape_equalities",
     "parse_expression",
     "reason_text",
@@ -139,6 +143,48 @@ class ShapeEquality:
         return math.prod(left) == math.prod(right)
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A symbolic identity "expression = expression" whose sides are in unknowns (no value
+    in the text), e.g. ``2·d·3d = 6d^2``: both sides as exact rational functions of them.
+
+    ``verdict`` is 'ok' when the sides are the same function (for every value of the
+    unknowns), 'wrong' when they are not (and both sides use the same unknowns), 'unknown'
+    when they are not and either the sides use different unknowns (then the identity holds
+    only for some of their values: ``unknowns`` are the symbols on one side only) or it is
+    stated with ≈ (then it holds only where ``difference`` is negligible), or a name is
+    written as a function (``applied``: big-O, a recurrence). ``difference`` is
+    left − right, written out ("4·b·s^2·h"; "" when 0); ``tight`` says the sides held only
+    with an implicit product after "/" read as part of the divisor (``s/6h`` as s/(6h)).
+    """
+
+    line: int
+    expression: str  # the left side as written
+    stated_text: str  # the right side as written
+    verdict: str  # 'ok' | 'wrong' | 'unknown'
+    unknowns: tuple[str, ...]  # the symbols of both sides ('unknown': of one side only)
+    difference: str
+    approximate: bool = False
+    tight: bool = False
+    span: tuple[int, int] = (0, 0)
+    bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
+    # 'unknown' because a name is written as a function, O(n^2), T(n/2): not a product
+    applied: tuple[str, ...] = ()
+    split: bool = False  # the verdict's reading took "Ld" as L·d (names split into letters)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What ``analyse`` reads in a text: its equations, definitions and identities."""
+
+    equations: list[Equation]
+    bindings: list[Binding]
+    identities: list[Identity]
+    # "expression = expression" in unknowns left unchecked: the text's budget of term
+    # products (IDENTITY_BUDGET) was spent before them
+    identities_skipped: int = 0
+
+
 class ExpressionError(ValueError):
     """An expression that does not parse, or has no exact value (an unknown, a division by
     zero, a value too large)."""
@@ -159,10 +205,23 @@ class Expression:
         return tuple(s for s in self.symbols if s not in (bindings or {}))
 
 
+def analyse(text: str, code: bool = False, on_piece=None) -> Analysis:
+    """The text's equations, definitions and symbolic identities, read in one pass; fenced
+    code blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``.
+    ``on_piece(scan)`` is called with each piece read, for another reader of the same tokens
+    (the figure check)."""
+    return _analyse(text, code, on_piece)
+
+
 def find_equations(text: str, code: bool = False) -> list[Equation]:
     """Every "expression = number" claim in ``text``, in order of appearance; fenced code
     blocks (```` ``` ```` or ``~~~``) are not prose and are skipped unless ``code``."""
-    return _analyse(text, code)[0]
+    return _analyse(text, code).equations
+
+
+def find_identities(text: str, code: bool = False) -> list[Identity]:
+    """Every "expression = expression" whose sides are in unknowns, checked as an identity."""
+    return _analyse(text, code).identities
 
 
 def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
@@ -173,7 +232,7 @@ def fenced_code_blocks(text: str) -> list[tuple[int, int]]:
 
 def find_bindings(text: str, code: bool = False) -> list[Binding]:
     """The symbol definitions ("h = 12") that ``find_equations`` learns, in order."""
-    return _analyse(text, code)[1]
+    return _analyse(text, code).bindings
 
 
 def find_shape_equalities(text: str, code: bool = False) -> list[ShapeEquality]:
@@ -337,7 +396,7 @@ _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
 # the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
-_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_])")
+_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_(])")  # "2T(n/2)" is 2·T(n/2)
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
 _MAGNITUDES = {"k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
@@ -358,6 +417,11 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
+_FUNCTIONS = {"sqrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
+_UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "FLOP/"
+_GLUED_ON = re.compile(r"[\^_A-Za-z0-9(]")  # "2s^2", "3s_1": then "s" is a symbol
+# what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
+_AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -675,6 +739,10 @@ class _Lexer:
         text, pos = self.text, self.pos
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
+        if not self.math and end < self.end and text[end] in _DIGITS and base not in "xX":
+            name = _ALNUM.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
+            self.emit("LABEL", pos, name.end(), name.group())
+            return
         last = None
         if base in ("x", "X"):
             last = next((t for t in reversed(self.out[-20:]) if t.kind != "LABEL"), None)
@@ -709,14 +777,45 @@ class _Lexer:
                 sub, close = m.group(), m.end()
             name, end = f"{name}_{sub}", close
         subscripted = name != base
+        if not self.math and base in _FUNCTIONS and text.startswith("(", end):
+            self.emit("BLOCK", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)" has no exact value
+            return
         if self.math:
             is_label = not subscripted and base.lower() in _UNITS
         else:  # prose: words are labels; single letters, snake_case names and words glued
             # to a number ("6ND", "124M", but not "2nd") are symbols
             glued = pos > self.region_start and text[pos - 1] in _DIGITS
+            if glued and not subscripted and 2 <= len(base) <= 3 and base.isupper() \
+                    and base not in _UNIT_SIZES and base.isascii():
+                for k, letter in enumerate(base):  # "6ND" is 6·N·D
+                    self.emit("IDENT", pos + k, pos + k + 1, letter)
+                return
             is_label = not subscripted and (
-                base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS)
+                base in ("a", "A", "I") or (len(base) > 1 and not glued) or base in _ORDINALS
+                or (glued and base in _UNIT_SIZES) or self.seconds(base, end)  # "6.2GB"
+                or (self.out[-1].kind == "LABEL" and self.out[-1].text == "/" if self.out
+                    else False))  # the "s" of "FLOP/s"
         self.emit("LABEL" if is_label else "IDENT", pos, end, text[pos:end] if is_label else name)
+
+    def unit_ratio(self) -> bool:
+        """Whether the prose "/" at ``pos`` joins two unit words: "FLOP/s", "sec/hour"."""
+        last = self.out[-1] if self.out else None
+        if self.math or last is None or last.kind != "LABEL" or len(last.text) < 2 \
+                or not last.text.isalpha() or last.end < self.pos - 1:
+            return False
+        return _UNIT_WORD.match(self.text, self.pos + 1, self.end) is not None
+
+    def seconds(self, base: str, end: int) -> bool:
+        """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"; or
+        glued to a number before no power or name: "× 3600s ×"."""
+        if base != "s":
+            return False
+        if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
+            return True
+        if _AFTER_SECONDS.match(self.text, end, self.end):
+            return False
+        sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
+        return len(sig) >= 2 and sig[-1].kind == "NUM" and sig[-2].kind == "EQ"
 
     def symbol(self, c: str) -> None:
         text, pos, end = self.text, self.pos, self.pos + 1
@@ -750,6 +849,8 @@ class _Lexer:
                 self.emit("OP", pos, end, "^")  # 2**10
             else:
                 self.emit("LABEL", pos, end, "**")
+        elif c == "/" and self.unit_ratio():
+            self.emit("LABEL", pos, end, c)  # "FLOP/s", "sec/hour", "FLOP / token"
         elif c in "/\u00f7":
             self.emit("OP", pos, end, "/")
         elif c in "\u00d7\u00b7\u22c5\u2219":
@@ -861,6 +962,8 @@ class _Scan:
         self.text = text
         self.toks = _tokenize(text, regions) if toks is None else toks
         lo, hi = span or (0, len(text))
+        # what builds it again (None: a lone expression's tokens)
+        self.source = (regions, (lo, hi), first_line) if regions is not None else None
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         self.match: list[int | None] = [None] * len(self.toks)
@@ -895,8 +998,7 @@ class _Scan:
         """The text read one piece at a time (``_pieces``), fenced code included if ``code``."""
         line = 1
         for lo, hi, piece in _pieces(text, code):
-            scan = cls(text, regions=piece, span=(lo, hi), first_line=line)
-            yield scan
+            yield (scan := cls(text, regions=piece, span=(lo, hi), first_line=line))
             line += len(scan.newlines)
 
     def next_sig(self, i: int, stop: int) -> int:
@@ -1078,8 +1180,9 @@ class _Parser:
         atom  := NUM | IDENT | "(" sum ")" | \frac atom atom
     """
 
-    def __init__(self, scan: _Scan, i: int, stop: int):
+    def __init__(self, scan: _Scan, i: int, stop: int, tight: bool = False):
         self.scan, self.toks, self.i, self.stop = scan, scan.toks, i, stop
+        self.tight = tight  # "s/6h" is s/(6h): an implicit product joins the divisor
         self.depth = 0
         self.prev: _Tok | None = None  # last token taken; None after a skipped remark
 
@@ -1130,7 +1233,10 @@ class _Parser:
             if self._is_op(tok, "*/"):
                 self._take()
                 first = self.scan.next_sig(self.i, self.stop)
-                yield tok.text, self._unary(), first, self.i
+                operand = self._unary()
+                while self.tight and tok.text == "/" and self._implicit_next():
+                    operand = ("mul", operand, self._power())
+                yield tok.text, operand, first, self.i
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
             elif tok is not None and j == self.i and self._implicit(tok):
@@ -1139,6 +1245,13 @@ class _Parser:
                 yield "*", self._power(), j, self.i
             else:
                 return
+
+    def _implicit_next(self) -> bool:
+        """Whether an implicit product factor (not a remark) comes next."""
+        tok, j = self._peek()
+        return (tok is not None and j == self.i and self._implicit(tok)
+                and not (tok.kind == "OPEN" and (self.scan.label_group(j, self.stop)
+                                                 or self.scan.remark(j, self.stop))))
 
     def _implicit(self, tok: _Tok) -> bool:
         """Whether ``tok`` multiplies what came just before it: 2(n+1), (a)(b), 2L, h d."""
@@ -1335,7 +1448,7 @@ class _RatFunc:
         self.p, self.q = p, q
 
     def __add__(self, other):
-        if self.q == other.q:
+        if self.q is other.q or self.q == other.q:
             return _RatFunc(_padd(self.p, other.p), self.q)
         return _RatFunc(_padd(_pmul(self.p, other.q), _pmul(other.p, self.q)),
                         _pmul(self.q, other.q))
@@ -1423,6 +1536,140 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
         return roots[0]
     positive = [x for x in roots if x > 0]
     return positive[0] if len(positive) == 1 else None
+
+
+# A polynomial in several unknowns: {monomial: coefficient}, a monomial being the sorted
+# ((name, exponent), ...) of its unknowns; () is the constant term.
+MAX_TERMS = 256  # most terms of one polynomial in an identity (keeps each check fast)
+
+
+def _mono_mul(a: tuple, b: tuple) -> tuple:
+    powers = dict(a)
+    for name, k in b:
+        powers[name] = powers.get(name, 0) + k
+    return tuple(sorted(powers.items()))
+
+
+def _poly_mul(p: dict, q: dict, budget: list[int]) -> dict:
+    """p·q, drawing len(p)·len(q) from the document's ``budget`` of term products."""
+    if p is ONE or q is ONE:  # most denominators: nothing to multiply
+        return q if p is ONE else p
+    budget[0] -= len(p) * len(q)
+    if len(p) * len(q) > 8 * MAX_TERMS or budget[0] < 0:  # too long to expand quickly
+        raise _Unevaluable("degree")
+    out: dict = {}
+    for ma, a in p.items():
+        for mb, b in q.items():
+            m = _mono_mul(ma, mb)
+            if sum(k for _, k in m) > MAX_DEGREE:
+                raise _Unevaluable("degree")
+            out[m] = out.get(m, 0) + a * b
+    out = {m: c for m, c in out.items() if c}
+    if len(out) > MAX_TERMS:
+        raise _Unevaluable("degree")
+    for c in out.values():
+        _check_size(c)
+    return out
+
+
+def _poly_add(p: dict, q: dict, sign: int = 1) -> dict:
+    out = dict(p)
+    for m, c in q.items():
+        out[m] = out.get(m, 0) + sign * c
+    return {m: c for m, c in out.items() if c}
+
+
+# Term products an identity check may spend in one document: real identities take a few
+# dozen each, and a text made of huge products stays fast (the rest are not checked).
+IDENTITY_BUDGET = 200_000
+ONE = {(): Fraction(1)}
+
+
+class _Multi:
+    """p/q, polynomials in several unknowns with Fraction coefficients: a side of an
+    identity as an exact function of its unknowns (the same operations as ``_RatFunc``);
+    ``budget`` is the document's remaining term products."""
+
+    __slots__ = ("p", "q", "budget")
+
+    def __init__(self, p: dict, q: dict | None, budget: list[int]):
+        q = ONE if q is None else q
+        if not q:
+            raise ZeroDivisionError
+        if q is not ONE and len(q) == 1 and () in q:  # keep polynomials polynomial: p / c
+            p, q = {m: c / q[()] for m, c in p.items()}, ONE
+        self.p, self.q, self.budget = p, q, budget
+
+    def _mul(self, p: dict, q: dict) -> dict:
+        return _poly_mul(p, q, self.budget)
+
+    def __add__(self, other):
+        if self.q == other.q:
+            return _Multi(_poly_add(self.p, other.p), self.q, self.budget)
+        return _Multi(_poly_add(self._mul(self.p, other.q), self._mul(other.p, self.q)),
+                      self._mul(self.q, other.q), self.budget)
+
+    def __neg__(self):
+        return _Multi({m: -c for m, c in self.p.items()}, self.q, self.budget)
+
+    def __sub__(self, other):
+        return self + -other
+
+    def __mul__(self, other):
+        return _Multi(self._mul(self.p, other.p), self._mul(self.q, other.q), self.budget)
+
+    def __truediv__(self, other):
+        return _Multi(self._mul(self.p, other.q), self._mul(self.q, other.p), self.budget)
+
+    def constant(self) -> Fraction | None:
+        if set(self.p) <= {()} and set(self.q) == {()}:
+            return self.p.get((), Fraction(0))
+        return None
+
+    def power(self, n: int):
+        value = self.constant()
+        if value is not None:
+            return _Multi({(): _power(value, Fraction(n))}, None, self.budget)
+        if abs(n) > MAX_DEGREE:
+            raise _Unevaluable("degree")
+        one = _Multi(ONE, None, self.budget)
+        result, base = one, self if n >= 0 else one / self
+        for _ in range(abs(n)):
+            result = result * base
+        return result
+
+
+def _multi(tree: tuple, env: Mapping[str, Fraction], budget: list[int]) -> _Multi:
+    """A tree as an exact function of its symbols with no value in ``env``."""
+    def leaf(node):
+        if node[0] == "num":
+            return _Multi({(): node[1]}, None, budget)
+        if node[1] in env:
+            return _Multi({(): env[node[1]]}, None, budget)
+        return _Multi({((node[1], 1),): Fraction(1)}, None, budget)
+    return _evaluate(tree, leaf)
+
+
+def _poly_text(p: dict) -> str:
+    """A polynomial written out, highest degree first: "4·b·s^2·h - 2·d"."""
+    def degree(m):
+        return -sum(k for _, k in m), m
+    out = []
+    for m in sorted(p, key=degree):
+        c = p[m]
+        factors = [n if k == 1 else f"{n}^{k}" for n, k in m]
+        mag = abs(c)
+        coefficient = "" if mag == 1 and factors else (
+            f"{mag.numerator}" if mag.denominator == 1 else f"({mag.numerator}/{mag.denominator})")
+        term = "·".join(([coefficient] if coefficient else []) + factors)
+        out.append(("- " if c < 0 else "+ ") + term if out else ("-" if c < 0 else "") + term)
+    return " ".join(out) or "0"
+
+
+def _difference_text(f: _Multi) -> str:
+    if f.q == ONE:
+        return _poly_text(f.p)
+    return f"({_poly_text(f.p)}) / ({_poly_text(f.q)})"
 
 
 # --------------------------------------------------------------------------- claims
@@ -1513,10 +1760,36 @@ _UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,), "GiB": (2**30,),
                "TiB": (2**40,), "bytes": (1,), "seconds": (1,), "second": (1,), "sec": (1,),
                "minutes": (60,), "minute": (60,), "min": (60,), "hours": (3600,),
-               "hour": (3600,), "days": (86400,), "day": (86400,), "weeks": (604800,),
-               "week": (604800,)}
-_SECONDS = {"seconds", "second", "sec", "minutes", "minute", "min", "hours", "hour", "days",
-            "day", "weeks", "week"}
+               "hour": (3600,), "hrs": (3600,), "hr": (3600,), "days": (86400,),
+               "day": (86400,), "weeks": (604800,), "week": (604800,), "s": (1,),
+               "years": (31_536_000, 31_557_600), "year": (31_536_000, 31_557_600),
+               "PB": (10**15, 2**50), "PiB": (2**50,)}  # a year: 365 or 365.25 days
+_SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours", "hour", "hrs",
+            "hr", "days", "day", "weeks", "week", "years", "year"}
+
+
+_RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
+                                                        ("P", 10**15), ("E", 10**18))
+          for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
+
+
+def _side_units(scan: _Scan, side: _Side) -> list[int]:
+    """The products of the units written after the side's numbers, each in its base unit
+    (bytes, seconds, FLOP/s), other than 1: of all of them ("311.84 TFLOP/s × 1,720,320
+    hours": 10^12 × 3,600) and of the rates alone (10^12)."""
+    product = rates = 1
+    for i in range(side.start, side.end):
+        if scan.toks[i].kind != "NUM":
+            continue
+        j = i + 1
+        while j < len(scan.toks) and scan.toks[j].kind == "LABEL":
+            word = scan.toks[j].text
+            if word in _RATES or word in _UNIT_SIZES:
+                product *= _RATES.get(word) or _UNIT_SIZES[word][0]
+                rates *= _RATES.get(word, 1)
+                break
+            j += 1
+    return [own for own in dict.fromkeys((product, rates)) if own != 1]
 
 
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
@@ -1538,6 +1811,18 @@ def _approximate_step(stated: Fraction) -> Fraction:
     while n and n % 10 == 0 and step < 10**MAX_EXPONENT:
         n, step = n // 10, step * 10
     return Fraction(step)
+
+
+def _approximate_zeros(scan: _Scan, target: _Side) -> int:
+    """10^k for a stated number written with a magnitude or an exponent whose whole mantissa
+    ends in k zeros: "≈ 120M" is read to the ten million, as "≈ 7,000" is to the thousand."""
+    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    mantissa = re.match(r"[0-9,_]*(\.[0-9]*)?", num.text if num is not None else "")
+    if mantissa is None or mantissa.group(1) is not None:
+        return 1
+    digits = re.sub(r"[^0-9]", "", mantissa.group())
+    zeros = len(digits) - len(digits.rstrip("0")) if digits.strip("0") else 0
+    return 10 ** min(zeros, MAX_DIGITS)
 
 
 def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, list]:
@@ -1590,7 +1875,51 @@ def _right(scan: _Scan, e: int, hi: int) -> _Side | None:
     return _classify(scan, _Side(start, end, tree), -1)
 
 
-def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) -> Equation:
+def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
+             precision: Fraction | None) -> tuple[str, Fraction, int, int, str]:
+    """(verdict, difference, scale, unit, unit name) of a side's exact value against the
+    stated number, read in each way it may be meant, at the precision written:
+
+    - as written: stated - computed;
+    - "67 + 8.4 = 75.4M": a side with no magnitude is in the stated unit (``scale``);
+    - "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30), and "≈ 21 days" of a count
+      of seconds (``unit``); the side's own numbers may carry a unit of the same kind
+      ("65 KB × 100,000 = 6.5 GB").
+
+    The first reading that holds gives 'ok'; when none does, the verdict is 'wrong' and the
+    difference is that of the reading nearest to the stated number (a count of bytes against
+    "1.2 GiB" is off by a fraction of a GiB, not by a billion)."""
+    stated = target.value
+    if stated == computed or (precision is not None and 2 * abs(stated - computed) <= precision):
+        return "ok", stated - computed, 0, 1, ""  # as written (most equations): nothing more
+    readings = [(stated - computed, 0, 1, "", 1)]  # (difference, scale, unit, name, in units)
+    shift = _magnitude_shift(scan, side, target)
+    if shift:
+        readings.append((stated - computed * 10**shift, shift, 1, "", 1))
+    kind, factors, name = _unit(scan, target.end)
+    mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
+                 and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
+    readings += [(stated * factor - computed * own, 0, factor, name, factor)
+                 for factor in factors for own in mine if (factor, own) != (1, 1)]
+    if not kind:
+        # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
+        # (T = 10^12, an hour 3,600 s; or only the rate's, when the 3,600 is written too)
+        readings += [(stated - computed * own, 0, 1, "", 1) for own in _side_units(scan, side)]
+    for difference, scale, unit, unit_name, size in readings:
+        if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
+            return "ok", difference, scale, unit, unit_name
+
+    def distance(reading) -> Fraction:  # how far off, relative to the stated number
+        difference, _, unit, _, _ = reading
+        whole = abs(stated * unit)
+        return abs(difference) / whole if whole else abs(difference)
+
+    difference, scale, unit, unit_name, _ = min(readings, key=distance)
+    return "wrong", difference, scale, unit, unit_name
+
+
+def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
+           ahead: set | frozenset = frozenset()) -> Equation:
     stated = target.value
     names = _symbols(side.tree) if side.tree is not None else []
     unknowns = tuple(n for n in names if n not in env)
@@ -1602,6 +1931,11 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
         precision = _approximate_step(stated)
+    elif approximate and precision is not None:
+        precision *= _approximate_zeros(scan, target)
+    if precision is None and stated.denominator == 1 and max(_unit(scan, target.end)[1] or
+                                                             (1,)) > 1:
+        precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
         verdict, code = "cannot evaluate", "too-long"
         reason = reason_text(code)
@@ -1620,29 +1954,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
-            difference = stated - computed
-            verdict = "ok" if computed == stated else "wrong"
-            if precision is not None and 2 * abs(difference) <= precision:
-                verdict = "ok"
-            shift = _magnitude_shift(scan, side, target)
-            if verdict == "wrong" and shift:
-                in_unit = stated - computed * 10**shift
-                if in_unit == 0 or (precision is not None and 2 * abs(in_unit) <= precision):
-                    verdict, difference, scale = "ok", in_unit, shift
-            # "= 1.07 GB" of a count of bytes: 1.07 x 10^9 (or x 2^30) at its precision, and
-            # "≈ 21 days" of a count of seconds; the side's own numbers may carry a unit of
-            # the same kind ("65 KB × 100,000 = 6.5 GB")
-            kind, factors, name = _unit(scan, target.end)
-            mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
-                         and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
-            for factor in factors if verdict == "wrong" else ():
-                for own in mine:
-                    in_bytes = stated * factor - computed * own
-                    if in_bytes == 0 or 2 * abs(in_bytes) <= (precision or 0) * factor:
-                        verdict, difference, unit, unit_name = "ok", in_bytes, factor, name
-                        break
-                if verdict == "ok":
-                    break
+            verdict, difference, scale, unit, unit_name = _compare(
+                scan, side, target, computed, precision)
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -1665,41 +1978,58 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction]) ->
         scale=scale,
         unit=unit,
         unit_name=unit_name,
+        defined_later=tuple(n for n in names if n in ahead),
     )
 
 
-def _analyse(text: str, code: bool = False) -> tuple[list[Equation], list[Binding]]:
-    """All claims and definitions of ``text``, with definitions applied in order."""
+def _analyse(text: str, code: bool = False, on_piece=None) -> Analysis:
+    """All claims, definitions and identities of ``text``, with definitions applied in
+    order; a symbol defined once gives its value to the equations before its definition
+    too: a piece with such an equation is read again with that value known."""
     env: dict[str, Fraction] = {}
     equations: list[Equation] = []
     bindings: list[Binding] = []
+    identities: list[Identity] = []
+    pending = []  # (piece source, env before it, its equations and identities) to re-read
+    budget = [IDENTITY_BUDGET, 0]  # term products left, identities skipped for want of them
     for scan in _Scan.pieces(text, code):
-        _analyse_piece(scan, env, equations, bindings)
-    # A symbol defined once, after an equation that uses it, gives it its value there too.
+        before, e0, i0 = dict(env), len(equations), len(identities)
+        _analyse_piece(scan, env, equations, bindings, identities, budget)
+        if any(e.verdict == "unknown" for e in equations[e0:]) or any(
+                x.verdict != "ok" for x in identities[i0:]):
+            pending.append((scan.source, before, (e0, len(equations)), (i0, len(identities))))
+        if on_piece is not None:
+            on_piece(scan)
     values: dict[str, set] = {}
     for b in bindings:
         values.setdefault(b.name, set()).add(b.value)
     later = {name: v.pop() for name, v in values.items() if len(v) == 1}
-    return [_with_later(e, later) for e in equations], bindings
+    redone_equations, redone_identities = {}, {}
+    for (regions, span, line), before, eqs, ids in pending:
+        unknown = {n for e in equations[slice(*eqs)] for n in e.unknowns}
+        unknown |= {n for x in identities[slice(*ids)] for n in x.unknowns}
+        ahead = {n for n in unknown & later.keys() if n not in before}
+        if not ahead:
+            continue
+        scan = _Scan(text, regions=regions, span=span, first_line=line)
+        again_e: list[Equation] = []
+        again_i: list[Identity] = []
+        _analyse_piece(scan, {**before, **{n: later[n] for n in ahead}}, again_e, [], again_i,
+                       budget, ahead)
+        redone_equations[eqs], redone_identities[ids] = again_e, again_i
+    return Analysis(_spliced(equations, redone_equations), bindings,
+                    _spliced(identities, redone_identities), budget[1])
 
 
-def _with_later(e: Equation, later: dict[str, Fraction]) -> Equation:
-    """The equation ``e`` checked again with the values of its unknowns defined after it."""
-    if e.verdict != "unknown" or not all(n in later for n in e.unknowns):
-        return e
-    env = {**dict(e.bindings), **{n: later[n] for n in e.unknowns}}
-    try:
-        expr = parse_expression(e.expression)
-        if set(expr.symbols) != set(env):  # read otherwise on its own: leave it unknown
-            return e
-        computed = evaluate(expr, env)
-    except ExpressionError:
-        return e
-    difference = e.stated - computed
-    ok = difference == 0 or (e.precision is not None and 2 * abs(difference) <= e.precision)
-    return replace(e, computed=computed, unknowns=(), solution=None, difference=difference,
-                   verdict="ok" if ok else "wrong", holds_for_any=False,
-                   bindings=tuple((n, env[n]) for n in expr.symbols), defined_later=e.unknowns)
+def _spliced(items: list, replacements: dict) -> list:
+    """``items`` with each slice (start, end) in ``replacements`` replaced by its list."""
+    if not replacements:
+        return items
+    out, at = [], 0
+    for (start, end), new in sorted(replacements.items()):
+        out += items[at:start] + new
+        at = end
+    return out + items[at:]
 
 
 def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
@@ -1714,8 +2044,25 @@ def _evaluated(side: _Side | None, env: dict[str, Fraction]) -> _Side | None:
 
 
 def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equation],
-                   bindings: list[Binding]) -> None:
+                   bindings: list[Binding], identities: list[Identity], budget: list[int],
+                   ahead: frozenset | set = frozenset()) -> None:
+    """Read one piece: its chains' claims and identities, and its definitions (in "=" chains,
+    lists and tables) in order. ``ahead``: names given their value before their definition;
+    ``budget``: the term products identities may still spend (``IDENTITY_BUDGET``)."""
+    ahead = set(ahead)
+    listed = _listed_definitions(scan)
+
+    def define(name: str, value: Fraction, line: int) -> None:
+        env[name] = value
+        ahead.discard(name)
+        bindings.append(Binding(line, name, value))
+
     for chain in _chains(scan):
+        first = next(side for side in chain if side is not None) if any(chain) else None
+        start = scan.toks[first.start].start if first is not None else len(scan.text)
+        while listed and listed[0][0] < start:  # a list's or table's definitions before it
+            _, line, name, value = listed.pop(0)
+            define(name, value, line)
         stated_after, stated_before = _nearest(chain, ("number", "sci", "grouped"))
         plain_after, plain_before = _nearest(chain, ("number", "grouped"))
         # Each arithmetic side is checked against the nearest stated number of its chain
@@ -1727,15 +2074,255 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                 target = plain_after[i] or plain_before[i]
             else:
                 target = stated_after[i] or stated_before[i]
+            nxt = chain[i + 1] if i + 1 < len(chain) else None
             if target is None and side.kind == "expr":
-                target = _evaluated(chain[i + 1] if i + 1 < len(chain) else None, env)
-            if target is not None:  # (with no number, "a + b = c + d": a side with a value)
-                equations.append(_check(scan, side, target, env))
+                # with no number, "a + b = c + d": a side with a value is the stated one
+                target = _evaluated(nxt, env)
+                mine = _evaluated(side, env)
+                if target is None and mine is not None and nxt is not None \
+                        and nxt.kind == "expr":
+                    equations.append(_check(scan, nxt, mine, env, ahead))  # "6 × 64 = 6d"
+                elif target is None and mine is None and nxt is not None \
+                        and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env, budget)):
+                    identities.append(x)  # "2·d·3d = 6d^2"
+            if target is not None:
+                equations.append(_check(scan, side, target, env, ahead))
+        for left, right in zip(chain, chain[1:]):  # "5.6e10 = 52GB": a conversion
+            if _conversion(scan, left, right):
+                equations.append(_check(scan, left, right, env, ahead))
         # Definitions take effect after their chain: "d = \frac{D}{h} = 64" defines d = 64.
         for i, side in enumerate(chain):
             if side is not None and side.kind == "name":
                 target = stated_after[i]
                 if target is not None and target.kind != "grouped":
-                    env[side.tree[1]] = target.value
-                    bindings.append(Binding(scan.line_of(scan.toks[side.start].start),
-                                            side.tree[1], target.value))
+                    define(side.tree[1], target.value,
+                           scan.line_of(scan.toks[side.start].start))
+    for _, line, name, value in listed:
+        define(name, value, line)
+
+
+# Lists and tables of dimensions: a line that may be a table row or a list item
+_LISTED_LINE = re.compile(r"^[ \t]*(?:\||[-*+\u2022][ \t]|\d{1,3}[.)][ \t])[^\n]*", re.M)
+_BULLET = re.compile(r"[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
+_TABLE_RULE = re.compile(r"[ \t]*:?-{3,}:?[ \t]*")
+_VALUE_START = re.compile(r"[ \t*_$`]*[0-9.]")
+_VALUE_EXPRESSION = re.compile(r"[ \t*_$`]*[0-9.,]+[ \t]*(?:[x\u00d7*\u00b7/^+\-=(]|\\[a-z])")
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z_]*")
+_UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
+
+
+def _cell_names(cell: str) -> list[str]:
+    """The symbols a table cell or a list item's name names: "Layers ($L$)" gives L,
+    "`d_model`" d_model; at most three, else none."""
+    names = list(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
+    return names if len(names) <= 3 else []
+
+
+def _cell_value(cell: str) -> Fraction | None:
+    """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
+    a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
+    if not _VALUE_START.match(cell) or _VALUE_EXPRESSION.match(cell):
+        return None  # most cells and items state no number, or an expression: skip them fast
+    toks = [t for t in _tokenize(cell.strip(" \t*_")) if t.kind != "LABEL"]  # **12**
+    if not toks or toks[0].kind != "NUM" or toks[0].value is None:
+        return None
+    if len(toks) > 1 and (toks[1].kind in ("OP", "IDENT", "NUM", "FRAC", "EQ", "BLOCK")
+                          or (toks[1].kind == "OPEN" and not toks[1].spaced)):
+        return None
+    return toks[0].value
+
+
+def _listed_definitions(scan: _Scan) -> list[tuple[int, int, str, Fraction]]:
+    """The definitions a piece states in lists ("- n_layers: 32", "* heads = 32") and
+    Markdown tables ("| d_model | 4096 |" rows, or a row of names over one row of numbers),
+    as (offset, line, name, value) in order. Lines inside fenced code or math are not read."""
+    if scan.source is None:
+        return []
+    regions, (lo, hi), _ = scan.source
+    prose = [(a, b) for a, b, is_math in regions if not is_math and a < b]
+    starts = [a for a, _ in prose]
+    out: list[tuple[int, int, str, Fraction]] = []
+    table: list[tuple[int, list[str]]] = []
+
+    def in_prose(offset: int) -> bool:
+        k = bisect.bisect_right(starts, offset) - 1
+        return k >= 0 and prose[k][0] <= offset < prose[k][1]
+
+    def flush() -> None:
+        out.extend(_table_definitions(scan, table))
+        table.clear()
+
+    previous_end = -2
+    for m in _LISTED_LINE.finditer(scan.text, lo, hi):
+        if not in_prose(m.start()):
+            continue
+        line = m.group()
+        if m.start() != previous_end + 1 and table:
+            flush()
+        previous_end = m.end()
+        if line.lstrip().startswith("|"):
+            cells = _UNESCAPED_BAR.split(line.strip())
+            table.append((m.start(), cells[1:-1] if line.rstrip().endswith("|") else cells[1:]))
+            continue
+        if table:
+            flush()
+        content = line[_BULLET.match(line).end():]
+        cut = re.search(r"(?<![=<>!:])[:=](?![=])", content)
+        if cut is None:
+            continue
+        name_part, value_part = content[:cut.start()], content[cut.end():]
+        word = _NAME_WORD.fullmatch(name_part.strip(" \t*_`"))
+        if cut.group() == "=" and (word is None or len(word.group()) < 2 or "_" in word.group()):
+            continue  # "- L = 32", "- d_model = 768": the "=" chain defines it
+        value = _cell_value(value_part)
+        if value is None:
+            continue
+        names = _cell_names(name_part) if cut.group() == ":" else []
+        if not names:
+            names = [word.group()] if word else []
+        for name in names:
+            out.append((m.start(), scan.line_of(m.start()), name, value))
+    flush()
+    return out
+
+
+def _table_definitions(scan: _Scan, rows: list[tuple[int, list[str]]]):
+    """The definitions of one Markdown table: each row whose first cell names symbols and
+    one other cell states a number; or a header row of names over one row of numbers."""
+    rows = [(at, cells) for at, cells in rows
+            if not all(_TABLE_RULE.fullmatch(c) for c in cells)]
+    for at, cells in rows:  # | Layers (L) | 12 |
+        values = [v for v in map(_cell_value, cells[1:]) if v is not None]
+        names = _cell_names(cells[0]) if len(values) == 1 and len(cells) > 1 else []
+        for name in names:
+            yield at, scan.line_of(at), name, values[0]
+    if len(rows) == 2:  # | d_model | n_layers | over | 768 | 12 |
+        (_, header), (at, data) = rows
+        if len(header) == len(data):
+            for head, cell in zip(header, data):
+                names, value = _cell_names(head), _cell_value(cell)
+                if value is not None and _cell_value(head) is None:
+                    for name in names:
+                        yield at, scan.line_of(at), name, value
+
+
+def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
+    """Whether "number = number" converts a size or a duration: the right one in a unit of
+    bytes or seconds bigger than the base one (GB, days), the left one in the base unit or
+    another of the same kind ("5.6e10 = 52GB", "28 billion bytes = 28 GB", "1 hour = 60
+    minutes"); other numbers side by side ("GPT-2 = 124M", "1 token = 2 bytes") are not."""
+    if left is None or right is None or left.kind != "number" or right.kind != "number":
+        return False
+    kind, sizes, name = _unit(scan, right.end)
+    if not kind or max(sizes) == 1:
+        return False
+    num = next(i for i in range(left.start, left.end) if scan.toks[i].kind == "NUM")
+    mine = _unit(scan, num + 1)
+    bare = num + 1 == left.end  # nothing between the number and "="
+    return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
+
+
+def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
+              budget: list[int]) -> Identity | None:
+    """Two sides with unknowns compared as functions of them (``Identity``).
+
+    Four readings are tried in turn, and the first that makes the sides one function wins:
+    as parsed; with "s/6h" as s/(6h); with each unknown name of 2-4 plain letters split into
+    its letters, as math typesetting means "$2Ld$" (2·L·d); both. The verdict 'wrong' is
+    given when the sides use the same unknowns in the plain reading (or, when they do not,
+    in the split one) and no reading makes them one function."""
+    toks, text = scan.toks, scan.text
+    approximate = any(t.kind == "EQ" and t.text == "≈" for t in toks[left.end:right.start])
+    found = None  # (tight, split, difference) of the reading that decides
+    tried = []
+    for tight, split in ((False, False), (True, False), (False, True), (True, True)):
+        trees = [left.tree, right.tree] if not tight else [_tight(scan, t) for t in (left, right)]
+        if None in trees:
+            continue
+        trees = [_split_names(t, env) for t in trees] if split else trees
+        if trees in tried:  # the same reading as one before: nothing new to learn
+            continue
+        tried.append(trees)
+        try:
+            f = _multi(trees[0], env, budget) - _multi(trees[1], env, budget)
+        except (_Unevaluable, ZeroDivisionError):
+            continue
+        sides = [set(_symbols(t)) - env.keys() for t in trees]
+        names = [n for n in dict.fromkeys(_symbols(trees[0]) + _symbols(trees[1]))]
+        if not f.p:
+            found = (tight, split, f, sides, names)
+            break
+        if found is None or (found[3][0] != found[3][1] and sides[0] == sides[1]
+                             and not tight):
+            found = (tight, split, f, sides, names)  # the plain reading, else the split one
+    if found is None:  # no reading has a value (K^T: an unknown exponent): nothing to say
+        budget[1] += budget[0] < 0  # ... or the budget was spent: counted, for a warning
+        return None
+    applied = _applied(scan, left.start, right.end)
+    tight, split, diff, sides, names = found
+    if not diff.p:
+        verdict, unknowns = "ok", tuple(n for n in names if n not in env)
+    elif sides[0] == sides[1] and not approximate and not applied:
+        verdict, unknowns = "wrong", tuple(n for n in names if n not in env)
+    else:  # holds only for some values, or only where the difference is negligible
+        verdict = "unknown"
+        unknowns = tuple(n for n in names if n in sides[0] ^ sides[1]) or tuple(
+            n for n in names if n not in env)
+    start, end = toks[left.start].start, toks[left.end - 1].end
+    used = dict.fromkeys(_symbols(left.tree) + _symbols(right.tree))
+    return Identity(
+        line=scan.line_of(start), expression=text[start:end].strip(),
+        stated_text=text[toks[right.start].start:toks[right.end - 1].end].strip(),
+        verdict=verdict, unknowns=unknowns,
+        difference="" if not diff.p else _difference_text(diff),
+        approximate=approximate, tight=tight and verdict == "ok", split=split,
+        span=(start, end), bindings=tuple((n, env[n]) for n in used if n in env),
+        applied=applied if verdict == "unknown" else ())
+
+
+def _applied(scan: _Scan, first: int, end: int) -> tuple[str, ...]:
+    """The names written as functions among tokens first..end-1: a name or a label
+    (\\mathcal{O}) glued to "(", as in O(n^2), T(n/2), f(x). Read as products, an identity
+    between them could be called wrong when it is big-O or a recurrence."""
+    out = []
+    for i in range(first, min(end, len(scan.toks)) - 1):
+        tok, nxt = scan.toks[i], scan.toks[i + 1]
+        before = scan.toks[i - 1] if i > first else None
+        glued = before is not None and before.end == tok.start and before.kind in (
+            "NUM", "IDENT", "CLOSE")  # "2L(d + 1)" is a product
+        if nxt.kind == "OPEN" and nxt.text == "(" and tok.end == nxt.start and not glued and (
+                tok.kind == "IDENT" or (tok.kind == "LABEL" and tok.text.startswith("\\"))):
+            out.append(tok.text)
+    return tuple(dict.fromkeys(out))
+
+
+_LETTER_RUN = re.compile(r"[A-Za-z]{2,4}")
+
+
+def _split_names(tree: tuple, env: Mapping[str, Fraction]) -> tuple:
+    """The tree with each unknown name of 2-4 plain letters read as the product of its
+    letters, as math typesetting means it: "Ld" is L·d, and "bsh^2" is b·s·h^2."""
+    if tree[0] == "sym" or (tree[0] == "pow" and tree[1][0] == "sym"):
+        name = tree[1] if tree[0] == "sym" else tree[1][1]
+        if name in env or not _LETTER_RUN.fullmatch(name):
+            return tree if tree[0] == "sym" else ("pow", tree[1], _split_names(tree[2], env))
+        letters = [("sym", letter) for letter in name]
+        if tree[0] == "pow":  # the power is the last letter's
+            letters[-1] = ("pow", letters[-1], _split_names(tree[2], env))
+        out = letters[0]
+        for letter in letters[1:]:
+            out = ("mul", out, letter)
+        return out
+    if tree[0] in ("num", "grouped", "big"):
+        return tree
+    return (tree[0],) + tuple(_split_names(child, env) for child in tree[1:])
+
+
+def _tight(scan: _Scan, side: _Side) -> tuple | None:
+    """The side's tree with an implicit product after "/" read into the divisor."""
+    parser = _Parser(scan, side.start, side.end, tight=True)
+    try:
+        tree = parser.expression()
+    except _ParseError:
+        return None
+    return tree if scan.next_sig(parser.i, side.end) == side.end else None

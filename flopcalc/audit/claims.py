@@ -6,8 +6,10 @@ written and the value as stated. For each claim this module
 
 (a) evaluates the written expression exactly (with ``arithmetic``, the parser of the text's
     equations) and compares it with the stated value;
-(b) compares the stated value with flopcalc's own count of the quantity, derived from
-    ``model.build_ops`` through ``analysis.op_flops`` under the document's conventions;
+(b) compares the stated value with flopcalc's own count of the quantity, derived from the
+    model's layer groups (``architectures.build``) through ``analysis.op_flops`` under the
+    document's conventions; the vocabulary's words name roles (``Model.parts_of``), so a
+    claims file works for every architecture flopcalc builds;
 (c) when they disagree, searches a catalogue of counts computed by flopcalc (every
     operation and group x per token / per sequence x one block / n_layers blocks x 1 or 2
     FLOPs per multiply-add x dense / causal x all heads / one head, and the subsets of a
@@ -26,6 +28,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from fractions import Fraction
 from importlib import resources
 from itertools import combinations
@@ -33,8 +36,10 @@ from pathlib import Path
 
 from .. import files
 from ..analysis import op_flops
+from ..architecture import Architecture, ArchitectureError, Workload
+from ..architectures import build
 from ..config import Config, Conventions, FlopcalcError
-from ..model import ELEMENTWISE_COST, Op, build_ops, elements
+from ..model import ELEMENTWISE_COST, Op, elements
 from .arithmetic import (Expression, ExpressionError, additive_terms, evaluate, factors,
                          parse_expression, solve)
 
@@ -46,95 +51,71 @@ MAX_COST = 4  # how far (in changed assumptions) a diagnosis may stray from the 
 # Vocabulary: the quantities a claim may name.
 # =========================================================================================
 
-OP_NAMES = {
-    "embed": "the embedding lookup", "embed_add": "the position-embedding add",
-    "ln_1": "the first LayerNorm", "q_proj": "the Q projection", "k_proj": "the K projection",
-    "v_proj": "the V projection", "scores": "the attention scores Q·Kᵀ",
-    "scale": "the score scaling", "causal_mask": "the causal mask", "softmax": "the softmax",
-    "attn_values": "softmax·V", "out_proj": "the output projection W_o",
-    "residual_1": "the first residual add", "ln_2": "the second LayerNorm",
-    "ffn_up": "the FFN's first matmul (d_model → d_ff)", "gelu": "GELU",
-    "ffn_down": "the FFN's second matmul (d_ff → d_model)",
-    "residual_2": "the second residual add", "ln_f": "the final LayerNorm",
-    "lm_head": "the LM head",
-}
-_BLOCK_ATTN = ("scores", "scale", "causal_mask", "softmax", "attn_values", "out_proj")
-GROUPS = {  # name -> (member ops, description, noun for "k of the n <noun>")
-    "qkv_proj": (("q_proj", "k_proj", "v_proj"), "the Q, K and V projections",
-                 "Q, K, V projections"),
-    "attention": (_BLOCK_ATTN, "attention (scores, softmax·V, W_o)", "attention matmuls"),
-    "self_attention": (("q_proj", "k_proj", "v_proj") + _BLOCK_ATTN,
-                       "self-attention with its Q, K, V projections", "self-attention matmuls"),
-    "ffn": (("ffn_up", "gelu", "ffn_down"), "the FFN (both matmuls)", "FFN matmuls"),
-    "block": (("ln_1", "q_proj", "k_proj", "v_proj") + _BLOCK_ATTN
-              + ("residual_1", "ln_2", "ffn_up", "gelu", "ffn_down", "residual_2"),
-              "a transformer block", "block matmuls"),
-    "forward": (("embed", "embed_add", "ln_1", "q_proj", "k_proj", "v_proj") + _BLOCK_ATTN
-                + ("residual_1", "ln_2", "ffn_up", "gelu", "ffn_down", "residual_2", "ln_f",
-                   "lm_head"), "the whole forward pass", "operations"),
-}
-PER_HEAD = {"scores", "scale", "causal_mask", "softmax", "attn_values"}
-NOT_BLOCK = {"embed", "embed_add", "ln_f", "lm_head"}
-FLOP_QUANTITIES = {f"flops.{k}" for k in OP_NAMES} | {f"flops.{k}" for k in GROUPS}
+# The quantities a claims file may name. Their keys are words of the claims vocabulary
+# (docs/audit.md), not operation names: ``Model`` finds each one's operations in any
+# architecture by their roles (``model.Op.role``), so one claims file format serves GPT-2,
+# Llama and every family flopcalc builds.
+OP_KEYS = ("embed", "embed_add", "ln_1", "q_proj", "k_proj", "v_proj", "scores", "scale",
+           "causal_mask", "softmax", "attn_values", "out_proj", "residual_1", "ln_2", "ffn_up",
+           "gelu", "ffn_down", "residual_2", "ln_f", "lm_head")
+# one op by its role: key -> role (the norms and residual adds are found by their place)
+OP_ROLES = {"embed": "embedding", "embed_add": "embedding.positions", "q_proj": "attention.q",
+            "k_proj": "attention.k", "v_proj": "attention.v", "scores": "attention.scores",
+            "scale": "attention.scale", "causal_mask": "attention.mask",
+            "softmax": "attention.softmax", "attn_values": "attention.values",
+            "out_proj": "attention.o", "ffn_up": "mlp.up", "gelu": "mlp.act",
+            "ffn_down": "mlp.down", "lm_head": "lm_head"}
+GROUP_KEYS = ("qkv_proj", "attention", "self_attention", "ffn", "block", "forward")
+PROJECTION_ROLES = ("attention.q", "attention.k", "attention.v", "attention.qkv")
+FLOP_QUANTITIES = {f"flops.{k}" for k in OP_KEYS + GROUP_KEYS}
 
-# shape quantities: key -> (kind, source, description)
-#   weights: source = parameter name; activations: source = op name (its output)
-SHAPES = {
-    "wte": ("weight", "wte.weight", "the token embedding matrix wte"),
-    "wpe": ("weight", "wpe.weight", "the position embedding matrix wpe"),
-    "w_qkv": ("weight", "attn.c_attn.weight", "the fused W_qkv (attn.c_attn)"),
-    "wq": ("weight", "attn.q_proj.weight", "W_q"),
-    "wk": ("weight", "attn.k_proj.weight", "W_k"),
-    "wv": ("weight", "attn.v_proj.weight", "W_v"),
-    "wo": ("weight", "attn.c_proj.weight", "W_o (attn.c_proj)"),
-    "w_ffn_up": ("weight", "mlp.c_fc.weight", "the FFN's first weight W_1 (mlp.c_fc)"),
-    "w_ffn_down": ("weight", "mlp.c_proj.weight", "the FFN's second weight W_2 (mlp.c_proj)"),
-    "embedding_input": ("activation", "embed",
-                        "the embedded input x = wte[tokens] + wpe[positions]"),
-    "q": ("activation", "q_proj", "the queries Q"),
-    "k": ("activation", "k_proj", "the keys K"),
-    "v": ("activation", "v_proj", "the values V"),
-    "heads": ("activation", "split_heads", "the head split"),
-    "q_heads": ("activation", "split_heads", "Q split into heads"),
-    "k_heads": ("activation", "split_heads", "K split into heads"),
-    "v_heads": ("activation", "split_heads", "V split into heads"),
-    "scores": ("activation", "scores", "the attention scores"),
-    "attn_values": ("activation", "attn_values", "softmax·V per head"),
-    "attn_output": ("activation", "merge_heads", "the merged heads"),
-    "ffn_hidden": ("activation", "ffn_up", "the FFN's hidden activation"),
-    "logits": ("activation", "lm_head", "the logits"),
-}
+# shape quantities: key -> weight or activation (where each is found: ``Model.shape_source``)
+SHAPE_KINDS = {"wte": "weight", "wpe": "weight", "w_qkv": "weight", "wq": "weight",
+               "wk": "weight", "wv": "weight", "wo": "weight", "w_ffn_up": "weight",
+               "w_ffn_down": "weight", "embedding_input": "activation", "q": "activation",
+               "k": "activation", "v": "activation", "heads": "activation",
+               "q_heads": "activation", "k_heads": "activation", "v_heads": "activation",
+               "scores": "activation", "attn_values": "activation",
+               "attn_output": "activation", "ffn_hidden": "activation", "logits": "activation"}
+WEIGHT_ROLES = {"w_qkv": "attention.qkv", "wq": "attention.q", "wk": "attention.k",
+                "wv": "attention.v", "wo": "attention.o", "w_ffn_up": "mlp.up",
+                "w_ffn_down": "mlp.down"}
 HEAD_SPLITS = {"heads", "q_heads", "k_heads", "v_heads"}
 DIMS = ("d_model", "n_heads", "d_head", "n_layers", "d_ff", "seq_len", "vocab", "batch",
-        "n_positions")
+        "n_positions", "n_kv_heads")
 # input.<op>: what a weighted matmul reads. The ops whose input a claim may name (qkv_proj: the
-# three projections, which read one tensor), and the labels a claim may give it: label ->
-# (the ops whose output the label names, description). flopcalc's answer is derived from the
+# three projections, which read one tensor), and the labels a claim may give it (what each
+# names is found in the model by ``Model.label_ops``). flopcalc's answer is derived from the
 # ops list (``Evaluator.producer``), then named by the label of that op.
 INPUT_OPS = ("qkv_proj", "q_proj", "k_proj", "v_proj", "out_proj", "ffn_up", "ffn_down",
              "lm_head")
-INPUT_LABELS = {
-    "embedding": (("embed", "embed_add"), "the embeddings wte[tokens] + wpe[positions]"),
-    "ln_1_output": (("ln_1",), "ln_1(x), the first LayerNorm of the residual stream x"),
-    "heads_concat": (("merge_heads",), "the concatenated heads (softmax·V of every head)"),
-    "attention_output": (("out_proj",), "the attention output (after W_o)"),
-    "residual": (("residual_1", "residual_2"), "the residual stream after a residual add"),
-    "ln_2_output": (("ln_2",), "ln_2(x + attention output), the second LayerNorm of the "
-                               "residual stream after the attention's residual add"),
-    "ffn_hidden": (("gelu",), "the FFN's hidden activation GELU(x·W_1)"),
-    "ffn_output": (("ffn_down",), "the FFN output (after W_2)"),
-    "ln_f_output": (("ln_f",), "ln_f(x), the final LayerNorm of the last block's output"),
-}
+INPUT_LABELS = ("embedding", "ln_1_output", "heads_concat", "attention_output", "residual",
+                "ln_2_output", "ffn_hidden", "ffn_output", "ln_f_output")
 # convention.unit: what the document calls its counts; unit -> whether it is a count
 UNITS = {"FLOPs": True, "FLOP": True, "FLOPS": False, "FLOP/s": False}
 LABEL_QUANTITIES = {f"input.{k}" for k in INPUT_OPS} | {"convention.unit"}
-QUANTITIES = (sorted(FLOP_QUANTITIES) + [f"shape.{k}" for k in SHAPES]
+QUANTITIES = (sorted(FLOP_QUANTITIES) + [f"shape.{k}" for k in SHAPE_KINDS]
               + [f"dim.{k}" for k in DIMS] + [f"input.{k}" for k in INPUT_OPS]
               + ["convention.flops_per_mac", "convention.unit", "unattributed"])
 PER_MAC = {"multiply-add", "mac", "multiply-accumulate", "fma"}
 LABEL_DIMS = {"tokens": "seq_len", "token": "seq_len", "embeddings": "d_model",
               "embedding": "d_model", "heads": "n_heads", "layers": "n_layers",
               "blocks": "n_layers"}
+FAMILY_TITLES = {"gpt2": "GPT-2"}  # how a family is named in a sentence (else its name)
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
+ACTIVATION_NAMES = {"gelu_tanh": "GELU", "gelu": "GELU (erf)", "relu": "ReLU", "silu": "SiLU"}
+ROLE_TEXT = {"embedding": "the embedding lookup", "embedding.positions": "the position-embedding add",
+             "embedding.scale": "the embedding scaling", "attention.q": "the Q projection",
+             "attention.k": "the K projection", "attention.v": "the V projection",
+             "attention.qkv": "the fused QKV projection",
+             "attention.scores": "the attention scores Q·Kᵀ", "attention.scale": "the score scaling",
+             "attention.softcap": "the score soft-cap", "attention.mask": "the causal mask",
+             "attention.softmax": "the softmax", "attention.values": "softmax·V",
+             "attention.o": "the output projection W_o", "mlp.gate": "the MLP's gate projection "
+             "(d_model → d_ff)", "mlp.gate_up": "the MLP's fused gate and up projection",
+             "mlp.mul": "the gate product act(g)·u", "lm_head": "the LM head",
+             "lm_head.softcap": "the logit soft-cap"}
 
 
 class Batch:
@@ -181,12 +162,35 @@ def fmt(x) -> str:
 
 @dataclass(frozen=True)
 class Document:
+    """What a claims file says of its document: the model it analyses (``architecture`` on
+    ``workload``; ``config`` is their GPT-2 Config when the model is one, else None), its
+    counting conventions and the names it uses for dimensions."""
+
     title: str
     author: str
-    config: Config
+    config: Config | None
     conventions: Conventions
-    names: dict             # document name -> config field name (str) or number
+    names: dict             # document name -> dimension name (str) or number
     sha256: str | None = None  # the fingerprint of the document's text (document_sha256)
+    architecture: Architecture | None = None
+    workload: Workload | None = None
+
+    def __post_init__(self) -> None:
+        if self.architecture is None:
+            object.__setattr__(self, "architecture", self.config.architecture)
+        if self.workload is None:
+            object.__setattr__(self, "workload", self.config.workload)
+
+    @property
+    def model(self):
+        """What flopcalc's reports take: the GPT-2 Config, else the Architecture."""
+        return self.config if self.config is not None else self.architecture
+
+    def dim(self, name: str) -> int:
+        """One of ``DIMS`` of the document's model and workload."""
+        if name in ("seq_len", "batch"):
+            return getattr(self.workload, name)
+        return getattr(self.architecture, name)
 
 
 @dataclass(frozen=True)
@@ -232,8 +236,11 @@ class ClaimsFile:
 
 
 _DOC_KEYS = {"title", "author", "config", "conventions", "names", "source", "sha256"}
-_CONFIG_KEYS = {"d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions", "seq_len",
-                "batch", "qkv", "bias"}
+_GPT2_CONFIG_KEYS = {"d_model", "n_heads", "n_layers", "d_ff", "vocab", "n_positions",
+                     "seq_len", "batch", "qkv", "bias"}
+# any other architecture: a preset or a family, and Architecture's fields on top
+_CONFIG_KEYS = (_GPT2_CONFIG_KEYS | {"preset", "family"}
+                | {f.name for f in dataclass_fields(Architecture)})
 _CLAIM_KEYS = {"id", "line", "quantity", "scope", "blocks", "position", "expression",
                "stated", "written_shape", "stated_shape", "listed_as", "labels", "terms", "per",
                "of"}
@@ -367,11 +374,24 @@ def _parse_document(raw, source) -> Document:
     _check_keys(raw, _DOC_KEYS, source, "[document]: ")
     cfg_raw = dict(raw.get("config", {}))
     _check_keys(cfg_raw, _CONFIG_KEYS, source, "[document.config]: ")
-    qkv = cfg_raw.pop("qkv", "fused")
-    if qkv not in ("fused", "separate"):
+    qkv = cfg_raw.pop("qkv", None)
+    if qkv not in (None, "fused", "separate"):
         raise _err(source, "[document.config]: ", f"qkv must be fused or separate, got {qkv!r}")
+    architecture = workload = None
     try:
-        config = Config(**cfg_raw, fused_qkv=qkv == "fused")
+        if set(cfg_raw) <= _GPT2_CONFIG_KEYS:  # GPT-2's sizes: a Config, as it always was
+            config = Config(**cfg_raw, fused_qkv=qkv != "separate")
+        else:
+            from ..architectures.presets import make_architecture
+
+            load = {k: cfg_raw.pop(k) for k in ("seq_len", "batch") if k in cfg_raw}
+            workload = Workload(**{"batch": 1, "seq_len": 128, **load})
+            architecture = make_architecture(
+                cfg_raw.pop("preset", None), None, cfg_raw.pop("family", None),
+                cfg_raw.pop("bias", None),
+                **({} if qkv is None else {"fused_qkv": qkv == "fused"}), **cfg_raw)
+            workload.check(architecture)
+            config = Config.of(architecture, workload)
         conventions = Conventions(**raw.get("conventions", {}))
     except FlopcalcError as e:
         raise _err(source, "[document]: ", str(e)) from None
@@ -392,7 +412,7 @@ def _parse_document(raw, source) -> Document:
                                    and re.fullmatch(r"[0-9a-fA-F]{64}", sha256)):
         raise _err(source, "[document]: ", f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
     return Document(str(raw.get("title", "")), str(raw.get("author", "")), config, conventions,
-                    names, sha256.lower() if sha256 else None)
+                    names, sha256.lower() if sha256 else None, architecture, workload)
 
 
 def _as_int(value, what, where, source, minimum=0):
@@ -427,7 +447,7 @@ def _parse_claim(raw, index, document, source) -> Claim:
     position = raw.get("position")
     if position is not None:
         _as_int(position, "position", where, source, 1)
-        if position > document.config.n_positions:
+        if position > document.dim("n_positions"):
             raise _err(source, where, f"position {position} exceeds n_positions")
     expression = raw.get("expression")
     if expression is not None:
@@ -534,7 +554,7 @@ def _parse_shape(value, key, document, where, source) -> tuple:
 
 def _bindings(document: Document) -> dict:
     """Document names -> numbers (the batch name is left out: it is a shape's batch dim)."""
-    return {name: getattr(document.config, value) if isinstance(value, str) else value
+    return {name: document.dim(value) if isinstance(value, str) else value
             for name, value in document.names.items() if value != "batch"}
 
 
@@ -612,56 +632,350 @@ class Match:
                 "cost": self.cost, "description": self.description}
 
 
+def counting_architecture(arch: Architecture) -> Architecture:
+    """The architecture the claims are counted on: Q, K and V (and gate and up) as separate
+    projections where the family builds them so, since claims name them one by one; the
+    counts are the same either way (a fused projection is their sum)."""
+    for changes in (dict(fused_qkv=False, fused_gate_up=False), dict(fused_gate_up=False), {}):
+        try:
+            candidate = arch.with_(**changes)
+            build(candidate, candidate.dims())
+            return candidate
+        except ArchitectureError:
+            continue
+    return arch
+
+
 class Model:
-    """flopcalc's operations for a document's config, and counts under any variant."""
+    """flopcalc's operations for a document's model, found by role, and counts under any
+    variant. Block operations are those of the first block group (``one block``); a count
+    for all n_layers blocks sums every block group times its repeat (Gemma-2's sliding and
+    full layers)."""
 
     def __init__(self, document: Document):
         self.doc = document
-        self.config = document.config
+        self.arch = counting_architecture(document.architecture)
+        self.workload = document.workload
         self.conv = document.conventions
-        self._ops: dict = {}
+        self.n_layers = self.arch.n_layers
+        self.n_heads = self.arch.n_heads
+        self.seq_len = self.workload.seq_len
+        self._groups: dict = {}
         self._values: dict = {}
         self._entries_of: dict = {}
+        self._parts: dict = {}
+        self._labels: dict = {}
+        self._live: dict = {}
 
-    def ops(self, scope: str, position: int | None = None,
-            symbolic_batch: bool = False) -> dict[str, Op]:
-        """Operations by name (Q, K, V separate), for a whole sequence or one decoded token;
-        with ``symbolic_batch`` their shapes have BATCH for the batch dimension."""
+    # ----- operations ----------------------------------------------------------------------
+
+    def groups(self, scope: str, position: int | None = None, symbolic_batch: bool = False):
+        """The layer groups for a whole sequence or one decoded token at ``position``; with
+        ``symbolic_batch`` their shapes have BATCH for the batch dimension."""
         key = (scope, position, symbolic_batch)
-        if key not in self._ops:
-            dims = self.config.dims()
+        if key not in self._groups:
+            dims = self.arch.dims(self.workload.batch, self.seq_len)
             if symbolic_batch:
                 dims = replace(dims, batch=BATCH)
             if scope == "token":
-                dims = replace(dims, seq_len=1, kv_len=position or self.config.seq_len)
-            self._ops[key] = {op.name: op
-                              for op in build_ops(dims, fused_qkv=False, bias=self.config.bias)}
-        return self._ops[key]
+                dims = replace(dims, seq_len=1, kv_len=position or self.seq_len)
+            groups = build(self.arch, dims)
+            blocks = [g for g in groups if g.section == "block"]
+            first = [op for g in groups if g.section != "block" or g is blocks[0] for op in g.ops]
+            self._groups[key] = (groups, {op.name: op for op in first})
+        return self._groups[key]
+
+    def ops(self, scope: str, position: int | None = None,
+            symbolic_batch: bool = False) -> dict[str, Op]:
+        """Operations by name, in order: the embedding's, one block's (the first block
+        group's), the head's."""
+        return self.groups(scope, position, symbolic_batch)[1]
+
+    def block_repeats(self, scope: str, position=None) -> list[tuple[int, dict]]:
+        """(repeat, ops by name) of each block group."""
+        return [(g.repeat, {op.name: op for op in g.ops})
+                for g in self.groups(scope, position)[0] if g.section == "block"]
 
     def position(self, claim_position) -> int:
-        return claim_position or self.config.seq_len
+        return claim_position or self.seq_len
 
-    def op_value(self, name: str, v: Variant, position=None) -> int:
-        """One op's FLOPs, once (not times blocks), under a variant."""
-        key = (name, v.scope, v.fpm, v.attention, v.one_head, v.ew, position)
-        if key in self._values:
-            return self._values[key]
-        op = self.ops(v.scope, position)[name]
+    def outside(self, name: str) -> bool:
+        """Whether an op is outside the blocks (embedding, final norm, LM head): counted once."""
+        return self.ops("sequence")[name].section != "block"
+
+    def in_blocks(self, parts) -> bool:
+        """Whether some of the parts are inside the transformer blocks (count once per block)."""
+        return any(not self.outside(p) for p in parts)
+
+    def per_head(self, name: str) -> bool:
+        """Whether an op works head by head on the scores (so "for one head" applies)."""
+        op = self.ops("sequence")[name]
+        return op.on_scores or op.role in ("attention.scores", "attention.values")
+
+    def _value(self, op: Op, v: Variant) -> int:
         if v.ew == "as_mac":  # every element of an elementwise op at fpm FLOPs
-            value = elements(op.output, v.attention == "causal" and op.on_scores) * v.fpm
+            value = elements(op.output, v.attention == "causal" and op.on_scores,
+                             op.window) * v.fpm
         else:
             value = op_flops(op, Conventions(
                 flops_per_mac=v.fpm, attention=v.attention,
                 elementwise=v.ew == "elementwise" or self.conv.elementwise))
-        if v.one_head:
-            value //= self.config.n_heads
-        self._values[key] = value
-        return value
+        return value // self.n_heads if v.one_head else value
+
+    def op_value(self, name: str, v: Variant, position=None) -> int:
+        """One op's FLOPs, once (not times blocks), under a variant."""
+        key = (name, v.scope, v.fpm, v.attention, v.one_head, v.ew, position)
+        if key not in self._values:
+            self._values[key] = self._value(self.ops(v.scope, position)[name], v)
+        return self._values[key]
+
+    def all_blocks(self, name: str, v: Variant, position=None) -> int:
+        """One block op's FLOPs over all n_layers blocks: each block group's times its repeat."""
+        key = ("all", name, v.scope, v.fpm, v.attention, v.one_head, v.ew, position)
+        if key not in self._values:
+            self._values[key] = sum(repeat * self._value(ops[name], v)
+                                    for repeat, ops in self.block_repeats(v.scope, position))
+        return self._values[key]
 
     def count(self, parts, v: Variant, position=None) -> int:
         """FLOPs of a set of ops; block ops count v.blocks times."""
-        return sum(self.op_value(p, v, position) * (1 if p in NOT_BLOCK else v.blocks)
-                   for p in parts)
+        total = 0
+        for p in parts:
+            if self.outside(p):
+                total += self.op_value(p, v, position)
+            elif v.blocks == self.n_layers:
+                total += self.all_blocks(p, v, position)
+            else:
+                total += self.op_value(p, v, position) * v.blocks
+        return total
+
+    # ----- the vocabulary, found by role ---------------------------------------------------
+
+    def _block_norms(self) -> list[str]:
+        """The block's norms of the residual stream (not Qwen3's per-head q/k norms)."""
+        return [op.name for op in self.ops("sequence").values() if op.role == "norm"
+                and op.section == "block" and len(op.output) == 3]
+
+    def parts_of(self, key: str) -> tuple:
+        """The model's ops that a vocabulary key (an op or group of ``OP_KEYS`` or
+        ``GROUP_KEYS``) names; an op name stands for itself."""
+        if key not in self._parts:
+            self._parts[key] = self._find_parts(key)
+        return self._parts[key]
+
+    def _find_parts(self, key: str) -> tuple:
+        ops = [op for op in self.ops("sequence").values() if op.kind != "reshape"]
+        by_role = lambda *roles: tuple(op.name for op in ops if op.role in roles)  # noqa: E731
+        block = [op for op in ops if op.section == "block"]
+        if key in OP_ROLES:
+            return by_role(OP_ROLES[key])[:1]
+        if key in ("ln_1", "ln_2"):
+            norms = self._block_norms()
+            if key == "ln_1" or not norms:
+                return tuple(norms[:1])
+            mlp = next((i for i, op in enumerate(block) if op.role.startswith("mlp.")), None)
+            before = [op.name for op in block[:mlp] if op.name in norms]
+            return tuple(before[-1:])
+        if key in ("residual_1", "residual_2"):
+            return by_role("residual")[int(key[-1]) - 1:int(key[-1])]
+        if key == "ln_f":
+            return tuple(op.name for op in ops if op.role == "norm" and op.section == "head")
+        if key == "qkv_proj":
+            return by_role(*PROJECTION_ROLES)
+        if key == "attention":
+            return tuple(op.name for op in block if op.role.startswith("attention.")
+                         and op.role not in PROJECTION_ROLES + ("attention.rotary",))
+        if key == "self_attention":
+            return tuple(op.name for op in block if op.role.startswith("attention.")
+                         or (op.role == "norm" and len(op.output) == 4))
+        if key == "ffn":
+            return tuple(op.name for op in block if op.role.startswith("mlp."))
+        if key == "block":
+            return tuple(op.name for op in block)
+        if key == "forward":
+            return tuple(op.name for op in ops)
+        return (key,) if key in self.ops("sequence") else ()
+
+    def op_text(self, name: str) -> str:
+        """What an op is, in words ("the first LayerNorm", "the Q projection", "GELU")."""
+        op = self.ops("sequence")[name]
+        norm = NORM_NAMES.get(self.arch.norm, "norm")
+        plain = self.arch.mlp == "plain"
+        if op.role == "norm":
+            if op.section == "head":
+                return f"the final {norm}"
+            norms = self._block_norms()
+            if name in norms:
+                return f"the {ORDINALS[norms.index(name)]} {norm}"
+            return f"{name} ({op.computes})"
+        if op.role == "residual":
+            adds = [o.name for o in self.ops("sequence").values() if o.role == "residual"]
+            return f"the {ORDINALS[adds.index(name)]} residual add"
+        if op.role == "mlp.up":
+            return ("the FFN's first matmul (d_model → d_ff)" if plain
+                    else "the MLP's up projection (d_model → d_ff)")
+        if op.role == "mlp.down":
+            return ("the FFN's second matmul (d_ff → d_model)" if plain
+                    else "the MLP's down projection (d_ff → d_model)")
+        if op.role == "mlp.act":
+            return ACTIVATION_NAMES.get(self.arch.activation, self.arch.activation)
+        if op.role == "attention.rotary":
+            return f"the rotary embedding ({op.computes.split(':')[0]})"
+        return ROLE_TEXT.get(op.role, f"{name} ({op.computes})")
+
+    def group_text(self, key: str) -> tuple[str, str]:
+        """(what a group is, the noun of its matmuls for "k of the n <noun>")."""
+        plain = self.arch.mlp == "plain"
+        return {"qkv_proj": ("the Q, K and V projections", "Q, K, V projections"),
+                "attention": ("attention (scores, softmax·V, W_o)", "attention matmuls"),
+                "self_attention": ("self-attention with its Q, K, V projections",
+                                   "self-attention matmuls"),
+                "ffn": (("the FFN (both matmuls)", "FFN matmuls") if plain else
+                        ("the MLP (gate, up and down projections)", "MLP matmuls")),
+                "block": ("a transformer block", "block matmuls"),
+                "forward": ("the whole forward pass", "operations")}[key]
+
+    def what(self, label: str) -> str:
+        """A quantity in words: a group key, an op key or an op name."""
+        if label in GROUP_KEYS:
+            return self.group_text(label)[0]
+        parts = self.parts_of(label)
+        return self.op_text(parts[0]) if parts else label
+
+    def label_ops(self, label: str) -> tuple[tuple, str]:
+        """(the ops whose output an ``input.*`` label names, its description)."""
+        if label not in self._labels:
+            self._labels[label] = self._find_label(label)
+        return self._labels[label]
+
+    def _find_label(self, label: str) -> tuple[tuple, str]:
+        ops = self.ops("sequence")
+        norm = NORM_NAMES.get(self.arch.norm, "norm")
+        first = lambda key: (self.parts_of(key) or ("",))[0]  # noqa: E731
+        if label == "embedding":
+            embed = ops[first("embed")]
+            table = embed.computes.split("= ", 1)[-1]
+            return (tuple(n for n, op in ops.items() if op.section == "embedding"),
+                    f"the embeddings {table}")
+        if label == "ln_1_output":
+            ln = first("ln_1")
+            return (ln,), f"{ln}(x), the first {norm} of the residual stream x"
+        if label == "heads_concat":
+            merge = [n for n, op in ops.items() if op.role == "attention.heads"][-1:]
+            return tuple(merge), "the concatenated heads (softmax·V of every head)"
+        if label == "attention_output":
+            return self.parts_of("out_proj"), "the attention output (after W_o)"
+        if label == "residual":
+            return (tuple(n for n, op in ops.items() if op.role == "residual"),
+                    "the residual stream after a residual add")
+        if label == "ln_2_output":
+            ln = first("ln_2")
+            text = self.op_text(ln).removeprefix("the ") if ln else norm
+            return (ln,), (f"{ln}(x + attention output), the {text} of the residual stream "
+                           "after the attention's residual add")
+        if label == "ffn_hidden":
+            down = first("ffn_down")
+            source = self.producer(down) if down else ""
+            act = ACTIVATION_NAMES.get(self.arch.activation, self.arch.activation)
+            return (source,), (f"the FFN's hidden activation {act}(x·W_1)"
+                               if self.arch.mlp == "plain" else
+                               f"the MLP's hidden activation {act}(x·W_gate)·(x·W_up)")
+        if label == "ffn_output":
+            return self.parts_of("ffn_down"), "the FFN output (after W_2)"
+        ln = first("ln_f")
+        return (ln,), f"{ln}(x), the final {norm} of the last block's output"
+
+    def producer(self, name: str) -> str:
+        """The op whose output is ``name``'s input: in build order, the nearest op before it
+        that produced its input's shape, passing over matmuls that read that same tensor
+        beside it (K's projection follows Q's; both read ln_1's output)."""
+        ops = list(self.ops("sequence").values())
+        i = next(k for k, op in enumerate(ops) if op.name == name)
+        x = ops[i].inputs[0]
+        for op in reversed(ops[:i]):
+            if op.output == x and not (op.kind == "matmul" and op.inputs[0] == x):
+                return op.name
+        raise KeyError(name)  # every op of INPUT_OPS reads an earlier op's output
+
+    def shape_source(self, key: str, scope: str = "sequence", position=None):
+        """(kind, shape, alternatives, description, the op that owns or makes it) of a shape
+        quantity, or None when the model has no such tensor (no wpe with rotary positions)."""
+        kind = SHAPE_KINDS[key]
+        if kind == "weight":
+            found = self._weight(key)
+            if found is None:
+                return None
+            op, param = found
+            stem = param.name.removesuffix(".weight")
+            plain = self.arch.mlp == "plain"
+            text = {"wte": f"the token embedding matrix {stem}",
+                    "wpe": f"the position embedding matrix {stem}",
+                    "w_qkv": f"the fused W_qkv ({stem})", "wq": "W_q", "wk": "W_k", "wv": "W_v",
+                    "wo": f"W_o ({stem})",
+                    "w_ffn_up": (f"the FFN's first weight W_1 ({stem})" if plain
+                                 else f"the MLP's up weight W_up ({stem})"),
+                    "w_ffn_down": (f"the FFN's second weight W_2 ({stem})" if plain
+                                   else f"the MLP's down weight W_down ({stem})")}[key]
+            # written as x·W, a weight is (d_in, d_out) whichever way the checkpoint stores it
+            return kind, param.shape, (tuple(op.weight),) if op.weight and \
+                tuple(op.weight) != tuple(param.shape) else (), text, op
+        ops = self.ops(scope, position, symbolic_batch=True)
+        names = self._activation_ops()
+        name, texts = names.get(key), {
+            "embedding_input": "the embedded input " + ops[self.parts_of("embed")[0]].computes
+            if self.parts_of("embed") else "",
+            "q": "the queries Q", "k": "the keys K", "v": "the values V", "heads": "the head split",
+            "q_heads": "Q split into heads", "k_heads": "K split into heads",
+            "v_heads": "V split into heads", "scores": "the attention scores",
+            "attn_values": "softmax·V per head", "attn_output": "the merged heads",
+            "ffn_hidden": "the FFN's hidden activation", "logits": "the logits"}
+        if name is None:
+            return None
+        alternatives = ()
+        if key in HEAD_SPLITS and names.get(key + ":t"):
+            alternatives = (ops[names[key + ":t"]].output,)
+        return kind, ops[name].output, alternatives, texts[key], ops[name]
+
+    def _weight(self, key: str):
+        """(op, weight Param) of a weight quantity, from the counted build or the fused one."""
+        archs = [self.arch] + ([self.arch.with_(fused_qkv=True)] if key == "w_qkv" else [])
+        for arch in archs:
+            try:
+                groups = build(arch, arch.dims())
+            except ArchitectureError:
+                continue
+            for op in (op for g in groups for op in g.ops):
+                params = [p for p in op.params if p.name.endswith(".weight")]
+                if key in ("wte", "wpe") and op.role == "embedding":
+                    if len(params) > (key == "wpe"):
+                        return op, params[key == "wpe"]
+                elif op.role == WEIGHT_ROLES.get(key) and params:
+                    return op, params[0]
+        return None
+
+    def _activation_ops(self) -> dict[str, str]:
+        """Shape key -> the op whose output it is (``key:t``: the head split transposed)."""
+        ops = self.ops("sequence")
+        out = {}
+        first = lambda key: (self.parts_of(key) or (None,))[0]  # noqa: E731
+        out["embedding_input"] = first("embed")
+        for key, op_key in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"),
+                            ("scores", "scores"), ("attn_values", "attn_values"),
+                            ("ffn_hidden", "ffn_up"), ("logits", "lm_head")):
+            out[key] = first(op_key)
+        heads = [n for n, op in ops.items() if op.role == "attention.heads"]
+
+        def reader(source):  # the head reshape that reads ``source``'s output
+            if source is None:
+                return None
+            return next((n for n in heads if ops[n].inputs[0] == ops[source].output), None)
+
+        for key, source in (("heads", out["q"]), ("q_heads", out["q"]), ("k_heads", out["k"]),
+                            ("v_heads", out["v"])):
+            split = reader(source)
+            out[key], out[key + ":t"] = split, reader(split)
+        out["attn_output"] = heads[-1] if heads else None
+        return {k: v for k, v in out.items() if v is not None}
 
     def variant(self, scope: str = "sequence", blocks: int = 1) -> Variant:
         """The document's own conventions, in a scope and for a number of blocks."""
@@ -675,12 +989,16 @@ class Model:
         if quantity == "unattributed":
             return 0
         key = quantity.split(".", 1)[1]
-        v = self.variant(scope, self.config.n_layers if key == "forward" else blocks)
-        return self.count(parts_of(key), v, position)
+        v = self.variant(scope, self.n_layers if key == "forward" else blocks)
+        return self.count(self.parts_of(key), v, position)
 
     def live(self, parts) -> tuple:
         """The parts that count anything under the document's conventions."""
-        return tuple(p for p in parts if self.op_value(p, self.variant()))
+        parts = tuple(parts)
+        if parts not in self._live:
+            v = self.variant()
+            self._live[parts] = tuple(p for p in parts if self.op_value(p, v))
+        return self._live[parts]
 
     def matmuls(self, parts) -> tuple:
         """The matmuls among the parts (what "k of the n" subsets are made of)."""
@@ -688,14 +1006,15 @@ class Model:
         return tuple(p for p in parts if ops[p].kind == "matmul")
 
     def _entries(self, position=None) -> list[tuple]:
-        """Every candidate count, once per model: (parts, variant without blocks, block
-        value, other value) for each op, group and subset of a group, under every variant."""
+        """Every candidate count, once per model: (parts, variant without blocks, one
+        block's value, all blocks' value, other value, single elementwise op) for each op,
+        group and subset of a group, under every variant."""
         if position in self._entries_of:
             return self._entries_of[position]
-        order = list(OP_NAMES)
-        quantities = dict.fromkeys((name,) for name in OP_NAMES)  # an ordered set
-        for g in GROUPS:
-            live = self.live(parts_of(g))
+        order = [n for n, op in self.ops("sequence").items() if op.kind != "reshape"]
+        quantities = dict.fromkeys((name,) for name in order)  # an ordered set
+        for g in GROUP_KEYS:
+            live = self.live(self.parts_of(g))
             if live:
                 quantities[live] = None
             mm = self.matmuls(live)
@@ -704,9 +1023,10 @@ class Model:
                     for sub in combinations(mm, k):
                         quantities[tuple(sorted(sub, key=order.index))] = None
         entries = []
+        ops = self.ops("sequence")
         for parts in quantities:
-            single_ew = len(parts) == 1 and self.ops("sequence")[parts[0]].kind == "elementwise"
-            per_head = all(p in PER_HEAD for p in parts)
+            single_ew = len(parts) == 1 and ops[parts[0]].kind == "elementwise"
+            per_head = all(self.per_head(p) for p in parts)
             if single_ew:  # FLOPs per multiply-add do not apply; "as_mac" is 2 per element
                 kinds = [(self.conv.flops_per_mac, "doc"), (2, "as_mac")] + (
                     [] if self.conv.elementwise else [(self.conv.flops_per_mac, "elementwise")])
@@ -717,12 +1037,13 @@ class Model:
                     for attention in ("dense", "causal"):
                         for one_head in (False, True) if per_head else (False,):
                             v = Variant(scope, 1, fpm, attention, one_head, ew)
-                            block = sum(self.op_value(p, v, position) for p in parts
-                                        if p not in NOT_BLOCK)
+                            inside = [p for p in parts if not self.outside(p)]
+                            block = sum(self.op_value(p, v, position) for p in inside)
+                            every = sum(self.all_blocks(p, v, position) for p in inside)
                             other = sum(self.op_value(p, v, position) for p in parts
-                                        if p in NOT_BLOCK)
+                                        if self.outside(p))
                             if block or other:
-                                entries.append((parts, v, block, other, single_ew))
+                                entries.append((parts, v, block, every, other, single_ew))
         self._entries_of[position] = entries
         return entries
 
@@ -735,28 +1056,31 @@ class Model:
             return 1, "subset:" + claim_key
         if len(parts) == 1:
             return 2, parts[0]
-        for g in GROUPS:
-            if self.live(parts_of(g)) == parts:
+        for g in GROUP_KEYS:
+            if self.live(self.parts_of(g)) == parts:
                 return 2, g
         for g in ("qkv_proj", "attention", "ffn"):
-            if set(parts) < set(self.matmuls(self.live(parts_of(g)))):
+            if set(parts) < set(self.matmuls(self.live(self.parts_of(g)))):
                 return 3, "subset:" + g
         return None
 
-    def find(self, value, claim_key: str, ref: Variant, position=None, restrict=None,
+    def find(self, value, claim_key: str | None, ref: Variant, position=None, restrict=None,
              max_cost: int = MAX_COST) -> list[Match]:
-        """flopcalc's counts equal to ``value``, cheapest first, described."""
+        """flopcalc's counts equal to ``value``, cheapest first, described (``claim_key``
+        None: no claimed quantity, every op and group alike)."""
         if not isinstance(value, (int, Fraction)) or value != int(value) or value <= 0:
             return []
         value = int(value)
-        own = (self.live(parts_of(claim_key)) or parts_of(claim_key)) if restrict is None else ()
-        blocks_choices = sorted({1, self.config.n_layers, ref.blocks})
+        own = ()
+        if restrict is None and claim_key is not None:
+            own = self.live(self.parts_of(claim_key)) or self.parts_of(claim_key)
+        blocks_choices = sorted({1, self.n_layers, ref.blocks})
         found = []
-        for parts, v, block, other, single_ew in self._entries(position):
+        for parts, v, block, every, other, single_ew in self._entries(position):
             if restrict is not None and not (len(parts) == 1 and parts[0] in restrict):
                 continue
             for b in blocks_choices if block else (1,):
-                if block * b + other != value:
+                if (every if b == self.n_layers else block * b) + other != value:
                     continue
                 qc = self._quantity_cost(parts, own, claim_key)
                 if qc is None:
@@ -786,7 +1110,7 @@ class Model:
         if scope == "token":
             t = self.position(position)
             return f"per token (one new token at position {t}, attending to {t} keys via a KV cache)"
-        return f"per sequence of {self.config.seq_len} tokens"
+        return f"per sequence of {self.seq_len} tokens"
 
     def blocks_text(self, blocks: int) -> str:
         return "one block" if blocks == 1 else f"{blocks} blocks"
@@ -795,33 +1119,34 @@ class Model:
         text = self.scope_text(ref.scope, position)
         return text + (f", {self.blocks_text(ref.blocks)}" if block_op else "")
 
+    def _subset_text(self, m: Match, position, counted: bool) -> str:
+        group = m.quantity.split(":", 1)[1]
+        members = self.matmuls(self.live(self.parts_of(group)))
+        noun = self.group_text(group)[1] if group in GROUP_KEYS else self.what(group)
+        v = m.variant
+        if not counted:
+            return f"{len(m.parts)} of the {len(members)} {noun}"
+        vals = {self.op_value(p, v, position) for p in m.parts}
+        if len(vals) == 1 and len({self.op_value(p, v, position) for p in members}) == 1:
+            each = self.count(m.parts[:1], v, position) if self.in_blocks(m.parts) \
+                else vals.pop()
+            return f"{len(m.parts)} of the {len(members)} {noun} ({len(m.parts)} × {fmt(each)})"
+        return " + ".join(m.parts) + f" ({len(m.parts)} of the {len(members)} {noun})"
+
     def describe(self, m: Match, ref: Variant, position=None) -> str:
         v = m.variant
         label = m.quantity
-        if label.startswith("subset:"):
-            group = label.split(":", 1)[1]
-            members = self.matmuls(self.live(parts_of(group)))
-            vals = {self.op_value(p, v, position) for p in m.parts}
-            if len(vals) == 1 and len({self.op_value(p, v, position) for p in members}) == 1:
-                each = vals.pop() * (v.blocks if in_blocks(m.parts) else 1)
-                what = (f"{len(m.parts)} of the {len(members)} {GROUPS[group][2]} "
-                        f"({len(m.parts)} × {fmt(each)})")
-            else:
-                what = (" + ".join(m.parts)
-                        + f" ({len(m.parts)} of the {len(members)} {GROUPS[group][2]})")
-        elif label in GROUPS:
-            what = GROUPS[label][1]
-        else:
-            what = OP_NAMES[label]
+        what = (self._subset_text(m, position, True) if label.startswith("subset:")
+                else self.what(label))
         bits = []
         if v.one_head:
             bits.append("for one head")
         bits.append(self.scope_text(v.scope, position))
-        if in_blocks(m.parts):
+        if self.in_blocks(m.parts):
             bits.append(f"for {self.blocks_text(v.blocks)}")
         if v.ew == "elementwise":
-            costs = sorted({ELEMENTWISE_COST[self.ops('sequence')[p].cost] for p in m.parts
-                            if self.ops('sequence')[p].cost})
+            ops = self.ops("sequence")
+            costs = sorted({ELEMENTWISE_COST[ops[p].cost] for p in m.parts if ops[p].cost})
             bits.append(f"counted elementwise ({'/'.join(map(str, costs))} per element)")
         elif v.ew == "as_mac":
             bits.append(f"at {v.fpm} FLOPs per element, as if each were a multiply-add")
@@ -839,18 +1164,14 @@ class Model:
         block")."""
         v = m.variant
         label = m.quantity
-        if label.startswith("subset:"):
-            group = label.split(":", 1)[1]
-            members = self.matmuls(self.live(parts_of(group)))
-            what = f"{len(m.parts)} of the {len(members)} {GROUPS[group][2]}"
-        else:
-            what = GROUPS[label][1] if label in GROUPS else OP_NAMES[label]
+        what = (self._subset_text(m, None, False) if label.startswith("subset:")
+                else self.what(label))
         bits = []
         if v.one_head:
             bits.append("for one head")
         if v.scope != ref.scope:
             bits.append("per token" if v.scope == "token" else "per sequence")
-        if in_blocks(m.parts) and v.blocks != ref.blocks:
+        if self.in_blocks(m.parts) and v.blocks != ref.blocks:
             bits.append(f"for {self.blocks_text(v.blocks)}")
         if v.ew == "elementwise":
             bits.append("counted elementwise")
@@ -867,22 +1188,6 @@ class Model:
         where = "per token" if ref.scope == "token" else "per sequence"
         return (f"flopcalc: {fmt(value)} ({where}"
                 + (f", {self.blocks_text(ref.blocks)})" if block_op else ")"))
-
-
-def _short_name(key: str) -> str:
-    """A shape quantity's name without its formula ("the embedded input x")."""
-    return SHAPES[key][2].split(" = ")[0]
-
-
-def in_blocks(parts) -> bool:
-    """Whether some of the parts are inside the transformer blocks (count once per block)."""
-    return any(p not in NOT_BLOCK for p in parts)
-
-
-def parts_of(key: str) -> tuple:
-    if key in GROUPS:
-        return GROUPS[key][0]
-    return (key,) if key in OP_NAMES else ()
 
 
 # =========================================================================================
@@ -925,6 +1230,7 @@ class ClaimResult:
     # the clause that states the right value ("flopcalc: 452,984,832 (per sequence, 1 block)")
     shorts: list = field(default_factory=list, repr=False)
     right: str = ""
+    findings: list = field(default_factory=list)  # each a record: check, code, facts
 
     @property
     def id(self) -> str:
@@ -948,6 +1254,13 @@ class ClaimResult:
             return self.reasons[0] if self.reasons else ""
         _, text, complete = min(self.shorts, key=lambda s: s[0])
         return text + (f"; {self.right}" if self.right and not complete else "")
+
+    def record(self, check: str, code: str, **facts) -> None:
+        """A finding as data: the check it belongs to, its reason code, and its facts (the
+        right value, the quantity the figure matches, the term concerned). The sentences of
+        ``reasons`` and ``headline`` say the same in words."""
+        self.findings.append({"check": check, "code": code,
+                              **{k: _finding_value(v) for k, v in facts.items()}})
 
     def fail(self, check: str, reason: str | None = None, short: str | None = None,
              rank: int = 3, complete: bool = False) -> None:
@@ -978,7 +1291,13 @@ class ClaimResult:
             "unknowns": {k: json_value(v) for k, v in self.unknowns.items()},
             "diagnosis": [m.as_dict() for m in self.matches],
             "terms": [t.as_dict() for t in self.terms], "term_of": self.term_of,
+            "findings": list(self.findings),
         }
+
+
+def _finding_value(x):
+    """A finding's fact as JSON holds it (numbers and shapes as ``json_value``)."""
+    return json_value(x) if isinstance(x, (Fraction, tuple)) else x
 
 
 def json_value(x):
@@ -1049,6 +1368,7 @@ class Evaluator:
             return
         r.written = evaluate(expr, self.bindings)
         if c.stated is not None and r.written != c.stated:
+            r.record("arithmetic", "arithmetic-mismatch", computed=r.written)
             r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
                    f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}",
                    f"the expression gives {fmt(r.written)}, not the stated {fmt(c.stated)}", 4)
@@ -1056,10 +1376,11 @@ class Evaluator:
             r.checks["arithmetic"] = "ok"
 
     def dim(self, c: Claim) -> ClaimResult:
-        expected = getattr(self.doc.config, c.key)
+        expected = self.doc.dim(c.key)
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         if c.stated != expected:
+            r.record("model", "dimension-differs", right=expected)
             r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config"
                    + self._dim_hint(c.stated),
                    f"{c.key} is {fmt(expected)} in the document's config, not {fmt(c.stated)}",
@@ -1073,13 +1394,15 @@ class Evaluator:
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, fpm)
         self._written(c, r)
         if c.stated != fpm:
+            r.record("model", "flops-per-mac-differs", right=fpm)
             r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add",
                    f"the document counts {fpm} FLOPs per multiply-add, not {fmt(c.stated)}", 1,
                    complete=True)
         else:
             r.checks["model"] = "ok"
         if c.per is not None and c.per.lower() not in PER_MAC:
-            k = self.doc.config.d_head
+            k = self.doc.dim("d_head")
+            r.record("labels", "multiply-add-is-not-a-dot-product", right=c.stated)
             r.fail("labels", f"{fmt(c.stated)} FLOPs (one multiplication and one addition) "
                    f"is the cost of one multiply-add, not of a {c.per}: a dot product of "
                    f"length {k} (d_head, one query·key) is {k} multiplications and {k - 1} "
@@ -1097,6 +1420,7 @@ class Evaluator:
         if UNITS[c.stated]:
             r.checks["labels"] = "ok"
         else:
+            r.record("labels", "rate-for-count", right="FLOPs")
             r.fail("labels", f"{c.stated} (floating-point operations per second) is a rate, "
                    "a hardware's throughput; the document's figures are counts of operations, "
                    "FLOPs (lower-case s, a plural), with no time in them",
@@ -1107,29 +1431,25 @@ class Evaluator:
     # ----- inputs ----------------------------------------------------------------------------
 
     def producer(self, name: str) -> str:
-        """The op whose output is ``name``'s input: in ``model.build_ops`` order, the nearest op
-        before it that produced its input's shape, passing over matmuls that read that same
-        tensor beside it (K's projection follows Q's; both read ln_1's output)."""
-        ops = list(self.model.ops("sequence").values())
-        i = next(k for k, op in enumerate(ops) if op.name == name)
-        x = ops[i].inputs[0]
-        for op in reversed(ops[:i]):
-            if op.output == x and not (op.kind == "matmul" and op.inputs[0] == x):
-                return op.name
-        raise KeyError(name)  # every op of INPUT_OPS reads an earlier op's output
+        return self.model.producer(name)
 
     def input(self, c: Claim) -> ClaimResult:
         """input.<op>: what the document says an op reads, against the op it reads from."""
-        first = parts_of(c.key)[0]
+        m = self.model
+        parts = m.parts_of(c.key)
+        if not parts:
+            raise FlopcalcError(f"claims file {self.cf.source}: claim {c.id!r}: this model has "
+                                f"no {c.key} ({self.doc.architecture.family})")
+        first = parts[0]
         source = self.producer(first)
-        expected = next(k for k, (ops, _) in INPUT_LABELS.items() if source in ops)
+        expected = next((k for k in INPUT_LABELS if source in m.label_ops(k)[0]), source)
         r = ClaimResult(c, c.stated, None, c.stated, expected)
-        stated_ops, stated_text = INPUT_LABELS[c.stated]
+        stated_ops, stated_text = m.label_ops(c.stated)
         if source in stated_ops:
             r.checks["model"] = "ok"
             return r
-        what = GROUPS[c.key][1] if c.key in GROUPS else OP_NAMES[c.key]
-        right = INPUT_LABELS[expected][1]
+        what = m.what(c.key)
+        right = m.label_ops(expected)[1] if expected in INPUT_LABELS else m.op_text(source)
         order = [op.name for op in self.model.ops("sequence").values()]
         before = [o for o in stated_ops if order.index(o) < order.index(first)]
         short, stated_short = right.split(", ")[0], stated_text.split(" (")[0]
@@ -1138,12 +1458,13 @@ class Evaluator:
             start = order.index(before[-1])
             path = [o for o in order[start + 1:order.index(source) + 1]
                     if self.model.ops("sequence")[o].kind != "reshape"]
-            reason += f": {before[-1]} → {' → '.join(path)} → {'/'.join(parts_of(c.key))}"
-            if self.model.ops("sequence")[before[-1]].section != "block" and first not in NOT_BLOCK:
+            reason += f": {before[-1]} → {' → '.join(path)} → {'/'.join(parts)}"
+            if self.model.outside(before[-1]) and not self.model.outside(first):
                 reason += (" (the embeddings are the residual stream of block 0 only; every "
                            f"block reads its residual stream through its own {source})")
         else:
             reason += f", which is computed after {what}"
+        r.record("model", "wrong-input", right=expected, source=source)
         r.fail("model", reason, f"its input is {short}, not {stated_short}", 1, complete=True)
         return r
 
@@ -1151,21 +1472,19 @@ class Evaluator:
 
     def shape_of(self, key: str, scope: str, position=None):
         """(kind, shape, alternatives) of a shape quantity in a scope."""
-        kind, source, _ = SHAPES[key]
-        if kind == "weight":
-            return kind, self._param(source), ()
-        ops = self.model.ops(scope, position, symbolic_batch=True)
-        if key in HEAD_SPLITS:
-            return kind, ops["split_heads"].output, (ops["transpose_heads"].output,)
-        return kind, ops[source].output, ()
+        found = self.model.shape_source(key, scope, position)
+        if found is None:
+            raise FlopcalcError(f"claims file {self.cf.source}: shape.{key}: this model "
+                                f"({self.doc.architecture.family}) has no such tensor")
+        return found[:3]
 
-    def _param(self, name: str):
-        for fused in (False, True):
-            for op in build_ops(self.doc.config.dims(), fused_qkv=fused, bias=self.doc.config.bias):
-                for p in op.params:
-                    if p.name == name:
-                        return p.shape
-        raise KeyError(name)
+    def shape_name(self, key: str) -> str:
+        """A shape quantity in words ("the embedded input x = wte[tokens] + wpe[positions]")."""
+        return self.model.shape_source(key)[3]
+
+    def short_name(self, key: str) -> str:
+        """A shape quantity's name without its formula ("the embedded input x")."""
+        return self.shape_name(key).split(" = ")[0]
 
     def shape(self, c: Claim) -> ClaimResult:
         kind, expected, alternatives = self.shape_of(c.key, c.scope, c.position)
@@ -1173,9 +1492,10 @@ class Evaluator:
         written = c.written_shape
         r = ClaimResult(c, shape_text(written) if written else shape_text(stated), written,
                         stated, expected)
-        name = SHAPES[c.key][2]
+        name = self.shape_name(c.key)
         if written is not None:
             if written != stated:
+                r.record("arithmetic", "written-shape-differs", computed=written)
                 r.fail("arithmetic", f"the written form {shape_text(written)} and the stated "
                        f"{shape_text(stated)} differ", f"the written {shape_text(written)} "
                        f"is not the stated {shape_text(stated)}", 4)
@@ -1190,11 +1510,12 @@ class Evaluator:
                 r.reasons.append(f"the stated {shape_text(stated)} is right")
                 r.right = f"the stated {shape_text(stated)} is right"
         else:
+            r.record("model", "shape-differs", right=expected)
             r.fail("model")
             self._split_of(c, r, expected)
             self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
         if c.listed_as and c.listed_as != kind:
-            owner = (self.model.ops(c.scope, symbolic_batch=True)[SHAPES[c.key][1]]
+            owner = (self.model.shape_source(c.key, c.scope)[4]
                      if kind == "activation" else None)
             weights = ", ".join(f"{p.name} {shape_text(p.shape)}"
                                 for p in (owner.params if owner else ())
@@ -1205,14 +1526,30 @@ class Evaluator:
                     if r.checks.get("model") == "ok" else f"{name} is")
             first = next((p for p in (owner.params if owner else ())
                           if p.name.endswith(".weight")), None)
+            r.record("labels", f"{kind}-listed-as-{c.listed_as}", right=kind)
             r.fail("labels", f"{head} an {kind} ({what}), not a {c.listed_as} matrix"
                    + (f"; the weights of {owner.name} are {weights}" if weights else ""),
-                   f"{_short_name(c.key)} is an {kind}, not a {c.listed_as} matrix"
+                   f"{self.short_name(c.key)} is an {kind}, not a {c.listed_as} matrix"
                    + (f"; its weight {first.name.removesuffix('.weight')} is "
                       f"{shape_text(first.shape)}" if first else ""), 1, complete=True)
         else:
             r.checks["labels"] = "ok"
         return r
+
+    def _fused_checkpoint(self):
+        """(the family's name, the tensor, its shape) when the family's checkpoints store
+        W_q, W_k and W_v as one tensor (GPT-2's attn.c_attn), else None."""
+        from ..architectures.presets import family_fields
+
+        arch = self.doc.architecture
+        family = Architecture(**family_fields(arch.family))
+        if not family.fused_qkv:
+            return None
+        weight = self.model._weight("w_qkv")
+        if weight is None:
+            return None
+        return FAMILY_TITLES.get(arch.family, arch.family), \
+            weight[1].name.removesuffix(".weight"), weight[1].shape
 
     def _split_of(self, c: Claim, r: ClaimResult, expected) -> None:
         """A head split claimed of a tensor that is never split (the claim's ``of`` names the
@@ -1221,41 +1558,47 @@ class Evaluator:
         if c.key != "heads" or parent is None or parent.kind != "shape" \
                 or parent.key in ("q", "k", "v") or parent.key in HEAD_SPLITS:
             return
-        q = self.model.ops(c.scope, c.position, symbolic_batch=True)["q_proj"].output
-        what = _short_name(parent.key)
+        q = self.model.shape_source("q", c.scope, c.position)[1]
+        what = self.short_name(parent.key)
         r.reasons.append(f"the split is of {what} (claim {parent.id}), which is never split into "
                          f"heads: the attention splits Q, K and V (each {shape_text(q)}) into "
                          f"{shape_text(expected)}")
+        r.record("model", "never-split-into-heads", right=expected)
         r.note(f"{what} is never split into heads; Q, K and V are, as {shape_text(expected)}",
                0, complete=True)
 
     def _shape_diagnosis(self, c, r, shape, what, kind, expected, alternatives):
-        name = SHAPES[c.key][2]
-        L = self.doc.config.seq_len
+        name = self.shape_name(c.key)
+        L = self.doc.dim("seq_len")
         if kind == "weight" and shape == (BATCH,) + tuple(expected):
             r.reasons.append(f"a weight has no batch dimension: {name} is "
                              f"{shape_text(expected)}, one matrix shared by every sequence of "
                              "the batch")
+            r.record("model", "weight-with-batch-dimension", right=expected)
             r.note(f"a weight has no batch dimension: {name} is {shape_text(expected)}", 1, True)
-            if c.key in ("wq", "wk", "wv"):
-                r.reasons[-1] += (f" (GPT-2 stores W_q, W_k, W_v side by side as attn.c_attn "
-                                  f"{shape_text(self._param('attn.c_attn.weight'))})")
+            fused = self._fused_checkpoint() if c.key in ("wq", "wk", "wv") else None
+            if fused:
+                r.reasons[-1] += (f" ({fused[0]} stores W_q, W_k, W_v side by side as "
+                                  f"{fused[1]} {shape_text(fused[2])})")
             return
         if kind == "activation" and len(shape) == len(expected) and shape != expected \
                 and sorted(map(_sort_key, shape)) == sorted(map(_sort_key, expected)):
             if c.key in HEAD_SPLITS:
-                cfg = self.doc.config
+                dim = self.doc.dim
+                heads = expected[-2]  # the query heads, or the KV heads of K and V
                 r.reasons.append(
-                    f"the head split has its last two dimensions swapped: {cfg.d_model} "
-                    f"splits as {cfg.n_heads} heads × {cfg.d_head} (head-major), "
-                    f"{shape_text(expected)}, transposed to {shape_text(alternatives[0])} for "
-                    f"attention; {shape_text(shape)} would deal every {cfg.n_heads}th "
-                    "feature to a head")
+                    f"the head split has its last two dimensions swapped: "
+                    f"{heads * dim('d_head')} splits as {heads} heads × {dim('d_head')} "
+                    f"(head-major), {shape_text(expected)}, transposed to "
+                    f"{shape_text(alternatives[0])} for attention; {shape_text(shape)} would "
+                    f"deal every {heads}th feature to a head")
+                r.record("model", "head-split-swapped", right=expected)
                 r.note(f"its last two dimensions are swapped: the head split is "
                        f"{shape_text(expected)}", 1, True)
             else:
                 r.reasons.append(f"{what} has the right sizes in the wrong order: "
                                  f"{name} is {shape_text(expected)}")
+                r.record("model", "sizes-in-wrong-order", right=expected)
                 r.note(f"{what} has its sizes in the wrong order: {name} is "
                        f"{shape_text(expected)}", 1, True)
             return
@@ -1266,17 +1609,22 @@ class Evaluator:
                     f"{what} {shape_text(shape)} is {name} of one token decoded with a KV "
                     f"cache (per-token scope); a full forward over {L} tokens computes "
                     f"them for all {L} tokens: {shape_text(expected)}")
+                r.record("model", "decode-shape-for-sequence", right=expected)
                 r.note(f"{what.replace(' form', '')} {shape_text(shape)} is for one decoded "
                        f"token; a forward over {L} tokens gives {shape_text(expected)}", 1, True)
                 return
-        for key, (k2, _, n2) in SHAPES.items():
+        for key in SHAPE_KINDS:
             if key == c.key or key in HEAD_SPLITS:
                 continue
-            _, s2, alt2 = self.shape_of(key, c.scope, c.position)
+            found = self.model.shape_source(key, c.scope, c.position)
+            if found is None:
+                continue
+            k2, s2, alt2, n2, _ = found
             if shape == s2 or shape in alt2:
                 r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
                                  f"(an {k2}), not of {name} {shape_text(expected)}")
-                r.note(f"{what} {shape_text(shape)} is the shape of {_short_name(key)}; "
+                r.record("model", "shape-of-another-tensor", right=expected, matches=key)
+                r.note(f"{what} {shape_text(shape)} is the shape of {self.short_name(key)}; "
                        f"{name} is {shape_text(expected)}", 1, True)
                 return
         r.reasons.append(f"{name} is {shape_text(expected)}")
@@ -1286,11 +1634,16 @@ class Evaluator:
 
     def flops(self, c: Claim) -> ClaimResult:
         m = self.model
+        if not m.parts_of(c.key):
+            fused = " (it fuses Q, K and V: claim flops.qkv_proj)" if c.key in (
+                "q_proj", "k_proj", "v_proj") and m.parts_of("qkv_proj") else ""
+            raise FlopcalcError(f"claims file {self.cf.source}: claim {c.id!r}: this model "
+                                f"({self.doc.architecture.family}) has no {c.key}{fused}")
         expected = m.expected(c.quantity, c.scope, c.blocks, c.position)
         r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         ref = m.reference(c)
-        block_op = in_blocks(parts_of(c.key)) and c.key != "forward"
+        block_op = m.in_blocks(m.parts_of(c.key)) and c.key != "forward"
         terms = self._terms(c, r) if c.terms else []
         if c.stated == expected:
             r.checks["model"] = "ok"
@@ -1298,6 +1651,7 @@ class Evaluator:
                 r.reasons.append("the stated value is flopcalc's count; the expression is off")
                 r.right = f"the stated {fmt(c.stated)} is right"
         else:
+            r.record("model", "count-differs", right=expected)
             r.fail("model", f"flopcalc: {fmt(expected)} "
                    f"({m.ref_text(ref, c.position, block_op)}{self._breakdown(c)})")
             r.right = m.right_text(expected, ref, block_op)
@@ -1308,6 +1662,7 @@ class Evaluator:
             r.matches = m.find(c.stated, c.key, ref, c.position)
             if r.matches:
                 r.reasons.append(f"the stated {fmt(c.stated)} equals {_either(r.matches)}")
+                r.record("model", "equals-another-quantity", matches=r.matches[0].as_dict())
                 r.note(f"the stated {fmt(c.stated)} is {m.brief(r.matches[0], ref)}", 3)
             if r.written is not None and r.written not in (c.stated, expected):
                 wm = m.find(r.written, c.key, ref, c.position)
@@ -1326,10 +1681,10 @@ class Evaluator:
     def _breakdown(self, c: Claim) -> str:
         """'; one block: X = part a + part b …' for group quantities."""
         m = self.model
-        if c.key not in GROUPS or c.key == "forward":
+        if c.key not in GROUP_KEYS or c.key == "forward":
             return ""
         v = replace(m.reference(c), blocks=1)
-        parts = [(p, m.count((p,), v, c.position)) for p in parts_of(c.key)]
+        parts = [(p, m.count((p,), v, c.position)) for p in m.parts_of(c.key)]
         parts = [(p, x) for p, x in parts if x]
         one = sum(x for _, x in parts)
         text = " + ".join(f"{p} {fmt(x)}" for p, x in parts)
@@ -1349,9 +1704,10 @@ class Evaluator:
         if len(fs) == 1:
             return  # a lone figure's label is the unit of the whole term ("128 FLOPs")
         if len(fs) != len(c.labels):
+            r.record("labels", "labels-do-not-match-factors")
             r.fail("labels", f"labels lists {len(c.labels)} labels for {len(fs)} factors")
             return
-        cfg, fpm = self.doc.config, self.doc.conventions.flops_per_mac
+        fpm = self.doc.conventions.flops_per_mac
         vals = [(_value(f, self.bindings), label.strip().lower(), f.text)
                 for (_, f), label in zip(fs, c.labels)]
         problems = []
@@ -1359,7 +1715,7 @@ class Evaluator:
         for v, lab, t in vals:
             if lab in LABEL_DIMS and v is not None:
                 dim = LABEL_DIMS[lab]
-                want = getattr(cfg, dim)
+                want = self.doc.dim(dim)
                 if c.scope == "token" and dim == "seq_len":
                     want = 1
                 if v != want:
@@ -1383,6 +1739,7 @@ class Evaluator:
                                      f"{fpm}: {fmt(extra)} {short}"))
         if problems:
             for p, short in problems:
+                r.record("labels", "factor-labelled-wrongly")
                 r.fail("labels", p, short, 5)
         else:
             r.checks.setdefault("labels", "ok")
@@ -1392,19 +1749,19 @@ class Evaluator:
         full and short."""
         m = self.model
         v = replace(m.reference(c), blocks=1)
-        parts = [p for p in parts_of(c.key) if m.count((p,), v, c.position)]
+        parts = [p for p in m.parts_of(c.key) if m.count((p,), v, c.position)]
         values = {m.count((p,), v, c.position) for p in parts}
-        cfg = self.doc.config
         first = m.ops(c.scope, c.position)[parts[0]] if parts else None
         if len(parts) == extra > 1 and len(values) == 1 and first.kind == "matmul":
             a, b = first.inputs[0], first.inputs[1]
             dims = [d for d in a[:-2] if d != 1] + [a[-2], a[-1], b[-1]]
-            return (f"is the number of {GROUPS[c.key][2]} ({' and '.join(parts)}, each "
+            noun = m.group_text(c.key)[1] if c.key in GROUP_KEYS else m.what(c.key)
+            return (f"is the number of {noun} ({' and '.join(parts)}, each "
                     f"{' × '.join(str(d) for d in dims)} multiply-adds), not FLOPs",
-                    f"is the number of {GROUPS[c.key][2]}, not FLOPs")
-        if extra == cfg.n_layers:
+                    f"is the number of {noun}, not FLOPs")
+        if extra == self.doc.dim("n_layers"):
             return ("is the number of blocks, not FLOPs",) * 2
-        if extra == cfg.n_heads:
+        if extra == self.doc.dim("n_heads"):
             return ("is the number of heads, not FLOPs",) * 2
         return ("is not accounted for by flopcalc's count",) * 2
 
@@ -1421,7 +1778,7 @@ class Evaluator:
             expected = m.expected(t.quantity, c.scope, c.blocks, c.position)
             restrict = None
             if t.quantity == "unattributed":
-                restrict = tuple(p for p in parts_of(c.key) if p in OP_NAMES)
+                restrict = m.parts_of(c.key)
             match = None
             if value is not None and value != expected:
                 found = m.find(value, t.key if t.quantity != "unattributed" else c.key, ref,
@@ -1441,12 +1798,13 @@ class Evaluator:
     def _term_row(self, t, tr, parent, value, expected, match, text):
         m = self.model
         ref = m.reference(parent)
-        block_op = in_blocks(parts_of(t.key))
+        block_op = m.in_blocks(m.parts_of(t.key))
         if value == expected:
             tr.checks["model"] = "ok"
         elif t.quantity == "unattributed":
             extra = self._elementwise_extra(parent)
             hint = self._dim_hint(value)
+            tr.record("model", "unattributed-term", right=0)
             tr.fail("model", f"no operation of flopcalc's count of {parent.quantity} is "
                     f"{fmt(value)} FLOPs" + (f" (matmuls only; counting elementwise work "
                                               f"would add {fmt(extra)}, not {fmt(value)})"
@@ -1455,21 +1813,25 @@ class Evaluator:
                     f"no operation of {parent.quantity} is {fmt(value)} FLOPs"
                     + (f" ({hint[2:]})" if hint else "") + "; flopcalc counts 0 for it", 1, True)
         else:
+            tr.record("model", "count-differs", right=expected)
             tr.fail("model", f"flopcalc: {fmt(expected)} "
                     f"({m.ref_text(ref, parent.position, block_op)})")
             tr.right = m.right_text(expected, ref, block_op)
-            if expected == 0 and m.ops("sequence")[t.key].kind == "elementwise":
-                ew = m.count((t.key,), replace(ref, ew="elementwise"), parent.position)
-                per_block = m.count((t.key,), replace(ref, ew="elementwise", blocks=1),
+            own = m.parts_of(t.key)
+            if expected == 0 and len(own) == 1 and m.ops("sequence")[own[0]].kind == "elementwise":
+                ew = m.count(own, replace(ref, ew="elementwise"), parent.position)
+                per_block = m.count(own, replace(ref, ew="elementwise", blocks=1),
                                     parent.position)
-                tr.reasons[-1] = (f"{OP_NAMES[t.key]} is elementwise, not a dot product: "
+                tr.reasons[-1] = (f"{m.what(t.key)} is elementwise, not a dot product: "
                                   f"0 FLOPs in a matmul-only count; counted elementwise it is "
                                   f"{fmt(ew)} ({fmt(per_block)} per block)")
-                tr.note(f"{OP_NAMES[t.key]} is elementwise, not a dot product: 0 FLOPs in a "
+                tr.record("model", "elementwise-not-a-dot-product", right=0)
+                tr.note(f"{m.what(t.key)} is elementwise, not a dot product: 0 FLOPs in a "
                         "matmul-only count", 1, True)
             if match:
                 tr.matches = [match]
                 tr.reasons.append(f"{fmt(value)} equals {match.description}")
+                tr.record("model", "equals-another-quantity", matches=match.as_dict())
                 tr.note(f"{fmt(value)} is {m.brief(match, ref)}", 3)
         self._labels(t, tr, text)
 
@@ -1478,14 +1840,13 @@ class Evaluator:
             return 0
         m = self.model
         ref = m.reference(parent)
-        parts = parts_of(parent.key)
+        parts = m.parts_of(parent.key)
         return (m.count(parts, replace(ref, ew="elementwise"), parent.position)
                 - m.count(parts, ref, parent.position))
 
     def _dim_hint(self, value) -> str:
-        cfg = self.doc.config
         for d in DIMS:
-            if getattr(cfg, d) == value:
+            if self.doc.dim(d) == value:
                 return f"; {fmt(value)} is {d}"
         return ""
 
@@ -1502,12 +1863,14 @@ class Evaluator:
                         r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
                                          f"value {fmt(ov)} instead of "
                                          f"{fmt(t.value)}")
+                        r.record("terms", "total-takes-expression-value", term=t.id)
                         r.note(f"its stated total takes {t.id} as {fmt(ov)}, its expression's "
                                f"value, not {fmt(t.value)}", 4)
                         break
                 if c.stated == total - t.value:
                     r.reasons.append(f"the stated value is the sum without {t.id} "
                                      f"({'+' if t.value > 0 else '-'} {fmt(abs(t.value))})")
+                    r.record("terms", "total-without-term", term=t.id)
                     r.note(f"the expression {'adds' if t.value > 0 else 'subtracts'} "
                            f"{fmt(abs(t.value))} ({t.id}), giving {fmt(total)}", 3)
                     break
@@ -1515,6 +1878,7 @@ class Evaluator:
         for t in terms:
             other = self.by_id[t.id]
             if t.standalone and t.value != other.stated:
+                r.record("terms", "term-differs-from-its-claim", term=t.id)
                 r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
                        f"states {fmt(other.stated)}", f"{t.id} enters it as {fmt(t.value)}, "
                        f"not as its own stated {fmt(other.stated)}", 4)
@@ -1532,11 +1896,12 @@ class Evaluator:
         for t in terms:
             res = self.results.get(t.id)
             if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
+                r.record("terms", "term-label", term=t.id)
                 r.fail("terms", f"in {t.id}, " + res.reasons[-1],
                        f"in {t.id}, " + min(res.shorts, key=lambda s: s[0])[1], 5)
         # counted twice: a term whose operations are already inside another term
         def ops_of(claim_id: str) -> set:
-            return set(m.live(parts_of(self.by_id[claim_id].key)))
+            return set(m.live(m.parts_of(self.by_id[claim_id].key)))
 
         for t in terms:
             tp = ops_of(t.id)
@@ -1547,13 +1912,15 @@ class Evaluator:
                 if tp < up or (tp == up and terms.index(u) < terms.index(t)):
                     inner = [s for s in self.result(self.by_id[u.id]).terms
                              if s.value == t.value and ops_of(s.id) == tp]
+                    r.record("terms", "counted-twice", term=t.id, inside=u.id)
                     r.fail("terms", f"{t.id} ({fmt(t.value)}) is counted twice: "
-                           f"{' + '.join(sorted(tp, key=list(OP_NAMES).index))} is already "
+                           f"{' + '.join(sorted(tp, key=list(m.ops('sequence')).index))} is already "
                            f"inside {u.id}"
                            + (f", whose {fmt(u.value)} includes {fmt(inner[0].value)} for it "
                               f"({inner[0].id})" if inner else ""),
                            f"{t.id} ({fmt(t.value)}) is counted twice: {u.id} includes it", 2)
                     if not t.standalone and t.id in self.results:
+                        self.results[t.id].record("terms", "counted-twice", inside=u.id)
                         self.results[t.id].fail("terms", f"counted twice: {u.id} already "
                                                 "includes it", f"counted twice: {u.id} already "
                                                 "includes it", 2)
@@ -1567,15 +1934,18 @@ class Evaluator:
                 scopes.setdefault(counted.scope, []).append(t.id)
                 block_counts.append(counted.blocks)
             if self.by_id[t.id].quantity == "unattributed" and t.value:
+                r.record("terms", "term-without-counterpart", term=t.id)
                 r.fail("terms",
                        f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count",
                        f"the term {t.text} ({t.id}) counts nothing flopcalc counts", 4)
         if len(scopes) > 1:
+            r.record("terms", "mixes-scopes")
             r.fail("terms", "it mixes per-token terms (" + ", ".join(scopes["token"])
                    + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")",
                    "it mixes per-token and per-sequence terms", 2)
         if c.blocks != 1 and block_counts and all(b == 1 for b in block_counts):
             full, short = self._blocks_factor(c, terms)
+            r.record("terms", "one-block-for-many-blocks")
             r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks"
                    + full, f"its terms count one block, not {c.blocks}" + short, 1)
         # what the stated total is without one of its terms
@@ -1596,7 +1966,7 @@ class Evaluator:
         none equals ``blocks``, or each one that does sits in a term that is a per-head count
         of one block for all heads, where ``blocks`` = n_heads makes it the head count.
         (the clause for the reason, the clause for the headline)."""
-        n, cfg = c.blocks, self.doc.config
+        n, m = c.blocks, self.model
         found = []   # (term, factor text) for each written figure equal to the blocks
         for (_, expr), t in zip(additive_terms(c.expression), terms):
             for _, f in factors(expr):
@@ -1605,9 +1975,9 @@ class Evaluator:
         if not found:
             return (f"; no factor of the expression is {n}, the number of blocks",
                     f" (no factor is {n})")
-        heads = cfg.n_heads == n and all(
+        heads = self.doc.dim("n_heads") == n and all(
             t.match is not None and t.match.variant.blocks == 1 and not t.match.variant.one_head
-            and set(t.match.parts) <= PER_HEAD for t, _ in found)
+            and all(m.per_head(p) for p in t.match.parts) for t, _ in found)
         if not heads:
             return "", ""
         ids = list(dict.fromkeys(t.id for t, _ in found))
