@@ -225,6 +225,26 @@ ESTIMATE = ("Estimates: utilisations, rates, times and costs are exact ratios of
             "utilisation and price assumed.")
 
 
+def _moe_notes(arch, table: str) -> list[str]:
+    """What a mixture of experts changes in a table: which parameters the counts use."""
+    if arch.n_experts is None or not arch.n_moe:
+        return []
+    report = param_report(arch)
+    if table == "mfu":
+        return [f"Mixture of experts: flopcalc's counts run each token through its top_k = "
+                f"{arch.top_k} of n_experts = {arch.n_experts} routed experts (the "
+                f"{report.active:,} active of {report.total:,} parameters); a framework row "
+                "uses what its own formula uses (flopcalc frameworks says which)."]
+    if table == "training":
+        return [f"Mixture of experts: the training FLOPs run each token through its top_k = "
+                f"{arch.top_k} experts ({report.active:,} active parameters); --chinchilla's "
+                f"tokens per parameter count every parameter, all experts ({report.total:,}), "
+                "a rule fitted on dense models."]
+    return [f"Mixture of experts: a decode step reads the weights of the experts its tokens "
+            f"can be routed to, min(n_experts = {arch.n_experts}, B·top_k) of them (exact for "
+            "one sequence, an upper bound for more; docs/memory.md)."]
+
+
 def mfu_table(report: MfuReport):
     from .estimates import count
     from .memory import number_text
@@ -243,6 +263,7 @@ def mfu_table(report: MfuReport):
                      "the blocks. Framework rows: their own formulas (flopcalc frameworks).",
                      per_token_note([r.flops_per_token * tokens for r in report.rows], tokens,
                                     "tokens of a step (B·L)", "a step's FLOPs"),
+                     *_moe_notes(report.model.architecture, "mfu"),
                      ESTIMATE],
               columns=["count", "kind", "FLOPs per token", "achieved FLOP/s", "utilisation %"],
               align="llrrr", name="mfu")
@@ -298,7 +319,7 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                _device_note(b.device, b.devices, b.dtype) + f" Assumed MFU {percent_text(b.mfu)}.",
                f"FLOPs: flopcalc's exact training steps ({b.attention} attention, whole model, "
                "matmuls only, 2 FLOPs per multiply-add). Time = FLOPs / (devices × peak × MFU).",
-               ESTIMATE],
+               *_moe_notes(b.model.architecture, "training"), ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
     per_token = Fraction(b.flops_per_sequence, seq_len)
     train_table.notes.insert(-1, per_token_note([b.flops_per_sequence], seq_len,
@@ -324,7 +345,8 @@ def budget_tables(train: TrainingBudget, infer: InferenceBudget):
                "roofline bound, per operation max(FLOPs / peak, bytes / bandwidth), summed "
                "(docs/memory.md); real kernels are slower.",
                per_token_note([i.flops], i.generated, "generated tokens (B·n)",
-                              "the request batch's FLOPs"), ESTIMATE],
+                              "the request batch's FLOPs"),
+               *_moe_notes(i.model.architecture, "inference"), ESTIMATE],
         columns=["quantity", "value", "≈"], align="lrr")
     infer_table.rows += [
         ["FLOPs per request batch (exact)", i.flops, readable(i.flops, "FLOP")],

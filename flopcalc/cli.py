@@ -415,7 +415,7 @@ EXPERT_SIZES = (
     Dimension("d_shared", ("--d-shared",), "Hidden width of the shared expert run on every "
               "token (0: none)", "the model's", ("2048,5632", "1024:8192:x2")),
     Dimension("n_groups", ("--n-groups",), "Router groups of experts (DeepSeek's n_group); "
-              "must divide n_experts", "the model's", ("4,8", "1:8:x2")),
+              "must divide n_experts", "the model's", ("4,8", "4:16:x2")),
     Dimension("topk_groups", ("--topk-groups",), "Groups a token's experts are chosen from "
               "(topk_group)", "the model's", ("2,4", "1:8:x2")),
     Dimension("q_lora_rank", ("--q-lora-rank",), "Latent attention: rank of the query "
@@ -486,10 +486,8 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
     """``model_options``'s command: ``func`` with the shared options in its signature."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
-    # (sweep and plot take the expert sizes as one value each until they sweep them)
     shared += [(d.field, d.values_option() if values else d.option(), None)
-               for d in dims + ARCHITECTURE_SIZES]
-    shared += [(d.field, d.option(), None) for d in EXPERT_SIZES]
+               for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
     shared += [(name, annotation, None) for name, annotation in SWITCHES]
     shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
     if untied_lm_head:
@@ -525,8 +523,8 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         if values:  # sweep and plot: every architecture
             from .architectures.presets import model_fields
 
-            base = model_fields(preset_name, config_path, family, **switches, **experts)
-            kwargs["cfg"] = ModelValues(base, {**given, **extra})
+            base = model_fields(preset_name, config_path, family, **switches)
+            kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts})
             return func(**kwargs)
         sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
         arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
@@ -958,6 +956,7 @@ def memory(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "summary, activations (--mode train), roofline or per-op")] = None,
@@ -969,8 +968,10 @@ def memory(
     from . import memory as mem
 
     dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    report = mem.memory_report(cfg.architecture, Conventions(elementwise=elementwise), mode.value,
-                               dtype.value, recompute, dev, position, cfg.workload)
+    conv = conventions(elementwise=elementwise, capacity_factor=capacity_factor,
+                       mla_decode=mla_decode)
+    report = mem.memory_report(cfg.architecture, conv, mode.value, dtype.value, recompute, dev,
+                               position, cfg.workload)
     emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
 
@@ -1062,6 +1063,7 @@ def sweep(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
@@ -1071,7 +1073,8 @@ def sweep(
     """
     from . import sweep as sw
 
-    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
                                            new_tokens=new_tokens), Mode(mode.value, recompute))
     points = sw.check_axes(axes)
@@ -1115,6 +1118,7 @@ def plot(
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
@@ -1124,7 +1128,8 @@ def plot(
     from . import plot as pl
 
     pl.check_output(output)
-    conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only)
+    conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only,
+                       capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
                                            new_tokens=new_tokens), Mode(mode.value, recompute))
     if kind == PlotKind.estimates:

@@ -77,6 +77,13 @@ def kaplan_n(model: Config | Architecture) -> int:
     return param_report(model).total - _params_of(model, VOCAB_AND_POSITION)
 
 
+def kaplan_n_active(model: Config | Architecture) -> int:
+    """Kaplan's N with each MoE layer's routed experts counted as a token uses them: top_k of
+    their n_experts (``ParamReport.active``), the N of the "6·N_active" rule quoted for
+    mixtures of experts. Equal to ``kaplan_n`` for a dense model."""
+    return param_report(model).active - _params_of(model, VOCAB_AND_POSITION)
+
+
 def position_params(arch: Architecture) -> int:
     """The learned position table's parameters (n_positions × d_model; GPT-2 stores it with
     the token table in its embedding op), 0 for rotary positions, which have no table."""
@@ -90,6 +97,10 @@ def palm_n(model: Config | Architecture) -> int:
     return report.total - position_params(report.architecture)
 
 
+def is_moe(arch: Architecture) -> bool:
+    return arch.n_experts is not None and arch.n_moe > 0
+
+
 def not_covered(arch: Architecture) -> dict[str, list[str]]:
     """Per estimate key, the features of ``arch`` its formula does not model (its row says
     so; no term is invented for them)."""
@@ -101,11 +112,27 @@ def not_covered(arch: Architecture) -> dict[str, list[str]]:
     gated = ["a gated MLP (3 matrices, the formula has 2)"] if arch.mlp == "gated" else []
     width = ([f"attention width n_heads·d_head = {arch.n_heads * arch.d_head:,} ≠ d_model"]
              if arch.n_heads * arch.d_head != arch.d_model else [])
+    moe = ([f"a mixture of experts ({arch.n_moe} of {arch.n_layers} layers route each token "
+            f"to top_k = {arch.top_k} of n_experts = {arch.n_experts}: the formula has one "
+            "dense MLP of d_ff per layer)"] if is_moe(arch) else [])
+    latent = ([f"latent attention (its projections go through kv_lora_rank = "
+               f"{arch.kv_lora_rank}" + (f" and q_lora_rank = {arch.q_lora_rank}"
+                                          if arch.q_lora_rank is not None else "")
+               + f"; values are v_head_dim = {arch.v_head_dim} wide, queries and keys "
+               f"d_head = {arch.d_head})"] if arch.kv_lora_rank is not None else [])
+    # the N-based formulas cover a mixture of experts through N (with which N is their
+    # question, below), and latent attention's projections through N; their attention term
+    # takes one head width for both matmuls
+    attention = latent and ["latent attention (the attention term takes d_head = "
+                            f"{arch.d_head} for QKᵀ and P·V; values are v_head_dim = "
+                            f"{arch.v_head_dim} wide)"]
     return {"kaplan_2n": [], "kaplan_6n": [],
-            "kaplan_c_forward": width + window, "kaplan_3c_forward": width + window,
-            "palm": window, "hoffmann": gqa + gated + window,
-            "megatron_96": gqa + gated + width + window,
-            "megatron_72": gqa + gated + width + window}
+            "kaplan_c_forward": width + window + attention,
+            "kaplan_3c_forward": width + window + attention,
+            "palm": window + attention, "hoffmann": gqa + gated + window + moe + latent,
+            "megatron_96": gqa + gated + width + window + moe + latent,
+            "megatron_72": gqa + gated + width + window + moe + latent,
+            "kaplan_2n_active": [], "kaplan_6n_active": [], "palm_active": window + attention}
 
 
 def compare(model: Config | Architecture, conventions: Conventions | None = None,
@@ -178,9 +205,49 @@ def compare(model: Config | Architecture, conventions: Conventions | None = None
                    72 * B * s * l * h * h * (1 + Fraction(s, 6 * h) + Fraction(V, 12 * l * h)),
                    train_whole, f"training step, {WHOLE}", gemm),
     ]
+    if is_moe(arch):
+        rows = _moe_rows(arch, rows, tokens)
     missing = not_covered(arch)
     return [replace(c, ignores=c.ignores + "; does not cover " + ", ".join(missing[c.key]))
             if missing[c.key] else c for c in rows]
+
+
+def _moe_rows(arch: Architecture, rows: list[Comparison], tokens: int) -> list[Comparison]:
+    """For a mixture of experts: which N each N-based estimate uses (N_total, every expert),
+    and the same estimates with N_active (routed experts counted top_k of n_experts), the
+    rule of thumb quoted for MoE training (6·N_active per token), against the same exact
+    counts."""
+    E, k = arch.n_experts, arch.top_k
+    extra = kaplan_n_active(arch) - kaplan_n(arch)   # < 0: the experts a token does not use
+    total = f"N = N_total: every expert of each MoE layer (all {E}), though a token uses {k}"
+    active = (f"N = N_active: each MoE layer's routed experts counted {k} of {E}, as a token "
+              "uses them")
+    named = {"kaplan_2n": "2·N_total", "kaplan_6n": "6·N_total", "palm": "6·N_total + 12LHQT",
+             "kaplan_c_forward": "C_forward (N_total)",
+             "kaplan_3c_forward": "3·C_forward (N_total)"}
+    by_key = {c.key: c for c in rows}
+
+    def with_active(key: str, new_key: str, name: str, formula: str, per_n: int, **more):
+        c = by_key[key]
+        return replace(c, key=new_key, name=name, formula=formula,
+                       estimate=c.estimate + per_n * extra * tokens,
+                       ignores=f"{active}; {c.ignores}", **more)
+
+    active_rows = {
+        "kaplan_2n": with_active("kaplan_2n", "kaplan_2n_active", "2·N_active",
+                                 "2·N_active·B·L", 2),
+        "kaplan_6n": with_active("kaplan_6n", "kaplan_6n_active", "6·N_active",
+                                 "6·N_active·B·L", 6, source="Kaplan et al. 2020, §2.1, with "
+                                 "N_active (the MoE rule of thumb)"),
+        # PaLM's N differs from Kaplan's by the vocabulary tables, not by the experts
+        "palm": with_active("palm", "palm_active", "6·N_active + 12LHQT",
+                            "(6N_active + 12·L·H·Q·T)·B·T", 6)}
+    out = []
+    for c in rows:  # each N_total row, then its N_active twin
+        out.append(replace(c, name=named[c.key], ignores=f"{total}; {c.ignores}")
+                   if c.key in named else c)
+        out += [active_rows[c.key]] if c.key in active_rows else []
+    return out
 
 
 @dataclass(frozen=True)
@@ -219,7 +286,13 @@ def compare_table(model: Config | Architecture, conventions: Conventions,
                + "; scope and computation as in the 'compared with' column.",
                f"Counts are for the whole batch: B·L = {load.batch * load.seq_len:,} tokens. "
                f"N = {kaplan_n(arch):,} (Kaplan: all but the vocabulary and position embeddings); "
-               f"PaLM's N = {palm_n(arch):,} ({_palm_n_text(arch)}).",
+               f"PaLM's N = {palm_n(arch):,} ({_palm_n_text(arch)})."
+               + (f" Mixture of experts: those N are N_total, every expert of each MoE layer; "
+                  f"N_active = {kaplan_n_active(arch):,} (Kaplan's, PaLM's: "
+                  f"{palm_n(arch) + kaplan_n_active(arch) - kaplan_n(arch):,}) counts "
+                  f"top_k = {arch.top_k} of the n_experts = {arch.n_experts} routed experts, "
+                  "as each token uses them. Each N-based row says which N it uses."
+                  if is_moe(arch) else ""),
                ROUNDING],
         columns=["estimate", "source", "formula", "estimate FLOPs", "≈", "exact FLOPs",
                  "compared with", "error %", "ignores", "estimate per token",
@@ -257,6 +330,8 @@ def compare_json(model: Config | Architecture, conventions: Conventions,
         "conventions": {"attention": conventions.attention, "elementwise": conventions.elementwise,
                         "flops_per_mac": 2},
         "n_kaplan": kaplan_n(about.architecture), "n_palm": palm_n(about.architecture),
+        **({"n_kaplan_active": kaplan_n_active(about.architecture)}
+           if is_moe(about.architecture) else {}),
         "rows": [{"key": c.key, "name": c.name, "source": c.source, "formula": c.formula,
                   "estimate": count(c.estimate), "estimate_is_exact": c.estimate.denominator == 1,
                   "exact": c.exact, "compared_with": c.compared_with,

@@ -206,27 +206,46 @@ def param_bytes(model, dtype: str) -> int:
     return param_report(model).total * dtype_bytes(dtype)
 
 
+def routed_params(model) -> int:
+    """Parameters of the routed experts' tensors (the ops with ``experts``), all n_experts of
+    every MoE layer: memory holds every expert, whichever top_k a token uses."""
+    return sum(r.param.count * r.times for r in param_report(model).rows
+               if r.experts is not None)
+
+
 @dataclass(frozen=True)
 class KvGroup:
-    """The K and V cache of one layer group: ``tokens`` cached per layer (min(T, W) in a
-    windowed layer), ``elements`` per layer, for ``repeat`` layers."""
+    """The cache of one layer group: ``tokens`` cached per layer (min(T, W) in a windowed
+    layer), ``elements`` per layer, for ``repeat`` layers. ``latent`` is set for multi-head
+    latent attention, whose cache is one latent per token, not a K and a V per head."""
 
     name: str
     repeat: int
     tokens: int
     elements: int
+    latent: bool = False
 
 
 def kv_cache_groups(model, tokens: int, workload: Workload | None = None) -> tuple[KvGroup, ...]:
-    """Per layer group, the keys and values the attention ops read for ``tokens`` tokens: the
-    K operand of ``attention.scores`` and the V operand of ``attention.values`` of one decode
-    step at position ``tokens``, at n_kv_heads heads (repeating them to the query heads is a
-    view, not stored): 2 · B · min(T, W) · n_kv_heads · d_head per layer."""
+    """Per layer group, what a decode step at position ``tokens`` reads from its cache.
+
+    Attention with K and V (``attention.scores``' K operand and ``attention.values``' V
+    operand) holds them at n_kv_heads heads (repeating them to the query heads is a view,
+    not stored): 2 · B · min(T, W) · n_kv_heads · d_head per layer. Multi-head latent
+    attention (an ``attention.kv_a`` op) caches its output for every token instead, the
+    latent c_kv and the one shared rotary key k_pe: B · T · (kv_lora_rank + qk_rope_head_dim)
+    per layer; its keys and values are rebuilt from it (or absorbed) at every step."""
     arch, load, _ = split_model(model, workload)
     out = []
     for g in build(arch, arch.dims(load.batch, 1, tokens)):
         roles = {op.role: op for op in g.ops}
         if "attention.scores" not in roles:
+            continue
+        keys = roles["attention.scores"].output[-1]
+        if "attention.kv_a" in roles:
+            latent = roles["attention.kv_a"].output
+            out.append(KvGroup(g.name, g.repeat, keys, prod(latent[:-2]) * keys * latent[-1],
+                               latent=True))
             continue
         k, v = roles["attention.scores"].inputs[1], roles["attention.values"].inputs[1]
         per_layer = (prod(k) + prod(v)) * arch.n_kv_heads // arch.n_heads
@@ -246,33 +265,68 @@ def kv_cache_bytes(model, tokens: int, dtype: str, workload: Workload | None = N
 
 LOGITS = "logits (read by the loss)"  # the head's last output, whatever op makes it
 
+ROUTED_ROWS = "routed token rows (a token's row once per chosen expert)"
+ROUTING_WEIGHTS = "routing weights w (top_k per token)"
+
+
+def _mlp_saved(role: str, who: str, reads: str) -> dict:
+    """What an MLP's gradients read, for the dense MLP (``mlp``), the routed experts
+    (``mlp.expert``, all experts' rows together) and the shared expert (``mlp.shared``):
+    the input of the first matmuls, the activation's input, its output and u (the product's
+    gradient reads both), and the down projection's input."""
+    first = ((reads, "in0"),)
+    return {f"{role}.gate": first, f"{role}.up": first, f"{role}.gate_up": first,
+            f"{role}.act": ((f"{who}{{act}} input {{var}}", "in0"),),
+            f"{role}.mul": ((f"{who}{{act}} output", "in0"), (f"{who}up projection u", "in1")),
+            f"{role}.down": ((f"{who}{{act}} output", "in0"),)}
+
+
 # What the gradient of each role reads from its forward pass, after Korthikanti et al. (2022,
 # §4.1): role -> (tensor, which of the op's shapes: "in0"/"in1" operand, "out" output). Names
 # in braces are filled per op (below). A tensor read by two ops is stored once (P: by the
 # softmax gradient and by dV = Pᵀ·dA; a norm's output by separate q/k/v or gate/up
-# projections). Roles not listed save nothing: views, rotary positions and scales (fixed
-# tables and constants), masks (a fixed pattern), bias and residual adds, the lookup (token
-# ids, not counted).
+# projections, the router and the shared expert; the routing weights by their renormalising
+# and by the combine). Roles not listed save nothing: views, rotary positions and scales
+# (fixed tables and constants), masks (a fixed pattern), bias and residual adds, the lookup
+# (token ids, not counted), the router's top-k choice (not differentiated; its indices are
+# not counted, like token ids) and the dispatch of token rows to the experts (a gather).
 SAVED: dict[str, tuple[tuple[str, str], ...]] = {
     "norm": (("{name} input", "in0"),),
     "attention.qkv": (("{norm} output", "in0"),),
     "attention.q": (("{norm} output", "in0"),),
     "attention.k": (("{norm} output", "in0"),),
     "attention.v": (("{norm} output", "in0"),),
+    # latent attention: the down-projections read the norm's output, each latent norm its
+    # input, each up-projection the normed latent
+    "attention.q_a": (("{norm} output", "in0"),),
+    "attention.q_a_norm": (("query latent c_q (q_a_proj output)", "in0"),),
+    "attention.q_b": (("normed query latent c_q", "in0"),),
+    "attention.kv_a": (("{norm} output", "in0"),),
+    "attention.kv_a_norm": (("KV latent c_kv (kv_a_proj output)", "in0"),),
+    "attention.kv_b": (("normed KV latent c_kv", "in0"),),
     "attention.scores": (("q", "in0"), ("k", "in1")),
     "attention.softcap": (("tanh(S / c) of the soft-cap", "out"),),
     "attention.softmax": (("P = softmax(S)", "out"),),
     "attention.values": (("P = softmax(S)", "in0"), ("v", "in1")),
     "attention.o": (("attention output A", "in0"),),
-    "mlp.gate": (("{norm} output", "in0"),),
-    "mlp.up": (("{norm} output", "in0"),),
-    "mlp.gate_up": (("{norm} output", "in0"),),
-    "mlp.act": (("{act} input {var}", "in0"),),
-    "mlp.mul": (("{act} output", "in0"), ("up projection u", "in1")),
-    "mlp.down": (("{act} output", "in0"),),
+    **_mlp_saved("mlp", "", "{norm} output"),
+    # mixture of experts: the router's input and probabilities, the routing weights, the
+    # routed rows through the experts, each routed output (the combine's weight gradient
+    # reads it), the shared expert like a dense MLP and its sigmoid gate
+    "mlp.router": (("{norm} output", "in0"),),
+    "mlp.router.score": (("router probabilities p", "out"),),
+    "mlp.router.norm": ((ROUTING_WEIGHTS, "out"),),
+    **_mlp_saved("mlp.expert", "expert ", ROUTED_ROWS),
+    "mlp.expert.combine": (("expert outputs (one row per routed row)", "in0"),
+                           (ROUTING_WEIGHTS, "weights")),
+    **_mlp_saved("mlp.shared", "shared expert ", "{norm} output"),
+    "mlp.shared.router": (("{norm} output", "in0"),),
+    "mlp.shared.sigmoid": (("shared gate σ(g)", "out"),),
+    "mlp.shared.scale": (("shared expert output", "in0"), ("shared gate σ(g)", "in1")),
     "lm_head": (("{norm} output", "in0"),),
     "lm_head.softcap": ((LOGITS, "out"),),
 }
+_DOWN = ("mlp.down", "mlp.expert.down", "mlp.shared.down")
 ACTIVATION_LABELS = {"gelu_tanh": "GELU", "gelu": "GELU", "relu": "ReLU", "silu": "SiLU"}
 
 
@@ -296,7 +350,15 @@ def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
     output share it."""
     out, seen, last_norm, block_input = [], set(), "", ""
     act, gated = ACTIVATION_LABELS[arch.activation], arch.mlp == "gated"
-    stored_kv = next((op.inputs[0] for op in g.ops if op.role == "attention.repeat_kv"), None)
+    roles = {op.role: op for op in g.ops}
+    # K and V repeated to the query heads are a view of n_kv_heads heads; latent attention's
+    # K (k_nope with k_pe copied to every head) and V are whole tensors of their own
+    stored_kv = None if "attention.kv_a" in roles else next(
+        (op.inputs[0] for op in g.ops if op.role == "attention.repeat_kv"), None)
+    # the top_k routing weights of each token: (B, L, top_k), beside the router's (B, L, E)
+    routed = next((op for op in g.ops if op.experts is not None and op.kind == "matmul"), None)
+    weights = None if routed is None else \
+        roles["mlp.router.score"].output[:-1] + (routed.experts[0],)
 
     def add(op: Op, tensor: str, shape) -> None:
         if tensor not in seen:
@@ -305,7 +367,7 @@ def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
 
     for i, op in enumerate(g.ops):
         for tensor, where in SAVED.get(op.role, ()):
-            shape = op.output if where == "out" else op.inputs[int(where[2:])]
+            shape = {"out": op.output, "weights": weights}.get(where) or op.inputs[int(where[2:])]
             if op.role == "norm" and g.section == "block" and i == 0:
                 tensor = block_input = f"{op.name} input (block input)"
             elif op.role == "norm" and arch.parallel_residual and any(
@@ -313,8 +375,8 @@ def _group_saved(arch: Architecture, g: LayerGroup) -> list[SavedTensor]:
                 tensor = block_input  # a parallel block's MLP norm reads the block input too
             if tensor in ("k", "v") and stored_kv is not None:
                 shape = stored_kv  # K, V are stored at n_kv_heads; the repeat is a view
-            if op.role == "mlp.down" and gated:
-                tensor = "act(g) · u"  # the gated product, not the activation's output
+            if op.role in _DOWN and gated:  # the gated product, not the activation's output
+                tensor = tensor.replace("{act} output", "act(g) · u")
             tensor = tensor.format(name=op.name, norm=last_norm, act=act,
                                    var="g" if gated else "u")
             add(op, tensor, shape)
@@ -417,9 +479,23 @@ def activation_report(model, dtype: str = "bf16", recompute: bool = False,
 # ---------------------------------------------------------------------------------------
 
 
+def experts_read(op: Op) -> int:
+    """How many copies of its weight operand a matmul reads: one, or for the routed experts
+    (``op.experts``) the experts that can receive one of its rows, min(n_experts, rows):
+    exactly top_k for one token (it picks distinct experts), at most that for more tokens,
+    reached when every expert receives a row."""
+    if op.experts is None or op.kind != "matmul":
+        return 1
+    return min(op.experts[1], prod(op.inputs[0][:-1]))
+
+
 def _other_params(op: Op) -> int:
-    """Parameter elements an op reads besides its weight operand (bias, LayerNorm γ/β)."""
-    return sum(p.count for p in op.params if p.shape != op.weight)
+    """Parameter elements an op reads besides its weight operand: a Linear's bias, a norm's
+    γ and β (of the routed experts: the biases of the experts it reads)."""
+    if op.kind != "matmul":
+        return sum(p.count for p in op.params)
+    others = sum(p.count for p in op.params if not p.name.endswith(".weight"))
+    return others if op.experts is None else others // op.experts[1] * experts_read(op)
 
 
 def op_bytes(op: Op, size: int, backward: bool = False) -> int:
@@ -429,6 +505,8 @@ def op_bytes(op: Op, size: int, backward: bool = False) -> int:
         rows = len(op.params) * out         # one row of each of the op's tables per token
         return size * (3 * rows if backward else 2 * rows)
     operands = sum(prod(s) for s in op.inputs)
+    if op.experts is not None and op.kind == "matmul":  # one expert's weight: each read once
+        operands += (experts_read(op) - 1) * prod(op.weight)
     params = _other_params(op)
     forward = operands + params + out
     if not backward:
@@ -542,9 +620,12 @@ def roofline_report(model, conventions: Conventions | None = None,
         compute, memory = Fraction(flops) / peak, Fraction(nbytes) / bandwidth
         return Kernel(flops, nbytes, max(compute, memory), compute >= memory)
 
-    dims = arch.dims(load.batch, load.seq_len)
+    # a capacity factor pads or drops the experts' rows; latent attention's decode step in
+    # the form the conventions choose (analysis.mode_costs counts them the same way)
+    dims = replace(arch.dims(load.batch, load.seq_len), capacity_factor=conv.capacity_factor)
     if mode.kind == "decode":
-        dims = replace(dims, seq_len=1, kv_len=mode.position)
+        dims = replace(dims, seq_len=1, kv_len=mode.position,
+                       mla_absorbed=conv.mla_decode == "absorbed")
     rows = []
     for g in build(arch, dims):
         for op in g.ops:
@@ -644,6 +725,17 @@ class MemoryReport:
         return param_report(self.architecture).total
 
     @property
+    def also_stored(self) -> int:
+        """Values the checkpoint stores outside the parameter count (DeepSeek-V3's router
+        score-correction biases)."""
+        return param_report(self.architecture).also_stored
+
+    @property
+    def routed_param_count(self) -> int:
+        """Parameters of the routed experts, every expert of every MoE layer (0: dense)."""
+        return routed_params(self.architecture)
+
+    @property
     def kv_groups(self) -> tuple[KvGroup, ...]:
         return kv_cache_groups(self.architecture, self.kv_tokens, self.workload)
 
@@ -687,6 +779,11 @@ def _assumption_notes(report: MemoryReport) -> list[str]:
         f"{size} bytes ({report.dtype}); no cache reuse across ops. Backward: a matmul's two "
         "gradient matmuls move 2 × its forward bytes; an elementwise gradient reads the output "
         "gradient and every operand and writes their gradients.",
+        *([f"Routed experts: an expert op's rows are the T·top_k (token, expert) pairs; it "
+           f"reads the weights of the experts that can receive a row, min(n_experts = "
+           f"{report.architecture.n_experts}, rows) of them, once each: exactly top_k for one "
+           "token, an upper bound for more (every expert receiving a row)."]
+          if report.routed_param_count else []),
         "Roofline time per op = max(FLOPs / peak, bytes / bandwidth), summed over ops (block ops "
         "× their group's layers; backward and recomputed forward as separate kernels). Intensity = FLOPs / "
         "bytes. Times are exact fractions shown rounded half up to 3 significant digits.",
@@ -701,7 +798,7 @@ def memory_tables(report: MemoryReport):
     arch, act, size = report.architecture, report.activations, dtype_bytes(report.dtype)
     n = arch.n_layers
     note = model_note(report)
-    conv_note = f"Conventions: {report.conventions.describe()}"
+    conv_note = f"Conventions: {report.conventions.describe(arch)}"
     block_groups = act.block_groups
     grouped = len(block_groups) > 1  # e.g. Gemma 2's sliding and full layers
     summary = Table(
@@ -721,14 +818,23 @@ def memory_tables(report: MemoryReport):
 
     tied = "every weight, bias and LayerNorm tensor (LM head tied)" if report.config else \
         "every tensor (LM head tied to the token table)"
-    summary.rows.append(line("parameters", tied if arch.tied_lm_head else
-                             "every tensor (untied LM head)", report.param_count))
-    width = "d_model" if arch.n_kv_heads * arch.d_head == arch.d_model and \
-        arch.n_kv_heads == arch.n_heads else "n_kv_heads · d_head"
+    what = tied if arch.tied_lm_head else "every tensor (untied LM head)"
+    if report.routed_param_count:
+        what += (f", every expert: all {arch.n_experts} of each MoE layer, not the top_k a "
+                 "token uses")
+    summary.rows.append(line("parameters", what, report.param_count))
+    if report.routed_param_count:
+        summary.rows.append(line("  of which routed experts", f"{arch.n_experts} experts × "
+                                 f"{arch.n_moe} MoE layers (weights of (n_experts, …))",
+                                 report.routed_param_count))
+    if report.also_stored:
+        summary.rows.append(line("also stored", "router score-correction biases: one "
+                                 "(n_experts,) per MoE layer, not in the parameter count",
+                                 report.also_stored))
     windowed = any(g.tokens < report.kv_tokens for g in report.kv_groups) or \
         arch.sliding_window is not None
     summary.rows.append(line(f"KV cache, {report.kv_tokens} tokens",
-                             f"K and V: 2 · {blocks(n)} · B · T · {width}"
+                             _kv_what(arch, n)
                              + (" (T = t: t − 1 cached + the new token)" if report.mode == "decode"
                                 else " (T = seq_len)")
                              + (f"; a windowed layer holds min(T, W = {arch.sliding_window})"
@@ -838,6 +944,19 @@ def memory_tables(report: MemoryReport):
     return tables
 
 
+def _kv_what(arch: Architecture, n: int) -> str:
+    """What the KV cache holds per token, as a formula over the layers."""
+    from .tables import blocks
+
+    if arch.kv_lora_rank is not None:
+        return (f"latent c_kv and the shared rotary key k_pe: {blocks(n)} · B · T · "
+                f"(kv_lora_rank + qk_rope_head_dim = {arch.kv_lora_rank + arch.qk_rope_head_dim})"
+                f", not K and V per head")
+    width = "d_model" if arch.n_kv_heads * arch.d_head == arch.d_model and \
+        arch.n_kv_heads == arch.n_heads else "n_kv_heads · d_head"
+    return f"K and V: 2 · {blocks(n)} · B · T · {width}"
+
+
 def _head_text(tensors: list[str]) -> str:
     """What the head saves in a few words: ``ln_f input and output, logits``."""
     norm = next((t[:-len(" input")] for t in tensors if t.endswith(" input")), None)
@@ -905,11 +1024,13 @@ def memory_json(report: MemoryReport) -> dict:
                    "bandwidth_gbs": fraction_text(dev.bandwidth_gbs),
                    "ridge_flop_per_byte": fraction_text(dev.ridge(report.dtype))},
         "memory": {
-            "parameters": {"count": report.param_count, "bytes": report.param_count * size},
+            "parameters": {"count": report.param_count, "bytes": report.param_count * size,
+                           "routed_experts": report.routed_param_count,
+                           "also_stored": report.also_stored},
             "kv_cache": {"tokens": report.kv_tokens, "elements": report.kv_elements,
                          "bytes": report.kv_elements * size,
                          "groups": [{"group": g.name, "repeat": g.repeat, "tokens": g.tokens,
-                                     "elements_per_layer": g.elements,
+                                     "elements_per_layer": g.elements, "latent": g.latent,
                                      "bytes": g.repeat * g.elements * size}
                                     for g in report.kv_groups]},
             "activations": {

@@ -3,7 +3,9 @@
 - ``shares``: each operation's share of the FLOPs as the swept dimension grows, stacked, with
   the point where attention (the roles ``attention.scores`` + ``attention.values``) overtakes
   the MLP's matmuls (``mlp.gate``, ``mlp.up``, ``mlp.gate_up``, ``mlp.down``: GPT-2's ``ffn_up``
-  + ``ffn_down``) solved exactly from the model's formulas, in every architecture.
+  + ``ffn_down``; with experts also the router's, the routed and the shared experts') solved
+  exactly from the model's formulas, in every architecture. A mixture of experts also gets
+  the routed experts' share (every ``mlp.expert.*`` operation) as a line over the stack.
 - ``estimates``: the relative error of each published estimate (``estimates.compare``)
   against the exact count, over the sweep.
 
@@ -25,7 +27,11 @@ INSTALL = "pip install 'flopcalc[plot]' (from a clone: pip install '.[plot]')"
 FORMATS = (".png", ".svg")
 # the two sides of the crossover, by role (docs/architectures.md)
 ATTENTION = ("attention.scores", "attention.values")
-FFN = ("mlp.gate", "mlp.up", "mlp.gate_up", "mlp.down")
+FFN = ("mlp.gate", "mlp.up", "mlp.gate_up", "mlp.down", "mlp.router",
+       "mlp.expert.gate", "mlp.expert.up", "mlp.expert.gate_up", "mlp.expert.down",
+       "mlp.shared.gate", "mlp.shared.up", "mlp.shared.gate_up", "mlp.shared.down",
+       "mlp.shared.router")
+EXPERTS = "mlp.expert."  # the roles of the routed experts' operations
 # matplotlib draws doubles: a swept value must stay well inside their range (about 1.8e308:
 # its log axes overflow from about 1e295). Beyond it, flopcalc sweep counts exactly.
 DRAWABLE = 10 ** 250
@@ -99,8 +105,8 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first,
     (attention, attention_ops), (ffn, ffn_ops) = side(ATTENTION), side(FFN)
     if not attention_ops or not ffn_ops:
         return None
-    symbol = {**fm.SYMBOLS, **fm.EXTRA_SYMBOLS, "position": fm.t, "prompt": fm.p,
-              "new_tokens": fm.n}
+    symbol = {**fm.SYMBOLS, **fm.EXTRA_SYMBOLS, **fm.MOE_SYMBOLS, **fm.MLA_SYMBOLS,
+              "position": fm.t, "prompt": fm.p, "new_tokens": fm.n}
     x = symbol[name]
     values = fm.symbol_values(arch, load)
     values.update({s: v for s, v in ((fm.t, resolved.position), (fm.p, resolved.prompt),
@@ -246,7 +252,10 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
     plt = pyplot()
     result = run(base, [axis], conv, mode, skip_invalid)
     first = result.first_report
-    cross = crossover(base, axis.name, conv, mode, first.architecture, first.workload)
+    try:
+        cross = crossover(base, axis.name, conv, mode, first.architecture, first.workload)
+    except FlopcalcError:  # a model formulas.py gives no formulas for: no crossover drawn
+        cross = None
     xs = [float(values[0]) for values, _, _ in result.rows]
     names = op_columns(result.ops)
     keep = [i for i in range(len(names)) if any(row[1][i] for row in result.rows)]
@@ -255,6 +264,14 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
     colors = plt.get_cmap("tab20").colors
     ax.stackplot(xs, ys, labels=[names[i] for i in keep],
                  colors=[colors[(2 * j) % 20 + (2 * j) // 20 % 2] for j in range(len(keep))])
+    experts = experts_shares(result)
+    if experts is not None:
+        ax.plot(xs, [float(e * 100) for e in experts], color="black", linewidth=2,
+                label="routed experts (all expert_* ops)")
+        ax.annotate(f"routed experts: {float(experts[0] * 100):.1f}% … "
+                    f"{float(experts[-1] * 100):.1f}%", xy=(xs[-1], float(experts[-1] * 100)),
+                    xytext=(-6, 6), textcoords="offset points", ha="right", fontsize=8,
+                    bbox=dict(boxstyle="round", fc="white", alpha=0.9))
     _x_axis(ax, axis)
     ax.set_ylim(0, 100)
     ax.set_ylabel("share of total FLOPs (%)")
@@ -272,12 +289,23 @@ def plot_shares(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, pat
             ax.text(0.01, 0.97, f"attention = FFN at {axis.name} = {_root_text(cross.root)}, "
                     f"outside the sweep (attention {side})", transform=ax.transAxes, ha="left",
                     va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", alpha=0.9))
-    _footer(fig, base, axis, first_fields(result), conv.describe())
+    _footer(fig, base, axis, first_fields(result), conv.describe(first.architecture))
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, reverse=True)
     fig.subplots_adjust(bottom=0.24 if axis.geometric and len(axis.values) > 8 else 0.2)
     write_figure(fig, path)
     plt.close(fig)
     return result, cross
+
+
+def experts_shares(result: SweepResult) -> list[Fraction] | None:
+    """The routed experts' share of each point's total (every ``mlp.expert.*`` operation, each
+    times its group's repeat), exactly; None for a model without experts."""
+    roles = [r.op.role for r in result.first_report.rows]
+    picked = [i for i, role in enumerate(roles) if role.startswith(EXPERTS)]
+    if not picked:
+        return None
+    return [Fraction(sum(per_op[i] for i in picked), total) if total else Fraction(0)
+            for _, per_op, total in result.rows]
 
 
 def plot_estimates(base: dict, axes: list[Axis], conv: Conventions, path: Path,

@@ -35,7 +35,13 @@ CONFIG_AXES = {"d_model": "--d-model", "n_heads": "--n-heads", "n_layers": "--n-
                "d_ff": "--d-ff", "vocab": "--vocab", "n_positions": "--n-positions",
                "seq_len": "--seq-len", "batch": "--batch", "n_kv_heads": "--n-kv-heads",
                "d_head": "--d-head", "sliding_window": "--window",
-               "rotary_dims": "--rotary-dims"}
+               "rotary_dims": "--rotary-dims",
+               # experts and latent attention (cli.EXPERT_SIZES)
+               "n_experts": "--n-experts", "top_k": "--top-k", "d_expert": "--d-expert",
+               "d_shared": "--d-shared", "n_groups": "--n-groups",
+               "topk_groups": "--topk-groups", "q_lora_rank": "--q-lora-rank",
+               "kv_lora_rank": "--kv-lora-rank", "qk_nope_head_dim": "--qk-nope-head-dim",
+               "qk_rope_head_dim": "--qk-rope-head-dim", "v_head_dim": "--v-head-dim"}
 WORKLOAD_AXES = ("seq_len", "batch")
 MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
 AXES = {**CONFIG_AXES, **MODE_AXES}
@@ -162,9 +168,12 @@ def describe_point(names, values) -> str:
 
 @lru_cache(maxsize=64)
 def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: Architecture):
-    """(ops, function): the per-operation FLOPs of mode ``kind`` as one Python function of ints
-    ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head, d_rot, W, n_w) ->
-    (flops per op..., total)``, each operation already times its group's repeat count. Built
+    """(ops, function, arguments): the per-operation FLOPs of mode ``kind`` as one Python
+    function of ints ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head,
+    d_rot, W, n_w[, E, k, d_e, d_s, n_moe, G][, r_q, r_kv, d_nope, d_rope, d_v]) -> (flops per
+    op..., total)`` (the experts' sizes for a model with experts, the latent ranks and widths
+    for latent attention), each operation already times its group's repeat count; the
+    arguments named as ``MODEL_ARGS`` names them. Built
     from ``formulas.formulas`` (sympy) for ``architecture``'s family and switches; it holds
     for every point of the same structure (``_structure``). A window's cap ``Min`` is Python's
     ``min`` on ints."""
@@ -174,7 +183,13 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
 
     f = fm.formulas(conv, mode=fm.symbolic_mode(kind, recompute), architecture=architecture)
     symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
-               fm.n, fm.h_kv, fm.d_head, fm.d_rot, fm.W, fm.n_w)
+               fm.n, fm.h_kv, fm.d_head, fm.d_rot, fm.W, fm.n_w, fm.E, fm.k, fm.d_e, fm.d_s,
+               fm.n_moe, fm.G, fm.r_q, fm.r_kv, fm.d_nope, fm.d_rope, fm.d_v)
+    assert len(symbols) == len(MODEL_ARGS)
+    # a dense model's function takes GPT-2's sixteen arguments only (the sweep's inner loop
+    # copies and unpacks them at every point)
+    used = model_args(architecture)
+    symbols = tuple(s for s, name in zip(symbols, MODEL_ARGS) if name in used)
     names = [str(s) for s in symbols]
     repeat = {g: r for g, r, _ in f.groups}
     fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
@@ -199,20 +214,21 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
         raise AssertionError(f"inexact division in the compiled model:\n{source}")
     namespace: dict = {"Min": min, "Max": max}
     exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
-    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"]
+    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"], used
 
 
 def _structure(arch: Architecture) -> tuple:
     """What the compiled formulas assume beyond the family and switches
     (``formulas.symbolic_dims``): whether heads split d_model (GPT-2, GPT-NeoX: d_head =
     d_model/n_heads, n_kv_heads = n_heads), whether every head dim
-    rotates, and whether none, some or all layers are windowed."""
+    rotates, whether none, some or all layers are windowed, and none, some or all are MoE."""
     split = arch.family in ("gpt2", "gpt_neox")
     return (split and (arch.d_head * arch.n_heads != arch.d_model
                        or arch.n_kv_heads != arch.n_heads),
             arch.rotary_dims in (None, arch.d_head),
             arch.sliding_window is None,
-            {0: 0, arch.n_layers: 2}.get(arch.n_windowed, 1))
+            {0: 0, arch.n_layers: 2}.get(arch.n_windowed, 1),
+            {0: 0, arch.n_layers: 2}.get(arch.n_moe, 1))
 
 
 def _reference_ops(report) -> tuple:
@@ -312,10 +328,21 @@ def _hint(base: dict, names, values, message: str) -> str:
 
 
 # The compiled model's arguments, in order, named as the Architecture, Workload and resolved
-# Mode keep them
-ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "vocab", "n_positions",
-        "position", "prompt", "new_tokens", "n_kv_heads", "d_head", "rotary_dims",
-        "sliding_window", "n_windowed")
+# Mode keep them; then the sizes the point's validity also depends on (topk_groups)
+MODEL_ARGS = ("batch", "seq_len", "d_model", "n_heads", "d_ff", "n_layers", "vocab",
+              "n_positions", "position", "prompt", "new_tokens", "n_kv_heads", "d_head",
+              "rotary_dims", "sliding_window", "n_windowed", "n_experts", "top_k", "d_expert",
+              "d_shared", "n_moe", "n_groups", "q_lora_rank", "kv_lora_rank",
+              "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+EXPERT_ARGS = MODEL_ARGS[16:22]
+LATENT_ARGS = MODEL_ARGS[22:]
+
+
+def model_args(arch: Architecture) -> tuple[str, ...]:
+    """The compiled function's arguments for ``arch``: GPT-2's sixteen, then the experts'
+    sizes if it has experts and latent attention's if it has that."""
+    return (MODEL_ARGS[:16] + (EXPERT_ARGS if arch.n_experts is not None else ())
+            + (LATENT_ARGS if arch.kv_lora_rank is not None else ()))
 
 
 def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
@@ -430,8 +457,14 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             args = template.copy()
             for slot, i in slots:
                 args[slot] = values[i]
-            B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = args
+            B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = \
+                args if dense else args[:16]
             # the sizes that follow others when not given (Architecture's rules)
+            if latent:  # latent attention fixes the head widths
+                NOPE, ROPE = args[at_nope], args[at_nope + 1]
+                args[12] = DH = NOPE + ROPE
+                args[11] = KV = H
+                args[13] = ROT = ROPE
             if derive_head:
                 args[12] = DH = D // H
             if derive_kv:
@@ -442,6 +475,13 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 args[13] = ROT = DH
             if window_layers is None and W:
                 args[15] = NW = NL
+            if experts:
+                E, K, NM, G = args[16], args[17], args[20], args[21]
+                TG = topk_groups if tg_at is None else values[tg_at]
+                if moe_layers is None:
+                    args[20] = NM = NL
+            else:
+                NM = 0
             if position_follows_l:
                 args[8] = t = L
             if prompt_follows_l:
@@ -449,7 +489,10 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
             valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
                 and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
-                and (window_layers is None or window_layers[-1] < NL)
+                and (window_layers is None or window_layers[-1] < NL) \
+                and (not experts or K <= E and (moe_layers is None or moe_layers[-1] < NL)
+                     and (not G or not E % G and TG <= G and K <= TG * (E // G))) \
+                and (not latent or not ROPE % 2)
             if not valid:
                 try:  # let Architecture, Config and Mode say what is wrong
                     check_point(base, names, values, mode)
@@ -461,7 +504,8 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 yield None
                 continue
             if not varies or (split and (DH * H != D or KV != H), not rotary or ROT == DH,
-                              not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1)) == structure:
+                              not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1),
+                              {0: 0, NL: 2}.get(NM, 1)) == structure:
                 flops = model(*args)
                 per_op, total = flops[:-1], flops[-1]
             else:  # formulas of another structure: this point counted by flop_report
@@ -482,24 +526,40 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
             structure = _structure(arch)
             # formulas split heads as d_model/n_heads for GPT-2 and GPT-NeoX: a model that
             # does not is counted per point
-            if fast and not structure[0] and not (arch.is_moe or arch.is_mla):  # (per point)
-                ops, model = compile_model(conv, mode.kind, mode.recompute, arch)
+            # (a capacity factor rounds each expert's rows up: counted per point)
+            if fast and not structure[0] and conv.capacity_factor is None:
+                try:
+                    ops, model, arg_names = compile_model(conv, mode.kind, mode.recompute,
+                                                          arch)
+                except FlopcalcError:  # no formulas for this model (formulas.py says why)
+                    ops, model = result.ops, None
+            if model is not None:
                 assert ops == result.ops
                 at = {**vars(load), **vars(m)}
-                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in ARGS]
-                template[14] = template[14] or 0          # no window: W unused
-                slots = [(ARGS.index(n), i) for i, n in enumerate(names)]
-                derive_head = "d_head" not in given
-                derive_kv = "n_kv_heads" not in given
+                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in arg_names]
+                template = [0 if v is None else v for v in template]  # no window, no groups…
+                # topk_groups is no argument of the formulas, only of the point's validity
+                slots = [(arg_names.index(n), i) for i, n in enumerate(names)
+                         if n != "topk_groups"]
+                tg_at = names.index("topk_groups") if "topk_groups" in names else None
+                topk_groups = arch.topk_groups or 0
+                latent = arch.kv_lora_rank is not None
+                experts = arch.n_experts is not None
+                dense = len(arg_names) == 16
+                at_nope = arg_names.index("qk_nope_head_dim") if latent else None
+                moe_layers = arch.moe_layers
+                derive_head = "d_head" not in given and not latent
+                derive_kv = "n_kv_heads" not in given and not latent
                 derive_ff = "d_ff" not in given
                 rotary = arch.positions == "rotary"
                 learned = not rotary
-                derive_rot = rotary and "rotary_dims" not in given
+                derive_rot = rotary and "rotary_dims" not in given and not latent
                 window_layers = arch.window_layers
                 split = arch.family in ("gpt2", "gpt_neox")
                 # whether a point can have another structure than the first (else no check)
                 varies = (split and not (derive_head and derive_kv)
-                          or rotary and not derive_rot
+                          or rotary and not derive_rot and not latent
+                          or experts and moe_layers is not None and "n_layers" in names
                           or window_layers is not None and "n_layers" in names)
         if not evaluate:
             yield None
@@ -643,7 +703,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
     unit = flop_unit(conv)
     swept = "; ".join(f"{a.name} {_axis_text(a)}" for a in result.axes)
     notes = [model_note(result.first_report) + " (the first point)", f"Swept: {swept}.",
-             f"Conventions: {conv.describe()}",
+             f"Conventions: {conv.describe(result.first_report.architecture)}",
              f"Mode: {result.first_mode.describe()}"
              + (" (at the first point)" if any(a.name in MODE_AXES for a in result.axes) else ""),
              f"Each 'NAME %' column is the operation's share of the row's total {unit}s, "
@@ -699,7 +759,8 @@ def json_chunks(result: SweepResult):
         "first_config": first_fields(result),
         "swept": {a.name: list(a.values) for a in result.axes},
         "conventions": {**result.conventions.as_dict(),
-                        "description": result.conventions.describe()},
+                        "description": result.conventions.describe(
+                            result.first_report.architecture)},
         "mode": mode_json(mode),  # its swept fields: at the first point
         "columns": list(result.columns),
         "operations": [{"section": r.op.section, "group": r.group, "name": r.op.name}

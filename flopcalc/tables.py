@@ -394,7 +394,8 @@ def shape_table(report: ShapeReport) -> Table:
         title="Shapes of " + report.mode.describe() if decode else "Shapes",
         notes=[model_note(report),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
-               f"block (of {n}{kinds}). {split}"],
+               f"block (of {n}{kinds}). {split}"] + ([experts_note(report)]
+                                                     if experts_note(report) else []),
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
         align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
@@ -403,9 +404,50 @@ def shape_table(report: ShapeReport) -> Table:
         table.rows.append([group_title(group), op.name, op.kind,
                            DECODE_MASK if decode and op.role == "attention.mask" else op.computes,
                            ", ".join(shape_str(s) for s in inputs),
-                           shape_str(op.weight) if op.weight else "",
+                           shape_str(stored_weight(op)) if op.weight else "",
                            shape_str(op.output), _prod(op.output)])
     return table
+
+
+def stored_weight(op) -> tuple:
+    """The weight operand as the model holds it: a routed expert op's is every expert's,
+    (n_experts, d_in, d_out), of which each row meets its own expert's (d_in, d_out)."""
+    return op.weight if op.experts is None or op.weight is None else \
+        (op.experts[1],) + tuple(op.weight)
+
+
+def tokens_per_expert(report: ShapeReport):
+    """(tokens, top_k, n_experts, rows) of the routed experts in the report's pass, or None for
+    a dense model: each expert sees tokens · top_k / n_experts rows on average."""
+    op = next((op for _, op in group_ops(report) if op.experts is not None
+               and op.kind == "matmul"), None)
+    if op is None:
+        return None
+    w = report.workload
+    tokens = w.batch * (1 if report.mode.kind == "decode" else w.seq_len)
+    top_k, n_experts = op.experts
+    return tokens, top_k, n_experts, _prod(op.inputs[0][:-1])
+
+
+def experts_note(report: ShapeReport) -> str | None:
+    """What the routed experts' rows and weights are, with the tokens each expert sees."""
+    from fractions import Fraction
+
+    routed = tokens_per_expert(report)
+    if routed is None:
+        return None
+    tokens, k, E, rows = routed
+    mean = Fraction(tokens * k, E)
+    exact = f"{mean.numerator:,}" if mean.denominator == 1 else \
+        f"{mean.numerator:,}/{mean.denominator:,} (exactly; ≈ {float(mean):.4g})"
+    padded = "" if rows == tokens * k else (
+        f" With the capacity factor each expert processes {rows // E:,} rows, padded or "
+        f"dropped: {rows:,} in all.")
+    return (f"Routed experts: their rows are the T·top_k = {tokens:,} × {k} = {tokens * k:,} "
+            f"(token, expert) pairs, each row multiplied by its own expert's (d_in, d_out) "
+            f"slice of the (n_experts, d_in, d_out) weight shown; on average each of the {E} "
+            f"experts sees T·top_k/n_experts = {exact} tokens (the routing decides each "
+            f"expert's share; the FLOPs do not depend on it).{padded}")
 
 
 def group_ops(report: ShapeReport):
@@ -531,9 +573,25 @@ def shape_json(report: ShapeReport) -> dict:
         "config": model_json(report), "mode": mode_json(report.mode),
         "rows": [{"section": op.section, "name": op.name, "kind": op.kind, "group": group,
                   "inputs": [list(s) for s in op.inputs if s != op.weight],
-                  "weight": list(op.weight) if op.weight else None, "output": list(op.output)}
+                  "weight": list(stored_weight(op)) if op.weight else None,
+                  "output": list(op.output),
+                  **({"experts": {"top_k": op.experts[0], "n_experts": op.experts[1]}}
+                     if op.experts is not None else {})}
                  for group, op in group_ops(report)],
+        **_experts_json(report),
     }
+
+
+def _experts_json(report: ShapeReport) -> dict:
+    routed = tokens_per_expert(report)
+    if routed is None:
+        return {}
+    from fractions import Fraction
+
+    tokens, k, E, rows = routed
+    mean = Fraction(tokens * k, E)
+    return {"routed_experts": {"tokens": tokens, "top_k": k, "n_experts": E, "rows": rows,
+                               "tokens_per_expert": str(mean)}}
 
 
 _VERIFY_CHECKS = {"flops": "FLOPs", "output_shape": "output shape", "operands": "operand shapes"}

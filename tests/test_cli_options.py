@@ -309,7 +309,7 @@ VALUES_OPTIONS = [p for p in COMMANDS["sweep"].params if p.metavar == "VALUES"]
 def test_plot_takes_the_sweeps_lists_and_ranges_with_the_same_help():
     plot = {p.opts[0]: p.help for p in COMMANDS["plot"].params if p.metavar == "VALUES"}
     assert plot == {p.opts[0]: p.help for p in VALUES_OPTIONS}
-    assert len(plot) == 15
+    assert len(plot) == 15 + 11   # and the sizes of experts and latent attention
 
 
 @pytest.mark.parametrize("param", VALUES_OPTIONS, ids=[p.opts[0] for p in VALUES_OPTIONS])
@@ -318,8 +318,14 @@ def test_each_list_and_range_in_the_sweep_help_runs(param):
     assert len(examples) == 2, param.help          # a list and a range
     mode = re.match(r"(decode|generate):", param.help)
     # GPT-2's heads split d_model with learned positions: the other sizes need another family
+    # and the sizes of experts and latent attention a family that has them (DeepSeek-V3's
+    # group-limited routing and latent attention, Qwen2-MoE's shared expert)
     family = ["--family", "llama"] if param.name in ("n_kv_heads", "d_head", "rotary_dims") \
-        else []
+        else ["--family", "mixtral"] if param.name in ("n_experts", "top_k", "d_expert") \
+        else ["--family", "qwen2_moe"] if param.name == "d_shared" \
+        else ["--family", "deepseek_v3"] if param.name in (
+            "n_groups", "topk_groups", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+            "qk_rope_head_dim", "v_head_dim") else []
     for value in examples:
         ok("sweep", param.opts[0], value, *family, *(["--mode", mode[1]] if mode else []),
            "-f", "csv")

@@ -16,7 +16,8 @@ from cli_helpers import invoke, one_line_error
 from flopcalc import Conventions, FlopcalcError, flop_report
 from flopcalc.architecture import FAMILIES, Architecture, Workload
 from flopcalc.architectures.presets import family_fields, preset_fields
-from flopcalc.cli import ARCHITECTURE_SIZES, MODE_POSITIONS, MODEL_SIZES, WORKLOAD
+from flopcalc.cli import (ARCHITECTURE_SIZES, EXPERT_SIZES, MODE_POSITIONS, MODEL_SIZES,
+                          WORKLOAD)
 from flopcalc.config import Mode
 from flopcalc.plot import crossover
 from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
@@ -24,7 +25,7 @@ from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
 
 def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
     table = {d.field: d.names[0] for d in MODEL_SIZES + WORKLOAD + ARCHITECTURE_SIZES
-             + MODE_POSITIONS}
+             + EXPERT_SIZES + MODE_POSITIONS}
     assert AXES == table
 
 
@@ -33,7 +34,13 @@ def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
 SMALL = {"d_model": (8, 48), "n_heads": (1, 8), "n_layers": (1, 4), "d_ff": (4, 64),
          "vocab": (1, 300), "n_positions": (24, 40), "seq_len": (1, 30), "batch": (1, 3),
          "n_kv_heads": (1, 8), "d_head": (2, 16), "sliding_window": (1, 20),
-         "rotary_dims": (2, 16), "position": (1, 40), "prompt": (1, 30), "new_tokens": (1, 12)}
+         "rotary_dims": (2, 16), "position": (1, 40), "prompt": (1, 30), "new_tokens": (1, 12),
+         "n_experts": (1, 8), "top_k": (1, 4), "d_expert": (1, 16), "d_shared": (1, 16),
+         "n_groups": (1, 4), "topk_groups": (1, 4), "q_lora_rank": (1, 16),
+         "kv_lora_rank": (1, 16), "qk_nope_head_dim": (1, 16), "qk_rope_head_dim": (2, 16),
+         "v_head_dim": (1, 16)}
+MOE = ("n_experts", "top_k", "d_expert", "d_shared", "n_groups", "topk_groups")
+MLA = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
 
 @st.composite
@@ -44,26 +51,41 @@ def family_sweeps(draw):
     base = {k: v for k, v in family_fields(family).items()
             if k not in ("d_model", "n_heads", "n_kv_heads", "d_head", "d_ff", "n_layers",
                          "vocab", "n_positions", "rotary_dims", "sliding_window",
-                         "window_layers")}
+                         "window_layers", "moe_layers")}
     h = draw(st.sampled_from([1, 2, 4]))
     base.update(d_model=h * draw(st.integers(2, 8)), n_heads=h, n_layers=draw(st.integers(2, 4)),
                 vocab=draw(st.integers(1, 300)), n_positions=draw(st.integers(24, 40)),
                 seq_len=draw(st.integers(1, 24)), batch=draw(st.integers(1, 3)))
-    if family not in ("gpt2", "gpt_neox"):
+    # experts and latent attention of a few units (the families' defaults are thousands)
+    moe = [k for k in MOE if base.get(k) is not None]
+    mla = [k for k in MLA if base.get(k) is not None]
+    if moe:
+        E = draw(st.sampled_from([2, 4, 8]))
+        base.update(n_experts=E, top_k=draw(st.integers(1, E)), d_expert=draw(st.integers(1, 8)))
+        if base.get("d_shared") is not None:
+            base["d_shared"] = draw(st.integers(1, 8))
+        if base.get("n_groups") is not None:
+            base.update(n_groups=2, topk_groups=draw(st.integers(1, 2)), top_k=1)
+        if draw(st.booleans()):          # the first layer dense, as DeepSeek's first three
+            base["moe_layers"] = tuple(range(1, base["n_layers"]))
+    for k in mla:
+        base[k] = 2 * draw(st.integers(1, 8))
+    if family not in ("gpt2", "gpt_neox") and not mla:
         base["n_kv_heads"] = draw(st.sampled_from([k for k in (1, 2, 4) if h % k == 0]))
         if draw(st.booleans()):
             base["d_head"] = 2 * draw(st.integers(1, 8))
-    if family != "gpt2" and draw(st.booleans()):
+    if family != "gpt2" and not mla and draw(st.booleans()):
         base["sliding_window"] = draw(st.integers(1, 20))
         if draw(st.booleans()):          # some layers windowed, as Gemma 2's odd ones
             base["window_layers"] = (0,)
     kind = draw(st.sampled_from(["forward", "backward", "train", "decode", "generate"]))
     relevant = {"decode": ("position",), "generate": ("prompt", "new_tokens")}.get(kind, ())
     sweepable = ["d_model", "n_heads", "n_layers", "d_ff", "seq_len", "batch", *relevant]
-    if family != "gpt2":
+    if family != "gpt2" and not mla:
         sweepable.append("sliding_window")
-    if family not in ("gpt2", "gpt_neox"):
+    if family not in ("gpt2", "gpt_neox") and not mla:
         sweepable += ["n_kv_heads", "d_head"]
+    sweepable += moe + mla
     names = draw(st.lists(st.sampled_from(sweepable), min_size=1, max_size=2, unique=True))
     axes = []
     for name in names:
@@ -227,10 +249,11 @@ def test_plot_draws_every_family(tmp_path):
                                    ("n_layers", (2, 3))])
 def test_sizes_that_follow_the_swept_one_follow_it_on_the_compiled_path(family, swept):
     # d_head = d_model / n_heads, n_kv_heads = n_heads, d_ff = 4·d_model and the rotated
-    # dims = d_head when the model does not set them (Gemma 2: its first layer windowed)
+    # dims = d_head when the model does not set them (Gemma 2: its first layer windowed;
+    # DeepSeek-V3: its second layer MoE, the first dense; latent attention fixes d_head)
     base = {k: v for k, v in family_fields(family).items()
             if k not in ("d_model", "n_heads", "n_kv_heads", "d_head", "d_ff", "rotary_dims",
-                         "n_layers", "vocab")}
+                         "n_layers", "vocab", "moe_layers")}
     base.update(d_model=32, n_heads=2, n_layers=4, vocab=64, seq_len=8, batch=1,
                 n_positions=64)
     if family == "gemma2":
