@@ -1,4 +1,4 @@
-"""flopcalc: exact FLOP, parameter and shape tables for GPT-2-style decoder-only transformers.
+"""flopcalc: exact FLOP, parameter and shape tables for decoder-only transformers.
 
 >>> from flopcalc import Config, Conventions, flop_report, param_report
 >>> flop_report(Config()).block_total          # GPT-2 small, 128 tokens, 2 FLOPs per MAC

@@ -168,6 +168,16 @@ class _OneLineErrors(TyperGroup):
             command.context_class = _HelpContext
         return command
 
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            # click 8.2+ suggests close command names itself (``possibilities``), after
+            # typer has already added its own "Did you mean …?": keep click's only
+            if getattr(e, "possibilities", None):
+                e.message = e.message.split(". Did you mean ")[0].rstrip(".") + "."
+            raise
+
     def format_commands(self, ctx, formatter) -> None:
         """Each command with the first sentence of its help, whole (click would cut it)."""
         rows = [(name, (command.help or "").split("\n\n")[0].strip())
@@ -179,8 +189,15 @@ class _OneLineErrors(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
-            result = super().main(args, prog_name or "flopcalc", complete_var,
-                                  standalone_mode=False, **extra)
+            try:
+                result = super().main(args, prog_name or "flopcalc", complete_var,
+                                      standalone_mode=False, **extra)
+            except ClickException as e:
+                if type(e).__name__ != "NoArgsIsHelpError" or e.ctx is None:
+                    raise
+                # bare `flopcalc` (click 8.2+ raises this): the help, as --help shows it
+                click.echo(e.ctx.get_help())
+                result = 0
         except ClickException as e:
             message = e.format_message().replace("\n", " ")
             if not message:  # bare `flopcalc`: the help was shown, nothing went wrong
@@ -204,7 +221,7 @@ class _OneLineErrors(TyperGroup):
 
 app = _LazyTyper(cls=_OneLineErrors, no_args_is_help=True,
                   rich_markup_mode=None,
-                  help="Exact FLOP, parameter and shape tables for GPT-2-style transformers.",
+                  help="Exact FLOP, parameter and shape tables for decoder-only transformers.",
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
@@ -1199,7 +1216,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                help="Print the version and exit.")] = False) -> None:
-    """Exact FLOP, parameter and shape tables for GPT-2-style decoder-only transformers.
+    """Exact FLOP, parameter and shape tables for decoder-only transformers.
 
     Run `flopcalc flops` for the seed document's setting (GPT-2 small, 128 tokens).
     """

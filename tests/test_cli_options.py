@@ -371,3 +371,16 @@ def test_every_example_in_the_sweep_and_plot_prose_runs(tmp_path):
                 pytest.importorskip("matplotlib")
             ok(*args)
 
+
+
+def test_bare_flopcalc_prints_its_help_and_exits_0():
+    """No command: the help as --help shows it, on stdout, not an error line."""
+    result = invoke()
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("Usage: ") and "Commands:" in result.stdout
+    assert result.stdout == invoke("--help").stdout
+
+
+def test_a_mistyped_command_is_suggested_once():
+    line = one_line_error(invoke("flopz"))
+    assert line == "flopcalc: error: No such command 'flopz'. Did you mean 'flops'?"
