@@ -320,17 +320,21 @@ class ShapeReport:
     groups: tuple[LayerGroup, ...] = ()
 
 
-def shape_report(model, mode: Mode = Mode(), workload: Workload | None = None) -> ShapeReport:
+def shape_report(model, mode: Mode = Mode(), workload: Workload | None = None,
+                 conventions: Conventions | None = None) -> ShapeReport:
     """Shapes of every operation of ``model``'s forward pass (a Config, or an Architecture on
     ``workload``), each layer group's once; or (``mode`` decode) of the decode step at
     position t: one new token whose keys and values join a KV cache, so K and V are
-    (B, h_kv, t, d_head) (a windowed layer keeps min(t, W))."""
+    (B, h_kv, t, d_head) (a windowed layer keeps min(t, W)). ``conventions`` give a
+    capacity factor's padded expert rows and latent attention's decode form."""
+    conv = conventions or Conventions()
     arch, workload, config = split_model(model, workload)
     mode = mode.resolved(config) if config is not None else resolve(mode, arch, workload)
     if mode.kind not in ("forward", "decode"):
         raise FlopcalcError(f"shapes are shown for forward and decode, not {mode.kind}")
-    dims = arch.dims(workload.batch, workload.seq_len)
+    dims = replace(arch.dims(workload.batch, workload.seq_len),
+                   capacity_factor=conv.capacity_factor)
     if mode.kind == "decode":
-        dims = replace(dims, seq_len=1, kv_len=mode.position)
+        dims = replace(dims, kv_len=mode.position, **decode_dims(conv))
     groups = build(arch, dims)
     return ShapeReport(config, tuple(ops_of(groups)), mode, arch, workload, groups)

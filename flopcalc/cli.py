@@ -799,13 +799,16 @@ def shapes(
         "--mode", help="forward (all seq_len tokens at once) or decode (one new token at "
         "--position with a KV cache: K and V of (B, h, t, d_head)).")] = ShapesMode.forward,
     position: Position = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Every operation's operand, weight and output (activation) shapes."""
     from .analysis import shape_report
     from .tables import shape_json, shape_table
 
-    report = shape_report(cfg.architecture, Mode(mode.value, position=position), cfg.workload)
+    conv = conventions(capacity_factor=capacity_factor, mla_decode=mla_decode)
+    report = shape_report(cfg.architecture, Mode(mode.value, position=position), cfg.workload,
+                          conv)
     emit([shape_table(report)], shape_json(report), format, output)
 
 

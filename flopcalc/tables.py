@@ -395,7 +395,8 @@ def shape_table(report: ShapeReport) -> Table:
         notes=[model_note(report),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
                f"block (of {n}{kinds}). {split}"] + ([experts_note(report)]
-                                                     if experts_note(report) else []),
+                                                     if experts_note(report) else [])
+        + ([latent_note(report)] if latent_note(report) else []),
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",
                  "output elements"],
         align="lllllllr", optional=("kind", "computes", "output elements"), name="shapes")
@@ -407,6 +408,22 @@ def shape_table(report: ShapeReport) -> Table:
                            shape_str(stored_weight(op)) if op.weight else "",
                            shape_str(op.output), _prod(op.output)])
     return table
+
+
+def latent_note(report: ShapeReport) -> str | None:
+    """Which form of latent attention the shapes are of (MLA models only)."""
+    roles = {op.role for op in report.ops}
+    if "attention.kv_a" not in roles:
+        return None
+    if "attention.absorb_k" in roles:
+        return ("Latent attention, absorbed form (--mla-decode absorbed): the query is folded "
+                "through W_UK (absorb_k) and the scores and P·V are over the cached latent "
+                "(c_kv with k_pe) itself, one for all heads; W_UV (absorb_v) maps the result to each "
+                "head's value; kv_b_proj is not run.")
+    return ("Latent attention, naive form: kv_b_proj expands the latent c_kv of all T keys to "
+            "each head's k_nope and v" + (" at every decode step (--mla-decode absorbed folds "
+                                          "it into the query and the output)."
+                                          if report.mode.kind == "decode" else "."))
 
 
 def stored_weight(op) -> tuple:

@@ -4,6 +4,8 @@ the models' published sizes, never by asking the code under test."""
 
 from fractions import Fraction
 
+import json
+
 import pytest
 
 from flopcalc import Conventions
@@ -348,3 +350,21 @@ def test_a_decode_sweep_in_the_absorbed_form_counts_the_latent_scores(fast):
     (_, _, first), (_, _, second) = result.rows
     # 1000 more keys: QKᵀ over 512 + 64 and P·V over 512, 128 heads, 61 layers
     assert second - first == 61 * 2 * 128 * 1000 * (576 + 512)
+
+
+def test_shapes_show_the_mla_decode_form_and_the_capacity_factor_rows():
+    """shapes takes --mla-decode and --capacity-factor as flops does. DeepSeek-V3 absorbed:
+    q_nope (1, 128, 1, 128) times W_UK, no kv_b_proj; Mixtral at 128 tokens, top_k 2 of 8,
+    capacity 5/4: each expert ceil(1.25 · 256 / 8) = 40 rows, 8 · 40 = 320 in all."""
+    def rows(*args):
+        result = invoke("shapes", *args, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        return {r["name"]: r for r in json.loads(result.stdout)["rows"]}
+
+    decode = ("--preset", "deepseek-v3", "--mode", "decode")
+    absorbed = rows(*decode, "--mla-decode", "absorbed")
+    assert "kv_b_proj" not in absorbed and absorbed["absorb_k"]["inputs"][0] == [1, 128, 1, 128]
+    assert "absorb_k" not in rows(*decode) and "kv_b_proj" in rows(*decode)
+    padded = rows("--preset", "mixtral-8x7b", "--capacity-factor", "5/4")
+    assert padded["dispatch"]["output"] == [8 * 40, 4096]
+    assert rows("--preset", "mixtral-8x7b")["dispatch"]["output"] == [128 * 2, 4096]
