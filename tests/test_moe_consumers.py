@@ -2,9 +2,8 @@
 shapes, compare, frameworks, mfu, budget, sweep and plot, each number worked out here from
 the models' published sizes, never by asking the code under test."""
 
-from fractions import Fraction
-
 import json
+from fractions import Fraction
 
 import pytest
 
