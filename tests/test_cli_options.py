@@ -285,7 +285,10 @@ def flopcalc(*args, env=None):
 def test_shell_completion_can_be_shown_and_installed():
     out = ok("--help").stdout
     assert "--install-completion" in out and "--show-completion" in out
-    script = flopcalc("--show-completion", "bash").stdout
+    # typer's own switch for naming the shell: otherwise it detects the shell among the
+    # process's ancestors, and under a job runner with no shell there is none to find
+    script = flopcalc("--show-completion", "bash",
+                      env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}).stdout
     assert "_FLOPCALC_COMPLETE=complete_bash" in script
     assert "complete -o default -F _flopcalc_completion flopcalc" in script
 
