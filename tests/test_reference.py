@@ -5,7 +5,6 @@ analytical core, so that the two independent descriptions can be compared.
 """
 
 import math
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -26,6 +25,8 @@ from flopcalc.reference import (
     pass_threads,
     softmax,
 )
+
+from reference_helpers import peak_over_estimate
 
 TINY = GPTConfig(n_layer=2, n_head=4, n_embd=32, d_ff=128, vocab_size=97, n_positions=16)
 B, L = 2, 8
@@ -318,13 +319,5 @@ def test_token_ids_outside_the_vocabulary_are_refused(params64):
 
 def test_memory_estimate_is_close_to_the_measured_peak():
     c = GPTConfig(n_layer=2, n_head=8, n_embd=256, d_ff=1024, vocab_size=5000, n_positions=256)
-    idx = tokens(c, batch=2, seq_len=256)
-    forward(init_params(c), c, idx)  # first run: lazy imports, cached mask
-    tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
-    try:
-        forward(init_params(c), c, idx)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert 0.8 < peak / estimate_memory_bytes(c, 2, 256, np.float32) < 1.25
+    assert 0.8 < peak_over_estimate(c, tokens(c, batch=2, seq_len=256)) < 1.25
     assert estimate_memory_bytes(c, 2, 256, np.float64) == 2 * estimate_memory_bytes(c, 2, 256)

@@ -24,6 +24,8 @@ from flopcalc.reference import (
     rotary_tables,
 )
 
+from reference_helpers import peak_over_estimate
+
 B, L = 2, 8
 SIZES = dict(n_layer=2, n_head=4, n_embd=32, d_ff=48, vocab_size=61, n_positions=16)
 LLAMA = dict(family="llama", n_kv_head=2, bias=False, fused_qkv=False, mlp="gated",
@@ -385,20 +387,9 @@ def test_recorded_macs_equal_first_principles_for_random_configs(c, batch, seq_l
 
 @pytest.mark.parametrize("incremental", [False, True])
 def test_memory_estimate_of_a_gqa_gated_rotary_model_is_close_to_the_peak(incremental):
-    import tracemalloc
-
     c = GPTConfig(n_layer=2, n_head=8, n_embd=128, d_ff=384, vocab_size=3000, n_positions=128,
                   **{**LLAMA, "n_kv_head": 2}, sliding_window=64, window_layers=(0,))
-    idx = tokens(c, batch=2, seq_len=128)
-    run = forward_incremental if incremental else forward
-    run(init_params(c), c, idx)  # first run: lazy imports, cached masks and tables
-    tracemalloc.start()
-    try:
-        run(init_params(c), c, idx)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert 0.7 < peak / estimate_memory_bytes(c, 2, 128, incremental=incremental) < 1.4
+    assert 0.7 < peak_over_estimate(c, tokens(c, batch=2, seq_len=128), incremental) < 1.4
 
 
 # ----------------------------------------------------------------------------- block structure

@@ -14,12 +14,13 @@ from flopcalc import reference
 from flopcalc.reference import (
     GPTConfig,
     MatmulRecorder,
-    estimate_memory_bytes,
     forward,
     forward_incremental,
     init_params,
     moe_mlp,
 )
+
+from reference_helpers import peak_over_estimate
 
 B, L = 2, 9
 d, h, V = 32, 4, 61
@@ -452,21 +453,10 @@ def test_random_moe_and_mla_configs_agree_with_first_principles(c, batch, seq_le
 @pytest.mark.parametrize("family", ["qwen2_moe", "deepseek_v3"])
 @pytest.mark.parametrize("incremental", [False, True])
 def test_memory_estimate_of_moe_and_mla_models_is_close_to_the_peak(family, incremental):
-    import tracemalloc
-
     c = GPTConfig(**{**BASE, "n_embd": 128, "n_head": 8, "d_ff": 256, "vocab_size": 2000,
                      "n_positions": 128},
                   **({**MLA, "kv_lora_rank": 64, "head_dim": 10} if family == "deepseek_v3"
                      else {}),
                   family=family, n_experts=8, top_k=2, d_expert=64, d_shared=128,
                   shared_gate=family == "qwen2_moe")
-    idx = tokens(c, batch=2, seq_len=96)
-    run = forward_incremental if incremental else forward
-    run(init_params(c), c, idx)  # first run: lazy imports, cached masks and tables
-    tracemalloc.start()
-    try:
-        run(init_params(c), c, idx)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert 0.7 < peak / estimate_memory_bytes(c, 2, 96, incremental=incremental) < 1.4
+    assert 0.7 < peak_over_estimate(c, tokens(c, batch=2, seq_len=96), incremental) < 1.4
