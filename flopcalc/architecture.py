@@ -208,6 +208,9 @@ class Architecture:
             object.__setattr__(self, "moe_layers", self._layers("moe_layers"))
 
     def _check_mla(self) -> None:
+        if self.kv_lora_rank is None and self.family in MLA_FAMILIES:
+            raise ArchitectureError(f"the {self.family} family's attention is latent: give "
+                                    f"kv_lora_rank")
         if self.kv_lora_rank is None:
             given = [n for n in _MLA_SIZES if getattr(self, n) is not None]
             if given:

@@ -41,7 +41,9 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
     and G for experts; r_q, r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is
     d_nope + d_rope)."""
     arch = arch or Architecture()
-    split = arch.family in ("gpt2", "gpt_neox")   # heads split d_model
+    # GPT-2 and GPT-NeoX heads split d_model, unless the architecture sets d_head apart
+    split_family = arch.family in ("gpt2", "gpt_neox")
+    split = split_family and arch.d_head * arch.n_heads == arch.d_model
     head = d_model / h if split else d_nope + d_rope if arch.is_mla else d_head
     windowed = {0: 0, arch.n_layers: n_layers}.get(arch.n_windowed, n_w)
     mla = arch.is_mla
@@ -51,7 +53,8 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
         return None if getattr(arch, name) is None else symbol
     return Dims(batch=B, seq_len=L, d_model=d_model, n_heads=h, d_head=head, d_ff=d_ff,
                 n_layers=n_layers, vocab=V, n_positions=n_ctx,
-                n_kv_heads=h if split or mla else h_kv, rotary_dims=rotary,
+                n_kv_heads=h if mla or (split_family and arch.n_kv_heads == arch.n_heads)
+                else h_kv, rotary_dims=rotary,
                 window=W if arch.sliding_window is not None else None, n_windowed=windowed,
                 n_experts=given("n_experts", E), top_k=given("top_k", k),
                 d_expert=given("d_expert", d_e), d_shared=given("d_shared", d_s),

@@ -422,3 +422,40 @@ def test_a_model_starts_from_one_preset_config_or_family_and_flags_change_it():
     assert make_architecture(bias=False).norm_bias is False                 # --no-bias: all
     with pytest.raises(ArchitectureError, match="--preset and --family both set the model"):
         make_architecture("gpt2", family="llama")
+
+
+# Odd config.json values are one-line errors, never a traceback ---------------------------
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"model_type": ["llama"]}, "model_type"),
+    ({"model_type": "gemma2", "num_hidden_layers": 2, "layer_types": [["a"], ["b"]]},
+     "layer_types must list strings"),
+])
+def test_config_values_of_the_wrong_type_are_refused_in_one_line(data, words):
+    with pytest.raises(ArchitectureError, match=words):
+        architecture_fields(data, "c.json")
+
+
+def test_a_partial_rotary_share_of_a_huge_head_is_exact():
+    """rotary_pct 0.25 of d_head 10**400 // 8: a quarter of it, to the last digit."""
+    big = 10**400
+    fields = architecture_fields({"model_type": "gpt_neox", "hidden_size": big,
+                                  "num_attention_heads": 8, "rotary_pct": 0.25}, "c.json")
+    assert fields["rotary_dims"] == big // 8 // 4
+
+
+def test_a_latent_attention_family_without_kv_lora_rank_is_refused():
+    with pytest.raises(ArchitectureError, match="kv_lora_rank"):
+        Architecture(family="deepseek_v3", mlp="gated", norm="rmsnorm", positions="rotary")
+
+
+def test_formulas_of_gpt_neox_with_its_heads_set_apart_equal_the_numeric_count():
+    """d_head and n_kv_heads given apart from d_model / h: the formula takes their symbols."""
+    from flopcalc import formulas as fm
+
+    for changes in ({"n_kv_heads": 16}, {"d_head": 64, "n_heads": 8}):
+        arch = preset_architecture("pythia-1.4b", **changes)
+        work = Workload(seq_len=32)
+        values = fm.formulas(architecture=arch).evaluate(fm.symbol_values(arch, work))
+        assert values["total"] == flop_report(arch, workload=work).total

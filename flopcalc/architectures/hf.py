@@ -8,6 +8,7 @@ effect on any count (dropout, eps, rope_theta, rope_scaling, token ids, dtype) a
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 from ..architecture import Architecture, ArchitectureError
@@ -104,7 +105,10 @@ class ConfigReader:
             return default
         if not isinstance(types, list) or len(types) != n_layers:
             raise self.error(f"layer_types must list one type per layer ({n_layers})")
-        unknown = sorted({t for t in types} - {"sliding_attention", "full_attention"})
+        if not all(isinstance(t, str) for t in types):
+            raise self.error("layer_types must list strings (sliding_attention or "
+                             "full_attention)")
+        unknown = sorted(set(types) - {"sliding_attention", "full_attention"})
         if unknown:
             raise self.error(f"layer_types {unknown[0]!r} is not modelled; flopcalc counts "
                              f"sliding_attention and full_attention")
@@ -141,7 +145,8 @@ def _windowed(r: ConfigReader, fields: dict, window, default_layers) -> dict:
 def _rotary_dims(r: ConfigReader, fields: dict, key: str, default: float) -> dict:
     n_heads = fields["n_heads"]
     d_head = fields["d_head"] or fields["d_model"] // n_heads
-    fields["rotary_dims"] = int(d_head * r.fraction(key, default))  # HF truncates, as here
+    share = Fraction(str(r.fraction(key, default)))  # the decimal as written: exact
+    fields["rotary_dims"] = d_head * share.numerator // share.denominator  # HF truncates too
     return fields
 
 
@@ -341,7 +346,7 @@ def architecture_fields(data: dict, source: str) -> dict:
     """Architecture fields of a parsed config.json (its model_type picks the reader)."""
     r = ConfigReader(data, source)
     model_type = data.get("model_type", "gpt2")
-    if model_type not in READERS:
+    if not isinstance(model_type, str) or model_type not in READERS:
         raise r.error(f"model_type {model_type!r} is not supported; flopcalc reads "
                       f"{', '.join(READERS)}")
     for key in NOT_MODELLED:
