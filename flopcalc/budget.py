@@ -147,7 +147,8 @@ def training_budget(model, tokens: int | None, chinchilla: bool, devices: int,
                        devices=devices, device=dev, mfu=mfu, price=price)
     if (tokens is None) == (not chinchilla):
         raise FlopcalcError("give the training tokens as --tokens N or --chinchilla "
-                            f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter), not both")
+                            f"({CHINCHILLA_TOKENS_PER_PARAM} per parameter)"
+                            + (", not both" if chinchilla else ""))
     about = subject(model, workload)
     arch, seq_len = about.architecture, about.workload.seq_len
     if chinchilla:

@@ -288,15 +288,12 @@ class _Ratio(click.ParamType):
     name = "number"
 
     def convert(self, value, param, ctx):
-        from fractions import Fraction
+        from .memory import positive_number  # one reader of exact figures, with its bounds
 
         try:
-            ratio = Fraction(str(value).strip())
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"{value!r} is not a number (e.g. 1.25 or 5/4)", param, ctx)
-        if ratio <= 0:
-            self.fail(f"{value!r} must be positive", param, ctx)
-        return ratio
+            return positive_number(value, "the value")
+        except FlopcalcError as e:
+            self.fail(f"{e} (e.g. 1.25 or 5/4)", param, ctx)
 
 
 def number_option(*names: str, **kwargs):

@@ -156,7 +156,7 @@ def positive_number(text, what: str) -> Fraction:
         FIGURE_MIN, FIGURE_MAX)
     if not low <= value <= high:
         raise FlopcalcError(f"{what} must lie between 1e-9 and 1e9 (flopcalc's range for "
-                            f"device figures), got {s}")
+                            f"figures such as peaks, rates and factors), got {s}")
     return Fraction(value)
 
 

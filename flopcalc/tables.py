@@ -384,17 +384,20 @@ def shape_table(report: ShapeReport) -> Table:
     decode = report.mode.kind == "decode"
     n, kinds = block_counts(report.groups)
     gqa = report.config is None
+    latent = any(op.role == "attention.kv_a" for op in report.ops)  # latent_note says it
     split = (("The new token's heads are split (B, 1, h, d_head) → (B, h, 1, d_head); K and V "
               "are the KV cache with it, (B, h, t, d_head)." if decode else
               "Heads are split (B, L, h, d_head) → (B, h, L, d_head).") if not gqa else
              ("K and V have h_kv heads, (B, h_kv, T, d_head) with T the keys (the KV cache and "
               "the new token in decode; at most W in a windowed layer), and repeat_kv views "
               "them as the h query heads (B, h, T, d_head) for the scores and P·V."))
+    if latent:
+        split = ""
     table = Table(
         title="Shapes of " + report.mode.describe() if decode else "Shapes",
         notes=[model_note(report),
                "Activations carry the batch dimension B; weights do not. Block rows are for one "
-               f"block (of {n}{kinds}). {split}"] + ([experts_note(report)]
+               f"block (of {n}{kinds}). {split}".rstrip()] + ([experts_note(report)]
                                                      if experts_note(report) else [])
         + ([latent_note(report)] if latent_note(report) else []),
         columns=["section", "operation", "kind", "computes", "operands", "weight", "output",

@@ -430,3 +430,9 @@ def test_the_decode_form_is_a_flag_and_stated_under_the_table():
     # a model without latent attention says nothing of it
     assert "MLA" not in json.loads(invoke("flops", "--mode", "decode", "-f", "json").stdout)[
         "conventions"]["description"]
+
+
+@pytest.mark.parametrize("value", ["1e999999", "1e-999999", "abc", "-1"])
+def test_a_capacity_factor_out_of_range_or_not_a_number_is_one_line(value):
+    """An exponent is compared, never expanded: 1e999999 is refused at once."""
+    assert "--capacity-factor" in one_line_error(invoke("flops", "--capacity-factor", value))
