@@ -1328,33 +1328,34 @@ def budget(
     price: Annotated[Optional[str], typer.Option(
         "--price", metavar="PRICES", help="Price of one device-hour, for a cost estimate; or "
         "a list.", show_default=False)] = None,
-    prompt: Prompt = None, new_tokens: NewTokens = None,
+    prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
     attention: AttentionOpt = Attention.dense, skip_invalid: SkipInvalid = False,
     format: FormatOpt = Format.table, output: Output = None,
     table: Annotated[Optional[str], _table_option(
-        "training, inference; training-sweep for a sweep")] = None,
+        "training, inference; training-sweep, inference-sweep for a sweep")] = None,
 ) -> None:
     """Training FLOPs, time, device-hours and cost for a token budget; inference FLOPs and roofline time per generated token and per request.
 
-    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates. Several values of a size, --seq-len, --tokens, --devices, --device, --mfu or --price sweep the training budget: one row per point of their grid.
+    Training: exact FLOPs of the training steps; time = FLOPs / (devices × peak × --mfu). Inference: generate --prompt then --new-tokens on one device (roofline bound). Times and costs are estimates. Several values of a size, --seq-len, --tokens, --devices, --device, --mfu or --price sweep the training budget, of a size, --seq-len, --batch, --prompt, --new-tokens or --device the inference budget (with --prompt or --new-tokens): one row per point of their grid.
     """
     from . import budget as bg
     from . import memory as mem
     from . import sweep as sw
 
     base, model_axes, _ = _sweep_setup(cfg, {}, Mode("train"), require=False)
-    given = {"tokens": tokens, "devices": devices, "mfu": assumed_mfu, "price": price}
-    fixed = {"tokens": None, "devices": 1, "price": None}
-    budget_axes = []
+    given = {"tokens": tokens, "devices": devices, "mfu": assumed_mfu, "price": price,
+             "prompt": prompt, "new_tokens": new_tokens}
+    fixed = {"tokens": None, "devices": 1, "price": None, "prompt": None, "new_tokens": None}
+    budget_axes, inference_axes = [], []
     for name, text in given.items():
         if text is None:
             continue
         axis = bg.budget_axis(name, text, dtype.value)
         if len(axis.values) > 1:
-            budget_axes.append(axis)
+            (inference_axes if name in bg.INFERENCE_AXES else budget_axes).append(axis)
         else:
             fixed[name] = axis.values[0]
     if device is not None and "," in device:  # several devices: each at its spec-sheet peak
@@ -1363,13 +1364,12 @@ def budget(
         budget_axes.append(bg.budget_axis("device", device, dtype.value))
     else:
         fixed["device"] = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
-    if model_axes or budget_axes:
-        if prompt is not None or new_tokens is not None:
-            fail("a budget sweep covers training: give --prompt and --new-tokens without "
-                 "lists of other options")
+    infer = prompt is not None or new_tokens is not None
+    if model_axes or budget_axes or inference_axes:
         result = bg.budget_sweep(base, model_axes, budget_axes, fixed, chinchilla, dtype.value,
-                                 attention.value, skip_invalid)
-        emit([bg.budget_sweep_table(result)], bg.budget_sweep_json(result), format, output,
+                                 attention.value, skip_invalid,
+                                 inference_axes if infer else None)
+        emit(bg.budget_sweep_tables(result), bg.budget_sweep_json(result), format, output,
              table)
         return
     arch, load, _, _ = sw.check_point(base, (), (), Mode("forward"))
@@ -1377,6 +1377,6 @@ def budget(
     train = bg.training_budget(arch, fixed["tokens"], chinchilla, _devices(fixed["devices"]),
                                dev, dtype.value, fixed["mfu"], fixed["price"], attention.value,
                                load)
-    infer = bg.inference_budget(arch, prompt, new_tokens, dev, dtype.value,
+    infer = bg.inference_budget(arch, fixed["prompt"], fixed["new_tokens"], dev, dtype.value,
                                 attention.value, load)
     emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)

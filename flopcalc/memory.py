@@ -686,6 +686,28 @@ def approx_float(x: Fraction) -> float | None:
     return value if value or not x else None
 
 
+def float_text(x: Fraction) -> str:
+    """``x`` as a CSV number: the nearest double's shortest text (``0.0077``), or, beyond the
+    doubles' range (above about 1.8e308, or a positive value below about 5e-324), ``x`` itself
+    rounded half up to 17 significant digits (``1.2345678901234568e+400``): never ``None``."""
+    value = approx_float(x)
+    if value is not None:
+        return repr(value)
+    sign, x = ("-" if x < 0 else ""), abs(Fraction(x))
+    digits = 17
+    e = len(str(x.numerator)) - len(str(x.denominator))  # within one of log10(x)
+    while x * Fraction(10) ** (digits - 1 - e) >= 10 ** digits:
+        e += 1
+    while x * Fraction(10) ** (digits - 1 - e) < 10 ** (digits - 1):
+        e -= 1
+    scaled = x * Fraction(10) ** (digits - 1 - e)
+    m = (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)
+    if m == 10 ** digits:
+        m, e = m // 10, e + 1
+    text = str(m)
+    return f"{sign}{text[0]}.{text[1:].rstrip('0') or '0'}e{e:+d}"
+
+
 def fraction_text(x: Fraction | None) -> str | None:
     """An exact Fraction as ``"n/d"`` (``"n"`` when whole) for JSON."""
     if x is None:

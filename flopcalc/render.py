@@ -53,21 +53,34 @@ def csv_columns(table) -> list[tuple[int, str]]:
 
 
 def to_csv(table, extra_notes=()) -> str:
-    """One table as CSV: a ``# note`` comment line for its title and each note (then each of
-    ``extra_notes``), a header,
-    the rows and the total rows; every row as long as the header. Counts are plain digits,
-    a ``tables.Num`` its plain number (a percentage without its ``%``: the header says %)."""
+    """One table as CSV: a ``# note`` comment line for its title and each note (the table's
+    ``csv_notes``, then each of ``extra_notes``), a header, the rows and the total rows; every
+    row as long as the header, then the table's ``csv_extra`` columns. ``summary_totals``
+    (a verdict in words, as an audit's "3 of 5 wrong") are ``# Total:`` lines, not rows. Counts are plain digits,
+    a ``tables.Num`` its plain number (a percentage without its ``%``: the header says %).
+    A ``csv_transposed`` quantity/value table becomes one row: a column per quantity (headed
+    by its ``csv_columns`` name), so that each column holds one quantity of one type."""
     import csv
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    for note in [table.title, *table.notes, *extra_notes]:
+    summary = [", ".join(t for t in (cell_text(c) for c in row) if t)
+               for row in table.totals] if table.summary_totals else []
+    for note in [table.title, *table.notes, *table.csv_notes, *extra_notes,
+                 *(f"Total: {line}" for line in summary)]:
         buf.write(f"# {note}\n")
+    if table.csv_transposed:
+        rows = table.rows + table.totals
+        writer.writerow([table.csv_columns.get(row[0], row[0]) for row in rows]
+                        + [h for h, _ in table.csv_extra])
+        writer.writerow([cell_text(row[1], False) for row in rows]
+                        + [cell_text(cells[0], False) for _, cells in table.csv_extra])
+        return buf.getvalue()
     columns = csv_columns(table)
-    writer.writerow([header for _, header in columns])
-    for row in table.rows + table.totals:
+    writer.writerow([header for _, header in columns] + [h for h, _ in table.csv_extra])
+    for n, row in enumerate(table.rows + ([] if table.summary_totals else table.totals)):
         writer.writerow([cell_text(row[i], False) if row[i] is not None else ""
-                         for i, _ in columns])
+                         for i, _ in columns] + [cells[n] for _, cells in table.csv_extra])
     return buf.getvalue()
 
 
@@ -286,9 +299,10 @@ WIDE = 150     # below this many columns a table's ``optional`` columns are left
 def drop_order(table, keep: list[int], word: dict) -> list[int]:
     """The order in which columns give way when a table does not fit: the table's own
     ``drop_order`` names first, then the ``≈`` columns, the text columns (the widest words
-    first), then the numbers from the right. The first column (the row names) stays."""
+    first), then the numbers from the right. The first column (the row names) and the
+    table's ``keep`` columns (a sweep's swept ones) stay."""
     named = [table.columns.index(c) for c in table.drop_order if c in table.columns]
-    rest = keep[1:]
+    rest = [i for i in keep[1:] if table.columns[i] not in table.keep]
     order = named + [i for i in rest if table.columns[i] == APPROX]
     order += sorted((i for i in rest if i in word), key=lambda i: (-word[i], -i))
     order += [i for i in reversed(rest) if table.align[i] == "r"]
@@ -315,7 +329,8 @@ def fit(table, width: int, plain: bool = False, full=None) -> Layout:
     if full is None:
         full = [max([len(table.columns[i])] + [len(cell_text(r[i])) for r in rows])
                 for i in range(n)]
-    keep = [i for i in range(n) if width >= WIDE or table.columns[i] not in table.optional]
+    keep = [i for i in range(n) if width >= WIDE or table.columns[i] not in table.optional
+            or table.columns[i] in table.keep]
     word, number = {}, {}   # text columns: the longest word, the longest word with a digit
     for i in range(n):
         if table.align[i] != "r" and plain:

@@ -29,7 +29,12 @@ class Table:
     shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
     name: str = ""                  # what --table calls it when a command prints several
     drop_order: tuple[str, ...] = ()  # columns a too narrow terminal leaves out first (render.fit)
+    keep: tuple[str, ...] = ()      # columns never left out (a sweep's swept ones): render.fit
     csv_columns: dict = field(default_factory=dict)  # column -> its CSV header (None: not in CSV)
+    csv_extra: list = field(default_factory=list)   # (header, cells of rows + totals): CSV only
+    csv_transposed: bool = False    # a quantity/value table: CSV has one column per quantity
+    csv_notes: list = field(default_factory=list)   # notes on what only the CSV holds
+    summary_totals: bool = False    # totals are a verdict in words: CSV notes, not rows
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,9 @@ def per_token_note(values, tokens: int, what: str, of: str = "the total",
 
 
 def per_token_cell(each: Fraction, tokens: int) -> Num:
-    """The per-token figure in a totals row's text column: exact to read and in CSV."""
-    return Num(f"{exact_text(each)} per token (÷ {tokens:,})", exact_text(each, False))
+    """The per-token figure in a totals row's text column, exact, for people; empty in CSV,
+    where the figure has a column of its own (``flop_table``'s ``csv_extra``)."""
+    return Num(f"{exact_text(each)} per token (÷ {tokens:,})", "")
 
 
 def percent(part: int, whole: int) -> str:
@@ -191,8 +197,10 @@ def block_totals(groups, total_of, total: int, unit: str, flops: bool = True) ->
         one, n = total_of(g.name), g.repeat
         many = blocks(n, kind.strip())
         if flops:
+            # model FLOPs: left blank for people (the next row has the model's); in CSV the
+            # row's own (× 1), so that the column of counts has no empty cell (pandas: int64)
             rows.append(["", f"one {kind}block", "", "", "", one, readable(one, unit),
-                         percent_cell(one, one), "", percent_cell(one, total)])
+                         percent_cell(one, one), Num("", str(one)), percent_cell(one, total)])
             rows.append(["", many, f"{n} × one {kind}block", "", "", one * n,
                          readable(one * n, unit), "", one * n, percent_cell(one * n, total)])
         else:
@@ -295,6 +303,14 @@ def flop_table(report: FlopReport) -> Table:
                          readable(total, unit), "", total, percent_cell(total, total)])
     table.notes.append(per_token_note([total], tokens, what, f"{exact_text(each)} {unit}s = "
                                       "the total", csv_rounds=False))
+    table.csv_notes.append(f"CSV: the one-block row's model {unit}s are its own (× 1); the column "
+                           f"'model {unit}s per token' is each row's model {unit}s ÷ the "
+                           f"{tokens:,} {what}, exact (a fraction n/d where the division does "
+                           "not end).")
+    table.csv_extra.append((f"model {unit}s per token",
+                            [exact_text(Fraction(int(getattr(row[8], "plain", row[8])), tokens),
+                                        False)
+                             for row in table.rows + table.totals]))
     return table
 
 

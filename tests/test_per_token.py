@@ -64,9 +64,11 @@ def test_the_flops_table_states_the_total_per_token_of_every_mode():
         " ".join(text.split())
     assert each == 251_782_656
     train = ok("flops", "--mode", "train", "--seq-len", "1024", "-f", "csv")
-    assert csv_rows(train)[-1]["computes"] == str(3 * forward(1024, 1024) // 1024)
+    # the per-token figure has a CSV column of its own (issue 12), no longer the computes cell
+    assert csv_rows(train)[-1]["model FLOPs per token"] == str(3 * forward(1024, 1024) // 1024)
+    assert csv_rows(train)[-1]["computes"] == ""
     decode = ok("flops", "--mode", "decode", "--position", "200", "--batch", "4", "-f", "csv")
-    assert csv_rows(decode)[-1]["computes"] == str(forward(1, 200))  # each sequence's token
+    assert csv_rows(decode)[-1]["model FLOPs per token"] == str(forward(1, 200))  # each sequence's
     assert "the 4 new tokens (one per sequence, B)" in notes(decode)
     backward = ok("flops", "--mode", "backward", "-f", "markdown")
     assert f"{2 * forward(128, 128) // 128:,} per token (÷ 128)" in backward
@@ -80,7 +82,7 @@ def test_a_per_token_figure_that_is_not_whole_is_an_exact_fraction():
     args = ("flops", *small, "--mode", "generate", "--prompt", "3", "--new-tokens", "3")
     rows = csv_rows(ok(*args, "-f", "csv"))
     assert rows[-1]["FLOPs"] == str(total)
-    assert rows[-1]["computes"] == f"{total}/3"
+    assert rows[-1]["model FLOPs per token"] == f"{total}/3"
     assert f"{total:,}/3 per token (÷ 3)" in ok(*args, "-f", "markdown")
     doc = json.loads(ok(*args, "-f", "json"))
     assert doc["per_token"]["total_exact"] == f"{total}/3"
@@ -117,8 +119,8 @@ def test_compare_gives_each_estimate_and_exact_count_per_token():
 
 def test_budget_and_mfu_give_the_exact_flops_per_token():
     step = 3 * forward(128, 128)
-    budget = ok("budget", "--tokens", "1280", "-f", "csv")
-    assert f"training FLOPs per token,{step // 128}" in budget
+    budget = csv_rows(ok("budget", "--tokens", "1280", "-f", "csv"))   # one row, a column each
+    assert budget[0]["training FLOPs per token"] == str(step // 128)
     doc = json.loads(ok("budget", "--tokens", "1280", "--prompt", "10", "--new-tokens", "7",
                         "-f", "json"))
     assert doc["training"]["flops_per_token"] == str(step // 128)
@@ -205,7 +207,9 @@ def test_a_budget_sweeps_model_sizes_and_devices_at_twenty_tokens_per_parameter(
 @pytest.mark.parametrize("args, says", [
     (("--tokens", "1280", "--batch", "1,2"), "--batch"),
     (("--chinchilla", "--tokens", "1000,2000"), "--chinchilla"),
-    (("--tokens", "1280", "--devices", "1,2", "--prompt", "8"), "--prompt"),
+    # (--prompt 8 with --devices 1,2 was refused before the inference budget was sweepable)
+    (("--tokens", "1280", "--devices", "1,2", "--prompt", "8,x"), "--prompt"),
+    (("--tokens", "1280", "--new-tokens", "30000:32768:+1"), "decode steps"),
     (("--tokens", "1280", "--mfu", "40%,"), "--mfu"),
     (("--tokens", "1280", "--device", "a100,h100", "--peak-tflops", "100"), "--peak-tflops"),
 ])

@@ -460,7 +460,8 @@ def figures_table(result: AuditResult, brief: bool = False) -> Table:
     """The figure check as a table: each figure, its verdict and what it equals."""
     seq_len = result.figure_model[1].seq_len
     t = Table(title="Figures against the model", notes=_figure_notes(result),
-              columns=["line", "figure", "verdict", "reason"], align="rlll", name="figures")
+              columns=["line", "figure", "verdict", "reason"], align="rlll", name="figures",
+              summary_totals=True)
     for f in result.figures:
         t.rows.append([f.line, _figure_cell(f), f.verdict, figure_reason(f, seq_len)])
     k = len(result.wrong_figures)
@@ -517,7 +518,8 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
             columns=["id", "line", "quantity", "as written", "stated", "recomputed",
                      "flopcalc", "verdict", "reason"],
             align="lrllrrrll",
-            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"), name="claims")
+            optional=("quantity", "as written", "stated", "recomputed", "flopcalc"), name="claims",
+            summary_totals=True)
         for r in result.claims:
             t.rows.append([r.id, r.claim.line if r.claim.line is not None else "",
                            _quantity_cell(r), r.as_written, _cell(r.stated),
@@ -538,7 +540,8 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
                      "in unknowns, compared as functions of them."]
                   + [f"Warning: {w}" for w in result.warnings],
             columns=["line", "expression", "stated", "computed", "verdict", "difference"],
-            align="rlrrlr", optional=("difference",) if brief else (), name="arithmetic")
+            align="rlrrlr", optional=("difference",) if brief else (), name="arithmetic",
+            summary_totals=True)
         for e in result.equations:
             diff, verdict = _number_cell(e.difference), _equation_verdict(e)
             if e.verdict == "unknown":
