@@ -521,7 +521,8 @@ def budget_sweep(base: dict, model_axes: list, budget_axes: list, fixed: dict,
     if chinchilla and any(a.name == "tokens" for a in budget_axes):
         raise FlopcalcError("--chinchilla sets the tokens: sweep --tokens or give --chinchilla")
     train_model = [a for a in model_axes if a.name != "batch"]
-    points = check_axes(model_axes)
+    check_axes(model_axes)
+    points = check_axes(train_model)
     for a in budget_axes:
         points *= len(a.values)
     check_table_size(points)

@@ -113,7 +113,8 @@ DEVICES: dict[str, Device] = {
                    "NVIDIA HGX B200 specifications, divided by 8 GPUs (dense)"),
     "mi300x": Device("mi300x", "AMD Instinct MI300X",
                      _peaks(bf16="1307.4", fp16="1307.4", fp32="163.4", int8="2614.9"),
-                     Fraction(5300), "AMD Instinct MI300X accelerator specifications"),
+                     Fraction(5300), "AMD ROCm documentation, MI300 series "
+                     "microarchitecture (peak-performance table)"),
     "tpu-v5e": Device("tpu-v5e", "Google Cloud TPU v5e (one chip)",
                       _peaks(bf16="197", int8="393"), Fraction(819),
                       "Google Cloud TPU v5e documentation, key specifications"),

@@ -264,3 +264,25 @@ def test_a_budget_sweep_never_leaves_out_a_swept_column(args, monkeypatch):
         for width in range(40, 201):   # kept at every width, or the rows are stacked
             layout = render.fit(t, width)
             assert layout.stacked or set(t.keep) <= {t.columns[i] for i in layout.keep}
+
+
+# ------------------------------------------------------------------ item 5: peaks at the vendor
+
+def test_the_peaks_confirmed_at_the_vendor_are_the_vendors_figures():
+    from flopcalc.memory import DEVICES
+
+    def figures(name):
+        d = DEVICES[name]
+        return {k: str(v) for k, v in d.peak_tflops.items()}, d.bandwidth_gbs
+    # AMD ROCm documentation, "Peak-performance capabilities of the MI300X": matrix FP16 and
+    # BF16 2,048 FLOPS/clock/CU, FP32 256, INT8 4,096, over 304 CUs at 2.1 GHz; 5.3 TB/s
+    def tflops_tenths(per_clock_per_cu):   # × 304 CUs × 2.1 GHz, in 0.1 TFLOPS, half up
+        return (per_clock_per_cu * 304 * 21 + 500) // 1000
+    assert [tflops_tenths(n) for n in (2048, 256, 4096)] == [13074, 1634, 26149]
+    assert figures("mi300x") == ({"bf16": "6537/5", "fp16": "6537/5", "fp32": "817/5",
+                                  "int8": "26149/10"}, 5300)
+    # Google's Cloud TPU pages: v5e 197 TFLOPS bf16, 393 TOPS int8, 819 GBps; v5p 459 TFLOPS
+    # bf16, 2,765 GBps; v4 275 TFLOPS (bf16 or int8), 1,200 GBps
+    assert figures("tpu-v5e") == ({"bf16": "197", "int8": "393"}, 819)
+    assert figures("tpu-v5p") == ({"bf16": "459"}, 2765)
+    assert figures("tpu-v4") == ({"bf16": "275", "int8": "275"}, 1200)
