@@ -313,6 +313,53 @@ def test_several_unknowns_are_listed_in_order_without_a_solution():
     assert e.unknowns == ("b", "a") and e.solution is None and e.verdict == "unknown"
 
 
+# --------------------------------------------------------------------------- square roots
+
+
+@pytest.mark.parametrize("text, expression, verdict", [
+    ("√(16) = 4", "√(16)", "ok"),                       # exact: 4 · 4 = 16
+    ("√16 × 3 = 12", "√16 × 3", "ok"),
+    ("√(16) = 5", "√(16)", "wrong"),
+    (r"$\sqrt{4} \times 3 = 6$", r"\sqrt{4} \times 3", "ok"),  # not the fragment 4 × 3
+    ("sqrt(2,250,000) = 1,500", "sqrt(2,250,000)", "ok"),  # 1500^2 = 2,250,000
+    # 1413.5^2 = 1,997,982.25 <= 2,000,000 <= 1414.5^2 = 2,000,810.25: 1414 to the unit
+    (r"$\sqrt{2 \cdot 10^{6}} \approx 1414$", r"\sqrt{2 \cdot 10^{6}}", "ok"),
+    # compared exactly, a whole number is not an irrational root
+    (r"$\sqrt{2 \cdot 10^{6}} = 1414$", r"\sqrt{2 \cdot 10^{6}}", "wrong"),
+    # 1.405^2 = 1.974025 <= 2 <= 1.415^2 = 2.002225; 1.415^2 < 2.0164 (1.42 - 0.005 = 1.415)
+    ("√2 ≈ 1.41", "√2", "ok"),
+    ("√2 = 1.42", "√2", "wrong"),
+    # 2√2 to 0.01: 2.825^2 = 7.980625 <= 8 <= 2.835^2 = 8.037225
+    (r"$2\sqrt{2} \approx 2.83$", r"2\sqrt{2}", "ok"),
+    # sqrt(6.3e24 × 9.808e24) = sqrt(61.7904e48); 7.8605^2 = 61.78746 <= 61.7904 <= 7.8615^2
+    ("sqrt(6.3e24 * 9.808e24) = 7.861e24", "sqrt(6.3e24 * 9.808e24)", "ok"),
+    ("sqrt(6.3e24 * 9.808e24) = 7.87e24", "sqrt(6.3e24 * 9.808e24)", "wrong"),
+    (r"$2 \times 3 = 6 \sqrt{2}$", r"6 \sqrt{2}", "wrong"),  # 6√2 ≈ 8.49 is not 6
+])
+def test_a_square_root_is_checked_exactly_or_at_the_stated_precision(text, expression, verdict):
+    e = one(text)
+    assert (e.expression, e.verdict) == (expression, verdict)
+
+
+def test_an_irrational_root_s_value_is_shown_rounded_and_its_square_is_the_radicand():
+    e = one(r"$\sqrt{2 \cdot 10^{6}} \approx 1414$")
+    assert abs(e.computed ** 2 - 2_000_000) < Fraction(1, 10**15)
+    assert e.precision == 1
+
+
+def test_a_root_with_a_defined_symbol_and_roots_that_cannot_be_decided():
+    assert one("$d = 64$ and $\\sqrt{d} = 8$").verdict == "ok"
+    e = one(r"$\sqrt{-4} = 2$")
+    assert (e.verdict, e.reason_code) == ("cannot evaluate", "negative-root")
+    # √2·√8 is 4 exactly, but bounds around irrational roots cannot say "= 4" exactly
+    e = one(r"$\sqrt{2}\sqrt{8} = 4$")
+    assert (e.verdict, e.reason_code) == ("cannot evaluate", "root-undecided")
+    assert one("sqrt(d_k) = 8").verdict == "unknown"
+    with pytest.raises(ExpressionError):
+        evaluate("√2")  # no exact value
+    assert evaluate("√(16) × 2") == 8
+
+
 # --------------------------------------------------------------------------- not claims
 
 
@@ -326,8 +373,7 @@ def test_several_unknowns_are_listed_in_order_without_a_solution():
         "2 * 3 == 6 and x += 1 and a := 4 and ====",
         "The ratio 1 token = 4 bytes",
         "Input = output of the attention",
-        r"$\sqrt{4} \times 3 = 6$",  # no fragment "4 \times 3" of an unsupported expression
-        r"$2 \times 3 = 6 \sqrt{2}$",
+        r"$\sqrt[3]{8} \times 3 = 6$",  # no fragment "8 \times 3" of a cube root
         r"$\log_2 1024 = 10$",
         "1e99999 = 5 * 2",  # the stated number is too large to use: nothing to compare with
         "L = 128 256 512",  # a name given digits split by spaces: no definition, no claim
@@ -447,7 +493,7 @@ def test_one_expressions_symbols_and_solution():
     assert solve("2 + 2", {}, 4) is None                # no unknown
 
 
-@pytest.mark.parametrize("text", ["2 ×", "", "tokens", "(2 + 3", r"\sqrt{4}", "2 = 2", "3 ! 4"])
+@pytest.mark.parametrize("text", ["2 ×", "", "tokens", "(2 + 3", r"\sqrt[3]{8}", "2 = 2", "3 ! 4"])
 def test_one_expression_that_does_not_parse_raises(text):
     with pytest.raises(ExpressionError):
         parse_expression(text)
@@ -687,7 +733,7 @@ def test_an_expression_longer_than_the_window_cannot_be_evaluated_not_cut(before
 
 
 @pytest.mark.parametrize("text", [
-    r"\sqrt{" + " + ".join(["1"] * 300) + "} = 5",     # part of an unsupported expression
+    r"\sqrt[3]{" + " + ".join(["1"] * 300) + "} = 5",     # part of an unsupported expression
     "-" * 5000 + "1 = 1",
     "2^" * 3000 + "2 = 4",
     "word " * 3000 + "= 12",

@@ -59,11 +59,14 @@ def careful_identity(entry: dict) -> str:
     return "ok" if same else "wrong"
 
 
-def matches(e, exact: Fraction) -> bool:
+def matches(e, exact: Fraction, root: bool = False) -> bool:
     """Whether the audit's equation ``e`` is the one whose left side is ``exact``: its value
-    as computed, or in the stated value's unit ("67 + 8.4 = 75.4M", "2 x 2^30 = 2 GB")."""
+    as computed, or in the stated value's unit ("67 + 8.4 = 75.4M", "2 x 2^30 = 2 GB");
+    for a square root (``root``), the square of its value as shown, to 20 digits."""
     if e.computed is None:
         return False
+    if root:
+        return abs(e.computed ** 2 - exact) * 10**20 <= exact
     return exact in (e.computed, e.stated * e.unit - e.difference)
 
 
@@ -78,7 +81,8 @@ def score() -> tuple[list, list, list]:
     for entry in MANIFEST["equation"]:
         exact = Fraction(arith(entry["exact"]), entry.get("per", 1))
         hit = next((e for e in found[entry["file"]] if e.line == entry["line"]
-                    and matches(e, exact) and id(e) not in claimed), None)
+                    and matches(e, exact, entry.get("root") == 2) and id(e) not in claimed),
+                   None)
         if hit is not None:
             claimed.add(id(hit))
         pairs.append((entry, hit))

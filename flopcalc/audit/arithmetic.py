@@ -692,6 +692,12 @@ class _Lexer:
                               Fraction(int(short.group(g))))
         elif name in ("approx", "sim", "simeq"):
             self.emit("EQ", pos, end, "≈")
+        elif name == "sqrt":
+            index = text.find("]", end, min(self.end, end + 32))
+            if text[end:end + 1] == "[" and index > 0:  # \sqrt[3]{…}: a BLOCK, index and all
+                self.emit("BLOCK", pos, index + 1, name)
+            else:
+                self.emit("ROOT", pos, end, name)  # \sqrt{…}
         elif name in _LABELS:
             self.label(pos, end)
         elif name in _GREEK:
@@ -777,8 +783,11 @@ class _Lexer:
                 sub, close = m.group(), m.end()
             name, end = f"{name}_{sub}", close
         subscripted = name != base
+        if base == "sqrt" and not subscripted and text.startswith("(", end):
+            self.emit("ROOT", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)": a square root
+            return
         if not self.math and base in _FUNCTIONS and text.startswith("(", end):
-            self.emit("BLOCK", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)" has no exact value
+            self.emit("BLOCK", pos, end, base)  # "log(…)", "max(…)": no value read
             return
         if self.math:
             is_label = not subscripted and base.lower() in _UNITS
@@ -890,7 +899,9 @@ class _Lexer:
             self.emit("LABEL", pos, close if close > 0 else (m.end() if m else end), "_")
         elif c == "$":
             self.emit("LABEL", pos, end, c)  # a lone dollar
-        elif c in "!%\u00b1\u221a\u2211\u220f":  # 5!, a % b, ±, √, ∑, ∏
+        elif c == "\u221a":  # √2, √(16)
+            self.emit("ROOT", pos, end, c)
+        elif c in "!%\u00b1\u2211\u220f":  # 5!, a % b, ±, ∑, ∏
             self.emit("BLOCK", pos, end, c)
         else:  # punctuation, arrows, comparisons, other scripts: a break
             self.emit("SEP", pos, end, c)
@@ -933,6 +944,11 @@ REASONS = {
     "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
     "degree": f"a polynomial of degree above {MAX_DEGREE}",
     "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
+    "negative-root": "the square root of a negative number",
+    "root-of-unknown": "the square root of an expression in unknowns",
+    "inexact-root": "a square root with no exact value",
+    "root-undecided": "its square roots leave the value too close to the stated number to "
+                      "decide (no exact value)",
 }
 
 
@@ -947,9 +963,9 @@ class _Unevaluable(Exception):
         self.code = code
 
 
-_OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC")
+_OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC", "ROOT")
 _OPERAND_END = ("NUM", "IDENT", "CLOSE")
-_EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC")
+_EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC", "ROOT")
 
 
 class _Scan:
@@ -982,7 +998,7 @@ class _Scan:
         depth, barrier = 0, -1
         for i, tok in enumerate(self.toks):
             kind = tok.kind
-            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "EQ", "BLOCK")))
+            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "ROOT", "EQ", "BLOCK")))
             self.words.append(self.words[-1] + (kind in ("LABEL", "SEP")))
             if self.match[i] is not None:
                 depth += 1 if kind == "OPEN" else -1
@@ -1038,13 +1054,13 @@ class _Scan:
         for s in range(first, e):
             tok = self.toks[s]
             sign = tok.kind == "OP" and tok.text in "+-"
-            if not (sign or tok.kind in ("NUM", "IDENT", "OPEN", "FRAC")):
+            if not (sign or tok.kind in _OPERAND_START):
                 continue
             # A start right after an operator, or a sign right after an operand, would be a
             # fragment of a longer expression that did not parse (or did not fit the window).
             before = self.prev_sig(s)
             kind = self.toks[before].kind if before is not None else "SEP"
-            if kind in ("OP", "FRAC", "BLOCK") or (sign and kind in ("NUM", "IDENT", "CLOSE")):
+            if kind in ("OP", "FRAC", "ROOT", "BLOCK") or (sign and kind in ("NUM", "IDENT", "CLOSE")):
                 continue
             parser = _Parser(self, s, e)
             try:
@@ -1073,7 +1089,7 @@ class _Scan:
             # the window ended inside the expression: it goes on (and is reported whole), or
             # what goes on is no expression (and no fragment of it is reported)
             return long if long != "broken" else None
-        if after < stop and self.toks[after].kind == "BLOCK":
+        if after < stop and self.toks[after].kind in ("BLOCK", "ROOT"):
             return None  # "= 2 \sqrt{2}" states no plain number
         return start, tree, parser.i
 
@@ -1085,8 +1101,8 @@ class _Scan:
 
     def _joins(self, a: _Tok, b: _Tok) -> bool:
         if a.kind in _OPERAND_END and b.kind in _OPERAND_START:  # only an implicit product
-            return not b.fresh and (b.kind in ("OPEN", "FRAC") or _multiplies(a, b))
-        if a.kind in ("OP", "OPEN", "FRAC") and b.kind == "OP":
+            return not b.fresh and (b.kind in ("OPEN", "FRAC", "ROOT") or _multiplies(a, b))
+        if a.kind in ("OP", "OPEN", "FRAC", "ROOT") and b.kind == "OP":
             return b.text in "+-"  # a sign
         return not (a.kind == "OP" and b.kind == "CLOSE")
 
@@ -1135,8 +1151,8 @@ class _Scan:
         if start is None or start >= first or not self._starts(later):
             return None
         before = self.prev_sig(start)
-        if before is not None and self.toks[before].kind == "BLOCK":
-            return None  # a part of "\sqrt{...}", which has no value here
+        if before is not None and self.toks[before].kind in ("BLOCK", "ROOT"):
+            return None  # a part of "\log{...}" (no value here) or of a root
         return start if self._parses(start, e) else None
 
     @staticmethod
@@ -1177,7 +1193,7 @@ class _Parser:
         term  := unary (("*" | "/") unary | implicit-product power | label-group)*
         unary := ("+" | "-") unary | power
         power := atom ("^" unary)?
-        atom  := NUM | IDENT | "(" sum ")" | \frac atom atom
+        atom  := NUM | IDENT | "(" sum ")" | \frac atom atom | root atom
     """
 
     def __init__(self, scan: _Scan, i: int, stop: int, tight: bool = False):
@@ -1257,7 +1273,7 @@ class _Parser:
         """Whether ``tok`` multiplies what came just before it: 2(n+1), (a)(b), 2L, h d."""
         if self.prev is None or tok.fresh:
             return False
-        if tok.kind in ("OPEN", "FRAC"):
+        if tok.kind in ("OPEN", "FRAC", "ROOT"):
             return True
         return _multiplies(self.prev, tok)
 
@@ -1304,6 +1320,9 @@ class _Parser:
         if tok.kind == "FRAC":
             self._take()
             return ("div", self._nest(self._atom), self._nest(self._atom))
+        if tok.kind == "ROOT":  # √16, √(16), \sqrt{16}, sqrt(16)
+            self._take()
+            return ("sqrt", self._nest(self._atom))
         raise _ParseError(f"unexpected {tok.kind}")
 
 
@@ -1353,6 +1372,8 @@ def _evaluate(tree: tuple, leaf):
         raise _Unevaluable("number-too-long")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
+    if kind == "sqrt":
+        return _root(_evaluate(tree[1], leaf))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
     try:
         if kind == "add":
@@ -1372,9 +1393,136 @@ def _evaluate(tree: tuple, leaf):
     return result
 
 
-def _value(tree: tuple, env: Mapping[str, Fraction] | None = None) -> Fraction:
-    """The exact value of a tree whose symbols all have a value in ``env``."""
-    return _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
+def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
+           bounds: bool = False) -> Fraction:
+    """The exact value of a tree whose symbols all have a value in ``env``; with ``bounds``,
+    a value with a square root that is not rational is given as ``_Bounds`` around it
+    (else it cannot be evaluated)."""
+    value = _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
+    if isinstance(value, _Bounds) and not bounds:
+        raise _Unevaluable("inexact-root")
+    return value
+
+
+ROOT_BITS = 320  # the bits of the bounds around a square root with no exact value
+
+
+def _rounded_out(x: Fraction, up: bool) -> Fraction:
+    """``x`` rounded away from the inside of an interval to ``ROOT_BITS`` significant bits
+    (down for a lower bound, up for an upper one), so bounds stay short through a product."""
+    if not x:
+        return x
+    shift = ROOT_BITS - (abs(x.numerator).bit_length() - x.denominator.bit_length())
+    scaled = x * (Fraction(2) ** shift)
+    n = scaled.numerator // scaled.denominator
+    if up and n != scaled:
+        n += 1
+    return Fraction(n) / Fraction(2) ** shift
+
+
+class _Bounds:
+    """lo <= value <= hi: an exact value with an irrational square root in it, between two
+    Fractions. Arithmetic keeps the true value inside (each result rounded outward), so a
+    verdict is decided only when every value between the bounds gives it."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: Fraction, hi: Fraction):
+        for x in (lo, hi):
+            if x and abs(abs(x.numerator).bit_length() - x.denominator.bit_length()) > MAX_BITS:
+                raise _Unevaluable("too-large")
+        self.lo, self.hi = _rounded_out(lo, False), _rounded_out(hi, True)
+
+    @staticmethod
+    def of(x) -> "_Bounds":
+        return x if isinstance(x, _Bounds) else _Bounds(x, x)
+
+    @staticmethod
+    def sqrt(x: Fraction) -> "_Bounds":
+        """Bounds around the square root of x > 0: sqrt(p/q) = sqrt(p·q)/q, from the integer
+        square root of p·q·4^s, with s giving it at least ROOT_BITS bits."""
+        pq = x.numerator * x.denominator
+        s = max(0, (2 * ROOT_BITS - pq.bit_length() + 1) // 2 + 1)
+        r = math.isqrt(pq << (2 * s))
+        below = Fraction(r, x.denominator << s)
+        return _Bounds(below, below + Fraction(1, x.denominator << s))
+
+    def __add__(self, other):
+        o = _Bounds.of(other)
+        return _Bounds(self.lo + o.lo, self.hi + o.hi)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return _Bounds(-self.hi, -self.lo)
+
+    def __sub__(self, other):
+        return self + -_Bounds.of(other)
+
+    def __rsub__(self, other):
+        return _Bounds.of(other) + -self
+
+    def __mul__(self, other):
+        o = _Bounds.of(other)
+        products = [a * b for a in (self.lo, self.hi) for b in (o.lo, o.hi)]
+        return _Bounds(min(products), max(products))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        o = _Bounds.of(other)
+        if o.lo <= 0 <= o.hi:
+            raise _Unevaluable("root-undecided")
+        return self * _Bounds(1 / o.hi, 1 / o.lo)
+
+    def __rtruediv__(self, other):
+        return _Bounds.of(other) / self
+
+    def power(self, n: int) -> "_Bounds":
+        result, base = _Bounds.of(Fraction(1)), self if n >= 0 else 1 / self
+        n = abs(n)
+        while n:  # by squaring: the bounds stay ROOT_BITS long
+            if n & 1:
+                result = result * base
+            n >>= 1
+            if n:
+                base = base * base
+        return result
+
+    def root(self) -> "_Bounds":
+        if self.lo < 0:
+            raise _Unevaluable("negative-root" if self.hi < 0 else "root-undecided")
+        return _Bounds((_Bounds.sqrt(self.lo).lo if self.lo else self.lo),
+                       _Bounds.sqrt(self.hi).hi)
+
+    def mid(self) -> Fraction:
+        """A value between the bounds, to show: rounded to about 24 significant digits."""
+        x = (self.lo + self.hi) / 2
+        whole = abs(x.numerator) // x.denominator
+        digits = len(str(whole)) if whole else -len(str(x.denominator // max(1, abs(x.numerator))))
+        step = Fraction(10) ** (digits - 24)
+        return round(x / step) * step
+
+
+def _root(value):
+    """The square root of a value: exact when it is a rational's square, else ``_Bounds``
+    around it; an expression in unknowns has one only when it is a constant square."""
+    if isinstance(value, _Bounds):
+        return value.root()
+    if isinstance(value, Fraction):
+        if value < 0:
+            raise _Unevaluable("negative-root")
+        exact = _exact_sqrt(value)
+        return exact if exact is not None else _Bounds.sqrt(value)
+    constant = value.constant()  # a _RatFunc or a _Multi
+    if constant is None:
+        raise _Unevaluable("root-of-unknown")
+    exact = _exact_sqrt(constant)
+    if exact is None:
+        raise _Unevaluable("inexact-root")
+    if isinstance(value, _RatFunc):
+        return _RatFunc((exact,))
+    return _Multi({(): exact}, None, value.budget)
 
 
 def _small(value: Fraction) -> bool:
@@ -1387,6 +1535,8 @@ def _check_size(value: Fraction) -> None:
 
 
 def _power(base, exponent):
+    if isinstance(exponent, _Bounds):
+        raise _Unevaluable("inexact-root")  # 2^√2
     n = exponent if isinstance(exponent, Fraction) else exponent.constant()
     if n is None:
         raise _Unevaluable("unknown-exponent")
@@ -1892,6 +2042,24 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
     stated = target.value
     if stated == computed or (precision is not None and 2 * abs(stated - computed) <= precision):
         return "ok", stated - computed, 0, 1, ""  # as written (most equations): nothing more
+    readings = _readings(scan, side, target, computed)
+    for difference, scale, unit, unit_name, size in readings:
+        if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
+            return "ok", difference, scale, unit, unit_name
+
+    def distance(reading) -> Fraction:  # how far off, relative to the stated number
+        difference, _, unit, _, _ = reading
+        whole = abs(stated * unit)
+        return abs(difference) / whole if whole else abs(difference)
+
+    difference, scale, unit, unit_name, _ = min(readings, key=distance)
+    return "wrong", difference, scale, unit, unit_name
+
+
+def _readings(scan: _Scan, side: _Side, target: _Side, computed: Fraction) -> list[tuple]:
+    """The ways the stated number may be meant (``_compare``), each as (difference, scale,
+    unit, unit name, the size of the stated unit in the side's)."""
+    stated = target.value
     readings = [(stated - computed, 0, 1, "", 1)]  # (difference, scale, unit, name, in units)
     shift = _magnitude_shift(scan, side, target)
     if shift:
@@ -1905,17 +2073,27 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
         # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
         # (T = 10^12, an hour 3,600 s; or only the rate's, when the 3,600 is written too)
         readings += [(stated - computed * own, 0, 1, "", 1) for own in _side_units(scan, side)]
-    for difference, scale, unit, unit_name, size in readings:
-        if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
+    return readings
+
+
+def _compare_bounds(scan: _Scan, side: _Side, target: _Side, computed: _Bounds,
+                    precision: Fraction | None) -> tuple[str, Fraction, int, int, str] | None:
+    """``_compare`` for a value known only between bounds (it has an irrational square
+    root): 'ok' when a reading holds at both bounds (each difference is linear in the value,
+    so it holds between them), 'wrong' when in every reading no value between the bounds
+    holds; None when the bounds do not decide. The difference is that of the shown value."""
+    low = _readings(scan, side, target, computed.lo)
+    high = _readings(scan, side, target, computed.hi)
+    shown = computed.mid()
+    for k, ((d_lo, *_, size), (d_hi, *_)) in enumerate(zip(low, high)):
+        if precision is not None and 2 * max(abs(d_lo), abs(d_hi)) <= precision * size:
+            difference, scale, unit, unit_name, _ = _readings(scan, side, target, shown)[k]
             return "ok", difference, scale, unit, unit_name
-
-    def distance(reading) -> Fraction:  # how far off, relative to the stated number
-        difference, _, unit, _, _ = reading
-        whole = abs(stated * unit)
-        return abs(difference) / whole if whole else abs(difference)
-
-    difference, scale, unit, unit_name, _ = min(readings, key=distance)
-    return "wrong", difference, scale, unit, unit_name
+    for (d_lo, *_, size), (d_hi, *_) in zip(low, high):
+        half = precision * size / 2 if precision is not None else 0
+        if min(d_lo, d_hi) <= half and max(d_lo, d_hi) >= -half:
+            return None  # some value between the bounds holds in this reading
+    return _compare(scan, side, target, shown, precision)
 
 
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
@@ -1950,12 +2128,21 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
             any_value = solution is None and _holds_for_any(side.tree, env, unknowns[0], stated)
     else:
         try:
-            computed = _value(side.tree, env)
+            computed = _value(side.tree, env, bounds=True)
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
-            verdict, difference, scale, unit, unit_name = _compare(
-                scan, side, target, computed, precision)
+            if isinstance(computed, _Bounds):  # a square root with no exact value
+                decided = _compare_bounds(scan, side, target, computed, precision)
+                computed = computed.mid()
+                if decided is None:
+                    verdict, code, computed = "cannot evaluate", "root-undecided", None
+                    reason = reason_text(code)
+                else:
+                    verdict, difference, scale, unit, unit_name = decided
+            else:
+                verdict, difference, scale, unit, unit_name = _compare(
+                    scan, side, target, computed, precision)
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -2126,7 +2313,7 @@ def _cell_value(cell: str) -> Fraction | None:
     toks = [t for t in _tokenize(cell.strip(" \t*_")) if t.kind != "LABEL"]  # **12**
     if not toks or toks[0].kind != "NUM" or toks[0].value is None:
         return None
-    if len(toks) > 1 and (toks[1].kind in ("OP", "IDENT", "NUM", "FRAC", "EQ", "BLOCK")
+    if len(toks) > 1 and (toks[1].kind in ("OP", "IDENT", "NUM", "FRAC", "ROOT", "EQ", "BLOCK")
                           or (toks[1].kind == "OPEN" and not toks[1].spaced)):
         return None
     return toks[0].value
