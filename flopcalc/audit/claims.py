@@ -16,7 +16,10 @@ written and the value as stated. For each claim this module
     group's parts) for what the stated number actually equals, and for sums checks the
     addition and each term (counted twice, mixed scopes, one block for many, stray terms).
 
-Every reason is generated here from the figures; no sentence of the document is copied.
+Each verdict is a finding, a record (``ClaimResult.findings``: its check, a reason code of
+``Code`` and its facts: the right value, the quantity the figure matches, the term
+concerned); this module writes no English. ``report.py`` writes every reason and headline
+from the findings; no sentence of the document is copied.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
+from enum import StrEnum
 from fractions import Fraction
 from importlib import resources
 from itertools import combinations
@@ -101,21 +105,6 @@ PER_MAC = {"multiply-add", "mac", "multiply-accumulate", "fma"}
 LABEL_DIMS = {"tokens": "seq_len", "token": "seq_len", "embeddings": "d_model",
               "embedding": "d_model", "heads": "n_heads", "layers": "n_layers",
               "blocks": "n_layers"}
-FAMILY_TITLES = {"gpt2": "GPT-2"}  # how a family is named in a sentence (else its name)
-ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
-NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
-ACTIVATION_NAMES = {"gelu_tanh": "GELU", "gelu": "GELU (erf)", "relu": "ReLU", "silu": "SiLU"}
-ROLE_TEXT = {"embedding": "the embedding lookup", "embedding.positions": "the position-embedding add",
-             "embedding.scale": "the embedding scaling", "attention.q": "the Q projection",
-             "attention.k": "the K projection", "attention.v": "the V projection",
-             "attention.qkv": "the fused QKV projection",
-             "attention.scores": "the attention scores Q·Kᵀ", "attention.scale": "the score scaling",
-             "attention.softcap": "the score soft-cap", "attention.mask": "the causal mask",
-             "attention.softmax": "the softmax", "attention.values": "softmax·V",
-             "attention.o": "the output projection W_o", "mlp.gate": "the MLP's gate projection "
-             "(d_model → d_ff)", "mlp.gate_up": "the MLP's fused gate and up projection",
-             "mlp.mul": "the gate product act(g)·u", "lm_head": "the LM head",
-             "lm_head.softcap": "the logit soft-cap"}
 
 
 class Batch:
@@ -621,15 +610,15 @@ class Match:
     parts: tuple
     variant: Variant
     cost: int
-    description: str
     quantity_cost: int = 0   # the part of ``cost`` for a quantity other than the claim's
 
     def as_dict(self) -> dict:
+        """The match as the JSON's ``diagnosis`` holds it (report.py adds its description)."""
         v = self.variant
         return {"value": self.value, "quantity": self.quantity, "parts": list(self.parts),
                 "scope": v.scope, "blocks": v.blocks, "flops_per_mac": v.fpm,
                 "attention": v.attention, "one_head": v.one_head, "elementwise": v.ew,
-                "cost": self.cost, "description": self.description}
+                "cost": self.cost}
 
 
 def counting_architecture(arch: Architecture) -> Architecture:
@@ -796,94 +785,33 @@ class Model:
             return tuple(op.name for op in ops)
         return (key,) if key in self.ops("sequence") else ()
 
-    def op_text(self, name: str) -> str:
-        """What an op is, in words ("the first LayerNorm", "the Q projection", "GELU")."""
-        op = self.ops("sequence")[name]
-        norm = NORM_NAMES.get(self.arch.norm, "norm")
-        plain = self.arch.mlp == "plain"
-        if op.role == "norm":
-            if op.section == "head":
-                return f"the final {norm}"
-            norms = self._block_norms()
-            if name in norms:
-                return f"the {ORDINALS[norms.index(name)]} {norm}"
-            return f"{name} ({op.computes})"
-        if op.role == "residual":
-            adds = [o.name for o in self.ops("sequence").values() if o.role == "residual"]
-            return f"the {ORDINALS[adds.index(name)]} residual add"
-        if op.role == "mlp.up":
-            return ("the FFN's first matmul (d_model → d_ff)" if plain
-                    else "the MLP's up projection (d_model → d_ff)")
-        if op.role == "mlp.down":
-            return ("the FFN's second matmul (d_ff → d_model)" if plain
-                    else "the MLP's down projection (d_ff → d_model)")
-        if op.role == "mlp.act":
-            return ACTIVATION_NAMES.get(self.arch.activation, self.arch.activation)
-        if op.role == "attention.rotary":
-            return f"the rotary embedding ({op.computes.split(':')[0]})"
-        return ROLE_TEXT.get(op.role, f"{name} ({op.computes})")
-
-    def group_text(self, key: str) -> tuple[str, str]:
-        """(what a group is, the noun of its matmuls for "k of the n <noun>")."""
-        plain = self.arch.mlp == "plain"
-        return {"qkv_proj": ("the Q, K and V projections", "Q, K, V projections"),
-                "attention": ("attention (scores, softmax·V, W_o)", "attention matmuls"),
-                "self_attention": ("self-attention with its Q, K, V projections",
-                                   "self-attention matmuls"),
-                "ffn": (("the FFN (both matmuls)", "FFN matmuls") if plain else
-                        ("the MLP (gate, up and down projections)", "MLP matmuls")),
-                "block": ("a transformer block", "block matmuls"),
-                "forward": ("the whole forward pass", "operations")}[key]
-
-    def what(self, label: str) -> str:
-        """A quantity in words: a group key, an op key or an op name."""
-        if label in GROUP_KEYS:
-            return self.group_text(label)[0]
-        parts = self.parts_of(label)
-        return self.op_text(parts[0]) if parts else label
-
-    def label_ops(self, label: str) -> tuple[tuple, str]:
-        """(the ops whose output an ``input.*`` label names, its description)."""
+    def label_ops(self, label: str) -> tuple:
+        """The ops whose output an ``input.*`` label names."""
         if label not in self._labels:
             self._labels[label] = self._find_label(label)
         return self._labels[label]
 
-    def _find_label(self, label: str) -> tuple[tuple, str]:
+    def _find_label(self, label: str) -> tuple:
         ops = self.ops("sequence")
-        norm = NORM_NAMES.get(self.arch.norm, "norm")
         first = lambda key: (self.parts_of(key) or ("",))[0]  # noqa: E731
         if label == "embedding":
-            embed = ops[first("embed")]
-            table = embed.computes.split("= ", 1)[-1]
-            return (tuple(n for n, op in ops.items() if op.section == "embedding"),
-                    f"the embeddings {table}")
+            return tuple(n for n, op in ops.items() if op.section == "embedding")
         if label == "ln_1_output":
-            ln = first("ln_1")
-            return (ln,), f"{ln}(x), the first {norm} of the residual stream x"
+            return (first("ln_1"),)
         if label == "heads_concat":
-            merge = [n for n, op in ops.items() if op.role == "attention.heads"][-1:]
-            return tuple(merge), "the concatenated heads (softmax·V of every head)"
+            return tuple([n for n, op in ops.items() if op.role == "attention.heads"][-1:])
         if label == "attention_output":
-            return self.parts_of("out_proj"), "the attention output (after W_o)"
+            return self.parts_of("out_proj")
         if label == "residual":
-            return (tuple(n for n, op in ops.items() if op.role == "residual"),
-                    "the residual stream after a residual add")
+            return tuple(n for n, op in ops.items() if op.role == "residual")
         if label == "ln_2_output":
-            ln = first("ln_2")
-            text = self.op_text(ln).removeprefix("the ") if ln else norm
-            return (ln,), (f"{ln}(x + attention output), the {text} of the residual stream "
-                           "after the attention's residual add")
+            return (first("ln_2"),)
         if label == "ffn_hidden":
             down = first("ffn_down")
-            source = self.producer(down) if down else ""
-            act = ACTIVATION_NAMES.get(self.arch.activation, self.arch.activation)
-            return (source,), (f"the FFN's hidden activation {act}(x·W_1)"
-                               if self.arch.mlp == "plain" else
-                               f"the MLP's hidden activation {act}(x·W_gate)·(x·W_up)")
+            return (self.producer(down) if down else "",)
         if label == "ffn_output":
-            return self.parts_of("ffn_down"), "the FFN output (after W_2)"
-        ln = first("ln_f")
-        return (ln,), f"{ln}(x), the final {norm} of the last block's output"
+            return self.parts_of("ffn_down")
+        return (first("ln_f"),)
 
     def producer(self, name: str) -> str:
         """The op whose output is ``name``'s input: in build order, the nearest op before it
@@ -898,43 +826,31 @@ class Model:
         raise KeyError(name)  # every op of INPUT_OPS reads an earlier op's output
 
     def shape_source(self, key: str, scope: str = "sequence", position=None):
-        """(kind, shape, alternatives, description, the op that owns or makes it) of a shape
-        quantity, or None when the model has no such tensor (no wpe with rotary positions)."""
+        """(kind, shape, alternatives, the op that owns or makes it) of a shape quantity,
+        or None when the model has no such tensor (no wpe with rotary positions)."""
         kind = SHAPE_KINDS[key]
         if kind == "weight":
             found = self._weight(key)
             if found is None:
                 return None
             op, param = found
-            stem = param.name.removesuffix(".weight")
-            plain = self.arch.mlp == "plain"
-            text = {"wte": f"the token embedding matrix {stem}",
-                    "wpe": f"the position embedding matrix {stem}",
-                    "w_qkv": f"the fused W_qkv ({stem})", "wq": "W_q", "wk": "W_k", "wv": "W_v",
-                    "wo": f"W_o ({stem})",
-                    "w_ffn_up": (f"the FFN's first weight W_1 ({stem})" if plain
-                                 else f"the MLP's up weight W_up ({stem})"),
-                    "w_ffn_down": (f"the FFN's second weight W_2 ({stem})" if plain
-                                   else f"the MLP's down weight W_down ({stem})")}[key]
             # written as x·W, a weight is (d_in, d_out) whichever way the checkpoint stores it
             return kind, param.shape, (tuple(op.weight),) if op.weight and \
-                tuple(op.weight) != tuple(param.shape) else (), text, op
+                tuple(op.weight) != tuple(param.shape) else (), op
         ops = self.ops(scope, position, symbolic_batch=True)
         names = self._activation_ops()
-        name, texts = names.get(key), {
-            "embedding_input": "the embedded input " + ops[self.parts_of("embed")[0]].computes
-            if self.parts_of("embed") else "",
-            "q": "the queries Q", "k": "the keys K", "v": "the values V", "heads": "the head split",
-            "q_heads": "Q split into heads", "k_heads": "K split into heads",
-            "v_heads": "V split into heads", "scores": "the attention scores",
-            "attn_values": "softmax·V per head", "attn_output": "the merged heads",
-            "ffn_hidden": "the FFN's hidden activation", "logits": "the logits"}
+        name = names.get(key)
         if name is None:
             return None
         alternatives = ()
         if key in HEAD_SPLITS and names.get(key + ":t"):
             alternatives = (ops[names[key + ":t"]].output,)
-        return kind, ops[name].output, alternatives, texts[key], ops[name]
+        return kind, ops[name].output, alternatives, ops[name]
+
+    def weight_param(self, key: str):
+        """The weight Param of a weight quantity (its name and stored shape), or None."""
+        found = self._weight(key)
+        return found[1] if found else None
 
     def _weight(self, key: str):
         """(op, weight Param) of a weight quantity, from the counted build or the fused one."""
@@ -1090,7 +1006,7 @@ class Model:
                         + (v.fpm != ref.fpm and not single_ew)
                         + (v.attention != ref.attention) + v.one_head + (v.ew != "doc"))
                 if cost <= max_cost:
-                    found.append(Match(value, label, parts, replace(v, blocks=b), cost, "", qcost))
+                    found.append(Match(value, label, parts, replace(v, blocks=b), cost, qcost))
         # the cheapest first; among equals, the nearer quantity
         found.sort(key=lambda m: (m.cost, m.quantity_cost))
         seen, out = set(), []
@@ -1098,101 +1014,87 @@ class Model:
             # candidates alike but for parts of equal counts (scores vs attn_values) are one
             alike = (m.cost, m.variant, m.quantity.split(":")[0],
                      tuple(sorted(self.op_value(p, m.variant, position) for p in m.parts)))
-            d = self.describe(m, ref, position)
+            d = self.description_key(m, ref, position)
             if d not in seen and alike not in seen:
                 seen.update((d, alike))
-                out.append(replace(m, description=d))
+                out.append(m)
         return out
 
-    # ----- descriptions ------------------------------------------------------------------
-
-    def scope_text(self, scope: str, position=None) -> str:
-        if scope == "token":
-            t = self.position(position)
-            return f"per token (one new token at position {t}, attending to {t} keys via a KV cache)"
-        return f"per sequence of {self.seq_len} tokens"
-
-    def blocks_text(self, blocks: int) -> str:
-        return "one block" if blocks == 1 else f"{blocks} blocks"
-
-    def ref_text(self, ref: Variant, position=None, block_op=True) -> str:
-        text = self.scope_text(ref.scope, position)
-        return text + (f", {self.blocks_text(ref.blocks)}" if block_op else "")
-
-    def _subset_text(self, m: Match, position, counted: bool) -> str:
-        group = m.quantity.split(":", 1)[1]
-        members = self.matmuls(self.live(self.parts_of(group)))
-        noun = self.group_text(group)[1] if group in GROUP_KEYS else self.what(group)
-        v = m.variant
-        if not counted:
-            return f"{len(m.parts)} of the {len(members)} {noun}"
-        vals = {self.op_value(p, v, position) for p in m.parts}
-        if len(vals) == 1 and len({self.op_value(p, v, position) for p in members}) == 1:
-            each = self.count(m.parts[:1], v, position) if self.in_blocks(m.parts) \
-                else vals.pop()
-            return f"{len(m.parts)} of the {len(members)} {noun} ({len(m.parts)} × {fmt(each)})"
-        return " + ".join(m.parts) + f" ({len(m.parts)} of the {len(members)} {noun})"
-
-    def describe(self, m: Match, ref: Variant, position=None) -> str:
-        v = m.variant
-        label = m.quantity
-        what = (self._subset_text(m, position, True) if label.startswith("subset:")
-                else self.what(label))
-        bits = []
-        if v.one_head:
-            bits.append("for one head")
-        bits.append(self.scope_text(v.scope, position))
-        if self.in_blocks(m.parts):
-            bits.append(f"for {self.blocks_text(v.blocks)}")
-        if v.ew == "elementwise":
-            ops = self.ops("sequence")
-            costs = sorted({ELEMENTWISE_COST[ops[p].cost] for p in m.parts if ops[p].cost})
-            bits.append(f"counted elementwise ({'/'.join(map(str, costs))} per element)")
-        elif v.ew == "as_mac":
-            bits.append(f"at {v.fpm} FLOPs per element, as if each were a multiply-add")
-        elif v.fpm != ref.fpm and self.matmuls(m.parts):
-            bits.append("at 1 FLOP per multiply-add (MACs)" if v.fpm == 1
-                        else "at 2 FLOPs per multiply-add")
-        if v.attention != ref.attention:
-            bits.append("counting only the causal L(L+1)/2 scores" if v.attention == "causal"
-                        else "counting the dense L×L scores")
-        return f"{what}, " + ", ".join(bits)
-
-    def brief(self, m: Match, ref: Variant) -> str:
-        """``describe`` for a headline: the quantity, and only the assumptions that differ
-        from the claim's ("2 of the 3 Q, K, V projections"; "softmax·V per token, for one
-        block")."""
-        v = m.variant
-        label = m.quantity
-        what = (self._subset_text(m, None, False) if label.startswith("subset:")
-                else self.what(label))
-        bits = []
-        if v.one_head:
-            bits.append("for one head")
-        if v.scope != ref.scope:
-            bits.append("per token" if v.scope == "token" else "per sequence")
-        if self.in_blocks(m.parts) and v.blocks != ref.blocks:
-            bits.append(f"for {self.blocks_text(v.blocks)}")
-        if v.ew == "elementwise":
-            bits.append("counted elementwise")
-        elif v.ew == "as_mac":
-            bits.append(f"at {v.fpm} FLOPs per element")
-        elif v.fpm != ref.fpm and self.matmuls(m.parts):
-            bits.append("in multiply-adds" if v.fpm == 1 else "at 2 FLOPs per multiply-add")
-        if v.attention != ref.attention:
-            bits.append(f"{v.attention} attention")
-        return " ".join([what, ", ".join(bits)]).strip()
-
-    def right_text(self, value, ref: Variant, block_op: bool = True) -> str:
-        """'flopcalc: 452,984,832 (per sequence, one block)': the right value, for a headline."""
-        where = "per token" if ref.scope == "token" else "per sequence"
-        return (f"flopcalc: {fmt(value)} ({where}"
-                + (f", {self.blocks_text(ref.blocks)})" if block_op else ")"))
-
+    def description_key(self, m: Match, ref: Variant, position=None) -> tuple:
+        """What a match's description (``report.Words.describe``) is made of: two matches
+        with the same key read the same, and the audit names only the first."""
+        v, label = m.variant, m.quantity
+        if label.startswith("subset:"):
+            group = label.split(":", 1)[1]
+            members = self.matmuls(self.live(self.parts_of(group)))
+            vals = {self.op_value(p, v, position) for p in m.parts}
+            equal = len(vals) == 1 and len({self.op_value(p, v, position)
+                                            for p in members}) == 1
+            what = ("subset", group, len(m.parts), len(members),
+                    self.count(m.parts[:1], v, position) if equal else m.parts)
+        elif label in GROUP_KEYS:
+            what = ("group", label)
+        else:
+            parts = self.parts_of(label)
+            what = ("op", parts[0]) if parts else ("label", label)
+        ops = self.ops("sequence")
+        return (what, v.one_head, v.scope, v.blocks if self.in_blocks(m.parts) else None, v.ew,
+                tuple(sorted({ELEMENTWISE_COST[ops[p].cost] for p in m.parts if ops[p].cost}))
+                if v.ew == "elementwise" else v.fpm if v.ew == "as_mac" else
+                v.fpm if v.fpm != ref.fpm and self.matmuls(m.parts) else None,
+                v.attention if v.attention != ref.attention else None)
 
 # =========================================================================================
-# Evaluating claims.
+# Evaluating claims: every verdict is a finding, a record (its check, a reason code from
+# ``Code``, and its facts); the English of the reasons and headlines is written from the
+# findings in report.py.
 # =========================================================================================
+
+class Code(StrEnum):
+    """The reason codes of the claims audit's findings (docs/audit.md lists them with their
+    facts). Each finding is ``{"check", "code", **facts}``; report.py writes its English."""
+
+    EXPRESSION_HAS_UNKNOWN = "expression-has-unknown"      # unknowns, solution
+    ARITHMETIC_MISMATCH = "arithmetic-mismatch"            # computed, stated
+    DIMENSION_DIFFERS = "dimension-differs"                # dimension, right, stated, stated_is
+    FLOPS_PER_MAC_DIFFERS = "flops-per-mac-differs"        # right, stated
+    MULTIPLY_ADD_IS_NOT_A_DOT_PRODUCT = "multiply-add-is-not-a-dot-product"  # per, d_head
+    RATE_FOR_COUNT = "rate-for-count"                      # right, stated
+    WRONG_INPUT = "wrong-input"                            # right, source, stated, path, ...
+    WRITTEN_SHAPE_DIFFERS = "written-shape-differs"        # computed, stated
+    STATED_SHAPE_RIGHT = "stated-shape-right"              # stated
+    SHAPE_DIFFERS = "shape-differs"                        # right
+    NEVER_SPLIT_INTO_HEADS = "never-split-into-heads"      # right, tensor, claim, q_shape
+    WEIGHT_WITH_BATCH_DIMENSION = "weight-with-batch-dimension"  # right, fused
+    HEAD_SPLIT_SWAPPED = "head-split-swapped"              # right, heads, d_head, transposed
+    SIZES_IN_WRONG_ORDER = "sizes-in-wrong-order"          # right, side
+    DECODE_SHAPE_FOR_SEQUENCE = "decode-shape-for-sequence"  # right, shape, side, seq_len
+    SHAPE_OF_ANOTHER_TENSOR = "shape-of-another-tensor"    # right, matches, shape, side
+    SHAPE_IS = "shape-is"                                  # right
+    ACTIVATION_LISTED_AS_WEIGHT = "activation-listed-as-weight"  # right, weights
+    WEIGHT_LISTED_AS_ACTIVATION = "weight-listed-as-activation"  # right
+    COUNT_DIFFERS = "count-differs"                        # right, breakdown
+    STATED_VALUE_RIGHT = "stated-value-right"              # stated
+    EXPRESSION_RIGHT = "expression-right"                  # value
+    EQUALS_ANOTHER_QUANTITY = "equals-another-quantity"    # value, matches, also
+    EXPRESSION_EQUALS_ANOTHER_QUANTITY = "expression-equals-another-quantity"
+    LM_HEAD_OUTSIDE_SCOPE = "lm-head-outside-scope"        # value
+    LABELS_DO_NOT_MATCH_FACTORS = "labels-do-not-match-factors"  # labels, factors
+    FACTOR_LABELLED_WRONGLY = "factor-labelled-wrongly"    # factor(s), label, ...
+    UNATTRIBUTED_TERM = "unattributed-term"                # value, sum, elementwise, dimension
+    ELEMENTWISE_NOT_A_DOT_PRODUCT = "elementwise-not-a-dot-product"  # op, counted, per_block
+    TOTAL_TAKES_EXPRESSION_VALUE = "total-takes-expression-value"  # term, value, instead
+    TOTAL_WITHOUT_TERM = "total-without-term"              # term, value, total
+    TERM_DIFFERS_FROM_ITS_CLAIM = "term-differs-from-its-claim"  # term, value, stated
+    TERM_EQUALS_ANOTHER_QUANTITY = "term-equals-another-quantity"  # term, value, matches
+    TERM_WRONG_ITSELF = "term-wrong-itself"                # term, value
+    TERM_LABEL = "term-label"                              # term, findings
+    COUNTED_TWICE = "counted-twice"                        # term, inside, ops, inner
+    TERM_WITHOUT_COUNTERPART = "term-without-counterpart"  # term, text
+    MIXES_SCOPES = "mixes-scopes"                          # token, sequence
+    ONE_BLOCK_FOR_MANY_BLOCKS = "one-block-for-many-blocks"  # blocks, factors
+    REST_WITHOUT_TERM = "rest-without-term"                # term, value, rest, matches, also
+
 
 @dataclass
 class TermResult:
@@ -1206,31 +1108,28 @@ class TermResult:
     match: Match | None
     standalone: bool     # the term is a claim of its own (with its own stated value)
 
-    def as_dict(self) -> dict:
-        return {"id": self.id, "written": self.text, "value": json_value(self.value),
-                "expected": self.expected, "quantity": self.quantity,
-                "diagnosis": self.match.as_dict() if self.match else None}
-
 
 @dataclass
 class ClaimResult:
+    """A claim checked: its values, the checks' verdicts and its ``findings`` (records;
+    ``reasons`` and ``headline`` are their English, written by report.py)."""
+
     claim: Claim
     as_written: str
     written: object          # Fraction | shape tuple | None: the written expression's value
     stated: object           # Fraction | shape tuple
     expected: object         # int | shape tuple (flopcalc's value in the claim's scope)
     verdict: str = "ok"
-    reasons: list = field(default_factory=list)
     checks: dict = field(default_factory=dict)   # arithmetic / model / labels -> ok | wrong
     matches: list = field(default_factory=list)  # what the stated figure equals
     unknowns: dict = field(default_factory=dict)
     terms: list = field(default_factory=list)    # TermResult, for sums
     term_of: str | None = None
-    # for the headline: (rank, short reason, whether it states the right value itself), and
-    # the clause that states the right value ("flopcalc: 452,984,832 (per sequence, 1 block)")
-    shorts: list = field(default_factory=list, repr=False)
-    right: str = ""
+    # the right value, for the headline: ("count", value, Variant, block_op) flopcalc's count,
+    # ("stated", value) the stated value is right, ("expression", value) the expression's
+    right: tuple | None = None
     findings: list = field(default_factory=list)  # each a record: check, code, facts
+    model: object = field(default=None, repr=False, compare=False)  # for the words
 
     @property
     def id(self) -> str:
@@ -1241,63 +1140,56 @@ class ClaimResult:
         return self.verdict == "ok"
 
     @property
+    def reasons(self) -> list[str]:
+        """Every reason in words (report.claim_reasons)."""
+        from .report import claim_reasons
+
+        return claim_reasons(self)
+
+    @property
     def reason(self) -> str:
         return "; ".join(self.reasons)
 
     @property
     def headline(self) -> str:
-        """One sentence for a wrong claim: its main problem (the first of the lowest rank)
-        and the right value; the full account is ``reasons``. Empty for a claim that holds."""
-        if self.verdict == "ok":
-            return ""
-        if not self.shorts:
-            return self.reasons[0] if self.reasons else ""
-        _, text, complete = min(self.shorts, key=lambda s: s[0])
-        return text + (f"; {self.right}" if self.right and not complete else "")
+        """One sentence for a wrong claim: its main problem and the right value; empty for
+        a claim that holds (report.claim_headline)."""
+        from .report import claim_headline
 
-    def record(self, check: str, code: str, **facts) -> None:
+        return claim_headline(self)
+
+    def record(self, check: str, code: Code, **facts) -> dict:
         """A finding as data: the check it belongs to, its reason code, and its facts (the
-        right value, the quantity the figure matches, the term concerned). The sentences of
-        ``reasons`` and ``headline`` say the same in words."""
-        self.findings.append({"check": check, "code": code,
-                              **{k: _finding_value(v) for k, v in facts.items()}})
+        right value, the quantity the figure matches, the term concerned)."""
+        finding = {"check": check, "code": code, **facts}
+        self.findings.append(finding)
+        return finding
 
-    def fail(self, check: str, reason: str | None = None, short: str | None = None,
-             rank: int = 3, complete: bool = False) -> None:
+    def fail(self, check: str, code: Code, **facts) -> dict:
+        """A finding that makes its check, and the claim, wrong."""
         self.checks[check] = "wrong"
         self.verdict = "wrong"
-        if reason:
-            self.reasons.append(reason)
-        if short:
-            self.note(short, rank, complete)
-
-    def note(self, short: str, rank: int = 3, complete: bool = False) -> None:
-        """A short reason for the headline: rank 1 is what is most wrong about the claim (its
-        scope, its kind), 2 a term counted twice or mixed, 3 what the figure is instead, 4
-        the arithmetic, 5 a label; ``complete`` when it states the right value itself."""
-        self.shorts.append((rank, short, complete))
-
-    def as_dict(self) -> dict:
-        c = self.claim
-        return {
-            "id": c.id, "line": c.line, "quantity": c.quantity, "kind": c.kind,
-            "scope": c.scope if c.kind == "flops" else None,
-            "blocks": c.blocks if c.kind == "flops" else None,
-            "as_written": self.as_written, "written": json_value(self.written),
-            "stated": json_value(self.stated), "flopcalc": json_value(self.expected),
-            "verdict": self.verdict, "headline": self.headline, "reason": self.reason,
-            "reasons": list(self.reasons),
-            "checks": dict(self.checks),
-            "unknowns": {k: json_value(v) for k, v in self.unknowns.items()},
-            "diagnosis": [m.as_dict() for m in self.matches],
-            "terms": [t.as_dict() for t in self.terms], "term_of": self.term_of,
-            "findings": list(self.findings),
-        }
+        return self.record(check, code, **facts)
 
 
-def _finding_value(x):
-    """A finding's fact as JSON holds it (numbers and shapes as ``json_value``)."""
-    return json_value(x) if isinstance(x, (Fraction, tuple)) else x
+def finding_json(finding: dict, describe=None) -> dict:
+    """A finding as the JSON writes it: numbers and shapes as ``json_value``, a Match as its
+    dict (with ``describe(match)``, its description, when given), a Variant as its fields."""
+    def value(x):
+        if isinstance(x, Match):
+            return {**x.as_dict(), **({"description": describe(x)} if describe else {})}
+        if isinstance(x, Variant):
+            return {"scope": x.scope, "blocks": x.blocks, "flops_per_mac": x.fpm,
+                    "attention": x.attention, "one_head": x.one_head, "elementwise": x.ew}
+        if isinstance(x, (Fraction, tuple)) and not (isinstance(x, tuple) and x and
+                                                     isinstance(x[0], tuple)):
+            return json_value(x)
+        if isinstance(x, (list, tuple)):
+            return [value(v) for v in x]
+        if isinstance(x, dict):
+            return {k: value(v) for k, v in x.items()}
+        return x
+    return {k: value(v) for k, v in finding.items() if v is not None or k == "right"}
 
 
 def json_value(x):
@@ -1310,13 +1202,13 @@ def json_value(x):
     return x
 
 
-def _assignments(values: dict) -> str:
-    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
-
-
-def _diff_text(stated, value) -> str:
-    d = stated - value
-    return f"{fmt(abs(d))} {'less' if d < 0 else 'more'}"
+def as_cheap(matches: list[Match]) -> Match | None:
+    """The second match when it is as cheap as the first (the audit names both)."""
+    if len(matches) < 2:
+        return None
+    first, second = matches[0], matches[1]
+    return second if (second.cost, second.quantity_cost) == (first.cost,
+                                                              first.quantity_cost) else None
 
 
 class Evaluator:
@@ -1336,6 +1228,9 @@ class Evaluator:
         for c in order:
             self.result(c)
         return [self.results[c.id] for c in self.cf.claims]
+
+    def new(self, c: Claim, as_written, written, stated, expected, **more) -> ClaimResult:
+        return ClaimResult(c, as_written, written, stated, expected, model=self.model, **more)
 
     def result(self, c: Claim) -> ClaimResult:
         if c.id not in self.results:
@@ -1362,70 +1257,48 @@ class Evaluator:
             r.unknowns = sol
             r.written = evaluate(expr, {**self.bindings, **sol}) if sol else None
             r.checks["arithmetic"] = "ok" if sol else "unknown"
-            r.reasons.append(f"the expression has the unknown {', '.join(unknown)}"
-                             + (f"; the stated {fmt(c.stated)} holds for {_assignments(sol)}"
-                                if sol else ""))
+            r.record("arithmetic", Code.EXPRESSION_HAS_UNKNOWN, unknowns=list(unknown),
+                     stated=c.stated, solution=dict(sol))
             return
         r.written = evaluate(expr, self.bindings)
         if c.stated is not None and r.written != c.stated:
-            r.record("arithmetic", "arithmetic-mismatch", computed=r.written)
-            r.fail("arithmetic", f"the expression evaluates to {fmt(r.written)}; the stated "
-                   f"{fmt(c.stated)} is {_diff_text(c.stated, r.written)}",
-                   f"the expression gives {fmt(r.written)}, not the stated {fmt(c.stated)}", 4)
+            r.fail("arithmetic", Code.ARITHMETIC_MISMATCH, computed=r.written, stated=c.stated)
         else:
             r.checks["arithmetic"] = "ok"
 
     def dim(self, c: Claim) -> ClaimResult:
         expected = self.doc.dim(c.key)
-        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         if c.stated != expected:
-            r.record("model", "dimension-differs", right=expected)
-            r.fail("model", f"{c.key} is {fmt(expected)} in the document's own config"
-                   + self._dim_hint(c.stated),
-                   f"{c.key} is {fmt(expected)} in the document's config, not {fmt(c.stated)}",
-                   1, complete=True)
+            r.fail("model", Code.DIMENSION_DIFFERS, right=expected, dimension=c.key,
+                   stated=c.stated, stated_is=self._dim_of(c.stated))
         else:
             r.checks["model"] = "ok"
         return r
 
     def convention(self, c: Claim) -> ClaimResult:
         fpm = self.doc.conventions.flops_per_mac
-        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, fpm)
+        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, fpm)
         self._written(c, r)
         if c.stated != fpm:
-            r.record("model", "flops-per-mac-differs", right=fpm)
-            r.fail("model", f"the document's counts use {fpm} FLOPs per multiply-add",
-                   f"the document counts {fpm} FLOPs per multiply-add, not {fmt(c.stated)}", 1,
-                   complete=True)
+            r.fail("model", Code.FLOPS_PER_MAC_DIFFERS, right=fpm, stated=c.stated)
         else:
             r.checks["model"] = "ok"
         if c.per is not None and c.per.lower() not in PER_MAC:
-            k = self.doc.dim("d_head")
-            r.record("labels", "multiply-add-is-not-a-dot-product", right=c.stated)
-            r.fail("labels", f"{fmt(c.stated)} FLOPs (one multiplication and one addition) "
-                   f"is the cost of one multiply-add, not of a {c.per}: a dot product of "
-                   f"length {k} (d_head, one query·key) is {k} multiplications and {k - 1} "
-                   f"additions, {2 * k - 1} ≈ {c.stated} × {k} FLOPs; the count "
-                   f"{fmt(c.stated)} per multiply-add is right",
-                   f"{fmt(c.stated)} FLOPs is one multiply-add, not one {c.per} (one of length "
-                   f"{k} is {2 * k - 1} FLOPs)", 1, complete=True)
+            r.fail("labels", Code.MULTIPLY_ADD_IS_NOT_A_DOT_PRODUCT, right=c.stated,
+                   per=c.per, d_head=self.doc.dim("d_head"))
         else:
             r.checks["labels"] = "ok"
         return r
 
     def unit(self, c: Claim) -> ClaimResult:
         """convention.unit: FLOPs (a count) or FLOPS / FLOP/s (a rate per second)."""
-        r = ClaimResult(c, c.stated, None, c.stated, "FLOPs")
+        r = self.new(c, c.stated, None, c.stated, "FLOPs")
         if UNITS[c.stated]:
             r.checks["labels"] = "ok"
         else:
-            r.record("labels", "rate-for-count", right="FLOPs")
-            r.fail("labels", f"{c.stated} (floating-point operations per second) is a rate, "
-                   "a hardware's throughput; the document's figures are counts of operations, "
-                   "FLOPs (lower-case s, a plural), with no time in them",
-                   f"{c.stated} is a rate per second; the figures are counts, FLOPs", 1,
-                   complete=True)
+            r.fail("labels", Code.RATE_FOR_COUNT, right="FLOPs", stated=c.stated)
         return r
 
     # ----- inputs ----------------------------------------------------------------------------
@@ -1442,30 +1315,23 @@ class Evaluator:
                                 f"no {c.key} ({self.doc.architecture.family})")
         first = parts[0]
         source = self.producer(first)
-        expected = next((k for k in INPUT_LABELS if source in m.label_ops(k)[0]), source)
-        r = ClaimResult(c, c.stated, None, c.stated, expected)
-        stated_ops, stated_text = m.label_ops(c.stated)
+        expected = next((k for k in INPUT_LABELS if source in m.label_ops(k)), source)
+        r = self.new(c, c.stated, None, c.stated, expected)
+        stated_ops = m.label_ops(c.stated)
         if source in stated_ops:
             r.checks["model"] = "ok"
             return r
-        what = m.what(c.key)
-        right = m.label_ops(expected)[1] if expected in INPUT_LABELS else m.op_text(source)
-        order = [op.name for op in self.model.ops("sequence").values()]
+        order = [op.name for op in m.ops("sequence").values()]
         before = [o for o in stated_ops if order.index(o) < order.index(first)]
-        short, stated_short = right.split(", ")[0], stated_text.split(" (")[0]
-        reason = f"the input of {what} is {right} (the output of {source}), not {stated_text}"
+        path = None
         if before:
             start = order.index(before[-1])
             path = [o for o in order[start + 1:order.index(source) + 1]
-                    if self.model.ops("sequence")[o].kind != "reshape"]
-            reason += f": {before[-1]} → {' → '.join(path)} → {'/'.join(parts)}"
-            if self.model.outside(before[-1]) and not self.model.outside(first):
-                reason += (" (the embeddings are the residual stream of block 0 only; every "
-                           f"block reads its residual stream through its own {source})")
-        else:
-            reason += f", which is computed after {what}"
-        r.record("model", "wrong-input", right=expected, source=source)
-        r.fail("model", reason, f"its input is {short}, not {stated_short}", 1, complete=True)
+                    if m.ops("sequence")[o].kind != "reshape"]
+        r.fail("model", Code.WRONG_INPUT, right=expected, source=source, op=c.key,
+               stated=c.stated, parts=list(parts), before=before[-1] if before else None,
+               path=path, residual_stream=bool(before) and m.outside(before[-1])
+               and not m.outside(first))
         return r
 
     # ----- shapes ----------------------------------------------------------------------------
@@ -1478,67 +1344,45 @@ class Evaluator:
                                 f"({self.doc.architecture.family}) has no such tensor")
         return found[:3]
 
-    def shape_name(self, key: str) -> str:
-        """A shape quantity in words ("the embedded input x = wte[tokens] + wpe[positions]")."""
-        return self.model.shape_source(key)[3]
-
-    def short_name(self, key: str) -> str:
-        """A shape quantity's name without its formula ("the embedded input x")."""
-        return self.shape_name(key).split(" = ")[0]
-
     def shape(self, c: Claim) -> ClaimResult:
         kind, expected, alternatives = self.shape_of(c.key, c.scope, c.position)
         stated = c.stated_shape
         written = c.written_shape
-        r = ClaimResult(c, shape_text(written) if written else shape_text(stated), written,
-                        stated, expected)
-        name = self.shape_name(c.key)
+        r = self.new(c, shape_text(written) if written else shape_text(stated), written,
+                     stated, expected)
         if written is not None:
             if written != stated:
-                r.record("arithmetic", "written-shape-differs", computed=written)
-                r.fail("arithmetic", f"the written form {shape_text(written)} and the stated "
-                       f"{shape_text(stated)} differ", f"the written {shape_text(written)} "
-                       f"is not the stated {shape_text(stated)}", 4)
+                r.fail("arithmetic", Code.WRITTEN_SHAPE_DIFFERS, computed=written, stated=stated)
                 if written != expected and written not in alternatives:
-                    self._shape_diagnosis(c, r, written, "the written form", kind, expected,
+                    self._shape_diagnosis(c, r, written, "written", kind, expected,
                                           alternatives)
             else:
                 r.checks["arithmetic"] = "ok"
         if stated == expected or stated in alternatives:
             r.checks["model"] = "ok"
             if r.checks.get("arithmetic") == "wrong":
-                r.reasons.append(f"the stated {shape_text(stated)} is right")
-                r.right = f"the stated {shape_text(stated)} is right"
+                r.record("model", Code.STATED_SHAPE_RIGHT, stated=stated)
+                r.right = ("stated", stated)
         else:
-            r.record("model", "shape-differs", right=expected)
-            r.fail("model")
+            r.fail("model", Code.SHAPE_DIFFERS, right=expected)
             self._split_of(c, r, expected)
-            self._shape_diagnosis(c, r, stated, "the stated shape", kind, expected, alternatives)
+            self._shape_diagnosis(c, r, stated, "stated", kind, expected, alternatives)
         if c.listed_as and c.listed_as != kind:
-            owner = (self.model.shape_source(c.key, c.scope)[4]
+            owner = (self.model.shape_source(c.key, c.scope)[3]
                      if kind == "activation" else None)
-            weights = ", ".join(f"{p.name} {shape_text(p.shape)}"
-                                for p in (owner.params if owner else ())
-                                if p.name.endswith(".weight"))
-            what = ("it has the batch dimension" if kind == "activation"
-                    else "it has no batch dimension")
-            head = (f"{shape_text(expected)} is right for {name}, but that is"
-                    if r.checks.get("model") == "ok" else f"{name} is")
-            first = next((p for p in (owner.params if owner else ())
-                          if p.name.endswith(".weight")), None)
-            r.record("labels", f"{kind}-listed-as-{c.listed_as}", right=kind)
-            r.fail("labels", f"{head} an {kind} ({what}), not a {c.listed_as} matrix"
-                   + (f"; the weights of {owner.name} are {weights}" if weights else ""),
-                   f"{self.short_name(c.key)} is an {kind}, not a {c.listed_as} matrix"
-                   + (f"; its weight {first.name.removesuffix('.weight')} is "
-                      f"{shape_text(first.shape)}" if first else ""), 1, complete=True)
+            weights = [(p.name, p.shape) for p in (owner.params if owner else ())
+                       if p.name.endswith(".weight")]
+            r.fail("labels", Code(f"{kind}-listed-as-{c.listed_as}"), right=kind,
+                   listed_as=c.listed_as, key=c.key, shape=expected,
+                   owner=owner.name if owner else None,
+                   weights=weights, shape_right=r.checks.get("model") == "ok")
         else:
             r.checks["labels"] = "ok"
         return r
 
     def _fused_checkpoint(self):
-        """(the family's name, the tensor, its shape) when the family's checkpoints store
-        W_q, W_k and W_v as one tensor (GPT-2's attn.c_attn), else None."""
+        """(the family, the tensor, its shape) when the family's checkpoints store W_q, W_k
+        and W_v as one tensor (GPT-2's attn.c_attn), else None."""
         from ..architectures.presets import family_fields
 
         arch = self.doc.architecture
@@ -1548,8 +1392,7 @@ class Evaluator:
         weight = self.model._weight("w_qkv")
         if weight is None:
             return None
-        return FAMILY_TITLES.get(arch.family, arch.family), \
-            weight[1].name.removesuffix(".weight"), weight[1].shape
+        return arch.family, weight[1].name.removesuffix(".weight"), weight[1].shape
 
     def _split_of(self, c: Claim, r: ClaimResult, expected) -> None:
         """A head split claimed of a tensor that is never split (the claim's ``of`` names the
@@ -1559,59 +1402,31 @@ class Evaluator:
                 or parent.key in ("q", "k", "v") or parent.key in HEAD_SPLITS:
             return
         q = self.model.shape_source("q", c.scope, c.position)[1]
-        what = self.short_name(parent.key)
-        r.reasons.append(f"the split is of {what} (claim {parent.id}), which is never split into "
-                         f"heads: the attention splits Q, K and V (each {shape_text(q)}) into "
-                         f"{shape_text(expected)}")
-        r.record("model", "never-split-into-heads", right=expected)
-        r.note(f"{what} is never split into heads; Q, K and V are, as {shape_text(expected)}",
-               0, complete=True)
+        r.record("model", Code.NEVER_SPLIT_INTO_HEADS, right=expected, tensor=parent.key,
+                 claim=parent.id, q_shape=q)
 
-    def _shape_diagnosis(self, c, r, shape, what, kind, expected, alternatives):
-        name = self.shape_name(c.key)
-        L = self.doc.dim("seq_len")
+    def _shape_diagnosis(self, c, r, shape, side, kind, expected, alternatives):
+        """What a wrong shape is (``side``: the stated shape or the written form)."""
         if kind == "weight" and shape == (BATCH,) + tuple(expected):
-            r.reasons.append(f"a weight has no batch dimension: {name} is "
-                             f"{shape_text(expected)}, one matrix shared by every sequence of "
-                             "the batch")
-            r.record("model", "weight-with-batch-dimension", right=expected)
-            r.note(f"a weight has no batch dimension: {name} is {shape_text(expected)}", 1, True)
             fused = self._fused_checkpoint() if c.key in ("wq", "wk", "wv") else None
-            if fused:
-                r.reasons[-1] += (f" ({fused[0]} stores W_q, W_k, W_v side by side as "
-                                  f"{fused[1]} {shape_text(fused[2])})")
+            r.record("model", Code.WEIGHT_WITH_BATCH_DIMENSION, right=expected, key=c.key,
+                     fused=fused)
             return
         if kind == "activation" and len(shape) == len(expected) and shape != expected \
                 and sorted(map(_sort_key, shape)) == sorted(map(_sort_key, expected)):
             if c.key in HEAD_SPLITS:
-                dim = self.doc.dim
-                heads = expected[-2]  # the query heads, or the KV heads of K and V
-                r.reasons.append(
-                    f"the head split has its last two dimensions swapped: "
-                    f"{heads * dim('d_head')} splits as {heads} heads × {dim('d_head')} "
-                    f"(head-major), {shape_text(expected)}, transposed to "
-                    f"{shape_text(alternatives[0])} for attention; {shape_text(shape)} would "
-                    f"deal every {heads}th feature to a head")
-                r.record("model", "head-split-swapped", right=expected)
-                r.note(f"its last two dimensions are swapped: the head split is "
-                       f"{shape_text(expected)}", 1, True)
+                r.record("model", Code.HEAD_SPLIT_SWAPPED, right=expected, shape=shape,
+                         heads=expected[-2],  # the query heads, or the KV heads of K and V
+                         d_head=self.doc.dim("d_head"), transposed=alternatives[0])
             else:
-                r.reasons.append(f"{what} has the right sizes in the wrong order: "
-                                 f"{name} is {shape_text(expected)}")
-                r.record("model", "sizes-in-wrong-order", right=expected)
-                r.note(f"{what} has its sizes in the wrong order: {name} is "
-                       f"{shape_text(expected)}", 1, True)
+                r.record("model", Code.SIZES_IN_WRONG_ORDER, right=expected, key=c.key,
+                         side=side)
             return
         if c.scope != "token":
             _, tok, tok_alt = self.shape_of(c.key, "token", c.position)
             if shape == tok or shape in tok_alt:
-                r.reasons.append(
-                    f"{what} {shape_text(shape)} is {name} of one token decoded with a KV "
-                    f"cache (per-token scope); a full forward over {L} tokens computes "
-                    f"them for all {L} tokens: {shape_text(expected)}")
-                r.record("model", "decode-shape-for-sequence", right=expected)
-                r.note(f"{what.replace(' form', '')} {shape_text(shape)} is for one decoded "
-                       f"token; a forward over {L} tokens gives {shape_text(expected)}", 1, True)
+                r.record("model", Code.DECODE_SHAPE_FOR_SEQUENCE, right=expected, key=c.key,
+                         shape=shape, side=side, seq_len=self.doc.dim("seq_len"))
                 return
         for key in SHAPE_KINDS:
             if key == c.key or key in HEAD_SPLITS:
@@ -1619,16 +1434,12 @@ class Evaluator:
             found = self.model.shape_source(key, c.scope, c.position)
             if found is None:
                 continue
-            k2, s2, alt2, n2, _ = found
+            k2, s2, alt2, _ = found
             if shape == s2 or shape in alt2:
-                r.reasons.append(f"{what} {shape_text(shape)} is the shape of {n2} "
-                                 f"(an {k2}), not of {name} {shape_text(expected)}")
-                r.record("model", "shape-of-another-tensor", right=expected, matches=key)
-                r.note(f"{what} {shape_text(shape)} is the shape of {self.short_name(key)}; "
-                       f"{name} is {shape_text(expected)}", 1, True)
+                r.record("model", Code.SHAPE_OF_ANOTHER_TENSOR, right=expected, key=c.key,
+                         matches=key, kind=k2, shape=shape, side=side)
                 return
-        r.reasons.append(f"{name} is {shape_text(expected)}")
-        r.note(f"{name} is {shape_text(expected)}", 3, True)
+        r.record("model", Code.SHAPE_IS, right=expected, key=c.key)
 
     # ----- FLOP claims -----------------------------------------------------------------------
 
@@ -1640,7 +1451,7 @@ class Evaluator:
             raise FlopcalcError(f"claims file {self.cf.source}: claim {c.id!r}: this model "
                                 f"({self.doc.architecture.family}) has no {c.key}{fused}")
         expected = m.expected(c.quantity, c.scope, c.blocks, c.position)
-        r = ClaimResult(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, expected)
         self._written(c, r)
         ref = m.reference(c)
         block_op = m.in_blocks(m.parts_of(c.key)) and c.key != "forward"
@@ -1648,49 +1459,43 @@ class Evaluator:
         if c.stated == expected:
             r.checks["model"] = "ok"
             if r.checks.get("arithmetic") == "wrong":
-                r.reasons.append("the stated value is flopcalc's count; the expression is off")
-                r.right = f"the stated {fmt(c.stated)} is right"
+                r.record("model", Code.STATED_VALUE_RIGHT, stated=c.stated)
+                r.right = ("stated", c.stated)
         else:
-            r.record("model", "count-differs", right=expected)
-            r.fail("model", f"flopcalc: {fmt(expected)} "
-                   f"({m.ref_text(ref, c.position, block_op)}{self._breakdown(c)})")
-            r.right = m.right_text(expected, ref, block_op)
+            r.fail("model", Code.COUNT_DIFFERS, right=expected, variant=ref,
+                   position=c.position, block_op=block_op, breakdown=self._breakdown(c),
+                   blocks=c.blocks)
+            r.right = ("count", expected, ref, block_op)
             if r.checks.get("arithmetic") == "wrong" and r.written == expected:
-                r.reasons.append("the expression is right; the stated result is not")
-                r.right = f"the expression's {fmt(r.written)} is right"
-                r.shorts = [s for s in r.shorts if s[0] != 4]  # "gives X": said by the right value
+                r.record("model", Code.EXPRESSION_RIGHT, value=r.written)
+                r.right = ("expression", r.written)
             r.matches = m.find(c.stated, c.key, ref, c.position)
             if r.matches:
-                r.reasons.append(f"the stated {fmt(c.stated)} equals {_either(r.matches)}")
-                r.record("model", "equals-another-quantity", matches=r.matches[0].as_dict())
-                r.note(f"the stated {fmt(c.stated)} is {m.brief(r.matches[0], ref)}", 3)
+                r.record("model", Code.EQUALS_ANOTHER_QUANTITY, value=c.stated,
+                         matches=r.matches[0], also=as_cheap(r.matches), variant=ref,
+                         position=c.position)
             if r.written is not None and r.written not in (c.stated, expected):
                 wm = m.find(r.written, c.key, ref, c.position)
                 if wm:
-                    r.reasons.append(f"the expression's {fmt(r.written)} equals "
-                                     f"{_either(wm)}")
+                    r.record("model", Code.EXPRESSION_EQUALS_ANOTHER_QUANTITY, value=r.written,
+                             matches=wm[0], also=as_cheap(wm), variant=ref, position=c.position)
         if c.quantity == "flops.block" and c.stated != expected and not self.doc.conventions.lm_head:
             head = m.count(("ln_f", "lm_head"), m.variant(c.scope), c.position)
-            r.reasons.append(f"the LM head, outside the document's scope, would add {fmt(head)}")
+            r.record("model", Code.LM_HEAD_OUTSIDE_SCOPE, value=head)
         if terms:
             self._sum_diagnosis(c, r, terms, ref)
         if not c.terms:
             self._labels(c, r)
         return r
 
-    def _breakdown(self, c: Claim) -> str:
-        """'; one block: X = part a + part b …' for group quantities."""
+    def _breakdown(self, c: Claim) -> list | None:
+        """A group's parts and their counts for one block (a group quantity only)."""
         m = self.model
         if c.key not in GROUP_KEYS or c.key == "forward":
-            return ""
+            return None
         v = replace(m.reference(c), blocks=1)
         parts = [(p, m.count((p,), v, c.position)) for p in m.parts_of(c.key)]
-        parts = [(p, x) for p, x in parts if x]
-        one = sum(x for _, x in parts)
-        text = " + ".join(f"{p} {fmt(x)}" for p, x in parts)
-        if c.blocks != 1:
-            return f"; one block: {fmt(one)} = {text}"
-        return f" = {text}" if len(parts) > 1 else ""
+        return [[p, x] for p, x in parts if x]
 
     def _labels(self, c: Claim, r: ClaimResult, expression=None) -> None:
         """Check what each written factor is labelled as (labels = [...], one per factor)."""
@@ -1704,8 +1509,8 @@ class Evaluator:
         if len(fs) == 1:
             return  # a lone figure's label is the unit of the whole term ("128 FLOPs")
         if len(fs) != len(c.labels):
-            r.record("labels", "labels-do-not-match-factors")
-            r.fail("labels", f"labels lists {len(c.labels)} labels for {len(fs)} factors")
+            r.fail("labels", Code.LABELS_DO_NOT_MATCH_FACTORS, labels=len(c.labels),
+                   factors=len(fs))
             return
         fpm = self.doc.conventions.flops_per_mac
         vals = [(_value(f, self.bindings), label.strip().lower(), f.text)
@@ -1719,34 +1524,24 @@ class Evaluator:
                 if c.scope == "token" and dim == "seq_len":
                     want = 1
                 if v != want:
-                    text = f"the factor {t} labelled {lab} is not {dim} ({fmt(want)})"
-                    problems.append((text, text))
+                    problems.append(dict(factor=t, label=lab, dimension=dim, right=want))
         if flop_factors:
             prod = math.prod(v for v, _ in flop_factors if v is not None)
             if prod != fpm:
                 extra = prod / fpm
-                listed = ", ".join(t for _, t in flop_factors)
-                what, short = self._multiplicity(c, extra)
-                if len(flop_factors) > 1:
-                    problems.append((f"of the {len(flop_factors)} factors labelled FLOPs "
-                                     f"({listed}), one is the {fpm} FLOPs per multiply-add; "
-                                     f"the other {fmt(extra)} {what}",
-                                     f"one of the factors labelled FLOPs ({listed}) {short}"))
-                else:
-                    problems.append((f"the factor labelled FLOPs ({listed}) is not the {fpm} FLOPs "
-                                     f"per multiply-add; {fmt(extra)} × {fpm} {what}",
-                                     f"the factor labelled FLOPs ({listed}) is {fmt(extra)} × "
-                                     f"{fpm}: {fmt(extra)} {short}"))
+                problems.append(dict(label="flops", factors=[t for _, t in flop_factors],
+                                     flops_per_mac=fpm, extra=extra,
+                                     multiplicity=self._multiplicity(c, extra)))
         if problems:
-            for p, short in problems:
-                r.record("labels", "factor-labelled-wrongly")
-                r.fail("labels", p, short, 5)
+            for p in problems:
+                r.fail("labels", Code.FACTOR_LABELLED_WRONGLY, **p)
         else:
             r.checks.setdefault("labels", "ok")
 
-    def _multiplicity(self, c: Claim, extra) -> tuple[str, str]:
-        """What a stray factor of a product is (the count of equal parts, blocks, heads), in
-        full and short."""
+    def _multiplicity(self, c: Claim, extra) -> dict:
+        """What a stray factor of a product is: the count of equal parts (``matmuls``: the
+        claim's quantity, its parts, each one's multiply-adds), of blocks, of heads, or
+        nothing flopcalc counts."""
         m = self.model
         v = replace(m.reference(c), blocks=1)
         parts = [p for p in m.parts_of(c.key) if m.count((p,), v, c.position)]
@@ -1755,15 +1550,12 @@ class Evaluator:
         if len(parts) == extra > 1 and len(values) == 1 and first.kind == "matmul":
             a, b = first.inputs[0], first.inputs[1]
             dims = [d for d in a[:-2] if d != 1] + [a[-2], a[-1], b[-1]]
-            noun = m.group_text(c.key)[1] if c.key in GROUP_KEYS else m.what(c.key)
-            return (f"is the number of {noun} ({' and '.join(parts)}, each "
-                    f"{' × '.join(str(d) for d in dims)} multiply-adds), not FLOPs",
-                    f"is the number of {noun}, not FLOPs")
+            return {"of": "matmuls", "quantity": c.key, "parts": parts, "dims": dims}
         if extra == self.doc.dim("n_layers"):
-            return ("is the number of blocks, not FLOPs",) * 2
+            return {"of": "blocks"}
         if extra == self.doc.dim("n_heads"):
-            return ("is the number of heads, not FLOPs",) * 2
-        return ("is not accounted for by flopcalc's count",) * 2
+            return {"of": "heads"}
+        return {"of": None}
 
     def _terms(self, c: Claim, r: ClaimResult) -> list[TermResult]:
         m = self.model
@@ -1788,8 +1580,8 @@ class Evaluator:
                                   t.stated is not None))
             if t.stated is None:  # a term-only claim: its own row
                 own = {k: v for k, v in sol.items() if k in n.symbols}
-                tr = ClaimResult(t, n.text + (f" ({_assignments(sol)})" if own else ""),
-                                 value, None, expected, unknowns=own, term_of=c.id)
+                tr = self.new(t, n.text + (f" ({_assignments(sol)})" if own else ""),
+                              value, None, expected, unknowns=own, term_of=c.id)
                 self._term_row(t, tr, c, value, expected, match, n.text)
                 self.results[t.id] = tr
         r.terms = out
@@ -1802,37 +1594,26 @@ class Evaluator:
         if value == expected:
             tr.checks["model"] = "ok"
         elif t.quantity == "unattributed":
-            extra = self._elementwise_extra(parent)
-            hint = self._dim_hint(value)
-            tr.record("model", "unattributed-term", right=0)
-            tr.fail("model", f"no operation of flopcalc's count of {parent.quantity} is "
-                    f"{fmt(value)} FLOPs" + (f" (matmuls only; counting elementwise work "
-                                              f"would add {fmt(extra)}, not {fmt(value)})"
-                                              if extra else "")
-                    + hint,
-                    f"no operation of {parent.quantity} is {fmt(value)} FLOPs"
-                    + (f" ({hint[2:]})" if hint else "") + "; flopcalc counts 0 for it", 1, True)
+            tr.fail("model", Code.UNATTRIBUTED_TERM, right=0, value=value,
+                    sum=parent.quantity, elementwise=self._elementwise_extra(parent),
+                    dimension=self._dim_of(value))
         else:
-            tr.record("model", "count-differs", right=expected)
-            tr.fail("model", f"flopcalc: {fmt(expected)} "
-                    f"({m.ref_text(ref, parent.position, block_op)})")
-            tr.right = m.right_text(expected, ref, block_op)
             own = m.parts_of(t.key)
+            facts = dict(right=expected, variant=ref, position=parent.position,
+                         block_op=block_op)
+            tr.right = ("count", expected, ref, block_op)
             if expected == 0 and len(own) == 1 and m.ops("sequence")[own[0]].kind == "elementwise":
                 ew = m.count(own, replace(ref, ew="elementwise"), parent.position)
                 per_block = m.count(own, replace(ref, ew="elementwise", blocks=1),
                                     parent.position)
-                tr.reasons[-1] = (f"{m.what(t.key)} is elementwise, not a dot product: "
-                                  f"0 FLOPs in a matmul-only count; counted elementwise it is "
-                                  f"{fmt(ew)} ({fmt(per_block)} per block)")
-                tr.record("model", "elementwise-not-a-dot-product", right=0)
-                tr.note(f"{m.what(t.key)} is elementwise, not a dot product: 0 FLOPs in a "
-                        "matmul-only count", 1, True)
+                tr.fail("model", Code.ELEMENTWISE_NOT_A_DOT_PRODUCT, **facts, op=t.key,
+                        counted=ew, per_block=per_block)
+            else:
+                tr.fail("model", Code.COUNT_DIFFERS, **facts)
             if match:
                 tr.matches = [match]
-                tr.reasons.append(f"{fmt(value)} equals {match.description}")
-                tr.record("model", "equals-another-quantity", matches=match.as_dict())
-                tr.note(f"{fmt(value)} is {m.brief(match, ref)}", 3)
+                tr.record("model", Code.EQUALS_ANOTHER_QUANTITY, value=value, matches=match,
+                          also=None, variant=ref, position=parent.position, term=True)
         self._labels(t, tr, text)
 
     def _elementwise_extra(self, parent: Claim) -> int:
@@ -1844,11 +1625,9 @@ class Evaluator:
         return (m.count(parts, replace(ref, ew="elementwise"), parent.position)
                 - m.count(parts, ref, parent.position))
 
-    def _dim_hint(self, value) -> str:
-        for d in DIMS:
-            if self.doc.dim(d) == value:
-                return f"; {fmt(value)} is {d}"
-        return ""
+    def _dim_of(self, value) -> str | None:
+        """The dimension of the document's model that a value is, if any."""
+        return next((d for d in DIMS if self.doc.dim(d) == value), None)
 
     def _sum_diagnosis(self, c: Claim, r: ClaimResult, terms: list[TermResult], ref) -> None:
         m = self.model
@@ -1860,28 +1639,19 @@ class Evaluator:
                 if t.standalone and other.expression:
                     ov = _value(other.expression, self.bindings)
                     if ov is not None and ov != t.value and total - t.value + ov == c.stated:
-                        r.reasons.append(f"it is the sum with {t.id} taken at its expression's "
-                                         f"value {fmt(ov)} instead of "
-                                         f"{fmt(t.value)}")
-                        r.record("terms", "total-takes-expression-value", term=t.id)
-                        r.note(f"its stated total takes {t.id} as {fmt(ov)}, its expression's "
-                               f"value, not {fmt(t.value)}", 4)
+                        r.record("terms", Code.TOTAL_TAKES_EXPRESSION_VALUE, term=t.id,
+                                 value=ov, instead=t.value)
                         break
                 if c.stated == total - t.value:
-                    r.reasons.append(f"the stated value is the sum without {t.id} "
-                                     f"({'+' if t.value > 0 else '-'} {fmt(abs(t.value))})")
-                    r.record("terms", "total-without-term", term=t.id)
-                    r.note(f"the expression {'adds' if t.value > 0 else 'subtracts'} "
-                           f"{fmt(abs(t.value))} ({t.id}), giving {fmt(total)}", 3)
+                    r.record("terms", Code.TOTAL_WITHOUT_TERM, term=t.id, value=t.value,
+                             total=total)
                     break
         # a standalone term whose figure differs from its own line's stated value
         for t in terms:
             other = self.by_id[t.id]
             if t.standalone and t.value != other.stated:
-                r.record("terms", "term-differs-from-its-claim", term=t.id)
-                r.fail("terms", f"{t.id} enters the sum as {fmt(t.value)}, but its own claim "
-                       f"states {fmt(other.stated)}", f"{t.id} enters it as {fmt(t.value)}, "
-                       f"not as its own stated {fmt(other.stated)}", 4)
+                r.fail("terms", Code.TERM_DIFFERS_FROM_ITS_CLAIM, term=t.id, value=t.value,
+                       stated=other.stated)
         # terms that are wrong in the sum's scope
         if any(t.value != t.expected for t in terms):
             r.checks["terms"] = "wrong"
@@ -1889,20 +1659,20 @@ class Evaluator:
             if not t.standalone or t.value == t.expected:
                 continue
             if t.match:
-                r.reasons.append(f"{t.id} ({fmt(t.value)}) is {t.match.description}")
+                r.record("terms", Code.TERM_EQUALS_ANOTHER_QUANTITY, term=t.id, value=t.value,
+                         matches=t.match, variant=ref, position=c.position)
             elif self.result(self.by_id[t.id]).verdict == "wrong":
-                r.reasons.append(f"{t.id} ({fmt(t.value)}) is wrong itself (see {t.id})")
+                r.record("terms", Code.TERM_WRONG_ITSELF, term=t.id, value=t.value)
         # term-only claims with mislabelled factors
         for t in terms:
             res = self.results.get(t.id)
             if res is not None and not t.standalone and res.checks.get("labels") == "wrong":
-                r.record("terms", "term-label", term=t.id)
-                r.fail("terms", f"in {t.id}, " + res.reasons[-1],
-                       f"in {t.id}, " + min(res.shorts, key=lambda s: s[0])[1], 5)
+                r.fail("terms", Code.TERM_LABEL, term=t.id, findings=list(res.findings))
         # counted twice: a term whose operations are already inside another term
         def ops_of(claim_id: str) -> set:
             return set(m.live(m.parts_of(self.by_id[claim_id].key)))
 
+        order = list(m.ops("sequence"))
         for t in terms:
             tp = ops_of(t.id)
             for u in terms:
@@ -1912,18 +1682,11 @@ class Evaluator:
                 if tp < up or (tp == up and terms.index(u) < terms.index(t)):
                     inner = [s for s in self.result(self.by_id[u.id]).terms
                              if s.value == t.value and ops_of(s.id) == tp]
-                    r.record("terms", "counted-twice", term=t.id, inside=u.id)
-                    r.fail("terms", f"{t.id} ({fmt(t.value)}) is counted twice: "
-                           f"{' + '.join(sorted(tp, key=list(m.ops('sequence')).index))} is already "
-                           f"inside {u.id}"
-                           + (f", whose {fmt(u.value)} includes {fmt(inner[0].value)} for it "
-                              f"({inner[0].id})" if inner else ""),
-                           f"{t.id} ({fmt(t.value)}) is counted twice: {u.id} includes it", 2)
+                    r.fail("terms", Code.COUNTED_TWICE, term=t.id, value=t.value, inside=u.id,
+                           inside_value=u.value, ops=sorted(tp, key=order.index),
+                           inner=[inner[0].id, inner[0].value] if inner else None)
                     if not t.standalone and t.id in self.results:
-                        self.results[t.id].record("terms", "counted-twice", inside=u.id)
-                        self.results[t.id].fail("terms", f"counted twice: {u.id} already "
-                                                "includes it", f"counted twice: {u.id} already "
-                                                "includes it", 2)
+                        self.results[t.id].fail("terms", Code.COUNTED_TWICE, inside=u.id)
                     break
         # a term with no counterpart; mixed scopes; one block for many
         scopes: dict[str, list[str]] = {}
@@ -1934,20 +1697,12 @@ class Evaluator:
                 scopes.setdefault(counted.scope, []).append(t.id)
                 block_counts.append(counted.blocks)
             if self.by_id[t.id].quantity == "unattributed" and t.value:
-                r.record("terms", "term-without-counterpart", term=t.id)
-                r.fail("terms",
-                       f"the term {t.text} ({t.id}) has no counterpart in flopcalc's count",
-                       f"the term {t.text} ({t.id}) counts nothing flopcalc counts", 4)
+                r.fail("terms", Code.TERM_WITHOUT_COUNTERPART, term=t.id, text=t.text)
         if len(scopes) > 1:
-            r.record("terms", "mixes-scopes")
-            r.fail("terms", "it mixes per-token terms (" + ", ".join(scopes["token"])
-                   + ") with per-sequence terms (" + ", ".join(scopes["sequence"]) + ")",
-                   "it mixes per-token and per-sequence terms", 2)
+            r.fail("terms", Code.MIXES_SCOPES, token=scopes["token"], sequence=scopes["sequence"])
         if c.blocks != 1 and block_counts and all(b == 1 for b in block_counts):
-            full, short = self._blocks_factor(c, terms)
-            r.record("terms", "one-block-for-many-blocks")
-            r.fail("terms", f"each term counts one block: the sum is not for {c.blocks} blocks"
-                   + full, f"its terms count one block, not {c.blocks}" + short, 1)
+            r.fail("terms", Code.ONE_BLOCK_FOR_MANY_BLOCKS, blocks=c.blocks,
+                   **self._blocks_factor(c, terms))
         # what the stated total is without one of its terms
         if c.stated != r.expected and not r.matches:
             for t in terms:
@@ -1956,16 +1711,16 @@ class Evaluator:
                 rest = c.stated - t.value
                 found = m.find(rest, c.key, ref, c.position)
                 if found:
-                    r.reasons.append(f"without {t.id} ({fmt(t.value)}) the rest, {fmt(rest)}, "
-                                     f"equals {_either(found)}")
+                    r.record("terms", Code.REST_WITHOUT_TERM, term=t.id, value=t.value,
+                             rest=rest, matches=found[0], also=as_cheap(found), variant=ref,
+                             position=c.position)
                     break
 
-
-    def _blocks_factor(self, c: Claim, terms: list[TermResult]) -> tuple[str, str]:
+    def _blocks_factor(self, c: Claim, terms: list[TermResult]) -> dict:
         """Whether a factor of the sum's expression counts its ``blocks``, from the figures:
-        none equals ``blocks``, or each one that does sits in a term that is a per-head count
-        of one block for all heads, where ``blocks`` = n_heads makes it the head count.
-        (the clause for the reason, the clause for the headline)."""
+        none equals ``blocks`` (``factor_of_blocks`` False), or each one that does sits in a
+        term that is a per-head count of one block for all heads, where ``blocks`` = n_heads
+        makes it the head count (``heads_in``: those terms)."""
         n, m = c.blocks, self.model
         found = []   # (term, factor text) for each written figure equal to the blocks
         for (_, expr), t in zip(additive_terms(c.expression), terms):
@@ -1973,25 +1728,17 @@ class Evaluator:
                 if not f.symbols and _value(f, {}) == n:
                     found.append((t, f.text))
         if not found:
-            return (f"; no factor of the expression is {n}, the number of blocks",
-                    f" (no factor is {n})")
+            return {"factor_of_blocks": False, "heads_in": None}
         heads = self.doc.dim("n_heads") == n and all(
             t.match is not None and t.match.variant.blocks == 1 and not t.match.variant.one_head
             and all(m.per_head(p) for p in t.match.parts) for t, _ in found)
-        if not heads:
-            return "", ""
-        ids = list(dict.fromkeys(t.id for t, _ in found))
-        return (f"; its only factors equal to {n} (in {' and '.join(ids)}) are n_heads: those "
-                f"terms count all {n} heads of one block, and no factor counts the {n} blocks",
-                f": its {n}s are n_heads")
+        return {"factor_of_blocks": True,
+                "heads_in": list(dict.fromkeys(t.id for t, _ in found)) if heads else None}
 
 
-def _either(matches: list[Match]) -> str:
-    """The cheapest match's description, and a second one as cheap if there is one."""
-    first = matches[0]
-    best = [m.description for m in matches
-            if (m.cost, m.quantity_cost) == (first.cost, first.quantity_cost)][:2]
-    return ", or ".join(best) if len(best) < 2 else f"{best[0]} (or {best[1]})"
+def _assignments(values: dict) -> str:
+    """``L = 128``: a solved unknown as the ``as written`` column shows it."""
+    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
 
 
 def _sort_key(d):

@@ -252,13 +252,17 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
 
 
 def _name(model: Model, label: str, parts) -> str:
-    """A quantity's name in words ("the FFN (both matmuls)", "2 of the 3 Q, K, V projections")."""
+    """A quantity's name in words ("the FFN (both matmuls)", "2 of the 3 Q, K, V projections"),
+    from report.Words, where the audit's English is written."""
+    from .report import Words
+
+    words = Words(model)
     if label.startswith("subset:"):
         group = label.split(":", 1)[1]
         members = model.matmuls(model.live(model.parts_of(group)))
         return (" + ".join(parts) + f" ({len(parts)} of the {len(members)} "
-                f"{model.group_text(group)[1]})")
-    return model.what(label)
+                f"{words.group_text(group)[1]})")
+    return words.what(label)
 
 
 def _label(model: Model, parts) -> str | None:

@@ -20,8 +20,10 @@ from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
 from .arithmetic import analyse, fenced_code_blocks
-from .claims import (ClaimResult, ClaimsFile, claims_for_text, document_sha256,
-                     evaluate_claims, fmt, json_value, load_claims, shape_text, similar_claims)
+from ..model import ELEMENTWISE_COST
+from .claims import (GROUP_KEYS, INPUT_LABELS, SHAPE_KINDS, ClaimResult, ClaimsFile, Code,
+                     claims_for_text, document_sha256, evaluate_claims, finding_json, fmt,
+                     json_value, load_claims, shape_text, similar_claims)
 
 BRIEF_EXPRESSION = 100  # characters of an expression a terminal table shows
 
@@ -250,6 +252,558 @@ def _transcription_warnings(text: str, results: list[ClaimResult]) -> list[str]:
             out.append(f"claim {c.id}: line {c.line} does not show "
                        + ", ".join(fmt(m) for m in sorted(missing)))
     return out
+
+
+# ----------------------------------------------------------------------------- claims in words
+# The English of the claims audit, written here from the findings' data (claims.py records
+# them; claims.Code lists the reason codes).
+
+FAMILY_TITLES = {"gpt2": "GPT-2"}  # how a family is named in a sentence (else its name)
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
+NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
+ACTIVATION_NAMES = {"gelu_tanh": "GELU", "gelu": "GELU (erf)", "relu": "ReLU", "silu": "SiLU"}
+ROLE_TEXT = {"embedding": "the embedding lookup", "embedding.positions": "the position-embedding add",
+             "embedding.scale": "the embedding scaling", "attention.q": "the Q projection",
+             "attention.k": "the K projection", "attention.v": "the V projection",
+             "attention.qkv": "the fused QKV projection",
+             "attention.scores": "the attention scores Q·Kᵀ", "attention.scale": "the score scaling",
+             "attention.softcap": "the score soft-cap", "attention.mask": "the causal mask",
+             "attention.softmax": "the softmax", "attention.values": "softmax·V",
+             "attention.o": "the output projection W_o", "mlp.gate": "the MLP's gate projection "
+             "(d_model → d_ff)", "mlp.gate_up": "the MLP's fused gate and up projection",
+             "mlp.mul": "the gate product act(g)·u", "lm_head": "the LM head",
+             "lm_head.softcap": "the logit soft-cap"}
+ACTIVATION_SHAPE_NAMES = {
+    "q": "the queries Q", "k": "the keys K", "v": "the values V", "heads": "the head split",
+    "q_heads": "Q split into heads", "k_heads": "K split into heads",
+    "v_heads": "V split into heads", "scores": "the attention scores",
+    "attn_values": "softmax·V per head", "attn_output": "the merged heads",
+    "ffn_hidden": "the FFN's hidden activation", "logits": "the logits"}
+
+
+class Words:
+    """The model's operations, groups, tensors and counts in words (a ``claims.Model``)."""
+
+    def __init__(self, model):
+        self.m = model
+
+    def op_text(self, name: str) -> str:
+        """What an op is, in words ("the first LayerNorm", "the Q projection", "GELU")."""
+        m = self.m
+        op = m.ops("sequence")[name]
+        norm = NORM_NAMES.get(m.arch.norm, "norm")
+        plain = m.arch.mlp == "plain"
+        if op.role == "norm":
+            if op.section == "head":
+                return f"the final {norm}"
+            norms = m._block_norms()
+            if name in norms:
+                return f"the {ORDINALS[norms.index(name)]} {norm}"
+            return f"{name} ({op.computes})"
+        if op.role == "residual":
+            adds = [o.name for o in m.ops("sequence").values() if o.role == "residual"]
+            return f"the {ORDINALS[adds.index(name)]} residual add"
+        if op.role == "mlp.up":
+            return ("the FFN's first matmul (d_model → d_ff)" if plain
+                    else "the MLP's up projection (d_model → d_ff)")
+        if op.role == "mlp.down":
+            return ("the FFN's second matmul (d_ff → d_model)" if plain
+                    else "the MLP's down projection (d_ff → d_model)")
+        if op.role == "mlp.act":
+            return ACTIVATION_NAMES.get(m.arch.activation, m.arch.activation)
+        if op.role == "attention.rotary":
+            return f"the rotary embedding ({op.computes.split(':')[0]})"
+        return ROLE_TEXT.get(op.role, f"{name} ({op.computes})")
+
+    def group_text(self, key: str) -> tuple[str, str]:
+        """(what a group is, the noun of its matmuls for "k of the n <noun>")."""
+        plain = self.m.arch.mlp == "plain"
+        return {"qkv_proj": ("the Q, K and V projections", "Q, K, V projections"),
+                "attention": ("attention (scores, softmax·V, W_o)", "attention matmuls"),
+                "self_attention": ("self-attention with its Q, K, V projections",
+                                   "self-attention matmuls"),
+                "ffn": (("the FFN (both matmuls)", "FFN matmuls") if plain else
+                        ("the MLP (gate, up and down projections)", "MLP matmuls")),
+                "block": ("a transformer block", "block matmuls"),
+                "forward": ("the whole forward pass", "operations")}[key]
+
+    def what(self, label: str) -> str:
+        """A quantity in words: a group key, an op key or an op name."""
+        if label in GROUP_KEYS:
+            return self.group_text(label)[0]
+        parts = self.m.parts_of(label)
+        return self.op_text(parts[0]) if parts else label
+
+    def label_text(self, label: str) -> str:
+        """What an ``input.*`` label names, in words."""
+        m = self.m
+        ops = m.ops("sequence")
+        norm = NORM_NAMES.get(m.arch.norm, "norm")
+        first = lambda key: (m.parts_of(key) or ("",))[0]  # noqa: E731
+        act = ACTIVATION_NAMES.get(m.arch.activation, m.arch.activation)
+        if label == "embedding":
+            return f"the embeddings {ops[first('embed')].computes.split('= ', 1)[-1]}"
+        if label == "ln_1_output":
+            return f"{first('ln_1')}(x), the first {norm} of the residual stream x"
+        if label == "heads_concat":
+            return "the concatenated heads (softmax·V of every head)"
+        if label == "attention_output":
+            return "the attention output (after W_o)"
+        if label == "residual":
+            return "the residual stream after a residual add"
+        if label == "ln_2_output":
+            ln = first("ln_2")
+            text = self.op_text(ln).removeprefix("the ") if ln else norm
+            return (f"{ln}(x + attention output), the {text} of the residual stream after the "
+                    "attention's residual add")
+        if label == "ffn_hidden":
+            return (f"the FFN's hidden activation {act}(x·W_1)" if m.arch.mlp == "plain" else
+                    f"the MLP's hidden activation {act}(x·W_gate)·(x·W_up)")
+        if label == "ffn_output":
+            return "the FFN output (after W_2)"
+        return f"{first('ln_f')}(x), the final {norm} of the last block's output"
+
+    def shape_name(self, key: str) -> str:
+        """A shape quantity in words ("the embedded input x = wte[tokens] + wpe[positions]")."""
+        m = self.m
+        if SHAPE_KINDS[key] == "weight":
+            stem = m.weight_param(key).name.removesuffix(".weight")
+            plain = m.arch.mlp == "plain"
+            return {"wte": f"the token embedding matrix {stem}",
+                    "wpe": f"the position embedding matrix {stem}",
+                    "w_qkv": f"the fused W_qkv ({stem})", "wq": "W_q", "wk": "W_k", "wv": "W_v",
+                    "wo": f"W_o ({stem})",
+                    "w_ffn_up": (f"the FFN's first weight W_1 ({stem})" if plain
+                                 else f"the MLP's up weight W_up ({stem})"),
+                    "w_ffn_down": (f"the FFN's second weight W_2 ({stem})" if plain
+                                   else f"the MLP's down weight W_down ({stem})")}[key]
+        if key == "embedding_input":
+            embed = m.parts_of("embed")
+            return ("the embedded input " + m.ops("sequence", None, True)[embed[0]].computes
+                    if embed else "")
+        return ACTIVATION_SHAPE_NAMES[key]
+
+    def short_name(self, key: str) -> str:
+        """A shape quantity's name without its formula ("the embedded input x")."""
+        return self.shape_name(key).split(" = ")[0]
+
+    def scope_text(self, scope: str, position=None) -> str:
+        if scope == "token":
+            t = self.m.position(position)
+            return f"per token (one new token at position {t}, attending to {t} keys via a KV cache)"
+        return f"per sequence of {self.m.seq_len} tokens"
+
+    @staticmethod
+    def blocks_text(blocks: int) -> str:
+        return "one block" if blocks == 1 else f"{blocks} blocks"
+
+    def ref_text(self, ref, position=None, block_op=True) -> str:
+        text = self.scope_text(ref.scope, position)
+        return text + (f", {self.blocks_text(ref.blocks)}" if block_op else "")
+
+    def _subset_text(self, match, position, counted: bool) -> str:
+        m = self.m
+        group = match.quantity.split(":", 1)[1]
+        members = m.matmuls(m.live(m.parts_of(group)))
+        noun = self.group_text(group)[1] if group in GROUP_KEYS else self.what(group)
+        v, parts = match.variant, match.parts
+        if not counted:
+            return f"{len(parts)} of the {len(members)} {noun}"
+        vals = {m.op_value(p, v, position) for p in parts}
+        if len(vals) == 1 and len({m.op_value(p, v, position) for p in members}) == 1:
+            each = m.count(parts[:1], v, position) if m.in_blocks(parts) else vals.pop()
+            return f"{len(parts)} of the {len(members)} {noun} ({len(parts)} × {fmt(each)})"
+        return " + ".join(parts) + f" ({len(parts)} of the {len(members)} {noun})"
+
+    def describe(self, match, ref, position=None) -> str:
+        """What a count is, in full ("2 of the 3 Q, K, V projections (2 × 150,994,944), per
+        sequence of 128 tokens, for one block")."""
+        m, v, label = self.m, match.variant, match.quantity
+        what = (self._subset_text(match, position, True) if label.startswith("subset:")
+                else self.what(label))
+        bits = []
+        if v.one_head:
+            bits.append("for one head")
+        bits.append(self.scope_text(v.scope, position))
+        if m.in_blocks(match.parts):
+            bits.append(f"for {self.blocks_text(v.blocks)}")
+        if v.ew == "elementwise":
+            ops = m.ops("sequence")
+            costs = sorted({ELEMENTWISE_COST[ops[p].cost] for p in match.parts if ops[p].cost})
+            bits.append(f"counted elementwise ({'/'.join(map(str, costs))} per element)")
+        elif v.ew == "as_mac":
+            bits.append(f"at {v.fpm} FLOPs per element, as if each were a multiply-add")
+        elif v.fpm != ref.fpm and m.matmuls(match.parts):
+            bits.append("at 1 FLOP per multiply-add (MACs)" if v.fpm == 1
+                        else "at 2 FLOPs per multiply-add")
+        if v.attention != ref.attention:
+            bits.append("counting only the causal L(L+1)/2 scores" if v.attention == "causal"
+                        else "counting the dense L×L scores")
+        return f"{what}, " + ", ".join(bits)
+
+    def brief(self, match, ref) -> str:
+        """``describe`` for a headline: the quantity, and only the assumptions that differ
+        from the claim's ("2 of the 3 Q, K, V projections"; "softmax·V per token, for one
+        block")."""
+        m, v, label = self.m, match.variant, match.quantity
+        what = (self._subset_text(match, None, False) if label.startswith("subset:")
+                else self.what(label))
+        bits = []
+        if v.one_head:
+            bits.append("for one head")
+        if v.scope != ref.scope:
+            bits.append("per token" if v.scope == "token" else "per sequence")
+        if m.in_blocks(match.parts) and v.blocks != ref.blocks:
+            bits.append(f"for {self.blocks_text(v.blocks)}")
+        if v.ew == "elementwise":
+            bits.append("counted elementwise")
+        elif v.ew == "as_mac":
+            bits.append(f"at {v.fpm} FLOPs per element")
+        elif v.fpm != ref.fpm and m.matmuls(match.parts):
+            bits.append("in multiply-adds" if v.fpm == 1 else "at 2 FLOPs per multiply-add")
+        if v.attention != ref.attention:
+            bits.append(f"{v.attention} attention")
+        return " ".join([what, ", ".join(bits)]).strip()
+
+    def either(self, f: dict) -> str:
+        """A finding's match in full, and a second one as cheap ("… (or …)")."""
+        first = self.describe(f["matches"], f["variant"], f.get("position"))
+        if f.get("also") is None:
+            return first
+        return f"{first} (or {self.describe(f['also'], f['variant'], f.get('position'))})"
+
+    def right_text(self, right: tuple | None) -> str:
+        """The right value, for a headline: 'flopcalc: 452,984,832 (per sequence, one block)',
+        'the stated 1,207,959,552 is right', "the expression's … is right"."""
+        if right is None:
+            return ""
+        if right[0] == "count":
+            _, value, ref, block_op = right
+            where = "per token" if ref.scope == "token" else "per sequence"
+            return (f"flopcalc: {fmt(value)} ({where}"
+                    + (f", {self.blocks_text(ref.blocks)})" if block_op else ")"))
+        value = right[1]
+        shown = shape_text(value) if isinstance(value, tuple) else fmt(value)
+        return (f"the stated {shown} is right" if right[0] == "stated"
+                else f"the expression's {shown} is right")
+
+
+def _diff_text(stated, value) -> str:
+    d = stated - value
+    return f"{fmt(abs(d))} {'less' if d < 0 else 'more'}"
+
+
+def _assigned(values: dict) -> str:
+    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
+
+
+def _multiplicity_text(w: Words, x: dict) -> tuple[str, str]:
+    """What a stray factor labelled FLOPs is, in full and short."""
+    if x["of"] == "matmuls":
+        q = x["quantity"]
+        noun = w.group_text(q)[1] if q in GROUP_KEYS else w.what(q)
+        return (f"is the number of {noun} ({' and '.join(x['parts'])}, each "
+                f"{' × '.join(str(d) for d in x['dims'])} multiply-adds), not FLOPs",
+                f"is the number of {noun}, not FLOPs")
+    if x["of"] in ("blocks", "heads"):
+        return (f"is the number of {x['of']}, not FLOPs",) * 2
+    return ("is not accounted for by flopcalc's count",) * 2
+
+
+def _side_text(side: str) -> str:
+    return "the stated shape" if side == "stated" else "the written form"
+
+
+def _render(f: dict, w: Words) -> tuple[str | None, tuple | None]:
+    """A finding in words: (its reason or None, its headline candidate (rank, text, whether
+    it states the right value) or None). Rank 0-1 is what is most wrong (the claim's scope
+    or kind), 2 a term counted twice or mixed, 3 what the figure is instead, 4 the
+    arithmetic, 5 a label."""
+    c = f["code"]
+    if c == Code.EXPRESSION_HAS_UNKNOWN:
+        sol = f["solution"]
+        return (f"the expression has the unknown {', '.join(f['unknowns'])}"
+                + (f"; the stated {fmt(f['stated'])} holds for {_assigned(sol)}" if sol else ""),
+                None)
+    if c == Code.ARITHMETIC_MISMATCH:
+        computed, stated = f["computed"], f["stated"]
+        return (f"the expression evaluates to {fmt(computed)}; the stated {fmt(stated)} is "
+                f"{_diff_text(stated, computed)}",
+                (4, f"the expression gives {fmt(computed)}, not the stated {fmt(stated)}", False))
+    if c == Code.DIMENSION_DIFFERS:
+        d, right, stated = f["dimension"], f["right"], f["stated"]
+        return (f"{d} is {fmt(right)} in the document's own config"
+                + (f"; {fmt(stated)} is {f['stated_is']}" if f["stated_is"] else ""),
+                (1, f"{d} is {fmt(right)} in the document's config, not {fmt(stated)}", True))
+    if c == Code.FLOPS_PER_MAC_DIFFERS:
+        return (f"the document's counts use {f['right']} FLOPs per multiply-add",
+                (1, f"the document counts {f['right']} FLOPs per multiply-add, not "
+                    f"{fmt(f['stated'])}", True))
+    if c == Code.MULTIPLY_ADD_IS_NOT_A_DOT_PRODUCT:
+        k, stated, per = f["d_head"], f["right"], f["per"]
+        return (f"{fmt(stated)} FLOPs (one multiplication and one addition) is the cost of one "
+                f"multiply-add, not of a {per}: a dot product of length {k} (d_head, one "
+                f"query·key) is {k} multiplications and {k - 1} additions, {2 * k - 1} ≈ "
+                f"{stated} × {k} FLOPs; the count {fmt(stated)} per multiply-add is right",
+                (1, f"{fmt(stated)} FLOPs is one multiply-add, not one {per} (one of length "
+                    f"{k} is {2 * k - 1} FLOPs)", True))
+    if c == Code.RATE_FOR_COUNT:
+        return (f"{f['stated']} (floating-point operations per second) is a rate, a hardware's "
+                "throughput; the document's figures are counts of operations, FLOPs "
+                "(lower-case s, a plural), with no time in them",
+                (1, f"{f['stated']} is a rate per second; the figures are counts, FLOPs", True))
+    if c == Code.WRONG_INPUT:
+        what, source = w.what(f["op"]), f["source"]
+        right = w.label_text(f["right"]) if f["right"] in INPUT_LABELS else w.op_text(source)
+        stated = w.label_text(f["stated"])
+        reason = f"the input of {what} is {right} (the output of {source}), not {stated}"
+        if f["before"]:
+            reason += f": {f['before']} → {' → '.join(f['path'])} → {'/'.join(f['parts'])}"
+            if f["residual_stream"]:
+                reason += (" (the embeddings are the residual stream of block 0 only; every "
+                           f"block reads its residual stream through its own {source})")
+        else:
+            reason += f", which is computed after {what}"
+        return reason, (1, f"its input is {right.split(', ')[0]}, not {stated.split(' (')[0]}",
+                        True)
+    if c == Code.WRITTEN_SHAPE_DIFFERS:
+        written, stated = shape_text(f["computed"]), shape_text(f["stated"])
+        return (f"the written form {written} and the stated {stated} differ",
+                (4, f"the written {written} is not the stated {stated}", False))
+    if c == Code.STATED_SHAPE_RIGHT:
+        return f"the stated {shape_text(f['stated'])} is right", None
+    if c == Code.SHAPE_DIFFERS:
+        return None, None
+    if c == Code.NEVER_SPLIT_INTO_HEADS:
+        what, right = w.short_name(f["tensor"]), shape_text(f["right"])
+        return (f"the split is of {what} (claim {f['claim']}), which is never split into "
+                f"heads: the attention splits Q, K and V (each {shape_text(f['q_shape'])}) "
+                f"into {right}",
+                (0, f"{what} is never split into heads; Q, K and V are, as {right}", True))
+    name = w.shape_name(f["key"]) if "key" in f else ""
+    if c == Code.WEIGHT_WITH_BATCH_DIMENSION:
+        right, fused = shape_text(f["right"]), f["fused"]
+        return (f"a weight has no batch dimension: {name} is {right}, one matrix shared by "
+                "every sequence of the batch"
+                + (f" ({FAMILY_TITLES.get(fused[0], fused[0])} stores W_q, W_k, W_v side by "
+                   f"side as {fused[1]} {shape_text(fused[2])})" if fused else ""),
+                (1, f"a weight has no batch dimension: {name} is {right}", True))
+    if c == Code.HEAD_SPLIT_SWAPPED:
+        heads, dh, right = f["heads"], f["d_head"], shape_text(f["right"])
+        return (f"the head split has its last two dimensions swapped: {heads * dh} splits as "
+                f"{heads} heads × {dh} (head-major), {right}, transposed to "
+                f"{shape_text(f['transposed'])} for attention; {shape_text(f['shape'])} would "
+                f"deal every {heads}th feature to a head",
+                (1, f"its last two dimensions are swapped: the head split is {right}", True))
+    if c == Code.SIZES_IN_WRONG_ORDER:
+        what, right = _side_text(f["side"]), shape_text(f["right"])
+        return (f"{what} has the right sizes in the wrong order: {name} is {right}",
+                (1, f"{what} has its sizes in the wrong order: {name} is {right}", True))
+    if c == Code.DECODE_SHAPE_FOR_SEQUENCE:
+        what, L = _side_text(f["side"]), f["seq_len"]
+        shape, right = shape_text(f["shape"]), shape_text(f["right"])
+        return (f"{what} {shape} is {name} of one token decoded with a KV cache (per-token "
+                f"scope); a full forward over {L} tokens computes them for all {L} tokens: "
+                f"{right}",
+                (1, f"{what.replace(' form', '')} {shape} is for one decoded token; a forward "
+                    f"over {L} tokens gives {right}", True))
+    if c == Code.SHAPE_OF_ANOTHER_TENSOR:
+        what, shape, right = _side_text(f["side"]), shape_text(f["shape"]), shape_text(f["right"])
+        return (f"{what} {shape} is the shape of {w.shape_name(f['matches'])} (an {f['kind']}), "
+                f"not of {name} {right}",
+                (1, f"{what} {shape} is the shape of {w.short_name(f['matches'])}; {name} is "
+                    f"{right}", True))
+    if c == Code.SHAPE_IS:
+        text = f"{name} is {shape_text(f['right'])}"
+        return text, (3, text, True)
+    if c in (Code.ACTIVATION_LISTED_AS_WEIGHT, Code.WEIGHT_LISTED_AS_ACTIVATION):
+        kind, listed, weights = f["right"], f["listed_as"], f["weights"]
+        what = ("it has the batch dimension" if kind == "activation"
+                else "it has no batch dimension")
+        head = (f"{shape_text(f['shape'])} is right for {name}, but that is"
+                if f["shape_right"] else f"{name} is")
+        listed_weights = ", ".join(f"{n} {shape_text(s)}" for n, s in weights)
+        return (f"{head} an {kind} ({what}), not a {listed} matrix"
+                + (f"; the weights of {f['owner']} are {listed_weights}" if weights else ""),
+                (1, f"{w.short_name(f['key'])} is an {kind}, not a {listed} matrix"
+                    + (f"; its weight {weights[0][0].removesuffix('.weight')} is "
+                       f"{shape_text(weights[0][1])}" if weights else ""), True))
+    if c == Code.COUNT_DIFFERS:
+        breakdown, text = f.get("breakdown"), ""
+        if breakdown is not None:
+            sum_text = " + ".join(f"{p} {fmt(x)}" for p, x in breakdown)
+            if f["blocks"] != 1:
+                text = f"; one block: {fmt(sum(x for _, x in breakdown))} = {sum_text}"
+            elif len(breakdown) > 1:
+                text = f" = {sum_text}"
+        return (f"flopcalc: {fmt(f['right'])} "
+                f"({w.ref_text(f['variant'], f['position'], f['block_op'])}{text})", None)
+    if c == Code.STATED_VALUE_RIGHT:
+        return "the stated value is flopcalc's count; the expression is off", None
+    if c == Code.EXPRESSION_RIGHT:
+        return "the expression is right; the stated result is not", None
+    if c == Code.EQUALS_ANOTHER_QUANTITY:
+        value, brief = fmt(f["value"]), w.brief(f["matches"], f["variant"])
+        if f.get("term"):
+            return (f"{value} equals {w.either(f)}", (3, f"{value} is {brief}", False))
+        return (f"the stated {value} equals {w.either(f)}",
+                (3, f"the stated {value} is {brief}", False))
+    if c == Code.EXPRESSION_EQUALS_ANOTHER_QUANTITY:
+        return f"the expression's {fmt(f['value'])} equals {w.either(f)}", None
+    if c == Code.LM_HEAD_OUTSIDE_SCOPE:
+        return f"the LM head, outside the document's scope, would add {fmt(f['value'])}", None
+    if c == Code.LABELS_DO_NOT_MATCH_FACTORS:
+        return f"labels lists {f['labels']} labels for {f['factors']} factors", None
+    if c == Code.FACTOR_LABELLED_WRONGLY:
+        if f["label"] != "flops":
+            text = (f"the factor {f['factor']} labelled {f['label']} is not {f['dimension']} "
+                    f"({fmt(f['right'])})")
+            return text, (5, text, False)
+        listed, fpm, extra = ", ".join(f["factors"]), f["flops_per_mac"], fmt(f["extra"])
+        what, short = _multiplicity_text(w, f["multiplicity"])
+        if len(f["factors"]) > 1:
+            return (f"of the {len(f['factors'])} factors labelled FLOPs ({listed}), one is the "
+                    f"{fpm} FLOPs per multiply-add; the other {extra} {what}",
+                    (5, f"one of the factors labelled FLOPs ({listed}) {short}", False))
+        return (f"the factor labelled FLOPs ({listed}) is not the {fpm} FLOPs per multiply-add; "
+                f"{extra} × {fpm} {what}",
+                (5, f"the factor labelled FLOPs ({listed}) is {extra} × {fpm}: {extra} {short}",
+                 False))
+    if c == Code.UNATTRIBUTED_TERM:
+        value, extra = fmt(f["value"]), f["elementwise"]
+        hint = f"{value} is {f['dimension']}" if f["dimension"] else ""
+        return (f"no operation of flopcalc's count of {f['sum']} is {value} FLOPs"
+                + (f" (matmuls only; counting elementwise work would add {fmt(extra)}, not "
+                   f"{value})" if extra else "") + (f"; {hint}" if hint else ""),
+                (1, f"no operation of {f['sum']} is {value} FLOPs"
+                    + (f" ({hint})" if hint else "") + "; flopcalc counts 0 for it", True))
+    if c == Code.ELEMENTWISE_NOT_A_DOT_PRODUCT:
+        what = (f"{w.what(f['op'])} is elementwise, not a dot product: 0 FLOPs in a "
+                "matmul-only count")
+        return (f"{what}; counted elementwise it is {fmt(f['counted'])} "
+                f"({fmt(f['per_block'])} per block)", (1, what, True))
+    if c == Code.TOTAL_TAKES_EXPRESSION_VALUE:
+        t, value, instead = f["term"], fmt(f["value"]), fmt(f["instead"])
+        return (f"it is the sum with {t} taken at its expression's value {value} instead of "
+                f"{instead}",
+                (4, f"its stated total takes {t} as {value}, its expression's value, not "
+                    f"{instead}", False))
+    if c == Code.TOTAL_WITHOUT_TERM:
+        t, v = f["term"], f["value"]
+        return (f"the stated value is the sum without {t} ({'+' if v > 0 else '-'} "
+                f"{fmt(abs(v))})",
+                (3, f"the expression {'adds' if v > 0 else 'subtracts'} {fmt(abs(v))} ({t}), "
+                    f"giving {fmt(f['total'])}", False))
+    if c == Code.TERM_DIFFERS_FROM_ITS_CLAIM:
+        t, value, stated = f["term"], fmt(f["value"]), fmt(f["stated"])
+        return (f"{t} enters the sum as {value}, but its own claim states {stated}",
+                (4, f"{t} enters it as {value}, not as its own stated {stated}", False))
+    if c == Code.TERM_EQUALS_ANOTHER_QUANTITY:
+        return (f"{f['term']} ({fmt(f['value'])}) is "
+                f"{w.describe(f['matches'], f['variant'], f['position'])}", None)
+    if c == Code.TERM_WRONG_ITSELF:
+        return f"{f['term']} ({fmt(f['value'])}) is wrong itself (see {f['term']})", None
+    if c == Code.TERM_LABEL:
+        reasons, shorts = _rendered(f["findings"], w)
+        return (f"in {f['term']}, " + reasons[-1],
+                (5, f"in {f['term']}, " + min(shorts, key=lambda s: s[0])[1], False))
+    if c == Code.COUNTED_TWICE:
+        if "term" not in f:  # the term's own row
+            text = f"counted twice: {f['inside']} already includes it"
+            return text, (2, text, False)
+        t, value, inside, inner = f["term"], fmt(f["value"]), f["inside"], f["inner"]
+        return (f"{t} ({value}) is counted twice: {' + '.join(f['ops'])} is already inside "
+                f"{inside}" + (f", whose {fmt(f['inside_value'])} includes {fmt(inner[1])} for "
+                               f"it ({inner[0]})" if inner else ""),
+                (2, f"{t} ({value}) is counted twice: {inside} includes it", False))
+    if c == Code.TERM_WITHOUT_COUNTERPART:
+        return (f"the term {f['text']} ({f['term']}) has no counterpart in flopcalc's count",
+                (4, f"the term {f['text']} ({f['term']}) counts nothing flopcalc counts", False))
+    if c == Code.MIXES_SCOPES:
+        return ("it mixes per-token terms (" + ", ".join(f["token"]) + ") with per-sequence "
+                "terms (" + ", ".join(f["sequence"]) + ")",
+                (2, "it mixes per-token and per-sequence terms", False))
+    if c == Code.ONE_BLOCK_FOR_MANY_BLOCKS:
+        n, full, short = f["blocks"], "", ""
+        if not f["factor_of_blocks"]:
+            full, short = (f"; no factor of the expression is {n}, the number of blocks",
+                           f" (no factor is {n})")
+        elif f["heads_in"]:
+            full = (f"; its only factors equal to {n} (in {' and '.join(f['heads_in'])}) are "
+                    f"n_heads: those terms count all {n} heads of one block, and no factor "
+                    f"counts the {n} blocks")
+            short = f": its {n}s are n_heads"
+        return (f"each term counts one block: the sum is not for {n} blocks" + full,
+                (1, f"its terms count one block, not {n}" + short, False))
+    if c == Code.REST_WITHOUT_TERM:
+        return (f"without {f['term']} ({fmt(f['value'])}) the rest, {fmt(f['rest'])}, equals "
+                f"{w.either(f)}", None)
+    raise KeyError(c)
+
+
+def _rendered(findings: list, w: Words) -> tuple[list[str], list[tuple]]:
+    """The reasons and the headline candidates of a list of findings, in order (an
+    ``expression-right`` finding drops the arithmetic's candidates before it: the right
+    value says it)."""
+    reasons, shorts = [], []
+    for f in findings:
+        reason, short = _render(f, w)
+        if reason:
+            reasons.append(reason)
+        if f["code"] == Code.EXPRESSION_RIGHT:
+            shorts = [s for s in shorts if s[0] != 4]
+        if short:
+            shorts.append(short)
+    return reasons, shorts
+
+
+def claim_reasons(r: ClaimResult) -> list[str]:
+    """Every reason of a checked claim, in words, from its findings."""
+    return _rendered(r.findings, Words(r.model))[0]
+
+
+def claim_headline(r: ClaimResult) -> str:
+    """One sentence for a wrong claim: its main problem (the first of the lowest rank) and
+    the right value; empty for a claim that holds."""
+    if r.verdict == "ok":
+        return ""
+    w = Words(r.model)
+    reasons, shorts = _rendered(r.findings, w)
+    if not shorts:
+        return reasons[0] if reasons else ""
+    _, text, complete = min(shorts, key=lambda s: s[0])
+    right = w.right_text(r.right)
+    return text + (f"; {right}" if right and not complete else "")
+
+
+def claim_json(r: ClaimResult) -> dict:
+    """A checked claim as the audit's JSON writes it (docs/audit.md)."""
+    c, w = r.claim, Words(r.model)
+    ref, position = r.model.reference(c), c.position
+
+    def match(m):
+        return {**m.as_dict(), "description": w.describe(m, ref, position)}
+
+    reasons = claim_reasons(r)
+    return {
+        "id": c.id, "line": c.line, "quantity": c.quantity, "kind": c.kind,
+        "scope": c.scope if c.kind == "flops" else None,
+        "blocks": c.blocks if c.kind == "flops" else None,
+        "as_written": r.as_written, "written": json_value(r.written),
+        "stated": json_value(r.stated), "flopcalc": json_value(r.expected),
+        "verdict": r.verdict, "headline": claim_headline(r), "reason": "; ".join(reasons),
+        "reasons": reasons,
+        "checks": dict(r.checks),
+        "unknowns": {k: json_value(v) for k, v in r.unknowns.items()},
+        "diagnosis": [match(m) for m in r.matches],
+        "terms": [{"id": t.id, "written": t.text, "value": json_value(t.value),
+                   "expected": t.expected, "quantity": t.quantity,
+                   "diagnosis": match(t.match) if t.match else None} for t in r.terms],
+        "term_of": r.term_of,
+        "findings": [finding_json(f, lambda m: w.describe(m, f.get("variant", ref),
+                                                          f.get("position", position)))
+                     for f in r.findings],
+    }
 
 
 # ----------------------------------------------------------------------------- tables
@@ -628,7 +1182,7 @@ def audit_json(result: AuditResult) -> dict:
             "figures": None if result.figures is None else len(result.figures),
             "figures_wrong": None if result.figures is None else len(result.wrong_figures),
         },
-        "claims": [r.as_dict() for r in result.claims],
+        "claims": [claim_json(r) for r in result.claims],
         "arithmetic": None if result.equations is None else [
             {"line": e.line, "expression": e.expression, "stated": json_value(e.stated),
              "computed": json_value(e.computed), "unknowns": list(e.unknowns),
