@@ -212,3 +212,58 @@ def test_random_figures_raise_nothing(text):
     json.dumps(audit_json(result))
     for f in result.figures or ():
         assert f.verdict in ("ok", "suspect", "unmatched")   # an inferred model: never wrong
+
+
+# The quantity a sentence names: a figure is matched against it first
+G_QKV = 3 * 2 * G_L * G_D * G_D                            # 452,984,832
+G_PARAMS = 124_439_808
+G_FFN_PARAMS = (G_D * G_F + G_F) + (G_F * G_D + G_D)        # c_fc and c_proj: 4,722,432
+G_ATTN_PARAMS = (G_D * 3 * G_D + 3 * G_D) + (G_D * G_D + G_D)  # c_attn and c_proj: 2,362,368
+
+
+def gpt2_figure(sentence):
+    (f,) = check_figures(sentence, make_architecture("gpt2"), Workload(1, G_L))
+    return f
+
+
+@pytest.mark.parametrize("sentence, verdict, code, key", [
+    (f"The QKV projections cost {G_QKV:,} FLOPs.", "ok", "equals", "qkv_proj"),
+    # the Q, K, V count said to be the FFN's: neither confirmed nor a false "wrong"
+    (f"The FFN of one block costs {G_QKV:,} FLOPs.", "unmatched", "another-quantity",
+     "qkv_proj"),
+    # the FFN's count said to be attention's; attention's at 1 FLOP per multiply-add over 12
+    # blocks is the same figure, but as usually counted it is the FFN: not called wrong
+    (f"The attention costs {G_FFN:,} FLOPs.", "unmatched", "another-quantity", "ffn"),
+    (f"{G_FFN:,} FLOPs go to the MLP.", "ok", "equals", "ffn"),   # named after the figure
+    # bytes: the weights in fp32 are not the KV cache
+    (f"The KV cache holds {4 * G_PARAMS:,} bytes.", "unmatched", "another-quantity",
+     "bytes.weights"),
+    (f"The weights take {4 * G_PARAMS:,} bytes in fp32.", "ok", "equals", "bytes.weights"),
+    # parameters of one part of a block, and of a part that is only some of it
+    (f"The FFN has {G_FFN_PARAMS:,} parameters per block.", "ok", "equals", "params.ffn"),
+    (f"The MLP has {G_NL * G_FFN_PARAMS:,} parameters in total.", "ok", "equals", "params.ffn"),
+    (f"The attention has {G_ATTN_PARAMS:,} parameters per layer.", "ok", "equals",
+     "params.attention"),
+    (f"The QKV weights hold {G_ATTN_PARAMS:,} parameters.", "unmatched", "another-quantity",
+     "params.attention"),
+    # a figure with no unit: the kind the sentence names ("parameters") decides
+    (f"Its parameters: {G_PARAMS:,}.", "ok", "equals", "params.total"),
+])
+def test_a_figure_is_matched_against_the_quantity_its_sentence_names(sentence, verdict, code,
+                                                                     key):
+    f = gpt2_figure(sentence)
+    assert (f.verdict, f.code, f.quantity.key) == (verdict, code, key)
+
+
+def test_the_words_of_an_earlier_figure_name_that_figure_not_the_next():
+    text = (f"The FFN of one block costs {G_FFN:,} FLOPs, and in total the 12 blocks cost "
+            f"{G_NL * G_BLOCK:,} FLOPs.")
+    ffn, blocks = [f for f in check_figures(text, make_architecture("gpt2"), Workload(1, G_L))
+                   if f.code != "dimension"]             # the 12 is n_layers
+    assert (ffn.quantity.key, ffn.named) == ("ffn", ("FFN",))
+    assert (blocks.verdict, blocks.quantity.key, blocks.named) == ("ok", "block", ("FLOPs",))
+    record = audit_json(audit_text(f"The FFN of one block costs {G_QKV:,} FLOPs.\n",
+                                   model=(make_architecture("gpt2"), Workload(1, G_L))))
+    (finding,) = record["figures"]["findings"]
+    assert finding["reason_code"] == "another-quantity" and finding["quantity_words"] == ["FFN"]
+    assert finding["quantity"]["key"] == "qkv_proj" and "“FFN”" in finding["reason"]

@@ -59,7 +59,10 @@ class FigureFinding:
     for "total"), suspect (the same, against a model inferred from the text), or unmatched
     (no quantity of the model); ``code`` says why in one word;
     ``right`` is the value the quantity has as the text labels it; ``said`` the scope words
-    the text puts before the figure ("block" for "per layer", "token", "head", "total")."""
+    the text puts before the figure ("block" for "per layer", "token", "head", "total");
+    ``named`` the words of its sentence that name which quantity it is ("FFN", "KV cache",
+    "parameters"), as written: a figure equal only to another quantity than the one named is
+    ``unmatched`` with the code ``another-quantity``, neither confirmed nor called wrong."""
 
     line: int
     text: str
@@ -72,6 +75,7 @@ class FigureFinding:
     others: tuple = ()         # further quantities it equals as well
     right: int | Fraction | None = None
     said: tuple = ()
+    named: tuple = ()          # the words naming the quantity ("MLP", "KV cache"), as written
 
     def as_dict(self) -> dict:
         def number(x):
@@ -84,7 +88,8 @@ class FigureFinding:
             if x is None:
                 return None
             data = {k: v for k, v in x.data.items()
-                    if k not in ("variant", "single_ew", "matmul", "in_blocks", "n_layers")}
+                    if k not in ("variant", "single_ew", "matmul", "in_blocks", "n_layers",
+                                 "roles")}
             if "variant" in x.data:
                 v = x.data["variant"]
                 data.update(scope=v.scope, blocks=v.blocks, flops_per_mac=v.fpm,
@@ -95,7 +100,8 @@ class FigureFinding:
                 "value": number(self.value), "precision": number(self.step),
                 "verdict": self.verdict, "reason_code": self.code,
                 "quantity": q(self.quantity), "also": [q(o) for o in self.others],
-                "right": number(self.right), "scope_words": list(self.said)}
+                "right": number(self.right), "scope_words": list(self.said),
+                "quantity_words": list(self.named)}
 
 
 @dataclass(frozen=True)
@@ -190,6 +196,7 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
     n = arch.n_layers
     labels: dict = {}
     names: dict = {}
+    ops = model.ops("sequence")
     for parts, v, block, every, other, single_ew in model._entries():
         if parts not in labels:
             labels[parts] = _label(model, parts)
@@ -205,41 +212,61 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
             out.append(Quantity("flops", value, label, {
                 "name": names[label] if label in names else names.setdefault(
                     label, _name(model, label, parts)),
-                "parts": list(parts), "variant": variant, "single_ew": single_ew,
+                "parts": list(parts), "roles": tuple(_tags(ops[p].role) for p in parts),
+                "variant": variant, "single_ew": single_ew,
                 "matmul": bool(model.matmuls(parts)), "in_blocks": model.in_blocks(parts),
                 "n_layers": n}, cost))
     report = param_report(arch)
     per_block: dict = {}
+    block_roles: dict = {}
     for r in report.rows:
+        roles = (_tags(r.role),)
         if r.section == "block":
             per_block.setdefault(r.group, [0, r.times])[0] += r.param.count
+            block_roles.setdefault(r.group, set()).add(roles[0])
         out.append(Quantity("params", r.param.count, f"tensor:{r.param.name}",
                             {"tensor": r.param.name, "shape": list(r.param.shape),
-                             "per": "block" if r.section == "block" else "model"}))
+                             "per": "block" if r.section == "block" else "model",
+                             "roles": roles}))
         if r.section == "block" and r.times > 1:
             out.append(Quantity("params", r.param.count * r.times, f"tensor:{r.param.name}",
                                 {"tensor": r.param.name, "per": "all blocks",
-                                 "blocks": r.times}, 1))
+                                 "blocks": r.times, "roles": roles}, 1))
+    every = tuple({_tags(r.role) for r in report.rows})
+    for part in ("attention", "ffn"):  # a block's attention or MLP tensors, together
+        rows = [r for r in report.rows if r.section == "block" and part in _tags(r.role)]
+        one = sum(r.param.count for r in rows if r.group == rows[0].group) if rows else 0
+        if one:
+            roles = (frozenset({part}),)
+            out.append(Quantity("params", one, f"params.{part}", {
+                "per": "block", "part": part, "roles": roles}))
+            out.append(Quantity("params", sum(r.param.count * r.times for r in rows),
+                                f"params.{part}", {"per": "all blocks", "blocks": n,
+                                                   "part": part, "roles": roles}, 1))
     for group, (count, times) in per_block.items():
-        out.append(Quantity("params", count, "params.block", {"group": group, "per": "block"}))
+        out.append(Quantity("params", count, "params.block", {
+            "group": group, "per": "block", "roles": tuple(block_roles[group])}))
     out.append(Quantity("params", sum(c * t for c, t in per_block.values()), "params.blocks",
-                        {"per": "all blocks", "blocks": n}))
-    out.append(Quantity("params", report.total, "params.total", {"per": "model"}))
+                        {"per": "all blocks", "blocks": n,
+                         "roles": tuple(set().union(*block_roles.values()))}))
+    out.append(Quantity("params", report.total, "params.total", {"per": "model",
+                                                                "roles": every}))
     out.append(Quantity("params", report.non_embedding, "params.non_embedding",
-                        {"per": "model"}))
+                        {"per": "model", "roles": every}))
     out.append(Quantity("params", report.section_total("embedding"), "params.embedding",
-                        {"per": "model"}))
+                        {"per": "model", "roles": (frozenset({"embedding"}),)}))
+    kv = (frozenset({"kv_cache"}),)
     for dtype, size in DTYPES.items():
         out.append(Quantity("bytes", report.total * size, "bytes.weights",
-                            {"dtype": dtype, "parameters": report.total}))
+                            {"dtype": dtype, "parameters": report.total, "roles": every}))
         for tokens, per in ((workload.seq_len, "sequence"), (1, "token")):
             elements = kv_cache_elements(arch, tokens, workload)
             out.append(Quantity("bytes", elements * size, "bytes.kv_cache",
                                 {"dtype": dtype, "tokens": tokens, "batch": workload.batch,
-                                 "per": per}))
+                                 "per": per, "roles": kv}))
             out.append(Quantity("bytes", Fraction(elements * size, n), "bytes.kv_cache",
                                 {"dtype": dtype, "tokens": tokens, "batch": workload.batch,
-                                 "per": f"{per}, one layer"}, 1))
+                                 "per": f"{per}, one layer", "roles": kv}, 1))
     dims = {"d_model": arch.d_model, "n_heads": arch.n_heads, "n_kv_heads": arch.n_kv_heads,
             "d_head": arch.d_head, "n_layers": n, "d_ff": arch.d_ff, "vocab": arch.vocab,
             "seq_len": workload.seq_len, "batch": workload.batch,
@@ -303,8 +330,95 @@ def _said_scope(lines: list[str], number: Number) -> set[str]:
     """The scope words on the figure's line before it ("per layer", "per token", "total")."""
     line = lines[number.line - 1] if number.line <= len(lines) else ""
     at = line.find(number.text)
-    before = line[:at] if at >= 0 else line
+    before = _clause(line[:at] if at >= 0 else line)
     return {m.lastgroup for m in _SCOPE_WORDS.finditer(before[-80:])}
+
+
+# Which quantity a sentence names: each word (lower-case) -> what it names, a kind of count
+# or a part of the model (data, not rules about one text). A part is named by the roles of
+# its operations and tensors (``_tags``).
+QUANTITY_WORDS = {
+    "flops": ("flops", "flop", "flop count", "compute", "macs", "multiply-adds",
+              "multiply-accumulates"),
+    "params": ("parameters", "parameter", "params", "param", "parameter count"),
+    "bytes": ("bytes", "memory", "vram", "footprint", "storage"),
+}
+PART_WORDS = {
+    "attention": ("attention", "self-attention", "attn", "softmax", "attention scores",
+                  "causal mask"),
+    "qkv": ("qkv", "q, k, v", "q, k and v", "q/k/v", "query", "queries", "q projection",
+            "k projection", "v projection", "key projection", "value projection", "q_proj",
+            "k_proj", "v_proj", "c_attn", "w_q", "w_k", "w_v"),
+    "ffn": ("ffn", "mlp", "feed-forward", "feedforward", "feed forward", "ffn_up", "ffn_down",
+            "gate_proj", "up_proj", "down_proj", "c_fc"),
+    "lm_head": ("lm head", "lm_head", "unembedding", "output head", "logits"),
+    "embedding": ("embedding", "embeddings", "embedding table", "embedding matrix", "wte",
+                  "embed_tokens"),
+    "kv_cache": ("kv cache", "kv-cache", "key-value cache", "kv_cache"),
+}
+_WORD_OF = {w: ("kind", k) for k, ws in QUANTITY_WORDS.items() for w in ws}
+_WORD_OF.update({w: ("part", k) for k, ws in PART_WORDS.items() for w in ws})
+_QUANTITY_WORD = re.compile(r"(?<![\w-])(" + "|".join(
+    re.escape(w) for w in sorted(_WORD_OF, key=len, reverse=True)) + r")(?![\w-])", re.I)
+_SENTENCE_END = re.compile(r"[.!?;](?=\s)")
+# a figure of a count stated before this one, with its magnitude or unit ("1.2 TFLOPs",
+# "8.03B", "16.06 GB"; not "12 layers"): the words before it name that figure, not this one
+_FIGURE_BEFORE = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?(?:([KMBTG])\b)?[ \t]*([A-Za-z][\w/]*)?")
+
+
+def _clause(before: str) -> str:
+    """The text before a figure that speaks of it: after the last figure of a count stated
+    before it (whose words those are)."""
+    cut = 0
+    for m in _FIGURE_BEFORE.finditer(before):
+        if m.group(1) or (m.group(2) and _reading(m.group(2))[0]):
+            cut = m.end()
+    return before[cut:]
+
+
+def _tags(role: str) -> frozenset:
+    """The parts of the model (``PART_WORDS``' keys) an operation's or tensor's role is in."""
+    if role in ("attention.q", "attention.k", "attention.v", "attention.qkv"):
+        return frozenset({"attention", "qkv"})
+    if role.startswith("attention."):
+        return frozenset({"attention"})
+    if role.startswith(("mlp.", "moe.")):
+        return frozenset({"ffn"})
+    return frozenset({role.split(".")[0]})
+
+
+def _said_quantity(lines: list[str], number: Number) -> tuple[set, set, tuple]:
+    """(the kinds, the parts and the words as written) that the figure's sentence names for
+    it: the nearest such words before the figure in its sentence (after any figure stated
+    before it, whose words they are), else those after it up to the next figure."""
+    i = number.line - 1
+    line = lines[i] if i < len(lines) else ""
+    at = line.find(number.text)
+    before, after = (line[:at], line[at + len(number.text):]) if at >= 0 else (line, "")
+    while i > 0 and lines[i - 1].strip() and len(before) < 400:  # the sentence's lines
+        i -= 1
+        before = lines[i] + " " + before
+    ends = list(_SENTENCE_END.finditer(before))
+    before = _clause(before[ends[-1].end():] if ends else before)
+    found = list(_QUANTITY_WORD.finditer(before))
+    if not found:
+        stop = re.search(r"\d|[.!?;](?=\s|$)", after)
+        found = list(_QUANTITY_WORD.finditer(after[:stop.start()] if stop else after))
+    kinds, parts, words = set(), set(), []
+    for m in found:
+        what, key = _WORD_OF[m.group(1).lower()]
+        (kinds if what == "kind" else parts).add(key)
+        words.append(m.group(1))
+    return kinds, parts, tuple(dict.fromkeys(words))
+
+
+def _is_named(q: Quantity, kinds: set, parts: set) -> bool:
+    """Whether a quantity is the one the text names: of a kind it names (if it names one),
+    and every part of it in a part it names (if it names one)."""
+    if len(kinds) == 1 and q.kind not in kinds:
+        return False
+    roles = q.data.get("roles")
+    return not parts or roles is None or all(tags & parts for tags in roles)
 
 
 def _fits(q: Quantity, kind: str) -> bool:
@@ -400,26 +514,38 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
                 continue  # a small bare figure (a count, a version) is not a model quantity
         out.append(_match(number, unit, kind, sizes, fpm, catalogue,
                           lambda number=number: _said_scope(lines, number),
-                          "suspect" if inferred else "wrong"))
+                          "suspect" if inferred else "wrong",
+                          lambda number=number: _said_quantity(lines, number)))
     return out
 
 
 def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, scope,
-           wrong: str) -> FigureFinding:
-    best = None
+           wrong: str, named=None) -> FigureFinding:
+    best = other = said = None
     for size in sizes:
         value = number.value * size
         value = value.numerator if value.denominator == 1 else value  # ints compare faster
         half = number.step * size / 2 if number.step else 0
         hits = catalogue.within(value - half, value + half, kind)
-        if hits:
-            best = (value, hits)
+        if not hits:
+            continue
+        said = said or (named() if named else (set(), set(), ()))  # read for a hit only
+        kinds = set() if kind else said[0]  # a unit says the kind itself
+        mine = [q for q in hits if _is_named(q, kinds, said[1])]
+        if mine:
+            best = (value, mine, [q for q in hits if q not in mine])
             break
+        other = other or (value, hits)
+    if best is None and other is not None:  # equal only to another quantity than the named
+        value, hits = other
+        step = number.step * (value / number.value) if number.step else None
+        return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
+                             "another-quantity", hits[0], _others(hits), named=said[2])
     if best is None:
         return FigureFinding(number.line, number.text, unit, number.value * sizes[0],
                              number.step and number.step * sizes[0], "unmatched",
                              "no-quantity")
-    value, hits = best
+    value, hits, others = best
     scope = scope()  # the scope words before the figure (read only for a figure that matches)
     step = number.step * (value / number.value) if number.step else None
     want = fpm or 2
@@ -433,7 +559,12 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
     right = [q for q in hits if usual(q) and _agrees(q, scope)]
     if right:
         return FigureFinding(number.line, number.text, unit, value, step, "ok",
-                             "equals", right[0], _others(right))
+                             "equals", right[0], _others(right), named=said[2])
+    elsewhere = [q for q in others if usual(q) and _agrees(q, scope)]
+    if elsewhere:  # as usually counted it is another quantity than the one named: not wrong
+        return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
+                             "another-quantity", elsewhere[0], _others(elsewhere),
+                             named=said[2])
     q = hits[0]
     code, correct = "scope", None
     if q.kind == "flops":
@@ -444,7 +575,7 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
             code = "mac-count" if v.fpm == 1 else "flops-for-macs"
             correct = q.value * want // v.fpm
     return FigureFinding(number.line, number.text, unit, value, step, wrong, code,
-                         q, _others(hits), correct, tuple(sorted(scope)))
+                         q, _others(hits), correct, tuple(sorted(scope)), said[2])
 
 
 def _others(hits: list[Quantity]) -> tuple:

@@ -917,6 +917,11 @@ def quantity_text(q, seq_len: int) -> str:
             where = {"block": ", in each block", "model": ""}.get(per, f", over all "
                                                                       f"{d.get('blocks')} blocks")
             return f"the parameters of {d['tensor']}{shape}{where}"
+        if q.key in ("params.attention", "params.ffn"):
+            part = "the attention's" if q.key == "params.attention" else "the FFN's (MLP's)"
+            where = (", in each block" if per == "block"
+                     else f", over all {d.get('blocks')} blocks")
+            return f"{part} parameters{where}"
         return {"params.block": "the parameters of one block",
                 "params.blocks": f"the parameters of all {d.get('blocks')} blocks",
                 "params.total": "the model's parameter count",
@@ -964,6 +969,9 @@ def figure_reason(f, seq_len: int) -> str:
     if f.code == "no-quantity":
         return "matches no quantity of this model"
     what = quantity_text(f.quantity, seq_len)
+    if f.code == "another-quantity":
+        named = " and ".join(f"“{w}”" for w in f.named)
+        return f"equals {what}, not the {named} the text names"
     also = "".join(f"; also {quantity_text(o, seq_len)}" for o in f.others[:1])
     if f.code == "dimension":
         return f"is {what}"
