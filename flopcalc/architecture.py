@@ -7,6 +7,7 @@ function of it alone. Pure data: no sympy, no numpy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from fractions import Fraction
 
 from .config import FlopcalcError, check_dimension
 from .model import ACTIVATIONS, Dims
@@ -35,14 +36,43 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# heads up to this width are whole numbers in a double, as Hugging Face computes the rotary width
+_DOUBLE_EXACT = 2 ** 53
+
+
+def rotary_width(d_head: int, share: Fraction | None) -> int:
+    """The dims of each head that rotary positions rotate for a ``share`` of the head (None:
+    the whole head). Hugging Face computes ``int(head_dim * partial_rotary_factor)`` (GPT-NeoX:
+    ``int(head_size * rotary_pct)``) in double precision; so does this, for heads up to 2**53
+    (every model Hugging Face can build). Beyond, where a double no longer holds every whole
+    number, it is the exact floor of d_head × share."""
+    if share is None:
+        return d_head
+    if d_head <= _DOUBLE_EXACT:
+        return int(d_head * float(share))
+    return d_head * share.numerator // share.denominator
+
+
+def exact_share(value) -> Fraction:
+    """A share written as a decimal (0.25), an int or a Fraction, as an exact Fraction: the
+    decimal as written (its shortest repr), not the binary double."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchitectureError(f"rotary_share must be a number, got {value!r}")
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A decoder-only transformer, as data.
 
     The defaults are GPT-2 small. ``n_kv_heads`` of None means ``n_heads`` (multi-head
     attention); ``d_head`` of None means ``d_model // n_heads`` (then n_heads must divide
-    d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means the
-    whole head when positions are rotary. ``sliding_window`` W applies to the layers in
+    d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means
+    ``rotary_share`` of the head when positions are rotary (``rotary_width``: GPT-NeoX's
+    rotary_pct, Phi-3's partial_rotary_factor; None: the whole head), so the rotated width
+    follows d_head; a ``rotary_dims`` given wins over the share. ``sliding_window`` W applies to the layers in
     ``window_layers`` (None: every layer).
 
     Mixture of experts (``n_experts`` set): the layers in ``moe_layers`` (None: every layer)
@@ -76,6 +106,7 @@ class Architecture:
     norm: str = "layernorm"
     positions: str = "learned"
     rotary_dims: int | None = None
+    rotary_share: Fraction | None = None
     qkv_bias: bool = True
     o_bias: bool = True
     mlp_bias: bool = True
@@ -124,6 +155,7 @@ class Architecture:
                                               "n_positions"):
                 continue
             check_dimension(name, value, 4 if name == "d_ff" else 1)
+        self._check_share()
         self._check_mla()
         if self.d_head is None:
             if self.d_model % self.n_heads:
@@ -140,12 +172,18 @@ class Architecture:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
         if self.positions == "rotary":
             if self.rotary_dims is None:
-                object.__setattr__(self, "rotary_dims", self.d_head)
+                width = rotary_width(self.d_head, self.rotary_share)
+                if width == 0 or width % 2:
+                    raise ArchitectureError(
+                        f"rotary_share {self.rotary_share} of d_head ({self.d_head}) rotates "
+                        f"{width} dims; rotary positions rotate an even, positive number")
+                object.__setattr__(self, "rotary_dims", width)
             if self.rotary_dims > self.d_head or self.rotary_dims % 2:
                 raise ArchitectureError(f"rotary_dims ({self.rotary_dims}) must be even and at "
                                         f"most d_head ({self.d_head})")
-        elif self.rotary_dims is not None:
-            raise ArchitectureError("rotary_dims applies to rotary positions only")
+        elif self.rotary_dims is not None or self.rotary_share is not None:
+            raise ArchitectureError(f"{'rotary_dims' if self.rotary_dims is not None else 'rotary_share'}"
+                                    f" applies to rotary positions only")
         if self.fused_gate_up and self.mlp != "gated":
             raise ArchitectureError("a fused gate_up projection needs a gated MLP")
         if self.window_layers is not None:
@@ -153,6 +191,15 @@ class Architecture:
                 raise ArchitectureError("window_layers needs a sliding_window")
             object.__setattr__(self, "window_layers", self._layers("window_layers"))
         self._check_moe()
+
+    def _check_share(self) -> None:
+        if self.rotary_share is None:
+            return
+        share = exact_share(self.rotary_share)
+        if not 0 < share <= 1:
+            raise ArchitectureError(f"rotary_share must be above 0 and at most 1, got {share}")
+        # the whole head: the same as no share
+        object.__setattr__(self, "rotary_share", None if share == 1 else share)
 
     def _layers(self, name: str) -> tuple[int, ...]:
         layers = tuple(sorted(set(getattr(self, name))))
@@ -232,6 +279,9 @@ class Architecture:
         if self.sliding_window is not None:
             raise ArchitectureError("a sliding window with latent attention is not modelled")
         width = self.qk_nope_head_dim + self.qk_rope_head_dim
+        if self.rotary_share is not None:
+            raise ArchitectureError("latent attention rotates qk_rope_head_dim: rotary_share "
+                                    "does not apply")
         for name, value in (("d_head", width), ("n_kv_heads", self.n_heads),
                             ("rotary_dims", self.qk_rope_head_dim)):
             given = getattr(self, name)
@@ -282,6 +332,8 @@ class Architecture:
 
     def as_dict(self) -> dict:
         out = asdict(self)
+        if out["rotary_share"] is not None:  # exact, as a JSON string: "1/4"
+            out["rotary_share"] = str(out["rotary_share"])
         for name in ("window_layers", "moe_layers"):
             if out[name] is not None:
                 out[name] = list(out[name])

@@ -135,10 +135,14 @@ class Dims:
 @dataclass(frozen=True)
 class Param:
     """A parameter tensor, named as in the family's Hugging Face checkpoints (without the
-    base model's and the layer's prefixes) and shaped as stored there."""
+    base model's and the layer's prefixes) and shaped as stored there.
+
+    ``buffer`` marks a tensor the checkpoint stores that is no trained parameter (DeepSeek-V3's
+    e_score_correction_bias): it is reported apart and left out of the parameter count."""
 
     name: str
     shape: Shape
+    buffer: bool = False
 
     @property
     def count(self) -> Dim:

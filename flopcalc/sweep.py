@@ -24,7 +24,7 @@ from functools import lru_cache
 from itertools import chain
 
 from .analysis import flop_report, resolve
-from .architecture import Architecture, Workload
+from .architecture import Architecture, Workload, rotary_width
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 from .tables import CSV_PLACES, exact_cell, exact_text
 
@@ -471,8 +471,8 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 args[11] = KV = H
             if derived_ff or derive_ff:
                 args[4] = F = 4 * D
-            if derive_rot:
-                args[13] = ROT = DH
+            if derive_rot:  # the model's share of the head (Architecture's rule)
+                args[13] = ROT = DH if share is None else rotary_width(DH, share)
             if window_layers is None and W:
                 args[15] = NW = NL
             if experts:
@@ -554,6 +554,7 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 rotary = arch.positions == "rotary"
                 learned = not rotary
                 derive_rot = rotary and "rotary_dims" not in given and not latent
+                share = arch.rotary_share
                 window_layers = arch.window_layers
                 split = arch.family in ("gpt2", "gpt_neox")
                 # whether a point can have another structure than the first (else no check)

@@ -379,10 +379,13 @@ def moe_param_notes(report: ParamReport) -> list[str]:
                      f"layers, the {arch.n_experts - arch.top_k} routed experts a token is not "
                      f"sent to (it uses top_k = {arch.top_k}); the router and any shared "
                      f"expert are active.")
-    if report.also_stored:
-        notes.append(f"Not counted: the router's e_score_correction_bias, a ({arch.n_experts},) "
-                     f"buffer in each MoE layer ({report.also_stored:,} values) that shifts "
-                     f"the choice of experts only; the checkpoint stores it too.")
+    if report.also_stored:  # the builders' buffers: only the router's correction bias so far
+        buffer = report.buffers[0].param
+        shape = f"({buffer.shape[0]},)" if len(buffer.shape) == 1 else shape_str(buffer.shape)
+        notes.append(f"Not counted: the router's {buffer.name.rsplit('.', 1)[-1]}, a "
+                     f"{shape} buffer in each MoE layer "
+                     f"({report.also_stored:,} values) that shifts the choice of experts only; "
+                     f"the checkpoint stores it too.")
     if arch.family == "deepseek_v3":
         notes.append("Not counted: the multi-token-prediction module (num_nextn_predict_layers; "
                      "the checkpoint's extra layer), which is not part of the model that "

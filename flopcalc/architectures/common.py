@@ -210,9 +210,11 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
            elementwise("router_score", "mlp.router.score",
                        "p = softmax(s) over the experts" if arch.router_scoring == "softmax"
                        else "p = σ(s), each expert's score", scores, arch.router_scoring)]
-    if arch.router_bias:
-        ops.append(elementwise("router_correction", "mlp.router.topk",
-                               "p + e_score_correction_bias (for the choice only)", scores, "add"))
+    if arch.router_bias:  # a stored (n_experts,) buffer, never trained by the gradient
+        ops.append(replace(
+            elementwise("router_correction", "mlp.router.topk",
+                        "p + e_score_correction_bias (for the choice only)", scores, "add"),
+            params=(Param(f"{names['router']}.e_score_correction_bias", (E,), buffer=True),)))
     if d.n_groups is not None:
         G = d.n_groups
         ops += [elementwise("router_group_top2", "mlp.router.topk",
