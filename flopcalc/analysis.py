@@ -294,6 +294,13 @@ class ParamReport:
         return sum(r.param.count * r.times for r in self.buffers)
 
     @property
+    def embedding_tensors(self) -> tuple[str, ...]:
+        """The embedding section's tensors, named without ``.weight``, in the builders' order:
+        the token table, then a learned position table if there is one (GPT-2's wte, wpe)."""
+        return tuple(r.param.name.removesuffix(".weight") for r in self.rows
+                     if r.section == "embedding")
+
+    @property
     def non_embedding(self) -> int:
         """Parameters outside the embeddings and any untied LM head (Kaplan et al. 2020's N)."""
         lm_head = sum(r.param.count for r in self.rows if r.role == "lm_head")

@@ -16,6 +16,8 @@ FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt
             "mixtral", "qwen2_moe", "deepseek_v3")
 MOE_FAMILIES = ("mixtral", "qwen2_moe", "deepseek_v3")   # the families with routed experts
 MLA_FAMILIES = ("deepseek_v3",)                           # multi-head latent attention
+# the families whose configs give no head width nor KV heads: heads split d_model
+SPLIT_HEAD_FAMILIES = ("gpt2", "gpt_neox")
 ROUTER_SCORING = ("softmax", "sigmoid")
 MLPS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
@@ -90,6 +92,9 @@ class Architecture:
     of ``kv_lora_rank`` plus one shared rotary key of ``qk_rope_head_dim``; each head's query
     and key are ``qk_nope_head_dim + qk_rope_head_dim`` wide (that is ``d_head``) and its
     value ``v_head_dim``.
+
+    ``mtp_layers`` is the multi-token-prediction layers the checkpoint adds (DeepSeek-V3's
+    num_nextn_predict_layers), used in training only: not counted, noted.
     """
 
     family: str = "gpt2"
@@ -139,6 +144,7 @@ class Architecture:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    mtp_layers: int = 0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -155,6 +161,9 @@ class Architecture:
                                               "n_positions"):
                 continue
             check_dimension(name, value, 4 if name == "d_ff" else 1)
+        if not _is_int(self.mtp_layers) or self.mtp_layers < 0:
+            raise ArchitectureError(f"mtp_layers must be a whole number ≥ 0, got "
+                                    f"{self.mtp_layers!r}")
         self._check_share()
         self._check_mla()
         if self.d_head is None:
@@ -288,6 +297,18 @@ class Architecture:
             if given is not None and given != value:
                 raise ArchitectureError(f"latent attention fixes {name} at {value}, got {given}")
             object.__setattr__(self, name, value)
+
+    @property
+    def heads_split_d_model(self) -> bool:
+        """Whether the family's heads are d_model / n_heads wide and as many for K and V by
+        its configs' design (GPT-2, GPT-NeoX: no head_dim nor num_key_value_heads field), so
+        formulas write them in d_model and h; the others have symbols of their own."""
+        return self.family in SPLIT_HEAD_FAMILIES
+
+    @property
+    def learned_positions(self) -> bool:
+        """Whether positions come from a learned table of n_positions rows (GPT-2's wpe)."""
+        return self.positions == "learned"
 
     @property
     def is_moe(self) -> bool:

@@ -42,7 +42,7 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
     d_nope + d_rope)."""
     arch = arch or Architecture()
     # GPT-2 and GPT-NeoX heads split d_model, unless the architecture sets d_head apart
-    split_family = arch.family in ("gpt2", "gpt_neox")
+    split_family = arch.heads_split_d_model
     split = split_family and arch.d_head * arch.n_heads == arch.d_model
     head = d_model / h if split else d_nope + d_rope if arch.is_mla else d_head
     windowed = {0: 0, arch.n_layers: n_layers}.get(arch.n_windowed, n_w)

@@ -114,7 +114,7 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first,
     # the sizes that follow the swept one when not given (Architecture's rules)
     if name == "d_model" and base.get("d_ff") is None:
         values[fm.d_ff] = 4 * x
-    split = arch.family in ("gpt2", "gpt_neox")
+    split = arch.heads_split_d_model
     if not split and base.get("d_head") is None and name in ("d_model", "n_heads"):
         values[fm.d_head] = values.get(fm.d_model, x) / values.get(fm.h, x)
         values[fm.d_model if name == "d_model" else fm.h] = x

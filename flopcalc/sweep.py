@@ -222,7 +222,7 @@ def _structure(arch: Architecture) -> tuple:
     (``formulas.symbolic_dims``): whether heads split d_model (GPT-2, GPT-NeoX: d_head =
     d_model/n_heads, n_kv_heads = n_heads), whether every head dim
     rotates, whether none, some or all layers are windowed, and none, some or all are MoE."""
-    split = arch.family in ("gpt2", "gpt_neox")
+    split = arch.heads_split_d_model
     return (split and (arch.d_head * arch.n_heads != arch.d_model
                        or arch.n_kv_heads != arch.n_heads),
             arch.rotary_dims in (None, arch.d_head),
@@ -556,7 +556,7 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 derive_rot = rotary and "rotary_dims" not in given and not latent
                 share = arch.rotary_share
                 window_layers = arch.window_layers
-                split = arch.family in ("gpt2", "gpt_neox")
+                split = arch.heads_split_d_model
                 # whether a point can have another structure than the first (else no check)
                 varies = (split and not (derive_head and derive_kv)
                           or rotary and not derive_rot and not latent

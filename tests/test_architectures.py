@@ -546,3 +546,59 @@ def test_gpt2_s_published_sizes_are_written_once():
     # Radford et al. 2019, Table 2
     assert [(s["n_layers"], s["d_model"]) for s in config.PRESETS.values()] == \
         [(12, 768), (24, 1024), (36, 1280), (48, 1600)]
+
+
+# ------------------------------------------------------------------ consumers ask the architecture
+
+def test_generic_modules_ask_the_architecture_not_the_family_name():
+    """No `family == "…"`, `family != "…"` or `family in (…)` in the modules every family
+    shares: they ask for a property, a field or the ops' roles."""
+    import re
+    from pathlib import Path
+
+    import flopcalc
+
+    root = Path(flopcalc.__file__).parent
+    shared = ["analysis.py", "estimates.py", "formulas.py", "frameworks.py", "memory.py",
+              "plot.py", "tables.py", "architectures/common.py"]
+    check = re.compile(r"family\s*(==|!=|in\s*\()")
+    for name in shared:
+        hits = [line for line in (root / name).read_text().splitlines() if check.search(line)]
+        assert hits == [], (name, hits)
+
+
+def test_the_multi_token_prediction_note_follows_the_config_s_field():
+    """DeepSeek-V3's config has num_nextn_predict_layers 1: noted; a config with 0 has none."""
+    from flopcalc.tables import moe_param_notes
+
+    arch = preset_architecture("deepseek-v3")
+    assert arch.mtp_layers == 1
+    assert any("multi-token-prediction" in n for n in moe_param_notes(param_report(arch)))
+    assert not any("multi-token-prediction" in n
+                   for n in moe_param_notes(param_report(arch.with_(mtp_layers=0))))
+    assert preset_architecture("llama-3.1-8b").mtp_layers == 0
+
+
+def test_maxtext_takes_its_deepseek_decoder_for_latent_attention():
+    from flopcalc.frameworks import from_architecture as summarize, maxtext_deepseek
+
+    assert maxtext_deepseek(summarize(preset_architecture("deepseek-v3"), Workload()))
+    assert not maxtext_deepseek(summarize(preset_architecture("mixtral-8x7b"), Workload()))
+
+
+def test_non_embedding_names_the_embedding_tensors_of_each_family():
+    from flopcalc.tables import param_table
+
+    for preset, names in (("gpt2", "wte, wpe"), ("llama-3.1-8b", "embed_tokens"),
+                          ("pythia-1.4b", "embed_in")):
+        note = param_table(param_report(preset_architecture(preset))).notes[1]
+        assert f"Non-embedding: all but {names} and an untied LM head" in note
+
+
+def test_only_gemma_2_scales_its_scores_by_query_pre_attn_scalar():
+    def scale(arch):
+        return next(op.computes for op in ops_of(build(arch, arch.dims(1, 4)))
+                    if op.role == "attention.scale")
+    assert scale(preset_architecture("gemma-2-9b")) == "S / √query_pre_attn_scalar"
+    for name in ("gpt2", "llama-3.1-8b", "pythia-1.4b", "deepseek-v3"):
+        assert scale(preset_architecture(name)) == "S / √d_head"

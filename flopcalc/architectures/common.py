@@ -69,12 +69,13 @@ def layer_window(d: Dims, windowed: bool) -> Dim:
 
 
 def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim = None,
-                     d_v: Dim = None) -> list[Op]:
+                     d_v: Dim = None, scale: str = "S / √d_head") -> list[Op]:
     """From Q (B, h, L, d_head) and K, V repeated to (B, h, T, d_head) to the per-head output A.
 
     Eager attention: S = Q·Kᵀ, scaled, soft-capped (Gemma-2), masked, softmax, P·V. The
     mask is causal, and within the window on a windowed layer. ``d_qk`` and ``d_v`` are
-    the query/key and value widths when they are not d_head (latent attention).
+    the query/key and value widths when they are not d_head (latent attention); ``scale``
+    says what the scores are scaled by (Gemma-2: √query_pre_attn_scalar).
     """
     B, L, H = d.batch, d.seq_len, d.n_heads
     Dh = d.d_head if d_qk is None else d_qk
@@ -88,8 +89,7 @@ def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim
     ops = [Op("scores", "block", "matmul", "S = Q · Kᵀ per head", ((B, H, L, Dh), (B, H, Dh, T)),
               scores,
               causal="output", role="attention.scores", window=window),
-           on_scores("scale", "attention.scale", "S / √d_head" if arch.family != "gemma2" else
-                     "S / √query_pre_attn_scalar", "scale")]
+           on_scores("scale", "attention.scale", scale, "scale")]
     if arch.attn_softcap is not None:
         ops.append(on_scores("attn_softcap", "attention.softcap",
                              "S = c · tanh(S / c), c = attn_logit_softcapping", "softcap"))
@@ -102,7 +102,8 @@ def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim
 
 
 def attention(arch: Architecture, d: Dims, windowed: bool, q: Shape, kv: Shape,
-              q_norm: str = "self_attn.q_norm", k_norm: str = "self_attn.k_norm") -> list[Op]:
+              q_norm: str = "self_attn.q_norm", k_norm: str = "self_attn.k_norm",
+              scale: str = "S / √d_head") -> list[Op]:
     """Heads split, q/k norms (Qwen3), rotary, K/V repeated to the query heads (GQA), the
     scores, and the heads merged again: from q (B, L, h·d_head) and k, v (B, L, h_kv·d_head)
     to (B, L, h·d_head)."""
@@ -130,7 +131,7 @@ def attention(arch: Architecture, d: Dims, windowed: bool, q: Shape, kv: Shape,
     ops.append(reshape("repeat_kv", "attention.repeat_kv",
                        "K, V (with the cache): (B, h_kv, T, d_head) → (B, h, T, d_head), a view",
                        (B, Hkv, T, Dh), (B, H, T, Dh)))
-    ops += attention_scores(arch, d, T, window)
+    ops += attention_scores(arch, d, T, window, scale=scale)
     ops += [reshape("transpose_back", "attention.heads", "(B, h, L, d_head) → (B, L, h, d_head)",
                     (B, H, L, Dh), (B, L, H, Dh)),
             reshape("merge_heads", "attention.heads",

@@ -370,7 +370,8 @@ def read_deepseek_v3(r: ConfigReader) -> dict:
                     norm_topk_prob=r.bool("norm_topk_prob", True),
                     router_scoring="sigmoid",
                     routed_scale=r.number("routed_scaling_factor", 2.5), router_bias=True,
-                    n_groups=r.int("n_group", 8), topk_groups=r.int("topk_group", 4))
+                    n_groups=r.int("n_group", 8), topk_groups=r.int("topk_group", 4),
+                    mtp_layers=r.count("num_nextn_predict_layers", 1))
 
 
 def read_gpt2(r: ConfigReader) -> dict:
