@@ -336,6 +336,11 @@ class Architecture:
                      for i in range(self.n_layers))
 
     @property
+    def n_windowed_moe(self) -> int:
+        """How many layers are both windowed and mixtures of experts."""
+        return self.layer_kinds().count((True, True))
+
+    @property
     def n_windowed(self) -> int:
         """How many layers use the sliding window."""
         if self.sliding_window is None:
@@ -368,7 +373,9 @@ class Architecture:
                     n_kv_heads=self.n_kv_heads, rotary_dims=self.rotary_dims,
                     window=self.sliding_window, n_windowed=self.n_windowed,
                     n_experts=self.n_experts, top_k=self.top_k, d_expert=self.d_expert,
-                    d_shared=self.d_shared, n_moe=self.n_moe, q_rank=self.q_lora_rank,
+                    d_shared=self.d_shared, n_moe=self.n_moe,
+                    n_windowed_moe=self.n_windowed_moe if self.sliding_window is not None
+                    and self.n_experts is not None else None, q_rank=self.q_lora_rank,
                     kv_rank=self.kv_lora_rank, d_nope=self.qk_nope_head_dim,
                     d_rope=self.qk_rope_head_dim, d_v=self.v_head_dim,
                     n_groups=self.n_groups, topk_groups=self.topk_groups)

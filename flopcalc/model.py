@@ -113,6 +113,7 @@ class Dims:
     d_expert: Dim = None
     d_shared: Dim = None
     n_moe: Dim = 0
+    n_windowed_moe: Dim = None      # layers both windowed and MoE (when only some are each)
     q_rank: Dim = None
     kv_rank: Dim = None
     d_nope: Dim = None

@@ -190,6 +190,10 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
     # copies and unpacks them at every point)
     used = model_args(architecture)
     symbols = tuple(s for s, name in zip(symbols, MODEL_ARGS) if name in used)
+    if set().union(*(sp.sympify(e).free_symbols for _, repeat, one in f.groups
+                     for e in (repeat, one))) - set(symbols):
+        # (the windowed MoE layers' count n_wm): no argument carries it, so counted per point
+        raise FlopcalcError("the compiled sweep has no argument for a size of these formulas")
     names = [str(s) for s in symbols]
     repeat = {g: r for g, r, _ in f.groups}
     fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]

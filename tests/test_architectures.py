@@ -602,3 +602,59 @@ def test_only_gemma_2_scales_its_scores_by_query_pre_attn_scalar():
     assert scale(preset_architecture("gemma-2-9b")) == "S / √query_pre_attn_scalar"
     for name in ("gpt2", "llama-3.1-8b", "pythia-1.4b", "deepseek-v3"):
         assert scale(preset_architecture(name)) == "S / √d_head"
+
+
+def test_formulas_of_some_windowed_and_some_moe_layers_equal_the_numeric_count():
+    """A Qwen2-MoE with use_sliding_window: layers 2 … 5 windowed (max_window_layers 2), MoE
+    where (i + 1) % 2 = 0: 1, 3, 5. Kinds: full-dense {0}, full-moe {1}, sliding-dense {2, 4},
+    sliding-moe {3, 5}: n_wm = 2 windowed MoE layers. The formulas with ints substituted give
+    the numeric count in every mode, the window capping the keys."""
+    from flopcalc import formulas as fm
+
+    fields = architecture_fields({
+        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
+        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
+        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
+        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
+        "decoder_sparse_step": 2}, "c.json")
+    arch = Architecture(**fields)
+    assert (arch.n_windowed, arch.n_moe, arch.n_windowed_moe) == (4, 3, 2)
+    groups = {g.name: g.repeat for g in build(arch, arch.dims(1, 5))}
+    assert groups == {"embedding": 1, "full-dense": 1, "full-moe": 1, "sliding-dense": 2,
+                      "sliding-moe": 2, "head": 1}
+    work = Workload(2, 7)
+    for conv, mode, extra in (
+            (Conventions(elementwise=True), Mode(), {}),
+            (Conventions(attention="causal", elementwise=True), Mode(), {}),
+            (Conventions(attention="causal"), Mode("train"), {}),
+            (Conventions(elementwise=True), Mode("decode", position=6), {"position": 6}),
+            (Conventions(attention="causal", elementwise=True),
+             Mode("generate", prompt=5, new_tokens=4), {"prompt": 5, "new_tokens": 4})):
+        f = fm.formulas(conv, mode=fm.symbolic_mode(mode.kind), architecture=arch)
+        assert {g for g, _, _ in f.groups} == set(groups)
+        values = f.evaluate(fm.symbol_values(arch, work), **extra)
+        report = flop_report(arch, conv, mode, work)
+        assert values["total"] == report.total
+        assert all(values[r.group, r.op.name] == r.flops for r in report.rows)  # one repeat
+
+
+def test_a_sweep_of_some_windowed_and_some_moe_layers_counts_every_point():
+    """Its compiled function has no argument for n_wm: every point is counted per point, and
+    the fast and the per-point sweeps agree."""
+    from flopcalc.sweep import parse_axis, run
+
+    fields = architecture_fields({
+        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
+        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
+        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
+        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
+        "decoder_sparse_step": 2}, "c.json")
+    conv = Conventions(attention="causal", elementwise=True)
+    axes = [parse_axis("seq_len", "2,5,9")]
+    fast = run(fields, axes, conv, Mode(), fast=True)
+    slow = run(fields, axes, conv, Mode(), fast=False)
+    assert [r[-1] for r in fast.rows] == [r[-1] for r in slow.rows]
+    assert fast.rows[-1][-1] == flop_report(Architecture(**fields), conv,
+                                            workload=Workload(1, 9)).total

@@ -383,7 +383,9 @@ def block_groups(arch: Architecture, d: Dims, block, prefix: str) -> list[LayerG
     """The blocks as layer groups, one per kind of layer: one group ``block`` when every
     layer is alike, else the windowed (``sliding``) and ``full`` layers, the ``dense`` and
     ``moe`` ones, or both (``sliding-moe``, ``full-dense``, …) in order of first
-    appearance. ``block(windowed, moe)`` builds one block's ops."""
+    appearance. ``block(windowed, moe)`` builds one block's ops. In formulas the four
+    kinds repeat n_wm (windowed MoE), n_w − n_wm, n_moe − n_wm and n_layers − n_w − n_moe +
+    n_wm times (``Dims.n_windowed_moe``; a kind the model lacks counts 0 at its values)."""
     n, w, m = d.n_layers, d.n_windowed, d.n_moe
     windows = d.window is not None and w != 0
     experts = d.n_experts is not None and m != 0
@@ -399,13 +401,19 @@ def block_groups(arch: Architecture, d: Dims, block, prefix: str) -> list[LayerG
             return [LayerGroup("dense", "block", n - m, tuple(block(windows, False)), prefix),
                     LayerGroup("moe", "block", m, tuple(block(windows, True)), prefix)]
         return [LayerGroup("block", "block", n, tuple(block(windows, experts)), prefix)]
-    if not isinstance(n, int):
-        raise ArchitectureError("formulas of a model with some windowed and some MoE layers "
-                                "are not offered (give every layer one kind)")
     kinds = arch.layer_kinds()
     order = list(dict.fromkeys(kinds))
+    if isinstance(n, int):
+        counts = {kind: kinds.count(kind) for kind in order}
+    else:
+        wm = d.n_windowed_moe
+        if wm is None:
+            raise ArchitectureError("formulas of a model with some windowed and some MoE "
+                                    "layers need the count of windowed MoE layers")
+        counts = {(True, True): wm, (True, False): w - wm, (False, True): m - wm,
+                  (False, False): n - w - m + wm}
     return [LayerGroup(f"{'sliding' if wk else 'full'}-{'moe' if mk else 'dense'}", "block",
-                       kinds.count((wk, mk)), tuple(block(wk, mk)), prefix)
+                       counts[wk, mk], tuple(block(wk, mk)), prefix)
             for wk, mk in order]
 
 
