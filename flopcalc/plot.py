@@ -224,11 +224,15 @@ def _footer(fig, base: dict, axis: Axis, first: dict, conventions: str) -> None:
 
     fixed = []
     for k, v in first.items():
-        if k == axis.name or v is None or isinstance(v, (bool, str, float, tuple, list)) \
-                and k != "family":
-            continue
+        if k == axis.name or v is None or v == 0 or isinstance(
+                v, (bool, str, float, tuple, list)) and k != "family":
+            continue  # (0: no multi-token-prediction layers, nothing to say)
         if k == "d_head" and axis.name in ("d_model", "n_heads"):
             v = "d_model/n_heads"
+        elif k == "rotary_dims" and axis.name in ("d_model", "n_heads", "d_head") and \
+                base.get("rotary_dims") is None:  # it follows the head (its share of it)
+            share = first.get("rotary_share")
+            v = "d_head" if share is None else f"⌊d_head·{share}⌋"
         elif k == "d_ff" and axis.name == "d_model" and base.get("d_ff") is None:
             v = "4·d_model"
         fixed.append(f"{k}={v}")
