@@ -310,11 +310,13 @@ class ParamReport:
 def param_report(model) -> ParamReport:
     """Parameter tensors of ``model`` (a Config or an Architecture): no workload needed."""
     arch = architecture_of(model)
-    rows = tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role, op.experts)
-                 for g in build(arch, arch.dims()) for op in g.ops for p in op.params)
+    groups = build(arch, arch.dims())
+
+    def rows(tensors):
+        return tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role,
+                              op.experts) for g in groups for op in g.ops for p in tensors(op))
     return ParamReport(model if isinstance(model, Config) else Config.of(arch),
-                       tuple(r for r in rows if not r.param.buffer), arch,
-                       tuple(r for r in rows if r.param.buffer))
+                       rows(lambda op: op.params), arch, rows(lambda op: op.buffers))
 
 
 @dataclass(frozen=True)

@@ -74,8 +74,8 @@ class Architecture:
     d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means
     ``rotary_share`` of the head when positions are rotary (``rotary_width``: GPT-NeoX's
     rotary_pct, Phi-3's partial_rotary_factor; None: the whole head), so the rotated width
-    follows d_head; a ``rotary_dims`` given wins over the share. ``sliding_window`` W applies to the layers in
-    ``window_layers`` (None: every layer).
+    follows d_head; a ``rotary_dims`` given wins over the share. ``sliding_window`` W
+    applies to the layers in ``window_layers`` (None: every layer).
 
     Mixture of experts (``n_experts`` set): the layers in ``moe_layers`` (None: every layer)
     route each token to ``top_k`` of ``n_experts`` gated MLPs of width ``d_expert``, and run
@@ -191,8 +191,8 @@ class Architecture:
                 raise ArchitectureError(f"rotary_dims ({self.rotary_dims}) must be even and at "
                                         f"most d_head ({self.d_head})")
         elif self.rotary_dims is not None or self.rotary_share is not None:
-            raise ArchitectureError(f"{'rotary_dims' if self.rotary_dims is not None else 'rotary_share'}"
-                                    f" applies to rotary positions only")
+            name = "rotary_dims" if self.rotary_dims is not None else "rotary_share"
+            raise ArchitectureError(f"{name} applies to rotary positions only")
         if self.fused_gate_up and self.mlp != "gated":
             raise ArchitectureError("a fused gate_up projection needs a gated MLP")
         if self.window_layers is not None:

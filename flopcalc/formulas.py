@@ -40,8 +40,8 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
     """Dimensions as sympy symbols. GPT-2's d_head is d_model / h, so its totals are
     polynomials in d_model; the other families get a symbol for each size they set apart
     (h_kv, d_head, d_rot for partial rotary, W and n_w for windows; E, k, d_e, d_s, n_moe
-    and G for experts; n_wm the windowed MoE layers when only some layers are each; r_q, r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is
-    d_nope + d_rope)."""
+    and G for experts; n_wm the windowed MoE layers when only some layers are each; r_q,
+    r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is d_nope + d_rope)."""
     arch = arch or Architecture()
     # GPT-2 and GPT-NeoX heads split d_model, unless the architecture sets d_head apart
     split_family = arch.heads_split_d_model

@@ -136,14 +136,10 @@ class Dims:
 @dataclass(frozen=True)
 class Param:
     """A parameter tensor, named as in the family's Hugging Face checkpoints (without the
-    base model's and the layer's prefixes) and shaped as stored there.
-
-    ``buffer`` marks a tensor the checkpoint stores that is no trained parameter (DeepSeek-V3's
-    e_score_correction_bias): it is reported apart and left out of the parameter count."""
+    base model's and the layer's prefixes) and shaped as stored there."""
 
     name: str
     shape: Shape
-    buffer: bool = False
 
     @property
     def count(self) -> Dim:
@@ -168,7 +164,7 @@ class Op:
     inputs: tuple[Shape, ...]
     output: Shape
     weight: Shape | None = None
-    params: tuple[Param, ...] = ()
+    params: tuple[Param, ...] = ()  # the trained parameters it owns (the parameter count)
     cost: str | None = None        # key of ELEMENTWISE_COST for elementwise ops
     bias: Dim = 0                  # bias elements added per token row (Linear, LayerNorm beta)
     causal: str | None = None      # which side of an attention matmul the causal mask thins:
@@ -179,6 +175,9 @@ class Op:
     experts: tuple[Dim, Dim] | None = None  # (top_k, n_experts) of an op on the routed rows:
     #                                each row is one of a token's top_k experts; a token uses
     #                                top_k of the n_experts slices of its params
+    buffers: tuple[Param, ...] = ()  # tensors the checkpoint stores that are no trained
+    #                                parameters (DeepSeek-V3's e_score_correction_bias): reported
+    #                                apart, outside the parameter count
 
 
 @dataclass(frozen=True)

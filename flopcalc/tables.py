@@ -808,8 +808,9 @@ ARCHITECTURE_SYMBOLS = ("Beyond GPT-2: h_kv key/value heads, d_head (apart from 
                         "rotated dims per head, W the sliding window, n_w the windowed layers "
                         "(when only some are); experts: E routed experts of width d_e, k per "
                         "token, d_s the shared expert, n_moe the MoE layers (when only some "
-                        "are; n_wm of them windowed, when only some are each), G router groups; latent attention: r_q and r_kv the query and "
-                        "key/value ranks, d_nope + d_rope each head's query/key, d_v its value.")
+                        "are; n_wm of them windowed, when only some are each), G router "
+                        "groups; latent attention: r_q and r_kv the query and key/value "
+                        "ranks, d_nope + d_rope each head's query/key, d_v its value.")
 
 
 def formulas_table(f, latex: bool = False) -> Table:

@@ -461,11 +461,12 @@ def test_formulas_of_gpt_neox_with_its_heads_set_apart_equal_the_numeric_count()
         assert values["total"] == flop_report(arch, workload=work).total
 
 
-# ------------------------------------------------------------------ the rotated width follows the head
+# ------------------------------------------------------------ the rotated width follows the head
 
 def rotated(arch):
     """The dims the rotary_q op rotates per head (its output's last axis)."""
-    return next(op for op in ops_of(build(arch, arch.dims(1, 4))) if op.name == "rotary_q").output[-1]
+    ops = ops_of(build(arch, arch.dims(1, 4)))
+    return next(op for op in ops if op.name == "rotary_q").output[-1]
 
 
 def test_pythia_s_rotated_width_follows_its_heads_when_they_change():
@@ -483,7 +484,8 @@ def test_pythia_s_rotated_width_follows_its_heads_when_they_change():
 
 
 def test_gpt_neox_defaults_with_narrower_heads_rotate_a_quarter_of_them():
-    """GPTNeoXConfig's defaults (hidden 6144, 64 heads) with d_model 1024: heads of 16, 4 rotated."""
+    """GPTNeoXConfig's defaults (hidden 6144, 64 heads) with d_model 1024: heads of 16, 4
+    rotated."""
     from flopcalc.architectures.presets import make_architecture
 
     arch = make_architecture(family="gpt_neox", d_model=1024, n_heads=64)

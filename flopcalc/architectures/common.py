@@ -215,7 +215,7 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
         ops.append(replace(
             elementwise("router_correction", "mlp.router.topk",
                         "p + e_score_correction_bias (for the choice only)", scores, "add"),
-            params=(Param(f"{names['router']}.e_score_correction_bias", (E,), buffer=True),)))
+            buffers=(Param(f"{names['router']}.e_score_correction_bias", (E,)),)))
     if d.n_groups is not None:
         G = d.n_groups
         ops += [elementwise("router_group_top2", "mlp.router.topk",

@@ -96,7 +96,8 @@ class ConfigReader:
                              f"{', '.join(ACTIVATIONS)}")
         return ACTIVATIONS[name]
 
-    def window_layers(self, n_layers: int, window, own: int | None = None) -> tuple[int, ...] | None:
+    def window_layers(self, n_layers: int, window,
+                      own: int | None = None) -> tuple[int, ...] | None:
         """Which of ``n_layers`` layers are windowed (None: every layer, or no window): HF's
         explicit ``layer_types``, one per layer of the model's ``own`` layers (default
         n_layers), else the family's rule (``WINDOW_RULES``) for n_layers. Fewer layers than
