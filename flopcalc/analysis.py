@@ -266,6 +266,7 @@ class ParamReport:
     config: Config | None
     rows: tuple[ParamRow, ...]
     architecture: Architecture = Architecture()
+    buffers: tuple[ParamRow, ...] = ()   # stored tensors that are no trained parameters
 
     def section_total(self, section: str) -> int:
         """Parameters of one section's rows (for ``block``: one block of each kind)."""
@@ -287,11 +288,17 @@ class ParamReport:
 
     @property
     def also_stored(self) -> int:
-        """Values the checkpoint stores that the count leaves out: DeepSeek-V3's router
-        score-correction biases, one (n_experts,) tensor per MoE layer (a buffer that only
-        shifts the choice, never trained by the gradient)."""
-        arch = self.architecture
-        return arch.n_moe * arch.n_experts if arch.router_bias else 0
+        """Values the checkpoint stores that the count leaves out: its buffers (``buffers``),
+        such as DeepSeek-V3's router score-correction biases, which only shift the choice of
+        experts and are never trained by the gradient."""
+        return sum(r.param.count * r.times for r in self.buffers)
+
+    @property
+    def embedding_tensors(self) -> tuple[str, ...]:
+        """The embedding section's tensors, named without ``.weight``, in the builders' order:
+        the token table, then a learned position table if there is one (GPT-2's wte, wpe)."""
+        return tuple(r.param.name.removesuffix(".weight") for r in self.rows
+                     if r.section == "embedding")
 
     @property
     def non_embedding(self) -> int:
@@ -303,9 +310,13 @@ class ParamReport:
 def param_report(model) -> ParamReport:
     """Parameter tensors of ``model`` (a Config or an Architecture): no workload needed."""
     arch = architecture_of(model)
-    rows = tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role, op.experts)
-                 for g in build(arch, arch.dims()) for op in g.ops for p in op.params)
-    return ParamReport(model if isinstance(model, Config) else Config.of(arch), rows, arch)
+    groups = build(arch, arch.dims())
+
+    def rows(tensors):
+        return tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role,
+                              op.experts) for g in groups for op in g.ops for p in tensors(op))
+    return ParamReport(model if isinstance(model, Config) else Config.of(arch),
+                       rows(lambda op: op.params), arch, rows(lambda op: op.buffers))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ function of it alone. Pure data: no sympy, no numpy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
+from fractions import Fraction
 
 from .config import FlopcalcError, check_dimension
 from .model import ACTIVATIONS, Dims
@@ -15,6 +16,8 @@ FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt
             "mixtral", "qwen2_moe", "deepseek_v3")
 MOE_FAMILIES = ("mixtral", "qwen2_moe", "deepseek_v3")   # the families with routed experts
 MLA_FAMILIES = ("deepseek_v3",)                           # multi-head latent attention
+# the families whose configs give no head width nor KV heads: heads split d_model
+SPLIT_HEAD_FAMILIES = ("gpt2", "gpt_neox")
 ROUTER_SCORING = ("softmax", "sigmoid")
 MLPS = ("plain", "gated")
 NORMS = ("layernorm", "rmsnorm")
@@ -35,15 +38,44 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# heads up to this width are whole numbers in a double, as Hugging Face computes the rotary width
+_DOUBLE_EXACT = 2 ** 53
+
+
+def rotary_width(d_head: int, share: Fraction | None) -> int:
+    """The dims of each head that rotary positions rotate for a ``share`` of the head (None:
+    the whole head). Hugging Face computes ``int(head_dim * partial_rotary_factor)`` (GPT-NeoX:
+    ``int(head_size * rotary_pct)``) in double precision; so does this, for heads up to 2**53
+    (every model Hugging Face can build). Beyond, where a double no longer holds every whole
+    number, it is the exact floor of d_head × share."""
+    if share is None:
+        return d_head
+    if d_head <= _DOUBLE_EXACT:
+        return int(d_head * float(share))
+    return d_head * share.numerator // share.denominator
+
+
+def exact_share(value) -> Fraction:
+    """A share written as a decimal (0.25), an int or a Fraction, as an exact Fraction: the
+    decimal as written (its shortest repr), not the binary double."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArchitectureError(f"rotary_share must be a number, got {value!r}")
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A decoder-only transformer, as data.
 
     The defaults are GPT-2 small. ``n_kv_heads`` of None means ``n_heads`` (multi-head
     attention); ``d_head`` of None means ``d_model // n_heads`` (then n_heads must divide
-    d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means the
-    whole head when positions are rotary. ``sliding_window`` W applies to the layers in
-    ``window_layers`` (None: every layer).
+    d_model); ``d_ff`` of None means ``4 * d_model``; ``rotary_dims`` of None means
+    ``rotary_share`` of the head when positions are rotary (``rotary_width``: GPT-NeoX's
+    rotary_pct, Phi-3's partial_rotary_factor; None: the whole head), so the rotated width
+    follows d_head; a ``rotary_dims`` given wins over the share. ``sliding_window`` W
+    applies to the layers in ``window_layers`` (None: every layer).
 
     Mixture of experts (``n_experts`` set): the layers in ``moe_layers`` (None: every layer)
     route each token to ``top_k`` of ``n_experts`` gated MLPs of width ``d_expert``, and run
@@ -60,6 +92,9 @@ class Architecture:
     of ``kv_lora_rank`` plus one shared rotary key of ``qk_rope_head_dim``; each head's query
     and key are ``qk_nope_head_dim + qk_rope_head_dim`` wide (that is ``d_head``) and its
     value ``v_head_dim``.
+
+    ``mtp_layers`` is the multi-token-prediction layers the checkpoint adds (DeepSeek-V3's
+    num_nextn_predict_layers), used in training only: not counted, noted.
     """
 
     family: str = "gpt2"
@@ -76,6 +111,7 @@ class Architecture:
     norm: str = "layernorm"
     positions: str = "learned"
     rotary_dims: int | None = None
+    rotary_share: Fraction | None = None
     qkv_bias: bool = True
     o_bias: bool = True
     mlp_bias: bool = True
@@ -108,6 +144,7 @@ class Architecture:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    mtp_layers: int = 0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -124,6 +161,10 @@ class Architecture:
                                               "n_positions"):
                 continue
             check_dimension(name, value, 4 if name == "d_ff" else 1)
+        if not _is_int(self.mtp_layers) or self.mtp_layers < 0:
+            raise ArchitectureError(f"mtp_layers must be a whole number ≥ 0, got "
+                                    f"{self.mtp_layers!r}")
+        self._check_share()
         self._check_mla()
         if self.d_head is None:
             if self.d_model % self.n_heads:
@@ -140,12 +181,18 @@ class Architecture:
             object.__setattr__(self, "d_ff", 4 * self.d_model)
         if self.positions == "rotary":
             if self.rotary_dims is None:
-                object.__setattr__(self, "rotary_dims", self.d_head)
+                width = rotary_width(self.d_head, self.rotary_share)
+                if width == 0 or width % 2:
+                    raise ArchitectureError(
+                        f"rotary_share {self.rotary_share} of d_head ({self.d_head}) rotates "
+                        f"{width} dims; rotary positions rotate an even, positive number")
+                object.__setattr__(self, "rotary_dims", width)
             if self.rotary_dims > self.d_head or self.rotary_dims % 2:
                 raise ArchitectureError(f"rotary_dims ({self.rotary_dims}) must be even and at "
                                         f"most d_head ({self.d_head})")
-        elif self.rotary_dims is not None:
-            raise ArchitectureError("rotary_dims applies to rotary positions only")
+        elif self.rotary_dims is not None or self.rotary_share is not None:
+            name = "rotary_dims" if self.rotary_dims is not None else "rotary_share"
+            raise ArchitectureError(f"{name} applies to rotary positions only")
         if self.fused_gate_up and self.mlp != "gated":
             raise ArchitectureError("a fused gate_up projection needs a gated MLP")
         if self.window_layers is not None:
@@ -153,6 +200,15 @@ class Architecture:
                 raise ArchitectureError("window_layers needs a sliding_window")
             object.__setattr__(self, "window_layers", self._layers("window_layers"))
         self._check_moe()
+
+    def _check_share(self) -> None:
+        if self.rotary_share is None:
+            return
+        share = exact_share(self.rotary_share)
+        if not 0 < share <= 1:
+            raise ArchitectureError(f"rotary_share must be above 0 and at most 1, got {share}")
+        # the whole head: the same as no share
+        object.__setattr__(self, "rotary_share", None if share == 1 else share)
 
     def _layers(self, name: str) -> tuple[int, ...]:
         layers = tuple(sorted(set(getattr(self, name))))
@@ -232,12 +288,27 @@ class Architecture:
         if self.sliding_window is not None:
             raise ArchitectureError("a sliding window with latent attention is not modelled")
         width = self.qk_nope_head_dim + self.qk_rope_head_dim
+        if self.rotary_share is not None:
+            raise ArchitectureError("latent attention rotates qk_rope_head_dim: rotary_share "
+                                    "does not apply")
         for name, value in (("d_head", width), ("n_kv_heads", self.n_heads),
                             ("rotary_dims", self.qk_rope_head_dim)):
             given = getattr(self, name)
             if given is not None and given != value:
                 raise ArchitectureError(f"latent attention fixes {name} at {value}, got {given}")
             object.__setattr__(self, name, value)
+
+    @property
+    def heads_split_d_model(self) -> bool:
+        """Whether the family's heads are d_model / n_heads wide and as many for K and V by
+        its configs' design (GPT-2, GPT-NeoX: no head_dim nor num_key_value_heads field), so
+        formulas write them in d_model and h; the others have symbols of their own."""
+        return self.family in SPLIT_HEAD_FAMILIES
+
+    @property
+    def learned_positions(self) -> bool:
+        """Whether positions come from a learned table of n_positions rows (GPT-2's wpe)."""
+        return self.positions == "learned"
 
     @property
     def is_moe(self) -> bool:
@@ -265,6 +336,11 @@ class Architecture:
                      for i in range(self.n_layers))
 
     @property
+    def n_windowed_moe(self) -> int:
+        """How many layers are both windowed and mixtures of experts."""
+        return self.layer_kinds().count((True, True))
+
+    @property
     def n_windowed(self) -> int:
         """How many layers use the sliding window."""
         if self.sliding_window is None:
@@ -282,6 +358,8 @@ class Architecture:
 
     def as_dict(self) -> dict:
         out = asdict(self)
+        if out["rotary_share"] is not None:  # exact, as a JSON string: "1/4"
+            out["rotary_share"] = str(out["rotary_share"])
         for name in ("window_layers", "moe_layers"):
             if out[name] is not None:
                 out[name] = list(out[name])
@@ -295,7 +373,9 @@ class Architecture:
                     n_kv_heads=self.n_kv_heads, rotary_dims=self.rotary_dims,
                     window=self.sliding_window, n_windowed=self.n_windowed,
                     n_experts=self.n_experts, top_k=self.top_k, d_expert=self.d_expert,
-                    d_shared=self.d_shared, n_moe=self.n_moe, q_rank=self.q_lora_rank,
+                    d_shared=self.d_shared, n_moe=self.n_moe,
+                    n_windowed_moe=self.n_windowed_moe if self.sliding_window is not None
+                    and self.n_experts is not None else None, q_rank=self.q_lora_rank,
                     kv_rank=self.kv_lora_rank, d_nope=self.qk_nope_head_dim,
                     d_rope=self.qk_rope_head_dim, d_v=self.v_head_dim,
                     n_groups=self.n_groups, topk_groups=self.topk_groups)

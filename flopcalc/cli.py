@@ -414,8 +414,10 @@ ARCHITECTURE_SIZES = (
               "d_model/n_heads", ("64,128", "32:256:x2")),
     Dimension("sliding_window", ("--window",), "Sliding-window attention of W keys, on every "
               "layer unless the model names its windowed layers", "none", ("512,4096", "512:4096:x2")),
-    Dimension("rotary_dims", ("--rotary-dims",), "Dims of each head that rotary positions rotate",
-              "d_head", ("16,32", "16:64:x2")),
+    Dimension("rotary_dims", ("--rotary-dims",), "Dims of each head that rotary positions "
+              "rotate; wins over the model's share of the head (rotary_pct, "
+              "partial_rotary_factor), which otherwise follows d_head",
+              "d_head × the model's share", ("16,32", "16:64:x2")),
 )
 # The sizes of experts and of latent attention (Architecture's fields), for the families that
 # have them (--family mixtral, qwen2_moe, deepseek_v3 or their presets); one value each.

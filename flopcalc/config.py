@@ -182,11 +182,14 @@ _HF_KEYS = {"n_embd": "d_model", "n_head": "n_heads", "n_layer": "n_layers",
             "n_positions": "n_positions", "n_inner": "d_ff", "vocab_size": "vocab"}
 HF_DEFAULT_POSITIONS = 1024  # GPT2Config's n_positions when a config.json leaves it out
 
-# activation_function values (transformers' ACT2FN names) -> Config.activation. The four
-# tanh forms are one formula (gelu_fast and gelu_accurate only regroup its terms).
+# transformers' ACT2FN names -> flopcalc's activations (each with its cost-table entry), for
+# GPT-2's activation_function and every other family's hidden_act alike. The four tanh forms
+# are one formula (gelu_fast and gelu_accurate only regroup its terms); gelu_python is the
+# exact erf form written out; swish is SiLU's other name (docs/counting-rules.md).
 HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
                   "gelu_fast": "gelu_tanh", "gelu_accurate": "gelu_tanh",
-                  "gelu": "gelu", "gelu_python": "gelu", "relu": "relu"}
+                  "gelu": "gelu", "gelu_python": "gelu", "relu": "relu",
+                  "silu": "silu", "swish": "silu"}
 
 # Switches that would change a count, with the only value flopcalc counts (anything else is
 # refused): cross-attention adds a sublayer per block; without scale_attn_weights there is no

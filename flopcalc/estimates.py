@@ -87,7 +87,7 @@ def kaplan_n_active(model: Config | Architecture) -> int:
 def position_params(arch: Architecture) -> int:
     """The learned position table's parameters (n_positions × d_model; GPT-2 stores it with
     the token table in its embedding op), 0 for rotary positions, which have no table."""
-    return arch.n_positions * arch.d_model if arch.positions == "learned" else 0
+    return arch.n_positions * arch.d_model if arch.learned_positions else 0
 
 
 def palm_n(model: Config | Architecture) -> int:
@@ -266,9 +266,10 @@ def subject(model: Config | Architecture, workload: Workload | None = None) -> S
 
 
 def _palm_n_text(arch: Architecture) -> str:
-    return "all but wpe" if arch.family == "gpt2" else (
-        "all but the position table" if arch.positions == "learned" else
-        "every parameter: rotary positions have no table")
+    if not arch.learned_positions:
+        return "every parameter: rotary positions have no table"
+    # the embedding's tensors after the token table: the learned position table (GPT-2's wpe)
+    return f"all but {', '.join(param_report(arch).embedding_tensors[1:])}"
 
 
 def compare_table(model: Config | Architecture, conventions: Conventions,

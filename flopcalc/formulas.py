@@ -18,6 +18,8 @@ B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n = sp.symbols(
     "B L d_model h d_ff n_layers V n_ctx t p n", positive=True, integer=True)
 # the dimensions beyond GPT-2's: KV heads, head width, rotated dims, window, windowed layers
 h_kv, d_head, d_rot, W, n_w = sp.symbols("h_kv d_head d_rot W n_w", positive=True, integer=True)
+# the windowed MoE layers, when only some layers are windowed and only some are MoE
+n_wm = sp.Symbol("n_wm", nonnegative=True, integer=True)
 
 # experts: E routed experts of d_e, k per token, shared d_s, n_moe MoE layers, G groups;
 # latent attention: ranks r_q and r_kv, head widths d_nope, d_rope (q/k) and d_v
@@ -27,7 +29,7 @@ E, k, d_e, d_s, n_moe, G, r_q, r_kv, d_nope, d_rope, d_v = sp.symbols(
 SYMBOLS = {"batch": B, "seq_len": L, "d_model": d_model, "n_heads": h, "d_ff": d_ff,
            "n_layers": n_layers, "vocab": V, "n_positions": n_ctx}
 EXTRA_SYMBOLS = {"n_kv_heads": h_kv, "d_head": d_head, "rotary_dims": d_rot,
-                 "sliding_window": W, "n_windowed": n_w}
+                 "sliding_window": W, "n_windowed": n_w, "n_windowed_moe": n_wm}
 MOE_SYMBOLS = {"n_experts": E, "top_k": k, "d_expert": d_e, "d_shared": d_s, "n_moe": n_moe,
                "n_groups": G}
 MLA_SYMBOLS = {"q_lora_rank": r_q, "kv_lora_rank": r_kv, "qk_nope_head_dim": d_nope,
@@ -38,14 +40,15 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
     """Dimensions as sympy symbols. GPT-2's d_head is d_model / h, so its totals are
     polynomials in d_model; the other families get a symbol for each size they set apart
     (h_kv, d_head, d_rot for partial rotary, W and n_w for windows; E, k, d_e, d_s, n_moe
-    and G for experts; r_q, r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is
-    d_nope + d_rope)."""
+    and G for experts; n_wm the windowed MoE layers when only some layers are each; r_q,
+    r_kv, d_nope, d_rope, d_v for latent attention, whose d_head is d_nope + d_rope)."""
     arch = arch or Architecture()
     # GPT-2 and GPT-NeoX heads split d_model, unless the architecture sets d_head apart
-    split_family = arch.family in ("gpt2", "gpt_neox")
+    split_family = arch.heads_split_d_model
     split = split_family and arch.d_head * arch.n_heads == arch.d_model
     head = d_model / h if split else d_nope + d_rope if arch.is_mla else d_head
     windowed = {0: 0, arch.n_layers: n_layers}.get(arch.n_windowed, n_w)
+    moe = {0: 0, arch.n_layers: n_layers}.get(arch.n_moe, n_moe)
     mla = arch.is_mla
     rotary = d_rope if mla else head if arch.rotary_dims in (None, arch.d_head) else d_rot
 
@@ -58,7 +61,7 @@ def symbolic_dims(arch: Architecture | None = None) -> Dims:
                 window=W if arch.sliding_window is not None else None, n_windowed=windowed,
                 n_experts=given("n_experts", E), top_k=given("top_k", k),
                 d_expert=given("d_expert", d_e), d_shared=given("d_shared", d_s),
-                n_moe={0: 0, arch.n_layers: n_layers}.get(arch.n_moe, n_moe),
+                n_moe=moe, n_windowed_moe=n_wm if windowed is n_w and moe is n_moe else None,
                 n_groups=given("n_groups", G), q_rank=given("q_lora_rank", r_q),
                 kv_rank=given("kv_lora_rank", r_kv), d_nope=given("qk_nope_head_dim", d_nope),
                 d_rope=given("qk_rope_head_dim", d_rope), d_v=given("v_head_dim", d_v))

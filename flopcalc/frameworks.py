@@ -50,8 +50,7 @@ class ModelSummary:
     ``d_shared`` (0: none; ``shared_gate``: Qwen2-MoE's sigmoid gate on it); the others are
     dense MLPs of ``d_ff``. Latent attention (``kv_lora_rank`` > 0): queries through
     ``q_lora_rank`` (0: one q_proj), keys and values from the latent, heads of
-    ``qk_nope + qk_rope`` (queries, keys) and ``v_head`` (values). ``family`` picks a
-    framework's model-specific formula where it has one (MaxText's DeepSeek decoder).
+    ``qk_nope + qk_rope`` (queries, keys) and ``v_head`` (values).
     """
 
     d_model: int
@@ -68,7 +67,6 @@ class ModelSummary:
     params_vectors: int
     params_position: int
     features: tuple[str, ...] = ()
-    family: str = ""
     n_moe: int = 0
     n_experts: int = 0
     top_k: int = 0
@@ -186,7 +184,7 @@ def from_architecture(arch: Architecture, workload: Workload) -> ModelSummary:
         n_kv_heads=arch.n_kv_heads, d_head=arch.d_head, d_ff=arch.d_ff, vocab=arch.vocab,
         seq_len=workload.seq_len, batch=workload.batch, gated_mlp=arch.mlp == "gated",
         tied_lm_head=arch.tied_lm_head, params_vectors=vectors,
-        params_position=position_params(arch), features=features, family=arch.family,
+        params_position=position_params(arch), features=features,
         **({"n_moe": arch.n_moe, "n_experts": arch.n_experts, "top_k": arch.top_k,
             "d_expert": arch.d_expert, "d_shared": arch.d_shared or 0,
             "shared_gate": arch.shared_gate} if moe else {}),
@@ -251,8 +249,9 @@ def _maxtext_ffn(s: ModelSummary, width: int) -> int:
 
 def maxtext_deepseek(s: ModelSummary) -> bool:
     """Whether MaxText counts the model with its DeepSeek decoder (routed and shared
-    experts after the first dense layers, latent attention); else its default decoder."""
-    return s.family == "deepseek_v3"
+    experts after the first dense layers, latent attention): the decoder of the models with
+    latent attention (DeepSeek-V2/V3's); a mixture of experts without it runs the default."""
+    return s.latent
 
 
 def maxtext(s: ModelSummary) -> dict:

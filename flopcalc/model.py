@@ -113,6 +113,7 @@ class Dims:
     d_expert: Dim = None
     d_shared: Dim = None
     n_moe: Dim = 0
+    n_windowed_moe: Dim = None      # layers both windowed and MoE (when only some are each)
     q_rank: Dim = None
     kv_rank: Dim = None
     d_nope: Dim = None
@@ -163,7 +164,7 @@ class Op:
     inputs: tuple[Shape, ...]
     output: Shape
     weight: Shape | None = None
-    params: tuple[Param, ...] = ()
+    params: tuple[Param, ...] = ()  # the trained parameters it owns (the parameter count)
     cost: str | None = None        # key of ELEMENTWISE_COST for elementwise ops
     bias: Dim = 0                  # bias elements added per token row (Linear, LayerNorm beta)
     causal: str | None = None      # which side of an attention matmul the causal mask thins:
@@ -174,6 +175,9 @@ class Op:
     experts: tuple[Dim, Dim] | None = None  # (top_k, n_experts) of an op on the routed rows:
     #                                each row is one of a token's top_k experts; a token uses
     #                                top_k of the n_experts slices of its params
+    buffers: tuple[Param, ...] = ()  # tensors the checkpoint stores that are no trained
+    #                                parameters (DeepSeek-V3's e_score_correction_bias): reported
+    #                                apart, outside the parameter count
 
 
 @dataclass(frozen=True)

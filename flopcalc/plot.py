@@ -114,7 +114,7 @@ def crossover(base: dict, name: str, conv: Conventions, mode: Mode, first,
     # the sizes that follow the swept one when not given (Architecture's rules)
     if name == "d_model" and base.get("d_ff") is None:
         values[fm.d_ff] = 4 * x
-    split = arch.family in ("gpt2", "gpt_neox")
+    split = arch.heads_split_d_model
     if not split and base.get("d_head") is None and name in ("d_model", "n_heads"):
         values[fm.d_head] = values.get(fm.d_model, x) / values.get(fm.h, x)
         values[fm.d_model if name == "d_model" else fm.h] = x
@@ -224,11 +224,15 @@ def _footer(fig, base: dict, axis: Axis, first: dict, conventions: str) -> None:
 
     fixed = []
     for k, v in first.items():
-        if k == axis.name or v is None or isinstance(v, (bool, str, float, tuple, list)) \
-                and k != "family":
-            continue
+        if k == axis.name or v is None or v == 0 or isinstance(
+                v, (bool, str, float, tuple, list)) and k != "family":
+            continue  # (0: no multi-token-prediction layers, nothing to say)
         if k == "d_head" and axis.name in ("d_model", "n_heads"):
             v = "d_model/n_heads"
+        elif k == "rotary_dims" and axis.name in ("d_model", "n_heads", "d_head") and \
+                base.get("rotary_dims") is None:  # it follows the head (its share of it)
+            share = first.get("rotary_share")
+            v = "d_head" if share is None else f"⌊d_head·{share}⌋"
         elif k == "d_ff" and axis.name == "d_model" and base.get("d_ff") is None:
             v = "4·d_model"
         fixed.append(f"{k}={v}")

@@ -24,7 +24,7 @@ from functools import lru_cache
 from itertools import chain
 
 from .analysis import flop_report, resolve
-from .architecture import Architecture, Workload
+from .architecture import Architecture, Workload, rotary_width
 from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 from .tables import CSV_PLACES, exact_cell, exact_text
 
@@ -190,6 +190,10 @@ def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: A
     # copies and unpacks them at every point)
     used = model_args(architecture)
     symbols = tuple(s for s, name in zip(symbols, MODEL_ARGS) if name in used)
+    if set().union(*(sp.sympify(e).free_symbols for _, repeat, one in f.groups
+                     for e in (repeat, one))) - set(symbols):
+        # (the windowed MoE layers' count n_wm): no argument carries it, so counted per point
+        raise FlopcalcError("the compiled sweep has no argument for a size of these formulas")
     names = [str(s) for s in symbols]
     repeat = {g: r for g, r, _ in f.groups}
     fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
@@ -222,7 +226,7 @@ def _structure(arch: Architecture) -> tuple:
     (``formulas.symbolic_dims``): whether heads split d_model (GPT-2, GPT-NeoX: d_head =
     d_model/n_heads, n_kv_heads = n_heads), whether every head dim
     rotates, whether none, some or all layers are windowed, and none, some or all are MoE."""
-    split = arch.family in ("gpt2", "gpt_neox")
+    split = arch.heads_split_d_model
     return (split and (arch.d_head * arch.n_heads != arch.d_model
                        or arch.n_kv_heads != arch.n_heads),
             arch.rotary_dims in (None, arch.d_head),
@@ -471,8 +475,8 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 args[11] = KV = H
             if derived_ff or derive_ff:
                 args[4] = F = 4 * D
-            if derive_rot:
-                args[13] = ROT = DH
+            if derive_rot:  # the model's share of the head (Architecture's rule)
+                args[13] = ROT = DH if share is None else rotary_width(DH, share)
             if window_layers is None and W:
                 args[15] = NW = NL
             if experts:
@@ -554,8 +558,9 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
                 rotary = arch.positions == "rotary"
                 learned = not rotary
                 derive_rot = rotary and "rotary_dims" not in given and not latent
+                share = arch.rotary_share
                 window_layers = arch.window_layers
-                split = arch.family in ("gpt2", "gpt_neox")
+                split = arch.heads_split_d_model
                 # whether a point can have another structure than the first (else no check)
                 varies = (split and not (derive_head and derive_kv)
                           or rotary and not derive_rot and not latent

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .analysis import FlopReport, ParamReport, ShapeReport
+from .config import Config
 
 JSON_SCHEMA_VERSION = 1
 SECTION_TITLES = {"embedding": "embedding", "block": "block", "head": "head"}
@@ -336,9 +337,8 @@ def param_table(report: ParamReport) -> Table:
                   if arch.tied_lm_head else
                   "the LM head is untied (its own lm_head.weight)" if gpt2 else
                   "the LM head is untied (its own weight)")
-               + (". Non-embedding: all but wte, wpe and an untied LM head (Kaplan et al.'s N). "
-                  if gpt2 else ". Non-embedding: all but the token embedding and an untied LM "
-                  "head (Kaplan et al.'s N). ")
+               + f". Non-embedding: all but {', '.join(report.embedding_tensors)} and an "
+               "untied LM head (Kaplan et al.'s N). "
                + f"Block rows are for one block ({prefix.replace('.i.', '.0')} … "
                f"{prefix.replace('.i.', f'.{n - 1}')}{kinds}). Independent of seq_len and batch."],
         columns=["section", "operation", "tensor", "shape", "parameters", "≈"],
@@ -379,14 +379,17 @@ def moe_param_notes(report: ParamReport) -> list[str]:
                      f"layers, the {arch.n_experts - arch.top_k} routed experts a token is not "
                      f"sent to (it uses top_k = {arch.top_k}); the router and any shared "
                      f"expert are active.")
-    if report.also_stored:
-        notes.append(f"Not counted: the router's e_score_correction_bias, a ({arch.n_experts},) "
-                     f"buffer in each MoE layer ({report.also_stored:,} values) that shifts "
-                     f"the choice of experts only; the checkpoint stores it too.")
-    if arch.family == "deepseek_v3":
+    if report.also_stored:  # the builders' buffers: only the router's correction bias so far
+        buffer = report.buffers[0].param
+        shape = f"({buffer.shape[0]},)" if len(buffer.shape) == 1 else shape_str(buffer.shape)
+        notes.append(f"Not counted: the router's {buffer.name.rsplit('.', 1)[-1]}, a "
+                     f"{shape} buffer in each MoE layer "
+                     f"({report.also_stored:,} values) that shifts the choice of experts only; "
+                     f"the checkpoint stores it too.")
+    if arch.mtp_layers:
         notes.append("Not counted: the multi-token-prediction module (num_nextn_predict_layers; "
-                     "the checkpoint's extra layer), which is not part of the model that "
-                     "generates.")
+                     "the checkpoint's extra layer" + ("s" if arch.mtp_layers > 1 else "")
+                     + "), which is not part of the model that generates.")
     return notes
 
 
@@ -805,8 +808,9 @@ ARCHITECTURE_SYMBOLS = ("Beyond GPT-2: h_kv key/value heads, d_head (apart from 
                         "rotated dims per head, W the sliding window, n_w the windowed layers "
                         "(when only some are); experts: E routed experts of width d_e, k per "
                         "token, d_s the shared expert, n_moe the MoE layers (when only some "
-                        "are), G router groups; latent attention: r_q and r_kv the query and "
-                        "key/value ranks, d_nope + d_rope each head's query/key, d_v its value.")
+                        "are; n_wm of them windowed, when only some are each), G router "
+                        "groups; latent attention: r_q and r_kv the query and key/value "
+                        "ranks, d_nope + d_rope each head's query/key, d_v its value.")
 
 
 def formulas_table(f, latex: bool = False) -> Table:
@@ -827,7 +831,7 @@ def formulas_table(f, latex: bool = False) -> Table:
              f"Mode: {f.mode.describe()}. {FORMULA_SYMBOLS}",
              f"Per token: the whole model ÷ {as_text(tokens)}, the {what} = "
              f"{show(per_token_formula(f))}."]
-    if f.architecture.family != "gpt2" or f.architecture.sliding_window is not None:
+    if Config.of(f.architecture) is None:  # not a GPT-2 Config: say what the model is
         notes.append(f"Model: {f.architecture.describe()} (its sizes are the symbols). "
                      f"{ARCHITECTURE_SYMBOLS}")
     return Table("FLOP formulas", notes, ["operation", "FLOPs"], "ll",

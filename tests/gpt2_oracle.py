@@ -1,6 +1,7 @@
 """The GPT-2 forward pass exactly as flopcalc's ``model.build_ops`` wrote it before the
 builders (issue 9), with that time's cost functions: the oracle the GPT-2 builder must
-reproduce op for op."""
+reproduce op for op. One correction since: an untied LM head's weight is stored (vocab,
+d_model), as Hugging Face's nn.Linear stores it (it was written (d_model, vocab))."""
 
 from __future__ import annotations
 
@@ -80,10 +81,11 @@ def op_elementwise_flops(op: Op, causal: bool = False, backward: bool = False) -
 
 
 def _linear(name, section, computes, x: Shape, d_in: Dim, d_out: Dim, weight_name: str,
-            bias: bool, transposed_weight: bool = False) -> Op:
-    """x (..., d_in) @ W (d_in, d_out) [+ b]: a Linear layer, owning its weight and bias."""
+            bias: bool, transposed_weight: bool = False, stored: Shape | None = None) -> Op:
+    """x (..., d_in) @ W (d_in, d_out) [+ b]: a Linear layer, owning its weight and bias
+    (stored as ``stored``, by default (d_in, d_out) as GPT-2's Conv1D)."""
     weight = (d_in, d_out)
-    params = () if transposed_weight else (Param(f"{weight_name}.weight", weight),)
+    params = () if transposed_weight else (Param(f"{weight_name}.weight", stored or weight),)
     if bias:
         params += (Param(f"{weight_name}.bias", (d_out,)),)
     return Op(name, section, "matmul", computes, (x, weight), x[:-1] + (d_out,),
@@ -164,7 +166,8 @@ def gpt2_ops(d: Dims, fused_qkv: bool = True, bias: bool = True,
         ln("ln_f", "head", "ln_f"),
         _linear("lm_head", "head", "logits = x · wteᵀ (tied to the token embedding)", x, D, V,
                 "wte", bias=False, transposed_weight=True) if tied_lm_head else
-        _linear("lm_head", "head", "logits = x · W_lm (untied LM head)", x, D, V, "lm_head",
-                bias=False),
+        # an untied head is GPT2LMHeadModel's nn.Linear(n_embd, vocab_size): stored (V, D)
+        _linear("lm_head", "head", "logits = x · W_lm_head (untied LM head)", x, D, V, "lm_head",
+                bias=False, stored=(V, D)),
     ]
     return ops

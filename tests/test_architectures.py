@@ -442,7 +442,7 @@ def test_a_partial_rotary_share_of_a_huge_head_is_exact():
     big = 10**400
     fields = architecture_fields({"model_type": "gpt_neox", "hidden_size": big,
                                   "num_attention_heads": 8, "rotary_pct": 0.25}, "c.json")
-    assert fields["rotary_dims"] == big // 8 // 4
+    assert Architecture(**fields).rotary_dims == big // 8 // 4
 
 
 def test_a_latent_attention_family_without_kv_lora_rank_is_refused():
@@ -459,3 +459,204 @@ def test_formulas_of_gpt_neox_with_its_heads_set_apart_equal_the_numeric_count()
         work = Workload(seq_len=32)
         values = fm.formulas(architecture=arch).evaluate(fm.symbol_values(arch, work))
         assert values["total"] == flop_report(arch, workload=work).total
+
+
+# ------------------------------------------------------------ the rotated width follows the head
+
+def rotated(arch):
+    """The dims the rotary_q op rotates per head (its output's last axis)."""
+    ops = ops_of(build(arch, arch.dims(1, 4)))
+    return next(op for op in ops if op.name == "rotary_q").output[-1]
+
+
+def test_pythia_s_rotated_width_follows_its_heads_when_they_change():
+    """rotary_pct 0.25 of each head: Pythia-1.4B's d_model 2048 over 16 heads is 128 wide, 32
+    rotated; over 8 heads 256 wide, 64 rotated (not the 32 of the config's own heads)."""
+    from flopcalc.architectures.presets import make_architecture
+
+    assert rotated(preset_architecture("pythia-1.4b")) == 128 // 4 == 32
+    assert rotated(make_architecture("pythia-1.4b", n_heads=8)) == 2048 // 8 // 4 == 64
+    assert rotated(make_architecture("pythia-1.4b", d_head=64, n_heads=16)) == 16
+    # an explicit width wins over the share
+    assert rotated(make_architecture("pythia-1.4b", n_heads=8, rotary_dims=16)) == 16
+    # Phi-3-mini rotates its whole head (partial_rotary_factor 1.0), whatever the head
+    assert rotated(make_architecture("phi-3-mini-4k", n_heads=16, n_kv_heads=16)) == 3072 // 16
+
+
+def test_gpt_neox_defaults_with_narrower_heads_rotate_a_quarter_of_them():
+    """GPTNeoXConfig's defaults (hidden 6144, 64 heads) with d_model 1024: heads of 16, 4
+    rotated."""
+    from flopcalc.architectures.presets import make_architecture
+
+    arch = make_architecture(family="gpt_neox", d_model=1024, n_heads=64)
+    assert (arch.d_head, rotated(arch)) == (16, 4)
+
+
+def test_the_rotated_width_is_hugging_face_s_double_precision_product():
+    """int(head_size * rotary_pct) in doubles: 0.29 is 0.28999999999999998… in binary and
+    100 × it rounds to 28.999999999999996, so Hugging Face rotates 28 dims of a 100-wide head
+    (the decimal 0.29 × 100 would say 29, an odd width HF never builds)."""
+    assert int(100 * 0.29) == 28                       # what Hugging Face's expression gives
+    fields = architecture_fields({"model_type": "gpt_neox", "hidden_size": 400,
+                                  "num_attention_heads": 4, "rotary_pct": 0.29}, "c.json")
+    assert Architecture(**fields).rotary_dims == 28
+    assert Architecture(**fields).as_dict()["rotary_share"] == "29/100"
+
+
+def test_a_share_that_rotates_no_dims_is_refused_in_one_line():
+    with pytest.raises(ArchitectureError, match="rotary_share 1/100 of d_head"):
+        Architecture(family="gpt_neox", positions="rotary", d_model=64, n_heads=2,
+                     rotary_share=0.01, fused_qkv=True)
+
+
+def test_a_pythia_sweep_over_heads_rotates_each_point_s_share():
+    """The sweep's compiled path derives each point's width as Architecture does, and agrees
+    with the per-point count; at 8 heads of 256 the rotary op of q is 3 FLOPs on each of
+    8 tokens × 8 heads × 64 rotated dims (a quarter of the head)."""
+    from flopcalc.architectures.presets import make_architecture, model_fields
+    from flopcalc.sweep import parse_axis, run
+
+    conv = Conventions(elementwise=True)
+    base = {**model_fields("pythia-1.4b"), "seq_len": 8}
+    fast = run(base, [parse_axis("n_heads", "8,16,32")], conv, Mode(), fast=True)
+    slow = run(base, [parse_axis("n_heads", "8,16,32")], conv, Mode(), fast=False)
+    assert [r[-1] for r in fast.rows] == [r[-1] for r in slow.rows]
+    report = flop_report(make_architecture("pythia-1.4b", n_heads=8), conv,
+                         workload=Workload(seq_len=8))
+    assert next(r.flops for r in report.rows if r.op.name == "rotary_q") == 3 * 8 * 8 * 64
+
+
+# ------------------------------------------------------------------ GPT-2's LM head and sizes
+
+def test_an_untied_gpt2_lm_head_is_stored_vocab_by_d_model_as_hugging_face_stores_it():
+    """GPT2LMHeadModel.lm_head = nn.Linear(n_embd, vocab_size, bias=False): weight (V, D)."""
+    report = param_report(Architecture(tied_lm_head=False))
+    shapes = {r.param.name: r.param.shape for r in report.rows}
+    assert shapes["lm_head.weight"] == (50257, 768)
+    assert report.total == 124_439_808 + 50257 * 768   # HF's GPT-2 small plus the head
+    tied = param_report(Architecture())
+    assert "lm_head.weight" not in {r.param.name for r in tied.rows}
+    assert tied.total == 124_439_808
+
+
+def test_gpt2_s_published_sizes_are_written_once():
+    from flopcalc import config
+
+    for name, sizes in config.PRESETS.items():
+        assert PRESETS[name] == (f"openai-community/{name}", sizes)
+        assert PRESETS[name][1] is sizes
+    # Radford et al. 2019, Table 2
+    assert [(s["n_layers"], s["d_model"]) for s in config.PRESETS.values()] == \
+        [(12, 768), (24, 1024), (36, 1280), (48, 1600)]
+
+
+# ------------------------------------------------------------------ consumers ask the architecture
+
+def test_generic_modules_ask_the_architecture_not_the_family_name():
+    """No `family == "…"`, `family != "…"` or `family in (…)` in the modules every family
+    shares: they ask for a property, a field or the ops' roles."""
+    import re
+    from pathlib import Path
+
+    import flopcalc
+
+    root = Path(flopcalc.__file__).parent
+    shared = ["analysis.py", "estimates.py", "formulas.py", "frameworks.py", "memory.py",
+              "plot.py", "tables.py", "architectures/common.py"]
+    check = re.compile(r"family\s*(==|!=|in\s*\()")
+    for name in shared:
+        hits = [line for line in (root / name).read_text().splitlines() if check.search(line)]
+        assert hits == [], (name, hits)
+
+
+def test_the_multi_token_prediction_note_follows_the_config_s_field():
+    """DeepSeek-V3's config has num_nextn_predict_layers 1: noted; a config with 0 has none."""
+    from flopcalc.tables import moe_param_notes
+
+    arch = preset_architecture("deepseek-v3")
+    assert arch.mtp_layers == 1
+    assert any("multi-token-prediction" in n for n in moe_param_notes(param_report(arch)))
+    assert not any("multi-token-prediction" in n
+                   for n in moe_param_notes(param_report(arch.with_(mtp_layers=0))))
+    assert preset_architecture("llama-3.1-8b").mtp_layers == 0
+
+
+def test_maxtext_takes_its_deepseek_decoder_for_latent_attention():
+    from flopcalc.frameworks import from_architecture as summarize, maxtext_deepseek
+
+    assert maxtext_deepseek(summarize(preset_architecture("deepseek-v3"), Workload()))
+    assert not maxtext_deepseek(summarize(preset_architecture("mixtral-8x7b"), Workload()))
+
+
+def test_non_embedding_names_the_embedding_tensors_of_each_family():
+    from flopcalc.tables import param_table
+
+    for preset, names in (("gpt2", "wte, wpe"), ("llama-3.1-8b", "embed_tokens"),
+                          ("pythia-1.4b", "embed_in")):
+        note = param_table(param_report(preset_architecture(preset))).notes[1]
+        assert f"Non-embedding: all but {names} and an untied LM head" in note
+
+
+def test_only_gemma_2_scales_its_scores_by_query_pre_attn_scalar():
+    def scale(arch):
+        return next(op.computes for op in ops_of(build(arch, arch.dims(1, 4)))
+                    if op.role == "attention.scale")
+    assert scale(preset_architecture("gemma-2-9b")) == "S / √query_pre_attn_scalar"
+    for name in ("gpt2", "llama-3.1-8b", "pythia-1.4b", "deepseek-v3"):
+        assert scale(preset_architecture(name)) == "S / √d_head"
+
+
+def test_formulas_of_some_windowed_and_some_moe_layers_equal_the_numeric_count():
+    """A Qwen2-MoE with use_sliding_window: layers 2 … 5 windowed (max_window_layers 2), MoE
+    where (i + 1) % 2 = 0: 1, 3, 5. Kinds: full-dense {0}, full-moe {1}, sliding-dense {2, 4},
+    sliding-moe {3, 5}: n_wm = 2 windowed MoE layers. The formulas with ints substituted give
+    the numeric count in every mode, the window capping the keys."""
+    from flopcalc import formulas as fm
+
+    fields = architecture_fields({
+        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
+        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
+        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
+        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
+        "decoder_sparse_step": 2}, "c.json")
+    arch = Architecture(**fields)
+    assert (arch.n_windowed, arch.n_moe, arch.n_windowed_moe) == (4, 3, 2)
+    groups = {g.name: g.repeat for g in build(arch, arch.dims(1, 5))}
+    assert groups == {"embedding": 1, "full-dense": 1, "full-moe": 1, "sliding-dense": 2,
+                      "sliding-moe": 2, "head": 1}
+    work = Workload(2, 7)
+    for conv, mode, extra in (
+            (Conventions(elementwise=True), Mode(), {}),
+            (Conventions(attention="causal", elementwise=True), Mode(), {}),
+            (Conventions(attention="causal"), Mode("train"), {}),
+            (Conventions(elementwise=True), Mode("decode", position=6), {"position": 6}),
+            (Conventions(attention="causal", elementwise=True),
+             Mode("generate", prompt=5, new_tokens=4), {"prompt": 5, "new_tokens": 4})):
+        f = fm.formulas(conv, mode=fm.symbolic_mode(mode.kind), architecture=arch)
+        assert {g for g, _, _ in f.groups} == set(groups)
+        values = f.evaluate(fm.symbol_values(arch, work), **extra)
+        report = flop_report(arch, conv, mode, work)
+        assert values["total"] == report.total
+        assert all(values[r.group, r.op.name] == r.flops for r in report.rows)  # one repeat
+
+
+def test_a_sweep_of_some_windowed_and_some_moe_layers_counts_every_point():
+    """Its compiled function has no argument for n_wm: every point is counted per point, and
+    the fast and the per-point sweeps agree."""
+    from flopcalc.sweep import parse_axis, run
+
+    fields = architecture_fields({
+        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
+        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
+        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
+        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
+        "decoder_sparse_step": 2}, "c.json")
+    conv = Conventions(attention="causal", elementwise=True)
+    axes = [parse_axis("seq_len", "2,5,9")]
+    fast = run(fields, axes, conv, Mode(), fast=True)
+    slow = run(fields, axes, conv, Mode(), fast=False)
+    assert [r[-1] for r in fast.rows] == [r[-1] for r in slow.rows]
+    assert fast.rows[-1][-1] == flop_report(Architecture(**fields), conv,
+                                            workload=Workload(1, 9)).total

@@ -107,6 +107,26 @@ def test_activation_function_is_honoured(write_json, name, activation):
     assert make_config(config_path=path).activation == activation
 
 
+@pytest.mark.parametrize("name, activation, cost", [
+    ("gelu_fast", "gelu_tanh", 9), ("gelu_accurate", "gelu_tanh", 9),
+    ("gelu_new", "gelu_tanh", 9), ("gelu_pytorch_tanh", "gelu_tanh", 9),
+    ("gelu_python", "gelu", 5), ("gelu", "gelu", 5), ("silu", "silu", 4)])
+def test_every_family_reads_the_same_activation_names(name, activation, cost):
+    """A GPT-NeoX hidden_act takes GPT-2's names too; the activation row costs its table
+    entry per element of (B, L, d_ff): tanh GELU 9, erf GELU 5, SiLU 4 (counting-rules.md)."""
+    from flopcalc.architecture import Architecture, Workload
+    from flopcalc.architectures.hf import architecture_fields
+
+    fields = architecture_fields({"model_type": "gpt_neox", "hidden_size": 64,
+                                  "num_attention_heads": 4, "intermediate_size": 96,
+                                  "hidden_act": name}, "c.json")
+    assert fields["activation"] == activation
+    report = flop_report(Architecture(**fields), Conventions(elementwise=True),
+                         workload=Workload(seq_len=8))
+    act = next(r for r in report.rows if r.op.role == "mlp.act")
+    assert act.flops == cost * 8 * 96
+
+
 def test_relu_costs_one_per_element_forward_and_backward():
     conv = Conventions(elementwise=True)
     relu = flop_report(Config(activation="relu"), conv)

@@ -66,6 +66,19 @@ def test_deepseek_v3_parameters_by_hand():
     assert report.total + report.also_stored == 671_026_419_200
 
 
+def test_the_score_correction_biases_are_buffers_the_builder_emits_and_the_report_sums():
+    """Each of DeepSeek-V3's 58 MoE layers stores mlp.gate.e_score_correction_bias, (256,):
+    a tensor of the model as data, a buffer of its router op, outside the parameter count."""
+    report = param_report(preset_architecture("deepseek-v3"))
+    assert {(r.param.name, r.param.shape, r.group) for r in report.buffers} == \
+        {("mlp.gate.e_score_correction_bias", (256,), "moe")}
+    assert sum(r.times for r in report.buffers) == 61 - 3
+    assert not any("e_score_correction_bias" in r.param.name for r in report.rows)
+    assert report.total == 671_026_404_352 and report.also_stored == 14_848
+    # a model without the correction bias stores no buffer
+    assert param_report(preset_architecture("mixtral-8x7b")).buffers == ()
+
+
 def test_the_params_command_shows_total_active_and_what_is_left_out():
     result = invoke("params", "--preset", "deepseek-v3")
     assert result.exit_code == 0, result.stderr
@@ -401,6 +414,10 @@ def test_parameters_depend_on_neither_seq_len_nor_batch(arch, b1, l1, b2, l2):
                 for p in op.params]
     assert tensors(b1, l1) == tensors(b2, l2)
     assert sum(r * p.count for r, _, p in tensors(b1, l1)) == param_report(arch).total
+    # the stored buffers (the router's score-correction bias) are reported apart
+    buffers = [(g.repeat, p) for g in build(arch, arch.dims(b1, l1)) for op in g.ops
+               for p in op.buffers]
+    assert sum(r * p.count for r, p in buffers) == param_report(arch).also_stored
 
 
 @PROPERTY

@@ -8,7 +8,7 @@ import json
 from fractions import Fraction
 
 import pytest
-from cli_helpers import invoke
+from cli_helpers import invoke, one_line_error
 
 from flopcalc.tables import exact_cell, exact_text
 
@@ -161,6 +161,42 @@ def test_more_layers_than_a_qwen2_config_s_keep_the_window_from_max_window_layer
     assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "7") == \
         {"full": 2, "sliding": 5}
     assert groups("--config", str(path), "--seq-len", "16", "--n-layers", "3") == \
+        {"full": 2, "sliding": 1}
+
+
+def qwen2_with_layer_types(tmp_path, types):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "qwen2", "num_hidden_layers": len(types),
+                                "use_sliding_window": True, "sliding_window": 8,
+                                "hidden_size": 64, "num_attention_heads": 4,
+                                "intermediate_size": 128, "vocab_size": 100,
+                                "layer_types": types}))
+    return str(path)
+
+
+def test_more_layers_than_an_explicit_periodic_layer_types_list_repeat_its_pattern(tmp_path):
+    """sliding, full, full listed twice: 10 layers are s f f s f f s f f s, 4 sliding."""
+    from flopcalc.architectures.presets import make_architecture
+
+    s, f = "sliding_attention", "full_attention"
+    path = qwen2_with_layer_types(tmp_path, [s, f, f, s, f, f])
+    assert make_architecture(config=path, n_layers=10).window_layers == (0, 3, 6, 9)
+    assert groups("--config", path, "--seq-len", "16", "--n-layers", "10") == \
+        {"sliding": 4, "full": 6}
+    assert make_architecture(config=path, n_layers=4).window_layers == (0, 3)   # the first 4
+    # Gemma-2's alternating list, written out, repeats as Gemma-2's own rule lays it
+    alternating = qwen2_with_layer_types(tmp_path, [s, f] * 3)
+    assert make_architecture(config=alternating, n_layers=9).window_layers == (0, 2, 4, 6, 8)
+
+
+def test_more_layers_than_a_layer_types_list_with_no_pattern_are_refused(tmp_path):
+    """full, full, sliding, sliding (max_window_layers 2 written out) repeats nothing: the
+    kind of a fifth layer is unknown."""
+    s, f = "sliding_attention", "full_attention"
+    path = qwen2_with_layer_types(tmp_path, [f, f, s, s])
+    line = one_line_error(invoke("params", "--config", path, "--n-layers", "6"))
+    assert "layer_types" in line and "no repeating pattern" in line
+    assert groups("--config", path, "--seq-len", "16", "--n-layers", "3") == \
         {"full": 2, "sliding": 1}
 
 

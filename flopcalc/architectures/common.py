@@ -69,12 +69,13 @@ def layer_window(d: Dims, windowed: bool) -> Dim:
 
 
 def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim = None,
-                     d_v: Dim = None) -> list[Op]:
+                     d_v: Dim = None, scale: str = "S / √d_head") -> list[Op]:
     """From Q (B, h, L, d_head) and K, V repeated to (B, h, T, d_head) to the per-head output A.
 
     Eager attention: S = Q·Kᵀ, scaled, soft-capped (Gemma-2), masked, softmax, P·V. The
     mask is causal, and within the window on a windowed layer. ``d_qk`` and ``d_v`` are
-    the query/key and value widths when they are not d_head (latent attention).
+    the query/key and value widths when they are not d_head (latent attention); ``scale``
+    says what the scores are scaled by (Gemma-2: √query_pre_attn_scalar).
     """
     B, L, H = d.batch, d.seq_len, d.n_heads
     Dh = d.d_head if d_qk is None else d_qk
@@ -88,8 +89,7 @@ def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim
     ops = [Op("scores", "block", "matmul", "S = Q · Kᵀ per head", ((B, H, L, Dh), (B, H, Dh, T)),
               scores,
               causal="output", role="attention.scores", window=window),
-           on_scores("scale", "attention.scale", "S / √d_head" if arch.family != "gemma2" else
-                     "S / √query_pre_attn_scalar", "scale")]
+           on_scores("scale", "attention.scale", scale, "scale")]
     if arch.attn_softcap is not None:
         ops.append(on_scores("attn_softcap", "attention.softcap",
                              "S = c · tanh(S / c), c = attn_logit_softcapping", "softcap"))
@@ -102,7 +102,8 @@ def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim
 
 
 def attention(arch: Architecture, d: Dims, windowed: bool, q: Shape, kv: Shape,
-              q_norm: str = "self_attn.q_norm", k_norm: str = "self_attn.k_norm") -> list[Op]:
+              q_norm: str = "self_attn.q_norm", k_norm: str = "self_attn.k_norm",
+              scale: str = "S / √d_head") -> list[Op]:
     """Heads split, q/k norms (Qwen3), rotary, K/V repeated to the query heads (GQA), the
     scores, and the heads merged again: from q (B, L, h·d_head) and k, v (B, L, h_kv·d_head)
     to (B, L, h·d_head)."""
@@ -130,7 +131,7 @@ def attention(arch: Architecture, d: Dims, windowed: bool, q: Shape, kv: Shape,
     ops.append(reshape("repeat_kv", "attention.repeat_kv",
                        "K, V (with the cache): (B, h_kv, T, d_head) → (B, h, T, d_head), a view",
                        (B, Hkv, T, Dh), (B, H, T, Dh)))
-    ops += attention_scores(arch, d, T, window)
+    ops += attention_scores(arch, d, T, window, scale=scale)
     ops += [reshape("transpose_back", "attention.heads", "(B, h, L, d_head) → (B, L, h, d_head)",
                     (B, H, L, Dh), (B, L, H, Dh)),
             reshape("merge_heads", "attention.heads",
@@ -210,9 +211,11 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
            elementwise("router_score", "mlp.router.score",
                        "p = softmax(s) over the experts" if arch.router_scoring == "softmax"
                        else "p = σ(s), each expert's score", scores, arch.router_scoring)]
-    if arch.router_bias:
-        ops.append(elementwise("router_correction", "mlp.router.topk",
-                               "p + e_score_correction_bias (for the choice only)", scores, "add"))
+    if arch.router_bias:  # a stored (n_experts,) buffer, never trained by the gradient
+        ops.append(replace(
+            elementwise("router_correction", "mlp.router.topk",
+                        "p + e_score_correction_bias (for the choice only)", scores, "add"),
+            buffers=(Param(f"{names['router']}.e_score_correction_bias", (E,)),)))
     if d.n_groups is not None:
         G = d.n_groups
         ops += [elementwise("router_group_top2", "mlp.router.topk",
@@ -380,7 +383,9 @@ def block_groups(arch: Architecture, d: Dims, block, prefix: str) -> list[LayerG
     """The blocks as layer groups, one per kind of layer: one group ``block`` when every
     layer is alike, else the windowed (``sliding``) and ``full`` layers, the ``dense`` and
     ``moe`` ones, or both (``sliding-moe``, ``full-dense``, …) in order of first
-    appearance. ``block(windowed, moe)`` builds one block's ops."""
+    appearance. ``block(windowed, moe)`` builds one block's ops. In formulas the four
+    kinds repeat n_wm (windowed MoE), n_w − n_wm, n_moe − n_wm and n_layers − n_w − n_moe +
+    n_wm times (``Dims.n_windowed_moe``; a kind the model lacks counts 0 at its values)."""
     n, w, m = d.n_layers, d.n_windowed, d.n_moe
     windows = d.window is not None and w != 0
     experts = d.n_experts is not None and m != 0
@@ -396,13 +401,19 @@ def block_groups(arch: Architecture, d: Dims, block, prefix: str) -> list[LayerG
             return [LayerGroup("dense", "block", n - m, tuple(block(windows, False)), prefix),
                     LayerGroup("moe", "block", m, tuple(block(windows, True)), prefix)]
         return [LayerGroup("block", "block", n, tuple(block(windows, experts)), prefix)]
-    if not isinstance(n, int):
-        raise ArchitectureError("formulas of a model with some windowed and some MoE layers "
-                                "are not offered (give every layer one kind)")
     kinds = arch.layer_kinds()
     order = list(dict.fromkeys(kinds))
+    if isinstance(n, int):
+        counts = {kind: kinds.count(kind) for kind in order}
+    else:
+        wm = d.n_windowed_moe
+        if wm is None:
+            raise ArchitectureError("formulas of a model with some windowed and some MoE "
+                                    "layers need the count of windowed MoE layers")
+        counts = {(True, True): wm, (True, False): w - wm, (False, True): m - wm,
+                  (False, False): n - w - m + wm}
     return [LayerGroup(f"{'sliding' if wk else 'full'}-{'moe' if mk else 'dense'}", "block",
-                       kinds.count((wk, mk)), tuple(block(wk, mk)), prefix)
+                       counts[wk, mk], tuple(block(wk, mk)), prefix)
             for wk, mk in order]
 
 

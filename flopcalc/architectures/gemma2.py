@@ -28,7 +28,8 @@ def build(arch: Architecture, d: Dims):
     def block(windowed: bool, moe: bool = False) -> list[Op]:
         ops = [rms("input_layernorm"),
                *projections(arch, d, x),
-               *attention(arch, d, windowed, (B, L, H * Dh), (B, L, Hkv * Dh)),
+               *attention(arch, d, windowed, (B, L, H * Dh), (B, L, Hkv * Dh),
+                          scale="S / √query_pre_attn_scalar"),
                linear("o_proj", "attention.o", "y = A · W_o (h·d_head → d_model)", (B, L, H * Dh),
                       H * Dh, D, "self_attn.o_proj", arch.o_bias)]
         if arch.post_norms:

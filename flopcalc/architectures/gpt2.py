@@ -1,15 +1,16 @@
 """GPT-2 (Radford et al. 2019; Hugging Face ``GPT2LMHeadModel``), and nanoGPT's bias-free one.
 
 Pre-norm blocks: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``; learned positions
-(``wpe``); Conv1D weights stored (in, out); the LM head tied to ``wte`` unless untied.
+(``wpe``); Conv1D weights stored (in, out); the LM head tied to ``wte`` unless untied (then an
+``nn.Linear``, stored (vocab, d_model) as in every family).
 """
 
 from __future__ import annotations
 
 from ..architecture import Architecture, ArchitectureError
 from ..model import ACTIVATIONS, POSITION_ADD, Dims, Op, Param
-from .common import (attention_scores, block_groups, keys, layer_window, linear, model, norm,
-                     refuse, reshape, residual)
+from .common import (attention_scores, block_groups, head, keys, layer_window, linear, model,
+                     norm, refuse, reshape, residual)
 
 # what GPT-2's blocks are; an Architecture of family gpt2 asking for anything else is refused
 GPT2_SHAPE = dict(mlp="plain", norm="layernorm", positions="learned", fused_gate_up=False,
@@ -30,8 +31,8 @@ def build(arch: Architecture, d: Dims):
     def b(flag: bool, term: str) -> str:  # a bias term of a computes text, absent without it
         return f" + {term}" if flag else ""
 
-    def ln(name, section="block"):
-        return norm(name, "layernorm", x, name, arch.norm_bias, section=section)
+    def ln(name):
+        return norm(name, "layernorm", x, name, arch.norm_bias)
 
     def block(windowed: bool, moe: bool = False) -> list[Op]:
         ops = [ln("ln_1")]
@@ -73,10 +74,4 @@ def build(arch: Architecture, d: Dims):
         Op("embed_add", "embedding", "elementwise", "token + position embedding add", (x, x), x,
            cost=POSITION_ADD, role="embedding.positions"),
     ]
-    head = [ln("ln_f", "head"),
-            linear("lm_head", "lm_head", "logits = x · wteᵀ (tied to the token embedding)", x, D,
-                   V, "wte", False, layout="conv1d", section="head", tied_to="wte")
-            if arch.tied_lm_head else
-            linear("lm_head", "lm_head", "logits = x · W_lm (untied LM head)", x, D, V, "lm_head",
-                   False, layout="conv1d", section="head")]
-    return model(embedding, block_groups(arch, d, block, "h.i."), head)
+    return model(embedding, block_groups(arch, d, block, "h.i."), head(arch, d, "ln_f", "wte"))

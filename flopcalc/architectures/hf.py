@@ -8,14 +8,13 @@ effect on any count (dropout, eps, rope_theta, rope_scaling, token ids, dtype) a
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-from ..architecture import Architecture, ArchitectureError
+from ..architecture import Architecture, ArchitectureError, exact_share
+from ..config import HF_ACTIVATIONS
 
-# Hugging Face's ACT2FN names -> flopcalc's activations (the ones with a cost-table entry)
-ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
-               "relu": "relu", "silu": "silu", "swish": "silu"}
+# Hugging Face's ACT2FN names -> flopcalc's activations: one map for every family
+ACTIVATIONS = HF_ACTIVATIONS
 # fields of other architectures that change the counts (experts, latent attention, ...):
 # refused in a config of a model_type whose reader does not read them
 NOT_MODELLED = ("num_local_experts", "num_experts", "n_routed_experts", "moe_intermediate_size",
@@ -97,14 +96,20 @@ class ConfigReader:
                              f"{', '.join(ACTIVATIONS)}")
         return ACTIVATIONS[name]
 
-    def window_layers(self, n_layers: int, window, default) -> tuple[int, ...] | None:
-        """Which layers are windowed: HF's explicit ``layer_types``, else ``default`` (a
-        tuple of layer indices, or None for every layer)."""
+    def window_layers(self, n_layers: int, window,
+                      own: int | None = None) -> tuple[int, ...] | None:
+        """Which of ``n_layers`` layers are windowed (None: every layer, or no window): HF's
+        explicit ``layer_types``, one per layer of the model's ``own`` layers (default
+        n_layers), else the family's rule (``WINDOW_RULES``) for n_layers. Fewer layers than
+        layer_types lists: the first n_layers; more: its pattern repeated (``repeated``)."""
+        own = n_layers if own is None else own
         types = self.data.get("layer_types")
+        rule = WINDOW_RULES.get(self.data.get("model_type"))
         if types is None:
-            return default
-        if not isinstance(types, list) or len(types) != n_layers:
-            raise self.error(f"layer_types must list one type per layer ({n_layers})")
+            return None if window is None or rule is None else \
+                every_layer_as_none(rule(self, n_layers), n_layers)
+        if not isinstance(types, list) or len(types) != own:
+            raise self.error(f"layer_types must list one type per layer ({own})")
         if not all(isinstance(t, str) for t in types):
             raise self.error("layer_types must list strings (sliding_attention or "
                              "full_attention)")
@@ -112,9 +117,58 @@ class ConfigReader:
         if unknown:
             raise self.error(f"layer_types {unknown[0]!r} is not modelled; flopcalc counts "
                              f"sliding_attention and full_attention")
-        if window is None and "sliding_attention" in types:
-            raise self.error("layer_types has sliding_attention layers but no sliding_window")
-        return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+        if window is None:
+            if "sliding_attention" in types:
+                raise self.error("layer_types has sliding_attention layers but no "
+                                 "sliding_window")
+            return None
+        types = self.repeated(types, n_layers)
+        return every_layer_as_none(
+            tuple(i for i, t in enumerate(types) if t == "sliding_attention"), n_layers)
+
+    def repeated(self, types: list, n_layers: int) -> list:
+        """``layer_types`` for ``n_layers`` layers: its first n_layers, or, for more layers
+        than it lists, its pattern repeated: the shortest period that repeats through the
+        whole list and is seen at least twice (Gemma-2's sliding, full). A list with no such
+        pattern says nothing of the layers after it: refused, naming the field."""
+        if n_layers <= len(types):
+            return types[:n_layers]
+        period = next(p for p in range(1, len(types) + 1)
+                      if all(types[i] == types[i - p] for i in range(p, len(types))))
+        if 2 * period > len(types):
+            raise self.error(f"layer_types lists {len(types)} layers and no repeating pattern, "
+                             f"so the kind of layers {len(types)} … {n_layers - 1} is unknown: "
+                             f"list them in layer_types, or give at most {len(types)} layers")
+        return [types[i % period] for i in range(n_layers)]
+
+
+def every_layer_as_none(layers: tuple[int, ...], n_layers: int) -> tuple[int, ...] | None:
+    """Layer indices, or None when they are every one of the n_layers."""
+    return None if len(layers) == n_layers else layers
+
+
+def _qwen_windows(r: ConfigReader, n_layers: int) -> tuple[int, ...]:
+    # Qwen2Config (and Qwen3's, Qwen2-MoE's): the layers from max_window_layers on
+    first = r.int("max_window_layers", 28)
+    return tuple(range(min(first, n_layers), n_layers))
+
+
+def _gemma2_windows(r: ConfigReader, n_layers: int) -> tuple[int, ...]:
+    return tuple(range(0, n_layers, 2))  # Gemma2Attention: layer 0, 2, 4, … use the window
+
+
+# model_type -> which of n_layers layers its window applies to, when layer_types does not say;
+# the others (mistral, phi3, mixtral) window every layer. The reader and a changed n_layers
+# (``window_layers_at``) both ask here.
+WINDOW_RULES = {"qwen2": _qwen_windows, "qwen3": _qwen_windows, "qwen2_moe": _qwen_windows,
+                "gemma2": _gemma2_windows}
+
+
+def window_layers_at(data: dict, source: str, own: int, n_layers: int, window) -> tuple | None:
+    """The windowed layers of a config's model (of ``own`` layers, window ``window``) built
+    with ``n_layers`` layers instead: as the reader places them (``ConfigReader.window_layers``);
+    None: every layer."""
+    return ConfigReader(data, source).window_layers(n_layers, window, own)
 
 
 def _llama_like(r: ConfigReader, family: str, *, vocab, d_model, d_ff, n_layers, n_heads,
@@ -131,22 +185,18 @@ def _llama_like(r: ConfigReader, family: str, *, vocab, d_model, d_ff, n_layers,
                 fused_qkv=False, **switches)
 
 
-def _windowed(r: ConfigReader, fields: dict, window, default_layers) -> dict:
-    n_layers = fields["n_layers"]
-    layers = r.window_layers(n_layers, window, default_layers)
-    if layers is not None and len(layers) == n_layers:
-        layers = None  # every layer
+def _windowed(r: ConfigReader, fields: dict, window) -> dict:
+    layers = r.window_layers(fields["n_layers"], window)
     if window is not None and layers == ():
         window = None  # no layer uses it
         layers = None
     return {**fields, "sliding_window": window, "window_layers": layers}
 
 
-def _rotary_dims(r: ConfigReader, fields: dict, key: str, default: float) -> dict:
-    n_heads = fields["n_heads"]
-    d_head = fields["d_head"] or fields["d_model"] // n_heads
-    share = Fraction(str(r.fraction(key, default)))  # the decimal as written: exact
-    fields["rotary_dims"] = d_head * share.numerator // share.denominator  # HF truncates too
+def _rotary_share(r: ConfigReader, fields: dict, key: str, default: float) -> dict:
+    """The share of each head that rotates, exact (the decimal as written); the width follows
+    the head (``architecture.rotary_width``), also when d_model or the heads change later."""
+    fields["rotary_share"] = exact_share(r.fraction(key, default))
     return fields
 
 
@@ -167,7 +217,7 @@ def read_mistral(r: ConfigReader) -> dict:
                          tied_lm_head=r.bool("tie_word_embeddings", False))
     # MistralConfig's default window is 4096; a null in the file means none
     window = r.int("sliding_window", r.present("sliding_window", 4096))
-    return _windowed(r, fields, window, None)
+    return _windowed(r, fields, window)
 
 
 QWEN2_SIZES = dict(vocab=151936, d_model=4096, d_ff=22016, n_layers=32, n_heads=32,
@@ -183,12 +233,8 @@ def _qwen(r: ConfigReader, family: str, qkv_bias: bool, o_bias: bool, head_dim,
     window = r.int("sliding_window", r.present("sliding_window", 4096))
     if not r.bool("use_sliding_window", False):
         window = None
-    first = r.int("max_window_layers", 28)
-    if window is None:
-        layers = None
-    else:  # Qwen2Config: the layers from max_window_layers on are windowed
-        layers = tuple(range(min(first, fields["n_layers"]), fields["n_layers"]))
-    return _windowed(r, fields, window, layers)
+    r.int("max_window_layers", 28)  # checked even when no window uses it
+    return _windowed(r, fields, window)
 
 
 def read_qwen2(r: ConfigReader) -> dict:
@@ -213,9 +259,7 @@ def read_gemma2(r: ConfigReader) -> dict:
                          final_softcap=r.number("final_logit_softcapping",
                                                 r.present("final_logit_softcapping", 30.0)))
     window = r.int("sliding_window", r.present("sliding_window", 4096))
-    # Gemma2Attention: layer 0, 2, 4, … use the window
-    layers = None if window is None else tuple(range(0, fields["n_layers"], 2))
-    return _windowed(r, fields, window, layers)
+    return _windowed(r, fields, window)
 
 
 def read_phi3(r: ConfigReader) -> dict:
@@ -225,8 +269,8 @@ def read_phi3(r: ConfigReader) -> dict:
                          o_bias=False, mlp_bias=False,
                          tied_lm_head=r.bool("tie_word_embeddings", False))
     fields.update(fused_qkv=True, fused_gate_up=True)
-    fields = _rotary_dims(r, fields, "partial_rotary_factor", 1.0)
-    return _windowed(r, fields, r.int("sliding_window"), None)
+    fields = _rotary_share(r, fields, "partial_rotary_factor", 1.0)
+    return _windowed(r, fields, r.int("sliding_window"))
 
 
 def read_gpt_neox(r: ConfigReader) -> dict:
@@ -242,7 +286,7 @@ def read_gpt_neox(r: ConfigReader) -> dict:
                   tied_lm_head=r.bool("tie_word_embeddings", False))
     key = "rotary_pct" if "rotary_pct" in r.data or "partial_rotary_factor" not in r.data \
         else "partial_rotary_factor"
-    return _rotary_dims(r, fields, key, 0.25)
+    return _rotary_share(r, fields, key, 0.25)
 
 
 def _experts(r: ConfigReader, fields: dict, n_experts: str, default_experts: int, top_k: int,
@@ -279,7 +323,7 @@ def read_mixtral(r: ConfigReader) -> dict:
                       f"multiply); flopcalc counts 0")
     fields = _experts(r, fields, "num_local_experts", 8, 2, fields["d_ff"], range,
                       norm_topk_prob=True)
-    return _windowed(r, fields, r.int("sliding_window"), None)  # MixtralConfig: no window
+    return _windowed(r, fields, r.int("sliding_window"))  # MixtralConfig: no window
 
 
 def read_qwen2_moe(r: ConfigReader) -> dict:
@@ -327,7 +371,8 @@ def read_deepseek_v3(r: ConfigReader) -> dict:
                     norm_topk_prob=r.bool("norm_topk_prob", True),
                     router_scoring="sigmoid",
                     routed_scale=r.number("routed_scaling_factor", 2.5), router_bias=True,
-                    n_groups=r.int("n_group", 8), topk_groups=r.int("topk_group", 4))
+                    n_groups=r.int("n_group", 8), topk_groups=r.int("topk_group", 4),
+                    mtp_layers=r.count("num_nextn_predict_layers", 1))
 
 
 def read_gpt2(r: ConfigReader) -> dict:

@@ -7,16 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..architecture import Architecture, ArchitectureError
+from ..config import PRESETS as GPT2_SIZES
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "hf-configs"
 
-# short name -> (Hugging Face name, shipped file or GPT-2's published sizes)
-# GPT-2 sizes: Radford et al. 2019, Table 2 (the Hugging Face model cards agree).
+# short name -> (Hugging Face name, shipped file or GPT-2's published sizes, which
+# ``config.PRESETS`` holds: Radford et al. 2019, Table 2)
 PRESETS: dict[str, tuple[str, str | dict]] = {
-    "gpt2": ("openai-community/gpt2", dict(d_model=768, n_heads=12, n_layers=12)),
-    "gpt2-medium": ("openai-community/gpt2-medium", dict(d_model=1024, n_heads=16, n_layers=24)),
-    "gpt2-large": ("openai-community/gpt2-large", dict(d_model=1280, n_heads=20, n_layers=36)),
-    "gpt2-xl": ("openai-community/gpt2-xl", dict(d_model=1600, n_heads=25, n_layers=48)),
+    **{name: (f"openai-community/{name}", sizes) for name, sizes in GPT2_SIZES.items()},
     "llama-2-7b": ("meta-llama/Llama-2-7b-hf", "Llama-2-7B.json"),
     "llama-3.1-8b": ("meta-llama/Llama-3.1-8B", "Llama-3.1-8B.json"),
     "llama-3.1-70b": ("meta-llama/Llama-3.1-70B", "Llama-3.1-70B.json"),
@@ -46,13 +44,26 @@ def preset_name(name: str) -> str:
 
 def preset_fields(name: str) -> dict:
     """The Architecture fields of a preset."""
-    short = preset_name(name)
-    source = PRESETS[short][1]
-    if isinstance(source, dict):
-        return {"family": "gpt2", **source}
+    return _start(preset=name)[0]
+
+
+def _start(preset=None, config=None, family=None) -> tuple[dict, dict | None, str]:
+    """A starting point's Architecture fields, its config.json object (None for GPT-2's
+    published sizes) and the name its errors give it."""
     from .hf import architecture_fields, read_json
 
-    return architecture_fields(read_json(DATA / source), f"of preset {short}")
+    if preset is not None:
+        short = preset_name(preset)
+        source = PRESETS[short][1]
+        if isinstance(source, dict):
+            return {"family": "gpt2", **source}, None, f"of preset {short}"
+        data, where = read_json(DATA / source), f"of preset {short}"
+    elif config is not None:
+        data, where = read_json(config), str(config)
+    else:
+        return family_fields(family or "gpt2"), _family_data(family or "gpt2"), \
+            f"defaults of {family}"
+    return architecture_fields(data, where), data, where
 
 
 def preset_architecture(name: str, **overrides) -> Architecture:
@@ -65,15 +76,23 @@ def preset_architecture(name: str, **overrides) -> Architecture:
 def family_fields(family: str) -> dict:
     """A family's starting point: Hugging Face's defaults for that model_type (GPT-2: the
     small model's sizes)."""
+    data = _family_data(family)
+    if data is None:
+        return {"family": "gpt2"}
+    from .hf import architecture_fields
+
+    return architecture_fields(data, f"defaults of {family}")
+
+
+def _family_data(family: str) -> dict | None:
+    """The config.json a family's defaults are read from (None: GPT-2 small's sizes)."""
     from ..architecture import FAMILIES
 
     if family == "gpt2":
-        return {"family": "gpt2"}
+        return None
     if family not in FAMILIES:
         raise ArchitectureError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    from .hf import architecture_fields
-
-    return architecture_fields({"model_type": family}, f"defaults of {family}")
+    return {"model_type": family}
 
 
 def make_architecture(preset: str | None = None, config: str | Path | None = None,
@@ -95,26 +114,20 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
     if len(starts) > 1:
         raise ArchitectureError(f"{' and '.join(starts)} both set the model: give one of them "
                                 f"(and flags such as --d-model to change it)")
-    if preset is not None:
-        fields = preset_fields(preset)
-    elif config is not None:
-        from .hf import architecture_fields, read_json
-
-        fields = architecture_fields(read_json(config), str(config))
-    else:
-        fields = family_fields(family or "gpt2")
+    fields, data, where = _start(preset, config, family)
     if bias is not None:
         overrides.update(qkv_bias=bias, o_bias=bias, mlp_bias=bias, norm_bias=bias)
     own = fields.get("n_layers")
     fields.update({k: v for k, v in overrides.items() if v is not None})
-    windowed = fields.get("window_layers")
-    if windowed is not None and overrides.get("n_layers") is not None and \
-            overrides.get("window_layers") is None:
-        n = fields["n_layers"]
-        # fewer layers: the model's first n_layers, each keeping its kind of attention; more:
-        # the family's rule laid over them (a pattern that follows none keeps its layers)
-        fields["window_layers"] = tuple(i for i in windowed if i < n) if own is None or \
-            n <= own else window_pattern(fields["family"], windowed, own, n)
+    if fields.get("window_layers") is not None and overrides.get("n_layers") is not None and \
+            overrides.get("window_layers") is None and data is not None:
+        from .hf import window_layers_at
+
+        # the windowed layers of n_layers as the config reader places them: the family's rule
+        # for n_layers, or the config's layer_types (its first n_layers; more: its pattern
+        # repeated, or refused). Fewer layers: the model's first ones keep their kind
+        layers = window_layers_at(data, where, own, fields["n_layers"], fields["sliding_window"])
+        fields["window_layers"] = layers
     moe = fields.get("moe_layers")
     if moe is not None and overrides.get("n_layers") is not None and \
             overrides.get("moe_layers") is None:
@@ -123,19 +136,3 @@ def model_fields(preset: str | None = None, config: str | Path | None = None,
         fields["moe_layers"] = tuple(i for i in moe if i < n) + (
             tuple(range(own, n)) if own is not None and own - 1 in moe else ())
     return fields
-
-
-def window_pattern(family: str, windowed: tuple, own: int, n_layers: int) -> tuple:
-    """The windowed layers of a model of ``own`` layers, ``windowed``, laid over
-    ``n_layers`` by its family's rule, as Hugging Face's config classes place them:
-    Gemma-2 every other layer from layer 0; Qwen2, Qwen3 and Qwen2-MoE every layer from
-    ``max_window_layers`` (the first windowed one) on. Mistral windows every layer
-    (``window_layers`` None: nothing to lay over). Layers that follow no such rule (an
-    explicit ``layer_types``) stay as they were, the new ones full attention."""
-    windowed = tuple(windowed)
-    if family == "gemma2" and windowed == tuple(range(0, own, 2)):
-        return tuple(range(0, n_layers, 2))
-    if family in ("qwen2", "qwen3", "qwen2_moe") and windowed and \
-            windowed == tuple(range(windowed[0], own)):
-        return tuple(range(windowed[0], n_layers))
-    return windowed
