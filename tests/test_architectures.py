@@ -20,8 +20,9 @@ from flopcalc.architectures.presets import PRESETS, preset_architecture, preset_
 from flopcalc.config import Conventions, Mode
 from flopcalc.analysis import flop_report, op_flops, param_report
 from flopcalc.model import Dims, visible_pairs
+from fuzz_helpers import examples
 
-PROPERTY = settings(max_examples=30, deadline=None)
+PROPERTY = settings(max_examples=examples(30), deadline=None)
 CAUSAL = Conventions(attention="causal")
 
 # Published parameter counts (the model cards; Hugging Face's num_parameters()).

@@ -27,9 +27,10 @@ from flopcalc.audit.arithmetic import (
     parse_expression,
     solve,
 )
+from fuzz_helpers import examples
 
 FIXTURE = Path(__file__).parent / "fixtures" / "equations.md"
-FUZZ = settings(max_examples=150, deadline=None)
+FUZZ = settings(max_examples=examples(60), deadline=None)
 
 
 def one(text: str) -> Equation:

@@ -21,6 +21,7 @@ from flopcalc.architecture import Workload
 from flopcalc.architectures.presets import make_architecture
 from flopcalc.audit.figures import check_figures, find_numbers, infer_model
 from flopcalc.audit.report import audit_json, audit_text
+from fuzz_helpers import examples
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "figures"
 LLAMA_TEXT = (FIXTURES / "llama-3.1-8b.md").read_text(encoding="utf-8")
@@ -205,7 +206,7 @@ FIGURE_PIECES = ["4096", "32", "1.2", "8.03B", "16.06 ", "GB", "GiB", " TFLOPs",
                  ", ", "0", "1,024", "0.0", "e30", "-", "(", ")", "per head "]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.lists(st.sampled_from(FIGURE_PIECES), max_size=40).map("".join))
 def test_random_figures_raise_nothing(text):
     result = audit_text(text)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cli_helpers import invoke
 from flopcalc.audit.arithmetic import analyse, find_bindings, find_equations, find_identities
 from flopcalc.audit.report import audit_json, audit_text
+from fuzz_helpers import examples
 
 
 def identities(text: str) -> list[tuple[str, str, str]]:
@@ -70,7 +71,7 @@ def test_known_symbols_take_their_values_in_an_identity():
     assert e.verdict == "unknown" and e.solution == 64 and e.stated == 384
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.sampled_from(["d", "L", "2", "3", "12", " ", "+", "-", "*", "/", "^", "(",
                                  ")", "=", r"\cdot ", "$", "d^2", "\n", "≈", "s/6h"]),
                 max_size=40).map("".join))

@@ -15,6 +15,7 @@ from conftest import B, D, DFF, DH, H, L, NL, NPOS, V
 from flopcalc import Config, Conventions, flop_report, param_report
 from flopcalc.config import Mode
 from flopcalc.estimates import compare, count, signed_percent
+from fuzz_helpers import examples
 
 # GPT-2 small, 128 tokens, batch 1, from first principles --------------------------------
 # Kaplan's N: every parameter but wte and wpe; per block ln_1, c_attn, c_proj, ln_2, c_fc,
@@ -124,7 +125,7 @@ def test_each_estimate_is_its_papers_formula_against_the_same_exact_quantity(
         assert rows[key].exact == flop_report(cfg, scope, mode).total, key
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(h=st.integers(1, 8), d_head=st.integers(1, 32), layers=st.integers(1, 8),
        seq=st.integers(1, 256), batch=st.integers(1, 4), vocab=st.integers(1, 60_000),
        bias=st.booleans(), fused=st.booleans())

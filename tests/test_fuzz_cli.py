@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 
 import flopcalc.files
 from cli_helpers import invoke
-
-SCALE = float(os.environ.get("FLOPCALC_FUZZ_EXAMPLES", "1"))
+from fuzz_helpers import SCALE
 
 
 def fuzz(examples: int):

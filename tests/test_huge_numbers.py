@@ -16,6 +16,7 @@ from cli_helpers import invoke, one_line_error
 from flopcalc import Config, FlopcalcError, param_report
 from flopcalc.config import Mode
 from flopcalc.memory import approx_float, positive_number
+from fuzz_helpers import examples
 
 BIGGEST = 10 ** 1000 - 1      # the largest size flopcalc counts (1000 digits)
 V, P, NL = 50257, 1024, 12
@@ -140,7 +141,7 @@ OPTIONS = ["--d-model", "--heads", "--layers", "--d-ff", "--vocab", "--n-positio
            "--seq-len", "--batch"]
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(command=st.sampled_from(["flops", "memory", "params", "compare", "shapes"]),
        values=st.dictionaries(st.sampled_from(OPTIONS), SIZES, max_size=4),
        peak=st.none() | FIGURES, bandwidth=st.none() | FIGURES)

@@ -14,6 +14,7 @@ from flopcalc import Config, Conventions, FlopcalcError, flop_report, param_repo
 from flopcalc.analysis import decode_report
 from flopcalc.config import Mode
 from flopcalc import reference
+from fuzz_helpers import examples
 
 D, H, DH, F, V, N = 768, 12, 64, 3072, 50257, 12
 LINEARS = {"qkv_proj": D * 3 * D, "out_proj": D * D, "ffn_up": D * F, "ffn_down": F * D,
@@ -81,7 +82,7 @@ def test_decode_is_the_same_under_dense_and_causal_counting():
                 == decode_report(Config(), t, Conventions(attention="causal")).total)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(p=st.integers(1, 300), n=st.integers(1, 300), causal=st.booleans(),
        elementwise=st.booleans())
 def test_generate_is_the_prefill_plus_each_decode_step(p, n, causal, elementwise):
@@ -110,7 +111,7 @@ def test_generate_equals_the_measured_incremental_reference_pass(prompt):
     assert flop_report(cfg, conv, mode).total == measured
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(d_head=st.integers(1, 16), n_heads=st.integers(1, 6), d_ff=st.integers(1, 200),
        seq_len=st.integers(1, 64), batch=st.integers(1, 4), vocab=st.integers(1, 500),
        causal=st.booleans(), fused=st.booleans())

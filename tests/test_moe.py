@@ -19,8 +19,9 @@ from flopcalc.architectures import build, ops_of
 from flopcalc.architectures.hf import architecture_fields
 from flopcalc.architectures.presets import preset_architecture
 from flopcalc.config import Conventions, Mode
+from fuzz_helpers import examples
 
-PROPERTY = settings(max_examples=30, deadline=None)
+PROPERTY = settings(max_examples=examples(30), deadline=None)
 MODES = ("forward", "backward", "train", "decode", "generate")
 ELEMENTWISE = Conventions(elementwise=True)
 

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from flopcalc import Config, Conventions, flop_report, param_report
 from flopcalc import formulas as fm
+from fuzz_helpers import examples
 
 # Modest and untimed: the whole file runs in a few seconds.
-PROPERTY = settings(max_examples=40, deadline=None)
+PROPERTY = settings(max_examples=examples(40), deadline=None)
 
 
 @st.composite

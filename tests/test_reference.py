@@ -27,6 +27,7 @@ from flopcalc.reference import (
 )
 
 from reference_helpers import peak_over_estimate
+from fuzz_helpers import examples
 
 TINY = GPTConfig(n_layer=2, n_head=4, n_embd=32, d_ff=128, vocab_size=97, n_positions=16)
 B, L = 2, 8
@@ -300,7 +301,7 @@ configs = st.builds(
     st.integers(2, 50), st.booleans(), st.booleans())
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(c=configs, batch=st.integers(1, 3), seq_len=st.integers(1, 12))
 def test_recorded_macs_equal_first_principles(c, batch, seq_len):
     params = init_params(c, dtype=np.float64)

@@ -25,6 +25,7 @@ from flopcalc.reference import (
 )
 
 from reference_helpers import peak_over_estimate
+from fuzz_helpers import examples
 
 B, L = 2, 8
 SIZES = dict(n_layer=2, n_head=4, n_embd=32, d_ff=48, vocab_size=61, n_positions=16)
@@ -369,7 +370,7 @@ family_configs = st.builds(
     st.tuples(st.booleans(), st.booleans()), st.booleans(), st.booleans(), st.booleans())
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(c=family_configs, batch=st.integers(1, 2), seq_len=st.integers(1, 9))
 def test_recorded_macs_equal_first_principles_for_random_configs(c, batch, seq_len):
     params = init_params(c, dtype=np.float64)

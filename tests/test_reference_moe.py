@@ -21,6 +21,7 @@ from flopcalc.reference import (
 )
 
 from reference_helpers import peak_over_estimate
+from fuzz_helpers import examples
 
 B, L = 2, 9
 d, h, V = 32, 4, 61
@@ -432,7 +433,7 @@ moe_configs = st.builds(
     st.integers(-1, 2), st.sampled_from(["softmax", "sigmoid"]))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(c=moe_configs, batch=st.integers(1, 2), seq_len=st.integers(1, 7))
 def test_random_moe_and_mla_configs_agree_with_first_principles(c, batch, seq_len):
     p = init_params(c, dtype=np.float64)

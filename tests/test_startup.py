@@ -3,6 +3,7 @@
 How fast is measured by benchmarks/bench_startup.py, not here; this pins the cause.
 """
 
+import json
 import subprocess
 import sys
 
@@ -19,17 +20,38 @@ print(",".join(m for m in ("sympy", "numpy") if m in sys.modules), file=sys.stde
 """
 
 
-@pytest.mark.parametrize("args", [
+NUMERIC_COMMANDS = [
     ["flops"], ["flops", "--format", "markdown"], ["flops", "--mode", "generate", "--elementwise"],
     ["params", "--format", "json"], ["shapes", "--format", "csv"], ["presets"],
     ["compare"], ["memory"], ["sweep", "--seq-len", "128:1024:x2"],
     ["flops", "--total"], ["frameworks"], ["mfu", "--step-time", "1"],
     ["budget", "--tokens", "1000"],
-])
-def test_numeric_commands_import_neither_sympy_nor_numpy(args):
-    run = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
+]
+
+# One fresh interpreter runs the commands in turn and says after each which of the two have
+# been imported so far: an import is never undone, so the first command named with one is the
+# one that imported it (one start-up instead of one per command).
+PROBE_EACH = """
+import json, runpy, sys
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["flopcalc", *args]
+    code = 0
+    try:
+        runpy.run_module("flopcalc", run_name="__main__")
+    except SystemExit as e:
+        code = e.code or 0
+    found = [m for m in ("sympy", "numpy") if m in sys.modules]
+    print("probe:", json.dumps([args, code, found]), file=sys.stderr)
+"""
+
+
+def test_numeric_commands_import_neither_sympy_nor_numpy():
+    run = subprocess.run([sys.executable, "-c", PROBE_EACH, json.dumps(NUMERIC_COMMANDS)],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert run.stderr.strip().splitlines()[-1:] in ([], [""])
+    said = [json.loads(line[len("probe: "):]) for line in run.stderr.splitlines()
+            if line.startswith("probe: ")]
+    assert said == [[args, 0, []] for args in NUMERIC_COMMANDS], run.stderr
 
 
 def test_the_formulas_command_is_the_one_that_loads_sympy():

@@ -20,6 +20,7 @@ from flopcalc import sweep as sw
 from flopcalc.sweep import (AXES, MODE_AXES, Axis, parse_axis, run, shares, stream, sweep_json,
                             sweep_table)
 from flopcalc.tables import percent
+from fuzz_helpers import examples
 
 # Range syntax -----------------------------------------------------------------------------
 
@@ -73,7 +74,7 @@ def test_a_range_is_counted_not_built(any_digits):
     assert list(parse_axis("seq_len", "3:80:x3").values) == [3, 9, 27]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(1, 10**6), st.integers(0, 10**40), st.integers(2, 40))
 def test_geometric_counts_equal_the_progression(start, extra, factor):
     stop = start + extra
@@ -150,7 +151,7 @@ def single_runs(base, axes, conv, mode):
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(sweeps())
 def test_sweep_rows_equal_single_config_runs_on_both_paths(sweep):
     base, axes, conv, mode = sweep

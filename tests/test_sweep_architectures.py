@@ -21,6 +21,7 @@ from flopcalc.cli import (ARCHITECTURE_SIZES, EXPERT_SIZES, MODE_POSITIONS, MODE
 from flopcalc.config import Mode
 from flopcalc.plot import crossover
 from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
+from fuzz_helpers import examples
 
 
 def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
@@ -129,7 +130,7 @@ def one_by_one(base, axes, conv, mode):
     return out
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(family_sweeps())
 def test_compiled_and_per_point_rows_equal_flop_report_in_every_family(sweep):
     base, axes, conv, mode = sweep

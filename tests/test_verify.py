@@ -20,6 +20,7 @@ from flopcalc.config import Config, FlopcalcError
 from flopcalc.reference import GPTConfig, estimate_memory_bytes, forward_incremental, init_params
 from flopcalc.tables import verify_json, verify_table
 from flopcalc.verify import VerifyResult, VerifyRow, verify
+from fuzz_helpers import examples
 
 BLOCK_FUSED = ["qkv_proj", "scores", "attn_values", "out_proj", "ffn_up", "ffn_down"]
 BLOCK_SEPARATE = ["q_proj", "k_proj", "v_proj"] + BLOCK_FUSED[1:]
@@ -58,7 +59,7 @@ SMALL = ["--d-model", 16, "--heads", 2, "--layers", 1, "--d-ff", 32, "--vocab", 
 
 # ----------------------------------------------------------------------------- the comparison
 
-@settings(max_examples=75, deadline=None)
+@settings(max_examples=examples(75), deadline=None)
 @given(heads=st.integers(1, 4), d_head=st.integers(1, 8), layers=st.integers(1, 2),
        d_ff=st.integers(1, 40), vocab=st.integers(2, 40), seq_len=st.integers(1, 12),
        batch=st.integers(1, 2), fused=st.booleans(), bias=st.booleans(),

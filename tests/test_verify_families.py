@@ -16,6 +16,7 @@ from cli_helpers import invoke
 from flopcalc.architecture import FAMILIES, MOE_FAMILIES, Workload
 from flopcalc.architectures.presets import PRESETS, make_architecture
 from flopcalc.verify import verify
+from fuzz_helpers import examples
 
 # The switches each family's builder leaves free (the others are its fixed shape).
 FREE = {
@@ -63,7 +64,7 @@ def tiny_models(draw):
     return base.with_(**changes), load
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_models(), st.sampled_from(("full", "incremental")))
 def test_every_row_matches_for_any_small_model_of_any_family(model, mode):
     arch, load = model

@@ -18,6 +18,7 @@ from flopcalc.architecture import Workload
 from flopcalc.architectures.presets import make_architecture
 from flopcalc.config import FlopcalcError
 from flopcalc.verify import verify
+from fuzz_helpers import examples
 
 B, L = 2, 6
 D, H, F, V = 32, 4, 48, 50
@@ -195,7 +196,7 @@ def tiny_moe_models(draw):
     return base.with_(**changes), load
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_moe_models(), st.sampled_from(FORMS))
 def test_random_moe_and_mla_models_agree_row_by_row(model, form):
     arch, load = model

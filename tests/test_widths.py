@@ -95,13 +95,13 @@ def check(table, width: int, text: str) -> None:
         assert not missing, f"{column!r} at {width}: {sorted(missing)[:3]} cut or missing"
 
 
-def widths_to_draw(table) -> list[int]:
-    """Where the layout changes (and the width before), and every 40th: the bands in which
-    tables used to be cut are the widths just below a change."""
+def widths_to_draw(layouts: dict) -> list[int]:
+    """Where the layout (``layouts``: by width) changes (and the width before), and every
+    40th: the bands in which tables used to be cut are the widths just below a change."""
     draw_at = {40, 80, 120, 160, 200}
     before = None
     for w in WIDTHS:
-        layout = render.fit(table, w)
+        layout = layouts[w]
         key = (tuple(layout.keep), layout.stacked)
         if key != before:
             draw_at |= {w - 1, w} & set(WIDTHS)
@@ -125,15 +125,15 @@ def grid_width(table, layout) -> int:
 @pytest.mark.parametrize("name,index", CASES, ids=[f"{n}-{i}" for n, i in CASES])
 def test_every_table_fits_every_width_without_cutting_a_number(name, index):
     table = all_tables()[name][index]
-    for width in WIDTHS:   # every width: the layout accounts for every column and fits
-        layout = render.fit(table, width)
+    layouts = {width: render.fit(table, width) for width in WIDTHS}   # fit: a pure function
+    for width, layout in layouts.items():   # every width: the layout has every column, fits
         assert layout.stacked or set(layout.keep) | {
             table.columns.index(c) for c in layout.hidden} == set(range(len(table.columns)))
         assert layout.stacked or grid_width(table, layout) <= width
-    for width in widths_to_draw(table):   # drawn: rich draws the grid the layout planned
+    for width in widths_to_draw(layouts):   # drawn: rich draws the grid the layout planned
         text = draw(table, width)
         check(table, width, text)
-        layout = render.fit(table, width)
+        layout = layouts[width]
         if not layout.stacked:
             top = next(ln for ln in text.splitlines() if ln.startswith("┏"))
             assert len(top) == grid_width(table, layout)

@@ -1,0 +1,14 @@
+"""How many examples a property test draws: its own number in the suite, times
+``FLOPCALC_FUZZ_EXAMPLES`` for a long fuzz outside it, e.g.
+``FLOPCALC_FUZZ_EXAMPLES=20 python -m pytest -k random`` draws twenty times as many."""
+
+from __future__ import annotations
+
+import os
+
+SCALE = float(os.environ.get("FLOPCALC_FUZZ_EXAMPLES", "1"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the suite, ``n × FLOPCALC_FUZZ_EXAMPLES`` in a long run (at least 1)."""
+    return max(1, int(n * SCALE))
