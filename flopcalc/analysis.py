@@ -156,7 +156,7 @@ def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
     return mode
 
 
-class FlopRow(NamedTuple):
+class FlopRow(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
     the prefill's) and ``steps`` those of generate's first and last decode steps. ``times`` is
     how often the model runs it (its group's repeat) and ``group`` its layer group's name."""

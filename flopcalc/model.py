@@ -132,7 +132,7 @@ class Dims:
             object.__setattr__(self, "rotary_dims", self.d_head)
 
 
-class Param(NamedTuple):
+class Param(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """A parameter tensor, named as in the family's Hugging Face checkpoints (without the
     base model's and the layer's prefixes) and shaped as stored there."""
 

@@ -271,7 +271,7 @@ def to_stacked(table, width: int, layout) -> str:
     return "\n".join(out) + "\n"
 
 
-class Layout(NamedTuple):
+class Layout(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """How a table is drawn at a width: the columns shown (in order), the widths of the text
     columns, whether the share bars fit, the columns left out and the note naming them, or
     ``stacked`` (one row after another) when not even two columns fit."""

@@ -38,7 +38,7 @@ class Table:
     summary_totals: bool = False    # totals are a verdict in words: CSV notes, not rows
 
 
-class Num(NamedTuple):
+class Num(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """A number shown one way to people and another to machines: ``text`` (``16.87%``,
     ``1,234.5``, ``156 µs``) in the terminal and Markdown, ``plain`` (``16.87``, ``1234.5``,
     ``0.000156``; empty for no value) in CSV, under a header that names the unit."""
