@@ -8,7 +8,8 @@ no workload), or a GPT-2 ``Config``, which is both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 from .architecture import Architecture, Workload
 from .architectures import build, ops_of
@@ -155,8 +156,7 @@ def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
     return mode
 
 
-@dataclass(frozen=True)
-class FlopRow:
+class FlopRow(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
     the prefill's) and ``steps`` those of generate's first and last decode steps. ``times`` is
     how often the model runs it (its group's repeat) and ``group`` its layer group's name."""
@@ -169,8 +169,7 @@ class FlopRow:
     times: int = 1
 
 
-@dataclass(frozen=True)
-class FlopReport:
+class FlopReport(NamedTuple):
     """FLOPs of one computation (``mode``), one row per operation of each layer group.
 
     ``config`` is the GPT-2 Config when the model is one (None for other families).
@@ -237,8 +236,7 @@ def decode_report(config: Config, position: int,
     return flop_report(config, conventions, Mode("decode", position=position))
 
 
-@dataclass(frozen=True)
-class ParamRow:
+class ParamRow(NamedTuple):
     section: str
     op: str
     param: Param
@@ -259,8 +257,7 @@ class ParamRow:
         return count // n_experts * top_k if isinstance(count, int) else count * top_k / n_experts
 
 
-@dataclass(frozen=True)
-class ParamReport:
+class ParamReport(NamedTuple):
     """Every parameter tensor with its shape and count; a tied LM head owns no tensor."""
 
     config: Config | None
@@ -319,8 +316,7 @@ def param_report(model) -> ParamReport:
                        rows(lambda op: op.params), arch, rows(lambda op: op.buffers))
 
 
-@dataclass(frozen=True)
-class ShapeReport:
+class ShapeReport(NamedTuple):
     """Every operation with its operand, weight and output (activation) shapes."""
 
     config: Config | None

@@ -204,8 +204,9 @@ def read_text(path: str | Path, what: str, limit: int) -> str:
                             f"0x{data[e.start]:02x})") from None
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# compiled when a document is first read (re caches them), not at every start
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_JSON_BRACKET = r"[\[\]{}]"
 
 
 def parse_json(text: str, what: str, name: str, max_depth: int = JSON_DEPTH_LIMIT):
@@ -221,7 +222,7 @@ def parse_json(text: str, what: str, name: str, max_depth: int = JSON_DEPTH_LIMI
         return int(digits)
 
     depth = 0
-    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+    for m in re.finditer(_JSON_BRACKET, re.sub(_JSON_STRING, '""', text, flags=re.S)):
         depth += 1 if m.group() in "[{" else -1
         if depth > max_depth:
             raise FlopcalcError(f"{what} {name} nests arrays or objects more than "

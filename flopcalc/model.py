@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 Dim = Any  # an int, or a sympy expression
 Shape = tuple[Dim, ...]
@@ -133,8 +133,7 @@ class Dims:
             object.__setattr__(self, "rotary_dims", self.d_head)
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
     """A parameter tensor, named as in the family's Hugging Face checkpoints (without the
     base model's and the layer's prefixes) and shaped as stored there."""
 
@@ -146,8 +145,7 @@ class Param:
         return prod(self.shape)
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
     """One operation of the forward pass.
 
     ``kind`` selects its counting rule in ``RULES``: ``matmul`` (FLOPs from operand shapes),
@@ -180,8 +178,7 @@ class Op:
     #                                apart, outside the parameter count
 
 
-@dataclass(frozen=True)
-class LayerGroup:
+class LayerGroup(NamedTuple):
     """Consecutive-or-not layers that are the same operations, counted ``repeat`` times.
 
     ``prefix`` is what the checkpoint puts before the ops' parameter names (``h.i.``).
@@ -267,8 +264,7 @@ def elements(shape: Shape, causal: bool = False, window: Dim = None) -> Dim:
     return prod(shape)
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """How one kind of operation is counted: its multiply-adds, and its elementwise FLOPs
     (forward, or with ``backward`` its gradient's)."""
 

@@ -11,21 +11,22 @@ rule in ``flopcalc.model.RULES``).
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from ..architecture import Architecture
 from ..model import Dims, LayerGroup, Op
-from . import deepseek_v3, gemma2, gpt2, gpt_neox, llama, mixtral, qwen2_moe
 
-# family -> builder; Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches;
-# Mixtral, Qwen2-MoE and DeepSeek-V3 are Llama's decoder with experts (and DeepSeek's MLA)
-BUILDERS = {"gpt2": gpt2.build, "llama": llama.build, "mistral": llama.build,
-            "qwen2": llama.build, "qwen3": llama.build, "phi3": llama.build,
-            "gemma2": gemma2.build, "gpt_neox": gpt_neox.build, "mixtral": mixtral.build,
-            "qwen2_moe": qwen2_moe.build, "deepseek_v3": deepseek_v3.build}
+# family -> its builder's module, imported when the family is first built (a command counts
+# one family); Mistral, Qwen2, Qwen3 and Phi-3 are Llama's block with switches; Mixtral,
+# Qwen2-MoE and DeepSeek-V3 are Llama's decoder with experts (and DeepSeek's MLA)
+BUILDERS = {"gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama",
+            "qwen3": "llama", "phi3": "llama", "gemma2": "gemma2", "gpt_neox": "gpt_neox",
+            "mixtral": "mixtral", "qwen2_moe": "qwen2_moe", "deepseek_v3": "deepseek_v3"}
 
 
 def build(arch: Architecture, dims: Dims) -> tuple[LayerGroup, ...]:
     """The layer groups of ``arch``'s forward pass at ``dims`` (ints, or sympy symbols)."""
-    return BUILDERS[arch.family](arch, dims)
+    return import_module(f".{BUILDERS[arch.family]}", __name__).build(arch, dims)
 
 
 def ops_of(groups) -> list[Op]:

@@ -7,7 +7,6 @@ for torch's ``nn.Linear`` (``layout="linear"``), (in, out) for GPT-2's ``Conv1D`
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from ..architecture import Architecture, ArchitectureError
 from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
@@ -249,7 +248,7 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
                                   "y[token] += w · expert output, for each routed row", rows,
                                   "combine"))
     # every op on the routed rows is marked: each row is one of a token's top_k experts'
-    ops += [replace(op, experts=(k, E)) for op in expert_ops]
+    ops += [op._replace(experts=(k, E)) for op in expert_ops]
     if d.d_shared is not None:
         shared = {part[len("shared_"):]: name for part, name in names.items()
                   if part.startswith("shared_") and part != "shared_router"}
