@@ -340,19 +340,48 @@ def matmul(recorder, name, layer, a, b, out=None):
     """a @ b (into out, if given), recorded unless recorder is None.
 
     Every matmul of the forward pass goes through here. A stack of rows (B, L, k) times one
-    matrix (k, n) is handed to BLAS as the one 2-D product it is, (B*L, k) @ (k, n), and a
-    single row as a vector-matrix product: NumPy's loop over the stack ran the LM head's
-    product of one token 1.5 times slower on its own, a GPT-2 decode step some 5% slower.
-    The same multiply-adds either way; the shapes recorded are those of a, b and the result.
+    matrix (k, n) is handed to BLAS as the one 2-D product it is, (B*L, k) @ (k, n): NumPy's
+    loop over the stack ran the LM head's product of one token 1.5 times slower. A single
+    row (a decode step's, an expert's one token) is ``row_times_matrix``'s. The same multiply-adds either way; the shapes recorded
+    are those of a, b and the result.
     """
-    if out is None and b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
-        rows = a.reshape(-1, a.shape[-1]) if a.size > a.shape[-1] else a.reshape(-1)
-        out = np.matmul(rows, b).reshape(*a.shape[:-1], b.shape[-1])
+    if out is None and b.ndim == 2 and a.ndim >= 2 and a.flags.c_contiguous:
+        k, n = b.shape
+        if a.size == k:
+            out = row_times_matrix(a.reshape(k), b)
+        else:
+            out = np.matmul(a.reshape(-1, k), b)
+        out = out.reshape(*a.shape[:-1], n)
     else:
         out = np.matmul(a, b, out=out)
     if recorder is not None:
         recorder.record(name, layer, a.shape, b.shape, out.shape)
     return out
+
+
+SHORT_ROW_BYTES = 4096  # stored rows up to this long: row_times_matrix sums them with einsum
+
+
+def row_times_matrix(x, w):
+    """x @ w for one row x (k,) and a matrix w (k, n): a decode step's product.
+
+    One pass over w, so its time is the time memory takes to deliver w; w is read in the
+    order it is stored, one stored row after the other, where OpenBLAS's sgemv, working on
+    several rows at a time, read memory slower. A transposed view of an (n, k) array
+    (every family's nn.Linear, the tied LM head) gives n dots of a stored row with x
+    (np.vecdot: 25 GB/s on one core of the benchmark machine, sgemv 12 on GPT-2's LM head).
+    A (k, n) array with rows of at most SHORT_ROW_BYTES (GPT-2's c_proj Conv1Ds, 3 KB) is
+    the sum of its rows weighted by x (np.einsum: 20 GB/s, sgemv 13); longer rows go to
+    sgemv, which reads them at 17-20 GB/s, where einsum, adding each row into an output
+    row as long, varied from 10 to 25. benchmarks/bench_reference.py measures the decode
+    step against a memory copy. vecdot and einsum use one thread whatever blas_threads
+    allows.
+    """
+    if w.T.flags.c_contiguous and hasattr(np, "vecdot"):  # NumPy >= 2.0
+        return np.vecdot(w.T, x)
+    if w.flags.c_contiguous and w.shape[1] * w.itemsize <= SHORT_ROW_BYTES:
+        return np.einsum("k,kn->n", x, w)
+    return np.matmul(x, w)
 
 
 # ----------------------------------------------------------------------------- BLAS threads

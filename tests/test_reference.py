@@ -251,6 +251,26 @@ def test_matmul_without_recorder_just_multiplies():
     np.testing.assert_array_equal(matmul(None, "lm_head", None, a, b), a @ b)
 
 
+
+@pytest.mark.parametrize("layout", ["rows", "long rows", "transposed view", "strided view"])
+def test_matmul_of_one_row_is_the_product_in_every_layout(layout):
+    # A decode step's product: one row (1, 1, k) times a weight, read by the path its layout
+    # takes (short stored rows, long ones, a transposed (n, k) array, a slice of neither).
+    k, n = 7, {"long rows": 600}.get(layout, 5)
+    stored = {"rows": (k, n), "long rows": (k, n), "transposed view": (n, k),
+              "strided view": (k, 2 * n)}[layout]
+    w = np.empty(stored)
+    for i, j in np.ndindex(*stored):
+        w[i, j] = i - 2 * j if layout != "transposed view" else j - 2 * i
+    w = {"transposed view": w.T, "strided view": w[:, ::2]}.get(layout, w)
+    column = 2 if layout == "strided view" else 1   # w[:, j] is stored column j * column
+    expected = [sum((i + 1) * (i - 2 * j * column) for i in range(k)) for j in range(n)]
+    recorder = MatmulRecorder()
+    out = matmul(recorder, "lm_head", None, np.arange(1.0, k + 1).reshape(1, 1, k), w)
+    assert out.shape == (1, 1, n) and out.dtype == np.float64
+    assert out.reshape(n).tolist() == expected
+    assert recorder.records[0].macs == k * n
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_dense_blocks_record_their_ops_in_order(fused):
     c = GPTConfig(n_layer=3, n_head=4, n_embd=32, d_ff=64, vocab_size=97, n_positions=16,
