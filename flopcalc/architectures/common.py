@@ -7,7 +7,6 @@ for torch's ``nn.Linear`` (``layout="linear"``), (in, out) for GPT-2's ``Conv1D`
 
 from __future__ import annotations
 
-
 from ..architecture import Architecture, ArchitectureError
 from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
 
@@ -211,9 +210,9 @@ def moe(arch: Architecture, d: Dims, x: Shape, names: dict[str, str]) -> list[Op
                        "p = softmax(s) over the experts" if arch.router_scoring == "softmax"
                        else "p = σ(s), each expert's score", scores, arch.router_scoring)]
     if arch.router_bias:  # a stored (n_experts,) buffer, never trained by the gradient
-        ops.append(replace(
-            elementwise("router_correction", "mlp.router.topk",
-                        "p + e_score_correction_bias (for the choice only)", scores, "add"),
+        ops.append(elementwise(
+            "router_correction", "mlp.router.topk",
+            "p + e_score_correction_bias (for the choice only)", scores, "add")._replace(
             buffers=(Param(f"{names['router']}.e_score_correction_bias", (E,)),)))
     if d.n_groups is not None:
         G = d.n_groups
