@@ -1,5 +1,5 @@
 """`flopcalc sweep` at 10^4, 10^5 and 10^6 points, as a user runs it (a fresh process each time,
-sympy's import and the model's compilation included), in one run.
+the imports and the model's compilation included), in one run.
 
 Measures:
   1. 1,000,000 points written to a file as CSV and as JSON: target < 5 s and peak memory

@@ -1108,7 +1108,7 @@ def sweep(
     sw.check_table_size(points)
     # one bar for the sweep (its first half) and the rendering of its rows (the second); it
     # is gone before anything is written
-    with _LazyProgress("sweep") as progress:
+    with _LazyProgress("sweep") as progress, sw.cycles_collected_after():
         result = sw.run(base, axes, conv, m, skip_invalid,
                         progress=lambda done, total: progress(done, 2 * total))
         table = sw.sweep_table(result)

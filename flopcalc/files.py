@@ -53,7 +53,8 @@ def write_text(path: str | Path, text) -> None:
     """Write ``text`` as UTF-8 to ``path`` (``write_bytes``): a str, or an iterable of str
     chunks, each encoded and written as it is made (a streamed sweep)."""
     chunks = [text] if isinstance(text, str) else text
-    write_bytes(path, (chunk.encode("utf-8", "surrogateescape") for chunk in chunks))
+    # (map keeps no chunk once it is encoded: a streamed chunk is gone before the next is made)
+    write_bytes(path, map(lambda chunk: chunk.encode("utf-8", "surrogateescape"), chunks))
 
 
 def write_bytes(path: str | Path, data) -> None:
@@ -121,6 +122,7 @@ def _write_all(fd: int, data) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(fd, view):]
+        del chunk, view  # written: gone before the next chunk is made
 
 
 def _umask() -> int:

@@ -5,7 +5,8 @@ A builder (``flopcalc.architectures``) turns an ``Architecture`` and the sizes o
 the rule of its ``kind`` in ``RULES``, in the spirit of PyTorch's
 ``torch/utils/flop_counter.py``: a ``(m, k) @ (k, n)`` matmul is ``m * k * n``
 multiply-adds, never a typed-in total. Dimensions may be Python ints (exact numbers; sympy
-is never imported) or sympy expressions (formulas).
+is never imported), sympy expressions (formulas) or traced sizes (``tracing``: the sweep's
+compiled path, which records the int arithmetic).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable, NamedTuple
 
-Dim = Any  # an int, or a sympy expression
+from .tracing import Traced, is_traced, node
+
+Dim = Any  # an int, a sympy expression or a traced size (tracing.Traced)
 Shape = tuple[Dim, ...]
 
 # Elementwise work, counted per element of the output (or of the input for reductions).
@@ -192,13 +195,16 @@ class LayerGroup(NamedTuple):
 
 
 def half(x: Dim) -> Dim:
-    """x / 2, exact for the even integers it is used on; symbolic otherwise."""
-    return x // 2 if isinstance(x, int) else x / 2
+    """x / 2, exact for the even integers it is used on (ints and traced sizes: ``//``);
+    symbolic otherwise."""
+    return x // 2 if isinstance(x, (int, Traced)) else x / 2
 
 
 def _min(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
+    if is_traced(a, b):
+        return node("min", a, b)
     import sympy  # only ever reached with sympy dimensions, so sympy is already loaded
 
     return sympy.Min(a, b)
@@ -207,6 +213,8 @@ def _min(a: Dim, b: Dim) -> Dim:
 def _max(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
+    if is_traced(a, b):
+        return node("max", a, b)
     import sympy
 
     return sympy.Max(a, b)

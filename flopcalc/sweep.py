@@ -1,12 +1,12 @@
 """Sweeps: FLOPs of many configs at once, over lists, ranges and grids of dimensions.
 
-Two exact paths give the same ints (tests/test_sweep.py checks this):
+Two exact paths give the same ints (tests/test_sweep*.py check this):
 
-- ``flop_report`` per point: the reference, used for small sweeps (no sympy import).
-- compiled: the model's per-operation FLOPs as polynomials, built once over sympy symbols
-  by ``formulas.formulas`` (the same ``build_ops``, never typed-in formulas), turned into one
-  plain Python function of integers: each polynomial is written over a common integer
-  denominator and divided exactly (``//``) at the end. Used from ``FAST_FROM`` points up.
+- ``flop_report`` per point: the reference, used for small sweeps.
+- compiled: the int arithmetic ``flop_report`` does, recorded once by running the same
+  builders and RULES over traced sizes (``tracing``, no sympy) and written out as one plain
+  Python function of the sizes that vary (``compile_model``). Used from ``FAST_FROM``
+  points up.
 
 An invalid point (n_heads not dividing d_model, seq_len > n_positions, ...) stops the sweep
 with an error naming it, or is left out with ``skip_invalid`` (counted in the notes).
@@ -14,14 +14,17 @@ with an error naming it, or is left out with ``skip_invalid`` (counted in the no
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from fractions import Fraction
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, repeat
+from operator import add, floordiv, itemgetter, mul
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload, rotary_width
@@ -46,8 +49,8 @@ WORKLOAD_AXES = ("seq_len", "batch")
 MODE_AXES = {"position": "--position", "prompt": "--prompt", "new_tokens": "--new-tokens"}
 AXES = {**CONFIG_AXES, **MODE_AXES}
 
-FAST_FROM = 4000          # below this many points, flop_report per point is quicker than
-#                           importing sympy and compiling (~0.35 s)
+FAST_FROM = 64            # below this many points, flop_report per point (~0.3 ms) is
+#                           quicker than compiling (~3 ms, 8 ms for DeepSeek-V3)
 MAX_POINTS = 10_000_000
 CHUNK = 10_000            # points between progress callbacks, rows per written chunk
 TABLE_MAX_ROWS = 100_000  # a longer sweep is no table to read: CSV and JSON stream it
@@ -167,69 +170,74 @@ def describe_point(names, values) -> str:
 
 
 @lru_cache(maxsize=64)
-def compile_model(conv: Conventions, kind: str, recompute: bool, architecture: Architecture):
-    """(ops, function, arguments): the per-operation FLOPs of mode ``kind`` as one Python
-    function of ints ``f(B, L, d_model, h, d_ff, n_layers, V, n_ctx, t, p, n, h_kv, d_head,
-    d_rot, W, n_w[, E, k, d_e, d_s, n_moe, G][, r_q, r_kv, d_nope, d_rope, d_v]) -> (flops per
-    op..., total)`` (the experts' sizes for a model with experts, the latent ranks and widths
-    for latent attention), each operation already times its group's repeat count; the
-    arguments named as ``MODEL_ARGS`` names them. Built
-    from ``formulas.formulas`` (sympy) for ``architecture``'s family and switches; it holds
-    for every point of the same structure (``_structure``). A window's cap ``Min`` is Python's
-    ``min`` on ints."""
-    import sympy as sp
+def compile_model(conv: Conventions, mode: Mode, architecture: Architecture, workload: Workload,
+                  varying: frozenset):
+    """(ops, function): the per-operation FLOPs of ``mode`` (resolved) as one Python function
+    of a list of ints ``a``, ordered as ``model_args(architecture)`` (the Architecture's,
+    Workload's and resolved Mode's names), that returns (flops per op…, total), each op
+    already times its group's repeat count. It reads the ``varying`` sizes from ``a``; every
+    other size is the first point's, ``architecture``'s, ``workload``'s and ``mode``'s.
 
-    from . import formulas as fm
+    Made by running ``analysis.mode_costs`` (the builders and RULES) once over traced sizes
+    (``tracing``): the function does the int arithmetic ``flop_report`` does, so it gives
+    the same ints at every point of the same structure (``_structure``: the same branches
+    in the builders). No sympy."""
+    from types import SimpleNamespace
 
-    f = fm.formulas(conv, mode=fm.symbolic_mode(kind, recompute), architecture=architecture)
-    symbols = (fm.B, fm.L, fm.d_model, fm.h, fm.d_ff, fm.n_layers, fm.V, fm.n_ctx, fm.t, fm.p,
-               fm.n, fm.h_kv, fm.d_head, fm.d_rot, fm.W, fm.n_w, fm.E, fm.k, fm.d_e, fm.d_s,
-               fm.n_moe, fm.G, fm.r_q, fm.r_kv, fm.d_nope, fm.d_rope, fm.d_v)
-    assert len(symbols) == len(MODEL_ARGS)
-    # a dense model's function takes GPT-2's sixteen arguments only (the sweep's inner loop
-    # copies and unpacks them at every point)
-    used = model_args(architecture)
-    symbols = tuple(s for s, name in zip(symbols, MODEL_ARGS) if name in used)
-    if set().union(*(sp.sympify(e).free_symbols for _, repeat, one in f.groups
-                     for e in (repeat, one))) - set(symbols):
+    from .analysis import mode_costs
+    from .tracing import function, size
+
+    if 0 < architecture.n_windowed < architecture.n_layers \
+            and 0 < architecture.n_moe < architecture.n_layers:
         # (the windowed MoE layers' count n_wm): no argument carries it, so counted per point
-        raise FlopcalcError("the compiled sweep has no argument for a size of these formulas")
-    names = [str(s) for s in symbols]
-    repeat = {g: r for g, r, _ in f.groups}
-    fractions = [sp.fraction(sp.together(expr)) for _, _, expr in f.rows]
-    for (num, den), (_, _, expr) in zip(fractions, f.rows):
-        caps = sorted(num.atoms(sp.Min, sp.Max), key=str)
-        if not (den.is_Integer and den > 0) or any(
-                not c.is_Integer for c in sp.Poly(num, *symbols, *caps).coeffs()):
-            raise AssertionError(f"not an integer polynomial over an integer: {expr}")
-    # common subexpressions (B*L*d_model, ...) computed once per point
-    shared, numerators = sp.cse([num for num, _ in fractions],
-                                symbols=sp.numbered_symbols("_x"))
-    lines = [f"    {name} = {sp.sstr(value)}" for name, value in shared]
-    terms = []
-    for i, ((group, _, _), num, (_, den)) in enumerate(zip(f.rows, numerators, fractions)):
-        body = f"({sp.sstr(num)})" + (f" // {den}" if den != 1 else "")
-        times = repeat[group]
-        lines.append(f"    c{i} = {body}" + (f" * ({sp.sstr(times)})" if times != 1 else ""))
-        terms.append(f"c{i}")
-    source = (f"def model_flops({', '.join(names)}):\n" + "\n".join(lines)
-              + f"\n    return ({', '.join(terms)}, {' + '.join(terms) or '0'})\n")
-    if "/" in source.replace("//", ""):  # true division would give floats
-        raise AssertionError(f"inexact division in the compiled model:\n{source}")
-    namespace: dict = {"Min": min, "Max": max}
+        raise FlopcalcError("the compiled sweep has no argument for a size of these layers")
+    used = model_args(architecture)
+    first = {**vars(workload), **vars(mode)}
+    sizes = {name: size(name) if name in varying else
+             getattr(architecture, name) if hasattr(architecture, name) else first[name]
+             for name in used}
+    fields = {name: None if getattr(architecture, name) is None else sizes.get(name)
+              for name in MODEL_ARGS if hasattr(architecture, name)}
+    # no, every or some layers windowed (MoE): the layer groups the builders make
+    for name in ("n_windowed", "n_moe"):
+        fields[name] = {0: 0, architecture.n_layers: sizes["n_layers"]}.get(
+            getattr(architecture, name), sizes.get(name))
+    # Architecture.dims reads these fields; topk_groups only limits the valid points
+    dims = Architecture.dims(SimpleNamespace(topk_groups=None, **fields,
+                                             n_windowed_moe=architecture.n_windowed_moe),
+                             sizes["batch"], sizes["seq_len"])
+    traced = replace(mode, **{k: sizes[k] for k in MODE_AXES if getattr(mode, k) is not None})
+    costs = mode_costs(architecture, dims, conv, traced)
+    flops = [f * g.repeat for g, rows in costs for _, _, f in rows]
+    source = function("model_flops", {n: i for i, n in enumerate(used) if n in varying},
+                      [*flops, sum(flops)])
+    namespace: dict = {}
     exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
-    return tuple((g, n) for g, n, _ in f.rows), namespace["model_flops"], used
+    return (tuple((g.name, op.name) for g, rows in costs for op, _, _ in rows),
+            namespace["model_flops"])
+
+
+# the sizes the sweep sets at each point from others (``_rows``), and those they follow
+FOLLOWS = {"d_head": ("d_model", "n_heads", "qk_nope_head_dim", "qk_rope_head_dim"),
+           "n_kv_heads": ("n_heads",), "d_ff": ("d_model",),
+           "rotary_dims": ("d_head", "qk_rope_head_dim"), "n_windowed": ("n_layers",),
+           "n_moe": ("n_layers",), "position": ("seq_len",), "prompt": ("seq_len",)}
+
+
+def varying_sizes(names) -> frozenset:
+    """The sizes that may change from point to point when ``names`` are swept."""
+    varying = set(names)
+    for size, follows in FOLLOWS.items():
+        if varying.intersection(follows):
+            varying.add(size)
+    return frozenset(varying)
 
 
 def _structure(arch: Architecture) -> tuple:
-    """What the compiled formulas assume beyond the family and switches
-    (``formulas.symbolic_dims``): whether heads split d_model (GPT-2, GPT-NeoX: d_head =
-    d_model/n_heads, n_kv_heads = n_heads), whether every head dim
-    rotates, whether none, some or all layers are windowed, and none, some or all are MoE."""
-    split = arch.heads_split_d_model
-    return (split and (arch.d_head * arch.n_heads != arch.d_model
-                       or arch.n_kv_heads != arch.n_heads),
-            arch.rotary_dims in (None, arch.d_head),
+    """What the compiled function assumes beyond the family and switches: whether the heads
+    split d_model (GPT-2's builder has no other heads), whether a window is set, and whether
+    none, some or all layers are windowed, and none, some or all are MoE."""
+    return (arch.d_head * arch.n_heads == arch.d_model and arch.n_kv_heads == arch.n_heads,
             arch.sliding_window is None,
             {0: 0, arch.n_layers: 2}.get(arch.n_windowed, 1),
             {0: 0, arch.n_layers: 2}.get(arch.n_moe, 1))
@@ -368,7 +376,8 @@ def run(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
     same points.
     """
     result = _empty_result(axes, base, conv)
-    result.rows = list(_rows(base, axes, conv, mode, skip_invalid, fast, progress, result))
+    with cycles_collected_after():
+        result.rows = list(_rows(base, axes, conv, mode, skip_invalid, fast, progress, result))
     result.points = len(result.rows)
     _check_some_valid(result)
     return result
@@ -441,11 +450,6 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
         fast = total_points >= FAST_FROM
     names = tuple(a.name for a in axes)
     derived_ff = len(result.columns) > len(names)
-    model = slots = None
-    kind = mode.kind
-    # unset, unswept decode position / generation prompt: seq_len at each point (Mode.resolved)
-    position_follows_l = kind == "decode" and mode.position is None and "position" not in names
-    prompt_follows_l = kind == "generate" and mode.prompt is None and "prompt" not in names
 
     def skip(values, error: FlopcalcError):
         if not skip_invalid:
@@ -453,70 +457,10 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
         result.skipped += 1
         result.first_skipped = result.first_skipped or describe_point(names, values)
 
-    given = {k for k, v in base.items() if v is not None} | set(names)
-    for done, values in enumerate(grid(axes)):
+    points, model = enumerate(grid(axes)), None
+    for done, values in points:
         if progress and done % CHUNK == 0:
             progress(done, total_points)
-        if slots is not None:  # the compiled path, after the first valid point
-            args = template.copy()
-            for slot, i in slots:
-                args[slot] = values[i]
-            B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = \
-                args if dense else args[:16]
-            # the sizes that follow others when not given (Architecture's rules)
-            if latent:  # latent attention fixes the head widths
-                NOPE, ROPE = args[at_nope], args[at_nope + 1]
-                args[12] = DH = NOPE + ROPE
-                args[11] = KV = H
-                args[13] = ROT = ROPE
-            if derive_head:
-                args[12] = DH = D // H
-            if derive_kv:
-                args[11] = KV = H
-            if derived_ff or derive_ff:
-                args[4] = F = 4 * D
-            if derive_rot:  # the model's share of the head (Architecture's rule)
-                args[13] = ROT = DH if share is None else rotary_width(DH, share)
-            if window_layers is None and W:
-                args[15] = NW = NL
-            if experts:
-                E, K, NM, G = args[16], args[17], args[20], args[21]
-                TG = topk_groups if tg_at is None else values[tg_at]
-                if moe_layers is None:
-                    args[20] = NM = NL
-            else:
-                NM = 0
-            if position_follows_l:
-                args[8] = t = L
-            if prompt_follows_l:
-                args[9] = p = L
-            last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
-            valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
-                and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
-                and (window_layers is None or window_layers[-1] < NL) \
-                and (not experts or K <= E and (moe_layers is None or moe_layers[-1] < NL)
-                     and (not G or not E % G and TG <= G and K <= TG * (E // G))) \
-                and (not latent or not ROPE % 2)
-            if not valid:
-                try:  # let Architecture, Config and Mode say what is wrong
-                    check_point(base, names, values, mode)
-                except FlopcalcError as e:
-                    skip(values, e)
-                    continue
-                raise AssertionError(f"sweep rules disagree with Config at {values}")
-            if not evaluate:
-                yield None
-                continue
-            if not varies or (split and (DH * H != D or KV != H), not rotary or ROT == DH,
-                              not W, 0 if not W else {0: 0, NL: 2}.get(NW, 1),
-                              {0: 0, NL: 2}.get(NM, 1)) == structure:
-                flops = model(*args)
-                per_op, total = flops[:-1], flops[-1]
-            else:  # formulas of another structure: this point counted by flop_report
-                arch, load, m, _ = check_point(base, names, values, mode)
-                per_op, total = _reference_row(flop_report(arch, conv, m, load))
-            yield (values + (F,) if derived_ff else values, per_op, total)
-            continue
         try:
             arch, load, m, cfg = check_point(base, names, values, mode)
         except FlopcalcError as e:
@@ -527,52 +471,121 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
         if result.first_report is None:
             result.first, result.first_mode, result.first_report = cfg, m, report
             result.ops = _reference_ops(report)
-            structure = _structure(arch)
-            # formulas split heads as d_model/n_heads for GPT-2 and GPT-NeoX: a model that
-            # does not is counted per point
-            # (a capacity factor rounds each expert's rows up: counted per point)
-            if fast and not structure[0] and conv.capacity_factor is None:
+            if fast:
                 try:
-                    ops, model, arg_names = compile_model(conv, mode.kind, mode.recompute,
-                                                          arch)
-                except FlopcalcError:  # no formulas for this model (formulas.py says why)
-                    ops, model = result.ops, None
-            if model is not None:
-                assert ops == result.ops
-                at = {**vars(load), **vars(m)}
-                template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in arg_names]
-                template = [0 if v is None else v for v in template]  # no window, no groups…
-                # topk_groups is no argument of the formulas, only of the point's validity
-                slots = [(arg_names.index(n), i) for i, n in enumerate(names)
-                         if n != "topk_groups"]
-                tg_at = names.index("topk_groups") if "topk_groups" in names else None
-                topk_groups = arch.topk_groups or 0
-                latent = arch.kv_lora_rank is not None
-                experts = arch.n_experts is not None
-                dense = len(arg_names) == 16
-                at_nope = arg_names.index("qk_nope_head_dim") if latent else None
-                moe_layers = arch.moe_layers
-                derive_head = "d_head" not in given and not latent
-                derive_kv = "n_kv_heads" not in given and not latent
-                derive_ff = "d_ff" not in given
-                rotary = arch.positions == "rotary"
-                learned = not rotary
-                derive_rot = rotary and "rotary_dims" not in given and not latent
-                share = arch.rotary_share
-                window_layers = arch.window_layers
-                split = arch.heads_split_d_model
-                # whether a point can have another structure than the first (else no check)
-                varies = (split and not (derive_head and derive_kv)
-                          or rotary and not derive_rot and not latent
-                          or experts and moe_layers is not None and "n_layers" in names
-                          or window_layers is not None and "n_layers" in names)
+                    ops, model = compile_model(conv, m, arch, load, varying_sizes(names))
+                    assert ops == result.ops
+                except FlopcalcError:  # layer groups only ints tell apart (common.py says why)
+                    pass
+        yield (values + (arch.d_ff,) if derived_ff else values, *_reference_row(report)) \
+            if evaluate else None
+        if model is not None:  # the other points by the compiled model
+            yield from _compiled_rows(points, model, base, names, conv, mode, arch, load, m,
+                                      derived_ff, skip, evaluate, progress, total_points)
+    if progress:
+        progress(total_points, total_points)
+
+
+def _compiled_rows(points, model, base, names, conv, mode, arch, load, m, derived_ff, skip,
+                   evaluate, progress, total_points):
+    """``_rows`` after the first valid point (``arch``, ``load``, ``m``), by the compiled
+    ``model``: each point's sizes set from its values by the Architecture's rules, checked
+    by ``config.fits`` and the rules Architecture checks, on ints."""
+    kind = mode.kind
+    given = {k for k, v in base.items() if v is not None} | set(names)
+    arg_names = model_args(arch)
+    at = {**vars(load), **vars(m)}
+    template = [getattr(arch, k) if hasattr(arch, k) else at[k] for k in arg_names]
+    template = [0 if v is None else v for v in template]  # no window, no groups…
+    # topk_groups is no argument of the formulas, only of the point's validity
+    slots = [(arg_names.index(n), i) for i, n in enumerate(names) if n != "topk_groups"]
+    tg_at = names.index("topk_groups") if "topk_groups" in names else None
+    topk_groups = arch.topk_groups or 0
+    latent = arch.kv_lora_rank is not None
+    experts = arch.n_experts is not None
+    dense = len(arg_names) == 16
+    at_nope = arg_names.index("qk_nope_head_dim") if latent else None
+    moe_layers = arch.moe_layers
+    derive_head = "d_head" not in given and not latent
+    derive_kv = "n_kv_heads" not in given and not latent
+    derive_ff = derived_ff or "d_ff" not in given
+    rotary = arch.positions == "rotary"
+    learned = not rotary
+    derive_rot = rotary and "rotary_dims" not in given and not latent
+    share = arch.rotary_share
+    window_layers = arch.window_layers
+    # unset, unswept decode position / generation prompt: seq_len at each point (Mode.resolved)
+    position_follows_l = kind == "decode" and mode.position is None and "position" not in names
+    prompt_follows_l = kind == "generate" and mode.prompt is None and "prompt" not in names
+    structure = _structure(arch)
+    # whether a point can have another structure than the first (else no check)
+    varies = (not (derive_head and derive_kv)
+              or experts and moe_layers is not None and "n_layers" in names
+              or window_layers is not None and "n_layers" in names)
+    for done, values in points:
+        if progress and done % CHUNK == 0:
+            progress(done, total_points)
+        args = template.copy()
+        for slot, i in slots:
+            args[slot] = values[i]
+        B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = args if dense else args[:16]
+        # the sizes that follow others when not given (Architecture's rules)
+        if latent:  # latent attention fixes the head widths
+            NOPE, ROPE = args[at_nope], args[at_nope + 1]
+            args[12] = DH = NOPE + ROPE
+            args[11] = KV = H
+            args[13] = ROT = ROPE
+        if derive_head:
+            args[12] = DH = D // H
+        if derive_kv:
+            args[11] = KV = H
+        if derive_ff:
+            args[4] = F = 4 * D
+        if derive_rot:  # the model's share of the head (Architecture's rule)
+            args[13] = ROT = DH if share is None else rotary_width(DH, share)
+        if window_layers is None and W:
+            args[15] = NW = NL
+        if experts:
+            E, K, NM, G = args[16], args[17], args[20], args[21]
+            TG = topk_groups if tg_at is None else values[tg_at]
+            if moe_layers is None:
+                args[20] = NM = NL
+        else:
+            NM = 0
+        if position_follows_l:
+            args[8] = t = L
+        if prompt_follows_l:
+            args[9] = p = L
+        last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
+        valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
+            and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
+            and (window_layers is None or window_layers[-1] < NL) \
+            and (not experts or K <= E and (moe_layers is None or moe_layers[-1] < NL)
+                 and (not G or not E % G and TG <= G and K <= TG * (E // G))) \
+            and (not latent or not ROPE % 2)
+        if not valid:
+            try:  # let Architecture, Config and Mode say what is wrong
+                check_point(base, names, values, mode)
+            except FlopcalcError as e:
+                skip(values, e)
+                continue
+            raise AssertionError(f"sweep rules disagree with Config at {values}")
         if not evaluate:
             yield None
             continue
-        per_op, total = _reference_row(report)
-        yield (values + (arch.d_ff,) if derived_ff else values, per_op, total)
-    if progress:
-        progress(total_points, total_points)
+        if not varies or (DH * H == D and KV == H, not W,
+                          0 if not W else {0: 0, NL: 2}.get(NW, 1),
+                          {0: 0, NL: 2}.get(NM, 1)) == structure:
+            flops = model(args)
+            per_op, total = flops[:-1], flops[-1]
+        else:  # another structure: this point counted by flop_report
+            try:
+                arch, load, m, _ = check_point(base, names, values, mode)
+                per_op, total = _reference_row(flop_report(arch, conv, m, load))
+            except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
+                skip(values, e)
+                continue
+        yield (values + (F,) if derived_ff else values, per_op, total)
 
 
 _PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
@@ -582,39 +595,31 @@ _RANK = {p: h for h, p in enumerate(_PERCENT)}
 
 def shares(per_op, total, plain: bool = False) -> list[str]:
     """Each part's share of ``total`` (parts are non-negative and sum to it) exactly as
-    ``tables.percent`` writes it (``plain``: without the ``%``, empty for no total), by table
-    look-up: sweeps write millions of them."""
-    if not total:
-        return ["" if plain else "–"] * len(per_op)
-    twice = 2 * total
-    look_up = _PLAIN if plain else _PERCENT
-    return [look_up[(f * 20000 + total) // twice] for f in per_op]
+    ``tables.percent`` writes it (``plain``: without the ``%``, empty for no total)."""
+    return [column[0] for column in share_columns([(f,) for f in per_op], (total,), plain)]
 
 
-_NUMPY_FROM = 1000                    # rows: fewer are quicker without numpy (and its import)
-_INT64_TOTAL = (2**63 - 1) // 20001   # a total up to this keeps f * 20000 + total in int64
-
-
-@lru_cache(maxsize=2)
-def _percent_array(plain: bool = False):
-    import numpy as np
-
-    return np.array(_PLAIN if plain else _PERCENT, dtype=object)
-
-
-def chunk_shares(rows, plain: bool = False) -> list[list[str]]:
-    """``shares(per_op, total, plain)`` of each of ``rows`` (``run``'s rows). A chunk of
-    ``_NUMPY_FROM`` rows or more whose totals fit int64 arithmetic exactly is done by numpy
-    in one go (the same integer formula, so the same text, twice as quick); any other goes
-    through ``shares`` row by row."""
-    totals = [total for _, _, total in rows]
-    if len(rows) < _NUMPY_FROM or min(totals) <= 0 or max(totals) > _INT64_TOTAL:
-        return [shares(per_op, total, plain) for _, per_op, total in rows]
-    import numpy as np
-
-    flops = np.array([per_op for _, per_op, _ in rows], dtype=np.int64)
-    total = np.array(totals, dtype=np.int64)[:, None]
-    return _percent_array(plain)[(flops * 20000 + total) // (2 * total)].tolist()
+def share_columns(columns, totals, plain: bool = False) -> list[list[str]]:
+    """``shares`` of many rows, a column at a time: for each of ``columns`` (one part in
+    each row) its share of the row's total in ``totals``, by table look-up and C-level maps
+    (sweeps write millions)."""
+    look_up = (_PLAIN if plain else _PERCENT).__getitem__
+    # percent's (20000·f + t) // 2t in hundredths of a percent is (10000·f + t // 2) // t
+    # (for odd t, the dropped half never reaches the next multiple of t), a third quicker
+    halves = [t >> 1 for t in totals]
+    divisors = [t or 1 for t in totals]           # (no total: no share, set below)
+    out, done = [], []     # equal columns (DeepSeek-V3's gate, up and down) computed once
+    for column in map(tuple, columns):
+        column_shares = next((s for c, s in done if c == column), None)
+        if column_shares is None:
+            column_shares = list(map(look_up, map(floordiv, map(add, map(
+                mul, column, repeat(10000)), halves), divisors)))
+            done.append((column, column_shares))
+        out.append(column_shares)
+    for i in (i for i, t in enumerate(totals) if not t):
+        for column in out:
+            column[i] = "" if plain else "–"
+    return out
 
 
 def op_columns(ops) -> list[str]:
@@ -661,24 +666,26 @@ def point_tokens(result: SweepResult):
     return lambda values: (b or values[i]) * (o or values[j])
 
 
-def per_token_column(chunk, result: SweepResult, how: str = "csv") -> list:
-    """The total per token of each of ``chunk``'s rows, as ``how`` wants it: "table" (an int,
-    or ``tables.exact_cell``), "csv" (its plain number) or "json" (exact: ``"n"`` or ``"n/d"``).
-    Written for millions of rows: a whole quotient, the usual case, costs one division."""
-    from itertools import repeat
-
+def per_token_column(values, totals, result: SweepResult, how: str = "csv") -> list:
+    """The total per token of each row (its ``values`` and of ``totals``), as ``how`` wants
+    it: "table" (an int, or ``tables.exact_cell``), "csv" (its plain number) or "json"
+    (exact: ``"n"`` or ``"n/d"``). Written for millions of rows: one division each, by
+    C-level maps when every quotient is whole, the usual case."""
     (i, b), (j, o) = token_slots(result)
     if i is None and j is None:
-        tokens = repeat(b * o)
+        tokens = [b * o] * len(totals)
     elif i is None:
-        tokens = (b * values[j] for values, _, _ in chunk)
+        tokens = list(map(mul, repeat(b), map(itemgetter(j), values)))
     elif j is None:
-        tokens = (values[i] * o for values, _, _ in chunk)
+        tokens = list(map(mul, map(itemgetter(i), values), repeat(o)))
     else:
-        tokens = (values[i] * values[j] for values, _, _ in chunk)
-    whole = (lambda q: q) if how == "table" else str
-    return [whole(total // t) if not total % t else _per_token(total, t, how)
-            for (_, _, total), t in zip(chunk, tokens)]
+        tokens = list(map(mul, map(itemgetter(i), values), map(itemgetter(j), values)))
+    quotients = list(map(divmod, totals, tokens))
+    if not any(map(itemgetter(1), quotients)):
+        whole = map(itemgetter(0), quotients)
+        return list(whole if how == "table" else map(str, whole))
+    return [(q if how == "table" else str(q)) if not r else _per_token(total, t, how)
+            for (q, r), total, t in zip(quotients, totals, tokens)]
 
 
 def _per_token(total: int, tokens: int, how: str):
@@ -727,10 +734,12 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                   columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
                            *(f"{n} %" for n in names)],
                   align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
+    values, per_op, totals = ([r[k] for r in result.rows] for k in range(3))
     if approximate:
-        table.rows = [[*values, total, readable(total, unit), each, *shares(per_op, total)]
-                      for (values, per_op, total), each
-                      in zip(result.rows, per_token_column(result.rows, result, "table"))]
+        table.rows = [[*point, total, readable(total, unit), each, *row_shares]
+                      for point, total, each, row_shares
+                      in zip(values, totals, per_token_column(values, totals, result, "table"),
+                             zip(*share_columns(zip(*per_op), totals)))]
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
@@ -738,9 +747,10 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                 for c in range(first, len(table.columns))}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
-        table.rows = [[*values, total, each, *shares(per_op, total, plain=True)]
-                      for (values, per_op, total), each
-                      in zip(result.rows, per_token_column(result.rows, result))]
+        table.rows = [[*point, total, each, *row_shares]
+                      for point, total, each, row_shares
+                      in zip(values, totals, per_token_column(values, totals, result),
+                             zip(*share_columns(zip(*per_op), totals, plain=True)))]
     return table
 
 
@@ -776,24 +786,37 @@ def json_chunks(result: SweepResult):
     yield text[:-2] + ',\n  "rows": [\n    '
     between = ""
     for chunk in chunks(result.rows):
-        yield between + ",\n    ".join(map(_json_row, chunk, chunk_shares(chunk),
-                                            per_token_column(chunk, result, "json")))
+        text = between + _json_rows(chunk, result)
+        del chunk      # its rows go before the next chunk's are made
+        yield text
         between = ",\n    "
     yield "\n  ]\n}\n"
 
 
-def _json_row(row, row_shares, each: str) -> str:
-    """One row (its shares, and its total per token ``each``) as ``json.dumps(...,
-    separators=(", ", ": "), ensure_ascii=False)`` writes it, put together directly (twice as
-    quick): ints, and strings that need no escaping."""
-    values, per_op, total = row
-    return (f'{{"point": [{", ".join(map(str, values))}], "total": {total}, '
-            f'"per_token": "{each}", '
-            f'"flops": [{", ".join(map(str, per_op))}], '
-            f'"share": ["{_QUOTED_COMMA.join(row_shares)}"]}}')
+def _json_rows(chunk, result: SweepResult) -> str:
+    """A chunk's rows as JSON lines."""
+    values, per_op, totals = zip(*chunk)
+    rows = zip(_joined(_cells(values), ", "), map(str, totals),
+               per_token_column(values, totals, result, "json"), _joined(_cells(per_op), ", "),
+               _joined(share_columns(zip(*per_op), totals), '", "'))
+    return ",\n    ".join(map(_JSON_ROW.__mod__, rows))
 
 
-_QUOTED_COMMA = '", "'
+# one row as json.dumps(..., separators=(", ", ": "), ensure_ascii=False) writes it, put
+# together directly: its point, total, per token, flops and shares are ints and strings
+# that need no escaping
+_JSON_ROW = ('{"point": [%s], "total": %s, "per_token": "%s", "flops": [%s], '
+             '"share": ["%s"]}')
+
+
+def _cells(rows) -> list:
+    """The columns of ``rows`` (tuples of ints of one length), each as an iterator of texts."""
+    return [map(str, column) for column in zip(*rows)]
+
+
+def _joined(columns, separator: str):
+    """Each row's cells of ``columns`` joined by ``separator`` (no columns: empty texts)."""
+    return map(separator.join, zip(*columns)) if columns else repeat("")
 
 
 def csv_chunks(result: SweepResult):
@@ -805,30 +828,53 @@ def csv_chunks(result: SweepResult):
     # the header alone (title, notes, column names): the table of no rows
     yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
-    # is twice as quick as csv.writer and writes the same text
+    # is quicker than csv.writer and writes the same text
     for chunk in chunks(result.rows):
-        yield "".join([f"{','.join(map(str, values))},{total},{each},{','.join(row_shares)}\n"
-                       for (values, _, total), row_shares, each
-                       in zip(chunk, chunk_shares(chunk, plain=True),
-                              per_token_column(chunk, result))])
+        text = _csv_rows(chunk, result)
+        del chunk      # its rows go before the next chunk's are made
+        yield text
+
+
+def _csv_rows(chunk, result: SweepResult) -> str:
+    """A chunk's rows as CSV lines."""
+    values, per_op, totals = zip(*chunk)
+    columns = [*_cells(values), map(str, totals), per_token_column(values, totals, result),
+               *share_columns(zip(*per_op), totals, plain=True)]
+    return "\n".join(map(",".join, zip(*columns))) + "\n"
 
 
 CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (1 MiB)
 
 
-def chunks(rows, size: int = CHUNK):
-    """``run``'s rows in lists of ``size``, or fewer when their totals (each row's largest
-    number) hold more than ``CHUNK_BITS`` bits together: 10,000 rows of 20,000-digit counts
-    would be gigabytes."""
+def chunks(rows, size: int | None = None):
+    """``run``'s rows in lists of ``size`` (default ``CHUNK``), or fewer when their totals
+    (each row's largest number) hold more than ``CHUNK_BITS`` bits together: 10,000 rows of
+    20,000-digit counts would be gigabytes."""
+    size = size or CHUNK
     chunk, bits = [], 0
-    for row in rows:
-        chunk.append(row)
-        bits += row[2].bit_length()
-        if len(chunk) == size or bits > CHUNK_BITS:
+    with cycles_collected_after():
+        for row in rows:
+            chunk.append(row)
+            bits += row[2].bit_length()
+            if len(chunk) == size or bits > CHUNK_BITS:
+                yield chunk
+                chunk, bits = [], 0
+        if chunk:
             yield chunk
-            chunk, bits = [], 0
-    if chunk:
-        yield chunk
+
+
+@contextmanager
+def cycles_collected_after():
+    """Python's cycle collector paused while rows are made and written: they hold no
+    reference cycles, and it would walk them again and again as they pile up (a tenth to a
+    quarter of a sweep's time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _axis_text(a: Axis) -> str:

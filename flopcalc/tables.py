@@ -61,13 +61,15 @@ _PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q"]
 def readable(n: int, unit: str) -> str:
     """``1862270976`` -> ``1.86 GFLOP``: three significant digits, exact integer rounding."""
     sign, n = ("-" if n < 0 else ""), abs(n)
-    if len(str(n)) > 3:  # round half up to three significant digits
-        step = 10 ** (len(str(n)) - 3)
-        n = (2 * n + step) // (2 * step) * step
-    k = min((len(str(n)) - 1) // 3, len(_PREFIXES) - 1)
+    digits = len(str(n))
+    if digits > 3:  # round half up to three significant digits (999.5 to 1000: one more)
+        step = 10 ** (digits - 3)
+        top = (2 * n + step) // (2 * step)
+        n, digits = top * step, digits - 3 + len(str(top))
+    k = min((digits - 1) // 3, len(_PREFIXES) - 1)
     whole, rest = divmod(n, 1000 ** k)
-    decimals = max(0, 3 - len(str(whole))) if k else 0
     text = str(whole)
+    decimals = max(0, 3 - len(text)) if k else 0
     if decimals:
         text += "." + str(rest // (1000 ** k // 10 ** decimals)).zfill(decimals)
     return f"{sign}{text} {_PREFIXES[k]}{unit}".rstrip()

@@ -57,3 +57,20 @@ def test_numeric_commands_import_neither_sympy_nor_numpy():
 def test_the_formulas_command_is_the_one_that_loads_sympy():
     run = subprocess.run([sys.executable, "-c", PROBE, "formulas"], capture_output=True, text=True)
     assert run.stderr.strip().splitlines()[-1] == "sympy"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_a_compiled_sweep_imports_neither_sympy_nor_numpy(tmp_path, fmt):
+    from flopcalc.sweep import FAST_FROM
+
+    points = 100 * 50          # top_k x seq_len: the compiled path (FAST_FROM points up)
+    assert points >= FAST_FROM
+    args = ["sweep", "--preset", "deepseek-v3", "--top-k", "1:100:+1", "--seq-len", "1:50:+1",
+            "--capacity-factor", "5/4", "-f", fmt]
+    if fmt != "table":
+        args += ["-o", str(tmp_path / f"sweep.{fmt}")]
+    run = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.strip().splitlines()[-1:] in ([], [""])
+    if fmt != "table":
+        assert (tmp_path / f"sweep.{fmt}").read_text(encoding="utf-8").count("\n") > points

@@ -17,8 +17,8 @@ from cli_helpers import invoke, one_line_error
 from flopcalc import Config, Conventions, FlopcalcError, flop_report, render
 from flopcalc.config import Mode
 from flopcalc import sweep as sw
-from flopcalc.sweep import (AXES, MODE_AXES, Axis, parse_axis, run, shares, stream, sweep_json,
-                            sweep_table)
+from flopcalc.sweep import (AXES, MODE_AXES, Axis, parse_axis, run, share_columns, shares,
+                            stream, sweep_json, sweep_table)
 from flopcalc.tables import percent
 from fuzz_helpers import examples
 
@@ -205,7 +205,13 @@ def test_shares_are_tables_percent():
     assert shares((0, 0), 0) == ["–", "–"]
 
 
-def test_shares_of_a_chunk_are_each_rows_shares_on_both_paths():
+def chunk_shares(rows, plain=False):
+    """Each row's shares, from ``share_columns`` over the chunk's columns."""
+    columns = zip(*(per_op for _, per_op, _ in rows))
+    return [list(r) for r in zip(*sw.share_columns(columns, [t for *_, t in rows], plain))]
+
+
+def test_shares_of_a_chunk_are_each_rows_shares():
     rng = random.Random(5)
     rows = []
     for _ in range(3000):
@@ -214,11 +220,13 @@ def test_shares_of_a_chunk_are_each_rows_shares_on_both_paths():
         cut = rng.choice([rng.randrange(total + 1), 1, total // 2])
         rows.append(((1,), (cut, total - cut), total))
     expected = [[percent(f, total) for f in per_op] for _, per_op, total in rows]
-    assert sw.chunk_shares(rows) == expected                      # numpy, int64 exact
-    assert sw.chunk_shares(rows[:999]) == expected[:999]          # row by row
+    assert chunk_shares(rows) == expected
+    assert chunk_shares(rows[:999]) == expected[:999]
     huge = [((1,), (10**30, 3 * 10**30 + 1), 4 * 10**30 + 1)] * 1000   # beyond int64
-    assert sw.chunk_shares(huge) == [["25.00%", "75.00%"]] * 1000
-    assert sw.chunk_shares([((1,), (0, 0), 0)] * 1000) == [["–", "–"]] * 1000
+    assert chunk_shares(huge) == [["25.00%", "75.00%"]] * 1000
+    assert chunk_shares([((1,), (0, 0), 0)] * 1000) == [["–", "–"]] * 1000
+    assert chunk_shares([((1,), (0, 0), 0), ((1,), (1, 3), 4)], plain=True) == [
+        ["", ""], ["25.00", "75.00"]]
 
 
 def test_table_and_json_documents():
@@ -471,14 +479,14 @@ def test_a_failure_while_streaming_leaves_the_old_file_and_no_temporary(tmp_path
     out.write_text("old\n")
     calls = []
 
-    def failing_shares(per_op, total, plain=False):
+    def failing_shares(columns, totals, plain=False):
         calls.append(1)
-        if len(calls) > 15:                           # after the first chunk is written
+        if len(calls) > 2:            # after the header and the first chunk are written
             raise FlopcalcError("disk on fire")
-        return shares(per_op, total)
+        return share_columns(columns, totals, plain)
 
     monkeypatch.setattr(sw, "CHUNK", 10)
-    monkeypatch.setattr(sw, "shares", failing_shares)
+    monkeypatch.setattr(sw, "share_columns", failing_shares)
     for fmt in ("csv", "json"):
         calls.clear()
         assert one_line_error(invoke("sweep", *GRID, "--skip-invalid", "-f", fmt, "-o", out)) \
@@ -508,3 +516,20 @@ def test_a_sweep_too_long_for_a_table_says_how_to_write_a_file():
     line = one_line_error(invoke("sweep", "--seq-len", "1:100001:+1", "--n-positions", "200000"))
     assert "100,001 points, too many to read as a table (at most 100,000)" in line
     assert "--format csv --output sweep.csv" in line
+
+
+def test_traced_sizes_write_out_the_int_arithmetic_done_on_them():
+    from flopcalc.model import visible_pairs
+    from flopcalc.tracing import function, size
+
+    L, T, W = size("L"), size("T"), size("W")
+    # a window's causal pairs: half, min and max on traced sizes, replayed on ints
+    source = function("pairs", {"L": 0, "T": 1, "W": 2}, [visible_pairs(L, T, W), 2 * (L * 12)])
+    namespace = {}
+    exec(source, namespace)
+    for q, keys, window in product(range(1, 7), range(1, 9), range(1, 9)):
+        if q <= keys:
+            # query i (0-based) of the last q sees min(keys - q + i + 1, window) keys
+            pairs = sum(min(keys - q + i + 1, window) for i in range(q))
+            assert namespace["pairs"]([q, keys, window]) == (pairs, 24 * q)
+    assert "24 * L" in source and "/" not in source.replace("//", "")

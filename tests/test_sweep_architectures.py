@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+from fractions import Fraction
 from itertools import product
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from cli_helpers import invoke, one_line_error
+from fuzz_helpers import examples
 
 from flopcalc import Conventions, FlopcalcError, flop_report
 from flopcalc.architecture import FAMILIES, Architecture, Workload
@@ -21,7 +23,6 @@ from flopcalc.cli import (ARCHITECTURE_SIZES, EXPERT_SIZES, MODE_POSITIONS, MODE
 from flopcalc.config import Mode
 from flopcalc.plot import crossover
 from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
-from fuzz_helpers import examples
 
 
 def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
@@ -94,10 +95,16 @@ def family_sweeps(draw):
         axes.append(Axis(name, tuple(draw(st.lists(st.integers(lo, hi), min_size=1,
                                                    max_size=3, unique=True)))))
         base.pop(name, None)
+    # experts padded to a capacity (ceil(c·T·top_k/E) rows each), latent attention's decode
+    # steps in either form
+    capacity = draw(st.none() | st.fractions(Fraction(1, 4), 3, max_denominator=8)) if moe \
+        else None
     conv = Conventions(flops_per_mac=draw(st.sampled_from([1, 2])),
                        attention=draw(st.sampled_from(["dense", "causal"])),
                        elementwise=draw(st.booleans()), embeddings=draw(st.booleans()),
-                       lm_head=draw(st.booleans()))
+                       lm_head=draw(st.booleans()), capacity_factor=capacity,
+                       mla_decode=draw(st.sampled_from(["naive", "absorbed"])) if mla
+                       else "naive")
     fixed = {k: draw(st.none() | st.integers(1, 12)) for k in relevant if k not in names}
     return base, axes, conv, Mode(kind, recompute=kind == "train" and draw(st.booleans()),
                                   **fixed)
@@ -130,7 +137,7 @@ def one_by_one(base, axes, conv, mode):
     return out
 
 
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(family_sweeps())
 def test_compiled_and_per_point_rows_equal_flop_report_in_every_family(sweep):
     base, axes, conv, mode = sweep

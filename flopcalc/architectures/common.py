@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..architecture import Architecture, ArchitectureError
 from ..model import Dim, Dims, LayerGroup, Op, Param, Shape, window_keys
+from ..tracing import is_traced
 
 NORM_TEXT = {"layernorm": "LayerNorm: γ·(x−μ)/σ", "rmsnorm": "RMSNorm: γ·x/rms(x)"}  # (+ β)
 
@@ -186,7 +187,7 @@ def expert_rows(d: Dims) -> Dim:
     if c is None:
         return routed
     E = d.n_experts
-    if isinstance(routed, int) and isinstance(E, int):
+    if isinstance(routed, int) and isinstance(E, int) or is_traced(routed, E):
         return E * -(-(c.numerator * routed) // (c.denominator * E))
     import sympy  # only reached with sympy dimensions
 
