@@ -428,6 +428,19 @@ _LABEL_WRAPPER = re.compile(
 
 _DIGITS = "0123456789"
 _SPACE = " \t\r\f\v\u00a0\u2002\u2003\u2009\u202f&`"  # & aligns, ` marks inline code
+_PROSE_SPACES = re.compile("[" + re.escape(_SPACE) + "]+")
+_MATH_SPACES = re.compile("[" + re.escape(_SPACE) + "\n~]+")  # in math, line breaks too
+# A run of prose words that are labels and nothing else: two or more letters, not followed
+# by what makes a name ("BF16", d_model, d\_model), a function ("sqrt(") or "model's"
+_RUN_WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}")
+_PLAIN_WORDS = re.compile(
+    r"(?:[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u20190-9_\\(]))"
+    r"(?:[ \t]+[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019"
+    r"0-9_\\(]))*")
+_PLAIN_BREAKS = ",.;:?|#"  # punctuation that is a break and nothing else (not "." before a digit)
+# after a whole number: a percent, a magnitude, or a space before digits or a magnitude
+_NUMBER_FOLLOWERS = "%\\kKMGBT \u00a0"
+_SPACED_FOLLOWERS = _DIGITS + "MBTtmb"
 _TIMES = {"times", "cdot", "ast"}
 _FRACS = {"frac", "dfrac", "tfrac", "cfrac"}
 _LABELS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm",
@@ -455,9 +468,19 @@ _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "
           "blocks", "dims", "dimensions", "ops", "mac", "macs", "multiplications", "additions"}
 
 
+_WHOLE: dict[str, Fraction] = {}  # whole-number literals read so far (Fractions are immutable)
+
+
 def _number_value(literal: str) -> Fraction | None:
     """The exact value of a number literal, or None when it is too large to use."""
     if literal.isdigit() and len(literal) <= MAX_DIGITS:  # the common case, made fast
+        if len(literal) <= 12:  # far below MAX_BITS; the same few figures recur in a text
+            value = _WHOLE.get(literal)
+            if value is None:
+                value = Fraction(int(literal))
+                if len(_WHOLE) < 65536:
+                    _WHOLE[literal] = value
+            return value
         value = Fraction(int(literal))
         return value if _small(value) else None
     mantissa, _, exponent = _GROUP_SEPARATOR.sub("", literal).lower().partition("e")
@@ -570,8 +593,10 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
         _Lexer(text, start, end, is_math, toks).run()
-        last = next((t for t in reversed(toks[first:]) if t.kind != "LABEL"), None)
-        after_math = after_math if last is None else last.math
+        for k in range(len(toks) - 1, first - 1, -1):  # the region's last token not a label
+            if toks[k].kind != "LABEL":
+                after_math = toks[k].math
+                break
     return toks
 
 
@@ -594,11 +619,17 @@ class _Lexer:
         self.pos, self.first, self.prefix = max(self.pos, end), False, None
 
     def run(self) -> None:
-        text = self.text
-        while self.pos < self.end:
+        text, stop, math = self.text, self.end, self.math
+        spaces = _MATH_SPACES if math else _PROSE_SPACES
+        while self.pos < stop:
             pos, c = self.pos, text[self.pos]
-            if c in _SPACE or (c == "\n" and self.math) or (c == "~" and self.math):
-                self.pos += 1
+            if c in _SPACE or (math and c in "\n~"):
+                self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
+            elif not math and c in _LETTER_CHARS and self.plain_words(pos):
+                pass
+            elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
+                                         or text[pos + 1] not in _DIGITS):
+                self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
             elif c == "\n" and not _CONTINUES.match(text, pos, self.end):
                 self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
             elif c == "\n":
@@ -612,10 +643,42 @@ class _Lexer:
             else:
                 self.symbol(c)
 
+    def plain_words(self, pos: int) -> bool:
+        """Emit a run of prose words of two or more letters, apart by blanks, that are labels
+        and nothing else (the common case, made fast: ``word`` reads the rest, as it would
+        these); False when the word at ``pos`` may be more."""
+        text, stop = self.text, self.end
+        m = _PLAIN_WORDS.match(text, pos, stop)
+        if m is None or (pos > self.region_start and text[pos - 1] in _DIGITS):
+            return False  # a symbol, a name ("BF16", d_model), glued to a number ("6ND")
+        if m.end() == stop and text.startswith("(", stop):
+            return False  # "sqrt" just before a region that opens with "(": ``word`` sees it
+        out = self.out
+        prev_end = out[-1].end if out else 0
+        gap = prev_end < pos
+        fresh = self.first or (gap and text.find("\n", prev_end, pos) >= 0)
+        words = _RUN_WORD.finditer(text, pos, m.end())
+        w = next(words)
+        out.append(_Tok("LABEL", w.group(), pos if self.prefix is None else self.prefix,
+                        w.end(), None, False, self.first or gap, fresh))
+        for w in words:  # after a blank on the same line: spaced, not fresh
+            out.append(_Tok("LABEL", w.group(), w.start(), w.end(), None, False, True, False))
+        self.pos, self.first, self.prefix = m.end(), False, None
+        return True
+
     def number(self) -> None:
-        pos = self.pos
-        m = _NUMBER.match(self.text, pos, self.end)
-        end, value = m.end(), _number_value(m.group())
+        pos, text = self.pos, self.text
+        m = _NUMBER.match(text, pos, self.end)
+        end, literal = m.end(), m.group()
+        if literal.isdigit() and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
+                text[end] in " \u00a0" and end + 1 < self.end
+                and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
+                    not self.math and self.hyphenated(pos)):
+            # a plain whole number with no magnitude, percent or digit group after it (the
+            # common case, made fast: what the rest of this method would emit)
+            self.emit("NUM", pos, end, literal, _number_value(literal))
+            return
+        value = _number_value(literal)
         if not self.math and self.hyphenated(pos):  # "GPT-2", "Llama-3.1": part of a name
             self.emit("LABEL", pos, end, m.group())
             return
