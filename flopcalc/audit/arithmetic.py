@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from itertools import accumulate
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -468,19 +469,24 @@ _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "
           "blocks", "dims", "dimensions", "ops", "mac", "macs", "multiplications", "additions"}
 
 
-_WHOLE: dict[str, Fraction] = {}  # whole-number literals read so far (Fractions are immutable)
+_LITERALS: dict[str, Fraction | None] = {}  # short literals read so far, with their value
+_WHOLE_LITERAL = re.compile(r"[0-9]+(?:(?:,|\{,\}|\\,|[\u2009\u202f_])[0-9]+)*")  # no . or e
 
 
 def _number_value(literal: str) -> Fraction | None:
     """The exact value of a number literal, or None when it is too large to use."""
+    if len(literal) > 40:
+        return _literal_value(literal)
+    value = _LITERALS.get(literal, _LITERALS)  # the same few figures recur in a text
+    if value is _LITERALS:
+        value = _literal_value(literal)
+        if len(_LITERALS) < 65536:  # Fractions are immutable: one may serve every token
+            _LITERALS[literal] = value
+    return value
+
+
+def _literal_value(literal: str) -> Fraction | None:
     if literal.isdigit() and len(literal) <= MAX_DIGITS:  # the common case, made fast
-        if len(literal) <= 12:  # far below MAX_BITS; the same few figures recur in a text
-            value = _WHOLE.get(literal)
-            if value is None:
-                value = Fraction(int(literal))
-                if len(_WHOLE) < 65536:
-                    _WHOLE[literal] = value
-            return value
         value = Fraction(int(literal))
         return value if _small(value) else None
     mantissa, _, exponent = _GROUP_SEPARATOR.sub("", literal).lower().partition("e")
@@ -670,12 +676,12 @@ class _Lexer:
         pos, text = self.pos, self.text
         m = _NUMBER.match(text, pos, self.end)
         end, literal = m.end(), m.group()
-        if literal.isdigit() and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
+        if _WHOLE_LITERAL.fullmatch(literal) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
                     not self.math and self.hyphenated(pos)):
-            # a plain whole number with no magnitude, percent or digit group after it (the
-            # common case, made fast: what the rest of this method would emit)
+            # a whole number ("768", "12,288") with no magnitude, percent or digit group
+            # after it (the common case, made fast: what the rest of this method emits)
             self.emit("NUM", pos, end, literal, _number_value(literal))
             return
         value = _number_value(literal)
@@ -1031,6 +1037,11 @@ _OPERAND_END = ("NUM", "IDENT", "CLOSE")
 _EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC", "ROOT")
 
 
+_OPERATOR_KINDS = frozenset(("OP", "FRAC", "ROOT", "EQ", "BLOCK"))
+_WORD_KINDS = frozenset(("LABEL", "SEP"))
+_BARRIER_KINDS = frozenset(("SEP", "EQ", "BLOCK"))
+
+
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
@@ -1045,29 +1056,32 @@ class _Scan:
         self.source = (regions, (lo, hi), first_line) if regions is not None else None
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
-        self.match: list[int | None] = [None] * len(self.toks)
+        toks = self.toks
+        kinds = [tok.kind for tok in toks]
+        match: list[int | None] = [None] * len(toks)
+        self.match = match
         stack: list[int] = []
-        for i, tok in enumerate(self.toks):
-            if tok.kind == "OPEN":
+        for i in [i for i, kind in enumerate(kinds) if kind == "OPEN" or kind == "CLOSE"]:
+            if kinds[i] == "OPEN":
                 stack.append(i)
-            elif tok.kind == "CLOSE" and stack and self.toks[stack[-1]].text == tok.text:
+            elif stack and toks[stack[-1]].text == toks[i].text:
                 j = stack.pop()
-                self.match[i], self.match[j] = j, i
+                match[i], match[j] = j, i
         # Prefix counts make "is this bracket group only words?" an O(1) question.
-        self.ops, self.words = [0], [0]
+        self.ops = list(accumulate(map(_OPERATOR_KINDS.__contains__, kinds), initial=0))
+        self.words = list(accumulate(map(_WORD_KINDS.__contains__, kinds), initial=0))
         # barrier[i]: the last token at or before i that no expression contains: a break
         # outside every bracket group (one inside may be part of a skipped remark)
-        self.barrier: list[int] = []
+        barriers: list[int] = []
         depth, barrier = 0, -1
-        for i, tok in enumerate(self.toks):
-            kind = tok.kind
-            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "ROOT", "EQ", "BLOCK")))
-            self.words.append(self.words[-1] + (kind in ("LABEL", "SEP")))
-            if self.match[i] is not None:
+        for i, kind in enumerate(kinds):
+            if kind in _BARRIER_KINDS:
+                if depth == 0:
+                    barrier = i
+            elif (kind == "OPEN" or kind == "CLOSE") and match[i] is not None:
                 depth += 1 if kind == "OPEN" else -1
-            elif depth == 0 and kind in ("SEP", "EQ", "BLOCK"):
-                barrier = i
-            self.barrier.append(barrier)
+            barriers.append(barrier)
+        self.barrier = barriers
 
     def line_of(self, offset: int) -> int:
         return self.first_line + bisect.bisect_right(self.newlines, offset - 1)
@@ -1413,11 +1427,24 @@ def _combine(operands, names: dict[str, str]) -> tuple:
 
 def _symbols(tree: tuple) -> list[str]:
     """The symbols of a tree, each once, in order of appearance."""
-    if tree[0] == "sym":
-        return [tree[1]]
-    if tree[0] in ("num", "grouped", "big"):
-        return []
-    return list(dict.fromkeys(name for child in tree[1:] for name in _symbols(child)))
+    if tree[0] in _LEAVES:
+        return [tree[1]] if tree[0] == "sym" else []
+    found: dict[str, None] = {}
+    _collect_symbols(tree, found)
+    return list(found)
+
+
+_LEAVES = frozenset(("num", "sym", "grouped", "big"))
+
+
+def _collect_symbols(tree: tuple, found: dict[str, None]) -> None:
+    """Add the symbols of ``tree`` to ``found`` in order (one walk, not one list per node)."""
+    for child in tree[1:]:
+        kind = child[0]
+        if kind == "sym":
+            found[child[1]] = None
+        elif kind not in _LEAVES:
+            _collect_symbols(child, found)
 
 
 def _evaluate(tree: tuple, leaf):
