@@ -617,12 +617,20 @@ class _Lexer:
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
-        prev_end = self.out[-1].end if self.out else 0
-        gap = prev_end < start
-        fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
-        self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, self.first or gap, fresh))
-        self.pos, self.first, self.prefix = max(self.pos, end), False, None
+        out = self.out
+        prev_end = out[-1].end if out else 0
+        if self.first:
+            spaced = fresh = True
+        elif prev_end < start:
+            spaced, fresh = True, self.text.find("\n", prev_end, start) >= 0
+        else:
+            spaced = fresh = False
+        out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
+                        value, self.math, spaced, fresh))
+        if end > self.pos:
+            self.pos = end
+        self.first = False
+        self.prefix = None
 
     def run(self) -> None:
         text, stop, math = self.text, self.end, self.math
@@ -663,12 +671,18 @@ class _Lexer:
         prev_end = out[-1].end if out else 0
         gap = prev_end < pos
         fresh = self.first or (gap and text.find("\n", prev_end, pos) >= 0)
-        words = _RUN_WORD.finditer(text, pos, m.end())
-        w = next(words)
-        out.append(_Tok("LABEL", w.group(), pos if self.prefix is None else self.prefix,
-                        w.end(), None, False, self.first or gap, fresh))
-        for w in words:  # after a blank on the same line: spaced, not fresh
-            out.append(_Tok("LABEL", w.group(), w.start(), w.end(), None, False, True, False))
+        words = m.group().split()
+        at = pos + len(words[0])
+        out.append(_Tok("LABEL", words[0], pos if self.prefix is None else self.prefix, at,
+                        None, False, self.first or gap, fresh))
+        if len(words) > 1:
+            if "\t" in m.group() or "  " in m.group():  # blanks of other widths
+                starts = [w.start() for w in _RUN_WORD.finditer(text, at, m.end())]
+            else:  # one space apart: each word starts one after the last one's end
+                starts = list(accumulate((len(w) + 1 for w in words[:-1]), initial=pos))[1:]
+            for word, start in zip(words[1:], starts):  # after a blank, on the same line
+                out.append(_Tok("LABEL", word, start, start + len(word), None, False, True,
+                                False))
         self.pos, self.first, self.prefix = m.end(), False, None
         return True
 
@@ -676,7 +690,7 @@ class _Lexer:
         pos, text = self.pos, self.text
         m = _NUMBER.match(text, pos, self.end)
         end, literal = m.end(), m.group()
-        if _WHOLE_LITERAL.fullmatch(literal) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
+        if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
                     not self.math and self.hyphenated(pos)):
@@ -1283,8 +1297,10 @@ class _Parser:
         return self._sum()
 
     def _peek(self) -> tuple[_Tok | None, int]:
-        j = self.scan.next_sig(self.i, self.stop)
-        return (self.toks[j] if j < self.stop else None), j
+        toks, j, stop = self.toks, self.i, self.stop
+        while j < stop and toks[j].kind == "LABEL":  # scan.next_sig, inlined: the hot path
+            j += 1
+        return (toks[j] if j < stop else None), j
 
     def _take(self) -> _Tok:
         tok, j = self._peek()
@@ -1303,7 +1319,14 @@ class _Parser:
         return result
 
     def _sum(self) -> tuple:
-        return _combine(self.summands(), {"+": "add", "-": "sub"})
+        # what _combine(self.summands(), ...) builds, without a generator: the hot path
+        tree = self._term()
+        while True:
+            tok, j = self._peek()
+            if tok is None or tok.kind != "OP" or tok.text not in "+-":
+                return tree
+            self.prev, self.i = tok, j + 1
+            tree = ("add" if tok.text == "+" else "sub", tree, self._term())
 
     def _term(self) -> tuple:
         return _combine(self.factors(), {"*": "mul", "/": "div"})
