@@ -29,6 +29,7 @@ These raise ``ExpressionError`` on what they cannot read or evaluate.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from itertools import accumulate
@@ -1488,6 +1489,13 @@ def _evaluate(tree: tuple, leaf):
     if kind == "sqrt":
         return _root(_evaluate(tree[1], leaf))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
+    if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
+            and type(b) is Fraction and a.denominator == 1 == b.denominator:
+        # whole numbers (most of a write-up's arithmetic): int arithmetic, no gcd to take
+        x, y = a.numerator, b.numerator
+        result = Fraction(x * y if kind == "mul" else x + y if kind == "add" else x - y)
+        _check_size(result)
+        return result
     try:
         if kind == "add":
             result = a + b
@@ -2414,10 +2422,16 @@ _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 def _cell_names(cell: str) -> list[str]:
     """The symbols a table cell or a list item's name names: "Layers ($L$)" gives L,
     "`d_model`" d_model; at most three, else none."""
-    names = list(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
-    return names if len(names) <= 3 else []
+    return list(_cell_symbols(cell))
 
 
+@functools.lru_cache(maxsize=4096)  # a table's names and figures recur from row to row
+def _cell_symbols(cell: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
+    return names if len(names) <= 3 else ()
+
+
+@functools.lru_cache(maxsize=4096)
 def _cell_value(cell: str) -> Fraction | None:
     """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
     a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
