@@ -32,7 +32,9 @@ import bisect
 import functools
 import math
 import re
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
+from typing import NamedTuple
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -359,8 +361,7 @@ def _terms(scan: _Scan, first: int, end: int, sign: int = 1) -> list[tuple[int, 
 # --------------------------------------------------------------------------- tokens
 
 
-@dataclass(slots=True)
-class _Tok:
+class _Tok(NamedTuple):  # a tuple: made in C when made in bulk (``_Lexer.plain_words``)
     kind: str  # NUM IDENT OP OPEN CLOSE FRAC EQ LABEL SEP BLOCK
     text: str  # operator (+ - * / ^), identifier name, bracket family, or source text
     start: int
@@ -373,6 +374,8 @@ class _Tok:
     step: Fraction | None = None  # NUM written rounded ("124M", "7.92"): its last digit's unit
     shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
+
+_new_tuple = tuple.__new__
 
 _MATH_OPEN = re.compile(
     r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\{(?:equation|align|gather|multline|eqnarray|displaymath)\*?\}")
@@ -617,7 +620,8 @@ class _Lexer:
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
 
-    def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
+    def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
+             shift: int = 0, grouped=None) -> None:
         out = self.out
         prev_end = out[-1].end if out else 0
         if self.first:
@@ -627,7 +631,7 @@ class _Lexer:
         else:
             spaced = fresh = False
         out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                        value, self.math, spaced, fresh))
+                        value, self.math, spaced, fresh, grouped, step, shift))
         if end > self.pos:
             self.pos = end
         self.first = False
@@ -681,9 +685,11 @@ class _Lexer:
                 starts = [w.start() for w in _RUN_WORD.finditer(text, at, m.end())]
             else:  # one space apart: each word starts one after the last one's end
                 starts = list(accumulate((len(w) + 1 for w in words[:-1]), initial=pos))[1:]
-            for word, start in zip(words[1:], starts):  # after a blank, on the same line
-                out.append(_Tok("LABEL", word, start, start + len(word), None, False, True,
-                                False))
+            # after a blank, on the same line: spaced, not fresh (tuples made in C)
+            out.extend(map(_new_tuple, repeat(_Tok), zip(
+                repeat("LABEL"), words[1:], starts, map(add, starts, map(len, words[1:])),
+                repeat(None), repeat(False), repeat(True), repeat(False), repeat(None),
+                repeat(None), repeat(0))))
         self.pos, self.first, self.prefix = m.end(), False, None
         return True
 
@@ -707,8 +713,7 @@ class _Lexer:
         if spaced and m.group().isdigit() and spaced.end() > end:
             # "12 000" is one number written with spaces, or "12" and "000": not a value
             digits = re.sub(r"\D", "", spaced.group())
-            self.emit("NUM", pos, spaced.end(), spaced.group())
-            self.out[-1].grouped = Fraction(int(digits))
+            self.emit("NUM", pos, spaced.end(), spaced.group(), grouped=Fraction(int(digits)))
             return
         for percent in ("%", "\\%"):  # 50% is 1/2
             if self.text.startswith(percent, end) and end + len(percent) <= self.end:
@@ -720,8 +725,7 @@ class _Lexer:
         else:
             self.magnitude(m, end, value)
             return
-        self.emit("NUM", pos, end, m.group(), value)
-        self.out[-1].step = step  # a percentage is rounded to its last digit
+        self.emit("NUM", pos, end, m.group(), value, step)  # rounded to its last digit
 
     def magnitude(self, m: re.Match, end: int, value: Fraction | None) -> None:
         """Emit the number ``m`` with its magnitude, if one follows ("124M", "3.3 billion"),
@@ -742,8 +746,7 @@ class _Lexer:
             step = Fraction(10) ** (power + shift)
         if value is not None and shift:
             value = value * 10**shift
-        self.emit("NUM", m.start(), end, self.text[m.start():end], value)
-        self.out[-1].step, self.out[-1].shift = step, shift
+        self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
