@@ -29,8 +29,12 @@ These raise ``ExpressionError`` on what they cannot read or evaluate.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
+from itertools import accumulate, repeat
+from operator import add
+from typing import NamedTuple
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -357,8 +361,7 @@ def _terms(scan: _Scan, first: int, end: int, sign: int = 1) -> list[tuple[int, 
 # --------------------------------------------------------------------------- tokens
 
 
-@dataclass(slots=True)
-class _Tok:
+class _Tok(NamedTuple):  # a tuple: made in C when made in bulk (``_Lexer.plain_words``)
     kind: str  # NUM IDENT OP OPEN CLOSE FRAC EQ LABEL SEP BLOCK
     text: str  # operator (+ - * / ^), identifier name, bracket family, or source text
     start: int
@@ -371,6 +374,8 @@ class _Tok:
     step: Fraction | None = None  # NUM written rounded ("124M", "7.92"): its last digit's unit
     shift: int = 0  # NUM with a magnitude: its power of ten ("124M": 6)
 
+
+_new_tuple = tuple.__new__
 
 _MATH_OPEN = re.compile(
     r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\{(?:equation|align|gather|multline|eqnarray|displaymath)\*?\}")
@@ -428,6 +433,19 @@ _LABEL_WRAPPER = re.compile(
 
 _DIGITS = "0123456789"
 _SPACE = " \t\r\f\v\u00a0\u2002\u2003\u2009\u202f&`"  # & aligns, ` marks inline code
+_PROSE_SPACES = re.compile("[" + re.escape(_SPACE) + "]+")
+_MATH_SPACES = re.compile("[" + re.escape(_SPACE) + "\n~]+")  # in math, line breaks too
+# A run of prose words that are labels and nothing else: two or more letters, not followed
+# by what makes a name ("BF16", d_model, d\_model), a function ("sqrt(") or "model's"
+_RUN_WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}")
+_PLAIN_WORDS = re.compile(
+    r"(?:[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u20190-9_\\(]))"
+    r"(?:[ \t]+[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019"
+    r"0-9_\\(]))*")
+_PLAIN_BREAKS = ",.;:?|#"  # punctuation that is a break and nothing else (not "." before a digit)
+# after a whole number: a percent, a magnitude, or a space before digits or a magnitude
+_NUMBER_FOLLOWERS = "%\\kKMGBT \u00a0"
+_SPACED_FOLLOWERS = _DIGITS + "MBTtmb"
 _TIMES = {"times", "cdot", "ast"}
 _FRACS = {"frac", "dfrac", "tfrac", "cfrac"}
 _LABELS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm",
@@ -455,8 +473,23 @@ _UNITS = {"flop", "flops", "token", "tokens", "param", "params", "parameters", "
           "blocks", "dims", "dimensions", "ops", "mac", "macs", "multiplications", "additions"}
 
 
+_LITERALS: dict[str, Fraction | None] = {}  # short literals read so far, with their value
+_WHOLE_LITERAL = re.compile(r"[0-9]+(?:(?:,|\{,\}|\\,|[\u2009\u202f_])[0-9]+)*")  # no . or e
+
+
 def _number_value(literal: str) -> Fraction | None:
     """The exact value of a number literal, or None when it is too large to use."""
+    if len(literal) > 40:
+        return _literal_value(literal)
+    value = _LITERALS.get(literal, _LITERALS)  # the same few figures recur in a text
+    if value is _LITERALS:
+        value = _literal_value(literal)
+        if len(_LITERALS) < 65536:  # Fractions are immutable: one may serve every token
+            _LITERALS[literal] = value
+    return value
+
+
+def _literal_value(literal: str) -> Fraction | None:
     if literal.isdigit() and len(literal) <= MAX_DIGITS:  # the common case, made fast
         value = Fraction(int(literal))
         return value if _small(value) else None
@@ -570,8 +603,10 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
         _Lexer(text, start, end, is_math, toks).run()
-        last = next((t for t in reversed(toks[first:]) if t.kind != "LABEL"), None)
-        after_math = after_math if last is None else last.math
+        for k in range(len(toks) - 1, first - 1, -1):  # the region's last token not a label
+            if toks[k].kind != "LABEL":
+                after_math = toks[k].math
+                break
     return toks
 
 
@@ -585,20 +620,35 @@ class _Lexer:
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
 
-    def emit(self, kind: str, start: int, end: int, text: str = "", value=None) -> None:
-        prev_end = self.out[-1].end if self.out else 0
-        gap = prev_end < start
-        fresh = self.first or (gap and self.text.find("\n", prev_end, start) >= 0)
-        self.out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                             value, self.math, self.first or gap, fresh))
-        self.pos, self.first, self.prefix = max(self.pos, end), False, None
+    def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
+             shift: int = 0, grouped=None) -> None:
+        out = self.out
+        prev_end = out[-1].end if out else 0
+        if self.first:
+            spaced = fresh = True
+        elif prev_end < start:
+            spaced, fresh = True, self.text.find("\n", prev_end, start) >= 0
+        else:
+            spaced = fresh = False
+        out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
+                        value, self.math, spaced, fresh, grouped, step, shift))
+        if end > self.pos:
+            self.pos = end
+        self.first = False
+        self.prefix = None
 
     def run(self) -> None:
-        text = self.text
-        while self.pos < self.end:
+        text, stop, math = self.text, self.end, self.math
+        spaces = _MATH_SPACES if math else _PROSE_SPACES
+        while self.pos < stop:
             pos, c = self.pos, text[self.pos]
-            if c in _SPACE or (c == "\n" and self.math) or (c == "~" and self.math):
-                self.pos += 1
+            if c in _SPACE or (math and c in "\n~"):
+                self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
+            elif not math and c in _LETTER_CHARS and self.plain_words(pos):
+                pass
+            elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
+                                         or text[pos + 1] not in _DIGITS):
+                self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
             elif c == "\n" and not _CONTINUES.match(text, pos, self.end):
                 self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
             elif c == "\n":
@@ -612,10 +662,50 @@ class _Lexer:
             else:
                 self.symbol(c)
 
+    def plain_words(self, pos: int) -> bool:
+        """Emit a run of prose words of two or more letters, apart by blanks, that are labels
+        and nothing else (the common case, made fast: ``word`` reads the rest, as it would
+        these); False when the word at ``pos`` may be more."""
+        text, stop = self.text, self.end
+        m = _PLAIN_WORDS.match(text, pos, stop)
+        if m is None or (pos > self.region_start and text[pos - 1] in _DIGITS):
+            return False  # a symbol, a name ("BF16", d_model), glued to a number ("6ND")
+        if m.end() == stop and text.startswith("(", stop):
+            return False  # "sqrt" just before a region that opens with "(": ``word`` sees it
+        out = self.out
+        prev_end = out[-1].end if out else 0
+        gap = prev_end < pos
+        fresh = self.first or (gap and text.find("\n", prev_end, pos) >= 0)
+        words = m.group().split()
+        at = pos + len(words[0])
+        out.append(_Tok("LABEL", words[0], pos if self.prefix is None else self.prefix, at,
+                        None, False, self.first or gap, fresh))
+        if len(words) > 1:
+            if "\t" in m.group() or "  " in m.group():  # blanks of other widths
+                starts = [w.start() for w in _RUN_WORD.finditer(text, at, m.end())]
+            else:  # one space apart: each word starts one after the last one's end
+                starts = list(accumulate((len(w) + 1 for w in words[:-1]), initial=pos))[1:]
+            # after a blank, on the same line: spaced, not fresh (tuples made in C)
+            out.extend(map(_new_tuple, repeat(_Tok), zip(
+                repeat("LABEL"), words[1:], starts, map(add, starts, map(len, words[1:])),
+                repeat(None), repeat(False), repeat(True), repeat(False), repeat(None),
+                repeat(None), repeat(0))))
+        self.pos, self.first, self.prefix = m.end(), False, None
+        return True
+
     def number(self) -> None:
-        pos = self.pos
-        m = _NUMBER.match(self.text, pos, self.end)
-        end, value = m.end(), _number_value(m.group())
+        pos, text = self.pos, self.text
+        m = _NUMBER.match(text, pos, self.end)
+        end, literal = m.end(), m.group()
+        if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
+                text[end] in " \u00a0" and end + 1 < self.end
+                and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
+                    not self.math and self.hyphenated(pos)):
+            # a whole number ("768", "12,288") with no magnitude, percent or digit group
+            # after it (the common case, made fast: what the rest of this method emits)
+            self.emit("NUM", pos, end, literal, _number_value(literal))
+            return
+        value = _number_value(literal)
         if not self.math and self.hyphenated(pos):  # "GPT-2", "Llama-3.1": part of a name
             self.emit("LABEL", pos, end, m.group())
             return
@@ -623,8 +713,7 @@ class _Lexer:
         if spaced and m.group().isdigit() and spaced.end() > end:
             # "12 000" is one number written with spaces, or "12" and "000": not a value
             digits = re.sub(r"\D", "", spaced.group())
-            self.emit("NUM", pos, spaced.end(), spaced.group())
-            self.out[-1].grouped = Fraction(int(digits))
+            self.emit("NUM", pos, spaced.end(), spaced.group(), grouped=Fraction(int(digits)))
             return
         for percent in ("%", "\\%"):  # 50% is 1/2
             if self.text.startswith(percent, end) and end + len(percent) <= self.end:
@@ -636,8 +725,7 @@ class _Lexer:
         else:
             self.magnitude(m, end, value)
             return
-        self.emit("NUM", pos, end, m.group(), value)
-        self.out[-1].step = step  # a percentage is rounded to its last digit
+        self.emit("NUM", pos, end, m.group(), value, step)  # rounded to its last digit
 
     def magnitude(self, m: re.Match, end: int, value: Fraction | None) -> None:
         """Emit the number ``m`` with its magnitude, if one follows ("124M", "3.3 billion"),
@@ -658,8 +746,7 @@ class _Lexer:
             step = Fraction(10) ** (power + shift)
         if value is not None and shift:
             value = value * 10**shift
-        self.emit("NUM", m.start(), end, self.text[m.start():end], value)
-        self.out[-1].step, self.out[-1].shift = step, shift
+        self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
@@ -968,6 +1055,11 @@ _OPERAND_END = ("NUM", "IDENT", "CLOSE")
 _EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC", "ROOT")
 
 
+_OPERATOR_KINDS = frozenset(("OP", "FRAC", "ROOT", "EQ", "BLOCK"))
+_WORD_KINDS = frozenset(("LABEL", "SEP"))
+_BARRIER_KINDS = frozenset(("SEP", "EQ", "BLOCK"))
+
+
 class _Scan:
     """A tokenized text with what the parser needs: bracket matching and label counts."""
 
@@ -982,29 +1074,32 @@ class _Scan:
         self.source = (regions, (lo, hi), first_line) if regions is not None else None
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
-        self.match: list[int | None] = [None] * len(self.toks)
+        toks = self.toks
+        kinds = [tok.kind for tok in toks]
+        match: list[int | None] = [None] * len(toks)
+        self.match = match
         stack: list[int] = []
-        for i, tok in enumerate(self.toks):
-            if tok.kind == "OPEN":
+        for i in [i for i, kind in enumerate(kinds) if kind == "OPEN" or kind == "CLOSE"]:
+            if kinds[i] == "OPEN":
                 stack.append(i)
-            elif tok.kind == "CLOSE" and stack and self.toks[stack[-1]].text == tok.text:
+            elif stack and toks[stack[-1]].text == toks[i].text:
                 j = stack.pop()
-                self.match[i], self.match[j] = j, i
+                match[i], match[j] = j, i
         # Prefix counts make "is this bracket group only words?" an O(1) question.
-        self.ops, self.words = [0], [0]
+        self.ops = list(accumulate(map(_OPERATOR_KINDS.__contains__, kinds), initial=0))
+        self.words = list(accumulate(map(_WORD_KINDS.__contains__, kinds), initial=0))
         # barrier[i]: the last token at or before i that no expression contains: a break
         # outside every bracket group (one inside may be part of a skipped remark)
-        self.barrier: list[int] = []
+        barriers: list[int] = []
         depth, barrier = 0, -1
-        for i, tok in enumerate(self.toks):
-            kind = tok.kind
-            self.ops.append(self.ops[-1] + (kind in ("OP", "FRAC", "ROOT", "EQ", "BLOCK")))
-            self.words.append(self.words[-1] + (kind in ("LABEL", "SEP")))
-            if self.match[i] is not None:
+        for i, kind in enumerate(kinds):
+            if kind in _BARRIER_KINDS:
+                if depth == 0:
+                    barrier = i
+            elif (kind == "OPEN" or kind == "CLOSE") and match[i] is not None:
                 depth += 1 if kind == "OPEN" else -1
-            elif depth == 0 and kind in ("SEP", "EQ", "BLOCK"):
-                barrier = i
-            self.barrier.append(barrier)
+            barriers.append(barrier)
+        self.barrier = barriers
 
     def line_of(self, offset: int) -> int:
         return self.first_line + bisect.bisect_right(self.newlines, offset - 1)
@@ -1206,8 +1301,10 @@ class _Parser:
         return self._sum()
 
     def _peek(self) -> tuple[_Tok | None, int]:
-        j = self.scan.next_sig(self.i, self.stop)
-        return (self.toks[j] if j < self.stop else None), j
+        toks, j, stop = self.toks, self.i, self.stop
+        while j < stop and toks[j].kind == "LABEL":  # scan.next_sig, inlined: the hot path
+            j += 1
+        return (toks[j] if j < stop else None), j
 
     def _take(self) -> _Tok:
         tok, j = self._peek()
@@ -1226,7 +1323,14 @@ class _Parser:
         return result
 
     def _sum(self) -> tuple:
-        return _combine(self.summands(), {"+": "add", "-": "sub"})
+        # what _combine(self.summands(), ...) builds, without a generator: the hot path
+        tree = self._term()
+        while True:
+            tok, j = self._peek()
+            if tok is None or tok.kind != "OP" or tok.text not in "+-":
+                return tree
+            self.prev, self.i = tok, j + 1
+            tree = ("add" if tok.text == "+" else "sub", tree, self._term())
 
     def _term(self) -> tuple:
         return _combine(self.factors(), {"*": "mul", "/": "div"})
@@ -1350,11 +1454,24 @@ def _combine(operands, names: dict[str, str]) -> tuple:
 
 def _symbols(tree: tuple) -> list[str]:
     """The symbols of a tree, each once, in order of appearance."""
-    if tree[0] == "sym":
-        return [tree[1]]
-    if tree[0] in ("num", "grouped", "big"):
-        return []
-    return list(dict.fromkeys(name for child in tree[1:] for name in _symbols(child)))
+    if tree[0] in _LEAVES:
+        return [tree[1]] if tree[0] == "sym" else []
+    found: dict[str, None] = {}
+    _collect_symbols(tree, found)
+    return list(found)
+
+
+_LEAVES = frozenset(("num", "sym", "grouped", "big"))
+
+
+def _collect_symbols(tree: tuple, found: dict[str, None]) -> None:
+    """Add the symbols of ``tree`` to ``found`` in order (one walk, not one list per node)."""
+    for child in tree[1:]:
+        kind = child[0]
+        if kind == "sym":
+            found[child[1]] = None
+        elif kind not in _LEAVES:
+            _collect_symbols(child, found)
 
 
 def _evaluate(tree: tuple, leaf):
@@ -1375,6 +1492,13 @@ def _evaluate(tree: tuple, leaf):
     if kind == "sqrt":
         return _root(_evaluate(tree[1], leaf))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
+    if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
+            and type(b) is Fraction and a.denominator == 1 == b.denominator:
+        # whole numbers (most of a write-up's arithmetic): int arithmetic, no gcd to take
+        x, y = a.numerator, b.numerator
+        result = Fraction(x * y if kind == "mul" else x + y if kind == "add" else x - y)
+        _check_size(result)
+        return result
     try:
         if kind == "add":
             result = a + b
@@ -2301,10 +2425,16 @@ _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 def _cell_names(cell: str) -> list[str]:
     """The symbols a table cell or a list item's name names: "Layers ($L$)" gives L,
     "`d_model`" d_model; at most three, else none."""
-    names = list(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
-    return names if len(names) <= 3 else []
+    return list(_cell_symbols(cell))
 
 
+@functools.lru_cache(maxsize=4096)  # a table's names and figures recur from row to row
+def _cell_symbols(cell: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.text for t in _tokenize(cell) if t.kind == "IDENT"))
+    return names if len(names) <= 3 else ()
+
+
+@functools.lru_cache(maxsize=4096)
 def _cell_value(cell: str) -> Fraction | None:
     """The number a table cell or a list item's value states ("4,096", "32k", "12 (heads)"):
     a number that is not part of an expression ("2 × 64", "768 / 12" state none)."""
