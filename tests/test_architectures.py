@@ -607,6 +607,17 @@ def test_only_gemma_2_scales_its_scores_by_query_pre_attn_scalar():
         assert scale(preset_architecture(name)) == "S / √d_head"
 
 
+# A six-layer Qwen2-MoE whose layers 2-5 are windowed (max_window_layers 2) and whose odd
+# layers are MoE (decoder_sparse_step 2): all four layer kinds at once.
+SOME_WINDOWED_SOME_MOE = {
+    "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
+    "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
+    "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
+    "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
+    "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
+    "decoder_sparse_step": 2}
+
+
 def test_formulas_of_some_windowed_and_some_moe_layers_equal_the_numeric_count():
     """A Qwen2-MoE with use_sliding_window: layers 2 … 5 windowed (max_window_layers 2), MoE
     where (i + 1) % 2 = 0: 1, 3, 5. Kinds: full-dense {0}, full-moe {1}, sliding-dense {2, 4},
@@ -614,13 +625,7 @@ def test_formulas_of_some_windowed_and_some_moe_layers_equal_the_numeric_count()
     the numeric count in every mode, the window capping the keys."""
     from flopcalc import formulas as fm
 
-    fields = architecture_fields({
-        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
-        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
-        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
-        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
-        "decoder_sparse_step": 2}, "c.json")
+    fields = architecture_fields(SOME_WINDOWED_SOME_MOE, "c.json")
     arch = Architecture(**fields)
     assert (arch.n_windowed, arch.n_moe, arch.n_windowed_moe) == (4, 3, 2)
     groups = {g.name: g.repeat for g in build(arch, arch.dims(1, 5))}
@@ -647,13 +652,7 @@ def test_a_sweep_of_some_windowed_and_some_moe_layers_counts_every_point():
     the fast and the per-point sweeps agree."""
     from flopcalc.sweep import parse_axis, run
 
-    fields = architecture_fields({
-        "model_type": "qwen2_moe", "num_hidden_layers": 6, "hidden_size": 8,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 10,
-        "vocab_size": 13, "use_sliding_window": True, "sliding_window": 3,
-        "max_window_layers": 2, "num_experts": 4, "num_experts_per_tok": 2,
-        "moe_intermediate_size": 6, "shared_expert_intermediate_size": 5,
-        "decoder_sparse_step": 2}, "c.json")
+    fields = architecture_fields(SOME_WINDOWED_SOME_MOE, "c.json")
     conv = Conventions(attention="causal", elementwise=True)
     axes = [parse_axis("seq_len", "2,5,9")]
     fast = run(fields, axes, conv, Mode(), fast=True)
