@@ -101,16 +101,17 @@ DEVICES: dict[str, Device] = {
                      "Google Cloud TPU v4 documentation, key specifications"),
     # added for `flopcalc mfu` and `flopcalc budget`; figures and sources in docs/memory.md
     "h100-pcie": Device("h100-pcie", "NVIDIA H100 PCIe 80GB",
-                        _peaks(bf16="756.4", fp16="756.4", fp32="51.2", int8="1512.8"),
-                        Fraction(2000), "NVIDIA H100 (Hopper) architecture whitepaper; H100 "
-                        "datasheet (2 TB/s)"),
+                        _peaks(bf16="756", fp16="756", fp32="51.2", int8="1513"),
+                        Fraction(2000), "NVIDIA H100 Tensor Core GPU Architecture whitepaper "
+                        "V1.04; H100 PCIe product brief PB-11133-001 (2,000 GB/s)"),
     "h200": Device("h200", "NVIDIA H200 SXM 141GB",
                    _peaks(bf16="989.4", fp16="989.4", fp32="66.9", int8="1978.9"),
                    Fraction(4800), "NVIDIA H200 Tensor Core GPU datasheet (half its sparse "
                    "figures)"),
     "b200": Device("b200", "NVIDIA B200 (HGX B200, per GPU)",
-                   _peaks(bf16="2250", fp16="2250", fp32="75", int8="4500"), Fraction(8000),
-                   "NVIDIA HGX B200 specifications, divided by 8 GPUs (dense)"),
+                   _peaks(bf16="2250", fp16="2250", fp32="75", int8="4500"), Fraction(7700),
+                   "NVIDIA Blackwell Architecture Technical Brief V2.1, Table 3: HGX B200, "
+                   "per GPU, half its sparse figures"),
     "mi300x": Device("mi300x", "AMD Instinct MI300X",
                      _peaks(bf16="1307.4", fp16="1307.4", fp32="163.4", int8="2614.9"),
                      Fraction(5300), "AMD ROCm documentation, MI300 series "

@@ -286,3 +286,47 @@ def test_the_peaks_confirmed_at_the_vendor_are_the_vendors_figures():
     assert figures("tpu-v5e") == ({"bf16": "197", "int8": "393"}, 819)
     assert figures("tpu-v5p") == ({"bf16": "459"}, 2765)
     assert figures("tpu-v4") == ({"bf16": "275", "int8": "275"}, 1200)
+
+
+def test_the_nvidia_peaks_are_the_dense_figures_nvidia_prints():
+    """Each NVIDIA preset against NVIDIA's own tables (docs/memory.md, "What could be
+    confirmed"): the dense figure where the document prints one, else half the figure it
+    prints "with sparsity"; FP32 is CUDA-core FP32, which has no sparse form."""
+    from flopcalc.memory import DEVICES
+
+    def figures(name):
+        d = DEVICES[name]
+        return {k: Fraction(v) for k, v in d.peak_tflops.items()}, d.bandwidth_gbs
+
+    def dense(sparse):          # NVIDIA: "one-half lower without sparsity"
+        return Fraction(str(sparse)) / 2
+
+    # A100 datasheet, 80GB SXM: BFLOAT16 and FP16 Tensor Core 312 | 624*, FP32 19.5,
+    # INT8 Tensor Core 624 | 1248* TOPS, 2,039 GB/s (* with sparsity)
+    assert figures("a100") == ({"bf16": dense(624), "fp16": dense(624), "fp32": Fraction("19.5"),
+                                "int8": dense(1248)}, 2039)
+    # H100 whitepaper V1.04, Tables 1 and 3: BF16 989.4/1978.9, INT8 1978.9/3957.8 (dense/
+    # sparse), FP32 66.9 (datasheet: 67); datasheet 3.35 TB/s
+    h100 = ({"bf16": Fraction("989.4"), "fp16": Fraction("989.4"), "fp32": Fraction("66.9"),
+             "int8": Fraction("1978.9")}, 3350)
+    # both dense figures are the sparse ones halved, to the 0.1 NVIDIA prints
+    assert abs(dense("1978.9") - h100[0]["bf16"]) < Fraction(1, 10)
+    assert dense("3957.8") == h100[0]["int8"]
+    assert figures("h100") == h100
+    # H200 datasheet: the H100 SXM's tensor and FP32 figures, with 4.8 TB/s
+    assert figures("h200") == (h100[0], 4800)
+    # H100 whitepaper V1.04 Table 1, PCIe column: BF16 756 | 1513 (dense | sparse); the
+    # datasheet's INT8 3,026 TOPS with sparsity; 2,000 GB/s (product brief PB-11133-001)
+    assert figures("h100-pcie") == ({"bf16": Fraction(756), "fp16": Fraction(756),
+                                     "fp32": Fraction("51.2"), "int8": dense(3026)}, 2000)
+    # Blackwell Technical Brief V2.1 Table 3, HGX B200 per GPU: FP16/BF16 4.5 PFLOPS and INT8
+    # 9 POPS with sparsity, FP32 75 TFLOPS, HBM3e at 7.7 TB/s
+    assert figures("b200") == ({"bf16": dense(4500), "fp16": dense(4500), "fp32": Fraction(75),
+                                "int8": dense(9000)}, 7700)
+    # L4 datasheet: BF16 and FP16 242*, INT8 485* TOPS, FP32 30.3, 300 GB/s
+    assert figures("l4") == ({"bf16": dense(242), "fp16": dense(242), "fp32": Fraction("30.3"),
+                              "int8": dense(485)}, 300)
+    # Ada whitepaper, Appendix A (RTX 4090): BF16 and FP16 with FP32 accumulate 165.2/330.4,
+    # FP32 82.6, INT8 660.6/1321.2; 1,008 GB/s
+    assert figures("rtx4090") == ({"bf16": dense("330.4"), "fp16": dense("330.4"),
+                                   "fp32": Fraction("82.6"), "int8": dense("1321.2")}, 1008)
