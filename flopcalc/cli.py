@@ -754,22 +754,30 @@ def flops(
     format: FormatOpt = Format.table, output: Output = None,
     total: Annotated[bool, typer.Option(
         "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
+    per_token: Annotated[bool, typer.Option(
+        "--per-token", help="Print only the total per token (per token of the batch, B·L; "
+        "of a decode step, per new token; of generate, per generated token), exact: an "
+        "integer, or n/d when not whole (for scripts).")] = False,
 ) -> None:
     """FLOPs of one forward pass (or --mode), per operation, per block and in total.
 
     With no options: GPT-2 small (12 blocks, d_model 768, 12 heads of 64, d_ff 3072) on 128 tokens, batch 1, at 2 FLOPs per multiply-add.
     """
     from .analysis import flop_report
-    from .tables import flop_json, flop_table
+    from .tables import flop_json, flop_table, per_token_json
 
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
                        capacity_factor, mla_decode)
     report = flop_report(cfg.architecture, conv,
                          Mode(mode.value, recompute, position, prompt, new_tokens), cfg.workload)
-    if total:
+    if total and per_token:
+        fail("--total and --per-token each print one number: give one of them")
+    if total or per_token:
+        flag = "--total" if total else "--per-token"
         if format != Format.table:
-            fail("--total prints one plain integer: drop --format, or --total")
-        write_output([f"{report.total}\n"], output)
+            fail(f"{flag} prints one plain number: drop --format, or {flag}")
+        number = report.total if total else per_token_json(report)["total_exact"]
+        write_output([f"{number}\n"], output)
         return
     emit([flop_table(report)], flop_json(report), format, output)
 

@@ -1,4 +1,4 @@
-"""flopcalc flops --total: the one number a script wants, as a plain integer, in any mode."""
+"""flopcalc flops --total and --per-token: the one number a script wants, in any mode."""
 
 from cli_helpers import invoke, one_line_error
 from test_cli import ok
@@ -41,3 +41,28 @@ def test_the_json_carries_the_total_per_token():
     whole = forward(3, 3) + forward(1, 4)
     assert gen["tokens"] == 2 and gen["total_exact"] == (
         str(whole // 2) if whole % 2 == 0 else f"{whole}/2")
+
+
+def test_per_token_is_the_one_number_of_flops_per_token():
+    # a forward pass over the batch's B·L tokens, a training step, a decode step's new tokens
+    assert ok("flops", "--per-token").stdout == f"{forward(128, 128) // 128}\n"
+    assert ok("flops", "--per-token", "--mode", "train", "--seq-len", "1024",
+              "--batch", "2").stdout == f"{3 * forward(1024, 1024) // 1024}\n"
+    assert ok("flops", "--per-token", "--mode", "decode", "--batch", "4").stdout == \
+        f"{forward(1, 128)}\n"
+    # generation: the prefill of 3 tokens and one decode step at position 4, over 2 tokens,
+    # exact as n/d when it is not whole
+    whole = forward(3, 3) + forward(1, 4)
+    assert ok("flops", "--per-token", "--mode", "generate", "--prompt", "3",
+              "--new-tokens", "2").stdout == (f"{whole // 2}\n" if whole % 2 == 0 else
+                                              f"{whole}/2\n")
+    odd = forward(3, 3) + sum(forward(1, t) for t in (4, 5, 6, 7))
+    assert odd % 5 != 0   # so odd/5 is in lowest terms
+    assert ok("flops", "--per-token", "--mode", "generate", "--prompt", "3",
+              "--new-tokens", "5").stdout == f"{odd}/5\n"
+
+
+def test_per_token_refuses_a_format_and_total():
+    assert "--per-token" in one_line_error(invoke("flops", "--per-token", "-f", "csv"))
+    assert "--total and --per-token" in one_line_error(invoke("flops", "--total",
+                                                              "--per-token"))
