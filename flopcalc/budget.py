@@ -417,7 +417,8 @@ def _training_json(b: TrainingBudget) -> dict:
             "flops_per_token": fraction_text(Fraction(b.flops_per_sequence,
                                                       b.model.workload.seq_len)),
             "attention": b.attention, "devices": b.devices, "device": b.device.name,
-            "dtype": b.dtype, "mfu": fraction_text(b.mfu),
+            "dtype": b.dtype, "peak_flops_per_second": fraction_text(b.device.peak(b.dtype)),
+            "mfu": fraction_text(b.mfu),
             "seconds": approx_float(b.seconds), "seconds_exact": fraction_text(b.seconds),
             "device_hours": approx_float(b.device_hours),
             "device_hours_exact": fraction_text(b.device_hours),
@@ -430,6 +431,8 @@ def _inference_json(i: InferenceBudget) -> dict:
     """One inference budget's fields (the budget and each inference-sweep row)."""
     return {"prompt": i.prompt, "new_tokens": i.new_tokens, "batch": i.model.workload.batch,
             "device": i.device.name, "dtype": i.dtype, "attention": i.attention,
+            "peak_flops_per_second": fraction_text(i.device.peak(i.dtype)),
+            "bandwidth_bytes_per_second": fraction_text(i.device.bandwidth),
             "flops": i.flops, "flops_per_generated_token": fraction_text(i.flops_per_token),
             "prefill_seconds": approx_float(i.prefill_seconds),
             "prefill_seconds_exact": fraction_text(i.prefill_seconds),

@@ -322,9 +322,10 @@ def _error_cell(error: Fraction):
 
 def compare_json(model: Config | Architecture, conventions: Conventions,
                  rows: list[Comparison], workload: Workload | None = None) -> dict:
-    from .tables import JSON_SCHEMA_VERSION, model_json
+    from .tables import JSON_SCHEMA_VERSION, exact_text, model_json
 
     about = subject(model, workload)
+    tokens = about.workload.batch * about.workload.seq_len
     return {
         "schema": "flopcalc.compare", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(about),
@@ -337,6 +338,9 @@ def compare_json(model: Config | Architecture, conventions: Conventions,
                   "estimate": count(c.estimate), "estimate_is_exact": c.estimate.denominator == 1,
                   "exact": c.exact, "compared_with": c.compared_with,
                   "relative_error": [c.error.numerator, c.error.denominator],
-                  "relative_error_percent": signed_percent(c.error), "ignores": c.ignores}
+                  "relative_error_percent": signed_percent(c.error), "ignores": c.ignores,
+                  "estimate_per_token": exact_text(c.estimate / tokens, separators=False),
+                  "exact_per_token": exact_text(Fraction(c.exact, tokens), separators=False)}
                  for c in rows],
+        "tokens": tokens,
     }

@@ -1025,8 +1025,13 @@ def _time_cell(seconds: Fraction):
     return Num(time_text(seconds), f"{m // 100}.{m % 100:02d}e{e:+03d}")
 
 
-def _roofline_json(r: RooflineReport) -> dict:
-    return {"flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(intensity(r.flops, r.bytes)),
+def _roofline_json(r: RooflineReport, workload: Workload) -> dict:
+    """A computation's totals; ``flops_per_token`` over ``tables.tokens_of``'s tokens, exact."""
+    from .tables import tokens_of
+    tokens, _ = tokens_of(r.mode, workload)
+    return {"flops": r.flops, "tokens": tokens,
+            "flops_per_token": fraction_text(Fraction(r.flops, tokens)), "bytes": r.bytes,
+            "intensity": fraction_text(intensity(r.flops, r.bytes)),
             "time_s": fraction_text(r.time), "time_s_approx": approx_float(r.time),
             "description": r.mode.describe()}
 
@@ -1070,14 +1075,15 @@ def memory_json(report: MemoryReport) -> dict:
                 "blocks_kept_elements": act.blocks_kept,
                 "peak_elements": act.peak_elements, "peak_bytes": act.bytes(act.peak_elements)},
         },
-        "roofline": {"forward": _roofline_json(report.forward),
-                     "train": {**_roofline_json(report.train), "recompute": act.recompute},
-                     "decode": {**_roofline_json(report.decode),
+        "roofline": {"forward": _roofline_json(report.forward, report.workload),
+                     "train": {**_roofline_json(report.train, report.workload),
+                               "recompute": act.recompute},
+                     "decode": {**_roofline_json(report.decode, report.workload),
                                 "position": report.decode.mode.position}},
         "mode": report.mode,
         "rows": [{"section": r.op.section, "group": r.group, "name": r.op.name, "kind": r.op.kind,
                   "flops": r.flops, "bytes": r.bytes, "intensity": fraction_text(r.intensity),
                   "bound": r.bound, "time_s": fraction_text(r.time),
                   "time_s_approx": approx_float(r.time), "times": sel.times(r)} for r in sel.rows],
-        "totals": _roofline_json(sel),
+        "totals": _roofline_json(sel, report.workload),
     }

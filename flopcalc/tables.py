@@ -747,6 +747,7 @@ def _operands_json(operands):
 
 
 def verify_json(result) -> dict:
+    tokens = result.workload.batch * result.workload.seq_len
     return {
         "schema": "flopcalc.verify", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(result),
@@ -761,7 +762,12 @@ def verify_json(result) -> dict:
                   "measured_operands": _operands_json(r.measured_operands),
                   "ok": r.ok, "mismatches": list(r.mismatches)} for r in result.rows],
         "totals": {"analytical_flops": result.total("analytical_flops"),
-                   "measured_flops": result.total("measured_flops")},
+                   "measured_flops": result.total("measured_flops"),
+                   "tokens": tokens,   # both modes run all B·L
+                   "analytical_flops_per_token": exact_text(
+                       Fraction(result.total("analytical_flops"), tokens), separators=False),
+                   "measured_flops_per_token": exact_text(
+                       Fraction(result.total("measured_flops"), tokens), separators=False)},
     }
 
 

@@ -127,3 +127,23 @@ def test_budget_counts_every_architecture():
                         "--prompt", "1", "--new-tokens", "1", "-f", "json").stdout)
     assert doc["inference"]["flops"] == flops == 15_009_841_152
     assert doc["inference"]["batch"] == 1
+
+
+def test_the_budget_json_carries_the_peak_and_bandwidth_it_assumed():
+    # time × devices × peak × MFU gives back the exact FLOPs from the document alone
+    doc = json.loads(ok("budget", "--preset", "gpt2", "--seq-len", "1024", "--tokens", "4096",
+                        "--devices", "4", "--peak-tflops", "100", "--bandwidth-gbs", "800",
+                        "--mfu", "50%", "--prompt", "16", "--new-tokens", "4",
+                        "-f", "json").stdout)
+    train, infer = doc["training"], doc["inference"]
+    assert train["peak_flops_per_second"] == str(100 * 10 ** 12)
+    assert train["flops"] == 4 * SEQ_TRAIN
+    assert (Fraction(train["seconds_exact"]) * train["devices"]
+            * Fraction(train["peak_flops_per_second"]) * Fraction(train["mfu"])) == train["flops"]
+    assert infer["peak_flops_per_second"] == str(100 * 10 ** 12)
+    assert infer["bandwidth_bytes_per_second"] == str(800 * 10 ** 9)
+    # a preset's figures: the H100 SXM's 989.4 TFLOP/s and 3,350 GB/s
+    h100 = json.loads(ok("budget", "--preset", "gpt2", "--tokens", "128", "--device", "h100",
+                         "--prompt", "8", "--new-tokens", "2", "-f", "json").stdout)
+    assert h100["training"]["peak_flops_per_second"] == str(9894 * 10 ** 11)
+    assert h100["inference"]["bandwidth_bytes_per_second"] == str(3350 * 10 ** 9)

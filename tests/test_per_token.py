@@ -334,3 +334,41 @@ def test_verify_states_both_totals_per_token():
         ok("verify", *small, "-f", "markdown").split())
     assert f"Per token: {incremental:,} analytical and {incremental:,} measured" in " ".join(
         ok("verify", "--mode", "incremental", *small, "-f", "markdown").split())
+
+
+def test_the_json_schema_doc_s_flops_example_is_real_output():
+    """docs/json-schema.md's full `flopcalc flops --format json` example (4 of 8 rows) is what
+    the command prints, less the other rows, and its numbers are GPT-2 small's."""
+    from pathlib import Path
+    text = (Path(__file__).parent.parent / "docs" / "json-schema.md").read_text(encoding="utf-8")
+    start = text.index("```json\n", text.index("Example, `flopcalc flops --format json`")) + 8
+    doc = json.loads(text[start:text.index("```", start)])
+    real = json.loads(invoke("flops", "-f", "json").stdout)
+    names = [r["name"] for r in doc["rows"]]
+    assert names == ["embed", "qkv_proj", "scores", "lm_head"]
+    assert doc == {**real, "rows": [r for r in real["rows"] if r["name"] in names]}
+    assert doc["totals"]["total"] == forward(128, 128)
+    assert doc["per_token"]["total_exact"] == str(forward(128, 128) // 128)
+
+
+def test_the_memory_compare_and_verify_json_carry_flops_per_token():
+    mem = json.loads(invoke("memory", "--batch", "2", "-f", "json").stdout)["roofline"]
+    assert (mem["forward"]["tokens"], mem["forward"]["flops_per_token"]) == (
+        256, str(forward(128, 128) // 128))
+    assert mem["train"]["flops_per_token"] == str(3 * forward(128, 128) // 128)
+    # a decode step at position 128: each of the B = 2 new tokens attends 128 keys
+    assert (mem["decode"]["tokens"], mem["decode"]["flops_per_token"]) == (
+        2, str(forward(1, 128)))
+    cmp = json.loads(invoke("compare", "-f", "json").stdout)
+    rows = {r["key"]: r for r in cmp["rows"]}
+    # Kaplan's N: every parameter but the token and position tables (biases and norms in)
+    n_kaplan = 124_439_808 - V * D - 1024 * D
+    assert cmp["tokens"] == 128
+    assert rows["kaplan_2n"]["estimate_per_token"] == str(2 * n_kaplan)
+    assert rows["kaplan_2n"]["exact_per_token"] == str(L * 2 * (MACS + 2 * 128 * D))
+    ver = json.loads(invoke("verify", "--n-layers", "1", "--seq-len", "8", "-f", "json").stdout)
+    one_layer = forward(8, 8, layers=1)
+    assert ver["totals"]["tokens"] == 8
+    assert ver["totals"]["analytical_flops_per_token"] == str(one_layer // 8)
+    assert ver["totals"]["measured_flops_per_token"] == str(one_layer // 8)
+    assert one_layer % 8 == 0
