@@ -1300,10 +1300,14 @@ def mfu(
 
     Utilisation = FLOPs per token × tokens/s / (devices × dense peak); the results are estimates.
     """
+    from dataclasses import replace
+
     from . import budget as bg
     from . import memory as mem
 
     dev = mem.device(device, peak_tflops, None, dtype.value)
+    if device is None and peak_tflops is not None:  # no preset named, and mfu needs no bandwidth
+        dev = replace(dev, label="custom device", source="peak given on the command line")
     load = cfg.workload
     rate = bg.tokens_per_second(tokens_per_second, step_time, load.batch * load.seq_len)
     report = bg.mfu_report(cfg.architecture, rate, _devices(devices), dev, dtype.value,

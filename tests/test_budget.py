@@ -147,3 +147,18 @@ def test_the_budget_json_carries_the_peak_and_bandwidth_it_assumed():
                          "--prompt", "8", "--new-tokens", "2", "-f", "json").stdout)
     assert h100["training"]["peak_flops_per_second"] == str(9894 * 10 ** 11)
     assert h100["inference"]["bandwidth_bytes_per_second"] == str(3350 * 10 ** 9)
+
+
+def test_mfu_with_only_a_peak_names_no_preset_device():
+    # no --device: the device is the peak given, not the default A100's bandwidth and name
+    out = " ".join(ok("mfu", "--preset", "gpt2", "--seq-len", "1024", "--batch", "16",
+                      "--step-time", "1/2", "--devices", "8", "--peak-tflops", "312",
+                      "-f", "markdown").stdout.split())
+    assert "8 × custom device" in out and "A100" not in out
+    # utilisation = 3 × the forward per token × 16·1024 tokens per 0.5 s / (8 × 312 TFLOP/s)
+    doc = json.loads(ok("mfu", "--preset", "gpt2", "--seq-len", "1024", "--batch", "16",
+                        "--step-time", "1/2", "--devices", "8", "--peak-tflops", "312",
+                        "-f", "json").stdout)
+    assert doc["device"] == "custom"
+    assert Fraction(doc["rows"][0]["utilisation_exact"]) == Fraction(
+        SEQ_TRAIN * 16 * 2, 8 * 312 * 10 ** 12)
