@@ -48,6 +48,8 @@ def test_per_token_is_the_one_number_of_flops_per_token():
     assert ok("flops", "--per-token").stdout == f"{forward(128, 128) // 128}\n"
     assert ok("flops", "--per-token", "--mode", "train", "--seq-len", "1024",
               "--batch", "2").stdout == f"{3 * forward(1024, 1024) // 1024}\n"
+    assert ok("flops", "--per-token", "--mode", "backward").stdout == \
+        f"{2 * forward(128, 128) // 128}\n"   # the two gradient matmuls of each forward one
     assert ok("flops", "--per-token", "--mode", "decode", "--batch", "4").stdout == \
         f"{forward(1, 128)}\n"
     # generation: the prefill of 3 tokens and one decode step at position 4, over 2 tokens,
