@@ -442,7 +442,8 @@ def latent_note(report: ShapeReport) -> str | None:
     if "attention.absorb_k" in roles:
         return ("Latent attention, absorbed form (--mla-decode absorbed): the query is folded "
                 "through W_UK (absorb_k) and the scores and P·V are over the cached latent "
-                "(c_kv with k_pe) itself, one for all heads; W_UV (absorb_v) maps the result to each "
+                "(c_kv with k_pe) itself, one key head broadcast over all heads; W_UV (absorb_v) maps "
+                "the result to each "
                 "head's value; kv_b_proj is not run.")
     return ("Latent attention, naive form: kv_b_proj expands the latent c_kv of all T keys to "
             "each head's k_nope and v" + (" at every decode step (--mla-decode absorbed folds "
