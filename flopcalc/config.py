@@ -14,6 +14,10 @@ class FlopcalcError(ValueError):
     """A bad input: its message is one line, fit to show a user as it is."""
 
 
+CONFIG_FAMILY = "gpt2"  # the one family a Config describes
+BIAS_FIELDS = ("qkv_bias", "o_bias", "mlp_bias", "norm_bias")  # one Config bias sets all four
+
+
 @dataclass(frozen=True)
 class Config:
     """A GPT-2-style decoder-only transformer and the input it runs on.
@@ -89,8 +93,8 @@ class Config:
         the architecture is not one a Config describes (another family, a window, biases
         apart). Consumers written for GPT-2 refuse such a model by name."""
         arch = architecture
-        biases = {arch.qkv_bias, arch.o_bias, arch.mlp_bias, arch.norm_bias}
-        if arch.family != "gpt2" or arch.sliding_window is not None or len(biases) > 1:
+        biases = {getattr(arch, b) for b in BIAS_FIELDS}
+        if arch.family != CONFIG_FAMILY or arch.sliding_window is not None or len(biases) > 1:
             return None
         return cls(d_model=arch.d_model, n_heads=arch.n_heads, n_layers=arch.n_layers,
                    d_ff=arch.d_ff, vocab=arch.vocab, n_positions=arch.n_positions,
@@ -98,6 +102,24 @@ class Config:
                    batch=workload.batch if workload else 1, fused_qkv=arch.fused_qkv,
                    bias=biases.pop(), tied_lm_head=arch.tied_lm_head,
                    activation=arch.activation)
+
+    @classmethod
+    def fields_of(cls, point: dict) -> dict | None:
+        """``point`` (Architecture fields, seq_len, batch) as a Config's keyword arguments,
+        or None when they describe a model no Config does (another family, biases apart, a
+        field a Config lacks), as ``of`` tells for an Architecture. A ``bias`` is taken as
+        it is."""
+        point = dict(point)
+        if point.pop("family", CONFIG_FAMILY) != CONFIG_FAMILY:
+            return None
+        biases = {point.pop(b) for b in BIAS_FIELDS if b in point}
+        if "bias" in point:
+            biases.add(point["bias"])
+        if len(biases) > 1:
+            return None
+        if biases:
+            point["bias"] = biases.pop()
+        return point if set(point) <= {f.name for f in fields(cls)} else None
 
     def with_(self, **changes) -> Config:
         """A copy with some fields changed (``d_ff=None`` re-derives it from d_model)."""
