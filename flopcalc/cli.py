@@ -609,8 +609,9 @@ CapacityFactor = Annotated[Optional[str], typer.Option(
     "(e.g. 1.25) \\[default: none: every routed row once, exact].")]
 MlaDecodeOpt = Annotated[MlaDecode, typer.Option(
     "--mla-decode", help="Latent attention's decode steps: naive (the cached latent through "
-    "kv_b_proj every step, as Hugging Face runs it) or absorbed (kv_b_proj folded into the "
-    "query and the output, as inference kernels run it).")]
+    "kv_b_proj every step, as a cache of the latent without absorption runs it) or absorbed "
+    "(kv_b_proj folded into the query and the output, as inference kernels run it). Hugging "
+    "Face caches each head's K and V instead (docs/counting-rules.md).")]
 
 
 def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,

@@ -203,6 +203,7 @@ PRESETS: dict[str, dict] = {
 _HF_KEYS = {"n_embd": "d_model", "n_head": "n_heads", "n_layer": "n_layers",
             "n_positions": "n_positions", "n_inner": "d_ff", "vocab_size": "vocab"}
 HF_DEFAULT_POSITIONS = 1024  # GPT2Config's n_positions when a config.json leaves it out
+_HF_SIZE_DEFAULTS = {"n_embd": 768, "n_head": 12, "n_layer": 12}  # GPT2Config's
 
 # transformers' ACT2FN names -> flopcalc's activations (each with its cost-table entry), for
 # GPT-2's activation_function and every other family's hidden_act alike. The four tanh forms
@@ -233,10 +234,18 @@ def hf_fields(data: dict, path) -> dict:
         return FlopcalcError(f"config {path}: {message}")
 
     model_type = data.get("model_type", "gpt2")
-    missing = [k for k in ("n_embd", "n_head", "n_layer") if data.get(k) is None]
+    # a file that says it is GPT-2's takes GPT2Config's defaults for missing sizes, as every
+    # family does; one that does not say so must at least have GPT-2's three size keys
+    # (a null size is a broken file, refused below, not defaulted)
+    missing = [] if "model_type" in data else [k for k in _HF_SIZE_DEFAULTS if k not in data]
     if model_type != "gpt2" or missing:
         what = f"model_type {model_type!r}" if model_type != "gpt2" else "missing " + ", ".join(missing)
         raise FlopcalcError(f"config {path} is not a GPT-2 config.json ({what})")
+    for key in _HF_SIZE_DEFAULTS:
+        if key in data and data[key] is None:
+            raise bad(f"{key} is null; give it a size, or leave it out for GPT2Config's "
+                      f"{_HF_SIZE_DEFAULTS[key]}")
+    data = {**_HF_SIZE_DEFAULTS, **data}
     fields_ = {}
     for key in (*_HF_KEYS, "n_ctx"):
         if data.get(key) is not None:
