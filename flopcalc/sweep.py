@@ -277,13 +277,18 @@ def check_table_size(points: int) -> None:
                             "csv --output sweep.csv (or --format json)")
 
 
+LAYERS_BY_N = "layers_by_n"  # a base's n_layers -> window_layers/moe_layers (no field)
+
+
 def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Workload, Mode,
                                                                   Config | None]:
     """The point's Architecture, Workload, resolved Mode and (for GPT-2) Config, checked by
     them. ``base`` holds the fields that are not swept: Architecture fields, seq_len and
     batch (or a GPT-2 Config's fields); derived sizes (d_head, d_ff, …) not in it follow
-    the point's."""
+    the point's. ``base[LAYERS_BY_N]``, when there, maps each swept n_layers to the layers
+    the model places its windows and experts on (what --n-layers gives in ``flops``)."""
     point = {**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES}}
+    point.update(point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {}))
     fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
     fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
     try:
@@ -428,6 +433,9 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
     total_points = check_axes(axes)
     if fast is None:
         fast = total_points >= FAST_FROM
+    # layers placed anew at each n_layers: each point counted as flops counts it (the
+    # compiled model holds the first point's placement)
+    fast = fast and LAYERS_BY_N not in base
     names = tuple(a.name for a in axes)
     derived_ff = len(result.columns) > len(names)
 
