@@ -245,6 +245,7 @@ class ParamRow(NamedTuple):
     prefix: str = ""   # what the checkpoint writes before the name (h.i., layers.i.)
     role: str = ""
     experts: tuple | None = None  # (top_k, n_experts) of a routed expert's tensor
+    cost: str | None = None       # its op's ELEMENTWISE_COST key (a norm's: its kind)
 
     @property
     def active(self) -> Dim:
@@ -311,7 +312,8 @@ def param_report(model) -> ParamReport:
 
     def rows(tensors):
         return tuple(ParamRow(op.section, op.name, p, g.name, g.repeat, g.prefix, op.role,
-                              op.experts) for g in groups for op in g.ops for p in tensors(op))
+                              op.experts, op.cost)
+                     for g in groups for op in g.ops for p in tensors(op))
     return ParamReport(model if isinstance(model, Config) else Config.of(arch),
                        rows(lambda op: op.params), arch, rows(lambda op: op.buffers))
 

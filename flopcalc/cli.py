@@ -12,7 +12,7 @@ import sys
 from enum import Enum
 from pathlib import Path
 from collections.abc import MutableMapping
-from typing import Annotated, NamedTuple, Optional
+from typing import Annotated, Callable, NamedTuple, Optional
 
 import click
 import typer
@@ -473,6 +473,7 @@ class ModelValues(NamedTuple):
 
     base: dict
     given: dict
+    layers_at: Callable | None = None  # n_layers -> the start's window/MoE layers there
 
 
 def model_options(*, workload: bool = True, untied_lm_head: bool = True, values: bool = False,
@@ -540,7 +541,11 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
             from .architectures.presets import model_fields
 
             base = model_fields(preset_name, config_path, family, **switches)
-            kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts})
+
+            def layers_at(n: int) -> dict:  # as make_architecture places them at n layers
+                fields = model_fields(preset_name, config_path, family, n_layers=n, **switches)
+                return {k: fields[k] for k in ("window_layers", "moe_layers") if k in fields}
+            kwargs["cfg"] = ModelValues(base, {**given, **extra, **experts}, layers_at)
             return func(**kwargs)
         sizes = {k: v for k, v in given.items() if k not in ("seq_len", "batch")}
         arch = make_architecture(preset_name, config_path, family, **sizes, **extra,
@@ -609,8 +614,9 @@ CapacityFactor = Annotated[Optional[str], typer.Option(
     "(e.g. 1.25) \\[default: none: every routed row once, exact].")]
 MlaDecodeOpt = Annotated[MlaDecode, typer.Option(
     "--mla-decode", help="Latent attention's decode steps: naive (the cached latent through "
-    "kv_b_proj every step, as Hugging Face runs it) or absorbed (kv_b_proj folded into the "
-    "query and the output, as inference kernels run it).")]
+    "kv_b_proj every step, as a cache of the latent without absorption runs it) or absorbed "
+    "(kv_b_proj folded into the query and the output, as inference kernels run it). Hugging "
+    "Face caches each head's K and V instead (docs/counting-rules.md).")]
 
 
 def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
@@ -1047,6 +1053,15 @@ def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool
     if not axes and require:
         raise FlopcalcError("give at least one dimension several values, e.g. --seq-len "
                             "128:1024:x2 or --d-model 384,768,1536")
+    # a model whose windows or experts are on some layers: at another n_layers they are
+    # placed as flops --n-layers places them (the family's rule, or layer_types)
+    placed = model.layers_at is not None and any(
+        base.get(k) is not None for k in ("window_layers", "moe_layers"))
+    swept = next((a.values for a in axes if a.name == "n_layers"), None)
+    if placed and swept is not None:
+        base[sw.LAYERS_BY_N] = {n: model.layers_at(n) for n in swept}
+    elif placed and model.given.get("n_layers") is not None:
+        base.update(model.layers_at(base["n_layers"]))
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
 
 

@@ -14,6 +14,10 @@ class FlopcalcError(ValueError):
     """A bad input: its message is one line, fit to show a user as it is."""
 
 
+CONFIG_FAMILY = "gpt2"  # the one family a Config describes
+BIAS_FIELDS = ("qkv_bias", "o_bias", "mlp_bias", "norm_bias")  # one Config bias sets all four
+
+
 @dataclass(frozen=True)
 class Config:
     """A GPT-2-style decoder-only transformer and the input it runs on.
@@ -89,8 +93,8 @@ class Config:
         the architecture is not one a Config describes (another family, a window, biases
         apart). Consumers written for GPT-2 refuse such a model by name."""
         arch = architecture
-        biases = {arch.qkv_bias, arch.o_bias, arch.mlp_bias, arch.norm_bias}
-        if arch.family != "gpt2" or arch.sliding_window is not None or len(biases) > 1:
+        biases = {getattr(arch, b) for b in BIAS_FIELDS}
+        if arch.family != CONFIG_FAMILY or arch.sliding_window is not None or len(biases) > 1:
             return None
         return cls(d_model=arch.d_model, n_heads=arch.n_heads, n_layers=arch.n_layers,
                    d_ff=arch.d_ff, vocab=arch.vocab, n_positions=arch.n_positions,
@@ -98,6 +102,24 @@ class Config:
                    batch=workload.batch if workload else 1, fused_qkv=arch.fused_qkv,
                    bias=biases.pop(), tied_lm_head=arch.tied_lm_head,
                    activation=arch.activation)
+
+    @classmethod
+    def fields_of(cls, point: dict) -> dict | None:
+        """``point`` (Architecture fields, seq_len, batch) as a Config's keyword arguments,
+        or None when they describe a model no Config does (another family, biases apart, a
+        field a Config lacks), as ``of`` tells for an Architecture. A ``bias`` is taken as
+        it is."""
+        point = dict(point)
+        if point.pop("family", CONFIG_FAMILY) != CONFIG_FAMILY:
+            return None
+        biases = {point.pop(b) for b in BIAS_FIELDS if b in point}
+        if "bias" in point:
+            biases.add(point["bias"])
+        if len(biases) > 1:
+            return None
+        if biases:
+            point["bias"] = biases.pop()
+        return point if set(point) <= {f.name for f in fields(cls)} else None
 
     def with_(self, **changes) -> Config:
         """A copy with some fields changed (``d_ff=None`` re-derives it from d_model)."""
@@ -181,6 +203,7 @@ PRESETS: dict[str, dict] = {
 _HF_KEYS = {"n_embd": "d_model", "n_head": "n_heads", "n_layer": "n_layers",
             "n_positions": "n_positions", "n_inner": "d_ff", "vocab_size": "vocab"}
 HF_DEFAULT_POSITIONS = 1024  # GPT2Config's n_positions when a config.json leaves it out
+_HF_SIZE_DEFAULTS = {"n_embd": 768, "n_head": 12, "n_layer": 12}  # GPT2Config's
 
 # transformers' ACT2FN names -> flopcalc's activations (each with its cost-table entry), for
 # GPT-2's activation_function and every other family's hidden_act alike. The four tanh forms
@@ -211,10 +234,18 @@ def hf_fields(data: dict, path) -> dict:
         return FlopcalcError(f"config {path}: {message}")
 
     model_type = data.get("model_type", "gpt2")
-    missing = [k for k in ("n_embd", "n_head", "n_layer") if data.get(k) is None]
+    # a file that says it is GPT-2's takes GPT2Config's defaults for missing sizes, as every
+    # family does; one that does not say so must at least have GPT-2's three size keys
+    # (a null size is a broken file, refused below, not defaulted)
+    missing = [] if "model_type" in data else [k for k in _HF_SIZE_DEFAULTS if k not in data]
     if model_type != "gpt2" or missing:
         what = f"model_type {model_type!r}" if model_type != "gpt2" else "missing " + ", ".join(missing)
         raise FlopcalcError(f"config {path} is not a GPT-2 config.json ({what})")
+    for key in _HF_SIZE_DEFAULTS:
+        if key in data and data[key] is None:
+            raise bad(f"{key} is null; give it a size, or leave it out for GPT2Config's "
+                      f"{_HF_SIZE_DEFAULTS[key]}")
+    data = {**_HF_SIZE_DEFAULTS, **data}
     fields_ = {}
     for key in (*_HF_KEYS, "n_ctx"):
         if data.get(key) is not None:

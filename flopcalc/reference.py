@@ -797,8 +797,9 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
         w = p[prefix + names["kv_b"] + ".weight"].reshape(h, d_nope + d_v, rank)
         q_latent = matmul(recorder, "absorb_k", layer, q[..., :d_nope], w[:, :d_nope])
         q = np.concatenate([q_latent, q_pe], axis=-1)
-        # one key per token for all heads (a view): the cached [c_kv, k_pe]
-        k = np.broadcast_to(latent[:, None], (B, h, T, rank + d_rope))
+        # one key per token for all heads: the cached [c_kv, k_pe] as a single key head
+        # (B, 1, T, rank + d_rope), which the matmuls broadcast over the h query heads
+        k = latent[:, None]
         v = k[..., :rank]
     else:
         kv = project(p, c, prefix + names["kv_b"], recorder, "kv_b_proj", layer,

@@ -28,7 +28,7 @@ from operator import add, floordiv, itemgetter, mul
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload, rotary_width
-from .config import WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
+from .config import BIAS_FIELDS, WHOLE_NUMBER, Config, Conventions, FlopcalcError, Mode, fits
 from .tables import CSV_PLACES, exact_cell, exact_text
 
 # Sweepable dimensions: the model's and workload's (GPT-2's first, then the sizes of the other
@@ -277,24 +277,7 @@ def check_table_size(points: int) -> None:
                             "csv --output sweep.csv (or --format json)")
 
 
-_CONFIG_FIELDS = {f.name for f in dataclass_fields(Config)}
-_BIASES = ("qkv_bias", "o_bias", "mlp_bias", "norm_bias")
-
-
-def _config_fields(fields: dict) -> dict | None:
-    """``fields`` (Architecture fields, seq_len, batch) as a GPT-2 Config's, or None when
-    they describe another model. A Config's own ``bias`` is taken as it is."""
-    fields = dict(fields)
-    if fields.pop("family", "gpt2") != "gpt2":
-        return None
-    biases = {fields.pop(k) for k in _BIASES if k in fields}
-    if "bias" in fields:
-        biases.add(fields["bias"])
-    if len(biases) > 1:
-        return None
-    if biases:
-        fields["bias"] = biases.pop()
-    return fields if set(fields) <= _CONFIG_FIELDS else None
+LAYERS_BY_N = "layers_by_n"  # a base's n_layers -> window_layers/moe_layers (no field)
 
 
 def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Workload, Mode,
@@ -302,19 +285,21 @@ def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Wo
     """The point's Architecture, Workload, resolved Mode and (for GPT-2) Config, checked by
     them. ``base`` holds the fields that are not swept: Architecture fields, seq_len and
     batch (or a GPT-2 Config's fields); derived sizes (d_head, d_ff, …) not in it follow
-    the point's."""
+    the point's. ``base[LAYERS_BY_N]``, when there, maps each swept n_layers to the layers
+    the model places its windows and experts on (what --n-layers gives in ``flops``)."""
     point = {**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES}}
+    point.update(point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {}))
     fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
     fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
     try:
-        config = _config_fields(point)
+        config = Config.fields_of(point)
         if config is not None:  # GPT-2: checked by Config and Mode, as before
             cfg = Config(**config)
             return cfg.architecture, cfg.workload, Mode(**fields).resolved(cfg), cfg
         arch_fields = {k: v for k, v in point.items() if k not in WORKLOAD_AXES}
         if "bias" in arch_fields:
             bias = arch_fields.pop("bias")
-            arch_fields.update({k: bias for k in _BIASES})
+            arch_fields.update({k: bias for k in BIAS_FIELDS})
         arch = Architecture(**arch_fields)
         workload = Workload(**{k: point[k] for k in WORKLOAD_AXES if k in point})
         return arch, workload, resolve(Mode(**fields), arch, workload), None
@@ -448,6 +433,9 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
     total_points = check_axes(axes)
     if fast is None:
         fast = total_points >= FAST_FROM
+    # layers placed anew at each n_layers: each point counted as flops counts it (the
+    # compiled model holds the first point's placement)
+    fast = fast and LAYERS_BY_N not in base
     names = tuple(a.name for a in axes)
     derived_ff = len(result.columns) > len(names)
 

@@ -322,23 +322,28 @@ def round_half_up(x) -> int:
     return (2 * x.numerator + x.denominator) // (2 * x.denominator)
 
 
+NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
+
+
 def param_table(report: ParamReport) -> Table:
     """Every parameter tensor, with per-block and model totals."""
-    arch = report.architecture
     groups = param_groups(report)
     n, kinds = block_counts(groups)
-    gpt2 = report.config is not None
     prefix = next((r.prefix for r in report.rows if r.section == "block"), "h.i.")
+    # the kinds of norm, the token table, the final norm and an untied head's tensor, named
+    # as the builder's ops name them (GPT-2: LayerNorm, wte, ln_f, lm_head)
+    norms = " and ".join(dict.fromkeys(NORM_NAMES[r.cost] for r in report.rows
+                                       if r.cost in NORM_NAMES)) or "norm"
+    table_name = report.embedding_tensors[0]
+    final_norm = next((r.param.name.removesuffix(".weight") for r in report.rows
+                       if r.section == "head" and r.cost in NORM_NAMES), "final norm")
+    lm_head = next((r.param.name for r in report.rows if r.role == "lm_head"), None)
     table = Table(
         title="Parameters",
         notes=[model_note(report, with_input=False),
-               ("Counted: every weight, bias and LayerNorm tensor; " if gpt2 else
-                "Counted: every weight, bias and norm tensor; ")
-               + (("the LM head is tied to wte (no tensor of its own)" if gpt2 else
-                   "the LM head is tied to the token embedding (no tensor of its own)")
-                  if arch.tied_lm_head else
-                  "the LM head is untied (its own lm_head.weight)" if gpt2 else
-                  "the LM head is untied (its own weight)")
+               f"Counted: every weight, bias and {norms} tensor; "
+               + (f"the LM head is tied to {table_name} (no tensor of its own)"
+                  if lm_head is None else f"the LM head is untied (its own {lm_head})")
                + f". Non-embedding: all but {', '.join(report.embedding_tensors)} and an "
                "untied LM head (Kaplan et al.'s N). "
                + f"Block rows are for one block ({prefix.replace('.i.', '.0')} … "
@@ -350,8 +355,8 @@ def param_table(report: ParamReport) -> Table:
                            shape_str(r.param.shape), r.param.count, readable(r.param.count, "")])
     table.totals += block_totals(groups, lambda g: sum(r.param.count for r in report.rows
                                                        if r.group == g), 0, "", flops=False)
-    head = (("head (ln_f" + ("; LM head tied)" if arch.tied_lm_head else ", lm_head)")) if gpt2
-            else "head (final norm" + ("; LM head tied)" if arch.tied_lm_head else ", LM head)"))
+    head = f"head ({final_norm}" + ("; LM head tied)" if lm_head is None else
+                                     f", {lm_head.removesuffix('.weight')})")
     for label, value in [*([(blocks(n), sum(r.param.count * r.times for r in report.rows
                                              if r.section == "block"))] if kinds else []),
                          ("embedding", report.section_total("embedding")),
@@ -442,7 +447,8 @@ def latent_note(report: ShapeReport) -> str | None:
     if "attention.absorb_k" in roles:
         return ("Latent attention, absorbed form (--mla-decode absorbed): the query is folded "
                 "through W_UK (absorb_k) and the scores and P·V are over the cached latent "
-                "(c_kv with k_pe) itself, one for all heads; W_UV (absorb_v) maps the result to each "
+                "(c_kv with k_pe) itself, one key head broadcast over all heads; W_UV (absorb_v) maps "
+                "the result to each "
                 "head's value; kv_b_proj is not run.")
     return ("Latent attention, naive form: kv_b_proj expands the latent c_kv of all T keys to "
             "each head's k_nope and v" + (" at every decode step (--mla-decode absorbed folds "

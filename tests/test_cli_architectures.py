@@ -26,6 +26,32 @@ def test_params_of_a_preset_by_its_hugging_face_name():
     assert doc("params", "--preset", "pythia-1.4b")["totals"]["total"] == 1_414_647_808
 
 
+def test_the_parameter_table_names_each_models_own_norms_and_tensors():
+    """The notes and the head's total name what the checkpoint holds: GPT-2's LayerNorms,
+    wte and ln_f; Llama's RMSNorms, its final norm and untied lm_head.weight; Pythia's
+    LayerNorms, final_layer_norm and untied embed_out.weight; Gemma-2's head tied to
+    embed_tokens."""
+    def notes_and_head(*args):
+        text = ok("params", *args, "-f", "markdown").stdout
+        return text, text.split("**head (", 1)[1].split(")**")[0].join(("head (", ")"))
+
+    notes, head = notes_and_head("--preset", "gpt2")
+    assert "every weight, bias and LayerNorm tensor; the LM head is tied to wte (no" in notes
+    assert head == "head (ln_f; LM head tied)"
+    notes, head = notes_and_head("--preset", "gpt2", "--untied-lm-head")
+    assert "the LM head is untied (its own lm_head.weight)" in notes
+    assert head == "head (ln_f, lm_head)"
+    notes, head = notes_and_head("--preset", "llama-3.1-8b")
+    assert "every weight, bias and RMSNorm tensor; the LM head is untied (its own " \
+           "lm_head.weight)" in notes
+    assert head == "head (norm, lm_head)"
+    notes, head = notes_and_head("--preset", "pythia-1.4b")
+    assert "LayerNorm tensor; the LM head is untied (its own embed_out.weight)" in notes
+    assert head == "head (final_layer_norm, embed_out)"
+    notes, head = notes_and_head("--preset", "gemma-2-9b")
+    assert "RMSNorm tensor; the LM head is tied to embed_tokens (no tensor" in notes
+
+
 def test_flops_of_llama_3_1_8b_from_first_principles():
     D, H, KV, DH, F, V, N, L = 4096, 32, 8, 128, 14336, 128256, 32, 128
     d = doc("flops", "--preset", "llama-3.1-8b")

@@ -599,9 +599,23 @@ def test_hf_config_of_another_architecture_is_rejected(write_json):
 
 
 def test_hf_config_missing_gpt2_keys_is_rejected(write_json):
-    path = write_json({"model_type": "gpt2", "n_embd": 768})
-    with pytest.raises(FlopcalcError, match="n_head"):
+    # a file that does not say it is GPT-2's needs GPT-2's size keys
+    path = write_json({"n_embd": 768})
+    with pytest.raises(FlopcalcError, match="missing n_head, n_layer"):
         load_hf_config(path)
+
+
+def test_hf_gpt2_config_takes_gpt2configs_defaults_for_missing_sizes(write_json):
+    """model_type gpt2 with sizes left out: GPT2Config's defaults, n_embd 768, n_head 12,
+    n_layer 12 (as --family gpt2 and every other family's reader do). (Until issue 9's
+    'HF's defaults for missing fields' this file was refused, which the test above pinned
+    with model_type gpt2 in it.)"""
+    assert make_config(config_path=write_json({"model_type": "gpt2"})) == Config()
+    assert param_report(make_config(config_path=write_json({"model_type": "gpt2"}))).total \
+        == 124_439_808                                       # GPT-2 small's published count
+    assert make_config(config_path=write_json({"model_type": "gpt2", "n_layer": 24})).n_layers == 24
+    with pytest.raises(FlopcalcError, match=r"n_head \(12\) must divide n_embd \(1000\)"):
+        load_hf_config(write_json({"model_type": "gpt2", "n_embd": 1000}))
 
 
 def test_hf_config_that_is_not_json_is_rejected(write_json):

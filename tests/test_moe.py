@@ -316,15 +316,32 @@ def test_prefill_is_naive_in_either_form_and_parameters_do_not_change():
                and r.role.startswith("attention")) == mla
 
 
-def test_generation_sums_its_absorbed_decode_steps():
+def test_an_absorbed_generation_by_hand():
+    """A prompt of 5 tokens, then 4 new ones: the prefill (naive latent attention over the
+    5×5 scores, logits for every prompt token) yields the first; decode steps at t = 6, 7, 8
+    yield the others, each absorbed: q_nope·W_UK, scores and P·V over the latent of t keys,
+    then ·W_UV. Layer 0 is a dense MLP of d_ff 8, layer 1 the MoE: router to 4 experts,
+    each token's 2 routed rows through a gated expert of 6, a shared expert of 6; untied LM
+    head of vocab 19. Matmuls only, 2 FLOPs per multiply-add."""
     arch = _small_mla()
-    conv = Conventions(mla_decode="absorbed", elementwise=True)
+    D, H, Rq, Rkv, Dn, Dr, Dv, F, V = 16, 3, 6, 5, 4, 2, 3, 8, 19
+    E, k, De, Ds = 4, 2, 6, 6
     p, n = 5, 4
-    whole = flop_report(arch, conv, Mode("generate", prompt=p, new_tokens=n), Workload(1, p)).total
-    prefill = flop_report(arch, conv, Mode(), Workload(1, p)).total
-    steps = sum(flop_report(arch, conv, Mode("decode", position=t), Workload(1, p)).total
-                for t in range(p + 1, p + n))
-    assert whole == prefill + steps
+
+    def linears(T):  # the Linears of T tokens: both layers' attention and MLPs, the head
+        attention = D * Rq + Rq * H * (Dn + Dr) + D * (Rkv + Dr) + H * Dv * D
+        mlps = 3 * D * F + D * E + 3 * k * D * De + 3 * D * Ds
+        return T * (2 * attention + mlps + D * V)
+
+    prefill = linears(p) + 2 * (p * Rkv * H * (Dn + Dv)               # kv_b_proj on 5 tokens
+                                + H * p * p * (Dn + Dr) + H * p * p * Dv)  # scores, P·V
+
+    def step(t):
+        return linears(1) + 2 * (H * Dn * Rkv + H * t * (Rkv + Dr) + H * t * Rkv + H * Rkv * Dv)
+
+    whole = flop_report(arch, Conventions(mla_decode="absorbed"),
+                        Mode("generate", prompt=p, new_tokens=n), Workload(1, p)).total
+    assert whole == 2 * (prefill + step(6) + step(7) + step(8))
 
 
 # --- formulas ------------------------------------------------------------------------------

@@ -329,6 +329,40 @@ def test_memory_counts_the_decode_step_in_the_mla_form_asked_for():
     assert '"mla_decode": "absorbed"' in out
 
 
+def test_the_absorbed_decode_step_reads_the_latent_once_for_all_heads():
+    """The absorbed form's K is the cached [c_kv k_pe], one tensor of 512 + 64 per token
+    broadcast over the 128 heads, and V its c_kv: each matmul reads it once. Every matmul of
+    DeepSeek-V3's decode step at t = 4096 (batch 1, bf16, no bias anywhere), worked out
+    from its sizes: a Linear of one token reads its input row and weight and writes its
+    output row; a routed expert's Linear reads the weights of the 8 experts its 8 rows go to."""
+    D, H, Rq, Rkv, Dn, Dr, Dv, V = 7168, 128, 1536, 512, 128, 64, 128, 129280
+    F, E, k, Fe, Fs, t = 18432, 256, 8, 2048, 2048, 4096
+
+    def lin(d_in, d_out, rows=1, weights=1):
+        return rows * d_in + weights * d_in * d_out + rows * d_out
+
+    scores = H * (Rkv + Dr) + (Rkv + Dr) * t + H * t   # q_lat·q_pe of each head, K once, S
+    values = H * t + t * Rkv + H * Rkv                 # P, V = c_kv once, A
+    attention = (lin(D, Rq) + lin(Rq, H * (Dn + Dr)) + lin(D, Rkv + Dr)
+                 + H * Dn + H * Dn * Rkv + H * Rkv      # absorb_k: q_nope · W_UK per head
+                 + scores + values
+                 + H * Rkv + H * Rkv * Dv + H * Dv      # absorb_v: · W_UV per head
+                 + lin(H * Dv, D))
+    dense_mlp = 2 * lin(D, F) + lin(F, D)
+    moe_mlp = (lin(D, E) + 2 * lin(D, Fe, k, k) + lin(Fe, D, k, k)
+               + 2 * lin(D, Fs) + lin(Fs, D))
+    embed = 2 * D                                      # one table row read, one written
+    elements = 61 * attention + 3 * dense_mlp + 58 * moe_mlp + embed + lin(D, V)
+    step = roofline_report(DS, Conventions(mla_decode="absorbed"), Mode("decode", position=t),
+                           workload=Workload(1, t))
+    assert step.bytes == 2 * elements == 73_996_339_328
+    assert _row(step, "moe", "scores").bytes == 2 * scores == 5_914_624
+    assert _row(step, "moe", "attn_values").bytes == 2 * values == 5_373_952
+    # the naive form expands the latent to each head's K (128 + 64 wide): read per head
+    naive = roofline_report(DS, Conventions(), Mode("decode", position=t), workload=Workload(1, t))
+    assert _row(naive, "moe", "scores").bytes == 2 * (H * (Dn + Dr) * (1 + t) + H * t)
+
+
 @pytest.mark.parametrize("fast", [False, True])
 def test_a_sweep_at_a_capacity_factor_pads_each_expert_to_its_capacity(fast):
     from math import ceil

@@ -351,12 +351,15 @@ def test_mla_decode_forms_record_their_own_matmuls(params64):
         assert (r.a_shape, r.b_shape) == ((B, h, 1, 6 + 4), (B, h, 6 + 4, t))
     # absorbed: the first token is a (naive) prefill; then no kv_b_proj but q_nope · W_UK,
     # scores over kv_lora_rank + qk_rope_head_dim against the cache, values are the
-    # latent, then · W_UV
+    # latent, then · W_UV; the cache is one key head (B, 1, ...) broadcast over the h heads
     assert [r.a_shape for r in absorbed.select("kv_b_proj", 0)] == [(B, 1, 10)]
     for t, r in enumerate(absorbed.select("scores", 0)[1:], start=2):
-        assert (r.a_shape, r.b_shape) == ((B, h, 1, 10 + 4), (B, h, 10 + 4, t))
+        assert (r.a_shape, r.b_shape, r.out_shape) == ((B, h, 1, 10 + 4), (B, 1, 10 + 4, t),
+                                                       (B, h, 1, t))
+        assert r.macs == B * h * t * (10 + 4)
     for t, r in enumerate(absorbed.select("attn_values", 0)[1:], start=2):
-        assert (r.a_shape, r.b_shape, r.out_shape) == ((B, h, 1, t), (B, h, t, 10), (B, h, 1, 10))
+        assert (r.a_shape, r.b_shape, r.out_shape) == ((B, h, 1, t), (B, 1, t, 10), (B, h, 1, 10))
+        assert r.macs == B * h * t * 10
     assert len(absorbed.select("absorb_k", 0)) == len(absorbed.select("absorb_v", 0)) == L - 1
     k, v = absorbed.select("absorb_k", 0)[0], absorbed.select("absorb_v", 0)[0]
     assert (k.a_shape, k.b_shape, k.out_shape) == ((B, h, 1, 6), (h, 6, 10), (B, h, 1, 10))

@@ -276,3 +276,41 @@ def test_sizes_that_follow_the_swept_one_follow_it_on_the_compiled_path(family, 
         assert None not in expected
         assert run(base, [Axis(name, values)], conv, mode, fast=True).rows == [
             (v + ((4 * v[0],) if name == "d_model" else ()), f, t) for v, f, t in expected]
+
+
+# n_layers swept on a model whose windows or experts are on some layers ----------------------
+
+def _csv_totals(*args) -> dict:
+    result = invoke("sweep", *args, "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = csv.DictReader(line for line in io.StringIO(result.stdout) if not line.startswith("#"))
+    return {int(r["n_layers"]): int(r["total FLOPs"]) for r in rows}
+
+
+def test_sweeping_n_layers_places_windows_by_the_familys_rule():
+    """Gemma-2's defaults: layers 0, 2, 4, … slide over 4096 keys. One layer is one sliding
+    layer (the sweep once refused it: 'window_layers must be layer indices 0 … 0'); two add
+    a full one. Causal, 5000 tokens; d_model 2304, 8 heads and 4 K/V heads of 256, d_ff
+    9216, vocab 256000 (tied head)."""
+    D, H, KV, Dh, F, V, L, W = 2304, 8, 4, 256, 9216, 256000, 5000, 4096
+    linears = 2 * L * (D * H * Dh + 2 * D * KV * Dh + H * Dh * D + 3 * D * F)
+    full_pairs = L * (L + 1) // 2
+    window_pairs = W * (W + 1) // 2 + (L - W) * W          # Σ min(i + 1, W)
+    attention = 2 * 2 * H * Dh                              # QKᵀ and P·V per visible pair
+    sliding, full = linears + attention * window_pairs, linears + attention * full_pairs
+    totals = _csv_totals("--family", "gemma2", "--n-layers", "1,2", "--attention", "causal",
+                         "--seq-len", str(L))
+    assert totals == {1: sliding + 2 * L * D * V, 2: sliding + full + 2 * L * D * V}
+
+
+def test_sweeping_n_layers_past_deepseek_v3s_61_adds_moe_layers_as_flops_does():
+    """DeepSeek-V3's layers from 3 on are MoE; extra layers are like its last (as
+    `flops --n-layers` counts them): layer 63 adds one MoE block. 128 tokens, naive MLA
+    (q 7168 → 1536 → 128·192, kv 7168 → 576, kv_b 512 → 128·256, o 128·128 → 7168), router
+    to 256 experts, 8 routed rows of 2048 per token, one shared expert of 2048."""
+    D, H, L = 7168, 128, 128
+    attention = 2 * L * (D * 1536 + 1536 * H * 192 + D * 576 + 512 * H * 256 + H * 128 * D) \
+        + 2 * H * L * L * (192 + 128)
+    moe_mlp = 2 * L * (D * 256 + 3 * 8 * D * 2048 + 3 * D * 2048)
+    totals = _csv_totals("--preset", "deepseek-v3", "--n-layers", "62,63")
+    assert totals[63] - totals[62] == attention + moe_mlp

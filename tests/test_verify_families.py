@@ -165,3 +165,16 @@ def test_verify_accepts_every_family_on_the_command_line():
     scores = [r for r in doc["rows"] if r["name"] == "scores"]
     # each of the two layers: 4 heads, d_head 8, steps t = 1 … 5 seeing min(t, 2) keys
     assert [r["measured_flops"] for r in scores] == [2 * 4 * 8 * (1 + 2 + 2 + 2 + 2)] * 2
+
+
+def test_a_model_the_numpy_pass_does_not_run_is_refused_in_one_line():
+    """flops counts GPT-NeoX's fused query_key_value with fewer K/V heads ((h + 2·h_kv)·d_head
+    wide), but Hugging Face's GPT-NeoX has as many as heads, and so has the NumPy pass:
+    verify says so in one line, exit 2, not a traceback."""
+    from cli_helpers import one_line_error
+
+    result = invoke("verify", "--family", "gpt_neox", "--d-model", "64", "--n-heads", "4",
+                    "--n-kv-heads", "2", "--n-layers", "1", "--d-ff", "16", "--vocab", "11",
+                    "--seq-len", "4")
+    assert result.exit_code == 2
+    assert "query_key_value has as many K/V heads as heads" in one_line_error(result)

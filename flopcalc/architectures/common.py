@@ -68,24 +68,27 @@ def layer_window(d: Dims, windowed: bool) -> Dim:
 
 
 def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim = None,
-                     d_v: Dim = None, scale: str = "S / √d_head") -> list[Op]:
+                     d_v: Dim = None, scale: str = "S / √d_head", kv_heads: Dim = None) -> list[Op]:
     """From Q (B, h, L, d_head) and K, V repeated to (B, h, T, d_head) to the per-head output A.
 
     Eager attention: S = Q·Kᵀ, scaled, soft-capped (Gemma-2), masked, softmax, P·V. The
     mask is causal, and within the window on a windowed layer. ``d_qk`` and ``d_v`` are
     the query/key and value widths when they are not d_head (latent attention); ``scale``
-    says what the scores are scaled by (Gemma-2: √query_pre_attn_scalar).
+    says what the scores are scaled by (Gemma-2: √query_pre_attn_scalar). ``kv_heads=1``
+    makes K and V one tensor (B, 1, T, ·) that the matmuls broadcast over the h heads
+    (MLA's absorbed latent): each is read once, whatever h.
     """
     B, L, H = d.batch, d.seq_len, d.n_heads
     Dh = d.d_head if d_qk is None else d_qk
     Dv = Dh if d_v is None else d_v
+    Hkv = H if kv_heads is None else kv_heads
     scores = (B, H, L, T)
 
     def on_scores(name, role, computes, cost):
         return Op(name, "block", "elementwise", computes, (scores,), scores, cost=cost,
                   on_scores=True, role=role, window=window)
 
-    ops = [Op("scores", "block", "matmul", "S = Q · Kᵀ per head", ((B, H, L, Dh), (B, H, Dh, T)),
+    ops = [Op("scores", "block", "matmul", "S = Q · Kᵀ per head", ((B, H, L, Dh), (B, Hkv, Dh, T)),
               scores,
               causal="output", role="attention.scores", window=window),
            on_scores("scale", "attention.scale", scale, "scale")]
@@ -95,7 +98,7 @@ def attention_scores(arch: Architecture, d: Dims, T: Dim, window: Dim, d_qk: Dim
     ops += [on_scores("causal_mask", "attention.mask",
                       "S[i, j>i] = −∞" if window is None else "S[i, j>i or j≤i−W] = −∞", "mask"),
             on_scores("softmax", "attention.softmax", "P = softmax(S) over keys", "softmax"),
-            Op("attn_values", "block", "matmul", "A = P · V per head", (scores, (B, H, T, Dv)),
+            Op("attn_values", "block", "matmul", "A = P · V per head", (scores, (B, Hkv, T, Dv)),
                (B, H, L, Dv), causal="contraction", role="attention.values", window=window)]
     return ops
 
@@ -333,10 +336,10 @@ def mla_attention(arch: Architecture, d: Dims, x: Shape) -> list[Op]:
         ops += [w_uk,
                 reshape("concat_q", "attention.heads", "[q_lat q_pe]: (B, h, 1, kv_lora_rank + "
                         "d_rope)", (B, H, L, Rkv), (B, H, L, Rkv + Dr)),
-                reshape("concat_k", "attention.repeat_kv", "K = [c_kv k_pe] of the cache, one "
-                        "for all heads: (B, h, T, kv_lora_rank + d_rope), a view",
-                        (B, 1, T, Rkv + Dr), (B, H, T, Rkv + Dr)),
-                *attention_scores(arch, d, T, None, Rkv + Dr, Rkv),
+                reshape("concat_k", "attention.repeat_kv", "K = [c_kv k_pe] of the cache as one "
+                        "key head, broadcast over the h heads: (B, 1, T, kv_lora_rank + "
+                        "d_rope), a view; V = its c_kv", (B, T, Rkv + Dr), (B, 1, T, Rkv + Dr)),
+                *attention_scores(arch, d, T, None, Rkv + Dr, Rkv, kv_heads=1),
                 Op("absorb_v", "block", "matmul", "A = (P · c_kv) · W_UV per head (kv_lora_rank "
                    "→ d_v)", ((B, H, L, Rkv), (H, Rkv, Dv)), (B, H, L, Dv), weight=(H, Rkv, Dv),
                    role="attention.absorb_v")]
