@@ -8,23 +8,27 @@ bound, and the verdicts rest on the ratios):
      single-thread np.matmul rate; target <= 2x;
   2. the dense forward at GPT-2 small, seq 1024 (batch 1, float32), 2 * MACs / time, against
      np.matmul's rate (float32 2048^3) at the same thread count; target >= 70%;
-  3. incremental decode (a KV cache, one token at a time), time per token against the memory
-     bound: bytes of weights and KV cache read per token over a measured copy bandwidth
-     (STREAM's convention: bytes read + bytes written, per second); target <= 1.5x; shown
-     beside it, the same bytes at the rate BLAS's dot reads one array (no verdict: a decode
-     step only reads, so this is the stricter floor);
-  4. the recording overhead (per matmul() call, times the calls, over the forward) and peak
+  3. incremental decode (a KV cache, one token per sequence per step) at batch 1 and at
+     batch 2, time per step against the memory bound: bytes of weights and KV cache read
+     per step over a measured copy bandwidth (STREAM's convention: bytes read + bytes
+     written, per second); target <= 1.5x at both batches; shown beside it, batch 1's bytes
+     at the rate BLAS's dot reads one array (no verdict: a decode step only reads, so this
+     is the stricter floor);
+  4. whether reference.pass_threads() picked the thread count that decodes faster now
+     (wall time per step of batch 1, the two counts' medians);
+  5. the recording overhead (per matmul() call, times the calls, over the forward) and peak
      resident memory.
 Items 2 and 3 run at one thread and at every core; the verdict is at the count
 reference.pass_threads() picks now (one on a busy machine), the other shown beside it.
-Item 3 compares like with like: the copy and the read run on as many threads as the decode
-(one core alone may not saturate the memory bus), and on the same clock, CPU time for one
-thread (on a shared machine it counts only the time the measure ran, where wall time adds
-whatever else ran on its core meanwhile), wall time for more (their CPU times add up).
+Item 3's samples alternate between the thread counts (copy, read, batch 1, batch 2 at one
+count, then at the other, --decode-reps times), and each count's decode is compared with
+the copy and the read on as many threads (one core alone may not saturate the memory bus)
+and on the same clock: CPU time for one thread (on a shared machine it counts only the time
+the measure ran, where wall time adds whatever else ran on its core meanwhile), wall time
+for more (their CPU times add up).
 
-    python benchmarks/bench_reference.py [--reps 3] [--tokens 24]
+    python benchmarks/bench_reference.py [--reps 3] [--decode-reps 5] [--tokens 16]
 """
-
 from __future__ import annotations
 
 import argparse
@@ -66,6 +70,13 @@ def timed(f, clock=time.perf_counter) -> float:
     start = clock()
     f()
     return clock() - start
+
+
+def timed_both(f) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one call of f."""
+    cpu, start = time.process_time(), time.perf_counter()
+    f()
+    return time.process_time() - cpu, time.perf_counter() - start
 
 
 def clock(threads: int):
@@ -148,26 +159,30 @@ def blas_text() -> str:
     return "; ".join(libs + (env or ["OPENBLAS_CORETYPE unset"]))
 
 
-def decode_bytes_per_token(c: GPTConfig, params: dict, tokens: int) -> int:
-    """Bytes a decode step reads, averaged over positions 1..tokens: every weight matrix
-    (the LM head reads all of wte; the embedding reads one row of wte and of wpe), every
-    bias and LayerNorm vector, and the K and V cached so far in every block."""
+def decode_bytes_per_step(c: GPTConfig, params: dict, tokens: int, batch: int) -> int:
+    """Bytes a decode step of ``batch`` sequences reads, averaged over positions 1..tokens:
+    every weight matrix once (the LM head reads all of wte; the embedding reads a row of wte
+    and of wpe per sequence), every bias and LayerNorm vector, and every sequence's K and V
+    cached so far in every block."""
     item = params["wte.weight"].itemsize
     weights = sum(p.nbytes for name, p in params.items() if name != "wpe.weight")
-    weights += 2 * c.n_embd * item                          # a wpe row, a wte row
-    cache = 2 * c.n_layer * c.n_embd * item * (tokens + 1) / 2   # mean K and V read
+    weights += 2 * batch * c.n_embd * item                        # wpe rows, wte rows
+    cache = 2 * c.n_layer * c.n_embd * item * (tokens + 1) / 2 * batch   # mean K and V read
     return int(weights + cache)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="runs of each timed measure")
-    parser.add_argument("--tokens", type=int, default=24, help="decode steps timed")
+    parser.add_argument("--decode-reps", type=int, default=5,
+                        help="samples of decode at each thread count, interleaved")
+    parser.add_argument("--tokens", type=int, default=16, help="decode steps timed")
     args = parser.parse_args()
     c = GPT2_SMALL
     cores = len(os.sched_getaffinity(0))
     chosen = pass_threads()
     counts = sorted({1, cores})
+    batches = (1, 2)
     print(f"{blas_text()}; {cores} cores; load average {os.getloadavg()[0]:.1f} -> "
           f"reference.pass_threads() = {chosen}; numpy {np.__version__}")
 
@@ -184,33 +199,41 @@ def main() -> None:
         floor_s.append(wall(floor_cmd) + VERIFY_GFLOP / rate1[-1])
         verify_s.append(wall(verify_cmd))
 
-    # 2. the dense forward at seq 1024, and 3. decode, at each thread count
-    idx = np.random.default_rng(0).integers(0, c.vocab_size, (1, 1024))
+    # 2. the dense forward at seq 1024 at each thread count
+    idx = np.random.default_rng(0).integers(0, c.vocab_size, (max(batches), 1024))
     recorder = MatmulRecorder()
     with blas_threads(1):
-        forward(params, c, idx[:, :64], None)  # warm-up: lazy imports, first touch
-        forward(params, c, idx, recorder)      # the MACs to credit
+        forward(params, c, idx[:1, :64], None)  # warm-up: lazy imports, first touch
+        forward(params, c, idx[:1], recorder)   # the MACs to credit
+        forward_incremental(params, c, idx[:, :2])
     macs = recorder.total_macs()
-    dense, decode, peak, bandwidth, read_rate = {}, {}, {}, {}, {}
+    dense, peak = {}, {}
     for threads in counts:
         times, rates = [], []
         for _ in range(args.reps):
             rates.append(matmul_gflops(threads))
             with blas_threads(threads):
-                times.append(timed(lambda: forward(params, c, idx)))
+                times.append(timed(lambda: forward(params, c, idx[:1])))
         dense[threads] = 2 * macs / statistics.median(times) / 1e9
         peak[threads] = statistics.median(rates)
-        steps, copies, reads = [], [], []
-        for _ in range(args.reps):
-            copies.append(copy_bandwidth(threads))
-            reads.append(read_bandwidth(threads))
-            with blas_threads(threads):
-                steps.append(timed(lambda: forward_incremental(params, c, idx[:, :args.tokens]),
-                                   clock(threads)))
-        decode[threads] = statistics.median(steps) / args.tokens
-        bandwidth[threads] = statistics.median(copies)
-        read_rate[threads] = statistics.median(reads)
-    decode_bytes = decode_bytes_per_token(c, params, args.tokens)
+
+    # 3. decode at each thread count and batch, the samples interleaved
+    copies = {t: [] for t in counts}
+    reads = {t: [] for t in counts}
+    steps = {(t, b, on): [] for t in counts for b in batches for on in ("cpu", "wall")}
+    for _ in range(args.decode_reps):
+        for threads in counts:
+            copies[threads].append(copy_bandwidth(threads))
+            reads[threads].append(read_bandwidth(threads))
+            for batch in batches:
+                with blas_threads(threads):
+                    cpu, wall_s = timed_both(lambda: forward_incremental(
+                        params, c, idx[:batch, :args.tokens]))
+                steps[threads, batch, "cpu"].append(cpu / args.tokens)
+                steps[threads, batch, "wall"].append(wall_s / args.tokens)
+    step = {key: statistics.median(v) for key, v in steps.items()}
+    bandwidth = {t: statistics.median(v) for t, v in copies.items()}
+    read_rate = {t: statistics.median(v) for t, v in reads.items()}
     per_call = record_cost_per_call()
     overhead = per_call * len(recorder.records) / (2 * macs / 1e9 / dense[chosen])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
@@ -228,19 +251,28 @@ def main() -> None:
              f">= {TARGET_EFFICIENCY:.0%} matmul", f"{eff:.0%} of np.matmul's "
              f"{peak[threads]:.0f} GFLOP/s" + ("" if mark else " (not picked now)"),
              eff >= TARGET_EFFICIENCY if mark else None)
-    for threads in counts:
-        mark = threads == chosen
-        bound = decode_bytes / bandwidth[threads]
-        ratio = decode[threads] / bound
-        on = "CPU" if threads == 1 else "wall"
-        line(f"decode, {threads} thread(s), {on} ms per token", f"{decode[threads] * 1e3:.1f}",
-             f"<= {TARGET_DECODE:g}x bound", f"{ratio:.2f}x {bound * 1e3:.1f} ms = "
-             f"{decode_bytes / 1e6:.0f} MB / {bandwidth[threads] / 1e9:.1f} GB/s copy"
-             + ("" if mark else " (not picked now)"), ratio <= TARGET_DECODE if mark else None)
-    read_bound = decode_bytes / read_rate[chosen]
-    line("  the same bytes at the read-only rate, ms", f"{read_bound * 1e3:.1f}", "",
-         f"decode at {chosen} thread(s) is {decode[chosen] / read_bound:.2f}x it; a dot "
-         f"reads {read_rate[chosen] / 1e9:.1f} GB/s")
+    for batch in batches:
+        nbytes = decode_bytes_per_step(c, params, args.tokens, batch)
+        for threads in counts:
+            mark, on = threads == chosen, "cpu" if threads == 1 else "wall"
+            bound = nbytes / bandwidth[threads]
+            ratio = step[threads, batch, on] / bound
+            line(f"decode batch {batch}, {threads} thread(s), {on.upper()} ms/step",
+                 f"{step[threads, batch, on] * 1e3:.1f}", f"<= {TARGET_DECODE:g}x bound",
+                 f"{ratio:.2f}x {bound * 1e3:.1f} ms = {nbytes / 1e6:.0f} MB / "
+                 f"{bandwidth[threads] / 1e9:.1f} GB/s copy" + ("" if mark else " (not picked)"),
+                 ratio <= TARGET_DECODE if mark else None)
+    read_bound = decode_bytes_per_step(c, params, args.tokens, 1) / read_rate[chosen]
+    picked_step = step[chosen, 1, "cpu" if chosen == 1 else "wall"]
+    line("  batch 1's bytes at the read-only rate, ms", f"{read_bound * 1e3:.1f}", "",
+         f"decode at {chosen} thread(s) is {picked_step / read_bound:.2f}x it; "
+         f"a dot reads {read_rate[chosen] / 1e9:.1f} GB/s")
+    walls = {t: step[t, 1, "wall"] for t in counts}
+    faster = min(walls, key=walls.get)
+    line("decode batch 1 wall ms/step, " + " vs ".join(f"{t}" for t in counts) + " thread(s)",
+         " / ".join(f"{walls[t] * 1e3:.0f}" for t in counts), "the faster picked",
+         f"{faster} thread(s) faster by {max(walls.values()) / walls[faster]:.2f}x; "
+         f"picked {chosen}", chosen == faster if len(counts) > 1 else None)
     line("recording overhead, % of the forward", f"{overhead:.4%}", f"< {TARGET_OVERHEAD:.0%}",
          f"{per_call * 1e6:.2f} us x {len(recorder.records)} calls", overhead < TARGET_OVERHEAD)
     line("peak RSS (ru_maxrss), MiB", f"{rss / 2**20:.0f}", f"< {TARGET_RSS / 2**20:.0f}",

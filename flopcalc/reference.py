@@ -340,17 +340,19 @@ def matmul(recorder, name, layer, a, b, out=None):
     """a @ b (into out, if given), recorded unless recorder is None.
 
     Every matmul of the forward pass goes through here. A stack of rows (B, L, k) times one
-    matrix (k, n) is handed to BLAS as the one 2-D product it is, (B*L, k) @ (k, n): NumPy's
-    loop over the stack ran the LM head's product of one token 1.5 times slower. A single
-    row (a decode step's, an expert's one token) is ``row_times_matrix``'s. The same multiply-adds either way; the shapes recorded
-    are those of a, b and the result.
+    matrix (k, n) is handed on as the one 2-D product it is, (B*L, k) @ (k, n): NumPy's
+    loop over the stack ran the LM head's product of one token 1.5 times slower. Up to
+    FEW_ROWS rows (decode steps of a small batch, an expert's few tokens) are
+    ``rows_times_matrix``'s, more go to BLAS's sgemm. The same multiply-adds either way; the
+    shapes recorded are those of a, b and the result.
     """
     if out is None and b.ndim == 2 and a.ndim >= 2 and a.flags.c_contiguous:
         k, n = b.shape
-        if a.size == k:
-            out = row_times_matrix(a.reshape(k), b)
+        rows = a.reshape(-1, k)
+        if 1 <= len(rows) <= FEW_ROWS:
+            out = rows_times_matrix(rows, b)
         else:
-            out = np.matmul(a.reshape(-1, k), b)
+            out = np.matmul(rows, b)
         out = out.reshape(*a.shape[:-1], n)
     else:
         out = np.matmul(a, b, out=out)
@@ -359,29 +361,59 @@ def matmul(recorder, name, layer, a, b, out=None):
     return out
 
 
-SHORT_ROW_BYTES = 4096  # stored rows up to this long: row_times_matrix sums them with einsum
+FEW_ROWS = 8            # products of at most this many rows: rows_times_matrix's
+SHORT_ROW_BYTES = 4096  # stored rows up to this long: one row sums them with einsum
+ROWS_BLOCK_BYTES = 2**20  # (k, n) weights, 2 or 3 rows: w in blocks this size (in L2)
+STORED_FEW_ROWS = 3       # ... and from 4 rows, sgemm
 
 
-def row_times_matrix(x, w):
-    """x @ w for one row x (k,) and a matrix w (k, n): a decode step's product.
+def rows_times_matrix(x, w):
+    """x @ w for a few rows x (m, k) and a matrix w (k, n): decode steps' products.
 
-    One pass over w, so its time is the time memory takes to deliver w; w is read in the
-    order it is stored, one stored row after the other, where OpenBLAS's sgemv, working on
-    several rows at a time, read memory slower. A transposed view of an (n, k) array
-    (every family's nn.Linear, the tied LM head) gives n dots of a stored row with x
-    (np.vecdot: 25 GB/s on one core of the benchmark machine, sgemv 12 on GPT-2's LM head).
-    A (k, n) array with rows of at most SHORT_ROW_BYTES (GPT-2's c_proj Conv1Ds, 3 KB) is
-    the sum of its rows weighted by x (np.einsum: 20 GB/s, sgemv 13); longer rows go to
-    sgemv, which reads them at 17-20 GB/s, where einsum, adding each row into an output
-    row as long, varied from 10 to 25. benchmarks/bench_reference.py measures the decode
-    step against a memory copy. vecdot and einsum use one thread whatever blas_threads
-    allows.
+    The time these take is the time memory takes to deliver w, if w is read once, in the
+    order it is stored; OpenBLAS's sgemm does neither for a few rows (it copies w into its
+    packed layout first, and the copy is read again: GPT-2's tied LM head at 3.6 GB/s for
+    two rows, where one row reads it at 10-25). So:
+
+    - a transposed view of an (n, k) array (every family's nn.Linear, the tied LM head):
+      n stored rows, each dotted with the m rows of x while it is in the cache
+      (np.vecdot broadcast over (n, m)); one row: n dots (25 GB/s on one core of the
+      benchmark machine, sgemv 12 on GPT-2's LM head). Up to 8 rows this beat sgemm
+      (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
+    - a (k, n) array (GPT-2's Conv1Ds): one row, with stored rows of at most
+      SHORT_ROW_BYTES (the c_proj Conv1Ds, 3 KB), is the sum of w's rows weighted by x
+      (np.einsum), a longer one sgemv's (which reads w as stored); 2 or 3 rows take w in
+      blocks of ROWS_BLOCK_BYTES of stored rows, each block times each row of x by sgemv
+      while it is in the cache (two rows 1.3-1.5x faster than sgemm); from 4 rows sgemm,
+      whose copy then costs less than the extra passes over each block;
+    - any other layout (a strided view): np.matmul.
+
+    benchmarks/bench_reference.py measures decode at batch 1 and 2 against a memory copy.
+    vecdot and einsum use one thread whatever blas_threads allows.
     """
+    m, (k, n) = len(x), w.shape
     if w.T.flags.c_contiguous and hasattr(np, "vecdot"):  # NumPy >= 2.0
-        return np.vecdot(w.T, x)
-    if w.flags.c_contiguous and w.shape[1] * w.itemsize <= SHORT_ROW_BYTES:
-        return np.einsum("k,kn->n", x, w)
-    return np.matmul(x, w)
+        if m == 1:
+            return np.vecdot(w.T, x[0])[None]
+        return np.vecdot(w.T[:, None, :], x[None, :, :]).T   # (n, m) computed, then (m, n)
+    if not w.flags.c_contiguous or m > STORED_FEW_ROWS:
+        return np.matmul(x, w)
+    if m == 1 and n * w.itemsize <= SHORT_ROW_BYTES:
+        return np.einsum("k,kn->n", x[0], w)[None]
+    if m == 1:
+        return np.matmul(x[0], w)[None]
+    out = np.empty((m, n), np.result_type(x, w))
+    part = np.empty(n, out.dtype)
+    step = max(1, ROWS_BLOCK_BYTES // (n * w.itemsize))
+    for start in range(0, k, step):
+        block = w[start:start + step]
+        for row in range(m):
+            if start == 0:
+                np.matmul(x[row, :step], block, out=out[row])
+            else:
+                np.matmul(x[row, start:start + step], block, out=part)
+                out[row] += part
+    return out
 
 
 # ----------------------------------------------------------------------------- BLAS threads

@@ -252,24 +252,30 @@ def test_matmul_without_recorder_just_multiplies():
 
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 8, 9])
 @pytest.mark.parametrize("layout", ["rows", "long rows", "transposed view", "strided view"])
-def test_matmul_of_one_row_is_the_product_in_every_layout(layout):
-    # A decode step's product: one row (1, 1, k) times a weight, read by the path its layout
-    # takes (short stored rows, long ones, a transposed (n, k) array, a slice of neither).
-    k, n = 7, {"long rows": 600}.get(layout, 5)
-    stored = {"rows": (k, n), "long rows": (k, n), "transposed view": (n, k),
-              "strided view": (k, 2 * n)}[layout]
-    w = np.empty(stored)
-    for i, j in np.ndindex(*stored):
-        w[i, j] = i - 2 * j if layout != "transposed view" else j - 2 * i
+def test_matmul_of_few_rows_is_the_product_in_every_layout(layout, rows):
+    # Decode steps' products: rows (rows, 1, k) times a weight, read by the path its layout
+    # and the number of rows take (short stored rows, long ones in several blocks of the
+    # cache's size, a transposed (n, k) array, a slice of neither; one row, a few, more).
+    k, n = {"long rows": (500, 600)}.get(layout, (7, 5))
+    stored = {"transposed view": (n, k), "strided view": (k, 2 * n)}.get(layout, (k, n))
+    i, j = np.indices(stored, dtype=np.float64)
+    w = i - 2 * j if layout != "transposed view" else j - 2 * i
     w = {"transposed view": w.T, "strided view": w[:, ::2]}.get(layout, w)
     column = 2 if layout == "strided view" else 1   # w[:, j] is stored column j * column
-    expected = [sum((i + 1) * (i - 2 * j * column) for i in range(k)) for j in range(n)]
+    # row r of x is r + 1, r + 2, ..., r + k, so out[r, j] = sum_i (i + 1 + r)(i - 2 j column)
+    x = np.array([[i + 1.0 + r for i in range(k)] for r in range(rows)]).reshape(rows, 1, k)
+    expected = [[sum((i + 1 + r) * i for i in range(k))
+                 - 2 * j * column * sum(i + 1 + r for i in range(k)) for j in range(n)]
+                for r in range(rows)]
     recorder = MatmulRecorder()
-    out = matmul(recorder, "lm_head", None, np.arange(1.0, k + 1).reshape(1, 1, k), w)
-    assert out.shape == (1, 1, n) and out.dtype == np.float64
-    assert out.reshape(n).tolist() == expected
-    assert recorder.records[0].macs == k * n
+    out = matmul(recorder, "lm_head", None, x, w)
+    assert out.shape == (rows, 1, n) and out.dtype == np.float64
+    assert out.reshape(rows, n).tolist() == expected
+    assert recorder.records[0].macs == rows * k * n
+    assert (recorder.records[0].a_shape, recorder.records[0].b_shape) == ((rows, 1, k), (k, n))
+
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_dense_blocks_record_their_ops_in_order(fused):

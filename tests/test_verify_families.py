@@ -144,10 +144,12 @@ def test_each_released_preset_shrunk_passes_in_both_modes(name):
         assert verify(arch, mode, workload=Workload(2, 6)).ok
 
 
-def test_gpt2_small_at_full_width_one_layer():
-    # (pythia-1.4b at full width passes too, but its 0.4 G weights take ~20 s to fill)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_gpt2_small_at_full_width_one_layer(batch):
+    # (pythia-1.4b at full width passes too, but its 0.4 G weights take ~20 s to fill);
+    # three sequences decode through the few-rows products, the Conv1Ds' in blocks
     result = invoke("verify", "--preset", "gpt2", "--n-layers", "1", "--seq-len", "3",
-                    "--mode", "incremental")
+                    "--mode", "incremental", "--batch", str(batch))
     assert result.exit_code == 0, result.stderr
     assert "✓ (" in result.stdout and "✗" not in result.stdout
 
