@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_info
 
 from report import header, line
 
-from flopcalc.reference import (GPTConfig, MatmulRecorder, blas_threads, forward,
+from flopcalc.reference import (GPTConfig, MatmulRecorder, blas_threads, busy_cores, forward,
                                 forward_incremental, init_params, matmul, pass_threads)
 
 GPT2_SMALL = GPTConfig(n_layer=12, n_head=12, n_embd=768, d_ff=3072, vocab_size=50257,
@@ -183,8 +183,9 @@ def main() -> None:
     chosen = pass_threads()
     counts = sorted({1, cores})
     batches = (1, 2)
-    print(f"{blas_text()}; {cores} cores; load average {os.getloadavg()[0]:.1f} -> "
-          f"reference.pass_threads() = {chosen}; numpy {np.__version__}")
+    print(f"{blas_text()}; {cores} cores; load average {os.getloadavg()[0]:.1f}, "
+          f"busy_cores() {busy_cores():.1f} -> reference.pass_threads() = {chosen}; "
+          f"numpy {np.__version__}")
 
     # 1. verify against its floor, interleaved
     params = init_params(c, seed=0)

@@ -418,24 +418,46 @@ def rows_times_matrix(x, w):
 
 # ----------------------------------------------------------------------------- BLAS threads
 
+LOADAVG = "/proc/loadavg"  # Linux: the 1-, 5- and 15-minute load, then runnable/all tasks
+
+
+def busy_cores(path: str = LOADAVG) -> float:
+    """Cores that other work keeps busy: the larger of the one-minute load average and the
+    tasks runnable right now besides the one reading (the average lags a minute behind work
+    that has just started, the count catches it). Without /proc/loadavg, os.getloadavg()'s
+    one-minute figure; without either, 0 (taken as idle)."""
+    try:
+        with open(path) as f:
+            fields = f.read().split()
+        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     """How many BLAS threads a pass should use: the cores the machine leaves idle (``cores``
-    minus the one-minute load average), at least one.
+    minus ``load``, by default ``busy_cores()``, rounded), at least one.
 
-    Why (benchmarks/bench_reference.py measures both): each BLAS thread of a product waits at
-    its end for the others, so a thread that loses its core to another process stalls the
-    whole product. On a busy 2-core machine two threads ran the dense GPT-2 pass 2-9 times
-    slower than one, and the incremental pass's small matrix-vector products 4-10 times
-    slower; on an idle one, every core adds arithmetic and memory bandwidth.
+    Why (benchmarks/bench_reference.py measures both counts, interleaved, and says whether
+    this picked the faster): each BLAS thread of a product waits at its end for the others,
+    so a thread that loses its core to another process stalls the whole product. On the
+    busy 2-core benchmark machine (load 6-15) two threads ran the dense GPT-2 pass 1.3-1.8
+    times slower than one, and decode 2.3-3.7 times slower in wall time; on an idle one,
+    every core adds arithmetic and memory bandwidth. The costs are uneven, so the rule
+    leans to one thread: a thread too many under load costs twice or more, one too few on
+    an idle machine at most what the second core adds (a decode step reads most of its
+    weights on one thread whatever the count: see rows_times_matrix). Hence the busier of
+    the two readings in ``busy_cores``.
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
             os.cpu_count() or 1)
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):   # not on this platform: assume it is idle
-            load = 0.0
+        load = busy_cores()
     return max(1, min(cores, round(cores - load)))
 
 

@@ -14,6 +14,7 @@ from flopcalc.reference import (
     GPTConfig,
     MatmulRecorder,
     blas_threads,
+    busy_cores,
     estimate_memory_bytes,
     fill_normal,
     forward,
@@ -164,6 +165,17 @@ def test_the_weight_fill_is_seeded_and_in_the_arrays_dtype():
     (2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 7.6, 1), (8, 3.2, 5), (1, 0.0, 1), (4, 9.0, 1)])
 def test_a_pass_uses_the_cores_the_machine_leaves_idle(cores, load, threads):
     assert pass_threads(cores, load) == threads
+
+
+@pytest.mark.parametrize("loadavg, busy", [
+    ("8.19 5.90 2.68 3/512 1234\n", 8.19),  # busy for a minute: the average
+    ("0.10 0.30 0.50 4/512 1234\n", 3),     # three others just started: the count
+    ("0.00 0.00 0.00 1/98 77\n", 0),        # only the reader runs
+])
+def test_busy_cores_is_the_busier_of_the_load_average_and_the_runnable_others(
+        tmp_path, loadavg, busy):
+    (tmp_path / "loadavg").write_text(loadavg)
+    assert busy_cores(str(tmp_path / "loadavg")) == busy
 
 
 def test_blas_threads_limits_and_restores():
