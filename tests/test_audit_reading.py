@@ -314,3 +314,33 @@ def test_a_whole_number_with_a_unit_is_read_to_its_last_digit():
     assert e.verdict == "ok" and e.precision == 1 and e.unit == 10**9
     (e,) = find_equations("2 × 2^30 × 26 = 57 GB")                   # nor 52 GiB: 52.0
     assert e.verdict == "wrong"
+
+
+# --------------------------------------------------------------------------- prices, citations
+
+
+@pytest.mark.parametrize("text, expression, computed, verdict", [
+    # a bracketed whole number after a space in prose cites a step: 4e12 × 5e4 = 2e17
+    ("4T tokens (7) × 50k vocab size (8) = 2e17 bits", "4T tokens (7) × 50k vocab size (8)",
+     2 * 10**17, "ok"),
+    # 1 / 1.89e-12 = 10^14/189 = 5.29e11, not 5.31e13 (and not 17 times that)
+    ("1 / (1.89e-12 training tokens / flop) (17) = 5.31e13 flops",
+     "1 / (1.89e-12 training tokens / flop) (17)", Fraction(10**14, 189), "wrong"),
+    # "$100m" is 10^8 dollars and "/$" reads "per dollar": 2e17 / 1e8 = 2e9 (2 gigabits)
+    ("2e17 bits (13) ÷ $100m (6) = 2Gb/$ training cost", "2e17 bits (13) ÷ $100m (6)",
+     2 * 10**9, "ok"),
+    ("4T tokens ÷ $100m = 40k tokens/$", "4T tokens ÷ $100m", 40_000, "ok"),
+    ("a $1.5bn run over 3 years: $1.5bn / 3 = $0.5bn", "1.5bn / 3", 5 * 10**8, "ok"),
+    # 40k / 2.12e16 = 1/(5.3e11): 1.8868e-12, 1.89e-12 to its last digit
+    ("40k tokens/$ ÷ (2.12e16 flops/$) = 1.89e-12 tokens / flop",
+     "40k tokens/$ ÷ (2.12e16 flops/$)", Fraction(1, 530 * 10**9), "ok"),
+])
+def test_prices_and_cited_steps_are_read(text, expression, computed, verdict):
+    (e,) = find_equations(text)
+    assert (e.expression, e.computed, e.verdict) == (expression, computed, verdict)
+
+
+def test_a_bracketed_number_in_math_or_glued_on_is_still_a_factor():
+    assert find_equations("$(3) (4) = 12$")[0].computed == 12
+    assert find_equations("2(3) = 6")[0].computed == 6
+    assert find_equations("2 × (3) = 6")[0].computed == 6

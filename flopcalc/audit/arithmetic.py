@@ -379,7 +379,8 @@ _new_tuple = tuple.__new__
 
 _MATH_OPEN = re.compile(
     r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\{(?:equation|align|gather|multline|eqnarray|displaymath)\*?\}")
-_INLINE_CLOSE = re.compile(r"(?<![\s\\])\$(?![0-9])")  # pandoc's rule: "$5 and $6" is no math
+# pandoc's rule: "$5 and $6" is no math; nor is "/$" ("2Gb/$", "tokens/$": per dollar)
+_INLINE_CLOSE = re.compile(r"(?<![\s\\/])\$(?![0-9])")
 _NUMBER = re.compile(
     r"""(?: (?: \d{1,3} (?: (?: , | \{,\} | \\, | [\u2009\u202f_] ) \d{3} (?!\d) )+ | \d+ )
             (?: \.\d+ )?
@@ -401,10 +402,12 @@ _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
 # the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
-_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_(])")  # "2T(n/2)" is 2·T(n/2)
+# "2T(n/2)" is 2·T(n/2); "2Gb" is 2 gigabits (a magnitude before the bits)
+_MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
+_MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
-_MAGNITUDES = {"k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
+_MAGNITUDES = {"m": 6, "bn": 9, "k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
                "billion": 9, "trillion": 12}
 _VULGAR = {"\u00bc": Fraction(1, 4), "\u00bd": Fraction(1, 2), "\u00be": Fraction(3, 4),
            "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u2155": Fraction(1, 5),
@@ -550,6 +553,9 @@ def _span_regions(text: str, plain_from: int, stop: int) -> Iterator[tuple[int, 
     missing: set = set()  # closers known to be absent from some point on (keeps this linear)
     while m := _MATH_OPEN.search(text, pos, stop):
         delim, body, close = m.group(), m.end(), -1
+        if delim == "$" and text.startswith("/", m.start() - 1) and m.start():
+            pos = body  # "tokens/$": a price, per dollar
+            continue
         if delim == "$":  # inline math closes on the same line
             closer = text.find("\n", body, stop)  # the line's end
             closer = stop if closer < 0 else closer
@@ -700,7 +706,7 @@ class _Lexer:
         if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
-                    not self.math and self.hyphenated(pos)):
+                    not self.math and self.hyphenated(pos)) and text[pos - 1:pos] != "$":
             # a whole number ("768", "12,288") with no magnitude, percent or digit group
             # after it (the common case, made fast: what the rest of this method emits)
             self.emit("NUM", pos, end, literal, _number_value(literal))
@@ -735,7 +741,9 @@ class _Lexer:
         decimals = len(mantissa.partition(".")[2])
         power = (int(exponent) if exponent else 0) - decimals
         shift = 0
+        money = m.start() > 0 and self.text[m.start() - 1] == "$"
         suffix = (_MAGNITUDE.match(self.text, end, self.end)
+                  or (_MONEY_MAGNITUDE.match(self.text, end, self.end) if money else None)
                   or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
         if suffix:
@@ -896,6 +904,8 @@ class _Lexer:
     def unit_ratio(self) -> bool:
         """Whether the prose "/" at ``pos`` joins two unit words: "FLOP/s", "sec/hour"."""
         last = self.out[-1] if self.out else None
+        if not self.math and self.text.startswith("$", self.pos + 1):
+            return True  # "2Gb/$", "tokens/$": per dollar
         if self.math or last is None or last.kind != "LABEL" or len(last.text) < 2 \
                 or not last.text.isalpha() or last.end < self.pos - 1:
             return False
@@ -1127,12 +1137,18 @@ class _Scan:
         return i if i > stop else None
 
     def label_group(self, i: int, stop: int) -> bool:
-        """Whether the bracket group opened at ``i`` is a remark: words and no operators."""
+        """Whether the bracket group opened at ``i`` is a remark: words and no operators, or
+        in prose, after a space, a whole number alone: a reference to a step or a source
+        ("4T tokens (7) × 50k vocab size (8)"), not a factor."""
         close = self.match[i]
         if close is None or close >= stop:
             return False
         ops = self.ops[close] - self.ops[i + 1]
         words = self.words[close] - self.words[i + 1]
+        if close == i + 2 and self.toks[i].spaced and not self.toks[i].math:
+            num = self.toks[i + 1]
+            if num.kind == "NUM" and num.text.isdigit() and num.value is not None:
+                return True
         return close == i + 1 or (ops == 0 and words > 0)
 
     def remark(self, i: int, stop: int) -> bool:
@@ -2256,6 +2272,9 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
+            if precision is None and stated.denominator == 1 and (
+                    isinstance(computed, _Bounds) or computed.denominator != 1):
+                precision = Fraction(1)  # "3000/22=136": a whole number, to its last digit
             if isinstance(computed, _Bounds):  # a square root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
