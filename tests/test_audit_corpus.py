@@ -63,7 +63,7 @@ def matches(e, exact: Fraction, root: bool = False) -> bool:
     """Whether the audit's equation ``e`` is the one whose left side is ``exact``: its value
     as computed, or in the stated value's unit ("67 + 8.4 = 75.4M", "2 x 2^30 = 2 GB");
     for a square root (``root``), the square of its value as shown, to 20 digits."""
-    if e.computed is None:
+    if getattr(e, "computed", None) is None:  # an identity has no value
         return False
     if root:
         return abs(e.computed ** 2 - exact) * 10**20 <= exact

@@ -344,3 +344,31 @@ def test_a_bracketed_number_in_math_or_glued_on_is_still_a_factor():
     assert find_equations("$(3) (4) = 12$")[0].computed == 12
     assert find_equations("2(3) = 6")[0].computed == 6
     assert find_equations("2 × (3) = 6")[0].computed == 6
+
+
+@pytest.mark.parametrize("text, expression, stated, verdict, approximate", [
+    # 32·766·2048·4096 = 205,621,559,296: 206B to the billion
+    ("the weights number 32 * 766 * 2048 * 4096, which is 205B parameters",
+     "32 * 766 * 2048 * 4096", 205 * 10**9, "wrong", False),
+    ("12 x 768^2, which is about 7.1M", "12 x 768^2", 71 * 10**5, "ok", True),
+    ("2 x 80 which equals 160", "2 x 80", 160, "ok", False),
+])
+def test_which_is_states_a_value(text, expression, stated, verdict, approximate):
+    (e,) = find_equations(text)
+    assert (e.expression, e.stated, e.verdict, e.approximate) == (
+        expression, stated, verdict, approximate)
+
+
+def test_which_is_before_words_states_nothing():
+    assert find_equations("the sum of 2 and 2, which is the answer") == []
+
+
+@pytest.mark.parametrize("text, computed, stated, verdict", [
+    # 16·128·2 = 4,096 bytes: "8192B" is no 8.2 trillion, so B is bytes on this line
+    ("a block is 16×128×2B = 8192B", 4096, 8192, "wrong"),
+    ("a block is 16×256×2B = 8192B", 8192, 8192, "ok"),
+    ("6 × 175B × 300B = 315,000B", 315 * 10**21, 315 * 10**12, "wrong"),  # billions
+])
+def test_b_is_bytes_on_a_line_with_a_four_digit_count_of_b(text, computed, stated, verdict):
+    (e,) = find_equations(text)
+    assert (e.computed, e.stated, e.verdict) == (computed, stated, verdict)

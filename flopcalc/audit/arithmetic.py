@@ -404,6 +404,7 @@ _NEWLINE = re.compile("\n")
 # the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
 # "2T(n/2)" is 2·T(n/2); "2Gb" is 2 gigabits (a magnitude before the bits)
 _MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
+_BYTES_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{4,}B(?![A-Za-z0-9_])")  # "8192B": bytes
 _MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
@@ -613,7 +614,34 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
                 break
-    return toks
+    return _worded_equals(toks) if "which" in text else toks
+
+
+_WORDED_APPROX = {"about", "roughly", "approximately", "around", "nearly"}
+
+
+def _worded_equals(toks: list[_Tok]) -> list[_Tok]:
+    """"…, which is 205B" states a value as "= 205B" does ("which is about 205B": ≈): the
+    comma, "which" and "is" (or "equals") become one "=" when a number follows."""
+    out: list[_Tok] = []
+    i, n = 0, len(toks)
+    while i < n:
+        tok = toks[i]
+        if tok.kind == "LABEL" and tok.text == "which" and i + 2 < n \
+                and toks[i + 1].kind == "LABEL" and toks[i + 1].text in ("is", "equals"):
+            j, sign = i + 2, "="
+            if toks[j].kind == "LABEL" and toks[j].text in _WORDED_APPROX and j + 1 < n:
+                j, sign = j + 1, "≈"
+            if toks[j].kind == "NUM" and not toks[j].fresh:
+                first = out.pop() if out and out[-1].kind == "SEP" and out[-1].text == "," \
+                    else tok
+                out.append(_Tok("EQ", sign, first.start, toks[j - 1].end, None, tok.math,
+                                first.spaced, first.fresh))
+                i = j
+                continue
+        out.append(tok)
+        i += 1
+    return out
 
 
 class _Lexer:
@@ -625,6 +653,7 @@ class _Lexer:
         self.expression = expression  # one expression on its own: a lone "x" is always "times"
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
+        self.bytes_at: tuple[int, bool] | None = None  # (line start, B is bytes there)
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
              shift: int = 0, grouped=None) -> None:
@@ -746,6 +775,8 @@ class _Lexer:
                   or (_MONEY_MAGNITUDE.match(self.text, end, self.end) if money else None)
                   or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
+        if suffix and suffix.group(1) == "B" and self.bytes_line(m.start()):
+            suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
         rounded = shift or decimals or exponent
@@ -755,6 +786,17 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
+
+    def bytes_line(self, pos: int) -> bool:
+        """Whether "B" after a number means bytes on the line of ``pos``: the line has a
+        whole number of four or more digits glued to B ("8192B"), which no one writes for
+        trillions, and B means one thing within a line."""
+        start = self.text.rfind("\n", 0, pos) + 1
+        if self.bytes_at is None or self.bytes_at[0] != start:
+            stop = self.text.find("\n", pos)
+            found = _BYTES_NUMBER.search(self.text, start, len(self.text) if stop < 0 else stop)
+            self.bytes_at = (start, found is not None)
+        return self.bytes_at[1]
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
