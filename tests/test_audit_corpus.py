@@ -120,9 +120,6 @@ def test_the_corpus_has_ten_public_write_ups_with_wrong_equations_among_them():
     assert sum(e["verdict"] == "wrong" for e in MANIFEST["equation"]) >= 3
 
 
-@pytest.mark.xfail(strict=True, reason="13 write-ups added blind (corpus2): the audit misses "
-                   "some of their equations and raises false alarms until the rules that "
-                   "follow this commit")
 def test_the_audit_finds_the_equations_flags_the_wrong_ones_and_raises_no_false_alarm():
     pairs, wrong, alarms = score()
     found = [(entry, hit) for entry, hit in pairs if hit is not None]

@@ -372,3 +372,41 @@ def test_which_is_before_words_states_nothing():
 def test_b_is_bytes_on_a_line_with_a_four_digit_count_of_b(text, computed, stated, verdict):
     (e,) = find_equations(text)
     assert (e.computed, e.stated, e.verdict) == (computed, stated, verdict)
+
+
+@pytest.mark.parametrize("text, computed, verdict", [
+    # 6e21 / 1.5e14 = 4e7: the divisor in scientific notation is one number
+    ("6 × 10²¹ total FLOPs ÷ 150 × 10¹² FLOPs/sec ≈ 40 million seconds", 40 * 10**6, "ok"),
+    (r"$3.14 \times 10^{23} / 3.12 \times 10^{14} = 1.006 \times 10^{9}$",
+     Fraction(314 * 10**9, 312), "ok"),
+    ("12 / 4 × 3 = 9", 9, "ok"),                 # a product after a division is still one
+])
+def test_a_divisor_in_scientific_notation_is_one_number(text, computed, verdict):
+    (e,) = find_equations(text)
+    assert (e.computed, e.verdict) == (computed, verdict)
+
+
+def test_a_count_of_flops_in_a_prefixed_unit_converts_and_defines():
+    # 312 teraFLOPs = 3.12e14 FLOPs; tau is 3.12e14 and 7.38e22 / (1024 tau) / 86400 days
+    # = 640625/239616 = 2.67
+    text = (r"The peak is \( \tau = 312 \) teraFLOPs \( = 3.12 \times 10^{14} \) FLOPs, so"
+            "\n" r"\( T = \frac{7.38 \times 10^{22}}{1024\tau} / 86400 = 2.67 \) days.")
+    a = analyse(text)
+    assert [(e.computed, e.verdict) for e in a.equations] == [
+        (312 * 10**12, "ok"), (Fraction(640625, 239616), "ok")]
+    assert (a.bindings[0].name, a.bindings[0].value) == (r"\tau", 312 * 10**12)
+    # 6 × 70e9 × 1.4e12 = 5.88e23 FLOPs: 0.6 million exaflops to the tenth
+    (e,) = find_equations("6 × 70B × 1.4T = 0.6 million exaflops")
+    assert (e.computed, e.verdict, e.unit) == (588 * 10**21, "ok", 10**18)
+    (e,) = find_equations("6 × 70B × 1.4T = 0.7 million exaflops")
+    assert e.verdict == "wrong"
+
+
+def test_a_glued_comma_before_a_latex_factor_is_a_lost_thin_space():
+    # "\," that lost its backslash: (5+8) d² = 13 d², an identity, not "d^{2} = 13"
+    assert identities(r"[ \text{FLOPs} ;\approx; (5+8),d^{2}=13,d^{2}. ]") == [
+        ("(5+8),d^{2}", "13,d^{2}", "ok")]
+    assert identities(r"(5+8),d^{2}=14,d^{2}")[0][2] == "wrong"
+    # digit groups and lists stay what they are
+    assert find_equations("12,288 x 2 = 24,576")[0].verdict == "ok"
+    assert find_equations("sizes 3,d and 4, so 3 + 4 = 7")[0].computed == 7

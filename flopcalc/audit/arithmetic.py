@@ -600,13 +600,20 @@ def _pieces(text: str, code: bool = True) -> Iterator[tuple[int, int, list]]:
     yield lo, len(text), piece
 
 
+# after a glued comma, a factor written in LaTeX: "13,d^{2}", ",\\sqrt"
+_LOST_THIN_SPACE = re.compile(r"[A-Za-z](?:\^|_\{)|\\[A-Za-z]")
+_GOES_ON = re.compile(r"\s*(?:=|\\approx)")
+
+
 def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
     for start, end, is_math in _regions(text) if regions is None else regions:
-        if is_math and after_math:
+        if is_math and after_math and not _GOES_ON.match(text, start, end):
             # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
-            # (An operator written between them in prose does join them: "$h$ × $d$".)
+            # (An operator written between them in prose does join them: "$h$ × $d$"; and
+            # a region that opens with "=" goes on with the one before: "$\tau = 312$
+            # teraFLOPs $= 3.12 \times 10^{14}$".)
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
         _Lexer(text, start, end, is_math, toks).run()
@@ -681,6 +688,9 @@ class _Lexer:
                 self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
             elif not math and c in _LETTER_CHARS and self.plain_words(pos):
                 pass
+            elif c == "," and not math and pos > self.region_start \
+                    and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
+                self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
             elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
                                          or text[pos + 1] not in _DIGITS):
                 self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
@@ -1414,6 +1424,8 @@ class _Parser:
                 operand = self._unary()
                 while self.tight and tok.text == "/" and self._implicit_next():
                     operand = ("mul", operand, self._power())
+                if tok.text == "/" and operand[0] == "num":
+                    operand = self._ten_power(operand)
                 yield tok.text, operand, first, self.i
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
@@ -1423,6 +1435,19 @@ class _Parser:
                 yield "*", self._power(), j, self.i
             else:
                 return
+
+    def _ten_power(self, mantissa: tuple) -> tuple:
+        """A divisor written in scientific notation is one number: "÷ 150 × 10¹²" divides
+        by 1.5 × 10¹⁴, as every reader takes it (not by 150, then times 10¹²)."""
+        tok, j = self._peek()
+        if not self._is_op(tok, "*") or tok.text != "*":
+            return mantissa
+        toks, k = self.scan.toks, self.scan.next_sig(j + 1, self.stop)
+        if k + 1 < self.stop and toks[k].kind == "NUM" and toks[k].value == 10 \
+                and toks[k].text == "10" and toks[k + 1].kind == "OP" and toks[k + 1].text == "^":
+            self._take()
+            return ("mul", mantissa, self._power())
+        return mantissa
 
     def _implicit_next(self) -> bool:
         """Whether an implicit product factor (not a remark) comes next."""
@@ -2100,6 +2125,11 @@ _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours"
             "hr", "days", "day", "weeks", "week", "years", "year"}
 
 
+# a count of FLOPs in a unit with a prefix, spelled out or not: "teraFLOPs", "exaflops"
+_FLOP_PREFIXES = {"": 0, "kilo": 3, "k": 3, "mega": 6, "giga": 9, "g": 9, "tera": 12, "t": 12,
+                  "peta": 15, "p": 15, "exa": 18, "e": 18, "zetta": 21, "z": 21}
+_FLOP_COUNT = re.compile(r"(kilo|mega|giga|tera|peta|exa|zetta|[kGTPEZ])?(?:flop|FLOP)[sS]?",
+                         re.I)
 _RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
                                                         ("P", 10**15), ("E", 10**18))
           for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
@@ -2133,8 +2163,20 @@ def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
     if word not in _UNIT_SIZES:
-        return "", (), ""
+        flops = _FLOP_COUNT.fullmatch(word)
+        if flops is None:
+            return "", (), ""
+        return "flops", (10 ** _FLOP_PREFIXES[(flops.group(1) or "").lower()],), word
     return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
+
+
+def _stated_unit(scan: _Scan, side: _Side) -> tuple[str, tuple[int, ...], str]:
+    """``_unit`` of the word after a stated number's side: right after its last token, or
+    after its last number when the side took the words that follow it ("312 \\) teraFLOPs")."""
+    k = side.end - 1
+    while k > side.start and scan.toks[k].kind == "LABEL":
+        k -= 1
+    return _unit(scan, k + 1)
 
 
 def _approximate_step(stated: Fraction) -> Fraction:
@@ -2246,12 +2288,12 @@ def _readings(scan: _Scan, side: _Side, target: _Side, computed: Fraction) -> li
     shift = _magnitude_shift(scan, side, target)
     if shift:
         readings.append((stated - computed * 10**shift, shift, 1, "", 1))
-    kind, factors, name = _unit(scan, target.end)
+    kind, factors, name = _stated_unit(scan, target)
     mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
                  and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
     readings += [(stated * factor - computed * own, 0, factor, name, factor)
                  for factor in factors for own in mine if (factor, own) != (1, 1)]
-    if not kind:
+    if not kind or factors == (1,):
         # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
         # (T = 10^12, an hour 3,600 s; or only the rate's, when the 3,600 is written too)
         readings += [(stated - computed * own, 0, 1, "", 1) for own in _side_units(scan, side)]
@@ -2293,7 +2335,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         precision = _approximate_step(stated)
     elif approximate and precision is not None:
         precision *= _approximate_zeros(scan, target)
-    if precision is None and stated.denominator == 1 and max(_unit(scan, target.end)[1] or
+    if precision is None and stated.denominator == 1 and max(_stated_unit(scan, target)[1] or
                                                              (1,)) > 1:
         precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
@@ -2467,7 +2509,9 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
             if side is not None and side.kind == "name":
                 target = stated_after[i]
                 if target is not None and target.kind != "grouped":
-                    define(side.tree[1], target.value,
+                    kind, sizes, _ = _stated_unit(scan, target)  # "\tau = 312 teraFLOPs"
+                    scale = sizes[0] if kind == "flops" else 1
+                    define(side.tree[1], target.value * scale,
                            scan.line_of(scan.toks[side.start].start))
     for _, line, name, value in listed:
         define(name, value, line)
@@ -2591,7 +2635,7 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
     minutes"); other numbers side by side ("GPT-2 = 124M", "1 token = 2 bytes") are not."""
     if left is None or right is None or left.kind != "number" or right.kind != "number":
         return False
-    kind, sizes, name = _unit(scan, right.end)
+    kind, sizes, name = _stated_unit(scan, right)
     if not kind or max(sizes) == 1:
         return False
     num = next(i for i in range(left.start, left.end) if scan.toks[i].kind == "NUM")
