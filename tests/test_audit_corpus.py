@@ -87,8 +87,10 @@ def score() -> tuple[list, list, list]:
             claimed.add(id(hit))
         pairs.append((entry, hit))
     for entry in MANIFEST.get("identity", []):
-        hit = next((x for x in read[entry["file"]].identities if x.line == entry["line"]
-                    and id(x) not in claimed), None)
+        # checked symbolically, or in numbers when the text gives its names values elsewhere
+        # ("d = 12,288" makes "3 × d × d + ... ≈ 5 × d²" an equation): either finds it
+        hit = next((x for x in read[entry["file"]].identities + read[entry["file"]].equations
+                    if x.line == entry["line"] and id(x) not in claimed), None)
         if hit is not None:
             claimed.add(id(hit))
         pairs.append((entry, hit))

@@ -410,3 +410,20 @@ def test_a_glued_comma_before_a_latex_factor_is_a_lost_thin_space():
     # digit groups and lists stay what they are
     assert find_equations("12,288 x 2 = 24,576")[0].verdict == "ok"
     assert find_equations("sizes 3,d and 4, so 3 + 4 = 7")[0].computed == 7
+
+
+def test_seconds_per_day_is_a_unit_ratio():
+    # 3.14e23 / (312e12 × 86,400) = 12265625/1053 = 11,648: 11,600 to the hundred
+    (e,) = find_equations("3.14×10²³ FLOPs / (312×10¹² FLOPs/s × 86,400 s/day) ≈ 11,600 days")
+    assert (e.computed, e.verdict) == (Fraction(12265625, 1053), "ok")
+
+
+def test_a_table_cell_that_opens_with_a_relation_states_the_cell_before_it():
+    text = ("| Sub-block | Operations | FLOPs |\n|---|---|---|\n"
+            "| attention | 3 × d × d (proj) + d × d (QK) + d × d (AV) | ≈ 5 × d² |\n"
+            "| feed-forward | d × 4d + 4d × d | = 9 × d² |\n")
+    assert identities(text) == [
+        ("3 × d × d (proj) + d × d (QK) + d × d (AV)", "5 × d²", "ok"),  # 3 + 1 + 1 = 5
+        ("d × 4d + 4d × d", "9 × d²", "wrong")]                           # 8 d², not 9
+    # only the cell just before is joined: 2 × 3 is not compared with the 7 two cells on
+    assert find_equations("| 2 × 3 | 7 | = 7 |") == []

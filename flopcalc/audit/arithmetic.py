@@ -602,6 +602,8 @@ def _pieces(text: str, code: bool = True) -> Iterator[tuple[int, int, list]]:
 
 # after a glued comma, a factor written in LaTeX: "13,d^{2}", ",\\sqrt"
 _LOST_THIN_SPACE = re.compile(r"[A-Za-z](?:\^|_\{)|\\[A-Za-z]")
+_PER_UNIT = re.compile(r"/([A-Za-z]{2,})(?![A-Za-z])")  # "s/day"
+_CELL_RELATION = re.compile(r"[ \t]*(?:=|\u2248|~|\\approx)[ \t~]*[0-9(A-Za-z]")
 _GOES_ON = re.compile(r"\s*(?:=|\\approx)")
 
 
@@ -688,6 +690,9 @@ class _Lexer:
                 self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
             elif not math and c in _LETTER_CHARS and self.plain_words(pos):
                 pass
+            elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop):
+                self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
+                # states the value of the cell before it
             elif c == "," and not math and pos > self.region_start \
                     and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
                 self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
@@ -958,8 +963,8 @@ class _Lexer:
         last = self.out[-1] if self.out else None
         if not self.math and self.text.startswith("$", self.pos + 1):
             return True  # "2Gb/$", "tokens/$": per dollar
-        if self.math or last is None or last.kind != "LABEL" or len(last.text) < 2 \
-                or not last.text.isalpha() or last.end < self.pos - 1:
+        if self.math or last is None or last.kind != "LABEL" or not last.text.isalpha() \
+                or (len(last.text) < 2 and last.text != "s") or last.end < self.pos - 1:
             return False
         return _UNIT_WORD.match(self.text, self.pos + 1, self.end) is not None
 
@@ -969,6 +974,9 @@ class _Lexer:
         if base != "s":
             return False
         if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
+            return True
+        per = _PER_UNIT.match(self.text, end, self.end)  # "86,400 s/day"
+        if per and per.group(1) in _UNIT_SIZES and self.out and self.out[-1].kind == "NUM":
             return True
         if _AFTER_SECONDS.match(self.text, end, self.end):
             return False
