@@ -427,3 +427,6 @@ def test_a_table_cell_that_opens_with_a_relation_states_the_cell_before_it():
         ("d × 4d + 4d × d", "9 × d²", "wrong")]                           # 8 d², not 9
     # only the cell just before is joined: 2 × 3 is not compared with the 7 two cells on
     assert find_equations("| 2 × 3 | 7 | = 7 |") == []
+    # and only when it holds arithmetic: a row of figures claims no "7B = 14 GB"
+    assert find_equations("| Model | Parameters | FP16 |\n|---|---|---|\n"
+                          "| Mistral 7B | 7B | ~14 GB |\n| Llama 70B | 70B | ~140 GB |\n") == []

@@ -600,10 +600,11 @@ def _pieces(text: str, code: bool = True) -> Iterator[tuple[int, int, list]]:
     yield lo, len(text), piece
 
 
-# after a glued comma, a factor written in LaTeX: "13,d^{2}", ",\\sqrt"
-_LOST_THIN_SPACE = re.compile(r"[A-Za-z](?:\^|_\{)|\\[A-Za-z]")
+# after a glued comma, a power or subscript written in LaTeX: "13,d^{2}", "2,n_{h}"
+_LOST_THIN_SPACE = re.compile(r"[A-Za-z](?:\^|_\{)")
 _PER_UNIT = re.compile(r"/([A-Za-z]{2,})(?![A-Za-z])")  # "s/day"
 _CELL_RELATION = re.compile(r"[ \t]*(?:=|\u2248|~|\\approx)[ \t~]*[0-9(A-Za-z]")
+_CELL_OPERATOR = re.compile(r"[\u00d7*+/\u00b7^\u00f7]|\\times|\\cdot")
 _GOES_ON = re.compile(r"\s*(?:=|\\approx)")
 
 
@@ -690,9 +691,10 @@ class _Lexer:
                 self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
             elif not math and c in _LETTER_CHARS and self.plain_words(pos):
                 pass
-            elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop):
+            elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
+                    and self.expression_cell(pos):
                 self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
-                # states the value of the cell before it
+                # states the value of the expression in the cell before it
             elif c == "," and not math and pos > self.region_start \
                     and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
                 self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
@@ -801,6 +803,12 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
+
+    def expression_cell(self, bar: int) -> bool:
+        """Whether the table cell that ends at the bar ``bar`` holds arithmetic (an operator),
+        not a bare figure ("| 7B | ~14 GB |" claims no 7B = 14 GB)."""
+        start = self.text.rfind("|", self.text.rfind("\n", 0, bar) + 1, bar)
+        return start >= 0 and _CELL_OPERATOR.search(self.text, start + 1, bar) is not None
 
     def bytes_line(self, pos: int) -> bool:
         """Whether "B" after a number means bytes on the line of ``pos``: the line has a
