@@ -33,7 +33,7 @@ import functools
 import math
 import re
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, attrgetter
 from typing import NamedTuple
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -624,33 +624,39 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
                 break
-    return _worded_equals(toks) if "which" in text else toks
+    return _worded_equals(text, toks) if "which" in text else toks
 
 
+_WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
+_token_start = attrgetter("start")
 _WORDED_APPROX = {"about", "roughly", "approximately", "around", "nearly"}
 
 
-def _worded_equals(toks: list[_Tok]) -> list[_Tok]:
+def _worded_equals(text: str, toks: list[_Tok]) -> list[_Tok]:
     """"…, which is 205B" states a value as "= 205B" does ("which is about 205B": ≈): the
-    comma, "which" and "is" (or "equals") become one "=" when a number follows."""
+    comma, "which" and "is" (or "equals") become one "=" when a number follows. Only the
+    places the text says "which is" are looked at (the tokens are in text order)."""
     out: list[_Tok] = []
-    i, n = 0, len(toks)
-    while i < n:
-        tok = toks[i]
-        if tok.kind == "LABEL" and tok.text == "which" and i + 2 < n \
-                and toks[i + 1].kind == "LABEL" and toks[i + 1].text in ("is", "equals"):
-            j, sign = i + 2, "="
-            if toks[j].kind == "LABEL" and toks[j].text in _WORDED_APPROX and j + 1 < n:
-                j, sign = j + 1, "≈"
-            if toks[j].kind == "NUM" and not toks[j].fresh:
-                first = out.pop() if out and out[-1].kind == "SEP" and out[-1].text == "," \
-                    else tok
-                out.append(_Tok("EQ", sign, first.start, toks[j - 1].end, None, tok.math,
-                                first.spaced, first.fresh))
-                i = j
-                continue
-        out.append(tok)
-        i += 1
+    done, n = 0, len(toks)
+    for m in _WHICH_IS.finditer(text):
+        i = bisect.bisect_left(toks, m.start(), lo=done, key=_token_start)
+        if i + 2 >= n or toks[i].start != m.start() or toks[i].kind != "LABEL" \
+                or toks[i + 1].kind != "LABEL":
+            continue
+        j, sign = i + 2, "="
+        if toks[j].kind == "LABEL" and toks[j].text in _WORDED_APPROX and j + 1 < n:
+            j, sign = j + 1, "≈"
+        if toks[j].kind != "NUM" or toks[j].fresh:
+            continue
+        first = i - 1 if i > done and toks[i - 1].kind == "SEP" and toks[i - 1].text == "," \
+            else i
+        out.extend(toks[done:first])
+        out.append(_Tok("EQ", sign, toks[first].start, toks[j - 1].end, None, toks[i].math,
+                        toks[first].spaced, toks[first].fresh))
+        done = j
+    if not done:
+        return toks
+    out.extend(toks[done:])
     return out
 
 
@@ -2179,7 +2185,7 @@ def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
     if word not in _UNIT_SIZES:
-        flops = _FLOP_COUNT.fullmatch(word)
+        flops = _FLOP_COUNT.fullmatch(word) if "lop" in word or "LOP" in word else None
         if flops is None:
             return "", (), ""
         return "flops", (10 ** _FLOP_PREFIXES[(flops.group(1) or "").lower()],), word
