@@ -325,8 +325,9 @@ def test_several_unknowns_are_listed_in_order_without_a_solution():
     ("sqrt(2,250,000) = 1,500", "sqrt(2,250,000)", "ok"),  # 1500^2 = 2,250,000
     # 1413.5^2 = 1,997,982.25 <= 2,000,000 <= 1414.5^2 = 2,000,810.25: 1414 to the unit
     (r"$\sqrt{2 \cdot 10^{6}} \approx 1414$", r"\sqrt{2 \cdot 10^{6}}", "ok"),
-    # compared exactly, a whole number is not an irrational root
-    (r"$\sqrt{2 \cdot 10^{6}} = 1414$", r"\sqrt{2 \cdot 10^{6}}", "wrong"),
+    # a whole number is read to its last digit, with "=" as with "≈"
+    (r"$\sqrt{2 \cdot 10^{6}} = 1414$", r"\sqrt{2 \cdot 10^{6}}", "ok"),
+    (r"$\sqrt{2 \cdot 10^{6}} = 1415$", r"\sqrt{2 \cdot 10^{6}}", "wrong"),
     # 1.405^2 = 1.974025 <= 2 <= 1.415^2 = 2.002225; 1.415^2 < 2.0164 (1.42 - 0.005 = 1.415)
     ("√2 ≈ 1.41", "√2", "ok"),
     ("√2 = 1.42", "√2", "wrong"),
@@ -352,8 +353,12 @@ def test_a_root_with_a_defined_symbol_and_roots_that_cannot_be_decided():
     assert one("$d = 64$ and $\\sqrt{d} = 8$").verdict == "ok"
     e = one(r"$\sqrt{-4} = 2$")
     assert (e.verdict, e.reason_code) == ("cannot evaluate", "negative-root")
-    # √2·√8 is 4 exactly, but bounds around irrational roots cannot say "= 4" exactly
-    e = one(r"$\sqrt{2}\sqrt{8} = 4$")
+    # √2·√8 is 4 exactly; bounds around irrational roots decide "= 4" to the unit, not
+    # "= 4.000000" to a millionth's millionth
+    assert one(r"$\sqrt{2}\sqrt{8} = 4$").verdict == "ok"
+    e = one(r"$\sqrt{2}\sqrt{8} = 4.000000000000000000000000000000000000000000000000000000"
+            r"00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+            r"00000000000000000000000000000000000000000000000000000000000000$")
     assert (e.verdict, e.reason_code) == ("cannot evaluate", "root-undecided")
     assert one("sqrt(d_k) = 8").verdict == "unknown"
     with pytest.raises(ExpressionError):

@@ -80,6 +80,18 @@ def test_plain_integers_are_compared_exactly():
     assert e.verdict == "wrong" and e.precision is None
 
 
+@pytest.mark.parametrize("text, verdict", [
+    ("3000/22=136", "ok"),          # 136.36 is 136 to the unit, as "= 136.4" is to a tenth
+    ("3000/22=137", "wrong"),
+    ("3000/22=136.4", "ok"),
+    ("1000/7 = 142", "wrong"),      # 142.857 is 143 to the unit
+])
+def test_a_whole_number_stated_for_a_fraction_is_read_to_its_last_digit(text, verdict):
+    (e,) = find_equations(text)
+    assert e.verdict == verdict
+    assert e.precision == (Fraction(1) if "." not in text else Fraction(1, 10))
+
+
 @pytest.mark.parametrize("text, verdict, precision", [
     (r"$12 \cdot 768^2 \approx 7.08M$", "ok", 10**4),     # 7,077,888
     (r"$12 \cdot 768^2 \sim 7.1M$", "ok", 10**5),

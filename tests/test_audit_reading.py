@@ -314,3 +314,119 @@ def test_a_whole_number_with_a_unit_is_read_to_its_last_digit():
     assert e.verdict == "ok" and e.precision == 1 and e.unit == 10**9
     (e,) = find_equations("2 × 2^30 × 26 = 57 GB")                   # nor 52 GiB: 52.0
     assert e.verdict == "wrong"
+
+
+# --------------------------------------------------------------------------- prices, citations
+
+
+@pytest.mark.parametrize("text, expression, computed, verdict", [
+    # a bracketed whole number after a space in prose cites a step: 4e12 × 5e4 = 2e17
+    ("4T tokens (7) × 50k vocab size (8) = 2e17 bits", "4T tokens (7) × 50k vocab size (8)",
+     2 * 10**17, "ok"),
+    # 1 / 1.89e-12 = 10^14/189 = 5.29e11, not 5.31e13 (and not 17 times that)
+    ("1 / (1.89e-12 training tokens / flop) (17) = 5.31e13 flops",
+     "1 / (1.89e-12 training tokens / flop) (17)", Fraction(10**14, 189), "wrong"),
+    # "$100m" is 10^8 dollars and "/$" reads "per dollar": 2e17 / 1e8 = 2e9 (2 gigabits)
+    ("2e17 bits (13) ÷ $100m (6) = 2Gb/$ training cost", "2e17 bits (13) ÷ $100m (6)",
+     2 * 10**9, "ok"),
+    ("4T tokens ÷ $100m = 40k tokens/$", "4T tokens ÷ $100m", 40_000, "ok"),
+    ("a $1.5bn run over 3 years: $1.5bn / 3 = $0.5bn", "1.5bn / 3", 5 * 10**8, "ok"),
+    # 40k / 2.12e16 = 1/(5.3e11): 1.8868e-12, 1.89e-12 to its last digit
+    ("40k tokens/$ ÷ (2.12e16 flops/$) = 1.89e-12 tokens / flop",
+     "40k tokens/$ ÷ (2.12e16 flops/$)", Fraction(1, 530 * 10**9), "ok"),
+])
+def test_prices_and_cited_steps_are_read(text, expression, computed, verdict):
+    (e,) = find_equations(text)
+    assert (e.expression, e.computed, e.verdict) == (expression, computed, verdict)
+
+
+def test_a_bracketed_number_in_math_or_glued_on_is_still_a_factor():
+    assert find_equations("$(3) (4) = 12$")[0].computed == 12
+    assert find_equations("2(3) = 6")[0].computed == 6
+    assert find_equations("2 × (3) = 6")[0].computed == 6
+
+
+@pytest.mark.parametrize("text, expression, stated, verdict, approximate", [
+    # 32·766·2048·4096 = 205,621,559,296: 206B to the billion
+    ("the weights number 32 * 766 * 2048 * 4096, which is 205B parameters",
+     "32 * 766 * 2048 * 4096", 205 * 10**9, "wrong", False),
+    ("12 x 768^2, which is about 7.1M", "12 x 768^2", 71 * 10**5, "ok", True),
+    ("2 x 80 which equals 160", "2 x 80", 160, "ok", False),
+])
+def test_which_is_states_a_value(text, expression, stated, verdict, approximate):
+    (e,) = find_equations(text)
+    assert (e.expression, e.stated, e.verdict, e.approximate) == (
+        expression, stated, verdict, approximate)
+
+
+def test_which_is_before_words_states_nothing():
+    assert find_equations("the sum of 2 and 2, which is the answer") == []
+
+
+@pytest.mark.parametrize("text, computed, stated, verdict", [
+    # 16·128·2 = 4,096 bytes: "8192B" is no 8.2 trillion, so B is bytes on this line
+    ("a block is 16×128×2B = 8192B", 4096, 8192, "wrong"),
+    ("a block is 16×256×2B = 8192B", 8192, 8192, "ok"),
+    ("6 × 175B × 300B = 315,000B", 315 * 10**21, 315 * 10**12, "wrong"),  # billions
+])
+def test_b_is_bytes_on_a_line_with_a_four_digit_count_of_b(text, computed, stated, verdict):
+    (e,) = find_equations(text)
+    assert (e.computed, e.stated, e.verdict) == (computed, stated, verdict)
+
+
+@pytest.mark.parametrize("text, computed, verdict", [
+    # 6e21 / 1.5e14 = 4e7: the divisor in scientific notation is one number
+    ("6 × 10²¹ total FLOPs ÷ 150 × 10¹² FLOPs/sec ≈ 40 million seconds", 40 * 10**6, "ok"),
+    (r"$3.14 \times 10^{23} / 3.12 \times 10^{14} = 1.006 \times 10^{9}$",
+     Fraction(314 * 10**9, 312), "ok"),
+    ("12 / 4 × 3 = 9", 9, "ok"),                 # a product after a division is still one
+])
+def test_a_divisor_in_scientific_notation_is_one_number(text, computed, verdict):
+    (e,) = find_equations(text)
+    assert (e.computed, e.verdict) == (computed, verdict)
+
+
+def test_a_count_of_flops_in_a_prefixed_unit_converts_and_defines():
+    # 312 teraFLOPs = 3.12e14 FLOPs; tau is 3.12e14 and 7.38e22 / (1024 tau) / 86400 days
+    # = 640625/239616 = 2.67
+    text = (r"The peak is \( \tau = 312 \) teraFLOPs \( = 3.12 \times 10^{14} \) FLOPs, so"
+            "\n" r"\( T = \frac{7.38 \times 10^{22}}{1024\tau} / 86400 = 2.67 \) days.")
+    a = analyse(text)
+    assert [(e.computed, e.verdict) for e in a.equations] == [
+        (312 * 10**12, "ok"), (Fraction(640625, 239616), "ok")]
+    assert (a.bindings[0].name, a.bindings[0].value) == (r"\tau", 312 * 10**12)
+    # 6 × 70e9 × 1.4e12 = 5.88e23 FLOPs: 0.6 million exaflops to the tenth
+    (e,) = find_equations("6 × 70B × 1.4T = 0.6 million exaflops")
+    assert (e.computed, e.verdict, e.unit) == (588 * 10**21, "ok", 10**18)
+    (e,) = find_equations("6 × 70B × 1.4T = 0.7 million exaflops")
+    assert e.verdict == "wrong"
+
+
+def test_a_glued_comma_before_a_latex_factor_is_a_lost_thin_space():
+    # "\," that lost its backslash: (5+8) d² = 13 d², an identity, not "d^{2} = 13"
+    assert identities(r"[ \text{FLOPs} ;\approx; (5+8),d^{2}=13,d^{2}. ]") == [
+        ("(5+8),d^{2}", "13,d^{2}", "ok")]
+    assert identities(r"(5+8),d^{2}=14,d^{2}")[0][2] == "wrong"
+    # digit groups and lists stay what they are
+    assert find_equations("12,288 x 2 = 24,576")[0].verdict == "ok"
+    assert find_equations("sizes 3,d and 4, so 3 + 4 = 7")[0].computed == 7
+
+
+def test_seconds_per_day_is_a_unit_ratio():
+    # 3.14e23 / (312e12 × 86,400) = 12265625/1053 = 11,648: 11,600 to the hundred
+    (e,) = find_equations("3.14×10²³ FLOPs / (312×10¹² FLOPs/s × 86,400 s/day) ≈ 11,600 days")
+    assert (e.computed, e.verdict) == (Fraction(12265625, 1053), "ok")
+
+
+def test_a_table_cell_that_opens_with_a_relation_states_the_cell_before_it():
+    text = ("| Sub-block | Operations | FLOPs |\n|---|---|---|\n"
+            "| attention | 3 × d × d (proj) + d × d (QK) + d × d (AV) | ≈ 5 × d² |\n"
+            "| feed-forward | d × 4d + 4d × d | = 9 × d² |\n")
+    assert identities(text) == [
+        ("3 × d × d (proj) + d × d (QK) + d × d (AV)", "5 × d²", "ok"),  # 3 + 1 + 1 = 5
+        ("d × 4d + 4d × d", "9 × d²", "wrong")]                           # 8 d², not 9
+    # only the cell just before is joined: 2 × 3 is not compared with the 7 two cells on
+    assert find_equations("| 2 × 3 | 7 | = 7 |") == []
+    # and only when it holds arithmetic: a row of figures claims no "7B = 14 GB"
+    assert find_equations("| Model | Parameters | FP16 |\n|---|---|---|\n"
+                          "| Mistral 7B | 7B | ~14 GB |\n| Llama 70B | 70B | ~140 GB |\n") == []

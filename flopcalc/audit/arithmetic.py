@@ -33,7 +33,7 @@ import functools
 import math
 import re
 from itertools import accumulate, repeat
-from operator import add
+from operator import add, attrgetter
 from typing import NamedTuple
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -379,7 +379,8 @@ _new_tuple = tuple.__new__
 
 _MATH_OPEN = re.compile(
     r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\{(?:equation|align|gather|multline|eqnarray|displaymath)\*?\}")
-_INLINE_CLOSE = re.compile(r"(?<![\s\\])\$(?![0-9])")  # pandoc's rule: "$5 and $6" is no math
+# pandoc's rule: "$5 and $6" is no math; nor is "/$" ("2Gb/$", "tokens/$": per dollar)
+_INLINE_CLOSE = re.compile(r"(?<![\s\\/])\$(?![0-9])")
 _NUMBER = re.compile(
     r"""(?: (?: \d{1,3} (?: (?: , | \{,\} | \\, | [\u2009\u202f_] ) \d{3} (?!\d) )+ | \d+ )
             (?: \.\d+ )?
@@ -401,10 +402,13 @@ _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
 # the words also after a space ("3.3 billion"). Never before a letter: "2 MB", "3 Mi" are not.
-_MAGNITUDE = re.compile(r"([kKMGBT])(?![A-Za-z0-9_(])")  # "2T(n/2)" is 2·T(n/2)
+# "2T(n/2)" is 2·T(n/2); "2Gb" is 2 gigabits (a magnitude before the bits)
+_MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
+_BYTES_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{4,}B(?![A-Za-z0-9_])")  # "8192B": bytes
+_MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
-_MAGNITUDES = {"k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
+_MAGNITUDES = {"m": 6, "bn": 9, "k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
                "billion": 9, "trillion": 12}
 _VULGAR = {"\u00bc": Fraction(1, 4), "\u00bd": Fraction(1, 2), "\u00be": Fraction(3, 4),
            "\u2153": Fraction(1, 3), "\u2154": Fraction(2, 3), "\u2155": Fraction(1, 5),
@@ -550,6 +554,9 @@ def _span_regions(text: str, plain_from: int, stop: int) -> Iterator[tuple[int, 
     missing: set = set()  # closers known to be absent from some point on (keeps this linear)
     while m := _MATH_OPEN.search(text, pos, stop):
         delim, body, close = m.group(), m.end(), -1
+        if delim == "$" and text.startswith("/", m.start() - 1) and m.start():
+            pos = body  # "tokens/$": a price, per dollar
+            continue
         if delim == "$":  # inline math closes on the same line
             closer = text.find("\n", body, stop)  # the line's end
             closer = stop if closer < 0 else closer
@@ -593,13 +600,23 @@ def _pieces(text: str, code: bool = True) -> Iterator[tuple[int, int, list]]:
     yield lo, len(text), piece
 
 
+# after a glued comma, a power or subscript written in LaTeX: "13,d^{2}", "2,n_{h}"
+_LOST_THIN_SPACE = re.compile(r"[A-Za-z](?:\^|_\{)")
+_PER_UNIT = re.compile(r"/([A-Za-z]{2,})(?![A-Za-z])")  # "s/day"
+_CELL_RELATION = re.compile(r"[ \t]*(?:=|\u2248|~|\\approx)[ \t~]*[0-9(A-Za-z]")
+_CELL_OPERATOR = re.compile(r"[\u00d7*+/\u00b7^\u00f7]|\\times|\\cdot")
+_GOES_ON = re.compile(r"\s*(?:=|\\approx)")
+
+
 def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
     for start, end, is_math in _regions(text) if regions is None else regions:
-        if is_math and after_math:
+        if is_math and after_math and not _GOES_ON.match(text, start, end):
             # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
-            # (An operator written between them in prose does join them: "$h$ × $d$".)
+            # (An operator written between them in prose does join them: "$h$ × $d$"; and
+            # a region that opens with "=" goes on with the one before: "$\tau = 312$
+            # teraFLOPs $= 3.12 \times 10^{14}$".)
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
         _Lexer(text, start, end, is_math, toks).run()
@@ -607,7 +624,40 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
                 break
-    return toks
+    return _worded_equals(text, toks) if "which" in text else toks
+
+
+_WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
+_token_start = attrgetter("start")
+_WORDED_APPROX = {"about", "roughly", "approximately", "around", "nearly"}
+
+
+def _worded_equals(text: str, toks: list[_Tok]) -> list[_Tok]:
+    """"…, which is 205B" states a value as "= 205B" does ("which is about 205B": ≈): the
+    comma, "which" and "is" (or "equals") become one "=" when a number follows. Only the
+    places the text says "which is" are looked at (the tokens are in text order)."""
+    out: list[_Tok] = []
+    done, n = 0, len(toks)
+    for m in _WHICH_IS.finditer(text):
+        i = bisect.bisect_left(toks, m.start(), lo=done, key=_token_start)
+        if i + 2 >= n or toks[i].start != m.start() or toks[i].kind != "LABEL" \
+                or toks[i + 1].kind != "LABEL":
+            continue
+        j, sign = i + 2, "="
+        if toks[j].kind == "LABEL" and toks[j].text in _WORDED_APPROX and j + 1 < n:
+            j, sign = j + 1, "≈"
+        if toks[j].kind != "NUM" or toks[j].fresh:
+            continue
+        first = i - 1 if i > done and toks[i - 1].kind == "SEP" and toks[i - 1].text == "," \
+            else i
+        out.extend(toks[done:first])
+        out.append(_Tok("EQ", sign, toks[first].start, toks[j - 1].end, None, toks[i].math,
+                        toks[first].spaced, toks[first].fresh))
+        done = j
+    if not done:
+        return toks
+    out.extend(toks[done:])
+    return out
 
 
 class _Lexer:
@@ -619,6 +669,7 @@ class _Lexer:
         self.expression = expression  # one expression on its own: a lone "x" is always "times"
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
+        self.bytes_at: tuple[int, bool] | None = None  # (line start, B is bytes there)
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
              shift: int = 0, grouped=None) -> None:
@@ -646,6 +697,13 @@ class _Lexer:
                 self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
             elif not math and c in _LETTER_CHARS and self.plain_words(pos):
                 pass
+            elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
+                    and self.expression_cell(pos):
+                self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
+                # states the value of the expression in the cell before it
+            elif c == "," and not math and pos > self.region_start \
+                    and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
+                self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
             elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
                                          or text[pos + 1] not in _DIGITS):
                 self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
@@ -700,7 +758,7 @@ class _Lexer:
         if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
-                    not self.math and self.hyphenated(pos)):
+                    not self.math and self.hyphenated(pos)) and text[pos - 1:pos] != "$":
             # a whole number ("768", "12,288") with no magnitude, percent or digit group
             # after it (the common case, made fast: what the rest of this method emits)
             self.emit("NUM", pos, end, literal, _number_value(literal))
@@ -735,9 +793,13 @@ class _Lexer:
         decimals = len(mantissa.partition(".")[2])
         power = (int(exponent) if exponent else 0) - decimals
         shift = 0
+        money = m.start() > 0 and self.text[m.start() - 1] == "$"
         suffix = (_MAGNITUDE.match(self.text, end, self.end)
+                  or (_MONEY_MAGNITUDE.match(self.text, end, self.end) if money else None)
                   or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
+        if suffix and suffix.group(1) == "B" and self.bytes_line(m.start()):
+            suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
         rounded = shift or decimals or exponent
@@ -747,6 +809,23 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
+
+    def expression_cell(self, bar: int) -> bool:
+        """Whether the table cell that ends at the bar ``bar`` holds arithmetic (an operator),
+        not a bare figure ("| 7B | ~14 GB |" claims no 7B = 14 GB)."""
+        start = self.text.rfind("|", self.text.rfind("\n", 0, bar) + 1, bar)
+        return start >= 0 and _CELL_OPERATOR.search(self.text, start + 1, bar) is not None
+
+    def bytes_line(self, pos: int) -> bool:
+        """Whether "B" after a number means bytes on the line of ``pos``: the line has a
+        whole number of four or more digits glued to B ("8192B"), which no one writes for
+        trillions, and B means one thing within a line."""
+        start = self.text.rfind("\n", 0, pos) + 1
+        if self.bytes_at is None or self.bytes_at[0] != start:
+            stop = self.text.find("\n", pos)
+            found = _BYTES_NUMBER.search(self.text, start, len(self.text) if stop < 0 else stop)
+            self.bytes_at = (start, found is not None)
+        return self.bytes_at[1]
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
@@ -896,8 +975,10 @@ class _Lexer:
     def unit_ratio(self) -> bool:
         """Whether the prose "/" at ``pos`` joins two unit words: "FLOP/s", "sec/hour"."""
         last = self.out[-1] if self.out else None
-        if self.math or last is None or last.kind != "LABEL" or len(last.text) < 2 \
-                or not last.text.isalpha() or last.end < self.pos - 1:
+        if not self.math and self.text.startswith("$", self.pos + 1):
+            return True  # "2Gb/$", "tokens/$": per dollar
+        if self.math or last is None or last.kind != "LABEL" or not last.text.isalpha() \
+                or (len(last.text) < 2 and last.text != "s") or last.end < self.pos - 1:
             return False
         return _UNIT_WORD.match(self.text, self.pos + 1, self.end) is not None
 
@@ -907,6 +988,9 @@ class _Lexer:
         if base != "s":
             return False
         if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
+            return True
+        per = _PER_UNIT.match(self.text, end, self.end)  # "86,400 s/day"
+        if per and per.group(1) in _UNIT_SIZES and self.out and self.out[-1].kind == "NUM":
             return True
         if _AFTER_SECONDS.match(self.text, end, self.end):
             return False
@@ -1127,12 +1211,18 @@ class _Scan:
         return i if i > stop else None
 
     def label_group(self, i: int, stop: int) -> bool:
-        """Whether the bracket group opened at ``i`` is a remark: words and no operators."""
+        """Whether the bracket group opened at ``i`` is a remark: words and no operators, or
+        in prose, after a space, a whole number alone: a reference to a step or a source
+        ("4T tokens (7) × 50k vocab size (8)"), not a factor."""
         close = self.match[i]
         if close is None or close >= stop:
             return False
         ops = self.ops[close] - self.ops[i + 1]
         words = self.words[close] - self.words[i + 1]
+        if close == i + 2 and self.toks[i].spaced and not self.toks[i].math:
+            num = self.toks[i + 1]
+            if num.kind == "NUM" and num.text.isdigit() and num.value is not None:
+                return True
         return close == i + 1 or (ops == 0 and words > 0)
 
     def remark(self, i: int, stop: int) -> bool:
@@ -1356,6 +1446,8 @@ class _Parser:
                 operand = self._unary()
                 while self.tight and tok.text == "/" and self._implicit_next():
                     operand = ("mul", operand, self._power())
+                if tok.text == "/" and operand[0] == "num":
+                    operand = self._ten_power(operand)
                 yield tok.text, operand, first, self.i
             elif tok is not None and tok.kind == "OPEN" and self.scan.label_group(j, self.stop):
                 self.i, self.prev = self.scan.match[j] + 1, None  # L(\text{...}): a remark
@@ -1365,6 +1457,19 @@ class _Parser:
                 yield "*", self._power(), j, self.i
             else:
                 return
+
+    def _ten_power(self, mantissa: tuple) -> tuple:
+        """A divisor written in scientific notation is one number: "÷ 150 × 10¹²" divides
+        by 1.5 × 10¹⁴, as every reader takes it (not by 150, then times 10¹²)."""
+        tok, j = self._peek()
+        if not self._is_op(tok, "*") or tok.text != "*":
+            return mantissa
+        toks, k = self.scan.toks, self.scan.next_sig(j + 1, self.stop)
+        if k + 1 < self.stop and toks[k].kind == "NUM" and toks[k].value == 10 \
+                and toks[k].text == "10" and toks[k + 1].kind == "OP" and toks[k + 1].text == "^":
+            self._take()
+            return ("mul", mantissa, self._power())
+        return mantissa
 
     def _implicit_next(self) -> bool:
         """Whether an implicit product factor (not a remark) comes next."""
@@ -2042,6 +2147,11 @@ _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours"
             "hr", "days", "day", "weeks", "week", "years", "year"}
 
 
+# a count of FLOPs in a unit with a prefix, spelled out or not: "teraFLOPs", "exaflops"
+_FLOP_PREFIXES = {"": 0, "kilo": 3, "k": 3, "mega": 6, "giga": 9, "g": 9, "tera": 12, "t": 12,
+                  "peta": 15, "p": 15, "exa": 18, "e": 18, "zetta": 21, "z": 21}
+_FLOP_COUNT = re.compile(r"(kilo|mega|giga|tera|peta|exa|zetta|[kGTPEZ])?(?:flop|FLOP)[sS]?",
+                         re.I)
 _RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
                                                         ("P", 10**15), ("E", 10**18))
           for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
@@ -2075,8 +2185,20 @@ def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
     if word not in _UNIT_SIZES:
-        return "", (), ""
+        flops = _FLOP_COUNT.fullmatch(word) if "lop" in word or "LOP" in word else None
+        if flops is None:
+            return "", (), ""
+        return "flops", (10 ** _FLOP_PREFIXES[(flops.group(1) or "").lower()],), word
     return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
+
+
+def _stated_unit(scan: _Scan, side: _Side) -> tuple[str, tuple[int, ...], str]:
+    """``_unit`` of the word after a stated number's side: right after its last token, or
+    after its last number when the side took the words that follow it ("312 \\) teraFLOPs")."""
+    k = side.end - 1
+    while k > side.start and scan.toks[k].kind == "LABEL":
+        k -= 1
+    return _unit(scan, k + 1)
 
 
 def _approximate_step(stated: Fraction) -> Fraction:
@@ -2188,12 +2310,12 @@ def _readings(scan: _Scan, side: _Side, target: _Side, computed: Fraction) -> li
     shift = _magnitude_shift(scan, side, target)
     if shift:
         readings.append((stated - computed * 10**shift, shift, 1, "", 1))
-    kind, factors, name = _unit(scan, target.end)
+    kind, factors, name = _stated_unit(scan, target)
     mine = next((u[1] for i in range(side.start, side.end) if scan.toks[i].kind == "NUM"
                  and (u := _unit(scan, i + 1))[0] == kind and kind), (1,))
     readings += [(stated * factor - computed * own, 0, factor, name, factor)
                  for factor in factors for own in mine if (factor, own) != (1, 1)]
-    if not kind:
+    if not kind or factors == (1,):
         # "311.84 TFLOP/s × 1,720,320 hours × 0.40 = 7.725e+23": the side's units converted
         # (T = 10^12, an hour 3,600 s; or only the rate's, when the 3,600 is written too)
         readings += [(stated - computed * own, 0, 1, "", 1) for own in _side_units(scan, side)]
@@ -2235,7 +2357,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         precision = _approximate_step(stated)
     elif approximate and precision is not None:
         precision *= _approximate_zeros(scan, target)
-    if precision is None and stated.denominator == 1 and max(_unit(scan, target.end)[1] or
+    if precision is None and stated.denominator == 1 and max(_stated_unit(scan, target)[1] or
                                                              (1,)) > 1:
         precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
@@ -2256,6 +2378,9 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
+            if precision is None and stated.denominator == 1 and (
+                    isinstance(computed, _Bounds) or computed.denominator != 1):
+                precision = Fraction(1)  # "3000/22=136": a whole number, to its last digit
             if isinstance(computed, _Bounds):  # a square root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
@@ -2406,7 +2531,9 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
             if side is not None and side.kind == "name":
                 target = stated_after[i]
                 if target is not None and target.kind != "grouped":
-                    define(side.tree[1], target.value,
+                    kind, sizes, _ = _stated_unit(scan, target)  # "\tau = 312 teraFLOPs"
+                    scale = sizes[0] if kind == "flops" else 1
+                    define(side.tree[1], target.value * scale,
                            scan.line_of(scan.toks[side.start].start))
     for _, line, name, value in listed:
         define(name, value, line)
@@ -2530,7 +2657,7 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
     minutes"); other numbers side by side ("GPT-2 = 124M", "1 token = 2 bytes") are not."""
     if left is None or right is None or left.kind != "number" or right.kind != "number":
         return False
-    kind, sizes, name = _unit(scan, right.end)
+    kind, sizes, name = _stated_unit(scan, right)
     if not kind or max(sizes) == 1:
         return False
     num = next(i for i in range(left.start, left.end) if scan.toks[i].kind == "NUM")
