@@ -919,14 +919,15 @@ def verify(
                                        "\\[default: 0].")] = 0,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
     flops_per_mac: FlopsPerMac = 2, mla_decode: MlaDecodeOpt = MlaDecode.naive,
+    capacity_factor: CapacityFactor = None,
     format: FormatOpt = Format.table, output: Output = None,
 ) -> None:
     """Run a real NumPy forward pass of the model and check every matmul against the model.
 
     Every family runs as its Hugging Face modeling code computes it (GQA, rotary, RMSNorm, gated MLPs, sliding windows, soft-capping, experts routed for real, latent attention, ...); each layer's matmuls are compared by role with its layer group's, the routed experts' summed over the experts that got tokens. The LM head is the model's: GPT-2 ties the LM head to the token embedding, most released models (their presets) do not; there is no --untied-lm-head here, as an untied head multiplies the same shapes. Exit 0 when every row matches exactly, 1 when any does not, 2 on bad input or when the pass would not fit in memory.
     """
-    Conventions(flops_per_mac=flops_per_mac)  # validate before the slow imports
-    from . import verify as verification
+    Conventions(flops_per_mac=flops_per_mac, capacity_factor=capacity_factor)  # before the
+    from . import verify as verification                                      # slow imports
     from .tables import verify_json, verify_table
 
     # seed, dtype and memory are checked before the bar could appear
@@ -943,7 +944,8 @@ def verify(
 
         result = verification.verify(arch, mode.value, seed, dtype.value, flops_per_mac,
                                      on_block=on_block, workload=load,
-                                     mla_decode=mla_decode.value)
+                                     mla_decode=mla_decode.value,
+                                     capacity_factor=capacity_factor)
     emit([verify_table(result)], verify_json(result), format, output)
     raise typer.Exit(0 if result.ok else 1)
 

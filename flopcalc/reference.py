@@ -19,6 +19,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -76,6 +77,10 @@ class GPTConfig:
     n_groups: int | None = None      # DeepSeek-V3: experts in n_group groups, of which
     topk_groups: int | None = None   # ... the topk_group best are eligible
     moe_layers: tuple[int, ...] | None = None  # the MoE layers; None: all of them
+    # the run's, not the model's: each expert takes a buffer of ceil(c·tokens·top_k/E) rows
+    # (the first tokens routed to it; the rest dropped, the free rows zero); None: exactly
+    # the tokens routed to it
+    capacity_factor: Fraction | None = None
     # Multi-head latent attention (DeepSeek-V2/V3) when kv_lora_rank is set
     q_lora_rank: int | None = None   # None: one q_proj
     kv_lora_rank: int | None = None
@@ -947,7 +952,9 @@ def moe_mlp(p, prefix, layer, x, recorder, config):
     (DeepSeek-V3). The picked weights are renormalised to sum to 1 if norm_topk_prob (the
     sigmoid's with DeepSeek's 1e-20 in the denominator) and multiplied by routed_scale.
     Each expert's three matmuls are recorded with its own row count; an expert no token
-    picked does no work and records nothing.
+    picked does no work and records nothing. With a ``capacity_factor`` c each expert runs
+    on a buffer of ceil(c·T·top_k/E) rows of the T tokens: the first routed to it (the
+    others dropped from it), then zero rows; every expert runs, routed to or not.
     """
     names = WEIGHT_NAMES[config.family]
     B, L, d = x.shape
@@ -964,13 +971,22 @@ def moe_mlp(p, prefix, layer, x, recorder, config):
     if config.routed_scale is not None:
         weights *= config.routed_scale
     out = np.zeros_like(tokens)
+    c = config.capacity_factor
+    if c is not None:  # every expert's buffer: ceil(c · T · top_k / E) rows
+        capacity = -(-(c.numerator * B * L * config.top_k) // (c.denominator * config.n_experts))
     for e in range(config.n_experts):
         rows, slots = np.nonzero(chosen == e)  # the tokens that picked e, and as which pick
-        if rows.size == 0:
+        if c is None and rows.size == 0:
             continue
         expert = {part: names["expert"].format(e) + names["expert_" + part]
                   for part in ("gate", "up", "down")}
-        y = gated_mlp(p, prefix, layer, tokens[rows], recorder, config, expert, "expert")
+        if c is None:
+            x_e = tokens[rows]
+        else:  # the first tokens up to the capacity, zero rows after them
+            rows, slots = rows[:capacity], slots[:capacity]
+            x_e = np.zeros((capacity, d), tokens.dtype)
+            x_e[:rows.size] = tokens[rows]
+        y = gated_mlp(p, prefix, layer, x_e, recorder, config, expert, "expert")[:rows.size]
         y *= weights[rows, slots, None]
         out[rows] += y  # a token picks an expert at most once: the rows are distinct
     if config.d_shared:

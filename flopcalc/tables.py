@@ -689,8 +689,10 @@ def verify_table(result) -> Table:
         how += (f"; latent attention: the first token a one-token prefill (naive), then "
                 f"decode steps in the {conv.mla_decode} form")
     if arch.is_moe:
-        how += ("; routed experts: each expert runs on the tokens routed to it, their matmuls "
-                "summed and their shapes as total rows")
+        how += ("; routed experts: each expert runs on "
+                + ("the tokens routed to it" if conv.capacity_factor is None else
+                   "a buffer of its capacity (the first tokens routed to it, then zero rows)")
+                + ", their matmuls summed and their shapes as total rows")
     table = Table(
         title=f"Verify: analytical model vs instrumented NumPy forward pass ({result.mode})",
         notes=[model_note(result), f"Conventions: {conv.describe(arch)}",

@@ -10,6 +10,7 @@ family's operation names, so every architecture is checked alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 
@@ -284,7 +285,7 @@ class _BlockProgress(reference.MatmulRecorder):
 
 def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
            flops_per_mac: int = 2, on_block=None, workload: Workload | None = None,
-           mla_decode: str = "naive") -> VerifyResult:
+           mla_decode: str = "naive", capacity_factor: Fraction | None = None) -> VerifyResult:
     """Run the reference pass and compare every matmul with the analytical model.
 
     ``model`` is a GPT-2 Config, or an Architecture of any family with its ``workload``
@@ -296,16 +297,19 @@ def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
     each query seeing every cached key (min(t, W) in a windowed layer), which is causal
     counting. Each layer's matmuls are matched by role with the ops of the layer's group;
     the routed experts' records (one per expert that got tokens) are summed, and their
-    shapes compared as total rows. ``on_block()`` is called each time the pass enters a
+    shapes compared as total rows. With a ``capacity_factor`` the pass runs each expert on
+    its capacity-sized buffer and the count is the padded one (E·ceil(c·T·top_k/E) rows
+    per pass). ``on_block()`` is called each time the pass enters a
     block. Bad input, or a pass that would not fit in memory, raises FlopcalcError before
     any work (see ``check``).
     """
     arch, load, config = split_model(model, workload)
     check(arch, mode, seed, dtype, load, mla_decode)
     conv = Conventions(flops_per_mac=flops_per_mac,
-                       attention="dense" if mode == "full" else "causal", mla_decode=mla_decode)
+                       attention="dense" if mode == "full" else "causal", mla_decode=mla_decode,
+                       capacity_factor=capacity_factor)
 
-    gpt = _gpt_config(arch)
+    gpt = replace(_gpt_config(arch), capacity_factor=capacity_factor)
     if arch.positions == "rotary":  # no position table, so no end to the sequence (the
         gpt = replace(gpt, n_positions=max(gpt.n_positions, load.seq_len))  # pass checks one)
     params = reference.init_params(gpt, seed=seed, dtype=DTYPES[dtype])

@@ -82,6 +82,32 @@ def test_routed_experts_sum_to_tokens_times_top_k_of_one_expert(mode):
         assert r.measured_operands == ((rows, d_in), (d_in, d_out))
 
 
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+@pytest.mark.parametrize("tiny", [mixtral_tiny, qwen_tiny, deepseek_tiny])
+def test_a_capacity_factor_runs_every_expert_on_its_buffer_and_verify_checks_it(tiny, mode):
+    """At capacity factor 5/4 every expert runs ceil(5/4 · T · top_k / E) rows, padded with
+    zero rows or dropping what is over: Mixtral's 4 experts (top 2) on B·L = 12 tokens take
+    ceil(7.5) = 8 rows each, 32 in all, against 24 routed rows; an incremental pass's
+    one-token steps (B = 2 tokens) take ceil(1.25) = 2 each, 8 in all. Measured from the
+    buffers the pass multiplies, every row agrees."""
+    from fractions import Fraction
+    from math import ceil
+
+    c = Fraction(5, 4)
+    arch = tiny()
+    E, k, de = arch.n_experts, arch.top_k, arch.d_expert
+    result = verify(arch, mode, workload=Workload(B, L), capacity_factor=c)
+    assert result.ok, failing(result)
+    tokens = B * L if mode == "full" else B      # one pass, or each step's
+    rows = E * ceil(c * tokens * k / E)
+    steps = 1 if mode == "full" else L
+    up = [r for r in result.rows if r.role == "mlp.expert.up"]
+    assert up and all(r.measured_shape == (rows, de) for r in up)
+    assert all(r.measured_flops == 2 * steps * rows * D * de for r in up)
+    if tiny is mixtral_tiny:
+        assert rows == (32 if mode == "full" else 8)
+
+
 def test_the_count_stays_whatever_the_routing():
     # other seeds: other weights and tokens, so other routings; the same exact counts
     totals = set()
