@@ -68,6 +68,7 @@ MAX_BITS = 14_000  # largest numerator/denominator of any value: < 4,300 digits,
 #                   works on every result despite Python's int-to-str digit limit
 MAX_DIGITS = 1_000  # longest number literal (far below int()'s 4300-digit limit)
 MAX_DEGREE = 32  # largest polynomial degree when solving for an unknown
+MAX_ROOT_INDEX = 64  # largest n of an n-th root (\sqrt[n]{…}, x^{1/n}) given bounds
 MAX_NESTING = 60  # brackets, signs and exponents nested inside one expression
 WINDOW = 256  # tokens searched on either side of an "=" for its expressions
 PIECE = 1 << 16  # characters of text read at a time (cut at a blank line of prose)
@@ -422,7 +423,9 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
-_FUNCTIONS = {"sqrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
+_ROOT_FUNCTIONS = {"sqrt": Fraction(2), "cbrt": Fraction(3)}  # a ROOT token's value: its index
+_ROOT_SIGNS = {"\u221a": Fraction(2), "\u221b": Fraction(3), "\u221c": Fraction(4)}  # √ ∛ ∜
+_FUNCTIONS = {"sqrt", "cbrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
 _UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "FLOP/"
 _GLUED_ON = re.compile(r"[\^_A-Za-z0-9(]")  # "2s^2", "3s_1": then "s" is a symbol
 # what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
@@ -781,10 +784,14 @@ class _Lexer:
             self.emit("EQ", pos, end, "≈")
         elif name == "sqrt":
             index = text.find("]", end, min(self.end, end + 32))
-            if text[end:end + 1] == "[" and index > 0:  # \sqrt[3]{…}: a BLOCK, index and all
-                self.emit("BLOCK", pos, index + 1, name)
+            if text[end:end + 1] == "[" and index > 0:  # \sqrt[3]{…}: a root of index 3
+                n = text[end + 1:index].strip()
+                if n.isdecimal() and n.isascii() and 2 <= int(n) <= MAX_ROOT_INDEX:
+                    self.emit("ROOT", pos, index + 1, name, Fraction(int(n)))
+                else:  # \sqrt[n]{…}: a BLOCK, index and all
+                    self.emit("BLOCK", pos, index + 1, name)
             else:
-                self.emit("ROOT", pos, end, name)  # \sqrt{…}
+                self.emit("ROOT", pos, end, name, Fraction(2))  # \sqrt{…}
         elif name in _LABELS:
             self.label(pos, end)
         elif name in _GREEK:
@@ -870,8 +877,9 @@ class _Lexer:
                 sub, close = m.group(), m.end()
             name, end = f"{name}_{sub}", close
         subscripted = name != base
-        if base == "sqrt" and not subscripted and text.startswith("(", end):
-            self.emit("ROOT", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)": a square root
+        if base in _ROOT_FUNCTIONS and not subscripted and text.startswith("(", end):
+            # "sqrt(6.3e24 * 9.8e24)": a square root; "cbrt(27)": a cube root
+            self.emit("ROOT", pos, end, base, _ROOT_FUNCTIONS[base])
             return
         if not self.math and base in _FUNCTIONS and text.startswith("(", end):
             self.emit("BLOCK", pos, end, base)  # "log(…)", "max(…)": no value read
@@ -986,8 +994,8 @@ class _Lexer:
             self.emit("LABEL", pos, close if close > 0 else (m.end() if m else end), "_")
         elif c == "$":
             self.emit("LABEL", pos, end, c)  # a lone dollar
-        elif c == "\u221a":  # √2, √(16)
-            self.emit("ROOT", pos, end, c)
+        elif c in _ROOT_SIGNS:  # √2, √(16), ∛27, ∜16
+            self.emit("ROOT", pos, end, c, _ROOT_SIGNS[c])
         elif c in "!%\u00b1\u2211\u220f":  # 5!, a % b, ±, ∑, ∏
             self.emit("BLOCK", pos, end, c)
         else:  # punctuation, arrows, comparisons, other scripts: a break
@@ -1031,10 +1039,10 @@ REASONS = {
     "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
     "degree": f"a polynomial of degree above {MAX_DEGREE}",
     "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
-    "negative-root": "the square root of a negative number",
-    "root-of-unknown": "the square root of an expression in unknowns",
-    "inexact-root": "a square root with no exact value",
-    "root-undecided": "its square roots leave the value too close to the stated number to "
+    "negative-root": "an even root (square, fourth, ...) of a negative number",
+    "root-of-unknown": "a root of an expression in unknowns",
+    "inexact-root": "a root with no exact value",
+    "root-undecided": "its roots leave the value too close to the stated number to "
                       "decide (no exact value)",
 }
 
@@ -1424,9 +1432,9 @@ class _Parser:
         if tok.kind == "FRAC":
             self._take()
             return ("div", self._nest(self._atom), self._nest(self._atom))
-        if tok.kind == "ROOT":  # √16, √(16), \sqrt{16}, sqrt(16)
+        if tok.kind == "ROOT":  # √16, √(16), \sqrt{16}, sqrt(16), ∛27, \sqrt[3]{27}
             self._take()
-            return ("sqrt", self._nest(self._atom))
+            return ("root", self._nest(self._atom), ("num", tok.value))  # the index a leaf
         raise _ParseError(f"unexpected {tok.kind}")
 
 
@@ -1489,8 +1497,8 @@ def _evaluate(tree: tuple, leaf):
         raise _Unevaluable("number-too-long")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
-    if kind == "sqrt":
-        return _root(_evaluate(tree[1], leaf))
+    if kind == "root":
+        return _root(_evaluate(tree[1], leaf), int(tree[2][1]))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
     if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
             and type(b) is Fraction and a.denominator == 1 == b.denominator:
@@ -1520,7 +1528,7 @@ def _evaluate(tree: tuple, leaf):
 def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
            bounds: bool = False) -> Fraction:
     """The exact value of a tree whose symbols all have a value in ``env``; with ``bounds``,
-    a value with a square root that is not rational is given as ``_Bounds`` around it
+    a value with a root that is not rational is given as ``_Bounds`` around it
     (else it cannot be evaluated)."""
     value = _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
     if isinstance(value, _Bounds) and not bounds:
@@ -1528,7 +1536,7 @@ def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
     return value
 
 
-ROOT_BITS = 320  # the bits of the bounds around a square root with no exact value
+ROOT_BITS = 320  # the bits of the bounds around a root with no exact value
 
 
 def _rounded_out(x: Fraction, up: bool) -> Fraction:
@@ -1545,7 +1553,7 @@ def _rounded_out(x: Fraction, up: bool) -> Fraction:
 
 
 class _Bounds:
-    """lo <= value <= hi: an exact value with an irrational square root in it, between two
+    """lo <= value <= hi: an exact value with an irrational root in it, between two
     Fractions. Arithmetic keeps the true value inside (each result rounded outward), so a
     verdict is decided only when every value between the bounds gives it."""
 
@@ -1562,14 +1570,14 @@ class _Bounds:
         return x if isinstance(x, _Bounds) else _Bounds(x, x)
 
     @staticmethod
-    def sqrt(x: Fraction) -> "_Bounds":
-        """Bounds around the square root of x > 0: sqrt(p/q) = sqrt(p·q)/q, from the integer
-        square root of p·q·4^s, with s giving it at least ROOT_BITS bits."""
-        pq = x.numerator * x.denominator
-        s = max(0, (2 * ROOT_BITS - pq.bit_length() + 1) // 2 + 1)
-        r = math.isqrt(pq << (2 * s))
-        below = Fraction(r, x.denominator << s)
-        return _Bounds(below, below + Fraction(1, x.denominator << s))
+    def nth_root(x: Fraction, n: int) -> "_Bounds":
+        """Bounds around the n-th root of x > 0: with y = x·2^(n·s), floor(y) has the same
+        integer n-th root r as y, so r/2^s <= x^(1/n) < (r+1)/2^s; s gives r at least
+        ROOT_BITS bits."""
+        p, q = x.numerator, x.denominator
+        s = max(0, ROOT_BITS + 1 - (p.bit_length() - q.bit_length() - 1) // n)
+        r = _integer_root((p << (n * s)) // q, n)
+        return _Bounds(Fraction(r, 1 << s), Fraction(r + 1, 1 << s))
 
     def __add__(self, other):
         o = _Bounds.of(other)
@@ -1613,11 +1621,18 @@ class _Bounds:
                 base = base * base
         return result
 
-    def root(self) -> "_Bounds":
-        if self.lo < 0:
+    def root(self, n: int) -> "_Bounds":
+        """Bounds around the n-th root of every value between these (an odd root keeps the
+        sign; an even one of a value that may be negative cannot be decided)."""
+        if self.lo < 0 and n % 2 == 0:
             raise _Unevaluable("negative-root" if self.hi < 0 else "root-undecided")
-        return _Bounds((_Bounds.sqrt(self.lo).lo if self.lo else self.lo),
-                       _Bounds.sqrt(self.hi).hi)
+
+        def bound(x: Fraction, upper: bool) -> Fraction:
+            if not x:
+                return x
+            b = _Bounds.nth_root(abs(x), n)
+            return (b.hi if upper else b.lo) if x > 0 else -(b.lo if upper else b.hi)
+        return _Bounds(bound(self.lo, False), bound(self.hi, True))
 
     def mid(self) -> Fraction:
         """A value between the bounds, to show: rounded to about 24 significant digits."""
@@ -1628,25 +1643,48 @@ class _Bounds:
         return round(x / step) * step
 
 
-def _root(value):
-    """The square root of a value: exact when it is a rational's square, else ``_Bounds``
-    around it; an expression in unknowns has one only when it is a constant square."""
+def _root(value, n: int):
+    """The n-th root of a value: exact when it is a rational's n-th power, else ``_Bounds``
+    around it; an expression in unknowns has one only when it is a constant n-th power."""
     if isinstance(value, _Bounds):
-        return value.root()
+        return value.root(n)
     if isinstance(value, Fraction):
-        if value < 0:
+        if value < 0 and n % 2 == 0:
             raise _Unevaluable("negative-root")
-        exact = _exact_sqrt(value)
-        return exact if exact is not None else _Bounds.sqrt(value)
+        exact = _exact_root(value, n)
+        return exact if exact is not None else _Bounds(value, value).root(n)
     constant = value.constant()  # a _RatFunc or a _Multi
     if constant is None:
         raise _Unevaluable("root-of-unknown")
-    exact = _exact_sqrt(constant)
+    exact = _exact_root(constant, n)
     if exact is None:
         raise _Unevaluable("inexact-root")
     if isinstance(value, _RatFunc):
         return _RatFunc((exact,))
     return _Multi({(): exact}, None, value.budget)
+
+
+def _integer_root(x: int, n: int) -> int:
+    """The largest r with r^n <= x, for x >= 0 (Newton's method on ints, from above)."""
+    if x < 2:
+        return x
+    r = 1 << -(-x.bit_length() // n)  # 2^ceil(bits/n) > x^(1/n)
+    while True:
+        smaller = ((n - 1) * r + x // r ** (n - 1)) // n
+        if smaller >= r:
+            return r
+        r = smaller
+
+
+def _exact_root(x: Fraction, n: int) -> Fraction | None:
+    """The rational n-th root of x (the real one, for an odd n and x < 0), or None."""
+    if x < 0:
+        if n % 2 == 0:
+            return None
+        root = _exact_root(-x, n)
+        return -root if root is not None else None
+    a, b = _integer_root(x.numerator, n), _integer_root(x.denominator, n)
+    return Fraction(a, b) if a ** n == x.numerator and b ** n == x.denominator else None
 
 
 def _small(value: Fraction) -> bool:
@@ -1665,7 +1703,10 @@ def _power(base, exponent):
     if n is None:
         raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
-        raise _Unevaluable("fractional-exponent", exponent=n)
+        if n.denominator > MAX_ROOT_INDEX:
+            raise _Unevaluable("fractional-exponent", exponent=n)
+        # x^{1/3} is the cube root of x; x^{2/3} its square
+        return _power(_root(base, n.denominator), Fraction(n.numerator))
     if abs(n) > MAX_EXPONENT:
         raise _Unevaluable("exponent-too-large")
     n = int(n)
@@ -1756,13 +1797,6 @@ class _RatFunc:
         return result
 
 
-def _exact_sqrt(x: Fraction) -> Fraction | None:
-    if x < 0:
-        return None
-    a, b = math.isqrt(x.numerator), math.isqrt(x.denominator)
-    return Fraction(a, b) if a * a == x.numerator and b * b == x.denominator else None
-
-
 def _residual(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction):
     """(f, r): the side as p(t)/q(t) in its one unknown t, and p(t) - stated q(t); None when
     it is no such function (an unknown exponent, a degree too high)."""
@@ -1802,7 +1836,7 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
         roots = [-r[0] / r[1]]
     elif len(r) == 3:
         c, b, a = r
-        s = _exact_sqrt(b * b - 4 * a * c)
+        s = _exact_root(b * b - 4 * a * c, 2)
         if s is not None:
             roots = sorted({(-b - s) / (2 * a), (-b + s) / (2 * a)})
     roots = [x for x in roots if _small(x) and _peval(f.q, x) != 0]
@@ -2256,7 +2290,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, reason, code = "cannot evaluate", str(e), e.code
         else:
-            if isinstance(computed, _Bounds):  # a square root with no exact value
+            if isinstance(computed, _Bounds):  # a root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
                 if decided is None:
