@@ -81,7 +81,8 @@ def test_the_json_carries_how_each_equation_was_compared():
     ("$" + " + ".join(["1"] * 300) + " = 300$", "too-long"),
 ])
 def test_why_an_equation_cannot_be_evaluated_is_a_code(text, code):
-    from flopcalc.audit.arithmetic import REASONS, find_equations
+    from flopcalc.audit.arithmetic import find_equations
+    from flopcalc.audit.report import REASONS
 
     (e,) = find_equations(text)
     assert e.verdict == "cannot evaluate" and e.reason_code == code and code in REASONS

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
-    "REASONS",
     "Binding",
     "Equation",
     "Analysis",
@@ -58,7 +57,6 @@ __all__ = [
     "find_identities",
     "find_shape_equalities",
     "parse_expression",
-    "reason_text",
     "solve",
 ]
 
@@ -100,8 +98,10 @@ class Equation:
     stated_text: str = ""  # the stated number's source text, e.g. "1,605,632"
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
-    reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
-    reason_code: str = ""  # the same as data: a key of REASONS ("division-by-zero", ...)
+    # why it cannot be evaluated (verdict 'cannot evaluate' only), as data: a key of
+    # report.REASONS ("division-by-zero", ...) and the facts its English names
+    reason_code: str = ""
+    reason_facts: tuple[tuple[str, object], ...] = ()
     # The stated number compared at its written precision ("124M", "7.92", "≈ 21"): 'ok' when
     # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
     precision: Fraction | None = None
@@ -116,6 +116,15 @@ class Equation:
     unit: int = 1
     unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
+
+    @property
+    def reason(self) -> str:
+        """Why it cannot be evaluated, in words (report.reason_text); empty otherwise."""
+        if not self.reason_code:
+            return ""
+        from .report import reason_text
+
+        return reason_text(self.reason_code, **dict(self.reason_facts))
 
 
 @dataclass(frozen=True)
@@ -1024,38 +1033,19 @@ class _ParseError(Exception):
     pass
 
 
-# Why an equation cannot be evaluated: Equation.reason_code, and the one place its English
-# is written from the facts of the case.
-REASONS = {
-    "grouped-digits": "“{text}” has its digit groups split by spaces: one number or several? "
-                      "(write {joined:,} or {value})",
-    "stated-grouped-digits": "the stated “{text}” has its digit groups split by spaces: one "
-                             "number or several? (write {joined:,} or {value})",
-    "number-too-long": f"a number of more than {MAX_DIGITS:,} digits",
-    "division-by-zero": "division by zero",
-    "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
-    "unknown-exponent": "an exponent with an unknown",
-    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
-    "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
-    "degree": f"a polynomial of degree above {MAX_DEGREE}",
-    "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
-    "negative-root": "an even root (square, fourth, ...) of a negative number",
-    "root-of-unknown": "a root of an expression in unknowns",
-    "inexact-root": "a root with no exact value",
-    "root-undecided": "its roots leave the value too close to the stated number to "
-                      "decide (no exact value)",
-}
-
-
-def reason_text(code: str, **facts) -> str:
-    """The English of a reason code (``REASONS``) with the facts of the case."""
-    return REASONS[code].format(**facts)
+# Why an equation cannot be evaluated: Equation.reason_code with its facts (report.REASONS
+# writes its English).
 
 
 class _Unevaluable(Exception):
     def __init__(self, code: str, **facts):
-        super().__init__(reason_text(code, **facts))
-        self.code = code
+        super().__init__(code)
+        self.code, self.facts = code, facts
+
+    def __str__(self) -> str:
+        from .report import reason_text
+
+        return reason_text(self.code, **self.facts)
 
 
 _OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC", "ROOT")
@@ -2261,7 +2251,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
     computed = solution = difference = None
-    reason, code, any_value, scale, unit, unit_name = "", "", False, 0, 1, ""
+    facts, code, any_value, scale, unit, unit_name = (), "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
@@ -2274,11 +2264,10 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
         verdict, code = "cannot evaluate", "too-long"
-        reason = reason_text(code)
     elif target.kind == "grouped":
         verdict, code = "cannot evaluate", "stated-grouped-digits"
         source = scan.text[scan.toks[target.start].start:scan.toks[target.end - 1].end]
-        reason = reason_text(code, text=source.strip(), joined=int(stated), value=stated)
+        facts = (("text", source.strip()), ("joined", int(stated)), ("value", stated))
     elif unknowns:
         verdict = "unknown"
         if len(unknowns) == 1:
@@ -2288,14 +2277,13 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         try:
             computed = _value(side.tree, env, bounds=True)
         except _Unevaluable as e:
-            verdict, reason, code = "cannot evaluate", str(e), e.code
+            verdict, code, facts = "cannot evaluate", e.code, tuple(e.facts.items())
         else:
             if isinstance(computed, _Bounds):  # a root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
                 if decided is None:
                     verdict, code, computed = "cannot evaluate", "root-undecided", None
-                    reason = reason_text(code)
                 else:
                     verdict, difference, scale, unit, unit_name = decided
             else:
@@ -2315,8 +2303,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         stated_text=text[toks[target.start].start:toks[target.end - 1].end],
         bindings=used,
         span=(start, end),
-        reason=reason,
         reason_code=code,
+        reason_facts=facts,
         precision=precision,
         approximate=approximate,
         holds_for_any=any_value,

@@ -114,6 +114,7 @@ class ModelGuess:
     start: str                                 # "preset llama-3.1-8b", "family llama", ...
     found: dict = field(default_factory=dict)  # dimension -> (value, line)
     assumed: tuple = ()                        # dimensions not stated in the text
+    named: bool = True                         # False: the text names no model or family
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -279,17 +280,10 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
 
 
 def _name(model: Model, label: str, parts) -> str:
-    """A quantity's name in words ("the FFN (both matmuls)", "2 of the 3 Q, K, V projections"),
-    from report.Words, where the audit's English is written."""
+    """A quantity's name in words, from report.Words, where the audit's English is written."""
     from .report import Words
 
-    words = Words(model)
-    if label.startswith("subset:"):
-        group = label.split(":", 1)[1]
-        members = model.matmuls(model.live(model.parts_of(group)))
-        return (" + ".join(parts) + f" ({len(parts)} of the {len(members)} "
-                f"{words.group_text(group)[1]})")
-    return words.what(label)
+    return Words(model).quantity_name(label, parts)
 
 
 def _label(model: Model, parts) -> str | None:
@@ -641,7 +635,7 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     from ..architectures.presets import PRESETS, family_fields, preset_fields
 
     lower = text[:INFER_FROM].lower()
-    start, fields = None, None
+    start, fields, named = None, None, True
     names = {}
     for short, (hf, _) in PRESETS.items():
         names[short], names[hf.lower()] = short, short
@@ -680,7 +674,7 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     if fields is None and not found:
         return None
     if fields is None:
-        start, fields = "family gpt2 (no model named)", family_fields("gpt2")
+        start, fields, named = "family gpt2", family_fields("gpt2"), False
     fields = dict(fields)
     seq_len = found.get("seq_len", (128, 0))[0]
     for dim, (value, _) in found.items():
@@ -700,4 +694,4 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
         seq_len = arch.n_positions
     assumed = tuple(d for d in ("d_model", "n_heads", "n_layers", "d_ff", "vocab", "seq_len")
                     if d not in found)
-    return ModelGuess(arch, Workload(1, seq_len), start, found, assumed)
+    return ModelGuess(arch, Workload(1, seq_len), start, found, assumed, named)
