@@ -249,6 +249,10 @@ def gpt2_figure(sentence):
      "params.attention"),
     # a figure with no unit: the kind the sentence names ("parameters") decides
     (f"Its parameters: {G_PARAMS:,}.", "ok", "equals", "params.total"),
+    # a size below 2 in its unit is still a size: 2 bytes × 124,439,808 = 248,879,616 bytes,
+    # 0.2489 GB (0.25 to the hundredth) and 248,879,616 / 2^30 = 0.2318 GiB (0.23)
+    ("The weights take 0.25 GB in fp16.", "ok", "equals", "bytes.weights"),
+    ("The weights take 0.23 GiB in fp16.", "ok", "equals", "bytes.weights"),
 ])
 def test_a_figure_is_matched_against_the_quantity_its_sentence_names(sentence, verdict, code,
                                                                      key):

@@ -51,6 +51,9 @@ def test_exact_values_print_as_decimals():
     assert decimal_text(Fraction(29, 4)) == "7.25"
     assert decimal_text(Fraction(-1, 3)) == "≈ -0.3333"
     assert decimal_text(Fraction(10**12, 3)) == "≈ 333,333,333,333.3333"
+    # a value too small for four decimals keeps four digits: 21 / 1.8e6 = 0.0000116666...
+    assert decimal_text(Fraction(21, 1_800_000)) == "≈ 0.00001167"
+    assert decimal_text(Fraction(1, 20_000)) == "0.00005"               # exact, terminating
     audit = audit_text("33235275 / 4194304 = 7.92\n")
     (row,) = audit_tables(audit)[0].rows
     assert row[3] == "≈ 7.9239" and audit.equations[0].verdict == "ok"

@@ -439,6 +439,10 @@ _UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "
 _GLUED_ON = re.compile(r"[\^_A-Za-z0-9(]")  # "2s^2", "3s_1": then "s" is a symbol
 # what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
 _AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
+# "= 21 days", "≈ 5.8 hours": after "s" that follows a number, what makes it seconds
+_THEN_DURATION = re.compile(
+    r"[ \t]*(?:=|\u2248|~|\\approx|\\sim)[ \t~]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?[ \t]*"
+    r"(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|weeks?|years?)(?![A-Za-z])")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -925,6 +929,9 @@ class _Lexer:
             return False
         if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
             return True
+        if self.out and self.out[-1].kind == "NUM" and _THEN_DURATION.match(
+                self.text, end, self.end):
+            return True  # "1.8e6 s ≈ 21 days": a number of seconds stated as a duration
         if _AFTER_SECONDS.match(self.text, end, self.end):
             return False
         sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
@@ -2250,6 +2257,18 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
     names = _symbols(side.tree) if side.tree is not None else []
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
+    stated_tok = scan.toks[target.start]
+    if len(unknowns) == 1 and stated_tok.shift and stated_tok.text.endswith(unknowns[0]) \
+            and _MAGNITUDES.get(unknowns[0]) == stated_tok.shift:
+        # "1.2 T / 4 = 0.3 T": the letter the stated number has as its magnitude is that
+        # magnitude on the side too, not an unknown; or the side is in that unit: "4 M + 2 =
+        # 6 M" holds as (4 + 2)M
+        letter = unknowns[0]
+        e = _check(scan, side, target, {**env, letter: Fraction(10) ** stated_tok.shift}, ahead)
+        if e.verdict == "wrong":
+            in_unit = _check(scan, side, target, {**env, letter: Fraction(1)}, ahead)
+            e = in_unit if in_unit.verdict == "ok" else e
+        return replace(e, bindings=used)
     computed = solution = difference = None
     facts, code, any_value, scale, unit, unit_name = (), "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))

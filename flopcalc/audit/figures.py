@@ -486,10 +486,13 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
     out = []
     readings: dict = {}
     for number in find_numbers(text, code) if numbers is None else numbers:
-        if number.operand or number.value <= 2:
-            continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add)
+        if number.operand:
+            continue
         kind, sizes, fpm = readings.get(number.unit) or readings.setdefault(
             number.unit, _reading(number.unit))
+        if number.value * max(sizes) <= 2:
+            continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add); "0.29
+            #           GiB" is a size
         unit = number.unit
         if not kind:
             word = unit.lower()

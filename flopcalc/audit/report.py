@@ -887,6 +887,8 @@ def _cell(value):
 def decimal_text(x: Fraction, places: int = 4) -> str:
     """A value as a decimal: exact when it terminates within ``places`` decimals ("7.25"),
     else rounded and marked ("≈ 7.9239"); never a raw fraction."""
+    if x and abs(x) * 10**places < 1:  # "≈ 0.00001167", not "≈ 0.0000": 4 digits
+        places = max(places, len(str(x.denominator // abs(x.numerator))) + 3)
     for k in range(places + 1):
         if (x * 10**k).denominator == 1:
             whole, frac = divmod(abs(int(x * 10**k)), 10**k)
