@@ -127,6 +127,21 @@ def test_the_model_is_inferred_from_what_the_text_states():
     assert infer_model("Nothing about any model here.") is None
 
 
+@pytest.mark.parametrize("text, start", [
+    ("# GPT-2 XL notes", "preset gpt2-xl"),           # spaced and hyphenated as people write
+    ("Our GPT2 XL run", "preset gpt2-xl"),
+    ("Llama 3.1 8B, in bf16.", "preset llama-3.1-8b"),  # a full stop ends the name
+    ("the llama3.1-8b checkpoint", "preset llama-3.1-8b"),
+    ("Mixtral 8x7B routes two experts", "preset mixtral-8x7b"),
+    ("GPT-2 medium", "preset gpt2-medium"),
+    ("pythia-1.4b", "preset pythia-1.4b"),
+    ("a gpt2-xlarge model", "family gpt2"),            # no such preset: the family
+])
+def test_a_model_named_as_people_write_it_is_that_preset(text, start):
+    guess = infer_model(text)
+    assert (guess.start, guess.named) == (start, True)
+
+
 def test_against_an_inferred_model_a_wrong_figure_is_suspect_and_does_not_fail():
     inferred = audit_text(LLAMA_TEXT, name="notes.md")
     assert inferred.guess is not None and inferred.guess.start == "preset llama-3.1-8b"

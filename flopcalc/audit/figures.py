@@ -631,6 +631,19 @@ _FAMILY_WORDS = re.compile("(" + "|".join(re.escape(w) for w in sorted(
     _FAMILIES, key=len, reverse=True)) + ")")
 
 
+def _loose(name: str) -> str:
+    """A model name as it is matched: lower case, without the hyphens, underscores and
+    spaces people write or leave out ("GPT-2 XL", "gpt2-xl" and "GPT2 XL" are one name)."""
+    return re.sub(r"[-_ ]", "", name.lower())
+
+
+def _loose_pattern(name: str) -> str:
+    """The regex of a loose name: its pieces (split at those marks and where letters meet
+    digits), each may be joined to the next by one of them or nothing."""
+    pieces = re.findall(r"[a-z]+|[0-9][0-9.]*|[^a-z0-9 _-]", name)
+    return "[-_ ]?".join(re.escape(p) for p in pieces)
+
+
 def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     """The model a text describes: a preset it names (short or Hugging Face name), else the
     family it names, with each dimension it states on top. None when it states no dimension
@@ -642,10 +655,11 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     names = {}
     for short, (hf, _) in PRESETS.items():
         names[short], names[hf.lower()] = short, short
-    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    m = re.search(r"(?<![\w.-])(" + pattern + r")(?![\w.-])", lower)
+    pattern = "|".join(_loose_pattern(n) for n in sorted(names, key=len, reverse=True))
+    names = {_loose(n): short for n, short in names.items()}
+    m = re.search(r"(?<![\w.-])(" + pattern + r")(?![\w-]|\.\w)", lower)  # "8B." ends it
     if m:
-        short = names[m.group(1)]
+        short = names[_loose(m.group(1))]
         start, fields = f"preset {short}", preset_fields(short)
     if fields is None:
         m = _FAMILY_WORDS.search(lower)
