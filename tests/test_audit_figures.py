@@ -142,6 +142,28 @@ def test_a_model_named_as_people_write_it_is_that_preset(text, start):
     assert (guess.start, guess.named) == (start, True)
 
 
+def test_the_numbers_inside_a_fraction_are_its_operands_not_figures():
+    numbers = find_numbers(r"$\frac{3.15 \times 10^{23}}{1.5 \times 10^{17}} = 2.1 \times 10^{6}$")
+    assert [(n.value, n.operand) for n in numbers] == [
+        (315 * 10**21, True), (15 * 10**16, True), (21 * 10**5, False)]
+
+
+def test_a_bare_figure_in_a_sentence_that_names_nothing_is_never_called_wrong():
+    # Q, K and V of GPT-2 small at 128 tokens: 128 × 768 × 2304 = 226,492,416 multiply-adds
+    macs = G_L * G_D * 3 * G_D
+    assert macs == 226_492_416 and 2 * macs == G_QKV
+    f = gpt2_figure(f"The QKV projections cost {macs:,} FLOPs.")   # FLOPs said: MACs given
+    assert (f.verdict, f.code, f.right) == ("wrong", "mac-count", G_QKV)
+    f = gpt2_figure(f"We got {macs:,} here.")         # no unit, no quantity, no scope named
+    assert (f.verdict, f.code, f.quantity) == ("unmatched", "no-quantity", None)
+
+
+def test_a_sequence_length_the_text_states_beyond_the_position_table_is_kept():
+    guess = infer_model("A GPT-2 at a sequence length of 2048 tokens.")
+    assert guess.workload.seq_len == 2048 and guess.architecture.n_positions == 2048
+    assert infer_model("GPT-2 small.").architecture.n_positions == 1024
+
+
 def test_against_an_inferred_model_a_wrong_figure_is_suspect_and_does_not_fail():
     inferred = audit_text(LLAMA_TEXT, name="notes.md")
     assert inferred.guess is not None and inferred.guess.start == "preset llama-3.1-8b"

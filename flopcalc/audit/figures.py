@@ -167,6 +167,11 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
         before = scan.prev_sig(i)
         prev = toks[before] if before is not None else None
         operand = operand or (prev is not None and prev.kind in ("OP", "FRAC"))
+        if not operand and prev is not None and prev.kind == "OPEN":
+            # "\frac{3.15 \times 10^{23}}{1.5 \times 10^{17}}": a bracket opened after an
+            # operator, a fraction or a root, or right after another bracket ("}{")
+            outer = scan.prev_sig(before)
+            operand = outer is not None and toks[outer].kind in ("OP", "FRAC", "ROOT", "CLOSE")
         if operand and not operands:
             continue
         unit = toks[end].text if end < n and toks[end].kind == "LABEL" else ""
@@ -562,6 +567,11 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
         return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
                              "another-quantity", elsewhere[0], _others(elsewhere),
                              named=said[2])
+    if not (unit or scope or said[0] or said[1]):
+        # a bare figure in a sentence that names no quantity, unit or scope: no reading of it
+        # is contradicted by the text (it equals nothing as usually counted)
+        return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
+                             "no-quantity", named=said[2])
     q = hits[0]
     code, correct = "scope", None
     if q.kind == "flops":
@@ -708,7 +718,10 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     except FlopcalcError:  # what the text states does not make a model (a stray binding)
         return None
     if arch.positions == "learned" and seq_len > arch.n_positions:
-        seq_len = arch.n_positions
+        if "seq_len" in found:  # the text's sequence length: position rows for all of it
+            arch = Architecture(**{**fields, "n_positions": seq_len})
+        else:
+            seq_len = arch.n_positions
     assumed = tuple(d for d in ("d_model", "n_heads", "n_layers", "d_ff", "vocab", "seq_len")
                     if d not in found)
     return ModelGuess(arch, Workload(1, seq_len), start, found, assumed, named)
