@@ -42,6 +42,15 @@ def test_one_checked_equation_is_enough_and_a_wrong_one_exits_1():
     assert any("only 1 of 4 equations could be checked" in w for w in mostly.warnings)
 
 
+def test_a_mostly_unchecked_text_warns_on_stderr_too_for_a_ci_log(tmp_path):
+    text = "$a b = 6$, $c d = 7$, $e f = 8$ and 2 x 3 = 6\n"
+    path = tmp_path / "mostly.md"
+    path.write_text(text, encoding="utf-8")
+    result = invoke("audit", path, "-o", tmp_path / "report.md")
+    (most,) = [w for w in audit_text(text).warnings]
+    assert result.exit_code == 0 and f"flopcalc: warning: {most}" in result.stderr.splitlines()
+
+
 def test_a_claims_file_is_something_checked():
     assert run_audit(PROSE, "gpt2-document").nothing_checked is None
 
