@@ -240,6 +240,18 @@ def test_durations_in_seconds_against_minutes_hours_days_weeks():
     assert find_equations("so 6 s = 12 and")[0].unknowns == ("s",)  # no duration: a symbol
 
 
+def test_a_rounded_middle_of_a_chain_stands_for_every_value_it_rounds():
+    # 8.4e22 / 1.56e14 = 538,461,538 s = 6,232.2 days, written rounded as 5.4e8 s: the
+    # 6,232 days that follow hold, since 5.35e8 to 5.45e8 s is 6,192 to 6,308 days
+    exact = Fraction(84 * 10**21, 156 * 10**12)
+    assert round(exact / 86400) == 6232 and 535 * 10**6 / 86400 < 6232 < 545 * 10**6 / 86400
+    text = "GPU time: 8.4e22 / (312e12 × 0.5) = 5.4e8 s ≈ 6,232 days"
+    assert [e.verdict for e in find_equations(text)] == ["ok", "ok"]
+    # but no value of 5.35e8 to 5.45e8 s is 6,500 days (545e6 / 86,400 = 6,307.9)
+    assert found("That is 5.4e8 s ≈ 6,500 days.")[0][2] == "wrong"
+    assert found("so 7.92 GB ≈ 7.2 GiB")[0][2] == "wrong"   # 7.925e9 / 2^30 = 7.38 at most
+
+
 def test_one_letter_symbols_written_apart_in_prose_multiply():
     text = "N = 175B\nD = 300B\n6 N D = 3.15e23\n"
     assert 6 * 175 * 300 * 10**18 == 315 * 10**21

@@ -2244,11 +2244,30 @@ def _compare_bounds(scan: _Scan, side: _Side, target: _Side, computed: _Bounds,
         if precision is not None and 2 * max(abs(d_lo), abs(d_hi)) <= precision * size:
             difference, scale, unit, unit_name, _ = _readings(scan, side, target, shown)[k]
             return "ok", difference, scale, unit, unit_name
-    for (d_lo, *_, size), (d_hi, *_) in zip(low, high):
+    if _holds_between(scan, side, target, computed.lo, computed.hi, precision) is not None:
+        return None  # some value between the bounds holds in a reading
+    return _compare(scan, side, target, shown, precision)
+
+
+def _holds_between(scan: _Scan, side: _Side, target: _Side, lo: Fraction, hi: Fraction,
+                   precision: Fraction | None) -> int | None:
+    """The first reading (``_readings``) in which some value between lo and hi holds at the
+    stated precision (each difference is linear in the value), or None."""
+    low, high = _readings(scan, side, target, lo), _readings(scan, side, target, hi)
+    for k, ((d_lo, *_, size), (d_hi, *_)) in enumerate(zip(low, high)):
         half = precision * size / 2 if precision is not None else 0
         if min(d_lo, d_hi) <= half and max(d_lo, d_hi) >= -half:
-            return None  # some value between the bounds holds in this reading
-    return _compare(scan, side, target, shown, precision)
+            return k
+    return None
+
+
+def _lone_rounded(scan: _Scan, side: _Side) -> Fraction | None:
+    """The unit of the last digit of a side that is one number written rounded (the middle
+    of "… = 5.4e8 s ≈ 6,232 days"), else None."""
+    if side.tree is None or side.tree[0] != "num":
+        return None
+    nums = [t for t in scan.toks[side.start:side.end] if t.kind == "NUM"]
+    return nums[0].step if len(nums) == 1 else None
 
 
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
@@ -2308,6 +2327,14 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
             else:
                 verdict, difference, scale, unit, unit_name = _compare(
                     scan, side, target, computed, precision)
+                step = _lone_rounded(scan, side) if verdict == "wrong" else None
+                if step is not None:  # "5.4e8 s ≈ 6,232 days": 5.4e8 is 5.35e8 to 5.45e8
+                    k = _holds_between(scan, side, target, computed - step / 2,
+                                       computed + step / 2, precision)
+                    if k is not None:
+                        verdict = "ok"
+                        difference, scale, unit, unit_name, _ = _readings(
+                            scan, side, target, computed)[k]
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
