@@ -239,7 +239,7 @@ def test_latex_environments_are_math():
     "text",
     [
         "3/4 of 8 = 6",  # "of" is not an operator: no claim, rather than a wrong one
-        "50% of 8 = 4",
+        # ("50% of 8 = 4" is read as 50% × 8: test_audit_numbers, percentages)
         "1. 2 * 3 = 6",  # a numbered list item: only "2 * 3" is the claim
         "(1) 2 * 3 = 6",
         "Step 2: 2 * 3 = 6",

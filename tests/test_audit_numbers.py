@@ -106,6 +106,16 @@ def test_percentages_and_unicode_fractions():
     assert found("¾ × 4 = 2") == [("¾ × 4", 2, "wrong")]
 
 
+def test_a_percentage_of_a_number_is_their_product():
+    assert found("so 50% of 1,000 = 500 here") == [("50% of 1,000", 500, "ok")]
+    assert found("50% of 8 = 4") == [("50% of 8", 4, "ok")]
+    # 40% of 312 = 124.8 (312 × 4 / 10), not 125
+    assert found("40% of 312 TFLOP/s = 124.8 TFLOP/s") == [
+        ("40% of 312 TFLOP/s", Fraction(1248, 10), "ok")]
+    assert found("40% of 312 = 125")[0][2] == "wrong"
+    assert found("MFU is 40% of peak and 2 × 3 = 6") == [("2 × 3", 6, "ok")]
+
+
 def test_markdown_emphasis_that_swallowed_the_stars_is_a_product():
     assert 25 * 3 * 102_400 == 7_680_000
     assert found("25 *3* 102,400 = 7,680,000") == [("25 *3* 102,400", 7_680_000, "ok")]

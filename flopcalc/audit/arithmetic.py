@@ -421,6 +421,7 @@ _VULGAR = {"\u00bc": Fraction(1, 4), "\u00bd": Fraction(1, 2), "\u00be": Fractio
            "\u2159": Fraction(1, 6), "\u215b": Fraction(1, 8)}
 _THEN_APPROX = re.compile(r"[ \t]*[~\u2248\u2243]")
 _APPROX_NUMBER = re.compile(r"[ \t]?[0-9.]")
+_PERCENT_OF = re.compile(r"[ \t]+(of)[ \t]+(?=[0-9(])")  # "50% of 1,000": a product
 _NEXT_FACTOR = re.compile(r"[ \t]+[0-9(]")
 _EMPHASIZED_NUMBER = re.compile(r"[0-9][0-9,.]*\*[ \t]+[0-9(]")  # "3* 102,400" after "*"
 _ONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z0-9'\u2019])")
@@ -742,6 +743,9 @@ class _Lexer:
             self.magnitude(m, end, value)
             return
         self.emit("NUM", pos, end, m.group(), value, step)  # rounded to its last digit
+        of = _PERCENT_OF.match(self.text, end, self.end)
+        if of:  # "40% of 312 TFLOP/s" is 40% × 312
+            self.emit("OP", of.start(1), of.end(1), "*")
 
     def magnitude(self, m: re.Match, end: int, value: Fraction | None) -> None:
         """Emit the number ``m`` with its magnitude, if one follows ("124M", "3.3 billion"),
