@@ -239,7 +239,7 @@ def test_latex_environments_are_math():
     "text",
     [
         "3/4 of 8 = 6",  # "of" is not an operator: no claim, rather than a wrong one
-        "50% of 8 = 4",
+        # ("50% of 8 = 4" is read as 50% × 8: test_audit_numbers, percentages)
         "1. 2 * 3 = 6",  # a numbered list item: only "2 * 3" is the claim
         "(1) 2 * 3 = 6",
         "Step 2: 2 * 3 = 6",
@@ -366,6 +366,51 @@ def test_a_root_with_a_defined_symbol_and_roots_that_cannot_be_decided():
     assert evaluate("√(16) × 2") == 8
 
 
+@pytest.mark.parametrize("text, expression, verdict", [
+    ("∛27 = 3", "∛27", "ok"),                            # 3 · 3 · 3 = 27
+    ("∛(27) × 2 = 6", "∛(27) × 2", "ok"),
+    (r"$\sqrt[3]{8} \times 3 = 6$", r"\sqrt[3]{8} \times 3", "ok"),  # not the fragment 8 × 3
+    (r"$\sqrt[ 3 ]{64} = 4$", r"\sqrt[ 3 ]{64}", "ok"),
+    ("cbrt(1000) = 10", "cbrt(1000)", "ok"),
+    ("cbrt(1000) = 11", "cbrt(1000)", "wrong"),
+    ("8^(1/3) = 2", "8^(1/3)", "ok"),
+    ("$8^{1/3} = 3$", "8^{1/3}", "wrong"),
+    ("8^(2/3) = 4", "8^(2/3)", "ok"),                    # (8^(1/3))^2 = 2^2
+    ("∛(-8) = -2", "∛(-8)", "ok"),                       # an odd root keeps the sign
+    (r"$\sqrt[4]{16} = 2$", r"\sqrt[4]{16}", "ok"),      # 2^4 = 16
+    ("∜81 = 3", "∜81", "ok"),                            # 3^4 = 81
+    # 1.255^3 = 1.976656375 <= 2 <= 1.265^3 = 2.024284625: 1.26 to the hundredth
+    ("∛2 ≈ 1.26", "∛2", "ok"),
+    ("∛2 ≈ 1.25", "∛2", "wrong"),                        # 1.255^3 < 2: the root is above 1.255
+    # 5592.5^3 = 174,911,344,578.125 <= 175e9 <= 5593.5^3 = 175,005,189,525.375
+    (r"$(175 \cdot 10^9)^{1/3} \approx 5593$", r"(175 \cdot 10^9)^{1/3}", "ok"),
+    (r"$(175 \cdot 10^9)^{1/3} \approx 5595$", r"(175 \cdot 10^9)^{1/3}", "wrong"),
+    # 1.4135^2 = 1.99798225 <= 2 <= 1.4145^2 = 2.00081025
+    (r"$2^{1/2} \approx 1.414$", "2^{1/2}", "ok"),
+])
+def test_a_cube_or_nth_root_is_checked_exactly_or_at_the_stated_precision(text, expression,
+                                                                        verdict):
+    e = one(text)
+    assert (e.expression, e.verdict) == (expression, verdict)
+
+
+def test_an_irrational_cube_root_s_value_is_shown_rounded_and_its_cube_is_the_radicand():
+    e = one("cbrt(175e9) ≈ 5593")
+    assert abs(e.computed ** 3 - 175 * 10**9) < Fraction(1, 10**9)
+
+
+def test_roots_that_have_no_value_or_cannot_be_decided():
+    e = one(r"$\sqrt[4]{-16} = 2$")
+    assert (e.verdict, e.reason_code) == ("cannot evaluate", "negative-root")
+    # (∛2)^3 is 2 exactly, but bounds around an irrational root cannot say "= 2" exactly
+    e = one(r"$\sqrt[3]{2}^3 = 2$")
+    assert (e.verdict, e.reason_code) == ("cannot evaluate", "root-undecided")
+    assert one(r"$d = 4096$ and $\sqrt[3]{d^3} = 4096$").verdict == "ok"
+    assert evaluate("∛27 × 2") == 6
+    with pytest.raises(ExpressionError):
+        evaluate("∛2")  # no exact value
+
+
 # --------------------------------------------------------------------------- not claims
 
 
@@ -379,7 +424,7 @@ def test_a_root_with_a_defined_symbol_and_roots_that_cannot_be_decided():
         "2 * 3 == 6 and x += 1 and a := 4 and ====",
         "The ratio 1 token = 4 bytes",
         "Input = output of the attention",
-        r"$\sqrt[3]{8} \times 3 = 6$",  # no fragment "8 \times 3" of a cube root
+        r"$\sqrt[n]{8} \times 3 = 6$",  # no fragment "8 \times 3" of a root of index n
         r"$\log_2 1024 = 10$",
         "1e99999 = 5 * 2",  # the stated number is too large to use: nothing to compare with
         "L = 128 256 512",  # a name given digits split by spaces: no definition, no claim
@@ -397,7 +442,7 @@ def test_not_a_checkable_claim(text):
         ("3 / (2 - 2) = 5", "3 / (2 - 2)", 5, "division-by-zero"),
         ("$2^{100000} = 1$", "2^{100000}", 1, "exponent-too-large"),
         ("$9^{9^{9}} = 1$", "9^{9^{9}}", 1, "exponent-too-large"),
-        ("$2^{1/2} = 1$", "2^{1/2}", 1, "fractional-exponent"),
+        ("$2^{1/100} = 1$", "2^{1/100}", 1, "fractional-exponent"),  # a root beyond index 64
         ("$10^{5000} \\times 10^{5000} = 1$", "10^{5000} \\times 10^{5000}", 1, "too-large"),
         ("9" * 1200 + " * 2 = 3", "9" * 1200 + " * 2", 3, "number-too-long"),
         # digit groups split by spaces: one number or several?
@@ -415,7 +460,7 @@ def test_an_equation_without_an_exact_value_cannot_be_evaluated(text, expression
 
 
 @pytest.mark.parametrize("text, words", [            # the English of a reason code
-    ("$2^{1/2} = 1$", "the exponent 1/2 is not a whole number (no exact value)"),
+    ("$2^{1/100} = 1$", "the exponent 1/100 is not a whole number (no exact value)"),
     ("12 × 1 000 = 12000", "“1 000” has its digit groups split by spaces: one number or "
                            "several? (write 1,000 or 1000)"),
     ("$12 \\times 1000 = 12\u00a0000$", "the stated “12\u00a0000” has its digit groups"),
@@ -509,7 +554,7 @@ def test_one_expressions_symbols_and_solution():
     assert solve("2 + 2", {}, 4) is None                # no unknown
 
 
-@pytest.mark.parametrize("text", ["2 ×", "", "tokens", "(2 + 3", r"\sqrt[3]{8}", "2 = 2", "3 ! 4"])
+@pytest.mark.parametrize("text", ["2 ×", "", "tokens", "(2 + 3", r"\sqrt[n]{8}", "2 = 2", "3 ! 4"])
 def test_one_expression_that_does_not_parse_raises(text):
     with pytest.raises(ExpressionError):
         parse_expression(text)
@@ -749,7 +794,7 @@ def test_an_expression_longer_than_the_window_cannot_be_evaluated_not_cut(before
 
 
 @pytest.mark.parametrize("text", [
-    r"\sqrt[3]{" + " + ".join(["1"] * 300) + "} = 5",     # part of an unsupported expression
+    r"\sqrt[n]{" + " + ".join(["1"] * 300) + "} = 5",     # part of an unsupported expression
     "-" * 5000 + "1 = 1",
     "2^" * 3000 + "2 = 4",
     "word " * 3000 + "= 12",

@@ -221,6 +221,18 @@ quantity = "flops.ffn"
     assert blocks["factor_of_blocks"] and blocks["heads_in"] is None
 
 
+def test_a_term_row_records_its_text_and_solved_unknown_and_the_report_writes_the_cell(audit):
+    from flopcalc.audit.report import as_written_text
+
+    r = claim(audit, "mha.scores")
+    # claims.py records the term as written and the unknown its sum solved (L = 128) ...
+    assert (r.as_written, r.unknowns) == ("2 × 12 × L × 64", {"L": 128})
+    # ... and report.py alone writes the "as written" cell from them
+    assert as_written_text(r) == "2 × 12 × L × 64 (L = 128)"
+    dim = next(x for x in audit.claims if x.claim.kind == "dim" and x.claim.expression is None)
+    assert isinstance(dim.as_written, Fraction) and as_written_text(dim) == f"{int(dim.stated):,}"
+
+
 @pytest.mark.parametrize("term, value", [("mha.scores", TOKEN_SCORES),
                                          ("mha.values", TOKEN_SCORES),
                                          ("mha.w_o", TOKEN_W_O)])

@@ -127,6 +127,43 @@ def test_the_model_is_inferred_from_what_the_text_states():
     assert infer_model("Nothing about any model here.") is None
 
 
+@pytest.mark.parametrize("text, start", [
+    ("# GPT-2 XL notes", "preset gpt2-xl"),           # spaced and hyphenated as people write
+    ("Our GPT2 XL run", "preset gpt2-xl"),
+    ("Llama 3.1 8B, in bf16.", "preset llama-3.1-8b"),  # a full stop ends the name
+    ("the llama3.1-8b checkpoint", "preset llama-3.1-8b"),
+    ("Mixtral 8x7B routes two experts", "preset mixtral-8x7b"),
+    ("GPT-2 medium", "preset gpt2-medium"),
+    ("pythia-1.4b", "preset pythia-1.4b"),
+    ("a gpt2-xlarge model", "family gpt2"),            # no such preset: the family
+])
+def test_a_model_named_as_people_write_it_is_that_preset(text, start):
+    guess = infer_model(text)
+    assert (guess.start, guess.named) == (start, True)
+
+
+def test_the_numbers_inside_a_fraction_are_its_operands_not_figures():
+    numbers = find_numbers(r"$\frac{3.15 \times 10^{23}}{1.5 \times 10^{17}} = 2.1 \times 10^{6}$")
+    assert [(n.value, n.operand) for n in numbers] == [
+        (315 * 10**21, True), (15 * 10**16, True), (21 * 10**5, False)]
+
+
+def test_a_bare_figure_in_a_sentence_that_names_nothing_is_never_called_wrong():
+    # Q, K and V of GPT-2 small at 128 tokens: 128 × 768 × 2304 = 226,492,416 multiply-adds
+    macs = G_L * G_D * 3 * G_D
+    assert macs == 226_492_416 and 2 * macs == G_QKV
+    f = gpt2_figure(f"The QKV projections cost {macs:,} FLOPs.")   # FLOPs said: MACs given
+    assert (f.verdict, f.code, f.right) == ("wrong", "mac-count", G_QKV)
+    f = gpt2_figure(f"We got {macs:,} here.")         # no unit, no quantity, no scope named
+    assert (f.verdict, f.code, f.quantity) == ("unmatched", "no-quantity", None)
+
+
+def test_a_sequence_length_the_text_states_beyond_the_position_table_is_kept():
+    guess = infer_model("A GPT-2 at a sequence length of 2048 tokens.")
+    assert guess.workload.seq_len == 2048 and guess.architecture.n_positions == 2048
+    assert infer_model("GPT-2 small.").architecture.n_positions == 1024
+
+
 def test_against_an_inferred_model_a_wrong_figure_is_suspect_and_does_not_fail():
     inferred = audit_text(LLAMA_TEXT, name="notes.md")
     assert inferred.guess is not None and inferred.guess.start == "preset llama-3.1-8b"
@@ -249,6 +286,10 @@ def gpt2_figure(sentence):
      "params.attention"),
     # a figure with no unit: the kind the sentence names ("parameters") decides
     (f"Its parameters: {G_PARAMS:,}.", "ok", "equals", "params.total"),
+    # a size below 2 in its unit is still a size: 2 bytes × 124,439,808 = 248,879,616 bytes,
+    # 0.2489 GB (0.25 to the hundredth) and 248,879,616 / 2^30 = 0.2318 GiB (0.23)
+    ("The weights take 0.25 GB in fp16.", "ok", "equals", "bytes.weights"),
+    ("The weights take 0.23 GiB in fp16.", "ok", "equals", "bytes.weights"),
 ])
 def test_a_figure_is_matched_against_the_quantity_its_sentence_names(sentence, verdict, code,
                                                                      key):

@@ -118,6 +118,16 @@ def test_percentages_and_unicode_fractions():
     assert found("¾ × 4 = 2") == [("¾ × 4", 2, "wrong")]
 
 
+def test_a_percentage_of_a_number_is_their_product():
+    assert found("so 50% of 1,000 = 500 here") == [("50% of 1,000", 500, "ok")]
+    assert found("50% of 8 = 4") == [("50% of 8", 4, "ok")]
+    # 40% of 312 = 124.8 (312 × 4 / 10), not 125
+    assert found("40% of 312 TFLOP/s = 124.8 TFLOP/s") == [
+        ("40% of 312 TFLOP/s", Fraction(1248, 10), "ok")]
+    assert found("40% of 312 = 125")[0][2] == "wrong"
+    assert found("MFU is 40% of peak and 2 × 3 = 6") == [("2 × 3", 6, "ok")]
+
+
 def test_markdown_emphasis_that_swallowed_the_stars_is_a_product():
     assert 25 * 3 * 102_400 == 7_680_000
     assert found("25 *3* 102,400 = 7,680,000") == [("25 *3* 102,400", 7_680_000, "ok")]
@@ -203,6 +213,19 @@ def test_a_side_without_magnitude_is_read_in_the_stated_unit():
     assert found("2M × 3 = 6")[0][2] == "wrong"             # a magnitude of its own: no
 
 
+def test_a_spaced_magnitude_the_stated_number_has_is_that_magnitude_on_the_side_too():
+    # "1.2 T / 4": T before an operator would be a symbol, but the stated 0.3 T has it as
+    # its magnitude: 1.2e12 / 4 = 3e11
+    (e,) = find_equations("So 1.2 T / 4 = 0.3 T per GPU.")
+    assert (e.verdict, e.computed, e.stated, e.unknowns) == ("ok", 3 * 10**11, 3 * 10**11, ())
+    assert found("So 1.2 T / 4 = 0.4 T per GPU.")[0][2] == "wrong"
+    # or the side is in the stated unit: (4 + 2) million is 6 M; neither reading gives 7 M
+    (e,) = find_equations("We get 4 M + 2 = 6 M rows.")
+    assert (e.verdict, e.scale, e.computed) == ("ok", 6, 6)
+    assert found("We get 4 M + 2 = 7 M rows.")[0][2] == "wrong"
+    assert found("$2 T = 6$")[0][2] == "unknown"         # no magnitude stated: T is a symbol
+
+
 def test_sizes_in_bytes_against_kb_mb_gb_either_decimal_or_binary():
     kv = 2 * 1 * 2048 * 32 * 32 * 128 * 2
     assert kv == 1_073_741_824 == 2**30
@@ -231,6 +254,24 @@ def test_durations_in_seconds_against_minutes_hours_days_weeks():
     assert find_equations("3.15e23 / (1024 × 312e12 × 0.57) ≈ 25 days")[0].verdict == "wrong"
     assert find_equations("3,600 × 24 = 1 day")[0].unit == 86400
     assert found("20 days × 24 = 480 hours") == [("20 days × 24", 480, "ok")]
+    # seconds written apart after the number, stated as a duration: 1.8e6 / 86,400 = 20.83
+    (e,) = find_equations("That is 1.8e6 s ≈ 21 days of training.")
+    assert (e.verdict, e.unit, e.unknowns) == ("ok", 86400, ())
+    assert found("That is 1.8e6 s ≈ 25 days of training.")[0][2] == "wrong"
+    assert find_equations("7200 s = 2 hours")[0].unit == 3600
+    assert find_equations("so 6 s = 12 and")[0].unknowns == ("s",)  # no duration: a symbol
+
+
+def test_a_rounded_middle_of_a_chain_stands_for_every_value_it_rounds():
+    # 8.4e22 / 1.56e14 = 538,461,538 s = 6,232.2 days, written rounded as 5.4e8 s: the
+    # 6,232 days that follow hold, since 5.35e8 to 5.45e8 s is 6,192 to 6,308 days
+    exact = Fraction(84 * 10**21, 156 * 10**12)
+    assert round(exact / 86400) == 6232 and 535 * 10**6 / 86400 < 6232 < 545 * 10**6 / 86400
+    text = "GPU time: 8.4e22 / (312e12 × 0.5) = 5.4e8 s ≈ 6,232 days"
+    assert [e.verdict for e in find_equations(text)] == ["ok", "ok"]
+    # but no value of 5.35e8 to 5.45e8 s is 6,500 days (545e6 / 86,400 = 6,307.9)
+    assert found("That is 5.4e8 s ≈ 6,500 days.")[0][2] == "wrong"
+    assert found("so 7.92 GB ≈ 7.2 GiB")[0][2] == "wrong"   # 7.925e9 / 2^30 = 7.38 at most
 
 
 def test_one_letter_symbols_written_apart_in_prose_multiply():

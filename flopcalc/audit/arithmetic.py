@@ -40,7 +40,6 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 __all__ = [
-    "REASONS",
     "Binding",
     "Equation",
     "Analysis",
@@ -58,7 +57,6 @@ __all__ = [
     "find_identities",
     "find_shape_equalities",
     "parse_expression",
-    "reason_text",
     "solve",
 ]
 
@@ -68,6 +66,7 @@ MAX_BITS = 14_000  # largest numerator/denominator of any value: < 4,300 digits,
 #                   works on every result despite Python's int-to-str digit limit
 MAX_DIGITS = 1_000  # longest number literal (far below int()'s 4300-digit limit)
 MAX_DEGREE = 32  # largest polynomial degree when solving for an unknown
+MAX_ROOT_INDEX = 64  # largest n of an n-th root (\sqrt[n]{…}, x^{1/n}) given bounds
 MAX_NESTING = 60  # brackets, signs and exponents nested inside one expression
 WINDOW = 256  # tokens searched on either side of an "=" for its expressions
 PIECE = 1 << 16  # characters of text read at a time (cut at a blank line of prose)
@@ -99,8 +98,10 @@ class Equation:
     stated_text: str = ""  # the stated number's source text, e.g. "1,605,632"
     bindings: tuple[tuple[str, Fraction], ...] = ()  # learned symbol values it used
     span: tuple[int, int] = (0, 0)  # character offsets of the expression in the text
-    reason: str = ""  # why it cannot be evaluated (verdict 'cannot evaluate' only)
-    reason_code: str = ""  # the same as data: a key of REASONS ("division-by-zero", ...)
+    # why it cannot be evaluated (verdict 'cannot evaluate' only), as data: a key of
+    # report.REASONS ("division-by-zero", ...) and the facts its English names
+    reason_code: str = ""
+    reason_facts: tuple[tuple[str, object], ...] = ()
     # The stated number compared at its written precision ("124M", "7.92", "≈ 21"): 'ok' when
     # the computed value rounds to it, i.e. |difference| <= precision / 2. None: exactly.
     precision: Fraction | None = None
@@ -115,6 +116,15 @@ class Equation:
     unit: int = 1
     unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
+
+    @property
+    def reason(self) -> str:
+        """Why it cannot be evaluated, in words (report.reason_text); empty otherwise."""
+        if not self.reason_code:
+            return ""
+        from .report import reason_text
+
+        return reason_text(self.reason_code, **dict(self.reason_facts))
 
 
 @dataclass(frozen=True)
@@ -415,6 +425,7 @@ _VULGAR = {"\u00bc": Fraction(1, 4), "\u00bd": Fraction(1, 2), "\u00be": Fractio
            "\u2159": Fraction(1, 6), "\u215b": Fraction(1, 8)}
 _THEN_APPROX = re.compile(r"[ \t]*[~\u2248\u2243]")
 _APPROX_NUMBER = re.compile(r"[ \t]?[0-9.]")
+_PERCENT_OF = re.compile(r"[ \t]+(of)[ \t]+(?=[0-9(])")  # "50% of 1,000": a product
 _NEXT_FACTOR = re.compile(r"[ \t]+[0-9(]")
 _EMPHASIZED_NUMBER = re.compile(r"[0-9][0-9,.]*\*[ \t]+[0-9(]")  # "3* 102,400" after "*"
 _ONE_LETTER = re.compile(r"[A-Za-z](?![A-Za-z0-9'\u2019])")
@@ -426,11 +437,17 @@ _LETTER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           + "".join(map(chr, range(0x391, 0x3aa)))
                           + "".join(map(chr, range(0x3b1, 0x3ca))))  # _LETTERS, as a set
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)  # a fenced code block's line
-_FUNCTIONS = {"sqrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
+_ROOT_FUNCTIONS = {"sqrt": Fraction(2), "cbrt": Fraction(3)}  # a ROOT token's value: its index
+_ROOT_SIGNS = {"\u221a": Fraction(2), "\u221b": Fraction(3), "\u221c": Fraction(4)}  # √ ∛ ∜
+_FUNCTIONS = {"sqrt", "cbrt", "log", "ln", "exp", "log2", "log10", "min", "max", "ceil", "floor"}
 _UNIT_WORD = re.compile(r"[ \t]?(?:[A-Za-z]{2,}|s)(?![A-Za-z0-9_(])")  # after "FLOP/"
 _GLUED_ON = re.compile(r"[\^_A-Za-z0-9(]")  # "2s^2", "3s_1": then "s" is a symbol
 # what may follow a symbol "s" (a product goes on): then "= 12 s" is no duration
 _AFTER_SECONDS = re.compile(r"[ \t]*(?:[*\u00d7\u00b7/^(+\-=0-9_]|[A-Za-z](?![A-Za-z]))")
+# "= 21 days", "≈ 5.8 hours": after "s" that follows a number, what makes it seconds
+_THEN_DURATION = re.compile(
+    r"[ \t]*(?:=|\u2248|~|\\approx|\\sim)[ \t~]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?[ \t]*"
+    r"(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|weeks?|years?)(?![A-Za-z])")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
@@ -784,6 +801,9 @@ class _Lexer:
             self.magnitude(m, end, value)
             return
         self.emit("NUM", pos, end, m.group(), value, step)  # rounded to its last digit
+        of = _PERCENT_OF.match(self.text, end, self.end)
+        if of:  # "40% of 312 TFLOP/s" is 40% × 312
+            self.emit("OP", of.start(1), of.end(1), "*")
 
     def magnitude(self, m: re.Match, end: int, value: Fraction | None) -> None:
         """Emit the number ``m`` with its magnitude, if one follows ("124M", "3.3 billion"),
@@ -860,10 +880,14 @@ class _Lexer:
             self.emit("EQ", pos, end, "≈")
         elif name == "sqrt":
             index = text.find("]", end, min(self.end, end + 32))
-            if text[end:end + 1] == "[" and index > 0:  # \sqrt[3]{…}: a BLOCK, index and all
-                self.emit("BLOCK", pos, index + 1, name)
+            if text[end:end + 1] == "[" and index > 0:  # \sqrt[3]{…}: a root of index 3
+                n = text[end + 1:index].strip()
+                if n.isdecimal() and n.isascii() and 2 <= int(n) <= MAX_ROOT_INDEX:
+                    self.emit("ROOT", pos, index + 1, name, Fraction(int(n)))
+                else:  # \sqrt[n]{…}: a BLOCK, index and all
+                    self.emit("BLOCK", pos, index + 1, name)
             else:
-                self.emit("ROOT", pos, end, name)  # \sqrt{…}
+                self.emit("ROOT", pos, end, name, Fraction(2))  # \sqrt{…}
         elif name in _LABELS:
             self.label(pos, end)
         elif name in _GREEK:
@@ -949,8 +973,9 @@ class _Lexer:
                 sub, close = m.group(), m.end()
             name, end = f"{name}_{sub}", close
         subscripted = name != base
-        if base == "sqrt" and not subscripted and text.startswith("(", end):
-            self.emit("ROOT", pos, end, base)  # "sqrt(6.3e24 * 9.8e24)": a square root
+        if base in _ROOT_FUNCTIONS and not subscripted and text.startswith("(", end):
+            # "sqrt(6.3e24 * 9.8e24)": a square root; "cbrt(27)": a cube root
+            self.emit("ROOT", pos, end, base, _ROOT_FUNCTIONS[base])
             return
         if not self.math and base in _FUNCTIONS and text.startswith("(", end):
             self.emit("BLOCK", pos, end, base)  # "log(…)", "max(…)": no value read
@@ -992,6 +1017,9 @@ class _Lexer:
         per = _PER_UNIT.match(self.text, end, self.end)  # "86,400 s/day"
         if per and per.group(1) in _UNIT_SIZES and self.out and self.out[-1].kind == "NUM":
             return True
+        if self.out and self.out[-1].kind == "NUM" and _THEN_DURATION.match(
+                self.text, end, self.end):
+            return True  # "1.8e6 s ≈ 21 days": a number of seconds stated as a duration
         if _AFTER_SECONDS.match(self.text, end, self.end):
             return False
         sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
@@ -1070,8 +1098,8 @@ class _Lexer:
             self.emit("LABEL", pos, close if close > 0 else (m.end() if m else end), "_")
         elif c == "$":
             self.emit("LABEL", pos, end, c)  # a lone dollar
-        elif c == "\u221a":  # √2, √(16)
-            self.emit("ROOT", pos, end, c)
+        elif c in _ROOT_SIGNS:  # √2, √(16), ∛27, ∜16
+            self.emit("ROOT", pos, end, c, _ROOT_SIGNS[c])
         elif c in "!%\u00b1\u2211\u220f":  # 5!, a % b, ±, ∑, ∏
             self.emit("BLOCK", pos, end, c)
         else:  # punctuation, arrows, comparisons, other scripts: a break
@@ -1100,38 +1128,19 @@ class _ParseError(Exception):
     pass
 
 
-# Why an equation cannot be evaluated: Equation.reason_code, and the one place its English
-# is written from the facts of the case.
-REASONS = {
-    "grouped-digits": "“{text}” has its digit groups split by spaces: one number or several? "
-                      "(write {joined:,} or {value})",
-    "stated-grouped-digits": "the stated “{text}” has its digit groups split by spaces: one "
-                             "number or several? (write {joined:,} or {value})",
-    "number-too-long": f"a number of more than {MAX_DIGITS:,} digits",
-    "division-by-zero": "division by zero",
-    "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
-    "unknown-exponent": "an exponent with an unknown",
-    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
-    "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
-    "degree": f"a polynomial of degree above {MAX_DEGREE}",
-    "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
-    "negative-root": "the square root of a negative number",
-    "root-of-unknown": "the square root of an expression in unknowns",
-    "inexact-root": "a square root with no exact value",
-    "root-undecided": "its square roots leave the value too close to the stated number to "
-                      "decide (no exact value)",
-}
-
-
-def reason_text(code: str, **facts) -> str:
-    """The English of a reason code (``REASONS``) with the facts of the case."""
-    return REASONS[code].format(**facts)
+# Why an equation cannot be evaluated: Equation.reason_code with its facts (report.REASONS
+# writes its English).
 
 
 class _Unevaluable(Exception):
     def __init__(self, code: str, **facts):
-        super().__init__(reason_text(code, **facts))
-        self.code = code
+        super().__init__(code)
+        self.code, self.facts = code, facts
+
+    def __str__(self) -> str:
+        from .report import reason_text
+
+        return reason_text(self.code, **self.facts)
 
 
 _OPERAND_START = ("NUM", "IDENT", "OPEN", "FRAC", "ROOT")
@@ -1529,9 +1538,9 @@ class _Parser:
         if tok.kind == "FRAC":
             self._take()
             return ("div", self._nest(self._atom), self._nest(self._atom))
-        if tok.kind == "ROOT":  # √16, √(16), \sqrt{16}, sqrt(16)
+        if tok.kind == "ROOT":  # √16, √(16), \sqrt{16}, sqrt(16), ∛27, \sqrt[3]{27}
             self._take()
-            return ("sqrt", self._nest(self._atom))
+            return ("root", self._nest(self._atom), ("num", tok.value))  # the index a leaf
         raise _ParseError(f"unexpected {tok.kind}")
 
 
@@ -1594,8 +1603,8 @@ def _evaluate(tree: tuple, leaf):
         raise _Unevaluable("number-too-long")
     if kind == "neg":
         return -_evaluate(tree[1], leaf)
-    if kind == "sqrt":
-        return _root(_evaluate(tree[1], leaf))
+    if kind == "root":
+        return _root(_evaluate(tree[1], leaf), int(tree[2][1]))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
     if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
             and type(b) is Fraction and a.denominator == 1 == b.denominator:
@@ -1625,7 +1634,7 @@ def _evaluate(tree: tuple, leaf):
 def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
            bounds: bool = False) -> Fraction:
     """The exact value of a tree whose symbols all have a value in ``env``; with ``bounds``,
-    a value with a square root that is not rational is given as ``_Bounds`` around it
+    a value with a root that is not rational is given as ``_Bounds`` around it
     (else it cannot be evaluated)."""
     value = _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
     if isinstance(value, _Bounds) and not bounds:
@@ -1633,7 +1642,7 @@ def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
     return value
 
 
-ROOT_BITS = 320  # the bits of the bounds around a square root with no exact value
+ROOT_BITS = 320  # the bits of the bounds around a root with no exact value
 
 
 def _rounded_out(x: Fraction, up: bool) -> Fraction:
@@ -1650,7 +1659,7 @@ def _rounded_out(x: Fraction, up: bool) -> Fraction:
 
 
 class _Bounds:
-    """lo <= value <= hi: an exact value with an irrational square root in it, between two
+    """lo <= value <= hi: an exact value with an irrational root in it, between two
     Fractions. Arithmetic keeps the true value inside (each result rounded outward), so a
     verdict is decided only when every value between the bounds gives it."""
 
@@ -1667,14 +1676,14 @@ class _Bounds:
         return x if isinstance(x, _Bounds) else _Bounds(x, x)
 
     @staticmethod
-    def sqrt(x: Fraction) -> "_Bounds":
-        """Bounds around the square root of x > 0: sqrt(p/q) = sqrt(p·q)/q, from the integer
-        square root of p·q·4^s, with s giving it at least ROOT_BITS bits."""
-        pq = x.numerator * x.denominator
-        s = max(0, (2 * ROOT_BITS - pq.bit_length() + 1) // 2 + 1)
-        r = math.isqrt(pq << (2 * s))
-        below = Fraction(r, x.denominator << s)
-        return _Bounds(below, below + Fraction(1, x.denominator << s))
+    def nth_root(x: Fraction, n: int) -> "_Bounds":
+        """Bounds around the n-th root of x > 0: with y = x·2^(n·s), floor(y) has the same
+        integer n-th root r as y, so r/2^s <= x^(1/n) < (r+1)/2^s; s gives r at least
+        ROOT_BITS bits."""
+        p, q = x.numerator, x.denominator
+        s = max(0, ROOT_BITS + 1 - (p.bit_length() - q.bit_length() - 1) // n)
+        r = _integer_root((p << (n * s)) // q, n)
+        return _Bounds(Fraction(r, 1 << s), Fraction(r + 1, 1 << s))
 
     def __add__(self, other):
         o = _Bounds.of(other)
@@ -1718,11 +1727,18 @@ class _Bounds:
                 base = base * base
         return result
 
-    def root(self) -> "_Bounds":
-        if self.lo < 0:
+    def root(self, n: int) -> "_Bounds":
+        """Bounds around the n-th root of every value between these (an odd root keeps the
+        sign; an even one of a value that may be negative cannot be decided)."""
+        if self.lo < 0 and n % 2 == 0:
             raise _Unevaluable("negative-root" if self.hi < 0 else "root-undecided")
-        return _Bounds((_Bounds.sqrt(self.lo).lo if self.lo else self.lo),
-                       _Bounds.sqrt(self.hi).hi)
+
+        def bound(x: Fraction, upper: bool) -> Fraction:
+            if not x:
+                return x
+            b = _Bounds.nth_root(abs(x), n)
+            return (b.hi if upper else b.lo) if x > 0 else -(b.lo if upper else b.hi)
+        return _Bounds(bound(self.lo, False), bound(self.hi, True))
 
     def mid(self) -> Fraction:
         """A value between the bounds, to show: rounded to about 24 significant digits."""
@@ -1733,25 +1749,48 @@ class _Bounds:
         return round(x / step) * step
 
 
-def _root(value):
-    """The square root of a value: exact when it is a rational's square, else ``_Bounds``
-    around it; an expression in unknowns has one only when it is a constant square."""
+def _root(value, n: int):
+    """The n-th root of a value: exact when it is a rational's n-th power, else ``_Bounds``
+    around it; an expression in unknowns has one only when it is a constant n-th power."""
     if isinstance(value, _Bounds):
-        return value.root()
+        return value.root(n)
     if isinstance(value, Fraction):
-        if value < 0:
+        if value < 0 and n % 2 == 0:
             raise _Unevaluable("negative-root")
-        exact = _exact_sqrt(value)
-        return exact if exact is not None else _Bounds.sqrt(value)
+        exact = _exact_root(value, n)
+        return exact if exact is not None else _Bounds(value, value).root(n)
     constant = value.constant()  # a _RatFunc or a _Multi
     if constant is None:
         raise _Unevaluable("root-of-unknown")
-    exact = _exact_sqrt(constant)
+    exact = _exact_root(constant, n)
     if exact is None:
         raise _Unevaluable("inexact-root")
     if isinstance(value, _RatFunc):
         return _RatFunc((exact,))
     return _Multi({(): exact}, None, value.budget)
+
+
+def _integer_root(x: int, n: int) -> int:
+    """The largest r with r^n <= x, for x >= 0 (Newton's method on ints, from above)."""
+    if x < 2:
+        return x
+    r = 1 << -(-x.bit_length() // n)  # 2^ceil(bits/n) > x^(1/n)
+    while True:
+        smaller = ((n - 1) * r + x // r ** (n - 1)) // n
+        if smaller >= r:
+            return r
+        r = smaller
+
+
+def _exact_root(x: Fraction, n: int) -> Fraction | None:
+    """The rational n-th root of x (the real one, for an odd n and x < 0), or None."""
+    if x < 0:
+        if n % 2 == 0:
+            return None
+        root = _exact_root(-x, n)
+        return -root if root is not None else None
+    a, b = _integer_root(x.numerator, n), _integer_root(x.denominator, n)
+    return Fraction(a, b) if a ** n == x.numerator and b ** n == x.denominator else None
 
 
 def _small(value: Fraction) -> bool:
@@ -1770,7 +1809,10 @@ def _power(base, exponent):
     if n is None:
         raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
-        raise _Unevaluable("fractional-exponent", exponent=n)
+        if n.denominator > MAX_ROOT_INDEX:
+            raise _Unevaluable("fractional-exponent", exponent=n)
+        # x^{1/3} is the cube root of x; x^{2/3} its square
+        return _power(_root(base, n.denominator), Fraction(n.numerator))
     if abs(n) > MAX_EXPONENT:
         raise _Unevaluable("exponent-too-large")
     n = int(n)
@@ -1861,13 +1903,6 @@ class _RatFunc:
         return result
 
 
-def _exact_sqrt(x: Fraction) -> Fraction | None:
-    if x < 0:
-        return None
-    a, b = math.isqrt(x.numerator), math.isqrt(x.denominator)
-    return Fraction(a, b) if a * a == x.numerator and b * b == x.denominator else None
-
-
 def _residual(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction):
     """(f, r): the side as p(t)/q(t) in its one unknown t, and p(t) - stated q(t); None when
     it is no such function (an unknown exponent, a degree too high)."""
@@ -1907,7 +1942,7 @@ def _solve(tree: tuple, env: dict[str, Fraction], unknown: str, stated: Fraction
         roots = [-r[0] / r[1]]
     elif len(r) == 3:
         c, b, a = r
-        s = _exact_sqrt(b * b - 4 * a * c)
+        s = _exact_root(b * b - 4 * a * c, 2)
         if s is not None:
             roots = sorted({(-b - s) / (2 * a), (-b + s) / (2 * a)})
     roots = [x for x in roots if _small(x) and _peval(f.q, x) != 0]
@@ -2335,11 +2370,30 @@ def _compare_bounds(scan: _Scan, side: _Side, target: _Side, computed: _Bounds,
         if precision is not None and 2 * max(abs(d_lo), abs(d_hi)) <= precision * size:
             difference, scale, unit, unit_name, _ = _readings(scan, side, target, shown)[k]
             return "ok", difference, scale, unit, unit_name
-    for (d_lo, *_, size), (d_hi, *_) in zip(low, high):
+    if _holds_between(scan, side, target, computed.lo, computed.hi, precision) is not None:
+        return None  # some value between the bounds holds in a reading
+    return _compare(scan, side, target, shown, precision)
+
+
+def _holds_between(scan: _Scan, side: _Side, target: _Side, lo: Fraction, hi: Fraction,
+                   precision: Fraction | None) -> int | None:
+    """The first reading (``_readings``) in which some value between lo and hi holds at the
+    stated precision (each difference is linear in the value), or None."""
+    low, high = _readings(scan, side, target, lo), _readings(scan, side, target, hi)
+    for k, ((d_lo, *_, size), (d_hi, *_)) in enumerate(zip(low, high)):
         half = precision * size / 2 if precision is not None else 0
         if min(d_lo, d_hi) <= half and max(d_lo, d_hi) >= -half:
-            return None  # some value between the bounds holds in this reading
-    return _compare(scan, side, target, shown, precision)
+            return k
+    return None
+
+
+def _lone_rounded(scan: _Scan, side: _Side) -> Fraction | None:
+    """The unit of the last digit of a side that is one number written rounded (the middle
+    of "… = 5.4e8 s ≈ 6,232 days"), else None."""
+    if side.tree is None or side.tree[0] != "num":
+        return None
+    nums = [t for t in scan.toks[side.start:side.end] if t.kind == "NUM"]
+    return nums[0].step if len(nums) == 1 else None
 
 
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
@@ -2348,8 +2402,20 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
     names = _symbols(side.tree) if side.tree is not None else []
     unknowns = tuple(n for n in names if n not in env)
     used = tuple((n, env[n]) for n in names if n in env)
+    stated_tok = scan.toks[target.start]
+    if len(unknowns) == 1 and stated_tok.shift and stated_tok.text.endswith(unknowns[0]) \
+            and _MAGNITUDES.get(unknowns[0]) == stated_tok.shift:
+        # "1.2 T / 4 = 0.3 T": the letter the stated number has as its magnitude is that
+        # magnitude on the side too, not an unknown; or the side is in that unit: "4 M + 2 =
+        # 6 M" holds as (4 + 2)M
+        letter = unknowns[0]
+        e = _check(scan, side, target, {**env, letter: Fraction(10) ** stated_tok.shift}, ahead)
+        if e.verdict == "wrong":
+            in_unit = _check(scan, side, target, {**env, letter: Fraction(1)}, ahead)
+            e = in_unit if in_unit.verdict == "ok" else e
+        return replace(e, bindings=used)
     computed = solution = difference = None
-    reason, code, any_value, scale, unit, unit_name = "", "", False, 0, 1, ""
+    facts, code, any_value, scale, unit, unit_name = (), "", False, 0, 1, ""
     lo, hi = sorted((side.start, target.start))
     approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
     precision = target.step
@@ -2362,11 +2428,10 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         precision = Fraction(1)  # "= 52GB", "= 3 days": a unit is a magnitude, to its digit
     if side.kind == "long":
         verdict, code = "cannot evaluate", "too-long"
-        reason = reason_text(code)
     elif target.kind == "grouped":
         verdict, code = "cannot evaluate", "stated-grouped-digits"
         source = scan.text[scan.toks[target.start].start:scan.toks[target.end - 1].end]
-        reason = reason_text(code, text=source.strip(), joined=int(stated), value=stated)
+        facts = (("text", source.strip()), ("joined", int(stated)), ("value", stated))
     elif unknowns:
         verdict = "unknown"
         if len(unknowns) == 1:
@@ -2376,22 +2441,29 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         try:
             computed = _value(side.tree, env, bounds=True)
         except _Unevaluable as e:
-            verdict, reason, code = "cannot evaluate", str(e), e.code
+            verdict, code, facts = "cannot evaluate", e.code, tuple(e.facts.items())
         else:
             if precision is None and stated.denominator == 1 and (
                     isinstance(computed, _Bounds) or computed.denominator != 1):
                 precision = Fraction(1)  # "3000/22=136": a whole number, to its last digit
-            if isinstance(computed, _Bounds):  # a square root with no exact value
+            if isinstance(computed, _Bounds):  # a root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
                 if decided is None:
                     verdict, code, computed = "cannot evaluate", "root-undecided", None
-                    reason = reason_text(code)
                 else:
                     verdict, difference, scale, unit, unit_name = decided
             else:
                 verdict, difference, scale, unit, unit_name = _compare(
                     scan, side, target, computed, precision)
+                step = _lone_rounded(scan, side) if verdict == "wrong" else None
+                if step is not None:  # "5.4e8 s ≈ 6,232 days": 5.4e8 is 5.35e8 to 5.45e8
+                    k = _holds_between(scan, side, target, computed - step / 2,
+                                       computed + step / 2, precision)
+                    if k is not None:
+                        verdict = "ok"
+                        difference, scale, unit, unit_name, _ = _readings(
+                            scan, side, target, computed)[k]
     toks, text = scan.toks, scan.text
     start, end = toks[side.start].start, toks[side.end - 1].end
     return Equation(
@@ -2406,8 +2478,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         stated_text=text[toks[target.start].start:toks[target.end - 1].end],
         bindings=used,
         span=(start, end),
-        reason=reason,
         reason_code=code,
+        reason_facts=facts,
         precision=precision,
         approximate=approximate,
         holds_for_any=any_value,

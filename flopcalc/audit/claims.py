@@ -132,19 +132,6 @@ def _value(expression: str | Expression, bindings: dict) -> Fraction | None:
     return None if expr.unknowns(bindings) else evaluate(expr, bindings)
 
 
-def shape_text(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
-
-
-def fmt(x) -> str:
-    """A number with thousands separators (fractions as p/q)."""
-    if isinstance(x, Fraction):
-        if x.denominator != 1:
-            return f"{x.numerator:,}/{x.denominator:,}"
-        x = x.numerator
-    return f"{x:,}"
-
-
 # =========================================================================================
 # The claims file.
 # =========================================================================================
@@ -1115,7 +1102,9 @@ class ClaimResult:
     ``reasons`` and ``headline`` are their English, written by report.py)."""
 
     claim: Claim
-    as_written: str
+    # the claim as written: its expression's text, else its stated figure, shape or unit
+    # (report.as_written_text writes it, with a term's solved unknowns)
+    as_written: object
     written: object          # Fraction | shape tuple | None: the written expression's value
     stated: object           # Fraction | shape tuple
     expected: object         # int | shape tuple (flopcalc's value in the claim's scope)
@@ -1268,7 +1257,7 @@ class Evaluator:
 
     def dim(self, c: Claim) -> ClaimResult:
         expected = self.doc.dim(c.key)
-        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        r = self.new(c, c.expression or c.stated, None, c.stated, expected)
         self._written(c, r)
         if c.stated != expected:
             r.fail("model", Code.DIMENSION_DIFFERS, right=expected, dimension=c.key,
@@ -1279,7 +1268,7 @@ class Evaluator:
 
     def convention(self, c: Claim) -> ClaimResult:
         fpm = self.doc.conventions.flops_per_mac
-        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, fpm)
+        r = self.new(c, c.expression or c.stated, None, c.stated, fpm)
         self._written(c, r)
         if c.stated != fpm:
             r.fail("model", Code.FLOPS_PER_MAC_DIFFERS, right=fpm, stated=c.stated)
@@ -1348,8 +1337,7 @@ class Evaluator:
         kind, expected, alternatives = self.shape_of(c.key, c.scope, c.position)
         stated = c.stated_shape
         written = c.written_shape
-        r = self.new(c, shape_text(written) if written else shape_text(stated), written,
-                     stated, expected)
+        r = self.new(c, written or stated, written, stated, expected)
         if written is not None:
             if written != stated:
                 r.fail("arithmetic", Code.WRITTEN_SHAPE_DIFFERS, computed=written, stated=stated)
@@ -1451,7 +1439,7 @@ class Evaluator:
             raise FlopcalcError(f"claims file {self.cf.source}: claim {c.id!r}: this model "
                                 f"({self.doc.architecture.family}) has no {c.key}{fused}")
         expected = m.expected(c.quantity, c.scope, c.blocks, c.position)
-        r = self.new(c, c.expression or fmt(c.stated), None, c.stated, expected)
+        r = self.new(c, c.expression or c.stated, None, c.stated, expected)
         self._written(c, r)
         ref = m.reference(c)
         block_op = m.in_blocks(m.parts_of(c.key)) and c.key != "forward"
@@ -1580,8 +1568,7 @@ class Evaluator:
                                   t.stated is not None))
             if t.stated is None:  # a term-only claim: its own row
                 own = {k: v for k, v in sol.items() if k in n.symbols}
-                tr = self.new(t, n.text + (f" ({_assignments(sol)})" if own else ""),
-                              value, None, expected, unknowns=own, term_of=c.id)
+                tr = self.new(t, n.text, value, None, expected, unknowns=own, term_of=c.id)
                 self._term_row(t, tr, c, value, expected, match, n.text)
                 self.results[t.id] = tr
         r.terms = out
@@ -1734,11 +1721,6 @@ class Evaluator:
             and all(m.per_head(p) for p in t.match.parts) for t, _ in found)
         return {"factor_of_blocks": True,
                 "heads_in": list(dict.fromkeys(t.id for t, _ in found)) if heads else None}
-
-
-def _assignments(values: dict) -> str:
-    """``L = 128``: a solved unknown as the ``as written`` column shows it."""
-    return ", ".join(f"{k} = {fmt(v)}" for k, v in values.items())
 
 
 def _sort_key(d):

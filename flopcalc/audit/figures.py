@@ -114,6 +114,7 @@ class ModelGuess:
     start: str                                 # "preset llama-3.1-8b", "family llama", ...
     found: dict = field(default_factory=dict)  # dimension -> (value, line)
     assumed: tuple = ()                        # dimensions not stated in the text
+    named: bool = True                         # False: the text names no model or family
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -166,6 +167,11 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
         before = scan.prev_sig(i)
         prev = toks[before] if before is not None else None
         operand = operand or (prev is not None and prev.kind in ("OP", "FRAC"))
+        if not operand and prev is not None and prev.kind == "OPEN":
+            # "\frac{3.15 \times 10^{23}}{1.5 \times 10^{17}}": a bracket opened after an
+            # operator, a fraction or a root, or right after another bracket ("}{")
+            outer = scan.prev_sig(before)
+            operand = outer is not None and toks[outer].kind in ("OP", "FRAC", "ROOT", "CLOSE")
         if operand and not operands:
             continue
         unit = toks[end].text if end < n and toks[end].kind == "LABEL" else ""
@@ -279,17 +285,10 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
 
 
 def _name(model: Model, label: str, parts) -> str:
-    """A quantity's name in words ("the FFN (both matmuls)", "2 of the 3 Q, K, V projections"),
-    from report.Words, where the audit's English is written."""
+    """A quantity's name in words, from report.Words, where the audit's English is written."""
     from .report import Words
 
-    words = Words(model)
-    if label.startswith("subset:"):
-        group = label.split(":", 1)[1]
-        members = model.matmuls(model.live(model.parts_of(group)))
-        return (" + ".join(parts) + f" ({len(parts)} of the {len(members)} "
-                f"{words.group_text(group)[1]})")
-    return words.what(label)
+    return Words(model).quantity_name(label, parts)
 
 
 def _label(model: Model, parts) -> str | None:
@@ -492,10 +491,13 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
     out = []
     readings: dict = {}
     for number in find_numbers(text, code) if numbers is None else numbers:
-        if number.operand or number.value <= 2:
-            continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add)
+        if number.operand:
+            continue
         kind, sizes, fpm = readings.get(number.unit) or readings.setdefault(
             number.unit, _reading(number.unit))
+        if number.value * max(sizes) <= 2:
+            continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add); "0.29
+            #           GiB" is a size
         unit = number.unit
         if not kind:
             word = unit.lower()
@@ -565,6 +567,11 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
         return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
                              "another-quantity", elsewhere[0], _others(elsewhere),
                              named=said[2])
+    if not (unit or scope or said[0] or said[1]):
+        # a bare figure in a sentence that names no quantity, unit or scope: no reading of it
+        # is contradicted by the text (it equals nothing as usually counted)
+        return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
+                             "no-quantity", named=said[2])
     q = hits[0]
     code, correct = "scope", None
     if q.kind == "flops":
@@ -634,6 +641,19 @@ _FAMILY_WORDS = re.compile("(" + "|".join(re.escape(w) for w in sorted(
     _FAMILIES, key=len, reverse=True)) + ")")
 
 
+def _loose(name: str) -> str:
+    """A model name as it is matched: lower case, without the hyphens, underscores and
+    spaces people write or leave out ("GPT-2 XL", "gpt2-xl" and "GPT2 XL" are one name)."""
+    return re.sub(r"[-_ ]", "", name.lower())
+
+
+def _loose_pattern(name: str) -> str:
+    """The regex of a loose name: its pieces (split at those marks and where letters meet
+    digits), each may be joined to the next by one of them or nothing."""
+    pieces = re.findall(r"[a-z]+|[0-9][0-9.]*|[^a-z0-9 _-]", name)
+    return "[-_ ]?".join(re.escape(p) for p in pieces)
+
+
 def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     """The model a text describes: a preset it names (short or Hugging Face name), else the
     family it names, with each dimension it states on top. None when it states no dimension
@@ -641,14 +661,15 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     from ..architectures.presets import PRESETS, family_fields, preset_fields
 
     lower = text[:INFER_FROM].lower()
-    start, fields = None, None
+    start, fields, named = None, None, True
     names = {}
     for short, (hf, _) in PRESETS.items():
         names[short], names[hf.lower()] = short, short
-    pattern = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    m = re.search(r"(?<![\w.-])(" + pattern + r")(?![\w.-])", lower)
+    pattern = "|".join(_loose_pattern(n) for n in sorted(names, key=len, reverse=True))
+    names = {_loose(n): short for n, short in names.items()}
+    m = re.search(r"(?<![\w.-])(" + pattern + r")(?![\w-]|\.\w)", lower)  # "8B." ends it
     if m:
-        short = names[m.group(1)]
+        short = names[_loose(m.group(1))]
         start, fields = f"preset {short}", preset_fields(short)
     if fields is None:
         m = _FAMILY_WORDS.search(lower)
@@ -680,7 +701,7 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     if fields is None and not found:
         return None
     if fields is None:
-        start, fields = "family gpt2 (no model named)", family_fields("gpt2")
+        start, fields, named = "family gpt2", family_fields("gpt2"), False
     fields = dict(fields)
     seq_len = found.get("seq_len", (128, 0))[0]
     for dim, (value, _) in found.items():
@@ -697,7 +718,10 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
     except FlopcalcError:  # what the text states does not make a model (a stray binding)
         return None
     if arch.positions == "learned" and seq_len > arch.n_positions:
-        seq_len = arch.n_positions
+        if "seq_len" in found:  # the text's sequence length: position rows for all of it
+            arch = Architecture(**{**fields, "n_positions": seq_len})
+        else:
+            seq_len = arch.n_positions
     assumed = tuple(d for d in ("d_model", "n_heads", "n_layers", "d_ff", "vocab", "seq_len")
                     if d not in found)
-    return ModelGuess(arch, Workload(1, seq_len), start, found, assumed)
+    return ModelGuess(arch, Workload(1, seq_len), start, found, assumed, named)

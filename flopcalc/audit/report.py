@@ -19,11 +19,12 @@ from pathlib import Path
 from ..analysis import flop_report, shape_report
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
-from .arithmetic import analyse, fenced_code_blocks
+from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, WINDOW, analyse,
+                         fenced_code_blocks)
 from ..model import ELEMENTWISE_COST
 from .claims import (GROUP_KEYS, INPUT_LABELS, SHAPE_KINDS, ClaimResult, ClaimsFile, Code,
-                     claims_for_text, document_sha256, evaluate_claims, finding_json, fmt,
-                     json_value, load_claims, shape_text, similar_claims)
+                     claims_for_text, document_sha256, evaluate_claims, finding_json,
+                     json_value, load_claims, similar_claims)
 
 BRIEF_EXPRESSION = 100  # characters of an expression a terminal table shows
 
@@ -333,6 +334,16 @@ class Words:
             return self.group_text(label)[0]
         parts = self.m.parts_of(label)
         return self.op_text(parts[0]) if parts else label
+
+    def quantity_name(self, label: str, parts) -> str:
+        """A quantity of the figure check in words: "the FFN (both matmuls)", or for a
+        subset of a group's matmuls "q_proj + k_proj (2 of the 3 Q, K, V projections)"."""
+        if not label.startswith("subset:"):
+            return self.what(label)
+        group = label.split(":", 1)[1]
+        members = self.m.matmuls(self.m.live(self.m.parts_of(group)))
+        return (" + ".join(parts) + f" ({len(parts)} of the {len(members)} "
+                f"{self.group_text(group)[1]})")
 
     def label_text(self, label: str) -> str:
         """What an ``input.*`` label names, in words."""
@@ -789,7 +800,7 @@ def claim_json(r: ClaimResult) -> dict:
         "id": c.id, "line": c.line, "quantity": c.quantity, "kind": c.kind,
         "scope": c.scope if c.kind == "flops" else None,
         "blocks": c.blocks if c.kind == "flops" else None,
-        "as_written": r.as_written, "written": json_value(r.written),
+        "as_written": as_written_text(r), "written": json_value(r.written),
         "stated": json_value(r.stated), "flopcalc": json_value(r.expected),
         "verdict": r.verdict, "headline": claim_headline(r), "reason": "; ".join(reasons),
         "reasons": reasons,
@@ -806,7 +817,61 @@ def claim_json(r: ClaimResult) -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- words and cells
+
+# Why an equation cannot be evaluated (arithmetic.Equation.reason_code): its English, from the
+# facts of the case (Equation.reason_facts).
+REASONS = {
+    "grouped-digits": "“{text}” has its digit groups split by spaces: one number or several? "
+                      "(write {joined:,} or {value})",
+    "stated-grouped-digits": "the stated “{text}” has its digit groups split by spaces: one "
+                             "number or several? (write {joined:,} or {value})",
+    "number-too-long": f"a number of more than {MAX_DIGITS:,} digits",
+    "division-by-zero": "division by zero",
+    "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
+    "unknown-exponent": "an exponent with an unknown",
+    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
+    "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
+    "degree": f"a polynomial of degree above {MAX_DEGREE}",
+    "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
+    "negative-root": "an even root (square, fourth, ...) of a negative number",
+    "root-of-unknown": "a root of an expression in unknowns",
+    "inexact-root": "a root with no exact value",
+    "root-undecided": "its roots leave the value too close to the stated number to "
+                      "decide (no exact value)",
+}
+
+
+def reason_text(code: str, **facts) -> str:
+    """The English of a reason code (``REASONS``) with the facts of the case."""
+    return REASONS[code].format(**facts)
+
+
+def shape_text(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def fmt(x) -> str:
+    """A number with thousands separators (fractions as p/q)."""
+    if isinstance(x, Fraction):
+        if x.denominator != 1:
+            return f"{x.numerator:,}/{x.denominator:,}"
+        x = x.numerator
+    return f"{x:,}"
+
+
+def as_written_text(r: ClaimResult) -> str:
+    """A claim as written, for its "as written" cell and the JSON: the expression (a term's
+    with the unknowns its sum solved: "L × 64 (L = 128)"), else the stated figure or shape."""
+    x = r.as_written
+    text = shape_text(x) if isinstance(x, tuple) else fmt(x) if isinstance(
+        x, (int, Fraction)) else x
+    return text + (f" ({_assigned(r.unknowns)})" if r.term_of is not None and r.unknowns
+                   else "")
+
+
 # ----------------------------------------------------------------------------- tables
+
 
 def _cell(value):
     """Exact ints stay ints (render adds separators); shapes and fractions become text."""
@@ -822,6 +887,8 @@ def _cell(value):
 def decimal_text(x: Fraction, places: int = 4) -> str:
     """A value as a decimal: exact when it terminates within ``places`` decimals ("7.25"),
     else rounded and marked ("≈ 7.9239"); never a raw fraction."""
+    if x and abs(x) * 10**places < 1:  # "≈ 0.00001167", not "≈ 0.0000": 4 digits
+        places = max(places, len(str(x.denominator // abs(x.numerator))) + 3)
     for k in range(places + 1):
         if (x * 10**k).denominator == 1:
             whole, frac = divmod(abs(int(x * 10**k)), 10**k)
@@ -999,13 +1066,14 @@ def _figure_notes(result: AuditResult) -> list[str]:
     g = result.guess
     if g is not None:
         found = ", ".join(f"{k}={v:,} (line {line})" for k, (v, line) in g.found.items())
-        notes.append(f"Inferred from the text: {g.start}" + (f"; stated: {found}" if found
-                                                             else ""))
+        notes.append(f"Inferred from the text: {g.start}"
+                     + ("" if g.named else " (no model named)")
+                     + (f"; stated: {found}" if found else ""))
         notes.append("Against an inferred model a figure that would be wrong is suspect: "
                      "it does not fail the audit (give the model to make it count)")
         if g.assumed:
             notes.append("Not stated in the text (taken from the "
-                         f"{g.start.split(' (')[0]}): {', '.join(g.assumed)}; give the model "
+                         f"{g.start}): {', '.join(g.assumed)}; give the model "
                          "(--preset, --config or the size options) to check against another")
     notes.append("Every figure the text states alone (not a factor of an expression) is "
                  "matched against flopcalc's quantities of this model: each operation's and "
@@ -1045,7 +1113,8 @@ def figures_json(result: AuditResult) -> dict | None:
     seq_len = workload.seq_len
     return {"model": {**arch.as_dict(), "seq_len": workload.seq_len, "batch": workload.batch},
             "inferred": None if g is None else {
-                "start": g.start, "stated": {k: {"value": v, "line": line}
+                "start": g.start, "model_named": g.named,
+                "stated": {k: {"value": v, "line": line}
                                              for k, (v, line) in g.found.items()},
                 "not_stated": list(g.assumed)},
             "findings": [{**f.as_dict(), "reason": figure_reason(f, seq_len)}
@@ -1084,7 +1153,7 @@ def audit_tables(result: AuditResult, brief: bool = False) -> list[Table]:
             summary_totals=True)
         for r in result.claims:
             t.rows.append([r.id, r.claim.line if r.claim.line is not None else "",
-                           _quantity_cell(r), r.as_written, _cell(r.stated),
+                           _quantity_cell(r), as_written_text(r), _cell(r.stated),
                            _cell(r.written), _cell(r.expected), r.verdict,
                            r.headline if brief else r.reason])
         n, k = len(result.claims), len(result.wrong_claims)
