@@ -645,9 +645,11 @@ def _compiled_rows(points, model, base, axes, conv, mode, arch, load, m, derived
     columns = compile_columns(conv, m, arch, load, varying_sizes(names), frozenset(vector))
     count = len(inner.values)
 
+    size = min(RUN, CHUNK)
+
     def runs():
-        for lo in range(0, count, CHUNK):
-            run = list(inner.values[lo:lo + CHUNK])
+        for lo in range(0, count, size):
+            run = list(inner.values[lo:lo + size])
             yield lo, run, max(run)
 
     kept = list(runs()) if count <= 4 * CHUNK else None   # the same lists for every head
@@ -680,6 +682,7 @@ def _compiled_rows(points, model, base, axes, conv, mode, arch, load, m, derived
 
 
 RUN_FROM = 32   # a last axis of this many seq_len or batch values is counted in runs
+RUN = 2000      # of at most this many values: a chunk's columns and texts stay small
 
 
 def in_runs(axis: Axis) -> bool:
@@ -919,9 +922,9 @@ def _json_rows(chunk, result: SweepResult, texts) -> str:
     and shares are ints and strings that need no escaping."""
     values, per_op, totals = _columns(chunk)
     return _text_rows(len(totals), [
-        '{"point": [', *_between(map(texts, values), ", "), '], "total": ', texts(totals),
+        '{"point": [', *_between(map(texts, values), ", "), '], "total": ', texts(totals, False),
         ', "per_token": "', per_token_cells(values.__getitem__, totals, result, "json"),
-        '", "flops": [', *_between(map(texts, per_op), ", "), '], "share": ["',
+        '", "flops": [', *_between(texts.each_once(per_op), ", "), '], "share": ["',
         *_between(share_columns(per_op, totals), '", "'), '"]}', ",\n    "], last='"]}')
 
 
@@ -945,7 +948,7 @@ def csv_chunks(result: SweepResult):
 def _csv_rows(chunk, result: SweepResult, texts) -> str:
     """A chunk's rows as CSV lines."""
     values, per_op, totals = _columns(chunk)
-    cells = [*map(texts, values), texts(totals),
+    cells = [*map(texts, values), texts(totals, False),
              per_token_cells(values.__getitem__, totals, result),
              *share_columns(per_op, totals, plain=True)]
     return _text_rows(len(totals), [*_between(cells, ","), "\n"])
@@ -972,19 +975,28 @@ class _Texts:
     def __init__(self):
         self.seen: dict = {}
 
-    def __call__(self, column) -> list:
+    def __call__(self, column, keep: bool = True) -> list:
+        """The texts of ``column``, kept for the next time when ``keep``."""
         seen = self.seen.get(id(column))
         if seen is not None and seen[0] is column:
             return seen[1]
         first = column[0]
         if column[-1] == first and column.count(first) == len(column):
-            out = [str(first)] * len(column)
-        else:  # (int.__repr__ is str for an int, and a quarter quicker to call)
-            out = list(map(int.__repr__, column))
-        if len(self.seen) > 16:
-            self.seen.clear()
-        self.seen[id(column)] = column, out
+            return [str(first)] * len(column)
+        # (int.__repr__ is str for an int, and a quarter quicker to call)
+        out = list(map(int.__repr__, column))
+        if keep and len(column) <= RUN:  # (a run's: a chunk of rows is seen once)
+            if len(self.seen) > 16:
+                self.seen.clear()
+            self.seen[id(column)] = column, out
         return out
+
+    def each_once(self, columns) -> list:
+        """The texts of each of ``columns`` (not kept), a column that is also an earlier one
+        (the same list: GPT-2's scores and attention values in a run) converted once."""
+        done: dict = {}
+        return [done[id(c)] if id(c) in done else done.setdefault(id(c), self(c, False))
+                for c in columns]
 
 
 def _between(columns, separator: str) -> list:
