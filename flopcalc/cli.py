@@ -1067,6 +1067,17 @@ def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
 
 
+def _stderr_may_be_terminal() -> bool:
+    """False when rich would not take stderr for a terminal either, found without importing
+    rich (a tenth of a second): stderr is no tty and the environment forces none (rich's
+    TTY_COMPATIBLE and FORCE_COLOR)."""
+    try:
+        tty = sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:  # closed
+        tty = False
+    return tty or any(os.environ.get(k) for k in ("TTY_COMPATIBLE", "FORCE_COLOR"))
+
+
 class _LazyProgress:
     """A rich progress bar on stderr that shows itself only when the work takes a while."""
 
@@ -1078,6 +1089,9 @@ class _LazyProgress:
     def __call__(self, done: int, total: int) -> None:
         if self.bar is None:
             if done >= total or self.clock() - self.start < self.after:
+                return
+            if not _stderr_may_be_terminal():  # a log or a pipe: no bar, rich not imported
+                self.after = float("inf")
                 return
             from rich.console import Console
             from rich.progress import Progress

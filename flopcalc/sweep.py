@@ -23,8 +23,10 @@ from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from fractions import Fraction
 from functools import lru_cache
-from itertools import chain, repeat
-from operator import add, floordiv, itemgetter, mul
+from typing import NamedTuple
+from itertools import chain, islice, repeat
+from itertools import count as count_from
+from operator import add, floordiv, itemgetter, mul, sub
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload, rotary_width
@@ -160,6 +162,7 @@ class SweepResult:
     first_mode: Mode | None = None       # and its resolved mode
     first_report: object = None          # its analysis.FlopReport (any architecture)
     rows: list[tuple[tuple[int, ...], tuple[int, ...], int]] = field(default_factory=list)
+    blocks: object = None   # ``stream``'s: the rows as they are made, some as Blocks
     skipped: int = 0
     first_skipped: str = ""
     points: int = 0                      # the number of rows (known before ``stream``'s rows)
@@ -169,23 +172,15 @@ def describe_point(names, values) -> str:
     return ", ".join(f"{n}={v}" for n, v in zip(names, values))
 
 
-@lru_cache(maxsize=64)
-def compile_model(conv: Conventions, mode: Mode, architecture: Architecture, workload: Workload,
-                  varying: frozenset):
-    """(ops, function): the per-operation FLOPs of ``mode`` (resolved) as one Python function
-    of a list of ints ``a``, ordered as ``model_args(architecture)`` (the Architecture's,
-    Workload's and resolved Mode's names), that returns (flops per op…, total), each op
-    already times its group's repeat count. It reads the ``varying`` sizes from ``a``; every
-    other size is the first point's, ``architecture``'s, ``workload``'s and ``mode``'s.
-
-    Made by running ``analysis.mode_costs`` (the builders and RULES) once over traced sizes
-    (``tracing``): the function does the int arithmetic ``flop_report`` does, so it gives
-    the same ints at every point of the same structure (``_structure``: the same branches
-    in the builders). No sympy."""
+@lru_cache(maxsize=8)
+def trace_model(conv: Conventions, mode: Mode, architecture: Architecture, workload: Workload,
+                varying: frozenset):
+    """(ops, arguments, results) of ``compile_model``: the (group, name) of each op, the
+    index in ``a`` of each varying size, and the traced flops of each op and their total."""
     from types import SimpleNamespace
 
     from .analysis import mode_costs
-    from .tracing import function, size
+    from .tracing import size
 
     if 0 < architecture.n_windowed < architecture.n_layers \
             and 0 < architecture.n_moe < architecture.n_layers:
@@ -209,12 +204,46 @@ def compile_model(conv: Conventions, mode: Mode, architecture: Architecture, wor
     traced = replace(mode, **{k: sizes[k] for k in MODE_AXES if getattr(mode, k) is not None})
     costs = mode_costs(architecture, dims, conv, traced)
     flops = [f * g.repeat for g, rows in costs for _, _, f in rows]
-    source = function("model_flops", {n: i for i, n in enumerate(used) if n in varying},
-                      [*flops, sum(flops)])
-    namespace: dict = {}
-    exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
     return (tuple((g.name, op.name) for g, rows in costs for op, _, _ in rows),
-            namespace["model_flops"])
+            {n: i for i, n in enumerate(used) if n in varying}, (*flops, sum(flops)))
+
+
+@lru_cache(maxsize=64)
+def compile_model(conv: Conventions, mode: Mode, architecture: Architecture, workload: Workload,
+                  varying: frozenset):
+    """(ops, function): the per-operation FLOPs of ``mode`` (resolved) as one Python function
+    of a list of ints ``a``, ordered as ``model_args(architecture)`` (the Architecture's,
+    Workload's and resolved Mode's names), that returns (flops per op…, total), each op
+    already times its group's repeat count. It reads the ``varying`` sizes from ``a``; every
+    other size is the first point's, ``architecture``'s, ``workload``'s and ``mode``'s.
+
+    Made by running ``analysis.mode_costs`` (the builders and RULES) once over traced sizes
+    (``tracing``): the function does the int arithmetic ``flop_report`` does, so it gives
+    the same ints at every point of the same structure (``_structure``: the same branches
+    in the builders). No sympy."""
+    from .tracing import function
+
+    ops, arguments, results = trace_model(conv, mode, architecture, workload, varying)
+    return ops, _defined(function("model_flops", arguments, results))
+
+
+@lru_cache(maxsize=64)
+def compile_columns(conv: Conventions, mode: Mode, architecture: Architecture,
+                    workload: Workload, varying: frozenset, vector: frozenset):
+    """``compile_model``'s function for many points at once (``tracing.column_function``):
+    ``f(a, x)`` gives (a column of flops per op…, the totals' column) at the points of ``a``
+    with the sizes named in ``vector`` (all in ``varying``) set to each value of ``x``."""
+    from .tracing import column_function
+
+    _, arguments, results = trace_model(conv, mode, architecture, workload, varying)
+    return _defined(column_function("model_columns", arguments, vector, results))
+
+
+def _defined(source: str):
+    namespace: dict = {"add": add, "sub": sub, "mul": mul, "floordiv": floordiv,
+                       "repeat": repeat}
+    exec(compile(source, "<flopcalc.sweep compiled model>", "exec"), namespace)
+    return namespace[source[4:source.index("(")]]
 
 
 # the sizes the sweep sets at each point from others (``_rows``), and those they follow
@@ -385,19 +414,21 @@ def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
     total = check_axes(axes)
     if not (precheck or skip_invalid):
         result = _empty_result(axes, base, conv)
-        rows = _rows(base, axes, conv, mode, False, None, progress, result)
-        first = next(rows)     # the header's first point (an invalid one raises here)
-        result.rows, result.points = chain([first], rows), total
+        items = _items(base, axes, conv, mode, False, None, progress, result)
+        first = next(items)    # the header's first point (an invalid one raises here)
+        result.blocks, result.points = chain([first], items), total
+        result.rows = _flat(result.blocks)
         return result
     halves = (lambda done, _: progress(done, 2 * total),
               lambda done, _: progress(total + done, 2 * total)) if progress else (None, None)
     result = _empty_result(axes, base, conv)
-    for _ in _rows(base, axes, conv, mode, skip_invalid, None, halves[0], result, False):
+    for _ in _items(base, axes, conv, mode, skip_invalid, None, halves[0], result, False):
         result.points += 1
     _check_some_valid(result)
     # the second pass repeats the first's bookkeeping (first point, skips) into a scratch copy
     scratch = _empty_result(axes, base, conv)
-    result.rows = _rows(base, axes, conv, mode, skip_invalid, None, halves[1], scratch)
+    result.blocks = _items(base, axes, conv, mode, skip_invalid, None, halves[1], scratch)
+    result.rows = _flat(result.blocks)
     return result
 
 
@@ -425,11 +456,24 @@ def grid(axes: list[Axis]):
             yield head + (v,)
 
 
-def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_invalid: bool,
-          fast: bool | None, progress, result: SweepResult, evaluate: bool = True):
-    """``run``'s rows one at a time; the first valid point, the ops and the skipped points go
-    into ``result``. Without ``evaluate``, only the points' validity is checked: one ``None``
-    per valid point, no FLOPs computed."""
+def _rows(*args):
+    """``run``'s rows one at a time (``_items``'s, Blocks taken apart)."""
+    return _flat(_items(*args))
+
+
+def _flat(items):
+    for item in items:
+        if type(item) is Block:
+            yield from item.rows()
+        else:
+            yield item
+
+
+def _items(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_invalid: bool,
+           fast: bool | None, progress, result: SweepResult, evaluate: bool = True):
+    """``run``'s rows, one at a time or many as a Block; the first valid point, the ops and
+    the skipped points go into ``result``. Without ``evaluate``, only the points' validity is
+    checked: one ``None`` per valid point, no FLOPs computed."""
     total_points = check_axes(axes)
     if fast is None:
         fast = total_points >= FAST_FROM
@@ -468,17 +512,22 @@ def _rows(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inva
         yield (values + (arch.d_ff,) if derived_ff else values, *_reference_row(report)) \
             if evaluate else None
         if model is not None:  # the other points by the compiled model
-            yield from _compiled_rows(points, model, base, names, conv, mode, arch, load, m,
-                                      derived_ff, skip, evaluate, progress, total_points)
+            yield from _compiled_rows(points, model, base, axes, conv, mode, arch, load, m,
+                                      derived_ff, skip, evaluate, progress, total_points,
+                                      done + 1)
+            break
     if progress:
         progress(total_points, total_points)
 
 
-def _compiled_rows(points, model, base, names, conv, mode, arch, load, m, derived_ff, skip,
-                   evaluate, progress, total_points):
-    """``_rows`` after the first valid point (``arch``, ``load``, ``m``), by the compiled
-    ``model``: each point's sizes set from its values by the Architecture's rules, checked
-    by ``config.fits`` and the rules Architecture checks, on ints."""
+def _compiled_rows(points, model, base, axes, conv, mode, arch, load, m, derived_ff, skip,
+                   evaluate, progress, total_points, start):
+    """``_items`` after the first valid point (``arch``, ``load``, ``m``; the next point's
+    index is ``start``), by the compiled ``model``: each point's sizes set from its values by
+    the Architecture's rules, checked by ``config.fits`` and the rules Architecture checks,
+    on ints. Where the last axis is a long seq_len or batch axis, its points are counted many
+    at a time (``in_runs``), as Blocks."""
+    names = tuple(a.name for a in axes)
     kind = mode.kind
     given = {k for k, v in base.items() if v is not None} | set(names)
     arg_names = model_args(arch)
@@ -510,9 +559,10 @@ def _compiled_rows(points, model, base, names, conv, mode, arch, load, m, derive
     varies = (not (derive_head and derive_kv)
               or experts and moe_layers is not None and "n_layers" in names
               or window_layers is not None and "n_layers" in names)
-    for done, values in points:
-        if progress and done % CHUNK == 0:
-            progress(done, total_points)
+
+    def point(values) -> tuple[list, bool | None]:
+        """The point's arguments of ``model``, and whether ``model`` counts it (True), or
+        flop_report does (False: another structure), or it is invalid (None)."""
         args = template.copy()
         for slot, i in slots:
             args[slot] = values[i]
@@ -552,28 +602,108 @@ def _compiled_rows(points, model, base, names, conv, mode, arch, load, m, derive
                  and (not G or not E % G and TG <= G and K <= TG * (E // G))) \
             and (not latent or not ROPE % 2)
         if not valid:
-            try:  # let Architecture, Config and Mode say what is wrong
-                check_point(base, names, values, mode)
-            except FlopcalcError as e:
-                skip(values, e)
+            return args, None
+        return args, not varies or (DH * H == D and KV == H, not W,
+                                    0 if not W else {0: 0, NL: 2}.get(NW, 1),
+                                    {0: 0, NL: 2}.get(NM, 1)) == structure
+
+    def one_by_one(points):
+        for done, values in points:
+            if progress and done % CHUNK == 0:
+                progress(done, total_points)
+            args, by_model = point(values)
+            if by_model is None:
+                try:  # let Architecture, Config and Mode say what is wrong
+                    check_point(base, names, values, mode)
+                except FlopcalcError as e:
+                    skip(values, e)
+                    continue
+                raise AssertionError(f"sweep rules disagree with Config at {values}")
+            if not evaluate:
+                yield None
                 continue
-            raise AssertionError(f"sweep rules disagree with Config at {values}")
-        if not evaluate:
-            yield None
-            continue
-        if not varies or (DH * H == D and KV == H, not W,
-                          0 if not W else {0: 0, NL: 2}.get(NW, 1),
-                          {0: 0, NL: 2}.get(NM, 1)) == structure:
-            flops = model(args)
-            per_op, total = flops[:-1], flops[-1]
-        else:  # another structure: this point counted by flop_report
-            try:
-                arch, load, m, _ = check_point(base, names, values, mode)
-                per_op, total = _reference_row(flop_report(arch, conv, m, load))
-            except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
-                skip(values, e)
+            if by_model:
+                flops = model(args)
+                per_op, total = flops[:-1], flops[-1]
+            else:  # another structure: this point counted by flop_report
+                try:
+                    arch_, load_, m_, _ = check_point(base, names, values, mode)
+                    per_op, total = _reference_row(flop_report(arch_, conv, m_, load_))
+                except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
+                    skip(values, e)
+                    continue
+            yield (values + (args[4],) if derived_ff else values, per_op, total)
+
+    # a long last seq_len or batch axis: its points many at a time, over L (and the decode
+    # position or generation prompt that follows it) or over B
+    inner = axes[-1]
+    if not in_runs(inner):
+        yield from one_by_one(points)
+        return
+    vector = {inner.name} | ({"position"} if position_follows_l else set()) \
+        | ({"prompt"} if prompt_follows_l else set()) if inner.name == "seq_len" else {inner.name}
+    columns = compile_columns(conv, m, arch, load, varying_sizes(names), frozenset(vector))
+    count = len(inner.values)
+
+    size = min(RUN, CHUNK)
+
+    def runs():
+        for lo in range(0, count, size):
+            run = list(inner.values[lo:lo + size])
+            yield lo, run, max(run)
+
+    kept = list(runs()) if count <= 4 * CHUNK else None   # the same lists for every head
+    done, offset = start, start % count   # the first head from its point ``start`` on
+    for head in islice(grid(axes[:-1]), start // count, None):
+        for lo, run, top in kept or runs():
+            if lo + len(run) <= offset:
                 continue
-        yield (values + (F,) if derived_ff else values, per_op, total)
+            if lo < offset:  # the rest of the first run
+                run = run[offset - lo:]
+                top = max(run)
+            n = len(run)
+            if progress:
+                progress(done, total_points)
+            # checked at its largest value: the rules on seq_len are upper bounds (seq_len,
+            # a decode position or generation prompt that follows it, at most n_positions),
+            # batch has none, and the structure is the same at every value of either
+            args, by_model = point(head + (top,))
+            if not by_model or model(args)[-1].bit_length() * n > CHUNK_BITS:
+                yield from one_by_one(zip(count_from(done), (head + (v,) for v in run)))
+            elif evaluate:
+                flops = columns(args, run)
+                yield Block([[v] * n for v in head] + [run]
+                            + ([[args[4]] * n] if derived_ff else []), list(flops[:-1]),
+                            flops[-1])
+            else:
+                yield from repeat(None, n)
+            done += n
+        offset = 0
+
+
+RUN_FROM = 32   # a last axis of this many seq_len or batch values is counted in runs
+RUN = 2000      # of at most this many values: a chunk's columns and texts stay small
+
+
+def in_runs(axis: Axis) -> bool:
+    """Whether the compiled path counts the points of ``axis``, the last, in runs of up to
+    CHUNK values (Blocks, each by one call of a ``compile_columns`` function): a long seq_len
+    or batch axis of values below 2³²."""
+    values = axis.values
+    return (axis.name in WORKLOAD_AXES and isinstance(values, (range, tuple))
+            and len(values) >= RUN_FROM and max(values) < 1 << 32)
+
+
+class Block(NamedTuple):
+    """Rows of consecutive points as columns: the values (one column per value column of the
+    result), the flops of each op, and the totals."""
+
+    values: list
+    per_op: list
+    totals: list
+
+    def rows(self):
+        return zip(zip(*self.values), zip(*self.per_op), self.totals)
 
 
 _PERCENT = [f"{h // 100}.{h % 100:02d}%" for h in range(10001)]  # 0.00% … 100.00%
@@ -659,19 +789,24 @@ def per_token_column(values, totals, result: SweepResult, how: str = "csv") -> l
     it: "table" (an int, or ``tables.exact_cell``), "csv" (its plain number) or "json"
     (exact: ``"n"`` or ``"n/d"``). Written for millions of rows: one division each, by
     C-level maps when every quotient is whole, the usual case."""
+    return per_token_cells(lambda k: map(itemgetter(k), values), totals, result, how)
+
+
+def per_token_cells(column, totals, result: SweepResult, how: str = "csv") -> list:
+    """``per_token_column`` of rows whose values' column ``k`` is ``column(k)``."""
     (i, b), (j, o) = token_slots(result)
     if i is None and j is None:
         tokens = [b * o] * len(totals)
     elif i is None:
-        tokens = list(map(mul, repeat(b), map(itemgetter(j), values)))
+        tokens = list(map(mul, repeat(b), column(j)))
     elif j is None:
-        tokens = list(map(mul, map(itemgetter(i), values), repeat(o)))
+        tokens = list(map(mul, column(i), repeat(o)))
     else:
-        tokens = list(map(mul, map(itemgetter(i), values), map(itemgetter(j), values)))
+        tokens = list(map(mul, column(i), column(j)))
     quotients = list(map(divmod, totals, tokens))
     if not any(map(itemgetter(1), quotients)):
         whole = map(itemgetter(0), quotients)
-        return list(whole if how == "table" else map(str, whole))
+        return list(whole if how == "table" else map(int.__repr__, whole))
     return [(q if how == "table" else str(q)) if not r else _per_token(total, t, how)
             for (q, r), total, t in zip(quotients, totals, tokens)]
 
@@ -772,39 +907,25 @@ def json_chunks(result: SweepResult):
     }
     text = json.dumps(head, indent=2, ensure_ascii=False)
     yield text[:-2] + ',\n  "rows": [\n    '
-    between = ""
-    for chunk in chunks(result.rows):
-        text = between + _json_rows(chunk, result)
+    between, texts = "", _Texts()
+    for chunk in chunks(_made(result)):
+        text = between + _json_rows(chunk, result, texts)
         del chunk      # its rows go before the next chunk's are made
         yield text
         between = ",\n    "
     yield "\n  ]\n}\n"
 
 
-def _json_rows(chunk, result: SweepResult) -> str:
-    """A chunk's rows as JSON lines."""
-    values, per_op, totals = zip(*chunk)
-    rows = zip(_joined(_cells(values), ", "), map(str, totals),
-               per_token_column(values, totals, result, "json"), _joined(_cells(per_op), ", "),
-               _joined(share_columns(zip(*per_op), totals), '", "'))
-    return ",\n    ".join(map(_JSON_ROW.__mod__, rows))
-
-
-# one row as json.dumps(..., separators=(", ", ": "), ensure_ascii=False) writes it, put
-# together directly: its point, total, per token, flops and shares are ints and strings
-# that need no escaping
-_JSON_ROW = ('{"point": [%s], "total": %s, "per_token": "%s", "flops": [%s], '
-             '"share": ["%s"]}')
-
-
-def _cells(rows) -> list:
-    """The columns of ``rows`` (tuples of ints of one length), each as an iterator of texts."""
-    return [map(str, column) for column in zip(*rows)]
-
-
-def _joined(columns, separator: str):
-    """Each row's cells of ``columns`` joined by ``separator`` (no columns: empty texts)."""
-    return map(separator.join, zip(*columns)) if columns else repeat("")
+def _json_rows(chunk, result: SweepResult, texts) -> str:
+    """A chunk's rows as JSON lines, each as json.dumps(..., separators=(", ", ": "),
+    ensure_ascii=False) writes it, put together directly: its point, total, per token, flops
+    and shares are ints and strings that need no escaping."""
+    values, per_op, totals = _columns(chunk)
+    return _text_rows(len(totals), [
+        '{"point": [', *_between(map(texts, values), ", "), '], "total": ', texts(totals, False),
+        ', "per_token": "', per_token_cells(values.__getitem__, totals, result, "json"),
+        '", "flops": [', *_between(texts.each_once(per_op), ", "), '], "share": ["',
+        *_between(share_columns(per_op, totals), '", "'), '"]}', ",\n    "], last='"]}')
 
 
 def csv_chunks(result: SweepResult):
@@ -817,18 +938,99 @@ def csv_chunks(result: SweepResult):
     yield to_csv(sweep_table(replace(result, rows=[]), approximate=False))
     # the rows' cells (ints, shares like 12.34) need no CSV quoting: joined directly, which
     # is quicker than csv.writer and writes the same text
-    for chunk in chunks(result.rows):
-        text = _csv_rows(chunk, result)
+    texts = _Texts()
+    for chunk in chunks(_made(result)):
+        text = _csv_rows(chunk, result, texts)
         del chunk      # its rows go before the next chunk's are made
         yield text
 
 
-def _csv_rows(chunk, result: SweepResult) -> str:
+def _csv_rows(chunk, result: SweepResult, texts) -> str:
     """A chunk's rows as CSV lines."""
+    values, per_op, totals = _columns(chunk)
+    cells = [*map(texts, values), texts(totals, False),
+             per_token_cells(values.__getitem__, totals, result),
+             *share_columns(per_op, totals, plain=True)]
+    return _text_rows(len(totals), [*_between(cells, ","), "\n"])
+
+
+def _made(result: SweepResult):
+    """The rows of ``result`` as they are made: ``stream``'s rows and Blocks, or ``rows``."""
+    return result.rows if result.blocks is None else result.blocks
+
+
+def _columns(chunk) -> tuple:
+    """(value columns, op columns, totals) of a Block or of a list of rows."""
+    if type(chunk) is Block:
+        return chunk
     values, per_op, totals = zip(*chunk)
-    columns = [*_cells(values), map(str, totals), per_token_column(values, totals, result),
-               *share_columns(zip(*per_op), totals, plain=True)]
-    return "\n".join(map(",".join, zip(*columns))) + "\n"
+    return list(zip(*values)), list(zip(*per_op)), totals
+
+
+class _Texts:
+    """The text of each int of a column, as a list; a column of one value (a run's head) is
+    converted once, and a column seen lately (a run's last-axis values, the same list for
+    every head) is not converted again."""
+
+    def __init__(self):
+        self.seen: dict = {}
+
+    def __call__(self, column, keep: bool = True) -> list:
+        """The texts of ``column``, kept for the next time when ``keep``."""
+        seen = self.seen.get(id(column))
+        if seen is not None and seen[0] is column:
+            return seen[1]
+        first = column[0]
+        if column[-1] == first and column.count(first) == len(column):
+            return [str(first)] * len(column)
+        # (int.__repr__ is str for an int, and a quarter quicker to call)
+        out = list(map(int.__repr__, column))
+        if keep and len(column) <= RUN:  # (a run's: a chunk of rows is seen once)
+            if len(self.seen) > 16:
+                self.seen.clear()
+            self.seen[id(column)] = column, out
+        return out
+
+    def each_once(self, columns) -> list:
+        """The texts of each of ``columns`` (not kept), a column that is also an earlier one
+        (the same list: GPT-2's scores and attention values in a run) converted once."""
+        done: dict = {}
+        return [done[id(c)] if id(c) in done else done.setdefault(id(c), self(c, False))
+                for c in columns]
+
+
+def _between(columns, separator: str) -> list:
+    """``columns`` with ``separator`` between each two."""
+    out = []
+    for column in columns:
+        if out:
+            out.append(separator)
+        out.append(column)
+    return out
+
+
+def _text_rows(n: int, items, last: str | None = None) -> str:
+    """``n`` rows of text, each ``items`` in order: a str as it is, a column (a list of n
+    texts) its row's text; ``last`` in place of the last row's closing text. Made as one
+    list (a slice assignment per column) joined once: quicker than a join per row, and than
+    one ``%`` of the rows' template."""
+    pattern: list = []
+    columns = []
+    for item in items:
+        if type(item) is not str:
+            columns.append((len(pattern), item))
+            pattern.append(None)
+        elif pattern and type(pattern[-1]) is str:
+            pattern[-1] += item
+        elif item:
+            pattern.append(item)
+    width = len(pattern)
+    flat = pattern * n
+    for at, column in columns:
+        flat[at::width] = column
+    if last is not None and n:
+        flat[-1] = last
+    return "".join(flat)
 
 
 CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (1 MiB)
@@ -837,11 +1039,17 @@ CHUNK_BITS = 1 << 23      # a chunk's totals hold at most about this many bits (
 def chunks(rows, size: int | None = None):
     """``run``'s rows in lists of ``size`` (default ``CHUNK``), or fewer when their totals
     (each row's largest number) hold more than ``CHUNK_BITS`` bits together: 10,000 rows of
-    20,000-digit counts would be gigabytes."""
+    20,000-digit counts would be gigabytes. A Block among them is passed on as it is."""
     size = size or CHUNK
     chunk, bits = [], 0
     with cycles_collected_after():
         for row in rows:
+            if type(row) is Block:  # already one (``stream``'s, of up to CHUNK rows)
+                if chunk:
+                    yield chunk
+                    chunk, bits = [], 0
+                yield row
+                continue
             chunk.append(row)
             bits += row[2].bit_length()
             if len(chunk) == size or bits > CHUNK_BITS:

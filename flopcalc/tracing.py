@@ -130,3 +130,96 @@ def function(name: str, arguments: dict[str, int], results) -> str:
     out = [ref(r) for r in results]
     return (f"def {name}(a):\n" + "".join(line + "\n" for line in lines)
             + f"    return ({', '.join(out)},)\n")
+
+
+def column_function(name: str, arguments: dict[str, int], vector: frozenset, results) -> str:
+    """The source of ``def name(a, x): return (columns…,)``: the ``results`` at many points
+    at once, the points that differ only in the sizes named in ``vector``, which all take
+    the values of the list ``x`` (a swept seq_len, and a decode position that follows it).
+    Every other size is read from ``a`` as in ``function``. Each result is a list of one int
+    per value of ``x``.
+
+    A node that no vector size reaches is computed once; the others element by element in
+    C (``map`` of the ``operator`` functions), the same int operations as ``function``'s.
+    Sums and products are regrouped, which whole numbers allow exactly: the factors that
+    do not vary are multiplied first, so that an operation's FLOPs (2·B·L·D·3D·n_layers, all
+    but L fixed) cost one multiplication per point."""
+    lines, local, varies = [], {}, {}
+
+    def is_vector(x) -> bool:
+        if type(x) is int:
+            return False
+        if x not in varies:
+            varies[x] = (x.args[0] in vector if x.op == "size"
+                         else any(is_vector(arg) for arg in x.args))
+        return varies[x]
+
+    def emit(x, body: str) -> str:
+        local[x] = f"_{len(lines)}"
+        lines.append(f"    {local[x]} = {body}")
+        return local[x]
+
+    def scalar(x) -> str:
+        if type(x) is int:
+            return f"({x})" if x < 0 else str(x)
+        if x not in local:
+            if x.op == "size":
+                local[x] = x.args[0]
+                lines.insert(0, f"    {x.args[0]} = a[{arguments[x.args[0]]}]")
+            else:
+                a = [scalar(arg) for arg in x.args]
+                emit(x, f"{x.op}({', '.join(a)})" if x.op in ("min", "max")
+                     else f" {x.op} ".join(a))
+        return local[x]
+
+    def operand(x) -> str:  # a column, or a scalar repeated
+        return ref(x) if is_vector(x) else f"repeat({scalar(x)})"
+
+    def terms(x, op: str) -> list:  # x's terms ("+") or factors ("*"), regrouped
+        return [t for arg in x.args for t in terms(arg, op)] \
+            if type(x) is not int and x.op == op else [x]
+
+    def chain(op: str, parts) -> Traced | int | None:
+        out = None
+        for t in parts:
+            out = t if out is None else Traced(op, (out, t))
+        return out
+
+    def collected(each) -> dict:  # {varying factor: [its fixed factors in each term]}
+        out: dict = {}
+        for t in each:
+            factors = terms(t, "*")
+            v = chain("*", [f for f in factors if is_vector(f)])
+            fixed = [f for f in factors if not is_vector(f)]
+            out.setdefault(v, []).append(chain("*", fixed) if fixed else 1)
+        return out
+
+    def ref(x) -> str:
+        if not is_vector(x):
+            return scalar(x)
+        if x in local:
+            return local[x]
+        if x.op == "size":
+            local[x] = "x"
+            return "x"
+        if x.op in ("+", "*"):  # the varying parts together, then the fixed ones at once
+            parts = terms(x, x.op)
+            each = [t for t in parts if is_vector(t)]
+            if x.op == "+":  # terms of one varying factor (L, L·L) summed as one: V·(S₁+S₂)
+                each = [v if s == [1] else Traced("*", (v, chain("+", s)))
+                        for v, s in collected(each).items()]
+            each = chain(x.op, each)
+            fixed = chain(x.op, [t for t in parts if not is_vector(t)])
+            grouped = each if fixed is None else Traced(x.op, (each, fixed))
+            if grouped != x:
+                local[x] = ref(grouped)
+                return local[x]
+        function_name = _COLUMN_OPS[x.op]
+        return emit(x, f"list(map({function_name}, {', '.join(map(operand, x.args))}))")
+
+    out = [ref(r) if is_vector(r) else f"[{scalar(r)}] * len(x)" for r in results]
+    return (f"def {name}(a, x):\n" + "".join(line + "\n" for line in lines)
+            + f"    return ({', '.join(out)},)\n")
+
+
+_COLUMN_OPS = {"+": "add", "-": "sub", "*": "mul", "//": "floordiv", "min": "min", "max": "max"}

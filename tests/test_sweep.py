@@ -533,3 +533,32 @@ def test_traced_sizes_write_out_the_int_arithmetic_done_on_them():
             pairs = sum(min(keys - q + i + 1, window) for i in range(q))
             assert namespace["pairs"]([q, keys, window]) == (pairs, 24 * q)
     assert "24 * L" in source and "/" not in source.replace("//", "")
+
+
+def test_traced_sizes_write_out_the_same_arithmetic_over_a_column_of_values():
+    from operator import add, floordiv, mul, sub
+    from itertools import repeat
+
+    from flopcalc.model import visible_pairs
+    from flopcalc.tracing import column_function, size
+
+    L, T, W, D = size("L"), size("T"), size("W"), size("D")
+    # the decode keys T follow L; sums and products of L and fixed sizes are regrouped
+    results = [visible_pairs(L, T, W), 2 * (L * D) * 3 + L * (L * D) + 5 * L + D,
+               (L * D - 3) // 7, D * D + 1]
+    source = column_function("pairs", {"L": 0, "T": 1, "W": 2, "D": 3},
+                             frozenset({"L", "T"}), results)
+    namespace = {"add": add, "sub": sub, "mul": mul, "floordiv": floordiv, "repeat": repeat}
+    exec(source, namespace)
+    lengths = list(range(1, 40))
+    for window, d in product(range(1, 9), (1, 5, 64)):
+        columns = namespace["pairs"]([None, None, window, d], lengths)
+        # query i (0-based) of the last q of q keys sees min(i + 1, window) keys
+        assert [list(c) for c in columns] == [
+            [sum(min(i + 1, window) for i in range(q)) for q in lengths],
+            [6 * q * d + q * q * d + 5 * q + d for q in lengths],
+            [(q * d - 3) // 7 for q in lengths], [d * d + 1] * len(lengths)]
+    # 2·L·D·3 + L·L·D + 5·L + D: L times (6·D + 5), L·L times D, their sum, plus D: three
+    # multiplications and two additions per value (as written: seven and three)
+    source = column_function("f", {"L": 0, "D": 3}, frozenset({"L"}), results[1:2])
+    assert source.count("map(mul") == 3 and source.count("map(add") == 2

@@ -6,23 +6,26 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from fractions import Fraction
 from itertools import product
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from cli_helpers import invoke, one_line_error
 from fuzz_helpers import examples
 
-from flopcalc import Conventions, FlopcalcError, flop_report
+from flopcalc import Conventions, FlopcalcError, flop_report, render
+from flopcalc import sweep as sw
 from flopcalc.architecture import FAMILIES, Architecture, Workload
 from flopcalc.architectures.presets import family_fields, preset_fields
 from flopcalc.cli import (ARCHITECTURE_SIZES, EXPERT_SIZES, MODE_POSITIONS, MODEL_SIZES,
                           WORKLOAD)
 from flopcalc.config import Mode
 from flopcalc.plot import crossover
-from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run
+from flopcalc.sweep import AXES, MODE_AXES, Axis, parse_axis, run, sweep_table
+from flopcalc.tables import percent
 
 
 def test_every_dimension_of_the_option_table_is_sweepable_under_its_option():
@@ -314,3 +317,59 @@ def test_sweeping_n_layers_past_deepseek_v3s_61_adds_moe_layers_as_flops_does():
     moe_mlp = 2 * L * (D * 256 + 3 * 8 * D * 2048 + 3 * D * 2048)
     totals = _csv_totals("--preset", "deepseek-v3", "--n-layers", "62,63")
     assert totals[63] - totals[62] == attention + moe_mlp
+
+
+@st.composite
+def long_last_axis_sweeps(draw):
+    """``family_sweeps`` with a last axis of 32 to 44 seq_len or batch values, in order or
+    not: the compiled path counts such an axis in runs (some past n_positions: invalid)."""
+    base, axes, conv, mode = draw(family_sweeps())
+    name = draw(st.sampled_from(["seq_len", "batch"]))
+    values = range(1, draw(st.integers(sw.RUN_FROM + 1, 45)))
+    if draw(st.booleans()):
+        values = tuple(draw(st.permutations(values)))
+    axes = [a for a in axes if a.name != name] + [Axis(name, values)]
+    base.pop(name, None)
+    return base, axes, conv, mode
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(long_last_axis_sweeps())
+def test_runs_of_a_long_last_axis_equal_flop_report_at_every_point(sweep):
+    base, axes, conv, mode = sweep
+    valid = [e for e in one_by_one(base, axes, conv, mode) if e is not None]
+    # (points of other layer groups, as n_layers 1 and 2 with layer 0 windowed, have other
+    # columns: no one table; see the report)
+    assume(valid and len({len(f) for _, f, _ in valid}) == 1)
+    result = run(base, axes, conv, mode, skip_invalid=True, fast=True)
+    assert [(v[:len(axes)], f, t) for v, f, t in result.rows] == valid
+    # written from runs, CSV and JSON lines are the text of the per-point rows
+    reference = run(base, axes, conv, mode, skip_invalid=True, fast=False)
+    streamed = sw.stream(base, axes, conv, mode, skip_invalid=True)
+    assert "".join(sw.csv_chunks(streamed)) == render.to_csv(
+        sweep_table(reference, approximate=False))
+    lines = "".join(sw.json_chunks(sw.stream(base, axes, conv, mode, True))).splitlines()
+    rows = [json.loads(line.strip().removesuffix(",")) for line in lines
+            if line.startswith('    {"point"')]
+    assert [(tuple(r["point"][:len(axes)]), tuple(r["flops"]), r["total"]) for r in rows] \
+        == valid
+    assert [r["share"] for r in rows] == [[percent(f, t) for f in fs] for _, fs, t in valid]
+    assert [line.strip().removesuffix(",") for line in lines if line.startswith('    {"p')] \
+        == [json.dumps(r, ensure_ascii=False) for r in rows]
+
+
+def test_a_run_is_counted_at_once_and_its_rows_equal_flop_report(monkeypatch):
+    # seq_len 1…1025 of GPT-2 small (runs of 100: the last, past n_positions 1024, point by
+    # point) and 1…100 of a decode step of a Llama: Blocks, but the first point's
+    monkeypatch.setattr(sw, "CHUNK", 100)
+    for base, length, mode in (({"batch": 1}, "1:1025:+1", Mode()),
+                               ({**preset_fields("llama-3.1-8b"), "batch": 1}, "1:100:+1",
+                                Mode("decode"))):
+        axes = [parse_axis("n_layers", "1,2"), parse_axis("seq_len", length)]
+        items = list(sw._items(base, axes, Conventions(), mode, True, True, None,
+                               sw._empty_result(axes, base, Conventions())))
+        assert [len(i.totals) for i in items if isinstance(i, sw.Block)] == (
+            [99] + [100] * 9 + [100] * 10 if mode.kind == "forward" else [99, 100])
+        rows = list(sw._flat(items))
+        assert [(v, f, t) for v, f, t in rows] == [
+            e for e in one_by_one(base, axes, Conventions(), mode) if e is not None]
