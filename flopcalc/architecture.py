@@ -6,11 +6,12 @@ function of it alone. Pure data: no sympy, no numpy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from fractions import Fraction
 
 from .config import FlopcalcError, check_dimension
 from .model import ACTIVATIONS, Dims
+from .records import record
 
 FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "phi3", "gpt_neox",
             "mixtral", "qwen2_moe", "deepseek_v3")
@@ -65,7 +66,7 @@ def exact_share(value) -> Fraction:
     return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
 
 
-@dataclass(frozen=True)
+@record
 class Architecture:
     """A decoder-only transformer, as data.
 
@@ -427,7 +428,7 @@ class Architecture:
         return ", ".join(parts + switches)
 
 
-@dataclass(frozen=True)
+@record
 class Workload:
     """What an architecture runs on: ``batch`` sequences of ``seq_len`` tokens."""
 

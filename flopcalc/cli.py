@@ -4,12 +4,15 @@ Bad input ends in one line on stderr and exit code 2; ``--output`` files are wri
 atomically. sympy and numpy are imported only by the commands that need them.
 """
 
+# The commands' annotations stay text until typer builds the command (_CommandsOnDemand): a
+# call evaluates only those of the command it runs.
+from __future__ import annotations
+
 import functools
 import inspect
 import io
 import os
 import sys
-from enum import Enum
 from pathlib import Path
 from collections.abc import MutableMapping
 from typing import Annotated, Callable, NamedTuple, Optional
@@ -20,8 +23,8 @@ from typer.core import TyperGroup
 
 from . import __version__, files
 from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Workload
-from .config import (Config, Conventions, FlopcalcError, Mode, gpt2_config,
-                     parse_whole_number)
+from .config import (ATTENTION, MLA_DECODE, MODES, Config, Conventions, FlopcalcError, Mode,
+                     gpt2_config, parse_whole_number)
 from .model import ACTIVATIONS
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
@@ -225,21 +228,14 @@ app = _LazyTyper(cls=_OneLineErrors, no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 
 
-class Format(str, Enum):
-    table = "table"
-    markdown = "markdown"
-    json = "json"
-    csv = "csv"
+def choice_option(*names: str, values, **kwargs):
+    """A typer.Option that takes one of ``values`` (strings): its value is the string given.
+    (A click.Choice, not an Enum: the options' sixteen Enums took ~3 ms of every start-up.)"""
+    return typer.Option(*names, click_type=click.Choice(list(values)), **kwargs)
 
 
-class Attention(str, Enum):
-    dense = "dense"
-    causal = "causal"
-
-
-class Qkv(str, Enum):
-    fused = "fused"
-    separate = "separate"
+FORMATS = ("table", "markdown", "json", "csv")
+QKV = ("fused", "separate")
 
 
 class _WholeNumber(click.ParamType):
@@ -310,39 +306,30 @@ ConfigPath = Annotated[Optional[Path], typer.Option(
     "qwen3, gemma2, phi3, gpt_neox, mixtral, qwen2_moe or deepseek_v3 model "
     "(docs/architectures.md).", show_default=False,
     click_type=_FilePath())]
-QkvOpt = Annotated[Optional[Qkv], typer.Option("--qkv", help="Q/K/V as one fused projection "
-                                               "(GPT-2's c_attn) or three separate W_q, W_k, W_v "
-                                               "\\[default: the model's].", show_default=False)]
-
-
-def _choice(name: str, values) -> type:
-    return Enum(name, {v: v for v in values}, type=str)
-
-
-MlpChoice = _choice("MlpChoice", MLPS)
-ActivationChoice = _choice("ActivationChoice", ACTIVATIONS)
-NormChoice = _choice("NormChoice", NORMS)
-PositionsChoice = _choice("PositionsChoice", POSITIONS)
+QkvOpt = Annotated[Optional[str], choice_option(
+    "--qkv", values=QKV, help="Q/K/V as one fused projection (GPT-2's c_attn) or three "
+    "separate W_q, W_k, W_v \\[default: the model's].", show_default=False)]
 FamilyOpt = Annotated[Optional[str], typer.Option(
     "--family", metavar="NAME", help=f"Start from a family's Hugging Face defaults (a "
     f"config.json with only its model_type): {', '.join(FAMILIES)} \\[default: gpt2].",
     show_default=False)]
 # The architecture's switches beyond GPT-2's; unset: the preset's, config.json's or family's.
 SWITCHES = (
-    ("mlp", Annotated[Optional[MlpChoice], typer.Option(
-        "--mlp", help="plain (up, activation, down) or gated (gate, up, act(gate)·up, down: "
-        "SwiGLU, GeGLU).", show_default=False)]),
-    ("activation", Annotated[Optional[ActivationChoice], typer.Option(
-        "--activation", help="The MLP's activation: gelu_tanh (GPT-2's), gelu (erf), relu, "
-        "silu.", show_default=False)]),
-    ("norm", Annotated[Optional[NormChoice], typer.Option(
-        "--norm", help="layernorm or rmsnorm.", show_default=False)]),
-    ("positions", Annotated[Optional[PositionsChoice], typer.Option(
-        "--positions", help="learned (a table of n_positions rows) or rotary (no parameters).",
-        show_default=False)]),
+    ("mlp", Annotated[Optional[str], choice_option(
+        "--mlp", values=MLPS, help="plain (up, activation, down) or gated (gate, up, "
+        "act(gate)·up, down: SwiGLU, GeGLU).", show_default=False)]),
+    ("activation", Annotated[Optional[str], choice_option(
+        "--activation", values=ACTIVATIONS, help="The MLP's activation: gelu_tanh (GPT-2's), "
+        "gelu (erf), relu, silu.", show_default=False)]),
+    ("norm", Annotated[Optional[str], choice_option(
+        "--norm", values=NORMS, help="layernorm or rmsnorm.", show_default=False)]),
+    ("positions", Annotated[Optional[str], choice_option(
+        "--positions", values=POSITIONS, help="learned (a table of n_positions rows) or rotary "
+        "(no parameters).", show_default=False)]),
 )
 MlpOpt, ActivationOpt, NormOpt, PositionsOpt = (annotation for _, annotation in SWITCHES)
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[str, choice_option("--format", "-f", values=FORMATS,
+                                         help="Output format.")]
 
 
 def _dash_is_stdout(path: Path | None) -> Path | None:
@@ -511,25 +498,23 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         shared.append(("untied_lm_head", Untied, False))
     names = [name for name, _, _ in shared]
 
-    signature = inspect.signature(func)
-    own = list(signature.parameters.values())
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    signature = inspect.signature(func, eval_str=True)
+    own = [p.replace(kind=keyword) for p in signature.parameters.values()]
     at = [p.name for p in own].index("cfg")
-    params = own[:at] + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                           annotation=annotation, default=default)
+    params = own[:at] + [inspect.Parameter(name, keyword, annotation=annotation, default=default)
                          for name, annotation, default in shared] + own[at + 1:]
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
 
     @functools.wraps(func)
     def command(**kwargs):
         given = {name: kwargs.pop(name) for name in names}
         qkv = given.pop("qkv")
         # unset: the preset's, config.json's or family's (e.g. tie_word_embeddings)
-        switches = dict(fused_qkv=None if qkv is None else qkv == Qkv.fused,
+        switches = dict(fused_qkv=None if qkv is None else qkv == "fused",
                         bias=False if given.pop("no_bias") else None,
                         tied_lm_head=False if given.pop("untied_lm_head", False) else None)
         for name, _ in SWITCHES:
-            switches[name] = given[name].value if given[name] is not None else None
-            del given[name]
+            switches[name] = given.pop(name)
         extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
         experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
         preset_name, config_path, family = (given.pop("preset"), given.pop("config"),
@@ -559,7 +544,9 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         return func(**kwargs)
 
     command.__signature__ = signature.replace(parameters=params)
-    command.__annotations__ = {p.name: p.annotation for p in params}
+    # typer reads each parameter and its annotation from the signature; given annotations
+    # too, it would evaluate and strip every one of them again (twice a build)
+    command.__annotations__ = {}
     del command.with_model_options  # copied from func by functools.wraps
     return command
 
@@ -571,22 +558,14 @@ def make_architecture(*args, **kwargs):
     return make(*args, **kwargs)
 
 
-class ModeChoice(str, Enum):
-    forward = "forward"
-    backward = "backward"
-    train = "train"
-    decode = "decode"
-    generate = "generate"
-
-
-ModeOpt = Annotated[ModeChoice, typer.Option(
-    "--mode", help="forward (prefill), backward, train (forward + backward), decode (one token "
-    "with a KV cache) or generate (prompt + new tokens).")]
+ModeOpt = Annotated[str, choice_option(
+    "--mode", values=MODES, help="forward (prefill), backward, train (forward + backward), "
+    "decode (one token with a KV cache) or generate (prompt + new tokens).")]
 Recompute = Annotated[bool, typer.Option("--recompute", help="train: full activation "
                                          "recomputation (adds a forward pass).")]
-AttentionOpt = Annotated[Attention, typer.Option(
-    "--attention", help="dense: full L×L scores as kernels run them; causal: only the "
-    "L(L+1)/2 unmasked ones.")]
+AttentionOpt = Annotated[str, choice_option(
+    "--attention", values=ATTENTION, help="dense: full L×L scores as kernels run them; causal: "
+    "only the L(L+1)/2 unmasked ones.")]
 ElementwiseOpt = Annotated[bool, typer.Option(
     "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
     "and residual work.")]
@@ -603,36 +582,32 @@ BlocksOnly = Annotated[bool, typer.Option(
     "--no-embeddings --no-lm-head).")]
 
 
-class MlaDecode(str, Enum):
-    naive = "naive"
-    absorbed = "absorbed"
-
-
 CapacityFactor = Annotated[Optional[str], typer.Option(
     "--capacity-factor", metavar="C", click_type=_Ratio(), show_default=False,
     help="Experts that pad or drop tokens: each runs ceil(C·tokens·top_k/n_experts) rows "
     "(e.g. 1.25) \\[default: none: every routed row once, exact].")]
-MlaDecodeOpt = Annotated[MlaDecode, typer.Option(
-    "--mla-decode", help="Latent attention's decode steps: naive (the cached latent through "
-    "kv_b_proj every step, as a cache of the latent without absorption runs it) or absorbed "
-    "(kv_b_proj folded into the query and the output, as inference kernels run it). Hugging "
-    "Face caches each head's K and V instead (docs/counting-rules.md).")]
+MlaDecodeOpt = Annotated[str, choice_option(
+    "--mla-decode", values=MLA_DECODE, help="Latent attention's decode steps: naive (the "
+    "cached latent through kv_b_proj every step, as a cache of the latent without absorption "
+    "runs it) or absorbed (kv_b_proj folded into the query and the output, as inference "
+    "kernels run it). Hugging Face caches each head's K and V instead "
+    "(docs/counting-rules.md).")]
 
 
-def conventions(flops_per_mac: int = 2, attention: Attention = Attention.dense,
+def conventions(flops_per_mac: int = 2, attention: str = "dense",
                 elementwise: bool = False, embeddings: bool | None = None,
                 lm_head: bool | None = None, blocks_only: bool = False,
-                capacity_factor=None, mla_decode: MlaDecode = MlaDecode.naive) -> Conventions:
+                capacity_factor=None, mla_decode: str = "naive") -> Conventions:
     """The counting conventions of the options; --blocks-only with --embeddings or --lm-head
     (each left unset means included) is a contradiction, refused."""
     if blocks_only and (embeddings or lm_head):
         raise FlopcalcError("--blocks-only leaves out the embeddings and the LM head: drop "
                             "--embeddings/--lm-head, or --blocks-only")
-    return Conventions(flops_per_mac=flops_per_mac, attention=attention.value,
+    return Conventions(flops_per_mac=flops_per_mac, attention=attention,
                        elementwise=elementwise,
                        embeddings=embeddings is not False and not blocks_only,
                        lm_head=lm_head is not False and not blocks_only,
-                       capacity_factor=capacity_factor, mla_decode=mla_decode.value)
+                       capacity_factor=capacity_factor, mla_decode=mla_decode)
 
 
 def write_atomically(path: Path, text) -> None:
@@ -641,14 +616,14 @@ def write_atomically(path: Path, text) -> None:
     files.write_text(path, text)
 
 
-def emit(tables, document: dict | None, fmt: Format, output: Path | None,
+def emit(tables, document: dict | None, fmt: str, output: Path | None,
          table: str | None = None) -> None:
     """Render tables (or the JSON document) in ``fmt`` to the terminal or to ``output``;
     ``table`` names the one table to print (``--table``)."""
     write_output(render_output(tables, document, fmt, output, table=table), output)
 
 
-def render_output(tables, document: dict | None, fmt: Format, output: Path | None,
+def render_output(tables, document: dict | None, fmt: str, output: Path | None,
                   progress=None, table: str | None = None) -> list:
     """``emit``'s first half: the text to write, in parts; for the terminal a small table stays
     a ``tables.Table`` that rich draws as it writes. A table of more than
@@ -657,14 +632,14 @@ def render_output(tables, document: dict | None, fmt: Format, output: Path | Non
     ``table`` (a name) or the first, with a note naming the others."""
     from . import render
 
-    if fmt == Format.json:
+    if fmt == "json":
         if table is not None:
             fail("--table picks a table of --format table, markdown or csv; the JSON has them all")
         return [render.to_json(document)]
-    tables, note = render.pick_table(tables, table, fmt == Format.csv)
-    if fmt == Format.markdown:
+    tables, note = render.pick_table(tables, table, fmt == "csv")
+    if fmt == "markdown":
         return [render.to_markdown(tables)]
-    if fmt == Format.csv:
+    if fmt == "csv":
         return [render.to_csv(tables[0], [note] if note else [])]
     from rich.console import Console
 
@@ -752,12 +727,12 @@ def _encodable(table):
 @model_options(every_architecture=True)
 def flops(
     cfg: Model, flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False, position: Position = None,
+    mode: ModeOpt = "forward", recompute: Recompute = False, position: Position = None,
     prompt: Prompt = None, new_tokens: NewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
-    format: FormatOpt = Format.table, output: Output = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    format: FormatOpt = "table", output: Output = None,
     total: Annotated[bool, typer.Option(
         "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
     per_token: Annotated[bool, typer.Option(
@@ -775,12 +750,12 @@ def flops(
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
                        capacity_factor, mla_decode)
     report = flop_report(cfg.architecture, conv,
-                         Mode(mode.value, recompute, position, prompt, new_tokens), cfg.workload)
+                         Mode(mode, recompute, position, prompt, new_tokens), cfg.workload)
     if total and per_token:
         fail("--total and --per-token each print one number: give one of them")
     if total or per_token:
         flag = "--total" if total else "--per-token"
-        if format != Format.table:
+        if format != "table":
             fail(f"{flag} prints one plain number: drop --format, or {flag}")
         number = report.total if total else per_token_json(report)["total_exact"]
         write_output([f"{number}\n"], output)
@@ -790,7 +765,7 @@ def flops(
 
 @app.command(epilog="Example: flopcalc params --preset gpt2-xl")
 @model_options(workload=False, every_architecture=True)
-def params(cfg: Model, format: FormatOpt = Format.table, output: Output = None) -> None:
+def params(cfg: Model, format: FormatOpt = "table", output: Output = None) -> None:
     """Every parameter tensor's shape and count, per block and in total."""
     from .analysis import param_report
     from .tables import param_json, param_table
@@ -799,45 +774,34 @@ def params(cfg: Model, format: FormatOpt = Format.table, output: Output = None) 
     emit([param_table(report)], param_json(report), format, output)
 
 
-class ShapesMode(str, Enum):
-    forward = "forward"
-    decode = "decode"
-
-
 @app.command(epilog="Example: flopcalc shapes --mode decode --batch 8 --seq-len 1024")
 @model_options(every_architecture=True)
 def shapes(
     cfg: Model,
-    mode: Annotated[ShapesMode, typer.Option(
-        "--mode", help="forward (all seq_len tokens at once) or decode (one new token at "
-        "--position with a KV cache: K and V of (B, h, t, d_head)).")] = ShapesMode.forward,
+    mode: Annotated[str, choice_option(
+        "--mode", values=("forward", "decode"), help="forward (all seq_len tokens at once) or "
+        "decode (one new token at --position with a KV cache: K and V of (B, h, t, "
+        "d_head)).")] = "forward",
     position: Position = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
-    format: FormatOpt = Format.table, output: Output = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    format: FormatOpt = "table", output: Output = None,
 ) -> None:
     """Every operation's operand, weight and output (activation) shapes."""
     from .analysis import shape_report
     from .tables import shape_json, shape_table
 
     conv = conventions(capacity_factor=capacity_factor, mla_decode=mla_decode)
-    report = shape_report(cfg.architecture, Mode(mode.value, position=position), cfg.workload,
+    report = shape_report(cfg.architecture, Mode(mode, position=position), cfg.workload,
                           conv)
     emit([shape_table(report)], shape_json(report), format, output)
-
-
-class FormulaFormat(str, Enum):
-    table = "table"
-    latex = "latex"
-    markdown = "markdown"
-    json = "json"
 
 
 @app.command(epilog="Example: flopcalc formulas --attention causal --format latex")
 def formulas(
     flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    mode: ModeOpt = "forward", recompute: Recompute = False,
     preset: Preset = None, config: ConfigPath = None, family: FamilyOpt = None,
     mlp: MlpOpt = None, activation: ActivationOpt = None, norm: NormOpt = None,
     positions: PositionsOpt = None,
@@ -845,9 +809,10 @@ def formulas(
         "--window", help="A sliding window W (its size is a symbol; any value gives the "
         "windowed formulas) \\[default: the model's].")] = None,
     qkv: QkvOpt = None, no_bias: NoBias = False, untied_lm_head: Untied = False,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
-    format: Annotated[FormulaFormat, typer.Option("--format", "-f", help="Output format.")]
-    = FormulaFormat.table,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    format: Annotated[str, choice_option("--format", "-f", values=("table", "latex", "markdown",
+                                                                   "json"),
+                                         help="Output format.")] = "table",
     output: Output = None,
 ) -> None:
     """Each operation's FLOPs and the block and model totals as formulas, for GPT-2 or the model of --preset, --config or --family (its switches; the sizes are symbols).
@@ -858,22 +823,21 @@ def formulas(
                        capacity_factor, mla_decode)
     arch = make_architecture(
         preset, config, family, bias=False if no_bias else None,
-        fused_qkv=None if qkv is None else qkv == Qkv.fused,
+        fused_qkv=None if qkv is None else qkv == "fused",
         tied_lm_head=False if untied_lm_head else None, sliding_window=window,
-        **{name: None if value is None else value.value for name, value in
-           (("mlp", mlp), ("activation", activation), ("norm", norm), ("positions", positions))})
-    Mode(mode.value, recompute)  # the same rules as flops: --recompute is for train only
+        mlp=mlp, activation=activation, norm=norm, positions=positions)
+    Mode(mode, recompute)  # the same rules as flops: --recompute is for train only
     from . import formulas as fm
 
-    f = fm.formulas(conv, mode=fm.symbolic_mode(mode.value, recompute), architecture=arch)
+    f = fm.formulas(conv, mode=fm.symbolic_mode(mode, recompute), architecture=arch)
     from . import render
     from .tables import formulas_json, formulas_table
 
-    if format == FormulaFormat.latex:
+    if format == "latex":
         text = render.to_latex(formulas_table(f, latex=True))
-    elif format == FormulaFormat.json:
+    elif format == "json":
         text = render.to_json(formulas_json(f))
-    elif format == FormulaFormat.markdown:
+    elif format == "markdown":
         table = formulas_table(f)
         table.rows = [[name, f"`{expr}`"] for name, expr in table.rows]
         text = render.to_markdown([table])
@@ -883,7 +847,7 @@ def formulas(
 
 
 @app.command(epilog="Example: flopcalc presets --format markdown")
-def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
+def presets(format: FormatOpt = "table", output: Output = None) -> None:
     """The published GPT-2 sizes and the released models, with their parameter counts."""
     from .analysis import param_report
     from .architectures.presets import PRESETS as ALL_PRESETS
@@ -898,29 +862,21 @@ def presets(format: FormatOpt = Format.table, output: Output = None) -> None:
     emit([table, models], {**document, "models": rows}, format, output)
 
 
-class VerifyMode(str, Enum):
-    full = "full"
-    incremental = "incremental"
-
-
-class Dtype(str, Enum):
-    float32 = "float32"
-    float64 = "float64"
-
-
 @app.command(epilog="Example: flopcalc verify --mode incremental --n-layers 2 --seq-len 16")
 @model_options(untied_lm_head=False, every_architecture=True)
 def verify(
     cfg: Model,
-    mode: Annotated[VerifyMode, typer.Option("--mode", help="full: all positions at once (compared "
-                                       "with dense counting); incremental: token by token with "
-                                       "a KV cache (compared with causal counting).")] = VerifyMode.full,
+    mode: Annotated[str, choice_option(
+        "--mode", values=("full", "incremental"), help="full: all positions at once (compared "
+        "with dense counting); incremental: token by token with a KV cache (compared with "
+        "causal counting).")] = "full",
     seed: Annotated[int, number_option("--seed", help="Seed of the weights and tokens (>= 0) "
                                        "\\[default: 0].")] = 0,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="Floating-point type of the pass.")] = Dtype.float32,
-    flops_per_mac: FlopsPerMac = 2, mla_decode: MlaDecodeOpt = MlaDecode.naive,
+    dtype: Annotated[str, choice_option("--dtype", values=("float32", "float64"),
+                                        help="Floating-point type of the pass.")] = "float32",
+    flops_per_mac: FlopsPerMac = 2, mla_decode: MlaDecodeOpt = "naive",
     capacity_factor: CapacityFactor = None,
-    format: FormatOpt = Format.table, output: Output = None,
+    format: FormatOpt = "table", output: Output = None,
 ) -> None:
     """Run a real NumPy forward pass of the model and check every matmul against the model.
 
@@ -932,8 +888,8 @@ def verify(
 
     # seed, dtype and memory are checked before the bar could appear
     arch, load = cfg.architecture, cfg.workload
-    verification.check(arch, mode.value, seed, dtype.value, load, mla_decode.value)
-    steps = arch.n_layers * (load.seq_len if mode == VerifyMode.incremental else 1)
+    verification.check(arch, mode, seed, dtype, load, mla_decode)
+    steps = arch.n_layers * (load.seq_len if mode == "incremental" else 1)
     done = 0
     # on stderr, and only once the pass has taken more than a moment
     with _LazyProgress("forward pass, blocks") as progress:
@@ -942,37 +898,28 @@ def verify(
             done += 1
             progress(done, steps)
 
-        result = verification.verify(arch, mode.value, seed, dtype.value, flops_per_mac,
+        result = verification.verify(arch, mode, seed, dtype, flops_per_mac,
                                      on_block=on_block, workload=load,
-                                     mla_decode=mla_decode.value,
+                                     mla_decode=mla_decode,
                                      capacity_factor=capacity_factor)
     emit([verify_table(result)], verify_json(result), format, output)
     raise typer.Exit(0 if result.ok else 1)
 
 
-class MemoryMode(str, Enum):
-    forward = "forward"
-    train = "train"
-    decode = "decode"
-
-
-class MemoryDtype(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    int8 = "int8"
+MEMORY_DTYPES = ("fp32", "bf16", "fp16", "int8")
 
 
 @app.command(epilog="Example: flopcalc memory --mode decode --device h100 --batch 8")
 @model_options(every_architecture=True)
 def memory(
     cfg: Model,
-    mode: Annotated[MemoryMode, typer.Option(
-        "--mode", help="Per-operation table of: forward (prefill), train (forward + backward) "
-        "or decode (one token with a KV cache).")] = MemoryMode.forward,
-    dtype: Annotated[MemoryDtype, typer.Option(
-        "--dtype", help="Element type of weights, activations and cache: fp32 (4 bytes), bf16, "
-        "fp16 (2), int8 (1).")] = MemoryDtype.bf16,
+    mode: Annotated[str, choice_option(
+        "--mode", values=("forward", "train", "decode"), help="Per-operation table of: forward "
+        "(prefill), train (forward + backward) or decode (one token with a KV cache).")]
+    = "forward",
+    dtype: Annotated[str, choice_option(
+        "--dtype", values=MEMORY_DTYPES, help="Element type of weights, activations and cache: "
+        "fp32 (4 bytes), bf16, fp16 (2), int8 (1).")] = "bf16",
     recompute: Annotated[bool, typer.Option(
         "--recompute", help="Full activation recomputation: keep only each block's input "
         "(and re-run the blocks' forward in the train step).")] = False,
@@ -991,8 +938,8 @@ def memory(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
-    format: FormatOpt = Format.table, output: Output = None,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    format: FormatOpt = "table", output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "summary, activations (--mode train), roofline or per-op")] = None,
 ) -> None:
@@ -1002,10 +949,10 @@ def memory(
     """
     from . import memory as mem
 
-    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+    dev = mem.device(device, peak_tflops, bandwidth_gbs, dtype)
     conv = conventions(elementwise=elementwise, capacity_factor=capacity_factor,
                        mla_decode=mla_decode)
-    report = mem.memory_report(cfg.architecture, conv, mode.value, dtype.value, recompute, dev,
+    report = mem.memory_report(cfg.architecture, conv, mode, dtype, recompute, dev,
                                position, cfg.workload)
     emit(mem.memory_tables(report), mem.memory_json(report), format, output, table)
 
@@ -1013,8 +960,8 @@ def memory(
 @app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
 @model_options(every_architecture=True)
 def compare(
-    cfg: Model, attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
-    format: FormatOpt = Format.table, output: Output = None,
+    cfg: Model, attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
+    format: FormatOpt = "table", output: Output = None,
 ) -> None:
     """Published estimates (Kaplan 2N, C_forward, 6N; PaLM; Chinchilla; Megatron) next to the exact count, with relative errors.
 
@@ -1022,7 +969,7 @@ def compare(
     """
     from . import estimates as est
 
-    conv = Conventions(attention=attention.value, elementwise=elementwise)
+    conv = Conventions(attention=attention, elementwise=elementwise)
     arch, load = cfg.architecture, cfg.workload
     rows = est.compare(arch, conv, load)
     emit([est.compare_table(arch, conv, rows, load)], est.compare_json(arch, conv, rows, load),
@@ -1117,13 +1064,13 @@ class _LazyProgress:
 @model_options(values=True, every_architecture=True)
 def sweep(
     cfg: ModelValues, flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    mode: ModeOpt = "forward", recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
     skip_invalid: SkipInvalid = False,
-    format: FormatOpt = Format.table, output: Output = None,
+    format: FormatOpt = "table", output: Output = None,
 ) -> None:
     """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
 
@@ -1134,14 +1081,14 @@ def sweep(
     conv = conventions(flops_per_mac, attention, elementwise, embeddings, lm_head, blocks_only,
                        capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
-                                           new_tokens=new_tokens), Mode(mode.value, recompute))
+                                           new_tokens=new_tokens), Mode(mode, recompute))
     points = sw.check_axes(axes)
-    if format in (Format.csv, Format.json):
+    if format in ("csv", "json"):
         # streamed: rows made and written in chunks; the bar only when not on the terminal
         with _LazyProgress("sweep") as progress:
             result = sw.stream(base, axes, conv, m, skip_invalid, progress if output else None,
                                precheck=output is None)
-            write_output((sw.csv_chunks if format == Format.csv else sw.json_chunks)(result),
+            write_output((sw.csv_chunks if format == "csv" else sw.json_chunks)(result),
                          output)
         return
     sw.check_table_size(points)
@@ -1156,11 +1103,6 @@ def sweep(
     write_output(parts, output)
 
 
-class PlotKind(str, Enum):
-    shares = "shares"
-    estimates = "estimates"
-
-
 @app.command(epilog="Example: flopcalc plot --seq-len 128:65536:x2 --n-positions 65536 "
              "--output shares.png")
 @model_options(values=True, every_architecture=True)
@@ -1168,15 +1110,16 @@ def plot(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The image to write (atomically): .png or .svg.",
         click_type=_FilePath())],
-    kind: Annotated[PlotKind, typer.Option(
-        "--kind", help="shares: each operation's share of the FLOPs, stacked, with the "
-        "attention/FFN crossover; estimates: each published estimate's error.")] = PlotKind.shares,
+    kind: Annotated[str, choice_option(
+        "--kind", values=("shares", "estimates"), help="shares: each operation's share of the "
+        "FLOPs, stacked, with the attention/FFN crossover; estimates: each published "
+        "estimate's error.")] = "shares",
     cfg: ModelValues = None,
-    attention: AttentionOpt = Attention.dense, elementwise: ElementwiseOpt = False,
+    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = ModeChoice.forward, recompute: Recompute = False,
+    mode: ModeOpt = "forward", recompute: Recompute = False,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = MlaDecode.naive,
+    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
@@ -1189,8 +1132,8 @@ def plot(
     conv = conventions(2, attention, elementwise, embeddings, lm_head, blocks_only,
                        capacity_factor, mla_decode)
     base, axes, m = _sweep_setup(cfg, dict(position=position, prompt=prompt,
-                                           new_tokens=new_tokens), Mode(mode.value, recompute))
-    if kind == PlotKind.estimates:
+                                           new_tokens=new_tokens), Mode(mode, recompute))
+    if kind == "estimates":
         pl.plot_estimates(base, axes, conv, output, skip_invalid)
     else:
         pl.plot_shares(base, axes, conv, m, output, skip_invalid)
@@ -1211,7 +1154,7 @@ def audit(
         "--infer/--no-infer", help="Without a claims file or model options: check the "
         "figures against the model the text describes (the preset it names, the sizes it "
         "states).")] = True,
-    format: FormatOpt = Format.table, output: Output = None,
+    format: FormatOpt = "table", output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "claims, arithmetic, figures (with a DOCUMENT), flops or shapes (with claims)")] = None,
     code_blocks: Annotated[bool, typer.Option(
@@ -1238,7 +1181,7 @@ def audit(
         result = audit_text(text, claims, "standard input" if str(document) == files.STDIN
                             else str(document), code=code_blocks, model=model, infer=infer)
     # the notes after the output: bad --table, --format or --output is then the only line
-    emit(audit_tables(result, brief=format == Format.table), audit_json(result), format, output,
+    emit(audit_tables(result, brief=format == "table"), audit_json(result), format, output,
          table)
     shown = output is None and sys.stdout.isatty()  # a terminal shows them in the notes
     for note in () if shown else result.notes:
@@ -1286,8 +1229,8 @@ PeakTflops = Annotated[Optional[str], typer.Option(
     "--device).", show_default=False)]
 Devices = Annotated[int, number_option("--devices", help="Devices working together "
                                        "\\[default: 1].")]
-PeakDtype = Annotated[MemoryDtype, typer.Option("--dtype", help="The dtype whose dense peak "
-                                                "counts: fp32, bf16, fp16, int8 (TOPS).")]
+PeakDtype = Annotated[str, choice_option("--dtype", values=MEMORY_DTYPES, help="The dtype whose "
+                                         "dense peak counts: fp32, bf16, fp16, int8 (TOPS).")]
 
 
 def _devices(count: int) -> int:
@@ -1299,7 +1242,7 @@ def _devices(count: int) -> int:
 
 @app.command(epilog="Example: flopcalc frameworks --preset gpt2 --seq-len 1024")
 @model_options(every_architecture=True)
-def frameworks(cfg: Model, format: FormatOpt = Format.table, output: Output = None,
+def frameworks(cfg: Model, format: FormatOpt = "table", output: Output = None,
                table: Annotated[Optional[str], _table_option("frameworks, terms")] = None) -> None:
     """Training FLOPs per token and per step as Megatron-LM, MaxText, torchtitan, nanoGPT, Hugging Face and llm-foundry count them, next to the exact count.
 
@@ -1325,8 +1268,8 @@ def mfu(
         "--step-time", metavar="SECONDS", help="Or: measured seconds per training step of "
         "batch × seq_len tokens.", show_default=False)] = None,
     devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
-    dtype: PeakDtype = MemoryDtype.bf16, attention: AttentionOpt = Attention.dense,
-    format: FormatOpt = Format.table, output: Output = None,
+    dtype: PeakDtype = "bf16", attention: AttentionOpt = "dense",
+    format: FormatOpt = "table", output: Output = None,
 ) -> None:
     """Model-FLOPs utilisation of a measured training run, under flopcalc's exact count and each framework's convention, and the HFU with recomputation.
 
@@ -1337,13 +1280,13 @@ def mfu(
     from . import budget as bg
     from . import memory as mem
 
-    dev = mem.device(device, peak_tflops, None, dtype.value)
+    dev = mem.device(device, peak_tflops, None, dtype)
     if device is None and peak_tflops is not None:  # no preset named, and mfu needs no bandwidth
         dev = replace(dev, label="custom device", source="peak given on the command line")
     load = cfg.workload
     rate = bg.tokens_per_second(tokens_per_second, step_time, load.batch * load.seq_len)
-    report = bg.mfu_report(cfg.architecture, rate, _devices(devices), dev, dtype.value,
-                           attention.value, load)
+    report = bg.mfu_report(cfg.architecture, rate, _devices(devices), dev, dtype,
+                           attention, load)
     emit([bg.mfu_table(report)], bg.mfu_json(report), format, output)
 
 
@@ -1367,7 +1310,7 @@ def budget(
         help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, rtx4090, "
         "tpu-v4, tpu-v5e, tpu-v5p, or a list (a100,h100) \\[default: a100].")] = None,
     peak_tflops: PeakTflops = None,
-    dtype: PeakDtype = MemoryDtype.bf16,
+    dtype: PeakDtype = "bf16",
     assumed_mfu: Annotated[str, typer.Option(
         "--mfu", metavar="FRACTIONS", help="Assumed model-FLOPs utilisation: 0.4 or 40%, or a "
         "list (30%,40%,50%).")] = "40%",
@@ -1378,8 +1321,8 @@ def budget(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
-    attention: AttentionOpt = Attention.dense, skip_invalid: SkipInvalid = False,
-    format: FormatOpt = Format.table, output: Output = None,
+    attention: AttentionOpt = "dense", skip_invalid: SkipInvalid = False,
+    format: FormatOpt = "table", output: Output = None,
     table: Annotated[Optional[str], _table_option(
         "training, inference; training-sweep, inference-sweep for a sweep")] = None,
 ) -> None:
@@ -1399,7 +1342,7 @@ def budget(
     for name, text in given.items():
         if text is None:
             continue
-        axis = bg.budget_axis(name, text, dtype.value)
+        axis = bg.budget_axis(name, text, dtype)
         if len(axis.values) > 1:
             (inference_axes if name in bg.INFERENCE_AXES else budget_axes).append(axis)
         else:
@@ -1407,13 +1350,13 @@ def budget(
     if device is not None and "," in device:  # several devices: each at its spec-sheet peak
         if peak_tflops is not None or bandwidth_gbs is not None:
             fail("--peak-tflops and --bandwidth-gbs describe one device: give one --device")
-        budget_axes.append(bg.budget_axis("device", device, dtype.value))
+        budget_axes.append(bg.budget_axis("device", device, dtype))
     else:
-        fixed["device"] = mem.device(device, peak_tflops, bandwidth_gbs, dtype.value)
+        fixed["device"] = mem.device(device, peak_tflops, bandwidth_gbs, dtype)
     infer = prompt is not None or new_tokens is not None
     if model_axes or budget_axes or inference_axes:
-        result = bg.budget_sweep(base, model_axes, budget_axes, fixed, chinchilla, dtype.value,
-                                 attention.value, skip_invalid,
+        result = bg.budget_sweep(base, model_axes, budget_axes, fixed, chinchilla, dtype,
+                                 attention, skip_invalid,
                                  inference_axes if infer else None)
         emit(bg.budget_sweep_tables(result), bg.budget_sweep_json(result), format, output,
              table)
@@ -1421,8 +1364,8 @@ def budget(
     arch, load, _, _ = sw.check_point(base, (), (), Mode("forward"))
     dev = fixed["device"]
     train = bg.training_budget(arch, fixed["tokens"], chinchilla, _devices(fixed["devices"]),
-                               dev, dtype.value, fixed["mfu"], fixed["price"], attention.value,
+                               dev, dtype, fixed["mfu"], fixed["price"], attention,
                                load)
-    infer = bg.inference_budget(arch, fixed["prompt"], fixed["new_tokens"], dev, dtype.value,
-                                attention.value, load)
+    infer = bg.inference_budget(arch, fixed["prompt"], fixed["new_tokens"], dev, dtype,
+                                attention, load)
     emit(bg.budget_tables(train, infer), bg.budget_json(train, infer), format, output, table)

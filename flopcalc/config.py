@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 
 from .model import ACTIVATIONS, Dims
+from .records import record
 
 
 class FlopcalcError(ValueError):
@@ -18,7 +19,7 @@ CONFIG_FAMILY = "gpt2"  # the one family a Config describes
 BIAS_FIELDS = ("qkv_bias", "o_bias", "mlp_bias", "norm_bias")  # one Config bias sets all four
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """A GPT-2-style decoder-only transformer and the input it runs on.
 
@@ -329,7 +330,7 @@ ATTENTION = ("dense", "causal")
 MLA_DECODE = ("naive", "absorbed")
 
 
-@dataclass(frozen=True)
+@record
 class Conventions:
     """How FLOPs are counted; every table states these.
 
@@ -417,7 +418,7 @@ class Conventions:
 MODES = ("forward", "backward", "train", "decode", "generate")
 
 
-@dataclass(frozen=True)
+@record
 class Mode:
     """Which computation is counted.
 

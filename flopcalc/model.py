@@ -11,10 +11,10 @@ compiled path, which records the int arithmetic).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable, NamedTuple
 
+from .records import record
 from .tracing import Traced, is_traced, node
 
 Dim = Any  # an int, a sympy expression or a traced size (tracing.Traced)
@@ -85,7 +85,7 @@ ACTIVATIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Dims:
     """The sizes of one pass of a model; each is an int or a sympy expression.
 
