@@ -394,6 +394,7 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _LETTERS = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+")
 _WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+(?:['\u2019][A-Za-z]+)*")  # "model's"
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
+_NAME = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c90-9]+")  # "BF16", "α1": a word and digits
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
 _CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
@@ -833,7 +834,7 @@ class _Lexer:
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
         if not self.math and end < self.end and text[end] in _DIGITS and base not in "xX":
-            name = _ALNUM.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
+            name = _NAME.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
             self.emit("LABEL", pos, name.end(), name.group())
             return
         last = None
