@@ -703,10 +703,12 @@ class _Lexer:
         if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
-                    not self.math and self.hyphenated(pos)):
+                    not self.math and text[pos - 1] == "-" and self.hyphenated(pos)):
             # a whole number ("768", "12,288") with no magnitude, percent or digit group
             # after it (the common case, made fast: what the rest of this method emits)
-            self.emit("NUM", pos, end, literal, _number_value(literal))
+            value = _LITERALS.get(literal, _LITERALS)  # _number_value's, looked up here
+            self.emit("NUM", pos, end, literal,
+                      _number_value(literal) if value is _LITERALS else value)
             return
         value = _number_value(literal)
         if not self.math and self.hyphenated(pos):  # "GPT-2", "Llama-3.1": part of a name
@@ -1080,7 +1082,7 @@ class _Scan:
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         toks = self.toks
-        kinds = list(map(_KIND, toks))
+        self.kinds = kinds = list(map(_KIND, toks))
         match: list[int | None] = [None] * len(toks)
         self.match = match
         stack: list[int] = []
@@ -1103,6 +1105,10 @@ class _Scan:
         for j, i in reversed(outermost):
             del cuts[bisect.bisect_right(cuts, j):bisect.bisect_left(cuts, i)]
         self.cuts = cuts
+
+    def indices(self, kind: str) -> list[int]:
+        """The indices of the tokens of ``kind``, in order."""
+        return list(compress(range(len(self.kinds)), map(kind.__eq__, self.kinds)))
 
     def barrier(self, i: int) -> int:
         """The last token at or before ``i`` that no expression contains (-1 if none)."""
@@ -2161,7 +2167,7 @@ def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, l
 
 def _chains(scan: _Scan) -> list[list[_Side | None]]:
     """Group the text's "=" signs into chains of sides: "a = b = c" gives [a, b, c]."""
-    eqs = [i for i, tok in enumerate(scan.toks) if tok.kind == "EQ"]
+    eqs = scan.indices("EQ")
     chains: list[list[_Side | None]] = []
     for k, e in enumerate(eqs):
         lo = eqs[k - 1] + 1 if k else 0

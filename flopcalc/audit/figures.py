@@ -145,7 +145,7 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
     out = []
     toks, n = scan.toks, len(scan.toks)
     last = -1  # the end of the last number read (an exponent is not a number of its own)
-    for i in [i for i, tok in enumerate(toks) if tok.kind == "NUM"]:
+    for i in scan.indices("NUM"):
         tok = toks[i]
         if i < last or tok.value is None:
             continue
