@@ -240,6 +240,12 @@ def test_names_with_digits_and_unit_ratios_are_labels(text, expression, stated):
     assert (e.expression, e.stated, e.verdict) == (expression, stated, "ok")
 
 
+def test_a_greek_letter_glued_to_a_digit_is_a_name_too():
+    # as "H100" is: "α1" is a label (it once crashed the reader), 3 × 256 = 768
+    (e,) = find_equations("The α1 and βeta2 heads hold 3 x 256 = 768 weights.\n")
+    assert (e.expression, e.verdict) == ("3 x 256", "ok")
+
+
 def test_capitals_glued_to_a_number_are_one_letter_symbols():
     (e,) = find_equations("With N = 70B and D = 2T, 6ND = 8.4e+23.\n")   # 6 × 70 × 2 = 840
     assert e.expression == "6ND" and e.verdict == "ok" and e.computed == 84 * 10**22

@@ -32,8 +32,8 @@ import bisect
 import functools
 import math
 import re
-from itertools import accumulate, repeat
-from operator import add, attrgetter
+from itertools import accumulate, compress, repeat
+from operator import add, attrgetter, itemgetter
 from typing import NamedTuple
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -405,6 +405,7 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _LETTERS = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+")
 _WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]+(?:['\u2019][A-Za-z]+)*")  # "model's"
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
+_NAME = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c90-9]+")  # "BF16", "α1": a word and digits
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
 _CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
@@ -690,20 +691,19 @@ class _Lexer:
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
              shift: int = 0, grouped=None) -> None:
-        out = self.out
-        prev_end = out[-1].end if out else 0
         if self.first:
             spaced = fresh = True
-        elif prev_end < start:
+            self.first = False
+        elif (prev_end := self.out[-1][3]) < start:  # the last token's end
             spaced, fresh = True, self.text.find("\n", prev_end, start) >= 0
         else:
             spaced = fresh = False
-        out.append(_Tok(kind, text, start if self.prefix is None else self.prefix, end,
-                        value, self.math, spaced, fresh, grouped, step, shift))
+        if self.prefix is not None:
+            start, self.prefix = self.prefix, None
+        self.out.append(_new_tuple(_Tok, (kind, text, start, end, value, self.math, spaced,
+                                          fresh, grouped, step, shift)))  # no __new__ call
         if end > self.pos:
             self.pos = end
-        self.first = False
-        self.prefix = None
 
     def run(self) -> None:
         text, stop, math = self.text, self.end, self.math
@@ -711,8 +711,11 @@ class _Lexer:
         while self.pos < stop:
             pos, c = self.pos, text[self.pos]
             if c in _SPACE or (math and c in "\n~"):
-                self.pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
-            elif not math and c in _LETTER_CHARS and self.plain_words(pos):
+                self.pos = pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
+                if pos == stop:
+                    break
+                c = text[pos]  # not spacing (the run is the longest): read it now
+            if not math and c in _LETTER_CHARS and self.plain_words(pos):
                 pass
             elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
                     and self.expression_cell(pos):
@@ -775,10 +778,12 @@ class _Lexer:
         if (literal.isdigit() or _WHOLE_LITERAL.fullmatch(literal)) and (end >= self.end or text[end] not in _NUMBER_FOLLOWERS or (
                 text[end] in " \u00a0" and end + 1 < self.end
                 and text[end + 1] not in _SPACED_FOLLOWERS)) and not (
-                    not self.math and self.hyphenated(pos)) and text[pos - 1:pos] != "$":
+                    not self.math and text[pos - 1:pos] == "-" and self.hyphenated(pos)) and text[pos - 1:pos] != "$":
             # a whole number ("768", "12,288") with no magnitude, percent or digit group
             # after it (the common case, made fast: what the rest of this method emits)
-            self.emit("NUM", pos, end, literal, _number_value(literal))
+            value = _LITERALS.get(literal, _LITERALS)  # _number_value's, looked up here
+            self.emit("NUM", pos, end, literal,
+                      _number_value(literal) if value is _LITERALS else value)
             return
         value = _number_value(literal)
         if not self.math and self.hyphenated(pos):  # "GPT-2", "Llama-3.1": part of a name
@@ -936,7 +941,7 @@ class _Lexer:
         base = (_LETTERS if self.math else _WORD).match(text, pos, self.end).group()
         end = pos + len(base)
         if not self.math and end < self.end and text[end] in _DIGITS and base not in "xX":
-            name = _ALNUM.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
+            name = _NAME.match(text, pos, self.end)  # "BF16", "H100", "FP8": a name
             self.emit("LABEL", pos, name.end(), name.group())
             return
         last = None
@@ -1151,6 +1156,8 @@ _EXPRESSION = ("NUM", "IDENT", "OP", "OPEN", "CLOSE", "FRAC", "ROOT")
 _OPERATOR_KINDS = frozenset(("OP", "FRAC", "ROOT", "EQ", "BLOCK"))
 _WORD_KINDS = frozenset(("LABEL", "SEP"))
 _BARRIER_KINDS = frozenset(("SEP", "EQ", "BLOCK"))
+_BRACKET_KINDS = frozenset(("OPEN", "CLOSE"))
+_KIND = itemgetter(0)  # a token's kind
 
 
 class _Scan:
@@ -1168,31 +1175,38 @@ class _Scan:
         self.first_line = first_line
         self.newlines = [m.start() for m in _NEWLINE.finditer(text, lo, hi)]
         toks = self.toks
-        kinds = [tok.kind for tok in toks]
+        self.kinds = kinds = list(map(_KIND, toks))
         match: list[int | None] = [None] * len(toks)
         self.match = match
         stack: list[int] = []
-        for i in [i for i, kind in enumerate(kinds) if kind == "OPEN" or kind == "CLOSE"]:
+        outermost: list[tuple[int, int]] = []  # the bracket groups in no other, in order
+        for i in compress(range(len(kinds)), map(_BRACKET_KINDS.__contains__, kinds)):
             if kinds[i] == "OPEN":
                 stack.append(i)
             elif stack and toks[stack[-1]].text == toks[i].text:
                 j = stack.pop()
                 match[i], match[j] = j, i
+                while outermost and outermost[-1][0] > j:  # inside this one
+                    outermost.pop()
+                outermost.append((j, i))
         # Prefix counts make "is this bracket group only words?" an O(1) question.
         self.ops = list(accumulate(map(_OPERATOR_KINDS.__contains__, kinds), initial=0))
         self.words = list(accumulate(map(_WORD_KINDS.__contains__, kinds), initial=0))
-        # barrier[i]: the last token at or before i that no expression contains: a break
-        # outside every bracket group (one inside may be part of a skipped remark)
-        barriers: list[int] = []
-        depth, barrier = 0, -1
-        for i, kind in enumerate(kinds):
-            if kind in _BARRIER_KINDS:
-                if depth == 0:
-                    barrier = i
-            elif (kind == "OPEN" or kind == "CLOSE") and match[i] is not None:
-                depth += 1 if kind == "OPEN" else -1
-            barriers.append(barrier)
-        self.barrier = barriers
+        # the tokens no expression contains, in order: the breaks outside every bracket
+        # group (one inside may be part of a skipped remark)
+        cuts = list(compress(range(len(kinds)), map(_BARRIER_KINDS.__contains__, kinds)))
+        for j, i in reversed(outermost):
+            del cuts[bisect.bisect_right(cuts, j):bisect.bisect_left(cuts, i)]
+        self.cuts = cuts
+
+    def indices(self, kind: str) -> list[int]:
+        """The indices of the tokens of ``kind``, in order."""
+        return list(compress(range(len(self.kinds)), map(kind.__eq__, self.kinds)))
+
+    def barrier(self, i: int) -> int:
+        """The last token at or before ``i`` that no expression contains (-1 if none)."""
+        k = bisect.bisect_right(self.cuts, i)
+        return self.cuts[k - 1] if k else -1
 
     def line_of(self, offset: int) -> int:
         return self.first_line + bisect.bisect_right(self.newlines, offset - 1)
@@ -1244,7 +1258,7 @@ class _Scan:
 
     def left_side(self, e: int, lo: int) -> tuple[int, tuple] | None:
         """The longest expression ending right before token ``e``: (start index, tree)."""
-        first = max(lo, e - WINDOW, self.barrier[e - 1] + 1 if e else 0)
+        first = max(lo, e - WINDOW, self.barrier(e - 1) + 1 if e else 0)
         for s in range(first, e):
             tok = self.toks[s]
             sign = tok.kind == "OP" and tok.text in "+-"
@@ -1636,10 +1650,49 @@ def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
     """The exact value of a tree whose symbols all have a value in ``env``; with ``bounds``,
     a value with a root that is not rational is given as ``_Bounds`` around it
     (else it cannot be evaluated)."""
+    whole = _whole(tree, env)
+    if whole is not None:
+        return Fraction(whole)
     value = _evaluate(tree, lambda leaf: leaf[1] if leaf[0] == "num" else env[leaf[1]])
     if isinstance(value, _Bounds) and not bounds:
         raise _Unevaluable("inexact-root")
     return value
+
+
+def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
+    """The value of a tree of whole numbers as an int, made with int arithmetic alone (most
+    of a write-up's arithmetic: no Fraction per step); None when a step is anything else
+    (a fraction, a negative power, a root, a value beyond the limits): ``_evaluate`` then
+    reads it, and says why it has no value when it has none."""
+    kind = tree[0]
+    if kind == "num" or kind == "sym":
+        value = tree[1] if kind == "num" else env.get(tree[1]) if env is not None else None
+        return value.numerator if value is not None and value.denominator == 1 else None
+    if kind == "neg":
+        a = _whole(tree[1], env)
+        return None if a is None else -a
+    if kind not in _WHOLE_STEPS or (a := _whole(tree[1], env)) is None \
+            or (b := _whole(tree[2], env)) is None:
+        return None
+    if kind == "mul":
+        result = a * b
+    elif kind == "add":
+        result = a + b
+    elif kind == "sub":
+        result = a - b
+    elif kind == "div":
+        if b == 0 or a % b:
+            return None
+        result = a // b
+    else:  # "pow": refused before computing, as ``_power`` does
+        bits = a.bit_length()
+        if b < 0 or b > MAX_EXPONENT or (bits > 1 and (bits - 1) * b > MAX_BITS):
+            return None
+        result = a**b
+    return result if result.bit_length() <= MAX_BITS else None
+
+
+_WHOLE_STEPS = frozenset(("mul", "add", "sub", "div", "pow"))
 
 
 ROOT_BITS = 320  # the bits of the bounds around a root with no exact value
@@ -2271,7 +2324,7 @@ def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, l
 
 def _chains(scan: _Scan) -> list[list[_Side | None]]:
     """Group the text's "=" signs into chains of sides: "a = b = c" gives [a, b, c]."""
-    eqs = [i for i, tok in enumerate(scan.toks) if tok.kind == "EQ"]
+    eqs = scan.indices("EQ")
     chains: list[list[_Side | None]] = []
     for k, e in enumerate(eqs):
         lo = eqs[k - 1] + 1 if k else 0

@@ -146,7 +146,7 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
     out = []
     toks, n = scan.toks, len(scan.toks)
     last = -1  # the end of the last number read (an exponent is not a number of its own)
-    for i in [i for i, tok in enumerate(toks) if tok.kind == "NUM"]:
+    for i in scan.indices("NUM"):
         tok = toks[i]
         if i < last or tok.value is None:
             continue
@@ -493,9 +493,11 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
     for number in find_numbers(text, code) if numbers is None else numbers:
         if number.operand:
             continue
+        value = number.value  # compared as an int when it is one (ints compare faster)
+        value = value.numerator if value.denominator == 1 else value
         kind, sizes, fpm = readings.get(number.unit) or readings.setdefault(
             number.unit, _reading(number.unit))
-        if number.value * max(sizes) <= 2:
+        if value * max(sizes) <= 2:
             continue  # 1 and 2 are everywhere (one head, 2 FLOPs per multiply-add); "0.29
             #           GiB" is a size
         unit = number.unit
@@ -503,8 +505,8 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
             word = unit.lower()
             if word not in _DIM_UNITS:
                 unit = ""  # a word after it, not its unit
-            exact = number.step is None and number.value.denominator == 1
-            dims = list(catalogue.dims.get(number.value.numerator, ())) if exact else []
+            exact = number.step is None and type(value) is int
+            dims = list(catalogue.dims.get(value, ())) if exact else []
             if dims:
                 named = _LOOKUP.get(word)  # "32 layers": n_layers before n_heads
                 dims.sort(key=lambda q: q.data["dimension"] != named)
@@ -512,7 +514,7 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
                                          number.step, "ok", "dimension", dims[0],
                                          tuple(dims[1:3])))
                 continue
-            if number.value < SMALL or word in _DIM_UNITS:
+            if value < SMALL or word in _DIM_UNITS:
                 continue  # a small bare figure (a count, a version) is not a model quantity
         out.append(_match(number, unit, kind, sizes, fpm, catalogue,
                           lambda number=number: _said_scope(lines, number),
@@ -524,9 +526,10 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
 def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, scope,
            wrong: str, named=None) -> FigureFinding:
     best = other = said = None
-    for size in sizes:
-        value = number.value * size
-        value = value.numerator if value.denominator == 1 else value  # ints compare faster
+    whole = number.value.numerator if number.value.denominator == 1 else None
+    for size in sizes:  # ints compare faster: a whole value times a unit's size is one
+        value = whole * size if whole is not None else number.value * size
+        value = value.numerator if value.denominator == 1 else value
         half = number.step * size / 2 if number.step else 0
         hits = catalogue.within(value - half, value + half, kind)
         if not hits:
@@ -544,7 +547,8 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
         return FigureFinding(number.line, number.text, unit, value, step, "unmatched",
                              "another-quantity", hits[0], _others(hits), named=said[2])
     if best is None:
-        return FigureFinding(number.line, number.text, unit, number.value * sizes[0],
+        return FigureFinding(number.line, number.text, unit,
+                             number.value * sizes[0] if sizes[0] != 1 else number.value,
                              number.step and number.step * sizes[0], "unmatched",
                              "no-quantity")
     value, hits, others = best
