@@ -629,7 +629,9 @@ _GOES_ON = re.compile(r"\s*(?:=|\\approx)")
 def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
+    lo = hi = None  # the span the regions cover: only there is "which is" looked for
     for start, end, is_math in _regions(text) if regions is None else regions:
+        lo, hi = start if lo is None else lo, end
         if is_math and after_math and not _GOES_ON.match(text, start, end):
             # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
             # (An operator written between them in prose does join them: "$h$ × $d$"; and
@@ -642,7 +644,9 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
                 break
-    return _worded_equals(text, toks) if "which" in text else toks
+    if lo is None or text.find("which", lo, hi) < 0:
+        return toks
+    return _worded_equals(text, toks, lo, hi)
 
 
 _WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
@@ -650,13 +654,14 @@ _token_start = attrgetter("start")
 _WORDED_APPROX = {"about", "roughly", "approximately", "around", "nearly"}
 
 
-def _worded_equals(text: str, toks: list[_Tok]) -> list[_Tok]:
+def _worded_equals(text: str, toks: list[_Tok], lo: int, hi: int) -> list[_Tok]:
     """"…, which is 205B" states a value as "= 205B" does ("which is about 205B": ≈): the
     comma, "which" and "is" (or "equals") become one "=" when a number follows. Only the
-    places the text says "which is" are looked at (the tokens are in text order)."""
+    places the text says "which is" are looked at, between ``lo`` and ``hi`` (the span of
+    the tokens' regions: a piece of a long text, never the whole of it again)."""
     out: list[_Tok] = []
     done, n = 0, len(toks)
-    for m in _WHICH_IS.finditer(text):
+    for m in _WHICH_IS.finditer(text, lo, hi):
         i = bisect.bisect_left(toks, m.start(), lo=done, key=_token_start)
         if i + 2 >= n or toks[i].start != m.start() or toks[i].kind != "LABEL" \
                 or toks[i + 1].kind != "LABEL":
