@@ -141,7 +141,11 @@ def parse_axis(name: str, text: str) -> Axis:
     if len(parts) > MAX_POINTS:
         raise FlopcalcError(f"{option}: more than {MAX_POINTS:,} values")
     if not all(re.fullmatch(WHOLE_NUMBER, p.strip(" \t")) for p in parts):
-        raise FlopcalcError(f"{option} {text!r}: not a list or range; {_SYNTAX}")
+        e = re.fullmatch(r"\s*(\d{1,20})[eE]\+?(\d{1,2})\s*", spec)
+        hint = (f"whole numbers are written out ({int(e[1]) * 10 ** int(e[2])} for {spec})"
+                if e else _SYNTAX)
+        raise FlopcalcError(f"{option} {text!r}: not a whole number, a list or a range; "
+                            f"{hint}")
     values = tuple(int(p) for p in parts)
     if min(values) <= 0:
         raise FlopcalcError(f"{option} {text!r}: values must be positive")

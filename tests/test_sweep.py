@@ -562,3 +562,11 @@ def test_traced_sizes_write_out_the_same_arithmetic_over_a_column_of_values():
     # multiplications and two additions per value (as written: seven and three)
     source = column_function("f", {"L": 0, "D": 3}, frozenset({"L"}), results[1:2])
     assert source.count("map(mul") == 3 and source.count("map(add") == 2
+
+
+def test_a_value_in_e_notation_is_refused_with_it_written_out():
+    from flopcalc.sweep import parse_axis
+    with pytest.raises(FlopcalcError, match=r"'15e12'.*\(15000000000000 for 15e12\)"):
+        parse_axis("tokens", "15e12")
+    with pytest.raises(FlopcalcError, match="not a whole number, a list or a range"):
+        parse_axis("seq_len", "1.5")
