@@ -170,6 +170,7 @@ class SweepResult:
     skipped: int = 0
     first_skipped: str = ""
     points: int = 0                      # the number of rows (known before ``stream``'s rows)
+    regrouped: bool = False              # n_layers places windows or experts apart by point
 
 
 def describe_point(names, values) -> str:
@@ -439,7 +440,9 @@ def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 def _empty_result(axes, base, conv) -> SweepResult:
     names = tuple(a.name for a in axes)
     derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
-    return SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv)
+    placements = {repr(v) for v in base.get(LAYERS_BY_N, {}).values()}
+    return SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv,
+                       regrouped=len(placements) > 1)
 
 
 def _check_some_valid(result: SweepResult) -> None:
@@ -513,8 +516,22 @@ def _items(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inv
                     assert ops == result.ops
                 except FlopcalcError:  # layer groups only ints tell apart (common.py says why)
                     pass
-        yield (values + (arch.d_ff,) if derived_ff else values, *_reference_row(report)) \
-            if evaluate else None
+        row = _reference_row(report) if evaluate else None
+        if row is not None and _reference_ops(report) != result.ops:
+            # windows or experts placed anew at this n_layers group the layers otherwise:
+            # the columns are the first point's operations, each given its own FLOPs here
+            # (0 where this point has none); the total is the point's whole count. A
+            # column named NAME alone (one group had it) takes that operation of every
+            # group; a GROUP.NAME column, that group's
+            columns = op_columns(result.ops)
+            key_of = {(g, n): (g, n) if c != n else n for (g, n), c in zip(result.ops, columns)}
+            flops = dict.fromkeys(key_of.values(), 0)
+            for (g, n), value in zip(_reference_ops(report), row[0]):
+                key = (g, n) if (g, n) in flops else n
+                if key in flops:  # (an operation of a group the first point lacks: in
+                    flops[key] += value  # the total only, as the notes say)
+            row = (tuple(flops[key_of[op]] for op in result.ops), row[1])
+        yield (values + (arch.d_ff,) if derived_ff else values, *row) if evaluate else None
         if model is not None:  # the other points by the compiled model
             yield from _compiled_rows(points, model, base, axes, conv, mode, arch, load, m,
                                       derived_ff, skip, evaluate, progress, total_points,
@@ -850,6 +867,11 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                 else f"a block operation's over all the blocks of its group (GROUP.NAME: "
                      f"{_groups_apart(result)})")
              + f". {result.points:,} points.", per_token_note(result)]
+    if result.regrouped:
+        notes.append("Windows or experts are placed on each point's layers as flops "
+                     "--n-layers places them: where a point's layer groups differ from the "
+                     "first point's, its columns hold its FLOPs of the first point's "
+                     "operations (0 where it has none), and its total counts every layer.")
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")

@@ -306,6 +306,22 @@ def test_sweeping_n_layers_places_windows_by_the_familys_rule():
     assert totals == {1: sliding + 2 * L * D * V, 2: sliding + full + 2 * L * D * V}
 
 
+def test_a_point_whose_layers_group_otherwise_keeps_each_operations_own_share():
+    """Gemma-2 at one layer is one 'block' group; at four, two sliding and two full blocks.
+    The columns are the first point's operations, and the four-layer row's q_proj column is
+    the q_proj of all four blocks: 4 · 2·L·D·(H·Dh) over the row's total (L = 128 tokens,
+    D = 3584, 16 heads of 256)."""
+    result = invoke("sweep", "--preset", "gemma-2-9b", "--n-layers", "1,4", "-f", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(line for line in io.StringIO(result.stdout)
+                               if not line.startswith("#")))
+    four = next(r for r in rows if r["n_layers"] == "4")
+    q_proj = 4 * 2 * 128 * 3584 * (16 * 256)
+    total = int(four["total FLOPs"])
+    assert float(four["q_proj %"]) == round(100 * q_proj / total, 2) == 3.43
+    assert "layer groups differ from the first point's" in result.stdout
+
+
 def test_sweeping_n_layers_past_deepseek_v3s_61_adds_moe_layers_as_flops_does():
     """DeepSeek-V3's layers from 3 on are MoE; extra layers are like its last (as
     `flops --n-layers` counts them): layer 63 adds one MoE block. 128 tokens, naive MLA
