@@ -630,6 +630,7 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
     toks: list[_Tok] = []
     after_math = False  # whether the last token that is not a label is in math
     lo = hi = None  # the span the regions cover: only there is "which is" looked for
+    bytes_at = [0, -1, False]  # the line "B is bytes" was last read for (``bytes_line``)
     for start, end, is_math in _regions(text) if regions is None else regions:
         lo, hi = start if lo is None else lo, end
         if is_math and after_math and not _GOES_ON.match(text, start, end):
@@ -639,7 +640,7 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
             # teraFLOPs $= 3.12 \times 10^{14}$".)
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
-        _Lexer(text, start, end, is_math, toks).run()
+        _Lexer(text, start, end, is_math, toks, bytes_at=bytes_at).run()
         for k in range(len(toks) - 1, first - 1, -1):  # the region's last token not a label
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
@@ -687,12 +688,14 @@ class _Lexer:
     """Turns one region of the text into tokens (appended to ``out``)."""
 
     def __init__(self, text: str, start: int, end: int, is_math: bool, out: list[_Tok],
-                 expression: bool = False):
+                 expression: bool = False, bytes_at: list | None = None):
         self.text, self.pos, self.end, self.math, self.out = text, start, end, is_math, out
         self.expression = expression  # one expression on its own: a lone "x" is always "times"
         self.region_start, self.first = start, True
         self.prefix: int | None = None  # where a skipped \boxed, \left ... began
-        self.bytes_at: tuple[int, bool] | None = None  # (line start, B is bytes there)
+        # [line start, line end, B is bytes there]: shared by the lexers of one text's
+        # regions, so a long line is searched once, not once per region on it
+        self.bytes_at = [0, -1, False] if bytes_at is None else bytes_at
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
              shift: int = 0, grouped=None) -> None:
@@ -843,19 +846,21 @@ class _Lexer:
     def expression_cell(self, bar: int) -> bool:
         """Whether the table cell that ends at the bar ``bar`` holds arithmetic (an operator),
         not a bare figure ("| 7B | ~14 GB |" claims no 7B = 14 GB)."""
-        start = self.text.rfind("|", self.text.rfind("\n", 0, bar) + 1, bar)
-        return start >= 0 and _CELL_OPERATOR.search(self.text, start + 1, bar) is not None
+        start = self.text.rfind("|", 0, bar)  # the nearest bar, which must be on this line
+        return start >= 0 and self.text.find("\n", start, bar) < 0 \
+            and _CELL_OPERATOR.search(self.text, start + 1, bar) is not None
 
     def bytes_line(self, pos: int) -> bool:
         """Whether "B" after a number means bytes on the line of ``pos``: the line has a
         whole number of four or more digits glued to B ("8192B"), which no one writes for
         trillions, and B means one thing within a line."""
-        start = self.text.rfind("\n", 0, pos) + 1
-        if self.bytes_at is None or self.bytes_at[0] != start:
+        line = self.bytes_at
+        if not line[0] <= pos < line[1]:
+            start = self.text.rfind("\n", 0, pos) + 1
             stop = self.text.find("\n", pos)
-            found = _BYTES_NUMBER.search(self.text, start, len(self.text) if stop < 0 else stop)
-            self.bytes_at = (start, found is not None)
-        return self.bytes_at[1]
+            stop = len(self.text) if stop < 0 else stop
+            line[:] = start, stop, _BYTES_NUMBER.search(self.text, start, stop) is not None
+        return line[2]
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
