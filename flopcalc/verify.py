@@ -135,12 +135,20 @@ def gib_text(n: int) -> str:
     return f"{tenths // 10:,}.{tenths % 10}"
 
 
-def check_memory(model, dtype: str, mode: str = "full", workload: Workload | None = None) -> None:
+def check_memory(model, dtype: str, mode: str = "full", workload: Workload | None = None,
+                 capacity_factor=None) -> None:
     """Refuse, with the estimate, a pass that would not fit in this machine's memory.
     ``model`` is a Config, or an Architecture with its ``workload``."""
     arch, load, _ = split_model(model, workload)
-    need = reference.estimate_memory_bytes(_gpt_config(arch), load.batch, load.seq_len,
+    gpt = _gpt_config(arch)
+    need = reference.estimate_memory_bytes(gpt, load.batch, load.seq_len,
                                            DTYPES[dtype], incremental=mode == "incremental")
+    if capacity_factor is not None and gpt.n_experts:
+        # one expert at a time runs on a buffer of ceil(c·tokens·top_k/E) rows: its input,
+        # its hidden rows (gate and up) and its output
+        c, tokens = Fraction(capacity_factor), load.batch * load.seq_len
+        rows = -(-(c.numerator * tokens * gpt.top_k) // (c.denominator * gpt.n_experts))
+        need += rows * (2 * arch.d_model + 2 * gpt.d_expert) * np.dtype(DTYPES[dtype]).itemsize
     advice = "lower --seq-len, --batch or the model size"
     if need > MAX_PASS_BYTES:
         raise FlopcalcError(f"this forward pass needs more than 2**62 bytes (4 EiB) of memory, "
@@ -152,7 +160,8 @@ def check_memory(model, dtype: str, mode: str = "full", workload: Workload | Non
 
 
 def check(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
-          workload: Workload | None = None, mla_decode: str = "naive") -> None:
+          workload: Workload | None = None, mla_decode: str = "naive",
+          capacity_factor=None) -> None:
     """Everything ``verify`` refuses, checked before any work: mode, dtype, seed, the decode
     form of latent attention, the input's length, memory. ``model`` is a Config, or an
     Architecture with its ``workload``."""
@@ -172,7 +181,7 @@ def check(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
         raise FlopcalcError(f"verify has no reference pass of the {arch.family} family yet "
                             f"(it runs {', '.join(reference.WEIGHT_NAMES)})")
     load.check(arch)
-    check_memory(arch, dtype, mode, load)
+    check_memory(arch, dtype, mode, load, capacity_factor)
 
 
 def _gpt_config(model) -> reference.GPTConfig:
@@ -304,7 +313,7 @@ def verify(model, mode: str = "full", seed: int = 0, dtype: str = "float32",
     any work (see ``check``).
     """
     arch, load, config = split_model(model, workload)
-    check(arch, mode, seed, dtype, load, mla_decode)
+    check(arch, mode, seed, dtype, load, mla_decode, capacity_factor)
     conv = Conventions(flops_per_mac=flops_per_mac,
                        attention="dense" if mode == "full" else "causal", mla_decode=mla_decode,
                        capacity_factor=capacity_factor)

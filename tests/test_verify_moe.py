@@ -248,3 +248,13 @@ def test_the_reference_config_carries_every_expert_and_latent_field():
     mixtral = GPTConfig.from_architecture(make_architecture("mixtral-8x7b"))
     assert (mixtral.n_experts, mixtral.top_k, mixtral.d_expert, mixtral.d_shared) == (
         8, 2, 14336, None)
+
+
+def test_a_capacity_factor_too_large_for_memory_is_refused_in_one_line():
+    """Each expert's buffer of ceil(c · T · top_k / E) rows counts in the memory check: at
+    c = 10^7 and 8 tokens, 2 of 8 experts, that is 2·10^7 rows, gigabytes before any work."""
+    result = invoke("verify", "--preset", "mixtral-8x7b", "--n-layers", "1", "--d-model", "64",
+                    "--n-heads", "4", "--n-kv-heads", "2", "--d-ff", "128", "--vocab", "128",
+                    "--seq-len", "8", "--capacity-factor", "10000000")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "GiB of memory" in result.stderr
