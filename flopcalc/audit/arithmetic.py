@@ -2506,9 +2506,11 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, code, facts = "cannot evaluate", e.code, tuple(e.facts.items())
         else:
-            if precision is None and stated.denominator == 1 and (
+            if precision is None and stated.denominator == 1 and abs(stated) >= 10 and (
                     isinstance(computed, _Bounds) or computed.denominator != 1):
-                precision = Fraction(1)  # "3000/22=136": a whole number, to its last digit
+                # "3000/22=136": a whole number of two or more digits, to its last digit
+                # (one digit is too coarse a rounding to read: 7/2 = 3 stays wrong)
+                precision = Fraction(1)
             if isinstance(computed, _Bounds):  # a root with no exact value
                 decided = _compare_bounds(scan, side, target, computed, precision)
                 computed = computed.mid()
