@@ -610,7 +610,10 @@ def test_hf_gpt2_config_takes_gpt2configs_defaults_for_missing_sizes(write_json)
     n_layer 12 (as --family gpt2 and every other family's reader do). (Until issue 9's
     'HF's defaults for missing fields' this file was refused, which the test above pinned
     with model_type gpt2 in it.)"""
-    assert make_config(config_path=write_json({"model_type": "gpt2"})) == Config()
+    c = make_config(config_path=write_json({"model_type": "gpt2"}))
+    assert (c.d_model, c.n_heads, c.n_layers, c.d_ff, c.vocab, c.n_positions) == (
+        768, 12, 12, 3072, 50257, 1024)                      # GPT2Config's published defaults
+    assert c == Config()
     assert param_report(make_config(config_path=write_json({"model_type": "gpt2"}))).total \
         == 124_439_808                                       # GPT-2 small's published count
     assert make_config(config_path=write_json({"model_type": "gpt2", "n_layer": 24})).n_layers == 24
