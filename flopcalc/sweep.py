@@ -144,7 +144,7 @@ def parse_axis(name: str, text: str) -> Axis:
         e = re.fullmatch(r"\s*(\d{1,20})[eE]\+?(\d{1,2})\s*", spec)
         hint = (f"whole numbers are written out ({int(e[1]) * 10 ** int(e[2])} for {spec})"
                 if e else _SYNTAX)
-        raise FlopcalcError(f"{option} {text!r}: not a whole number, a list or a range; "
+        raise FlopcalcError(f"{option} {text!r}: not a list or range of whole numbers; "
                             f"{hint}")
     values = tuple(int(p) for p in parts)
     if min(values) <= 0:

@@ -568,5 +568,5 @@ def test_a_value_in_e_notation_is_refused_with_it_written_out():
     from flopcalc.sweep import parse_axis
     with pytest.raises(FlopcalcError, match=r"'15e12'.*\(15000000000000 for 15e12\)"):
         parse_axis("tokens", "15e12")
-    with pytest.raises(FlopcalcError, match="not a whole number, a list or a range"):
+    with pytest.raises(FlopcalcError, match="not a list or range of whole numbers"):
         parse_axis("seq_len", "1.5")
