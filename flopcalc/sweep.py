@@ -281,8 +281,24 @@ def _reference_ops(report) -> tuple:
     return tuple((r.group, r.op.name) for r in report.rows)
 
 
-def _reference_row(report) -> tuple:
-    return tuple(r.flops * r.times for r in report.rows), report.total
+def _row_under(ops: tuple, report) -> tuple:
+    """A point's per-operation FLOPs under the columns ``ops`` (the first point's), and its
+    total. Windows or experts placed anew at another n_layers group the layers otherwise:
+    then a column named NAME alone (one group of the first point had it) takes that
+    operation of every group, a GROUP.NAME column that group's, and 0 where the point has
+    none; the total is the point's whole count (an operation of a group the first point
+    lacks is in the total only, as the notes say)."""
+    row = tuple(r.flops * r.times for r in report.rows)
+    own = _reference_ops(report)
+    if own == ops:
+        return row, report.total
+    key_of = {(g, n): (g, n) if c != n else n for (g, n), c in zip(ops, op_columns(ops))}
+    flops = dict.fromkeys(key_of.values(), 0)
+    for (g, n), value in zip(own, row):
+        key = (g, n) if (g, n) in flops else n
+        if key in flops:
+            flops[key] += value
+    return tuple(flops[key_of[op]] for op in ops), report.total
 
 
 def check_axes(axes: list[Axis]) -> int:
@@ -516,35 +532,21 @@ def _items(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inv
                     assert ops == result.ops
                 except FlopcalcError:  # layer groups only ints tell apart (common.py says why)
                     pass
-        row = _reference_row(report) if evaluate else None
-        if row is not None and _reference_ops(report) != result.ops:
-            # windows or experts placed anew at this n_layers group the layers otherwise:
-            # the columns are the first point's operations, each given its own FLOPs here
-            # (0 where this point has none); the total is the point's whole count. A
-            # column named NAME alone (one group had it) takes that operation of every
-            # group; a GROUP.NAME column, that group's
-            columns = op_columns(result.ops)
-            key_of = {(g, n): (g, n) if c != n else n for (g, n), c in zip(result.ops, columns)}
-            flops = dict.fromkeys(key_of.values(), 0)
-            for (g, n), value in zip(_reference_ops(report), row[0]):
-                key = (g, n) if (g, n) in flops else n
-                if key in flops:  # (an operation of a group the first point lacks: in
-                    flops[key] += value  # the total only, as the notes say)
-            row = (tuple(flops[key_of[op]] for op in result.ops), row[1])
+        row = _row_under(result.ops, report) if evaluate else None
         yield (values + (arch.d_ff,) if derived_ff else values, *row) if evaluate else None
         if model is not None:  # the other points by the compiled model
-            yield from _compiled_rows(points, model, base, axes, conv, mode, arch, load, m,
-                                      derived_ff, skip, evaluate, progress, total_points,
-                                      done + 1)
+            yield from _compiled_rows(points, model, result.ops, base, axes, conv, mode,
+                                      arch, load, m, derived_ff, skip, evaluate, progress,
+                                      total_points, done + 1)
             break
     if progress:
         progress(total_points, total_points)
 
 
-def _compiled_rows(points, model, base, axes, conv, mode, arch, load, m, derived_ff, skip,
-                   evaluate, progress, total_points, start):
+def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, derived_ff,
+                   skip, evaluate, progress, total_points, start):
     """``_items`` after the first valid point (``arch``, ``load``, ``m``; the next point's
-    index is ``start``), by the compiled ``model``: each point's sizes set from its values by
+    index is ``start``), by the compiled ``model`` (whose columns are ``ops``): each point's sizes set from its values by
     the Architecture's rules, checked by ``config.fits`` and the rules Architecture checks,
     on ints. Where the last axis is a long seq_len or batch axis, its points are counted many
     at a time (``in_runs``), as Blocks."""
@@ -649,7 +651,7 @@ def _compiled_rows(points, model, base, axes, conv, mode, arch, load, m, derived
             else:  # another structure: this point counted by flop_report
                 try:
                     arch_, load_, m_, _ = check_point(base, names, values, mode)
-                    per_op, total = _reference_row(flop_report(arch_, conv, m_, load_))
+                    per_op, total = _row_under(ops, flop_report(arch_, conv, m_, load_))
                 except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
                     skip(values, e)
                     continue

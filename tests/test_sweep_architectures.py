@@ -136,7 +136,31 @@ def one_by_one(base, axes, conv, mode):
         except FlopcalcError:
             out.append(None)
             continue
-        out.append((values, tuple(r.flops * r.times for r in report.rows), report.total))
+        out.append((values, [((r.group, r.op.name), r.flops * r.times) for r in report.rows],
+                    report.total))
+    return in_first_points_columns(out)
+
+
+def in_first_points_columns(points):
+    """Each valid point's per-operation FLOPs under the columns of the first valid point (a
+    sweep has one header): a point whose layers group otherwise (windows or experts placed
+    anew at its n_layers) puts into a column named after an operation that only one group of
+    the first point has the sum of every group's operation of that name, into a GROUP.NAME
+    column that group's operation, and 0 where it has none."""
+    first = next((p[1] for p in points if p is not None), None)
+    out = []
+    for p in points:
+        if p is None:
+            out.append(None)
+            continue
+        values, rows, total = p
+        if [op for op, _ in rows] == [op for op, _ in first]:
+            out.append((values, tuple(f for _, f in rows), total))
+            continue
+        names = [name for (_, name), _ in first]
+        out.append((values, tuple(
+            sum(f for (g, n), f in rows if n == name and (names.count(name) == 1 or g == group))
+            for (group, name), _ in first), total))
     return out
 
 
@@ -389,3 +413,19 @@ def test_a_run_is_counted_at_once_and_its_rows_equal_flop_report(monkeypatch):
         rows = list(sw._flat(items))
         assert [(v, f, t) for v, f, t in rows] == [
             e for e in one_by_one(base, axes, Conventions(), mode) if e is not None]
+
+
+def test_a_point_whose_layers_group_otherwise_is_written_under_the_first_points_columns():
+    # Llama with a window on layer 0 only: one layer is one (windowed) group, two layers are a
+    # windowed and a full group. At one token a window of 1 sees all there is, so layer 1
+    # costs what layer 0 does. d_model 2, one head of 2, d_ff 8, 1 FLOP per MAC:
+    # q, k, v and o 2·2 = 4 each, scores and values 1·1·2 = 2, gate, up and down 2·8 = 16.
+    base = {**family_fields("llama"), "d_model": 2, "n_heads": 1, "n_kv_heads": 1,
+            "d_ff": 8, "vocab": 1, "n_positions": 24, "seq_len": 1, "batch": 1,
+            "sliding_window": 1, "window_layers": (0,)}
+    one_layer = (4, 4, 4, 2, 2, 4, 16, 16, 16)
+    conv = Conventions(flops_per_mac=1, embeddings=False, lm_head=False)
+    for fast in (False, True):   # per point, and by the compiled model
+        rows = list(run(base, [Axis("n_layers", (1, 2))], conv, Mode("forward"),
+                        fast=fast).rows)
+        assert rows == [((1,), one_layer, 68), ((2,), tuple(2 * f for f in one_layer), 136)]
