@@ -21,7 +21,8 @@ MLA_FAMILIES = ("deepseek_v3",)                           # multi-head latent at
 SPLIT_HEAD_FAMILIES = ("gpt2", "gpt_neox")
 ROUTER_SCORING = ("softmax", "sigmoid")
 MLPS = ("plain", "gated")
-NORMS = ("layernorm", "rmsnorm")
+NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}   # each norm as its paper names it
+NORMS = tuple(NORM_NAMES)
 POSITIONS = ("learned", "rotary")
 
 _SIZES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_head", "d_ff", "vocab",

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from .analysis import FlopReport, ParamReport, ShapeReport
+from .architecture import NORM_NAMES
 from .config import Config
 
 JSON_SCHEMA_VERSION = 1
@@ -320,9 +321,6 @@ def flop_table(report: FlopReport) -> Table:
 def round_half_up(x) -> int:
     """The nearest int to a Fraction ``x`` (halves up)."""
     return (2 * x.numerator + x.denominator) // (2 * x.denominator)
-
-
-NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 
 
 def param_table(report: ParamReport) -> Table:

@@ -170,3 +170,19 @@ def test_render_csv_writes_a_percent_as_a_number_and_leaves_out_the_approximatio
     assert render.to_csv(t) == ("# t\n# a note\nname,FLOPs,% of total\n"
                                 "a,1234567,33.33\nb,0,\n")
     assert "| a | 1,234,567 | 1.23 M | 33.33% |" in render.to_markdown([t])
+
+
+@pytest.mark.parametrize("preset, name", [("gpt2", "LayerNorm"),          # Radford et al. 2019
+                                          ("llama-3.1-8b", "RMSNorm")])    # Touvron et al. 2023
+def test_a_norm_is_named_as_its_paper_names_it_in_the_tables_and_in_the_audit(preset, name):
+    from flopcalc.audit.claims import Model, parse_claims
+    from flopcalc.audit.report import Words
+
+    notes = invoke("params", "--preset", preset, "-f", "markdown").stdout
+    assert f"every weight, bias and {name} tensor" in notes
+    claims = parse_claims(f'[document]\ntitle = "n"\n[document.config]\npreset = "{preset}"\n'
+                          '[[claim]]\nid = "a"\nquantity = "flops.ffn"\nstated = 1\n')
+    model = Model(claims.document)
+    norms = [op for op in model.ops("sequence").values() if op.role == "norm"]
+    assert [Words(model).op_text(op.name) for op in norms] == [
+        f"the first {name}", f"the second {name}", f"the final {name}"]

@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..analysis import flop_report, shape_report
+from ..architecture import NORM_NAMES
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
 from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, WINDOW, analyse,
@@ -261,7 +262,6 @@ def _transcription_warnings(text: str, results: list[ClaimResult]) -> list[str]:
 
 FAMILY_TITLES = {"gpt2": "GPT-2"}  # how a family is named in a sentence (else its name)
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth")
-NORM_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
 ACTIVATION_NAMES = {"gelu_tanh": "GELU", "gelu": "GELU (erf)", "relu": "ReLU", "silu": "SiLU"}
 ROLE_TEXT = {"embedding": "the embedding lookup", "embedding.positions": "the position-embedding add",
              "embedding.scale": "the embedding scaling", "attention.q": "the Q projection",
