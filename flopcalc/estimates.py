@@ -275,17 +275,18 @@ def _palm_n_text(arch: Architecture) -> str:
 def compare_table(model: Config | Architecture, conventions: Conventions,
                   rows: list[Comparison], workload: Workload | None = None):
     """The comparison as a ``tables.Table``: one row per estimate."""
-    from .tables import Table, exact_cell, model_note, per_token_note, readable
+    from .tables import Table, exact_cell, model_note, per_token_note, readable, tokens_of
 
     about = subject(model, workload)
     arch, load = about.architecture, about.workload
+    tokens, what = tokens_of(Mode(), load)   # every estimate is of a pass over the batch
     table = Table(
         title="Published FLOP estimates against the exact count",
         notes=[model_note(about),
                "Exact counts: 2 FLOPs per multiply-add; " + "; ".join(conventions.describe()
                                                                        .split("; ")[1:3])
                + "; scope and computation as in the 'compared with' column.",
-               f"Counts are for the whole batch: B·L = {load.batch * load.seq_len:,} tokens. "
+               f"Counts are for the whole batch: B·L = {tokens:,} tokens. "
                f"N = {kaplan_n(arch):,} (Kaplan: all but the vocabulary and position embeddings); "
                f"PaLM's N = {palm_n(arch):,} ({_palm_n_text(arch)})."
                + (f" Mixture of experts: those N are N_total, every expert of each MoE layer; "
@@ -300,14 +301,13 @@ def compare_table(model: Config | Architecture, conventions: Conventions,
                  "exact per token"],
         align="lllrrrlrlrr", optional=("source", "formula", "≈", "ignores"),
         drop_order=("compared with", "estimate per token", "exact per token", "estimate FLOPs"))
-    tokens = load.batch * load.seq_len
     for c in rows:
         table.rows.append([c.name, c.source, c.formula, count(c.estimate),
                            readable(count(c.estimate), "FLOP"), c.exact, c.compared_with,
                            _error_cell(c.error), c.ignores, exact_cell(c.estimate / tokens),
                            exact_cell(Fraction(c.exact, tokens))])
     table.notes.insert(3, per_token_note([c.estimate for c in rows] + [c.exact for c in rows],
-                                         tokens, "tokens of the batch (B·L)",
+                                         tokens, what,
                                          "each count (the estimate exactly, before rounding)"))
     return table
 
@@ -322,10 +322,10 @@ def _error_cell(error: Fraction):
 
 def compare_json(model: Config | Architecture, conventions: Conventions,
                  rows: list[Comparison], workload: Workload | None = None) -> dict:
-    from .tables import JSON_SCHEMA_VERSION, exact_text, model_json
+    from .tables import JSON_SCHEMA_VERSION, exact_text, model_json, tokens_of
 
     about = subject(model, workload)
-    tokens = about.workload.batch * about.workload.seq_len
+    tokens, _ = tokens_of(Mode(), about.workload)
     return {
         "schema": "flopcalc.compare", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(about),

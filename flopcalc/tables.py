@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .analysis import FlopReport, ParamReport, ShapeReport
 from .architecture import NORM_NAMES
-from .config import Config
+from .config import Config, Mode
 
 JSON_SCHEMA_VERSION = 1
 SECTION_TITLES = {"embedding": "embedding", "block": "block", "head": "head"}
@@ -731,8 +731,8 @@ def verify_table(result) -> Table:
     passed = sum(r.ok for r in result.rows)
     table.totals.append(["", "total", a, m, "", "",
                          f"{'✓' if result.ok else '✗'} ({passed}/{len(result.rows)} rows)"])
-    tokens = result.workload.batch * result.workload.seq_len   # both modes run all B·L
-    table.notes.append(per_token_note([a, m], tokens, "tokens of the batch (B·L)",
+    tokens, what = tokens_of(Mode(), result.workload)   # both modes run all B·L: a forward's
+    table.notes.append(per_token_note([a, m], tokens, what,
                                       f"{exact_text(Fraction(a, tokens))} analytical and "
                                       f"{exact_text(Fraction(m, tokens))} measured {unit}s = "
                                       "each total", csv_rounds=False))
@@ -753,7 +753,7 @@ def _operands_json(operands):
 
 
 def verify_json(result) -> dict:
-    tokens = result.workload.batch * result.workload.seq_len
+    tokens, _ = tokens_of(Mode(), result.workload)
     return {
         "schema": "flopcalc.verify", "schema_version": JSON_SCHEMA_VERSION,
         "config": model_json(result),

@@ -372,3 +372,21 @@ def test_the_memory_compare_and_verify_json_carry_flops_per_token():
     assert ver["totals"]["analytical_flops_per_token"] == str(one_layer // 8)
     assert ver["totals"]["measured_flops_per_token"] == str(one_layer // 8)
     assert one_layer % 8 == 0
+
+
+def test_flops_compare_and_verify_count_a_batch_s_per_token_figures_over_its_b_l_tokens():
+    """A forward pass's tokens are B·L in every command: 3 sequences of 8 are 24 tokens,
+    said in the same words; per token is one sequence's forward over its 8 tokens."""
+    args = ("--batch", "3", "--seq-len", "8", "--n-layers", "1")
+    per_token = forward(8, 8, layers=1) // 8
+    said = f"÷ the {3 * 8} tokens of the batch (B·L)"
+    for command in ("flops", "compare", "verify"):
+        assert said in " ".join(ok(command, *args, "-f", "markdown").split()), command
+    assert f"B·L = {3 * 8} tokens" in ok("compare", *args, "-f", "markdown")
+    cmp = json.loads(ok("compare", *args, "-f", "json"))
+    assert cmp["tokens"] == 24
+    exact = {r["key"]: r["exact"] for r in cmp["rows"]}
+    assert {r["key"]: r["exact_per_token"] for r in cmp["rows"]} == {
+        k: exact_text(Fraction(v, 24), separators=False) for k, v in exact.items()}
+    ver = json.loads(ok("verify", *args, "-f", "json"))["totals"]
+    assert (ver["tokens"], ver["analytical_flops_per_token"]) == (24, str(per_token))
