@@ -379,7 +379,9 @@ class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create a
 # The model's sizes, then the workload it runs: declared here once for every command.
 MODEL_SIZES = (
     Dimension("d_model", ("--d-model",), "Model width", "768", ("384,768,1536", "384:3072:x2")),
-    Dimension("n_heads", ("--n-heads", "--heads"), "Attention heads; must divide d_model", "12",
+    Dimension("n_heads", ("--n-heads", "--heads"),
+              "Attention heads; must divide d_model unless --d-head is given (in a "
+              "family other than gpt2)", "12",
               ("4,8,12", "1:16:x2")),
     Dimension("n_layers", ("--n-layers", "--layers"), "Transformer blocks", "12",
               ("6,12,24", "12:48:+12")),

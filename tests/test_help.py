@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import typer.main
-from cli_helpers import invoke
+from cli_helpers import invoke, one_line_error
 
 from flopcalc.cli import app
 
@@ -49,6 +50,25 @@ def test_help_never_splits_a_word_at_its_hyphen(command, width):
     out = help_at(width, command)
     assert not re.search(r"\w-\n", out), out
     assert "--seq-len 128:1024:x2" in out if command == "sweep" else "matmul-only]" in out
+
+
+def test_the_n_heads_help_says_what_the_commands_do():
+    """--n-heads must divide d_model, unless --d-head sets the heads' width in a family whose
+    heads need not split d_model: 7 heads of 64 in a Llama (d_model 4096) are counted, in
+    GPT-2 (d_model 768) they are refused, as the help says at 80 columns."""
+    rule = "must divide d_model unless --d-head is given (in a family other than gpt2)"
+    assert f"--n-heads, --heads INTEGER Attention heads; {rule} [default: 12]" in flat(
+        help_at(80, "flops"))
+    assert f"--n-heads, --heads VALUES Attention heads; {rule}:" in flat(help_at(80, "sweep"))
+    for given in (("--n-heads", "7"), ("--n-heads", "7", "--d-head", "64")):
+        assert "must divide d_model" in one_line_error(invoke("flops", *given))
+    assert "must divide d_model" in one_line_error(invoke("sweep", "--n-heads", "7,14",
+                                                          "--d-head", "64"))
+    llama = invoke("flops", "--family", "llama", "--n-heads", "7", "--d-head", "64", "-f", "json")
+    assert llama.exit_code == 0, llama.stderr
+    rows = json.loads(llama.stdout)["rows"]
+    # each of the 128 tokens through a 4096 × 7·64 Q projection
+    assert next(r["flops"] for r in rows if r["name"] == "q_proj") == 2 * 128 * 4096 * 7 * 64
 
 
 @pytest.mark.parametrize("width", [80, 60])
