@@ -43,6 +43,8 @@ class Config:
     activation: str = "gelu_tanh"
 
     def __post_init__(self) -> None:
+        # whether d_ff was derived (not a field: Config(d_ff=3072) equals Config()) for with_
+        object.__setattr__(self, "_d_ff_derived", self.d_ff is None)
         if self.d_ff is None and _is_int(self.d_model):
             object.__setattr__(self, "d_ff", 4 * self.d_model)  # GPT-2's FFN width
         for f in fields(self):
@@ -123,7 +125,11 @@ class Config:
         return point if set(point) <= {f.name for f in fields(cls)} else None
 
     def with_(self, **changes) -> Config:
-        """A copy with some fields changed (``d_ff=None`` re-derives it from d_model)."""
+        """A copy with some fields changed, as ``Config(...)`` with those fields would be: a
+        d_ff derived from d_model (not given, or given as None) is derived again from the new
+        d_model; a d_ff given stays unless changed (``d_ff=None`` derives it)."""
+        if self._d_ff_derived:
+            changes = {"d_ff": None, **changes}
         return replace(self, **changes)
 
     def as_dict(self) -> dict:

@@ -50,6 +50,20 @@ def test_default_config_is_the_documents_setting():
     assert (conv.flops_per_mac, conv.attention, conv.elementwise) == (2, "dense", False)
 
 
+def test_with_changes_a_config_as_if_it_were_made_with_the_new_fields():
+    """An FFN width never given is 4·d_model and stays so under a new d_model (GPT-2 medium:
+    1024 wide, 4096 FFN); one given stays as given until changed or given as None."""
+    medium = Config().with_(d_model=1024, n_heads=16, n_layers=24)
+    assert medium.d_ff == 4 * 1024 == 4096
+    assert medium == Config(d_model=1024, n_heads=16, n_layers=24)
+    assert Config().with_(n_layers=2).with_(d_model=96).d_ff == 384   # derived, still 4·96
+    given = Config(d_ff=1000)
+    assert given.with_(d_model=1536).d_ff == 1000
+    assert given.with_(d_model=1536).with_(n_layers=2).d_ff == 1000
+    assert given.with_(d_model=1536, d_ff=None).d_ff == 4 * 1536
+    assert Config().with_(d_ff=2000).with_(d_model=1536).d_ff == 2000
+
+
 def test_each_matmul_row_has_the_first_principles_flops():
     rows = rows_by_name(flop_report(Config()))
     expected = {"qkv_proj": QKV, "scores": SCORES, "attn_values": ATTN_V, "out_proj": OUT,
