@@ -99,7 +99,9 @@ DEVICES: dict[str, Device] = {
     "tpu-v4": Device("tpu-v4", "Google Cloud TPU v4 (one chip)",
                      _peaks(bf16="275", int8="275"), Fraction(1200),
                      "Google Cloud TPU v4 documentation, key specifications"),
-    # added for `flopcalc mfu` and `flopcalc budget`; figures and sources in docs/memory.md
+    # added for `flopcalc mfu` and `flopcalc budget`; figures and sources in docs/memory.md.
+    # FP32 51.2: NVIDIA's datasheet prints 51 TFLOPS; 51.2 is its 14,592 FP32 cores × 2 FLOPs
+    # per FMA × the 1,755 MHz boost clock (51.22), the whitepaper's figure to the 0.1
     "h100-pcie": Device("h100-pcie", "NVIDIA H100 PCIe 80GB",
                         _peaks(bf16="756", fp16="756", fp32="51.2", int8="1513"),
                         Fraction(2000), "NVIDIA H100 Tensor Core GPU Architecture whitepaper "
