@@ -404,18 +404,11 @@ def rows_times_matrix(x, w):
         return np.matmul(x, w)
     if m == 1:
         return np.matmul(x[0], w)[None]
-    out = np.empty((m, n), np.result_type(x, w))
-    part = np.empty(n, out.dtype)
+    out = np.zeros((m, 1, n), np.result_type(x, w))
     step = max(1, ROWS_BLOCK_BYTES // (n * w.itemsize))
-    for start in range(0, k, step):
-        block = w[start:start + step]
-        for row in range(m):
-            if start == 0:
-                np.matmul(x[row, :step], block, out=out[row])
-            else:
-                np.matmul(x[row, start:start + step], block, out=part)
-                out[row] += part
-    return out
+    for start in range(0, k, step):  # a stack of m (1, step) rows: each times the block by sgemv
+        out += np.matmul(x[:, None, start:start + step], w[start:start + step])
+    return out[:, 0]
 
 
 def stored_rows_dot(rows, v):
