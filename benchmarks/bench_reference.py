@@ -12,8 +12,9 @@ bound, and the verdicts rest on the ratios):
      batch 2, time per step against the memory bound: bytes of weights and KV cache read
      per step over a measured copy bandwidth (STREAM's convention: bytes read + bytes
      written, per second); target <= 1.5x at both batches; shown beside it, batch 1's bytes
-     at the rate BLAS's dot reads one array (no verdict: a decode step only reads, so this
-     is the stricter floor);
+     at the rate BLAS's dot reads one array (no verdict, and no floor: the dot reads one
+     sequential stream, where a decode step's products read several at once and can read
+     faster than it);
   4. whether reference.pass_threads() picked the thread count that decodes faster now
      (wall time per step of batch 1, the two counts' medians);
   5. the recording overhead (per matmul() call, times the calls, over the forward) and peak
@@ -130,8 +131,9 @@ def copy_bandwidth(threads: int, nbytes: int = 2**28) -> float:
 
 def read_bandwidth(threads: int, nbytes: int = 2**28) -> float:
     """Bytes read per second by np.dot of a warm array with itself (BLAS's sdot: one stream of
-    reads, nothing written), each of ``threads`` threads reading its share: what a decode
-    step's products, which only read their weights, could reach at best."""
+    reads, nothing written), each of ``threads`` threads reading its share. Not a ceiling for
+    a decode step: its products read several streams of a weight at once (sgemv of a (k, n)
+    array, reference.stored_rows_dot), which keeps more reads in flight than one stream."""
     src = np.ones(nbytes // 4, np.float32)
     parts = [(part, part) for part in np.array_split(src, threads)]
     return nbytes * sustained_rate(np.dot, parts, threads)

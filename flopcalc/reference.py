@@ -367,9 +367,9 @@ def matmul(recorder, name, layer, a, b, out=None):
 
 
 FEW_ROWS = 8            # products of at most this many rows: rows_times_matrix's
-SHORT_ROW_BYTES = 4096  # stored rows up to this long: one row sums them with einsum
 ROWS_BLOCK_BYTES = 2**20  # (k, n) weights, 2 or 3 rows: w in blocks this size (in L2)
 STORED_FEW_ROWS = 3       # ... and from 4 rows, sgemm
+STREAMS = 4             # one row times an (n, k) array: its stored rows read as 4 streams
 
 
 def rows_times_matrix(x, w):
@@ -381,43 +381,53 @@ def rows_times_matrix(x, w):
     two rows, where one row reads it at 10-25). So:
 
     - a transposed view of an (n, k) array (every family's nn.Linear, the tied LM head):
-      n stored rows, each dotted with the m rows of x while it is in the cache
-      (np.vecdot broadcast over (n, m)); one row: n dots (25 GB/s on one core of the
-      benchmark machine, sgemv 12 on GPT-2's LM head). Up to 8 rows this beat sgemm
-      (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
-    - a (k, n) array (GPT-2's Conv1Ds): one row, with stored rows of at most
-      SHORT_ROW_BYTES (the c_proj Conv1Ds, 3 KB), is the sum of w's rows weighted by x
-      (np.einsum), a longer one sgemv's (which reads w as stored); 2 or 3 rows take w in
-      blocks of ROWS_BLOCK_BYTES of stored rows, each block times each row of x by sgemv
-      while it is in the cache (two rows 1.3-1.5x faster than sgemm); from 4 rows sgemm,
-      whose copy then costs less than the extra passes over each block;
+      one row is ``stored_rows_dot``'s; more rows, each stored row dotted with the m rows
+      of x while it is in the cache (np.vecdot broadcast over (n, m)). Up to 8 rows this
+      beat sgemm (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
+    - a (k, n) array (GPT-2's Conv1Ds): one row by sgemv, which reads w as stored (17-21
+      GB/s on one core of the benchmark machine, where einsum's weighted sum of w's rows
+      read 12-13); 2 or 3 rows take w in blocks of ROWS_BLOCK_BYTES of stored rows, each
+      block times each row of x by sgemv while it is in the cache (two rows 1.3-1.5x
+      faster than sgemm); from 4 rows sgemm, whose copy then costs less than the extra
+      passes over each block;
     - any other layout (a strided view): np.matmul.
 
     benchmarks/bench_reference.py measures decode at batch 1 and 2 against a memory copy.
-    vecdot and einsum use one thread whatever blas_threads allows.
+    vecdot uses one thread whatever blas_threads allows.
     """
     m, (k, n) = len(x), w.shape
+    if w.T.flags.c_contiguous and m == 1:
+        return stored_rows_dot(w.T, x[0])[None]
     if w.T.flags.c_contiguous and hasattr(np, "vecdot"):  # NumPy >= 2.0
-        if m == 1:
-            return np.vecdot(w.T, x[0])[None]
         return np.vecdot(w.T[:, None, :], x[None, :, :]).T   # (n, m) computed, then (m, n)
     if not w.flags.c_contiguous or m > STORED_FEW_ROWS:
         return np.matmul(x, w)
-    if m == 1 and n * w.itemsize <= SHORT_ROW_BYTES:
-        return np.einsum("k,kn->n", x[0], w)[None]
     if m == 1:
         return np.matmul(x[0], w)[None]
-    out = np.empty((m, n), np.result_type(x, w))
-    part = np.empty(n, out.dtype)
+    out = np.zeros((m, 1, n), np.result_type(x, w))
     step = max(1, ROWS_BLOCK_BYTES // (n * w.itemsize))
-    for start in range(0, k, step):
-        block = w[start:start + step]
-        for row in range(m):
-            if start == 0:
-                np.matmul(x[row, :step], block, out=out[row])
-            else:
-                np.matmul(x[row, start:start + step], block, out=part)
-                out[row] += part
+    for start in range(0, k, step):  # a stack of m (1, step) rows: each times the block by sgemv
+        out += np.matmul(x[:, None, start:start + step], w[start:start + step])
+    return out[:, 0]
+
+
+def stored_rows_dot(rows, v):
+    """rows @ v for a C-contiguous (n, k) array and a vector v (k,): the same n dot products
+    as ``rows @ v``, the rows read as STREAMS streams n / STREAMS rows apart (a stack of
+    (STREAMS, k) matrix-vector products, rows i, i + n/STREAMS, ... at a time), then the
+    few rows left over.
+
+    One sequential stream of rows (sgemv, or a dot per row) read GPT-2's tied LM head at
+    13-15 GB/s on one core of the benchmark machine; four streams keep more reads from
+    memory in flight and read it at 17-21, as fast as sgemv reads a (k, n) array (whose
+    kernel reads four stored rows, n apart, at once).
+    """
+    n, k = rows.shape
+    span = n // STREAMS
+    out = np.empty(n, np.result_type(rows, v))
+    streams = rows[:span * STREAMS].reshape(STREAMS, span, k).swapaxes(0, 1)
+    out[:span * STREAMS].reshape(STREAMS, span).T[...] = np.matmul(streams, v)
+    out[span * STREAMS:] = rows[span * STREAMS:] @ v
     return out
 
 
@@ -497,10 +507,18 @@ def project(p, config, key, recorder, name, layer, x):
     return linear(recorder, name, layer, x, linear_weight(p, config, key), p.get(key + ".bias"))
 
 
+def mean_last(x):
+    """The mean over x's last axis, kept as an axis of length 1: the sum over n, divided by n,
+    as ndarray.mean computes it, without mean's Python wrapper (a decode step's 25 one-row
+    norms of GPT-2 small spent about 0.4 ms in it)."""
+    return np.add.reduce(x, -1, keepdims=True) / x.shape[-1]
+
+
 def layer_norm(x, w, b=None, eps=1e-5):
-    xc = x - x.mean(-1, keepdims=True)
-    var = np.mean(xc * xc, -1, keepdims=True)
-    xc /= np.sqrt(var + eps)
+    xc = x - mean_last(x)
+    std = mean_last(xc * xc)
+    std += eps
+    xc /= np.sqrt(std, out=std)
     xc *= w
     if b is not None:
         xc += b
@@ -509,7 +527,7 @@ def layer_norm(x, w, b=None, eps=1e-5):
 
 def rms_norm(x, w, eps=1e-6, plus_one=False):
     """x / sqrt(mean(x^2) + eps), times w (Llama) or (1 + w) (Gemma); no mean, no bias."""
-    y = x * (1.0 / np.sqrt(np.mean(x * x, -1, keepdims=True) + eps))
+    y = x * (1.0 / np.sqrt(mean_last(x * x) + eps))
     y *= (1.0 + w) if plus_one else w
     return y
 

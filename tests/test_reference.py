@@ -265,16 +265,19 @@ def test_matmul_without_recorder_just_multiplies():
 
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 8, 9])
-@pytest.mark.parametrize("layout", ["rows", "long rows", "transposed view", "strided view"])
+@pytest.mark.parametrize("layout", ["rows", "long rows", "transposed view",
+                                    "tall transposed view", "strided view"])
 def test_matmul_of_few_rows_is_the_product_in_every_layout(layout, rows):
     # Decode steps' products: rows (rows, 1, k) times a weight, read by the path its layout
     # and the number of rows take (short stored rows, long ones in several blocks of the
-    # cache's size, a transposed (n, k) array, a slice of neither; one row, a few, more).
-    k, n = {"long rows": (500, 600)}.get(layout, (7, 5))
-    stored = {"transposed view": (n, k), "strided view": (k, 2 * n)}.get(layout, (k, n))
+    # cache's size, a transposed (n, k) array, one of 23 stored rows, which one row reads
+    # as 4 streams of 5 and 3 left over, a slice of neither; one row, a few, more).
+    k, n = {"long rows": (500, 600), "tall transposed view": (7, 23)}.get(layout, (7, 5))
+    transposed = layout.endswith("transposed view")
+    stored = (n, k) if transposed else (k, 2 * n) if layout == "strided view" else (k, n)
     i, j = np.indices(stored, dtype=np.float64)
-    w = i - 2 * j if layout != "transposed view" else j - 2 * i
-    w = {"transposed view": w.T, "strided view": w[:, ::2]}.get(layout, w)
+    w = (j - 2 * i).T if transposed else i - 2 * j
+    w = w[:, ::2] if layout == "strided view" else w
     column = 2 if layout == "strided view" else 1   # w[:, j] is stored column j * column
     # row r of x is r + 1, r + 2, ..., r + k, so out[r, j] = sum_i (i + 1 + r)(i - 2 j column)
     x = np.array([[i + 1.0 + r for i in range(k)] for r in range(rows)]).reshape(rows, 1, k)
