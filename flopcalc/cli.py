@@ -292,9 +292,10 @@ class _Ratio(click.ParamType):
             self.fail(f"{e} (e.g. 1.25 or 5/4)", param, ctx)
 
 
-def number_option(*names: str, **kwargs):
-    """A typer.Option read by the one whole-number parser."""
-    return typer.Option(*names, click_type=WHOLE, show_default=False, **kwargs)
+def number_option(*decls, **kwargs):
+    """A typer.Option read by the one whole-number parser (``decls``: its names, after its
+    default if it is declared as a parameter's default)."""
+    return typer.Option(*decls, click_type=WHOLE, show_default=False, **kwargs)
 
 
 Preset = Annotated[Optional[str], typer.Option(
@@ -366,14 +367,27 @@ class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create a
     examples: tuple[str, str]
 
     def option(self):
-        return Annotated[Optional[int], number_option(
-            *self.names, help=f"{self.help} \\[default: {self.default}].")]
+        return Annotated[Optional[int], self._typer_option(False)]
 
     def values_option(self):
-        return Annotated[Optional[str], typer.Option(
-            *self.names, metavar="VALUES", show_default=False,
-            help=f"{self.help}: one value, a list ({self.examples[0]}) or a range "
-                 f"({self.examples[1]}) \\[default: {self.default}].")]
+        return Annotated[Optional[str], self._typer_option(True)]
+
+    def parameter(self, values: bool = False) -> inspect.Parameter:
+        """The option as a keyword parameter of a command's signature, given as its default
+        (``option``'s Annotated alias, made afresh for every command built, cost more than
+        the rest of the shared options together)."""
+        return inspect.Parameter(self.field, inspect.Parameter.KEYWORD_ONLY,
+                                 annotation=Optional[str] if values else Optional[int],
+                                 default=self._typer_option(values, None))
+
+    def _typer_option(self, values: bool, *default):
+        """typer's option: one whole number, or (``values``) the text of one value, a list or
+        a range; ``default``, if given, comes before the names (typer's default style)."""
+        if values:
+            return typer.Option(*default, *self.names, metavar="VALUES", show_default=False,
+                                help=f"{self.help}: one value, a list ({self.examples[0]}) or "
+                                     f"a range ({self.examples[1]}) \\[default: {self.default}].")
+        return number_option(*default, *self.names, help=f"{self.help} \\[default: {self.default}].")
 
 
 # The model's sizes, then the workload it runs: declared here once for every command.
@@ -489,21 +503,23 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
                         every_architecture: bool):
     """``model_options``'s command: ``func`` with the shared options in its signature."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
-    shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
-    shared += [(d.field, d.values_option() if values else d.option(), None)
-               for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
-    shared += [(name, annotation, None) for name, annotation in SWITCHES]
-    shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
-    if untied_lm_head:
-        shared.append(("untied_lm_head", Untied, False))
-    names = [name for name, _, _ in shared]
-
     keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def option(name: str, annotation, default=None) -> inspect.Parameter:
+        return inspect.Parameter(name, keyword, annotation=annotation, default=default)
+
+    shared = [option("preset", Preset), option("config", ConfigPath), option("family", FamilyOpt)]
+    shared += [d.parameter(values) for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
+    shared += [option(name, annotation) for name, annotation in SWITCHES]
+    shared += [option("qkv", QkvOpt), option("no_bias", NoBias, False)]
+    if untied_lm_head:
+        shared.append(option("untied_lm_head", Untied, False))
+    names = [p.name for p in shared]
+
     signature = inspect.signature(func, eval_str=True)
     own = [p.replace(kind=keyword) for p in signature.parameters.values()]
     at = [p.name for p in own].index("cfg")
-    params = own[:at] + [inspect.Parameter(name, keyword, annotation=annotation, default=default)
-                         for name, annotation, default in shared] + own[at + 1:]
+    params = own[:at] + shared + own[at + 1:]
 
     @functools.wraps(func)
     def command(**kwargs):
