@@ -724,8 +724,6 @@ def _stdout_to_devnull() -> None:
 def _encodable(table):
     """``table`` in ASCII spellings if stdout's encoding cannot write it, so that rich
     measures the columns with the characters that will be printed."""
-    from dataclasses import replace
-
     def text(value):
         return files.spelled_in_ascii(value) if isinstance(value, str) else value
 
@@ -733,7 +731,7 @@ def _encodable(table):
                *(v for row in table.rows + table.totals for v in row if isinstance(v, str))]
     if files.encodable(sys.stdout, "".join(strings)):
         return table
-    return replace(table, title=text(table.title), notes=[text(n) for n in table.notes],
+    return table.replace(title=text(table.title), notes=[text(n) for n in table.notes],
                    columns=[text(c) for c in table.columns],
                    rows=[[text(v) for v in row] for row in table.rows],
                    totals=[[text(v) for v in row] for row in table.totals])
