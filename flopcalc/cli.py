@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import MutableMapping
-from typing import Annotated, Callable, NamedTuple, Optional
+from typing import Annotated, Callable, Optional
 
 import click
 import typer
@@ -26,6 +26,7 @@ from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Worklo
 from .config import (ATTENTION, MLA_DECODE, MODES, Config, Conventions, FlopcalcError, Mode,
                      gpt2_config, parse_whole_number)
 from .model import ACTIVATIONS
+from .records import record
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
@@ -353,7 +354,8 @@ Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with 
                                       "(d_model, vocab) weight instead of GPT-2's tied wte.")]
 
 
-class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@record
+class Dimension:
     """A whole-number option: one value in most commands, a list or range in sweep and plot.
 
     ``examples``: a list and a range that are valid with every other option at its default
@@ -459,7 +461,8 @@ Position, Prompt, NewTokens = (d.option() for d in MODE_POSITIONS)
 SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
 
 
-class Model(NamedTuple):
+@record
+class Model:
     """What the shared model options describe: the architecture and the workload apart."""
 
     architecture: Architecture
@@ -467,7 +470,8 @@ class Model(NamedTuple):
     given: bool = True  # whether any model option was given (else: the defaults, GPT-2 small)
 
 
-class ModelValues(NamedTuple):
+@record
+class ModelValues:
     """sweep and plot's model: the Architecture fields of --preset/--config/--family and the
     switches (sizes that follow others left None), and each dimension's text as given (None:
     not given), to be parsed as one value, a list or a range."""
