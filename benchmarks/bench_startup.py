@@ -10,9 +10,11 @@ Targets:
 
 The machine is shared and noisy, so the runs are interleaved and the medians compared as
 ratios; the CPU time of each process is shown beside its wall time, and the load average
-before and after. Bytecode is written as a pip install does (PYTHONDONTWRITEBYTECODE is
-dropped for the runs): otherwise flopcalc's modules would be compiled on every run and the
-installed typer and rich would not.
+before and after. Where valgrind is installed, the instructions each process runs are
+counted too (callgrind, one run each): unlike times, the same on a busy machine. Bytecode
+is written as a pip install does (PYTHONDONTWRITEBYTECODE is dropped for the runs):
+otherwise flopcalc's modules would be compiled on every run and the installed typer and
+rich would not.
 
     python benchmarks/bench_startup.py [--runs 21]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -102,6 +105,20 @@ def run(cmd: list[str], env: dict) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def instructions(cmd: list[str], env: dict) -> int | None:
+    """Instructions one run of ``cmd`` executes, counted by valgrind's callgrind; None
+    without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    counted = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                              *cmd], capture_output=True, text=True, env=env)
+    found = re.search(r"Collected : (\d+)", counted.stderr)
+    if counted.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind {' '.join(cmd)} failed")
+    return int(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=21)
@@ -134,6 +151,8 @@ def main() -> None:
         for name, cmd in commands.items():
             times[name].append(run(cmd, env))
     load_after = os.getloadavg()
+    counts = {name: instructions(commands[name], env)
+              for name in ("flopcalc flops", "flopcalc --version", "floor (typer + rich table)")}
     shutil.rmtree(folder)
     wall = {name: statistics.median(w for w, _ in t) for name, t in times.items()}
     cpu = {name: statistics.median(c for _, c in t) for name, t in times.items()}
@@ -152,6 +171,12 @@ def main() -> None:
         line(f"{name} over the floor", f"{ratio:.2f}x", f"<= {TARGET_FLOOR:.2f}x",
              f"{wall[name]:.3f} s over {wall[floor_name]:.3f} s (CPU "
              f"{cpu[name] / cpu[floor_name]:.2f}x)", ratio <= TARGET_FLOOR)
+    for name in ("flopcalc flops", "flopcalc --version"):
+        if counts[name] is not None:
+            ratio = counts[name] / counts[floor_name]
+            line(f"{name} over the floor, instructions", f"{ratio:.2f}x",
+                 f"<= {TARGET_FLOOR:.2f}x", f"{counts[name] / 1e6:.1f}M over "
+                 f"{counts[floor_name] / 1e6:.1f}M (callgrind)", ratio <= TARGET_FLOOR)
     ratio = wall["flopcalc flops"] / wall["import sympy"]
     line("flopcalc flops over import sympy", f"{ratio:.2f}x", f"<= {TARGET_SYMPY:.2f}x",
          f"{wall['flopcalc flops']:.3f} s over {wall['import sympy']:.3f} s (CPU "

@@ -4,7 +4,6 @@ An Architecture holds sizes and switches only, no batch and no tokens: parameter
 function of it alone. Pure data: no sympy, no numpy.
 """
 
-from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
 from fractions import Fraction
@@ -354,7 +353,7 @@ class Architecture:
         """The activation's key in the cost table."""
         return ACTIVATIONS[self.activation][1]
 
-    def with_(self, **changes) -> Architecture:
+    def with_(self, **changes) -> "Architecture":
         """A copy with some fields changed; derived sizes given as None are derived again."""
         return replace(self, **changes)
 

@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import MutableMapping
-from typing import Annotated, Callable, NamedTuple, Optional
+from typing import Annotated, Callable, Optional
 
 import click
 import typer
@@ -26,6 +26,7 @@ from .architecture import FAMILIES, MLPS, NORMS, POSITIONS, Architecture, Worklo
 from .config import (ATTENTION, MLA_DECODE, MODES, Config, Conventions, FlopcalcError, Mode,
                      gpt2_config, parse_whole_number)
 from .model import ACTIVATIONS
+from .records import record
 
 try:  # typer >= 0.2x vendors click; older releases use click itself
     from typer._click.exceptions import ClickException
@@ -292,9 +293,10 @@ class _Ratio(click.ParamType):
             self.fail(f"{e} (e.g. 1.25 or 5/4)", param, ctx)
 
 
-def number_option(*names: str, **kwargs):
-    """A typer.Option read by the one whole-number parser."""
-    return typer.Option(*names, click_type=WHOLE, show_default=False, **kwargs)
+def number_option(*decls, **kwargs):
+    """A typer.Option read by the one whole-number parser (``decls``: its names, after its
+    default if it is declared as a parameter's default)."""
+    return typer.Option(*decls, click_type=WHOLE, show_default=False, **kwargs)
 
 
 Preset = Annotated[Optional[str], typer.Option(
@@ -352,7 +354,8 @@ Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with 
                                       "(d_model, vocab) weight instead of GPT-2's tied wte.")]
 
 
-class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@record
+class Dimension:
     """A whole-number option: one value in most commands, a list or range in sweep and plot.
 
     ``examples``: a list and a range that are valid with every other option at its default
@@ -366,14 +369,27 @@ class Dimension(NamedTuple):  # NamedTuple, not a dataclass: quicker to create a
     examples: tuple[str, str]
 
     def option(self):
-        return Annotated[Optional[int], number_option(
-            *self.names, help=f"{self.help} \\[default: {self.default}].")]
+        return Annotated[Optional[int], self._typer_option(False)]
 
     def values_option(self):
-        return Annotated[Optional[str], typer.Option(
-            *self.names, metavar="VALUES", show_default=False,
-            help=f"{self.help}: one value, a list ({self.examples[0]}) or a range "
-                 f"({self.examples[1]}) \\[default: {self.default}].")]
+        return Annotated[Optional[str], self._typer_option(True)]
+
+    def parameter(self, values: bool = False) -> inspect.Parameter:
+        """The option as a keyword parameter of a command's signature, given as its default
+        (``option``'s Annotated alias, made afresh for every command built, cost more than
+        the rest of the shared options together)."""
+        return inspect.Parameter(self.field, inspect.Parameter.KEYWORD_ONLY,
+                                 annotation=Optional[str] if values else Optional[int],
+                                 default=self._typer_option(values, None))
+
+    def _typer_option(self, values: bool, *default):
+        """typer's option: one whole number, or (``values``) the text of one value, a list or
+        a range; ``default``, if given, comes before the names (typer's default style)."""
+        if values:
+            return typer.Option(*default, *self.names, metavar="VALUES", show_default=False,
+                                help=f"{self.help}: one value, a list ({self.examples[0]}) or "
+                                     f"a range ({self.examples[1]}) \\[default: {self.default}].")
+        return number_option(*default, *self.names, help=f"{self.help} \\[default: {self.default}].")
 
 
 # The model's sizes, then the workload it runs: declared here once for every command.
@@ -447,7 +463,8 @@ Position, Prompt, NewTokens = (d.option() for d in MODE_POSITIONS)
 SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
 
 
-class Model(NamedTuple):
+@record
+class Model:
     """What the shared model options describe: the architecture and the workload apart."""
 
     architecture: Architecture
@@ -455,7 +472,8 @@ class Model(NamedTuple):
     given: bool = True  # whether any model option was given (else: the defaults, GPT-2 small)
 
 
-class ModelValues(NamedTuple):
+@record
+class ModelValues:
     """sweep and plot's model: the Architecture fields of --preset/--config/--family and the
     switches (sizes that follow others left None), and each dimension's text as given (None:
     not given), to be parsed as one value, a list or a range."""
@@ -491,21 +509,23 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
                         every_architecture: bool):
     """``model_options``'s command: ``func`` with the shared options in its signature."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
-    shared = [("preset", Preset, None), ("config", ConfigPath, None), ("family", FamilyOpt, None)]
-    shared += [(d.field, d.values_option() if values else d.option(), None)
-               for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
-    shared += [(name, annotation, None) for name, annotation in SWITCHES]
-    shared += [("qkv", QkvOpt, None), ("no_bias", NoBias, False)]
-    if untied_lm_head:
-        shared.append(("untied_lm_head", Untied, False))
-    names = [name for name, _, _ in shared]
-
     keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def option(name: str, annotation, default=None) -> inspect.Parameter:
+        return inspect.Parameter(name, keyword, annotation=annotation, default=default)
+
+    shared = [option("preset", Preset), option("config", ConfigPath), option("family", FamilyOpt)]
+    shared += [d.parameter(values) for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
+    shared += [option(name, annotation) for name, annotation in SWITCHES]
+    shared += [option("qkv", QkvOpt), option("no_bias", NoBias, False)]
+    if untied_lm_head:
+        shared.append(option("untied_lm_head", Untied, False))
+    names = [p.name for p in shared]
+
     signature = inspect.signature(func, eval_str=True)
     own = [p.replace(kind=keyword) for p in signature.parameters.values()]
     at = [p.name for p in own].index("cfg")
-    params = own[:at] + [inspect.Parameter(name, keyword, annotation=annotation, default=default)
-                         for name, annotation, default in shared] + own[at + 1:]
+    params = own[:at] + shared + own[at + 1:]
 
     @functools.wraps(func)
     def command(**kwargs):
@@ -710,8 +730,6 @@ def _stdout_to_devnull() -> None:
 def _encodable(table):
     """``table`` in ASCII spellings if stdout's encoding cannot write it, so that rich
     measures the columns with the characters that will be printed."""
-    from dataclasses import replace
-
     def text(value):
         return files.spelled_in_ascii(value) if isinstance(value, str) else value
 
@@ -719,7 +737,7 @@ def _encodable(table):
                *(v for row in table.rows + table.totals for v in row if isinstance(v, str))]
     if files.encodable(sys.stdout, "".join(strings)):
         return table
-    return replace(table, title=text(table.title), notes=[text(n) for n in table.notes],
+    return table.replace(title=text(table.title), notes=[text(n) for n in table.notes],
                    columns=[text(c) for c in table.columns],
                    rows=[[text(v) for v in row] for row in table.rows],
                    totals=[[text(v) for v in row] for row in table.totals])

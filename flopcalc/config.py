@@ -1,6 +1,5 @@
 """Model configurations, presets, Hugging Face ``config.json`` loading and counting conventions."""
 
-from __future__ import annotations
 
 import re
 from dataclasses import asdict, field, fields, replace
@@ -91,7 +90,7 @@ class Config:
         return Workload(self.batch, self.seq_len)
 
     @classmethod
-    def of(cls, architecture, workload=None) -> Config | None:
+    def of(cls, architecture, workload=None) -> "Config | None":
         """The GPT-2 Config of an architecture and workload (default: one token), or None when
         the architecture is not one a Config describes (another family, a window, biases
         apart). Consumers written for GPT-2 refuse such a model by name."""
@@ -124,7 +123,7 @@ class Config:
             point["bias"] = biases.pop()
         return point if set(point) <= {f.name for f in fields(cls)} else None
 
-    def with_(self, **changes) -> Config:
+    def with_(self, **changes) -> "Config":
         """A copy with some fields changed, as ``Config(...)`` with those fields would be: a
         d_ff derived from d_model (not given, or given as None) is derived again from the new
         d_model; a d_ff given stays unless changed (``d_ff=None`` derives it)."""
@@ -455,7 +454,7 @@ class Mode:
         if (self.prompt is not None or self.new_tokens is not None) and self.kind != "generate":
             raise FlopcalcError("--prompt and --new-tokens apply to --mode generate only")
 
-    def with_defaults(self, seq_len) -> Mode:
+    def with_defaults(self, seq_len) -> "Mode":
         """This mode with its unset positions filled from ``seq_len`` (decode: the position;
         generate: the prompt, and 1 new token), each checked as a dimension."""
         if self.kind == "decode":
@@ -478,7 +477,7 @@ class Mode:
             return self.prompt + self.new_tokens - 1
         return None
 
-    def resolved(self, config: Config) -> Mode:
+    def resolved(self, config: Config) -> "Mode":
         """This mode with its defaults filled in from ``config`` and checked against it."""
         mode = self.with_defaults(config.seq_len)
         last = mode.last_position

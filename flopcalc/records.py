@@ -9,22 +9,25 @@ same six methods, written once here, which read each class's fields from a table
 when it is decorated.
 """
 
-from __future__ import annotations
 
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from operator import attrgetter
-from typing import NamedTuple
 
 
-class _Fields(NamedTuple):
-    """A record class's fields, as its methods read them."""
+class _Fields:
+    """A record class's fields, as its methods read them (a plain class: a NamedTuple costs
+    more to create than the records it serves)."""
 
-    init: tuple[str, ...]       # the __init__ parameters, in order
-    keywords: frozenset         # the same, as a set
-    defaults: dict              # every field (in order) to its default; MISSING: required
-    required: tuple[str, ...]   # the fields without a default
-    values: attrgetter          # an instance's field values: a tuple (of one: the value)
-    shown: tuple[str, ...]      # the fields the repr shows
+    __slots__ = ("init", "keywords", "defaults", "required", "values", "shown")
+
+    def __init__(self, init: tuple[str, ...], keywords: frozenset, defaults: dict,
+                 required: tuple[str, ...], values: attrgetter, shown: tuple[str, ...]):
+        self.init = init                # the __init__ parameters, in order
+        self.keywords = keywords        # the same, as a set
+        self.defaults = defaults        # every field (in order) to its default; MISSING: required
+        self.required = required        # the fields without a default
+        self.values = values            # an instance's field values: a tuple (of one: the value)
+        self.shown = shown              # the fields the repr shows
 
 
 def record(cls: type) -> type:

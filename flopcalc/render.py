@@ -1,6 +1,5 @@
 """Rendering of ``tables.Table`` as Markdown, CSV, JSON text or a rich terminal table."""
 
-from __future__ import annotations
 
 import io
 from typing import NamedTuple

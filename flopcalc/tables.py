@@ -4,9 +4,7 @@ A ``Table`` holds cells as exact ints or strings; ``render`` decides how they lo
 (thousands separators in Markdown and the terminal, plain digits in CSV).
 """
 
-from __future__ import annotations
 
-from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import NamedTuple
 
@@ -18,26 +16,48 @@ JSON_SCHEMA_VERSION = 1
 SECTION_TITLES = {"embedding": "embedding", "block": "block", "head": "head"}
 
 
-@dataclass
 class Table:
-    """A titled table with the notes (config, conventions) that must travel with it."""
+    """A titled table with the notes (config, conventions) that must travel with it.
 
-    title: str
-    notes: list[str]
-    columns: list[str]
-    align: str                      # one of "l" / "r" per column
-    rows: list[list] = field(default_factory=list)
-    totals: list[list] = field(default_factory=list)  # emphasised summary rows
-    optional: tuple[str, ...] = ()  # columns a narrow terminal may leave out
-    shares: list = field(default_factory=list)  # per row (part, whole): drawn as a bar in a terminal
-    name: str = ""                  # what --table calls it when a command prints several
-    drop_order: tuple[str, ...] = ()  # columns a too narrow terminal leaves out first (render.fit)
-    keep: tuple[str, ...] = ()      # columns never left out (a sweep's swept ones): render.fit
-    csv_columns: dict = field(default_factory=dict)  # column -> its CSV header (None: not in CSV)
-    csv_extra: list = field(default_factory=list)   # (header, cells of rows + totals): CSV only
-    csv_transposed: bool = False    # a quantity/value table: CSV has one column per quantity
-    csv_notes: list = field(default_factory=list)   # notes on what only the CSV holds
-    summary_totals: bool = False    # totals are a verdict in words: CSV notes, not rows
+    A plain class, not a dataclass: ``@dataclass`` compiles its methods for the sixteen
+    fields at every start-up (about 1% of ``flopcalc flops``'s time).
+    """
+
+    def __init__(self, title: str, notes: list[str], columns: list[str], align: str,
+                 rows: list[list] | None = None, totals: list[list] | None = None,
+                 optional: tuple[str, ...] = (), shares: list | None = None, name: str = "",
+                 drop_order: tuple[str, ...] = (), keep: tuple[str, ...] = (),
+                 csv_columns: dict | None = None, csv_extra: list | None = None,
+                 csv_transposed: bool = False, csv_notes: list | None = None,
+                 summary_totals: bool = False) -> None:
+        self.title, self.notes, self.columns = title, notes, columns
+        self.align = align                      # one of "l" / "r" per column
+        self.rows = [] if rows is None else rows
+        self.totals = [] if totals is None else totals  # emphasised summary rows
+        self.optional = optional    # columns a narrow terminal may leave out
+        self.shares = [] if shares is None else shares  # per row (part, whole): a bar in a terminal
+        self.name = name            # what --table calls it when a command prints several
+        self.drop_order = drop_order  # columns a too narrow terminal leaves out first (render.fit)
+        self.keep = keep            # columns never left out (a sweep's swept ones): render.fit
+        # column -> its CSV header (None: not in CSV)
+        self.csv_columns = {} if csv_columns is None else csv_columns
+        # (header, cells of rows + totals): CSV only
+        self.csv_extra = [] if csv_extra is None else csv_extra
+        self.csv_transposed = csv_transposed  # a quantity/value table: one CSV column per quantity
+        self.csv_notes = [] if csv_notes is None else csv_notes  # on what only the CSV holds
+        self.summary_totals = summary_totals  # totals are a verdict in words: CSV notes, not rows
+
+    def replace(self, **changes) -> "Table":
+        """A copy with ``changes`` (fields by name) made."""
+        return Table(**{**vars(self), **changes})
+
+    def __eq__(self, other):
+        return vars(self) == vars(other) if type(other) is Table else NotImplemented
+
+    __hash__ = None  # mutable, as a dataclass's
+
+    def __repr__(self) -> str:
+        return f"Table({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 class Num(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
