@@ -11,7 +11,9 @@ from fractions import Fraction
 
 import pytest
 
-from flopcalc.audit.arithmetic import find_bindings, find_equations
+from flopcalc.audit.arithmetic import find_bindings, find_equations, flop_unit
+from flopcalc.audit.figures import _reading as figure_unit
+from flopcalc.audit.figures import find_numbers
 
 GPT2 = 124_439_808          # GPT-2 small, tied embeddings: its published parameter count
 GPT3 = 175 * 10**9
@@ -284,3 +286,28 @@ def test_one_letter_symbols_written_apart_in_prose_multiply():
     assert [b.name for b in find_bindings("N = 175B\n6 N = 1.05T\n")] == ["N"]
     assert found("N = 175B\n6 N = 1.05T\n")[0][2] == "ok"
     assert found("See figure 3 B: 2 x 3 = 6") == [("2 x 3", 6, "ok")]
+
+
+@pytest.mark.parametrize("unit, power, macs", [
+    ("FLOPs", 0, False), ("kFLOPs", 3, False), ("MFLOPs", 6, False), ("MFLOP", 6, False),
+    ("GFLOPs", 9, False), ("TFLOPS", 12, False), ("PFLOPs", 15, False), ("EFLOPs", 18, False),
+    ("teraFLOPs", 12, False), ("exaflops", 18, False), ("zettaFLOPs", 21, False),
+    ("GMACs", 9, True), ("MACs", 0, True),
+])
+def test_a_flop_unit_means_one_power_of_ten_to_both_checks(unit, power, macs):
+    # the arithmetic check: 2 × 3 × 10^power counted, stated as 6 of the unit
+    (e,) = find_equations(f"2 × 3 × 10^{power} = 6 {unit}")
+    assert (e.verdict, e.computed, e.unit) == ("ok", 6 * 10**power, 10**power)
+    assert find_equations(f"2 × 3 × 10^{power} = 7 {unit}")[0].verdict == "wrong"
+    # the figure check reads the figure with the same unit, of the same size (a count of
+    # multiply-adds implies 1 FLOP per multiply-add, of FLOPs 2)
+    (n,) = find_numbers(f"It costs 6 {unit}.")
+    assert (n.value, n.unit) == (6, unit)
+    assert figure_unit(unit) == ("flops", (10**power,), 1 if macs else 2)
+    assert flop_unit(unit) == (power, macs)
+
+
+def test_a_lowercase_m_is_never_mega_and_macs_do_not_convert_to_flops():
+    assert flop_unit("mflops") is None and flop_unit("mFLOPs") is None
+    assert found("2 × 3 = 6 mflops") == [("2 × 3", 6, "ok")]     # no unit: a plain 6
+    assert find_equations("5 GMACs = 10 GFLOPs") == []          # two kinds: no conversion

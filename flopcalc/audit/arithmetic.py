@@ -2245,14 +2245,33 @@ _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours"
             "hr", "days", "day", "weeks", "week", "years", "year"}
 
 
-# a count of FLOPs in a unit with a prefix, spelled out or not: "teraFLOPs", "exaflops"
-_FLOP_PREFIXES = {"": 0, "kilo": 3, "k": 3, "mega": 6, "giga": 9, "g": 9, "tera": 12, "t": 12,
-                  "peta": 15, "p": 15, "exa": 18, "e": 18, "zetta": 21, "z": 21}
-_FLOP_COUNT = re.compile(r"(kilo|mega|giga|tera|peta|exa|zetta|[kGTPEZ])?(?:flop|FLOP)[sS]?",
-                         re.I)
-_RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
-                                                        ("P", 10**15), ("E", 10**18))
-          for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
+# The prefixes of a count of FLOPs (or of multiply-adds) as powers of ten, written as a letter
+# or spelled out: "MFLOPs", "TFLOP/s", "teraFLOPs", "exaflops", "GMACs" (a lowercase m is milli,
+# never mega). One table for the arithmetic check and the figure check (figures.py).
+FLOP_PREFIXES = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "g": 9, "T": 12, "t": 12, "P": 15,
+                 "p": 15, "E": 18, "e": 18, "Z": 21, "z": 21, "kilo": 3, "mega": 6, "giga": 9,
+                 "tera": 12, "peta": 15, "exa": 18, "zetta": 21}
+_FLOP_UNIT = re.compile("(?i:(" + "|".join(p for p in FLOP_PREFIXES if len(p) > 1) + "))?"
+                        "([" + "".join(p for p in FLOP_PREFIXES if len(p) == 1) + "])?"
+                        "((?i:flop|mac))[sS]?")
+
+
+def flop_unit(word: str) -> tuple[int, bool] | None:
+    """The power of ten of a unit word that counts FLOPs or multiply-adds ("MFLOPs": 6,
+    "teraflops": 12, "FLOPs": 0) and whether it counts multiply-adds ("GMACs"); None for any
+    other word."""
+    m = _FLOP_UNIT.fullmatch(word)
+    if m is None or (m.group(1) and m.group(2)):
+        return None
+    prefix = (m.group(1) or "").lower() or m.group(2) or ""
+    return FLOP_PREFIXES[prefix], m.group(3).lower() == "mac"
+
+
+def _flop_size(word: str) -> int | None:
+    """10^k of a unit word that counts FLOPs with a prefix ("TFLOP", "PFLOPs"): what one
+    of them is in FLOPs; None for a plain "FLOPs", a count of multiply-adds or another word."""
+    flops = flop_unit(word) if "lop" in word or "LOP" in word else None
+    return 10 ** flops[0] if flops is not None and not flops[1] and flops[0] else None
 
 
 def _side_units(scan: _Scan, side: _Side) -> list[int]:
@@ -2266,27 +2285,30 @@ def _side_units(scan: _Scan, side: _Side) -> list[int]:
         j = i + 1
         while j < len(scan.toks) and scan.toks[j].kind == "LABEL":
             word = scan.toks[j].text
-            if word in _RATES or word in _UNIT_SIZES:
-                product *= _RATES.get(word) or _UNIT_SIZES[word][0]
-                rates *= _RATES.get(word, 1)
+            rate = _flop_size(word)  # "TFLOP/s", "PFLOPs": 10^12, 10^15 (per second)
+            if rate is not None or word in _UNIT_SIZES:
+                product *= rate or _UNIT_SIZES[word][0]
+                rates *= rate or 1
                 break
             j += 1
     return [own for own in dict.fromkeys((product, rates)) if own != 1]
 
 
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
-    """The kind ("bytes", "seconds") of the unit written as token ``i`` (after a number),
-    and the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30 as many write
-    it; "days": 86,400), and the unit as written; ("", (), "") when it is neither."""
+    """The kind ("bytes", "seconds", "flops", "macs") of the unit written as token ``i``
+    (after a number), the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30
+    as many write it; "days": 86,400; "MFLOPs": 10^6), and the unit as written; ("", (), "")
+    when it is none of these."""
     if i >= len(scan.toks) or scan.toks[i].kind != "LABEL":
         return "", (), ""
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
     if word not in _UNIT_SIZES:
-        flops = _FLOP_COUNT.fullmatch(word) if "lop" in word or "LOP" in word else None
+        flops = flop_unit(word)
         if flops is None:
             return "", (), ""
-        return "flops", (10 ** _FLOP_PREFIXES[(flops.group(1) or "").lower()],), word
+        # a count of multiply-adds is of another kind: "5 GMACs = 10 GFLOPs" converts nothing
+        return ("macs" if flops[1] else "flops"), (10 ** flops[0],), word
     return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
 
 
