@@ -805,3 +805,30 @@ def test_an_expression_longer_than_the_window_cannot_be_evaluated_not_cut(before
 ])
 def test_long_runs_that_are_no_expression_are_not_reported(text):
     assert find_equations(text) == []
+
+
+@pytest.mark.parametrize("whole, with_fraction, value", [
+    # the same whole-number steps, alone and beside a fraction (which the int path cannot
+    # take): one value, worked out by hand
+    ("12 / 4 × 3 = 9", "12 / 4 × 3 × 0.5 = 4.5", Fraction(9, 2)),
+    ("2^10 - 24 = 1000", "(2^10 - 24) × 0.25 = 250", Fraction(250)),
+    ("(7 - 9)^3 = -8", "(7 - 9)^3 × 1.5 = -12", Fraction(-12)),
+    ("7 / 2 × 2 = 7", "7 / 2 × 2 × 0.5 = 3.5", Fraction(7, 2)),
+])
+def test_whole_number_steps_give_one_value_whatever_surrounds_them(whole, with_fraction, value):
+    (a,) = find_equations(whole)
+    (b,) = find_equations(with_fraction)
+    assert a.verdict == b.verdict == "ok"
+    assert b.computed == value and a.computed == int(whole.rpartition("=")[2])
+
+
+@pytest.mark.parametrize("whole, code", [
+    ("$2^{20000} = 1$", "exponent-too-large"),
+    ("$10^{5000} \\times 10^{5000} = 1$", "too-large"),
+    ("3 / (2 - 2) = 1", "division-by-zero"),
+])
+def test_a_whole_number_step_beyond_the_limits_says_why_beside_a_fraction_too(whole, code):
+    beside = whole.replace(" = 1", " \\times 0.5 = 1" if "$" in whole else " × 0.5 = 1")
+    for text in (whole, beside):
+        (e,) = find_equations(text)
+        assert (e.verdict, e.reason_code) == ("cannot evaluate", code), text

@@ -1630,13 +1630,11 @@ def _evaluate(tree: tuple, leaf):
     if kind == "root":
         return _root(_evaluate(tree[1], leaf), int(tree[2][1]))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
-    if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
-            and type(b) is Fraction and a.denominator == 1 == b.denominator:
+    if type(a) is Fraction and type(b) is Fraction and a.denominator == 1 == b.denominator:
         # whole numbers (most of a write-up's arithmetic): int arithmetic, no gcd to take
-        x, y = a.numerator, b.numerator
-        result = Fraction(x * y if kind == "mul" else x + y if kind == "add" else x - y)
-        _check_size(result)
-        return result
+        whole = _whole_step(kind, a.numerator, b.numerator)
+        if whole is not None:
+            return Fraction(whole)
     try:
         if kind == "add":
             result = a + b
@@ -1684,6 +1682,13 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
     if kind not in _WHOLE_STEPS or (a := _whole(tree[1], env)) is None \
             or (b := _whole(tree[2], env)) is None:
         return None
+    return _whole_step(kind, a, b)
+
+
+def _whole_step(kind: str, a: int, b: int) -> int | None:
+    """One step of arithmetic on whole numbers, in ints (``_whole``'s and ``_evaluate``'s);
+    None when its result is no whole number within the limits (a fraction, a division by
+    zero, a negative power, a value beyond MAX_BITS): the general path then reads it."""
     if kind == "mul":
         result = a * b
     elif kind == "add":
@@ -1694,11 +1699,13 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
         if b == 0 or a % b:
             return None
         result = a // b
-    else:  # "pow": refused before computing, as ``_power`` does
+    elif kind == "pow":  # refused before computing, as ``_power`` does
         bits = a.bit_length()
         if b < 0 or b > MAX_EXPONENT or (bits > 1 and (bits - 1) * b > MAX_BITS):
             return None
         result = a**b
+    else:
+        return None
     return result if result.bit_length() <= MAX_BITS else None
 
 
