@@ -463,7 +463,10 @@ def test_an_equation_without_an_exact_value_cannot_be_evaluated(text, expression
 
 
 @pytest.mark.parametrize("text, words", [            # the English of a reason code
-    ("$2^{1/100} = 1$", "the exponent 1/100 is not a whole number (no exact value)"),
+    # roots of index 2 to 64 are taken; 1/100 and 3/100 ask for one of index 100
+    ("$2^{1/100} = 1$", "the exponent 1/100 asks for a root of index 100, beyond the roots "
+                        "taken (of index 2 to 64: x^(1/n), \\sqrt[n]{x}, √, ∛)"),
+    ("$2^{3/100} = 1$", "the exponent 3/100 asks for a root of index 100"),
     ("12 × 1 000 = 12000", "“1 000” has its digit groups split by spaces: one number or "
                            "several? (write 1,000 or 1000)"),
     ("$12 \\times 1000 = 12\u00a0000$", "the stated “12\u00a0000” has its digit groups"),
@@ -832,3 +835,9 @@ def test_a_whole_number_step_beyond_the_limits_says_why_beside_a_fraction_too(wh
     for text in (whole, beside):
         (e,) = find_equations(text)
         assert (e.verdict, e.reason_code) == ("cannot evaluate", code), text
+
+
+def test_roots_up_to_index_64_are_taken_as_the_reason_for_a_larger_index_says():
+    assert one("$(2^{64})^{1/64} = 2$").verdict == "ok"          # (2^64)^(1/64) = 2
+    assert one("$(3^{128})^{2/64} = 81$").verdict == "ok"        # 3^(128·2/64) = 3^4
+    assert one("$(2^{65})^{1/65} = 2$").reason_code == "fractional-exponent"

@@ -1880,7 +1880,7 @@ def _power(base, exponent):
         raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
         if n.denominator > MAX_ROOT_INDEX:
-            raise _Unevaluable("fractional-exponent", exponent=n)
+            raise _Unevaluable("fractional-exponent", exponent=n, index=n.denominator)
         # x^{1/3} is the cube root of x; x^{2/3} its square
         return _power(_root(base, n.denominator), Fraction(n.numerator))
     if abs(n) > MAX_EXPONENT:

@@ -20,8 +20,8 @@ from ..analysis import flop_report, shape_report
 from ..architecture import NORM_NAMES
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
-from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, WINDOW, analyse,
-                         fenced_code_blocks)
+from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, MAX_ROOT_INDEX, WINDOW,
+                         analyse, fenced_code_blocks)
 from ..model import ELEMENTWISE_COST
 from .claims import (GROUP_KEYS, INPUT_LABELS, SHAPE_KINDS, ClaimResult, ClaimsFile, Code,
                      claims_for_text, document_sha256, evaluate_claims, finding_json,
@@ -830,7 +830,9 @@ REASONS = {
     "division-by-zero": "division by zero",
     "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
     "unknown-exponent": "an exponent with an unknown",
-    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
+    "fractional-exponent": "the exponent {exponent} asks for a root of index {index}, beyond "
+                           f"the roots taken (of index 2 to {MAX_ROOT_INDEX}: x^(1/n), "
+                           "\\sqrt[n]{{x}}, √, ∛)",
     "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
     "degree": f"a polynomial of degree above {MAX_DEGREE}",
     "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
