@@ -1208,6 +1208,7 @@ class _Scan:
         for j, i in reversed(outermost):
             del cuts[bisect.bisect_right(cuts, j):bisect.bisect_left(cuts, i)]
         self.cuts = cuts
+        self.citing: dict[int, bool] = {}  # ``_cites``' answers, by token
 
     def indices(self, kind: str) -> list[int]:
         """The indices of the tokens of ``kind``, in order."""
@@ -1245,18 +1246,61 @@ class _Scan:
 
     def label_group(self, i: int, stop: int) -> bool:
         """Whether the bracket group opened at ``i`` is a remark: words and no operators, or
-        in prose, after a space, a whole number alone: a reference to a step or a source
-        ("4T tokens (7) × 50k vocab size (8)"), not a factor."""
+        in prose, after a space, a whole number alone that marks a reference (``marker``)."""
         close = self.match[i]
         if close is None or close >= stop:
             return False
         ops = self.ops[close] - self.ops[i + 1]
         words = self.words[close] - self.words[i + 1]
-        if close == i + 2 and self.toks[i].spaced and not self.toks[i].math:
-            num = self.toks[i + 1]
-            if num.kind == "NUM" and num.text.isdigit() and num.value is not None:
-                return True
+        if self.marker(i):
+            return True
         return close == i + 1 or (ops == 0 and words > 0)
+
+    def _lone_number(self, i: int) -> bool:
+        """Whether a bracket group opens at ``i`` in prose after a space with a whole number
+        alone in it: "(7)", "[3]"."""
+        tok = self.toks[i]
+        if tok.kind != "OPEN" or tok.math or not tok.spaced or self.match[i] != i + 2:
+            return False
+        num = self.toks[i + 1]
+        return num.kind == "NUM" and num.text.isdigit() and num.value is not None
+
+    def marker(self, i: int) -> bool:
+        """Whether the bracketed whole number at ``i`` (``_lone_number``) marks a reference
+        to a step, an equation or a source rather than multiplying: always in square brackets
+        ("[3]"); in round ones unless it stands between a number (or a run of them after a
+        number) and an operator or relation, in a paragraph whose bracketed numbers never
+        follow a word (``_cites``). So "4T tokens (7) × 50k vocab size (8)", "(a / b) (17) ="
+        and "= 12 (3)" cite, and "2 (3) = 6" and "2 (3) (4) = 24" multiply."""
+        if not self._lone_number(i):
+            return False
+        if self.toks[i].text != "(":
+            return True
+        first = i  # the first of a run of them: "2 (3) (4)"
+        while first >= 3 and self.toks[first - 1].kind == "CLOSE" and self._lone_number(first - 3):
+            first -= 3
+        after = self.toks[i + 3] if i + 3 < len(self.toks) else None
+        between = first > 0 and self.toks[first - 1].kind == "NUM" and after is not None \
+            and after.kind in ("OP", "EQ", "OPEN")
+        return not between or self._cites(i)
+
+    def _cites(self, i: int) -> bool:
+        """Whether the paragraph of token ``i`` has a bracketed whole number after a word (it
+        numbers its steps or sources so), within WINDOW tokens either side."""
+        if (known := self.citing.get(i)) is not None:
+            return known
+        toks, found = self.toks, False
+        for k in range(i - 1, max(0, i - WINDOW), -1):  # back to the paragraph's start
+            if _blank_line(toks[k - 1], toks[k]):
+                break
+            if (found := toks[k - 1].kind == "LABEL" and self._lone_number(k)):
+                break
+        for k in range(i + 3, min(len(toks) - 1, i + WINDOW)):  # on to its end
+            if found or _blank_line(toks[k], toks[k + 1]):
+                break
+            found = toks[k - 1].kind == "LABEL" and self._lone_number(k)
+        self.citing[i] = found
+        return found
 
     def remark(self, i: int, stop: int) -> bool:
         """Whether the bracket group opened at ``i`` is prose written after a space: a
@@ -1566,6 +1610,11 @@ class _Parser:
             self._take()
             return ("root", self._nest(self._atom), ("num", tok.value))  # the index a leaf
         raise _ParseError(f"unexpected {tok.kind}")
+
+
+def _blank_line(a: _Tok, b: _Tok) -> bool:
+    """Whether the tokens ``a``, ``b`` are the line breaks around a blank line."""
+    return a.kind == b.kind == "SEP" and a.text == b.text == "\n"
 
 
 def _multiplies(before: _Tok, tok: _Tok) -> bool:
