@@ -311,3 +311,21 @@ def test_a_lowercase_m_is_never_mega_and_macs_do_not_convert_to_flops():
     assert flop_unit("mflops") is None and flop_unit("mFLOPs") is None
     assert found("2 × 3 = 6 mflops") == [("2 × 3", 6, "ok")]     # no unit: a plain 6
     assert find_equations("5 GMACs = 10 GFLOPs") == []          # two kinds: no conversion
+
+
+@pytest.mark.parametrize("text, computed", [
+    # B glued to 70 on the line is a billion: the spaced "70 B" before "x" is one too,
+    # 6 × 70·10^9 × 70·10^9 × 20 = 5.88 × 10^23, 0.6 million exa (10^24 × 0.6) to the tenth
+    ("It takes 6 × 70B × 70 B x 20 = 0.6 million exaflops.", 588 * 10**21),
+    ("For the 7B model: 7 B × 2 bytes = 14 GB", 14 * 10**9),
+])
+def test_a_spaced_magnitude_before_an_operator_is_the_one_its_line_glues(text, computed):
+    (e,) = find_equations(text)
+    assert (e.computed, e.verdict, e.unknowns) == (computed, "ok", ())
+
+
+def test_a_spaced_letter_before_an_operator_stays_a_symbol_on_a_line_without_the_magnitude():
+    (e,) = find_equations("7 B × 2 bytes = 14 GB")
+    assert e.unknowns == ("B",) and e.verdict == "unknown"
+    long_ago = "We have 70B params.\n" + "7 B × 2 = 14 GB"         # another line
+    assert find_equations(long_ago)[0].unknowns == ("B",)

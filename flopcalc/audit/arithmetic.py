@@ -418,6 +418,10 @@ _MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
 _BYTES_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{4,}B(?![A-Za-z0-9_])")  # "8192B": bytes
 _MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
+_SPACED_LETTER = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])")  # before an operator too
+_GLUED_MAGNITUDE = {letter: re.compile(r"(?<![A-Za-z0-9_.,])[0-9][0-9.,]*" + letter
+                                       + r"(?![A-Za-z0-9_(])") for letter in "MBT"}
+NEARBY = 256  # characters searched on either side, on the same line, for how a letter is used
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
 _MAGNITUDES = {"m": 6, "bn": 9, "k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
                "billion": 9, "trillion": 12}
@@ -829,7 +833,8 @@ class _Lexer:
         money = m.start() > 0 and self.text[m.start() - 1] == "$"
         suffix = (_MAGNITUDE.match(self.text, end, self.end)
                   or (_MONEY_MAGNITUDE.match(self.text, end, self.end) if money else None)
-                  or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
+                  or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end)
+                      or self.spaced_as_glued(end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
         if suffix and suffix.group(1) == "B" and self.bytes_line(m.start()):
             suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
@@ -842,6 +847,19 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
+
+    def spaced_as_glued(self, end: int) -> re.Match | None:
+        """M, B or T after a space and before an operator ("70 B x 20") as the magnitude it
+        is glued to a number as nearby on the same line ("6 × 70B × 70 B x 20"): a letter
+        means one thing within a line (elsewhere "3 T × 2" has T a symbol)."""
+        m = _SPACED_LETTER.match(self.text, end, self.end)
+        if m is None:
+            return None
+        text = self.text
+        lo = text.rfind("\n", max(0, end - NEARBY), end) + 1 or max(0, end - NEARBY)
+        hi = text.find("\n", end, end + NEARBY)
+        hi = min(len(text), end + NEARBY) if hi < 0 else hi
+        return m if _GLUED_MAGNITUDE[m.group(1)].search(text, lo, hi) else None
 
     def expression_cell(self, bar: int) -> bool:
         """Whether the table cell that ends at the bar ``bar`` holds arithmetic (an operator),
