@@ -329,3 +329,32 @@ def test_a_spaced_letter_before_an_operator_stays_a_symbol_on_a_line_without_the
     assert e.unknowns == ("B",) and e.verdict == "unknown"
     long_ago = "We have 70B params.\n" + "7 B × 2 = 14 GB"         # another line
     assert find_equations(long_ago)[0].unknowns == ("B",)
+
+
+def test_a_chain_of_arrows_between_quantities_in_units_of_one_kind_converts_them():
+    # 4 × 10^7 s are 11,111.1 h (1.11 × 10^4 to the hundred); 1.11 × 10^4 h are 462.5 d,
+    # 463 to the day (the half rounds up), not 470
+    text = "≈ 40 million seconds → 1.11 × 10⁴ h → {} d"
+    first, second = find_equations(text.format(463))
+    assert (first.computed, first.stated, first.unit, first.verdict) == (
+        40 * 10**6, 11_100, 3600, "ok")
+    assert (second.computed, second.stated, second.unit, second.verdict) == (
+        11_100, 463, 86_400, "ok")
+    assert second.difference == 463 * 86_400 - 11_100 * 3600
+    assert find_equations(text.format(470))[1].verdict == "wrong"
+    # 7,200 s are 2 h; written with "->" or LaTeX's \to as well
+    assert [e.verdict for e in find_equations("7200 s -> 2 h and 7200 s -> 3 h")] == [
+        "ok", "wrong"]
+    (e,) = find_equations(r"$7200\,\text{s} \to 2\,\text{hours}$")
+    assert (e.verdict, e.unit_name) == ("ok", "hours")
+    (e,) = find_equations("1 GiB → 1.07 GB")               # 2^30 = 1.0737e9: 1.07 GB
+    assert (e.verdict, e.unit, e.difference) == ("ok", 10**9, 107 * 10**7 - 2**30)
+
+
+@pytest.mark.parametrize("text", [
+    "2 GPUs → 4 days",          # no unit of one kind on both sides
+    "14 GB → 28 GB",            # one unit: a change, not a conversion
+    "d → 4 d → d",              # dimensions mapped: d is a symbol, not days
+])
+def test_an_arrow_that_converts_no_unit_claims_nothing(text):
+    assert find_equations(text) == []

@@ -454,6 +454,10 @@ _THEN_DURATION = re.compile(
     r"[ \t]*(?:=|\u2248|~|\\approx|\\sim)[ \t~]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?[ \t]*"
     r"(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|weeks?|years?)(?![A-Za-z])")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
+# an arrow: "→", "⟶", "->", "\to", "\rightarrow"; ``_ARROWS`` the texts of its break token
+_ARROW_TO_NUMBER = re.compile(
+    r"[ \t]*(?:\u2192|\u27f6|->|\\to(?![A-Za-z])|\\(?:long)?rightarrow)[ \t]*[0-9.]")
+_ARROWS = {"\u2192", "\u27f6", "to", "rightarrow", "longrightarrow"}
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
 
@@ -1042,7 +1046,10 @@ class _Lexer:
 
     def seconds(self, base: str, end: int) -> bool:
         """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"; or
-        glued to a number before no power or name: "× 3600s ×"."""
+        glued to a number before no power or name: "× 3600s ×"; or "s", "h", "d" in a chain
+        of conversions (``converted``)."""
+        if base in ("s", "h", "d") and self.converted(end):
+            return True
         if base != "s":
             return False
         if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
@@ -1057,6 +1064,22 @@ class _Lexer:
             return False
         sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
         return len(sig) >= 2 and sig[-1].kind == "NUM" and sig[-2].kind == "EQ"
+
+    def converted(self, end: int) -> bool:
+        """Whether the letter ending at ``end``, after a number, is a time unit of a chain of
+        conversions: an arrow to another number follows it ("4e7 s → 1.11 × 10⁴ h"), or an
+        arrow from a number in a time unit comes before its number ("→ 463 d")."""
+        out = self.out
+        if not out or out[-1].kind != "NUM":
+            return False
+        if _ARROW_TO_NUMBER.match(self.text, end, self.end):
+            return True
+        k = len(out) - 1  # back over the number's own tokens ("1.11 × 10⁴")
+        while k > 0 and len(out) - k < 6 and out[k - 1].kind in ("NUM", "OP"):
+            k -= 1
+        before = _arrow_ending(out, k - 1)
+        return before is not None and before > 0 and out[before - 1].kind == "LABEL" \
+            and out[before - 1].text in _SECONDS
 
     def symbol(self, c: str) -> None:
         text, pos, end = self.text, self.pos, self.pos + 1
@@ -1628,6 +1651,19 @@ class _Parser:
             self._take()
             return ("root", self._nest(self._atom), ("num", tok.value))  # the index a leaf
         raise _ParseError(f"unexpected {tok.kind}")
+
+
+def _arrow_ending(toks: list[_Tok], i: int) -> int | None:
+    """The index of the first token of the arrow that ends at token ``i`` ("→", "\\to", or
+    "-" and ">"), or None when no arrow ends there."""
+    if i < 0 or toks[i].kind != "SEP":
+        return None
+    if toks[i].text in _ARROWS:
+        return i
+    if toks[i].text == ">" and i > 0 and toks[i - 1].kind == "OP" and toks[i - 1].text == "-" \
+            and toks[i - 1].end == toks[i].start:
+        return i - 1
+    return None
 
 
 def _blank_line(a: _Tok, b: _Tok) -> bool:
@@ -2316,7 +2352,10 @@ _UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "years": (31_536_000, 31_557_600), "year": (31_536_000, 31_557_600),
                "PB": (10**15, 2**50), "PiB": (2**50,)}  # a year: 365 or 365.25 days
 _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours", "hour", "hrs",
-            "hr", "days", "day", "weeks", "week", "years", "year"}
+            "hr", "days", "day", "weeks", "week", "years", "year", "h", "d"}
+# "h" and "d" are hours and days only where the lexer reads them as units (``seconds``):
+# between arrows of a chain of conversions; elsewhere "4 d" is 4·d
+_TIME_LETTERS = {"h": (3600,), "d": (86400,)}
 
 
 # The prefixes of a count of FLOPs (or of multiply-adds) as powers of ten, written as a letter
@@ -2377,6 +2416,8 @@ def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
         return "", (), ""
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
+    if word in _TIME_LETTERS:
+        return "seconds", _TIME_LETTERS[word], word
     if word not in _UNIT_SIZES:
         flops = flop_unit(word)
         if flops is None:
@@ -2768,6 +2809,8 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                     scale = sizes[0] if kind == "flops" else 1
                     define(side.tree[1], target.value * scale,
                            scan.line_of(scan.toks[side.start].start))
+    for left, right in _arrow_conversions(scan):  # "4e7 s → 1.11 × 10⁴ h → 463 d"
+        equations.append(_check(scan, left, right, env, ahead))
     for _, line, name, value in listed:
         define(name, value, line)
 
@@ -2897,6 +2940,30 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
     mine = _unit(scan, num + 1)
     bare = num + 1 == left.end  # nothing between the number and "="
     return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
+
+
+def _arrow_conversions(scan: _Scan) -> Iterator[tuple[_Side, _Side]]:
+    """The pairs of quantities an arrow joins as a conversion: on either side one number
+    (or N × 10^k) with a unit, of one kind (a duration, a size, a count of FLOPs) in two
+    units ("40 million seconds → 1.11 × 10⁴ h → 463 d"); "2 GPUs → 4 days" converts
+    nothing, nor does "14 GB → 28 GB" (the same unit: a change, not a conversion)."""
+    toks = scan.toks
+    arrows = [i for i in scan.indices("SEP") if _arrow_ending(toks, i) is not None]
+    for k, a in enumerate(arrows):
+        first = _arrow_ending(toks, a)
+        lo = arrows[k - 1] + 1 if k else 0
+        hi = _arrow_ending(toks, arrows[k + 1]) if k + 1 < len(arrows) else len(toks)
+        found = scan.left_side(first, lo)
+        right = scan.right_side(a, hi)
+        if found is None or right is None or right[1] is None:
+            continue
+        left = _classify(scan, _Side(found[0], first, found[1]), first)
+        right = _classify(scan, _Side(right[0], right[2], right[1]), -1)
+        if left.kind not in ("number", "sci") or right.kind not in ("number", "sci"):
+            continue
+        mine, stated = _stated_unit(scan, left), _stated_unit(scan, right)
+        if mine[0] and mine[0] == stated[0] and mine[2] != stated[2]:
+            yield left, right
 
 
 def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
