@@ -358,3 +358,36 @@ def test_a_chain_of_arrows_between_quantities_in_units_of_one_kind_converts_them
 ])
 def test_an_arrow_that_converts_no_unit_claims_nothing(text):
     assert find_equations(text) == []
+
+
+def test_a_rounded_restatement_in_a_chain_carries_the_exact_value_before_it():
+    # 2·80·8·128·2 = 327,680 bytes, restated as 0.33 MB (0.32768): the product goes on from
+    # 327,680, and 327,680 × 131,072 = 42,949,672,960 bytes is 42.95 GB (43.25 from 0.33)
+    text = "2 x 80 x 8 x 128 x 2 = 327,680 = 0.33MB / token x 131072 = {}GB"
+    product, restated, total = find_equations(text.format("42.95"))
+    assert (product.computed, product.verdict) == (327_680, "ok")
+    assert (restated.computed, restated.stated, restated.unit, restated.verdict) == (
+        327_680, Fraction(33, 100), 10**6, "ok")
+    assert total.carried == ("0.33", Fraction(327_680, 10**6)) and total.verdict == "ok"
+    assert total.computed == Fraction(327_680 * 131_072, 10**6)        # in MB, as written
+    assert find_equations(text.format("43.25"))[2].verdict == "wrong"
+    # a restatement that does not hold carries nothing: 0.5 MB is not 327,680 bytes
+    wrong = find_equations("327,680 = 0.5MB / token x 2 = 1 MB")
+    assert [e.verdict for e in wrong] == ["wrong", "ok"] and wrong[1].carried is None
+
+
+def test_a_line_that_starts_with_approx_goes_on_with_the_one_before():
+    # 6 × 5.25 × 10^22 = 3.15 × 10^23 (the "≈" line continues the chain)
+    first, second = find_equations("6 × (1.75 × 10¹¹) × (3 × 10¹¹)\n= 6 × 5.25 × 10²²\n"
+                                   "≈ 3.15 × 10²³ FLOPs.")
+    assert (second.line, second.computed, second.verdict) == (2, 315 * 10**21, "ok")
+    assert find_equations("2 x 3\n\\approx 6")[0].verdict == "ok"
+
+
+def test_a_whole_number_of_b_stated_equal_to_a_size_in_bytes_counts_bytes():
+    # 2·16·512·2 = 32,768 bytes, written "32,768 B" and restated as 33 KB (32.768)
+    chain = find_equations("x = 2 * 16 * 512 * 2 bytes\n= 32,768 B\n= 33 KB")
+    assert [(e.computed, e.verdict) for e in chain] == [(32_768, "ok"), (32_768, "ok")]
+    # a fraction of B stays billions: 1.5 × 10^9 bytes are 1,500 MB
+    (e,) = find_equations("1.5 B = 1500 MB")
+    assert (e.computed, e.verdict) == (15 * 10**8, "ok")

@@ -116,6 +116,10 @@ class Equation:
     unit: int = 1
     unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
+    # "327,680 = 0.33MB x 131072 = 42.95GB": the expression's first number restates the
+    # chain's number before it, rounded, and is read as that exact value (in its own unit):
+    # (the number as written, the value read); then ``computed`` is from that value
+    carried: tuple[str, Fraction] | None = None
 
     @property
     def reason(self) -> str:
@@ -408,7 +412,8 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _NAME = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c90-9]+")  # "BF16", "α1": a word and digits
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
-_CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
+# the next line starts with "=" or "&=", or with "≈" or "\approx": it goes on with this one
+_CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z]))")
 _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
@@ -416,6 +421,10 @@ _NEWLINE = re.compile("\n")
 # "2T(n/2)" is 2·T(n/2); "2Gb" is 2 gigabits (a magnitude before the bits)
 _MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
 _BYTES_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{4,}B(?![A-Za-z0-9_])")  # "8192B": bytes
+# a size in bytes stated equal to the number just after "B", or just before it ("= 33 KB")
+_SIZE_AFTER = re.compile(r"[ \t]*\n?[ \t&]*(?:=|\u2248|\\approx)[ \t~]*[0-9][0-9.,]*[ \t]*"
+                         r"(?:[KMGTP]i?B|bytes?)(?![A-Za-z])")
+_SIZE_BEFORE = re.compile(r"(?:[0-9][ \t]*[KMGTP]i?B|bytes?)[ \t]*\n?[ \t&]*(?:=|\u2248|\\approx)[ \t~]*$")
 _MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
 _SPACED_LETTER = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])")  # before an operator too
@@ -840,7 +849,9 @@ class _Lexer:
                   or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end)
                       or self.spaced_as_glued(end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
-        if suffix and suffix.group(1) == "B" and self.bytes_line(m.start()):
+        if suffix and suffix.group(1) == "B" and (self.bytes_line(m.start())
+                                                  or (_WHOLE_LITERAL.fullmatch(literal) and
+                                                      self.bytes_beside(m.start(), suffix.end()))):
             suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
@@ -883,6 +894,13 @@ class _Lexer:
             stop = len(self.text) if stop < 0 else stop
             line[:] = start, stop, _BYTES_NUMBER.search(self.text, start, stop) is not None
         return line[2]
+
+    def bytes_beside(self, start: int, end: int) -> bool:
+        """Whether the whole number with "B" from ``start`` to ``end`` is stated equal to a
+        size in bytes next to it in its chain ("2 bytes = 32,768 B = 33 KB"): then B is bytes
+        too (a fraction, "1.5 B = 1500 MB", is a count of billions)."""
+        return _SIZE_AFTER.match(self.text, end, self.end) is not None or \
+            _SIZE_BEFORE.search(self.text, max(0, start - 24), start) is not None
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
@@ -2795,8 +2813,13 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                 elif target is None and mine is None and nxt is not None \
                         and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env, budget)):
                     identities.append(x)  # "2·d·3d = 6d^2"
+            carry = _carried(scan, chain[i - 1] if i else None, side, env, ahead)
+            if carry is not None:  # "327,680 = 0.33MB / token x 131072 = 42.95GB"
+                conversion, side, carried = carry
+                equations.append(conversion)
             if target is not None:
-                equations.append(_check(scan, side, target, env, ahead))
+                e = _check(scan, side, target, env, ahead)
+                equations.append(replace(e, carried=carried) if carry and carried else e)
         for left, right in zip(chain, chain[1:]):  # "5.6e10 = 52GB": a conversion
             if _conversion(scan, left, right):
                 equations.append(_check(scan, left, right, env, ahead))
@@ -2940,6 +2963,35 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
     mine = _unit(scan, num + 1)
     bare = num + 1 == left.end  # nothing between the number and "="
     return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
+
+
+def _carried(scan: _Scan, before: _Side | None, side: _Side, env: dict[str, Fraction],
+             ahead: set) -> tuple[Equation, _Side, tuple | None] | None:
+    """A chain's side whose first factor restates the number before it in another unit
+    ("327,680 = 0.33MB / token x 131072 = 42.95GB": 0.33 MB is 327,680 bytes, rounded):
+    (that conversion's check, the side read with the exact value it restates in place of
+    the rounded one, (the number as written, that value)); the side is unchanged when the
+    conversion does not hold. None for any other side."""
+    if before is None or before.kind != "number" or side.kind != "expr" or side.tree is None:
+        return None
+    path, node = [], side.tree
+    while node[0] in ("mul", "div"):
+        path.append(node)
+        node = node[1]
+    lead = scan.toks[side.start]
+    if not path or node[0] != "num" or lead.kind != "NUM" or lead.value != node[1]:
+        return None
+    restated = _classify(scan, _Side(side.start, side.start + 1, node), -1)
+    if restated.kind != "number" or not _conversion(scan, before, restated):
+        return None
+    conversion = _check(scan, before, restated, env, ahead)
+    if conversion.verdict != "ok":
+        return conversion, side, None
+    value = (conversion.stated * conversion.unit - conversion.difference) / conversion.unit
+    tree = ("num", value)
+    for parent in reversed(path):
+        tree = (parent[0], tree, parent[2])
+    return conversion, replace(side, tree=tree), (lead.text, value)
 
 
 def _arrow_conversions(scan: _Scan) -> Iterator[tuple[_Side, _Side]]:

@@ -944,6 +944,8 @@ def _equation_verdict(e) -> str:
     if e.verdict not in ("ok", "wrong"):
         return e.verdict
     how = [f"to {decimal_text(e.precision)}"] if e.precision is not None else []
+    if e.carried is not None:  # the rounded restatement of the number before it, read exactly
+        how += [f"{e.carried[0]} read as {decimal_text(e.carried[1])}, the value before it"]
     if e.unit != 1:  # and the exact value in the stated unit: "value ≈ 20.0201 days"
         exact = (e.stated * e.unit - e.difference) / e.unit
         how += [f"1 {e.unit_name} = {e.unit:,}", f"value {decimal_text(exact)} {e.unit_name}"]
@@ -1270,7 +1272,9 @@ def audit_json(result: AuditResult) -> dict:
              "reason_code": e.reason_code or None,
              "precision": json_value(e.precision), "approximate": e.approximate,
              "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
-             "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
+             "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later),
+             "carried": None if e.carried is None else
+             {"written": e.carried[0], "read_as": json_value(e.carried[1])}}
             for e in result.equations],
         "identities": None if result.equations is None else [
             {"line": x.line, "left": x.expression, "right": x.stated_text,
