@@ -3000,7 +3000,8 @@ def _arrow_conversions(scan: _Scan) -> Iterator[tuple[_Side, _Side]]:
     units ("40 million seconds → 1.11 × 10⁴ h → 463 d"); "2 GPUs → 4 days" converts
     nothing, nor does "14 GB → 28 GB" (the same unit: a change, not a conversion)."""
     toks = scan.toks
-    arrows = [i for i in scan.indices("SEP") if _arrow_ending(toks, i) is not None]
+    arrows = [i for i in scan.indices("SEP") if (toks[i].text in _ARROWS or toks[i].text == ">")
+              and _arrow_ending(toks, i) is not None]
     for k, a in enumerate(arrows):
         first = _arrow_ending(toks, a)
         lo = arrows[k - 1] + 1 if k else 0
