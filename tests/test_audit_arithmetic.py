@@ -463,7 +463,10 @@ def test_an_equation_without_an_exact_value_cannot_be_evaluated(text, expression
 
 
 @pytest.mark.parametrize("text, words", [            # the English of a reason code
-    ("$2^{1/100} = 1$", "the exponent 1/100 is not a whole number (no exact value)"),
+    # roots of index 2 to 64 are taken; 1/100 and 3/100 ask for one of index 100
+    ("$2^{1/100} = 1$", "the exponent 1/100 asks for a root of index 100, beyond the roots "
+                        "taken (of index 2 to 64: x^(1/n), \\sqrt[n]{x}, √, ∛)"),
+    ("$2^{3/100} = 1$", "the exponent 3/100 asks for a root of index 100"),
     ("12 × 1 000 = 12000", "“1 000” has its digit groups split by spaces: one number or "
                            "several? (write 1,000 or 1000)"),
     ("$12 \\times 1000 = 12\u00a0000$", "the stated “12\u00a0000” has its digit groups"),
@@ -805,3 +808,36 @@ def test_an_expression_longer_than_the_window_cannot_be_evaluated_not_cut(before
 ])
 def test_long_runs_that_are_no_expression_are_not_reported(text):
     assert find_equations(text) == []
+
+
+@pytest.mark.parametrize("whole, with_fraction, value", [
+    # the same whole-number steps, alone and beside a fraction (which the int path cannot
+    # take): one value, worked out by hand
+    ("12 / 4 × 3 = 9", "12 / 4 × 3 × 0.5 = 4.5", Fraction(9, 2)),
+    ("2^10 - 24 = 1000", "(2^10 - 24) × 0.25 = 250", Fraction(250)),
+    ("(7 - 9)^3 = -8", "(7 - 9)^3 × 1.5 = -12", Fraction(-12)),
+    ("7 / 2 × 2 = 7", "7 / 2 × 2 × 0.5 = 3.5", Fraction(7, 2)),
+])
+def test_whole_number_steps_give_one_value_whatever_surrounds_them(whole, with_fraction, value):
+    (a,) = find_equations(whole)
+    (b,) = find_equations(with_fraction)
+    assert a.verdict == b.verdict == "ok"
+    assert b.computed == value and a.computed == int(whole.rpartition("=")[2])
+
+
+@pytest.mark.parametrize("whole, code", [
+    ("$2^{20000} = 1$", "exponent-too-large"),
+    ("$10^{5000} \\times 10^{5000} = 1$", "too-large"),
+    ("3 / (2 - 2) = 1", "division-by-zero"),
+])
+def test_a_whole_number_step_beyond_the_limits_says_why_beside_a_fraction_too(whole, code):
+    beside = whole.replace(" = 1", " \\times 0.5 = 1" if "$" in whole else " × 0.5 = 1")
+    for text in (whole, beside):
+        (e,) = find_equations(text)
+        assert (e.verdict, e.reason_code) == ("cannot evaluate", code), text
+
+
+def test_roots_up_to_index_64_are_taken_as_the_reason_for_a_larger_index_says():
+    assert one("$(2^{64})^{1/64} = 2$").verdict == "ok"          # (2^64)^(1/64) = 2
+    assert one("$(3^{128})^{2/64} = 81$").verdict == "ok"        # 3^(128·2/64) = 3^4
+    assert one("$(2^{65})^{1/65} = 2$").reason_code == "fractional-exponent"

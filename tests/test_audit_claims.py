@@ -229,8 +229,10 @@ def test_a_term_row_records_its_text_and_solved_unknown_and_the_report_writes_th
     assert (r.as_written, r.unknowns) == ("2 × 12 × L × 64", {"L": 128})
     # ... and report.py alone writes the "as written" cell from them
     assert as_written_text(r) == "2 × 12 × L × 64 (L = 128)"
-    dim = next(x for x in audit.claims if x.claim.kind == "dim" and x.claim.expression is None)
-    assert isinstance(dim.as_written, Fraction) and as_written_text(dim) == f"{int(dim.stated):,}"
+    # a dimension stated alone is written as its figure: d_ff = 3072, with its separator
+    d_ff = claim(audit, "d_ff")
+    assert d_ff.claim.expression is None and d_ff.as_written == DFF == 3072
+    assert as_written_text(d_ff) == "3,072"
 
 
 @pytest.mark.parametrize("term, value", [("mha.scores", TOKEN_SCORES),

@@ -11,7 +11,9 @@ from fractions import Fraction
 
 import pytest
 
-from flopcalc.audit.arithmetic import find_bindings, find_equations
+from flopcalc.audit.arithmetic import find_bindings, find_equations, flop_unit
+from flopcalc.audit.figures import _reading as figure_unit
+from flopcalc.audit.figures import find_numbers
 
 GPT2 = 124_439_808          # GPT-2 small, tied embeddings: its published parameter count
 GPT3 = 175 * 10**9
@@ -284,3 +286,108 @@ def test_one_letter_symbols_written_apart_in_prose_multiply():
     assert [b.name for b in find_bindings("N = 175B\n6 N = 1.05T\n")] == ["N"]
     assert found("N = 175B\n6 N = 1.05T\n")[0][2] == "ok"
     assert found("See figure 3 B: 2 x 3 = 6") == [("2 x 3", 6, "ok")]
+
+
+@pytest.mark.parametrize("unit, power, macs", [
+    ("FLOPs", 0, False), ("kFLOPs", 3, False), ("MFLOPs", 6, False), ("MFLOP", 6, False),
+    ("GFLOPs", 9, False), ("TFLOPS", 12, False), ("PFLOPs", 15, False), ("EFLOPs", 18, False),
+    ("teraFLOPs", 12, False), ("exaflops", 18, False), ("zettaFLOPs", 21, False),
+    ("GMACs", 9, True), ("MACs", 0, True),
+])
+def test_a_flop_unit_means_one_power_of_ten_to_both_checks(unit, power, macs):
+    # the arithmetic check: 2 × 3 × 10^power counted, stated as 6 of the unit
+    (e,) = find_equations(f"2 × 3 × 10^{power} = 6 {unit}")
+    assert (e.verdict, e.computed, e.unit) == ("ok", 6 * 10**power, 10**power)
+    assert find_equations(f"2 × 3 × 10^{power} = 7 {unit}")[0].verdict == "wrong"
+    # the figure check reads the figure with the same unit, of the same size (a count of
+    # multiply-adds implies 1 FLOP per multiply-add, of FLOPs 2)
+    (n,) = find_numbers(f"It costs 6 {unit}.")
+    assert (n.value, n.unit) == (6, unit)
+    assert figure_unit(unit) == ("flops", (10**power,), 1 if macs else 2)
+    assert flop_unit(unit) == (power, macs)
+
+
+def test_a_lowercase_m_is_never_mega_and_macs_do_not_convert_to_flops():
+    assert flop_unit("mflops") is None and flop_unit("mFLOPs") is None
+    assert found("2 × 3 = 6 mflops") == [("2 × 3", 6, "ok")]     # no unit: a plain 6
+    assert find_equations("5 GMACs = 10 GFLOPs") == []          # two kinds: no conversion
+
+
+@pytest.mark.parametrize("text, computed", [
+    # B glued to 70 on the line is a billion: the spaced "70 B" before "x" is one too,
+    # 6 × 70·10^9 × 70·10^9 × 20 = 5.88 × 10^23, 0.6 million exa (10^24 × 0.6) to the tenth
+    ("It takes 6 × 70B × 70 B x 20 = 0.6 million exaflops.", 588 * 10**21),
+    ("For the 7B model: 7 B × 2 bytes = 14 GB", 14 * 10**9),
+])
+def test_a_spaced_magnitude_before_an_operator_is_the_one_its_line_glues(text, computed):
+    (e,) = find_equations(text)
+    assert (e.computed, e.verdict, e.unknowns) == (computed, "ok", ())
+
+
+def test_a_spaced_letter_before_an_operator_stays_a_symbol_on_a_line_without_the_magnitude():
+    (e,) = find_equations("7 B × 2 bytes = 14 GB")
+    assert e.unknowns == ("B",) and e.verdict == "unknown"
+    long_ago = "We have 70B params.\n" + "7 B × 2 = 14 GB"         # another line
+    assert find_equations(long_ago)[0].unknowns == ("B",)
+
+
+def test_a_chain_of_arrows_between_quantities_in_units_of_one_kind_converts_them():
+    # 4 × 10^7 s are 11,111.1 h (1.11 × 10^4 to the hundred); 1.11 × 10^4 h are 462.5 d,
+    # 463 to the day (the half rounds up), not 470
+    text = "≈ 40 million seconds → 1.11 × 10⁴ h → {} d"
+    first, second = find_equations(text.format(463))
+    assert (first.computed, first.stated, first.unit, first.verdict) == (
+        40 * 10**6, 11_100, 3600, "ok")
+    assert (second.computed, second.stated, second.unit, second.verdict) == (
+        11_100, 463, 86_400, "ok")
+    assert second.difference == 463 * 86_400 - 11_100 * 3600
+    assert find_equations(text.format(470))[1].verdict == "wrong"
+    # 7,200 s are 2 h; written with "->" or LaTeX's \to as well
+    assert [e.verdict for e in find_equations("7200 s -> 2 h and 7200 s -> 3 h")] == [
+        "ok", "wrong"]
+    (e,) = find_equations(r"$7200\,\text{s} \to 2\,\text{hours}$")
+    assert (e.verdict, e.unit_name) == ("ok", "hours")
+    (e,) = find_equations("1 GiB → 1.07 GB")               # 2^30 = 1.0737e9: 1.07 GB
+    assert (e.verdict, e.unit, e.difference) == ("ok", 10**9, 107 * 10**7 - 2**30)
+
+
+@pytest.mark.parametrize("text", [
+    "2 GPUs → 4 days",          # no unit of one kind on both sides
+    "14 GB → 28 GB",            # one unit: a change, not a conversion
+    "d → 4 d → d",              # dimensions mapped: d is a symbol, not days
+])
+def test_an_arrow_that_converts_no_unit_claims_nothing(text):
+    assert find_equations(text) == []
+
+
+def test_a_rounded_restatement_in_a_chain_carries_the_exact_value_before_it():
+    # 2·80·8·128·2 = 327,680 bytes, restated as 0.33 MB (0.32768): the product goes on from
+    # 327,680, and 327,680 × 131,072 = 42,949,672,960 bytes is 42.95 GB (43.25 from 0.33)
+    text = "2 x 80 x 8 x 128 x 2 = 327,680 = 0.33MB / token x 131072 = {}GB"
+    product, restated, total = find_equations(text.format("42.95"))
+    assert (product.computed, product.verdict) == (327_680, "ok")
+    assert (restated.computed, restated.stated, restated.unit, restated.verdict) == (
+        327_680, Fraction(33, 100), 10**6, "ok")
+    assert total.carried == ("0.33", Fraction(327_680, 10**6)) and total.verdict == "ok"
+    assert total.computed == Fraction(327_680 * 131_072, 10**6)        # in MB, as written
+    assert find_equations(text.format("43.25"))[2].verdict == "wrong"
+    # a restatement that does not hold carries nothing: 0.5 MB is not 327,680 bytes
+    wrong = find_equations("327,680 = 0.5MB / token x 2 = 1 MB")
+    assert [e.verdict for e in wrong] == ["wrong", "ok"] and wrong[1].carried is None
+
+
+def test_a_line_that_starts_with_approx_goes_on_with_the_one_before():
+    # 6 × 5.25 × 10^22 = 3.15 × 10^23 (the "≈" line continues the chain)
+    first, second = find_equations("6 × (1.75 × 10¹¹) × (3 × 10¹¹)\n= 6 × 5.25 × 10²²\n"
+                                   "≈ 3.15 × 10²³ FLOPs.")
+    assert (second.line, second.computed, second.verdict) == (2, 315 * 10**21, "ok")
+    assert find_equations("2 x 3\n\\approx 6")[0].verdict == "ok"
+
+
+def test_a_whole_number_of_b_stated_equal_to_a_size_in_bytes_counts_bytes():
+    # 2·16·512·2 = 32,768 bytes, written "32,768 B" and restated as 33 KB (32.768)
+    chain = find_equations("x = 2 * 16 * 512 * 2 bytes\n= 32,768 B\n= 33 KB")
+    assert [(e.computed, e.verdict) for e in chain] == [(32_768, "ok"), (32_768, "ok")]
+    # a fraction of B stays billions: 1.5 × 10^9 bytes are 1,500 MB
+    (e,) = find_equations("1.5 B = 1500 MB")
+    assert (e.computed, e.verdict) == (15 * 10**8, "ok")

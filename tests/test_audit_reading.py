@@ -346,6 +346,35 @@ def test_prices_and_cited_steps_are_read(text, expression, computed, verdict):
     assert (e.expression, e.computed, e.verdict) == (expression, computed, verdict)
 
 
+@pytest.mark.parametrize("text, computed, verdict", [
+    # a bracketed number between a number and an operator or "=" multiplies: 2 × 3, 2 × 3 × 4
+    ("2 (3) = 6", 6, "ok"),
+    ("2 (3) = 7", 6, "wrong"),
+    ("so 2 (3) × 4 = 24 here", 24, "ok"),
+    ("so 2 (3) (4) = 24 here", 24, "ok"),
+    ("2 (3)\n= 6", 6, "ok"),                       # the next line goes on with "="
+    # a bracketed number after a word, or after the stated value, cites: 6 × 2 = 12
+    ("6 × 2 = 12 (3)", 12, "ok"),
+    ("6 × 2 (eq. 3) = 12", 12, "ok"),
+    # in a paragraph whose bracketed numbers follow words, every one of them cites: 1 / 4
+    ("4T tokens (7) × 50k vocab size (8) = 2e17 bits\n1 / (2 × 2) (17) = 0.25",
+     Fraction(1, 4), "ok"),
+    # after a closing bracket it cites even alone: 1 / (2 × 2)
+    ("1 / (2 × 2) (17) = 0.25", Fraction(1, 4), "ok"),
+    # ... and a paragraph's citing does not reach beyond a blank line: 2 (3) is 6 there
+    ("2 tokens (7) and more\n\n2 (3) = 6", 6, "ok"),
+])
+def test_a_bracketed_number_multiplies_between_a_number_and_an_operator_else_it_cites(
+        text, computed, verdict):
+    *_, e = find_equations(text)
+    assert (e.computed, e.verdict) == (computed, verdict)
+
+
+@pytest.mark.parametrize("text", ["the rule [3] = 6", "2 [3] = 6", "see (3) = 6"])
+def test_a_number_in_square_brackets_or_after_a_word_is_a_reference_and_no_claim(text):
+    assert find_equations(text) == []
+
+
 def test_a_bracketed_number_in_math_or_glued_on_is_still_a_factor():
     assert find_equations("$(3) (4) = 12$")[0].computed == 12
     assert find_equations("2(3) = 6")[0].computed == 6

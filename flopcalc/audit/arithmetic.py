@@ -116,6 +116,10 @@ class Equation:
     unit: int = 1
     unit_name: str = ""  # that unit as written ("GB", "days")
     defined_later: tuple[str, ...] = ()  # symbols whose definition comes after the equation
+    # "327,680 = 0.33MB x 131072 = 42.95GB": the expression's first number restates the
+    # chain's number before it, rounded, and is read as that exact value (in its own unit):
+    # (the number as written, the value read); then ``computed`` is from that value
+    carried: tuple[str, Fraction] | None = None
 
     @property
     def reason(self) -> str:
@@ -408,7 +412,8 @@ _ALNUM = re.compile(r"[A-Za-z0-9]+")
 _NAME = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c90-9]+")  # "BF16", "α1": a word and digits
 _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one name
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
-_CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*=(?!=)")  # the next line starts with "=" or "&="
+# the next line starts with "=" or "&=", or with "≈" or "\approx": it goes on with this one
+_CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z]))")
 _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
@@ -416,8 +421,16 @@ _NEWLINE = re.compile("\n")
 # "2T(n/2)" is 2·T(n/2); "2Gb" is 2 gigabits (a magnitude before the bits)
 _MAGNITUDE = re.compile(r"([kKMGBT])(?:b(?:its?)?)?(?![A-Za-z0-9_(])")
 _BYTES_NUMBER = re.compile(r"(?<![0-9.,])[0-9]{4,}B(?![A-Za-z0-9_])")  # "8192B": bytes
+# a size in bytes stated equal to the number just after "B", or just before it ("= 33 KB")
+_SIZE_AFTER = re.compile(r"[ \t]*\n?[ \t&]*(?:=|\u2248|\\approx)[ \t~]*[0-9][0-9.,]*[ \t]*"
+                         r"(?:[KMGTP]i?B|bytes?)(?![A-Za-z])")
+_SIZE_BEFORE = re.compile(r"(?:[0-9][ \t]*[KMGTP]i?B|bytes?)[ \t]*\n?[ \t&]*(?:=|\u2248|\\approx)[ \t~]*$")
 _MONEY_MAGNITUDE = re.compile(r"(m|bn)(?![A-Za-z0-9_(])")  # "$100m", "$1.5bn"
 _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*×·/^(+]|x\s))")
+_SPACED_LETTER = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])")  # before an operator too
+_GLUED_MAGNITUDE = {letter: re.compile(r"(?<![A-Za-z0-9_.,])[0-9][0-9.,]*" + letter
+                                       + r"(?![A-Za-z0-9_(])") for letter in "MBT"}
+NEARBY = 256  # characters searched on either side, on the same line, for how a letter is used
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
 _MAGNITUDES = {"m": 6, "bn": 9, "k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
                "billion": 9, "trillion": 12}
@@ -450,6 +463,10 @@ _THEN_DURATION = re.compile(
     r"[ \t]*(?:=|\u2248|~|\\approx|\\sim)[ \t~]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?[ \t]*"
     r"(?:seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|weeks?|years?)(?![A-Za-z])")
 _SHORT_FRAC = re.compile(r"\s*([0-9])([0-9])")  # \frac12
+# an arrow: "→", "⟶", "->", "\to", "\rightarrow"; ``_ARROWS`` the texts of its break token
+_ARROW_TO_NUMBER = re.compile(
+    r"[ \t]*(?:\u2192|\u27f6|->|\\to(?![A-Za-z])|\\(?:long)?rightarrow)[ \t]*[0-9.]")
+_ARROWS = {"\u2192", "\u27f6", "to", "rightarrow", "longrightarrow"}
 _LABEL_WRAPPER = re.compile(
     r"\\(?:text\w*|math(?:rm|bf|it|sf|tt)|operatorname|mbox)\s*\{([^{}]*)\}")
 
@@ -829,9 +846,12 @@ class _Lexer:
         money = m.start() > 0 and self.text[m.start() - 1] == "$"
         suffix = (_MAGNITUDE.match(self.text, end, self.end)
                   or (_MONEY_MAGNITUDE.match(self.text, end, self.end) if money else None)
-                  or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end))
+                  or (None if self.math else _SPACED_MAGNITUDE.match(self.text, end, self.end)
+                      or self.spaced_as_glued(end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
-        if suffix and suffix.group(1) == "B" and self.bytes_line(m.start()):
+        if suffix and suffix.group(1) == "B" and (self.bytes_line(m.start())
+                                                  or (_WHOLE_LITERAL.fullmatch(literal) and
+                                                      self.bytes_beside(m.start(), suffix.end()))):
             suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
         if suffix:
             shift, end = _MAGNITUDES[suffix.group(1)], suffix.end()
@@ -842,6 +862,19 @@ class _Lexer:
         if value is not None and shift:
             value = value * 10**shift
         self.emit("NUM", m.start(), end, self.text[m.start():end], value, step, shift)
+
+    def spaced_as_glued(self, end: int) -> re.Match | None:
+        """M, B or T after a space and before an operator ("70 B x 20") as the magnitude it
+        is glued to a number as nearby on the same line ("6 × 70B × 70 B x 20"): a letter
+        means one thing within a line (elsewhere "3 T × 2" has T a symbol)."""
+        m = _SPACED_LETTER.match(self.text, end, self.end)
+        if m is None:
+            return None
+        text = self.text
+        lo = text.rfind("\n", max(0, end - NEARBY), end) + 1 or max(0, end - NEARBY)
+        hi = text.find("\n", end, end + NEARBY)
+        hi = min(len(text), end + NEARBY) if hi < 0 else hi
+        return m if _GLUED_MAGNITUDE[m.group(1)].search(text, lo, hi) else None
 
     def expression_cell(self, bar: int) -> bool:
         """Whether the table cell that ends at the bar ``bar`` holds arithmetic (an operator),
@@ -861,6 +894,13 @@ class _Lexer:
             stop = len(self.text) if stop < 0 else stop
             line[:] = start, stop, _BYTES_NUMBER.search(self.text, start, stop) is not None
         return line[2]
+
+    def bytes_beside(self, start: int, end: int) -> bool:
+        """Whether the whole number with "B" from ``start`` to ``end`` is stated equal to a
+        size in bytes next to it in its chain ("2 bytes = 32,768 B = 33 KB"): then B is bytes
+        too (a fraction, "1.5 B = 1500 MB", is a count of billions)."""
+        return _SIZE_AFTER.match(self.text, end, self.end) is not None or \
+            _SIZE_BEFORE.search(self.text, max(0, start - 24), start) is not None
 
     def hyphenated(self, pos: int) -> bool:
         """Whether the number at ``pos`` ends a hyphenated name: a word, "-", the digits."""
@@ -1024,7 +1064,10 @@ class _Lexer:
 
     def seconds(self, base: str, end: int) -> bool:
         """Whether a prose "s" is the unit of the stated number before it: "≈ 1.7e6 s"; or
-        glued to a number before no power or name: "× 3600s ×"."""
+        glued to a number before no power or name: "× 3600s ×"; or "s", "h", "d" in a chain
+        of conversions (``converted``)."""
+        if base in ("s", "h", "d") and self.converted(end):
+            return True
         if base != "s":
             return False
         if self.text[self.pos - 1] in _DIGITS and not _GLUED_ON.match(self.text, end, self.end):
@@ -1039,6 +1082,22 @@ class _Lexer:
             return False
         sig = [t for t in self.out[-6:] if t.kind != "LABEL"]
         return len(sig) >= 2 and sig[-1].kind == "NUM" and sig[-2].kind == "EQ"
+
+    def converted(self, end: int) -> bool:
+        """Whether the letter ending at ``end``, after a number, is a time unit of a chain of
+        conversions: an arrow to another number follows it ("4e7 s → 1.11 × 10⁴ h"), or an
+        arrow from a number in a time unit comes before its number ("→ 463 d")."""
+        out = self.out
+        if not out or out[-1].kind != "NUM":
+            return False
+        if _ARROW_TO_NUMBER.match(self.text, end, self.end):
+            return True
+        k = len(out) - 1  # back over the number's own tokens ("1.11 × 10⁴")
+        while k > 0 and len(out) - k < 6 and out[k - 1].kind in ("NUM", "OP"):
+            k -= 1
+        before = _arrow_ending(out, k - 1)
+        return before is not None and before > 0 and out[before - 1].kind == "LABEL" \
+            and out[before - 1].text in _SECONDS
 
     def symbol(self, c: str) -> None:
         text, pos, end = self.text, self.pos, self.pos + 1
@@ -1208,6 +1267,7 @@ class _Scan:
         for j, i in reversed(outermost):
             del cuts[bisect.bisect_right(cuts, j):bisect.bisect_left(cuts, i)]
         self.cuts = cuts
+        self.citing: dict[int, bool] = {}  # ``_cites``' answers, by token
 
     def indices(self, kind: str) -> list[int]:
         """The indices of the tokens of ``kind``, in order."""
@@ -1245,18 +1305,61 @@ class _Scan:
 
     def label_group(self, i: int, stop: int) -> bool:
         """Whether the bracket group opened at ``i`` is a remark: words and no operators, or
-        in prose, after a space, a whole number alone: a reference to a step or a source
-        ("4T tokens (7) × 50k vocab size (8)"), not a factor."""
+        in prose, after a space, a whole number alone that marks a reference (``marker``)."""
         close = self.match[i]
         if close is None or close >= stop:
             return False
         ops = self.ops[close] - self.ops[i + 1]
         words = self.words[close] - self.words[i + 1]
-        if close == i + 2 and self.toks[i].spaced and not self.toks[i].math:
-            num = self.toks[i + 1]
-            if num.kind == "NUM" and num.text.isdigit() and num.value is not None:
-                return True
+        if self.marker(i):
+            return True
         return close == i + 1 or (ops == 0 and words > 0)
+
+    def _lone_number(self, i: int) -> bool:
+        """Whether a bracket group opens at ``i`` in prose after a space with a whole number
+        alone in it: "(7)", "[3]"."""
+        tok = self.toks[i]
+        if tok.kind != "OPEN" or tok.math or not tok.spaced or self.match[i] != i + 2:
+            return False
+        num = self.toks[i + 1]
+        return num.kind == "NUM" and num.text.isdigit() and num.value is not None
+
+    def marker(self, i: int) -> bool:
+        """Whether the bracketed whole number at ``i`` (``_lone_number``) marks a reference
+        to a step, an equation or a source rather than multiplying: always in square brackets
+        ("[3]"); in round ones unless it stands between a number (or a run of them after a
+        number) and an operator or relation, in a paragraph whose bracketed numbers never
+        follow a word (``_cites``). So "4T tokens (7) × 50k vocab size (8)", "(a / b) (17) ="
+        and "= 12 (3)" cite, and "2 (3) = 6" and "2 (3) (4) = 24" multiply."""
+        if not self._lone_number(i):
+            return False
+        if self.toks[i].text != "(":
+            return True
+        first = i  # the first of a run of them: "2 (3) (4)"
+        while first >= 3 and self.toks[first - 1].kind == "CLOSE" and self._lone_number(first - 3):
+            first -= 3
+        after = self.toks[i + 3] if i + 3 < len(self.toks) else None
+        between = first > 0 and self.toks[first - 1].kind == "NUM" and after is not None \
+            and after.kind in ("OP", "EQ", "OPEN")
+        return not between or self._cites(i)
+
+    def _cites(self, i: int) -> bool:
+        """Whether the paragraph of token ``i`` has a bracketed whole number after a word (it
+        numbers its steps or sources so), within WINDOW tokens either side."""
+        if (known := self.citing.get(i)) is not None:
+            return known
+        toks, found = self.toks, False
+        for k in range(i - 1, max(0, i - WINDOW), -1):  # back to the paragraph's start
+            if _blank_line(toks[k - 1], toks[k]):
+                break
+            if (found := toks[k - 1].kind == "LABEL" and self._lone_number(k)):
+                break
+        for k in range(i + 3, min(len(toks) - 1, i + WINDOW)):  # on to its end
+            if found or _blank_line(toks[k], toks[k + 1]):
+                break
+            found = toks[k - 1].kind == "LABEL" and self._lone_number(k)
+        self.citing[i] = found
+        return found
 
     def remark(self, i: int, stop: int) -> bool:
         """Whether the bracket group opened at ``i`` is prose written after a space: a
@@ -1568,6 +1671,24 @@ class _Parser:
         raise _ParseError(f"unexpected {tok.kind}")
 
 
+def _arrow_ending(toks: list[_Tok], i: int) -> int | None:
+    """The index of the first token of the arrow that ends at token ``i`` ("→", "\\to", or
+    "-" and ">"), or None when no arrow ends there."""
+    if i < 0 or toks[i].kind != "SEP":
+        return None
+    if toks[i].text in _ARROWS:
+        return i
+    if toks[i].text == ">" and i > 0 and toks[i - 1].kind == "OP" and toks[i - 1].text == "-" \
+            and toks[i - 1].end == toks[i].start:
+        return i - 1
+    return None
+
+
+def _blank_line(a: _Tok, b: _Tok) -> bool:
+    """Whether the tokens ``a``, ``b`` are the line breaks around a blank line."""
+    return a.kind == b.kind == "SEP" and a.text == b.text == "\n"
+
+
 def _multiplies(before: _Tok, tok: _Tok) -> bool:
     """Whether the symbol ``tok`` multiplies the operand ``before`` it: in math or glued
     ("2L", "h d"), and in prose a one-letter symbol after a number or another ("6 N D")."""
@@ -1630,13 +1751,11 @@ def _evaluate(tree: tuple, leaf):
     if kind == "root":
         return _root(_evaluate(tree[1], leaf), int(tree[2][1]))
     a, b = _evaluate(tree[1], leaf), _evaluate(tree[2], leaf)
-    if (kind == "mul" or kind == "add" or kind == "sub") and type(a) is Fraction \
-            and type(b) is Fraction and a.denominator == 1 == b.denominator:
+    if type(a) is Fraction and type(b) is Fraction and a.denominator == 1 == b.denominator:
         # whole numbers (most of a write-up's arithmetic): int arithmetic, no gcd to take
-        x, y = a.numerator, b.numerator
-        result = Fraction(x * y if kind == "mul" else x + y if kind == "add" else x - y)
-        _check_size(result)
-        return result
+        whole = _whole_step(kind, a.numerator, b.numerator)
+        if whole is not None:
+            return Fraction(whole)
     try:
         if kind == "add":
             result = a + b
@@ -1684,6 +1803,13 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
     if kind not in _WHOLE_STEPS or (a := _whole(tree[1], env)) is None \
             or (b := _whole(tree[2], env)) is None:
         return None
+    return _whole_step(kind, a, b)
+
+
+def _whole_step(kind: str, a: int, b: int) -> int | None:
+    """One step of arithmetic on whole numbers, in ints (``_whole``'s and ``_evaluate``'s);
+    None when its result is no whole number within the limits (a fraction, a division by
+    zero, a negative power, a value beyond MAX_BITS): the general path then reads it."""
     if kind == "mul":
         result = a * b
     elif kind == "add":
@@ -1694,11 +1820,13 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
         if b == 0 or a % b:
             return None
         result = a // b
-    else:  # "pow": refused before computing, as ``_power`` does
+    elif kind == "pow":  # refused before computing, as ``_power`` does
         bits = a.bit_length()
         if b < 0 or b > MAX_EXPONENT or (bits > 1 and (bits - 1) * b > MAX_BITS):
             return None
         result = a**b
+    else:
+        return None
     return result if result.bit_length() <= MAX_BITS else None
 
 
@@ -1873,7 +2001,7 @@ def _power(base, exponent):
         raise _Unevaluable("unknown-exponent")
     if n.denominator != 1:
         if n.denominator > MAX_ROOT_INDEX:
-            raise _Unevaluable("fractional-exponent", exponent=n)
+            raise _Unevaluable("fractional-exponent", exponent=n, index=n.denominator)
         # x^{1/3} is the cube root of x; x^{2/3} its square
         return _power(_root(base, n.denominator), Fraction(n.numerator))
     if abs(n) > MAX_EXPONENT:
@@ -2242,17 +2370,39 @@ _UNIT_SIZES = {"KB": (10**3, 2**10), "MB": (10**6, 2**20), "GB": (10**9, 2**30),
                "years": (31_536_000, 31_557_600), "year": (31_536_000, 31_557_600),
                "PB": (10**15, 2**50), "PiB": (2**50,)}  # a year: 365 or 365.25 days
 _SECONDS = {"seconds", "second", "sec", "s", "minutes", "minute", "min", "hours", "hour", "hrs",
-            "hr", "days", "day", "weeks", "week", "years", "year"}
+            "hr", "days", "day", "weeks", "week", "years", "year", "h", "d"}
+# "h" and "d" are hours and days only where the lexer reads them as units (``seconds``):
+# between arrows of a chain of conversions; elsewhere "4 d" is 4·d
+_TIME_LETTERS = {"h": (3600,), "d": (86400,)}
 
 
-# a count of FLOPs in a unit with a prefix, spelled out or not: "teraFLOPs", "exaflops"
-_FLOP_PREFIXES = {"": 0, "kilo": 3, "k": 3, "mega": 6, "giga": 9, "g": 9, "tera": 12, "t": 12,
-                  "peta": 15, "p": 15, "exa": 18, "e": 18, "zetta": 21, "z": 21}
-_FLOP_COUNT = re.compile(r"(kilo|mega|giga|tera|peta|exa|zetta|[kGTPEZ])?(?:flop|FLOP)[sS]?",
-                         re.I)
-_RATES = {f"{prefix}FLOP{s}": size for prefix, size in (("G", 10**9), ("T", 10**12),
-                                                        ("P", 10**15), ("E", 10**18))
-          for s in ("", "s", "S")}  # TFLOP/s, TFLOPS, PFLOPs: 10^12, 10^15 per second
+# The prefixes of a count of FLOPs (or of multiply-adds) as powers of ten, written as a letter
+# or spelled out: "MFLOPs", "TFLOP/s", "teraFLOPs", "exaflops", "GMACs" (a lowercase m is milli,
+# never mega). One table for the arithmetic check and the figure check (figures.py).
+FLOP_PREFIXES = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "g": 9, "T": 12, "t": 12, "P": 15,
+                 "p": 15, "E": 18, "e": 18, "Z": 21, "z": 21, "kilo": 3, "mega": 6, "giga": 9,
+                 "tera": 12, "peta": 15, "exa": 18, "zetta": 21}
+_FLOP_UNIT = re.compile("(?i:(" + "|".join(p for p in FLOP_PREFIXES if len(p) > 1) + "))?"
+                        "([" + "".join(p for p in FLOP_PREFIXES if len(p) == 1) + "])?"
+                        "((?i:flop|mac))[sS]?")
+
+
+def flop_unit(word: str) -> tuple[int, bool] | None:
+    """The power of ten of a unit word that counts FLOPs or multiply-adds ("MFLOPs": 6,
+    "teraflops": 12, "FLOPs": 0) and whether it counts multiply-adds ("GMACs"); None for any
+    other word."""
+    m = _FLOP_UNIT.fullmatch(word)
+    if m is None or (m.group(1) and m.group(2)):
+        return None
+    prefix = (m.group(1) or "").lower() or m.group(2) or ""
+    return FLOP_PREFIXES[prefix], m.group(3).lower() == "mac"
+
+
+def _flop_size(word: str) -> int | None:
+    """10^k of a unit word that counts FLOPs with a prefix ("TFLOP", "PFLOPs"): what one
+    of them is in FLOPs; None for a plain "FLOPs", a count of multiply-adds or another word."""
+    flops = flop_unit(word) if "lop" in word or "LOP" in word else None
+    return 10 ** flops[0] if flops is not None and not flops[1] and flops[0] else None
 
 
 def _side_units(scan: _Scan, side: _Side) -> list[int]:
@@ -2266,27 +2416,32 @@ def _side_units(scan: _Scan, side: _Side) -> list[int]:
         j = i + 1
         while j < len(scan.toks) and scan.toks[j].kind == "LABEL":
             word = scan.toks[j].text
-            if word in _RATES or word in _UNIT_SIZES:
-                product *= _RATES.get(word) or _UNIT_SIZES[word][0]
-                rates *= _RATES.get(word, 1)
+            rate = _flop_size(word)  # "TFLOP/s", "PFLOPs": 10^12, 10^15 (per second)
+            if rate is not None or word in _UNIT_SIZES:
+                product *= rate or _UNIT_SIZES[word][0]
+                rates *= rate or 1
                 break
             j += 1
     return [own for own in dict.fromkeys((product, rates)) if own != 1]
 
 
 def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
-    """The kind ("bytes", "seconds") of the unit written as token ``i`` (after a number),
-    and the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30 as many write
-    it; "days": 86,400), and the unit as written; ("", (), "") when it is neither."""
+    """The kind ("bytes", "seconds", "flops", "macs") of the unit written as token ``i``
+    (after a number), the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30
+    as many write it; "days": 86,400; "MFLOPs": 10^6), and the unit as written; ("", (), "")
+    when it is none of these."""
     if i >= len(scan.toks) or scan.toks[i].kind != "LABEL":
         return "", (), ""
     tok = scan.toks[i]
     word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
+    if word in _TIME_LETTERS:
+        return "seconds", _TIME_LETTERS[word], word
     if word not in _UNIT_SIZES:
-        flops = _FLOP_COUNT.fullmatch(word) if "lop" in word or "LOP" in word else None
+        flops = flop_unit(word)
         if flops is None:
             return "", (), ""
-        return "flops", (10 ** _FLOP_PREFIXES[(flops.group(1) or "").lower()],), word
+        # a count of multiply-adds is of another kind: "5 GMACs = 10 GFLOPs" converts nothing
+        return ("macs" if flops[1] else "flops"), (10 ** flops[0],), word
     return ("seconds" if word in _SECONDS else "bytes"), _UNIT_SIZES[word], word
 
 
@@ -2658,8 +2813,13 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                 elif target is None and mine is None and nxt is not None \
                         and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env, budget)):
                     identities.append(x)  # "2·d·3d = 6d^2"
+            carry = _carried(scan, chain[i - 1] if i else None, side, env, ahead)
+            if carry is not None:  # "327,680 = 0.33MB / token x 131072 = 42.95GB"
+                conversion, side, carried = carry
+                equations.append(conversion)
             if target is not None:
-                equations.append(_check(scan, side, target, env, ahead))
+                e = _check(scan, side, target, env, ahead)
+                equations.append(replace(e, carried=carried) if carry and carried else e)
         for left, right in zip(chain, chain[1:]):  # "5.6e10 = 52GB": a conversion
             if _conversion(scan, left, right):
                 equations.append(_check(scan, left, right, env, ahead))
@@ -2672,6 +2832,8 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                     scale = sizes[0] if kind == "flops" else 1
                     define(side.tree[1], target.value * scale,
                            scan.line_of(scan.toks[side.start].start))
+    for left, right in _arrow_conversions(scan):  # "4e7 s → 1.11 × 10⁴ h → 463 d"
+        equations.append(_check(scan, left, right, env, ahead))
     for _, line, name, value in listed:
         define(name, value, line)
 
@@ -2801,6 +2963,60 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
     mine = _unit(scan, num + 1)
     bare = num + 1 == left.end  # nothing between the number and "="
     return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
+
+
+def _carried(scan: _Scan, before: _Side | None, side: _Side, env: dict[str, Fraction],
+             ahead: set) -> tuple[Equation, _Side, tuple | None] | None:
+    """A chain's side whose first factor restates the number before it in another unit
+    ("327,680 = 0.33MB / token x 131072 = 42.95GB": 0.33 MB is 327,680 bytes, rounded):
+    (that conversion's check, the side read with the exact value it restates in place of
+    the rounded one, (the number as written, that value)); the side is unchanged when the
+    conversion does not hold. None for any other side."""
+    if before is None or before.kind != "number" or side.kind != "expr" or side.tree is None:
+        return None
+    path, node = [], side.tree
+    while node[0] in ("mul", "div"):
+        path.append(node)
+        node = node[1]
+    lead = scan.toks[side.start]
+    if not path or node[0] != "num" or lead.kind != "NUM" or lead.value != node[1]:
+        return None
+    restated = _classify(scan, _Side(side.start, side.start + 1, node), -1)
+    if restated.kind != "number" or not _conversion(scan, before, restated):
+        return None
+    conversion = _check(scan, before, restated, env, ahead)
+    if conversion.verdict != "ok":
+        return conversion, side, None
+    value = (conversion.stated * conversion.unit - conversion.difference) / conversion.unit
+    tree = ("num", value)
+    for parent in reversed(path):
+        tree = (parent[0], tree, parent[2])
+    return conversion, replace(side, tree=tree), (lead.text, value)
+
+
+def _arrow_conversions(scan: _Scan) -> Iterator[tuple[_Side, _Side]]:
+    """The pairs of quantities an arrow joins as a conversion: on either side one number
+    (or N × 10^k) with a unit, of one kind (a duration, a size, a count of FLOPs) in two
+    units ("40 million seconds → 1.11 × 10⁴ h → 463 d"); "2 GPUs → 4 days" converts
+    nothing, nor does "14 GB → 28 GB" (the same unit: a change, not a conversion)."""
+    toks = scan.toks
+    arrows = [i for i in scan.indices("SEP") if (toks[i].text in _ARROWS or toks[i].text == ">")
+              and _arrow_ending(toks, i) is not None]
+    for k, a in enumerate(arrows):
+        first = _arrow_ending(toks, a)
+        lo = arrows[k - 1] + 1 if k else 0
+        hi = _arrow_ending(toks, arrows[k + 1]) if k + 1 < len(arrows) else len(toks)
+        found = scan.left_side(first, lo)
+        right = scan.right_side(a, hi)
+        if found is None or right is None or right[1] is None:
+            continue
+        left = _classify(scan, _Side(found[0], first, found[1]), first)
+        right = _classify(scan, _Side(right[0], right[2], right[1]), -1)
+        if left.kind not in ("number", "sci") or right.kind not in ("number", "sci"):
+            continue
+        mine, stated = _stated_unit(scan, left), _stated_unit(scan, right)
+        if mine[0] and mine[0] == stated[0] and mine[2] != stated[2]:
+            yield left, right
 
 
 def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],

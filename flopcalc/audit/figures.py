@@ -22,17 +22,15 @@ from fractions import Fraction
 from ..architecture import Architecture, Workload
 from ..architectures import build
 from ..config import Conventions, FlopcalcError
-from .arithmetic import analyse
+from .arithmetic import analyse, flop_unit
 from .claims import GROUP_KEYS, Document, Model, Variant
 
 DTYPES = {"fp32": 4, "bf16/fp16": 2, "int8/fp8": 1, "int4": Fraction(1, 2)}
 # unit words -> (kind, size): what a figure counts and how many of the base unit one is
-_PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
 _BYTES = {"bytes": (1,), "byte": (1,), "B": (1,), "KB": (10**3, 2**10), "MB": (10**6, 2**20),
           "GB": (10**9, 2**30), "TB": (10**12, 2**40), "KiB": (2**10,), "MiB": (2**20,),
           "GiB": (2**30,), "TiB": (2**40,)}
 _PARAMS = {"params", "param", "parameters", "parameter", "weights"}
-_FLOP_UNIT = re.compile(r"([kKMGTP]?)(FLOPs?|flops?|FLOP|MACs?|macs?)$")
 SMALL = 1000   # a bare figure below this is read only as a dimension
 INFER_FROM = 64 * 1024  # characters at the start of a text where a model is named or sized
 
@@ -312,9 +310,9 @@ def _reading(unit: str) -> tuple[str, tuple, int | None]:
         return "bytes", _BYTES[unit], None
     if unit.lower() in _PARAMS:
         return "params", (1,), None
-    m = _FLOP_UNIT.match(unit)
-    if m:
-        return "flops", (_PREFIX[m.group(1)],), 1 if m.group(2).lower().startswith("mac") else 2
+    flops = flop_unit(unit)
+    if flops is not None:
+        return "flops", (10 ** flops[0],), 1 if flops[1] else 2
     return "", (1,), None
 
 

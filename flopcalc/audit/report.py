@@ -20,8 +20,8 @@ from ..analysis import flop_report, shape_report
 from ..architecture import NORM_NAMES
 from ..config import Config, Conventions, FlopcalcError
 from ..tables import JSON_SCHEMA_VERSION, Table, config_note, flop_table, shape_table
-from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, WINDOW, analyse,
-                         fenced_code_blocks)
+from .arithmetic import (MAX_BITS, MAX_DEGREE, MAX_DIGITS, MAX_EXPONENT, MAX_ROOT_INDEX, WINDOW,
+                         analyse, fenced_code_blocks)
 from ..model import ELEMENTWISE_COST
 from .claims import (GROUP_KEYS, INPUT_LABELS, SHAPE_KINDS, ClaimResult, ClaimsFile, Code,
                      claims_for_text, document_sha256, evaluate_claims, finding_json,
@@ -830,7 +830,9 @@ REASONS = {
     "division-by-zero": "division by zero",
     "too-large": f"a value of more than {MAX_BITS:,} bits (over 4,000 digits)",
     "unknown-exponent": "an exponent with an unknown",
-    "fractional-exponent": "the exponent {exponent} is not a whole number (no exact value)",
+    "fractional-exponent": "the exponent {exponent} asks for a root of index {index}, beyond "
+                           f"the roots taken (of index 2 to {MAX_ROOT_INDEX}: x^(1/n), "
+                           "\\sqrt[n]{{x}}, √, ∛)",
     "exponent-too-large": f"an exponent beyond ±{MAX_EXPONENT:,}",
     "degree": f"a polynomial of degree above {MAX_DEGREE}",
     "too-long": f"an expression longer than {WINDOW} tokens, more than the parser reads",
@@ -942,6 +944,8 @@ def _equation_verdict(e) -> str:
     if e.verdict not in ("ok", "wrong"):
         return e.verdict
     how = [f"to {decimal_text(e.precision)}"] if e.precision is not None else []
+    if e.carried is not None:  # the rounded restatement of the number before it, read exactly
+        how += [f"{e.carried[0]} read as {decimal_text(e.carried[1])}, the value before it"]
     if e.unit != 1:  # and the exact value in the stated unit: "value ≈ 20.0201 days"
         exact = (e.stated * e.unit - e.difference) / e.unit
         how += [f"1 {e.unit_name} = {e.unit:,}", f"value {decimal_text(exact)} {e.unit_name}"]
@@ -1268,7 +1272,9 @@ def audit_json(result: AuditResult) -> dict:
              "reason_code": e.reason_code or None,
              "precision": json_value(e.precision), "approximate": e.approximate,
              "scale": e.scale, "unit": e.unit, "unit_name": e.unit_name or None,
-             "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later)}
+             "holds_for_any": e.holds_for_any, "defined_later": list(e.defined_later),
+             "carried": None if e.carried is None else
+             {"written": e.carried[0], "read_as": json_value(e.carried[1])}}
             for e in result.equations],
         "identities": None if result.equations is None else [
             {"line": x.line, "left": x.expression, "right": x.stated_text,
