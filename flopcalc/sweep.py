@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from itertools import chain, islice, repeat
 from itertools import count as count_from
-from operator import add, floordiv, itemgetter, mul, sub
+from operator import add, floordiv, itemgetter, mod, mul, rshift, sub
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload, rotary_width
@@ -548,8 +548,8 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
     """``_items`` after the first valid point (``arch``, ``load``, ``m``; the next point's
     index is ``start``), by the compiled ``model`` (whose columns are ``ops``): each point's sizes set from its values by
     the Architecture's rules, checked by ``config.fits`` and the rules Architecture checks,
-    on ints. Where the last axis is a long seq_len or batch axis, its points are counted many
-    at a time (``in_runs``), as Blocks."""
+    on ints. Where the last axis is a long one of ``RUN_AXES`` (seq_len, batch, top_k, …),
+    its points are counted many at a time (``in_runs``), as Blocks."""
     names = tuple(a.name for a in axes)
     kind = mode.kind
     given = {k for k, v in base.items() if v is not None} | set(names)
@@ -657,8 +657,8 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
                     continue
             yield (values + (args[4],) if derived_ff else values, per_op, total)
 
-    # a long last seq_len or batch axis: its points many at a time, over L (and the decode
-    # position or generation prompt that follows it) or over B
+    # a long last axis of RUN_AXES: its points many at a time, over its values (and for
+    # seq_len, the decode position or generation prompt that follows it)
     inner = axes[-1]
     if not in_runs(inner):
         yield from one_by_one(points)
@@ -687,9 +687,9 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
             n = len(run)
             if progress:
                 progress(done, total_points)
-            # checked at its largest value: the rules on seq_len are upper bounds (seq_len,
-            # a decode position or generation prompt that follows it, at most n_positions),
-            # batch has none, and the structure is the same at every value of either
+            # checked at its largest value (RUN_AXES: the rules bound them from above, as
+            # seq_len and a decode position or generation prompt that follows it are at most
+            # n_positions, top_k at most n_experts; the structure is the same at every value)
             args, by_model = point(head + (top,))
             if not by_model or model(args)[-1].bit_length() * n > CHUNK_BITS:
                 yield from one_by_one(zip(count_from(done), (head + (v,) for v in run)))
@@ -704,16 +704,22 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
         offset = 0
 
 
-RUN_FROM = 32   # a last axis of this many seq_len or batch values is counted in runs
+RUN_FROM = 32   # a last axis of this many RUN_AXES values is counted in runs
 RUN = 2000      # of at most this many values: a chunk's columns and texts stay small
+# The sizes that the rules (``_compiled_rows``'s ``point``) bound from above only, or not at
+# all, and that no layer grouping (``_structure``) depends on: a run of them that is valid at
+# its largest value is valid at every value, and one traced function counts it all (the
+# builders cannot branch on a traced size)
+RUN_AXES = (*WORKLOAD_AXES, "top_k", "vocab", "d_expert", "d_shared", "position", "prompt",
+            "new_tokens")
 
 
 def in_runs(axis: Axis) -> bool:
     """Whether the compiled path counts the points of ``axis``, the last, in runs of up to
-    CHUNK values (Blocks, each by one call of a ``compile_columns`` function): a long seq_len
-    or batch axis of values below 2³²."""
+    CHUNK values (Blocks, each by one call of a ``compile_columns`` function): a long axis
+    of one of ``RUN_AXES`` with values below 2³²."""
     values = axis.values
-    return (axis.name in WORKLOAD_AXES and isinstance(values, (range, tuple))
+    return (axis.name in RUN_AXES and isinstance(values, (range, tuple))
             and len(values) >= RUN_FROM and max(values) < 1 << 32)
 
 
@@ -740,27 +746,42 @@ def shares(per_op, total, plain: bool = False) -> list[str]:
     return [column[0] for column in share_columns([(f,) for f in per_op], (total,), plain)]
 
 
-def share_columns(columns, totals, plain: bool = False) -> list[list[str]]:
+def share_columns(columns, totals, plain: bool = False,
+                  separator: str = "") -> list[list[str]]:
     """``shares`` of many rows, a column at a time: for each of ``columns`` (one part in
     each row) its share of the row's total in ``totals``, by table look-up and C-level maps
-    (sweeps write millions)."""
-    look_up = (_PLAIN if plain else _PERCENT).__getitem__
+    (sweeps write millions). With a ``separator``, each column's texts but the last's end
+    with it (a writer's text between two shares: one piece of text fewer per share)."""
+    tables = [_share_texts(plain, separator), _share_texts(plain, "")]
     # percent's (20000·f + t) // 2t in hundredths of a percent is (10000·f + t // 2) // t
     # (for odd t, the dropped half never reaches the next multiple of t), a third quicker
-    halves = [t >> 1 for t in totals]
-    divisors = [t or 1 for t in totals]           # (no total: no share, set below)
-    out, done = [], []     # equal columns (DeepSeek-V3's gate, up and down) computed once
-    for column in map(tuple, columns):
-        column_shares = next((s for c, s in done if c == column), None)
-        if column_shares is None:
-            column_shares = list(map(look_up, map(floordiv, map(add, map(
-                mul, column, repeat(10000)), halves), divisors)))
-            done.append((column, column_shares))
-        out.append(column_shares)
-    for i in (i for i, t in enumerate(totals) if not t):
-        for column in out:
-            column[i] = "" if plain else "–"
+    halves = list(map(rshift, totals, repeat(1)))
+    some_zero = not all(totals)
+    divisors = [t or 1 for t in totals] if some_zero else totals  # (no total: no share, below)
+    columns = list(map(tuple, columns))
+    out, done = [], {}     # equal columns (DeepSeek-V3's gate, up and down) computed once
+    for k, column in enumerate(columns):
+        look_up = tables[k == len(columns) - 1]
+        if not any(column):  # no FLOPs (an embedding lookup)
+            out.append([look_up[0]] * len(totals))
+            continue
+        hundredths = done.get(column)
+        if hundredths is None:
+            hundredths = done[column] = list(map(floordiv, map(add, map(
+                mul, column, repeat(10000)), halves), divisors))
+        out.append(list(map(look_up.__getitem__, hundredths)))
+    for i in (i for i, t in enumerate(totals) if not t) if some_zero else ():
+        for k, column in enumerate(out):
+            column[i] = ("" if plain else "–") + (separator if k < len(out) - 1 else "")
     return out
+
+
+@lru_cache(maxsize=8)
+def _share_texts(plain: bool, separator: str) -> list[str]:
+    """The text of each share in hundredths of a percent (``_PERCENT`` or ``_PLAIN``), each
+    followed by ``separator``."""
+    texts = _PLAIN if plain else _PERCENT
+    return [text + separator for text in texts] if separator else texts
 
 
 def op_columns(ops) -> list[str]:
@@ -820,18 +841,17 @@ def per_token_cells(column, totals, result: SweepResult, how: str = "csv") -> li
     (i, b), (j, o) = token_slots(result)
     if i is None and j is None:
         tokens = [b * o] * len(totals)
-    elif i is None:
-        tokens = list(map(mul, repeat(b), column(j)))
+    elif i is None:  # (a batch of one, the usual: the swept column itself)
+        tokens = list(column(j) if b == 1 else map(mul, repeat(b), column(j)))
     elif j is None:
-        tokens = list(map(mul, column(i), repeat(o)))
+        tokens = list(column(i) if o == 1 else map(mul, column(i), repeat(o)))
     else:
         tokens = list(map(mul, column(i), column(j)))
-    quotients = list(map(divmod, totals, tokens))
-    if not any(map(itemgetter(1), quotients)):
-        whole = map(itemgetter(0), quotients)
+    if not any(map(mod, totals, tokens)):  # every quotient whole
+        whole = map(floordiv, totals, tokens)
         return list(whole if how == "table" else map(int.__repr__, whole))
     return [(q if how == "table" else str(q)) if not r else _per_token(total, t, how)
-            for (q, r), total, t in zip(quotients, totals, tokens)]
+            for (q, r), total, t in zip(map(divmod, totals, tokens), totals, tokens)]
 
 
 def _per_token(total: int, tokens: int, how: str):
@@ -953,7 +973,7 @@ def _json_rows(chunk, result: SweepResult, texts) -> str:
         '{"point": [', *_between(map(texts, values), ", "), '], "total": ', texts(totals, False),
         ', "per_token": "', per_token_cells(values.__getitem__, totals, result, "json"),
         '", "flops": [', *_between(texts.each_once(per_op), ", "), '], "share": ["',
-        *_between(share_columns(per_op, totals), '", "'), '"]}', ",\n    "], last='"]}')
+        *share_columns(per_op, totals, separator='", "'), '"]}'], between=",\n    ")
 
 
 def csv_chunks(result: SweepResult):
@@ -977,9 +997,9 @@ def _csv_rows(chunk, result: SweepResult, texts) -> str:
     """A chunk's rows as CSV lines."""
     values, per_op, totals = _columns(chunk)
     cells = [*map(texts, values), texts(totals, False),
-             per_token_cells(values.__getitem__, totals, result),
-             *share_columns(per_op, totals, plain=True)]
-    return _text_rows(len(totals), [*_between(cells, ","), "\n"])
+             per_token_cells(values.__getitem__, totals, result)]
+    return _text_rows(len(totals), [*_between(cells, ","), ",",
+                                    *share_columns(per_op, totals, True, ","), "\n"])
 
 
 def _made(result: SweepResult):
@@ -1037,14 +1057,18 @@ def _between(columns, separator: str) -> list:
     return out
 
 
-def _text_rows(n: int, items, last: str | None = None) -> str:
+def _text_rows(n: int, items, between: str = "") -> str:
     """``n`` rows of text, each ``items`` in order: a str as it is, a column (a list of n
-    texts) its row's text; ``last`` in place of the last row's closing text. Made as one
-    list (a slice assignment per column) joined once: quicker than a join per row, and than
-    one ``%`` of the rows' template."""
+    texts) its row's text, and ``between`` after every row but the last. Made as one list
+    (a slice assignment per column) joined once: quicker than a join per row, and than one
+    ``%`` of the rows' template. A column of one text throughout (a value that does not
+    vary in a run, a share of no FLOPs) is written as a str: fewer pieces to join."""
     pattern: list = []
     columns = []
-    for item in items:
+    for item in [*items, between]:
+        if type(item) is not str and n and item[0] is item[-1] \
+                and item.count(item[0]) == n:  # (the same text object throughout)
+            item = item[0]
         if type(item) is not str:
             columns.append((len(pattern), item))
             pattern.append(None)
@@ -1056,8 +1080,8 @@ def _text_rows(n: int, items, last: str | None = None) -> str:
     flat = pattern * n
     for at, column in columns:
         flat[at::width] = column
-    if last is not None and n:
-        flat[-1] = last
+    if between and n:  # (the last piece: a text that ends with ``between``)
+        flat[-1] = flat[-1][:-len(between)]
     return "".join(flat)
 
 

@@ -361,10 +361,19 @@ def test_sweeping_n_layers_past_deepseek_v3s_61_adds_moe_layers_as_flops_does():
 
 @st.composite
 def long_last_axis_sweeps(draw):
-    """``family_sweeps`` with a last axis of 32 to 44 seq_len or batch values, in order or
-    not: the compiled path counts such an axis in runs (some past n_positions: invalid)."""
+    """``family_sweeps`` with a last axis of 32 to 44 values, in order or not, of a size the
+    rules bound from above only or not at all: seq_len and batch, the vocabulary, the decode
+    position or generation prompt and length, the experts' top_k and widths. The compiled path
+    counts such an axis in runs (some past n_positions or n_experts: invalid)."""
     base, axes, conv, mode = draw(family_sweeps())
-    name = draw(st.sampled_from(["seq_len", "batch"]))
+    names = ["seq_len", "batch", "vocab",
+             *{"decode": ("position",), "generate": ("prompt", "new_tokens")}.get(mode.kind, ())]
+    if base.get("n_experts") is not None:
+        names += ["top_k", "d_expert"] + (["d_shared"] if base.get("d_shared") else [])
+    name = draw(st.sampled_from(names))
+    if name == "top_k":  # experts enough for some runs to be valid throughout (groups of E/2)
+        base["n_experts"] = draw(st.sampled_from([44, 64, 128]))
+        axes = [a for a in axes if a.name != "n_experts"]
     values = range(1, draw(st.integers(sw.RUN_FROM + 1, 45)))
     if draw(st.booleans()):
         values = tuple(draw(st.permutations(values)))
