@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from itertools import repeat
 from typing import NamedTuple
 
 
@@ -203,9 +204,11 @@ def to_plain(table, width: int = 200, progress=None) -> str:
     rows = table.rows + table.totals
     total = 2 * len(rows)
     columns = []
-    for n, i in enumerate(range(len(table.columns)), 1):
-        column = [row[i] for row in rows]
-        if not all(type(v) is str for v in column):
+    for n, column in enumerate(map(list, zip(*rows)) if rows else [[]] * len(table.columns), 1):
+        types = set(map(type, column))
+        if types == {int}:  # (a sweep's value and count columns)
+            column = _each(format, column, ",")
+        elif not types <= {str}:
             column = [f"{v:,}" if type(v) is int else cell_text(v) for v in column]
         columns.append(column)
         if progress:
@@ -226,9 +229,15 @@ def to_plain(table, width: int = 200, progress=None) -> str:
     rule = "  ".join("─" * w for w in widths)
     out = [table.title, line(*(table.columns[i] for i in keep)), rule]
     body = len(table.rows)
+    # the body's cells padded a column at a time, each line joined: what ``line`` writes
+    pads = [str.rjust if a == ">" else str.ljust for a in aligns]
+    if aligns[-1] == "<":
+        pads[-1] = None
     for start in range(0, body, _PLAIN_CHUNK):
         stop = min(start + _PLAIN_CHUNK, body)
-        out += [line(*cells) for cells in zip(*(c[start:stop] for c in columns))]
+        cells = [c[start:stop] if pad is None else _each(pad, c[start:stop], w)
+                 for c, pad, w in zip(columns, pads, widths)]
+        out += map("  ".join, zip(*cells))
         if progress:
             progress(len(rows) + stop, total)
     if table.totals:
@@ -239,6 +248,16 @@ def to_plain(table, width: int = 200, progress=None) -> str:
             "which is much quicker; --format csv, markdown or json for other tools.")
     out += [_wrap(n, width) for n in table.notes + layout.notes + [note]]
     return "\n".join(out) + "\n"
+
+
+def _each(function, column, *args) -> list:
+    """``function(value, *args)`` of each value of ``column`` (ints or strs), in C; in a
+    column of few distinct values (a sweep's swept sizes, its shares) once per value."""
+    distinct = set(column)
+    if len(distinct) * 4 <= len(column):
+        made = {v: function(v, *args) for v in distinct}
+        return list(map(made.__getitem__, column))
+    return list(map(function, column, *map(repeat, args)))
 
 
 def _wrap(text: str, width: int, indent: str = "") -> str:

@@ -336,12 +336,16 @@ def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Wo
     them. ``base`` holds the fields that are not swept: Architecture fields, seq_len and
     batch (or a GPT-2 Config's fields); derived sizes (d_head, d_ff, …) not in it follow
     the point's. ``base[LAYERS_BY_N]``, when there, maps each swept n_layers to the layers
-    the model places its windows and experts on (what --n-layers gives in ``flops``)."""
+    the model places its windows and experts on (what --n-layers gives in ``flops``), or to
+    the FlopcalcError saying why it places none (the point is invalid)."""
     point = {**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES}}
-    point.update(point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {}))
+    placed = point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {})
     fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
     fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
     try:
+        if isinstance(placed, FlopcalcError):
+            raise placed
+        point.update(placed)
         config = Config.fields_of(point)
         if config is not None:  # GPT-2: checked by Config and Mode, as before
             cfg = Config(**config)
@@ -456,9 +460,25 @@ def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 def _empty_result(axes, base, conv) -> SweepResult:
     names = tuple(a.name for a in axes)
     derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
-    placements = {repr(v) for v in base.get(LAYERS_BY_N, {}).values()}
     return SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv,
-                       regrouped=len(placements) > 1)
+                       regrouped=_may_regroup(base, axes))
+
+
+def _may_regroup(base: dict, axes) -> bool:
+    """Whether the points' layers may group otherwise than the first point's: windows or
+    experts placed anew at each swept n_layers (``LAYERS_BY_N``) in more than one way, or
+    placed on fixed layers that are every layer at one swept n_layers (one group) and not at
+    a larger one (two)."""
+    placements = {repr(v) for v in base.get(LAYERS_BY_N, {}).values()
+                  if not isinstance(v, FlopcalcError)}
+    if len(placements) > 1:
+        return True
+    counts = next((a.values for a in axes if a.name == "n_layers"), None)
+    if counts is None:
+        return False
+    largest = max(counts) if isinstance(counts, tuple) else counts[-1]  # (ranges ascend)
+    return any(layers and len(layers) in counts and largest > len(layers)
+               for layers in (base.get("window_layers"), base.get("moe_layers")))
 
 
 def _check_some_valid(result: SweepResult) -> None:
@@ -564,7 +584,12 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
     latent = arch.kv_lora_rank is not None
     experts = arch.n_experts is not None
     dense = len(arg_names) == 16
-    at_nope = arg_names.index("qk_nope_head_dim") if latent else None
+    # where each size the point sets from others is in ``args``
+    index = {name: i for i, name in enumerate(arg_names)}.get
+    at_ff, at_kv, at_head, at_rot, at_windowed, at_position, at_prompt = map(index, (
+        "d_ff", "n_kv_heads", "d_head", "rotary_dims", "n_windowed", "position", "prompt"))
+    at_experts, at_top_k, at_moe, at_groups, at_nope, at_rope = map(index, (
+        "n_experts", "top_k", "n_moe", "n_groups", "qk_nope_head_dim", "qk_rope_head_dim"))
     moe_layers = arch.moe_layers
     derive_head = "d_head" not in given and not latent
     derive_kv = "n_kv_heads" not in given and not latent
@@ -589,34 +614,35 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
         args = template.copy()
         for slot, i in slots:
             args[slot] = values[i]
+        # (MODEL_ARGS' first sixteen, in their order)
         B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = args if dense else args[:16]
         # the sizes that follow others when not given (Architecture's rules)
         if latent:  # latent attention fixes the head widths
-            NOPE, ROPE = args[at_nope], args[at_nope + 1]
-            args[12] = DH = NOPE + ROPE
-            args[11] = KV = H
-            args[13] = ROT = ROPE
+            NOPE, ROPE = args[at_nope], args[at_rope]
+            args[at_head] = DH = NOPE + ROPE
+            args[at_kv] = KV = H
+            args[at_rot] = ROT = ROPE
         if derive_head:
-            args[12] = DH = D // H
+            args[at_head] = DH = D // H
         if derive_kv:
-            args[11] = KV = H
+            args[at_kv] = KV = H
         if derive_ff:
-            args[4] = F = 4 * D
+            args[at_ff] = F = 4 * D
         if derive_rot:  # the model's share of the head (Architecture's rule)
-            args[13] = ROT = DH if share is None else rotary_width(DH, share)
+            args[at_rot] = ROT = DH if share is None else rotary_width(DH, share)
         if window_layers is None and W:
-            args[15] = NW = NL
+            args[at_windowed] = NW = NL
         if experts:
-            E, K, NM, G = args[16], args[17], args[20], args[21]
+            E, K, NM, G = args[at_experts], args[at_top_k], args[at_moe], args[at_groups]
             TG = topk_groups if tg_at is None else values[tg_at]
             if moe_layers is None:
-                args[20] = NM = NL
+                args[at_moe] = NM = NL
         else:
             NM = 0
         if position_follows_l:
-            args[8] = t = L
+            args[at_position] = t = L
         if prompt_follows_l:
-            args[9] = p = L
+            args[at_prompt] = p = L
         last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
         valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
             and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
@@ -655,7 +681,7 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
                 except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
                     skip(values, e)
                     continue
-            yield (values + (args[4],) if derived_ff else values, per_op, total)
+            yield (values + (args[at_ff],) if derived_ff else values, per_op, total)
 
     # a long last axis of RUN_AXES: its points many at a time, over its values (and for
     # seq_len, the decode position or generation prompt that follows it)
@@ -696,7 +722,7 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
             elif evaluate:
                 flops = columns(args, run)
                 yield Block([[v] * n for v in head] + [run]
-                            + ([[args[4]] * n] if derived_ff else []), list(flops[:-1]),
+                            + ([[args[at_ff]] * n] if derived_ff else []), list(flops[:-1]),
                             flops[-1])
             else:
                 yield from repeat(None, n)
@@ -890,10 +916,11 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                      f"{_groups_apart(result)})")
              + f". {result.points:,} points.", per_token_note(result)]
     if result.regrouped:
-        notes.append("Windows or experts are placed on each point's layers as flops "
-                     "--n-layers places them: where a point's layer groups differ from the "
-                     "first point's, its columns hold its FLOPs of the first point's "
-                     "operations (0 where it has none), and its total counts every layer.")
+        notes.append("Windows or experts are placed on each point's layers (as flops "
+                     "--n-layers places them, or on the same layers): where a point's layer "
+                     "groups differ from the first point's, its columns hold its FLOPs of the "
+                     "first point's operations (0 where it has none), and its total counts "
+                     "every layer.")
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -907,15 +934,16 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                   align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
     values, per_op, totals = ([r[k] for r in result.rows] for k in range(3))
     if approximate:
-        table.rows = [[*point, total, readable(total, unit), each, *row_shares]
-                      for point, total, each, row_shares
-                      in zip(values, totals, per_token_column(values, totals, result, "table"),
-                             zip(*share_columns(zip(*per_op), totals)))]
+        columns = share_columns(zip(*per_op), totals)
+        # made a column at a time and zipped into rows (100,000 of them, in C)
+        table.rows = list(map(list, zip(
+            *zip(*values), totals, map(readable, totals, repeat(unit)),
+            per_token_column(values, totals, result, "table"), *columns)))
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
-        peak = {c: max(_RANK.get(v, 0) for v in {row[c] for row in table.rows})
-                for c in range(first, len(table.columns))}
+        peak = {first + c: max(map(_RANK.get, set(column), repeat(0)), default=0)
+                for c, column in enumerate(columns)}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
         table.rows = [[*point, total, each, *row_shares]
