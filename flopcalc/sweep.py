@@ -784,18 +784,23 @@ def share_columns(columns, totals, plain: bool = False,
     halves = list(map(rshift, totals, repeat(1)))
     some_zero = not all(totals)
     divisors = [t or 1 for t in totals] if some_zero else totals  # (no total: no share, below)
-    columns = list(map(tuple, columns))
-    out, done = [], {}     # equal columns (DeepSeek-V3's gate, up and down) computed once
+    columns = list(columns)
+    out, done = [], []     # equal columns (DeepSeek-V3's gate, up and down) computed once
     for k, column in enumerate(columns):
         look_up = tables[k == len(columns) - 1]
         if not any(column):  # no FLOPs (an embedding lookup)
             out.append([look_up[0]] * len(totals))
             continue
-        hundredths = done.get(column)
-        if hundredths is None:
-            hundredths = done[column] = list(map(floordiv, map(add, map(
+        # (the same list, or an equal one: a comparison stops at the first value that differs)
+        texts = next((t for c, t in done if c is column or c == column), None)
+        if texts is None:
+            hundredths = list(map(floordiv, map(add, map(
                 mul, column, repeat(10000)), halves), divisors))
-        out.append(list(map(look_up.__getitem__, hundredths)))
+            texts = {id(look_up): list(map(look_up.__getitem__, hundredths)), 0: hundredths}
+            done.append((column, texts))
+        elif id(look_up) not in texts:  # (the last column's texts: without the separator)
+            texts[id(look_up)] = list(map(look_up.__getitem__, texts[0]))
+        out.append(texts[id(look_up)])
     for i in (i for i, t in enumerate(totals) if not t) if some_zero else ():
         for k, column in enumerate(out):
             column[i] = ("" if plain else "–") + (separator if k < len(out) - 1 else "")
@@ -875,7 +880,7 @@ def per_token_cells(column, totals, result: SweepResult, how: str = "csv") -> li
         tokens = list(map(mul, column(i), column(j)))
     if not any(map(mod, totals, tokens)):  # every quotient whole
         whole = map(floordiv, totals, tokens)
-        return list(whole if how == "table" else map(int.__repr__, whole))
+        return list(whole if how == "table" else map(repr, whole))
     return [(q if how == "table" else str(q)) if not r else _per_token(total, t, how)
             for (q, r), total, t in zip(map(divmod, totals, tokens), totals, tokens)]
 
@@ -1059,8 +1064,8 @@ class _Texts:
         first = column[0]
         if column[-1] == first and column.count(first) == len(column):
             return [str(first)] * len(column)
-        # (int.__repr__ is str for an int, and a quarter quicker to call)
-        out = list(map(int.__repr__, column))
+        # (repr is str for an int, and quicker to call than str or int.__repr__)
+        out = list(map(repr, column))
         if keep and len(column) <= RUN:  # (a run's: a chunk of rows is seen once)
             if len(self.seen) > 16:
                 self.seen.clear()
