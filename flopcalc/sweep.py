@@ -937,7 +937,7 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                   columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
                            *(f"{n} %" for n in names)],
                   align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
-    values, per_op, totals = ([r[k] for r in result.rows] for k in range(3))
+    values, per_op, totals = map(list, zip(*result.rows)) if result.rows else ([], [], [])
     if approximate:
         columns = share_columns(zip(*per_op), totals)
         # made a column at a time and zipped into rows (100,000 of them, in C)
