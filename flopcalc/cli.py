@@ -1028,10 +1028,19 @@ def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool
         base.get(k) is not None for k in ("window_layers", "moe_layers"))
     swept = next((a.values for a in axes if a.name == "n_layers"), None)
     if placed and swept is not None:
-        base[sw.LAYERS_BY_N] = {n: model.layers_at(n) for n in swept}
+        base[sw.LAYERS_BY_N] = {n: _layers_or_error(model.layers_at, n) for n in swept}
     elif placed and model.given.get("n_layers") is not None:
         base.update(model.layers_at(base["n_layers"]))
     return base, axes, Mode(mode.kind, mode.recompute, **mode_fields)
+
+
+def _layers_or_error(layers_at: Callable, n: int):
+    """The window/MoE layers at ``n`` layers, or the FlopcalcError that says why there are
+    none (a layer_types list with no pattern to repeat): an invalid point of the sweep."""
+    try:
+        return layers_at(n)
+    except FlopcalcError as e:
+        return e
 
 
 def _stderr_may_be_terminal() -> bool:

@@ -2,6 +2,7 @@
 
 
 import io
+from itertools import repeat
 from typing import NamedTuple
 
 
@@ -201,22 +202,27 @@ def to_plain(table, width: int = 200, progress=None) -> str:
     """
     rows = table.rows + table.totals
     total = 2 * len(rows)
-    columns = []
-    for n, i in enumerate(range(len(table.columns)), 1):
-        column = [row[i] for row in rows]
-        if not all(type(v) is str for v in column):
-            column = [f"{v:,}" if type(v) is int else cell_text(v) for v in column]
+    columns, full, whole = [], [], set()   # whole: the columns of ints, formatted in the body
+    for i, column in enumerate(map(list, zip(*rows)) if rows else [[]] * len(table.columns)):
+        types = set(map(type, column))
+        if types == {int}:  # (a sweep's value and count columns) the widest: at an end
+            whole.add(i)
+            widest = max(len(f"{min(column):,}"), len(f"{max(column):,}"))
+        else:
+            if not types <= {str}:
+                column = [f"{v:,}" if type(v) is int else cell_text(v) for v in column]
+            widest = max(map(len, column), default=0)
         columns.append(column)
+        full.append(max(len(table.columns[i]), widest))
         if progress:
-            progress(n * len(rows) // len(table.columns), total)
-    full = [max(len(table.columns[i]), max(map(len, c), default=0))
-            for i, c in enumerate(columns)]
+            progress((i + 1) * len(rows) // len(table.columns), total)
     layout = fit(table, width, plain=True, full=full)
     if layout.stacked:
         if progress:
             progress(total, total)
         return to_stacked(table, width, layout)
     keep = layout.keep
+    kept_whole = [i in whole for i in keep]
     columns = [columns[i] for i in keep]
     widths = [full[i] for i in keep]
     aligns = [">" if table.align[i] == "r" else "<" for i in keep]
@@ -225,19 +231,39 @@ def to_plain(table, width: int = 200, progress=None) -> str:
     rule = "  ".join("─" * w for w in widths)
     out = [table.title, line(*(table.columns[i] for i in keep)), rule]
     body = len(table.rows)
+    # the body's cells padded a column at a time (ints formatted and padded at once), each
+    # line joined: what ``line`` writes
+    pads = [(format, f"{a}{w},") if is_int else (str.rjust if a == ">" else str.ljust, w)
+            for a, w, is_int in zip(aligns, widths, kept_whole)]
+    if aligns[-1] == "<":  # no trailing spaces
+        pads[-1] = (format, ",") if kept_whole[-1] else None
     for start in range(0, body, _PLAIN_CHUNK):
         stop = min(start + _PLAIN_CHUNK, body)
-        out += [line(*cells) for cells in zip(*(c[start:stop] for c in columns))]
+        cells = [c[start:stop] if pad is None else _each(pad[0], c[start:stop], pad[1])
+                 for c, pad in zip(columns, pads)]
+        out += map("  ".join, zip(*cells))
         if progress:
             progress(len(rows) + stop, total)
     if table.totals:
-        out += [rule] + [line(*cells) for cells in zip(*(c[body:] for c in columns))]
+        out += [rule] + [line(*cells) for cells in zip(*(
+            [f"{v:,}" for v in c[body:]] if is_int else c[body:]
+            for c, is_int in zip(columns, kept_whole)))]
     if progress:
         progress(total, total)
     note = (f"Plain layout: a table of more than {PLAIN_ABOVE:,} rows is drawn without a grid, "
             "which is much quicker; --format csv, markdown or json for other tools.")
     out += [_wrap(n, width) for n in table.notes + layout.notes + [note]]
     return "\n".join(out) + "\n"
+
+
+def _each(function, column, *args) -> list:
+    """``function(value, *args)`` of each value of ``column`` (ints or strs), in C; in a
+    column of few distinct values (a sweep's swept sizes, its shares) once per value."""
+    distinct = set(column)
+    if len(distinct) * 4 <= len(column):
+        made = {v: function(v, *args) for v in distinct}
+        return list(map(made.__getitem__, column))
+    return list(map(function, column, *map(repeat, args)))
 
 
 def _wrap(text: str, width: int, indent: str = "") -> str:

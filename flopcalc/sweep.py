@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from itertools import chain, islice, repeat
 from itertools import count as count_from
-from operator import add, floordiv, itemgetter, mul, sub
+from operator import add, floordiv, itemgetter, mod, mul, rshift, sub
 
 from .analysis import flop_report, resolve
 from .architecture import Architecture, Workload, rotary_width
@@ -336,12 +336,16 @@ def check_point(base: dict, names, values, mode: Mode) -> tuple[Architecture, Wo
     them. ``base`` holds the fields that are not swept: Architecture fields, seq_len and
     batch (or a GPT-2 Config's fields); derived sizes (d_head, d_ff, …) not in it follow
     the point's. ``base[LAYERS_BY_N]``, when there, maps each swept n_layers to the layers
-    the model places its windows and experts on (what --n-layers gives in ``flops``)."""
+    the model places its windows and experts on (what --n-layers gives in ``flops``), or to
+    the FlopcalcError saying why it places none (the point is invalid)."""
     point = {**base, **{n: v for n, v in zip(names, values) if n in CONFIG_AXES}}
-    point.update(point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {}))
+    placed = point.pop(LAYERS_BY_N, {}).get(point.get("n_layers"), {})
     fields = {k: getattr(mode, k) for k in ("kind", "recompute", *MODE_AXES)}
     fields.update({n: v for n, v in zip(names, values) if n in MODE_AXES})
     try:
+        if isinstance(placed, FlopcalcError):
+            raise placed
+        point.update(placed)
         config = Config.fields_of(point)
         if config is not None:  # GPT-2: checked by Config and Mode, as before
             cfg = Config(**config)
@@ -456,9 +460,25 @@ def stream(base: dict, axes: list[Axis], conv: Conventions, mode: Mode,
 def _empty_result(axes, base, conv) -> SweepResult:
     names = tuple(a.name for a in axes)
     derived_ff = base.get("d_ff") is None and "d_model" in names and "d_ff" not in names
-    placements = {repr(v) for v in base.get(LAYERS_BY_N, {}).values()}
     return SweepResult(tuple(axes), names + (("d_ff",) if derived_ff else ()), (), conv,
-                       regrouped=len(placements) > 1)
+                       regrouped=_may_regroup(base, axes))
+
+
+def _may_regroup(base: dict, axes) -> bool:
+    """Whether the points' layers may group otherwise than the first point's: windows or
+    experts placed anew at each swept n_layers (``LAYERS_BY_N``) in more than one way, or
+    placed on fixed layers that are every layer at one swept n_layers (one group) and not at
+    a larger one (two)."""
+    placements = {repr(v) for v in base.get(LAYERS_BY_N, {}).values()
+                  if not isinstance(v, FlopcalcError)}
+    if len(placements) > 1:
+        return True
+    counts = next((a.values for a in axes if a.name == "n_layers"), None)
+    if counts is None:
+        return False
+    largest = max(counts) if isinstance(counts, tuple) else counts[-1]  # (ranges ascend)
+    return any(layers and len(layers) in counts and largest > len(layers)
+               for layers in (base.get("window_layers"), base.get("moe_layers")))
 
 
 def _check_some_valid(result: SweepResult) -> None:
@@ -548,8 +568,8 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
     """``_items`` after the first valid point (``arch``, ``load``, ``m``; the next point's
     index is ``start``), by the compiled ``model`` (whose columns are ``ops``): each point's sizes set from its values by
     the Architecture's rules, checked by ``config.fits`` and the rules Architecture checks,
-    on ints. Where the last axis is a long seq_len or batch axis, its points are counted many
-    at a time (``in_runs``), as Blocks."""
+    on ints. Where the last axis is a long one of ``RUN_AXES`` (seq_len, batch, top_k, …),
+    its points are counted many at a time (``in_runs``), as Blocks."""
     names = tuple(a.name for a in axes)
     kind = mode.kind
     given = {k for k, v in base.items() if v is not None} | set(names)
@@ -564,7 +584,12 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
     latent = arch.kv_lora_rank is not None
     experts = arch.n_experts is not None
     dense = len(arg_names) == 16
-    at_nope = arg_names.index("qk_nope_head_dim") if latent else None
+    # where each size the point sets from others is in ``args``
+    index = {name: i for i, name in enumerate(arg_names)}.get
+    at_ff, at_kv, at_head, at_rot, at_windowed, at_position, at_prompt = map(index, (
+        "d_ff", "n_kv_heads", "d_head", "rotary_dims", "n_windowed", "position", "prompt"))
+    at_experts, at_top_k, at_moe, at_groups, at_nope, at_rope = map(index, (
+        "n_experts", "top_k", "n_moe", "n_groups", "qk_nope_head_dim", "qk_rope_head_dim"))
     moe_layers = arch.moe_layers
     derive_head = "d_head" not in given and not latent
     derive_kv = "n_kv_heads" not in given and not latent
@@ -589,34 +614,35 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
         args = template.copy()
         for slot, i in slots:
             args[slot] = values[i]
+        # (MODEL_ARGS' first sixteen, in their order)
         B, L, D, H, F, NL, V, P, t, p, n, KV, DH, ROT, W, NW = args if dense else args[:16]
         # the sizes that follow others when not given (Architecture's rules)
         if latent:  # latent attention fixes the head widths
-            NOPE, ROPE = args[at_nope], args[at_nope + 1]
-            args[12] = DH = NOPE + ROPE
-            args[11] = KV = H
-            args[13] = ROT = ROPE
+            NOPE, ROPE = args[at_nope], args[at_rope]
+            args[at_head] = DH = NOPE + ROPE
+            args[at_kv] = KV = H
+            args[at_rot] = ROT = ROPE
         if derive_head:
-            args[12] = DH = D // H
+            args[at_head] = DH = D // H
         if derive_kv:
-            args[11] = KV = H
+            args[at_kv] = KV = H
         if derive_ff:
-            args[4] = F = 4 * D
+            args[at_ff] = F = 4 * D
         if derive_rot:  # the model's share of the head (Architecture's rule)
-            args[13] = ROT = DH if share is None else rotary_width(DH, share)
+            args[at_rot] = ROT = DH if share is None else rotary_width(DH, share)
         if window_layers is None and W:
-            args[15] = NW = NL
+            args[at_windowed] = NW = NL
         if experts:
-            E, K, NM, G = args[16], args[17], args[20], args[21]
+            E, K, NM, G = args[at_experts], args[at_top_k], args[at_moe], args[at_groups]
             TG = topk_groups if tg_at is None else values[tg_at]
             if moe_layers is None:
-                args[20] = NM = NL
+                args[at_moe] = NM = NL
         else:
             NM = 0
         if position_follows_l:
-            args[8] = t = L
+            args[at_position] = t = L
         if prompt_follows_l:
-            args[9] = p = L
+            args[at_prompt] = p = L
         last = t if kind == "decode" else p + n - 1 if kind == "generate" else 0
         valid = (fits(D, H, L, P, last) if learned else not derive_head or not D % H) \
             and not H % KV and (not rotary or ROT <= DH and not ROT % 2) \
@@ -655,10 +681,10 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
                 except FlopcalcError as e:  # a family's own rule (GPT-2's heads split d_model)
                     skip(values, e)
                     continue
-            yield (values + (args[4],) if derived_ff else values, per_op, total)
+            yield (values + (args[at_ff],) if derived_ff else values, per_op, total)
 
-    # a long last seq_len or batch axis: its points many at a time, over L (and the decode
-    # position or generation prompt that follows it) or over B
+    # a long last axis of RUN_AXES: its points many at a time, over its values (and for
+    # seq_len, the decode position or generation prompt that follows it)
     inner = axes[-1]
     if not in_runs(inner):
         yield from one_by_one(points)
@@ -687,16 +713,16 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
             n = len(run)
             if progress:
                 progress(done, total_points)
-            # checked at its largest value: the rules on seq_len are upper bounds (seq_len,
-            # a decode position or generation prompt that follows it, at most n_positions),
-            # batch has none, and the structure is the same at every value of either
+            # checked at its largest value (RUN_AXES: the rules bound them from above, as
+            # seq_len and a decode position or generation prompt that follows it are at most
+            # n_positions, top_k at most n_experts; the structure is the same at every value)
             args, by_model = point(head + (top,))
             if not by_model or model(args)[-1].bit_length() * n > CHUNK_BITS:
                 yield from one_by_one(zip(count_from(done), (head + (v,) for v in run)))
             elif evaluate:
                 flops = columns(args, run)
                 yield Block([[v] * n for v in head] + [run]
-                            + ([[args[4]] * n] if derived_ff else []), list(flops[:-1]),
+                            + ([[args[at_ff]] * n] if derived_ff else []), list(flops[:-1]),
                             flops[-1])
             else:
                 yield from repeat(None, n)
@@ -704,16 +730,22 @@ def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, de
         offset = 0
 
 
-RUN_FROM = 32   # a last axis of this many seq_len or batch values is counted in runs
+RUN_FROM = 32   # a last axis of this many RUN_AXES values is counted in runs
 RUN = 2000      # of at most this many values: a chunk's columns and texts stay small
+# The sizes that the rules (``_compiled_rows``'s ``point``) bound from above only, or not at
+# all, and that no layer grouping (``_structure``) depends on: a run of them that is valid at
+# its largest value is valid at every value, and one traced function counts it all (the
+# builders cannot branch on a traced size)
+RUN_AXES = (*WORKLOAD_AXES, "top_k", "vocab", "d_expert", "d_shared", "position", "prompt",
+            "new_tokens")
 
 
 def in_runs(axis: Axis) -> bool:
     """Whether the compiled path counts the points of ``axis``, the last, in runs of up to
-    CHUNK values (Blocks, each by one call of a ``compile_columns`` function): a long seq_len
-    or batch axis of values below 2³²."""
+    CHUNK values (Blocks, each by one call of a ``compile_columns`` function): a long axis
+    of one of ``RUN_AXES`` with values below 2³²."""
     values = axis.values
-    return (axis.name in WORKLOAD_AXES and isinstance(values, (range, tuple))
+    return (axis.name in RUN_AXES and isinstance(values, (range, tuple))
             and len(values) >= RUN_FROM and max(values) < 1 << 32)
 
 
@@ -740,27 +772,47 @@ def shares(per_op, total, plain: bool = False) -> list[str]:
     return [column[0] for column in share_columns([(f,) for f in per_op], (total,), plain)]
 
 
-def share_columns(columns, totals, plain: bool = False) -> list[list[str]]:
+def share_columns(columns, totals, plain: bool = False,
+                  separator: str = "") -> list[list[str]]:
     """``shares`` of many rows, a column at a time: for each of ``columns`` (one part in
     each row) its share of the row's total in ``totals``, by table look-up and C-level maps
-    (sweeps write millions)."""
-    look_up = (_PLAIN if plain else _PERCENT).__getitem__
+    (sweeps write millions). With a ``separator``, each column's texts but the last's end
+    with it (a writer's text between two shares: one piece of text fewer per share)."""
+    tables = [_share_texts(plain, separator), _share_texts(plain, "")]
     # percent's (20000·f + t) // 2t in hundredths of a percent is (10000·f + t // 2) // t
     # (for odd t, the dropped half never reaches the next multiple of t), a third quicker
-    halves = [t >> 1 for t in totals]
-    divisors = [t or 1 for t in totals]           # (no total: no share, set below)
+    halves = list(map(rshift, totals, repeat(1)))
+    some_zero = not all(totals)
+    divisors = [t or 1 for t in totals] if some_zero else totals  # (no total: no share, below)
+    columns = list(columns)
     out, done = [], []     # equal columns (DeepSeek-V3's gate, up and down) computed once
-    for column in map(tuple, columns):
-        column_shares = next((s for c, s in done if c == column), None)
-        if column_shares is None:
-            column_shares = list(map(look_up, map(floordiv, map(add, map(
-                mul, column, repeat(10000)), halves), divisors)))
-            done.append((column, column_shares))
-        out.append(column_shares)
-    for i in (i for i, t in enumerate(totals) if not t):
-        for column in out:
-            column[i] = "" if plain else "–"
+    for k, column in enumerate(columns):
+        look_up = tables[k == len(columns) - 1]
+        if not any(column):  # no FLOPs (an embedding lookup)
+            out.append([look_up[0]] * len(totals))
+            continue
+        # (the same list, or an equal one: a comparison stops at the first value that differs)
+        texts = next((t for c, t in done if c is column or c == column), None)
+        if texts is None:
+            hundredths = list(map(floordiv, map(add, map(
+                mul, column, repeat(10000)), halves), divisors))
+            texts = {id(look_up): list(map(look_up.__getitem__, hundredths)), 0: hundredths}
+            done.append((column, texts))
+        elif id(look_up) not in texts:  # (the last column's texts: without the separator)
+            texts[id(look_up)] = list(map(look_up.__getitem__, texts[0]))
+        out.append(texts[id(look_up)])
+    for i in (i for i, t in enumerate(totals) if not t) if some_zero else ():
+        for k, column in enumerate(out):
+            column[i] = ("" if plain else "–") + (separator if k < len(out) - 1 else "")
     return out
+
+
+@lru_cache(maxsize=8)
+def _share_texts(plain: bool, separator: str) -> list[str]:
+    """The text of each share in hundredths of a percent (``_PERCENT`` or ``_PLAIN``), each
+    followed by ``separator``."""
+    texts = _PLAIN if plain else _PERCENT
+    return [text + separator for text in texts] if separator else texts
 
 
 def op_columns(ops) -> list[str]:
@@ -820,18 +872,17 @@ def per_token_cells(column, totals, result: SweepResult, how: str = "csv") -> li
     (i, b), (j, o) = token_slots(result)
     if i is None and j is None:
         tokens = [b * o] * len(totals)
-    elif i is None:
-        tokens = list(map(mul, repeat(b), column(j)))
+    elif i is None:  # (a batch of one, the usual: the swept column itself)
+        tokens = list(column(j) if b == 1 else map(mul, repeat(b), column(j)))
     elif j is None:
-        tokens = list(map(mul, column(i), repeat(o)))
+        tokens = list(column(i) if o == 1 else map(mul, column(i), repeat(o)))
     else:
         tokens = list(map(mul, column(i), column(j)))
-    quotients = list(map(divmod, totals, tokens))
-    if not any(map(itemgetter(1), quotients)):
-        whole = map(itemgetter(0), quotients)
-        return list(whole if how == "table" else map(int.__repr__, whole))
+    if not any(map(mod, totals, tokens)):  # every quotient whole
+        whole = map(floordiv, totals, tokens)
+        return list(whole if how == "table" else map(repr, whole))
     return [(q if how == "table" else str(q)) if not r else _per_token(total, t, how)
-            for (q, r), total, t in zip(quotients, totals, tokens)]
+            for (q, r), total, t in zip(map(divmod, totals, tokens), totals, tokens)]
 
 
 def _per_token(total: int, tokens: int, how: str):
@@ -870,10 +921,11 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                      f"{_groups_apart(result)})")
              + f". {result.points:,} points.", per_token_note(result)]
     if result.regrouped:
-        notes.append("Windows or experts are placed on each point's layers as flops "
-                     "--n-layers places them: where a point's layer groups differ from the "
-                     "first point's, its columns hold its FLOPs of the first point's "
-                     "operations (0 where it has none), and its total counts every layer.")
+        notes.append("Windows or experts are placed on each point's layers (as flops "
+                     "--n-layers places them, or on the same layers): where a point's layer "
+                     "groups differ from the first point's, its columns hold its FLOPs of the "
+                     "first point's operations (0 where it has none), and its total counts "
+                     "every layer.")
     if result.skipped:
         notes.append(f"Skipped {result.skipped:,} invalid points (--skip-invalid), the first "
                      f"{result.first_skipped}.")
@@ -885,17 +937,18 @@ def sweep_table(result: SweepResult, approximate: bool = True):
                   columns=[*result.columns, f"total {unit}s", *extra, f"{unit}s per token",
                            *(f"{n} %" for n in names)],
                   align="r" * (len(result.columns) + 2 + len(extra) + len(names)))
-    values, per_op, totals = ([r[k] for r in result.rows] for k in range(3))
+    values, per_op, totals = map(list, zip(*result.rows)) if result.rows else ([], [], [])
     if approximate:
-        table.rows = [[*point, total, readable(total, unit), each, *row_shares]
-                      for point, total, each, row_shares
-                      in zip(values, totals, per_token_column(values, totals, result, "table"),
-                             zip(*share_columns(zip(*per_op), totals)))]
+        columns = share_columns(zip(*per_op), totals)
+        # made a column at a time and zipped into rows (100,000 of them, in C)
+        table.rows = list(map(list, zip(
+            *zip(*values), totals, map(readable, totals, repeat(unit)),
+            per_token_column(values, totals, result, "table"), *columns)))
         # a narrow terminal leaves out the smallest shares first (render.fit); a sweep of
         # 100,000 rows has few distinct shares
         first = len(table.columns) - len(names)
-        peak = {c: max(_RANK.get(v, 0) for v in {row[c] for row in table.rows})
-                for c in range(first, len(table.columns))}
+        peak = {first + c: max(map(_RANK.get, set(column), repeat(0)), default=0)
+                for c, column in enumerate(columns)}
         table.drop_order = tuple(table.columns[c] for c in sorted(peak, key=lambda c: (peak[c], -c)))
     else:
         table.rows = [[*point, total, each, *row_shares]
@@ -953,7 +1006,7 @@ def _json_rows(chunk, result: SweepResult, texts) -> str:
         '{"point": [', *_between(map(texts, values), ", "), '], "total": ', texts(totals, False),
         ', "per_token": "', per_token_cells(values.__getitem__, totals, result, "json"),
         '", "flops": [', *_between(texts.each_once(per_op), ", "), '], "share": ["',
-        *_between(share_columns(per_op, totals), '", "'), '"]}', ",\n    "], last='"]}')
+        *share_columns(per_op, totals, separator='", "'), '"]}'], between=",\n    ")
 
 
 def csv_chunks(result: SweepResult):
@@ -977,9 +1030,9 @@ def _csv_rows(chunk, result: SweepResult, texts) -> str:
     """A chunk's rows as CSV lines."""
     values, per_op, totals = _columns(chunk)
     cells = [*map(texts, values), texts(totals, False),
-             per_token_cells(values.__getitem__, totals, result),
-             *share_columns(per_op, totals, plain=True)]
-    return _text_rows(len(totals), [*_between(cells, ","), "\n"])
+             per_token_cells(values.__getitem__, totals, result)]
+    return _text_rows(len(totals), [*_between(cells, ","), ",",
+                                    *share_columns(per_op, totals, True, ","), "\n"])
 
 
 def _made(result: SweepResult):
@@ -1011,8 +1064,8 @@ class _Texts:
         first = column[0]
         if column[-1] == first and column.count(first) == len(column):
             return [str(first)] * len(column)
-        # (int.__repr__ is str for an int, and a quarter quicker to call)
-        out = list(map(int.__repr__, column))
+        # (repr is str for an int, and quicker to call than str or int.__repr__)
+        out = list(map(repr, column))
         if keep and len(column) <= RUN:  # (a run's: a chunk of rows is seen once)
             if len(self.seen) > 16:
                 self.seen.clear()
@@ -1037,14 +1090,18 @@ def _between(columns, separator: str) -> list:
     return out
 
 
-def _text_rows(n: int, items, last: str | None = None) -> str:
+def _text_rows(n: int, items, between: str = "") -> str:
     """``n`` rows of text, each ``items`` in order: a str as it is, a column (a list of n
-    texts) its row's text; ``last`` in place of the last row's closing text. Made as one
-    list (a slice assignment per column) joined once: quicker than a join per row, and than
-    one ``%`` of the rows' template."""
+    texts) its row's text, and ``between`` after every row but the last. Made as one list
+    (a slice assignment per column) joined once: quicker than a join per row, and than one
+    ``%`` of the rows' template. A column of one text throughout (a value that does not
+    vary in a run, a share of no FLOPs) is written as a str: fewer pieces to join."""
     pattern: list = []
     columns = []
-    for item in items:
+    for item in [*items, between]:
+        if type(item) is not str and n and item[0] is item[-1] \
+                and item.count(item[0]) == n:  # (the same text object throughout)
+            item = item[0]
         if type(item) is not str:
             columns.append((len(pattern), item))
             pattern.append(None)
@@ -1056,8 +1113,8 @@ def _text_rows(n: int, items, last: str | None = None) -> str:
     flat = pattern * n
     for at, column in columns:
         flat[at::width] = column
-    if last is not None and n:
-        flat[-1] = last
+    if between and n:  # (the last piece: a text that ends with ``between``)
+        flat[-1] = flat[-1][:-len(between)]
     return "".join(flat)
 
 

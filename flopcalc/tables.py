@@ -82,18 +82,24 @@ _PREFIXES = ["", "k", "M", "G", "T", "P", "E", "Z", "Y", "R", "Q"]
 def readable(n: int, unit: str) -> str:
     """``1862270976`` -> ``1.86 GFLOP``: three significant digits, exact integer rounding."""
     sign, n = ("-" if n < 0 else ""), abs(n)
-    digits = len(str(n))
-    if digits > 3:  # round half up to three significant digits (999.5 to 1000: one more)
-        step = 10 ** (digits - 3)
-        top = (2 * n + step) // (2 * step)
-        n, digits = top * step, digits - 3 + len(str(top))
-    k = min((digits - 1) // 3, len(_PREFIXES) - 1)
-    whole, rest = divmod(n, 1000 ** k)
-    text = str(whole)
-    decimals = max(0, 3 - len(text)) if k else 0
-    if decimals:
-        text += "." + str(rest // (1000 ** k // 10 ** decimals)).zfill(decimals)
-    return f"{sign}{text} {_PREFIXES[k]}{unit}".rstrip()
+    text = str(n)
+    digits = len(text)
+    if digits <= 3:
+        return f"{sign}{text} {unit}".rstrip()
+    # round half up to three significant digits (999.5 to 1000: one more digit)
+    step = 10 ** (digits - 3)
+    top = (2 * n + step) // (2 * step)
+    if top == 1000:
+        top, digits = 100, digits + 1
+    k = (digits - 1) // 3
+    if k >= len(_PREFIXES):  # past the last prefix: the whole number of its unit
+        k = len(_PREFIXES) - 1
+        return f"{sign}{top * 10 ** (digits - 3 - 3 * k)} {_PREFIXES[k]}{unit}"
+    whole = digits - 3 * k          # the digits before the point: 1, 2 or 3 of the three
+    text = str(top)
+    if whole < 3:
+        text = f"{text[:whole]}.{text[whole:]}"
+    return f"{sign}{text} {_PREFIXES[k]}{unit}"
 
 
 def exact_text(x, separators: bool = True) -> str:

@@ -185,12 +185,15 @@ def column_function(name: str, arguments: dict[str, int], vector: frozenset, res
             out = t if out is None else Traced(op, (out, t))
         return out
 
+    def canonical(parts) -> list:  # in one order (ints first): D·F and F·D are one node
+        return sorted(parts, key=lambda t: (type(t) is not int, repr(t)))
+
     def collected(each) -> dict:  # {varying factor: [its fixed factors in each term]}
         out: dict = {}
         for t in each:
             factors = terms(t, "*")
             v = chain("*", [f for f in factors if is_vector(f)])
-            fixed = [f for f in factors if not is_vector(f)]
+            fixed = canonical([f for f in factors if not is_vector(f)])
             out.setdefault(v, []).append(chain("*", fixed) if fixed else 1)
         return out
 
@@ -209,7 +212,7 @@ def column_function(name: str, arguments: dict[str, int], vector: frozenset, res
                 each = [v if s == [1] else Traced("*", (v, chain("+", s)))
                         for v, s in collected(each).items()]
             each = chain(x.op, each)
-            fixed = chain(x.op, [t for t in parts if not is_vector(t)])
+            fixed = chain(x.op, canonical([t for t in parts if not is_vector(t)]))
             grouped = each if fixed is None else Traced(x.op, (each, fixed))
             if grouped != x:
                 local[x] = ref(grouped)

@@ -200,6 +200,31 @@ def test_more_layers_than_a_layer_types_list_with_no_pattern_are_refused(tmp_pat
         {"full": 2, "sliding": 1}
 
 
+def test_a_swept_n_layers_past_a_layer_types_list_with_no_pattern_is_an_invalid_point(tmp_path):
+    """full, full, sliding, sliding says nothing of a fifth layer: in a sweep of n_layers
+    2…6, n_layers 5 and 6 are invalid points, skipped and counted with --skip-invalid like
+    any other, else the sweep stops in one line naming the first."""
+    s, f = "sliding_attention", "full_attention"
+    path = qwen2_with_layer_types(tmp_path, [f, f, s, s])
+    args = ("sweep", "--config", path, "--n-layers", "2:6:+1", "--seq-len", "16")
+    text = ok(*args, "--skip-invalid", "-f", "csv")
+    notes = [line for line in text.splitlines() if line.startswith("#")]
+    assert any("Skipped 2 invalid points (--skip-invalid), the first n_layers=5" in n
+               for n in notes)
+    rows = list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+    assert [int(r["n_layers"]) for r in rows] == [2, 3, 4]
+    # each layer more: q, k, v, o (64 -> 64), the gated MLP (64 -> 128, three matmuls) and
+    # dense scores and values (4 heads of 16, 16 x 16), at 16 tokens and 2 FLOPs a MAC
+    L, D, F, H, dh = 16, 64, 128, 4, 16
+    layer = 4 * 2 * L * D * D + 3 * 2 * L * D * F + 2 * 2 * H * L * L * dh
+    totals = [int(r["total FLOPs"]) for r in rows]
+    assert [b - a for a, b in zip(totals, totals[1:])] == [layer, layer]
+    for fmt in ("table", "csv", "json"):
+        line = one_line_error(invoke(*args, "-f", fmt))
+        assert line.startswith("flopcalc: error: sweep point n_layers=5: ") \
+            and "layer_types" in line and "no repeating pattern" in line
+
+
 def test_mistral_windows_every_layer_at_any_number_of_layers():
     from flopcalc.architectures.presets import make_architecture
 

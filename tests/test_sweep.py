@@ -184,6 +184,22 @@ def test_compiled_path_on_a_grid_matches_first_principles():
         assert total == 12 * block + 2 * seq * d * 50257
 
 
+def test_a_derived_d_ff_is_four_d_model_in_runs_and_point_by_point():
+    # 64 seq_len values: counted in runs (Blocks); their d_ff column follows each d_model
+    # as the points counted one by one do (n_heads 3 does not divide 256: those skipped)
+    axes = [parse_axis("d_model", "192,256,384"), parse_axis("n_heads", "3,4"),
+            parse_axis("seq_len", "1:64:+1")]
+    for fast in (True, False):
+        result = run({"n_positions": 64}, axes, Conventions(), Mode(), skip_invalid=True,
+                     fast=fast)
+        assert result.columns == ("d_model", "n_heads", "seq_len", "d_ff")
+        assert len(result.rows) == 5 * 64 and result.skipped == 64
+        for (d, h, seq, dff), _, total in result.rows:
+            assert dff == 4 * d
+            block = 2 * seq * (4 * d * d + 2 * d * 4 * d) + 4 * seq * seq * d
+            assert total == 12 * block + 2 * seq * d * 50257
+
+
 def test_first_bad_point_is_named():
     axes = [parse_axis("d_model", "768,1000,960"), parse_axis("seq_len", "128,2048")]
     for fast in (False, True):
@@ -479,11 +495,11 @@ def test_a_failure_while_streaming_leaves_the_old_file_and_no_temporary(tmp_path
     out.write_text("old\n")
     calls = []
 
-    def failing_shares(columns, totals, plain=False):
+    def failing_shares(*args, **kwargs):
         calls.append(1)
         if len(calls) > 2:            # after the header and the first chunk are written
             raise FlopcalcError("disk on fire")
-        return share_columns(columns, totals, plain)
+        return share_columns(*args, **kwargs)
 
     monkeypatch.setattr(sw, "CHUNK", 10)
     monkeypatch.setattr(sw, "share_columns", failing_shares)

@@ -361,10 +361,19 @@ def test_sweeping_n_layers_past_deepseek_v3s_61_adds_moe_layers_as_flops_does():
 
 @st.composite
 def long_last_axis_sweeps(draw):
-    """``family_sweeps`` with a last axis of 32 to 44 seq_len or batch values, in order or
-    not: the compiled path counts such an axis in runs (some past n_positions: invalid)."""
+    """``family_sweeps`` with a last axis of 32 to 44 values, in order or not, of a size the
+    rules bound from above only or not at all: seq_len and batch, the vocabulary, the decode
+    position or generation prompt and length, the experts' top_k and widths. The compiled path
+    counts such an axis in runs (some past n_positions or n_experts: invalid)."""
     base, axes, conv, mode = draw(family_sweeps())
-    name = draw(st.sampled_from(["seq_len", "batch"]))
+    names = ["seq_len", "batch", "vocab",
+             *{"decode": ("position",), "generate": ("prompt", "new_tokens")}.get(mode.kind, ())]
+    if base.get("n_experts") is not None:
+        names += ["top_k", "d_expert"] + (["d_shared"] if base.get("d_shared") else [])
+    name = draw(st.sampled_from(names))
+    if name == "top_k":  # experts enough for some runs to be valid throughout (groups of E/2)
+        base["n_experts"] = draw(st.sampled_from([44, 64, 128]))
+        axes = [a for a in axes if a.name != "n_experts"]
     values = range(1, draw(st.integers(sw.RUN_FROM + 1, 45)))
     if draw(st.booleans()):
         values = tuple(draw(st.permutations(values)))
@@ -429,3 +438,36 @@ def test_a_point_whose_layers_group_otherwise_is_written_under_the_first_points_
         rows = list(run(base, [Axis("n_layers", (1, 2))], conv, Mode("forward"),
                         fast=fast).rows)
         assert rows == [((1,), one_layer, 68), ((2,), tuple(2 * f for f in one_layer), 136)]
+
+
+def test_every_path_and_writer_puts_a_regrouped_point_under_the_first_points_columns():
+    # the Llama above over seq_len 1…40 (runs of the compiled path) at one and two layers:
+    # with dense attention (the full L×L scores in every layer), a layer of L tokens is
+    # q, k, v and o 4·L each, scores and values 2·L² each, gate, up and down 16·L each
+    base = {**family_fields("llama"), "d_model": 2, "n_heads": 1, "n_kv_heads": 1,
+            "d_ff": 8, "vocab": 1, "n_positions": 64, "batch": 1,
+            "sliding_window": 1, "window_layers": (0,)}
+    conv = Conventions(flops_per_mac=1, embeddings=False, lm_head=False)
+    axes = [Axis("n_layers", (1, 2)), Axis("seq_len", tuple(range(1, 41)))]
+    expected = []
+    for n, L in product((1, 2), range(1, 41)):
+        layer = (4 * L, 4 * L, 4 * L, 2 * L * L, 2 * L * L, 4 * L, 16 * L, 16 * L, 16 * L)
+        expected.append(((n, L), tuple(n * f for f in layer), n * (64 * L + 4 * L * L)))
+    names = ["q_proj", "k_proj", "v_proj", "scores", "attn_values", "o_proj", "gate_proj",
+             "up_proj", "down_proj"]
+    for fast in (False, True):
+        assert run(base, axes, conv, Mode(), fast=fast).rows == expected
+    for precheck in (True, False):
+        assert list(sw.stream(base, axes, conv, Mode(), precheck=precheck).rows) == expected
+        text = "".join(sw.csv_chunks(sw.stream(base, axes, conv, Mode(), precheck=precheck)))
+        assert any("its columns hold its FLOPs of the first point's operations" in line
+                   for line in text.splitlines() if line.startswith("#"))
+        rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
+        assert rows[0][-len(names):] == [f"{n} %" for n in names]
+        assert [(int(r[0]), int(r[1]), int(r[2])) for r in rows[1:]] == [
+            (*v, t) for v, _, t in expected]
+        doc = json.loads("".join(sw.json_chunks(sw.stream(base, axes, conv, Mode(),
+                                                          precheck=precheck))))
+        assert [op["name"] for op in doc["operations"]] == names
+        assert [(tuple(r["point"]), tuple(r["flops"]), r["total"]) for r in doc["rows"]] \
+            == expected
