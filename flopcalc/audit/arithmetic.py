@@ -641,11 +641,14 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
     brackets = [0, []]  # the brackets left open by the tokens so far (``brackets_closed``)
     for start, end, is_math in _regions(text) if regions is None else regions:
         lo, hi = start if lo is None else lo, end
-        if is_math and after_math and not _GOES_ON.match(text, start, end):
-            # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
-            # (An operator written between them in prose does join them: "$h$ × $d$"; and
-            # a region that opens with "=" goes on with the one before: "$\tau = 312$
-            # teraFLOPs $= 3.12 \times 10^{14}$".)
+        # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1". An
+        # operator written between them in prose does join them: "$h$ × $d$"; and so does
+        # a short gap before a region that opens with "=" (``_continued``).
+        cut = _continued(toks) if is_math and _GOES_ON.match(text, start, end) else None
+        if cut is not None and cut >= 0:
+            del toks[cut]  # the line break inside the equation
+            brackets[0] -= brackets[0] > cut
+        elif cut is None and is_math and after_math:
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
         _Lexer(text, start, end, is_math, toks, bytes_at=bytes_at, brackets=brackets).run()
@@ -656,6 +659,32 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
     if lo is None or text.find("which", lo, hi) < 0:
         return toks
     return _worded_equals(text, toks, lo, hi)
+
+
+JOIN_WORDS = 3  # prose words a math region that opens with "=" may follow the math before by
+
+
+def _continued(toks: list[_Tok]) -> int | None:
+    """Whether a math region that opens with "=" goes on with the math before it, the same
+    equation continued: only a short gap lies between them, at most ``JOIN_WORDS`` words
+    (a unit: "$\\tau = 312$ teraFLOPs $= 3.12 \\times 10^{14}$") and at most one line break
+    (a line that ends mid-equation, the next that starts with "=": "$$a = 2 \\cdot 3$$" then
+    "$$= 6$$"). More words, punctuation or a second line break are a break, as between
+    any two math regions. (Prose that holds more than words, "$a$ is 2 × 3 $= 6$", is
+    not looked at: the "=" goes on with the prose, as after any prose.) Returns the index
+    of the line break to drop (-1 when none), or None when the region does not go on."""
+    words, line_break = 0, -1
+    for k in range(len(toks) - 1, max(-1, len(toks) - JOIN_WORDS - 3), -1):
+        tok = toks[k]
+        if tok.math:  # the math before
+            return line_break if words <= JOIN_WORDS else None
+        if tok.kind == "LABEL":
+            words += 1
+        elif tok.kind == "SEP" and tok.text == "\n" and line_break < 0:
+            line_break = k
+        else:
+            return None
+    return None
 
 
 _WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
