@@ -764,8 +764,11 @@ class _Lexer:
                 if pos == stop:
                     break
                 c = text[pos]  # not spacing (the run is the longest): read it now
-            if not math and c in _LETTER_CHARS and self.plain_words(pos):
-                pass
+            if c in _DIGITS:  # the common kinds first: no other branch reads a digit
+                self.number()
+            elif c in _LETTER_CHARS:  # nor a letter
+                if math or not self.plain_words(pos):
+                    self.word()
             elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
                     and self.expression_cell(pos):
                 self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
@@ -783,12 +786,10 @@ class _Lexer:
                 self.skip_words()
             elif c == "\n":
                 self.pos += 1  # the next line starts with "=": it goes on with this one
-            elif c in _DIGITS or (c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS):
+            elif c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS:
                 self.number()
             elif c == "\\":
                 self.command()
-            elif c in _LETTER_CHARS:
-                self.word()
             else:
                 self.symbol(c)
 
