@@ -534,6 +534,22 @@ def test_math_regions_are_not_joined():
     assert claims(r"3 × $d$ = 2304") == [("3 × $d", 2304, "unknown")]
 
 
+def test_a_region_that_opens_with_equals_goes_on_only_across_a_short_gap():
+    # The same equation continued (2 × 3 = 6, 2 × 3 ≠ 7): a unit of at most three words
+    # between the regions, or one line break (a line ending mid-equation), or both
+    assert claims(r"$2 \times 3$ FLOPs $= 6$") == [(r"2 \times 3$ FLOPs", 6, "ok")]
+    assert claims(r"$2 \times 3$ FLOPs per token $= 7$") == [
+        (r"2 \times 3$ FLOPs per token", 7, "wrong")]
+    assert claims("$$2 \\times 3$$\n$$= 6$$") == [(r"2 \times 3", 6, "ok")]
+    assert claims("$2 \\times 3$ FLOPs\n$= 7$") == [(r"2 \times 3$ FLOPs", 7, "wrong")]
+    # More prose is no continuation, whatever its length: "= 6" then states nothing
+    assert claims(r"$2 \times 3$ is what each of the heads costs $= 6$") == []
+    assert claims(r"$2 \times 3$ FLOPs in all four $= 6$") == []
+    assert claims(r"$2 \times 3$ FLOPs. $= 6$") == []  # punctuation
+    assert claims("$2 \\times 3$ FLOPs\nper token\n$= 6$") == []  # two line breaks
+    assert claims("$$2 \\times 3$$\n\n$$= 6$$") == []  # a blank line
+
+
 # --------------------------------------------------------------------------- one expression
 
 

@@ -482,6 +482,13 @@ _PLAIN_WORDS = re.compile(
     r"(?:[ \t]+[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019"
     r"0-9_\\(]))*")
 _PLAIN_BREAKS = ",.;:?|#"  # punctuation that is a break and nothing else (not "." before a digit)
+# Prose words between two breaks: words of two or more letters ("decoder-only", "model's")
+# and "a", "A", "I", apart by blanks, then a break. Each would be a label and nothing else,
+# and between two breaks outside every bracket no expression, unit or remark can see them:
+# such a stretch makes no tokens (``_Lexer.skip_words``), the break after it does.
+_INERT_WORDS = re.compile(
+    r"(?:[ \t\r]*(?:[A-Za-z]{2,}(?:-[A-Za-z]{2,})*(?:['\u2019][A-Za-z]+)*|[aAI])"
+    r"(?=[ \t\r,.;:?\n]))+[ \t\r]*(?=[,.;:?\n])")
 # after a whole number: a percent, a magnitude, or a space before digits or a magnitude
 _NUMBER_FOLLOWERS = "%\\kKMGBT \u00a0"
 _SPACED_FOLLOWERS = _DIGITS + "MBTtmb"
@@ -648,16 +655,20 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
     after_math = False  # whether the last token that is not a label is in math
     lo = hi = None  # the span the regions cover: only there is "which is" looked for
     bytes_at = [0, -1, False]  # the line "B is bytes" was last read for (``bytes_line``)
+    brackets = [0, []]  # the brackets left open by the tokens so far (``brackets_closed``)
     for start, end, is_math in _regions(text) if regions is None else regions:
         lo, hi = start if lo is None else lo, end
-        if is_math and after_math and not _GOES_ON.match(text, start, end):
-            # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1".
-            # (An operator written between them in prose does join them: "$h$ × $d$"; and
-            # a region that opens with "=" goes on with the one before: "$\tau = 312$
-            # teraFLOPs $= 3.12 \times 10^{14}$".)
+        # Math regions are never joined: "$\to l$ $-1 + 2 = 1$" is not "l - 1 + 2 = 1". An
+        # operator written between them in prose does join them: "$h$ × $d$"; and so does
+        # a short gap before a region that opens with "=" (``_continued``).
+        cut = _continued(toks) if is_math and _GOES_ON.match(text, start, end) else None
+        if cut is not None and cut >= 0:
+            del toks[cut]  # the line break inside the equation
+            brackets[0] -= brackets[0] > cut
+        elif cut is None and is_math and after_math:
             toks.append(_Tok("SEP", "$", start, start, math=True))
         first = len(toks)
-        _Lexer(text, start, end, is_math, toks, bytes_at=bytes_at).run()
+        _Lexer(text, start, end, is_math, toks, bytes_at=bytes_at, brackets=brackets).run()
         for k in range(len(toks) - 1, first - 1, -1):  # the region's last token not a label
             if toks[k].kind != "LABEL":
                 after_math = toks[k].math
@@ -665,6 +676,32 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
     if lo is None or text.find("which", lo, hi) < 0:
         return toks
     return _worded_equals(text, toks, lo, hi)
+
+
+JOIN_WORDS = 3  # prose words a math region that opens with "=" may follow the math before by
+
+
+def _continued(toks: list[_Tok]) -> int | None:
+    """Whether a math region that opens with "=" goes on with the math before it, the same
+    equation continued: only a short gap lies between them, at most ``JOIN_WORDS`` words
+    (a unit: "$\\tau = 312$ teraFLOPs $= 3.12 \\times 10^{14}$") and at most one line break
+    (a line that ends mid-equation, the next that starts with "=": "$$a = 2 \\cdot 3$$" then
+    "$$= 6$$"). More words, punctuation or a second line break are a break, as between
+    any two math regions. (Prose that holds more than words, "$a$ is 2 × 3 $= 6$", is
+    not looked at: the "=" goes on with the prose, as after any prose.) Returns the index
+    of the line break to drop (-1 when none), or None when the region does not go on."""
+    words, line_break = 0, -1
+    for k in range(len(toks) - 1, max(-1, len(toks) - JOIN_WORDS - 3), -1):
+        tok = toks[k]
+        if tok.math:  # the math before
+            return line_break if words <= JOIN_WORDS else None
+        if tok.kind == "LABEL":
+            words += 1
+        elif tok.kind == "SEP" and tok.text == "\n" and line_break < 0:
+            line_break = k
+        else:
+            return None
+    return None
 
 
 _WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
@@ -705,7 +742,8 @@ class _Lexer:
     """Turns one region of the text into tokens (appended to ``out``)."""
 
     def __init__(self, text: str, start: int, end: int, is_math: bool, out: list[_Tok],
-                 expression: bool = False, bytes_at: list | None = None):
+                 expression: bool = False, bytes_at: list | None = None,
+                 brackets: list | None = None):
         self.text, self.pos, self.end, self.math, self.out = text, start, end, is_math, out
         self.expression = expression  # one expression on its own: a lone "x" is always "times"
         self.region_start, self.first = start, True
@@ -713,6 +751,9 @@ class _Lexer:
         # [line start, line end, B is bytes there]: shared by the lexers of one text's
         # regions, so a long line is searched once, not once per region on it
         self.bytes_at = [0, -1, False] if bytes_at is None else bytes_at
+        # [tokens read, the families of the brackets they leave open]: shared by the lexers
+        # of one text's regions, as the brackets match across them (None: skip no words)
+        self.brackets = brackets
 
     def emit(self, kind: str, start: int, end: int, text: str = "", value=None, step=None,
              shift: int = 0, grouped=None) -> None:
@@ -740,8 +781,11 @@ class _Lexer:
                 if pos == stop:
                     break
                 c = text[pos]  # not spacing (the run is the longest): read it now
-            if not math and c in _LETTER_CHARS and self.plain_words(pos):
-                pass
+            if c in _DIGITS:  # the common kinds first: no other branch reads a digit
+                self.number()
+            elif c in _LETTER_CHARS:  # nor a letter
+                if math or not self.plain_words(pos):
+                    self.word()
             elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
                     and self.expression_cell(pos):
                 self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
@@ -752,16 +796,17 @@ class _Lexer:
             elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
                                          or text[pos + 1] not in _DIGITS):
                 self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
+                if not math:
+                    self.skip_words()
             elif c == "\n" and not _CONTINUES.match(text, pos, self.end):
                 self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
+                self.skip_words()
             elif c == "\n":
                 self.pos += 1  # the next line starts with "=": it goes on with this one
-            elif c in _DIGITS or (c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS):
+            elif c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS:
                 self.number()
             elif c == "\\":
                 self.command()
-            elif c in _LETTER_CHARS:
-                self.word()
             else:
                 self.symbol(c)
 
@@ -795,6 +840,38 @@ class _Lexer:
                 repeat(None), repeat(0))))
         self.pos, self.first, self.prefix = m.end(), False, None
         return True
+
+    def skip_words(self) -> None:
+        """After a break in prose: skip the prose words up to the next break (``_INERT_WORDS``)
+        and emit that break, as long as such stretches follow. Their labels would change no
+        reading: expressions, units and a number's next word stop at a break; only inside a
+        bracket group (a remark, a tuple) are its words read, so none may be open."""
+        text, stop, out = self.text, self.end, self.out
+        while (m := _INERT_WORDS.match(text, self.pos, stop)) and self.prefix is None:
+            at = m.end()  # the break: a SEP as ``run`` would emit it (not ".5", not "\n=")
+            c = text[at]
+            if (c == "." and at + 1 < stop and text[at + 1] in _DIGITS) or (
+                    c == "\n" and _CONTINUES.match(text, at, stop)) or not self.brackets_closed():
+                return
+            out.append(_new_tuple(_Tok, ("SEP", c, at, at + 1, None, False,
+                                         text[at - 1] in " \t\r", False, None, None, 0)))
+            self.pos = at + 1
+
+    def brackets_closed(self) -> bool:
+        """Whether every bracket the tokens so far open is closed, matched as ``_Scan``
+        matches them (a closer of another family closes nothing)."""
+        if self.brackets is None:
+            return False
+        read, still_open = self.brackets
+        new = self.out[read:]
+        if still_open or "OPEN" in map(_KIND, new):
+            for tok in new:
+                if tok[0] == "OPEN":
+                    still_open.append(tok[1])
+                elif tok[0] == "CLOSE" and still_open and still_open[-1] == tok[1]:
+                    still_open.pop()
+        self.brackets[0] = len(self.out)
+        return not still_open
 
     def number(self) -> None:
         pos, text = self.pos, self.text
