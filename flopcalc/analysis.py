@@ -6,7 +6,6 @@ no numpy, no rendering. A report takes an ``Architecture`` and a ``Workload`` (p
 no workload), or a GPT-2 ``Config``, which is both.
 """
 
-
 from dataclasses import replace
 from typing import NamedTuple
 

@@ -4,7 +4,6 @@ An Architecture holds sizes and switches only, no batch and no tokens: parameter
 function of it alone. Pure data: no sympy, no numpy.
 """
 
-
 from dataclasses import asdict, fields, replace
 from fractions import Fraction
 

@@ -1,6 +1,5 @@
 """Model configurations, presets, Hugging Face ``config.json`` loading and counting conventions."""
 
-
 import re
 from dataclasses import asdict, field, fields, replace
 from fractions import Fraction

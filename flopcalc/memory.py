@@ -100,10 +100,10 @@ DEVICES: dict[str, Device] = {
                      _peaks(bf16="275", int8="275"), Fraction(1200),
                      "Google Cloud TPU v4 documentation, key specifications"),
     # added for `flopcalc mfu` and `flopcalc budget`; figures and sources in docs/memory.md.
-    # FP32 51.2: NVIDIA's datasheet prints 51 TFLOPS; 51.2 is its 14,592 FP32 cores × 2 FLOPs
-    # per FMA × the 1,755 MHz boost clock (51.22), the whitepaper's figure to the 0.1
+    # FP32 51: as NVIDIA's datasheet prints it (the one NVIDIA text read here for it); its
+    # 14,592 FP32 cores × 2 FLOPs per FMA × the 1,755 MHz boost clock give 51.22, in agreement
     "h100-pcie": Device("h100-pcie", "NVIDIA H100 PCIe 80GB",
-                        _peaks(bf16="756", fp16="756", fp32="51.2", int8="1513"),
+                        _peaks(bf16="756", fp16="756", fp32="51", int8="1513"),
                         Fraction(2000), "NVIDIA H100 Tensor Core GPU Architecture whitepaper "
                         "V1.04; H100 PCIe product brief PB-11133-001 (2,000 GB/s)"),
     "h200": Device("h200", "NVIDIA H200 SXM 141GB",

@@ -9,7 +9,6 @@ is never imported), sympy expressions (formulas) or traced sizes (``tracing``: t
 compiled path, which records the int arithmetic).
 """
 
-
 from math import prod
 from typing import Any, Callable, NamedTuple
 

@@ -9,7 +9,6 @@ same six methods, written once here, which read each class's fields from a table
 when it is decorated.
 """
 
-
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from operator import attrgetter
 

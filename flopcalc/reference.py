@@ -426,6 +426,7 @@ def stored_rows_dot(rows, v):
     span = n // STREAMS
     out = np.empty(n, np.result_type(rows, v))
     streams = rows[:span * STREAMS].reshape(STREAMS, span, k).swapaxes(0, 1)
+    # streams[i, s] is row s·span + i, so product (i, s) goes to out[s·span + i]
     out[:span * STREAMS].reshape(STREAMS, span).T[...] = np.matmul(streams, v)
     out[span * STREAMS:] = rows[span * STREAMS:] @ v
     return out
@@ -516,9 +517,8 @@ def mean_last(x):
 
 def layer_norm(x, w, b=None, eps=1e-5):
     xc = x - mean_last(x)
-    std = mean_last(xc * xc)
-    std += eps
-    xc /= np.sqrt(std, out=std)
+    var = mean_last(xc * xc)
+    xc /= np.sqrt(var + eps)
     xc *= w
     if b is not None:
         xc += b

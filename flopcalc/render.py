@@ -1,6 +1,5 @@
 """Rendering of ``tables.Table`` as Markdown, CSV, JSON text or a rich terminal table."""
 
-
 import io
 from itertools import repeat
 from typing import NamedTuple

@@ -4,7 +4,6 @@ A ``Table`` holds cells as exact ints or strings; ``render`` decides how they lo
 (thousands separators in Markdown and the terminal, plain digits in CSV).
 """
 
-
 from fractions import Fraction
 from typing import NamedTuple
 

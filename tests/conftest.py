@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
+from fuzz_helpers import DERANDOMIZE
 from hypothesis import HealthCheck, settings
 
 # The machine running the tests may be busy: a slow draw is not a failure (every test's own
-# @settings still chooses its number of examples). The suite draws the same examples on every
-# run, so that its verdict on a commit is the code's and not the luck of the draw; a long fuzz
-# (FLOPCALC_FUZZ_EXAMPLES set, see fuzz_helpers.py) draws fresh ones each time.
-settings.register_profile("flopcalc", deadline=None,
-                          derandomize="FLOPCALC_FUZZ_EXAMPLES" not in os.environ,
+# @settings still chooses its number of examples). Derandomized but in a long fuzz (see
+# fuzz_helpers.py).
+settings.register_profile("flopcalc", deadline=None, derandomize=DERANDOMIZE,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 settings.load_profile("flopcalc")
 

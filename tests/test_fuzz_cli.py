@@ -25,13 +25,14 @@ from hypothesis import strategies as st
 
 import flopcalc.files
 from cli_helpers import invoke
-from fuzz_helpers import SCALE
+from fuzz_helpers import DERANDOMIZE, SCALE
 
 
 def fuzz(examples: int):
     """Settings of one fuzz: ``examples`` in the suite (times ``FLOPCALC_FUZZ_EXAMPLES``), no
     deadline (a busy machine is no failure), the fixture folder shared by every example."""
-    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, derandomize=SCALE == 1,
+    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None,
+                    derandomize=DERANDOMIZE,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -266,13 +266,16 @@ def test_matmul_without_recorder_just_multiplies():
 
 @pytest.mark.parametrize("rows", [1, 2, 3, 4, 8, 9])
 @pytest.mark.parametrize("layout", ["rows", "long rows", "transposed view",
-                                    "tall transposed view", "strided view"])
+                                    "tall transposed view", "short transposed view",
+                                    "strided view"])
 def test_matmul_of_few_rows_is_the_product_in_every_layout(layout, rows):
     # Decode steps' products: rows (rows, 1, k) times a weight, read by the path its layout
-    # and the number of rows take (short stored rows, long ones in several blocks of the
-    # cache's size, a transposed (n, k) array, one of 23 stored rows, which one row reads
-    # as 4 streams of 5 and 3 left over, a slice of neither; one row, a few, more).
-    k, n = {"long rows": (500, 600), "tall transposed view": (7, 23)}.get(layout, (7, 5))
+    # and the number of rows take (stored rows, long ones in several blocks of the cache's
+    # size, a transposed (n, k) array, one of 23 stored rows, which one row reads as 4
+    # streams of 5 and 3 left over, one of 3 stored rows, fewer than the streams, all left
+    # over, a slice of neither; one row, a few, more).
+    k, n = {"long rows": (500, 600), "tall transposed view": (7, 23),
+            "short transposed view": (7, 3)}.get(layout, (7, 5))
     transposed = layout.endswith("transposed view")
     stored = (n, k) if transposed else (k, 2 * n) if layout == "strided view" else (k, n)
     i, j = np.indices(stored, dtype=np.float64)
