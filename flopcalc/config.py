@@ -22,7 +22,9 @@ class Config:
     """A GPT-2-style decoder-only transformer and the input it runs on.
 
     The defaults are the seed document's setting: GPT-2 small at 128 tokens, batch 1.
-    ``d_ff`` of ``None`` means ``4 * d_model``. ``activation`` is the FFN's, a key of
+    ``d_ff`` of ``None`` means ``4 * d_model`` (and ``with_`` derives it again for a new
+    d_model; equality compares the fields only, so ``Config()`` equals ``Config(d_ff=3072)``
+    though only the first's d_ff follows a new d_model). ``activation`` is the FFN's, a key of
     ``model.ACTIVATIONS`` (GPT-2's tanh GELU, the exact GELU or ReLU). Every whole-number
     field lies in 1 … ``MAX_DIMENSION``.
     """

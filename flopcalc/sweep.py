@@ -477,7 +477,9 @@ def _may_regroup(base: dict, axes) -> bool:
     if counts is None:
         return False
     largest = max(counts) if isinstance(counts, tuple) else counts[-1]  # (ranges ascend)
-    return any(layers and len(layers) in counts and largest > len(layers)
+    # (fixed layers that are not 0..n-1 are every layer at no n_layers)
+    return any(layers and tuple(layers) == tuple(range(len(layers)))
+               and len(layers) in counts and largest > len(layers)
                for layers in (base.get("window_layers"), base.get("moe_layers")))
 
 
@@ -566,9 +568,9 @@ def _items(base: dict, axes: list[Axis], conv: Conventions, mode: Mode, skip_inv
 def _compiled_rows(points, model, ops, base, axes, conv, mode, arch, load, m, derived_ff,
                    skip, evaluate, progress, total_points, start):
     """``_items`` after the first valid point (``arch``, ``load``, ``m``; the next point's
-    index is ``start``), by the compiled ``model`` (whose columns are ``ops``): each point's sizes set from its values by
-    the Architecture's rules, checked by ``config.fits`` and the rules Architecture checks,
-    on ints. Where the last axis is a long one of ``RUN_AXES`` (seq_len, batch, top_k, …),
+    index is ``start``), by the compiled ``model`` (whose columns are ``ops``): each point's
+    sizes set from its values by the Architecture's rules, checked by ``config.fits`` and the
+    rules Architecture checks, on ints. Where the last axis is a long one of ``RUN_AXES`` (seq_len, batch, top_k, …),
     its points are counted many at a time (``in_runs``), as Blocks."""
     names = tuple(a.name for a in axes)
     kind = mode.kind

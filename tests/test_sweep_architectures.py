@@ -471,3 +471,17 @@ def test_every_path_and_writer_puts_a_regrouped_point_under_the_first_points_col
         assert [op["name"] for op in doc["operations"]] == names
         assert [(tuple(r["point"]), tuple(r["flops"]), r["total"]) for r in doc["rows"]] \
             == expected
+
+
+def test_the_regrouping_note_is_given_only_when_fixed_layers_are_every_layer_at_some_n():
+    # windows on layers 0 and 1 are every layer at n_layers 2 (one group) and not at 3 (two
+    # groups); windows on layers 1 and 2 are every layer at no n_layers (n_layers 2 cannot
+    # hold layer 2; at 3, layer 0 is full): one layout throughout
+    base = {**family_fields("llama"), "d_model": 2, "n_heads": 1, "n_kv_heads": 1,
+            "d_ff": 8, "vocab": 1, "n_positions": 24, "seq_len": 4, "batch": 1,
+            "sliding_window": 2}
+    axis = [Axis("n_layers", (2, 3))]
+    for layers, regrouped in (((0, 1), True), ((1, 2), False)):
+        result = run({**base, "window_layers": layers}, axis, Conventions(), Mode("forward"),
+                     skip_invalid=True)
+        assert result.regrouped is regrouped, layers
