@@ -311,6 +311,9 @@ def test_a_lowercase_m_is_never_mega_and_macs_do_not_convert_to_flops():
     assert flop_unit("mflops") is None and flop_unit("mFLOPs") is None
     assert found("2 × 3 = 6 mflops") == [("2 × 3", 6, "ok")]     # no unit: a plain 6
     assert find_equations("5 GMACs = 10 GFLOPs") == []          # two kinds: no conversion
+    # MAC is capitals: "Macs" and "macs" are computers, no count of multiply-adds
+    assert flop_unit("Macs") is None and flop_unit("macs") is None
+    assert found("2 × 3 = 6 Macs") == [("2 × 3", 6, "ok")]
 
 
 @pytest.mark.parametrize("text, computed", [
@@ -331,6 +334,12 @@ def test_a_spaced_letter_before_an_operator_stays_a_symbol_on_a_line_without_the
     assert find_equations(long_ago)[0].unknowns == ("B",)
 
 
+def test_a_spaced_letter_the_text_has_as_a_symbol_is_never_a_magnitude():
+    # "B = 8" binds B: 2 × 8 × 4 = 64, though "7B" glues B to a number on the line
+    (e,) = find_equations("For the 7B model, with batch B = 8: cache = 2 B × 4 = 64")
+    assert (e.expression, e.computed, e.verdict) == ("2 B × 4", 2 * 8 * 4, "ok")
+
+
 def test_a_chain_of_arrows_between_quantities_in_units_of_one_kind_converts_them():
     # 4 × 10^7 s are 11,111.1 h (1.11 × 10^4 to the hundred); 1.11 × 10^4 h are 462.5 d,
     # 463 to the day (the half rounds up), not 470
@@ -342,8 +351,8 @@ def test_a_chain_of_arrows_between_quantities_in_units_of_one_kind_converts_them
         11_100, 463, 86_400, "ok")
     assert second.difference == 463 * 86_400 - 11_100 * 3600
     assert find_equations(text.format(470))[1].verdict == "wrong"
-    # 7,200 s are 2 h; written with "->" or LaTeX's \to as well
-    assert [e.verdict for e in find_equations("7200 s -> 2 h and 7200 s -> 3 h")] == [
+    # 7,200 s are 2 h; written with "->" or LaTeX's \to as well; 2.1 h is a near miss (5% off)
+    assert [e.verdict for e in find_equations("7200 s -> 2 h and 7200 s -> 2.1 h")] == [
         "ok", "wrong"]
     (e,) = find_equations(r"$7200\,\text{s} \to 2\,\text{hours}$")
     assert (e.verdict, e.unit_name) == ("ok", "hours")
@@ -360,17 +369,39 @@ def test_an_arrow_that_converts_no_unit_claims_nothing(text):
     assert find_equations(text) == []
 
 
+@pytest.mark.parametrize("text", [
+    "The cache was 14 GB → 28 GiB after the upgrade.",  # 14 GB are 13.04 GiB: 28 is no reading
+    "Storage went 80 GB → 1 TB.",                        # 80 GB are 0.08 TB
+    "The schedule moved 30 days → 2 weeks.",             # 30 days are 4.29 weeks
+    "Training time fell 2 hours -> 30 minutes.",         # 2 hours are 120 minutes
+])
+def test_an_arrow_far_from_every_reading_says_what_a_quantity_becomes_and_claims_nothing(text):
+    assert find_equations(text) == []
+
+
+def test_an_arrow_chain_that_converts_is_still_checked():
+    # 5.6e10 s / 3600 = 15,555,556 h: 1.6e7 to two digits; 1.6e7 h / 24 = 666,667 d: 6.7e5
+    eqs = find_equations("That is 5.6e10 s → 1.6e7 h → 6.7e5 d.")
+    assert [(e.computed, e.stated, e.unit, e.verdict) for e in eqs] == [
+        (56 * 10**9, 16 * 10**6, 3600, "ok"), (16 * 10**6, 67 * 10**4, 86_400, "ok")]
+
+
 def test_a_rounded_restatement_in_a_chain_carries_the_exact_value_before_it():
     # 2·80·8·128·2 = 327,680 bytes, restated as 0.33 MB (0.32768): the product goes on from
-    # 327,680, and 327,680 × 131,072 = 42,949,672,960 bytes is 42.95 GB (43.25 from 0.33)
+    # 327,680, and 327,680 × 131,072 = 42,949,672,960 bytes is 42.95 GB
     text = "2 x 80 x 8 x 128 x 2 = 327,680 = 0.33MB / token x 131072 = {}GB"
     product, restated, total = find_equations(text.format("42.95"))
     assert (product.computed, product.verdict) == (327_680, "ok")
     assert (restated.computed, restated.stated, restated.unit, restated.verdict) == (
         327_680, Fraction(33, 100), 10**6, "ok")
     assert total.carried == ("0.33", Fraction(327_680, 10**6)) and total.verdict == "ok"
-    assert total.computed == Fraction(327_680 * 131_072, 10**6)        # in MB, as written
-    assert find_equations(text.format("43.25"))[2].verdict == "wrong"
+    assert total.computed == Fraction(327_680 * 131_072, 10**6)        # in MB, exact
+    # the rounded chain worked as written holds too: 0.33 × 131,072 = 43,253.76 MB, 43.25 GB
+    rounded = find_equations(text.format("43.25"))[2]
+    assert (rounded.verdict, rounded.carried) == ("ok", None)
+    assert rounded.computed == Fraction(33 * 131_072, 100)
+    # neither: 42.95 GB from the exact value, 43.25 GB from 0.33 (45.35 in MiB); 50 GB is wrong
+    assert find_equations(text.format("50"))[2].verdict == "wrong"
     # a restatement that does not hold carries nothing: 0.5 MB is not 327,680 bytes
     wrong = find_equations("327,680 = 0.5MB / token x 2 = 1 MB")
     assert [e.verdict for e in wrong] == ["wrong", "ok"] and wrong[1].carried is None
@@ -384,10 +415,22 @@ def test_a_line_that_starts_with_approx_goes_on_with_the_one_before():
     assert find_equations("2 x 3\n\\approx 6")[0].verdict == "ok"
 
 
+def test_an_approx_line_after_a_number_in_prose_starts_afresh():
+    # "a batch of 32" ends in prose, not inside an expression: no "32 ≈ 6 GB"
+    assert find_equations("Each GPU holds a batch of 32\n≈ 6 GB of activations per GPU") == []
+    # after an operator's operand or a relation the next line goes on: 4 × 8 = 32
+    assert found("x = 4 × 8\n≈ 32") == [("4 × 8", 32, "ok")]
+
+
 def test_a_whole_number_of_b_stated_equal_to_a_size_in_bytes_counts_bytes():
     # 2·16·512·2 = 32,768 bytes, written "32,768 B" and restated as 33 KB (32.768)
     chain = find_equations("x = 2 * 16 * 512 * 2 bytes\n= 32,768 B\n= 33 KB")
     assert [(e.computed, e.verdict) for e in chain] == [(32_768, "ok"), (32_768, "ok")]
-    # a fraction of B stays billions: 1.5 × 10^9 bytes are 1,500 MB
-    (e,) = find_equations("1.5 B = 1500 MB")
-    assert (e.computed, e.verdict) == (15 * 10**8, "ok")
+    # a fraction of B stays billions (2 × 1.5 × 10^9 = 3 × 10^9), and a count of billions
+    # stated equal to a size converts nothing ("1.5 B = 1500 MB" is no claim about bytes)
+    (e,) = find_equations("2 × 1.5 B = 3e9")
+    assert (e.computed, e.verdict) == (3 * 10**9, "ok")
+    assert find_equations("1.5 B = 1500 MB") == []
+    # nor does a glued model size: the 1B model takes 2 GB (2 bytes a parameter), not 1 byte
+    assert find_equations("The 1B model: 1B = 2 GB") == []
+    assert find_equations("7B = 14 GB") == []

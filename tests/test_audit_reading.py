@@ -359,6 +359,8 @@ def test_prices_and_cited_steps_are_read(text, expression, computed, verdict):
     # in a paragraph whose bracketed numbers follow words, every one of them cites: 1 / 4
     ("4T tokens (7) × 50k vocab size (8) = 2e17 bits\n1 / (2 × 2) (17) = 0.25",
      Fraction(1, 4), "ok"),
+    # a paragraph with a bracketed number after a stated value cites: 4 + 1, not 4 × 2 + 1
+    ("We compute 2 × 3 = 6 (1) and 4 (2) + 1 = 5", 5, "ok"),
     # after a closing bracket it cites even alone: 1 / (2 × 2)
     ("1 / (2 × 2) (17) = 0.25", Fraction(1, 4), "ok"),
     # ... and a paragraph's citing does not reach beyond a blank line: 2 (3) is 6 there

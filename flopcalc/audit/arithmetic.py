@@ -414,6 +414,7 @@ _GREEK_COMPOUND = re.compile(r"[ \t]*([A-Za-z])(?![A-Za-z])")  # \epsilon d: one
 _DELIMITER = re.compile(r"\s*(\\[{}]|[()\[\]{}.])")  # after \left, \bigl ...
 # the next line starts with "=" or "&=", or with "≈" or "\approx": it goes on with this one
 _CONTINUES = re.compile(r"[ \t]*\n?[ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z]))")
+_OPERAND_KINDS = ("NUM", "IDENT")
 _BLANK_LINE = re.compile(r"\n[ \t\r]*(?=\n)")
 _NEWLINE = re.compile("\n")
 # A magnitude after a number: glued ("124M", "8k"), or in prose after a space ("1.2 T");
@@ -430,6 +431,8 @@ _SPACED_MAGNITUDE = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])(?![ \t]*(?:[*�
 _SPACED_LETTER = re.compile(r"[ \u00a0]([MBT])(?![A-Za-z0-9_])")  # before an operator too
 _GLUED_MAGNITUDE = {letter: re.compile(r"(?<![A-Za-z0-9_.,])[0-9][0-9.,]*" + letter
                                        + r"(?![A-Za-z0-9_(])") for letter in "MBT"}
+# M, B or T on its own, after no number ("B = 8", "B × S", "(T)"): a symbol, not a magnitude
+_LONE_LETTER = re.compile(r"(?<![A-Za-z0-9_.,\\])(?<![0-9][ \u00a0])([MBT])(?![A-Za-z0-9_])")
 NEARBY = 256  # characters searched on either side, on the same line, for how a letter is used
 _MAGNITUDE_WORD = re.compile(r"[ \u00a0](thousand|million|billion|trillion)(?![A-Za-z])")
 _MAGNITUDES = {"m": 6, "bn": 9, "k": 3, "K": 3, "M": 6, "G": 9, "B": 9, "T": 12, "thousand": 3, "million": 6,
@@ -681,6 +684,12 @@ def _tokenize(text: str, regions=None) -> list[_Tok]:
 JOIN_WORDS = 3  # prose words a math region that opens with "=" may follow the math before by
 
 
+@functools.lru_cache(maxsize=8)
+def _symbol_letters(text: str) -> frozenset[str]:
+    """The letters M, B, T that ``text`` writes on their own somewhere (``_LONE_LETTER``)."""
+    return frozenset(m.group(1) for m in _LONE_LETTER.finditer(text))
+
+
 def _continued(toks: list[_Tok]) -> int | None:
     """Whether a math region that opens with "=" goes on with the math before it, the same
     equation continued: only a short gap lies between them, at most ``JOIN_WORDS`` words
@@ -798,7 +807,7 @@ class _Lexer:
                 self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
                 if not math:
                     self.skip_words()
-            elif c == "\n" and not _CONTINUES.match(text, pos, self.end):
+            elif c == "\n" and not self.continues(pos):
                 self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
                 self.skip_words()
             elif c == "\n":
@@ -851,11 +860,25 @@ class _Lexer:
             at = m.end()  # the break: a SEP as ``run`` would emit it (not ".5", not "\n=")
             c = text[at]
             if (c == "." and at + 1 < stop and text[at + 1] in _DIGITS) or (
-                    c == "\n" and _CONTINUES.match(text, at, stop)) or not self.brackets_closed():
+                    c == "\n" and self.continues(at)) or not self.brackets_closed():
                 return
             out.append(_new_tuple(_Tok, ("SEP", c, at, at + 1, None, False,
                                          text[at - 1] in " \t\r", False, None, None, 0)))
             self.pos = at + 1
+
+    def continues(self, pos: int) -> bool:
+        """Whether the line break at ``pos`` is inside an equation: the next line starts with
+        "=" or "≈" (``_CONTINUES``) and this one ends inside an expression, after an operator,
+        a relation, a bracket or an operand of one (units after it aside): "2 x 3" then
+        "≈ 6"; not on a number in prose ("a batch of 32" then "≈ 6 GB of activations")."""
+        if _CONTINUES.match(self.text, pos, self.end) is None:
+            return False
+        out, k = self.out, len(self.out) - 1
+        while k >= 0 and out[k].kind == "LABEL":
+            k -= 1
+        if k < 0 or out[k].kind not in _OPERAND_KINDS:
+            return k >= 0 and out[k].kind in ("OP", "EQ", "CLOSE")
+        return k > 0 and out[k - 1].kind in _OPERAND_KINDS + ("OP", "EQ", "CLOSE")
 
     def brackets_closed(self) -> bool:
         """Whether every bracket the tokens so far open is closed, matched as ``_Scan``
@@ -927,7 +950,8 @@ class _Lexer:
                       or self.spaced_as_glued(end))
                   or _MAGNITUDE_WORD.match(self.text, end, self.end))
         if suffix and suffix.group(1) == "B" and (self.bytes_line(m.start())
-                                                  or (_WHOLE_LITERAL.fullmatch(literal) and
+                                                  or (suffix.start(1) > end  # "32,768 B"
+                                                      and _WHOLE_LITERAL.fullmatch(literal) and
                                                       self.bytes_beside(m.start(), suffix.end()))):
             suffix, end = None, suffix.end()  # "16×128×2B = 8192B": B is bytes on this line
         if suffix:
@@ -943,9 +967,10 @@ class _Lexer:
     def spaced_as_glued(self, end: int) -> re.Match | None:
         """M, B or T after a space and before an operator ("70 B x 20") as the magnitude it
         is glued to a number as nearby on the same line ("6 × 70B × 70 B x 20"): a letter
-        means one thing within a line (elsewhere "3 T × 2" has T a symbol)."""
+        means one thing within a line (elsewhere "3 T × 2" has T a symbol). Never when the
+        text has the letter as a symbol anywhere (``_symbol_letters``): "batch B = 8: 2 B × 4"."""
         m = _SPACED_LETTER.match(self.text, end, self.end)
-        if m is None:
+        if m is None or m.group(1) in _symbol_letters(self.text):
             return None
         text = self.text
         lo = text.rfind("\n", max(0, end - NEARBY), end) + 1 or max(0, end - NEARBY)
@@ -990,7 +1015,7 @@ class _Lexer:
             nxt = text[pos + 1:pos + 2]
             if nxt in ("{", "}") and nxt:
                 self.emit("OPEN" if nxt == "{" else "CLOSE", pos, pos + 2, "{")
-            elif nxt == "\\" and _CONTINUES.match(text, pos + 2, self.end):
+            elif nxt == "\\" and self.continues(pos + 2):
                 pass  # a line break before "&= ...": the chain goes on
             elif nxt in ("\\", "%"):
                 self.emit("SEP", pos, pos + 2, nxt)  # a LaTeX line break; a bare percent
@@ -1429,14 +1454,28 @@ class _Scan:
         for k in range(i - 1, max(0, i - WINDOW), -1):  # back to the paragraph's start
             if _blank_line(toks[k - 1], toks[k]):
                 break
-            if (found := toks[k - 1].kind == "LABEL" and self._lone_number(k)):
+            if (found := self._citation(k)):
                 break
         for k in range(i + 3, min(len(toks) - 1, i + WINDOW)):  # on to its end
             if found or _blank_line(toks[k], toks[k + 1]):
                 break
-            found = toks[k - 1].kind == "LABEL" and self._lone_number(k)
+            found = self._citation(k)
         self.citing[i] = found
         return found
+
+    def _citation(self, k: int) -> bool:
+        """Whether a bracketed whole number at ``k`` (``_lone_number``) can only cite: it
+        follows a word ("size (8)"), the stated value of an equation ("= 6 (1)") or a closing
+        bracket ("(a / b) (17)"; not that of another bracketed number: "2 (3) (4)")."""
+        toks = self.toks
+        if k < 1 or not self._lone_number(k):
+            return False
+        before = toks[k - 1].kind
+        if before == "LABEL":
+            return True
+        if before == "CLOSE":
+            return not (k >= 3 and self._lone_number(k - 3))
+        return before == "NUM" and k >= 2 and toks[k - 2].kind == "EQ"
 
     def remark(self, i: int, stop: int) -> bool:
         """Whether the bracket group opened at ``i`` is prose written after a space: a
@@ -2461,7 +2500,7 @@ FLOP_PREFIXES = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "g": 9, "T": 12, "t": 12
                  "tera": 12, "peta": 15, "exa": 18, "zetta": 21}
 _FLOP_UNIT = re.compile("(?i:(" + "|".join(p for p in FLOP_PREFIXES if len(p) > 1) + "))?"
                         "([" + "".join(p for p in FLOP_PREFIXES if len(p) == 1) + "])?"
-                        "((?i:flop|mac))[sS]?")
+                        "((?i:flop)|MAC)[sS]?")  # "MACs"; "Macs" are computers
 
 
 def flop_unit(word: str) -> tuple[int, bool] | None:
@@ -2891,12 +2930,20 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                         and nxt.kind == "expr" and (x := _identity(scan, side, nxt, env, budget)):
                     identities.append(x)  # "2·d·3d = 6d^2"
             carry = _carried(scan, chain[i - 1] if i else None, side, env, ahead)
+            carried = None
             if carry is not None:  # "327,680 = 0.33MB / token x 131072 = 42.95GB"
-                conversion, side, carried = carry
+                conversion, exact, carried = carry
                 equations.append(conversion)
             if target is not None:
                 e = _check(scan, side, target, env, ahead)
-                equations.append(replace(e, carried=carried) if carry and carried else e)
+                if carried is not None and e.verdict != "ok":
+                    # the chain goes on from the exact value before it, or from the rounded
+                    # one written ("0.33MB x 131072 = 43.25GB" works 0.33 out as written):
+                    # either holds; else the exact reading is reported
+                    from_exact = _check(scan, exact, target, env, ahead)
+                    if from_exact.verdict == "ok" or e.verdict == "wrong":
+                        e = replace(from_exact, carried=carried)
+                equations.append(e)
         for left, right in zip(chain, chain[1:]):  # "5.6e10 = 52GB": a conversion
             if _conversion(scan, left, right):
                 equations.append(_check(scan, left, right, env, ahead))
@@ -2910,7 +2957,9 @@ def _analyse_piece(scan: _Scan, env: dict[str, Fraction], equations: list[Equati
                     define(side.tree[1], target.value * scale,
                            scan.line_of(scan.toks[side.start].start))
     for left, right in _arrow_conversions(scan):  # "4e7 s → 1.11 × 10⁴ h → 463 d"
-        equations.append(_check(scan, left, right, env, ahead))
+        e = _check(scan, left, right, env, ahead)
+        if e.verdict == "ok" or _near(e):  # else "becomes": "80 GB → 1 TB", "2 hours → 30 min"
+            equations.append(e)
     for _, line, name, value in listed:
         define(name, value, line)
 
@@ -3038,7 +3087,9 @@ def _conversion(scan: _Scan, left: _Side | None, right: _Side | None) -> bool:
         return False
     num = next(i for i in range(left.start, left.end) if scan.toks[i].kind == "NUM")
     mine = _unit(scan, num + 1)
-    bare = num + 1 == left.end  # nothing between the number and "="
+    # nothing between the number and "=", and no magnitude: "7B = 14 GB" states what a
+    # count of parameters takes (at 2 bytes each), it converts nothing
+    bare = num + 1 == left.end and not scan.toks[num].shift
     return (bare and kind == "bytes") or (mine[0] == kind and mine[2] != name)
 
 
@@ -3069,6 +3120,19 @@ def _carried(scan: _Scan, before: _Side | None, side: _Side, env: dict[str, Frac
     for parent in reversed(path):
         tree = (parent[0], tree, parent[2])
     return conversion, replace(side, tree=tree), (lead.text, value)
+
+
+ARROW_NEAR = Fraction(1, 10)  # how far off an arrow's conversion may be and still be one
+
+
+def _near(e: Equation) -> bool:
+    """Whether the wrong equation ``e`` comes near its stated number in its nearest reading:
+    off by at most ARROW_NEAR of it (a slip in a conversion, 1,000 for 1,024), not a
+    different quantity ("14 GB → 28 GiB after the upgrade" says what a size becomes)."""
+    if e.verdict != "wrong" or e.difference is None:
+        return False
+    whole = abs(e.stated * e.unit)
+    return whole != 0 and abs(e.difference) <= ARROW_NEAR * whole
 
 
 def _arrow_conversions(scan: _Scan) -> Iterator[tuple[_Side, _Side]]:
