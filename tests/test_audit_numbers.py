@@ -420,6 +420,8 @@ def test_an_approx_line_after_a_number_in_prose_starts_afresh():
     assert find_equations("Each GPU holds a batch of 32\n≈ 6 GB of activations per GPU") == []
     # after an operator's operand or a relation the next line goes on: 4 × 8 = 32
     assert found("x = 4 × 8\n≈ 32") == [("4 × 8", 32, "ok")]
+    # ... and after a name alone: C is 6 × 2 = 12
+    assert [(b.name, b.value) for b in find_bindings("Cost: C\n≈ 6 × 2 = 12")] == [("C", 12)]
 
 
 def test_a_whole_number_of_b_stated_equal_to_a_size_in_bytes_counts_bytes():

@@ -869,8 +869,9 @@ class _Lexer:
     def continues(self, pos: int) -> bool:
         """Whether the line break at ``pos`` is inside an equation: the next line starts with
         "=" or "≈" (``_CONTINUES``) and this one ends inside an expression, after an operator,
-        a relation, a bracket or an operand of one (units after it aside): "2 x 3" then
-        "≈ 6"; not on a number in prose ("a batch of 32" then "≈ 6 GB of activations")."""
+        a relation, a bracket or an operand of one (units after it aside), or on a name after
+        a break ("Cost: C" then "≈ 6 × 2"): "2 x 3" then "≈ 6"; not on a number in prose
+        ("a batch of 32" then "≈ 6 GB of activations")."""
         if _CONTINUES.match(self.text, pos, self.end) is None:
             return False
         out, k = self.out, len(self.out) - 1
@@ -878,7 +879,9 @@ class _Lexer:
             k -= 1
         if k < 0 or out[k].kind not in _OPERAND_KINDS:
             return k >= 0 and out[k].kind in ("OP", "EQ", "CLOSE")
-        return k > 0 and out[k - 1].kind in _OPERAND_KINDS + ("OP", "EQ", "CLOSE")
+        if k == 0 or out[k - 1].kind == "SEP":
+            return out[k].kind == "IDENT"
+        return out[k - 1].kind in _OPERAND_KINDS + ("OP", "EQ", "CLOSE")
 
     def brackets_closed(self) -> bool:
         """Whether every bracket the tokens so far open is closed, matched as ``_Scan``
