@@ -309,3 +309,16 @@ def test_the_words_of_an_earlier_figure_name_that_figure_not_the_next():
     (finding,) = record["figures"]["findings"]
     assert finding["reason_code"] == "another-quantity" and finding["quantity_words"] == ["FFN"]
     assert finding["quantity"]["key"] == "qkv_proj" and "“FFN”" in finding["reason"]
+
+
+def test_an_operation_that_only_some_block_groups_have_is_counted_over_those_blocks():
+    # DeepSeek-V3's first 3 of 61 blocks are dense, with a gate projection of d_model 7168 to
+    # d_ff 18432; its 58 MoE blocks have experts instead. At 128 tokens, 2 FLOPs per
+    # multiply-add, the gate projections of all blocks are 3 · 2 · 128 · 7168 · 18432.
+    all_gates = 3 * 2 * 128 * 7168 * 18432
+    found = findings(f"The gate projections of all blocks take {all_gates:,} FLOPs.\n",
+                     "deepseek-v3", 128)
+    gate = at(found, all_gates)
+    assert (gate.verdict, gate.code, gate.quantity.key) == ("ok", "equals", "gate_proj")
+    # named in a write-up, the model is inferred and audited without error
+    assert audit_text("DEEPSEEKV3\n").figures is not None

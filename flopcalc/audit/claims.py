@@ -706,11 +706,14 @@ class Model:
         return self._values[key]
 
     def all_blocks(self, name: str, v: Variant, position=None) -> int:
-        """One block op's FLOPs over all n_layers blocks: each block group's times its repeat."""
+        """One block op's FLOPs over all n_layers blocks: each block group's times its repeat
+        (a group without it, such as DeepSeek-V3's MoE blocks for a dense block's gate_proj,
+        adds nothing)."""
         key = ("all", name, v.scope, v.fpm, v.attention, v.one_head, v.ew, position)
         if key not in self._values:
             self._values[key] = sum(repeat * self._value(ops[name], v)
-                                    for repeat, ops in self.block_repeats(v.scope, position))
+                                    for repeat, ops in self.block_repeats(v.scope, position)
+                                    if name in ops)
         return self._values[key]
 
     def count(self, parts, v: Variant, position=None) -> int:
