@@ -438,6 +438,11 @@ class Workload:
         for f in fields(self):
             check_dimension(f.name, getattr(self, f.name))
 
+    @property
+    def tokens(self) -> int:
+        """The batch's tokens, B·L: what a forward, backward or train step's FLOPs are per."""
+        return self.batch * self.seq_len
+
     def check(self, arch: Architecture, last_position: int = 0) -> None:
         """Learned positions end at n_positions: a longer sequence has no embedding (rotary
         positions have no table, so no end)."""

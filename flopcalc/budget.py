@@ -87,7 +87,7 @@ def mfu_report(model, tokens_per_s: Fraction, devices: int, dev: Device,
     peak = devices * dev.peak(dtype)
     about = subject(model, workload)
     arch, load = about.architecture, about.workload
-    tokens = load.batch * load.seq_len
+    tokens = load.tokens
 
     def row(name: str, kind: str, flops_per_step: int) -> Utilisation:
         per_token = Fraction(flops_per_step, tokens)
@@ -269,7 +269,7 @@ def mfu_table(report: MfuReport):
     from .tables import Num, Table, exact_cell, model_note, per_token_note, readable
 
     load = report.model.workload
-    tokens = load.batch * load.seq_len
+    tokens = load.tokens
 
     t = Table(title="Model and hardware FLOPs utilisation (estimates)",
               notes=[model_note(report.model), _device_note(report.device, report.devices,

@@ -443,7 +443,7 @@ class ActivationReport:
 
     @property
     def block_input_elements(self) -> int:
-        return self.workload.batch * self.workload.seq_len * self.architecture.d_model
+        return self.workload.tokens * self.architecture.d_model
 
     def kept(self, group: str) -> int:
         """What each layer of a group keeps until its backward pass."""
@@ -925,7 +925,7 @@ def memory_tables(report: MemoryReport):
     exact = ("whole here" if all(r.flops % tokens == 0 for _, r, tokens, _ in counted) else
              f"n/d where not whole; CSV: rounded half up to {CSV_PLACES} decimals")
     overview.notes.insert(3, f"FLOPs per token: a row's FLOPs ÷ its tokens: the batch's B·L = "
-                          f"{load.batch * load.seq_len:,} for forward and train step, the B = "
+                          f"{load.tokens:,} for forward and train step, the B = "
                           f"{load.batch:,} new tokens (one per sequence) for decode; exact "
                           f"({exact}).")
     for label, r, tokens, _ in counted:

@@ -147,7 +147,7 @@ def tokens_of(mode, workload) -> tuple[int, str]:
         return batch, "new tokens (one per sequence, B)"
     if kind == "generate":
         return batch * (mode.new_tokens or 1), "generated tokens (B·n)"
-    return batch * workload.seq_len, "tokens of the batch (B·L)"
+    return workload.tokens, "tokens of the batch (B·L)"
 
 
 def per_token_note(values, tokens: int, what: str, of: str = "the total",
@@ -494,7 +494,7 @@ def tokens_per_expert(report: ShapeReport):
     if op is None:
         return None
     w = report.workload
-    tokens = w.batch * (1 if report.mode.kind == "decode" else w.seq_len)
+    tokens = w.batch if report.mode.kind == "decode" else w.tokens
     top_k, n_experts = op.experts
     return tokens, top_k, n_experts, _prod(op.inputs[0][:-1])
 

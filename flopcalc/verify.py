@@ -146,7 +146,7 @@ def check_memory(model, dtype: str, mode: str = "full", workload: Workload | Non
     if capacity_factor is not None and gpt.n_experts:
         # one expert at a time runs on a buffer of ceil(c·tokens·top_k/E) rows: its input,
         # its hidden rows (gate and up) and its output
-        c, tokens = Fraction(capacity_factor), load.batch * load.seq_len
+        c, tokens = Fraction(capacity_factor), load.tokens
         rows = -(-(c.numerator * tokens * gpt.top_k) // (c.denominator * gpt.n_experts))
         need += rows * (2 * arch.d_model + 2 * gpt.d_expert) * np.dtype(DTYPES[dtype]).itemsize
     advice = "lower --seq-len, --batch or the model size"
