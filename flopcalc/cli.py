@@ -102,8 +102,8 @@ class _CommandsOnDemand(MutableMapping):
     def __getitem__(self, name: str):
         if name not in self.built:
             info = self.app.commands_on_demand[name]  # KeyError: no such command
-            self.built[name] = typer.main.get_command_from_info(
-                _finished(info), pretty_exceptions_short=self.app.pretty_exceptions_short,
+            self.built[name] = _built(
+                info, pretty_exceptions_short=self.app.pretty_exceptions_short,
                 rich_markup_mode=self.app.rich_markup_mode)
         return self.built[name]
 
@@ -121,12 +121,21 @@ class _CommandsOnDemand(MutableMapping):
 
 
 def _finished(info):
-    """``info`` with its function given its shared model options (``model_options``), which are
-    added when the command is built."""
-    finish = getattr(info.callback, "with_model_options", None)
+    """``info`` with its function given its shared options (``model_options``,
+    ``shared_options``), which are added when the command is built."""
+    finish = getattr(info.callback, "with_shared_options", None)
     if finish is not None:
         info.callback = finish()
     return info
+
+
+def _built(info, **settings):
+    """typer's command of ``info``, with the shared options its function was given."""
+    info = _finished(info)
+    command = typer.main.get_command_from_info(info, **settings)
+    for at, options in reversed(getattr(info.callback, "shared_options", ())):
+        command.params[at:at] = options
+    return command
 
 
 class _LazyTyper(typer.Typer):
@@ -299,37 +308,65 @@ def number_option(*decls, **kwargs):
     return typer.Option(*decls, click_type=WHOLE, show_default=False, **kwargs)
 
 
-Preset = Annotated[Optional[str], typer.Option(
-    "--preset", help="Start from a released model by its short or Hugging Face name "
-    "('flopcalc presets' lists them), e.g. gpt2-xl or llama-3.1-8b.",
-    show_default=False)]
-ConfigPath = Annotated[Optional[Path], typer.Option(
-    "--config", help="Start from a Hugging Face config.json of a gpt2, llama, mistral, qwen2, "
-    "qwen3, gemma2, phi3, gpt_neox, mixtral, qwen2_moe or deepseek_v3 model "
-    "(docs/architectures.md).", show_default=False,
-    click_type=_FilePath())]
-QkvOpt = Annotated[Optional[str], choice_option(
-    "--qkv", values=QKV, help="Q/K/V as one fused projection (GPT-2's c_attn) or three "
-    "separate W_q, W_k, W_v \\[default: the model's].", show_default=False)]
-FamilyOpt = Annotated[Optional[str], typer.Option(
-    "--family", metavar="NAME", help=f"Start from a family's Hugging Face defaults (a "
-    f"config.json with only its model_type): {', '.join(FAMILIES)} \\[default: gpt2].",
-    show_default=False)]
-# The architecture's switches beyond GPT-2's; unset: the preset's, config.json's or family's.
-SWITCHES = (
-    ("mlp", Annotated[Optional[str], choice_option(
-        "--mlp", values=MLPS, help="plain (up, activation, down) or gated (gate, up, "
-        "act(gate)·up, down: SwiGLU, GeGLU).", show_default=False)]),
-    ("activation", Annotated[Optional[str], choice_option(
-        "--activation", values=ACTIVATIONS, help="The MLP's activation: gelu_tanh (GPT-2's), "
-        "gelu (erf), relu, silu.", show_default=False)]),
-    ("norm", Annotated[Optional[str], choice_option(
-        "--norm", values=NORMS, help="layernorm or rmsnorm.", show_default=False)]),
-    ("positions", Annotated[Optional[str], choice_option(
-        "--positions", values=POSITIONS, help="learned (a table of n_positions rows) or rotary "
-        "(no parameters).", show_default=False)]),
-)
-MlpOpt, ActivationOpt, NormOpt, PositionsOpt = (annotation for _, annotation in SWITCHES)
+class _SharedOption:
+    """An option declared once for every command that takes it (``SHARED_OPTIONS``), made
+    when a command is built as the click option typer makes of ``typer.Option(*decls,
+    **settings)`` on a parameter ``name`` defaulting to None (False: a flag), but directly:
+    typer reading each from a signature costs more than the rest of a command's build."""
+
+    __slots__ = ("name", "decls", "settings")
+
+    def __init__(self, name: str, *decls: str, **settings) -> None:
+        self.name, self.decls, self.settings = name, decls, settings
+
+    def click_option(self) -> click.Option:
+        from typer.core import TyperOption
+
+        # typer.Option's defaults, as typer hands them to click
+        return TyperOption(param_decls=[self.name, *self.decls], **{
+            "type": click.STRING, "default": None, "required": False, "show_default": True,
+            "show_envvar": True, **self.settings})
+
+
+def _choice(values) -> click.Choice:
+    return click.Choice(list(values))
+
+
+def _flag(name: str, decl: str, help: str) -> _SharedOption:
+    return _SharedOption(name, decl, type=None, is_flag=True, default=False, help=help)
+
+
+# The model's starting point and its switches beyond GPT-2's (unset: the preset's,
+# config.json's or family's), by parameter name; the sizes are ``Dimension``s below.
+SHARED_OPTIONS = {o.name: o for o in (
+    _SharedOption("preset", "--preset", show_default=False, help="Start from a released model "
+                  "by its short or Hugging Face name ('flopcalc presets' lists them), e.g. "
+                  "gpt2-xl or llama-3.1-8b."),
+    _SharedOption("config", "--config", type=_FilePath(), show_default=False, help="Start from "
+                  "a Hugging Face config.json of a gpt2, llama, mistral, qwen2, qwen3, gemma2, "
+                  "phi3, gpt_neox, mixtral, qwen2_moe or deepseek_v3 model "
+                  "(docs/architectures.md)."),
+    _SharedOption("family", "--family", metavar="NAME", show_default=False, help=f"Start from "
+                  f"a family's Hugging Face defaults (a config.json with only its model_type): "
+                  f"{', '.join(FAMILIES)} \\[default: gpt2]."),
+    _SharedOption("mlp", "--mlp", type=_choice(MLPS), show_default=False, help="plain (up, "
+                  "activation, down) or gated (gate, up, act(gate)·up, down: SwiGLU, GeGLU)."),
+    _SharedOption("activation", "--activation", type=_choice(ACTIVATIONS), show_default=False,
+                  help="The MLP's activation: gelu_tanh (GPT-2's), gelu (erf), relu, silu."),
+    _SharedOption("norm", "--norm", type=_choice(NORMS), show_default=False,
+                  help="layernorm or rmsnorm."),
+    _SharedOption("positions", "--positions", type=_choice(POSITIONS), show_default=False,
+                  help="learned (a table of n_positions rows) or rotary (no parameters)."),
+    _SharedOption("qkv", "--qkv", type=_choice(QKV), show_default=False, help="Q/K/V as one "
+                  "fused projection (GPT-2's c_attn) or three separate W_q, W_k, W_v "
+                  "\\[default: the model's]."),
+    _flag("no_bias", "--no-bias", "nanoGPT's bias-free GPT-2: no bias in the Linears and "
+          "LayerNorms."),
+    _flag("untied_lm_head", "--untied-lm-head", "An LM head with its own (d_model, vocab) "
+          "weight instead of GPT-2's tied wte."),
+)}
+SWITCHES = ("mlp", "activation", "norm", "positions")
+SHARED = object()  # a parameter's default: the option of its name in SHARED_OPTIONS
 FormatOpt = Annotated[str, choice_option("--format", "-f", values=FORMATS,
                                          help="Output format.")]
 
@@ -348,10 +385,6 @@ def _table_option(names: str):
                         f"table NAME: {names}. A CSV holds one table: the first, or NAME.")
 
 
-NoBias = Annotated[bool, typer.Option("--no-bias", help="nanoGPT's bias-free GPT-2: no bias in "
-                                      "the Linears and LayerNorms.")]
-Untied = Annotated[bool, typer.Option("--untied-lm-head", help="An LM head with its own "
-                                      "(d_model, vocab) weight instead of GPT-2's tied wte.")]
 
 
 @record
@@ -374,22 +407,28 @@ class Dimension:
     def values_option(self):
         return Annotated[Optional[str], self._typer_option(True)]
 
-    def parameter(self, values: bool = False) -> inspect.Parameter:
-        """The option as a keyword parameter of a command's signature, given as its default
-        (``option``'s Annotated alias, made afresh for every command built, cost more than
-        the rest of the shared options together)."""
-        return inspect.Parameter(self.field, inspect.Parameter.KEYWORD_ONLY,
-                                 annotation=Optional[str] if values else Optional[int],
-                                 default=self._typer_option(values, None))
-
-    def _typer_option(self, values: bool, *default):
-        """typer's option: one whole number, or (``values``) the text of one value, a list or
-        a range; ``default``, if given, comes before the names (typer's default style)."""
+    def click_option(self, values: bool = False) -> click.Option:
+        """The option as typer makes it of ``_typer_option`` (see ``_SharedOption``)."""
         if values:
-            return typer.Option(*default, *self.names, metavar="VALUES", show_default=False,
-                                help=f"{self.help}: one value, a list ({self.examples[0]}) or "
-                                     f"a range ({self.examples[1]}) \\[default: {self.default}].")
-        return number_option(*default, *self.names, help=f"{self.help} \\[default: {self.default}].")
+            return _SharedOption(self.field, *self.names, metavar="VALUES", show_default=False,
+                                 help=self._values_help()).click_option()
+        return _SharedOption(self.field, *self.names, type=WHOLE, show_default=False,
+                             help=self._one_help()).click_option()
+
+    def _typer_option(self, values: bool):
+        """typer's option: one whole number, or (``values``) the text of one value, a list or
+        a range."""
+        if values:
+            return typer.Option(*self.names, metavar="VALUES", show_default=False,
+                                help=self._values_help())
+        return number_option(*self.names, help=self._one_help())
+
+    def _one_help(self) -> str:
+        return f"{self.help} \\[default: {self.default}]."
+
+    def _values_help(self) -> str:
+        return (f"{self.help}: one value, a list ({self.examples[0]}) or a range "
+                f"({self.examples[1]}) \\[default: {self.default}].")
 
 
 # The model's sizes, then the workload it runs: declared here once for every command.
@@ -496,36 +535,66 @@ def model_options(*, workload: bool = True, untied_lm_head: bool = True, values:
     every architecture) the sizes take lists and ranges and ``cfg`` is a ModelValues.
     """
     def decorate(func):
-        # the options are added when the command is built (_CommandsOnDemand): a call reads
-        # the signature of the one command it runs
-        func.with_model_options = lambda: _with_model_options(func, workload, untied_lm_head,
-                                                              values, every_architecture)
+        # the options are added when the command is built (_CommandsOnDemand): a call builds
+        # the one command it runs
+        func.with_shared_options = lambda: _with_model_options(func, workload, untied_lm_head,
+                                                               values, every_architecture)
         return func
 
     return decorate
 
 
+def shared_options(func):
+    """Give a command the options of ``SHARED_OPTIONS`` that it names by a parameter with the
+    default ``SHARED`` (a command that takes them one by one, not as a model)."""
+    def finish():
+        @functools.wraps(func)
+        def command(**kwargs):
+            return func(**kwargs)
+
+        return _with_shared(command, func, {})
+
+    func.with_shared_options = finish
+    return func
+
+
+def _with_shared(command, func, expand: dict):
+    """``command`` (which calls ``func``) as typer reads it: ``func``'s signature without the
+    shared options (``SHARED`` parameters, and ``expand``'s names, each a list of click
+    options put in its place), and ``shared_options``: (index, click options) to insert
+    into the command typer builds. The annotations are read once, here (a name is looked up,
+    not compiled)."""
+    namespace = func.__globals__
+    own, inserts = [], []
+    for p in inspect.signature(func).parameters.values():
+        if p.name in expand:
+            inserts.append((len(own), expand[p.name]))
+        elif p.default is SHARED:
+            inserts.append((len(own), [SHARED_OPTIONS[p.name].click_option()]))
+        else:
+            text = p.annotation
+            if isinstance(text, str):
+                text = namespace[text] if text.isidentifier() else eval(text, namespace)
+            own.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=text))
+    command.__signature__ = inspect.Signature(own)
+    # typer reads each parameter and its annotation from the signature; given annotations
+    # too, it would evaluate and strip every one of them again (twice a build)
+    command.__annotations__ = {}
+    command.shared_options = inserts
+    del command.with_shared_options  # copied from func by functools.wraps
+    return command
+
+
 def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool,
                         every_architecture: bool):
-    """``model_options``'s command: ``func`` with the shared options in its signature."""
+    """``model_options``'s command: ``func`` given the shared options in place of ``cfg``."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
-    keyword = inspect.Parameter.KEYWORD_ONLY
-
-    def option(name: str, annotation, default=None) -> inspect.Parameter:
-        return inspect.Parameter(name, keyword, annotation=annotation, default=default)
-
-    shared = [option("preset", Preset), option("config", ConfigPath), option("family", FamilyOpt)]
-    shared += [d.parameter(values) for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
-    shared += [option(name, annotation) for name, annotation in SWITCHES]
-    shared += [option("qkv", QkvOpt), option("no_bias", NoBias, False)]
-    if untied_lm_head:
-        shared.append(option("untied_lm_head", Untied, False))
-    names = [p.name for p in shared]
-
-    signature = inspect.signature(func, eval_str=True)
-    own = [p.replace(kind=keyword) for p in signature.parameters.values()]
-    at = [p.name for p in own].index("cfg")
-    params = own[:at] + shared + own[at + 1:]
+    names = ["preset", "config", "family"]
+    shared = [SHARED_OPTIONS[name].click_option() for name in names]
+    shared += [d.click_option(values) for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
+    names += [d.field for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
+    names += [*SWITCHES, "qkv", "no_bias"] + (["untied_lm_head"] if untied_lm_head else [])
+    shared += [SHARED_OPTIONS[name].click_option() for name in names[len(shared):]]
 
     @functools.wraps(func)
     def command(**kwargs):
@@ -535,7 +604,7 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
         switches = dict(fused_qkv=None if qkv is None else qkv == "fused",
                         bias=False if given.pop("no_bias") else None,
                         tied_lm_head=False if given.pop("untied_lm_head", False) else None)
-        for name, _ in SWITCHES:
+        for name in SWITCHES:
             switches[name] = given.pop(name)
         extra = {d.field: given.pop(d.field) for d in ARCHITECTURE_SIZES}
         experts = {d.field: given.pop(d.field) for d in EXPERT_SIZES}
@@ -565,12 +634,7 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
                          gpt2_config(arch, load, func.__name__))
         return func(**kwargs)
 
-    command.__signature__ = signature.replace(parameters=params)
-    # typer reads each parameter and its annotation from the signature; given annotations
-    # too, it would evaluate and strip every one of them again (twice a build)
-    command.__annotations__ = {}
-    del command.with_model_options  # copied from func by functools.wraps
-    return command
+    return _with_shared(command, func, {"cfg": shared})
 
 
 def make_architecture(*args, **kwargs):
@@ -817,18 +881,18 @@ def shapes(
 
 
 @app.command(epilog="Example: flopcalc formulas --attention causal --format latex")
+@shared_options
 def formulas(
     flops_per_mac: FlopsPerMac = 2,
     attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
     embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
     mode: ModeOpt = "forward", recompute: Recompute = False,
-    preset: Preset = None, config: ConfigPath = None, family: FamilyOpt = None,
-    mlp: MlpOpt = None, activation: ActivationOpt = None, norm: NormOpt = None,
-    positions: PositionsOpt = None,
+    preset: str = SHARED, config: Path = SHARED, family: str = SHARED,
+    mlp: str = SHARED, activation: str = SHARED, norm: str = SHARED, positions: str = SHARED,
     window: Annotated[Optional[int], number_option(
         "--window", help="A sliding window W (its size is a symbol; any value gives the "
         "windowed formulas) \\[default: the model's].")] = None,
-    qkv: QkvOpt = None, no_bias: NoBias = False, untied_lm_head: Untied = False,
+    qkv: str = SHARED, no_bias: bool = SHARED, untied_lm_head: bool = SHARED,
     capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
     format: Annotated[str, choice_option("--format", "-f", values=("table", "latex", "markdown",
                                                                    "json"),
