@@ -7,12 +7,12 @@ no workload), or a GPT-2 ``Config``, which is both.
 """
 
 from dataclasses import replace
-from typing import NamedTuple
 
 from .architecture import Architecture, Workload
 from .architectures import build, ops_of
 from .config import Config, Conventions, FlopcalcError, Mode
 from .model import Dim, Dims, LayerGroup, Op, Param, half, op_elementwise_flops, op_macs, visible_pairs
+from .records import row
 
 
 def op_flops(op: Op, conv: Conventions, backward: bool = False) -> Dim:
@@ -154,7 +154,8 @@ def resolve(mode: Mode, arch: Architecture, workload: Workload) -> Mode:
     return mode
 
 
-class FlopRow(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@row
+class FlopRow:
     """One operation's count; ``op`` carries the shapes of the pass it names (for generate:
     the prefill's) and ``steps`` those of generate's first and last decode steps. ``times`` is
     how often the model runs it (its group's repeat) and ``group`` its layer group's name."""
@@ -167,7 +168,8 @@ class FlopRow(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at 
     times: int = 1
 
 
-class FlopReport(NamedTuple):
+@row
+class FlopReport:
     """FLOPs of one computation (``mode``), one row per operation of each layer group.
 
     ``config`` is the GPT-2 Config when the model is one (None for other families).
@@ -234,7 +236,8 @@ def decode_report(config: Config, position: int,
     return flop_report(config, conventions, Mode("decode", position=position))
 
 
-class ParamRow(NamedTuple):
+@row
+class ParamRow:
     section: str
     op: str
     param: Param
@@ -256,7 +259,8 @@ class ParamRow(NamedTuple):
         return count // n_experts * top_k if isinstance(count, int) else count * top_k / n_experts
 
 
-class ParamReport(NamedTuple):
+@row
+class ParamReport:
     """Every parameter tensor with its shape and count; a tied LM head owns no tensor."""
 
     config: Config | None
@@ -316,7 +320,8 @@ def param_report(model) -> ParamReport:
                        rows(lambda op: op.params), arch, rows(lambda op: op.buffers))
 
 
-class ShapeReport(NamedTuple):
+@row
+class ShapeReport:
     """Every operation with its operand, weight and output (activation) shapes."""
 
     config: Config | None

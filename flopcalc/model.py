@@ -10,9 +10,9 @@ compiled path, which records the int arithmetic).
 """
 
 from math import prod
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
-from .records import record
+from .records import record, row
 from .tracing import Traced, is_traced, node
 
 Dim = Any  # an int, a sympy expression or a traced size (tracing.Traced)
@@ -134,7 +134,8 @@ class Dims:
             object.__setattr__(self, "rotary_dims", self.d_head)
 
 
-class Param(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@row
+class Param:
     """A parameter tensor, named as in the family's Hugging Face checkpoints (without the
     base model's and the layer's prefixes) and shaped as stored there."""
 
@@ -146,7 +147,8 @@ class Param(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at st
         return prod(self.shape)
 
 
-class Op(NamedTuple):
+@row
+class Op:
     """One operation of the forward pass.
 
     ``kind`` selects its counting rule in ``RULES``: ``matmul`` (FLOPs from operand shapes),
@@ -179,7 +181,8 @@ class Op(NamedTuple):
     #                                apart, outside the parameter count
 
 
-class LayerGroup(NamedTuple):
+@row
+class LayerGroup:
     """Consecutive-or-not layers that are the same operations, counted ``repeat`` times.
 
     ``prefix`` is what the checkpoint puts before the ops' parameter names (``h.i.``).
@@ -270,7 +273,8 @@ def elements(shape: Shape, causal: bool = False, window: Dim = None) -> Dim:
     return prod(shape)
 
 
-class Rule(NamedTuple):
+@row
+class Rule:
     """How one kind of operation is counted: its multiply-adds, and its elementwise FLOPs
     (forward, or with ``backward`` its gradient's)."""
 

@@ -10,7 +10,7 @@ when it is decorated.
 """
 
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 
 class _Fields:
@@ -120,3 +120,85 @@ class _Signature:
                                         annotation=f.type)
                       for f in fields(cls) if f.init]
         return inspect.Signature(parameters, return_annotation=None)
+
+
+def row(cls: type) -> type:
+    """``cls`` as a named tuple: its annotated class attributes are the fields in order
+    (those given a value have it as their default), its methods and properties are kept,
+    as ``typing.NamedTuple`` makes one. Made without generating code (``NamedTuple``
+    compiles a ``__new__`` for each class and checks every annotation: about 0.6 M
+    instructions a class, at every start-up): ``_fields``, ``_field_defaults``,
+    ``_replace``, ``_asdict``, ``_make``, the repr and pickling work as a NamedTuple's."""
+    namespace = dict(cls.__dict__)
+    names = tuple(namespace.get("__annotations__", {}))
+    defaults = {name: namespace.pop(name) for name in names if name in namespace}
+    if list(defaults) != list(names[len(names) - len(defaults):]):
+        raise TypeError(f"row {cls.__name__}: a field without a default after one with")
+    for key in ("__dict__", "__weakref__"):
+        namespace.pop(key, None)
+    for i, name in enumerate(names):
+        namespace[name] = property(itemgetter(i), doc=f"Alias for field number {i}")
+    namespace.update(
+        __slots__=(), _fields=names, _field_defaults=defaults, __match_args__=names,
+        _tail=tuple(defaults.values()), _required=len(names) - len(defaults),
+        __new__=_row_new, _make=classmethod(_row_make), _replace=_row_replace,
+        _asdict=_row_asdict, __repr__=_row_repr, __getnewargs__=_row_newargs)
+    return type(cls.__name__, (tuple,), namespace)
+
+
+def _row_new(cls, *args, **kwargs):
+    count = len(cls._fields)
+    if not kwargs:  # the common call, all fields positional or the last ones left out
+        given = len(args)
+        if given == count:
+            return tuple.__new__(cls, args)
+        if cls._required <= given < count:
+            return tuple.__new__(cls, args + cls._tail[given - cls._required:])
+    if len(args) > count:
+        raise TypeError(f"{cls.__name__}.__new__() takes {count + 1} positional arguments "
+                        f"but {len(args) + 1} were given")
+    values = dict(zip(cls._fields, args))
+    for name, value in kwargs.items():
+        if name not in cls._fields:
+            raise TypeError(f"{cls.__name__}.__new__() got an unexpected keyword argument "
+                            f"{name!r}")
+        if name in values:
+            raise TypeError(f"{cls.__name__}.__new__() got multiple values for argument "
+                            f"{name!r}")
+        values[name] = value
+    missing = [name for name in cls._fields[len(args):cls._required] if name not in values]
+    if missing:
+        raise TypeError(f"{cls.__name__}.__new__() missing {len(missing)} required "
+                        f"argument{'s' if len(missing) > 1 else ''}: "
+                        f"{', '.join(map(repr, missing))}")
+    return tuple.__new__(cls, [values.get(name, cls._field_defaults.get(name))
+                               for name in cls._fields])
+
+
+def _row_make(cls, iterable):
+    values = tuple.__new__(cls, iterable)
+    if len(values) != len(cls._fields):
+        raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(values)}")
+    return values
+
+
+def _row_replace(self, **changes):
+    values = dict(zip(self._fields, self))
+    for name in changes:
+        if name not in values:
+            raise TypeError(f"Got unexpected field names: {list(changes)!r}")
+    values.update(changes)
+    return tuple.__new__(type(self), values.values())
+
+
+def _row_newargs(self) -> tuple:
+    return tuple(self)
+
+
+def _row_asdict(self) -> dict:
+    return dict(zip(self._fields, self))
+
+
+def _row_repr(self) -> str:
+    shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self))
+    return f"{type(self).__qualname__}({shown})"

@@ -2,7 +2,8 @@
 
 import io
 from itertools import repeat
-from typing import NamedTuple
+
+from .records import row
 
 
 def cell_text(value, separators: bool = True) -> str:
@@ -295,7 +296,8 @@ def to_stacked(table, width: int, layout) -> str:
     return "\n".join(out) + "\n"
 
 
-class Layout(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@row
+class Layout:
     """How a table is drawn at a width: the columns shown (in order), the widths of the text
     columns, whether the share bars fit, the columns left out and the note naming them, or
     ``stacked`` (one row after another) when not even two columns fit."""

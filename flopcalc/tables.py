@@ -5,11 +5,11 @@ A ``Table`` holds cells as exact ints or strings; ``render`` decides how they lo
 """
 
 from fractions import Fraction
-from typing import NamedTuple
 
 from .analysis import FlopReport, ParamReport, ShapeReport
 from .architecture import NORM_NAMES
 from .config import Config, Mode
+from .records import row
 
 JSON_SCHEMA_VERSION = 1
 SECTION_TITLES = {"embedding": "embedding", "block": "block", "head": "head"}
@@ -59,7 +59,8 @@ class Table:
         return f"Table({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
-class Num(NamedTuple):  # NamedTuple, not a dataclass: quicker to create at start-up
+@row
+class Num:
     """A number shown one way to people and another to machines: ``text`` (``16.87%``,
     ``1,234.5``, ``156 µs``) in the terminal and Markdown, ``plain`` (``16.87``, ``1234.5``,
     ``0.000156``; empty for no value) in CSV, under a header that names the unit."""
