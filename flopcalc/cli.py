@@ -309,21 +309,22 @@ def number_option(*decls, **kwargs):
 
 
 class _SharedOption:
-    """An option declared once for every command that takes it (``SHARED_OPTIONS``), made
-    when a command is built as the click option typer makes of ``typer.Option(*decls,
-    **settings)`` on a parameter ``name`` defaulting to None (False: a flag), but directly:
-    typer reading each from a signature costs more than the rest of a command's build."""
+    """An option declared once for every command that takes it: a command's parameter
+    whose default it is, or one of ``SHARED_OPTIONS``. Made when the command is built, as
+    the click option typer makes of ``typer.Option(*decls, **settings)`` on that parameter
+    (``default`` in ``settings``: None unless given), but directly: typer reading each from
+    a signature costs more than the rest of a command's build."""
 
-    __slots__ = ("name", "decls", "settings")
+    __slots__ = ("decls", "settings")
 
-    def __init__(self, name: str, *decls: str, **settings) -> None:
-        self.name, self.decls, self.settings = name, decls, settings
+    def __init__(self, *decls: str, **settings) -> None:
+        self.decls, self.settings = decls, settings
 
-    def click_option(self) -> click.Option:
+    def click_option(self, name: str) -> click.Option:
         from typer.core import TyperOption
 
         # typer.Option's defaults, as typer hands them to click
-        return TyperOption(param_decls=[self.name, *self.decls], **{
+        return TyperOption(param_decls=[name, *self.decls], **{
             "type": click.STRING, "default": None, "required": False, "show_default": True,
             "show_envvar": True, **self.settings})
 
@@ -332,52 +333,55 @@ def _choice(values) -> click.Choice:
     return click.Choice(list(values))
 
 
-def _flag(name: str, decl: str, help: str) -> _SharedOption:
-    return _SharedOption(name, decl, type=None, is_flag=True, default=False, help=help)
+def _flag(decl: str, help: str, **settings) -> _SharedOption:
+    """A bool option: typer's flag (``--on/--off`` names both ways)."""
+    return _SharedOption(decl, type=None, is_flag=True, **{"default": False, "help": help,
+                                                           **settings})
 
 
 # The model's starting point and its switches beyond GPT-2's (unset: the preset's,
 # config.json's or family's), by parameter name; the sizes are ``Dimension``s below.
-SHARED_OPTIONS = {o.name: o for o in (
-    _SharedOption("preset", "--preset", show_default=False, help="Start from a released model "
+SHARED_OPTIONS = dict(
+    preset=_SharedOption("--preset", show_default=False, help="Start from a released model "
                   "by its short or Hugging Face name ('flopcalc presets' lists them), e.g. "
                   "gpt2-xl or llama-3.1-8b."),
-    _SharedOption("config", "--config", type=_FilePath(), show_default=False, help="Start from "
+    config=_SharedOption("--config", type=_FilePath(), show_default=False, help="Start from "
                   "a Hugging Face config.json of a gpt2, llama, mistral, qwen2, qwen3, gemma2, "
                   "phi3, gpt_neox, mixtral, qwen2_moe or deepseek_v3 model "
                   "(docs/architectures.md)."),
-    _SharedOption("family", "--family", metavar="NAME", show_default=False, help=f"Start from "
+    family=_SharedOption("--family", metavar="NAME", show_default=False, help=f"Start from "
                   f"a family's Hugging Face defaults (a config.json with only its model_type): "
                   f"{', '.join(FAMILIES)} \\[default: gpt2]."),
-    _SharedOption("mlp", "--mlp", type=_choice(MLPS), show_default=False, help="plain (up, "
+    mlp=_SharedOption("--mlp", type=_choice(MLPS), show_default=False, help="plain (up, "
                   "activation, down) or gated (gate, up, act(gate)·up, down: SwiGLU, GeGLU)."),
-    _SharedOption("activation", "--activation", type=_choice(ACTIVATIONS), show_default=False,
+    activation=_SharedOption("--activation", type=_choice(ACTIVATIONS), show_default=False,
                   help="The MLP's activation: gelu_tanh (GPT-2's), gelu (erf), relu, silu."),
-    _SharedOption("norm", "--norm", type=_choice(NORMS), show_default=False,
+    norm=_SharedOption("--norm", type=_choice(NORMS), show_default=False,
                   help="layernorm or rmsnorm."),
-    _SharedOption("positions", "--positions", type=_choice(POSITIONS), show_default=False,
+    positions=_SharedOption("--positions", type=_choice(POSITIONS), show_default=False,
                   help="learned (a table of n_positions rows) or rotary (no parameters)."),
-    _SharedOption("qkv", "--qkv", type=_choice(QKV), show_default=False, help="Q/K/V as one "
+    qkv=_SharedOption("--qkv", type=_choice(QKV), show_default=False, help="Q/K/V as one "
                   "fused projection (GPT-2's c_attn) or three separate W_q, W_k, W_v "
                   "\\[default: the model's]."),
-    _flag("no_bias", "--no-bias", "nanoGPT's bias-free GPT-2: no bias in the Linears and "
+    no_bias=_flag("--no-bias", "nanoGPT's bias-free GPT-2: no bias in the Linears and "
           "LayerNorms."),
-    _flag("untied_lm_head", "--untied-lm-head", "An LM head with its own (d_model, vocab) "
+    untied_lm_head=_flag("--untied-lm-head", "An LM head with its own (d_model, vocab) "
           "weight instead of GPT-2's tied wte."),
-)}
+)
 SWITCHES = ("mlp", "activation", "norm", "positions")
 SHARED = object()  # a parameter's default: the option of its name in SHARED_OPTIONS
-FormatOpt = Annotated[str, choice_option("--format", "-f", values=FORMATS,
-                                         help="Output format.")]
+FormatOpt = _SharedOption("--format", "-f", type=_choice(FORMATS), default="table",
+                          help="Output format.")
 
 
 def _dash_is_stdout(path: Path | None) -> Path | None:
     return None if path is not None and str(path) == files.STDIN else path
 
 
-Output = Annotated[Optional[Path], typer.Option(
+Output = _SharedOption(
     "--output", "-o", help="Write to FILE (atomically) instead of the terminal; - is the "
-    "terminal.", show_default=False, click_type=_FilePath(), callback=_dash_is_stdout)]
+    "terminal.", show_default=False, type=_FilePath(),
+    callback=lambda ctx, param, path: _dash_is_stdout(path))
 
 
 def _table_option(names: str):
@@ -408,12 +412,15 @@ class Dimension:
         return Annotated[Optional[str], self._typer_option(True)]
 
     def click_option(self, values: bool = False) -> click.Option:
-        """The option as typer makes it of ``_typer_option`` (see ``_SharedOption``)."""
+        """The option as typer makes it of ``_typer_option``."""
+        return self.shared(values).click_option(self.field)
+
+    def shared(self, values: bool = False) -> _SharedOption:
+        """The option, declared once for every command (``_SharedOption``)."""
         if values:
-            return _SharedOption(self.field, *self.names, metavar="VALUES", show_default=False,
-                                 help=self._values_help()).click_option()
-        return _SharedOption(self.field, *self.names, type=WHOLE, show_default=False,
-                             help=self._one_help()).click_option()
+            return _SharedOption(*self.names, metavar="VALUES", show_default=False,
+                                 help=self._values_help())
+        return _SharedOption(*self.names, type=WHOLE, show_default=False, help=self._one_help())
 
     def _typer_option(self, values: bool):
         """typer's option: one whole number, or (``values``) the text of one value, a list or
@@ -498,7 +505,7 @@ MODE_POSITIONS = (
     Dimension("new_tokens", ("--new-tokens",), "generate: new tokens n", "1",
               ("1,64,256", "1:512:x2")),
 )
-Position, Prompt, NewTokens = (d.option() for d in MODE_POSITIONS)
+Position, Prompt, NewTokens = (d.shared() for d in MODE_POSITIONS)
 SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
 
 
@@ -570,7 +577,9 @@ def _with_shared(command, func, expand: dict):
         if p.name in expand:
             inserts.append((len(own), expand[p.name]))
         elif p.default is SHARED:
-            inserts.append((len(own), [SHARED_OPTIONS[p.name].click_option()]))
+            inserts.append((len(own), [SHARED_OPTIONS[p.name].click_option(p.name)]))
+        elif isinstance(p.default, _SharedOption):
+            inserts.append((len(own), [p.default.click_option(p.name)]))
         else:
             text = p.annotation
             if isinstance(text, str):
@@ -590,11 +599,11 @@ def _with_model_options(func, workload: bool, untied_lm_head: bool, values: bool
     """``model_options``'s command: ``func`` given the shared options in place of ``cfg``."""
     dims = MODEL_SIZES + (WORKLOAD if workload else ())
     names = ["preset", "config", "family"]
-    shared = [SHARED_OPTIONS[name].click_option() for name in names]
+    shared = [SHARED_OPTIONS[name].click_option(name) for name in names]
     shared += [d.click_option(values) for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
     names += [d.field for d in dims + ARCHITECTURE_SIZES + EXPERT_SIZES]
     names += [*SWITCHES, "qkv", "no_bias"] + (["untied_lm_head"] if untied_lm_head else [])
-    shared += [SHARED_OPTIONS[name].click_option() for name in names[len(shared):]]
+    shared += [SHARED_OPTIONS[name].click_option(name) for name in names[len(shared):]]
 
     @functools.wraps(func)
     def command(**kwargs):
@@ -644,40 +653,41 @@ def make_architecture(*args, **kwargs):
     return make(*args, **kwargs)
 
 
-ModeOpt = Annotated[str, choice_option(
-    "--mode", values=MODES, help="forward (prefill), backward, train (forward + backward), "
-    "decode (one token with a KV cache) or generate (prompt + new tokens).")]
-Recompute = Annotated[bool, typer.Option("--recompute", help="train: full activation "
-                                         "recomputation (adds a forward pass).")]
-AttentionOpt = Annotated[str, choice_option(
-    "--attention", values=ATTENTION, help="dense: full L×L scores as kernels run them; causal: "
-    "only the L(L+1)/2 unmasked ones.")]
-ElementwiseOpt = Annotated[bool, typer.Option(
-    "--elementwise/--matmul-only", help="Also count scale, mask, softmax, LayerNorm, GELU, bias "
-    "and residual work.")]
-FlopsPerMac = Annotated[int, number_option("--flops-per-mac", help="FLOPs per multiply-add: 2 "
-                                           "(the document's) or 1 (MACs) \\[default: 2].")]
-Embeddings = Annotated[Optional[bool], typer.Option(
-    "--embeddings/--no-embeddings", help="Include the embedding rows \\[default: included].",
-    show_default=False)]
-LmHead = Annotated[Optional[bool], typer.Option(
-    "--lm-head/--no-lm-head", help="Include the final LayerNorm and LM head \\[default: "
-    "included].", show_default=False)]
-BlocksOnly = Annotated[bool, typer.Option(
-    "--blocks-only", help="The seed document's scope: transformer blocks only (same as "
-    "--no-embeddings --no-lm-head).")]
+ModeOpt = _SharedOption(
+    "--mode", type=_choice(MODES), default="forward", help="forward (prefill), backward, train (forward + backward), "
+    "decode (one token with a KV cache) or generate (prompt + new tokens).")
+Recompute = _flag("--recompute", "train: full activation recomputation (adds a forward "
+                  "pass).")
+AttentionOpt = _SharedOption(
+    "--attention", type=_choice(ATTENTION), default="dense", help="dense: full L×L scores as kernels run them; causal: "
+    "only the L(L+1)/2 unmasked ones.")
+ElementwiseOpt = _flag(
+    "--elementwise/--matmul-only", "Also count scale, mask, softmax, LayerNorm, GELU, bias "
+    "and residual work.")
+FlopsPerMac = _SharedOption("--flops-per-mac", type=WHOLE, default=2, show_default=False,
+                            help="FLOPs per multiply-add: 2 (the document's) or 1 (MACs) "
+                                 "\\[default: 2].")
+Embeddings = _flag(
+    "--embeddings/--no-embeddings", "Include the embedding rows \\[default: included].",
+    default=None, show_default=False)
+LmHead = _flag(
+    "--lm-head/--no-lm-head", "Include the final LayerNorm and LM head \\[default: "
+    "included].", default=None, show_default=False)
+BlocksOnly = _flag(
+    "--blocks-only", "The seed document's scope: transformer blocks only (same as "
+    "--no-embeddings --no-lm-head).")
 
 
-CapacityFactor = Annotated[Optional[str], typer.Option(
-    "--capacity-factor", metavar="C", click_type=_Ratio(), show_default=False,
+CapacityFactor = _SharedOption(
+    "--capacity-factor", metavar="C", type=_Ratio(), show_default=False,
     help="Experts that pad or drop tokens: each runs ceil(C·tokens·top_k/n_experts) rows "
-    "(e.g. 1.25) \\[default: none: every routed row once, exact].")]
-MlaDecodeOpt = Annotated[str, choice_option(
-    "--mla-decode", values=MLA_DECODE, help="Latent attention's decode steps: naive (the "
+    "(e.g. 1.25) \\[default: none: every routed row once, exact].")
+MlaDecodeOpt = _SharedOption(
+    "--mla-decode", type=_choice(MLA_DECODE), default="naive", help="Latent attention's decode steps: naive (the "
     "cached latent through kv_b_proj every step, as a cache of the latent without absorption "
     "runs it) or absorbed (kv_b_proj folded into the query and the output, as inference "
     "kernels run it). Hugging Face caches each head's K and V instead "
-    "(docs/counting-rules.md).")]
+    "(docs/counting-rules.md).")
 
 
 def conventions(flops_per_mac: int = 2, attention: str = "dense",
@@ -810,13 +820,13 @@ def _encodable(table):
 @app.command(epilog="Example: flopcalc flops --blocks-only --format markdown")
 @model_options(every_architecture=True)
 def flops(
-    cfg: Model, flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
-    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = "forward", recompute: Recompute = False, position: Position = None,
-    prompt: Prompt = None, new_tokens: NewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
-    format: FormatOpt = "table", output: Output = None,
+    cfg: Model, flops_per_mac: int = FlopsPerMac,
+    attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
+    embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
+    mode: str = ModeOpt, recompute: bool = Recompute, position: int | None = Position,
+    prompt: int | None = Prompt, new_tokens: int | None = NewTokens,
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
+    format: str = FormatOpt, output: Path | None = Output,
     total: Annotated[bool, typer.Option(
         "--total", help="Print only the total, as a plain integer (for scripts).")] = False,
     per_token: Annotated[bool, typer.Option(
@@ -849,7 +859,7 @@ def flops(
 
 @app.command(epilog="Example: flopcalc params --preset gpt2-xl")
 @model_options(workload=False, every_architecture=True)
-def params(cfg: Model, format: FormatOpt = "table", output: Output = None) -> None:
+def params(cfg: Model, format: str = FormatOpt, output: Path | None = Output) -> None:
     """Every parameter tensor's shape and count, per block and in total."""
     from .analysis import param_report
     from .tables import param_json, param_table
@@ -866,9 +876,9 @@ def shapes(
         "--mode", values=("forward", "decode"), help="forward (all seq_len tokens at once) or "
         "decode (one new token at --position with a KV cache: K and V of (B, h, t, "
         "d_head)).")] = "forward",
-    position: Position = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
-    format: FormatOpt = "table", output: Output = None,
+    position: int | None = Position,
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
+    format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """Every operation's operand, weight and output (activation) shapes."""
     from .analysis import shape_report
@@ -883,21 +893,21 @@ def shapes(
 @app.command(epilog="Example: flopcalc formulas --attention causal --format latex")
 @shared_options
 def formulas(
-    flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
-    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = "forward", recompute: Recompute = False,
+    flops_per_mac: int = FlopsPerMac,
+    attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
+    embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
+    mode: str = ModeOpt, recompute: bool = Recompute,
     preset: str = SHARED, config: Path = SHARED, family: str = SHARED,
     mlp: str = SHARED, activation: str = SHARED, norm: str = SHARED, positions: str = SHARED,
     window: Annotated[Optional[int], number_option(
         "--window", help="A sliding window W (its size is a symbol; any value gives the "
         "windowed formulas) \\[default: the model's].")] = None,
     qkv: str = SHARED, no_bias: bool = SHARED, untied_lm_head: bool = SHARED,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
     format: Annotated[str, choice_option("--format", "-f", values=("table", "latex", "markdown",
                                                                    "json"),
                                          help="Output format.")] = "table",
-    output: Output = None,
+    output: Path | None = Output,
 ) -> None:
     """Each operation's FLOPs and the block and model totals as formulas, for GPT-2 or the model of --preset, --config or --family (its switches; the sizes are symbols).
 
@@ -931,7 +941,8 @@ def formulas(
 
 
 @app.command(epilog="Example: flopcalc presets --format markdown")
-def presets(format: FormatOpt = "table", output: Output = None) -> None:
+@shared_options
+def presets(format: str = FormatOpt, output: Path | None = Output) -> None:
     """The published GPT-2 sizes and the released models, with their parameter counts."""
     from .analysis import param_report
     from .architectures.presets import PRESETS as ALL_PRESETS
@@ -958,9 +969,9 @@ def verify(
                                        "\\[default: 0].")] = 0,
     dtype: Annotated[str, choice_option("--dtype", values=("float32", "float64"),
                                         help="Floating-point type of the pass.")] = "float32",
-    flops_per_mac: FlopsPerMac = 2, mla_decode: MlaDecodeOpt = "naive",
-    capacity_factor: CapacityFactor = None,
-    format: FormatOpt = "table", output: Output = None,
+    flops_per_mac: int = FlopsPerMac, mla_decode: str = MlaDecodeOpt,
+    capacity_factor: Fraction | None = CapacityFactor,
+    format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """Run a real NumPy forward pass of the model and check every matmul against the model.
 
@@ -1007,7 +1018,7 @@ def memory(
     recompute: Annotated[bool, typer.Option(
         "--recompute", help="Full activation recomputation: keep only each block's input "
         "(and re-run the blocks' forward in the train step).")] = False,
-    position: Position = None,
+    position: int | None = Position,
     elementwise: Annotated[bool, typer.Option(
         "--elementwise/--matmul-only", help="Also list the elementwise ops (LayerNorm, "
         "softmax, GELU, adds …), which are memory-bound.")] = False,
@@ -1022,8 +1033,8 @@ def memory(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth in 10⁹ bytes/s (overrides "
         "--device).", show_default=False)] = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
-    format: FormatOpt = "table", output: Output = None,
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
+    format: str = FormatOpt, output: Path | None = Output,
     table: Annotated[Optional[str], _table_option(
         "summary, activations (--mode train), roofline or per-op")] = None,
 ) -> None:
@@ -1044,8 +1055,8 @@ def memory(
 @app.command(epilog="Example: flopcalc compare --preset gpt2-xl --seq-len 1024")
 @model_options(every_architecture=True)
 def compare(
-    cfg: Model, attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
-    format: FormatOpt = "table", output: Output = None,
+    cfg: Model, attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
+    format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """Published estimates (Kaplan 2N, C_forward, 6N; PaLM; Chinchilla; Megatron) next to the exact count, with relative errors.
 
@@ -1156,14 +1167,14 @@ class _LazyProgress:
              "--d-model 768,1536")
 @model_options(values=True, every_architecture=True)
 def sweep(
-    cfg: ModelValues, flops_per_mac: FlopsPerMac = 2,
-    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
-    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = "forward", recompute: Recompute = False,
+    cfg: ModelValues, flops_per_mac: int = FlopsPerMac,
+    attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
+    embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
+    mode: str = ModeOpt, recompute: bool = Recompute,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
     skip_invalid: SkipInvalid = False,
-    format: FormatOpt = "table", output: Output = None,
+    format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
 
@@ -1208,11 +1219,11 @@ def plot(
         "FLOPs, stacked, with the attention/FFN crossover; estimates: each published "
         "estimate's error.")] = "shares",
     cfg: ModelValues = None,
-    attention: AttentionOpt = "dense", elementwise: ElementwiseOpt = False,
-    embeddings: Embeddings = None, lm_head: LmHead = None, blocks_only: BlocksOnly = False,
-    mode: ModeOpt = "forward", recompute: Recompute = False,
+    attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
+    embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
+    mode: str = ModeOpt, recompute: bool = Recompute,
     position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
-    capacity_factor: CapacityFactor = None, mla_decode: MlaDecodeOpt = "naive",
+    capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
     skip_invalid: SkipInvalid = False,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
@@ -1247,7 +1258,7 @@ def audit(
         "--infer/--no-infer", help="Without a claims file or model options: check the "
         "figures against the model the text describes (the preset it names, the sizes it "
         "states).")] = True,
-    format: FormatOpt = "table", output: Output = None,
+    format: str = FormatOpt, output: Path | None = Output,
     table: Annotated[Optional[str], _table_option(
         "claims, arithmetic, figures (with a DOCUMENT), flops or shapes (with claims)")] = None,
     code_blocks: Annotated[bool, typer.Option(
@@ -1335,7 +1346,7 @@ def _devices(count: int) -> int:
 
 @app.command(epilog="Example: flopcalc frameworks --preset gpt2 --seq-len 1024")
 @model_options(every_architecture=True)
-def frameworks(cfg: Model, format: FormatOpt = "table", output: Output = None,
+def frameworks(cfg: Model, format: str = FormatOpt, output: Path | None = Output,
                table: Annotated[Optional[str], _table_option("frameworks, terms")] = None) -> None:
     """Training FLOPs per token and per step as Megatron-LM, MaxText, torchtitan, nanoGPT, Hugging Face and llm-foundry count them, next to the exact count.
 
@@ -1361,8 +1372,8 @@ def mfu(
         "--step-time", metavar="SECONDS", help="Or: measured seconds per training step of "
         "batch × seq_len tokens.", show_default=False)] = None,
     devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
-    dtype: PeakDtype = "bf16", attention: AttentionOpt = "dense",
-    format: FormatOpt = "table", output: Output = None,
+    dtype: PeakDtype = "bf16", attention: str = AttentionOpt,
+    format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """Model-FLOPs utilisation of a measured training run, under flopcalc's exact count and each framework's convention, and the HFU with recomputation.
 
@@ -1414,8 +1425,8 @@ def budget(
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
-    attention: AttentionOpt = "dense", skip_invalid: SkipInvalid = False,
-    format: FormatOpt = "table", output: Output = None,
+    attention: str = AttentionOpt, skip_invalid: SkipInvalid = False,
+    format: str = FormatOpt, output: Path | None = Output,
     table: Annotated[Optional[str], _table_option(
         "training, inference; training-sweep, inference-sweep for a sweep")] = None,
 ) -> None:
