@@ -405,30 +405,17 @@ class Dimension:
     default: str
     examples: tuple[str, str]
 
-    def option(self):
-        return Annotated[Optional[int], self._typer_option(False)]
-
-    def values_option(self):
-        return Annotated[Optional[str], self._typer_option(True)]
-
     def click_option(self, values: bool = False) -> click.Option:
-        """The option as typer makes it of ``_typer_option``."""
+        """The option, made for a command being built (``_SharedOption``)."""
         return self.shared(values).click_option(self.field)
 
     def shared(self, values: bool = False) -> _SharedOption:
-        """The option, declared once for every command (``_SharedOption``)."""
+        """The option, declared once for every command: one whole number, or (``values``)
+        the text of one value, a list or a range."""
         if values:
             return _SharedOption(*self.names, metavar="VALUES", show_default=False,
                                  help=self._values_help())
         return _SharedOption(*self.names, type=WHOLE, show_default=False, help=self._one_help())
-
-    def _typer_option(self, values: bool):
-        """typer's option: one whole number, or (``values``) the text of one value, a list or
-        a range."""
-        if values:
-            return typer.Option(*self.names, metavar="VALUES", show_default=False,
-                                help=self._values_help())
-        return number_option(*self.names, help=self._one_help())
 
     def _one_help(self) -> str:
         return f"{self.help} \\[default: {self.default}]."
@@ -506,7 +493,7 @@ MODE_POSITIONS = (
               ("1,64,256", "1:512:x2")),
 )
 Position, Prompt, NewTokens = (d.shared() for d in MODE_POSITIONS)
-SwPosition, SwPrompt, SwNewTokens = (d.values_option() for d in MODE_POSITIONS)
+SwPosition, SwPrompt, SwNewTokens = (d.shared(True) for d in MODE_POSITIONS)
 
 
 @record
@@ -1071,9 +1058,9 @@ def compare(
          format, output)
 
 
-SkipInvalid = Annotated[bool, typer.Option(
-    "--skip-invalid", help="Leave out grid points that are not a valid model (heads not "
-    "dividing d_model, seq_len > n_positions) instead of stopping at the first.")]
+SkipInvalid = _flag(
+    "--skip-invalid", "Leave out grid points that are not a valid model (heads not "
+    "dividing d_model, seq_len > n_positions) instead of stopping at the first.")
 
 
 def _sweep_setup(model: ModelValues, mode_given: dict, mode: Mode, require: bool = True):
@@ -1171,9 +1158,9 @@ def sweep(
     attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
     embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
     mode: str = ModeOpt, recompute: bool = Recompute,
-    position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    position: str | None = SwPosition, prompt: str | None = SwPrompt, new_tokens: str | None = SwNewTokens,
     capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
-    skip_invalid: SkipInvalid = False,
+    skip_invalid: bool = SkipInvalid,
     format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """FLOPs over a grid of configs: every combination of the swept values, one row each, with each operation's share of the total.
@@ -1222,9 +1209,9 @@ def plot(
     attention: str = AttentionOpt, elementwise: bool = ElementwiseOpt,
     embeddings: bool | None = Embeddings, lm_head: bool | None = LmHead, blocks_only: bool = BlocksOnly,
     mode: str = ModeOpt, recompute: bool = Recompute,
-    position: SwPosition = None, prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    position: str | None = SwPosition, prompt: str | None = SwPrompt, new_tokens: str | None = SwNewTokens,
     capacity_factor: Fraction | None = CapacityFactor, mla_decode: str = MlaDecodeOpt,
-    skip_invalid: SkipInvalid = False,
+    skip_invalid: bool = SkipInvalid,
 ) -> None:
     """Plot a sweep of one dimension to PNG or SVG (needs matplotlib: pip install 'flopcalc\\[plot]').
 
@@ -1325,16 +1312,16 @@ def run() -> None:
 # Framework FLOP conventions, MFU and budgets (flopcalc.frameworks, flopcalc.budget)
 # ---------------------------------------------------------------------------------------
 
-DeviceName = Annotated[Optional[str], typer.Option(
+DeviceName = _SharedOption(
     "--device", help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, "
-    "rtx4090, tpu-v4, tpu-v5e, tpu-v5p \\[default: a100].", show_default=False)]
-PeakTflops = Annotated[Optional[str], typer.Option(
+    "rtx4090, tpu-v4, tpu-v5e, tpu-v5p \\[default: a100].", show_default=False)
+PeakTflops = _SharedOption(
     "--peak-tflops", metavar="TFLOPS", help="Peak TFLOP/s of one device at --dtype (overrides "
-    "--device).", show_default=False)]
-Devices = Annotated[int, number_option("--devices", help="Devices working together "
-                                       "\\[default: 1].")]
-PeakDtype = Annotated[str, choice_option("--dtype", values=MEMORY_DTYPES, help="The dtype whose "
-                                         "dense peak counts: fp32, bf16, fp16, int8 (TOPS).")]
+    "--device).", show_default=False)
+Devices = _SharedOption("--devices", type=WHOLE, default=1, show_default=False,
+                        help="Devices working together \\[default: 1].")
+PeakDtype = _SharedOption("--dtype", type=_choice(MEMORY_DTYPES), default="bf16",
+                          help="The dtype whose dense peak counts: fp32, bf16, fp16, int8 (TOPS).")
 
 
 def _devices(count: int) -> int:
@@ -1371,8 +1358,8 @@ def mfu(
     step_time: Annotated[Optional[str], typer.Option(
         "--step-time", metavar="SECONDS", help="Or: measured seconds per training step of "
         "batch × seq_len tokens.", show_default=False)] = None,
-    devices: Devices = 1, device: DeviceName = None, peak_tflops: PeakTflops = None,
-    dtype: PeakDtype = "bf16", attention: str = AttentionOpt,
+    devices: int = Devices, device: str | None = DeviceName, peak_tflops: str | None = PeakTflops,
+    dtype: str = PeakDtype, attention: str = AttentionOpt,
     format: str = FormatOpt, output: Path | None = Output,
 ) -> None:
     """Model-FLOPs utilisation of a measured training run, under flopcalc's exact count and each framework's convention, and the HFU with recomputation.
@@ -1413,19 +1400,19 @@ def budget(
         "--device", metavar="NAMES", show_default=False,
         help="Spec-sheet peak: a100, h100, h100-pcie, h200, b200, mi300x, l4, rtx4090, "
         "tpu-v4, tpu-v5e, tpu-v5p, or a list (a100,h100) \\[default: a100].")] = None,
-    peak_tflops: PeakTflops = None,
-    dtype: PeakDtype = "bf16",
+    peak_tflops: str | None = PeakTflops,
+    dtype: str = PeakDtype,
     assumed_mfu: Annotated[str, typer.Option(
         "--mfu", metavar="FRACTIONS", help="Assumed model-FLOPs utilisation: 0.4 or 40%, or a "
         "list (30%,40%,50%).")] = "40%",
     price: Annotated[Optional[str], typer.Option(
         "--price", metavar="PRICES", help="Price of one device-hour, for a cost estimate; or "
         "a list.", show_default=False)] = None,
-    prompt: SwPrompt = None, new_tokens: SwNewTokens = None,
+    prompt: str | None = SwPrompt, new_tokens: str | None = SwNewTokens,
     bandwidth_gbs: Annotated[Optional[str], typer.Option(
         "--bandwidth-gbs", metavar="GB/S", help="Memory bandwidth for the inference roofline "
         "(overrides --device).", show_default=False)] = None,
-    attention: str = AttentionOpt, skip_invalid: SkipInvalid = False,
+    attention: str = AttentionOpt, skip_invalid: bool = SkipInvalid,
     format: str = FormatOpt, output: Path | None = Output,
     table: Annotated[Optional[str], _table_option(
         "training, inference; training-sweep, inference-sweep for a sweep")] = None,
