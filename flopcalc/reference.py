@@ -370,6 +370,7 @@ FEW_ROWS = 8            # products of at most this many rows: rows_times_matrix'
 ROWS_BLOCK_BYTES = 2**20  # (k, n) weights, 2 or 3 rows: w in blocks this size (in L2)
 STORED_FEW_ROWS = 3       # ... and from 4 rows, sgemm
 STREAMS = 4             # one row times an (n, k) array: its stored rows read as 4 streams
+STORED_BLOCK_BYTES = 2**18  # ... 2 or 3 rows: the streams in blocks this size (in L2)
 
 
 def rows_times_matrix(x, w):
@@ -381,9 +382,11 @@ def rows_times_matrix(x, w):
     two rows, where one row reads it at 10-25). So:
 
     - a transposed view of an (n, k) array (every family's nn.Linear, the tied LM head):
-      one row is ``stored_rows_dot``'s; more rows, each stored row dotted with the m rows
-      of x while it is in the cache (np.vecdot broadcast over (n, m)). Up to 8 rows this
-      beat sgemm (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
+      one row is ``stored_rows_dot``'s, 2 or 3 ``stored_rows_dots``' (its streams in
+      blocks, each block times each row while it is in the cache: GPT-2's LM head at two
+      rows 13 -> 10.6 ms on one core); more rows, each stored row dotted with the m rows of
+      x while it is in the cache (np.vecdot broadcast over (n, m)). Up to 8 rows this beat
+      sgemm (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
     - a (k, n) array (GPT-2's Conv1Ds): one row by sgemv, which reads w as stored (17-21
       GB/s on one core of the benchmark machine, where einsum's weighted sum of w's rows
       read 12-13); 2 or 3 rows take w in blocks of ROWS_BLOCK_BYTES of stored rows, each
@@ -393,11 +396,12 @@ def rows_times_matrix(x, w):
     - any other layout (a strided view): np.matmul.
 
     benchmarks/bench_reference.py measures decode at batch 1 and 2 against a memory copy.
-    vecdot uses one thread whatever blas_threads allows.
     """
     m, (k, n) = len(x), w.shape
     if w.T.flags.c_contiguous and m == 1:
         return stored_rows_dot(w.T, x[0])[None]
+    if w.T.flags.c_contiguous and m <= STORED_FEW_ROWS:
+        return stored_rows_dots(w.T, x)
     if w.T.flags.c_contiguous and hasattr(np, "vecdot"):  # NumPy >= 2.0
         return np.vecdot(w.T[:, None, :], x[None, :, :]).T   # (n, m) computed, then (m, n)
     if not w.flags.c_contiguous or m > STORED_FEW_ROWS:
@@ -429,6 +433,25 @@ def stored_rows_dot(rows, v):
     # streams[i, s] is row s·span + i, so product (i, s) goes to out[s·span + i]
     out[:span * STREAMS].reshape(STREAMS, span).T[...] = np.matmul(streams, v)
     out[span * STREAMS:] = rows[span * STREAMS:] @ v
+    return out
+
+
+def stored_rows_dots(rows, x):
+    """x @ rows.T for a C-contiguous (n, k) array and a few rows x (m, k): ``stored_rows_dot``
+    for each row of x, its STREAMS streams taken in blocks of STORED_BLOCK_BYTES, each
+    block times every row of x while it is in the cache (one np.matmul over the stack of
+    blocks, rows and stream positions, in that order), then the rows left over."""
+    (n, k), m = rows.shape, len(x)
+    span = max(1, STORED_BLOCK_BYTES // (STREAMS * k * rows.itemsize))  # rows per stream
+    size = STREAMS * span
+    blocks = n // size
+    out = np.empty((m, n), np.result_type(rows, x))
+    streams = rows[:blocks * size].reshape(blocks, 1, STREAMS, span, k).swapaxes(2, 3)
+    # products[b, r, i, s, 0] = stored row b·size + s·span + i times row r of x
+    products = np.matmul(streams, x[None, :, None, :, None])
+    out[:, :blocks * size].reshape(m, blocks, STREAMS, span)[...] = (
+        products[..., 0].transpose(1, 0, 3, 2))
+    out[:, blocks * size:] = x @ rows[blocks * size:].T
     return out
 
 

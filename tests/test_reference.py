@@ -24,6 +24,7 @@ from flopcalc.reference import (
     masked_softmax,
     matmul,
     pass_threads,
+    rows_times_matrix,
     softmax,
 )
 
@@ -293,6 +294,17 @@ def test_matmul_of_few_rows_is_the_product_in_every_layout(layout, rows):
     assert out.reshape(rows, n).tolist() == expected
     assert recorder.records[0].macs == rows * k * n
     assert (recorder.records[0].a_shape, recorder.records[0].b_shape) == ((rows, 1, k), (k, n))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 8])
+def test_few_rows_times_a_long_transposed_view_equal_the_integer_product(rows):
+    # 2000 stored rows of 40: at 2 or 3 rows, two blocks of 4 streams of 204 rows (256 KB
+    # of float64), then 368 rows left over
+    rng = np.random.default_rng(rows)
+    stored = rng.integers(-50, 50, (2000, 40))
+    x = rng.integers(-50, 50, (rows, 40))
+    out = rows_times_matrix(x.astype(np.float64), stored.astype(np.float64).T)
+    assert out.shape == (rows, 2000) and (out == x @ stored.T).all()
 
 
 @pytest.mark.parametrize("fused", [True, False])
