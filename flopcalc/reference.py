@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -458,23 +459,48 @@ def stored_rows_dots(rows, x):
 # ----------------------------------------------------------------------------- BLAS threads
 
 LOADAVG = "/proc/loadavg"  # Linux: the 1-, 5- and 15-minute load, then runnable/all tasks
+PRESSURE = "/proc/pressure/cpu"  # Linux PSI: "some avg10=…": % of the last 10 s some task
+                                 # waited for a CPU
+CONTENDED = 10.0   # PSI's avg10 from which the CPUs count as contended, %
+NOW_SAMPLES = 5    # readings of the runnable tasks ...
+NOW_INTERVAL = 0.002  # ... this many seconds apart
 
 
-def busy_cores(path: str = LOADAVG) -> float:
-    """Cores that other work keeps busy: the larger of the one-minute load average and the
-    tasks runnable right now besides the one reading (the average lags a minute behind work
-    that has just started, the count catches it). Without /proc/loadavg, os.getloadavg()'s
-    one-minute figure; without either, 0 (taken as idle)."""
+def busy_cores(path: str = LOADAVG, pressure: str = PRESSURE,
+               samples: int = NOW_SAMPLES, interval: float = NOW_INTERVAL) -> float:
+    """Cores that other work keeps busy: the tasks runnable now besides the one reading (the
+    median of ``samples`` readings of /proc/loadavg ``interval`` seconds apart), or the
+    one-minute load average if that is higher and the CPUs were contended lately.
+
+    The average lags a minute behind: after work finishes it still counts it (a machine idle
+    again read as busy: the test suite just run), and it misses work that has just started,
+    which the count catches. So it counts only where PSI says some task waited for a CPU in
+    CONTENDED % or more of the last 10 s (a machine shared by more runnable work than cores,
+    where a second thread would wait for its core too), or where the kernel has no PSI.
+    Without /proc/loadavg, os.getloadavg()'s one-minute figure; without either, 0 (idle).
+    """
     try:
-        with open(path) as f:
-            fields = f.read().split()
-        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
+        counts = []
+        for i in range(samples):
+            if i:
+                time.sleep(interval)
+            with open(path) as f:
+                fields = f.read().split()
+            counts.append(int(fields[3].split("/")[0]) - 1)
+        now = sorted(counts)[len(counts) // 2]
+        average = float(fields[0])
     except (OSError, ValueError, IndexError):
-        pass
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+        with open(pressure) as f:
+            some = f.readline().split()
+        contended = float(some[1].removeprefix("avg10=")) >= CONTENDED
+    except (OSError, ValueError, IndexError):
+        contended = True  # no PSI: the average's hedge, as before PSI
+    return max(average, now) if contended else now
 
 
 def pass_threads(cores: int | None = None, load: float | None = None) -> int:
@@ -487,10 +513,9 @@ def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     busy 2-core benchmark machine (load 6-15) two threads ran the dense GPT-2 pass 1.3-1.8
     times slower than one, and decode 2.3-3.7 times slower in wall time; on an idle one,
     every core adds arithmetic and memory bandwidth. The costs are uneven, so the rule
-    leans to one thread: a thread too many under load costs twice or more, one too few on
-    an idle machine at most what the second core adds (a decode step reads most of its
-    weights on one thread whatever the count: see rows_times_matrix). Hence the busier of
-    the two readings in ``busy_cores``.
+    leans to one thread where the machine is contended (``busy_cores`` then takes the
+    busier of the load average and the tasks runnable now), but an idle machine is read
+    as idle, whatever it ran a minute ago.
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (

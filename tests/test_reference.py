@@ -168,15 +168,45 @@ def test_a_pass_uses_the_cores_the_machine_leaves_idle(cores, load, threads):
     assert pass_threads(cores, load) == threads
 
 
-@pytest.mark.parametrize("loadavg, busy", [
-    ("8.19 5.90 2.68 3/512 1234\n", 8.19),  # busy for a minute: the average
-    ("0.10 0.30 0.50 4/512 1234\n", 3),     # three others just started: the count
-    ("0.00 0.00 0.00 1/98 77\n", 0),        # only the reader runs
+PSI_CONTENDED = "some avg10=55.20 avg60=40.11 avg300=12.00 total=99\nfull avg10=0.00\n"
+PSI_IDLE = "some avg10=0.40 avg60=20.11 avg300=12.00 total=99\nfull avg10=0.00\n"
+
+
+@pytest.mark.parametrize("loadavg, psi, busy", [
+    ("8.19 5.90 2.68 3/512 1234\n", PSI_CONTENDED, 8.19),  # busy for a minute: the average
+    ("8.19 5.90 2.68 1/512 1234\n", PSI_IDLE, 0),  # work that just finished: idle again
+    ("8.19 5.90 2.68 3/512 1234\n", PSI_IDLE, 2),  # two others, on cores of their own
+    ("0.10 0.30 0.50 4/512 1234\n", PSI_IDLE, 3),  # three others just started: the count
+    ("0.10 0.30 0.50 4/512 1234\n", PSI_CONTENDED, 3),
+    ("0.00 0.00 0.00 1/98 77\n", PSI_IDLE, 0),     # only the reader runs
+    ("8.19 5.90 2.68 1/512 1234\n", None, 8.19),   # no PSI: the average counts
+    ("0.10 0.30 0.50 4/512 1234\n", None, 3),
 ])
-def test_busy_cores_is_the_busier_of_the_load_average_and_the_runnable_others(
-        tmp_path, loadavg, busy):
+def test_busy_cores_counts_the_load_average_only_while_the_cpus_are_contended(
+        tmp_path, loadavg, psi, busy):
     (tmp_path / "loadavg").write_text(loadavg)
-    assert busy_cores(str(tmp_path / "loadavg")) == busy
+    if psi is not None:
+        (tmp_path / "cpu").write_text(psi)
+    assert busy_cores(str(tmp_path / "loadavg"), str(tmp_path / "cpu"), interval=0) == busy
+
+
+def test_busy_cores_takes_the_median_of_its_readings_of_the_runnable(tmp_path, monkeypatch):
+    # a reading that catches a passing spike (or lull) does not decide alone
+    readings = iter(["0.00 0.00 0.00 9/98 77\n", "0.00 0.00 0.00 2/98 77\n",
+                     "0.00 0.00 0.00 2/98 77\n", "0.00 0.00 0.00 1/98 77\n",
+                     "0.00 0.00 0.00 3/98 77\n"])
+    path = tmp_path / "loadavg"
+    real_open = open
+
+    def fresh_reading(name, *args, **kwargs):
+        if name == str(path):
+            path.write_text(next(readings))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fresh_reading)
+    (tmp_path / "cpu").write_text(PSI_IDLE)
+    # runnable others 8, 1, 1, 0, 2: the median is 1
+    assert busy_cores(str(path), str(tmp_path / "cpu"), samples=5, interval=0) == 1
 
 
 def test_blas_threads_limits_and_restores():
