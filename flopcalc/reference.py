@@ -525,6 +525,14 @@ def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     return max(1, min(cores, round(cores - load)))
 
 
+def blas_thread_count() -> int:
+    """How many threads NumPy's BLAS may use now (1 if threadpoolctl finds no BLAS)."""
+    from threadpoolctl import threadpool_info
+
+    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"),
+               default=1)
+
+
 def blas_threads(n: int):
     """A context manager in which NumPy's BLAS uses at most ``n`` threads (never more than it
     was started with: OPENBLAS_NUM_THREADS and the like still cap it)."""
@@ -1290,12 +1298,45 @@ def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     attention layer's keeps each token's latent. The first token is a one-token prefill,
     naive; each later one a decode step in the ``mla_decode`` form (naive or absorbed, see
     ``latent_attention``), as flopcalc counts a generation of a one-token prompt.
+
+    Where BLAS may use several threads, the sequences of a batch are decoded in as many
+    threads (consecutive groups of them, each with its own caches, BLAS on one thread
+    each), unless a recorder notes the products (their shapes are the whole batch's) or a
+    capacity factor ties the sequences' experts together. Why not BLAS's own threads for
+    a batch: its products of a few rows read the weights on one thread (np.vecdot, the
+    blocks of ``rows_times_matrix``), and handing each product's share to a thread costs
+    more than the share (a wake-up took 120-140 us on the benchmark machine); a group per
+    thread hands over twice per pass, and each thread reads the weights at one row's
+    speed.
     """
     idx = _check_idx(config, idx)
     if mla_decode not in MLA_DECODE:
         raise ValueError(f"mla_decode must be naive or absorbed, got {mla_decode!r}")
     B, L = idx.shape
     dtype = params[WEIGHT_NAMES[config.family]["tokens"] + ".weight"].dtype
+    logits = np.empty((B, L, config.vocab_size), dtype)
+    groups = 1 if recorder is not None or config.capacity_factor is not None else (
+        min(B, blas_thread_count()))
+    if groups <= 1:
+        decode(params, config, idx, logits, recorder, mla_decode)
+        return logits
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = [i * B // groups for i in range(groups + 1)]
+    with blas_threads(1), ThreadPoolExecutor(groups - 1) as pool:
+        others = [pool.submit(decode, params, config, idx[lo:hi], logits[lo:hi], None,
+                              mla_decode) for lo, hi in zip(cuts[1:-1], cuts[2:])]
+        decode(params, config, idx[:cuts[1]], logits[:cuts[1]], None, mla_decode)
+        for other in others:
+            other.result()
+    return logits
+
+
+def decode(params, config, idx, logits, recorder=None, mla_decode="naive"):
+    """``forward_incremental``'s pass on this thread: the logits of idx (B, L) into
+    ``logits`` (B, L, V)."""
+    B, L = idx.shape
+    dtype = logits.dtype
     if config.latent:
         caches = [LatentCache(B, L, config.kv_lora_rank + config.qk_rope_head_dim, dtype,
                               absorbed=mla_decode == "absorbed")
@@ -1303,7 +1344,6 @@ def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     else:
         caches = [KVCache(B, config.kv_heads, min(L, config.window(layer) or L),
                           config.d_head, dtype) for layer in range(config.n_layer)]
-    logits = np.empty((B, L, config.vocab_size), dtype)
     for t in range(L):
         x = embed(params, config, idx[:, t:t + 1], start=t)
         for layer in range(config.n_layer):

@@ -337,6 +337,51 @@ def test_few_rows_times_a_long_transposed_view_equal_the_integer_product(rows):
     assert out.shape == (rows, 2000) and (out == x @ stored.T).all()
 
 
+@pytest.mark.parametrize("threads, batch, groups", [(2, 1, 1), (2, 2, 2), (2, 3, 2),
+                                                    (3, 5, 3), (1, 4, 1)])
+def test_incremental_decodes_groups_of_sequences_in_threads(monkeypatch, threads, batch,
+                                                           groups):
+    import threading
+
+    from flopcalc import reference
+
+    # float64, so that one sequence's logits are the same alone or in any group
+    c = GPTConfig(n_layer=2, n_head=4, n_embd=32, d_ff=64, vocab_size=97, n_positions=16)
+    params = init_params(c, seed=0, dtype=np.float64)
+    idx = tokens(c, batch=batch, seq_len=6)
+    alone = np.concatenate([forward_incremental(params, c, idx[i:i + 1])
+                            for i in range(batch)])
+    # each group waits at a barrier for the others: decoded one after another, they would
+    # break it (timeout) instead of passing it
+    decode, seen, barrier = reference.decode, [], threading.Barrier(groups, timeout=10)
+
+    def noting(params, config, idx, logits, recorder=None, mla_decode="naive"):
+        barrier.wait()
+        seen.append((threading.get_ident(), len(idx)))
+        return decode(params, config, idx, logits, recorder, mla_decode)
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: threads)
+    monkeypatch.setattr(reference, "decode", noting)
+    together = forward_incremental(params, c, idx)
+    assert len({ident for ident, _ in seen}) == groups
+    # consecutive groups as equal as whole numbers allow: 3 -> 1 + 2, 5 -> 1 + 2 + 2
+    assert sorted(size for _, size in seen) == sorted(
+        (i + 1) * batch // groups - i * batch // groups for i in range(groups))
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(together, forward(params, c, idx), rtol=1e-10, atol=1e-12)
+
+
+def test_incremental_decodes_in_one_thread_with_a_recorder(monkeypatch):
+    from flopcalc import reference
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: 2)
+    recorder = MatmulRecorder()
+    forward_incremental(init_params(TINY, dtype=np.float64), TINY, tokens(TINY), recorder)
+    # every product of the whole batch: the first block's qkv takes both sequences' rows
+    assert recorder.records[0].a_shape == (B, 1, TINY.n_embd)
+    assert len(recorder.records) == L * (len(BLOCK_OPS_FUSED) * TINY.n_layer + 1)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_dense_blocks_record_their_ops_in_order(fused):
     c = GPTConfig(n_layer=3, n_head=4, n_embd=32, d_ff=64, vocab_size=97, n_positions=16,
