@@ -371,6 +371,24 @@ def test_incremental_decodes_groups_of_sequences_in_threads(monkeypatch, threads
     np.testing.assert_allclose(together, forward(params, c, idx), rtol=1e-10, atol=1e-12)
 
 
+def test_an_error_in_another_thread_of_a_decode_is_raised(monkeypatch):
+    import threading
+
+    from flopcalc import reference
+
+    block, main = reference.block, threading.get_ident()
+
+    def failing(p, config, layer, x, *args):
+        if layer == 1 and threading.get_ident() != main:
+            raise FloatingPointError("the other thread's block 1")
+        return block(p, config, layer, x, *args)
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: 2)
+    monkeypatch.setattr(reference, "block", failing)
+    with pytest.raises(FloatingPointError, match="other thread"):
+        forward_incremental(init_params(TINY, dtype=np.float64), TINY, tokens(TINY))
+
+
 def test_incremental_decodes_in_one_thread_with_a_recorder(monkeypatch):
     from flopcalc import reference
 
