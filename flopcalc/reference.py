@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -370,6 +371,7 @@ FEW_ROWS = 8            # products of at most this many rows: rows_times_matrix'
 ROWS_BLOCK_BYTES = 2**20  # (k, n) weights, 2 or 3 rows: w in blocks this size (in L2)
 STORED_FEW_ROWS = 3       # ... and from 4 rows, sgemm
 STREAMS = 4             # one row times an (n, k) array: its stored rows read as 4 streams
+STORED_BLOCK_BYTES = 2**18  # ... 2 or 3 rows: the streams in blocks this size (in L2)
 
 
 def rows_times_matrix(x, w):
@@ -381,9 +383,11 @@ def rows_times_matrix(x, w):
     two rows, where one row reads it at 10-25). So:
 
     - a transposed view of an (n, k) array (every family's nn.Linear, the tied LM head):
-      one row is ``stored_rows_dot``'s; more rows, each stored row dotted with the m rows
-      of x while it is in the cache (np.vecdot broadcast over (n, m)). Up to 8 rows this
-      beat sgemm (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
+      one row is ``stored_rows_dot``'s, 2 or 3 ``stored_rows_dots``' (its streams in
+      blocks, each block times each row while it is in the cache: GPT-2's LM head at two
+      rows 13 -> 10.6 ms on one core); more rows, each stored row dotted with the m rows of
+      x while it is in the cache (np.vecdot broadcast over (n, m)). Up to 8 rows this beat
+      sgemm (two rows at 70-80% of one row's speed, eight at 1.2x sgemm's);
     - a (k, n) array (GPT-2's Conv1Ds): one row by sgemv, which reads w as stored (17-21
       GB/s on one core of the benchmark machine, where einsum's weighted sum of w's rows
       read 12-13); 2 or 3 rows take w in blocks of ROWS_BLOCK_BYTES of stored rows, each
@@ -393,11 +397,12 @@ def rows_times_matrix(x, w):
     - any other layout (a strided view): np.matmul.
 
     benchmarks/bench_reference.py measures decode at batch 1 and 2 against a memory copy.
-    vecdot uses one thread whatever blas_threads allows.
     """
     m, (k, n) = len(x), w.shape
     if w.T.flags.c_contiguous and m == 1:
         return stored_rows_dot(w.T, x[0])[None]
+    if w.T.flags.c_contiguous and m <= STORED_FEW_ROWS:
+        return stored_rows_dots(w.T, x)
     if w.T.flags.c_contiguous and hasattr(np, "vecdot"):  # NumPy >= 2.0
         return np.vecdot(w.T[:, None, :], x[None, :, :]).T   # (n, m) computed, then (m, n)
     if not w.flags.c_contiguous or m > STORED_FEW_ROWS:
@@ -432,26 +437,70 @@ def stored_rows_dot(rows, v):
     return out
 
 
+def stored_rows_dots(rows, x):
+    """x @ rows.T for a C-contiguous (n, k) array and a few rows x (m, k): ``stored_rows_dot``
+    for each row of x, its STREAMS streams taken in blocks of STORED_BLOCK_BYTES, each
+    block times every row of x while it is in the cache (one np.matmul over the stack of
+    blocks, rows and stream positions, in that order), then the rows left over."""
+    (n, k), m = rows.shape, len(x)
+    span = max(1, STORED_BLOCK_BYTES // (STREAMS * k * rows.itemsize))  # rows per stream
+    size = STREAMS * span
+    blocks = n // size
+    out = np.empty((m, n), np.result_type(rows, x))
+    streams = rows[:blocks * size].reshape(blocks, 1, STREAMS, span, k).swapaxes(2, 3)
+    # products[b, r, i, s, 0] = stored row b·size + s·span + i times row r of x
+    products = np.matmul(streams, x[None, :, None, :, None])
+    out[:, :blocks * size].reshape(m, blocks, STREAMS, span)[...] = (
+        products[..., 0].transpose(1, 0, 3, 2))
+    out[:, blocks * size:] = x @ rows[blocks * size:].T
+    return out
+
+
 # ----------------------------------------------------------------------------- BLAS threads
 
 LOADAVG = "/proc/loadavg"  # Linux: the 1-, 5- and 15-minute load, then runnable/all tasks
+PRESSURE = "/proc/pressure/cpu"  # Linux PSI: "some avg10=…": % of the last 10 s some task
+                                 # waited for a CPU
+CONTENDED = 10.0   # PSI's avg10 from which the CPUs count as contended, %
+NOW_SAMPLES = 5    # readings of the runnable tasks ...
+NOW_INTERVAL = 0.002  # ... this many seconds apart
 
 
-def busy_cores(path: str = LOADAVG) -> float:
-    """Cores that other work keeps busy: the larger of the one-minute load average and the
-    tasks runnable right now besides the one reading (the average lags a minute behind work
-    that has just started, the count catches it). Without /proc/loadavg, os.getloadavg()'s
-    one-minute figure; without either, 0 (taken as idle)."""
+def busy_cores(path: str = LOADAVG, pressure: str = PRESSURE,
+               samples: int = NOW_SAMPLES, interval: float = NOW_INTERVAL) -> float:
+    """Cores that other work keeps busy: the tasks runnable now besides the one reading (the
+    median of ``samples`` readings of /proc/loadavg ``interval`` seconds apart), or the
+    one-minute load average if that is higher and the CPUs were contended lately.
+
+    The average lags a minute behind: after work finishes it still counts it (a machine idle
+    again read as busy: the test suite just run), and it misses work that has just started,
+    which the count catches. So it counts only where PSI says some task waited for a CPU in
+    CONTENDED % or more of the last 10 s (a machine shared by more runnable work than cores,
+    where a second thread would wait for its core too), or where the kernel has no PSI.
+    Without /proc/loadavg, os.getloadavg()'s one-minute figure; without either, 0 (idle).
+    """
     try:
-        with open(path) as f:
-            fields = f.read().split()
-        return max(float(fields[0]), int(fields[3].split("/")[0]) - 1)
+        counts = []
+        for i in range(samples):
+            if i:
+                time.sleep(interval)
+            with open(path) as f:
+                fields = f.read().split()
+            counts.append(int(fields[3].split("/")[0]) - 1)
+        now = sorted(counts)[len(counts) // 2]
+        average = float(fields[0])
     except (OSError, ValueError, IndexError):
-        pass
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):
+            return 0.0
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return 0.0
+        with open(pressure) as f:
+            some = f.readline().split()
+        contended = float(some[1].removeprefix("avg10=")) >= CONTENDED
+    except (OSError, ValueError, IndexError):
+        contended = True  # no PSI: the average's hedge, as before PSI
+    return max(average, now) if contended else now
 
 
 def pass_threads(cores: int | None = None, load: float | None = None) -> int:
@@ -464,10 +513,9 @@ def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     busy 2-core benchmark machine (load 6-15) two threads ran the dense GPT-2 pass 1.3-1.8
     times slower than one, and decode 2.3-3.7 times slower in wall time; on an idle one,
     every core adds arithmetic and memory bandwidth. The costs are uneven, so the rule
-    leans to one thread: a thread too many under load costs twice or more, one too few on
-    an idle machine at most what the second core adds (a decode step reads most of its
-    weights on one thread whatever the count: see rows_times_matrix). Hence the busier of
-    the two readings in ``busy_cores``.
+    leans to one thread where the machine is contended (``busy_cores`` then takes the
+    busier of the load average and the tasks runnable now), but an idle machine is read
+    as idle, whatever it ran a minute ago.
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
@@ -475,6 +523,14 @@ def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     if load is None:
         load = busy_cores()
     return max(1, min(cores, round(cores - load)))
+
+
+def blas_thread_count() -> int:
+    """How many threads NumPy's BLAS may use now (1 if threadpoolctl finds no BLAS)."""
+    from threadpoolctl import threadpool_info
+
+    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"),
+               default=1)
 
 
 def blas_threads(n: int):
@@ -1242,12 +1298,45 @@ def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     attention layer's keeps each token's latent. The first token is a one-token prefill,
     naive; each later one a decode step in the ``mla_decode`` form (naive or absorbed, see
     ``latent_attention``), as flopcalc counts a generation of a one-token prompt.
+
+    Where BLAS may use several threads, the sequences of a batch are decoded in as many
+    threads (consecutive groups of them, each with its own caches, BLAS on one thread
+    each), unless a recorder notes the products (their shapes are the whole batch's) or a
+    capacity factor ties the sequences' experts together. Why not BLAS's own threads for
+    a batch: its products of a few rows read the weights on one thread (np.vecdot, the
+    blocks of ``rows_times_matrix``), and handing each product's share to a thread costs
+    more than the share (a wake-up took 120-140 us on the benchmark machine); a group per
+    thread hands over twice per pass, and each thread reads the weights at one row's
+    speed.
     """
     idx = _check_idx(config, idx)
     if mla_decode not in MLA_DECODE:
         raise ValueError(f"mla_decode must be naive or absorbed, got {mla_decode!r}")
     B, L = idx.shape
     dtype = params[WEIGHT_NAMES[config.family]["tokens"] + ".weight"].dtype
+    logits = np.empty((B, L, config.vocab_size), dtype)
+    groups = 1 if recorder is not None or config.capacity_factor is not None else (
+        min(B, blas_thread_count()))
+    if groups <= 1:
+        decode(params, config, idx, logits, recorder, mla_decode)
+        return logits
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = [i * B // groups for i in range(groups + 1)]
+    with blas_threads(1), ThreadPoolExecutor(groups - 1) as pool:
+        others = [pool.submit(decode, params, config, idx[lo:hi], logits[lo:hi], None,
+                              mla_decode) for lo, hi in zip(cuts[1:-1], cuts[2:])]
+        decode(params, config, idx[:cuts[1]], logits[:cuts[1]], None, mla_decode)
+        for other in others:
+            other.result()
+    return logits
+
+
+def decode(params, config, idx, logits, recorder=None, mla_decode="naive"):
+    """``forward_incremental``'s pass on this thread: the logits of idx (B, L) into
+    ``logits`` (B, L, V)."""
+    B, L = idx.shape
+    dtype = logits.dtype
     if config.latent:
         caches = [LatentCache(B, L, config.kv_lora_rank + config.qk_rope_head_dim, dtype,
                               absorbed=mla_decode == "absorbed")
@@ -1255,7 +1344,6 @@ def forward_incremental(params, config, idx, recorder=None, mla_decode="naive"):
     else:
         caches = [KVCache(B, config.kv_heads, min(L, config.window(layer) or L),
                           config.d_head, dtype) for layer in range(config.n_layer)]
-    logits = np.empty((B, L, config.vocab_size), dtype)
     for t in range(L):
         x = embed(params, config, idx[:, t:t + 1], start=t)
         for layer in range(config.n_layer):

@@ -24,6 +24,7 @@ from flopcalc.reference import (
     masked_softmax,
     matmul,
     pass_threads,
+    rows_times_matrix,
     softmax,
 )
 
@@ -167,15 +168,45 @@ def test_a_pass_uses_the_cores_the_machine_leaves_idle(cores, load, threads):
     assert pass_threads(cores, load) == threads
 
 
-@pytest.mark.parametrize("loadavg, busy", [
-    ("8.19 5.90 2.68 3/512 1234\n", 8.19),  # busy for a minute: the average
-    ("0.10 0.30 0.50 4/512 1234\n", 3),     # three others just started: the count
-    ("0.00 0.00 0.00 1/98 77\n", 0),        # only the reader runs
+PSI_CONTENDED = "some avg10=55.20 avg60=40.11 avg300=12.00 total=99\nfull avg10=0.00\n"
+PSI_IDLE = "some avg10=0.40 avg60=20.11 avg300=12.00 total=99\nfull avg10=0.00\n"
+
+
+@pytest.mark.parametrize("loadavg, psi, busy", [
+    ("8.19 5.90 2.68 3/512 1234\n", PSI_CONTENDED, 8.19),  # busy for a minute: the average
+    ("8.19 5.90 2.68 1/512 1234\n", PSI_IDLE, 0),  # work that just finished: idle again
+    ("8.19 5.90 2.68 3/512 1234\n", PSI_IDLE, 2),  # two others, on cores of their own
+    ("0.10 0.30 0.50 4/512 1234\n", PSI_IDLE, 3),  # three others just started: the count
+    ("0.10 0.30 0.50 4/512 1234\n", PSI_CONTENDED, 3),
+    ("0.00 0.00 0.00 1/98 77\n", PSI_IDLE, 0),     # only the reader runs
+    ("8.19 5.90 2.68 1/512 1234\n", None, 8.19),   # no PSI: the average counts
+    ("0.10 0.30 0.50 4/512 1234\n", None, 3),
 ])
-def test_busy_cores_is_the_busier_of_the_load_average_and_the_runnable_others(
-        tmp_path, loadavg, busy):
+def test_busy_cores_counts_the_load_average_only_while_the_cpus_are_contended(
+        tmp_path, loadavg, psi, busy):
     (tmp_path / "loadavg").write_text(loadavg)
-    assert busy_cores(str(tmp_path / "loadavg")) == busy
+    if psi is not None:
+        (tmp_path / "cpu").write_text(psi)
+    assert busy_cores(str(tmp_path / "loadavg"), str(tmp_path / "cpu"), interval=0) == busy
+
+
+def test_busy_cores_takes_the_median_of_its_readings_of_the_runnable(tmp_path, monkeypatch):
+    # a reading that catches a passing spike (or lull) does not decide alone
+    readings = iter(["0.00 0.00 0.00 9/98 77\n", "0.00 0.00 0.00 2/98 77\n",
+                     "0.00 0.00 0.00 2/98 77\n", "0.00 0.00 0.00 1/98 77\n",
+                     "0.00 0.00 0.00 3/98 77\n"])
+    path = tmp_path / "loadavg"
+    real_open = open
+
+    def fresh_reading(name, *args, **kwargs):
+        if name == str(path):
+            path.write_text(next(readings))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fresh_reading)
+    (tmp_path / "cpu").write_text(PSI_IDLE)
+    # runnable others 8, 1, 1, 0, 2: the median is 1
+    assert busy_cores(str(path), str(tmp_path / "cpu"), samples=5, interval=0) == 1
 
 
 def test_blas_threads_limits_and_restores():
@@ -293,6 +324,80 @@ def test_matmul_of_few_rows_is_the_product_in_every_layout(layout, rows):
     assert out.reshape(rows, n).tolist() == expected
     assert recorder.records[0].macs == rows * k * n
     assert (recorder.records[0].a_shape, recorder.records[0].b_shape) == ((rows, 1, k), (k, n))
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 8])
+def test_few_rows_times_a_long_transposed_view_equal_the_integer_product(rows):
+    # 2000 stored rows of 40: at 2 or 3 rows, two blocks of 4 streams of 204 rows (256 KB
+    # of float64), then 368 rows left over
+    rng = np.random.default_rng(rows)
+    stored = rng.integers(-50, 50, (2000, 40))
+    x = rng.integers(-50, 50, (rows, 40))
+    out = rows_times_matrix(x.astype(np.float64), stored.astype(np.float64).T)
+    assert out.shape == (rows, 2000) and (out == x @ stored.T).all()
+
+
+@pytest.mark.parametrize("threads, batch, groups", [(2, 1, 1), (2, 2, 2), (2, 3, 2),
+                                                    (3, 5, 3), (1, 4, 1)])
+def test_incremental_decodes_groups_of_sequences_in_threads(monkeypatch, threads, batch,
+                                                           groups):
+    import threading
+
+    from flopcalc import reference
+
+    # float64, so that one sequence's logits are the same alone or in any group
+    c = GPTConfig(n_layer=2, n_head=4, n_embd=32, d_ff=64, vocab_size=97, n_positions=16)
+    params = init_params(c, seed=0, dtype=np.float64)
+    idx = tokens(c, batch=batch, seq_len=6)
+    alone = np.concatenate([forward_incremental(params, c, idx[i:i + 1])
+                            for i in range(batch)])
+    # each group waits at a barrier for the others: decoded one after another, they would
+    # break it (timeout) instead of passing it
+    decode, seen, barrier = reference.decode, [], threading.Barrier(groups, timeout=10)
+
+    def noting(params, config, idx, logits, recorder=None, mla_decode="naive"):
+        barrier.wait()
+        seen.append((threading.get_ident(), len(idx)))
+        return decode(params, config, idx, logits, recorder, mla_decode)
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: threads)
+    monkeypatch.setattr(reference, "decode", noting)
+    together = forward_incremental(params, c, idx)
+    assert len({ident for ident, _ in seen}) == groups
+    # consecutive groups as equal as whole numbers allow: 3 -> 1 + 2, 5 -> 1 + 2 + 2
+    assert sorted(size for _, size in seen) == sorted(
+        (i + 1) * batch // groups - i * batch // groups for i in range(groups))
+    np.testing.assert_allclose(together, alone, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(together, forward(params, c, idx), rtol=1e-10, atol=1e-12)
+
+
+def test_an_error_in_another_thread_of_a_decode_is_raised(monkeypatch):
+    import threading
+
+    from flopcalc import reference
+
+    block, main = reference.block, threading.get_ident()
+
+    def failing(p, config, layer, x, *args):
+        if layer == 1 and threading.get_ident() != main:
+            raise FloatingPointError("the other thread's block 1")
+        return block(p, config, layer, x, *args)
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: 2)
+    monkeypatch.setattr(reference, "block", failing)
+    with pytest.raises(FloatingPointError, match="other thread"):
+        forward_incremental(init_params(TINY, dtype=np.float64), TINY, tokens(TINY))
+
+
+def test_incremental_decodes_in_one_thread_with_a_recorder(monkeypatch):
+    from flopcalc import reference
+
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: 2)
+    recorder = MatmulRecorder()
+    forward_incremental(init_params(TINY, dtype=np.float64), TINY, tokens(TINY), recorder)
+    # every product of the whole batch: the first block's qkv takes both sequences' rows
+    assert recorder.records[0].a_shape == (B, 1, TINY.n_embd)
+    assert len(recorder.records) == L * (len(BLOCK_OPS_FUSED) * TINY.n_layer + 1)
 
 
 @pytest.mark.parametrize("fused", [True, False])

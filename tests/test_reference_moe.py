@@ -377,6 +377,8 @@ def test_latent_cache_holds_kv_lora_rank_plus_rope_dims_per_token(monkeypatch):
         return made[-1]
 
     monkeypatch.setattr(reference, "LatentCache", spy)
+    # one thread: the whole batch in one cache per layer (not one per thread's sequences)
+    monkeypatch.setattr(reference, "blas_thread_count", lambda: 1)
     forward_incremental(init_params(c), c, tokens(c))
     assert len(made) == 3 and all(cache.latent.shape == (B, L, 10 + 4) for cache in made)
 
