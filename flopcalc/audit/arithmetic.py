@@ -1420,7 +1420,7 @@ class _Scan:
 
     def prev_sig(self, i: int) -> int | None:
         """Index of the last non-label token before ``i`` (None if none nearby)."""
-        stop = max(-1, i - 64)  # a long run of words is a break anyway
+        stop = i - 64 if i > 63 else -1  # a long run of words is a break anyway
         i -= 1
         kinds = self.kinds
         while i > stop and kinds[i] == "LABEL":
@@ -1991,16 +1991,32 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
     (a fraction, a negative power, a root, a value beyond the limits): ``_evaluate`` then
     reads it, and says why it has no value when it has none."""
     kind = tree[0]
+    if kind in _WHOLE_STEPS:
+        spine = []  # a left-nested run of steps ("a * b * c * d"): walked, not recursed
+        while kind in _WHOLE_STEPS:
+            spine.append(tree)
+            tree = tree[1]
+            kind = tree[0]
+        a = _whole(tree, env)
+        for step in reversed(spine):
+            if a is None:
+                return None
+            right = step[2]
+            if right[0] == "num":  # a number, inlined
+                b = right[1].numerator if right[1].denominator == 1 else None
+            else:
+                b = _whole(right, env)
+            if b is None:
+                return None
+            a = _whole_step(step[0], a, b)
+        return a
     if kind == "num" or kind == "sym":
         value = tree[1] if kind == "num" else env.get(tree[1]) if env is not None else None
         return value.numerator if value is not None and value.denominator == 1 else None
     if kind == "neg":
         a = _whole(tree[1], env)
         return None if a is None else -a
-    if kind not in _WHOLE_STEPS or (a := _whole(tree[1], env)) is None \
-            or (b := _whole(tree[2], env)) is None:
-        return None
-    return _whole_step(kind, a, b)
+    return None
 
 
 def _whole_step(kind: str, a: int, b: int) -> int | None:
@@ -2828,12 +2844,20 @@ def _lone_rounded(scan: _Scan, side: _Side) -> Fraction | None:
     return nums[0].step if len(nums) == 1 else None
 
 
+def _side_symbols(scan: _Scan, side: _Side) -> list[str]:
+    """The symbols of a side's tree (``_symbols``): none without a name among its tokens,
+    where every symbol of its tree comes from."""
+    if side.tree is None or "IDENT" not in scan.kinds[side.start:side.end]:
+        return []
+    return _symbols(side.tree)
+
+
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
            ahead: set | frozenset = frozenset()) -> Equation:
     stated = target.value
-    names = _symbols(side.tree) if side.tree is not None else []
-    unknowns = tuple(n for n in names if n not in env)
-    used = tuple((n, env[n]) for n in names if n in env)
+    names = _side_symbols(scan, side)
+    unknowns = tuple(n for n in names if n not in env) if names else ()
+    used = tuple((n, env[n]) for n in names if n in env) if names else ()
     stated_tok = scan.toks[target.start]
     if len(unknowns) == 1 and stated_tok.shift and stated_tok.text.endswith(unknowns[0]) \
             and _MAGNITUDES.get(unknowns[0]) == stated_tok.shift:
@@ -2848,7 +2872,8 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         return replace(e, bindings=used)
     computed = solution = difference = None
     facts, code, any_value, scale, unit, unit_name = (), "", False, 0, 1, ""
-    lo, hi = sorted((side.start, target.start))
+    lo, hi = (side.start, target.start) if side.start < target.start else \
+        (target.start, side.start)
     approximate = scan.approximate(lo, hi)
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
@@ -2921,7 +2946,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         scale=scale,
         unit=unit,
         unit_name=unit_name,
-        defined_later=tuple(n for n in names if n in ahead),
+        defined_later=tuple(n for n in names if n in ahead) if names and ahead else (),
     )
 
 

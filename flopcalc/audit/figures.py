@@ -13,6 +13,7 @@ the English.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from bisect import bisect_left, bisect_right
@@ -314,6 +315,7 @@ def _labeller(model: Model):
 
 # ------------------------------------------------------------------------------ figures
 
+@functools.lru_cache(maxsize=1024)  # a text's units are few, and read at every figure
 def _reading(unit: str) -> tuple[str, tuple, int | None]:
     """(kind, sizes of one unit in the base unit, FLOPs per multiply-add it implies)."""
     if unit in _BYTES:
@@ -365,12 +367,25 @@ PART_WORDS = {
 }
 _WORD_OF = {w: ("kind", k) for k, ws in QUANTITY_WORDS.items() for w in ws}
 _WORD_OF.update({w: ("part", k) for k, ws in PART_WORDS.items() for w in ws})
-_QUANTITY_WORD = re.compile(r"(?<![\w-])(" + "|".join(
-    re.escape(w) for w in sorted(_WORD_OF, key=len, reverse=True)) + r")(?![\w-])", re.I)
+
+
+def _words_pattern(words) -> str:
+    """The regex of any of ``words`` (in their order: the first that fits wins), grouped by
+    first letter: a position is tried only against the words that can start there."""
+    groups: dict[str, list[str]] = {}
+    for w in words:
+        groups.setdefault(w[0].lower(), []).append(w)
+    return "|".join(re.escape(first) + "(?:" + "|".join(re.escape(w[1:]) for w in ws) + ")"
+                    for first, ws in groups.items())
+
+
+_QUANTITY_WORD = re.compile(r"(?<![\w-])(" + _words_pattern(
+    sorted(_WORD_OF, key=len, reverse=True)) + r")(?![\w-])", re.I)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)")
 # a figure of a count stated before this one, with its magnitude or unit ("1.2 TFLOPs",
 # "8.03B", "16.06 GB"; not "12 layers"): the words before it name that figure, not this one
-_FIGURE_BEFORE = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?(?:([KMBTG])\b)?[ \t]*([A-Za-z][\w/]*)?")
+# (its first digit is matched before the look behind it, so that the search skips to digits)
+_FIGURE_BEFORE = re.compile(r"\d(?<![\w.,]\d)[\d,]*(?:\.\d+)?(?:([KMBTG])\b)?[ \t]*([A-Za-z][\w/]*)?")
 
 
 def _clause(before: str) -> str:
@@ -457,6 +472,10 @@ _DIM_UNITS = {"tokens", "token", "layers", "layer", "blocks", "heads", "head", "
               "dimensions"}
 
 
+def _cheapest(item: tuple[int, Quantity]) -> tuple[int, int]:
+    return item[1].cost, item[0]
+
+
 class Catalogue:
     """The model's quantities sorted by value: the ones within a range found by bisection
     (on the whole part of each value, so that the search compares ints, not fractions)."""
@@ -471,12 +490,14 @@ class Catalogue:
 
     def within(self, lo, hi, kind: str) -> list[Quantity]:
         """The quantities of ``kind`` (any but dimensions when "") in [lo, hi], cheapest first."""
-        i, j = bisect_left(self.keys, math.floor(lo)), bisect_right(self.keys, math.floor(hi))
+        keys = self.keys
+        i = bisect_left(keys, math.floor(lo))
+        j = bisect_right(keys, math.floor(hi), i)
         if i >= j:
             return []  # most figures equal no quantity
-        hits = sorted((p for p in self.items[i:j]
-                       if _fits(p[1], kind) and lo <= p[1].value <= hi),
-                      key=lambda p: (p[1].cost, p[0]))
+        hits = [p for p in self.items[i:j] if _fits(p[1], kind) and lo <= p[1].value <= hi]
+        if len(hits) > 1:
+            hits.sort(key=_cheapest)
         return [q for _, q in hits]
 
 
@@ -654,12 +675,15 @@ _LETTERS = {"d": "d_model", "h": "n_heads", "H": "n_heads", "n": "seq_len", "T":
 _PLAUSIBLE = {"d_model": 1 << 17, "n_heads": 1024, "n_kv_heads": 1024, "d_head": 4096,
               "n_layers": 1000, "d_ff": 1 << 19, "vocab": 1 << 22, "seq_len": 1 << 24}
 _LOOKUP = {name: dim for dim, names in _DIM_NAMES.items() for name in names}
-_NUMBER = r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?![.,]?\d)"
+# a whole number not inside another (its first digit is matched before the look behind it,
+# so that a search skips to digits): 1-3 digits and groups of 3 after commas, or digits
+_NUMBER = r"(\d(?<![\d.,]\d)(?:\d{0,2}(?:,\d{3})+|\d*))(?![.,]?\d)"
 _COUNT_WORDS = re.compile(_NUMBER + r"\s+(layers|blocks|attention heads|heads|kv heads|"
                           r"key-value heads|tokens)\b", re.I)
-_NAMED = re.compile(r"(hidden size|model dimension|embedding dimension|intermediate size|"
-                    r"vocabulary size|vocabulary|sequence length|context length|head dimension)"
-                    r"\s*(?:of|is|=|:)?\s*" + _NUMBER, re.I)
+_NAMED = re.compile("(" + _words_pattern((
+    "hidden size", "model dimension", "embedding dimension", "intermediate size",
+    "vocabulary size", "vocabulary", "sequence length", "context length", "head dimension"))
+    + r")\s*(?:of|is|=|:)?\s*" + _NUMBER, re.I)
 
 
 # words naming a family (no preset named): word -> family
