@@ -1373,10 +1373,27 @@ class _Scan:
             del cuts[bisect.bisect_right(cuts, j):bisect.bisect_left(cuts, i)]
         self.cuts = cuts
         self.citing: dict[int, bool] = {}  # ``_cites``' answers, by token
+        self.units: dict[int, tuple] = {}  # ``_unit``'s answers, by token
+        self._approx: list[int] | None = None  # the "≈" tokens (``approximate``)
 
     def indices(self, kind: str) -> list[int]:
         """The indices of the tokens of ``kind``, in order."""
         return list(compress(range(len(self.kinds)), map(kind.__eq__, self.kinds)))
+
+    def approximate(self, lo: int, hi: int) -> bool:
+        """Whether an "≈" (≈, ~, \\approx) is among tokens lo..hi-1."""
+        if self._approx is None:
+            toks = self.toks
+            self._approx = [i for i in self.indices("EQ") if toks[i].text == "≈"]
+        k = bisect.bisect_left(self._approx, lo)
+        return k < len(self._approx) and self._approx[k] < hi
+
+    def first_num(self, start: int, end: int) -> _Tok | None:
+        """The first number among tokens start..end-1, or None."""
+        try:
+            return self.toks[self.kinds.index("NUM", start, end)]
+        except ValueError:
+            return None
 
     def barrier(self, i: int) -> int:
         """The last token at or before ``i`` that no expression contains (-1 if none)."""
@@ -1396,15 +1413,17 @@ class _Scan:
 
     def next_sig(self, i: int, stop: int) -> int:
         """Index of the first non-label token at or after ``i`` (``stop`` if none)."""
-        while i < stop and self.toks[i].kind == "LABEL":
+        kinds = self.kinds
+        while i < stop and kinds[i] == "LABEL":
             i += 1
         return i
 
     def prev_sig(self, i: int) -> int | None:
         """Index of the last non-label token before ``i`` (None if none nearby)."""
-        stop = max(-1, i - 64)  # a long run of words is a break anyway
+        stop = i - 64 if i > 63 else -1  # a long run of words is a break anyway
         i -= 1
-        while i > stop and self.toks[i].kind == "LABEL":
+        kinds = self.kinds
+        while i > stop and kinds[i] == "LABEL":
             i -= 1
         return i if i > stop else None
 
@@ -1637,7 +1656,7 @@ class _Parser:
     """
 
     def __init__(self, scan: _Scan, i: int, stop: int, tight: bool = False):
-        self.scan, self.toks, self.i, self.stop = scan, scan.toks, i, stop
+        self.scan, self.toks, self.kinds, self.i, self.stop = scan, scan.toks, scan.kinds, i, stop
         self.tight = tight  # "s/6h" is s/(6h): an implicit product joins the divisor
         self.depth = 0
         self.prev: _Tok | None = None  # last token taken; None after a skipped remark
@@ -1646,8 +1665,8 @@ class _Parser:
         return self._sum()
 
     def _peek(self) -> tuple[_Tok | None, int]:
-        toks, j, stop = self.toks, self.i, self.stop
-        while j < stop and toks[j].kind == "LABEL":  # scan.next_sig, inlined: the hot path
+        toks, kinds, j, stop = self.toks, self.kinds, self.i, self.stop
+        while j < stop and kinds[j] == "LABEL":  # scan.next_sig, inlined: the hot path
             j += 1
         return (toks[j] if j < stop else None), j
 
@@ -1678,7 +1697,34 @@ class _Parser:
             tree = ("add" if tok.text == "+" else "sub", tree, self._term())
 
     def _term(self) -> tuple:
-        return _combine(self.factors(), {"*": "mul", "/": "div"})
+        # what _combine(self.factors(), ...) builds, without a generator: the hot path
+        tree = self._unary()
+        toks, kinds, stop, scan = self.toks, self.kinds, self.stop, self.scan
+        while True:
+            j = self.i
+            while j < stop and kinds[j] == "LABEL":
+                j += 1
+            if j >= stop:
+                return tree
+            tok = toks[j]
+            kind = tok.kind
+            if kind == "OP" and tok.text in "*/":
+                self.prev, self.i = tok, j + 1
+                operand = self._unary()
+                if tok.text == "/":
+                    while self.tight and self._implicit_next():
+                        operand = ("mul", operand, self._power())
+                    if operand[0] == "num":
+                        operand = self._ten_power(operand)
+                tree = (_PRODUCT_STEPS[tok.text], tree, operand)
+            elif kind == "OPEN" and scan.label_group(j, stop):
+                self.i, self.prev = scan.match[j] + 1, None  # L(\text{...}): a remark
+            elif j == self.i and self._implicit(tok):
+                if kind == "OPEN" and scan.remark(j, stop):
+                    return tree  # "= 160 (K and V × 80 layers)": a remark ends the expression
+                tree = ("mul", tree, self._power())
+            else:
+                return tree
 
     def summands(self):
         """The terms of a sum: yields (sign "+" or "-", tree, first token, end token)."""
@@ -1742,34 +1788,61 @@ class _Parser:
         return _multiplies(self.prev, tok)
 
 
+    # _unary, _power and _atom look at the next token themselves (``_peek`` inlined):
+    # they run once per operand of every expression tried
+
     def _unary(self) -> tuple:
-        tok = self._peek()[0]
-        if self._is_op(tok, "+-"):
-            self._take()
-            tree = self._nest(self._unary)
-            return ("neg", tree) if tok.text == "-" else tree
+        toks, kinds, j, stop = self.toks, self.kinds, self.i, self.stop
+        while j < stop and kinds[j] == "LABEL":
+            j += 1
+        if j < stop:
+            tok = toks[j]
+            if tok.kind == "OP" and tok.text in "+-":
+                self.prev, self.i = tok, j + 1
+                tree = self._nest(self._unary)
+                return ("neg", tree) if tok.text == "-" else tree
         return self._power()
 
     def _power(self) -> tuple:
-        base = self._atom()
-        if self._is_op(self._peek()[0], "^"):
-            self._take()
+        toks, kinds, j, stop = self.toks, self.kinds, self.i, self.stop
+        while j < stop and kinds[j] == "LABEL":
+            j += 1
+        kind = kinds[j] if j < stop else None
+        if kind == "NUM" and toks[j].value is not None:  # _atom's commonest cases, inlined
+            tok = toks[j]
+            base = ("num", tok.value)
+        elif kind == "IDENT":
+            tok = toks[j]
+            base = ("sym", tok.text)
+        else:
+            base = self._atom()
+            tok, j = self.prev, self.i - 1
+        self.prev, self.i = tok, j + 1
+        j += 1
+        while j < stop and kinds[j] == "LABEL":
+            j += 1
+        if j < stop and kinds[j] == "OP" and toks[j].text in "^":
+            self.prev, self.i = toks[j], j + 1
             return ("pow", base, self._nest(self._unary))
         return base
 
     def _atom(self) -> tuple:
-        tok, j = self._peek()
-        if tok is None:
+        toks, kinds, j, stop = self.toks, self.kinds, self.i, self.stop
+        while j < stop and kinds[j] == "LABEL":
+            j += 1
+        if j >= stop:
             raise _ParseError("expected a number")
-        if tok.kind == "NUM":
-            self._take()
+        tok = toks[j]
+        kind = tok.kind
+        if kind == "NUM":
+            self.prev, self.i = tok, j + 1
             if tok.value is not None:
                 return ("num", tok.value)
             if tok.grouped is not None:  # "1 000": read, but never given a value
                 return ("grouped", tok.grouped, tok.text)
             return ("big", tok.text)  # a literal too long to use
-        if tok.kind == "IDENT":
-            self._take()
+        if kind == "IDENT":
+            self.prev, self.i = tok, j + 1
             return ("sym", tok.text)
         if tok.kind == "OPEN":
             close = self.scan.match[j]
@@ -1817,6 +1890,9 @@ def _multiplies(before: _Tok, tok: _Tok) -> bool:
         return True
     return len(tok.text) == 1 and (before.kind == "NUM" or (before.kind == "IDENT"
                                                              and len(before.text) == 1))
+
+
+_PRODUCT_STEPS = {"*": "mul", "/": "div"}
 
 
 def _combine(operands, names: dict[str, str]) -> tuple:
@@ -1898,6 +1974,8 @@ def _value(tree: tuple, env: Mapping[str, Fraction] | None = None,
     """The exact value of a tree whose symbols all have a value in ``env``; with ``bounds``,
     a value with a root that is not rational is given as ``_Bounds`` around it
     (else it cannot be evaluated)."""
+    if tree[0] == "num" and type(tree[1]) is Fraction:  # a stated number: itself
+        return tree[1]
     whole = _whole(tree, env)
     if whole is not None:
         return Fraction(whole)
@@ -1913,16 +1991,32 @@ def _whole(tree: tuple, env: Mapping[str, Fraction] | None) -> int | None:
     (a fraction, a negative power, a root, a value beyond the limits): ``_evaluate`` then
     reads it, and says why it has no value when it has none."""
     kind = tree[0]
+    if kind in _WHOLE_STEPS:
+        spine = []  # a left-nested run of steps ("a * b * c * d"): walked, not recursed
+        while kind in _WHOLE_STEPS:
+            spine.append(tree)
+            tree = tree[1]
+            kind = tree[0]
+        a = _whole(tree, env)
+        for step in reversed(spine):
+            if a is None:
+                return None
+            right = step[2]
+            if right[0] == "num":  # a number, inlined
+                b = right[1].numerator if right[1].denominator == 1 else None
+            else:
+                b = _whole(right, env)
+            if b is None:
+                return None
+            a = _whole_step(step[0], a, b)
+        return a
     if kind == "num" or kind == "sym":
         value = tree[1] if kind == "num" else env.get(tree[1]) if env is not None else None
         return value.numerator if value is not None and value.denominator == 1 else None
     if kind == "neg":
         a = _whole(tree[1], env)
         return None if a is None else -a
-    if kind not in _WHOLE_STEPS or (a := _whole(tree[1], env)) is None \
-            or (b := _whole(tree[2], env)) is None:
-        return None
-    return _whole_step(kind, a, b)
+    return None
 
 
 def _whole_step(kind: str, a: int, b: int) -> int | None:
@@ -2399,7 +2493,7 @@ def _difference_text(f: _Multi) -> str:
 # --------------------------------------------------------------------------- claims
 
 
-@dataclass
+@dataclass(slots=True)
 class _Side:
     """One side of a chain "a = b = c": its token range and tree."""
 
@@ -2456,7 +2550,7 @@ def _only_remarks(scan: _Scan, i: int, stop: int) -> bool:
 def _stated_step(scan: _Scan, side: _Side, tree: tuple) -> Fraction | None:
     """The unit of the last written digit of a stated number written rounded ("124M": 10^6,
     "1.2 \\times 10^{12}": 10^11); None for one written exactly ("294,912", "10^{12}")."""
-    num = next((t for t in scan.toks[side.start:side.end] if t.kind == "NUM"), None)
+    num = scan.first_num(side.start, side.end)
     if num is None:
         return None
     if tree[0] == "neg":
@@ -2473,7 +2567,7 @@ def _stated_step(scan: _Scan, side: _Side, tree: tuple) -> Fraction | None:
 def _magnitude_shift(scan: _Scan, side: _Side, target: _Side) -> int:
     """The stated number's magnitude when the side has none of its own (its numbers are
     then in the stated unit, as in "67 + 8.4 + 235 = 310.4M"), else 0."""
-    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    num = scan.first_num(target.start, target.end)
     if num is None or not num.shift:
         return 0
     mine = [t for t in scan.toks[side.start:side.end] if t.kind == "NUM"]
@@ -2549,10 +2643,17 @@ def _unit(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     (after a number), the sizes it may mean in that kind's base unit ("GB": 10^9, or 2^30
     as many write it; "days": 86,400; "MFLOPs": 10^6), and the unit as written; ("", (), "")
     when it is none of these."""
+    if (known := scan.units.get(i)) is None:
+        known = scan.units[i] = _unit_of(scan, i)
+    return known
+
+
+def _unit_of(scan: _Scan, i: int) -> tuple[str, tuple[int, ...], str]:
     if i >= len(scan.toks) or scan.toks[i].kind != "LABEL":
         return "", (), ""
     tok = scan.toks[i]
-    word = _LABEL_WRAPPER.sub(r"\1", scan.text[tok.start:tok.end]).strip()
+    word = scan.text[tok.start:tok.end]
+    word = (_LABEL_WRAPPER.sub(r"\1", word) if "\\" in word else word).strip()  # \text{GB}
     if word in _TIME_LETTERS:
         return "seconds", _TIME_LETTERS[word], word
     if word not in _UNIT_SIZES:
@@ -2584,7 +2685,7 @@ def _approximate_step(stated: Fraction) -> Fraction:
 def _approximate_zeros(scan: _Scan, target: _Side) -> int:
     """10^k for a stated number written with a magnitude or an exponent whose whole mantissa
     ends in k zeros: "≈ 120M" is read to the ten million, as "≈ 7,000" is to the thousand."""
-    num = next((t for t in scan.toks[target.start:target.end] if t.kind == "NUM"), None)
+    num = scan.first_num(target.start, target.end)
     mantissa = re.match(r"[0-9,_]*(\.[0-9]*)?", num.text if num is not None else "")
     if mantissa is None or mantissa.group(1) is not None:
         return 1
@@ -2595,14 +2696,19 @@ def _approximate_zeros(scan: _Scan, target: _Side) -> int:
 
 def _nearest(chain: list[_Side | None], kinds: tuple[str, ...]) -> tuple[list, list]:
     """For each side of a chain: the closest side of the given kinds after it, and before it."""
-    after: list[_Side | None] = [None] * len(chain)
-    before: list[_Side | None] = [None] * len(chain)
-    for order, out in ((range(len(chain) - 1, -1, -1), after), (range(len(chain)), before)):
-        last = None
-        for i in order:
-            out[i] = last
-            if chain[i] is not None and chain[i].kind in kinds:
-                last = chain[i]
+    n = len(chain)
+    after: list[_Side | None] = [None] * n
+    before: list[_Side | None] = [None] * n
+    last = None
+    for i in range(n - 1, -1, -1):
+        after[i] = last
+        if (side := chain[i]) is not None and side.kind in kinds:
+            last = side
+    last = None
+    for i in range(n):
+        before[i] = last
+        if (side := chain[i]) is not None and side.kind in kinds:
+            last = side
     return after, before
 
 
@@ -2658,8 +2764,13 @@ def _compare(scan: _Scan, side: _Side, target: _Side, computed: Fraction,
     difference is that of the reading nearest to the stated number (a count of bytes against
     "1.2 GiB" is off by a fraction of a GiB, not by a billion)."""
     stated = target.value
-    if stated == computed or (precision is not None and 2 * abs(stated - computed) <= precision):
-        return "ok", stated - computed, 0, 1, ""  # as written (most equations): nothing more
+    if stated.denominator == 1 == computed.denominator:  # whole numbers: ints, no gcd
+        off = stated.numerator - computed.numerator
+        if not off or (precision is not None and 2 * abs(off) <= precision):
+            return "ok", Fraction(off), 0, 1, ""  # as written (most equations): nothing more
+    elif stated == computed or (precision is not None
+                                and 2 * abs(stated - computed) <= precision):
+        return "ok", stated - computed, 0, 1, ""
     readings = _readings(scan, side, target, computed)
     for difference, scale, unit, unit_name, size in readings:
         if difference == 0 or (precision is not None and 2 * abs(difference) <= precision * size):
@@ -2733,12 +2844,20 @@ def _lone_rounded(scan: _Scan, side: _Side) -> Fraction | None:
     return nums[0].step if len(nums) == 1 else None
 
 
+def _side_symbols(scan: _Scan, side: _Side) -> list[str]:
+    """The symbols of a side's tree (``_symbols``): none without a name among its tokens,
+    where every symbol of its tree comes from."""
+    if side.tree is None or "IDENT" not in scan.kinds[side.start:side.end]:
+        return []
+    return _symbols(side.tree)
+
+
 def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
            ahead: set | frozenset = frozenset()) -> Equation:
     stated = target.value
-    names = _symbols(side.tree) if side.tree is not None else []
-    unknowns = tuple(n for n in names if n not in env)
-    used = tuple((n, env[n]) for n in names if n in env)
+    names = _side_symbols(scan, side)
+    unknowns = tuple(n for n in names if n not in env) if names else ()
+    used = tuple((n, env[n]) for n in names if n in env) if names else ()
     stated_tok = scan.toks[target.start]
     if len(unknowns) == 1 and stated_tok.shift and stated_tok.text.endswith(unknowns[0]) \
             and _MAGNITUDES.get(unknowns[0]) == stated_tok.shift:
@@ -2753,8 +2872,9 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         return replace(e, bindings=used)
     computed = solution = difference = None
     facts, code, any_value, scale, unit, unit_name = (), "", False, 0, 1, ""
-    lo, hi = sorted((side.start, target.start))
-    approximate = any(t.kind == "EQ" and t.text == "≈" for t in scan.toks[lo:hi])
+    lo, hi = (side.start, target.start) if side.start < target.start else \
+        (target.start, side.start)
+    approximate = scan.approximate(lo, hi)
     precision = target.step
     if approximate and precision is None and stated.denominator == 1:
         precision = _approximate_step(stated)
@@ -2780,8 +2900,9 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         except _Unevaluable as e:
             verdict, code, facts = "cannot evaluate", e.code, tuple(e.facts.items())
         else:
-            if precision is None and stated.denominator == 1 and abs(stated) >= 10 and (
-                    isinstance(computed, _Bounds) or computed.denominator != 1):
+            if precision is None and stated.denominator == 1 and (
+                    isinstance(computed, _Bounds) or computed.denominator != 1) \
+                    and abs(stated.numerator) >= 10:
                 # "3000/22=136": a whole number of two or more digits, to its last digit
                 # (one digit is too coarse a rounding to read: 7/2 = 3 stays wrong)
                 precision = Fraction(1)
@@ -2825,7 +2946,7 @@ def _check(scan: _Scan, side: _Side, target: _Side, env: dict[str, Fraction],
         scale=scale,
         unit=unit,
         unit_name=unit_name,
-        defined_later=tuple(n for n in names if n in ahead),
+        defined_later=tuple(n for n in names if n in ahead) if names and ahead else (),
     )
 
 
@@ -3173,7 +3294,7 @@ def _identity(scan: _Scan, left: _Side, right: _Side, env: dict[str, Fraction],
     given when the sides use the same unknowns in the plain reading (or, when they do not,
     in the split one) and no reading makes them one function."""
     toks, text = scan.toks, scan.text
-    approximate = any(t.kind == "EQ" and t.text == "≈" for t in toks[left.end:right.start])
+    approximate = scan.approximate(left.end, right.start)
     found = None  # (tight, split, difference) of the reading that decides
     tried = []
     for tight, split in ((False, False), (True, False), (False, True), (True, True)):

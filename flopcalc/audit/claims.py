@@ -25,6 +25,7 @@ from the findings; no sentence of the document is copied.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import math
 import os
@@ -259,9 +260,20 @@ def claims_for_text(text: str, candidates=None) -> str | None:
     returned as a string."""
     digest = document_sha256(text)
     for candidate in shipped_claims() if candidates is None else candidates:
-        if load_claims(candidate).document.sha256 == digest:
+        if _document_of(candidate, candidates is None).sha256 == digest:
             return str(candidate)
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_document(name: str) -> Document:
+    """The ``[document]`` of a shipped claims file, read once: the package's data does not
+    change while flopcalc runs (a claims file given as a path may, and is read each time)."""
+    return load_claims(name).document
+
+
+def _document_of(candidate, shipped: bool) -> Document:
+    return _shipped_document(candidate) if shipped else load_claims(candidate).document
 
 
 def similar_claims(text: str, candidates=None) -> list[str]:
@@ -269,7 +281,7 @@ def similar_claims(text: str, candidates=None) -> list[str]:
     being it: its ``[document] title`` appears in the text (case and spacing aside)."""
     out = []
     for candidate in shipped_claims() if candidates is None else candidates:
-        words = load_claims(candidate).document.title.split()
+        words = _document_of(candidate, candidates is None).title.split()
         # a pattern, not a normalised copy of the text: its memory does not grow with it
         if words and re.search(r"\s+".join(map(re.escape, words)), text, re.IGNORECASE):
             out.append(str(candidate))
@@ -639,6 +651,8 @@ class Model:
         self._groups: dict = {}
         self._values: dict = {}
         self._entries_of: dict = {}
+        self._candidates: list | None = None
+        self._conventions: dict = {}
         self._parts: dict = {}
         self._labels: dict = {}
         self._live: dict = {}
@@ -693,9 +707,11 @@ class Model:
             value = elements(op.output, v.attention == "causal" and op.on_scores,
                              op.window) * v.fpm
         else:
-            value = op_flops(op, Conventions(
-                flops_per_mac=v.fpm, attention=v.attention,
-                elementwise=v.ew == "elementwise" or self.conv.elementwise))
+            key = (v.fpm, v.attention, v.ew == "elementwise" or self.conv.elementwise)
+            if key not in self._conventions:  # one per variant, not one per count
+                self._conventions[key] = Conventions(flops_per_mac=key[0], attention=key[1],
+                                                     elementwise=key[2])
+            value = op_flops(op, self._conventions[key])
         return value // self.n_heads if v.one_head else value
 
     def op_value(self, name: str, v: Variant, position=None) -> int:
@@ -914,43 +930,54 @@ class Model:
     def _entries(self, position=None) -> list[tuple]:
         """Every candidate count, once per model: (parts, variant without blocks, one
         block's value, all blocks' value, other value, single elementwise op) for each op,
-        group and subset of a group, under every variant."""
-        if position in self._entries_of:
-            return self._entries_of[position]
-        order = [n for n, op in self.ops("sequence").items() if op.kind != "reshape"]
-        quantities = dict.fromkeys((name,) for name in order)  # an ordered set
-        for g in GROUP_KEYS:
-            live = self.live(self.parts_of(g))
-            if live:
-                quantities[live] = None
-            mm = self.matmuls(live)
-            if g != "forward":
-                for k in range(1, len(mm)):
-                    for sub in combinations(mm, k):
-                        quantities[tuple(sorted(sub, key=order.index))] = None
-        entries = []
+        group and subset of a group (``candidates``), under every variant."""
+        if position not in self._entries_of:
+            self._entries_of[position] = [entry for parts in self.candidates()
+                                          for entry in self.entries_for(parts, position)]
+        return self._entries_of[position]
+
+    def candidates(self) -> list[tuple]:
+        """The sets of parts a count may be of, in order: each op, each group, each subset
+        of a group's matmuls (``_entries``)."""
+        if self._candidates is None:
+            order = [n for n, op in self.ops("sequence").items() if op.kind != "reshape"]
+            rank = {name: k for k, name in enumerate(order)}
+            quantities = dict.fromkeys((name,) for name in order)  # an ordered set
+            for g in GROUP_KEYS:
+                live = self.live(self.parts_of(g))
+                if live:
+                    quantities[live] = None
+                mm = self.matmuls(live)
+                if g != "forward":
+                    for k in range(1, len(mm)):
+                        for sub in combinations(mm, k):
+                            quantities[tuple(sorted(sub, key=rank.__getitem__))] = None
+            self._candidates = list(quantities)
+        return self._candidates
+
+    def entries_for(self, parts: tuple, position=None) -> list[tuple]:
+        """``_entries`` of one set of parts (a figure reads only those it can name)."""
         ops = self.ops("sequence")
-        for parts in quantities:
-            single_ew = len(parts) == 1 and ops[parts[0]].kind == "elementwise"
-            per_head = all(self.per_head(p) for p in parts)
-            if single_ew:  # FLOPs per multiply-add do not apply; "as_mac" is 2 per element
-                kinds = [(self.conv.flops_per_mac, "doc"), (2, "as_mac")] + (
-                    [] if self.conv.elementwise else [(self.conv.flops_per_mac, "elementwise")])
-            else:
-                kinds = [(2, "doc"), (1, "doc")]
-            for scope in ("sequence", "token"):
-                for fpm, ew in kinds:
-                    for attention in ("dense", "causal"):
-                        for one_head in (False, True) if per_head else (False,):
-                            v = Variant(scope, 1, fpm, attention, one_head, ew)
-                            inside = [p for p in parts if not self.outside(p)]
-                            block = sum(self.op_value(p, v, position) for p in inside)
-                            every = sum(self.all_blocks(p, v, position) for p in inside)
-                            other = sum(self.op_value(p, v, position) for p in parts
-                                        if self.outside(p))
-                            if block or other:
-                                entries.append((parts, v, block, every, other, single_ew))
-        self._entries_of[position] = entries
+        single_ew = len(parts) == 1 and ops[parts[0]].kind == "elementwise"
+        per_head = all(self.per_head(p) for p in parts)
+        if single_ew:  # FLOPs per multiply-add do not apply; "as_mac" is 2 per element
+            kinds = [(self.conv.flops_per_mac, "doc"), (2, "as_mac")] + (
+                [] if self.conv.elementwise else [(self.conv.flops_per_mac, "elementwise")])
+        else:
+            kinds = [(2, "doc"), (1, "doc")]
+        inside = [p for p in parts if not self.outside(p)]
+        outside = [p for p in parts if self.outside(p)]
+        entries = []
+        for scope in ("sequence", "token"):
+            for fpm, ew in kinds:
+                for attention in ("dense", "causal"):
+                    for one_head in (False, True) if per_head else (False,):
+                        v = Variant(scope, 1, fpm, attention, one_head, ew)
+                        block = sum(self.op_value(p, v, position) for p in inside)
+                        every = sum(self.all_blocks(p, v, position) for p in inside)
+                        other = sum(self.op_value(p, v, position) for p in outside)
+                        if block or other:
+                            entries.append((parts, v, block, every, other, single_ew))
         return entries
 
     def _quantity_cost(self, parts, own, claim_key) -> tuple[int, str] | None:

@@ -13,6 +13,7 @@ the English.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from bisect import bisect_left, bisect_right
@@ -142,7 +143,7 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
     """The numbers of one piece of the text (``find_numbers``); without ``operands``, only
     those stated alone (what the figure check reads)."""
     out = []
-    toks, n = scan.toks, len(scan.toks)
+    toks, kinds, n = scan.toks, scan.kinds, len(scan.toks)
     last = -1  # the end of the last number read (an exponent is not a number of its own)
     for i in scan.indices("NUM"):
         tok = toks[i]
@@ -160,8 +161,10 @@ def _numbers(text: str, scan, operands: bool = True) -> list[Number]:
                 value, step = value * scale, (step or 1) * scale if step else None
                 end = exp + 1 + (exp != k and exp + 1 < n and toks[exp + 1].kind == "CLOSE")
         last = end
-        after = scan.next_sig(end, n)
-        operand = after == end < n and toks[after].kind in ("OP", "FRAC")
+        # an operand when an operator follows right after it (not after a word: the word's)
+        operand = end < n and kinds[end] in ("OP", "FRAC")
+        if operand and not operands:
+            continue
         before = scan.prev_sig(i)
         prev = toks[before] if before is not None else None
         operand = operand or (prev is not None and prev.kind in ("OP", "FRAC"))
@@ -198,28 +201,29 @@ def quantities(arch: Architecture, workload: Workload) -> list[Quantity]:
     model = Model(model_document(arch, workload))
     out = []
     n = arch.n_layers
-    labels: dict = {}
     names: dict = {}
     ops = model.ops("sequence")
-    for parts, v, block, every, other, single_ew in model._entries():
-        if parts not in labels:
-            labels[parts] = _label(model, parts)
-        label = labels[parts]
+    label_of = _labeller(model)
+    for parts in model.candidates():  # the counts of the parts a quantity's label names
+        label = label_of(parts)
         if label is None:
             continue
-        for blocks in ((1, n) if block else (1,)):
-            value = (every if blocks == n else block) + other
-            variant = Variant(v.scope, blocks, v.fpm, v.attention, v.one_head, v.ew)
-            cost = ((v.fpm != 2 and not single_ew) + v.one_head + (v.ew != "doc")
-                    + (v.attention != "dense") + (v.scope != "sequence")
-                    + (label.startswith("subset:")))
-            out.append(Quantity("flops", value, label, {
-                "name": names[label] if label in names else names.setdefault(
-                    label, _name(model, label, parts)),
-                "parts": list(parts), "roles": tuple(_tags(ops[p].role) for p in parts),
-                "variant": variant, "single_ew": single_ew,
-                "matmul": bool(model.matmuls(parts)), "in_blocks": model.in_blocks(parts),
-                "n_layers": n}, cost))
+        roles = tuple(_tags(ops[p].role) for p in parts)
+        matmul, in_blocks = bool(model.matmuls(parts)), model.in_blocks(parts)
+        for _, v, block, every, other, single_ew in model.entries_for(parts):
+            for blocks in ((1, n) if block else (1,)):
+                value = (every if blocks == n else block) + other
+                variant = Variant(v.scope, blocks, v.fpm, v.attention, v.one_head, v.ew)
+                cost = ((v.fpm != 2 and not single_ew) + v.one_head + (v.ew != "doc")
+                        + (v.attention != "dense") + (v.scope != "sequence")
+                        + (label.startswith("subset:")))
+                out.append(Quantity("flops", value, label, {
+                    "name": names[label] if label in names else names.setdefault(
+                        label, _name(model, label, parts)),
+                    "parts": list(parts), "roles": roles,
+                    "variant": variant, "single_ew": single_ew,
+                    "matmul": matmul, "in_blocks": in_blocks,
+                    "n_layers": n}, cost))
     report = param_report(arch)
     per_block: dict = {}
     block_roles: dict = {}
@@ -289,21 +293,29 @@ def _name(model: Model, label: str, parts) -> str:
     return Words(model).quantity_name(label, parts)
 
 
-def _label(model: Model, parts) -> str | None:
-    """The quantity a set of parts is: one op's name, a group's key, "subset:group"."""
-    if len(parts) == 1:
-        return parts[0]
-    for g in GROUP_KEYS:
-        if model.live(model.parts_of(g)) == parts:
-            return g
-    for g in ("qkv_proj", "attention", "ffn"):
-        if set(parts) < set(model.matmuls(model.live(model.parts_of(g)))):
-            return "subset:" + g
-    return None
+def _labeller(model: Model):
+    """The quantity a set of parts is: one op's name, a group's key, "subset:group" (a
+    function of the parts; the groups' parts found once)."""
+    groups = [(g, model.live(model.parts_of(g))) for g in GROUP_KEYS]
+    subsets = [(g, set(model.matmuls(model.live(model.parts_of(g)))))
+               for g in ("qkv_proj", "attention", "ffn")]
+
+    def label(parts) -> str | None:
+        if len(parts) == 1:
+            return parts[0]
+        for g, live in groups:
+            if live == parts:
+                return g
+        for g, matmuls in subsets:
+            if set(parts) < matmuls:
+                return "subset:" + g
+        return None
+    return label
 
 
 # ------------------------------------------------------------------------------ figures
 
+@functools.lru_cache(maxsize=1024)  # a text's units are few, and read at every figure
 def _reading(unit: str) -> tuple[str, tuple, int | None]:
     """(kind, sizes of one unit in the base unit, FLOPs per multiply-add it implies)."""
     if unit in _BYTES:
@@ -355,12 +367,25 @@ PART_WORDS = {
 }
 _WORD_OF = {w: ("kind", k) for k, ws in QUANTITY_WORDS.items() for w in ws}
 _WORD_OF.update({w: ("part", k) for k, ws in PART_WORDS.items() for w in ws})
-_QUANTITY_WORD = re.compile(r"(?<![\w-])(" + "|".join(
-    re.escape(w) for w in sorted(_WORD_OF, key=len, reverse=True)) + r")(?![\w-])", re.I)
+
+
+def _words_pattern(words) -> str:
+    """The regex of any of ``words`` (in their order: the first that fits wins), grouped by
+    first letter: a position is tried only against the words that can start there."""
+    groups: dict[str, list[str]] = {}
+    for w in words:
+        groups.setdefault(w[0].lower(), []).append(w)
+    return "|".join(re.escape(first) + "(?:" + "|".join(re.escape(w[1:]) for w in ws) + ")"
+                    for first, ws in groups.items())
+
+
+_QUANTITY_WORD = re.compile(r"(?<![\w-])(" + _words_pattern(
+    sorted(_WORD_OF, key=len, reverse=True)) + r")(?![\w-])", re.I)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)")
 # a figure of a count stated before this one, with its magnitude or unit ("1.2 TFLOPs",
 # "8.03B", "16.06 GB"; not "12 layers"): the words before it name that figure, not this one
-_FIGURE_BEFORE = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?(?:([KMBTG])\b)?[ \t]*([A-Za-z][\w/]*)?")
+# (its first digit is matched before the look behind it, so that the search skips to digits)
+_FIGURE_BEFORE = re.compile(r"\d(?<![\w.,]\d)[\d,]*(?:\.\d+)?(?:([KMBTG])\b)?[ \t]*([A-Za-z][\w/]*)?")
 
 
 def _clause(before: str) -> str:
@@ -447,6 +472,10 @@ _DIM_UNITS = {"tokens", "token", "layers", "layer", "blocks", "heads", "head", "
               "dimensions"}
 
 
+def _cheapest(item: tuple[int, Quantity]) -> tuple[int, int]:
+    return item[1].cost, item[0]
+
+
 class Catalogue:
     """The model's quantities sorted by value: the ones within a range found by bisection
     (on the whole part of each value, so that the search compares ints, not fractions)."""
@@ -461,10 +490,14 @@ class Catalogue:
 
     def within(self, lo, hi, kind: str) -> list[Quantity]:
         """The quantities of ``kind`` (any but dimensions when "") in [lo, hi], cheapest first."""
-        i, j = bisect_left(self.keys, math.floor(lo)), bisect_right(self.keys, math.floor(hi))
-        hits = sorted((p for p in self.items[i:j]
-                       if _fits(p[1], kind) and lo <= p[1].value <= hi),
-                      key=lambda p: (p[1].cost, p[0]))
+        keys = self.keys
+        i = bisect_left(keys, math.floor(lo))
+        j = bisect_right(keys, math.floor(hi), i)
+        if i >= j:
+            return []  # most figures equal no quantity
+        hits = [p for p in self.items[i:j] if _fits(p[1], kind) and lo <= p[1].value <= hi]
+        if len(hits) > 1:
+            hits.sort(key=_cheapest)
         return [q for _, q in hits]
 
 
@@ -488,6 +521,20 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
     lines = text.splitlines()
     out = []
     readings: dict = {}
+    said: dict = {}  # what a figure's words say, by (line, figure as written): read once
+
+    def scope(number: Number) -> set[str]:
+        key = ("scope", number.line, number.text)
+        if key not in said:
+            said[key] = _said_scope(lines, number)
+        return said[key]
+
+    def quantity(number: Number) -> tuple[set, set, tuple]:
+        key = ("quantity", number.line, number.text)
+        if key not in said:
+            said[key] = _said_quantity(lines, number)
+        return said[key]
+
     for number in find_numbers(text, code) if numbers is None else numbers:
         if number.operand:
             continue
@@ -515,9 +562,9 @@ def check_figures(text: str, arch: Architecture, workload: Workload, code: bool 
             if value < SMALL or word in _DIM_UNITS:
                 continue  # a small bare figure (a count, a version) is not a model quantity
         out.append(_match(number, unit, kind, sizes, fpm, catalogue,
-                          lambda number=number: _said_scope(lines, number),
+                          lambda number=number: scope(number),
                           "suspect" if inferred else "wrong",
-                          lambda number=number: _said_quantity(lines, number)))
+                          lambda number=number: quantity(number)))
     return out
 
 
@@ -536,7 +583,8 @@ def _match(number: Number, unit: str, kind, sizes, fpm, catalogue: Catalogue, sc
         kinds = set() if kind else said[0]  # a unit says the kind itself
         mine = [q for q in hits if _is_named(q, kinds, said[1])]
         if mine:
-            best = (value, mine, [q for q in hits if q not in mine])
+            named_ones = set(mine)  # (equal quantities are one: Quantity's ==)
+            best = (value, mine, [q for q in hits if q not in named_ones])
             break
         other = other or (value, hits)
     if best is None and other is not None:  # equal only to another quantity than the named
@@ -627,18 +675,22 @@ _LETTERS = {"d": "d_model", "h": "n_heads", "H": "n_heads", "n": "seq_len", "T":
 _PLAUSIBLE = {"d_model": 1 << 17, "n_heads": 1024, "n_kv_heads": 1024, "d_head": 4096,
               "n_layers": 1000, "d_ff": 1 << 19, "vocab": 1 << 22, "seq_len": 1 << 24}
 _LOOKUP = {name: dim for dim, names in _DIM_NAMES.items() for name in names}
-_NUMBER = r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?![.,]?\d)"
+# a whole number not inside another (its first digit is matched before the look behind it,
+# so that a search skips to digits): 1-3 digits and groups of 3 after commas, or digits
+_NUMBER = r"(\d(?<![\d.,]\d)(?:\d{0,2}(?:,\d{3})+|\d*))(?![.,]?\d)"
 _COUNT_WORDS = re.compile(_NUMBER + r"\s+(layers|blocks|attention heads|heads|kv heads|"
                           r"key-value heads|tokens)\b", re.I)
-_NAMED = re.compile(r"(hidden size|model dimension|embedding dimension|intermediate size|"
-                    r"vocabulary size|vocabulary|sequence length|context length|head dimension)"
-                    r"\s*(?:of|is|=|:)?\s*" + _NUMBER, re.I)
+_NAMED = re.compile("(" + _words_pattern((
+    "hidden size", "model dimension", "embedding dimension", "intermediate size",
+    "vocabulary size", "vocabulary", "sequence length", "context length", "head dimension"))
+    + r")\s*(?:of|is|=|:)?\s*" + _NUMBER, re.I)
 
 
 # words naming a family (no preset named): word -> family
 _FAMILIES = {"llama": "llama", "mistral": "mistral", "qwen3": "qwen3", "qwen": "qwen2",
              "gemma": "gemma2", "phi-3": "phi3", "pythia": "gpt_neox", "neox": "gpt_neox",
              "gpt-2": "gpt2", "gpt2": "gpt2"}
+_NEWLINE = re.compile("\n")
 _FAMILY_WORDS = re.compile("(" + "|".join(re.escape(w) for w in sorted(
     _FAMILIES, key=len, reverse=True)) + ")")
 
@@ -679,8 +731,8 @@ def infer_model(text: str, bindings: list | None = None) -> ModelGuess | None:
             family = _FAMILIES[m.group(1)]
             start, fields = f"family {family}", family_fields(family)
     found: dict = {}
-    newlines = [i for i, c in enumerate(text) if c == "\n"] if len(text) < 4096 else \
-        [m.start() for m in re.finditer("\n", text)]
+    # lines are counted only for what is read from the text's start (``head``)
+    newlines = [m.start() for m in _NEWLINE.finditer(text, 0, INFER_FROM)]
 
     def line_of(offset: int) -> int:
         return bisect_right(newlines, offset - 1) + 1
