@@ -514,26 +514,26 @@ _EQUALS = r"(?<![<>!:+\-*/])=(?![=>]|[ \t]*[~\u2248\u2243])"  # not "==", "<=", 
 _TIMES_X = (r"[xX](?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019])"
             r"(?=[ \t]*+(?:[0-9(]|[A-Za-z](?![A-Za-z0-9'\u2019])))")
 _TIMES_SIGN = r"[\u00d7\u00b7\u22c5\u2219]|\\(?:times|cdot|ast)(?![A-Za-z])"
-_MATH_STEP = re.compile(
+_MATH_STEP = re.compile(  # the commonest kind first
     "[" + re.escape(_SPACE) + "\n~]*+"
-    r"(?:(?P<num>(?=[0-9])(?:(?<!\$)" + _WHOLE_NUMBER + "|" + _WHOLE_NUMBER + "(?![mb])))"  # not "$1bn"
+    r"(?:(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|\*\*|[-+\u2212*/\u00f7^()\[\]{},;:?|#]"
+    r"|\.(?![0-9])))"
+    r"|(?P<num>(?=[0-9])(?:(?<!\$)" + _WHOLE_NUMBER + "|" + _WHOLE_NUMBER + "(?![mb])))"  # not "$1bn"
     r"|(?P<x>" + _TIMES_X + ")"
-    r"|(?P<word>[A-Za-z\u0391-\u03a9\u03b1-\u03c9]++(?!_|\\_))"
-    r"|(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|\*\*|[-+\u2212*/\u00f7^()\[\]{},;:?|#]"
-    r"|\.(?![0-9]))))?")
+    r"|(?P<word>[A-Za-z\u0391-\u03a9\u03b1-\u03c9]++(?!_|\\_)))?")
 _PROSE_STEP = re.compile(
     "[" + re.escape(_SPACE) + "]*+"
-    r"(?:(?P<num>(?=[0-9])(?:(?<![$\-])" + _WHOLE_NUMBER + "|(?<=\\$)" + _WHOLE_NUMBER
-    + "(?![mb])))"
-    r"|(?P<words>(?=[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2})(?<![0-9])" + _PLAIN_WORDS.pattern + ")"
-    r"|(?P<x>" + _TIMES_X + ")"
-    r"|(?P<bullet>(?=[-+\u2212*])(?<![^\n])[-+\u2212*](?![^ \t]))"  # at a line's start, before a blank
-    r"|(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|[\^()\[\]{};:?#]|\.(?![0-9])"
+    r"(?:(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|[\^()\[\]{};:?#]|\.(?![0-9])"
     r"|(?<=[-|(\[{=+*/^,.:;<>])-"  # no hyphen: after no letter or digit (``symbol``)
     r"|(?:(?<=[^ \t\n])|(?<=[^ \t\n][ \t]))[+\u2212]"  # not at a line's start: no bullet
     r"|,(?![A-Za-z](?:\^|_\{))"  # not "(5+8),d^{2}" (``_LOST_THIN_SPACE``)
     r"|\|(?![ \t]*(?:=|\u2248|~|\\approx)[ \t~]*[0-9(A-Za-z])"  # not a cell (``_CELL_RELATION``)
-    r"|\n(?![ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z]))))))?")  # not a line that goes on
+    r"|\n(?![ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z])))))"  # not a line that goes on
+    r"|(?P<words>(?=[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2})(?<![0-9])" + _PLAIN_WORDS.pattern + ")"
+    r"|(?P<num>(?=[0-9])(?:(?<![$\-])" + _WHOLE_NUMBER + "|(?<=\\$)" + _WHOLE_NUMBER
+    + "(?![mb])))"
+    r"|(?P<x>" + _TIMES_X + ")"
+    r"|(?P<bullet>(?=[-+\u2212*])(?<![^\n])[-+\u2212*](?![^ \t])))?")  # at a line's start, before a blank
 _STEP_SYMBOLS = {c: ("OP", "*") for c in ("\u00d7", "\u00b7", "\u22c5", "\u2219", "\\times",
                                           "\\cdot", "\\ast", "*")}
 _STEP_SYMBOLS.update({"=": ("EQ", "="), "**": ("OP", "^"), "^": ("OP", "^"), "+": ("OP", "+"),
