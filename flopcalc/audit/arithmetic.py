@@ -853,11 +853,20 @@ class _Lexer:
                     if value is _LITERALS:
                         value = _number_value(ttext)
                 elif kind == "words":
-                    if not self.labels(m.group(kind), start, end):
+                    ttext = m.group(kind)
+                    if " " in ttext or "\t" in ttext or (end == stop and text.startswith("(", end)):
+                        if not self.labels(ttext, start, end):  # several words, or a function
+                            self.pos = start
+                            self.step(start, text[start])
+                            break
+                        continue
+                    tkind = "LABEL"  # one word: as ``labels`` would emit it
+                elif kind == "x":
+                    if not out or out[-1][0] not in ("NUM", "CLOSE"):
                         self.pos = start
                         self.step(start, text[start])
                         break
-                    continue
+                    tkind, ttext = "OP", "*"
                 elif kind == "word":
                     ttext = m.group(kind)
                     if ttext in ("x", "X") or ttext in _ROOT_FUNCTIONS:  # "3 x 4", "sqrt(2)"
@@ -865,12 +874,6 @@ class _Lexer:
                         self.step(start, text[start])
                         break
                     tkind = "LABEL" if ttext.lower() in _UNITS else "IDENT"
-                elif kind == "x":
-                    if not out or out[-1][0] not in ("NUM", "CLOSE"):
-                        self.pos = start
-                        self.step(start, text[start])
-                        break
-                    tkind, ttext = "OP", "*"
                 else:  # "bullet"
                     tkind, ttext = "LABEL", m.group(kind)
                 if self.first:  # what ``emit`` does
