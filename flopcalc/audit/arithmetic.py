@@ -480,21 +480,68 @@ _MATH_SPACES = re.compile("[" + re.escape(_SPACE) + "\n~]+")  # in math, line br
 # A run of prose words that are labels and nothing else: two or more letters, not followed
 # by what makes a name ("BF16", d_model, d\_model), a function ("sqrt(") or "model's"
 _RUN_WORD = re.compile(r"[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}")
-_PLAIN_WORDS = re.compile(
-    r"(?:[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u20190-9_\\(]))"
-    r"(?:[ \t]+[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019"
-    r"0-9_\\(]))*")
+_PLAIN_WORDS = re.compile(  # possessive (++, *+): a word given back is never a match here
+    r"(?:[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}+(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u20190-9_\\(]))"
+    r"(?:[ \t]++[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2,}+(?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019"
+    r"0-9_\\(]))*+")
 _PLAIN_BREAKS = ",.;:?|#"  # punctuation that is a break and nothing else (not "." before a digit)
 # Prose words between two breaks: words of two or more letters ("decoder-only", "model's")
 # and "a", "A", "I", apart by blanks, then a break. Each would be a label and nothing else,
 # and between two breaks outside every bracket no expression, unit or remark can see them:
 # such a stretch makes no tokens (``_Lexer.skip_words``), the break after it does.
-_INERT_WORDS = re.compile(
-    r"(?:[ \t\r]*(?:[A-Za-z]{2,}(?:-[A-Za-z]{2,})*(?:['\u2019][A-Za-z]+)*|[aAI])"
-    r"(?=[ \t\r,.;:?\n]))+[ \t\r]*(?=[,.;:?\n])")
+_INERT_WORDS = re.compile(  # atomic, possessive: each word has one reading, so none to try;
+    # a word of letters alone first (most are), read without a group repeated inside it
+    r"(?:[ \t\r]*+(?>[A-Za-z]{2,}+(?=[ \t\r,.;:?\n])|[A-Za-z]{2,}(?:-[A-Za-z]{2,})*"
+    r"(?:['\u2019][A-Za-z]+)*(?=[ \t\r,.;:?\n])|[aAI](?=[ \t\r,.;:?\n])))++[ \t\r]*+(?=[,.;:?\n])")
+_INERT_START = frozenset(" \t\rABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # of a match
 # after a whole number: a percent, a magnitude, or a space before digits or a magnitude
 _NUMBER_FOLLOWERS = "%\\kKMGBT \u00a0"
 _SPACED_FOLLOWERS = _DIGITS + "MBTtmb"
+# One step of ``_Lexer.run``: the spacing before a token, then the token when it is of a
+# kind that needs no look at the tokens before it (most of any text), as the rest of
+# ``_Lexer`` would read it: "num" a whole number with no magnitude, percent or digit group
+# after it (``_Lexer.number``'s first case), "words" a run of prose labels
+# (``_Lexer.plain_words``), "word" a math name with no subscript (``_Lexer.identifier``),
+# "sym" an operator, bracket, "=" or break (``_STEP_SYMBOLS``). No group: ``_Lexer.step``
+# reads what comes.
+_WHOLE_NUMBER = (
+    r"(?>[0-9]{1,3}(?:(?:,|\{,\}|\\,|[\u2009\u202f_])[0-9]{3}(?![0-9]))+|[0-9]+)"  # _NUMBER's
+    r"(?!\.[0-9]|[eE][+-]?[0-9]{1,6}(?![0-9]))"  # no decimals, no exponent
+    r"(?![%\\kKMGBT]|[ \u00a0](?![^0-9MBTtmb]))")  # _NUMBER_FOLLOWERS, _SPACED_FOLLOWERS
+_EQUALS = r"(?<![<>!:+\-*/])=(?![=>]|[ \t]*[~\u2248\u2243])"  # not "==", "<=", "= ~6" (``symbol``)
+# "x" between a number or a bracket and a digit, "(" or a one-letter name ("3 x 128"): a
+# product when the token before it is a NUM or CLOSE (``_Lexer.word``)
+_TIMES_X = (r"[xX](?![A-Za-z\u0391-\u03a9\u03b1-\u03c9'\u2019])"
+            r"(?=[ \t]*+(?:[0-9(]|[A-Za-z](?![A-Za-z0-9'\u2019])))")
+_TIMES_SIGN = r"[\u00d7\u00b7\u22c5\u2219]|\\(?:times|cdot|ast)(?![A-Za-z])"
+_MATH_STEP = re.compile(  # the commonest kind first
+    "[" + re.escape(_SPACE) + "\n~]*+"
+    r"(?:(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|\*\*|[-+\u2212*/\u00f7^()\[\]{},;:?|#]"
+    r"|\.(?![0-9])))"
+    r"|(?P<num>(?=[0-9])(?:(?<!\$)" + _WHOLE_NUMBER + "|" + _WHOLE_NUMBER + "(?![mb])))"  # not "$1bn"
+    r"|(?P<x>" + _TIMES_X + ")"
+    r"|(?P<word>[A-Za-z\u0391-\u03a9\u03b1-\u03c9]++(?!_|\\_)))?")
+_PROSE_STEP = re.compile(
+    "[" + re.escape(_SPACE) + "]*+"
+    r"(?:(?P<sym>(?=[^0-9A-Za-z])(?:" + _EQUALS + "|" + _TIMES_SIGN + r"|[\^()\[\]{};:?#]|\.(?![0-9])"
+    r"|(?<=[-|(\[{=+*/^,.:;<>])-"  # no hyphen: after no letter or digit (``symbol``)
+    r"|(?:(?<=[^ \t\n])|(?<=[^ \t\n][ \t]))[+\u2212]"  # not at a line's start: no bullet
+    r"|,(?![A-Za-z](?:\^|_\{))"  # not "(5+8),d^{2}" (``_LOST_THIN_SPACE``)
+    r"|\|(?![ \t]*(?:=|\u2248|~|\\approx)[ \t~]*[0-9(A-Za-z])"  # not a cell (``_CELL_RELATION``)
+    r"|\n(?![ \t&]*(?:=(?!=)|\u2248|\\approx(?![A-Za-z])))))"  # not a line that goes on
+    r"|(?P<words>(?=[A-Za-z\u0391-\u03a9\u03b1-\u03c9]{2})(?<![0-9])" + _PLAIN_WORDS.pattern + ")"
+    r"|(?P<num>(?=[0-9])(?:(?<![$\-])" + _WHOLE_NUMBER + "|(?<=\\$)" + _WHOLE_NUMBER
+    + "(?![mb])))"
+    r"|(?P<x>" + _TIMES_X + ")"
+    r"|(?P<bullet>(?=[-+\u2212*])(?<![^\n])[-+\u2212*](?![^ \t])))?")  # at a line's start, before a blank
+_STEP_SYMBOLS = {c: ("OP", "*") for c in ("\u00d7", "\u00b7", "\u22c5", "\u2219", "\\times",
+                                          "\\cdot", "\\ast", "*")}
+_STEP_SYMBOLS.update({"=": ("EQ", "="), "**": ("OP", "^"), "^": ("OP", "^"), "+": ("OP", "+"),
+                      "-": ("OP", "-"), "\u2212": ("OP", "-"), "/": ("OP", "/"),
+                      "\u00f7": ("OP", "/"), "(": ("OPEN", "("), "[": ("OPEN", "["),
+                      "{": ("OPEN", "{"), ")": ("CLOSE", "("), "]": ("CLOSE", "["),
+                      "}": ("CLOSE", "{")})
+_STEP_SYMBOLS.update({c: ("SEP", c) for c in ",;:?|#.\n"})
 _TIMES = {"times", "cdot", "ast"}
 _FRACS = {"frac", "dfrac", "tfrac", "cfrac"}
 _LABELS = {"text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm",
@@ -713,7 +760,8 @@ def _continued(toks: list[_Tok]) -> int | None:
     return None
 
 
-_WHICH_IS = re.compile(r"\bwhich[ \t]+(?:is|equals)\b")
+# "which" first (not "\\bwhich"): then it is searched for as a string, not at every character
+_WHICH_IS = re.compile(r"which(?<!\wwhich)[ \t]+(?:is|equals)\b")
 _token_start = attrgetter("start")
 _WORDED_APPROX = {"about", "roughly", "approximately", "around", "nearly"}
 
@@ -781,65 +829,127 @@ class _Lexer:
             self.pos = end
 
     def run(self) -> None:
-        text, stop, math = self.text, self.end, self.math
-        spaces = _MATH_SPACES if math else _PROSE_SPACES
+        text, stop, out, math = self.text, self.end, self.out, self.math
+        scanner = (_MATH_STEP if math else _PROSE_STEP).scanner
         while self.pos < stop:
-            pos, c = self.pos, text[self.pos]
-            if c in _SPACE or (math and c in "\n~"):
-                self.pos = pos = spaces.match(text, pos, stop).end()  # a run of spacing at once
-                if pos == stop:
+            read = scanner(text, self.pos, stop).match  # step after step from here
+            while True:
+                m = read()  # the spacing, and the token after it if plain
+                kind = m.lastgroup
+                if kind is None or self.prefix is not None:
+                    pos = m.end() if kind is None else m.start(kind)
+                    if pos == stop:
+                        return
+                    self.pos = pos
+                    self.step(pos, text[pos])
                     break
-                c = text[pos]  # not spacing (the run is the longest): read it now
-            if c in _DIGITS:  # the common kinds first: no other branch reads a digit
-                self.number()
-            elif c in _LETTER_CHARS:  # nor a letter
-                if math or not self.plain_words(pos):
-                    self.word()
-            elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
-                    and self.expression_cell(pos):
-                self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
-                # states the value of the expression in the cell before it
-            elif c == "," and not math and pos > self.region_start \
-                    and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
-                self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
-            elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
-                                         or text[pos + 1] not in _DIGITS):
-                self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
-                if not math:
+                start, end = m.span(kind)
+                value = None
+                if kind == "sym":
+                    tkind, ttext = _STEP_SYMBOLS[m.group(kind)]
+                elif kind == "num":
+                    tkind, ttext = "NUM", m.group(kind)
+                    value = _LITERALS.get(ttext, _LITERALS)  # _number_value's, looked up here
+                    if value is _LITERALS:
+                        value = _number_value(ttext)
+                elif kind == "words":
+                    ttext = m.group(kind)
+                    if " " in ttext or "\t" in ttext or (end == stop and text.startswith("(", end)):
+                        if not self.labels(ttext, start, end):  # several words, or a function
+                            self.pos = start
+                            self.step(start, text[start])
+                            break
+                        continue
+                    tkind = "LABEL"  # one word: as ``labels`` would emit it
+                elif kind == "x":
+                    if not out or out[-1][0] not in ("NUM", "CLOSE"):
+                        self.pos = start
+                        self.step(start, text[start])
+                        break
+                    tkind, ttext = "OP", "*"
+                elif kind == "word":
+                    ttext = m.group(kind)
+                    if ttext in ("x", "X") or ttext in _ROOT_FUNCTIONS:  # "3 x 4", "sqrt(2)"
+                        self.pos = start
+                        self.step(start, text[start])
+                        break
+                    tkind = "LABEL" if ttext.lower() in _UNITS else "IDENT"
+                else:  # "bullet"
+                    tkind, ttext = "LABEL", m.group(kind)
+                if self.first:  # what ``emit`` does
+                    spaced = fresh = True
+                    self.first = False
+                elif (prev_end := out[-1][3]) < start:
+                    spaced, fresh = True, text.find("\n", prev_end, start) >= 0
+                else:
+                    spaced = fresh = False
+                out.append(_new_tuple(_Tok, (tkind, ttext, start, end, value, math, spaced, fresh,
+                                             None, None, 0)))
+                self.pos = end
+                if tkind == "SEP" and not math and end < stop and text[end] in _INERT_START:
                     self.skip_words()
-            elif c == "\n" and not self.continues(pos):
-                self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
+                    if self.pos != end:
+                        break
+
+    def step(self, pos: int, c: str) -> None:
+        """Read the token at ``pos`` (not spacing), whose first character is ``c``."""
+        text, stop, math = self.text, self.end, self.math
+        if c in _DIGITS:  # the common kinds first: no other branch reads a digit
+            self.number()
+        elif c in _LETTER_CHARS:  # nor a letter
+            if math or not self.plain_words(pos):
+                self.word()
+        elif c == "|" and not math and _CELL_RELATION.match(text, pos + 1, stop) \
+                and self.expression_cell(pos):
+            self.pos += 1  # "| 3 × d × d | ≈ 5 × d² |": a cell that opens with ≈ or =
+            # states the value of the expression in the cell before it
+        elif c == "," and not math and pos > self.region_start \
+                and text[pos - 1] in _DIGITS + ")" and _LOST_THIN_SPACE.match(text, pos + 1, stop):
+            self.emit("OP", pos, pos + 1, "*")  # "(5+8),d^{2}": a "\," that lost its "\"
+        elif c in _PLAIN_BREAKS and (c != "." or pos + 1 >= stop
+                                     or text[pos + 1] not in _DIGITS):
+            self.emit("SEP", pos, pos + 1, c)  # punctuation (what ``symbol`` makes of it)
+            if not math:
                 self.skip_words()
-            elif c == "\n":
-                self.pos += 1  # the next line starts with "=": it goes on with this one
-            elif c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS:
-                self.number()
-            elif c == "\\":
-                self.command()
-            else:
-                self.symbol(c)
+        elif c == "\n" and not self.continues(pos):
+            self.emit("SEP", pos, pos + 1, c)  # plain-text lines are separate claims
+            self.skip_words()
+        elif c == "\n":
+            self.pos += 1  # the next line starts with "=": it goes on with this one
+        elif c == "." and pos + 1 < self.end and text[pos + 1] in _DIGITS:
+            self.number()
+        elif c == "\\":
+            self.command()
+        else:
+            self.symbol(c)
 
     def plain_words(self, pos: int) -> bool:
         """Emit a run of prose words of two or more letters, apart by blanks, that are labels
         and nothing else (the common case, made fast: ``word`` reads the rest, as it would
         these); False when the word at ``pos`` may be more."""
-        text, stop = self.text, self.end
-        m = _PLAIN_WORDS.match(text, pos, stop)
+        text = self.text
+        m = _PLAIN_WORDS.match(text, pos, self.end)
         if m is None or (pos > self.region_start and text[pos - 1] in _DIGITS):
             return False  # a symbol, a name ("BF16", d_model), glued to a number ("6ND")
-        if m.end() == stop and text.startswith("(", stop):
+        return self.labels(m.group(), pos, m.end())
+
+    def labels(self, run: str, pos: int, end: int) -> bool:
+        """Emit the words of ``run`` (a match of ``_PLAIN_WORDS`` from ``pos`` to ``end``) as
+        labels; False (and nothing emitted) when its last word may be a function."""
+        text = self.text
+        if end == self.end and text.startswith("(", end):
             return False  # "sqrt" just before a region that opens with "(": ``word`` sees it
         out = self.out
         prev_end = out[-1].end if out else 0
         gap = prev_end < pos
         fresh = self.first or (gap and text.find("\n", prev_end, pos) >= 0)
-        words = m.group().split()
+        words = run.split()
         at = pos + len(words[0])
-        out.append(_Tok("LABEL", words[0], pos if self.prefix is None else self.prefix, at,
-                        None, False, self.first or gap, fresh))
+        out.append(_new_tuple(_Tok, ("LABEL", words[0], pos if self.prefix is None else self.prefix,
+                                     at, None, False, self.first or gap, fresh, None, None, 0)))
         if len(words) > 1:
-            if "\t" in m.group() or "  " in m.group():  # blanks of other widths
-                starts = [w.start() for w in _RUN_WORD.finditer(text, at, m.end())]
+            if "\t" in run or "  " in run:  # blanks of other widths
+                starts = [w.start() for w in _RUN_WORD.finditer(text, at, end)]
             else:  # one space apart: each word starts one after the last one's end
                 starts = list(accumulate((len(w) + 1 for w in words[:-1]), initial=pos))[1:]
             # after a blank, on the same line: spaced, not fresh (tuples made in C)
@@ -847,7 +957,7 @@ class _Lexer:
                 repeat("LABEL"), words[1:], starts, map(add, starts, map(len, words[1:])),
                 repeat(None), repeat(False), repeat(True), repeat(False), repeat(None),
                 repeat(None), repeat(0))))
-        self.pos, self.first, self.prefix = m.end(), False, None
+        self.pos, self.first, self.prefix = end, False, None
         return True
 
     def skip_words(self) -> None:
@@ -890,11 +1000,11 @@ class _Lexer:
             return False
         read, still_open = self.brackets
         new = self.out[read:]
-        if still_open or "OPEN" in map(_KIND, new):
-            for tok in new:
+        if still_open or "OPEN" in map(_KIND, new):  # only the brackets are looked at
+            for tok in compress(new, map(_BRACKET_KINDS.__contains__, map(_KIND, new))):
                 if tok[0] == "OPEN":
                     still_open.append(tok[1])
-                elif tok[0] == "CLOSE" and still_open and still_open[-1] == tok[1]:
+                elif still_open and still_open[-1] == tok[1]:
                     still_open.pop()
         self.brackets[0] = len(self.out)
         return not still_open
