@@ -487,6 +487,37 @@ def blas_threads(n: int):
     return threadpool_limits(limits=min(n, started), user_api="blas")
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_libraries():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def blas_thread_count() -> int:
+    """The threads NumPy's BLAS may use now (as ``blas_threads`` or the environment set it);
+    1 if no BLAS is found."""
+    return max((lib.get_num_threads() for lib in _blas_libraries()), default=1)
+
+
+def over_threads(work, array):
+    """work(part) for ``array`` split along its first axis into as many parts as BLAS may
+    use threads now, each part on a Python thread of its own.
+
+    The dense pass's elementwise work (softmax, GELU) then takes the cores its matmuls take:
+    NumPy's loops release the GIL. On one thread (a busy machine, see ``pass_threads``)
+    work(array) runs here, in one piece.
+    """
+    n = min(blas_thread_count(), len(array))
+    if n <= 1:
+        work(array)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(work, np.array_split(array, n)))
+
+
 # ----------------------------------------------------------------------------- layers
 
 def linear(recorder, name, layer, x, w, b=None):
@@ -540,34 +571,39 @@ def norm(p, config, key, x):
     return layer_norm(x, w, p.get(key + ".bias"), config.norm_eps)
 
 
-GELU_ROWS = 32  # rows per step of gelu: its eight passes stay in the CPU cache
+GELU_ROWS = 32  # rows per step of gelu: its passes stay in the CPU cache
 
 
 def gelu(x):
     """GELU, tanh approximation (as GPT-2), computed in place on x to spare copies.
 
-    0.5 * x * (1 + tanh(c * (x + 0.044715 * x^3))), c = sqrt(2 / pi); the tanh argument
-    is written as x * (c + c * 0.044715 * x^2) to save passes over the array. A contiguous
-    x goes GELU_ROWS rows at a time (the same numbers: each element on its own).
+    0.5 * x * (1 + tanh(u)), u = c * (x + 0.044715 * x^3), c = sqrt(2 / pi), is computed as
+    x * sigmoid(2u) = x / (1 + exp(-2u)), the same function: NumPy's float32 tanh costs twice
+    its exp, and no 0.5 pass. -2u is written as x * (-2c - 2c * 0.044715 * x^2) to save
+    passes over the array. A contiguous x goes GELU_ROWS rows at a time (the same numbers:
+    each element on its own), its rows split between the threads BLAS may use now.
     """
     if x.ndim > 1 and x.flags.c_contiguous:
-        rows = x.reshape(-1, x.shape[-1])
-        for start in range(0, rows.shape[0], GELU_ROWS):
-            _gelu(rows[start:start + GELU_ROWS])
+        over_threads(_gelu_in_steps, x.reshape(-1, x.shape[-1]))
         return x
     return _gelu(x)
 
 
+def _gelu_in_steps(rows):
+    for start in range(0, rows.shape[0], GELU_ROWS):
+        _gelu(rows[start:start + GELU_ROWS])
+
+
 def _gelu(x):
-    c = math.sqrt(2.0 / math.pi)
+    c = -2.0 * math.sqrt(2.0 / math.pi)
     t = x * x
     t *= c * 0.044715
     t += c
-    t *= x
-    np.tanh(t, out=t)
+    t *= x  # -2u
+    with np.errstate(over="ignore"):  # x << 0: exp(-2u) = inf, x / inf = -0, the limit
+        np.exp(t, out=t)
     t += 1.0
-    t *= 0.5
-    x *= t
+    x /= t
     return x
 
 
@@ -791,8 +827,8 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
         L = scores.shape[-1]
         window = config.window(layer)
         mask = causal_mask(L, scores.dtype, window)
-        for head_scores in scores.reshape(-1, L, L):
-            masked_softmax(head_scores, mask, window)
+        over_threads(lambda heads: [masked_softmax(s, mask, window) for s in heads],
+                     scores.reshape(-1, L, L))
     else:
         softmax(scores, out=scores)
     probs = scores
@@ -890,8 +926,8 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
     scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2), out=scores_buf)
     if cache is None:  # all L x L scores: hide the future ones, one head at a time
         mask = causal_mask(L, scores.dtype)
-        for head_scores in scores.reshape(-1, L, L):
-            masked_softmax(head_scores, mask)
+        over_threads(lambda heads: [masked_softmax(s, mask) for s in heads],
+                     scores.reshape(-1, L, L))
     else:
         softmax(scores, out=scores)
     y = matmul(recorder, "attn_values", layer, scores, v)  # (B, h, L, d_v or rank)
