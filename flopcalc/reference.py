@@ -543,10 +543,41 @@ def blas_threads(n: int):
     return threadpool_limits(limits=min(n, started), user_api="blas")
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_libraries():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def blas_thread_count() -> int:
+    """The threads NumPy's BLAS may use now (as ``blas_threads`` or the environment set it);
+    1 if no BLAS is found."""
+    return max((lib.get_num_threads() for lib in _blas_libraries()), default=1)
+
+
+def over_threads(work, array):
+    """work(part) for ``array`` split along its first axis into as many parts as BLAS may
+    use threads now, each part on a Python thread of its own.
+
+    The dense pass's elementwise work (softmax, GELU) then takes the cores its matmuls take:
+    NumPy's loops release the GIL. On one thread (a busy machine, see ``pass_threads``)
+    work(array) runs here, in one piece.
+    """
+    n = min(blas_thread_count(), len(array))
+    if n <= 1:
+        work(array)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(work, np.array_split(array, n)))
+
+
 # ----------------------------------------------------------------------------- layers
 
-def linear(recorder, name, layer, x, w, b=None):
-    y = matmul(recorder, name, layer, x, w)
+def linear(recorder, name, layer, x, w, b=None, out=None):
+    y = matmul(recorder, name, layer, x, w, out)
     if b is not None:
         y += b
     return y
@@ -559,9 +590,11 @@ def linear_weight(p, config, key):
     return w if config.family == "gpt2" else w.T
 
 
-def project(p, config, key, recorder, name, layer, x):
-    """x through the Linear at key: its weight, and its bias if the checkpoint has one."""
-    return linear(recorder, name, layer, x, linear_weight(p, config, key), p.get(key + ".bias"))
+def project(p, config, key, recorder, name, layer, x, out=None):
+    """x through the Linear at key (into out, if given): its weight, and its bias if the
+    checkpoint has one."""
+    return linear(recorder, name, layer, x, linear_weight(p, config, key), p.get(key + ".bias"),
+                  out)
 
 
 def mean_last(x):
@@ -571,59 +604,87 @@ def mean_last(x):
     return np.add.reduce(x, -1, keepdims=True) / x.shape[-1]
 
 
-def layer_norm(x, w, b=None, eps=1e-5):
-    xc = x - mean_last(x)
-    var = mean_last(xc * xc)
-    xc /= np.sqrt(var + eps)
+def sum_of_squares_last(x):
+    """The sum of x * x over x's last axis, kept as an axis of length 1, with no (x * x)
+    temporary."""
+    return np.einsum("...i,...i->...", x, x)[..., None]
+
+
+def layer_norm(x, w, b=None, eps=1e-5, out=None):
+    """(x - mean) / sqrt(variance + eps), times w, plus b (into out, if given)."""
+    xc = np.subtract(x, mean_last(x), out=out)
+    var = sum_of_squares_last(xc) / x.shape[-1]
+    xc *= 1.0 / np.sqrt(var + eps)
     xc *= w
     if b is not None:
         xc += b
     return xc
 
 
-def rms_norm(x, w, eps=1e-6, plus_one=False):
-    """x / sqrt(mean(x^2) + eps), times w (Llama) or (1 + w) (Gemma); no mean, no bias."""
-    y = x * (1.0 / np.sqrt(mean_last(x * x) + eps))
+def rms_norm(x, w, eps=1e-6, plus_one=False, out=None):
+    """x / sqrt(mean(x^2) + eps), times w (Llama) or (1 + w) (Gemma), into out if given; no
+    mean, no bias."""
+    y = np.multiply(x, 1.0 / np.sqrt(sum_of_squares_last(x) / x.shape[-1] + eps), out=out)
     y *= (1.0 + w) if plus_one else w
     return y
 
 
-def norm(p, config, key, x):
-    """The config's norm (LayerNorm or RMSNorm) with the weights at key, over x's last axis."""
+def norm(p, config, key, x, out=None):
+    """The config's norm (LayerNorm or RMSNorm) with the weights at key, over x's last axis
+    (into out, if given)."""
     w = p[key + ".weight"]
     if config.norm == "rmsnorm":
-        return rms_norm(x, w, config.norm_eps, config.norm_plus_one)
-    return layer_norm(x, w, p.get(key + ".bias"), config.norm_eps)
+        return rms_norm(x, w, config.norm_eps, config.norm_plus_one, out)
+    return layer_norm(x, w, p.get(key + ".bias"), config.norm_eps, out)
 
 
-GELU_ROWS = 32  # rows per step of gelu: its eight passes stay in the CPU cache
+def scratch(buffers, name, shape, dtype):
+    """The array ``name`` of a dense pass's ``buffers`` (a dict): made by the first block that
+    asks, reused by every later one, so that the blocks' big arrays are paged in once per
+    pass, not once per block (freed, glibc hands a block's 27 MB back to the OS at GPT-2
+    small, seq 1024, and the next block faults it in again: 36,000 page faults and
+    0.1-0.3 s of kernel time a pass on the benchmark machine). None without buffers: the caller makes a fresh array."""
+    if buffers is None:
+        return None
+    a = buffers.get(name)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = buffers[name] = np.empty(shape, dtype)
+    return a
+
+
+GELU_ROWS = 32  # rows per step of gelu: its passes stay in the CPU cache
 
 
 def gelu(x):
     """GELU, tanh approximation (as GPT-2), computed in place on x to spare copies.
 
-    0.5 * x * (1 + tanh(c * (x + 0.044715 * x^3))), c = sqrt(2 / pi); the tanh argument
-    is written as x * (c + c * 0.044715 * x^2) to save passes over the array. A contiguous
-    x goes GELU_ROWS rows at a time (the same numbers: each element on its own).
+    0.5 * x * (1 + tanh(u)), u = c * (x + 0.044715 * x^3), c = sqrt(2 / pi), is computed as
+    x * sigmoid(2u) = x / (1 + exp(-2u)), the same function: NumPy's float32 tanh costs twice
+    its exp, and no 0.5 pass. -2u is written as x * (-2c - 2c * 0.044715 * x^2) to save
+    passes over the array. A contiguous x goes GELU_ROWS rows at a time (the same numbers:
+    each element on its own), its rows split between the threads BLAS may use now.
     """
     if x.ndim > 1 and x.flags.c_contiguous:
-        rows = x.reshape(-1, x.shape[-1])
-        for start in range(0, rows.shape[0], GELU_ROWS):
-            _gelu(rows[start:start + GELU_ROWS])
+        over_threads(_gelu_in_steps, x.reshape(-1, x.shape[-1]))
         return x
     return _gelu(x)
 
 
+def _gelu_in_steps(rows):
+    for start in range(0, rows.shape[0], GELU_ROWS):
+        _gelu(rows[start:start + GELU_ROWS])
+
+
 def _gelu(x):
-    c = math.sqrt(2.0 / math.pi)
+    c = -2.0 * math.sqrt(2.0 / math.pi)
     t = x * x
     t *= c * 0.044715
     t += c
-    t *= x
-    np.tanh(t, out=t)
+    t *= x  # -2u
+    with np.errstate(over="ignore"):  # x << 0: exp(-2u) = inf, x / inf = -0, the limit
+        np.exp(t, out=t)
     t += 1.0
-    t *= 0.5
-    x *= t
+    x /= t
     return x
 
 
@@ -786,15 +847,18 @@ class KVCache:
         return self.k[:, :, :n], self.v[:, :, :n]
 
 
-def qkv_projection(p, prefix, config, layer, x, recorder):
+def qkv_projection(p, prefix, config, layer, x, recorder, buffers=None):
     """q (B, h, L, d_head) and k, v (B, kv, L, d_head) of x (B, L, d)."""
     names = WEIGHT_NAMES[config.family]
     h, kv, dh = config.n_head, config.kv_heads, config.d_head
+    rows = x.shape[:-1]
     if not config.fused_qkv:
-        q, k, v = (project(p, config, prefix + names[t], recorder, f"{t}_proj", layer, x)
-                   for t in "qkv")
+        q, k, v = (project(p, config, prefix + names[t], recorder, f"{t}_proj", layer, x,
+                           scratch(buffers, t, (*rows, heads * dh), x.dtype))
+                   for t, heads in zip("qkv", (h, kv, kv)))
     else:
-        qkv = project(p, config, prefix + names["qkv"], recorder, "qkv_proj", layer, x)
+        qkv = project(p, config, prefix + names["qkv"], recorder, "qkv_proj", layer, x,
+                      scratch(buffers, "qkv", (*rows, (h + 2 * kv) * dh), x.dtype))
         if config.family == "gpt_neox":
             # query_key_value's outputs are grouped by head: q, k, v of head 0, of head 1, ...
             B, L, _ = qkv.shape
@@ -818,9 +882,10 @@ def causal_mask(L, dtype, window=None):
     return mask
 
 
-def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, scores_buf=None):
+def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, buffers=None):
     names = WEIGHT_NAMES[config.family]
-    q, k, v = qkv_projection(p, prefix, config, layer, x, recorder)
+    B, L, _ = x.shape
+    q, k, v = qkv_projection(p, prefix, config, layer, x, recorder, buffers)
     if config.qk_norm:  # Qwen3: each head's q and k normed over d_head, before rotary
         q = norm(p, config, prefix + names["q_norm"], q)
         k = norm(p, config, prefix + names["k_norm"], k)
@@ -838,27 +903,29 @@ def causal_self_attention(p, prefix, config, layer, x, recorder, cache=None, sco
     # GQA / MQA: each K/V head serves n_head / kv query heads.
     n_rep = config.n_head // config.kv_heads
     k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
-    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2), out=scores_buf)
+    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2),
+                    out=scratch(buffers, "scores", (B, config.n_head, L, L), x.dtype))
     if config.attn_softcap is not None:
         softcap(scores, config.attn_softcap)
     if cache is None:
         # Dense: all L x L scores were computed; hide the future ones (j > i), and those
         # before a window, from softmax.
-        L = scores.shape[-1]
         window = config.window(layer)
         mask = causal_mask(L, scores.dtype, window)
-        for head_scores in scores.reshape(-1, L, L):
-            masked_softmax(head_scores, mask, window)
+        over_threads(lambda heads: [masked_softmax(s, mask, window) for s in heads],
+                     scores.reshape(-1, L, L))
     else:
         softmax(scores, out=scores)
     probs = scores
     # Merge heads for free: each head writes its (L, d_head) output straight into its
     # columns of y, so y (B, L, h, d_head) is already the (B, L, h * d_head) layout.
-    B, L, _ = x.shape
-    y = np.empty((B, L, config.n_head, config.d_head), x.dtype)
+    shape = (B, L, config.n_head, config.d_head)
+    y = scratch(buffers, "heads", shape, x.dtype)
+    y = np.empty(shape, x.dtype) if y is None else y
     matmul(recorder, "attn_values", layer, probs, v, out=y.transpose(0, 2, 1, 3))
     y = y.reshape(B, L, config.n_head * config.d_head)
-    return project(p, config, prefix + names["o"], recorder, "out_proj", layer, y)
+    return project(p, config, prefix + names["o"], recorder, "out_proj", layer, y,
+                   scratch(buffers, "attn_out", x.shape, x.dtype))
 
 
 class LatentCache:
@@ -881,7 +948,7 @@ class LatentCache:
         return self.latent[:, :self.length]
 
 
-def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_buf=None):
+def latent_attention(p, prefix, config, layer, x, recorder, cache=None, buffers=None):
     """Multi-head latent attention (DeepSeek-V2/V3, Hugging Face's DeepseekV3Attention).
 
     Query: q_a_proj, q_a_layernorm, q_b_proj (or one q_proj), per head a q_nope
@@ -943,11 +1010,12 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
         v = kv[..., d_nope:]
         q = np.concatenate([q[..., :d_nope], q_pe], axis=-1)
     q *= (d_nope + d_rope) ** -0.5
-    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2), out=scores_buf)
+    scores = matmul(recorder, "scores", layer, q, k.swapaxes(-1, -2),
+                    out=scratch(buffers, "scores", (B, h, L, T), x.dtype))
     if cache is None:  # all L x L scores: hide the future ones, one head at a time
         mask = causal_mask(L, scores.dtype)
-        for head_scores in scores.reshape(-1, L, L):
-            masked_softmax(head_scores, mask)
+        over_threads(lambda heads: [masked_softmax(s, mask) for s in heads],
+                     scores.reshape(-1, L, L))
     else:
         softmax(scores, out=scores)
     y = matmul(recorder, "attn_values", layer, scores, v)  # (B, h, L, d_v or rank)
@@ -957,15 +1025,16 @@ def latent_attention(p, prefix, config, layer, x, recorder, cache=None, scores_b
     return project(p, c, prefix + names["o"], recorder, "out_proj", layer, y)
 
 
-def mlp(p, prefix, layer, x, recorder, config):
+def mlp(p, prefix, layer, x, recorder, config, buffers=None):
     """down(act(up x)): GPT-2's c_fc and c_proj, GPT-NeoX's dense_h_to_4h and dense_4h_to_h."""
     names = WEIGHT_NAMES[config.family]
-    h = project(p, config, prefix + names["up"], recorder, "ffn_up", layer, x)
+    h = project(p, config, prefix + names["up"], recorder, "ffn_up", layer, x,
+                scratch(buffers, "up", (*x.shape[:-1], config.d_ff), x.dtype))
     return project(p, config, prefix + names["down"], recorder, "ffn_down", layer,
-                   ACTIVATIONS[config.activation](h))
+                   ACTIVATIONS[config.activation](h), scratch(buffers, "down", x.shape, x.dtype))
 
 
-def gated_mlp(p, prefix, layer, x, recorder, config, names=None, kind="ffn"):
+def gated_mlp(p, prefix, layer, x, recorder, config, names=None, kind="ffn", buffers=None):
     """down(act(gate x) * up x): SwiGLU (silu), GeGLU (gelu_tanh); Phi-3 fuses gate and up
     into one gate_up_proj whose first d_ff outputs are the gate.
 
@@ -973,16 +1042,20 @@ def gated_mlp(p, prefix, layer, x, recorder, config, names=None, kind="ffn"):
     expert's Linears (default: the family's dense MLP), and ``kind`` (ffn, expert, shared)
     starts the records' names."""
     names = names or WEIGHT_NAMES[config.family]
+    rows, d_ff = x.shape[:-1], config.d_ff
     if config.fused_gate_up:
         gate_up = project(p, config, prefix + names["gate_up"], recorder, f"{kind}_gate_up",
-                          layer, x)
+                          layer, x, scratch(buffers, "gate_up", (*rows, 2 * d_ff), x.dtype))
         gate, up = np.split(gate_up, 2, axis=-1)
     else:
-        gate = project(p, config, prefix + names["gate"], recorder, f"{kind}_gate", layer, x)
-        up = project(p, config, prefix + names["up"], recorder, f"{kind}_up", layer, x)
+        gate = project(p, config, prefix + names["gate"], recorder, f"{kind}_gate", layer, x,
+                       scratch(buffers, "gate", (*rows, d_ff), x.dtype))
+        up = project(p, config, prefix + names["up"], recorder, f"{kind}_up", layer, x,
+                     scratch(buffers, "up", (*rows, d_ff), x.dtype))
     h = ACTIVATIONS[config.activation](gate)
     h *= up
-    return project(p, config, prefix + names["down"], recorder, f"{kind}_down", layer, h)
+    return project(p, config, prefix + names["down"], recorder, f"{kind}_down", layer, h,
+                   scratch(buffers, "down", x.shape, x.dtype))
 
 
 # ----------------------------------------------------------------------------- experts
@@ -1074,26 +1147,29 @@ def moe_mlp(p, prefix, layer, x, recorder, config):
     return out.reshape(B, L, d)
 
 
-def block(p, config, layer, x, recorder, cache=None, scores_buf=None):
+def block(p, config, layer, x, recorder, cache=None, buffers=None):
     """Pre-norm transformer block; updates the residual stream x in place.
 
     x += attn(norm1 x), then x += mlp(norm2 x); GPT-NeoX's parallel residual takes both
     norms of the block's input, x += attn(norm1 x) + mlp(norm2 x); Gemma-2 norms each
-    sub-layer's output too before adding it (post norms).
+    sub-layer's output too before adding it (post norms). ``buffers``: the dense pass's
+    arrays reused from block to block (see ``scratch``).
     """
     names = WEIGHT_NAMES[config.family]
     pre = names["block"].format(layer)
-    h = norm(p, config, pre + names["attn_norm"], x)
+    h = norm(p, config, pre + names["attn_norm"], x, scratch(buffers, "norm", x.shape, x.dtype))
     attention = latent_attention if config.latent else causal_self_attention
-    a = attention(p, pre, config, layer, h, recorder, cache, scores_buf)
+    a = attention(p, pre, config, layer, h, recorder, cache, buffers)
     if config.post_norms:
         a = norm(p, config, pre + names["attn_post_norm"], a)
     if not config.parallel_residual:
         x += a
-    h = norm(p, config, pre + names["mlp_norm"], x)
-    feed_forward = (moe_mlp if config.is_moe(layer) else
-                    gated_mlp if config.mlp == "gated" else mlp)
-    m = feed_forward(p, pre, layer, h, recorder, config=config)
+    h = norm(p, config, pre + names["mlp_norm"], x, scratch(buffers, "norm", x.shape, x.dtype))
+    if config.is_moe(layer):  # the experts' arrays differ in rows: fresh ones
+        m = moe_mlp(p, pre, layer, h, recorder, config)
+    else:
+        feed_forward = gated_mlp if config.mlp == "gated" else mlp
+        m = feed_forward(p, pre, layer, h, recorder, config=config, buffers=buffers)
     if config.post_norms:
         m = norm(p, config, pre + names["mlp_post_norm"], m)
     if config.parallel_residual:
@@ -1278,13 +1354,12 @@ def forward(params, config, idx, recorder=None):
     """Logits (B, L, V) for token ids idx (B, L), all positions at once."""
     idx = _check_idx(config, idx)
     x = embed(params, config, idx)
-    # One (B, h, L, L) scores array serves every layer: a fresh one per layer (50 MB at
-    # GPT-2 small, L = 1024) would be new memory for the OS to page in each time.
-    B, L = idx.shape
-    scores_buf = np.empty((B, config.n_head, L, L), x.dtype)
+    # One set of arrays (the (B, h, L, L) scores, the projections' outputs, ...) serves
+    # every layer: fresh ones per layer would be new memory for the OS to page in each time.
+    buffers = {}
     for layer in range(config.n_layer):
-        x = block(params, config, layer, x, recorder, scores_buf=scores_buf)
-    del scores_buf  # freed before the head allocates its (B, L, V) logits
+        x = block(params, config, layer, x, recorder, buffers=buffers)
+    del buffers  # freed before the head allocates its (B, L, V) logits
     return lm_head(params, config, x, recorder)
 
 
@@ -1357,10 +1432,10 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
 
     Both hold the parameters and a few (B, L, d) arrays (residual, norm output, ...).
     forward(): the blocks hold the (B, h, L, L) scores and the (L, L) masks throughout, and
-    at most the attention's arrays (q, k, v, their rotated and repeated copies, the output)
-    or the MLP's (B, L, d_ff) arrays (up's output, and gate's when gated, plus the
-    activation's temporaries: one, three for the exact GELU) on top; the head holds the
-    (B, L, V) logits.
+    the attention's arrays (q, k, v, their rotated and repeated copies, the output) and the
+    MLP's (B, L, d_ff) arrays (up's output, and gate's when gated, plus the activation's
+    temporaries: one, three for the exact GELU) together (the dense pass keeps its arrays
+    from block to block, see ``scratch``); the head holds the (B, L, V) logits.
     forward_incremental(): no (B, h, L, L) scores and no mask, but the KV caches (a K and a V
     of (B, kv, slots, d_head) per block, slots = min(L, W) in a windowed one) and the whole
     (B, L, V) logits live throughout, plus one step's arrays: its (B, h, 1, <= L) scores and
@@ -1423,6 +1498,6 @@ def estimate_memory_bytes(config, batch, seq_len, dtype=np.float32, incremental=
         if kv != h:
             attention += 2 * B * L * h * dh  # K and V repeated to the query heads
     masks = L * L * ((windowed > 0) + (windowed < c.n_layer))  # one per kind of layer
-    blocks = B * h * L * L + masks + max(attention, per_token_mlp * B * L)
+    blocks = B * h * L * L + masks + attention + per_token_mlp * B * L
     head = B * L * V
     return (n_params + live + max(blocks, head)) * item
