@@ -9,7 +9,8 @@ from pathlib import Path
 from ..architecture import Architecture, ArchitectureError
 from ..config import PRESETS as GPT2_SIZES
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "hf-configs"
+# __file__ is already absolute: no resolve() (its lstat calls) on every start
+DATA = Path(__file__).parent.parent / "data" / "hf-configs"
 
 # short name -> (Hugging Face name, shipped file or GPT-2's published sizes, which
 # ``config.PRESETS`` holds: Radford et al. 2019, Table 2)
@@ -50,19 +51,21 @@ def preset_fields(name: str) -> dict:
 def _start(preset=None, config=None, family=None) -> tuple[dict, dict | None, str]:
     """A starting point's Architecture fields, its config.json object (None for GPT-2's
     published sizes) and the name its errors give it."""
-    from .hf import architecture_fields, read_json
-
+    if preset is None and config is None:
+        return family_fields(family or "gpt2"), _family_data(family or "gpt2"), \
+            f"defaults of {family}"
     if preset is not None:
         short = preset_name(preset)
         source = PRESETS[short][1]
         if isinstance(source, dict):
             return {"family": "gpt2", **source}, None, f"of preset {short}"
+    # the config.json reader only when a file is read (GPT-2's sizes need none)
+    from .hf import architecture_fields, read_json
+
+    if preset is not None:
         data, where = read_json(DATA / source), f"of preset {short}"
-    elif config is not None:
-        data, where = read_json(config), str(config)
     else:
-        return family_fields(family or "gpt2"), _family_data(family or "gpt2"), \
-            f"defaults of {family}"
+        data, where = read_json(config), str(config)
     return architecture_fields(data, where), data, where
 
 
