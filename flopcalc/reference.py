@@ -525,14 +525,6 @@ def pass_threads(cores: int | None = None, load: float | None = None) -> int:
     return max(1, min(cores, round(cores - load)))
 
 
-def blas_thread_count() -> int:
-    """How many threads NumPy's BLAS may use now (1 if threadpoolctl finds no BLAS)."""
-    from threadpoolctl import threadpool_info
-
-    return max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"),
-               default=1)
-
-
 def blas_threads(n: int):
     """A context manager in which NumPy's BLAS uses at most ``n`` threads (never more than it
     was started with: OPENBLAS_NUM_THREADS and the like still cap it)."""
